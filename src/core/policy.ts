@@ -38,7 +38,10 @@ export interface PlacementPolicy {
   select?(feasible: readonly number[], task: PreparedTask): number;
   /** Optional: the devices (local indices) to use on the chosen node. Default: ClusterState.defaultDevices. */
   chooseDevices?(node: number, task: PreparedTask): number[];
-  /** Optional: told after each successful placement, so the policy can keep its own bookkeeping. */
+  /**
+   * Optional: told after each successful placement, and for each task already running when a
+   * session starts (PlacementSession.adopt), so the policy can keep its own bookkeeping.
+   */
   placed?(task: PreparedTask, placement: Placement): void;
 }
 
@@ -58,6 +61,14 @@ export class PlacementSession {
     /** Tie-break order of node indices: earlier wins among equal scores. */
     readonly nodeOrder: Int32Array,
   ) {}
+
+  /** Records a task that already runs at `placement` (from a snapshot): allocates it and tells the policy. */
+  adopt(request: TaskRequest, placement: Placement): string | null {
+    const t = this.cluster.prepare(request);
+    const error = this.cluster.allocate(placement, t);
+    if (error === null) this.policy.placed?.(t, placement);
+    return error;
+  }
 
   /** Places one task now or says why it cannot be placed. Allocates on success. */
   place(request: TaskRequest): PlaceResult {
