@@ -58,8 +58,12 @@ export function fgdScore(
   const end = cluster.gpuStart[n + 1] as number;
   let best = -1;
   let bestScore = -1;
+  // On a node of one model, GPUs with the same free milli give the same score: try each value once
+  // (the first, lowest-index GPU of a value is the one that would win the tie anyway).
+  const sameModel = cluster.nodeHomogeneous[n] === 1;
   for (let g = start; g < end; g++) {
     if (!cluster.gpuUsable(g, t)) continue;
+    if (sameModel && seenEarlier(cluster.gpuFree, start, g)) continue;
     const s = fgdBand(before, fragmentationAfter(cluster, workload, n, t, [g - start], scratch));
     if (s > bestScore) {
       bestScore = s;
@@ -67,6 +71,12 @@ export function fgdScore(
     }
   }
   return { score: bestScore, device: best };
+}
+
+function seenEarlier(free: Int32Array, start: number, g: number): boolean {
+  const value = free[g];
+  for (let h = start; h < g; h++) if (free[h] === value) return true;
+  return false;
 }
 
 export const fgd: PolicyFactory = ({ cluster, workload }) => {
