@@ -4,7 +4,7 @@
 import { ALL_MODELS, type ClusterState, type PreparedTask } from '../cluster.ts';
 import { GPU_MILLI } from '../model.ts';
 import type { PolicyFactory } from '../policy.ts';
-import type { TargetWorkload } from '../workload.ts';
+import { nodeFragmentation, type TargetWorkload } from '../workload.ts';
 
 export interface TideOptions {
   /** Width of one score band in weighted milli-GPU of lost capacity. */
@@ -19,7 +19,6 @@ export interface TideOptions {
   readonly tie: 'none' | 'used' | 'tight';
   /** Extra loss for starting an empty node (per GPU of the node). */
   readonly open: number;
-  readonly openMinCpu?: number;
   /** Weight of FGD's fragmentation (with the same shape weights) in the node value. */
   readonly frag: number;
   /** Weight of the capacity measure. */
@@ -28,9 +27,34 @@ export interface TideOptions {
   readonly reserve: number;
   /** Scarcity counts all GPUs of nodes that fit the shape (true) or only the allowed ones. */
   readonly eligibleByNode: boolean;
+  /** Reserve only node configurations that no other node dominates. */
+  readonly reserveMaximal: boolean;
+  /** Score penalty (in 1/4096 bands) for opening a maximal node. */
+  readonly keepMaximal: number;
+  /** If > 0: FGD-style bands ⌊100·σ(−loss/sigmoid)⌋ instead of linear ones. */
+  readonly sigmoid: number;
+  /** FGD's own score (original workload) first, Tide's loss as the tie-breaker. */
+  readonly lex: boolean;
+  /** If > 0: FGD-style bands on Tide's own (scarcity-weighted) fragmentation first, with this scale. */
+  readonly lexOwn: number;
+  /** Count only the capacity lost beyond the task's own GPU milli. */
+  readonly subtractOwn: boolean;
+  /** With lex: weight of the capacity lost on scarce GPU models, added to FGD's Δ. */
+  readonly kappa: number;
 }
 
-export const TIDE_DEFAULTS: TideOptions = { band: 25, scarcity: 1, byGpu: false, cpuCap: true, tie: 'none', open: 0, frag: 0.5, cap: 1, reserve: 0, eligibleByNode: false };
+/** No other node has at least as much CPU, memory and GPUs, with more of one. */
+function isMaximal(cluster: ClusterState, n: number): boolean {
+  const a = cluster.nodes[n];
+  if (!a) return false;
+  for (const b of cluster.nodes) {
+    if (b.cpuMilli >= a.cpuMilli && b.memoryMib >= a.memoryMib && b.gpus.length >= a.gpus.length &&
+      (b.cpuMilli > a.cpuMilli || b.memoryMib > a.memoryMib || b.gpus.length > a.gpus.length)) return false;
+  }
+  return true;
+}
+
+export const TIDE_DEFAULTS: TideOptions = { band: 25, scarcity: 1, byGpu: false, cpuCap: true, tie: 'none', open: 0, frag: 0.5, cap: 1, reserve: 0, eligibleByNode: false, reserveMaximal: false, keepMaximal: 0, sigmoid: 0, lex: true, lexOwn: 0, subtractOwn: false, kappa: 1 };
 
 interface Shape {
   readonly cpu: number;
@@ -38,6 +62,8 @@ interface Shape {
   readonly milli: number;
   readonly mask: number;
   readonly weight: number;
+  /** Raw popularity × (model scarcity − 1): the extra value of this shape's capacity on scarce models. */
+  readonly scarce: number;
 }
 
 function buildShapes(cluster: ClusterState, workload: TargetWorkload, o: TideOptions): Shape[] {
@@ -56,6 +82,7 @@ function buildShapes(cluster: ClusterState, workload: TargetWorkload, o: TideOpt
       const key = `${cluster.nodes[n]?.cpuMilli}/${count}/${cluster.nodeModelMask[n]}`;
       if (seen.has(key)) continue;
       seen.add(key);
+      if (o.reserveMaximal && !isMaximal(cluster, n)) continue;
       raw.push({ cpu: cluster.nodes[n]?.cpuMilli ?? 0, count, milli: GPU_MILLI, mask: ALL_MODELS, pop: o.reserve });
     }
   }
@@ -72,39 +99,39 @@ function buildShapes(cluster: ClusterState, workload: TargetWorkload, o: TideOpt
     if (eligible === 0) continue;
     const scarcity = Math.pow(gpusTotal / eligible, o.scarcity);
     const base = o.byGpu ? m.pop * m.count * m.milli : m.pop;
-    shapes.push({ cpu: m.cpu, count: m.count, milli: m.milli, mask: m.mask, weight: base * scarcity });
+    let modelEligible = 0;
+    for (let g = 0; g < gpusTotal; g++) if ((m.mask & (1 << (cluster.gpuModel[g] as number))) !== 0) modelEligible++;
+    const scarce = modelEligible > 0 ? m.pop * (gpusTotal / modelEligible - 1) : 0;
+    shapes.push({ cpu: m.cpu, count: m.count, milli: m.milli, mask: m.mask, weight: base * scarcity, scarce });
   }
   const sum = shapes.reduce((s, m) => s + m.weight, 0);
   return shapes.map((m) => ({ ...m, weight: m.weight / sum }));
 }
 
-/** Node value: weighted GPU milli that the shapes could still use, minus weighted FGD fragmentation. */
-function capacity(shapes: readonly Shape[], cpuFree: number, free: ArrayLike<number>, bits: ArrayLike<number>, count: number, o: TideOptions): number {
-  let total = 0;
+/** Node value parts: out[0] = weighted FGD fragmentation, out[1] = weighted GPU milli the shapes could still use. */
+function nodeValue(shapes: readonly Shape[], cpuFree: number, free: ArrayLike<number>, bits: ArrayLike<number>, count: number, o: TideOptions, out: Float64Array): void {
   const cpuCap = o.cpuCap;
-  if (o.frag > 0) {
-    let idle = 0;
-    for (let g = 0; g < count; g++) idle += free[g] as number;
-    let frag = 0;
-    if (idle > 0) {
-      for (const m of shapes) {
-        if (cpuFree < m.cpu) {
-          frag += m.weight * idle;
-          continue;
-        }
-        let usable = 0;
-        let stranded = 0;
-        for (let g = 0; g < count; g++) {
-          const f = free[g] as number;
-          if (f >= m.milli && (m.mask & (1 << (bits[g] as number))) !== 0) usable++;
-          else stranded += f;
-        }
-        frag += m.weight * (usable >= m.count ? stranded : idle);
+  let frag = 0;
+  let idle = 0;
+  for (let g = 0; g < count; g++) idle += free[g] as number;
+  if (idle > 0) {
+    for (const m of shapes) {
+      if (cpuFree < m.cpu) {
+        frag += m.weight * idle;
+        continue;
       }
+      let usable = 0;
+      let stranded = 0;
+      for (let g = 0; g < count; g++) {
+        const f = free[g] as number;
+        if (f >= m.milli && (m.mask & (1 << (bits[g] as number))) !== 0) usable++;
+        else stranded += f;
+      }
+      frag += m.weight * (usable >= m.count ? stranded : idle);
     }
-    total -= o.frag * frag;
-    if (o.cap === 0) return total;
   }
+  let total = 0;
+  let scarce = 0;
   for (const m of shapes) {
     let slots = 0;
     if (m.milli < GPU_MILLI) {
@@ -119,30 +146,42 @@ function capacity(shapes: readonly Shape[], cpuFree: number, free: ArrayLike<num
       slots = Math.floor(full / m.count);
     }
     if (cpuCap && m.cpu > 0) slots = Math.min(slots, Math.floor(cpuFree / m.cpu));
-    total += o.cap * m.weight * slots * m.count * m.milli;
+    total += m.weight * slots * m.count * m.milli;
+    scarce += m.scarce * slots * m.count * m.milli;
   }
-  return total;
+  out[0] = frag;
+  out[1] = total;
+  out[2] = scarce;
 }
 
 export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyFactory {
   return ({ cluster, workload }) => {
     const shapes = buildShapes(cluster, workload, o);
+    const maximal = new Uint8Array(cluster.nodeCount);
+    if (o.keepMaximal) for (let i = 0; i < cluster.nodeCount; i++) maximal[i] = cluster.gpuCount(i) >= 2 && isMaximal(cluster, i) ? 1 : 0;
     const n = cluster.nodeCount;
+    const fragNow = new Float64Array(n);
     const capNow = new Float64Array(n);
+    const rawNow = new Float64Array(n);
     const capVersion = new Uint32Array(n);
+    const out = new Float64Array(3);
+    const scarceNow = new Float64Array(n);
     const scratch = new Int32Array(Math.max(1, cluster.maxGpusPerNode));
     const caches = new Map<string, { score: Float64Array; device: Int8Array; version: Uint32Array }>();
     let lastTask: PreparedTask | undefined;
     let last: { score: Float64Array; device: Int8Array; version: Uint32Array } | undefined;
 
-    const nodeCap = (node: number): number => {
+    const refresh = (node: number): void => {
       if (capVersion[node] !== cluster.version[node]) {
         const s = cluster.gpuStart[node] as number;
         const e = cluster.gpuStart[node + 1] as number;
-        capNow[node] = capacity(shapes, cluster.cpuFree[node] as number, cluster.gpuFree.subarray(s, e), cluster.gpuModel.subarray(s, e), e - s, o);
+        nodeValue(shapes, cluster.cpuFree[node] as number, cluster.gpuFree.subarray(s, e), cluster.gpuModel.subarray(s, e), e - s, o, out);
+        fragNow[node] = out[0] as number;
+        capNow[node] = out[1] as number;
+        scarceNow[node] = out[2] as number;
+        if (o.lex) rawNow[node] = nodeFragmentation(workload, cluster.cpuFree[node] as number, cluster.gpuFree.subarray(s, e), cluster.gpuModel.subarray(s, e), e - s);
         capVersion[node] = cluster.version[node] as number;
       }
-      return capNow[node] as number;
     };
 
     const evalNode = (node: number, t: PreparedTask): { score: number; device: number } => {
@@ -150,24 +189,34 @@ export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyF
       const e = cluster.gpuStart[node + 1] as number;
       const count = e - s;
       const bits = cluster.gpuModel.subarray(s, e);
-      const before = nodeCap(node);
+      refresh(node);
+      const fragBefore = fragNow[node] as number;
+      const capBefore = capNow[node] as number;
+      const rawBefore = rawNow[node] as number;
       const cpuAfter = (cluster.cpuFree[node] as number) - t.cpuMilli;
       for (let g = 0; g < count; g++) scratch[g] = cluster.gpuFree[s + g] as number;
-      const scoreOf = (after: number, idleAfter: number, freeOnGpu: number): number => {
-        const loss = before - after + openCost;
-        let score = -Math.floor(loss / o.band) * 4096;
+      const idle = cluster.idleGpuMilli[node] as number;
+      const demand = t.gpuCount * (t.gpuCount === 0 ? 0 : t.gpuMilli);
+      const isEmpty = idle === count * GPU_MILLI && cluster.cpuFree[node] === cluster.nodes[node]?.cpuMilli;
+      const scoreAfter = (idleAfter: number, freeOnGpu: number): number => {
+        nodeValue(shapes, cpuAfter, scratch, bits, count, o, out);
+        const loss = o.frag * ((out[0] as number) - fragBefore) + o.cap * (capBefore - (out[1] as number) - (o.subtractOwn ? demand : 0)) + (isEmpty ? o.open * count : 0);
+        let score = (o.sigmoid > 0 ? Math.trunc(100 / (1 + Math.exp(loss / o.sigmoid))) : -Math.floor(loss / o.band)) * 4096;
         if (o.tie === 'used') score += 4095 - Math.floor(idleAfter / 2);
         else if (o.tie === 'tight') score += 4095 - Math.min(4095, freeOnGpu);
+        if (o.keepMaximal && isEmpty && maximal[node] === 1) score -= o.keepMaximal;
+        if (o.lexOwn) score += Math.trunc(100 / (1 + Math.exp(((out[0] as number) - fragBefore) / o.lexOwn))) * 2 ** 36;
+        if (o.lex) {
+          const rawAfter = nodeFragmentation(workload, cpuAfter, scratch, bits, count);
+          const scarceLoss = (scarceNow[node] as number) - (out[2] as number);
+          score += Math.trunc(100 / (1 + Math.exp((rawAfter - rawBefore + o.kappa * scarceLoss) / 1000))) * 2 ** 36;
+        }
         return score;
       };
-      const idle = cluster.idleGpuMilli[node] as number;
-      const openCost = idle === count * GPU_MILLI && cluster.cpuFree[node] === cluster.nodes[node]?.cpuMilli ? o.open * count * ((cluster.nodes[node]?.cpuMilli ?? 0) >= (o.openMinCpu ?? 0) ? 1 : 0) : 0;
-      if (t.kind === 'cpu') {
-        return { score: scoreOf(capacity(shapes, cpuAfter, scratch, bits, count, o), idle, 0), device: -1 };
-      }
+      if (t.kind === 'cpu') return { score: scoreAfter(idle, 0), device: -1 };
       if (t.kind === 'whole') {
         for (const d of cluster.defaultDevices(node, t)) scratch[d] = 0;
-        return { score: scoreOf(capacity(shapes, cpuAfter, scratch, bits, count, o), idle - t.gpuCount * GPU_MILLI, 0), device: -1 };
+        return { score: scoreAfter(idle - t.gpuCount * GPU_MILLI, 0), device: -1 };
       }
       let best = -Infinity;
       let bestDevice = -1;
@@ -176,7 +225,7 @@ export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyF
         if (!cluster.gpuUsable(s + g, t)) continue;
         const f = scratch[g] as number;
         scratch[g] = f - t.gpuMilli;
-        const sc = scoreOf(capacity(shapes, cpuAfter, scratch, bits, count, o), idle - t.gpuMilli, f - t.gpuMilli);
+        const sc = scoreAfter(idle - t.gpuMilli, f - t.gpuMilli);
         scratch[g] = f;
         if (sc > best || (sc === best && f < bestFree)) {
           best = sc;
