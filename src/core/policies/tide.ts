@@ -54,7 +54,7 @@ function isMaximal(cluster: ClusterState, n: number): boolean {
   return true;
 }
 
-export const TIDE_DEFAULTS: TideOptions = { band: 25, scarcity: 1, byGpu: false, cpuCap: true, tie: 'none', open: 0, frag: 0.5, cap: 1, reserve: 0, eligibleByNode: false, reserveMaximal: false, keepMaximal: 0, sigmoid: 0, lex: true, lexOwn: 0, subtractOwn: false, kappa: 1 };
+export const TIDE_DEFAULTS: TideOptions = { band: 25, scarcity: 1, byGpu: false, cpuCap: true, tie: 'none', open: 0, frag: 0.5, cap: 1, reserve: 0, eligibleByNode: false, reserveMaximal: false, keepMaximal: 34359738368, sigmoid: 0, lex: true, lexOwn: 0, subtractOwn: false, kappa: 1 };
 
 interface Shape {
   readonly cpu: number;
