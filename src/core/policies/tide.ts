@@ -1,266 +1,352 @@
 /**
- * Tide (draft).
+ * Tide: Tide's default placement policy. It places each task where the cluster loses the
+ * least of what the expected workload (the target workload: task shapes and popularities)
+ * will still need, and ranks nodes in three tiers, compared lexicographically:
+ *
+ * 1. **Fragmentation band, with scarce models priced in.** FGD's measure (idle milli-GPU each
+ *    expected shape could not use, weighted by popularity), as FGD's coarse integer band
+ *    ⌊100·σ(−Δ/1000)⌋ — the coarse bands plus the fixed node order are what keep pods packed.
+ *    FGD alone is blind to GPU-model scarcity: for a shape that may only run on T4 every
+ *    non-T4 GPU is already "fragment", so an any-model pod lands on a T4 as readily as on a G2
+ *    and uses up what only the T4 can give. Tide adds to Δ the capacity lost for
+ *    model-constrained shapes, each weighted by popularity × (cluster GPUs ÷ GPUs of its
+ *    models − 1), so it is zero in a cluster or workload without model constraints.
+ * 2. **Keep the most capable nodes whole.** An empty node that no other node dominates (at
+ *    least as much CPU, memory and GPUs, more of one — the G3 machines in the openb cluster) is
+ *    opened only when it is strictly better by tier 1: rare big pods that only it can host
+ *    (8 GPUs with 120 cores) are not in the 95 % target workload, yet they cost a whole node
+ *    each when dropped.
+ * 3. **Lost capacity, CPU included.** Within a band, the node where the expected shapes lose
+ *    the least capacity: for each shape, how many more instances the node can host (GPU slots,
+ *    capped by free whole GPUs and by free CPU ÷ the shape's CPU, so GPUs stranded by missing
+ *    CPU count as lost), times its GPU milli, weighted by popularity × scarcity (cluster GPUs ÷
+ *    GPUs of the nodes that could host the shape), plus half of the fragmentation growth under
+ *    the same weights; in bands of 25 milli. This is where CPU, the second binding resource,
+ *    enters: CPU-hungry pods go where CPU is in surplus, GPU slots next to an 810-milli pod get
+ *    filled by tasks that fit them.
+ *
+ * A fractional task tries each distinct GPU (by free milli and model) and keeps the best; ties
+ * go to the tightest GPU. Whole-GPU tasks take the lowest-index free GPUs.
+ *
+ * Speed: per node, per-shape counts (GPU slots, usable GPUs, stranded milli) are cached until
+ * the node changes (`cluster.version`), so scoring a candidate is O(shapes) for the GPU it
+ * changes; and scores are cached per (task shape, node) until the node changes, like FGD's.
  */
-import { ALL_MODELS, type ClusterState, type PreparedTask } from '../cluster.ts';
-import { GPU_MILLI } from '../model.ts';
+import type { ClusterState, PreparedTask } from '../cluster.ts';
 import type { PolicyFactory } from '../policy.ts';
-import { nodeFragmentation, type TargetWorkload } from '../workload.ts';
+import type { TargetWorkload } from '../workload.ts';
+
+/** One GPU in milli-GPU (a local copy: module bindings read in hot loops cost a getter under tsx). */
+const FULL = 1000;
 
 export interface TideOptions {
-  /** Width of one score band in weighted milli-GPU of lost capacity. */
+  /** Width of a tier-3 band in weighted milli-GPU. */
   readonly band: number;
-  /** Exponent of the scarcity boost (cluster GPUs ÷ GPUs the shape may use). */
-  readonly scarcity: number;
-  /** Weight shapes by GPU demand (true) or by pod count (false). */
-  readonly byGpu: boolean;
-  /** Cap capacity by free CPU. */
-  readonly cpuCap: boolean;
-  /** Tie-breaker inside a band. */
-  readonly tie: 'none' | 'used' | 'tight';
-  /** Extra loss for starting an empty node (per GPU of the node). */
-  readonly open: number;
-  /** Weight of FGD's fragmentation (with the same shape weights) in the node value. */
-  readonly frag: number;
-  /** Weight of the capacity measure. */
-  readonly cap: number;
-  /** Popularity of synthetic whole-node shapes (0: none). */
-  readonly reserve: number;
-  /** Scarcity counts all GPUs of nodes that fit the shape (true) or only the allowed ones. */
-  readonly eligibleByNode: boolean;
-  /** Reserve only node configurations that no other node dominates. */
-  readonly reserveMaximal: boolean;
-  /** Score penalty (in 1/4096 bands) for opening a maximal node. */
-  readonly keepMaximal: number;
-  /** If > 0: FGD-style bands ⌊100·σ(−loss/sigmoid)⌋ instead of linear ones. */
-  readonly sigmoid: number;
-  /** FGD's own score (original workload) first, Tide's loss as the tie-breaker. */
-  readonly lex: boolean;
-  /** If > 0: FGD-style bands on Tide's own (scarcity-weighted) fragmentation first, with this scale. */
-  readonly lexOwn: number;
-  /** Count only the capacity lost beyond the task's own GPU milli. */
-  readonly subtractOwn: boolean;
-  /** With lex: weight of the capacity lost on scarce GPU models, added to FGD's Δ. */
+  /** Share of (scarcity-weighted) fragmentation growth in tier 3, beside the lost capacity. */
+  readonly fragWeight: number;
+  /** Weight of the capacity lost for model-constrained shapes in tier 1 (0: plain FGD band). */
   readonly kappa: number;
+  /** Open maximal nodes last within a tier-1 band. */
+  readonly keepMaximal: boolean;
 }
 
-/** No other node has at least as much CPU, memory and GPUs, with more of one. */
-function isMaximal(cluster: ClusterState, n: number): boolean {
+export const TIDE_DEFAULTS: TideOptions = { band: 25, fragWeight: 0.5, kappa: 1, keepMaximal: true };
+
+/** The expected shapes, as parallel arrays. */
+interface Shapes {
+  readonly size: number;
+  readonly cpu: Float64Array;
+  /** GPUs per task (0 for CPU-only shapes). */
+  readonly count: Int32Array;
+  /** Milli per GPU. */
+  readonly milli: Int32Array;
+  readonly mask: Uint32Array;
+  /** Popularity, as FGD weighs it. */
+  readonly pop: Float64Array;
+  /** Tier-3 weight: popularity × scarcity, normalised over GPU shapes. */
+  readonly weight: Float64Array;
+  /** Tier-1 weight of lost capacity: popularity × (model scarcity − 1). */
+  readonly scarce: Float64Array;
+  /** Sum of the popularity of CPU-only shapes (whose fragment is all idle GPU). */
+  readonly cpuOnlyPop: number;
+}
+
+function buildShapes(cluster: ClusterState, workload: TargetWorkload): Shapes {
+  const gpus = cluster.gpuFree.length;
+  const list = workload.filter((m) => m.gpuCount > 0);
+  const size = list.length;
+  const s = {
+    size,
+    cpu: new Float64Array(size),
+    count: new Int32Array(size),
+    milli: new Int32Array(size),
+    mask: new Uint32Array(size),
+    pop: new Float64Array(size),
+    weight: new Float64Array(size),
+    scarce: new Float64Array(size),
+    cpuOnlyPop: workload.reduce((sum, m) => sum + (m.gpuCount === 0 ? m.popularity : 0), 0),
+  };
+  let weightSum = 0;
+  list.forEach((m, i) => {
+    s.cpu[i] = m.cpuMilli;
+    s.count[i] = m.gpuCount;
+    s.milli[i] = m.gpuMilli;
+    s.mask[i] = m.modelMask;
+    s.pop[i] = m.popularity;
+    let modelGpus = 0;
+    for (let g = 0; g < gpus; g++) if ((m.modelMask & (1 << (cluster.gpuModel[g] as number))) !== 0) modelGpus++;
+    // GPUs of the allowed models on nodes that could host the shape when empty.
+    let hostGpus = 0;
+    for (let n = 0; n < cluster.nodeCount; n++) {
+      if ((cluster.nodes[n]?.cpuMilli ?? 0) < m.cpuMilli) continue;
+      let ok = 0;
+      for (let g = cluster.gpuStart[n] as number; g < (cluster.gpuStart[n + 1] as number); g++) {
+        if ((m.modelMask & (1 << (cluster.gpuModel[g] as number))) !== 0) ok++;
+      }
+      if (ok >= m.gpuCount) hostGpus += ok;
+    }
+    if (hostGpus > 0) s.weight[i] = (m.popularity * gpus) / hostGpus;
+    if (modelGpus > 0) s.scarce[i] = m.popularity * (gpus / modelGpus - 1);
+    weightSum += s.weight[i] as number;
+  });
+  if (weightSum > 0) for (let i = 0; i < size; i++) s.weight[i] = (s.weight[i] as number) / weightSum;
+  return s;
+}
+
+/** No other node has at least as much CPU, memory and GPUs and more of one. */
+export function isMaximalNode(cluster: ClusterState, n: number): boolean {
   const a = cluster.nodes[n];
   if (!a) return false;
   for (const b of cluster.nodes) {
-    if (b.cpuMilli >= a.cpuMilli && b.memoryMib >= a.memoryMib && b.gpus.length >= a.gpus.length &&
-      (b.cpuMilli > a.cpuMilli || b.memoryMib > a.memoryMib || b.gpus.length > a.gpus.length)) return false;
+    if (b.cpuMilli >= a.cpuMilli && b.memoryMib >= a.memoryMib && b.gpus.length >= a.gpus.length) {
+      if (b.cpuMilli > a.cpuMilli || b.memoryMib > a.memoryMib || b.gpus.length > a.gpus.length) return false;
+    }
   }
   return true;
 }
 
-export const TIDE_DEFAULTS: TideOptions = { band: 25, scarcity: 1, byGpu: false, cpuCap: true, tie: 'none', open: 0, frag: 0.5, cap: 1, reserve: 0, eligibleByNode: false, reserveMaximal: false, keepMaximal: 34359738368, sigmoid: 0, lex: true, lexOwn: 0, subtractOwn: false, kappa: 1 };
-
-interface Shape {
-  readonly cpu: number;
-  readonly count: number;
-  readonly milli: number;
-  readonly mask: number;
-  readonly weight: number;
-  /** Raw popularity × (model scarcity − 1): the extra value of this shape's capacity on scarce models. */
-  readonly scarce: number;
+interface ScoreCache {
+  readonly score: Float64Array;
+  readonly device: Int8Array;
+  readonly version: Uint32Array;
 }
 
-function buildShapes(cluster: ClusterState, workload: TargetWorkload, o: TideOptions): Shape[] {
-  const gpusTotal = cluster.gpuFree.length;
-  const raw: { cpu: number; count: number; milli: number; mask: number; pop: number }[] = [];
-  for (const m of workload) {
-    if (m.gpuCount === 0) continue;
-    raw.push({ cpu: m.cpuMilli, count: m.gpuCount, milli: m.gpuMilli, mask: m.modelMask, pop: m.popularity });
-  }
-  if (o.reserve > 0) {
-    // One synthetic "whole node" shape per distinct node configuration with several GPUs.
-    const seen = new Set<string>();
-    for (let n = 0; n < cluster.nodeCount; n++) {
-      const count = cluster.gpuCount(n);
-      if (count < 2 || cluster.nodeHomogeneous[n] !== 1) continue;
-      const key = `${cluster.nodes[n]?.cpuMilli}/${count}/${cluster.nodeModelMask[n]}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (o.reserveMaximal && !isMaximal(cluster, n)) continue;
-      raw.push({ cpu: cluster.nodes[n]?.cpuMilli ?? 0, count, milli: GPU_MILLI, mask: ALL_MODELS, pop: o.reserve });
-    }
-  }
-  const shapes: Shape[] = [];
-  for (const m of raw) {
-    // GPUs of the nodes that could host the shape when empty.
-    let eligible = 0;
-    for (let n = 0; n < cluster.nodeCount; n++) {
-      if ((cluster.nodes[n]?.cpuMilli ?? 0) < m.cpu) continue;
-      let ok = 0;
-      for (let g = cluster.gpuStart[n] as number; g < (cluster.gpuStart[n + 1] as number); g++) if ((m.mask & (1 << (cluster.gpuModel[g] as number))) !== 0) ok++;
-      if (ok >= m.count) eligible += o.eligibleByNode ? cluster.gpuCount(n) : ok;
-    }
-    if (eligible === 0) continue;
-    const scarcity = Math.pow(gpusTotal / eligible, o.scarcity);
-    const base = o.byGpu ? m.pop * m.count * m.milli : m.pop;
-    let modelEligible = 0;
-    for (let g = 0; g < gpusTotal; g++) if ((m.mask & (1 << (cluster.gpuModel[g] as number))) !== 0) modelEligible++;
-    const scarce = modelEligible > 0 ? m.pop * (gpusTotal / modelEligible - 1) : 0;
-    shapes.push({ cpu: m.cpu, count: m.count, milli: m.milli, mask: m.mask, weight: base * scarcity, scarce });
-  }
-  const sum = shapes.reduce((s, m) => s + m.weight, 0);
-  return shapes.map((m) => ({ ...m, weight: m.weight / sum }));
-}
-
-/** Node value parts: out[0] = weighted FGD fragmentation, out[1] = weighted GPU milli the shapes could still use. */
-function nodeValue(shapes: readonly Shape[], cpuFree: number, free: ArrayLike<number>, bits: ArrayLike<number>, count: number, o: TideOptions, out: Float64Array): void {
-  const cpuCap = o.cpuCap;
-  let frag = 0;
-  let idle = 0;
-  for (let g = 0; g < count; g++) idle += free[g] as number;
-  if (idle > 0) {
-    for (const m of shapes) {
-      if (cpuFree < m.cpu) {
-        frag += m.weight * idle;
-        continue;
-      }
-      let usable = 0;
-      let stranded = 0;
-      for (let g = 0; g < count; g++) {
-        const f = free[g] as number;
-        if (f >= m.milli && (m.mask & (1 << (bits[g] as number))) !== 0) usable++;
-        else stranded += f;
-      }
-      frag += m.weight * (usable >= m.count ? stranded : idle);
-    }
-  }
-  let total = 0;
-  let scarce = 0;
-  for (const m of shapes) {
-    let slots = 0;
-    if (m.milli < GPU_MILLI) {
-      for (let g = 0; g < count; g++) {
-        if ((m.mask & (1 << (bits[g] as number))) !== 0) slots += Math.floor((free[g] as number) / m.milli);
-      }
-    } else {
-      let full = 0;
-      for (let g = 0; g < count; g++) {
-        if ((free[g] as number) === GPU_MILLI && (m.mask & (1 << (bits[g] as number))) !== 0) full++;
-      }
-      slots = Math.floor(full / m.count);
-    }
-    if (cpuCap && m.cpu > 0) slots = Math.min(slots, Math.floor(cpuFree / m.cpu));
-    total += m.weight * slots * m.count * m.milli;
-    scarce += m.scarce * slots * m.count * m.milli;
-  }
-  out[0] = frag;
-  out[1] = total;
-  out[2] = scarce;
-}
+/** Tier weights: integers below 2^53 throughout. */
+const TIER1 = 2 ** 40;
+const MAXIMAL_PENALTY = 2 ** 39;
+const TIER3_MAX = 2 ** 38;
 
 export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyFactory {
   return ({ cluster, workload }) => {
-    const shapes = buildShapes(cluster, workload, o);
-    const maximal = new Uint8Array(cluster.nodeCount);
-    if (o.keepMaximal) for (let i = 0; i < cluster.nodeCount; i++) maximal[i] = cluster.gpuCount(i) >= 2 && isMaximal(cluster, i) ? 1 : 0;
-    const n = cluster.nodeCount;
-    const fragNow = new Float64Array(n);
-    const capNow = new Float64Array(n);
-    const rawNow = new Float64Array(n);
-    const capVersion = new Uint32Array(n);
-    const out = new Float64Array(3);
-    const scarceNow = new Float64Array(n);
-    const scratch = new Int32Array(Math.max(1, cluster.maxGpusPerNode));
-    const caches = new Map<string, { score: Float64Array; device: Int8Array; version: Uint32Array }>();
-    let lastTask: PreparedTask | undefined;
-    let last: { score: Float64Array; device: Int8Array; version: Uint32Array } | undefined;
-
-    const refresh = (node: number): void => {
-      if (capVersion[node] !== cluster.version[node]) {
-        const s = cluster.gpuStart[node] as number;
-        const e = cluster.gpuStart[node + 1] as number;
-        nodeValue(shapes, cluster.cpuFree[node] as number, cluster.gpuFree.subarray(s, e), cluster.gpuModel.subarray(s, e), e - s, o, out);
-        fragNow[node] = out[0] as number;
-        capNow[node] = out[1] as number;
-        scarceNow[node] = out[2] as number;
-        if (o.lex) rawNow[node] = nodeFragmentation(workload, cluster.cpuFree[node] as number, cluster.gpuFree.subarray(s, e), cluster.gpuModel.subarray(s, e), e - s);
-        capVersion[node] = cluster.version[node] as number;
+    const sh = buildShapes(cluster, workload);
+    const S = sh.size;
+    const nodes = cluster.nodeCount;
+    const maximal = new Uint8Array(nodes);
+    if (o.keepMaximal) {
+      // Nodes of one configuration share the answer; check each configuration once.
+      const byConfig = new Map<string, boolean>();
+      for (let n = 0; n < nodes; n++) {
+        const node = cluster.nodes[n];
+        if (!node || node.gpus.length < 2) continue;
+        const key = `${node.cpuMilli}/${node.memoryMib}/${node.gpus.length}`;
+        let m = byConfig.get(key);
+        if (m === undefined) {
+          m = isMaximalNode(cluster, n);
+          byConfig.set(key, m);
+        }
+        maximal[n] = m ? 1 : 0;
       }
+    }
+
+    // Per node and shape, valid while statVersion[n] === cluster.version[n]:
+    // slots (fraction: Σ⌊free/milli⌋ over allowed GPUs), usable GPUs (free ≥ milli, allowed), stranded milli.
+    const slots = new Int32Array(nodes * S);
+    const usable = new Int32Array(nodes * S);
+    const stranded = new Int32Array(nodes * S);
+    const statVersion = new Uint32Array(nodes);
+    // Node values now: FGD fragmentation, Tide's fragmentation, capacity, capacity on scarce models.
+    const rawNow = new Float64Array(nodes);
+    const fragNow = new Float64Array(nodes);
+    const capNow = new Float64Array(nodes);
+    const scarceNow = new Float64Array(nodes);
+
+    const refresh = (n: number): void => {
+      if (statVersion[n] === cluster.version[n]) return;
+      const start = cluster.gpuStart[n] as number;
+      const end = cluster.gpuStart[n + 1] as number;
+      const cpu = cluster.cpuFree[n] as number;
+      const idle = cluster.idleGpuMilli[n] as number;
+      let raw = sh.cpuOnlyPop * idle;
+      let frag = 0;
+      let cap = 0;
+      let scarce = 0;
+      for (let m = 0; m < S; m++) {
+        const milli = sh.milli[m] as number;
+        const mask = sh.mask[m] as number;
+        let sl = 0;
+        let us = 0;
+        let st = 0;
+        for (let g = start; g < end; g++) {
+          const f = cluster.gpuFree[g] as number;
+          if ((mask & (1 << (cluster.gpuModel[g] as number))) !== 0 && f >= milli) {
+            us++;
+            sl += (f / milli) | 0;
+          } else st += f;
+        }
+        const i = n * S + m;
+        slots[i] = sl;
+        usable[i] = us;
+        stranded[i] = st;
+        const mcpu = sh.cpu[m] as number;
+        const k = sh.count[m] as number;
+        const fm = cpu < mcpu ? idle : us >= k ? st : idle;
+        raw += (sh.pop[m] as number) * fm;
+        frag += (sh.weight[m] as number) * fm;
+        let c = k === 1 ? sl : (us / k) | 0;
+        if (mcpu > 0) c = Math.min(c, Math.floor(cpu / mcpu));
+        cap += (sh.weight[m] as number) * c * k * milli;
+        scarce += (sh.scarce[m] as number) * c * k * milli;
+      }
+      rawNow[n] = raw;
+      fragNow[n] = frag;
+      capNow[n] = cap;
+      scarceNow[n] = scarce;
+      statVersion[n] = cluster.version[n] as number;
     };
 
-    const evalNode = (node: number, t: PreparedTask): { score: number; device: number } => {
-      const s = cluster.gpuStart[node] as number;
-      const e = cluster.gpuStart[node + 1] as number;
-      const count = e - s;
-      const bits = cluster.gpuModel.subarray(s, e);
-      refresh(node);
-      const fragBefore = fragNow[node] as number;
-      const capBefore = capNow[node] as number;
-      const rawBefore = rawNow[node] as number;
-      const cpuAfter = (cluster.cpuFree[node] as number) - t.cpuMilli;
-      for (let g = 0; g < count; g++) scratch[g] = cluster.gpuFree[s + g] as number;
-      const idle = cluster.idleGpuMilli[node] as number;
-      const demand = t.gpuCount * (t.gpuCount === 0 ? 0 : t.gpuMilli);
-      const isEmpty = idle === count * GPU_MILLI && cluster.cpuFree[node] === cluster.nodes[node]?.cpuMilli;
-      const scoreAfter = (idleAfter: number, freeOnGpu: number): number => {
-        nodeValue(shapes, cpuAfter, scratch, bits, count, o, out);
-        const loss = o.frag * ((out[0] as number) - fragBefore) + o.cap * (capBefore - (out[1] as number) - (o.subtractOwn ? demand : 0)) + (isEmpty ? o.open * count : 0);
-        let score = (o.sigmoid > 0 ? Math.trunc(100 / (1 + Math.exp(loss / o.sigmoid))) : -Math.floor(loss / o.band)) * 4096;
-        if (o.tie === 'used') score += 4095 - Math.floor(idleAfter / 2);
-        else if (o.tie === 'tight') score += 4095 - Math.min(4095, freeOnGpu);
-        if (o.keepMaximal && isEmpty && maximal[node] === 1) score -= o.keepMaximal;
-        if (o.lexOwn) score += Math.trunc(100 / (1 + Math.exp(((out[0] as number) - fragBefore) / o.lexOwn))) * 2 ** 36;
-        if (o.lex) {
-          const rawAfter = nodeFragmentation(workload, cpuAfter, scratch, bits, count);
-          const scarceLoss = (scarceNow[node] as number) - (out[2] as number);
-          score += Math.trunc(100 / (1 + Math.exp((rawAfter - rawBefore + o.kappa * scarceLoss) / 1000))) * 2 ** 36;
+    /**
+     * The score of node n after taking `cpuTake` CPU and, on each GPU in `changed` (global
+     * indices, `changedCount` of them), `take` milli. Node stats must be fresh.
+     */
+    const changed = new Int32Array(Math.max(1, cluster.maxGpusPerNode));
+    const scoreAfter = (n: number, cpuTake: number, take: number, changedCount: number): number => {
+      const cpu = (cluster.cpuFree[n] as number) - cpuTake;
+      const idle = (cluster.idleGpuMilli[n] as number) - take * changedCount;
+      let raw = sh.cpuOnlyPop * idle;
+      let frag = 0;
+      let cap = 0;
+      let scarce = 0;
+      const base = n * S;
+      for (let m = 0; m < S; m++) {
+        const milli = sh.milli[m] as number;
+        const mask = sh.mask[m] as number;
+        let sl = slots[base + m] as number;
+        let us = usable[base + m] as number;
+        let st = stranded[base + m] as number;
+        for (let j = 0; j < changedCount; j++) {
+          const g = changed[j] as number;
+          const f = cluster.gpuFree[g] as number;
+          const after = f - take;
+          if ((mask & (1 << (cluster.gpuModel[g] as number))) !== 0) {
+            if (f >= milli) {
+              us--;
+              sl -= (f / milli) | 0;
+            } else st -= f;
+            if (after >= milli) {
+              us++;
+              sl += (after / milli) | 0;
+            } else st += after;
+          } else st -= take;
         }
-        return score;
-      };
-      if (t.kind === 'cpu') return { score: scoreAfter(idle, 0), device: -1 };
-      if (t.kind === 'whole') {
-        for (const d of cluster.defaultDevices(node, t)) scratch[d] = 0;
-        return { score: scoreAfter(idle - t.gpuCount * GPU_MILLI, 0), device: -1 };
+        const mcpu = sh.cpu[m] as number;
+        const k = sh.count[m] as number;
+        const fm = cpu < mcpu ? idle : us >= k ? st : idle;
+        raw += (sh.pop[m] as number) * fm;
+        frag += (sh.weight[m] as number) * fm;
+        let c = k === 1 ? sl : (us / k) | 0;
+        if (mcpu > 0) c = Math.min(c, Math.floor(cpu / mcpu));
+        cap += (sh.weight[m] as number) * c * k * milli;
+        scarce += (sh.scarce[m] as number) * c * k * milli;
       }
+      const delta = raw - (rawNow[n] as number) + o.kappa * ((scarceNow[n] as number) - scarce);
+      const tier1 = Math.trunc(100 / (1 + Math.exp(delta / 1000)));
+      const loss = o.fragWeight * (frag - (fragNow[n] as number)) + ((capNow[n] as number) - cap);
+      const tier3 = Math.max(-TIER3_MAX, Math.min(TIER3_MAX, -Math.floor(loss / o.band)));
+      let score = tier1 * TIER1 + tier3;
+      if (maximal[n] === 1 && isEmpty(n)) score -= MAXIMAL_PENALTY;
+      return score;
+    };
+
+    const isEmpty = (n: number): boolean => {
+      const node = cluster.nodes[n];
+      return (
+        node !== undefined &&
+        cluster.idleGpuMilli[n] === node.gpus.length * FULL &&
+        cluster.cpuFree[n] === node.cpuMilli &&
+        cluster.memFree[n] === node.memoryMib
+      );
+    };
+
+    const evaluate = (n: number, t: PreparedTask, cache: ScoreCache): void => {
+      refresh(n);
+      const start = cluster.gpuStart[n] as number;
+      const end = cluster.gpuStart[n + 1] as number;
       let best = -Infinity;
       let bestDevice = -1;
-      let bestFree = Infinity;
-      for (let g = 0; g < count; g++) {
-        if (!cluster.gpuUsable(s + g, t)) continue;
-        const f = scratch[g] as number;
-        scratch[g] = f - t.gpuMilli;
-        const sc = scoreAfter(idle - t.gpuMilli, f - t.gpuMilli);
-        scratch[g] = f;
-        if (sc > best || (sc === best && f < bestFree)) {
-          best = sc;
-          bestDevice = g;
-          bestFree = f;
+      if (t.kind === 'cpu') {
+        best = scoreAfter(n, t.cpuMilli, 0, 0);
+      } else if (t.kind === 'whole') {
+        let c = 0;
+        for (let g = start; g < end && c < t.gpuCount; g++) if (cluster.gpuUsable(g, t)) changed[c++] = g;
+        best = scoreAfter(n, t.cpuMilli, FULL, c);
+      } else {
+        let bestFree = Infinity;
+        for (let g = start; g < end; g++) {
+          if (!cluster.gpuUsable(g, t)) continue;
+          const f = cluster.gpuFree[g] as number;
+          const model = cluster.gpuModel[g] as number;
+          let seen = false;
+          for (let h = start; h < g; h++) {
+            if (cluster.gpuFree[h] === f && cluster.gpuModel[h] === model) {
+              seen = true;
+              break;
+            }
+          }
+          if (seen) continue;
+          changed[0] = g;
+          const s = scoreAfter(n, t.cpuMilli, t.gpuMilli, 1);
+          if (s > best || (s === best && f < bestFree)) {
+            best = s;
+            bestDevice = g - start;
+            bestFree = f;
+          }
         }
       }
-      return { score: best, device: bestDevice };
+      cache.score[n] = best;
+      cache.device[n] = bestDevice;
+      cache.version[n] = cluster.version[n] as number;
+    };
+
+    const caches = new Map<string, ScoreCache>();
+    let lastTask: PreparedTask | undefined;
+    let last: ScoreCache | undefined;
+    const cacheFor = (t: PreparedTask): ScoreCache => {
+      if (t !== lastTask || !last) {
+        const key = `${t.cpuMilli}/${t.gpuCount}/${t.gpuMilli}/${t.modelMask}`;
+        let c = caches.get(key);
+        if (!c) {
+          c = { score: new Float64Array(nodes), device: new Int8Array(nodes), version: new Uint32Array(nodes) };
+          caches.set(key, c);
+        }
+        lastTask = t;
+        last = c;
+      }
+      return last;
     };
 
     return {
       name,
-      score(node, t) {
-        if (t !== lastTask) {
-          lastTask = t;
-          const key = `${t.cpuMilli}/${t.gpuCount}/${t.gpuMilli}/${t.modelMask}`;
-          let c = caches.get(key);
-          if (!c) {
-            c = { score: new Float64Array(n), device: new Int8Array(n), version: new Uint32Array(n) };
-            caches.set(key, c);
-          }
-          last = c;
-        }
-        const c = last as { score: Float64Array; device: Int8Array; version: Uint32Array };
-        if (c.version[node] !== cluster.version[node]) {
-          const r = evalNode(node, t);
-          c.score[node] = r.score;
-          c.device[node] = r.device;
-          c.version[node] = cluster.version[node] as number;
-        }
-        return c.score[node] as number;
+      score(n, t) {
+        const c = cacheFor(t);
+        if (c.version[n] !== cluster.version[n]) evaluate(n, t, c);
+        return c.score[n] as number;
       },
-      chooseDevices(node, t) {
-        const d = last?.device[node] ?? -1;
-        return t.kind === 'fraction' && d >= 0 ? [d] : cluster.defaultDevices(node, t);
+      chooseDevices(n, t) {
+        if (t.kind !== 'fraction') return cluster.defaultDevices(n, t);
+        const c = cacheFor(t);
+        if (c.version[n] !== cluster.version[n]) evaluate(n, t, c);
+        const d = c.device[n] as number;
+        return d >= 0 ? [d] : cluster.defaultDevices(n, t);
       },
     };
   };
