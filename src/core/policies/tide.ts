@@ -6,11 +6,11 @@
  * 1. **Fragmentation band, with scarce models priced in.** FGD's measure (idle milli-GPU each
  *    expected shape could not use, weighted by popularity), as FGD's coarse integer band
  *    ⌊100·σ(−Δ/1000)⌋ — the coarse bands plus the fixed node order are what keep pods packed.
- *    FGD alone is blind to GPU-model scarcity: for a shape that may only run on T4 every
- *    non-T4 GPU is already "fragment", so an any-model pod lands on a T4 as readily as on a G2
- *    and uses up what only the T4 can give. Tide adds to Δ the capacity lost for
- *    model-constrained shapes, each weighted by popularity × (cluster GPUs ÷ GPUs of its
- *    models − 1), so it is zero in a cluster or workload without model constraints.
+ *    FGD steers an any-model pod away from the T4s that T4-only shapes need only in proportion
+ *    to those shapes' popularity (to them every non-T4 GPU is fragment already), not to how few
+ *    T4s there are, so the nudge is often lost in the band. Tide adds to Δ the capacity lost
+ *    for model-constrained shapes, each weighted by popularity × (cluster GPUs ÷ GPUs of its
+ *    models − 1): zero in a cluster or workload without model constraints.
  * 2. **Keep the most capable nodes whole.** An empty node that no other node dominates (at
  *    least as much CPU, memory and GPUs, more of one — the G3 machines in the openb cluster) is
  *    opened only when it is strictly better by tier 1: rare big pods that only it can host
