@@ -336,6 +336,8 @@ export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyF
 
     return {
       name,
+      // Scores depend only on the node's own state and the task's shape (maximality is static).
+      scoreKey: () => '',
       score(n, t) {
         const c = cacheFor(t);
         if (c.version[n] !== cluster.version[n]) evaluate(n, t, c);
