@@ -7,7 +7,7 @@ import { Rng } from '../rng.ts';
 import type { TaskShape } from '../workload.ts';
 import { fgd } from './fgd.ts';
 import { getPlacementPolicy, DEFAULT_PLACEMENT_POLICY } from './index.ts';
-import { isMaximalNode, makeTide, tide, TIDE_DEFAULTS, type TideOptions } from './tide.ts';
+import { gapWasteTables, isMaximalNode, makeTide, tide, TIDE_DEFAULTS, type TideOptions } from './tide.ts';
 
 // ---- helpers ---------------------------------------------------------------------------
 
@@ -154,6 +154,17 @@ const scenarios: readonly Scenario[] = [
     fgd: ['b:2', 'a:0,1,2,3,4,5,6,7'],
   },
   {
+    name: 'keeps the 680 gap for a 650: a 470 takes the 770 gap next to a 230 (300 left, fits a 230)',
+    nodes: [G2('a'), G2('b')],
+    shapes: [...COMMON, [11908, 1, 650, '', 3], [4000, 1, 230, '', 2]],
+    running: [['b', [0], 320, 4000], ['b', [1], 320, 4000], ['b', [2], 230, 4000]],
+    tasks: [[11908, 1, 470, '']],
+    expect: ['b:2'],
+    // FGD (and Tide without tier 0) takes the tightest fit, the 680 gap: 210 left, only a 160 fits.
+    fgd: ['b:0'],
+    without: [{ gapBand: 0, gapWeight: 0 }, ['b:0']],
+  },
+  {
     name: 'sends a CPU-only pod where CPU is in surplus, not where GPUs would lose their CPU',
     nodes: [G2('g2'), T4('t4'), G3('g3')],
     shapes: COMMON,
@@ -186,6 +197,27 @@ for (const s of scenarios) {
 test('tide is registered and is the default placement policy', () => {
   assert.equal(DEFAULT_PLACEMENT_POLICY, 'tide');
   assert.equal(getPlacementPolicy('tide'), tide);
+});
+
+test('gap waste: the best fill by common shapes; rare shapes that complete a gap are discounted', () => {
+  const shape = (gpuMilli: number, popularity: number, cpuMilli = 4000): TaskShape => ({ cpuMilli, gpuCount: 1, gpuMilli, modelMask: 1, popularity });
+  const workload = [shape(1000, 50), shape(470, 20), shape(370, 0.5), shape(160, 0.5)];
+  const top = (share: number): Float64Array => {
+    const t = gapWasteTables(workload, share, 2).table;
+    return t[t.length - 1] as Float64Array;
+  };
+  // 370 and 160 are 2.4 % of the fractional tasks each: below 3 %, so a 530 gap counts as a 470 + 60.
+  assert.equal(top(0.03)[530], 60);
+  // Were they common enough, 370 + 160 would fill it exactly.
+  assert.equal(top(0.01)[530], 0);
+  assert.equal(top(0.03)[1000], 0);
+  assert.equal(top(0.03)[100], 100);
+  // Fillers count only on a node with their CPU: one level per distinct CPU of single-GPU shapes.
+  const levels = gapWasteTables([shape(1000, 1, 12_000), shape(470, 1, 4000), shape(160, 1, 12_000)], 0.03, 2);
+  assert.deepEqual(levels.levels, [4000, 12_000]);
+  assert.equal(levels.table[0]?.[160], 160); // with 4 cores free, nothing fills a 160 gap
+  assert.equal(levels.table[1]?.[160], 0);
+  assert.equal(levels.table[0]?.[1000], 1000 - 2 * 470);
 });
 
 test('a maximal node is one no other node dominates', () => {
