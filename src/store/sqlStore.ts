@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import type { GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
-import { judgeJob, parseRunId, runIdOf } from '../server/lifecycle.ts';
+import { judgeJob, runIdOf } from '../server/lifecycle.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
