@@ -9,11 +9,6 @@ import { taskId, type Placement } from '../model.ts';
 import type { JobSpec, TaskBinding, TaskResources } from './model.ts';
 import type { NodeState, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
-interface Held {
-  readonly startTime: number;
-  readonly placements: readonly Placement[];
-}
-
 export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
   return { id: taskId(`${job.id}/${group}/${index}`), ...res };
 }
@@ -23,41 +18,78 @@ type PreparedTaskInput = Parameters<ClusterState['prepare']>[0];
 export class ClusterView {
   private nodes: readonly NodeState[] | undefined;
   private state: ClusterState | undefined;
-  private held = new Map<string, Held>();
+  /** The running list of the previous update, and what each of its jobs holds. */
+  private prev: readonly RunningJob[] = [];
+  private readonly held = new Map<string, Placement[]>();
   /** Schedulable node indices, in node order (the placement tie-break order). */
   nodeOrder = new Int32Array(0);
+
+  get clusterOrUndefined(): ClusterState | undefined {
+    return this.state;
+  }
 
   get cluster(): ClusterState {
     if (!this.state) throw new Error('ClusterView used before update()');
     return this.state;
   }
 
-  /** Brings the cluster state to the snapshot's running set. */
+  /**
+   * Brings the cluster state to the snapshot's running set. Walks the previous and the new
+   * running lists (both sorted by job id) side by side: unchanged jobs (the same object) cost
+   * one comparison each.
+   */
   update(snapshot: SchedulerSnapshot): ClusterState {
     if (snapshot.nodes !== this.nodes || !this.state) {
       this.nodes = snapshot.nodes;
       this.state = new ClusterState(snapshot.nodes.map((n) => n.spec));
-      this.held = new Map();
+      this.prev = [];
+      this.held.clear();
     }
-    const order: number[] = [];
-    snapshot.nodes.forEach((n, i) => n.schedulable && order.push(i));
-    if (order.length !== this.nodeOrder.length || order.some((v, i) => this.nodeOrder[i] !== v)) this.nodeOrder = Int32Array.from(order);
+    let changedOrder = false;
+    let count = 0;
+    snapshot.nodes.forEach((n, i) => {
+      if (!n.schedulable) return;
+      if (this.nodeOrder[count] !== i) changedOrder = true;
+      count++;
+    });
+    if (changedOrder || count !== this.nodeOrder.length) {
+      const order: number[] = [];
+      snapshot.nodes.forEach((n, i) => n.schedulable && order.push(i));
+      this.nodeOrder = Int32Array.from(order);
+    }
     const state = this.state;
-    const live = new Set<string>();
-    for (const r of snapshot.running) live.add(r.spec.id);
-    for (const [id, h] of this.held) {
-      if (!live.has(id)) {
-        for (const p of h.placements) state.release(p);
-        this.held.delete(id);
+    const prev = this.prev;
+    const next = snapshot.running;
+    let i = 0;
+    let j = 0;
+    while (i < prev.length || j < next.length) {
+      const a = prev[i];
+      const b = next[j];
+      if (a !== undefined && a === b) {
+        i++;
+        j++;
+      } else if (a !== undefined && (b === undefined || a.spec.id < b.spec.id)) {
+        this.release(state, a);
+        i++;
+      } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
+        this.held.set(b.spec.id, allocateRunning(state, b));
+        j++;
+      } else if (a !== undefined && b !== undefined) {
+        if (a.startTime !== b.startTime || a.bindings !== b.bindings) {
+          this.release(state, a);
+          this.held.set(b.spec.id, allocateRunning(state, b));
+        }
+        i++;
+        j++;
       }
     }
-    for (const r of snapshot.running) {
-      const h = this.held.get(r.spec.id);
-      if (h && h.startTime === r.startTime) continue;
-      if (h) for (const p of h.placements) state.release(p);
-      this.held.set(r.spec.id, { startTime: r.startTime, placements: allocateRunning(state, r) });
-    }
+    this.prev = next.slice();
     return state;
+  }
+
+  private release(state: ClusterState, r: RunningJob): void {
+    for (const p of this.held.get(r.spec.id) ?? []) state.release(p);
+    this.held.delete(r.spec.id);
   }
 }
 

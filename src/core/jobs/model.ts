@@ -36,7 +36,10 @@ export interface JobSpec {
   /** When the job was submitted (seconds). */
   readonly submitTime: number;
   readonly groups: readonly TaskGroupSpec[];
-  /** Total work in steps (iterations). */
+  /**
+   * Total work in steps (iterations). With `throughput` it gives the true run time, which a
+   * real scheduler does not know: only the simulator and policies named `oracle` read it.
+   */
   readonly totalSteps: number;
   /**
    * Steps per second of the whole job with all its tasks on GPUs of a model; a model that is
@@ -100,7 +103,7 @@ export interface JobProgress {
   readonly stepsDone: number;
   /** GPU-seconds the job has held so far (all runs). */
   readonly attainedGpuSeconds: number;
-  /** Seconds it has spent running (all runs). */
+  /** Seconds it has spent running (all runs, up to the snapshot, except as RunningJob notes). */
   readonly runSeconds: number;
   /** Times it was preempted. */
   readonly preemptions: number;

@@ -8,10 +8,10 @@ import type { GpuModel } from '../model.ts';
 import { getPlacementPolicy } from '../policies/index.ts';
 import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
-import { ClusterView } from './clusterView.ts';
+import { ClusterView, taskOf } from './clusterView.ts';
 import { AvailabilityProfile } from './estimates.ts';
 import { freeGpus, placeGang, type GangResult } from './gang.ts';
-import { CPU_MODEL, jobGpus, runnableModels, type JobSpec } from './model.ts';
+import { CPU_MODEL, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
 import { QuotaLedger } from './quota.ts';
 import type { JobBind, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
@@ -24,7 +24,7 @@ export function declaredRunSeconds(job: JobSpec): number {
 
 /** Expected end of a running job from its declared limit and the time it has already run. */
 export function expectedEnd(r: RunningJob, now: number): number {
-  return now + Math.max(0, declaredRunSeconds(r.spec) - r.progress.runSeconds);
+  return now + Math.max(0, declaredRunSeconds(r.spec) - r.progress.runSeconds - (now - r.startTime));
 }
 
 /** Jobs by priority (higher first), then submit time, then id. */
@@ -37,6 +37,8 @@ export class Placer {
   private session: PlacementSession | undefined;
   private sessionCluster: ClusterState | undefined;
   private sessionOrder: Int32Array | undefined;
+  /** What this cycle changed in the cluster state, undone at the next begin(). */
+  private readonly journal: { readonly take: boolean; readonly job: JobSpec; readonly binding: TaskBinding }[] = [];
 
   constructor(
     private readonly rng: Rng,
@@ -47,6 +49,7 @@ export class Placer {
 
   /** Starts a cycle: returns the state with running jobs allocated. */
   begin(snapshot: SchedulerSnapshot): ClusterState {
+    this.revert();
     const cluster = this.view.update(snapshot);
     if (cluster !== this.sessionCluster || this.view.nodeOrder !== this.sessionOrder || !this.session) {
       const factory = getPlacementPolicy(this.placementName);
@@ -73,19 +76,44 @@ export class Placer {
     return freeGpus(this.view.cluster, this.view.nodeOrder, model);
   }
 
+  /** Places the job's gang on `model` for the rest of this cycle (the plan's bind). */
   place(job: JobSpec, model: GpuModel): GangResult {
     if (!this.session) throw new Error('Placer.place before begin()');
-    return placeGang(this.view.cluster, this.session, job, model);
+    const r = placeGang(this.view.cluster, this.session, job, model);
+    if (r.ok) for (const binding of r.bindings) this.journal.push({ take: true, job, binding });
+    return r;
   }
 
   /** Gives back a bind made earlier in this cycle (e.g. a backfill that lost its slot). */
-  undo(bind: JobBind): void {
-    for (const b of bind.bindings) this.view.cluster.release(b.placement);
+  undo(job: JobSpec, bind: JobBind): void {
+    for (const binding of bind.bindings) {
+      this.view.cluster.release(binding.placement);
+      this.journal.push({ take: false, job, binding });
+    }
   }
 
-  /** Releases a running job's resources for the rest of this cycle (a tentative preemption). */
+  /** Frees a running job's resources for the rest of this cycle (it is being preempted). */
   releaseRunning(r: RunningJob): void {
-    for (const b of r.bindings) this.view.cluster.release(b.placement);
+    for (const binding of r.bindings) {
+      this.view.cluster.release(binding.placement);
+      this.journal.push({ take: false, job: r.spec, binding });
+    }
+  }
+
+  /** Undoes the previous cycle's tentative changes: the view then mirrors only the snapshots. */
+  private revert(): void {
+    const cluster = this.view.clusterOrUndefined;
+    for (let i = this.journal.length - 1; cluster && i >= 0; i--) {
+      const { take, job, binding } = this.journal[i] as (typeof this.journal)[number];
+      if (take) cluster.release(binding.placement);
+      else {
+        const group = job.groups.find((g) => g.name === binding.group);
+        if (!group) continue;
+        const error = cluster.allocate(binding.placement, cluster.prepare(taskOf(job, binding.group, binding.index, { ...group.task, allowedModels: [] })));
+        if (error !== null) throw new Error(`cannot restore job ${job.id}: ${error}`);
+      }
+    }
+    this.journal.length = 0;
   }
 }
 

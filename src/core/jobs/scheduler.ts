@@ -20,6 +20,10 @@ export interface NodeState {
 
 export interface RunningJob {
   readonly spec: JobSpec;
+  /**
+   * Progress when the current run started (so the object can stay the same between cycles):
+   * it has run `progress.runSeconds + (now − startTime)` seconds in all.
+   */
   readonly progress: JobProgress;
   readonly bindings: readonly TaskBinding[];
   /** The GPU model it runs on (CPU_MODEL for CPU-only jobs). */
@@ -54,7 +58,10 @@ export interface SchedulerSnapshot {
   readonly now: number;
   /** Every node, schedulable or not; TaskBinding placements index into this array. */
   readonly nodes: readonly NodeState[];
-  /** Sorted by job id. */
+  /**
+   * Sorted by job id (JavaScript string order). A job whose run has not changed may be passed
+   * as the same object cycle after cycle; schedulers use that to skip work.
+   */
   readonly running: readonly RunningJob[];
   /** Sorted by job id. */
   readonly pending: readonly PendingJob[];

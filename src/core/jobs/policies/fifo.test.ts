@@ -77,7 +77,7 @@ test('fifo enforces a queue quota without blocking other queues, and counts runn
 test('fifo gives the first waiting job an estimated start from declared time limits', () => {
   const running: RunningJob = {
     spec: gangJob({ id: 'r', gpus: 4, throughput: { K80: 1 }, totalSteps: 10, timeLimitSeconds: 1000 }),
-    progress: { ...fresh, runSeconds: 400 },
+    progress: { ...fresh, runSeconds: 300 },
     model: 'K80',
     startTime: 0,
     lastCheckpointTime: 0,
