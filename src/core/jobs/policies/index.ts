@@ -1,0 +1,18 @@
+/** The registry of job schedulers, by the names users pass to --policies. */
+import type { JobSchedulerFactory } from '../scheduler.ts';
+import { fifo } from './fifo.ts';
+
+export const jobSchedulers: Readonly<Record<string, JobSchedulerFactory>> = {
+  fifo,
+  'fifo-perf': (ctx) => fifo({ ...ctx, options: { ...ctx.options, models: 'fastest' } }),
+};
+
+export const DEFAULT_JOB_SCHEDULER = 'fifo';
+
+export function jobSchedulerNames(): string[] {
+  return Object.keys(jobSchedulers);
+}
+
+export function getJobScheduler(name: string): JobSchedulerFactory | undefined {
+  return Object.hasOwn(jobSchedulers, name) ? jobSchedulers[name] : undefined;
+}
