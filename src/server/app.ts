@@ -3,7 +3,7 @@
  * /metrics. Handlers authenticate, validate and call the store; every error leaves through one
  * handler that maps it to a status and an error code from api/errors.ts.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';

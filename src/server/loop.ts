@@ -3,10 +3,9 @@
  * marks silent nodes lost, then takes a snapshot from the store, runs the job scheduler on it
  * and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
  */
-import type { Job } from '../api/types.ts';
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { Store, StoreSnapshot } from '../store/store.ts';
-import type { JobScheduler, SchedulingSnapshot } from './scheduling/scheduler.ts';
+import type { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
 
 export interface LoopOptions {
   readonly serverId: string;
@@ -20,28 +19,6 @@ export interface LoopOptions {
   readonly onLeadership?: (leader: boolean) => void;
 }
 
-export function toSchedulingSnapshot(s: StoreSnapshot, now: number): SchedulingSnapshot {
-  const ready = s.nodes.filter((n) => n.state === 'ready');
-  return {
-    now,
-    nodes: ready.map((n) => ({ id: n.id, cpuMilli: n.cpuMilli, memoryMib: n.memoryMib, gpus: n.gpus.map((g) => g.model) })),
-    allocations: s.activeTasks.map((t) => ({ jobId: t.jobId, index: t.index, node: t.node, gpus: t.gpus, gpuMilli: t.gpuMilli, cpuMilli: t.cpuMilli, memoryMib: t.memoryMib })),
-    jobs: s.openJobs.map((j: Job) => ({
-      id: j.id,
-      tenant: j.tenant,
-      queue: j.queue,
-      priority: j.priority,
-      state: j.state as 'pending' | 'admitted' | 'running' | 'preempted',
-      attempt: j.attempt,
-      createdAt: j.createdAt,
-      startedAt: j.startedAt,
-      preemptible: j.spec.preemptible,
-      spec: j.spec,
-    })),
-    queues: s.queues,
-  };
-}
-
 export class SchedulingLoop {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -51,7 +28,7 @@ export class SchedulingLoop {
 
   constructor(
     private readonly store: Store,
-    private readonly scheduler: JobScheduler,
+    private readonly scheduler: CoreSchedulerAdapter,
     private readonly opts: LoopOptions,
   ) {}
 
@@ -106,7 +83,7 @@ export class SchedulingLoop {
     const start = performance.now();
     const snap = await this.store.snapshot();
     const now = this.opts.clock();
-    const plan = this.scheduler.cycle(toSchedulingSnapshot(snap, now));
+    const plan = this.scheduler.plan(snap, now);
     if (plan.binds.length || plan.preemptions.length || plan.pending.length) await this.store.applyPlan(plan, now, this.opts.serverId);
     const seconds = (performance.now() - start) / 1000;
     this.opts.onCycle?.(seconds, snap);
