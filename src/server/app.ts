@@ -43,6 +43,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     },
   });
 
+  // Only JSON and YAML bodies: anything else is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
   for (const type of ['application/yaml', 'application/x-yaml', 'text/yaml']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
       try {
