@@ -24,6 +24,8 @@ export class SchedulingLoop {
   private running: Promise<void> | null = null;
   private stopped = false;
   private leader = false;
+  /** When this server last became leader: agents may have been unable to heartbeat before it. */
+  private leaderSince = 0;
   private kick = false;
 
   constructor(
@@ -68,10 +70,13 @@ export class SchedulingLoop {
       const leader = await store.acquireLease(SCHEDULER_LEASE, opts.serverId, opts.leaseTtlMs, opts.clock());
       if (leader !== this.leader) {
         this.leader = leader;
+        this.leaderSince = opts.clock();
         opts.onLeadership?.(leader);
       }
       if (!leader) return;
-      await store.expireNodes(opts.clock() - opts.nodeLeaseMs, opts.clock());
+      // A node is lost only after a full lease of silence under this leader: after a restart or
+      // a failover, agents get one lease to find the server again.
+      if (opts.clock() - this.leaderSince >= opts.nodeLeaseMs) await store.expireNodes(opts.clock() - opts.nodeLeaseMs, opts.clock());
       await this.cycle();
     } catch (e) {
       opts.onError?.(e);
