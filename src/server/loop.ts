@@ -4,7 +4,7 @@
  * and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
-import type { Store, StoreSnapshot } from '../store/store.ts';
+import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
 import type { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
 
 export interface LoopOptions {
@@ -19,6 +19,24 @@ export interface LoopOptions {
   readonly onLeadership?: (leader: boolean) => void;
 }
 
+/** Delay of a poked cycle. */
+const POKE_MS = 50;
+
+/**
+ * Only the pending reasons that changed (an estimate moving by under 5 s is not a change):
+ * rewriting 10,000 unchanged reasons every cycle would dominate the cycle.
+ */
+export function changedReasons(pending: AppliedPlan['pending'], snap: StoreSnapshot): AppliedPlan['pending'] {
+  const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
+  return pending.filter((p) => {
+    const j = jobs.get(p.jobId);
+    if (!j) return false;
+    if (j.reason !== p.reason) return true;
+    if ((j.estimatedStart === null) !== (p.estimatedStart === null)) return true;
+    return j.estimatedStart !== null && p.estimatedStart !== null && Math.abs(j.estimatedStart - p.estimatedStart) >= 5000;
+  });
+}
+
 export class SchedulingLoop {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -27,6 +45,7 @@ export class SchedulingLoop {
   /** When this server last became leader: agents may have been unable to heartbeat before it. */
   private leaderSince = 0;
   private kick = false;
+  private lastCycleMs = 0;
 
   constructor(
     private readonly store: Store,
@@ -42,12 +61,17 @@ export class SchedulingLoop {
     this.schedule(0);
   }
 
-  /** Runs a cycle soon (after a submission) instead of waiting for the next tick. */
+  /**
+   * Runs a cycle soon (after a submission or a task exit) instead of waiting for the next tick;
+   * pokes within POKE_MS of each other share one cycle, so a burst of submissions is not
+   * starved by back-to-back cycles.
+   */
   poke(): void {
+    if (this.kick) return;
     this.kick = true;
     if (this.timer && !this.running) {
       clearTimeout(this.timer);
-      this.schedule(5);
+      this.schedule(POKE_MS);
     }
   }
 
@@ -55,10 +79,14 @@ export class SchedulingLoop {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      this.kick = false;
       this.running = this.tick().finally(() => {
         this.running = null;
-        this.schedule(this.kick ? 5 : this.opts.tickMs);
+        const poked = this.kick;
         this.kick = false;
+        // A poked cycle waits at least as long as the last one took: the loop never takes more
+        // than about half of the thread from the API.
+        this.schedule(poked ? Math.max(POKE_MS, this.lastCycleMs) : this.opts.tickMs);
       });
     }, ms);
   }
@@ -88,9 +116,11 @@ export class SchedulingLoop {
     const start = performance.now();
     const snap = await this.store.snapshot();
     const now = this.opts.clock();
-    const plan = this.scheduler.plan(snap, now);
+    const full = this.scheduler.plan(snap, now);
+    const plan = { ...full, pending: changedReasons(full.pending, snap) };
     if (plan.binds.length || plan.preemptions.length || plan.pending.length) await this.store.applyPlan(plan, now, this.opts.serverId);
     const seconds = (performance.now() - start) / 1000;
+    this.lastCycleMs = seconds * 1000;
     this.opts.onCycle?.(seconds, snap);
     return seconds;
   }

@@ -65,8 +65,20 @@ export interface EventRow {
   message: string;
 }
 
+/** Specs never change after submission: parsed once per text (bounded), not once per read. */
+const specCache = new Map<string, JobSpec>();
+function parseSpec(text: string): JobSpec {
+  let spec = specCache.get(text);
+  if (!spec) {
+    spec = JSON.parse(text) as JobSpec;
+    if (specCache.size >= 50_000) specCache.clear();
+    specCache.set(text, spec);
+  }
+  return spec;
+}
+
 export function jobFromRow(r: JobRow): Job {
-  const spec = JSON.parse(r.spec) as JobSpec;
+  const spec = parseSpec(r.spec);
   return {
     id: String(r.id),
     tenant: r.tenant,
