@@ -2,13 +2,11 @@
  * The long-running commands: `tide server` (API + scheduling loop), `tide agent` (one GPU node)
  * and `tide up` (both in one process with a local data directory: the quickstart).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Agent } from '../agent/agent.ts';
-import { newToken } from '../server/auth.ts';
-import { loadConfig, EMPTY_CONFIG } from '../server/config.ts';
-import { startServer, type RunningServer } from '../server/server.ts';
+import type { RunningServer } from '../server/server.ts';
 import { jobSchedulerNames, DEFAULT_JOB_SCHEDULER } from '../core/jobs/policies/index.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
@@ -84,12 +82,16 @@ function credentials(dataDir: string): Credentials {
       throw new UserError(`${file}: not valid JSON; delete it to make new tokens`);
     }
   }
+  const newToken = (prefix: string): string => `${prefix}_${randomBytes(18).toString('base64url')}`;
   const made = { adminToken: newToken('tide_admin'), agentToken: newToken('tide_agent'), tenantToken: newToken('tide_default') };
   writeFileSync(file, JSON.stringify(made, null, 2), { mode: 0o600 });
   return made;
 }
 
 async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promise<RunningServer> {
+  // Loaded here, not at the top: the other CLI commands start faster without fastify and the drivers.
+  const { loadConfig, EMPTY_CONFIG } = await import('../server/config.ts');
+  const { startServer } = await import('../server/server.ts');
   const config = f.config ? loadConfig(f.config) : EMPTY_CONFIG;
   const dataDir = resolve(f.dataDir);
   const stored = creds ?? (f.adminToken ?? process.env['TIDE_ADMIN_TOKEN'] ?? config.adminToken ? null : credentials(dataDir));
@@ -139,6 +141,7 @@ export function registerServeCommands(program: Command): void {
     .option('--memory-gib <n>', 'memory to offer, GiB')
     .option('--heartbeat-ms <ms>', 'heartbeat period', '2000')
     .action(async (f: { server: string; token?: string; name?: string; gpus: string; simulate?: boolean; dataDir: string; checkpointRoot?: string; cpus?: string; memoryGib?: string; heartbeatMs: string }) => {
+      const { Agent } = await import('../agent/agent.ts');
       const token = f.token ?? process.env['TIDE_AGENT_TOKEN'];
       if (!token) throw new UserError('--token (or TIDE_AGENT_TOKEN) is required: the agent token of the server');
       const agent = new Agent({
@@ -167,6 +170,7 @@ export function registerServeCommands(program: Command): void {
     .action(async (f: ServerFlags & { gpus: string; name: string }) => {
       const dataDir = resolve(f.dataDir);
       const creds = credentials(dataDir);
+      const { Agent } = await import('../agent/agent.ts');
       const server = await startFromFlags({ ...f, tickMs: f.tickMs === '1000' ? '500' : f.tickMs }, creds);
       const agent = new Agent({
         servers: [server.url],

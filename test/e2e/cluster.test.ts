@@ -32,7 +32,8 @@ describe('e2e: server + two agents on loopback', () => {
   const readyNodes = async (): Promise<any[]> => (await admin.req('GET', '/v1/nodes')).json.nodes.filter((n: any) => n.state === 'ready');
 
   before(async () => {
-    server = await startServerProcess({ dataDir: join(dir, 'server'), config: writeConfig(dir) });
+    // The node lease must outlast an agent restart (a new process) on a loaded CI machine.
+    server = await startServerProcess({ dataDir: join(dir, 'server'), config: writeConfig(dir), nodeLeaseMs: 7000 });
     api = new Api(server.url);
     admin = new Api(server.url, ADMIN);
     startAgent('node-a');

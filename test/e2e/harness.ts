@@ -81,9 +81,9 @@ export interface ServerHandle {
   port: number;
 }
 
-export async function startServerProcess(opts: { dataDir?: string; databaseUrl?: string; port?: number; config: string; extra?: string[] }): Promise<ServerHandle> {
+export async function startServerProcess(opts: { dataDir?: string; databaseUrl?: string; port?: number; config: string; nodeLeaseMs?: number; extra?: string[] }): Promise<ServerHandle> {
   const port = opts.port ?? (await freePort());
-  const args = ['server', '--port', String(port), '--config', opts.config, '--tick-ms', '200', '--node-lease-ms', '3000', '--lease-ttl-ms', '2000', ...(opts.extra ?? [])];
+  const args = ['server', '--port', String(port), '--config', opts.config, '--tick-ms', '200', '--node-lease-ms', String(opts.nodeLeaseMs ?? 3000), '--lease-ttl-ms', '2000', ...(opts.extra ?? [])];
   if (opts.databaseUrl) args.push('--database-url', opts.databaseUrl);
   else args.push('--data-dir', opts.dataDir ?? tempDir('server'));
   const proc = tide(args);
