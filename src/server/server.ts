@@ -16,6 +16,7 @@ import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
 import { DEFAULT_JOB_SCHEDULER } from '../core/jobs/policies/index.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface ServerOptions {
   /** Where SQLite keeps its file (ignored with databaseUrl). */
@@ -94,7 +95,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     agentToken: () => o.agentToken,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
-  const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port });
+  } catch (e) {
+    await store.close();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use (another Tide server?): pick one with --port`);
+    throw e;
+  }
   loop.start();
   return {
     url: address.replace('[::1]', '127.0.0.1'),
