@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.ts';
+import { registerBenchJobs } from './benchJobs.ts';
 import { registerBenchPlacement } from './benchPlacement.ts';
 
 export function buildProgram(): Command {
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
   program.exitOverride();
   const bench = program.command('bench').description('Benchmarks on real traces');
   registerBenchPlacement(bench);
+  registerBenchJobs(bench);
   return program;
 }
 
