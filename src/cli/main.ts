@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.ts';
+import { registerBenchJobs } from './benchJobs.ts';
 import { registerBenchPlacement } from './benchPlacement.ts';
 import { registerClusterCommands } from './cluster.ts';
 import { registerServeCommands } from './serve.ts';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   program.exitOverride();
   const bench = program.command('bench').description('Benchmarks on real traces');
   registerBenchPlacement(bench);
+  registerBenchJobs(bench);
   registerServeCommands(program);
   registerClusterCommands(program);
   return program;

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RunningServer } from '../server/server.ts';
-import { jobSchedulerNames, DEFAULT_JOB_SCHEDULER } from '../core/jobs/policies/index.ts';
+import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
 import { CLIENT_FILE } from './client.ts';
@@ -57,7 +57,7 @@ function serverOptions(cmd: Command): Command {
     .option('--config <file>', 'cluster config YAML: tokens, tenants, queues and quotas')
     .option('--admin-token <token>', 'admin token (default: TIDE_ADMIN_TOKEN, the config, or generated)')
     .option('--agent-token <token>', 'agent token (default: TIDE_AGENT_TOKEN, the config, or generated)')
-    .option('--scheduler <name>', `job scheduler: ${jobSchedulerNames().join(', ')}`, DEFAULT_JOB_SCHEDULER)
+    .option('--scheduler <name>', `job scheduler from the jobs core: ${jobSchedulerNames().join(', ')}`, 'fifo')
     .option('--placement <name>', 'placement policy for tasks', 'bestfit')
     .option('--tick-ms <ms>', 'scheduling loop period', '1000')
     .option('--node-lease-ms <ms>', 'a node silent this long is lost and its tasks requeued', '15000')

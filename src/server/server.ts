@@ -15,8 +15,14 @@ import { EMPTY_CONFIG, type ClusterConfig } from './config.ts';
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
-import { DEFAULT_JOB_SCHEDULER } from '../core/jobs/policies/index.ts';
 import { UserError } from '../util/errors.ts';
+
+/**
+ * The live server's default job scheduler: priority then FIFO, never preempting on its own. The
+ * simulator's default ('tide', preemptive least-attained-service) needs jobs that checkpoint;
+ * a cluster opts into it with --scheduler tide.
+ */
+export const LIVE_DEFAULT_SCHEDULER = 'fifo';
 
 export interface ServerOptions {
   /** Where SQLite keeps its file (ignored with databaseUrl). */
@@ -69,7 +75,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
-  const adapter = new CoreSchedulerAdapter(o.scheduler ?? DEFAULT_JOB_SCHEDULER, o.placement ?? 'bestfit');
+  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? 'bestfit');
   let lastError = '';
   const loop = new SchedulingLoop(store, adapter, {
     serverId,

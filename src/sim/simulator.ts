@@ -265,7 +265,8 @@ export class Simulation {
         if (!explained.has(p.spec.id)) throw new InvariantError(`${this.opts.scheduler.name}: pending job ${p.spec.id} has no reason at t=${this.now}`);
       }
     }
-    if (plan.wakeAt !== undefined && plan.wakeAt > this.now && plan.wakeAt < this.wakeAt) {
+    const idle = this.pending.length === 0 && this.running.length === 0;
+    if (!idle && plan.wakeAt !== undefined && plan.wakeAt > this.now && plan.wakeAt < this.wakeAt) {
       this.wakeAt = plan.wakeAt;
       this.queue.push(plan.wakeAt, { kind: 'wake' });
     }

@@ -60,6 +60,8 @@ export class ClusterView {
     const state = this.state;
     const prev = this.prev;
     const next = snapshot.running;
+    // Releases first, then allocations: a job may start on GPUs another job left in this step.
+    const starting: RunningJob[] = [];
     let i = 0;
     let j = 0;
     while (i < prev.length || j < next.length) {
@@ -72,17 +74,18 @@ export class ClusterView {
         this.release(state, a);
         i++;
       } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
-        this.held.set(b.spec.id, allocateRunning(state, b));
+        starting.push(b);
         j++;
       } else if (a !== undefined && b !== undefined) {
         if (a.startTime !== b.startTime || a.bindings !== b.bindings) {
           this.release(state, a);
-          this.held.set(b.spec.id, allocateRunning(state, b));
+          starting.push(b);
         }
         i++;
         j++;
       }
     }
+    for (const b of starting) this.held.set(b.spec.id, allocateRunning(state, b));
     this.prev = next.slice();
     return state;
   }

@@ -65,11 +65,11 @@ export class Placer {
     return this.view.cluster;
   }
 
-  /** Models present in the cluster that the job can run on, by name. */
+  /** Models present in the cluster that the job can run on, in the cluster's model order. */
   modelsFor(job: JobSpec): GpuModel[] {
     if (jobGpus(job) === 0) return [CPU_MODEL];
-    const present = this.view.cluster.models;
-    return runnableModels(job).filter((m) => present.includes(m));
+    const runnable = runnableModels(job);
+    return this.view.cluster.models.filter((m) => runnable.includes(m));
   }
 
   freeGpus(model: GpuModel): number {

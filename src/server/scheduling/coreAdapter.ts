@@ -13,6 +13,8 @@ import type { JobScheduler, NodeState, PendingJob, RunningJob, SchedulePlan, Sch
 import type { Job } from '../../api/types.ts';
 import type { ActiveTask, AppliedPlan, QueueConfig, StoreSnapshot } from '../../store/store.ts';
 import { UserError } from '../../util/errors.ts';
+import type { LpSolver } from '../../core/lp.ts';
+import { highsSolver } from '../../lp/highsSolver.ts';
 
 /** Quota given to a queue configured without one: effectively unlimited, and not lent out. */
 const UNLIMITED = 1_000_000;
@@ -24,10 +26,20 @@ export class CoreSchedulerAdapter {
   private readonly running = new Map<string, { key: string; job: RunningJob }>();
   private readonly specs = new Map<string, { key: string; spec: CoreJob }>();
 
-  constructor(schedulerName: string, placement: string, seed = 42) {
+  constructor(schedulerName: string, placement: string, seed = 42, lp?: LpSolver) {
     const factory = getJobScheduler(schedulerName);
     if (!factory) throw new UserError(`unknown scheduler '${schedulerName}' (known: ${jobSchedulerNames().join(', ')})`);
-    this.scheduler = factory({ rng: Rng.fromSeed(seed), placement });
+    this.scheduler = factory({ rng: Rng.fromSeed(seed), placement, ...(lp ? { lp } : {}) });
+  }
+
+  /** Builds the adapter, loading the HiGHS LP solver only for schedulers that need one (gavel, las). */
+  static async create(schedulerName: string, placement: string, seed = 42): Promise<CoreSchedulerAdapter> {
+    try {
+      return new CoreSchedulerAdapter(schedulerName, placement, seed);
+    } catch (e) {
+      if (!/LP solver/.test((e as Error).message)) throw e;
+      return new CoreSchedulerAdapter(schedulerName, placement, seed, await highsSolver());
+    }
   }
 
   /** One cycle: store snapshot in, store plan out. `nowMs` is the wall clock. */

@@ -2,8 +2,11 @@
  * `fifo`: priority, then submission order, per queue (Kueue's StrictFIFO): the first job of a
  * queue that cannot start holds back the jobs behind it. Gangs start whole or not at all,
  * quotas are enforced, nothing is preempted. Heterogeneity-agnostic like Gavel's FIFO: a job
- * gets a GPU model drawn at random among those where it fits (`models: 'fastest'` gives it
- * the fastest one instead, Gavel's FIFO-perf).
+ * takes the first model, in the cluster's model order, where its gang fits, whatever its speed
+ * there. (Gavel's FIFO code draws a random index but then uses the last free type in
+ * alphabetical order, v100 before p100 before k80; its published numbers come from that.)
+ * Options: `models: 'random'` draws among the models where it fits; `models: 'fastest'`
+ * takes the fastest (Gavel's FIFO-perf).
  */
 import { jobGpus, type JobSpec } from '../model.ts';
 import { byPriorityThenFifo, declaredRunSeconds, ledgerFor, Placer, profileFor } from '../placer.ts';
@@ -15,7 +18,8 @@ export const ESTIMATE_LIMIT = 100;
 
 export function fifo(ctx: JobSchedulerContext): JobScheduler {
   const placer = new Placer(ctx.rng, ctx.placement);
-  const fastest = ctx.options?.['models'] === 'fastest';
+  const mode = ctx.options?.['models'] ?? 'ordered';
+  const fastest = mode === 'fastest';
   return {
     name: fastest ? 'fifo-perf' : 'fifo',
     cycle(s: SchedulerSnapshot): SchedulePlan {
@@ -45,7 +49,11 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
           pending.push({ job: job.id, code: 'over-quota', message: quotaErrors[0] ?? 'over quota' });
           continue;
         }
-        const ordered = fastest ? [...allowed].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1)) : ctx.rng.shuffle([...allowed]);
+        const ordered = fastest
+          ? [...allowed].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1))
+          : mode === 'random'
+            ? ctx.rng.shuffle([...allowed])
+            : allowed;
         let failure: GangResult | undefined;
         for (const model of ordered) {
           const r = placer.place(job, model);
