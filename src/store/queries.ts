@@ -22,7 +22,9 @@ export const Q = {
   jobByClientKey: `SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND client_key = $2`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
-  openJobs: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
+  /** Open jobs without their spec text: specs never change, so the store caches them by id. */
+  openJobsLite: `SELECT ${JOB_COLS.replace(' spec,', " '' AS spec,")} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
+  specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
   activeTasks: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
   activeTasksOnNode: `SELECT ${TASK_COLS} FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN} ORDER BY job_id, idx`,

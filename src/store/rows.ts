@@ -77,8 +77,8 @@ function parseSpec(text: string): JobSpec {
   return spec;
 }
 
-export function jobFromRow(r: JobRow): Job {
-  const spec = parseSpec(r.spec);
+export function jobFromRow(r: JobRow, known?: JobSpec): Job {
+  const spec = known ?? parseSpec(r.spec);
   return {
     id: String(r.id),
     tenant: r.tenant,

@@ -27,6 +27,9 @@ interface EventInput {
 }
 
 export class SqlStore implements Store {
+  /** Job specs by id (immutable after submission), so snapshots need not re-read and re-parse them. */
+  private readonly specs = new Map<number, JobSpec>();
+
   constructor(private readonly db: SqlDb) {}
 
   get dialect(): 'sqlite' | 'postgres' {
@@ -140,7 +143,7 @@ export class SqlStore implements Store {
     if (f.states && f.states.length > 0) add(`state IN (${f.states.map(() => '?').join(', ')})`, ...f.states);
     params.push(Math.min(f.limit ?? 1000, 10_000));
     const sql = `${Q.listJobsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
-    return (await this.db.all<JobRow>(sql, params)).map(jobFromRow);
+    return (await this.db.all<JobRow>(sql, params)).map((r) => jobFromRow(r));
   }
 
   async listTasks(jobId: string): Promise<Task[]> {
@@ -200,7 +203,17 @@ export class SqlStore implements Store {
         memoryMib: r.memory_mib,
         state: r.state as Task['state'],
       }));
-      const openJobs = (await db.all<JobRow>(Q.openJobs)).map(jobFromRow);
+      const rows = await db.all<JobRow>(Q.openJobsLite);
+      const missing = rows.filter((r) => !this.specs.has(r.id)).map((r) => r.id);
+      for (let i = 0; i < missing.length; i += 500) {
+        const ids = missing.slice(i, i + 500);
+        for (const r of await db.all<{ id: number; spec: string }>(Q.specsByIds(ids.length), ids)) this.specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
+      }
+      const openJobs = rows.map((r) => jobFromRow(r, this.specs.get(r.id)));
+      if (this.specs.size > 2 * rows.length + 10_000) {
+        const open = new Set(rows.map((r) => r.id));
+        for (const id of this.specs.keys()) if (!open.has(id)) this.specs.delete(id);
+      }
       const queues = (await db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null }>(Q.listQueues)).map((r) => ({
         name: r.name,
         gpuQuota: r.gpu_quota,
