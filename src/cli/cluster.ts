@@ -170,6 +170,16 @@ export function registerClusterCommands(program: Command): void {
       print(r.body.nodes.length ? nodesTable(r.body.nodes) : 'No nodes: start an agent (`tide agent --server URL --token AGENT_TOKEN`).');
     });
 
+  for (const [verb, what] of [['drain', 'Admin: place nothing new on a node (running tasks finish)'], ['undrain', 'Admin: let a drained node take tasks again']] as const) {
+    connectionOptions(program.command(verb).argument('<node>'))
+      .description(what)
+      .action(async (node: string, o: Common) => {
+        const r = await client(o).request<{ node: NodeInfo }>('POST', `/v1/nodes/${encodeURIComponent(node)}/${verb}`);
+        if (outputOf(o) === 'json') return json(r.body.node);
+        print(`Node ${r.body.node.id}: ${r.body.node.state}`);
+      });
+  }
+
   connectionOptions(program.command('queues'))
     .description('List queues: quota, used, borrowed, pending and running jobs')
     .action(async (o: Common) => {

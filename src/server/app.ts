@@ -239,6 +239,17 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { nodes: await store.listNodes() };
   });
 
+  for (const [verb, drained] of [['drain', true], ['undrain', false]] as const) {
+    app.post(`/v1/nodes/:id/${verb}`, { schema: { description: drained ? 'Admin: place nothing new on a node (running tasks stay)' : 'Admin: let a drained node take tasks again', tags: ['cluster'] } }, async (req) => {
+      const p = await auth(req);
+      requireRole(p, 'admin');
+      const { id } = req.params as { id: string };
+      if (!(await store.setNodeDrained(id, drained, clock()))) throw new ApiError('not_found', `no ready or drained node ${id}`);
+      o.onSubmit();
+      return { node: await store.getNode(id) };
+    });
+  }
+
   app.get('/v1/queues', { schema: { description: 'Queues with quota, use and pending counts', tags: ['cluster'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');

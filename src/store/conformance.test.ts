@@ -154,6 +154,15 @@ for (const factory of storeFactories()) {
       await store.cancel(id, 'test', 10_004);
     });
 
+    test('a drained node stays drained through heartbeats until undrained; unknown nodes cannot be drained', async () => {
+      assert.equal(await store.setNodeDrained('n1', true, 500), true);
+      await store.heartbeat('n1', [], [], 501);
+      assert.equal((await store.getNode('n1'))?.state, 'drained');
+      assert.equal(await store.setNodeDrained('n1', false, 502), true);
+      assert.equal((await store.getNode('n1'))?.state, 'ready');
+      assert.equal(await store.setNodeDrained('ghost', true, 503), false);
+    });
+
     test('the scheduler lease has one holder at a time and fences a deposed leader', async () => {
       assert.equal(await store.acquireLease('scheduler', 'a', 1000, 0), true);
       assert.equal(await store.acquireLease('scheduler', 'b', 1000, 500), false);

@@ -52,6 +52,7 @@ export const Q = {
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   heartbeatNode: "UPDATE nodes SET last_heartbeat = $2, telemetry = $3, state = CASE WHEN state = 'lost' THEN 'ready' ELSE state END WHERE id = $1",
   silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id",
+  setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
   nodeAddresses: 'SELECT t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id = $1 ORDER BY t.idx',

@@ -397,6 +397,14 @@ export class SqlStore implements Store {
     return rows.map((r) => nodeFromRow(r, used.get(r.id)));
   }
 
+  async setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean> {
+    return this.db.tx(async (db) => {
+      const changed = await db.run(Q.setNodeSchedulable, [id, drained ? 'drained' : 'ready']);
+      if (changed > 0) await this.event(db, now, { type: drained ? 'node:drained' : 'node:ready', nodeId: id, message: drained ? 'no new tasks will be placed here' : 'accepting tasks' });
+      return changed > 0;
+    });
+  }
+
   listNodes(): Promise<NodeInfo[]> {
     return this.db.tx((db) => this.nodesIn(db));
   }

@@ -117,6 +117,8 @@ export interface Store {
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
+  /** Drains a node (nothing new is placed there; running tasks stay) or makes it ready again. False if unknown or lost. */
+  setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean>;
   getNode(id: string): Promise<NodeInfo | null>;
 
   listEvents(filter: { jobId?: string; tenant?: string; afterId?: number; limit?: number }): Promise<JobEvent[]>;

@@ -141,6 +141,15 @@ describe('e2e: server + two agents on loopback', () => {
     assert.ok(events.some((e: any) => e.type === 'node:returned' && e.nodeId === lostNode));
   });
 
+  test('a drained node gets nothing new; undrained, it takes tasks again', async () => {
+    assert.equal((await admin.req('POST', '/v1/nodes/node-a/drain')).json.node.state, 'drained');
+    assert.equal((await api.req('POST', '/v1/nodes/node-a/drain')).status, 403);
+    const id = await api.submit({ name: 'not-on-a', tasks: [{ replicas: 2, gpus: 1, command: 'true' }] });
+    assert.equal((await api.waitState(id, ['succeeded', 'failed'])).state, 'succeeded');
+    assert.deepEqual((await api.job(id)).tasks.map((t: any) => t.node), ['node-b', 'node-b']);
+    assert.equal((await admin.req('POST', '/v1/nodes/node-a/undrain')).json.node.state, 'ready');
+  });
+
   test('the CLI drives the same cluster: submit --wait, jobs, logs, nodes', async () => {
     const { execFileSync } = await import('node:child_process');
     const cli = (...args: string[]): string =>
