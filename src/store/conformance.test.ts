@@ -154,6 +154,17 @@ for (const factory of storeFactories()) {
       await store.cancel(id, 'test', 10_004);
     });
 
+    test('pending reasons are written in one batch, only to jobs still pending', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await store.submit('ml', spec({ name: `r${i}` }), null, 450)).jobs[0]?.id ?? '');
+      await store.cancel(ids[2] ?? '', 'test', 451);
+      const pending = ids.map((jobId, i) => ({ jobId, reason: `over-quota: reason ${i}`, estimatedStart: i === 0 ? null : 9_000 + i }));
+      await store.applyPlan({ binds: [], preemptions: [], pending }, 452);
+      const jobs = await Promise.all(ids.map((id) => store.getJob(id)));
+      assert.deepEqual(jobs.map((j) => [j?.reason, j?.estimatedStart]), [['over-quota: reason 0', null], ['over-quota: reason 1', 9_001], ['cancelled by test', null]]);
+      for (const id of ids.slice(0, 2)) await store.cancel(id, 'test', 453);
+    });
+
     test('a drained node stays drained through heartbeats until undrained; unknown nodes cannot be drained', async () => {
       assert.equal(await store.setNodeDrained('n1', true, 500), true);
       await store.heartbeat('n1', [], [], 501);

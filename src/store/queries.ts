@@ -34,7 +34,10 @@ export const Q = {
   setJobStarted: 'UPDATE jobs SET started_at = COALESCE(started_at, $2) WHERE id = $1',
   setJobFinished: 'UPDATE jobs SET finished_at = $2 WHERE id = $1',
   admitJob: "UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $3 WHERE id = $1 AND state = 'pending' AND attempt = $2",
-  setPendingReason: "UPDATE jobs SET reason = $2, estimated_start = $3 WHERE id = $1 AND state = 'pending'",
+  /** Pending reasons for n jobs in one statement (UPDATE … FROM VALUES runs on SQLite ≥ 3.33 and PostgreSQL). */
+  setPendingReasons: (n: number): string =>
+    `WITH v(id, reason, est) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS TEXT), CAST($${3 * i + 3} AS BIGINT))`).join(', ')})
+     UPDATE jobs SET reason = v.reason, estimated_start = v.est FROM v WHERE jobs.id = v.id AND jobs.state = 'pending'`,
   requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3 WHERE id = $1",
   requeueTasks: "UPDATE tasks SET state = 'pending', node_id = NULL, gpus = '[]', pid = NULL, exit_code = NULL, started_at = NULL, finished_at = NULL, attempt = $2 WHERE job_id = $1",
   bindTask: "UPDATE tasks SET state = 'assigned', node_id = $3, gpus = $4 WHERE job_id = $1 AND idx = $2 AND state = 'pending'",

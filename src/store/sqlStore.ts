@@ -244,7 +244,10 @@ export class SqlStore implements Store {
         const job = await db.get<JobRow>(Q.jobById, [id]);
         await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}` });
       }
-      for (const p of plan.pending) await db.run(Q.setPendingReason, [Number(p.jobId), p.reason, p.estimatedStart]);
+      for (let i = 0; i < plan.pending.length; i += 500) {
+        const batch = plan.pending.slice(i, i + 500);
+        await db.run(Q.setPendingReasons(batch.length), batch.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
+      }
       return true;
     });
   }
