@@ -160,6 +160,15 @@ describe('e2e: server + two agents on loopback', () => {
     assert.match(cli('jobs', '--all'), new RegExp(`^${id}\\s+hello\\s+default\\s+e2e\\s+CD`, 'm'));
     assert.match(cli('logs', id), /hello from job \d+ on node-[ab], GPU \d/);
     assert.match(cli('nodes'), /node-a\s+\w+\s+2xH100 \(sim\)/);
+    // --follow prints output as it comes and returns when the job has finished.
+    const slow = await api.submit({ name: 'follow-me', tasks: [{ gpus: 1, command: 'for i in 1 2 3 4; do echo "line $i"; sleep 0.3; done' }] });
+    await api.waitState(slow, ['running', 'succeeded']);
+    assert.equal(cli('logs', slow, '--follow'), 'line 1\nline 2\nline 3\nline 4\n');
+    // Agents' telemetry reaches Prometheus.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /tide_gpu_utilization_ratio\{node="node-a",gpu="0",model="H100"\} [\d.]+/);
+    assert.match(metrics, /tide_gpu_power_watts\{node="node-b",gpu="1",model="H100"\} \d+/);
+    assert.match(metrics, /tide_gpus\{model="H100",state="idle"\} \d/);
     assert.ok(readFileSync(join(dir, 'server', 'tide.db')).length > 0);
   });
 });

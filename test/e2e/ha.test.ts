@@ -35,8 +35,8 @@ if (base) {
     before(async () => {
       db = await freshPostgresUrl(base);
       const config = writeConfig(dir);
-      servers.push(await startServerProcess({ databaseUrl: db.url, config, extra: ['--server-id', 'alpha'] }));
-      servers.push(await startServerProcess({ databaseUrl: db.url, config, extra: ['--server-id', 'beta'] }));
+      servers.push(await startServerProcess({ databaseUrl: db.url, config, nodeLeaseMs: 8000, extra: ['--server-id', 'alpha'] }));
+      servers.push(await startServerProcess({ databaseUrl: db.url, config, nodeLeaseMs: 8000, extra: ['--server-id', 'beta'] }));
       agent = startAgentProcess({ servers: servers.map((s) => s.url), name: 'ha-node', gpus: '4xA100', dataDir: join(dir, 'agent'), checkpointRoot: join(dir, 'ckpt') });
     });
     after(async () => {
