@@ -146,7 +146,11 @@ for (const factory of storeFactories()) {
       await store.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: id, reason: 'Resources', estimatedStart: 20_000 }] }, 10_002);
       assert.equal((await store.getJob(id))?.reason, 'Resources');
       assert.equal((await store.getJob(id))?.estimatedStart, 20_000);
-      const returned = await store.heartbeat('n2', [{ index: 0, utilization: 50, memoryUsedMib: 10, powerWatts: 300 }], [], 10_003);
+      // Its agent still runs the written-off task: the node stays lost until that process is gone.
+      const stale = await store.heartbeat('n2', [], [{ runId: `${id}.0.0`, state: 'running', pid: 4, exitCode: null }], 10_003);
+      assert.deepEqual(stale, [], 'the stale run is not wanted: the agent stops it');
+      assert.equal((await store.getNode('n2'))?.state, 'lost');
+      const returned = await store.heartbeat('n2', [{ index: 0, utilization: 50, memoryUsedMib: 10, powerWatts: 300 }], [{ runId: `${id}.0.0`, state: 'exited', pid: 4, exitCode: 143 }], 10_003);
       assert.deepEqual(returned, []);
       assert.equal((await store.getNode('n2'))?.state, 'ready');
       assert.equal((await store.getNode('n2'))?.telemetry[0]?.powerWatts, 300);

@@ -265,10 +265,13 @@ export class SqlStore implements Store {
     return this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
-      if (node.state === 'lost') await this.event(db, now, { type: 'node:returned', nodeId, message: 'heartbeats resumed' });
-      await db.run(Q.heartbeatNode, [nodeId, now, JSON.stringify(telemetry)]);
       const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
       const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
+      // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
+      // only once its agent has stopped them, so no GPU is handed out twice.
+      const strays = reports.filter((r) => r.state === 'running' && !byRun.has(r.runId)).length;
+      if (node.state === 'lost' && strays === 0) await this.event(db, now, { type: 'node:returned', nodeId, message: 'heartbeats resumed' });
+      await db.run(Q.heartbeatNode, [nodeId, now, JSON.stringify(telemetry), strays > 0 ? 1 : 0]);
       const touched = new Set<number>();
       for (const r of reports) {
         const t = byRun.get(r.runId);
@@ -280,6 +283,7 @@ export class SqlStore implements Store {
           touched.add(t.job_id);
         } else if (r.state === 'exited') {
           const state = t.state === 'stopping' ? 'stopped' : r.exitCode === 0 ? 'succeeded' : 'failed';
+          if (t.state === 'assigned') await db.run(Q.taskStartedAt, [t.job_id, t.idx, now]); // started and ended between two heartbeats
           await db.run(Q.taskExited, [t.job_id, t.idx, state, r.exitCode, now]);
           await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} exit ${r.exitCode ?? 'signal'}` });
           touched.add(t.job_id);
