@@ -15,6 +15,8 @@ export interface LoopOptions {
   readonly nodeLeaseMs: number;
   readonly clock: () => number;
   readonly onCycle?: (seconds: number, snapshot: StoreSnapshot) => void;
+  /** Told, per job started by an applied plan, how long it waited since submission (seconds). */
+  readonly onAdmitted?: (waitSeconds: number, queue: string) => void;
   readonly onError?: (e: unknown) => void;
   readonly onLeadership?: (leader: boolean) => void;
 }
@@ -118,7 +120,16 @@ export class SchedulingLoop {
     const now = this.opts.clock();
     const full = this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
-    if (plan.binds.length || plan.preemptions.length || plan.pending.length) await this.store.applyPlan(plan, now, this.opts.serverId);
+    if (plan.binds.length || plan.preemptions.length || plan.pending.length) {
+      const applied = await this.store.applyPlan(plan, now, this.opts.serverId);
+      if (applied && this.opts.onAdmitted) {
+        const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
+        for (const b of plan.binds) {
+          const j = jobs.get(b.jobId);
+          if (j) this.opts.onAdmitted(Math.max(0, now - j.createdAt) / 1000, j.queue);
+        }
+      }
+    }
     const seconds = (performance.now() - start) / 1000;
     this.lastCycleMs = seconds * 1000;
     this.opts.onCycle?.(seconds, snap);

@@ -11,6 +11,7 @@ export interface Metrics {
   readonly cycleSeconds: client.Histogram;
   readonly submissions: client.Counter;
   readonly leader: client.Gauge;
+  readonly admissionWait: client.Histogram;
 }
 
 export function createMetrics(store: Store): Metrics {
@@ -22,6 +23,13 @@ export function createMetrics(store: Store): Metrics {
     registers: [registry],
   });
   const submissions = new client.Counter({ name: 'tide_job_submissions_total', help: 'Jobs accepted', registers: [registry] });
+  const admissionWait = new client.Histogram({
+    name: 'tide_job_admission_wait_seconds',
+    help: 'Time from submission of a job to its admission (placement) by the scheduler; a requeued job counts from its first submission',
+    labelNames: ['queue'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [registry],
+  });
   const leader = new client.Gauge({ name: 'tide_scheduler_leader', help: '1 when this server runs the scheduling loop', registers: [registry] });
 
   new client.Gauge({
@@ -105,5 +113,5 @@ export function createMetrics(store: Store): Metrics {
   gpuGauge('tide_gpu_utilization_ratio', 'GPU utilisation reported by the agent (0-1)', (t) => t.utilization / 100);
   gpuGauge('tide_gpu_power_watts', 'GPU power draw reported by the agent', (t) => t.powerWatts);
   gpuGauge('tide_gpu_memory_used_bytes', 'GPU memory in use reported by the agent', (t) => t.memoryUsedMib * 2 ** 20);
-  return { registry, cycleSeconds, submissions, leader };
+  return { registry, cycleSeconds, submissions, leader, admissionWait };
 }

@@ -84,6 +84,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     clock: Date.now,
     onCycle: (seconds) => metrics.cycleSeconds.observe(seconds),
+    onAdmitted: (wait, queue) => metrics.admissionWait.observe({ queue }, wait),
     onError: (e) => {
       const msg = (e as Error).message ?? String(e);
       if (msg !== lastError) log(`scheduling loop: ${msg}`);

@@ -169,6 +169,7 @@ describe('e2e: server + two agents on loopback', () => {
     assert.match(metrics, /tide_gpu_utilization_ratio\{node="node-a",gpu="0",model="H100"\} [\d.]+/);
     assert.match(metrics, /tide_gpu_power_watts\{node="node-b",gpu="1",model="H100"\} \d+/);
     assert.match(metrics, /tide_gpus\{model="H100",state="idle"\} \d/);
+    assert.match(metrics, /tide_job_admission_wait_seconds_count\{queue="default"\} [1-9]\d*/);
     assert.ok(readFileSync(join(dir, 'server', 'tide.db')).length > 0);
   });
 });
