@@ -86,9 +86,9 @@ export class SchedulingLoop {
         this.running = null;
         const poked = this.kick;
         this.kick = false;
-        // A poked cycle waits at least as long as the last one took: the loop never takes more
-        // than about half of the thread from the API.
-        this.schedule(poked ? Math.max(POKE_MS, this.lastCycleMs) : this.opts.tickMs);
+        // A poked cycle waits at least three times as long as the last one took: under a burst
+        // of submissions the loop takes at most about a quarter of the thread from the API.
+        this.schedule(poked ? Math.max(POKE_MS, 3 * this.lastCycleMs) : this.opts.tickMs);
       });
     }, ms);
   }
