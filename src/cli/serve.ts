@@ -42,6 +42,7 @@ interface ServerFlags {
   adminToken?: string;
   agentToken?: string;
   scheduler: string;
+  schedulerOption: string[];
   placement: string;
   tickMs: string;
   nodeLeaseMs: string;
@@ -58,6 +59,7 @@ function serverOptions(cmd: Command): Command {
     .option('--admin-token <token>', 'admin token (default: TIDE_ADMIN_TOKEN, the config, or generated)')
     .option('--agent-token <token>', 'agent token (default: TIDE_AGENT_TOKEN, the config, or generated)')
     .option('--scheduler <name>', `job scheduler from the jobs core: ${jobSchedulerNames().join(', ')}`, 'fifo')
+    .option('--scheduler-option <key=value>', "an option of the scheduler, repeatable (e.g. quantumSeconds=60 for 'tide')", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--placement <name>', 'placement policy for tasks', 'bestfit')
     .option('--tick-ms <ms>', 'scheduling loop period', '1000')
     .option('--node-lease-ms <ms>', 'a node silent this long is lost and its tasks requeued', '15000')
@@ -92,6 +94,7 @@ async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promis
   // Loaded here, not at the top: the other CLI commands start faster without fastify and the drivers.
   const { loadConfig, EMPTY_CONFIG } = await import('../server/config.ts');
   const { startServer } = await import('../server/server.ts');
+  const { parseSchedulerOptions } = await import('../server/scheduling/coreAdapter.ts');
   const config = f.config ? loadConfig(f.config) : EMPTY_CONFIG;
   const dataDir = resolve(f.dataDir);
   const stored = creds ?? (f.adminToken ?? process.env['TIDE_ADMIN_TOKEN'] ?? config.adminToken ? null : credentials(dataDir));
@@ -107,6 +110,7 @@ async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promis
     agentToken,
     config: { ...config, tenants },
     scheduler: f.scheduler,
+    schedulerOptions: parseSchedulerOptions(f.schedulerOption),
     placement: f.placement,
     tickMs: parsePositiveInt('--tick-ms', f.tickMs),
     nodeLeaseMs: parsePositiveInt('--node-lease-ms', f.nodeLeaseMs),

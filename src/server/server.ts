@@ -14,7 +14,7 @@ import { hashToken } from './auth.ts';
 import { EMPTY_CONFIG, type ClusterConfig } from './config.ts';
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
-import { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
+import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
 import { UserError } from '../util/errors.ts';
 
 /**
@@ -36,6 +36,7 @@ export interface ServerOptions {
   readonly config?: ClusterConfig;
   readonly scheduler?: string;
   readonly placement?: string;
+  readonly schedulerOptions?: SchedulerOptions;
   readonly tickMs?: number;
   readonly leaseTtlMs?: number;
   readonly nodeLeaseMs?: number;
@@ -75,7 +76,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
-  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? 'bestfit');
+  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? 'bestfit', o.schedulerOptions ?? {});
   let lastError = '';
   const loop = new SchedulingLoop(store, adapter, {
     serverId,

@@ -169,6 +169,19 @@ for (const factory of storeFactories()) {
       for (const id of ids.slice(0, 2)) await store.cancel(id, 'test', 453);
     });
 
+    test('a bind onto a GPU still held by an active task is refused; the job stays pending with a reason', async () => {
+      const a = (await store.submit('ml', spec({ name: 'holder', tasks: [{ gpus: 1, command: 'x' }] }), null, 460)).jobs[0]?.id ?? '';
+      const b = (await store.submit('ml', spec({ name: 'intruder', tasks: [{ gpus: 1, command: 'x' }] }), null, 460)).jobs[0]?.id ?? '';
+      const on = (jobId: string) => ({ jobId, attempt: 0, tasks: [{ index: 0, node: 'n1', gpus: [3], gpuMilli: 1000 }] });
+      assert.ok(await store.applyPlan({ binds: [on(a), on(b)], preemptions: [], pending: [] }, 461));
+      assert.equal((await store.getJob(a))?.state, 'admitted');
+      const intruder = await store.getJob(b);
+      assert.equal(intruder?.state, 'pending');
+      assert.match(intruder?.reason ?? '', /GPU 3 of n1 is still held/);
+      assert.deepEqual((await store.getNode('n1'))?.gpuUsedMilli[3], 1000);
+      for (const id of [a, b]) await store.cancel(id, 'test', 462);
+    });
+
     test('a drained node stays drained through heartbeats until undrained; unknown nodes cannot be drained', async () => {
       assert.equal(await store.setNodeDrained('n1', true, 500), true);
       await store.heartbeat('n1', [], [], 501);

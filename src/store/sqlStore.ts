@@ -233,9 +233,39 @@ export class SqlStore implements Store {
       for (const p of plan.preemptions) {
         if (await this.preemptIn(db, Number(p.jobId), p.reason, now)) await this.settle(db, [Number(p.jobId)], now);
       }
-      for (const b of plan.binds) {
+      // GPUs held per node (by tasks still active, including ones told to stop just above):
+      // a bind onto a GPU that is not free yet waits for a later cycle. This keeps any
+      // scheduler, including one that preempts and re-places in one plan, from handing out a
+      // GPU whose previous process has not exited.
+      const held = new Map<string, number[]>();
+      const heldOn = async (node: string): Promise<number[]> => {
+        let gpus = held.get(node);
+        if (!gpus) {
+          gpus = [];
+          for (const t of await db.all<TaskRow>(Q.activeTasksOnNode, [node])) {
+            const list = JSON.parse(t.gpus) as number[];
+            for (const g of list) gpus[g] = (gpus[g] ?? 0) + t.gpu_milli / list.length;
+          }
+          held.set(node, gpus);
+        }
+        return gpus;
+      };
+      binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
+        for (const t of b.tasks) {
+          const gpus = await heldOn(t.node);
+          for (const g of t.gpus) {
+            if ((gpus[g] ?? 0) + t.gpuMilli / t.gpus.length > 1000) {
+              await db.run(Q.setPendingReasons(1), [id, `waiting-for-resources: GPU ${g} of ${t.node} is still held by a stopping task`, null]);
+              continue binds;
+            }
+          }
+        }
         if ((await db.run(Q.admitJob, [id, b.attempt, now])) === 0) continue;
+        for (const t of b.tasks) {
+          const gpus = await heldOn(t.node);
+          for (const g of t.gpus) gpus[g] = (gpus[g] ?? 0) + t.gpuMilli / t.gpus.length;
+        }
         const where: string[] = [];
         for (const t of b.tasks) {
           await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);

@@ -8,7 +8,7 @@ import { parseJobSpec } from '../../api/spec.ts';
 import { jobSchedulerNames } from '../../core/jobs/policies/index.ts';
 import { openStore } from '../../store/sqlStore.ts';
 import type { Store } from '../../store/store.ts';
-import { CoreSchedulerAdapter } from './coreAdapter.ts';
+import { CoreSchedulerAdapter, parseSchedulerOptions } from './coreAdapter.ts';
 
 async function cluster(): Promise<Store> {
   const store = await openStore('memory:');
@@ -73,5 +73,37 @@ test('fifo admits in order until the gang that does not fit, and says why the re
   assert.match(reasons.get('quota') ?? '', /^over-quota/);
   assert.match(reasons.get('huge') ?? '', /^(waiting-for-resources|no-fitting-gpu-model)/);
   assert.match(reasons.get('cpu') ?? '', /^lower-priority: behind job/, 'StrictFIFO: the blocked head holds the queue');
+  await store.close();
+});
+
+test("tide (preemptive) through the adapter: a high-priority gang preempts lower-priority preemptible work", async () => {
+  const store = await openStore('memory:');
+  await store.registerNode({ id: 'a', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 4 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `a${i}` })), simulated: true }, 0);
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const submit = async (spec: Record<string, unknown>, at: number): Promise<string> => {
+    const r = parseJobSpec(spec);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return (await store.submit('t', r.spec, null, at)).jobs[0]?.id ?? '';
+  };
+  const adapter = await CoreSchedulerAdapter.create('tide', 'bestfit', parseSchedulerOptions(['quantumSeconds=0']));
+  const low = await submit({ name: 'low', priority: 0, preemptible: true, tasks: [{ gpus: 4, command: 'x' }] }, 1000);
+  assert.ok(await store.applyPlan(adapter.plan(await store.snapshot(), 2000), 2000));
+  assert.equal((await store.getJob(low))?.state, 'admitted');
+  const high = await submit({ name: 'high', priority: 100, tasks: [{ replicas: 2, gpus: 2, command: 'x' }] }, 3000);
+  const plan = adapter.plan(await store.snapshot(), 400_000);
+  assert.deepEqual(plan.preemptions.map((p) => p.jobId), [low]);
+  await store.applyPlan(plan, 400_000);
+  assert.equal((await store.getJob(low))?.state, 'preempted');
+  // Until the victim's tasks have exited, the high-priority gang is not given their GPUs.
+  assert.equal((await store.getJob(high))?.state, 'pending');
+  assert.ok((await store.getNode('a'))?.gpuUsedMilli.every((m) => m <= 1000));
+  const runs = ((await store.heartbeat('a', [], [], 400_001)) ?? []).map((d) => d.runId);
+  await store.heartbeat('a', [], runs.map((runId) => ({ runId, state: 'exited' as const, pid: 1, exitCode: 143 })), 400_002);
+  assert.equal((await store.getJob(low))?.state, 'pending', 'the victim is requeued');
+  await store.applyPlan(adapter.plan(await store.snapshot(), 400_003), 400_003);
+  assert.equal((await store.getJob(high))?.state, 'admitted', 'now the gang gets the GPUs');
+  assert.equal((await store.getJob(low))?.state, 'pending');
+  assert.deepEqual(parseSchedulerOptions(['a=1', 'b=true', 'c=x']), { a: 1, b: true, c: 'x' });
+  assert.throws(() => parseSchedulerOptions(['nope']), /not key=value/);
   await store.close();
 });

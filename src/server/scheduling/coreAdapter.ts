@@ -16,6 +16,21 @@ import { UserError } from '../../util/errors.ts';
 import type { LpSolver } from '../../core/lp.ts';
 import { highsSolver } from '../../lp/highsSolver.ts';
 
+/** Policy-specific options passed to the core scheduler (e.g. tide's quantumSeconds). */
+export type SchedulerOptions = Readonly<Record<string, number | string | boolean>>;
+
+/** Parses repeated `key=value` flags; numbers and booleans become numbers and booleans. */
+export function parseSchedulerOptions(pairs: readonly string[]): SchedulerOptions {
+  const out: Record<string, number | string | boolean> = {};
+  for (const p of pairs) {
+    const m = /^([A-Za-z][A-Za-z0-9_]*)=(.*)$/.exec(p);
+    if (!m) throw new UserError(`--scheduler-option: "${p}" is not key=value`);
+    const v = m[2] as string;
+    out[m[1] as string] = v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return out;
+}
+
 /** Quota given to a queue configured without one: effectively unlimited, and not lent out. */
 const UNLIMITED = 1_000_000;
 
@@ -26,19 +41,19 @@ export class CoreSchedulerAdapter {
   private readonly running = new Map<string, { key: string; job: RunningJob }>();
   private readonly specs = new Map<string, { key: string; spec: CoreJob }>();
 
-  constructor(schedulerName: string, placement: string, seed = 42, lp?: LpSolver) {
+  constructor(schedulerName: string, placement: string, options: SchedulerOptions = {}, lp?: LpSolver, seed = 42) {
     const factory = getJobScheduler(schedulerName);
     if (!factory) throw new UserError(`unknown scheduler '${schedulerName}' (known: ${jobSchedulerNames().join(', ')})`);
-    this.scheduler = factory({ rng: Rng.fromSeed(seed), placement, ...(lp ? { lp } : {}) });
+    this.scheduler = factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) });
   }
 
   /** Builds the adapter, loading the HiGHS LP solver only for schedulers that need one (gavel, las). */
-  static async create(schedulerName: string, placement: string, seed = 42): Promise<CoreSchedulerAdapter> {
+  static async create(schedulerName: string, placement: string, options: SchedulerOptions = {}): Promise<CoreSchedulerAdapter> {
     try {
-      return new CoreSchedulerAdapter(schedulerName, placement, seed);
+      return new CoreSchedulerAdapter(schedulerName, placement, options);
     } catch (e) {
       if (!/LP solver/.test((e as Error).message)) throw e;
-      return new CoreSchedulerAdapter(schedulerName, placement, seed, await highsSolver());
+      return new CoreSchedulerAdapter(schedulerName, placement, options, await highsSolver());
     }
   }
 
