@@ -13,6 +13,7 @@ export interface JobBenchInput {
   readonly seeds: readonly number[];
   readonly policies: readonly string[];
   readonly throughputsFile: string;
+  readonly phillyDir: string;
   readonly threads?: number;
   readonly onProgress?: (done: number, total: number, last: JobRunResult) => void;
 }
@@ -67,7 +68,7 @@ export async function runJobBenchmark(input: JobBenchInput): Promise<JobBenchRep
   const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy }))));
   const results = await runPool<JobRunSpec, JobRunResult>({
     entry: new URL('./jobWorker.ts', import.meta.url),
-    init: { throughputs: input.throughputsFile },
+    init: { throughputs: input.throughputsFile, phillyDir: input.phillyDir },
     jobs,
     ...(input.threads === undefined ? {} : { threads: input.threads }),
     onResult: (r, done, total) => input.onProgress?.(done, total, r),

@@ -3,11 +3,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readThroughputs } from '../sim/gavelWorkload.ts';
 import { runJobSeed, type JobRunSpec } from './jobProtocol.ts';
 
-const { throughputs } = (workerData as { init: { throughputs: string } }).init;
-const table = readThroughputs(throughputs);
+const { throughputs, phillyDir } = (workerData as { init: { throughputs: string; phillyDir: string } }).init;
+const files = { throughputs: readThroughputs(throughputs), phillyDir };
 
 parentPort?.on('message', ({ index, job }: { index: number; job: JobRunSpec }) => {
-  runJobSeed(job, table).then(
+  runJobSeed(job, files).then(
     (result) => parentPort?.postMessage({ index, result }),
     (e: unknown) => parentPort?.postMessage({ index, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
   );

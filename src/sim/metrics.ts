@@ -43,6 +43,8 @@ export interface Summary {
   readonly fairFinishShare: number;
   /** GPU-time kept ÷ GPU-time used (the rest lost to preemption and restarts). */
   readonly goodput: number;
+  /** p99 wait per queue: no queue should starve. */
+  readonly p99WaitHoursByQueue: Readonly<Record<string, number>>;
   readonly gpuHoursByTenant: Readonly<Record<string, number>>;
   readonly gpuHoursByQueue: Readonly<Record<string, number>>;
 }
@@ -145,6 +147,10 @@ export class MetricsCollector {
     });
     const p99WaitHoursByGpus: Record<string, number> = {};
     for (const g of [...byGpus.keys()].sort((a, b) => a - b)) p99WaitHoursByGpus[String(g)] = quantile(byGpus.get(g) as number[], 0.99);
+    const byQueue = new Map<string, number[]>();
+    r.forEach((x, i) => byQueue.set(x.queue, [...(byQueue.get(x.queue) ?? []), wait[i] as number]));
+    const p99WaitHoursByQueue: Record<string, number> = {};
+    for (const q of [...byQueue.keys()].sort()) p99WaitHoursByQueue[q] = quantile(byQueue.get(q) as number[], 0.99);
     const big = r.flatMap((x, i) => (x.gpus >= 8 ? [wait[i] as number] : []));
     const rho = r.map((x) => {
       const fairShare = x.isolatedSeconds * Math.max(1, (x.contention * x.gpus) / this.totalGpus);
@@ -165,6 +171,7 @@ export class MetricsCollector {
       finishTimeFairness: mean(rho),
       fairFinishShare: rho.length === 0 ? NaN : rho.filter((v) => v <= 1 + 1e-9).length / rho.length,
       goodput: this.usedGpuSeconds + this.lostGpuSeconds === 0 ? 1 : 1 - this.lostGpuSeconds / this.usedGpuSeconds,
+      p99WaitHoursByQueue,
       gpuHoursByTenant: hours(this.usedByTenant),
       gpuHoursByQueue: hours(this.usedByQueue),
     };

@@ -52,11 +52,17 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const minRun = opt('minRunSeconds');
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
+  /** What never changes about a job: its size and its models, fastest first. */
+  const statics = new WeakMap<JobSpec, { gpus: number; models: GpuModel[]; best: number }>();
 
   function candidate(spec: JobSpec, p: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot): Candidate {
-    const gpus = jobGpus(spec);
-    const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
-    const best = Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0));
+    let st = statics.get(spec);
+    if (!st) {
+      const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
+      st = { gpus: jobGpus(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
+      statics.set(spec, st);
+    }
+    const { gpus, models, best } = st;
     let steps = p.stepsDone;
     let ranNow = 0;
     let unsaved = 0;
@@ -105,9 +111,27 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const reserved = new Map<GpuModel, { job: string; shadow: number }>();
       const free = (m: GpuModel): number => capacity.get(m) ?? 0;
 
+      const noRoom = new Map<number, { code: PendingReasonCode; message: string }>();
+      const refusedNominal = new Map<string, { gpus: number; message: string }>();
+      const refusedBorrow = new Map<string, { gpus: number; message: string }>();
       const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
+        let room = false;
+        for (const m of c.models) if (free(m) >= c.gpus) room = true;
+        if (!room) {
+          // The common case in a long queue: answer without building a message per job.
+          let w = noRoom.get(c.gpus);
+          if (!w) noRoom.set(c.gpus, (w = { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of one model; no model has that many free` }));
+          why.set(c.spec.id, w);
+          return false;
+        }
         let quotaError: string | null = null;
         let blockedBy: string | undefined;
+        // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
+        const refusedAt = (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue);
+        if (refusedAt && c.gpus >= refusedAt.gpus) {
+          why.set(c.spec.id, { code: 'over-quota', message: refusedAt.message });
+          return false;
+        }
         for (const m of c.models) {
           if (free(m) < c.gpus) continue;
           const q = ledger.check(c.spec.queue, m, c.gpus, withinNominal);
@@ -126,16 +150,24 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
           why.delete(c.spec.id);
           return true;
         }
-        if (quotaError !== null) why.set(c.spec.id, { code: 'over-quota', message: quotaError });
+        if (quotaError !== null) {
+          why.set(c.spec.id, { code: 'over-quota', message: quotaError });
+          const refused = withinNominal ? refusedNominal : refusedBorrow;
+          if (c.models.every((m) => free(m) >= c.gpus)) refused.set(c.spec.queue, { gpus: Math.min(c.gpus, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
+        }
         else if (blockedBy !== undefined) why.set(c.spec.id, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${blockedBy}` });
         else why.set(c.spec.id, { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
         return false;
       };
       const reservedNeed = new Map<GpuModel, number>();
+      const totals = new Map<GpuModel, number>();
+      for (let g = 0; g < cluster.gpuModel.length; g++) {
+        const m = cluster.models[cluster.gpuModel[g] as number] as GpuModel;
+        totals.set(m, (totals.get(m) ?? 0) + 1);
+      }
       const reserve = (c: Candidate): void => {
         if (!c.boosted || c.models.length === 0) return;
-        const total = (m: GpuModel): number => cluster.gpuModel.reduce((a, bit) => a + (cluster.models[bit] === m ? 1 : 0), 0);
-        const m = c.models.find((x) => total(x) >= c.gpus && !reserved.has(x));
+        const m = c.models.find((x) => (totals.get(x) ?? 0) >= c.gpus && !reserved.has(x));
         if (m === undefined) return;
         const profile = profileFor(s, placer);
         const shadow = profile.earliest(m, c.gpus, declaredRunSeconds(c.spec));
@@ -149,7 +181,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         const second = first.filter((c) => !chosen.has(c.spec.id)).sort((a, b) => priorityFirst(a, b) || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || byService(a, b));
         for (const c of second) tryPlace(c, false);
       }
-      if (replan) swapForSpeed(chosen);
+      if (replan) swapForSpeed(chosen, cluster.models);
 
       // The plan: stop what loses its place or model, start the rest.
       const preemptions: Preemption[] = [];
@@ -172,10 +204,11 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       }
       const pending: PendingReason[] = [];
       const waiting = [];
+      const someoneRuns = chosen.size > 0 || pinned.length > 0;
       for (const c of cands) {
         if (chosen.has(c.spec.id)) continue;
         const w = why.get(c.spec.id) ?? { code: 'lower-priority' as const, message: 'jobs with less attained service go first' };
-        const code = w.code === 'waiting-for-resources' && [...chosen.values()].length > 0 ? 'lower-priority' : w.code;
+        const code = w.code === 'waiting-for-resources' && someoneRuns ? 'lower-priority' : w.code;
         pending.push({ job: c.spec.id, code, message: w.message });
         waiting.push({ spec: c.spec, progress: c.progress });
       }
@@ -185,38 +218,35 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
 }
 
 /**
- * Exchanges same-size jobs between models while that raises Σ speed ÷ best speed: a job that
- * is relatively fast on the other model trades places with one that is relatively fast here.
+ * Exchanges same-size jobs between models while that raises Σ speed ÷ best speed. For each
+ * pair of models, the jobs on one that gain most by moving meet, in order, those on the other
+ * that gain most by moving back; a pair swaps while its total gain is positive. O(n log n).
  */
-export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel }>): void {
+export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel }>, models: readonly GpuModel[]): void {
+  const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
   const bySize = new Map<number, { c: Candidate; model: GpuModel }[]>();
   for (const v of chosen.values()) {
     const list = bySize.get(v.c.gpus) ?? [];
     list.push(v);
     bySize.set(v.c.gpus, list);
   }
-  const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
   for (const list of bySize.values()) {
-    list.sort((a, b) => (a.c.spec.id < b.c.spec.id ? -1 : 1));
-    for (let pass = 0; pass < 4; pass++) {
-      let improved = false;
-      for (let i = 0; i < list.length; i++) {
-        for (let j = i + 1; j < list.length; j++) {
-          const a = list[i] as { c: Candidate; model: GpuModel };
-          const b = list[j] as { c: Candidate; model: GpuModel };
-          if (a.model === b.model) continue;
-          const gain = speed(a.c, b.model) + speed(b.c, a.model) - speed(a.c, a.model) - speed(b.c, b.model);
-          if (gain > 1e-9 && speed(a.c, b.model) > 0 && speed(b.c, a.model) > 0) {
-            const m = a.model;
-            a.model = b.model;
-            b.model = m;
-            chosen.set(a.c.spec.id, a);
-            chosen.set(b.c.spec.id, b);
-            improved = true;
-          }
+    for (let i = 0; i < models.length; i++) {
+      for (let j = i + 1; j < models.length; j++) {
+        const m1 = models[i] as GpuModel;
+        const m2 = models[j] as GpuModel;
+        const gain = (v: { c: Candidate }, from: GpuModel, to: GpuModel): number => (speed(v.c, to) > 0 ? speed(v.c, to) - speed(v.c, from) : -Infinity);
+        const tie = (a: { c: Candidate }, b: { c: Candidate }): number => (a.c.spec.id < b.c.spec.id ? -1 : 1);
+        const on1 = list.filter((v) => v.model === m1).sort((a, b) => gain(b, m1, m2) - gain(a, m1, m2) || tie(a, b));
+        const on2 = list.filter((v) => v.model === m2).sort((a, b) => gain(b, m2, m1) - gain(a, m2, m1) || tie(a, b));
+        for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
+          const a = on1[k] as { c: Candidate; model: GpuModel };
+          const b = on2[k] as { c: Candidate; model: GpuModel };
+          if (gain(a, m1, m2) + gain(b, m2, m1) <= 1e-9) break;
+          a.model = m2;
+          b.model = m1;
         }
       }
-      if (!improved) break;
     }
   }
 }
