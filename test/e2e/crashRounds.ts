@@ -27,7 +27,7 @@ function lcg(seed: number): () => number {
   };
 }
 
-export async function crashRounds(opts: { rounds: number; jobsPerRound: number; seed: number; gpus?: string; log?: (s: string) => void }): Promise<CrashReport> {
+export async function crashRounds(opts: { rounds: number; jobsPerRound: number; seed: number; gpus?: string; databaseUrl?: string; log?: (s: string) => void }): Promise<CrashReport> {
   const log = opts.log ?? (() => {});
   const rnd = lcg(opts.seed);
   const dir = tempDir('crash');
@@ -36,7 +36,7 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
   const config = writeConfig(dir);
   const port = await freePort();
   const serverDir = join(dir, 'server');
-  let server: ServerHandle = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs: 10_000 });
+  let server: ServerHandle = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs: 10_000, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
   const agent: Proc = startAgentProcess({ servers: [server.url], name: 'crash-node', gpus: opts.gpus ?? '8xH100', dataDir: join(dir, 'agent'), checkpointRoot: join(dir, 'ckpt') });
   const api = new Api(server.url);
   const problems: string[] = [];
@@ -72,7 +72,7 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
       await server.proc.kill9();
       await submitting;
       log(`round ${round}: killed after ${killAfter} ms, ${unconfirmed.length} submissions unconfirmed`);
-      server = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs: 10_000 });
+      server = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs: 10_000, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
       for (const key of unconfirmed) {
         const i = keys.indexOf(key);
         await api.submit(spec(i), key);
