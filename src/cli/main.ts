@@ -4,13 +4,19 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.ts';
+import { registerBenchJobs } from './benchJobs.ts';
 import { registerBenchPlacement } from './benchPlacement.ts';
+import { registerClusterCommands } from './cluster.ts';
+import { registerServeCommands } from './serve.ts';
 
 export function buildProgram(): Command {
   const program = new Command('tide').description('Tide: a GPU compute scheduler for AI clusters').version('0.1.0');
   program.exitOverride();
   const bench = program.command('bench').description('Benchmarks on real traces');
   registerBenchPlacement(bench);
+  registerBenchJobs(bench);
+  registerServeCommands(program);
+  registerClusterCommands(program);
   return program;
 }
 

@@ -1,0 +1,89 @@
+/** `tide bench jobs`: the job-level benchmark on Gavel's setup, policies side by side. */
+import { existsSync, writeFileSync } from 'node:fs';
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
+import { allocationChartSvg, jctChartSvg, runJobBenchmark, type JobBenchReport } from '../bench/jobBenchmark.ts';
+import { JOB_WORKLOADS, type JobWorkload } from '../bench/jobProtocol.ts';
+import { UserError } from '../util/errors.ts';
+import { parseNames, parsePositiveInt, parseSeeds } from './args.ts';
+import { progressBar } from './progress.ts';
+
+export const DEFAULT_THROUGHPUTS = '../shared/traces/gavel/simulation_throughputs.json';
+export const DEFAULT_PHILLY = '../shared/traces/gavel/philly-vc-seed0';
+/** Philly's own rate: its 15,264 jobs over 3,005 hours. */
+export const PHILLY_NATURAL_RATE = 5.08;
+
+/** "2.4" or "1,2,2.4": positive rates in jobs per hour. */
+export function parseRates(flag: string, value: string): number[] {
+  const rates = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (rates.length === 0) throw new UserError(`${flag}: empty list`);
+  return rates.map((r) => {
+    const n = Number(r);
+    if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag}: '${r}' is not a positive number of jobs per hour`);
+    return n;
+  });
+}
+
+const f = (v: number, digits = 2): string => (Number.isNaN(v) ? '—' : v.toFixed(digits));
+
+export function jobTable(report: JobBenchReport): string {
+  const table = new Table({
+    head: ['policy', 'jobs/h', 'avg JCT h', 'per seed', 'p99 JCT h', 'p99 wait h (≥8 GPUs)', 'makespan h', 'Jain', 'saturated'],
+    style: { head: [], border: [], compact: true },
+    colAligns: ['left', 'right', 'right', 'left', 'right', 'right', 'right', 'right', 'right'],
+  });
+  for (const b of report.byRate) {
+    for (const [name, p] of Object.entries(b.policies)) {
+      table.push([name, String(b.rate), f(p.avgJctHours), p.perSeedAvgJctHours.map((v) => (v === null ? 'sat' : v.toFixed(1))).join(' / '), f(p.p99JctHours, 1), f(p.p99WaitHours8Gpu, 1), f(p.makespanHours, 0), f(p.jainIndex, 3), `${p.saturatedSeeds}/${report.seeds.length}`]);
+    }
+  }
+  return table.toString();
+}
+
+export function registerBenchJobs(bench: Command): void {
+  const names = jobSchedulerNames();
+  bench
+    .command('jobs')
+    .description("Simulate Gavel's heterogeneous cluster (36 V100 + 36 P100 + 36 K80; philly: 3 × 128 GPUs with a quota per virtual cluster) and compare job schedulers")
+    .option('--workload <name>', `one of: ${JOB_WORKLOADS.join(', ')}`, 'gavel-multi')
+    .option('--rate <list>', `arrival rate(s) in jobs per hour, e.g. 2.4 or 1,2,2.4 (default 2.4; philly: its own ${PHILLY_NATURAL_RATE}, other rates compress or stretch its arrivals)`)
+    .option('--seeds <range>', 'seeds, e.g. 0-2', '0-2')
+    .option('--policies <list>', `comma-separated, of: ${names.join(', ')}`, 'fifo,las,gavel,tide')
+    .option('--throughputs <path>', "Gavel's measured throughputs", DEFAULT_THROUGHPUTS)
+    .option('--philly <dir>', 'folder of philly-vc-seed0 traces', DEFAULT_PHILLY)
+    .option('--threads <n>', 'worker threads (default: one per core)')
+    .option('--json <file>', 'write the report as JSON')
+    .option('--svg <file>', 'write the JCT-vs-rate chart as SVG (and FILE-allocation.svg: GPUs allocated over time)')
+    .action(async (opts: { workload: string; rate?: string; philly: string; seeds: string; policies: string; throughputs: string; threads?: string; json?: string; svg?: string }) => {
+      if (!(JOB_WORKLOADS as readonly string[]).includes(opts.workload)) throw new UserError(`--workload: unknown workload '${opts.workload}' (known: ${JOB_WORKLOADS.join(', ')})`);
+      const policies = parseNames('--policies', opts.policies, names);
+      const rates = parseRates('--rate', opts.rate ?? (opts.workload === 'philly' ? String(PHILLY_NATURAL_RATE) : '2.4'));
+      const seeds = parseSeeds('--seeds', opts.seeds);
+      const threads = opts.threads === undefined ? undefined : parsePositiveInt('--threads', opts.threads);
+      if (!existsSync(opts.throughputs)) throw new UserError(`--throughputs: ${opts.throughputs}: no such file`);
+      if (opts.workload === 'philly' && !existsSync(opts.philly)) throw new UserError(`--philly: ${opts.philly}: no such folder`);
+      console.log(`Job benchmark: ${opts.workload}, ${rates.join('/')} jobs/h, seeds ${seeds.join(',')}, policies ${policies.join(', ')}; ${opts.workload === 'philly' ? 'all 15,264 jobs on 384 GPUs, quotas per virtual cluster' : 'jobs 4000–4999 measured on 108 GPUs'}`);
+      const bar = progressBar('simulating');
+      const started = Date.now();
+      const report = await runJobBenchmark({
+        workload: opts.workload as JobWorkload,
+        rates,
+        seeds,
+        policies,
+        throughputsFile: opts.throughputs,
+        phillyDir: opts.philly,
+        ...(threads === undefined ? {} : { threads }),
+        onProgress: (done, total, last) => bar.update(done, total, `${last.policy} ${last.jobsPerHour}/h seed ${last.seed}`),
+      });
+      bar.stop();
+      console.log(jobTable(report));
+      console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; ${Math.round(report.eventsPerSecond).toLocaleString('en-US')} simulated events/s per thread)`);
+      if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
+      if (opts.svg) {
+        writeFileSync(opts.svg, jctChartSvg(report));
+        writeFileSync(opts.svg.replace(/(\.svg)?$/, '-allocation.svg'), allocationChartSvg(report));
+      }
+      for (const [flag, file] of [['json', opts.json], ['svg', opts.svg]] as const) if (file) console.log(`wrote ${flag}: ${file}`);
+    });
+}

@@ -1,0 +1,117 @@
+/**
+ * The placement core's ClusterState, kept in step with a scheduler's snapshots: running jobs'
+ * bindings are allocated, jobs that stopped are released. It is updated by difference (by job
+ * id and start time) so a cycle costs O(changes), not O(cluster), when the caller passes the
+ * same `nodes` array each time; a different array rebuilds it.
+ */
+import { ClusterState, type PreparedTask } from '../cluster.ts';
+import { taskId, type Placement } from '../model.ts';
+import type { JobSpec, TaskBinding, TaskResources } from './model.ts';
+import type { NodeState, RunningJob, SchedulerSnapshot } from './scheduler.ts';
+
+export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
+  return { id: taskId(`${job.id}/${group}/${index}`), ...res };
+}
+
+type PreparedTaskInput = Parameters<ClusterState['prepare']>[0];
+
+export class ClusterView {
+  private nodes: readonly NodeState[] | undefined;
+  private state: ClusterState | undefined;
+  /** The running list of the previous update, and what each of its jobs holds. */
+  private prev: readonly RunningJob[] = [];
+  private readonly held = new Map<string, Placement[]>();
+  /** Schedulable node indices, in node order (the placement tie-break order). */
+  nodeOrder = new Int32Array(0);
+
+  get clusterOrUndefined(): ClusterState | undefined {
+    return this.state;
+  }
+
+  get cluster(): ClusterState {
+    if (!this.state) throw new Error('ClusterView used before update()');
+    return this.state;
+  }
+
+  /**
+   * Brings the cluster state to the snapshot's running set. Walks the previous and the new
+   * running lists (both sorted by job id) side by side: unchanged jobs (the same object) cost
+   * one comparison each.
+   */
+  update(snapshot: SchedulerSnapshot): ClusterState {
+    if (snapshot.nodes !== this.nodes || !this.state) {
+      this.nodes = snapshot.nodes;
+      this.state = new ClusterState(snapshot.nodes.map((n) => n.spec));
+      this.prev = [];
+      this.held.clear();
+    }
+    let changedOrder = false;
+    let count = 0;
+    snapshot.nodes.forEach((n, i) => {
+      if (!n.schedulable) return;
+      if (this.nodeOrder[count] !== i) changedOrder = true;
+      count++;
+    });
+    if (changedOrder || count !== this.nodeOrder.length) {
+      const order: number[] = [];
+      snapshot.nodes.forEach((n, i) => n.schedulable && order.push(i));
+      this.nodeOrder = Int32Array.from(order);
+    }
+    const state = this.state;
+    const prev = this.prev;
+    const next = snapshot.running;
+    // Releases first, then allocations: a job may start on GPUs another job left in this step.
+    const starting: RunningJob[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < prev.length || j < next.length) {
+      const a = prev[i];
+      const b = next[j];
+      if (a !== undefined && a === b) {
+        i++;
+        j++;
+      } else if (a !== undefined && (b === undefined || a.spec.id < b.spec.id)) {
+        this.release(state, a);
+        i++;
+      } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
+        starting.push(b);
+        j++;
+      } else if (a !== undefined && b !== undefined) {
+        if (a.startTime !== b.startTime || a.bindings !== b.bindings) {
+          this.release(state, a);
+          starting.push(b);
+        }
+        i++;
+        j++;
+      }
+    }
+    for (const b of starting) this.held.set(b.spec.id, allocateRunning(state, b));
+    this.prev = next.slice();
+    return state;
+  }
+
+  private release(state: ClusterState, r: RunningJob): void {
+    for (const p of this.held.get(r.spec.id) ?? []) state.release(p);
+    this.held.delete(r.spec.id);
+  }
+}
+
+function allocateRunning(state: ClusterState, r: RunningJob): Placement[] {
+  const done: Placement[] = [];
+  for (const b of r.bindings) {
+    const t = preparedFor(state, r.spec, b);
+    const error = state.allocate(b.placement, t);
+    if (error !== null) {
+      for (const p of done) state.release(p);
+      throw new Error(`running job ${r.spec.id}: task ${b.group}/${b.index} does not fit where it runs: ${error}`);
+    }
+    done.push(b.placement);
+  }
+  return done;
+}
+
+function preparedFor(state: ClusterState, job: JobSpec, b: TaskBinding): PreparedTask {
+  const group = job.groups.find((g) => g.name === b.group);
+  if (!group) throw new Error(`running job ${job.id}: no task group '${b.group}'`);
+  return state.prepare(taskOf(job, b.group, b.index, { ...group.task, allowedModels: [] }));
+}

@@ -1,0 +1,60 @@
+/**
+ * Gang placement: every task of a job (or at least `minReplicas` of each elastic group) is
+ * placed through the core's placement session on one GPU model, or nothing is. A failed
+ * attempt releases what it took (Volcano's Statement: tentative, then commit or undo).
+ */
+import type { ClusterState } from '../cluster.ts';
+import type { GpuModel, Placement } from '../model.ts';
+import type { PlacementSession } from '../policy.ts';
+import { CPU_MODEL, minReplicas, type JobSpec, type TaskBinding } from './model.ts';
+import { taskOf } from './clusterView.ts';
+
+export type GangResult =
+  | { readonly ok: true; readonly bindings: readonly TaskBinding[] }
+  | { readonly ok: false; readonly code: 'waiting-for-resources' | 'waiting-for-gang' | 'fragmentation'; readonly message: string };
+
+/** Free whole GPUs of `model` on schedulable nodes. */
+export function freeGpus(cluster: ClusterState, nodeOrder: Int32Array, model: GpuModel): number {
+  const bit = cluster.models.indexOf(model);
+  if (bit < 0) return 0;
+  let free = 0;
+  for (const n of nodeOrder) {
+    const end = cluster.gpuStart[n + 1] as number;
+    for (let g = cluster.gpuStart[n] as number; g < end; g++) {
+      if (cluster.gpuModel[g] === bit && cluster.gpuFree[g] === 1000) free++;
+    }
+  }
+  return free;
+}
+
+/** Places the job's tasks on `model`; on failure nothing stays allocated. */
+export function placeGang(cluster: ClusterState, session: PlacementSession, job: JobSpec, model: GpuModel): GangResult {
+  const placed: Placement[] = [];
+  const bindings: TaskBinding[] = [];
+  const allowedModels = model === CPU_MODEL ? [] : [model];
+  let needed = 0;
+  let failure: string | null = null;
+  for (const group of job.groups) {
+    const min = minReplicas(group);
+    needed += min * group.task.gpuCount;
+    for (let i = 0; i < group.replicas; i++) {
+      const r = session.place(taskOf(job, group.name, i, { ...group.task, allowedModels }));
+      if (!r.ok) {
+        if (i < min) failure = r.reason;
+        break;
+      }
+      placed.push(r.placement);
+      bindings.push({ group: group.name, index: i, nodeId: cluster.nodes[r.placement.node]?.id ?? ('' as TaskBinding['nodeId']), placement: r.placement });
+    }
+    if (failure !== null) break;
+  }
+  if (failure === null) return { ok: true, bindings };
+  const tasksPlaced = placed.length;
+  for (const p of placed) cluster.release(p);
+  const free = model === CPU_MODEL ? 0 : freeGpus(cluster, session.nodeOrder, model);
+  if (model !== CPU_MODEL && free >= needed) {
+    return { ok: false, code: 'fragmentation', message: `${free} ${model} GPUs are free but not in a shape the ${needed}-GPU gang can use (${failure})` };
+  }
+  if (tasksPlaced > 0) return { ok: false, code: 'waiting-for-gang', message: `only ${tasksPlaced} of its tasks fit; needs ${needed} ${model} GPUs, ${free} free` };
+  return { ok: false, code: 'waiting-for-resources', message: model === CPU_MODEL ? failure : `needs ${needed} ${model} GPUs, ${free} free` };
+}

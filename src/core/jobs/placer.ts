@@ -1,0 +1,136 @@
+/**
+ * What every job scheduler needs each cycle: the cluster state brought up to the snapshot, a
+ * placement session over the schedulable nodes (through the named core placement policy),
+ * the quota ledger with running jobs counted, and the profile for estimated start times.
+ */
+import type { ClusterState } from '../cluster.ts';
+import type { GpuModel } from '../model.ts';
+import { getPlacementPolicy } from '../policies/index.ts';
+import { PlacementSession } from '../policy.ts';
+import type { Rng } from '../rng.ts';
+import { ClusterView, taskOf } from './clusterView.ts';
+import { AvailabilityProfile } from './estimates.ts';
+import { freeGpus, placeGang, type GangResult } from './gang.ts';
+import { CPU_MODEL, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
+import { QuotaLedger } from './quota.ts';
+import type { JobBind, RunningJob, SchedulerSnapshot } from './scheduler.ts';
+
+export const DEFAULT_PLACEMENT = 'bestfit';
+
+/** The run time a real scheduler may assume for a job: its declared limit (Infinity when none). */
+export function declaredRunSeconds(job: JobSpec): number {
+  return job.timeLimitSeconds ?? Infinity;
+}
+
+/** Expected end of a running job from its declared limit and the time it has already run. */
+export function expectedEnd(r: RunningJob, now: number): number {
+  return now + Math.max(0, declaredRunSeconds(r.spec) - r.progress.runSeconds - (now - r.startTime));
+}
+
+/** Jobs by priority (higher first), then submit time, then id. */
+export function byPriorityThenFifo(a: JobSpec, b: JobSpec): number {
+  return b.priority - a.priority || a.submitTime - b.submitTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export class Placer {
+  private readonly view = new ClusterView();
+  private session: PlacementSession | undefined;
+  private sessionCluster: ClusterState | undefined;
+  private sessionOrder: Int32Array | undefined;
+  /** What this cycle changed in the cluster state, undone at the next begin(). */
+  private readonly journal: { readonly take: boolean; readonly job: JobSpec; readonly binding: TaskBinding }[] = [];
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly placementName = DEFAULT_PLACEMENT,
+  ) {
+    if (!getPlacementPolicy(placementName)) throw new Error(`unknown placement policy '${placementName}'`);
+  }
+
+  /** Starts a cycle: returns the state with running jobs allocated. */
+  begin(snapshot: SchedulerSnapshot): ClusterState {
+    this.revert();
+    const cluster = this.view.update(snapshot);
+    if (cluster !== this.sessionCluster || this.view.nodeOrder !== this.sessionOrder || !this.session) {
+      const factory = getPlacementPolicy(this.placementName);
+      if (!factory) throw new Error(`unknown placement policy '${this.placementName}'`);
+      this.session = new PlacementSession(cluster, factory({ cluster, rng: this.rng, workload: [] }), this.view.nodeOrder);
+      this.sessionCluster = cluster;
+      this.sessionOrder = this.view.nodeOrder;
+    }
+    return cluster;
+  }
+
+  get cluster(): ClusterState {
+    return this.view.cluster;
+  }
+
+  /** Models present in the cluster that the job can run on, in the cluster's model order. */
+  modelsFor(job: JobSpec): GpuModel[] {
+    if (jobGpus(job) === 0) return [CPU_MODEL];
+    const runnable = runnableModels(job);
+    return this.view.cluster.models.filter((m) => runnable.includes(m));
+  }
+
+  freeGpus(model: GpuModel): number {
+    return freeGpus(this.view.cluster, this.view.nodeOrder, model);
+  }
+
+  /** Places the job's gang on `model` for the rest of this cycle (the plan's bind). */
+  place(job: JobSpec, model: GpuModel): GangResult {
+    if (!this.session) throw new Error('Placer.place before begin()');
+    const r = placeGang(this.view.cluster, this.session, job, model);
+    if (r.ok) for (const binding of r.bindings) this.journal.push({ take: true, job, binding });
+    return r;
+  }
+
+  /** Gives back a bind made earlier in this cycle (e.g. a backfill that lost its slot). */
+  undo(job: JobSpec, bind: JobBind): void {
+    for (const binding of bind.bindings) {
+      this.view.cluster.release(binding.placement);
+      this.journal.push({ take: false, job, binding });
+    }
+  }
+
+  /** Frees a running job's resources for the rest of this cycle (it is being preempted). */
+  releaseRunning(r: RunningJob): void {
+    for (const binding of r.bindings) {
+      this.view.cluster.release(binding.placement);
+      this.journal.push({ take: false, job: r.spec, binding });
+    }
+  }
+
+  /** Undoes the previous cycle's tentative changes: the view then mirrors only the snapshots. */
+  private revert(): void {
+    const cluster = this.view.clusterOrUndefined;
+    for (let i = this.journal.length - 1; cluster && i >= 0; i--) {
+      const { take, job, binding } = this.journal[i] as (typeof this.journal)[number];
+      if (take) cluster.release(binding.placement);
+      else {
+        const group = job.groups.find((g) => g.name === binding.group);
+        if (!group) continue;
+        const error = cluster.allocate(binding.placement, cluster.prepare(taskOf(job, binding.group, binding.index, { ...group.task, allowedModels: [] })));
+        if (error !== null) throw new Error(`cannot restore job ${job.id}: ${error}`);
+      }
+    }
+    this.journal.length = 0;
+  }
+}
+
+/** The quota ledger with every running job counted. */
+export function ledgerFor(snapshot: SchedulerSnapshot): QuotaLedger {
+  const ledger = new QuotaLedger(snapshot.queues);
+  if (ledger.enforced) for (const r of snapshot.running) ledger.add(r.spec.queue, r.model, jobGpus(r.spec));
+  return ledger;
+}
+
+/** The availability profile: free GPUs per model now, and running jobs' expected ends. */
+export function profileFor(snapshot: SchedulerSnapshot, placer: Placer, excluded?: ReadonlySet<string>): AvailabilityProfile {
+  const profile = new AvailabilityProfile(snapshot.now);
+  for (const m of placer.cluster.models) profile.setFree(m, placer.freeGpus(m));
+  for (const r of snapshot.running) {
+    if (excluded?.has(r.spec.id)) continue;
+    profile.release(r.model, jobGpus(r.spec), expectedEnd(r, snapshot.now));
+  }
+  return profile;
+}

@@ -1,0 +1,252 @@
+/**
+ * `tide`: Tide's own job scheduler. Preemptive least-attained-service over heterogeneous GPUs,
+ * using only what a real scheduler knows (steps done, measured throughputs, declared limits).
+ *
+ * - Order: jobs that have waited (not run) longer than `starvationSeconds` first, oldest first;
+ *   then least attained service, counted as GPU-seconds on the job's fastest model
+ *   (gpus × steps done ÷ best throughput), so a job is not favoured for running slowly. A
+ *   running job's unsaved work since its last checkpoint is credited, so the job that would lose
+ *   the fewest GPU-hours is the one preempted.
+ * - Each job in that order gets the fastest model with enough free GPUs (backfill: a job that
+ *   does not fit does not stop smaller ones behind it) — except on a model reserved for a
+ *   starving gang, where only jobs whose declared limit ends before the reservation may start
+ *   (EASY backfill).
+ * - Quotas (Kueue): a first pass admits only what stays within each queue's nominal quota, a
+ *   second lets queues borrow, ordered by the tenant's decayed usage ÷ weight (fair share). So
+ *   lent quota is reclaimed as soon as its owner has work.
+ * - Then same-size jobs on different models swap when that raises the sum of their speeds
+ *   relative to their best model.
+ * - Preemption only every `quantumSeconds`, and never of a job younger than `minRunSeconds` or
+ *   not preemptible; between quanta arrivals and completions only fill free GPUs.
+ */
+import type { GpuModel } from '../../model.ts';
+import { jobGpus, type JobProgress, type JobSpec } from '../model.ts';
+import { byPriorityThenFifo, declaredRunSeconds, Placer, profileFor } from '../placer.ts';
+import { QuotaLedger } from '../quota.ts';
+import type { JobBind, JobScheduler, JobSchedulerContext, PendingReason, PendingReasonCode, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
+import { withEstimates } from './fifo.ts';
+
+export const TIDE_DEFAULTS = {
+  quantumSeconds: 360,
+  starvationSeconds: 24 * 3600,
+  minRunSeconds: 0,
+};
+
+interface Candidate {
+  readonly spec: JobSpec;
+  readonly running: RunningJob | undefined;
+  readonly progress: JobProgress;
+  readonly gpus: number;
+  readonly boosted: boolean;
+  /** Attained service in best-model GPU-seconds, less unsaved work for running jobs. */
+  readonly service: number;
+  /** Models it can run on, fastest first. */
+  readonly models: readonly GpuModel[];
+  readonly best: number;
+}
+
+export function tide(ctx: JobSchedulerContext): JobScheduler {
+  const opt = (k: keyof typeof TIDE_DEFAULTS): number => Number(ctx.options?.[k] ?? TIDE_DEFAULTS[k]);
+  const quantum = opt('quantumSeconds');
+  const starvation = opt('starvationSeconds');
+  const minRun = opt('minRunSeconds');
+  const placer = new Placer(ctx.rng, ctx.placement);
+  let nextReplan = -Infinity;
+  /** What never changes about a job: its size and its models, fastest first. */
+  const statics = new WeakMap<JobSpec, { gpus: number; models: GpuModel[]; best: number }>();
+
+  function candidate(spec: JobSpec, p: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot): Candidate {
+    let st = statics.get(spec);
+    if (!st) {
+      const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
+      st = { gpus: jobGpus(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
+      statics.set(spec, st);
+    }
+    const { gpus, models, best } = st;
+    let steps = p.stepsDone;
+    let ranNow = 0;
+    let unsaved = 0;
+    if (running) {
+      ranNow = s.now - running.startTime;
+      const rate = spec.throughput[running.model] ?? 0;
+      steps += rate * Math.max(0, ranNow - (p.preemptions > 0 ? (spec.restartCostSeconds ?? 0) : 0));
+      const interval = spec.checkpointIntervalSeconds;
+      if (interval !== undefined && interval > 0) unsaved = (ranNow % interval) * gpus;
+    }
+    const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
+    return { spec, running, progress: p, gpus, boosted: waited > starvation, service: (gpus * steps) / best - unsaved, models, best };
+  }
+
+  return {
+    name: 'tide',
+    cycle(s: SchedulerSnapshot): SchedulePlan {
+      const cluster = placer.begin(s);
+      const replan = s.now >= nextReplan;
+      if (replan) nextReplan = s.now + quantum;
+      const movable = (r: RunningJob): boolean => replan && r.spec.preemptible && s.now - r.startTime >= minRun;
+      const capacity = new Map<GpuModel, number>();
+      for (const m of cluster.models) capacity.set(m, placer.freeGpus(m));
+      const ledger = new QuotaLedger(s.queues);
+      const pinned: RunningJob[] = [];
+      const cands: Candidate[] = [];
+      for (const r of s.running) {
+        if (movable(r)) {
+          cands.push(candidate(r.spec, r.progress, r, s));
+          capacity.set(r.model, (capacity.get(r.model) ?? 0) + jobGpus(r.spec));
+        } else {
+          pinned.push(r);
+          ledger.add(r.spec.queue, r.model, jobGpus(r.spec));
+        }
+      }
+      for (const p of s.pending) cands.push(candidate(p.spec, p.progress, undefined, s));
+      const byService = (a: Candidate, b: Candidate): number =>
+        Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.service - b.service) || byPriorityThenFifo(a.spec, b.spec);
+      const usage = new Map((s.tenantUsage ?? []).map((u) => [u.name, u.gpuSeconds]));
+      const weight = new Map((s.tenants ?? []).map((t) => [t.name, t.weight ?? 1]));
+      const tenantShare = (c: Candidate): number => (usage.get(c.spec.tenant) ?? 0) / (weight.get(c.spec.tenant) ?? 1);
+      const priorityFirst = (a: Candidate, b: Candidate): number => b.spec.priority - a.spec.priority;
+
+      const chosen = new Map<string, { c: Candidate; model: GpuModel }>();
+      const why = new Map<string, { code: PendingReasonCode; message: string }>();
+      const reserved = new Map<GpuModel, { job: string; shadow: number }>();
+      const free = (m: GpuModel): number => capacity.get(m) ?? 0;
+
+      const noRoom = new Map<number, { code: PendingReasonCode; message: string }>();
+      const refusedNominal = new Map<string, { gpus: number; message: string }>();
+      const refusedBorrow = new Map<string, { gpus: number; message: string }>();
+      const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
+        let room = false;
+        for (const m of c.models) if (free(m) >= c.gpus) room = true;
+        if (!room) {
+          // The common case in a long queue: answer without building a message per job.
+          let w = noRoom.get(c.gpus);
+          if (!w) noRoom.set(c.gpus, (w = { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of one model; no model has that many free` }));
+          why.set(c.spec.id, w);
+          return false;
+        }
+        let quotaError: string | null = null;
+        let blockedBy: string | undefined;
+        // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
+        const refusedAt = (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue);
+        if (refusedAt && c.gpus >= refusedAt.gpus) {
+          why.set(c.spec.id, { code: 'over-quota', message: refusedAt.message });
+          return false;
+        }
+        for (const m of c.models) {
+          if (free(m) < c.gpus) continue;
+          const q = ledger.check(c.spec.queue, m, c.gpus, withinNominal);
+          if (q !== null) {
+            quotaError ??= q;
+            continue;
+          }
+          const r = reserved.get(m);
+          if (r && s.now + declaredRunSeconds(c.spec) > r.shadow && free(m) - c.gpus < (reservedNeed.get(m) ?? 0)) {
+            blockedBy ??= r.job;
+            continue;
+          }
+          chosen.set(c.spec.id, { c, model: m });
+          capacity.set(m, free(m) - c.gpus);
+          ledger.add(c.spec.queue, m, c.gpus);
+          why.delete(c.spec.id);
+          return true;
+        }
+        if (quotaError !== null) {
+          why.set(c.spec.id, { code: 'over-quota', message: quotaError });
+          const refused = withinNominal ? refusedNominal : refusedBorrow;
+          if (c.models.every((m) => free(m) >= c.gpus)) refused.set(c.spec.queue, { gpus: Math.min(c.gpus, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
+        }
+        else if (blockedBy !== undefined) why.set(c.spec.id, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${blockedBy}` });
+        else why.set(c.spec.id, { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
+        return false;
+      };
+      const reservedNeed = new Map<GpuModel, number>();
+      const totals = new Map<GpuModel, number>();
+      for (let g = 0; g < cluster.gpuModel.length; g++) {
+        const m = cluster.models[cluster.gpuModel[g] as number] as GpuModel;
+        totals.set(m, (totals.get(m) ?? 0) + 1);
+      }
+      const reserve = (c: Candidate): void => {
+        if (!c.boosted || c.models.length === 0) return;
+        const m = c.models.find((x) => (totals.get(x) ?? 0) >= c.gpus && !reserved.has(x));
+        if (m === undefined) return;
+        const profile = profileFor(s, placer);
+        const shadow = profile.earliest(m, c.gpus, declaredRunSeconds(c.spec));
+        reserved.set(m, { job: c.spec.id, shadow });
+        reservedNeed.set(m, c.gpus);
+      };
+
+      const first = [...cands].sort((a, b) => priorityFirst(a, b) || byService(a, b));
+      for (const c of first) if (!tryPlace(c, true) && c.boosted) reserve(c);
+      if (ledger.enforced) {
+        const second = first.filter((c) => !chosen.has(c.spec.id)).sort((a, b) => priorityFirst(a, b) || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || byService(a, b));
+        for (const c of second) tryPlace(c, false);
+      }
+      if (replan) swapForSpeed(chosen, cluster.models);
+
+      // The plan: stop what loses its place or model, start the rest.
+      const preemptions: Preemption[] = [];
+      for (const c of cands) {
+        if (!c.running) continue;
+        const pick = chosen.get(c.spec.id);
+        if (pick && pick.model === c.running.model) continue;
+        preemptions.push({ job: c.spec.id, reason: pick ? `moves to ${pick.model}, where it runs faster for the cluster` : 'jobs with less attained service need its GPUs' });
+        placer.releaseRunning(c.running);
+      }
+      const binds: JobBind[] = [];
+      const starts = [...chosen.values()].filter(({ c, model }) => !c.running || c.running.model !== model).sort((a, b) => b.c.gpus - a.c.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
+      for (const { c, model } of starts) {
+        const r = placer.place(c.spec, model);
+        if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
+        else {
+          chosen.delete(c.spec.id);
+          why.set(c.spec.id, { code: r.code, message: r.message });
+        }
+      }
+      const pending: PendingReason[] = [];
+      const waiting = [];
+      const someoneRuns = chosen.size > 0 || pinned.length > 0;
+      for (const c of cands) {
+        if (chosen.has(c.spec.id)) continue;
+        const w = why.get(c.spec.id) ?? { code: 'lower-priority' as const, message: 'jobs with less attained service go first' };
+        const code = w.code === 'waiting-for-resources' && someoneRuns ? 'lower-priority' : w.code;
+        pending.push({ job: c.spec.id, code, message: w.message });
+        waiting.push({ spec: c.spec, progress: c.progress });
+      }
+      return { binds, preemptions, pending: withEstimates(s, placer, waiting, pending), wakeAt: nextReplan };
+    },
+  };
+}
+
+/**
+ * Exchanges same-size jobs between models while that raises Σ speed ÷ best speed. For each
+ * pair of models, the jobs on one that gain most by moving meet, in order, those on the other
+ * that gain most by moving back; a pair swaps while its total gain is positive. O(n log n).
+ */
+export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel }>, models: readonly GpuModel[]): void {
+  const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
+  const bySize = new Map<number, { c: Candidate; model: GpuModel }[]>();
+  for (const v of chosen.values()) {
+    const list = bySize.get(v.c.gpus) ?? [];
+    list.push(v);
+    bySize.set(v.c.gpus, list);
+  }
+  for (const list of bySize.values()) {
+    for (let i = 0; i < models.length; i++) {
+      for (let j = i + 1; j < models.length; j++) {
+        const m1 = models[i] as GpuModel;
+        const m2 = models[j] as GpuModel;
+        const gain = (v: { c: Candidate }, from: GpuModel, to: GpuModel): number => (speed(v.c, to) > 0 ? speed(v.c, to) - speed(v.c, from) : -Infinity);
+        const tie = (a: { c: Candidate }, b: { c: Candidate }): number => (a.c.spec.id < b.c.spec.id ? -1 : 1);
+        const on1 = list.filter((v) => v.model === m1).sort((a, b) => gain(b, m1, m2) - gain(a, m1, m2) || tie(a, b));
+        const on2 = list.filter((v) => v.model === m2).sort((a, b) => gain(b, m2, m1) - gain(a, m2, m1) || tie(a, b));
+        for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
+          const a = on1[k] as { c: Candidate; model: GpuModel };
+          const b = on2[k] as { c: Candidate; model: GpuModel };
+          if (gain(a, m1, m2) + gain(b, m2, m1) <= 1e-9) break;
+          a.model = m2;
+          b.model = m1;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The contract between Tide's job scheduling core and whoever runs it (the simulator on a
+ * virtual clock, the server on the wall clock): a snapshot of the cluster and its jobs goes in,
+ * a plan comes out. Nothing in a scheduler knows which of the two is calling it.
+ *
+ * A scheduler object may keep state between cycles (e.g. Gavel's allocation and round
+ * counters); it is created once per cluster by its factory and must be deterministic given
+ * the same snapshots and seed.
+ */
+import type { GpuModel, NodeSpec } from '../model.ts';
+import type { Rng } from '../rng.ts';
+import type { LpSolver } from '../lp.ts';
+import type { JobId, JobProgress, JobSpec, QueueConfig, TaskBinding, TenantConfig } from './model.ts';
+
+export interface NodeState {
+  readonly spec: NodeSpec;
+  /** False when cordoned, draining, down or failed: nothing new is bound there. */
+  readonly schedulable: boolean;
+}
+
+export interface RunningJob {
+  readonly spec: JobSpec;
+  /**
+   * Progress when the current run started (so the object can stay the same between cycles):
+   * it has run `progress.runSeconds + (now − startTime)` seconds in all.
+   */
+  readonly progress: JobProgress;
+  readonly bindings: readonly TaskBinding[];
+  /** The GPU model it runs on (CPU_MODEL for CPU-only jobs). */
+  readonly model: GpuModel;
+  /** When the current run started. */
+  readonly startTime: number;
+  /** When its progress was last saved (startTime if never since the start). */
+  readonly lastCheckpointTime: number;
+}
+
+export interface PendingJob {
+  readonly spec: JobSpec;
+  readonly progress: JobProgress;
+}
+
+/** A job that finished since the previous cycle (for history of similar jobs and accounting). */
+export interface FinishedJob {
+  readonly spec: JobSpec;
+  readonly finishTime: number;
+  readonly progress: JobProgress;
+  readonly model: GpuModel;
+}
+
+/** Decayed usage of a tenant or queue, in GPU-seconds (the store decays it; see fairShare). */
+export interface UsageRecord {
+  readonly name: string;
+  readonly gpuSeconds: number;
+}
+
+export interface SchedulerSnapshot {
+  /** Seconds on the caller's clock. */
+  readonly now: number;
+  /** Every node, schedulable or not; TaskBinding placements index into this array. */
+  readonly nodes: readonly NodeState[];
+  /**
+   * Sorted by job id (JavaScript string order). A job whose run has not changed may be passed
+   * as the same object cycle after cycle; schedulers use that to skip work.
+   */
+  readonly running: readonly RunningJob[];
+  /** Sorted by job id. */
+  readonly pending: readonly PendingJob[];
+  /** Empty: no quotas are enforced. */
+  readonly queues: readonly QueueConfig[];
+  readonly tenants?: readonly TenantConfig[];
+  readonly tenantUsage?: readonly UsageRecord[];
+  readonly finished?: readonly FinishedJob[];
+}
+
+/** Start a job: one binding per task (every task of every group, or `minReplicas` of an elastic group). */
+export interface JobBind {
+  readonly job: JobId;
+  readonly model: GpuModel;
+  readonly bindings: readonly TaskBinding[];
+}
+
+export interface Preemption {
+  readonly job: JobId;
+  readonly reason: string;
+}
+
+/** Why a job is not running (Slurm-like reason codes the dashboard and CLI show). */
+export type PendingReasonCode =
+  | 'over-quota'
+  | 'waiting-for-resources'
+  | 'waiting-for-gang'
+  | 'fragmentation'
+  | 'lower-priority'
+  | 'reserved-for-another-job'
+  | 'no-fitting-gpu-model'
+  | 'waiting-for-round';
+
+export interface PendingReason {
+  readonly job: JobId;
+  readonly code: PendingReasonCode;
+  /** One line for people, e.g. "needs 8 GPUs, 3 free on V100". */
+  readonly message: string;
+  /** Estimated start time (seconds), when one can be given. */
+  readonly estimatedStart?: number;
+}
+
+/**
+ * What to change now. Preemptions apply first, then binds; a job may appear in both (it moves).
+ * Running jobs not preempted keep running where they are. Every pending job that is not bound
+ * gets exactly one PendingReason, and so does every preempted job that is not re-bound.
+ */
+export interface SchedulePlan {
+  readonly binds: readonly JobBind[];
+  readonly preemptions: readonly Preemption[];
+  readonly pending: readonly PendingReason[];
+  /** Call the scheduler again at this time even if nothing happens (e.g. the next round). */
+  readonly wakeAt?: number;
+}
+
+export interface JobScheduler {
+  readonly name: string;
+  cycle(snapshot: SchedulerSnapshot): SchedulePlan;
+}
+
+/** What a scheduler is built with. */
+export interface JobSchedulerContext {
+  /** Seeded; the scheduler's only source of randomness. */
+  readonly rng: Rng;
+  /** For policies that solve linear programmes (Gavel's max-min fair share). */
+  readonly lp?: LpSolver;
+  /** Name of the placement policy for tasks (core/policies registry); default 'bestfit'. */
+  readonly placement?: string;
+  /** Policy-specific options (e.g. round length). */
+  readonly options?: Readonly<Record<string, number | string | boolean>>;
+}
+
+export type JobSchedulerFactory = (ctx: JobSchedulerContext) => JobScheduler;

@@ -1,0 +1,207 @@
+/**
+ * Metrics of a simulated run, collected from the simulator's lifecycle events: job completion
+ * time (average, p99), queueing delay per GPU count, makespan, GPU allocation over time,
+ * goodput, Jain's fairness index, finish-time fairness and usage per tenant and queue.
+ * Only jobs accepted by `measured` count (e.g. Gavel's window of jobs 4000–4999).
+ */
+import { jobGpus, type JobSpec } from '../core/jobs/model.ts';
+import type { SimEvent } from './simulator.ts';
+
+export interface JobRecord {
+  readonly id: string;
+  readonly gpus: number;
+  readonly tenant: string;
+  readonly queue: string;
+  readonly submit: number;
+  readonly firstStart: number;
+  readonly finish: number;
+  readonly runSeconds: number;
+  /** Run time alone on its fastest model. */
+  readonly isolatedSeconds: number;
+  /** Average number of jobs in the system during its life. */
+  readonly contention: number;
+}
+
+export interface Summary {
+  readonly jobs: number;
+  readonly avgJctHours: number;
+  readonly p99JctHours: number;
+  /** Time not running between submission and finish. */
+  readonly avgWaitHours: number;
+  readonly p99WaitHours: number;
+  readonly p99WaitHoursByGpus: Readonly<Record<string, number>>;
+  /** p99 wait of jobs with 8 GPUs or more. */
+  readonly p99WaitHours8Gpu: number;
+  /** Submission to first start. */
+  readonly p99FirstStartDelayHours: number;
+  readonly makespanHours: number;
+  /** Jain's index over jobs of isolated run time ÷ JCT (1: all slowed equally). */
+  readonly jainIndex: number;
+  /** Mean over jobs of JCT ÷ the JCT of an equal 1/n share of the cluster (Themis' ρ). */
+  readonly finishTimeFairness: number;
+  /** Share of jobs with ρ ≤ 1. */
+  readonly fairFinishShare: number;
+  /** GPU-time kept ÷ GPU-time used (the rest lost to preemption and restarts). */
+  readonly goodput: number;
+  /** p99 wait per queue: no queue should starve. */
+  readonly p99WaitHoursByQueue: Readonly<Record<string, number>>;
+  readonly gpuHoursByTenant: Readonly<Record<string, number>>;
+  readonly gpuHoursByQueue: Readonly<Record<string, number>>;
+}
+
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (pos - lo);
+}
+
+export function jainIndex(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const sum = xs.reduce((a, b) => a + b, 0);
+  const sq = xs.reduce((a, b) => a + b * b, 0);
+  return (sum * sum) / (xs.length * sq);
+}
+
+const H = 3600;
+
+export class MetricsCollector {
+  readonly records: JobRecord[] = [];
+  /** (time, allocated GPUs) at every change. */
+  readonly allocation: [number, number][] = [];
+  private inSystem = 0;
+  private integral = 0;
+  private lastT = 0;
+  private readonly integralAtSubmit = new Map<string, number>();
+  private lostGpuSeconds = 0;
+  private usedGpuSeconds = 0;
+  private readonly usedByTenant = new Map<string, number>();
+  private readonly usedByQueue = new Map<string, number>();
+
+  constructor(
+    private readonly totalGpus: number,
+    private readonly measured: (job: JobSpec) => boolean = () => true,
+  ) {}
+
+  private advance(t: number): void {
+    this.integral += this.inSystem * (t - this.lastT);
+    this.lastT = t;
+  }
+
+  readonly onEvent = (e: SimEvent): void => {
+    switch (e.type) {
+      case 'job:submitted':
+        this.advance(e.time);
+        this.inSystem++;
+        this.integralAtSubmit.set(e.job.id, this.integral);
+        break;
+      case 'job:preempted':
+        this.lostGpuSeconds += e.lostGpuSeconds + (e.job.restartCostSeconds ?? 0) * jobGpus(e.job);
+        break;
+      case 'job:finished': {
+        this.advance(e.time);
+        this.inSystem--;
+        const job = e.job;
+        const gpus = jobGpus(job);
+        this.usedGpuSeconds += e.progress.attainedGpuSeconds;
+        this.usedByTenant.set(job.tenant, (this.usedByTenant.get(job.tenant) ?? 0) + e.progress.attainedGpuSeconds);
+        this.usedByQueue.set(job.queue, (this.usedByQueue.get(job.queue) ?? 0) + e.progress.attainedGpuSeconds);
+        const start = this.integralAtSubmit.get(job.id) ?? this.integral;
+        this.integralAtSubmit.delete(job.id);
+        if (!this.measured(job)) break;
+        const best = Math.max(...Object.values(job.throughput));
+        const jct = e.time - job.submitTime;
+        this.records.push({
+          id: job.id,
+          gpus,
+          tenant: job.tenant,
+          queue: job.queue,
+          submit: job.submitTime,
+          firstStart: e.progress.firstStartTime ?? e.time,
+          finish: e.time,
+          runSeconds: e.progress.runSeconds,
+          isolatedSeconds: best > 0 ? job.totalSteps / best : 0,
+          contention: jct > 0 ? (this.integral - start) / jct : 1,
+        });
+        break;
+      }
+      case 'cycle':
+        if (this.allocation.length === 0 || this.allocation[this.allocation.length - 1]?.[1] !== e.allocatedGpus) this.allocation.push([e.time, e.allocatedGpus]);
+        break;
+      default:
+        break;
+    }
+  };
+
+  summary(): Summary {
+    const r = this.records;
+    const jct = r.map((x) => (x.finish - x.submit) / H);
+    const wait = r.map((x) => Math.max(0, x.finish - x.submit - x.runSeconds) / H);
+    const byGpus = new Map<number, number[]>();
+    r.forEach((x, i) => {
+      const list = byGpus.get(x.gpus) ?? [];
+      list.push(wait[i] as number);
+      byGpus.set(x.gpus, list);
+    });
+    const p99WaitHoursByGpus: Record<string, number> = {};
+    for (const g of [...byGpus.keys()].sort((a, b) => a - b)) p99WaitHoursByGpus[String(g)] = quantile(byGpus.get(g) as number[], 0.99);
+    const byQueue = new Map<string, number[]>();
+    r.forEach((x, i) => byQueue.set(x.queue, [...(byQueue.get(x.queue) ?? []), wait[i] as number]));
+    const p99WaitHoursByQueue: Record<string, number> = {};
+    for (const q of [...byQueue.keys()].sort()) p99WaitHoursByQueue[q] = quantile(byQueue.get(q) as number[], 0.99);
+    const big = r.flatMap((x, i) => (x.gpus >= 8 ? [wait[i] as number] : []));
+    const rho = r.map((x) => {
+      const fairShare = x.isolatedSeconds * Math.max(1, (x.contention * x.gpus) / this.totalGpus);
+      return fairShare > 0 ? (x.finish - x.submit) / fairShare : 1;
+    });
+    const hours = (m: Map<string, number>): Record<string, number> => Object.fromEntries([...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => [k, v / H]));
+    return {
+      jobs: r.length,
+      avgJctHours: mean(jct),
+      p99JctHours: quantile(jct, 0.99),
+      avgWaitHours: mean(wait),
+      p99WaitHours: quantile(wait, 0.99),
+      p99WaitHoursByGpus,
+      p99WaitHours8Gpu: quantile(big, 0.99),
+      p99FirstStartDelayHours: quantile(r.map((x) => (x.firstStart - x.submit) / H), 0.99),
+      makespanHours: r.length === 0 ? 0 : (Math.max(...r.map((x) => x.finish)) - Math.min(...r.map((x) => x.submit))) / H,
+      jainIndex: jainIndex(r.map((x) => (x.finish > x.submit ? x.isolatedSeconds / (x.finish - x.submit) : 1))),
+      finishTimeFairness: mean(rho),
+      fairFinishShare: rho.length === 0 ? NaN : rho.filter((v) => v <= 1 + 1e-9).length / rho.length,
+      goodput: this.usedGpuSeconds + this.lostGpuSeconds === 0 ? 1 : 1 - this.lostGpuSeconds / this.usedGpuSeconds,
+      p99WaitHoursByQueue,
+      gpuHoursByTenant: hours(this.usedByTenant),
+      gpuHoursByQueue: hours(this.usedByQueue),
+    };
+  }
+
+  /** Allocated GPUs over time, averaged into at most `points` buckets (hours, GPUs). */
+  allocationSeries(points = 200): [number, number][] {
+    const a = this.allocation;
+    if (a.length === 0) return [];
+    const t0 = (a[0] as [number, number])[0];
+    const t1 = this.lastT > t0 ? this.lastT : t0 + 1;
+    const width = (t1 - t0) / points;
+    const out: [number, number][] = [];
+    let i = 0;
+    for (let b = 0; b < points; b++) {
+      const from = t0 + b * width;
+      const to = from + width;
+      let area = 0;
+      while (i + 1 < a.length && (a[i + 1] as [number, number])[0] <= from) i++;
+      for (let j = i; j < a.length && (a[j] as [number, number])[0] < to; j++) {
+        const [ts, v] = a[j] as [number, number];
+        const te = j + 1 < a.length ? Math.min((a[j + 1] as [number, number])[0], to) : to;
+        area += v * (te - Math.max(ts, from));
+      }
+      out.push([(from + width / 2) / H, area / width]);
+    }
+    return out;
+  }
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+}

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../core/rng.ts';
+import { gangJob, gpuNodes } from '../core/jobs/build.ts';
+import { getJobScheduler } from '../core/jobs/policies/index.ts';
+import type { JobScheduler, SchedulePlan } from '../core/jobs/scheduler.ts';
+import { arraySource, InvariantError, simulate, type SimEvent } from './simulator.ts';
+
+function fifo(): JobScheduler {
+  const f = getJobScheduler('fifo');
+  assert.ok(f);
+  return f({ rng: Rng.fromSeed(1) });
+}
+
+test('jobs run at their GPU model\'s speed, in FIFO order, and finish at the computed times', () => {
+  const nodes = gpuNodes('V100', 1, 2);
+  const jobs = [
+    gangJob({ id: 'a', gpus: 2, throughput: { V100: 10 }, totalSteps: 1000, submitTime: 0 }),
+    gangJob({ id: 'b', gpus: 1, throughput: { V100: 5 }, totalSteps: 500, submitTime: 10 }),
+    gangJob({ id: 'c', gpus: 1, throughput: { V100: 5 }, totalSteps: 50, submitTime: 20 }),
+  ];
+  const sim = simulate({ nodes, scheduler: fifo(), jobs: arraySource(jobs) });
+  const finish = Object.fromEntries(sim.finishedJobs.map((f) => [f.spec.id, f.finishTime]));
+  assert.deepEqual(finish, { a: 100, c: 110, b: 200 });
+  assert.equal(sim.allocated, 0);
+  assert.equal(sim.pendingCount + sim.runningCount, 0);
+});
+
+test('a preempted job loses the work since its last checkpoint and pays its restart cost', () => {
+  const nodes = gpuNodes('V100', 1, 1);
+  const job = gangJob({ id: 'x', gpus: 1, throughput: { V100: 1 }, totalSteps: 100, checkpointIntervalSeconds: 30, restartCostSeconds: 5 });
+  let calls = 0;
+  const inner = fifo();
+  // Preempts x once at t = 50 (woken by wakeAt), then lets FIFO restart it.
+  const scheduler: JobScheduler = {
+    name: 'preempt-once',
+    cycle(s): SchedulePlan {
+      calls++;
+      if (s.now === 50 && s.running.length === 1) {
+        return { binds: [], preemptions: [{ job: job.id, reason: 'test' }], pending: [{ job: job.id, code: 'lower-priority', message: 'test' }], wakeAt: 60 };
+      }
+      const plan = inner.cycle(s);
+      return s.now === 0 ? { ...plan, wakeAt: 50 } : plan;
+    },
+  };
+  const events: SimEvent[] = [];
+  const sim = simulate({ nodes, scheduler, jobs: arraySource([job]), onEvent: (e) => events.push(e) });
+  const pre = events.find((e) => e.type === 'job:preempted');
+  assert.ok(pre && pre.type === 'job:preempted');
+  assert.equal(pre.lostSteps, 20, 'checkpoint at 30 s, preempted at 50 s');
+  // Restarted at 60 from step 30: 5 s restart cost, then 70 steps at 1/s.
+  assert.equal(sim.finishedJobs[0]?.finishTime, 60 + 5 + 70);
+  assert.equal(sim.finishedJobs[0]?.progress.preemptions, 1);
+  assert.ok(calls >= 3);
+});
+
+test('a plan that over-allocates a GPU fails the run with an invariant error', () => {
+  const nodes = gpuNodes('V100', 1, 1);
+  const jobs = [gangJob({ id: 'a', gpus: 1, throughput: { V100: 1 }, totalSteps: 10 }), gangJob({ id: 'b', gpus: 1, throughput: { V100: 1 }, totalSteps: 10 })];
+  const greedy: JobScheduler = {
+    name: 'greedy',
+    cycle: (s) => ({
+      binds: s.pending.map((p, i) => ({ job: p.spec.id, model: 'V100', bindings: [{ group: 'worker', index: 0, nodeId: nodes[0]!.id, placement: { node: 0, gpus: [0], gpuMilli: 1000, cpuMilli: 1000 + i, memoryMib: 1024 } }] })),
+      preemptions: [],
+      pending: [],
+    }),
+  };
+  assert.throws(() => simulate({ nodes, scheduler: greedy, jobs: arraySource(jobs) }), (e: unknown) => e instanceof InvariantError && /GPU 0 cannot take this task/.test(e.message));
+});
+
+test('a node failure stops its jobs, which restart elsewhere', () => {
+  const nodes = [...gpuNodes('V100', 2, 1)];
+  const job = gangJob({ id: 'x', gpus: 1, throughput: { V100: 1 }, totalSteps: 100 });
+  const events: SimEvent[] = [];
+  const sim = simulate({ nodes, scheduler: fifo(), jobs: arraySource([job]), outages: [{ node: nodes[0]!.id, at: 40, repairedAt: 1000 }], onEvent: (e) => events.push(e) });
+  assert.deepEqual(events.filter((e) => e.type === 'job:started').map((e) => e.type === 'job:started' && e.time), [0, 40]);
+  assert.equal(sim.finishedJobs[0]?.finishTime, 100, 'continuous checkpointing: nothing lost');
+});

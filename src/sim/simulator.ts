@@ -1,0 +1,411 @@
+/**
+ * The discrete-event cluster simulator. A virtual clock moves from event to event (arrival,
+ * completion, checkpoint-aware preemption, node failure and repair, scheduler wake-ups); after
+ * the events of one instant it hands the core's scheduler a snapshot and applies the plan.
+ * It never tells the scheduler it is a simulation. It keeps its own ClusterState and quota
+ * ledger and checks every plan against them (no over-allocation, whole gangs, quotas kept, a
+ * reason for every pending job), so a policy that breaks an invariant fails the run.
+ */
+import { ClusterState } from '../core/cluster.ts';
+import { taskOf } from '../core/jobs/clusterView.ts';
+import { CPU_MODEL, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
+import { QuotaLedger } from '../core/jobs/quota.ts';
+import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/jobs/scheduler.ts';
+import type { NodeId, NodeSpec } from '../core/model.ts';
+import { EventQueue } from './eventQueue.ts';
+
+/** Jobs in submission order, pulled one at a time (generators can be endless). */
+export interface JobSource {
+  next(): JobSpec | undefined;
+}
+
+export function arraySource(jobs: readonly JobSpec[]): JobSource {
+  const sorted = [...jobs].sort((a, b) => a.submitTime - b.submitTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let i = 0;
+  return { next: () => sorted[i++] };
+}
+
+export interface NodeOutage {
+  readonly node: NodeId;
+  readonly at: number;
+  readonly repairedAt: number;
+}
+
+/** Lifecycle events, for metrics, logs and tests. */
+export type SimEvent =
+  | { readonly type: 'job:submitted'; readonly time: number; readonly job: JobSpec }
+  | { readonly type: 'job:started'; readonly time: number; readonly job: JobSpec; readonly model: string; readonly gpus: number }
+  | { readonly type: 'job:preempted'; readonly time: number; readonly job: JobSpec; readonly reason: string; readonly lostSteps: number; readonly lostGpuSeconds: number }
+  | { readonly type: 'job:finished'; readonly time: number; readonly job: JobSpec; readonly progress: JobProgress }
+  | { readonly type: 'node:lost'; readonly time: number; readonly node: NodeId }
+  | { readonly type: 'node:repaired'; readonly time: number; readonly node: NodeId }
+  | { readonly type: 'cycle'; readonly time: number; readonly plan: SchedulePlan; readonly pending: number; readonly running: number; readonly allocatedGpus: number };
+
+export interface SimOptions {
+  readonly nodes: readonly NodeSpec[];
+  readonly queues?: readonly QueueConfig[];
+  readonly tenants?: readonly TenantConfig[];
+  readonly scheduler: JobScheduler;
+  readonly jobs: JobSource;
+  readonly outages?: readonly NodeOutage[];
+  /** Half-life of the decayed tenant usage handed to fair-share policies (default 7 days). */
+  readonly usageHalfLifeSeconds?: number;
+  /** Check every plan (default true). */
+  readonly checkInvariants?: boolean;
+  /** Stop when this returns true (checked after each instant). */
+  readonly stop?: (sim: Simulation) => boolean;
+  /** Stop at this virtual time at the latest. */
+  readonly maxTime?: number;
+  readonly onEvent?: (e: SimEvent) => void;
+}
+
+export class InvariantError extends Error {
+  override readonly name = 'InvariantError';
+}
+
+interface JobState {
+  readonly spec: JobSpec;
+  readonly gpus: number;
+  progress: JobProgress;
+  running: MutableRun | undefined;
+  /** Bumped at every start and stop so stale finish events are ignored. */
+  version: number;
+}
+
+interface MutableRun extends RunningJob {
+  /** Steps per second in this run. */
+  readonly rate: number;
+  /** When steps start to accrue (start + restart cost). */
+  readonly workStart: number;
+}
+
+type Ev =
+  | { readonly kind: 'arrival'; readonly job: JobSpec }
+  | { readonly kind: 'finish'; readonly id: JobId; readonly version: number }
+  | { readonly kind: 'wake' }
+  | { readonly kind: 'outage'; readonly node: number; readonly up: boolean };
+
+const DAY = 86_400;
+
+/** Inserts into / removes from an array kept sorted by job id. */
+function sortedIndex<T extends { spec: JobSpec }>(list: readonly T[], id: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as T).spec.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class Simulation {
+  now = 0;
+  readonly jobs = new Map<string, JobState>();
+  readonly finishedJobs: FinishedJob[] = [];
+  /** Jobs submitted so far. */
+  submitted = 0;
+  /** Scheduler cycles run. */
+  cycles = 0;
+  /** Events processed. */
+  events = 0;
+  private readonly queue = new EventQueue<Ev>();
+  private readonly nodeStates: NodeState[];
+  private readonly nodeIndex = new Map<string, number>();
+  private readonly cluster: ClusterState;
+  private readonly ledger: QuotaLedger;
+  private readonly running: RunningJob[] = [];
+  private readonly pending: PendingJob[] = [];
+  private readonly pendingIndex = new Map<string, PendingJob>();
+  private recentlyFinished: FinishedJob[] = [];
+  private allocatedGpus = 0;
+  private wakeAt = Infinity;
+  private readonly usage = new Map<string, { value: number; at: number; gpus: number }>();
+  private readonly halfLife: number;
+  private readonly check: boolean;
+  private stopped = false;
+
+  constructor(private readonly opts: SimOptions) {
+    this.nodeStates = opts.nodes.map((spec) => ({ spec, schedulable: true }));
+    opts.nodes.forEach((n, i) => this.nodeIndex.set(n.id, i));
+    this.cluster = new ClusterState(opts.nodes);
+    this.ledger = new QuotaLedger(opts.queues ?? []);
+    this.halfLife = opts.usageHalfLifeSeconds ?? 7 * DAY;
+    this.check = opts.checkInvariants ?? true;
+    for (const o of opts.outages ?? []) {
+      const n = this.nodeIndex.get(o.node);
+      if (n === undefined) throw new Error(`outage names unknown node '${o.node}'`);
+      this.queue.push(o.at, { kind: 'outage', node: n, up: false });
+      this.queue.push(o.repairedAt, { kind: 'outage', node: n, up: true });
+    }
+    this.pullArrival();
+  }
+
+  get totalGpus(): number {
+    return this.cluster.totalGpuMilli / 1000;
+  }
+
+  get allocated(): number {
+    return this.allocatedGpus;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  get runningCount(): number {
+    return this.running.length;
+  }
+
+  /** Runs until the stop condition, the time limit, or no more events. */
+  run(): this {
+    const maxTime = this.opts.maxTime ?? Infinity;
+    while (!this.stopped) {
+      const t = this.queue.peekTime();
+      if (t === Infinity || t > maxTime) break;
+      this.now = t;
+      let changed = false;
+      while (this.queue.peekTime() === t) {
+        const e = this.queue.pop();
+        if (!e) break;
+        this.events++;
+        changed = this.handle(e.item) || changed;
+      }
+      if (changed) this.cycle();
+      if (this.opts.stop?.(this)) this.stopped = true;
+    }
+    return this;
+  }
+
+  private pullArrival(): void {
+    const job = this.opts.jobs.next();
+    if (job) this.queue.push(job.submitTime, { kind: 'arrival', job });
+  }
+
+  private handle(e: Ev): boolean {
+    switch (e.kind) {
+      case 'arrival': {
+        const state: JobState = { spec: e.job, gpus: jobGpus(e.job), progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 }, running: undefined, version: 0 };
+        if (this.jobs.has(e.job.id)) throw new Error(`job id '${e.job.id}' submitted twice`);
+        this.jobs.set(e.job.id, state);
+        this.addPending(state);
+        this.submitted++;
+        this.opts.onEvent?.({ type: 'job:submitted', time: this.now, job: e.job });
+        this.pullArrival();
+        return true;
+      }
+      case 'finish': {
+        const s = this.jobs.get(e.id);
+        if (!s || !s.running || s.version !== e.version) return false;
+        this.finish(s);
+        return true;
+      }
+      case 'wake':
+        if (this.now < this.wakeAt) return false;
+        this.wakeAt = Infinity;
+        return true;
+      case 'outage': {
+        const node = this.nodeStates[e.node] as NodeState;
+        this.nodeStates[e.node] = { spec: node.spec, schedulable: e.up };
+        if (!e.up) {
+          for (const r of [...this.running]) {
+            if (r.bindings.some((b) => b.placement.node === e.node)) this.stop(this.jobs.get(r.spec.id) as JobState, `node ${node.spec.id} failed`);
+          }
+        }
+        this.opts.onEvent?.({ type: e.up ? 'node:repaired' : 'node:lost', time: this.now, node: node.spec.id });
+        return true;
+      }
+    }
+  }
+
+  private addPending(s: JobState): void {
+    const p: PendingJob = { spec: s.spec, progress: s.progress };
+    this.pending.splice(sortedIndex(this.pending, s.spec.id), 0, p);
+    this.pendingIndex.set(s.spec.id, p);
+  }
+
+  private removePending(id: string): void {
+    const i = sortedIndex(this.pending, id);
+    if (this.pending[i]?.spec.id === id) this.pending.splice(i, 1);
+    this.pendingIndex.delete(id);
+  }
+
+  private snapshot(): SchedulerSnapshot {
+    const finished = this.recentlyFinished;
+    this.recentlyFinished = [];
+    const tenantUsage: UsageRecord[] = [];
+    for (const [name, u] of this.usage) tenantUsage.push({ name, gpuSeconds: this.decayed(u, this.now) });
+    return {
+      now: this.now,
+      nodes: this.nodeStates,
+      running: this.running,
+      pending: this.pending,
+      queues: this.opts.queues ?? [],
+      ...(this.opts.tenants ? { tenants: this.opts.tenants } : {}),
+      tenantUsage,
+      finished,
+    };
+  }
+
+  private cycle(): void {
+    this.cycles++;
+    const plan = this.opts.scheduler.cycle(this.snapshot());
+    const preempted = new Set<string>();
+    for (const p of plan.preemptions) {
+      const s = this.jobs.get(p.job);
+      if (!s?.running) throw new InvariantError(`${this.opts.scheduler.name}: preempts job ${p.job}, which is not running`);
+      if (!s.spec.preemptible && this.check) throw new InvariantError(`${this.opts.scheduler.name}: preempts job ${p.job}, which is not preemptible`);
+      this.stop(s, p.reason);
+      preempted.add(p.job);
+    }
+    for (const b of plan.binds) this.start(b);
+    if (this.check) {
+      const explained = new Set(plan.pending.map((r) => r.job as string));
+      for (const p of this.pending) {
+        if (!explained.has(p.spec.id)) throw new InvariantError(`${this.opts.scheduler.name}: pending job ${p.spec.id} has no reason at t=${this.now}`);
+      }
+    }
+    const idle = this.pending.length === 0 && this.running.length === 0;
+    if (!idle && plan.wakeAt !== undefined && plan.wakeAt > this.now && plan.wakeAt < this.wakeAt) {
+      this.wakeAt = plan.wakeAt;
+      this.queue.push(plan.wakeAt, { kind: 'wake' });
+    }
+    this.opts.onEvent?.({ type: 'cycle', time: this.now, plan, pending: this.pending.length, running: this.running.length, allocatedGpus: this.allocatedGpus });
+  }
+
+  private start(b: JobBind): void {
+    const s = this.jobs.get(b.job);
+    const who = this.opts.scheduler.name;
+    if (!s) throw new InvariantError(`${who}: binds unknown job ${b.job}`);
+    if (s.running) throw new InvariantError(`${who}: binds job ${b.job}, which is already running`);
+    const rate = this.rateOf(s.spec, b);
+    if (this.check) {
+      const gpus = jobGpus(s.spec);
+      const quota = this.ledger.check(s.spec.queue, b.model, gpus);
+      if (quota !== null) throw new InvariantError(`${who}: binds job ${b.job} over quota: ${quota}`);
+    }
+    const taken: TaskBinding[] = [];
+    for (const t of b.bindings) {
+      const group = s.spec.groups.find((g) => g.name === t.group);
+      if (!group) throw new InvariantError(`${who}: job ${b.job} has no task group '${t.group}'`);
+      const allowed = b.model === CPU_MODEL ? [] : [b.model];
+      const task = this.cluster.prepare(taskOf(s.spec, t.group, t.index, { ...group.task, allowedModels: allowed }));
+      const error = this.cluster.allocate(t.placement, task);
+      if (error !== null) {
+        for (const done of taken) this.cluster.release(done.placement);
+        throw new InvariantError(`${who}: job ${b.job} task ${t.group}/${t.index}: ${error}`);
+      }
+      if (!this.nodeStates[t.placement.node]?.schedulable) throw new InvariantError(`${who}: job ${b.job} bound to unschedulable node ${t.nodeId}`);
+      taken.push(t);
+    }
+    this.removePending(s.spec.id);
+    const restart = s.progress.preemptions > 0 ? (s.spec.restartCostSeconds ?? 0) : 0;
+    const run: MutableRun = {
+      spec: s.spec,
+      progress: s.progress,
+      bindings: b.bindings,
+      model: b.model,
+      startTime: this.now,
+      lastCheckpointTime: this.now,
+      rate,
+      workStart: this.now + restart,
+    };
+    s.running = run;
+    s.version++;
+    if (s.progress.firstStartTime === undefined) s.progress = { ...s.progress, firstStartTime: this.now };
+    this.running.splice(sortedIndex(this.running, s.spec.id), 0, run);
+    this.ledger.add(s.spec.queue, b.model, s.gpus);
+    this.changeUsage(s.spec.tenant, s.gpus);
+    this.allocatedGpus += s.gpus;
+    const remaining = Math.max(0, s.spec.totalSteps - s.progress.stepsDone);
+    this.queue.push(run.workStart + remaining / rate, { kind: 'finish', id: s.spec.id, version: s.version });
+    this.opts.onEvent?.({ type: 'job:started', time: this.now, job: s.spec, model: b.model, gpus: s.gpus });
+  }
+
+  /** Steps per second for a bind: the model's throughput, scaled down when an elastic group runs short. */
+  private rateOf(spec: JobSpec, b: JobBind): number {
+    const full = spec.throughput[b.model] ?? 0;
+    if (!(full > 0)) throw new InvariantError(`${this.opts.scheduler.name}: binds job ${spec.id} to ${b.model}, where it cannot run`);
+    let have = 0;
+    let want = 0;
+    for (const g of spec.groups) {
+      const n = b.bindings.filter((t) => t.group === g.name).length;
+      if (n < minReplicas(g) || n > g.replicas) throw new InvariantError(`${this.opts.scheduler.name}: job ${spec.id} group '${g.name}' bound with ${n} of ${g.replicas} tasks (minimum ${minReplicas(g)})`);
+      const indexes = new Set(b.bindings.filter((t) => t.group === g.name).map((t) => t.index));
+      if (indexes.size !== n) throw new InvariantError(`${this.opts.scheduler.name}: job ${spec.id} group '${g.name}' binds a task twice`);
+      have += n;
+      want += g.replicas;
+    }
+    return (full * have) / want;
+  }
+
+  /** Progress of a running job at `now`: saved steps honour the checkpoint interval. */
+  private progressAt(s: JobState, run: MutableRun, finishing: boolean): { progress: JobProgress; lostSteps: number } {
+    const ran = this.now - run.startTime;
+    const working = Math.max(0, this.now - run.workStart);
+    const doneNow = Math.min(s.spec.totalSteps, s.progress.stepsDone + run.rate * working);
+    let saved = doneNow;
+    const interval = s.spec.checkpointIntervalSeconds;
+    if (!finishing && interval !== undefined && interval > 0) saved = s.progress.stepsDone + run.rate * Math.floor(working / interval) * interval;
+    const progress: JobProgress = {
+      ...s.progress,
+      stepsDone: saved,
+      runSeconds: s.progress.runSeconds + ran,
+      attainedGpuSeconds: s.progress.attainedGpuSeconds + ran * s.gpus,
+    };
+    return { progress, lostSteps: doneNow - saved };
+  }
+
+  private release(s: JobState, run: MutableRun): void {
+    for (const t of run.bindings) this.cluster.release(t.placement);
+    const i = sortedIndex(this.running, s.spec.id);
+    if (this.running[i]?.spec.id === s.spec.id) this.running.splice(i, 1);
+    this.ledger.remove(s.spec.queue, run.model, s.gpus);
+    this.changeUsage(s.spec.tenant, -s.gpus);
+    this.allocatedGpus -= s.gpus;
+    s.running = undefined;
+    s.version++;
+  }
+
+  private stop(s: JobState, reason: string): void {
+    const run = s.running as MutableRun;
+    const { progress, lostSteps } = this.progressAt(s, run, false);
+    this.release(s, run);
+    s.progress = { ...progress, preemptions: progress.preemptions + 1 };
+    this.addPending(s);
+    const lostGpuSeconds = run.rate > 0 ? (lostSteps / run.rate) * s.gpus : 0;
+    this.opts.onEvent?.({ type: 'job:preempted', time: this.now, job: s.spec, reason, lostSteps, lostGpuSeconds });
+  }
+
+  private finish(s: JobState): void {
+    const run = s.running as MutableRun;
+    const { progress } = this.progressAt(s, run, true);
+    this.release(s, run);
+    s.progress = { ...progress, stepsDone: s.spec.totalSteps };
+    const done: FinishedJob = { spec: s.spec, finishTime: this.now, progress: s.progress, model: run.model };
+    this.finishedJobs.push(done);
+    this.recentlyFinished.push(done);
+    this.jobs.delete(s.spec.id);
+    this.opts.onEvent?.({ type: 'job:finished', time: this.now, job: s.spec, progress: s.progress });
+  }
+
+  private decayed(u: { value: number; at: number; gpus: number }, t: number): number {
+    // usage(t) = usage(at)·d + gpus·∫ decay, with d = 2^(−Δ/halfLife)
+    const dt = t - u.at;
+    if (dt <= 0) return u.value;
+    const k = Math.LN2 / this.halfLife;
+    const d = Math.exp(-k * dt);
+    return u.value * d + (u.gpus * (1 - d)) / k;
+  }
+
+  private changeUsage(tenant: string, deltaGpus: number): void {
+    const u = this.usage.get(tenant) ?? { value: 0, at: this.now, gpus: 0 };
+    const value = this.decayed(u, this.now);
+    this.usage.set(tenant, { value, at: this.now, gpus: u.gpus + deltaGpus });
+  }
+}
+
+/** Runs a simulation to its end and returns it. */
+export function simulate(opts: SimOptions): Simulation {
+  return new Simulation(opts).run();
+}
