@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.ts';
 import { registerBenchJobs } from './benchJobs.ts';
 import { registerBenchPlacement } from './benchPlacement.ts';
+import { registerSim } from './sim.ts';
 
 export function buildProgram(): Command {
   const program = new Command('tide').description('Tide: a GPU compute scheduler for AI clusters').version('0.1.0');
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   const bench = program.command('bench').description('Benchmarks on real traces');
   registerBenchPlacement(bench);
   registerBenchJobs(bench);
+  registerSim(program);
   return program;
 }
 
