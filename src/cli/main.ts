@@ -8,6 +8,7 @@ import { registerBenchJobs } from './benchJobs.ts';
 import { registerBenchPlacement } from './benchPlacement.ts';
 import { registerClusterCommands } from './cluster.ts';
 import { registerServeCommands } from './serve.ts';
+import { registerSim } from './sim.ts';
 
 export function buildProgram(): Command {
   const program = new Command('tide').description('Tide: a GPU compute scheduler for AI clusters').version('0.1.0');
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerBenchJobs(bench);
   registerServeCommands(program);
   registerClusterCommands(program);
+  registerSim(program);
   return program;
 }
 

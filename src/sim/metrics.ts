@@ -76,7 +76,10 @@ export class MetricsCollector {
   private lastT = 0;
   private readonly integralAtSubmit = new Map<string, number>();
   private lostGpuSeconds = 0;
+  /** GPU-seconds held by every run, finished or preempted. */
   private usedGpuSeconds = 0;
+  private readonly runStart = new Map<string, number>();
+  private readonly preempted = new Set<string>();
   private readonly usedByTenant = new Map<string, number>();
   private readonly usedByQueue = new Map<string, number>();
 
@@ -97,17 +100,24 @@ export class MetricsCollector {
         this.inSystem++;
         this.integralAtSubmit.set(e.job.id, this.integral);
         break;
+      case 'job:started':
+        this.runStart.set(e.job.id, e.time);
+        if (this.preempted.has(e.job.id)) this.lostGpuSeconds += (e.job.restartCostSeconds ?? 0) * e.gpus;
+        break;
       case 'job:preempted':
-        this.lostGpuSeconds += e.lostGpuSeconds + (e.job.restartCostSeconds ?? 0) * jobGpus(e.job);
+        this.lostGpuSeconds += e.lostGpuSeconds;
+        this.preempted.add(e.job.id);
+        this.endRun(e.job, e.time);
         break;
       case 'job:finished': {
         this.advance(e.time);
         this.inSystem--;
         const job = e.job;
         const gpus = jobGpus(job);
-        this.usedGpuSeconds += e.progress.attainedGpuSeconds;
+        this.endRun(job, e.time);
         this.usedByTenant.set(job.tenant, (this.usedByTenant.get(job.tenant) ?? 0) + e.progress.attainedGpuSeconds);
         this.usedByQueue.set(job.queue, (this.usedByQueue.get(job.queue) ?? 0) + e.progress.attainedGpuSeconds);
+        this.preempted.delete(job.id);
         const start = this.integralAtSubmit.get(job.id) ?? this.integral;
         this.integralAtSubmit.delete(job.id);
         if (!this.measured(job)) break;
@@ -134,6 +144,15 @@ export class MetricsCollector {
         break;
     }
   };
+
+  /** A run ends: its GPU time counts as used; its restart cost (if it was a restart) as lost. */
+  private endRun(job: JobSpec, t: number): void {
+    const start = this.runStart.get(job.id);
+    if (start === undefined) return;
+    this.runStart.delete(job.id);
+    const gpus = jobGpus(job);
+    this.usedGpuSeconds += (t - start) * gpus;
+  }
 
   summary(): Summary {
     const r = this.records;
@@ -170,7 +189,7 @@ export class MetricsCollector {
       jainIndex: jainIndex(r.map((x) => (x.finish > x.submit ? x.isolatedSeconds / (x.finish - x.submit) : 1))),
       finishTimeFairness: mean(rho),
       fairFinishShare: rho.length === 0 ? NaN : rho.filter((v) => v <= 1 + 1e-9).length / rho.length,
-      goodput: this.usedGpuSeconds + this.lostGpuSeconds === 0 ? 1 : 1 - this.lostGpuSeconds / this.usedGpuSeconds,
+      goodput: this.usedGpuSeconds === 0 ? 1 : Math.max(0, 1 - this.lostGpuSeconds / this.usedGpuSeconds),
       p99WaitHoursByQueue,
       gpuHoursByTenant: hours(this.usedByTenant),
       gpuHoursByQueue: hours(this.usedByQueue),

@@ -86,6 +86,8 @@ type Ev =
   | { readonly kind: 'outage'; readonly node: number; readonly up: boolean };
 
 const DAY = 86_400;
+/** Cycles in a row with nothing running or started after which wake-ups are no longer scheduled. */
+const MAX_IDLE_CYCLES = 100;
 
 /** Inserts into / removes from an array kept sorted by job id. */
 function sortedIndex<T extends { spec: JobSpec }>(list: readonly T[], id: string): number {
@@ -124,6 +126,7 @@ export class Simulation {
   private readonly halfLife: number;
   private readonly check: boolean;
   private stopped = false;
+  private idleCycles = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.nodeStates = opts.nodes.map((spec) => ({ spec, schedulable: true }));
@@ -265,8 +268,11 @@ export class Simulation {
         if (!explained.has(p.spec.id)) throw new InvariantError(`${this.opts.scheduler.name}: pending job ${p.spec.id} has no reason at t=${this.now}`);
       }
     }
-    const idle = this.pending.length === 0 && this.running.length === 0;
-    if (!idle && plan.wakeAt !== undefined && plan.wakeAt > this.now && plan.wakeAt < this.wakeAt) {
+    // Nothing running and nothing started, again and again: only an arrival or a repair can
+    // change anything, so stop honouring wake-ups that would spin forever on jobs that cannot run.
+    this.idleCycles = this.running.length === 0 && plan.binds.length === 0 ? this.idleCycles + 1 : 0;
+    const stalled = this.idleCycles > MAX_IDLE_CYCLES;
+    if (!stalled && plan.wakeAt !== undefined && plan.wakeAt > this.now && plan.wakeAt < this.wakeAt) {
       this.wakeAt = plan.wakeAt;
       this.queue.push(plan.wakeAt, { kind: 'wake' });
     }

@@ -43,6 +43,8 @@ interface Candidate {
   /** Models it can run on, fastest first. */
   readonly models: readonly GpuModel[];
   readonly best: number;
+  /** Seconds of work a move would cost it now: unsaved work plus its restart cost. */
+  readonly moveCost: number;
 }
 
 export function tide(ctx: JobSchedulerContext): JobScheduler {
@@ -74,7 +76,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (interval !== undefined && interval > 0) unsaved = (ranNow % interval) * gpus;
     }
     const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
-    return { spec, running, progress: p, gpus, boosted: waited > starvation, service: (gpus * steps) / best - unsaved, models, best };
+    const moveCost = running ? unsaved / Math.max(1, gpus) + (spec.restartCostSeconds ?? 0) : 0;
+    return { spec, running, progress: p, gpus, boosted: waited > starvation, service: (gpus * steps) / best - unsaved, models, best, moveCost };
   }
 
   return {
@@ -111,6 +114,18 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const reserved = new Map<GpuModel, { job: string; shadow: number }>();
       const free = (m: GpuModel): number => capacity.get(m) ?? 0;
 
+      /**
+       * Fastest model first; a running job stays on its model unless a faster one with room
+       * gains more over a quantum than the move costs (no ping-pong between equals).
+       */
+      const modelOrder = (c: Candidate): readonly GpuModel[] => {
+        const cur = c.running?.model;
+        if (cur === undefined || free(cur) < c.gpus) return c.models;
+        const faster = c.models.find((m) => free(m) >= c.gpus);
+        if (faster === undefined || faster === cur) return c.models;
+        const gain = ((c.spec.throughput[faster] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
+        return gain * quantum > c.moveCost + 1e-9 && gain > 0 ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
+      };
       const noRoom = new Map<number, { code: PendingReasonCode; message: string }>();
       const refusedNominal = new Map<string, { gpus: number; message: string }>();
       const refusedBorrow = new Map<string, { gpus: number; message: string }>();
@@ -118,6 +133,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         let room = false;
         for (const m of c.models) if (free(m) >= c.gpus) room = true;
         if (!room) {
+          const model = c.models[0];
+          const quota = ledger.enforced && model !== undefined ? ledger.check(c.spec.queue, model, c.gpus, withinNominal) : null;
+          if (quota !== null) {
+            why.set(c.spec.id, { code: 'over-quota', message: quota });
+            return false;
+          }
           // The common case in a long queue: answer without building a message per job.
           let w = noRoom.get(c.gpus);
           if (!w) noRoom.set(c.gpus, (w = { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of one model; no model has that many free` }));
@@ -132,7 +153,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
           why.set(c.spec.id, { code: 'over-quota', message: refusedAt.message });
           return false;
         }
-        for (const m of c.models) {
+        for (const m of modelOrder(c)) {
           if (free(m) < c.gpus) continue;
           const q = ledger.check(c.spec.queue, m, c.gpus, withinNominal);
           if (q !== null) {
@@ -181,7 +202,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         const second = first.filter((c) => !chosen.has(c.spec.id)).sort((a, b) => priorityFirst(a, b) || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || byService(a, b));
         for (const c of second) tryPlace(c, false);
       }
-      if (replan) swapForSpeed(chosen, cluster.models);
+      if (replan) swapForSpeed(chosen, cluster.models, quantum);
 
       // The plan: stop what loses its place or model, start the rest.
       const preemptions: Preemption[] = [];
@@ -204,11 +225,11 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       }
       const pending: PendingReason[] = [];
       const waiting = [];
-      const someoneRuns = chosen.size > 0 || pinned.length > 0;
       for (const c of cands) {
         if (chosen.has(c.spec.id)) continue;
         const w = why.get(c.spec.id) ?? { code: 'lower-priority' as const, message: 'jobs with less attained service go first' };
-        const code = w.code === 'waiting-for-resources' && someoneRuns ? 'lower-priority' : w.code;
+        // Out of GPUs because jobs ranked before it took them: that is its priority, not the cluster.
+        const code = w.code === 'waiting-for-resources' && !c.boosted && chosen.size > 0 ? 'lower-priority' : w.code;
         pending.push({ job: c.spec.id, code, message: w.message });
         waiting.push({ spec: c.spec, progress: c.progress });
       }
@@ -220,9 +241,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
 /**
  * Exchanges same-size jobs between models while that raises Σ speed ÷ best speed. For each
  * pair of models, the jobs on one that gain most by moving meet, in order, those on the other
- * that gain most by moving back; a pair swaps while its total gain is positive. O(n log n).
+ * that gain most by moving back; a pair swaps while its gain over a quantum outweighs what the
+ * moves cost (unsaved work, restarts). O(n log n).
  */
-export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel }>, models: readonly GpuModel[]): void {
+export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel }>, models: readonly GpuModel[], quantum: number): void {
   const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
   const bySize = new Map<number, { c: Candidate; model: GpuModel }[]>();
   for (const v of chosen.values()) {
@@ -242,7 +264,7 @@ export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel
         for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
           const a = on1[k] as { c: Candidate; model: GpuModel };
           const b = on2[k] as { c: Candidate; model: GpuModel };
-          if (gain(a, m1, m2) + gain(b, m2, m1) <= 1e-9) break;
+          if ((gain(a, m1, m2) + gain(b, m2, m1)) * quantum <= a.c.moveCost + b.c.moveCost + 1e-9) break;
           a.model = m2;
           b.model = m1;
         }

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../../rng.ts';
+import { gangJob, gpuNodes, schedulable } from '../build.ts';
+import type { JobProgress, JobSpec, QueueConfig } from '../model.ts';
+import type { PendingJob, RunningJob, SchedulerSnapshot } from '../scheduler.ts';
+import { tide } from './tide.ts';
+
+const fresh: JobProgress = { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 };
+const nodes = schedulable([...gpuNodes('H100', 1, 4), ...gpuNodes('K80', 1, 4)]);
+
+function running(spec: JobSpec, model: string, node: number, devices: number[], startTime = 0, progress: JobProgress = fresh): RunningJob {
+  return {
+    spec,
+    progress,
+    model,
+    startTime,
+    lastCheckpointTime: startTime,
+    bindings: devices.map((d, index) => ({ group: 'worker', index, nodeId: nodes[node]!.spec.id, placement: { node, gpus: [d], gpuMilli: 1000, cpuMilli: 1000, memoryMib: 1024 } })),
+  };
+}
+const pending = (spec: JobSpec, progress = fresh): PendingJob => ({ spec, progress });
+const snap = (s: Partial<SchedulerSnapshot>): SchedulerSnapshot => ({ now: 0, nodes, running: [], pending: [], queues: [], ...s });
+
+test('a job gets the model where it runs fastest, and a job indifferent to speed takes the slow one', () => {
+  const picky = gangJob({ id: 'picky', gpus: 4, throughput: { H100: 10, K80: 1 }, totalSteps: 1e6, submitTime: 1 });
+  const easy = gangJob({ id: 'easy', gpus: 4, throughput: { H100: 2, K80: 1.9 }, totalSteps: 1e6, submitTime: 0 });
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ pending: [pending(easy), pending(picky)] }));
+  const model = Object.fromEntries(plan.binds.map((b) => [b.job as string, b.model]));
+  assert.deepEqual(model, { picky: 'H100', easy: 'K80' }, 'the swap pass puts the job that gains most on the fast model');
+});
+
+test('the job with the least attained service preempts the one that has run longest', () => {
+  const old = gangJob({ id: 'old', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6 });
+  const young = gangJob({ id: 'young', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 3000 });
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 3600, running: [running(old, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(young)] }));
+  assert.deepEqual(plan.preemptions.map((p) => p.job), ['old']);
+  assert.deepEqual(plan.binds.map((b) => b.job), ['young']);
+  assert.equal(plan.pending.find((p) => p.job === 'old')?.code, 'lower-priority');
+});
+
+test('a queue within its nominal quota reclaims GPUs lent to a borrowing queue of its cohort', () => {
+  const queues: QueueConfig[] = [
+    { name: 'a', cohort: 'c', nominalQuota: { H100: 2 } },
+    { name: 'b', cohort: 'c', nominalQuota: { H100: 2 } },
+  ];
+  // a holds all 4 H100s (2 borrowed from b); b now asks for its 2.
+  const borrower = gangJob({ id: 'a1', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, queue: 'a' });
+  const owner = gangJob({ id: 'b1', gpus: 2, throughput: { H100: 1 }, totalSteps: 1e6, queue: 'b', submitTime: 10 });
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 20, queues, running: [running(borrower, 'H100', 0, [0, 1, 2, 3], 0, { ...fresh })], pending: [pending(owner)] }));
+  assert.deepEqual(plan.preemptions.map((p) => p.job), ['a1']);
+  assert.deepEqual(plan.binds.map((b) => b.job), ['b1']);
+  assert.equal(plan.pending.find((p) => p.job === 'a1')?.code, 'over-quota');
+});
+
+test('a gang that has waited over a day is served first and holds its model against longer jobs', () => {
+  const now = 30 * 3600;
+  const starving = gangJob({ id: 'big', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0 });
+  const small = gangJob({ id: 'small', gpus: 1, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: now - 10, timeLimitSeconds: 1e6 });
+  const blocker = gangJob({ id: 'blocker', gpus: 1, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, preemptible: false, timeLimitSeconds: 1800 });
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now, running: [running(blocker, 'H100', 0, [0], now - 600)], pending: [pending(starving), pending(small)] }));
+  assert.equal(plan.binds.find((b) => b.job === 'small')?.model ?? 'none', 'none', 'small may not take an H100 the starving gang waits for');
+  const big = plan.pending.find((p) => p.job === 'big');
+  assert.equal(big?.code, 'waiting-for-resources');
+  assert.equal(plan.pending.find((p) => p.job === 'small')?.code, 'reserved-for-another-job');
+  assert.ok(big?.estimatedStart !== undefined && big.estimatedStart <= now + 1200, `estimated start ${big?.estimatedStart}`);
+});
