@@ -78,10 +78,11 @@ export class PlacementSession {
   constructor(
     readonly cluster: ClusterState,
     readonly policy: PlacementPolicy,
-    /** Tie-break order of node indices: earlier wins among equal scores. */
+    /** The nodes to consider, in tie-break order: earlier wins among equal scores. */
     readonly nodeOrder: Int32Array,
   ) {
-    this.position = new Int32Array(cluster.nodeCount);
+    // Nodes left out of the order (not schedulable) have no position and are never chosen.
+    this.position = new Int32Array(cluster.nodeCount).fill(-1);
     nodeOrder.forEach((n, i) => (this.position[n] = i));
   }
 
@@ -154,16 +155,18 @@ export class PlacementSession {
     const key = `${policyKey}#${t.cpuMilli}/${t.gpuCount}/${t.gpuMilli}/${t.modelMask}`;
     let index = this.indexes.get(key);
     if (!index) {
-      index = { tree: new ScoreTree(cluster.nodeCount), scoredAt: new Uint32Array(cluster.nodeCount), cursor: -1 };
+      index = { tree: new ScoreTree(this.nodeOrder.length), scoredAt: new Uint32Array(cluster.nodeCount), cursor: -1 };
       this.indexes.set(key, index);
     }
     const ix = index;
     const rescore = (n: number): void => {
+      const position = this.position[n] as number;
+      if (position < 0) return;
       const version = cluster.version[n] as number;
       if (ix.scoredAt[n] === version) return;
       ix.scoredAt[n] = version;
       const ok = cluster.fitsIgnoringMemory(n, t) && (this.policy.filter?.(n, t) ?? null) === null;
-      ix.tree.set(this.position[n] as number, ok ? this.policy.score(n, t) : -Infinity);
+      ix.tree.set(position, ok ? this.policy.score(n, t) : -Infinity);
     };
     if (!cluster.changedSince(ix.cursor, rescore)) for (let n = 0; n < cluster.nodeCount; n++) rescore(n);
     ix.cursor = cluster.changeCursor;
@@ -195,12 +198,12 @@ export class PlacementSession {
       'gpu-model': `no GPU of an allowed model (${t.allowedModels.join(', ')})`,
       gpu: t.kind === 'whole' ? `fewer than ${t.gpuCount} free GPUs` : `no GPU with ${t.gpuMilli} milli free`,
     };
-    for (let n = 0; n < this.cluster.nodeCount; n++) {
+    for (const n of this.nodeOrder) {
       const r = this.cluster.unfitReason(n, t);
       const key = r === null ? (this.policy.filter?.(n, t) ?? 'fits') : label[r];
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     const parts = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, v]) => `${v} ${k}`);
-    return `0/${this.cluster.nodeCount} nodes can take it: ${parts.join(', ')}`;
+    return `0/${this.nodeOrder.length} nodes can take it: ${parts.join(', ')}`;
   }
 }

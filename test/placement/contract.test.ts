@@ -105,3 +105,21 @@ for (const policy of Object.keys(placementPolicies)) {
     });
   });
 }
+
+for (const policy of Object.keys(placementPolicies)) {
+  test(`placement contract: ${policy} never uses a node left out of the session's node order`, () => {
+    const nodes: NodeSpec[] = [0, 1, 2].map((i) => ({ id: nodeId(`n${i}`), cpuMilli: 16000, memoryMib: 65536, gpus: ['T4', 'T4'] }));
+    const cluster = new ClusterState(nodes);
+    const factory = placementPolicies[policy];
+    assert.ok(factory);
+    const rng = Rng.fromSeed(5);
+    const session = new PlacementSession(cluster, factory({ cluster, rng, workload: [] }), Int32Array.from([2, 1]));
+    const used = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const r = session.place({ id: taskId(`t${i}`), cpuMilli: 1000, memoryMib: 1024, gpuCount: 1, gpuMilli: 1000, allowedModels: [] });
+      if (r.ok) used.add(r.placement.node);
+      else assert.match(r.reason, /^0\/2 nodes can take it/);
+    }
+    assert.deepEqual([...used].sort(), [1, 2]);
+  });
+}
