@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { ClusterState } from '../core/cluster.ts';
 import { taskGpuMilli, type NodeSpec, type TaskRequest } from '../core/model.ts';
-import { PlacementSession } from '../core/policy.ts';
+import { PlacementSession, type PolicyFactory } from '../core/policy.ts';
 import { getPlacementPolicy } from '../core/policies/index.ts';
 import { Rng } from '../core/rng.ts';
 import { targetWorkload } from '../core/workload.ts';
@@ -80,9 +80,14 @@ export function lowerBoundAt100(seq: readonly TaskRequest[], capacityMilli: numb
   return (100 * worst) / capacityMilli;
 }
 
-/** Runs one policy on one seed. */
-export function runPlacementSeed(nodes: readonly NodeSpec[], pods: readonly TaskRequest[], policyName: string, seed: number): SeedResult {
-  const factory = getPlacementPolicy(policyName);
+/** Runs one policy on one seed. `factory` overrides the registry's policy of that name (benchmarks of variants). */
+export function runPlacementSeed(
+  nodes: readonly NodeSpec[],
+  pods: readonly TaskRequest[],
+  policyName: string,
+  seed: number,
+  factory: PolicyFactory | undefined = getPlacementPolicy(policyName),
+): SeedResult {
   if (!factory) throw new Error(`unknown placement policy '${policyName}'`);
   const cluster = new ClusterState(nodes);
   const rng = Rng.fromSeed(seed);

@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.ts';
 import { registerBenchJobs } from './benchJobs.ts';
 import { registerBenchPlacement } from './benchPlacement.ts';
+import { registerClusterCommands } from './cluster.ts';
+import { registerServeCommands } from './serve.ts';
 import { registerSim } from './sim.ts';
 
 export function buildProgram(): Command {
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
   const bench = program.command('bench').description('Benchmarks on real traces');
   registerBenchPlacement(bench);
   registerBenchJobs(bench);
+  registerServeCommands(program);
+  registerClusterCommands(program);
   registerSim(program);
   return program;
 }

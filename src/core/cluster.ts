@@ -46,6 +46,11 @@ export class ClusterState {
   readonly version: Uint32Array;
   readonly totalGpuMilli: number;
   private allocated = 0;
+  /** Nodes in the order their state changed (repeats allowed), for incremental score indexes. */
+  private changeLog = new Int32Array(1024);
+  private changeLen = 0;
+  /** Absolute position of changeLog[0]; entries before it were dropped. */
+  private changeBase = 0;
   private readonly maskCache = new Map<string, number>();
 
   constructor(nodes: readonly NodeSpec[]) {
@@ -142,7 +147,12 @@ export class ClusterState {
 
   /** Can node n take task t now? CPU, memory, GPU model and GPU capacity (whole-GPU rules). */
   fits(n: number, t: PreparedTask): boolean {
-    if ((this.cpuFree[n] as number) < t.cpuMilli || (this.memFree[n] as number) < t.memoryMib) return false;
+    return (this.memFree[n] as number) >= t.memoryMib && this.fitsIgnoringMemory(n, t);
+  }
+
+  /** fits() without the memory check: what depends only on CPU, GPU count, milli and models. */
+  fitsIgnoringMemory(n: number, t: PreparedTask): boolean {
+    if ((this.cpuFree[n] as number) < t.cpuMilli) return false;
     if (t.gpuCount === 0) return true;
     if (this.nodeHomogeneous[n] === 1) {
       if (((this.nodeModelMask[n] as number) & t.modelMask) === 0) return false;
@@ -242,5 +252,37 @@ export class ClusterState {
     this.maxGpuFree[n] = max;
     this.idleGpuMilli[n] = idle;
     this.version[n] = (this.version[n] as number) + 1;
+    this.logChange(n);
+  }
+
+  /** A cursor for changedSince: the number of state changes so far. */
+  get changeCursor(): number {
+    return this.changeBase + this.changeLen;
+  }
+
+  /**
+   * Calls `visit` for every node whose state changed since `cursor` (a node may come more than
+   * once). Returns false, visiting nothing, when the log no longer reaches back that far: the
+   * caller must then check every node.
+   */
+  changedSince(cursor: number, visit: (node: number) => void): boolean {
+    if (cursor < this.changeBase) return false;
+    for (let i = cursor - this.changeBase; i < this.changeLen; i++) visit(this.changeLog[i] as number);
+    return true;
+  }
+
+  private logChange(n: number): void {
+    if (this.changeLen === this.changeLog.length) {
+      if (this.changeLen < 4 * this.nodeCount) {
+        const grown = new Int32Array(this.changeLog.length * 2);
+        grown.set(this.changeLog);
+        this.changeLog = grown;
+      } else {
+        // Readers this far behind rescan all nodes, which costs no more than replaying the log.
+        this.changeBase += this.changeLen;
+        this.changeLen = 0;
+      }
+    }
+    this.changeLog[this.changeLen++] = n;
   }
 }

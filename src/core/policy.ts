@@ -8,6 +8,7 @@
 import type { ClusterState, PreparedTask, UnfitReason } from './cluster.ts';
 import type { Placement, TaskRequest } from './model.ts';
 import type { Rng } from './rng.ts';
+import { ScoreTree } from './scoreIndex.ts';
 import type { TargetWorkload } from './workload.ts';
 
 /** What a policy is built with. */
@@ -32,13 +33,24 @@ export interface PlacementPolicy {
    */
   score(node: number, task: PreparedTask): number;
   /**
+   * Optional: declares that `score` and `filter` depend only on node n's own state (anything
+   * that changes it bumps `cluster.version[n]`) and on the task's CPU, GPU count, GPU milli,
+   * allowed models and this key. The engine then caches scores per node version and keeps
+   * them in an index, so a task costs O(changed nodes · log n) instead of a full scan, with
+   * exactly the same choice.
+   */
+  scoreKey?(task: PreparedTask): string;
+  /**
    * Optional: pick the node yourself from all feasible nodes (given in node order), instead of
    * by score. Returns an index into `feasible`.
    */
   select?(feasible: readonly number[], task: PreparedTask): number;
   /** Optional: the devices (local indices) to use on the chosen node. Default: ClusterState.defaultDevices. */
   chooseDevices?(node: number, task: PreparedTask): number[];
-  /** Optional: told after each successful placement, so the policy can keep its own bookkeeping. */
+  /**
+   * Optional: told after each successful placement, and for each task already running when a
+   * session starts (PlacementSession.adopt), so the policy can keep its own bookkeeping.
+   */
   placed?(task: PreparedTask, placement: Placement): void;
 }
 
@@ -48,22 +60,54 @@ export type PlaceResult =
   | { readonly ok: true; readonly placement: Placement; readonly score: number }
   | { readonly ok: false; readonly reason: string };
 
+/** Scores of one task shape over all nodes, kept current from the cluster's change log. */
+interface ShapeIndex {
+  readonly tree: ScoreTree;
+  /** cluster.version[n] when node n was last scored (0: never). */
+  readonly scoredAt: Uint32Array;
+  cursor: number;
+}
+
 /** A policy bound to a cluster and a fixed node order (the tie-break), placing tasks one at a time. */
 export class PlacementSession {
   private readonly feasible: number[] = [];
+  private readonly indexes = new Map<string, ShapeIndex>();
+  /** Position of each node in nodeOrder. */
+  private readonly position: Int32Array;
 
   constructor(
     readonly cluster: ClusterState,
     readonly policy: PlacementPolicy,
     /** Tie-break order of node indices: earlier wins among equal scores. */
     readonly nodeOrder: Int32Array,
-  ) {}
+  ) {
+    this.position = new Int32Array(cluster.nodeCount);
+    nodeOrder.forEach((n, i) => (this.position[n] = i));
+  }
+
+  /** Records a task that already runs at `placement` (from a snapshot): allocates it and tells the policy. */
+  adopt(request: TaskRequest, placement: Placement): string | null {
+    const t = this.cluster.prepare(request);
+    const error = this.cluster.allocate(placement, t);
+    if (error === null) this.policy.placed?.(t, placement);
+    return error;
+  }
 
   /** Places one task now or says why it cannot be placed. Allocates on success. */
   place(request: TaskRequest): PlaceResult {
     const t = this.cluster.prepare(request);
     const choice = this.choose(t);
-    if (choice.node < 0) return { ok: false, reason: this.explain(t) };
+    if (choice.node < 0) {
+      // The reason scans every node: computed only when someone reads it.
+      let reason: string | undefined;
+      const explain = (): string => (reason ??= this.explain(t));
+      return {
+        ok: false,
+        get reason() {
+          return explain();
+        },
+      };
+    }
     const devices = this.policy.chooseDevices?.(choice.node, t) ?? this.cluster.defaultDevices(choice.node, t);
     const placement: Placement = {
       node: choice.node,
@@ -79,6 +123,7 @@ export class PlacementSession {
   }
 
   private choose(t: PreparedTask): { node: number; score: number } {
+    if (this.policy.scoreKey && !this.policy.select) return this.chooseIndexed(t, this.policy.scoreKey(t));
     const { cluster, policy, nodeOrder } = this;
     if (policy.select) {
       const feasible = this.feasible;
@@ -90,10 +135,11 @@ export class PlacementSession {
     }
     let best = -1;
     let bestScore = -Infinity;
+    const filter = policy.filter?.bind(policy);
     for (let i = 0; i < nodeOrder.length; i++) {
       const n = nodeOrder[i] as number;
       if (!cluster.fits(n, t)) continue;
-      if (policy.filter && policy.filter(n, t) !== null) continue;
+      if (filter !== undefined && filter(n, t) !== null) continue;
       const s = policy.score(n, t);
       if (s > bestScore) {
         bestScore = s;
@@ -101,6 +147,43 @@ export class PlacementSession {
       }
     }
     return { node: best, score: bestScore };
+  }
+
+  private chooseIndexed(t: PreparedTask, policyKey: string): { node: number; score: number } {
+    const { cluster } = this;
+    const key = `${policyKey}#${t.cpuMilli}/${t.gpuCount}/${t.gpuMilli}/${t.modelMask}`;
+    let index = this.indexes.get(key);
+    if (!index) {
+      index = { tree: new ScoreTree(cluster.nodeCount), scoredAt: new Uint32Array(cluster.nodeCount), cursor: -1 };
+      this.indexes.set(key, index);
+    }
+    const ix = index;
+    const rescore = (n: number): void => {
+      const version = cluster.version[n] as number;
+      if (ix.scoredAt[n] === version) return;
+      ix.scoredAt[n] = version;
+      const ok = cluster.fitsIgnoringMemory(n, t) && (this.policy.filter?.(n, t) ?? null) === null;
+      ix.tree.set(this.position[n] as number, ok ? this.policy.score(n, t) : -Infinity);
+    };
+    if (!cluster.changedSince(ix.cursor, rescore)) for (let n = 0; n < cluster.nodeCount; n++) rescore(n);
+    ix.cursor = cluster.changeCursor;
+    // The best node by score; memory is not part of the key, so skip (and then restore) the
+    // best nodes that lack it.
+    const skipped: number[] = [];
+    let node = -1;
+    let score = 0;
+    for (let p = ix.tree.top(); p >= 0; p = ix.tree.top()) {
+      const n = this.nodeOrder[p] as number;
+      if ((cluster.memFree[n] as number) >= t.memoryMib) {
+        node = n;
+        score = ix.tree.topScore();
+        break;
+      }
+      skipped.push(p, ix.tree.get(p));
+      ix.tree.set(p, -Infinity);
+    }
+    for (let i = 0; i < skipped.length; i += 2) ix.tree.set(skipped[i] as number, skipped[i + 1] as number);
+    return { node, score };
   }
 
   /** kube-scheduler style: "0/1213 nodes can take it: 900 not enough GPU, 313 not enough CPU". */

@@ -40,7 +40,7 @@ export function ticks(lo: number, hi: number, target = 6): number[] {
 export function lineChartSvg(chart: LineChart): string {
   const width = chart.width ?? 760;
   const height = chart.height ?? 440;
-  const margin = { left: 64, right: 170, top: 40, bottom: 52 };
+  const margin = { left: 64, right: 210, top: 40, bottom: 52 };
   const all = chart.series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);

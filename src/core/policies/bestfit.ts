@@ -8,6 +8,7 @@ import { MAX_NODE_SCORE, MAX_SPEC_CPU, MAX_SPEC_GPU } from './spec.ts';
 
 export const bestfit: PolicyFactory = ({ cluster }) => ({
   name: 'bestfit',
+  scoreKey: () => '',
   score(n, t) {
     const leftover =
       (0.5 * ((cluster.cpuFree[n] as number) - t.cpuMilli)) / MAX_SPEC_CPU +

@@ -15,6 +15,7 @@ export const clustering: PolicyFactory = ({ cluster }) => {
   const kinds: Map<GpuKind, number>[] = Array.from({ length: cluster.nodeCount }, () => new Map());
   return {
     name: 'clustering',
+    scoreKey: () => '',
     score(n, t) {
       if (t.gpuCount === 0) return 0;
       const held = kinds[n] as Map<GpuKind, number>;

@@ -7,6 +7,7 @@ import { MAX_SPEC_CPU, MAX_SPEC_GPU } from './spec.ts';
 
 export const dotprod: PolicyFactory = ({ cluster }) => ({
   name: 'dotprod',
+  scoreKey: () => '',
   score(n, t) {
     const dot =
       ((cluster.cpuFree[n] as number) / MAX_SPEC_CPU) * (t.cpuMilli / MAX_SPEC_CPU) +

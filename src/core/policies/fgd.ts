@@ -3,8 +3,8 @@
  * node's fragmentation (for the target workload) grows least. Score ⌊100 · σ(−Δ/1000)⌋; for a
  * fraction, every GPU that fits is tried and the best one is used.
  *
- * Scores are cached per (task shape, node) and reused until the node changes, which is what
- * makes FGD cheap: after one placement only one node's entries go stale.
+ * A score depends only on the node and the task's shape, so the engine caches it per node
+ * version (scoreKey): after one placement only one node is re-scored.
  */
 import type { ClusterState, PreparedTask } from '../cluster.ts';
 import type { PolicyFactory } from '../policy.ts';
@@ -13,31 +13,9 @@ import { MAX_NODE_SCORE } from './spec.ts';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
-/** Per-shape cache of a score and the device that gave it, valid while the node's version matches. */
-export interface ShapeScores {
-  readonly score: Int16Array;
-  readonly device: Int8Array;
-  readonly version: Uint32Array;
-}
-
-export function newShapeScores(nodeCount: number): ShapeScores {
-  return { score: new Int16Array(nodeCount), device: new Int8Array(nodeCount), version: new Uint32Array(nodeCount) };
-}
-
-/** Caches of per-shape node scores, keyed by what a score depends on. */
-export class ShapeCache {
-  private readonly byShape = new Map<string, ShapeScores>();
-  constructor(private readonly nodeCount: number) {}
-
-  for(t: PreparedTask): ShapeScores {
-    const key = `${t.cpuMilli}/${t.gpuCount}/${t.gpuMilli}/${t.modelMask}`;
-    let entry = this.byShape.get(key);
-    if (!entry) {
-      entry = newShapeScores(this.nodeCount);
-      this.byShape.set(key, entry);
-    }
-    return entry;
-  }
+/** FGD's integer score for a change of node fragmentation from `before` to `after`. */
+export function fgdBand(before: number, after: number): number {
+  return Math.trunc(sigmoid((before - after) / 1000) * MAX_NODE_SCORE);
 }
 
 /** Node fragmentation now, cached per node version. */
@@ -73,17 +51,20 @@ export function fgdScore(
   t: PreparedTask,
   scratch: Int32Array,
 ): { score: number; device: number } {
-  const bandOf = (after: number): number => Math.trunc(sigmoid((before - after) / 1000) * MAX_NODE_SCORE);
   if (t.kind !== 'fraction') {
-    return { score: bandOf(fragmentationAfter(cluster, workload, n, t, cluster.defaultDevices(n, t), scratch)), device: -1 };
+    return { score: fgdBand(before, fragmentationAfter(cluster, workload, n, t, cluster.defaultDevices(n, t), scratch)), device: -1 };
   }
   const start = cluster.gpuStart[n] as number;
   const end = cluster.gpuStart[n + 1] as number;
   let best = -1;
   let bestScore = -1;
+  // On a node of one model, GPUs with the same free milli give the same score: try each value once
+  // (the first, lowest-index GPU of a value is the one that would win the tie anyway).
+  const sameModel = cluster.nodeHomogeneous[n] === 1;
   for (let g = start; g < end; g++) {
     if (!cluster.gpuUsable(g, t)) continue;
-    const s = bandOf(fragmentationAfter(cluster, workload, n, t, [g - start], scratch));
+    if (sameModel && seenEarlier(cluster.gpuFree, start, g)) continue;
+    const s = fgdBand(before, fragmentationAfter(cluster, workload, n, t, [g - start], scratch));
     if (s > bestScore) {
       bestScore = s;
       best = g - start;
@@ -92,31 +73,22 @@ export function fgdScore(
   return { score: bestScore, device: best };
 }
 
+function seenEarlier(free: Int32Array, start: number, g: number): boolean {
+  const value = free[g];
+  for (let h = start; h < g; h++) if (free[h] === value) return true;
+  return false;
+}
+
 export const fgd: PolicyFactory = ({ cluster, workload }) => {
-  const cache = new ShapeCache(cluster.nodeCount);
   const fragmentation = new NodeFragmentation(cluster, workload);
   const scratch = new Int32Array(cluster.maxGpusPerNode);
-  let lastTask: PreparedTask | undefined;
-  let last: ShapeScores | undefined;
   return {
     name: 'fgd',
-    score(n, t) {
-      if (t !== lastTask) {
-        lastTask = t;
-        last = cache.for(t);
-      }
-      const entry = last as ShapeScores;
-      if (entry.version[n] !== cluster.version[n]) {
-        const { score, device } = fgdScore(cluster, workload, fragmentation.of(n), n, t, scratch);
-        entry.score[n] = score;
-        entry.device[n] = device;
-        entry.version[n] = cluster.version[n] as number;
-      }
-      return entry.score[n] as number;
-    },
+    scoreKey: () => '',
+    score: (n, t) => fgdScore(cluster, workload, fragmentation.of(n), n, t, scratch).score,
     chooseDevices(n, t) {
-      const device = last?.device[n] ?? -1;
-      return t.kind === 'fraction' && device >= 0 ? [device] : cluster.defaultDevices(n, t);
+      const { device } = fgdScore(cluster, workload, fragmentation.of(n), n, t, scratch);
+      return device >= 0 ? [device] : cluster.defaultDevices(n, t);
     },
   };
 };

@@ -6,6 +6,7 @@ import { dotprod } from './dotprod.ts';
 import { fgd } from './fgd.ts';
 import { packing } from './packing.ts';
 import { random } from './random.ts';
+import { tide } from './tide.ts';
 
 export const placementPolicies: Readonly<Record<string, PolicyFactory>> = {
   random,
@@ -14,9 +15,10 @@ export const placementPolicies: Readonly<Record<string, PolicyFactory>> = {
   packing,
   bestfit,
   fgd,
+  tide,
 };
 
-export const DEFAULT_PLACEMENT_POLICY = 'fgd';
+export const DEFAULT_PLACEMENT_POLICY = 'tide';
 
 export function placementPolicyNames(): string[] {
   return Object.keys(placementPolicies);

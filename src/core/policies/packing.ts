@@ -8,6 +8,7 @@ import { MAX_NODE_SCORE } from './spec.ts';
 
 export const packing: PolicyFactory = ({ cluster }) => ({
   name: 'packing',
+  scoreKey: () => '',
   score(n, t) {
     if (t.gpuCount === 0) return 0;
     const gpuCount = cluster.gpuCount(n);

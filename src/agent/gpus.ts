@@ -1,0 +1,113 @@
+/**
+ * GPU discovery and telemetry: real GPUs through nvidia-smi when it is present, otherwise
+ * simulated devices from a spec like "8xH100" or "4xA100,2xT4" (telemetry then follows the
+ * tasks the agent runs, so dashboards and metrics have something true to show).
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { GpuInfo, GpuTelemetry } from '../api/types.ts';
+import { UserError } from '../util/errors.ts';
+
+const run = promisify(execFile);
+export const NVIDIA_SMI_QUERY = ['--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu,power.draw,power.limit', '--format=csv,noheader,nounits'];
+
+const MODEL_MEMORY_MIB: Record<string, number> = { H200: 143_360, H100: 81_920, A100: 81_920, A10: 24_576, L40S: 46_080, L4: 23_034, V100: 32_768, T4: 15_360 };
+const MODEL_POWER_WATTS: Record<string, number> = { H200: 700, H100: 700, A100: 400, A10: 150, L40S: 350, L4: 72, V100: 300, T4: 70 };
+
+/** Parses "8xH100" / "4xA100,2xT4" into GPUs; throws a UserError naming the bad part. */
+export function parseGpuSpec(spec: string): GpuInfo[] {
+  const gpus: GpuInfo[] = [];
+  if (spec.trim() === '' || spec.trim() === '0') return gpus;
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)\s*x\s*([A-Za-z0-9][-A-Za-z0-9_.]*)\s*$/.exec(part);
+    if (!m) throw new UserError(`--gpus: "${part}" is not COUNTxMODEL (e.g. 8xH100)`);
+    const count = Number(m[1]);
+    if (count > 64) throw new UserError(`--gpus: at most 64 GPUs per model on one node, got ${count}`);
+    const model = m[2] as string;
+    for (let i = 0; i < count; i++) {
+      const index = gpus.length;
+      gpus.push({ index, model, memoryMib: MODEL_MEMORY_MIB[model] ?? 40_960, uuid: `GPU-sim-${model}-${index}` });
+    }
+  }
+  return gpus;
+}
+
+export interface SmiRow extends GpuInfo, GpuTelemetry {
+  readonly powerLimitWatts: number;
+}
+
+/** One line of the nvidia-smi query (see NVIDIA_SMI_QUERY). Returns null for a line it cannot read. */
+export function parseSmiLine(line: string): SmiRow | null {
+  const f = line.split(',').map((s) => s.trim());
+  if (f.length < 8) return null;
+  const num = (s: string | undefined): number => {
+    const n = Number(s);
+    return Number.isFinite(n) ? n : 0;
+  };
+  const index = Number(f[0]);
+  if (!Number.isInteger(index)) return null;
+  // "NVIDIA H100 80GB HBM3" → "H100": the model name users write in specs.
+  const name = (f[2] ?? '').replace(/^NVIDIA\s+/i, '').replace(/^Tesla\s+/i, '');
+  const model = name.split(/[\s-]/)[0] || name;
+  return {
+    index,
+    uuid: f[1] ?? '',
+    model,
+    memoryMib: num(f[3]),
+    memoryUsedMib: num(f[4]),
+    utilization: num(f[5]),
+    powerWatts: num(f[6]),
+    powerLimitWatts: num(f[7]),
+  };
+}
+
+export interface GpuSource {
+  readonly simulated: boolean;
+  readonly gpus: readonly GpuInfo[];
+  /** busyMilli: milli-GPU the agent's running tasks hold per device (used by simulated telemetry). */
+  sample(busyMilli: readonly number[], nowMs: number): Promise<GpuTelemetry[]>;
+}
+
+/** Real GPUs if nvidia-smi answers, else null. */
+export async function discoverNvidia(smi = 'nvidia-smi'): Promise<GpuSource | null> {
+  const query = async (): Promise<SmiRow[]> => {
+    const { stdout } = await run(smi, NVIDIA_SMI_QUERY, { timeout: 10_000 });
+    return stdout.split('\n').map(parseSmiLine).filter((r): r is SmiRow => r !== null);
+  };
+  let rows: SmiRow[];
+  try {
+    rows = await query();
+  } catch {
+    return null;
+  }
+  if (rows.length === 0) return null;
+  return {
+    simulated: false,
+    gpus: rows.map((r) => ({ index: r.index, model: r.model, memoryMib: r.memoryMib, uuid: r.uuid })),
+    async sample() {
+      try {
+        return (await query()).map((r) => ({ index: r.index, utilization: r.utilization, memoryUsedMib: r.memoryUsedMib, powerWatts: r.powerWatts }));
+      } catch {
+        return [];
+      }
+    },
+  };
+}
+
+export function simulatedGpus(spec: string): GpuSource {
+  const gpus = parseGpuSpec(spec);
+  return {
+    simulated: true,
+    gpus,
+    async sample(busyMilli, nowMs) {
+      return gpus.map((g) => {
+        const busy = (busyMilli[g.index] ?? 0) / 1000;
+        // A steady, plausible load: 85-99 % of the share a task holds, varying with time.
+        const wobble = ((Math.floor(nowMs / 1000) * 7 + g.index * 13) % 15) / 100;
+        const utilization = busy > 0 ? Math.round(Math.min(1, busy) * (0.85 + wobble) * 100) : 0;
+        const max = MODEL_POWER_WATTS[g.model] ?? 300;
+        return { index: g.index, utilization, memoryUsedMib: Math.round(g.memoryMib * Math.min(1, busy) * 0.9), powerWatts: Math.round(max * (0.1 + 0.85 * (utilization / 100))) };
+      });
+    },
+  };
+}

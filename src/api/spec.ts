@@ -1,0 +1,199 @@
+/**
+ * The job spec users submit (YAML or JSON) and its validation. Validation never stops at the
+ * first problem: it returns every offending field by path (`tasks[0].memory`), so one 400 or one
+ * CLI line tells the user everything to fix.
+ */
+import { parseCpu, parseMemory } from './quantity.ts';
+
+export const JOB_KINDS = ['training', 'inference', 'batch'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** One group of identical tasks; all tasks of a job form one gang (placed all or nothing). */
+export interface TaskGroupSpec {
+  readonly name: string;
+  readonly replicas: number;
+  /** Number of GPUs each task holds (1 for a fraction). */
+  readonly gpuCount: number;
+  /** Milli-GPU on each GPU: 1000 for whole GPUs, less for a fraction. */
+  readonly gpuMilli: number;
+  readonly gpuModels: readonly string[];
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+  /** argv; a string command in the spec becomes ["/bin/sh", "-c", command]. */
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface JobSpec {
+  readonly name: string;
+  readonly queue: string;
+  readonly priority: number;
+  readonly kind: JobKind;
+  readonly preemptible: boolean;
+  /** Whether the job writes checkpoints to TIDE_CHECKPOINT_DIR and resumes from them. */
+  readonly checkpoint: boolean;
+  /** Batch arrays: the number of independent copies (1 when not an array). */
+  readonly array: number;
+  readonly groups: readonly TaskGroupSpec[];
+  /** Seconds between SIGTERM and SIGKILL when the job is stopped. */
+  readonly gracePeriodSeconds: number;
+}
+
+export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
+
+const NAME = /^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,62})$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const TOP_FIELDS = new Set(['name', 'queue', 'priority', 'kind', 'preemptible', 'checkpoint', 'array', 'tasks', 'gracePeriodSeconds', 'clientKey']);
+const GROUP_FIELDS = new Set(['name', 'replicas', 'gpus', 'gpuModels', 'cpu', 'memory', 'command', 'env']);
+export const MAX_TASKS_PER_JOB = 1024;
+export const MAX_ARRAY = 10_000;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates an untrusted value as a job spec, filling defaults. */
+export function parseJobSpec(input: unknown): SpecResult {
+  const errors: FieldError[] = [];
+  const err = (path: string, message: string): void => {
+    errors.push({ path, message });
+  };
+  if (!isObject(input)) return { ok: false, errors: [{ path: '(root)', message: 'must be an object with at least name and tasks' }] };
+  for (const k of Object.keys(input)) if (!TOP_FIELDS.has(k)) err(k, 'unknown field');
+
+  const name = input['name'];
+  if (typeof name !== 'string' || !NAME.test(name)) err('name', 'required: 1-63 letters, digits, "-", "_" or ".", starting with a letter or digit');
+  const queue = input['queue'] ?? 'default';
+  if (typeof queue !== 'string' || !NAME.test(queue)) err('queue', 'must be a queue name');
+  const priority = input['priority'] ?? 0;
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > 1_000_000) err('priority', 'must be an integer between -1000000 and 1000000');
+  const kind = input['kind'] ?? 'batch';
+  if (typeof kind !== 'string' || !(JOB_KINDS as readonly string[]).includes(kind)) err('kind', `must be one of ${JOB_KINDS.join(', ')}`);
+  const preemptible = input['preemptible'] ?? kind !== 'inference';
+  if (typeof preemptible !== 'boolean') err('preemptible', 'must be true or false');
+  const checkpoint = input['checkpoint'] ?? false;
+  if (typeof checkpoint !== 'boolean') err('checkpoint', 'must be true or false');
+  const array = input['array'] ?? 1;
+  if (typeof array !== 'number' || !Number.isInteger(array) || array < 1 || array > MAX_ARRAY) err('array', `must be an integer from 1 to ${MAX_ARRAY}`);
+  else if (array > 1 && kind !== 'batch') err('array', 'only batch jobs can be arrays');
+  const grace = input['gracePeriodSeconds'] ?? 10;
+  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0 || grace > 3600) err('gracePeriodSeconds', 'must be a number of seconds from 0 to 3600');
+  const clientKey = input['clientKey'] ?? null;
+  if (clientKey !== null && (typeof clientKey !== 'string' || clientKey.length === 0 || clientKey.length > 200)) err('clientKey', 'must be a string of 1-200 characters');
+
+  const groups: TaskGroupSpec[] = [];
+  const tasks = input['tasks'];
+  if (!Array.isArray(tasks) || tasks.length === 0) err('tasks', 'required: a non-empty list of task groups');
+  else {
+    let total = 0;
+    const seen = new Set<string>();
+    tasks.forEach((g: unknown, i) => {
+      const group = parseGroup(g, `tasks[${i}]`, err);
+      if (group) {
+        if (seen.has(group.name)) err(`tasks[${i}].name`, `duplicate group name "${group.name}"`);
+        seen.add(group.name);
+        total += group.replicas;
+        groups.push(group);
+      }
+    });
+    if (total > MAX_TASKS_PER_JOB) err('tasks', `at most ${MAX_TASKS_PER_JOB} tasks per job, got ${total}`);
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    clientKey: clientKey as string | null,
+    spec: {
+      name: name as string,
+      queue: queue as string,
+      priority: priority as number,
+      kind: kind as JobKind,
+      preemptible: preemptible as boolean,
+      checkpoint: checkpoint as boolean,
+      array: array as number,
+      groups,
+      gracePeriodSeconds: grace as number,
+    },
+  };
+}
+
+function parseGroup(g: unknown, at: string, err: (path: string, message: string) => void): TaskGroupSpec | null {
+  if (!isObject(g)) {
+    err(at, 'must be an object with at least command');
+    return null;
+  }
+  const before = { count: 0 };
+  const e = (path: string, message: string): void => {
+    before.count++;
+    err(`${at}.${path}`, message);
+  };
+  for (const k of Object.keys(g)) if (!GROUP_FIELDS.has(k)) e(k, 'unknown field');
+  const name = g['name'] ?? 'main';
+  if (typeof name !== 'string' || !NAME.test(name)) e('name', 'must be a group name');
+  const replicas = g['replicas'] ?? 1;
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_TASKS_PER_JOB) e('replicas', `must be an integer from 1 to ${MAX_TASKS_PER_JOB}`);
+
+  let gpuCount = 0;
+  let gpuMilli = 0;
+  const gpus = g['gpus'] ?? 0;
+  const gpuNumber = typeof gpus === 'string' && gpus.trim() !== '' ? Number(gpus) : gpus;
+  if (typeof gpuNumber !== 'number' || !Number.isFinite(gpuNumber) || gpuNumber < 0 || gpuNumber > 64) e('gpus', 'must be a number of GPUs from 0 to 64, or a fraction like 0.5');
+  else if (gpuNumber > 0 && gpuNumber < 1) {
+    gpuCount = 1;
+    gpuMilli = Math.round(gpuNumber * 1000);
+    if (gpuMilli === 0 || Math.abs(gpuMilli - gpuNumber * 1000) > 1e-6) e('gpus', 'a fraction must be a multiple of 0.001');
+  } else if (!Number.isInteger(gpuNumber)) e('gpus', 'more than one GPU must be a whole number');
+  else if (gpuNumber > 0) {
+    gpuCount = gpuNumber;
+    gpuMilli = 1000;
+  }
+
+  const models = g['gpuModels'] ?? [];
+  if (!Array.isArray(models) || !models.every((m) => typeof m === 'string' && m.length > 0)) e('gpuModels', 'must be a list of GPU model names');
+  const cpu = parseCpu(g['cpu'] ?? 1);
+  if (!cpu.ok) e('cpu', cpu.message);
+  const memory = parseMemory(g['memory'] ?? '1Gi');
+  if (!memory.ok) e('memory', memory.message);
+
+  let command: string[] = [];
+  const cmd = g['command'];
+  if (typeof cmd === 'string' && cmd.trim() !== '') command = ['/bin/sh', '-c', cmd];
+  else if (Array.isArray(cmd) && cmd.length > 0 && cmd.every((c) => typeof c === 'string')) command = cmd as string[];
+  else e('command', 'required: a shell command string or a non-empty list of strings');
+
+  const env: Record<string, string> = {};
+  const envIn = g['env'] ?? {};
+  if (!isObject(envIn)) e('env', 'must be a map of NAME: value');
+  else {
+    for (const [k, v] of Object.entries(envIn)) {
+      if (!ENV_NAME.test(k)) e(`env.${k}`, 'not a valid variable name');
+      else if (k.startsWith('TIDE_') || k === 'CUDA_VISIBLE_DEVICES') e(`env.${k}`, 'reserved: set by Tide');
+      else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') e(`env.${k}`, 'must be a string, number or boolean');
+      else env[k] = String(v);
+    }
+  }
+  if (before.count > 0 || !cpu.ok || !memory.ok) return null;
+  return {
+    name: name as string,
+    replicas: replicas as number,
+    gpuCount,
+    gpuMilli,
+    gpuModels: models as string[],
+    cpuMilli: cpu.value,
+    memoryMib: memory.value,
+    command,
+    env,
+  };
+}
+
+/** Total tasks of a job (over its groups). */
+export function taskCount(spec: JobSpec): number {
+  return spec.groups.reduce((n, g) => n + g.replicas, 0);
+}
+
+/** Total GPUs a job asks for, in milli-GPU. */
+export function jobGpuMilli(spec: JobSpec): number {
+  return spec.groups.reduce((n, g) => n + g.replicas * g.gpuCount * g.gpuMilli, 0);
+}

@@ -1,0 +1,149 @@
+/** The shapes the HTTP API returns; the CLI and any dashboard import only these. */
+import type { JobSpec } from './spec.ts';
+
+/**
+ * Job lifecycle: pending → admitted (placed, tasks handed to agents) → running (every task
+ * started) → succeeded | failed | cancelled. A preempted job (or one whose node was lost) is
+ * stopped and then requeued: it goes back to pending with its attempt number raised.
+ */
+export const JOB_STATES = ['pending', 'admitted', 'running', 'preempted', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
+
+/**
+ * Task lifecycle: pending → assigned (bound to a node and GPUs) → running → succeeded | failed,
+ * or → stopping (asked to stop) → stopped. A task holds its node's resources from assigned
+ * until it has exited.
+ */
+export const TASK_STATES = ['pending', 'assigned', 'running', 'stopping', 'succeeded', 'failed', 'stopped'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const ACTIVE_TASK_STATES: readonly TaskState[] = ['assigned', 'running', 'stopping'];
+
+export interface Job {
+  readonly id: string;
+  readonly tenant: string;
+  readonly name: string;
+  readonly queue: string;
+  readonly priority: number;
+  readonly kind: JobSpec['kind'];
+  readonly state: JobState;
+  /** Why the job is pending (or why it ended), in words. */
+  readonly reason: string | null;
+  readonly attempt: number;
+  readonly gpus: number;
+  readonly tasks: number;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  /** Estimated start (ms since epoch) for pending jobs, when the scheduler gives one. */
+  readonly estimatedStart: number | null;
+  readonly clientKey: string | null;
+  readonly spec: JobSpec;
+}
+
+export interface Task {
+  readonly jobId: string;
+  readonly index: number;
+  readonly group: string;
+  readonly attempt: number;
+  /** Unique per attempt: what the agent knows the process by. */
+  readonly runId: string;
+  readonly state: TaskState;
+  readonly node: string | null;
+  readonly gpus: readonly number[];
+  readonly gpuMilli: number;
+  readonly exitCode: number | null;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+export interface GpuInfo {
+  readonly index: number;
+  readonly model: string;
+  readonly memoryMib: number;
+  readonly uuid: string;
+}
+
+export interface GpuTelemetry {
+  readonly index: number;
+  readonly utilization: number;
+  readonly memoryUsedMib: number;
+  readonly powerWatts: number;
+}
+
+export type NodeState = 'ready' | 'lost' | 'drained';
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly state: NodeState;
+  readonly address: string;
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+  readonly gpus: readonly GpuInfo[];
+  readonly simulated: boolean;
+  readonly lastHeartbeat: number;
+  readonly telemetry: readonly GpuTelemetry[];
+  /** Milli-GPU in use per device index. */
+  readonly gpuUsedMilli: readonly number[];
+  readonly cpuUsedMilli: number;
+  readonly memoryUsedMib: number;
+}
+
+export interface QueueInfo {
+  readonly name: string;
+  /** Nominal GPU quota (whole GPUs); null for unlimited. */
+  readonly gpuQuota: number | null;
+  /** How many GPUs beyond its quota the queue may borrow from idle capacity; null for unlimited. */
+  readonly borrowingLimit: number | null;
+  readonly pending: number;
+  readonly running: number;
+  /** GPUs (milli) held by the queue's jobs now. */
+  readonly usedGpuMilli: number;
+}
+
+export interface JobEvent {
+  readonly id: number;
+  readonly at: number;
+  /** `job:submitted`, `job:admitted`, `task:started`, `node:lost`, … */
+  readonly type: string;
+  readonly jobId: string | null;
+  readonly nodeId: string | null;
+  readonly tenant: string | null;
+  readonly message: string;
+}
+
+/** One task the server wants a node to run (the agent's desired state). */
+export interface TaskAssignment {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly taskIndex: number;
+  readonly gangSize: number;
+  readonly attempt: number;
+  /** "run" to keep it running, "stop" to stop it (SIGTERM then SIGKILL after grace). */
+  readonly action: 'run' | 'stop';
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly gpus: readonly number[];
+  readonly gpuMilli: number;
+  readonly memoryMib: number;
+  readonly peers: readonly string[];
+  readonly checkpointDir: string | null;
+  readonly gracePeriodSeconds: number;
+}
+
+/** What an agent says about one of its task processes. */
+export interface TaskReport {
+  readonly runId: string;
+  readonly state: 'running' | 'exited';
+  readonly pid: number | null;
+  readonly exitCode: number | null;
+}
+
+export interface ApiErrorBody {
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly fields?: readonly { readonly path: string; readonly message: string }[];
+  };
+}

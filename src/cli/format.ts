@@ -1,0 +1,82 @@
+/** Human output for the cluster commands: Slurm-like columns, durations, short GPU lists. */
+import Table from 'cli-table3';
+import type { Job, NodeInfo, QueueInfo, Task } from '../api/types.ts';
+
+/** Slurm's compact state codes. */
+export const STATE_CODE: Record<string, string> = { pending: 'PD', admitted: 'CF', running: 'R', preempted: 'PR', succeeded: 'CD', failed: 'F', cancelled: 'CA' };
+
+export function duration(ms: number): string {
+  if (ms < 0) ms = 0;
+  const s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400);
+  const hh = String(Math.floor((s % 86400) / 3600)).padStart(2, '0');
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return d > 0 ? `${d}-${hh}:${mm}:${ss}` : s >= 3600 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+export function plainTable(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({
+    head,
+    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 2 },
+    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '' },
+  });
+  for (const r of rows) t.push(r.map(String));
+  return t.toString().split('\n').map((l) => l.trimEnd()).join('\n');
+}
+
+export function jobsTable(jobs: readonly Job[], now: number): string {
+  return plainTable(
+    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'NODES/REASON'],
+    jobs.map((j) => [
+      j.id,
+      j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name,
+      j.queue,
+      j.tenant,
+      STATE_CODE[j.state] ?? j.state,
+      j.startedAt ? duration((j.finishedAt ?? now) - j.startedAt) : '00:00',
+      j.gpus,
+      j.state === 'pending' || j.state === 'preempted' ? `(${shortReason(j.reason)})` : j.reason && j.state !== 'running' && j.state !== 'admitted' ? j.reason : '',
+    ]),
+  );
+}
+
+function shortReason(r: string | null): string {
+  if (!r) return 'None';
+  return r.length > 60 ? `${r.slice(0, 59)}…` : r;
+}
+
+/** "n1[0-3],n2[5]" style placement of a job's tasks. */
+export function placementOf(tasks: readonly Task[]): string {
+  const byNode = new Map<string, number[]>();
+  for (const t of tasks) {
+    if (!t.node || !['assigned', 'running', 'stopping'].includes(t.state)) continue;
+    byNode.set(t.node, [...(byNode.get(t.node) ?? []), ...t.gpus]);
+  }
+  return [...byNode].map(([n, g]) => (g.length ? `${n}[${[...g].sort((a, b) => a - b).join(',')}]` : n)).join(',');
+}
+
+export function nodesTable(nodes: readonly NodeInfo[]): string {
+  return plainTable(
+    ['NODE', 'STATE', 'GPUS', 'ALLOC', 'IDLE', 'CPU', 'MEMORY', 'UTIL', 'POWER'],
+    nodes.map((n) => {
+      const used = n.gpuUsedMilli.reduce((a, b) => a + b, 0) / 1000;
+      const state = n.state !== 'ready' ? (n.state === 'lost' ? 'down' : 'drain') : used === 0 ? 'idle' : used >= n.gpus.length ? 'alloc' : 'mix';
+      const models = [...new Set(n.gpus.map((g) => g.model))].map((m) => `${n.gpus.filter((g) => g.model === m).length}x${m}`).join(',');
+      const util = n.telemetry.length ? `${Math.round(n.telemetry.reduce((a, t) => a + t.utilization, 0) / n.telemetry.length)}%` : '-';
+      const power = n.telemetry.length ? `${Math.round(n.telemetry.reduce((a, t) => a + t.powerWatts, 0))}W` : '-';
+      return [n.id, state, `${models || '0'}${n.simulated ? ' (sim)' : ''}`, used, n.gpus.length - used, `${n.cpuUsedMilli / 1000}/${n.cpuMilli / 1000}`, `${Math.round(n.memoryUsedMib / 1024)}/${Math.round(n.memoryMib / 1024)}Gi`, util, power];
+    }),
+  );
+}
+
+export function queuesTable(queues: readonly QueueInfo[]): string {
+  return plainTable(
+    ['QUEUE', 'QUOTA', 'USED', 'BORROWED', 'BORROW-LIMIT', 'PENDING', 'RUNNING'],
+    queues.map((q) => {
+      const used = q.usedGpuMilli / 1000;
+      const borrowed = q.gpuQuota === null ? 0 : Math.max(0, used - q.gpuQuota);
+      return [q.name, q.gpuQuota ?? 'unlimited', used, borrowed, q.borrowingLimit ?? (q.gpuQuota === null ? '-' : 'unlimited'), q.pending, q.running];
+    }),
+  );
+}

@@ -1,0 +1,215 @@
+/**
+ * The long-running commands: `tide server` (API + scheduling loop), `tide agent` (one GPU node)
+ * and `tide up` (both in one process with a local data directory: the quickstart).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { RunningServer } from '../server/server.ts';
+import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
+import { UserError } from '../util/errors.ts';
+import { parsePositiveInt } from './args.ts';
+import { CLIENT_FILE } from './client.ts';
+
+const log = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+};
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port: must be 0-65535, got '${value}'`);
+  return n;
+}
+
+/** Ends the process cleanly on SIGINT/SIGTERM. */
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const handler = (): void => {
+    if (closing) process.exit(1);
+    closing = true;
+    void close().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+interface ServerFlags {
+  dataDir: string;
+  databaseUrl?: string;
+  port: string;
+  config?: string;
+  adminToken?: string;
+  agentToken?: string;
+  scheduler: string;
+  schedulerOption: string[];
+  placement: string;
+  tickMs: string;
+  nodeLeaseMs: string;
+  leaseTtlMs: string;
+  serverId?: string;
+}
+
+function serverOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory (SQLite database, credentials)', '.tide')
+    .option('--database-url <url>', 'PostgreSQL URL (postgres://…) instead of SQLite; several servers may share it (HA)')
+    .option('--port <n>', 'listen port on 127.0.0.1', '8470')
+    .option('--config <file>', 'cluster config YAML: tokens, tenants, queues and quotas')
+    .option('--admin-token <token>', 'admin token (default: TIDE_ADMIN_TOKEN, the config, or generated)')
+    .option('--agent-token <token>', 'agent token (default: TIDE_AGENT_TOKEN, the config, or generated)')
+    .option('--scheduler <name>', `job scheduler from the jobs core: ${jobSchedulerNames().join(', ')}`, 'fifo')
+    .option('--scheduler-option <key=value>', "an option of the scheduler, repeatable (e.g. quantumSeconds=60 for 'tide')", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--placement <name>', 'placement policy for tasks', 'bestfit')
+    .option('--tick-ms <ms>', 'scheduling loop period', '1000')
+    .option('--node-lease-ms <ms>', 'a node silent this long is lost and its tasks requeued', '15000')
+    .option('--lease-ttl-ms <ms>', 'scheduler leader lease (failover time on PostgreSQL)', '3000')
+    .option('--server-id <id>', 'name of this server in the leader lease');
+}
+
+interface Credentials {
+  adminToken: string;
+  agentToken: string;
+  tenantToken: string;
+}
+
+/** Tokens kept in DATA_DIR/credentials.json (mode 600), made on first start. */
+function credentials(dataDir: string): Credentials {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'credentials.json');
+  if (existsSync(file)) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
+    } catch {
+      throw new UserError(`${file}: not valid JSON; delete it to make new tokens`);
+    }
+  }
+  const newToken = (prefix: string): string => `${prefix}_${randomBytes(18).toString('base64url')}`;
+  const made = { adminToken: newToken('tide_admin'), agentToken: newToken('tide_agent'), tenantToken: newToken('tide_default') };
+  writeFileSync(file, JSON.stringify(made, null, 2), { mode: 0o600 });
+  return made;
+}
+
+async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promise<RunningServer> {
+  // Loaded here, not at the top: the other CLI commands start faster without fastify and the drivers.
+  const { loadConfig, EMPTY_CONFIG } = await import('../server/config.ts');
+  const { startServer } = await import('../server/server.ts');
+  const { parseSchedulerOptions } = await import('../server/scheduling/coreAdapter.ts');
+  const config = f.config ? loadConfig(f.config) : EMPTY_CONFIG;
+  const dataDir = resolve(f.dataDir);
+  const stored = creds ?? (f.adminToken ?? process.env['TIDE_ADMIN_TOKEN'] ?? config.adminToken ? null : credentials(dataDir));
+  const adminToken = f.adminToken ?? process.env['TIDE_ADMIN_TOKEN'] ?? config.adminToken ?? stored?.adminToken;
+  const agentToken = f.agentToken ?? process.env['TIDE_AGENT_TOKEN'] ?? config.agentToken ?? stored?.agentToken ?? credentials(dataDir).agentToken;
+  if (!adminToken) throw new UserError('no admin token');
+  const tenants = creds ? [...config.tenants.filter((t) => t.name !== 'default'), { name: 'default', tokens: [creds.tenantToken, ...(config.tenants.find((t) => t.name === 'default')?.tokens ?? [])] }] : config.tenants;
+  return startServer({
+    dataDir,
+    ...(f.databaseUrl ? { databaseUrl: f.databaseUrl } : {}),
+    port: port(f.port),
+    adminToken,
+    agentToken,
+    config: { ...config, tenants },
+    scheduler: f.scheduler,
+    schedulerOptions: parseSchedulerOptions(f.schedulerOption),
+    placement: f.placement,
+    tickMs: parsePositiveInt('--tick-ms', f.tickMs),
+    nodeLeaseMs: parsePositiveInt('--node-lease-ms', f.nodeLeaseMs),
+    leaseTtlMs: parsePositiveInt('--lease-ttl-ms', f.leaseTtlMs),
+    ...(f.serverId ? { serverId: f.serverId } : {}),
+    log,
+  });
+}
+
+export function registerServeCommands(program: Command): void {
+  serverOptions(program.command('server'))
+    .description('Run the API server and scheduling loop (SQLite in --data-dir, or PostgreSQL with --database-url)')
+    .action(async (f: ServerFlags) => {
+      const server = await startFromFlags(f, null);
+      const where = f.databaseUrl ? 'PostgreSQL' : `SQLite in ${join(resolve(f.dataDir), 'tide.db')}`;
+      log(`tide server ${server.serverId} listening on ${server.url} (${where})`);
+      onShutdown(() => server.close());
+      await new Promise(() => {});
+    });
+
+  program
+    .command('agent')
+    .description('Run a node agent: register GPUs (nvidia-smi, else simulated), run tasks, heartbeat')
+    .requiredOption('--server <urls>', 'server URL(s), comma-separated: the agent fails over between them')
+    .option('--token <token>', 'agent token (default: TIDE_AGENT_TOKEN)')
+    .option('--name <name>', 'node name (default: the hostname)')
+    .option('--gpus <spec>', 'simulated GPUs when nvidia-smi finds none, e.g. 8xH100 or 4xA100,2xT4', '8xH100')
+    .option('--simulate', 'use the simulated GPUs even if nvidia-smi finds real ones')
+    .option('--data-dir <dir>', 'task state and logs', '.tide/agent')
+    .option('--checkpoint-root <dir>', 'where task checkpoint directories live (a shared filesystem across nodes)')
+    .option('--cpus <n>', 'CPU cores to offer')
+    .option('--memory-gib <n>', 'memory to offer, GiB')
+    .option('--heartbeat-ms <ms>', 'heartbeat period', '2000')
+    .action(async (f: { server: string; token?: string; name?: string; gpus: string; simulate?: boolean; dataDir: string; checkpointRoot?: string; cpus?: string; memoryGib?: string; heartbeatMs: string }) => {
+      const { Agent } = await import('../agent/agent.ts');
+      const token = f.token ?? process.env['TIDE_AGENT_TOKEN'];
+      if (!token) throw new UserError('--token (or TIDE_AGENT_TOKEN) is required: the agent token of the server');
+      const agent = new Agent({
+        servers: f.server.split(',').map((s) => s.trim().replace(/\/$/, '')),
+        token,
+        ...(f.name ? { nodeName: f.name } : {}),
+        gpus: f.gpus,
+        forceSimulated: f.simulate === true,
+        dataDir: f.dataDir,
+        ...(f.checkpointRoot ? { checkpointRoot: f.checkpointRoot } : {}),
+        ...(f.cpus ? { cpuMilli: parsePositiveInt('--cpus', f.cpus) * 1000 } : {}),
+        ...(f.memoryGib ? { memoryMib: parsePositiveInt('--memory-gib', f.memoryGib) * 1024 } : {}),
+        heartbeatMs: parsePositiveInt('--heartbeat-ms', f.heartbeatMs),
+        log,
+      });
+      await agent.start();
+      log(`agent ${agent.nodeName}: ${agent.gpuCount} ${agent.simulated ? 'simulated' : 'real'} GPU(s), logs at ${agent.url}`);
+      onShutdown(() => agent.stop());
+      await new Promise(() => {});
+    });
+
+  serverOptions(program.command('up'))
+    .description('Run a server and one local agent in this process: a one-machine cluster')
+    .option('--gpus <spec>', 'simulated GPUs when nvidia-smi finds none', '8xH100')
+    .option('--name <name>', 'node name', 'local')
+    .action(async (f: ServerFlags & { gpus: string; name: string }) => {
+      const dataDir = resolve(f.dataDir);
+      const creds = credentials(dataDir);
+      const { Agent } = await import('../agent/agent.ts');
+      const server = await startFromFlags({ ...f, tickMs: f.tickMs === '1000' ? '500' : f.tickMs }, creds);
+      const agent = new Agent({
+        servers: [server.url],
+        token: f.agentToken ?? process.env['TIDE_AGENT_TOKEN'] ?? creds.agentToken,
+        nodeName: f.name,
+        gpus: f.gpus,
+        dataDir: join(dataDir, 'agent'),
+        checkpointRoot: join(dataDir, 'checkpoints'),
+        heartbeatMs: 1000,
+        log,
+      });
+      await agent.start();
+      writeFileSync(join(dataDir, CLIENT_FILE), JSON.stringify({ server: server.url, token: creds.tenantToken }, null, 2), { mode: 0o600 });
+      const gpuLine = agent.simulated
+        ? `No GPUs found (nvidia-smi did not answer): node '${agent.nodeName}' has ${agent.gpuCount} SIMULATED GPUs (${f.gpus}); tasks are real processes.`
+        : `Node '${agent.nodeName}' has ${agent.gpuCount} GPU(s) found by nvidia-smi.`;
+      process.stdout.write(
+        [
+          `Tide is up: ${server.url}  (API /v1, docs /openapi.json, metrics /metrics; state in ${dataDir})`,
+          gpuLine,
+          '',
+          'In another terminal, from this directory:',
+          '  npx tide submit examples/hello.yaml      # a one-GPU job',
+          '  npx tide submit examples/train-gang.yaml # a 2-task gang that checkpoints',
+          '  npx tide jobs --all',
+          '  npx tide logs 1 --follow',
+          '  npx tide nodes',
+          `Tokens are in ${join(dataDir, 'credentials.json')}; the CLI reads ${join(dataDir, CLIENT_FILE)}. Ctrl-C stops (tasks keep running and are re-adopted on the next start).`,
+          '',
+        ].join('\n'),
+      );
+      onShutdown(async () => {
+        await agent.stop();
+        await server.close();
+      });
+      await new Promise(() => {});
+    });
+}

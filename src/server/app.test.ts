@@ -1,0 +1,138 @@
+/** The HTTP API over real HTTP on 127.0.0.1 with an in-memory store: auth, validation, tenancy, idempotency. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startServer, type RunningServer } from './server.ts';
+
+const ADMIN = 'admin-token-123';
+const AGENT = 'agent-token-123';
+const ALICE = 'alice-token-123';
+const BOB = 'bob-token-1234';
+
+describe('HTTP API', () => {
+  let server: RunningServer;
+  const call = async (method: string, path: string, token: string | null, body?: string, type = 'application/json') => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': type } : {}) },
+      ...(body !== undefined ? { body } : {}),
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json };
+  };
+  const job = (over: Record<string, unknown> = {}) => JSON.stringify({ name: 'j', tasks: [{ gpus: 1, command: 'true' }], ...over });
+
+  before(async () => {
+    server = await startServer({
+      dataDir: '/nonexistent',
+      databaseUrl: 'memory:',
+      port: 0,
+      adminToken: ADMIN,
+      agentToken: AGENT,
+      bodyLimit: 64 * 1024,
+      tickMs: 60_000,
+      config: {
+        adminToken: null,
+        agentToken: null,
+        tenants: [
+          { name: 'alice', tokens: [ALICE] },
+          { name: 'bob', tokens: [BOB] },
+        ],
+        queues: [{ name: 'research', gpuQuota: 4, borrowingLimit: 2 }],
+      },
+    });
+  });
+  after(async () => server.close());
+
+  test('healthz and the OpenAPI document', async () => {
+    const h = await call('GET', '/healthz', null);
+    assert.equal(h.status, 200);
+    assert.equal(h.json.ok, true);
+    const doc = await call('GET', '/openapi.json', null);
+    assert.equal(doc.status, 200);
+    assert.ok(doc.json.openapi.startsWith('3.'));
+    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/logs', '/v1/nodes', '/v1/queues', '/v1/agent/heartbeat']) assert.ok(doc.json.paths[p], `${p} documented`);
+  });
+
+  test('401 without or with an unknown token, 403 with the wrong role', async () => {
+    assert.equal((await call('GET', '/v1/jobs', null)).status, 401);
+    assert.equal((await call('GET', '/v1/jobs', 'nope-nope')).status, 401);
+    assert.equal((await call('GET', '/v1/jobs', 'Basic abc')).json.error.code, 'unauthorized');
+    const r = await call('POST', '/v1/agent/heartbeat', ALICE, JSON.stringify({ node: 'x', reports: [], telemetry: [] }));
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error.code, 'forbidden');
+    assert.equal((await call('POST', '/v1/tenants', BOB, JSON.stringify({ name: 'eve' }))).status, 403);
+    assert.equal((await call('GET', '/v1/jobs', AGENT)).status, 403);
+  });
+
+  test('an invalid spec gets a 400 naming every field', async () => {
+    const r = await call('POST', '/v1/jobs', ALICE, JSON.stringify({ name: '-', priority: 'high', tasks: [{ gpus: 2.5, cpu: 'x', command: 7 }] }));
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, 'invalid_spec');
+    assert.deepEqual(r.json.error.fields.map((f: { path: string }) => f.path).sort(), ['name', 'priority', 'tasks[0].command', 'tasks[0].cpu', 'tasks[0].gpus']);
+    const q = await call('POST', '/v1/jobs', ALICE, job({ queue: 'nope' }));
+    assert.equal(q.status, 400);
+    assert.equal(q.json.error.fields[0].path, 'queue');
+  });
+
+  test('malformed JSON or YAML, wrong media types and oversized bodies are refused cleanly', async () => {
+    const bad = await call('POST', '/v1/jobs', ALICE, '{"name": ');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.code, 'invalid_request');
+    const yaml = await call('POST', '/v1/jobs', ALICE, 'name: [unclosed\n  - x: {', 'application/yaml');
+    assert.equal(yaml.status, 400);
+    assert.equal((await call('POST', '/v1/jobs', ALICE, 'hello', 'text/plain')).status, 415);
+    const big = await call('POST', '/v1/jobs', ALICE, JSON.stringify({ name: 'big', tasks: [{ command: 'x'.repeat(100_000) }] }));
+    assert.equal(big.status, 413);
+    assert.equal(big.json.error.code, 'payload_too_large');
+    assert.equal((await call('GET', '/healthz', null)).status, 200, 'still serving');
+  });
+
+  test('YAML submissions work; a client key makes submission idempotent', async () => {
+    const y = await call('POST', '/v1/jobs', ALICE, 'name: from-yaml\ntasks:\n  - gpus: 1\n    memory: 64Gi\n    command: echo hi\n', 'application/yaml');
+    assert.equal(y.status, 201);
+    assert.equal(y.json.jobs[0].spec.groups[0].memoryMib, 65536);
+    const first = await call('POST', '/v1/jobs', ALICE, job({ name: 'idem', clientKey: 'k-1' }));
+    const again = await call('POST', '/v1/jobs', ALICE, job({ name: 'idem', clientKey: 'k-1' }));
+    assert.equal(first.status, 201);
+    assert.equal(again.status, 200);
+    assert.equal(again.json.created, false);
+    assert.equal(again.json.jobs[0].id, first.json.jobs[0].id);
+  });
+
+  test('a tenant sees and acts on its own jobs only; the admin sees all', async () => {
+    const mine = await call('POST', '/v1/jobs', BOB, job({ name: 'bobs' }));
+    const id = mine.json.jobs[0].id;
+    assert.equal((await call('GET', `/v1/jobs/${id}`, ALICE)).status, 404);
+    assert.equal((await call('POST', `/v1/jobs/${id}/cancel`, ALICE)).status, 404);
+    assert.ok((await call('GET', '/v1/jobs', ALICE)).json.jobs.every((j: { tenant: string }) => j.tenant === 'alice'));
+    assert.ok((await call('GET', '/v1/jobs', ADMIN)).json.jobs.some((j: { tenant: string }) => j.tenant === 'bob'));
+    assert.ok((await call('GET', '/v1/events', ALICE)).json.events.every((e: { tenant: string }) => e.tenant === 'alice'));
+    const c = await call('POST', `/v1/jobs/${id}/cancel`, BOB);
+    assert.equal(c.json.job.state, 'cancelled');
+    assert.equal((await call('POST', `/v1/jobs/${id}/cancel`, BOB)).status, 409);
+  });
+
+  test('admins manage tenants and queues; queues report quota', async () => {
+    const t = await call('POST', '/v1/tenants', ADMIN, JSON.stringify({ name: 'carol' }));
+    assert.equal(t.status, 201);
+    assert.equal((await call('GET', '/v1/jobs', t.json.token)).status, 200);
+    assert.equal((await call('PUT', '/v1/queues/prod', ADMIN, JSON.stringify({ gpuQuota: -1 }))).status, 400);
+    assert.equal((await call('PUT', '/v1/queues/prod', ADMIN, JSON.stringify({ gpuQuota: 16 }))).status, 200);
+    const qs = (await call('GET', '/v1/queues', ALICE)).json.queues;
+    assert.deepEqual(qs.map((q: { name: string; gpuQuota: number | null }) => [q.name, q.gpuQuota]), [['default', null], ['prod', 16], ['research', 4]]);
+  });
+
+  test('metrics are exposed in the Prometheus format', async () => {
+    const res = await fetch(`${server.url}/metrics`);
+    const text = await res.text();
+    assert.equal(res.status, 200);
+    assert.match(text, /tide_jobs\{state="pending"\} \d+/);
+    assert.match(text, /# TYPE tide_scheduling_cycle_seconds histogram/);
+  });
+});

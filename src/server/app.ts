@@ -1,0 +1,372 @@
+/**
+ * The HTTP API (JSON under /v1, YAML accepted for job specs), /openapi.json, /healthz and
+ * /metrics. Handlers authenticate, validate and call the store; every error leaves through one
+ * handler that maps it to a status and an error code from api/errors.ts.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import { parse as parseYaml } from 'yaml';
+import { ApiError, ERROR_CODES } from '../api/errors.ts';
+import { parseJobSpec } from '../api/spec.ts';
+import type { GpuTelemetry, QueueInfo, TaskReport } from '../api/types.ts';
+import type { NodeRegistration, Store } from '../store/store.ts';
+import { authenticate, hashToken, newToken, requireRole, type Principal } from './auth.ts';
+import type { Metrics } from './metrics.ts';
+import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
+
+export interface AppOptions {
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly clock: () => number;
+  readonly serverId: string;
+  readonly isLeader: () => boolean;
+  /** Called after a submission so the loop schedules it without waiting for the next tick. */
+  readonly onSubmit: () => void;
+  readonly bodyLimit?: number;
+  readonly agentToken: () => string;
+  readonly logger?: boolean;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
+  const { store, clock } = o;
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimit ?? 1024 * 1024 });
+  // Bodies are validated by hand (parseJobSpec) so that every error names its field; the
+  // schemas on routes document the API in /openapi.json.
+  app.setValidatorCompiler(() => (data) => ({ value: data }));
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Tide API', version: '1', description: 'GPU compute scheduler control plane. Authenticate with `Authorization: Bearer <token>`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  // Only JSON and YAML bodies: anything else is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
+  for (const type of ['application/yaml', 'application/x-yaml', 'text/yaml']) {
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, parseYaml(body as string));
+      } catch (e) {
+        done(new ApiError('invalid_request', `body is not valid YAML: ${(e as Error).message.split('\n')[0]}`), undefined);
+      }
+    });
+  }
+
+  app.setErrorHandler((error: unknown, req, reply) => {
+    const body = toErrorBody(error);
+    if (body.status >= 500) req.log.error(error);
+    if (body.status === 500 && !o.logger) console.error(error);
+    void reply.status(body.status).send({ error: body.error });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+  });
+
+  const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization);
+  const tenantOf = (p: Principal, req: FastifyRequest): string => {
+    if (p.role === 'tenant') return p.tenant ?? '';
+    const q = (req.query as Record<string, string | undefined>)['tenant'];
+    return q ?? 'default';
+  };
+  const visibleJob = async (p: Principal, id: string) => {
+    const job = await store.getJob(id);
+    if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);
+    return job;
+  };
+
+  app.get('/healthz', { schema: { description: 'Liveness and role of this server', security: [] } }, async () => {
+    await store.listTenants();
+    return { ok: true, serverId: o.serverId, leader: o.isLeader(), database: store.dialect };
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/metrics', { schema: { description: 'Prometheus metrics', security: [] } }, async (_req, reply) => {
+    o.metrics.leader.set(o.isLeader() ? 1 : 0);
+    void reply.header('content-type', o.metrics.registry.contentType);
+    return o.metrics.registry.metrics();
+  });
+
+  app.post('/v1/jobs', {
+    schema: {
+      description: 'Submit a job (JSON or YAML). Idempotent with an Idempotency-Key header or a clientKey field. Admins submit for ?tenant=NAME.',
+      tags: ['jobs'],
+      body: JOB_SPEC_SCHEMA,
+      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
+    },
+  }, async (req, reply) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const tenant = tenantOf(p, req);
+    const parsed = parseJobSpec(req.body);
+    if (!parsed.ok) throw new ApiError('invalid_spec', `invalid job spec: ${parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, parsed.errors);
+    const queues = await store.listQueues();
+    if (!queues.some((q) => q.name === parsed.spec.queue)) {
+      throw new ApiError('invalid_spec', `invalid job spec: queue: unknown queue "${parsed.spec.queue}"`, [
+        { path: 'queue', message: `unknown queue "${parsed.spec.queue}" (known: ${queues.map((q) => q.name).join(', ')})` },
+      ]);
+    }
+    if (p.role === 'admin' && !(await store.listTenants()).includes(tenant)) throw new ApiError('not_found', `no tenant ${tenant}`);
+    const header = req.headers['idempotency-key'];
+    const key = typeof header === 'string' && header.length > 0 ? header.slice(0, 200) : parsed.clientKey;
+    const result = await store.submit(tenant, parsed.spec, key, clock());
+    if (result.created) {
+      o.metrics.submissions.inc(result.jobs.length);
+      o.onSubmit();
+    }
+    void reply.status(result.created ? 201 : 200);
+    return { created: result.created, jobs: result.jobs };
+  });
+
+  app.get('/v1/jobs', {
+    schema: {
+      description: 'List jobs (a tenant sees its own). Filters: state (comma list), queue, after (id), limit.',
+      tags: ['jobs'],
+      querystring: { type: 'object', properties: { state: { type: 'string' }, queue: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' }, tenant: { type: 'string' } } },
+    },
+  }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const q = req.query as Record<string, string | undefined>;
+    const limit = q['limit'] === undefined ? 1000 : Number(q['limit']);
+    const after = q['after'] === undefined ? undefined : Number(q['after']);
+    if (!Number.isInteger(limit) || limit < 1) throw new ApiError('invalid_request', 'limit: must be a positive integer', [{ path: 'limit', message: 'must be a positive integer' }]);
+    if (after !== undefined && !Number.isInteger(after)) throw new ApiError('invalid_request', 'after: must be a job id', [{ path: 'after', message: 'must be a job id' }]);
+    const tenant = p.role === 'tenant' ? (p.tenant ?? '') : q['tenant'];
+    const jobs = await store.listJobs({
+      ...(tenant !== undefined ? { tenant } : {}),
+      ...(q['state'] ? { states: q['state'].split(',') } : {}),
+      ...(q['queue'] ? { queue: q['queue'] } : {}),
+      ...(after !== undefined ? { afterId: after } : {}),
+      limit,
+    });
+    return { jobs };
+  });
+
+  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement) and events', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } } } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const { id } = req.params as { id: string };
+    const job = await visibleJob(p, id);
+    return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }) };
+  });
+
+  app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const { id } = req.params as { id: string };
+    const job = await visibleJob(p, id);
+    const after = await store.cancel(id, p.name, clock());
+    if (!after) throw new ApiError('conflict', `job ${id} is already ${job.state}`);
+    o.onSubmit();
+    return { job: after };
+  });
+
+  app.post('/v1/jobs/:id/preempt', { schema: { description: 'Admin: stop a running job and requeue it (it resumes from its checkpoint)', tags: ['jobs'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'admin');
+    const { id } = req.params as { id: string };
+    const job = await visibleJob(p, id);
+    const after = await store.preempt(id, `preempted by ${p.name}`, clock());
+    if (!after) throw new ApiError('conflict', `job ${id} is ${job.state}, not running`);
+    return { job: after };
+  });
+
+  app.get('/v1/jobs/:id/logs', {
+    schema: {
+      description: "A task's output, read from its agent. stream: stdout|stderr; offset: byte offset to read from. The X-Tide-Next-Offset header tells where to continue.",
+      tags: ['jobs'],
+      querystring: { type: 'object', properties: { task: { type: 'string' }, stream: { type: 'string' }, offset: { type: 'string' } } },
+    },
+  }, async (req, reply) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const { id } = req.params as { id: string };
+    const job = await visibleJob(p, id);
+    const q = req.query as Record<string, string | undefined>;
+    const index = Number(q['task'] ?? 0);
+    const stream = q['stream'] ?? 'stdout';
+    const offset = Number(q['offset'] ?? 0);
+    const problems: { path: string; message: string }[] = [];
+    if (!Number.isInteger(index) || index < 0 || index >= job.tasks) problems.push({ path: 'task', message: `must be a task index from 0 to ${job.tasks - 1}` });
+    if (stream !== 'stdout' && stream !== 'stderr') problems.push({ path: 'stream', message: 'must be stdout or stderr' });
+    if (!Number.isInteger(offset) || offset < 0) problems.push({ path: 'offset', message: 'must be a non-negative integer' });
+    if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
+    const task = (await store.listTasks(id)).find((t) => t.index === index);
+    const node = task?.node ? await store.getNode(task.node) : null;
+    const done = ['succeeded', 'failed', 'cancelled'].includes(job.state);
+    void reply.header('x-tide-job-state', job.state);
+    if (!node) {
+      void reply.header('x-tide-next-offset', String(offset)).type('text/plain');
+      return '';
+    }
+    let res: Response;
+    try {
+      res = await fetch(`${node.address}/logs/${id}/${index}?stream=${stream}&offset=${offset}`, {
+        headers: { authorization: `Bearer ${o.agentToken()}` },
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch {
+      throw new ApiError('unavailable', `the agent of node ${node.id} (${node.address}) does not answer`);
+    }
+    const text = await res.text();
+    if (!res.ok) throw new ApiError('unavailable', `agent ${node.id}: ${res.status} ${text.slice(0, 200)}`);
+    void reply.header('x-tide-next-offset', res.headers.get('x-tide-next-offset') ?? String(offset)).header('x-tide-finished', String(done)).type('text/plain');
+    return text;
+  });
+
+  app.get('/v1/events', {
+    schema: { description: 'The audit log: lifecycle events, oldest first (a tenant sees those of its jobs)', tags: ['events'], querystring: { type: 'object', properties: { job: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } } } },
+  }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const q = req.query as Record<string, string | undefined>;
+    const events = await store.listEvents({
+      ...(q['job'] ? { jobId: q['job'] } : {}),
+      ...(p.role === 'tenant' ? { tenant: p.tenant ?? '' } : {}),
+      ...(q['after'] ? { afterId: Number(q['after']) || 0 } : {}),
+      limit: Number(q['limit'] ?? 1000) || 1000,
+    });
+    return { events };
+  });
+
+  app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry', tags: ['cluster'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    return { nodes: await store.listNodes() };
+  });
+
+  for (const [verb, drained] of [['drain', true], ['undrain', false]] as const) {
+    app.post(`/v1/nodes/:id/${verb}`, { schema: { description: drained ? 'Admin: place nothing new on a node (running tasks stay)' : 'Admin: let a drained node take tasks again', tags: ['cluster'] } }, async (req) => {
+      const p = await auth(req);
+      requireRole(p, 'admin');
+      const { id } = req.params as { id: string };
+      if (!(await store.setNodeDrained(id, drained, clock()))) throw new ApiError('not_found', `no ready or drained node ${id}`);
+      o.onSubmit();
+      return { node: await store.getNode(id) };
+    });
+  }
+
+  app.get('/v1/queues', { schema: { description: 'Queues with quota, use and pending counts', tags: ['cluster'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const snap = await store.snapshot();
+    const byJob = new Map(snap.openJobs.map((j) => [j.id, j]));
+    const queues: QueueInfo[] = snap.queues.map((q) => {
+      const jobs = snap.openJobs.filter((j) => j.queue === q.name);
+      const used = snap.activeTasks.filter((t) => byJob.get(t.jobId)?.queue === q.name).reduce((n, t) => n + t.gpuMilli, 0);
+      return {
+        name: q.name,
+        gpuQuota: q.gpuQuota,
+        borrowingLimit: q.borrowingLimit,
+        pending: jobs.filter((j) => j.state === 'pending').length,
+        running: jobs.filter((j) => j.state === 'running' || j.state === 'admitted').length,
+        usedGpuMilli: used,
+      };
+    });
+    return { queues };
+  });
+
+  app.put('/v1/queues/:name', {
+    schema: { description: 'Admin: create or update a queue', tags: ['cluster'], body: { type: 'object', properties: { gpuQuota: { type: ['integer', 'null'] }, borrowingLimit: { type: ['integer', 'null'] } } } },
+  }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'admin');
+    const { name } = req.params as { name: string };
+    const b = req.body ?? {};
+    const problems: { path: string; message: string }[] = [];
+    if (!/^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/.test(name)) problems.push({ path: 'name', message: 'not a valid queue name' });
+    if (!isObj(b)) problems.push({ path: '(root)', message: 'must be an object' });
+    const num = (k: string): number | null => {
+      const v = isObj(b) ? b[k] : undefined;
+      if (v === undefined || v === null) return null;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) problems.push({ path: k, message: 'must be a non-negative integer or null' });
+      return typeof v === 'number' ? v : null;
+    };
+    const queue = { name, gpuQuota: num('gpuQuota'), borrowingLimit: num('borrowingLimit') };
+    if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
+    await store.putQueue(queue, clock());
+    return { queue };
+  });
+
+  app.post('/v1/tenants', {
+    schema: { description: 'Admin: create a tenant (idempotent) and issue it a new API token', tags: ['access'], body: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } },
+  }, async (req, reply) => {
+    const p = await auth(req);
+    requireRole(p, 'admin');
+    const name = isObj(req.body) ? req.body['name'] : undefined;
+    if (typeof name !== 'string' || !/^[a-z0-9][-a-z0-9_]{0,62}$/.test(name)) {
+      throw new ApiError('invalid_request', 'name: lowercase letters, digits, - and _', [{ path: 'name', message: 'lowercase letters, digits, - and _' }]);
+    }
+    await store.ensureTenant(name, clock());
+    const token = newToken(`tide_${name}`);
+    await store.putToken(hashToken(token), { role: 'tenant', tenant: name }, clock());
+    void reply.status(201);
+    return { tenant: name, token };
+  });
+
+  app.get('/v1/tenants', { schema: { description: 'Admin: list tenants', tags: ['access'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'admin');
+    return { tenants: await store.listTenants() };
+  });
+
+  app.post('/v1/agent/register', { schema: { description: 'Agent: register (or re-register) a node', tags: ['agent'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'agent');
+    const reg = parseRegistration(req.body);
+    await store.registerNode(reg, clock());
+    return { ok: true, serverId: o.serverId };
+  });
+
+  app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'agent');
+    const b = req.body;
+    if (!isObj(b) || typeof b['node'] !== 'string' || !Array.isArray(b['reports']) || !Array.isArray(b['telemetry'])) {
+      throw new ApiError('invalid_request', 'heartbeat needs node, reports[], telemetry[]');
+    }
+    const tasks = await store.heartbeat(b['node'], b['telemetry'] as GpuTelemetry[], b['reports'] as TaskReport[], clock());
+    if (tasks === null) throw new ApiError('not_found', `node ${b['node']} is not registered`);
+    if ((b['reports'] as TaskReport[]).some((r) => r.state === 'exited')) o.onSubmit();
+    return { tasks, serverId: o.serverId };
+  });
+
+  return app;
+}
+
+function parseRegistration(b: unknown): NodeRegistration {
+  const problems: { path: string; message: string }[] = [];
+  if (!isObj(b)) throw new ApiError('invalid_request', 'registration must be an object');
+  if (typeof b['id'] !== 'string' || !/^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/.test(b['id'])) problems.push({ path: 'id', message: 'must be a node name' });
+  if (typeof b['address'] !== 'string') problems.push({ path: 'address', message: 'must be the agent URL' });
+  for (const k of ['cpuMilli', 'memoryMib']) if (typeof b[k] !== 'number' || (b[k] as number) < 0) problems.push({ path: k, message: 'must be a non-negative number' });
+  if (!Array.isArray(b['gpus'])) problems.push({ path: 'gpus', message: 'must be a list' });
+  if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
+  return { id: b['id'] as string, address: b['address'] as string, cpuMilli: b['cpuMilli'] as number, memoryMib: b['memoryMib'] as number, gpus: b['gpus'] as NodeRegistration['gpus'], simulated: b['simulated'] === true };
+}
+
+/** Maps any error to a status and an API error body: the one place that decides. */
+export function toErrorBody(error: unknown): { status: number; error: { code: string; message: string; fields?: readonly { path: string; message: string }[] } } {
+  if (error instanceof ApiError) return { status: error.status, error: { code: error.code, message: error.message, ...(error.fields ? { fields: error.fields } : {}) } };
+  const e = error as { code?: string; statusCode?: number; message?: string };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, error: { code: 'payload_too_large', message: e.message ?? 'body too large' } };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, error: { code: 'unsupported_media_type', message: 'send application/json or application/yaml' } };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, error: { code: 'invalid_request', message: e.message ?? 'bad body' } };
+    case 'ECONNREFUSED':
+    case '57P01':
+    case 'ETIMEDOUT':
+      return { status: 503, error: { code: 'unavailable', message: 'database unavailable' } };
+  }
+  if (e.statusCode === 400 || error instanceof SyntaxError) return { status: 400, error: { code: 'invalid_request', message: `malformed body: ${e.message ?? ''}` } };
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, error: { code: 'invalid_request', message: e.message ?? 'bad request' } };
+  return { status: ERROR_CODES.internal.status, error: { code: 'internal', message: 'internal error' } };
+}

@@ -1,0 +1,145 @@
+/**
+ * The scheduling loop on the wall clock: while this server holds the scheduler lease, each tick
+ * marks silent nodes lost, then takes a snapshot from the store, runs the job scheduler on it
+ * and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
+ */
+import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
+import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
+import type { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
+
+export interface LoopOptions {
+  readonly serverId: string;
+  readonly tickMs: number;
+  readonly leaseTtlMs: number;
+  /** A node silent for this long is lost. */
+  readonly nodeLeaseMs: number;
+  readonly clock: () => number;
+  readonly onCycle?: (seconds: number, snapshot: StoreSnapshot) => void;
+  /** Told, per job started by an applied plan, how long it waited since submission (seconds). */
+  readonly onAdmitted?: (waitSeconds: number, queue: string) => void;
+  readonly onError?: (e: unknown) => void;
+  readonly onLeadership?: (leader: boolean) => void;
+}
+
+/** Delay of a poked cycle. */
+const POKE_MS = 50;
+
+/**
+ * Only the pending reasons that changed (an estimate moving by under 5 s is not a change):
+ * rewriting 10,000 unchanged reasons every cycle would dominate the cycle.
+ */
+export function changedReasons(pending: AppliedPlan['pending'], snap: StoreSnapshot): AppliedPlan['pending'] {
+  const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
+  return pending.filter((p) => {
+    const j = jobs.get(p.jobId);
+    if (!j) return false;
+    if (j.reason !== p.reason) return true;
+    if ((j.estimatedStart === null) !== (p.estimatedStart === null)) return true;
+    return j.estimatedStart !== null && p.estimatedStart !== null && Math.abs(j.estimatedStart - p.estimatedStart) >= 5000;
+  });
+}
+
+export class SchedulingLoop {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private leader = false;
+  /** When this server last became leader: agents may have been unable to heartbeat before it. */
+  private leaderSince = 0;
+  private kick = false;
+  private lastCycleMs = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly scheduler: CoreSchedulerAdapter,
+    private readonly opts: LoopOptions,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /**
+   * Runs a cycle soon (after a submission or a task exit) instead of waiting for the next tick;
+   * pokes within POKE_MS of each other share one cycle, so a burst of submissions is not
+   * starved by back-to-back cycles.
+   */
+  poke(): void {
+    if (this.kick) return;
+    this.kick = true;
+    if (this.timer && !this.running) {
+      clearTimeout(this.timer);
+      this.schedule(POKE_MS);
+    }
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick = false;
+      this.running = this.tick().finally(() => {
+        this.running = null;
+        const poked = this.kick;
+        this.kick = false;
+        // A poked cycle waits at least three times as long as the last one took: under a burst
+        // of submissions the loop takes at most about a quarter of the thread from the API.
+        this.schedule(poked ? Math.max(POKE_MS, 3 * this.lastCycleMs) : this.opts.tickMs);
+      });
+    }, ms);
+  }
+
+  /** One tick; exposed for tests and benchmarks. */
+  async tick(): Promise<void> {
+    const { store, opts } = this;
+    try {
+      const leader = await store.acquireLease(SCHEDULER_LEASE, opts.serverId, opts.leaseTtlMs, opts.clock());
+      if (leader !== this.leader) {
+        this.leader = leader;
+        this.leaderSince = opts.clock();
+        opts.onLeadership?.(leader);
+      }
+      if (!leader) return;
+      // A node is lost only after a full lease of silence under this leader: after a restart or
+      // a failover, agents get one lease to find the server again.
+      if (opts.clock() - this.leaderSince >= opts.nodeLeaseMs) await store.expireNodes(opts.clock() - opts.nodeLeaseMs, opts.clock());
+      await this.cycle();
+    } catch (e) {
+      opts.onError?.(e);
+    }
+  }
+
+  /** Snapshot → plan → apply; returns how long it took in seconds. */
+  async cycle(): Promise<number> {
+    const start = performance.now();
+    const snap = await this.store.snapshot();
+    const now = this.opts.clock();
+    const full = this.scheduler.plan(snap, now);
+    const plan = { ...full, pending: changedReasons(full.pending, snap) };
+    if (plan.binds.length || plan.preemptions.length || plan.pending.length) {
+      const applied = await this.store.applyPlan(plan, now, this.opts.serverId);
+      if (applied && this.opts.onAdmitted) {
+        const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
+        for (const b of plan.binds) {
+          const j = jobs.get(b.jobId);
+          if (j) this.opts.onAdmitted(Math.max(0, now - j.createdAt) / 1000, j.queue);
+        }
+      }
+    }
+    const seconds = (performance.now() - start) / 1000;
+    this.lastCycleMs = seconds * 1000;
+    this.opts.onCycle?.(seconds, snap);
+    return seconds;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+    if (this.leader) await this.store.releaseLease(SCHEDULER_LEASE, this.opts.serverId).catch(() => {});
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Starts a Tide server: opens the store (SQLite in the data directory, or PostgreSQL), applies
+ * the cluster config, serves the API on 127.0.0.1 and runs the scheduling loop whenever it holds
+ * the scheduler lease (always, on SQLite; one of several servers, on PostgreSQL).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { openStore } from '../store/sqlStore.ts';
+import type { Store } from '../store/store.ts';
+import { buildApp } from './app.ts';
+import { hashToken } from './auth.ts';
+import { EMPTY_CONFIG, type ClusterConfig } from './config.ts';
+import { SchedulingLoop } from './loop.ts';
+import { createMetrics } from './metrics.ts';
+import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
+import { UserError } from '../util/errors.ts';
+
+/**
+ * The live server's default job scheduler: priority then FIFO, never preempting on its own. The
+ * simulator's default ('tide', preemptive least-attained-service) needs jobs that checkpoint;
+ * a cluster opts into it with --scheduler tide.
+ */
+export const LIVE_DEFAULT_SCHEDULER = 'fifo';
+
+export interface ServerOptions {
+  /** Where SQLite keeps its file (ignored with databaseUrl). */
+  readonly dataDir: string;
+  /** postgres://… for PostgreSQL; memory: for a throwaway in-memory store. */
+  readonly databaseUrl?: string;
+  readonly host?: string;
+  readonly port: number;
+  readonly adminToken: string;
+  readonly agentToken: string;
+  readonly config?: ClusterConfig;
+  readonly scheduler?: string;
+  readonly placement?: string;
+  readonly schedulerOptions?: SchedulerOptions;
+  readonly tickMs?: number;
+  readonly leaseTtlMs?: number;
+  readonly nodeLeaseMs?: number;
+  readonly bodyLimit?: number;
+  readonly serverId?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly store: Store;
+  readonly loop: SchedulingLoop;
+  readonly app: FastifyInstance;
+  readonly serverId: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const log = o.log ?? (() => {});
+  let url = o.databaseUrl;
+  if (!url) {
+    mkdirSync(o.dataDir, { recursive: true });
+    url = `sqlite:${join(resolve(o.dataDir), 'tide.db')}`;
+  }
+  const store = await openStore(url);
+  const now = Date.now();
+  const config = o.config ?? EMPTY_CONFIG;
+  await store.ensureTenant('default', now);
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, now);
+  await store.putToken(hashToken(o.adminToken), { role: 'admin', tenant: null }, now);
+  await store.putToken(hashToken(o.agentToken), { role: 'agent', tenant: null }, now);
+  for (const t of config.tenants) {
+    await store.ensureTenant(t.name, now);
+    for (const token of t.tokens) await store.putToken(hashToken(token), { role: 'tenant', tenant: t.name }, now);
+  }
+  for (const q of config.queues) await store.putQueue(q, now);
+
+  const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
+  const metrics = createMetrics(store);
+  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? 'bestfit', o.schedulerOptions ?? {});
+  let lastError = '';
+  const loop = new SchedulingLoop(store, adapter, {
+    serverId,
+    tickMs: o.tickMs ?? 1000,
+    leaseTtlMs: o.leaseTtlMs ?? 3000,
+    nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
+    clock: Date.now,
+    onCycle: (seconds) => metrics.cycleSeconds.observe(seconds),
+    onAdmitted: (wait, queue) => metrics.admissionWait.observe({ queue }, wait),
+    onError: (e) => {
+      const msg = (e as Error).message ?? String(e);
+      if (msg !== lastError) log(`scheduling loop: ${msg}`);
+      lastError = msg;
+    },
+    onLeadership: (leader) => log(leader ? `${serverId}: leading the scheduling loop` : `${serverId}: standing by (another server leads)`),
+  });
+  const app = await buildApp({
+    store,
+    metrics,
+    clock: Date.now,
+    serverId,
+    isLeader: () => loop.isLeader,
+    onSubmit: () => loop.poke(),
+    agentToken: () => o.agentToken,
+    ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
+  });
+  let address: string;
+  try {
+    address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port });
+  } catch (e) {
+    await store.close();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use (another Tide server?): pick one with --port`);
+    throw e;
+  }
+  loop.start();
+  return {
+    url: address.replace('[::1]', '127.0.0.1'),
+    store,
+    loop,
+    app,
+    serverId,
+    async close() {
+      await loop.stop();
+      await app.close();
+      await store.close();
+    },
+  };
+}

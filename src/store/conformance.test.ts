@@ -1,0 +1,213 @@
+/** The Store conformance suite: the same behaviour on every adapter (memory, SQLite, PostgreSQL). */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import type { Store } from './store.ts';
+import { storeFactories } from './testing.ts';
+
+function spec(over: Record<string, unknown> = {}): JobSpec {
+  const r = parseJobSpec({ name: 'train', tasks: [{ replicas: 2, gpus: 1, command: 'true' }], ...over });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.spec;
+}
+
+const node = (id: string, gpus = 4) => ({
+  id,
+  address: `http://127.0.0.1:${9000 + id.length}`,
+  cpuMilli: 32000,
+  memoryMib: 256 * 1024,
+  gpus: Array.from({ length: gpus }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `GPU-${id}-${i}` })),
+  simulated: true,
+});
+
+for (const factory of storeFactories()) {
+  describe(`store conformance: ${factory.name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      const opened = await factory.open();
+      store = opened.store;
+      cleanup = opened.cleanup;
+    });
+    after(async () => cleanup());
+
+    test('migrations are idempotent', async () => {
+      await store.migrate();
+      assert.deepEqual(await store.listJobs({}), []);
+    });
+
+    test('tokens, tenants and queues round-trip', async () => {
+      await store.ensureTenant('ml', 1);
+      await store.ensureTenant('ml', 2);
+      assert.deepEqual(await store.listTenants(), ['ml']);
+      await store.putToken('h1', { role: 'tenant', tenant: 'ml' }, 1);
+      assert.deepEqual(await store.findToken('h1'), { role: 'tenant', tenant: 'ml' });
+      assert.equal(await store.findToken('nope'), null);
+      await store.putQueue({ name: 'default', gpuQuota: 8, borrowingLimit: null }, 1);
+      await store.putQueue({ name: 'default', gpuQuota: 16, borrowingLimit: 4 }, 2);
+      assert.deepEqual(await store.listQueues(), [{ name: 'default', gpuQuota: 16, borrowingLimit: 4 }]);
+    });
+
+    test('submission with a client key is idempotent; arrays make one job per element', async () => {
+      const a = await store.submit('ml', spec(), 'key-1', 10);
+      const b = await store.submit('ml', spec(), 'key-1', 11);
+      assert.equal(a.created, true);
+      assert.equal(b.created, false);
+      assert.equal(b.jobs[0]?.id, a.jobs[0]?.id);
+      const other = await store.submit('other', spec(), 'key-1', 12);
+      assert.notEqual(other.jobs[0]?.id, a.jobs[0]?.id, 'client keys are per tenant');
+      const arr = await store.submit('ml', spec({ array: 3, kind: 'batch' }), null, 13);
+      assert.deepEqual(arr.jobs.map((j) => j.name), ['train-0', 'train-1', 'train-2']);
+      const tasks = await store.listTasks(a.jobs[0]?.id ?? '');
+      assert.deepEqual(tasks.map((t) => [t.index, t.state, t.gpuMilli]), [[0, 'pending', 1000], [1, 'pending', 1000]]);
+      assert.equal((await store.listJobs({ tenant: 'other' })).length, 1);
+      assert.equal((await store.listJobs({ states: ['pending'] })).length, 5);
+      assert.equal((await store.jobStateCounts())['pending'], 5);
+      for (const j of (await store.listJobs({})).slice(1)) await store.cancel(j.id, 'test', 14);
+    });
+
+    test('a gang runs to success through bind, start and exit reports', async () => {
+      await store.registerNode(node('n1'), 100);
+      const { jobs } = await store.submit('ml', spec({ name: 'gang' }), null, 100);
+      const id = jobs[0]?.id ?? '';
+      const applied = await store.applyPlan(
+        { binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'n1', gpus: [0], gpuMilli: 1000 }, { index: 1, node: 'n1', gpus: [1], gpuMilli: 1000 }] }], preemptions: [], pending: [] },
+        101,
+      );
+      assert.equal(applied, true);
+      assert.equal((await store.getJob(id))?.state, 'admitted');
+      const desired = (await store.heartbeat('n1', [], [], 102)) ?? [];
+      const mine = desired.filter((d) => d.jobId === id);
+      assert.deepEqual(mine.map((d) => [d.taskIndex, d.action, d.gpus]), [[0, 'run', [0]], [1, 'run', [1]]]);
+      assert.equal(mine[0]?.gangSize, 2);
+      assert.equal(mine[0]?.peers.length, 2);
+      const [r0, r1] = mine.map((d) => d.runId);
+      await store.heartbeat('n1', [], [{ runId: r0 ?? '', state: 'running', pid: 1, exitCode: null }, { runId: r1 ?? '', state: 'running', pid: 2, exitCode: null }], 103);
+      assert.equal((await store.getJob(id))?.state, 'running');
+      const node1 = await store.getNode('n1');
+      assert.deepEqual(node1?.gpuUsedMilli, [1000, 1000, 0, 0]);
+      await store.heartbeat('n1', [], [{ runId: r0 ?? '', state: 'exited', pid: 1, exitCode: 0 }, { runId: r1 ?? '', state: 'exited', pid: 2, exitCode: 0 }], 104);
+      const done = await store.getJob(id);
+      assert.equal(done?.state, 'succeeded');
+      assert.equal(done?.finishedAt, 104);
+      assert.deepEqual((await store.getNode('n1'))?.gpuUsedMilli, [0, 0, 0, 0]);
+      const types = (await store.listEvents({ jobId: id })).map((e) => e.type);
+      assert.deepEqual(types, ['job:submitted', 'job:admitted', 'task:started', 'task:started', 'job:running', 'task:succeeded', 'task:succeeded', 'job:succeeded']);
+    });
+
+    test('one failed task fails the gang and stops the others', async () => {
+      const { jobs } = await store.submit('ml', spec({ name: 'failing' }), null, 200);
+      const id = jobs[0]?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'n1', gpus: [0], gpuMilli: 1000 }, { index: 1, node: 'n1', gpus: [1], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 201);
+      const runs = ((await store.heartbeat('n1', [], [], 202)) ?? []).filter((d) => d.jobId === id).map((d) => d.runId);
+      await store.heartbeat('n1', [], runs.map((runId) => ({ runId, state: 'running' as const, pid: 5, exitCode: null })), 203);
+      const desired = await store.heartbeat('n1', [], [{ runId: runs[0] ?? '', state: 'exited', pid: 5, exitCode: 3 }, { runId: runs[1] ?? '', state: 'running', pid: 6, exitCode: null }], 204);
+      assert.equal((await store.getJob(id))?.state, 'failed');
+      assert.deepEqual(desired?.filter((d) => d.jobId === id).map((d) => d.action), ['stop']);
+      await store.heartbeat('n1', [], [{ runId: runs[1] ?? '', state: 'exited', pid: 6, exitCode: 143 }], 205);
+      assert.deepEqual((await store.listTasks(id)).map((t) => t.state), ['failed', 'stopped']);
+    });
+
+    test('preemption stops the tasks, then requeues the job with a new attempt', async () => {
+      const { jobs } = await store.submit('ml', spec({ name: 'victim', tasks: [{ gpus: 1, command: 'sleep 100' }] }), null, 300);
+      const id = jobs[0]?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'n1', gpus: [2], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 301);
+      const run = ((await store.heartbeat('n1', [], [], 302)) ?? []).find((d) => d.jobId === id)?.runId ?? '';
+      await store.heartbeat('n1', [], [{ runId: run, state: 'running', pid: 9, exitCode: null }], 303);
+      await store.applyPlan({ binds: [], preemptions: [{ jobId: id, reason: 'make room' }], pending: [] }, 304);
+      assert.equal((await store.getJob(id))?.state, 'preempted');
+      const desired = await store.heartbeat('n1', [], [{ runId: run, state: 'running', pid: 9, exitCode: null }], 305);
+      assert.equal(desired?.find((d) => d.jobId === id)?.action, 'stop');
+      await store.heartbeat('n1', [], [{ runId: run, state: 'exited', pid: 9, exitCode: 0 }], 306);
+      const job = await store.getJob(id);
+      assert.equal(job?.state, 'pending');
+      assert.equal(job?.attempt, 1);
+      assert.deepEqual((await store.listTasks(id)).map((t) => [t.state, t.node, t.attempt]), [['pending', null, 1]]);
+      // A bind for the old attempt is refused; one for the new attempt is taken.
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'n1', gpus: [2], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 307);
+      assert.equal((await store.getJob(id))?.state, 'pending');
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 1, tasks: [{ index: 0, node: 'n1', gpus: [3], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 308);
+      assert.equal((await store.getJob(id))?.state, 'admitted');
+      await store.cancel(id, 'test', 309);
+    });
+
+    test('a silent node is lost and its jobs are requeued; pending reasons are stored', async () => {
+      await store.registerNode(node('n2', 2), 400);
+      const { jobs } = await store.submit('ml', spec({ name: 'on-n2', tasks: [{ gpus: 1, command: 'sleep 100' }] }), null, 400);
+      const id = jobs[0]?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'n2', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 401);
+      await store.heartbeat('n1', [], [], 10_000);
+      const lost = await store.expireNodes(5_000, 10_001);
+      assert.deepEqual(lost, ['n2']);
+      assert.equal((await store.getNode('n2'))?.state, 'lost');
+      const job = await store.getJob(id);
+      assert.equal(job?.state, 'pending');
+      assert.equal(job?.attempt, 1);
+      await store.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: id, reason: 'Resources', estimatedStart: 20_000 }] }, 10_002);
+      assert.equal((await store.getJob(id))?.reason, 'Resources');
+      assert.equal((await store.getJob(id))?.estimatedStart, 20_000);
+      // Its agent still runs the written-off task: the node stays lost until that process is gone.
+      const stale = await store.heartbeat('n2', [], [{ runId: `${id}.0.0`, state: 'running', pid: 4, exitCode: null }], 10_003);
+      assert.deepEqual(stale, [], 'the stale run is not wanted: the agent stops it');
+      assert.equal((await store.getNode('n2'))?.state, 'lost');
+      const returned = await store.heartbeat('n2', [{ index: 0, utilization: 50, memoryUsedMib: 10, powerWatts: 300 }], [{ runId: `${id}.0.0`, state: 'exited', pid: 4, exitCode: 143 }], 10_003);
+      assert.deepEqual(returned, []);
+      assert.equal((await store.getNode('n2'))?.state, 'ready');
+      assert.equal((await store.getNode('n2'))?.telemetry[0]?.powerWatts, 300);
+      assert.ok((await store.listEvents({})).some((e) => e.type === 'node:lost' && e.nodeId === 'n2'));
+      await store.cancel(id, 'test', 10_004);
+    });
+
+    test('pending reasons are written in one batch, only to jobs still pending', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await store.submit('ml', spec({ name: `r${i}` }), null, 450)).jobs[0]?.id ?? '');
+      await store.cancel(ids[2] ?? '', 'test', 451);
+      const pending = ids.map((jobId, i) => ({ jobId, reason: `over-quota: reason ${i}`, estimatedStart: i === 0 ? null : 9_000 + i }));
+      await store.applyPlan({ binds: [], preemptions: [], pending }, 452);
+      const jobs = await Promise.all(ids.map((id) => store.getJob(id)));
+      assert.deepEqual(jobs.map((j) => [j?.reason, j?.estimatedStart]), [['over-quota: reason 0', null], ['over-quota: reason 1', 9_001], ['cancelled by test', null]]);
+      for (const id of ids.slice(0, 2)) await store.cancel(id, 'test', 453);
+    });
+
+    test('a bind onto a GPU still held by an active task is refused; the job stays pending with a reason', async () => {
+      const a = (await store.submit('ml', spec({ name: 'holder', tasks: [{ gpus: 1, command: 'x' }] }), null, 460)).jobs[0]?.id ?? '';
+      const b = (await store.submit('ml', spec({ name: 'intruder', tasks: [{ gpus: 1, command: 'x' }] }), null, 460)).jobs[0]?.id ?? '';
+      const on = (jobId: string) => ({ jobId, attempt: 0, tasks: [{ index: 0, node: 'n1', gpus: [3], gpuMilli: 1000 }] });
+      assert.ok(await store.applyPlan({ binds: [on(a), on(b)], preemptions: [], pending: [] }, 461));
+      assert.equal((await store.getJob(a))?.state, 'admitted');
+      const intruder = await store.getJob(b);
+      assert.equal(intruder?.state, 'pending');
+      assert.match(intruder?.reason ?? '', /GPU 3 of n1 is still held/);
+      assert.deepEqual((await store.getNode('n1'))?.gpuUsedMilli[3], 1000);
+      for (const id of [a, b]) await store.cancel(id, 'test', 462);
+    });
+
+    test('a drained node stays drained through heartbeats until undrained; unknown nodes cannot be drained', async () => {
+      assert.equal(await store.setNodeDrained('n1', true, 500), true);
+      await store.heartbeat('n1', [], [], 501);
+      assert.equal((await store.getNode('n1'))?.state, 'drained');
+      assert.equal(await store.setNodeDrained('n1', false, 502), true);
+      assert.equal((await store.getNode('n1'))?.state, 'ready');
+      assert.equal(await store.setNodeDrained('ghost', true, 503), false);
+    });
+
+    test('the scheduler lease has one holder at a time and fences a deposed leader', async () => {
+      assert.equal(await store.acquireLease('scheduler', 'a', 1000, 0), true);
+      assert.equal(await store.acquireLease('scheduler', 'b', 1000, 500), false);
+      assert.equal(await store.acquireLease('scheduler', 'a', 1000, 900), true, 'renewal');
+      assert.equal(await store.acquireLease('scheduler', 'b', 1000, 2001), true, 'takeover after expiry');
+      assert.equal(await store.applyPlan({ binds: [], preemptions: [], pending: [] }, 2002, 'a'), false);
+      assert.equal(await store.applyPlan({ binds: [], preemptions: [], pending: [] }, 2002, 'b'), true);
+      await store.releaseLease('scheduler', 'b');
+      assert.equal(await store.acquireLease('scheduler', 'a', 1000, 2003), true);
+    });
+
+    test('unknown ids read as absent, never as errors', async () => {
+      assert.equal(await store.getJob('abc'), null);
+      assert.equal(await store.getJob('999999'), null);
+      assert.deepEqual(await store.listTasks('x'), []);
+      assert.equal(await store.heartbeat('ghost', [], [], 1), null);
+      assert.equal(await store.cancel('999999', 'x', 1), null);
+    });
+  });
+}

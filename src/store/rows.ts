@@ -1,0 +1,148 @@
+/** Database rows and their mapping to the API's domain types; rows never leave the store. */
+import type { JobSpec } from '../api/spec.ts';
+import type { GpuInfo, GpuTelemetry, Job, JobEvent, JobState, NodeInfo, NodeState, Task, TaskState } from '../api/types.ts';
+import { runIdOf } from '../server/lifecycle.ts';
+
+export interface JobRow {
+  id: number;
+  tenant: string;
+  name: string;
+  queue: string;
+  priority: number;
+  kind: string;
+  state: string;
+  reason: string | null;
+  attempt: number;
+  gpu_milli: number;
+  task_count: number;
+  preemptible: number;
+  spec: string;
+  client_key: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  estimated_start: number | null;
+}
+
+export interface TaskRow {
+  job_id: number;
+  idx: number;
+  grp: string;
+  attempt: number;
+  state: string;
+  node_id: string | null;
+  gpus: string;
+  gpu_milli: number;
+  cpu_milli: number;
+  memory_mib: number;
+  pid: number | null;
+  exit_code: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface NodeRow {
+  id: string;
+  state: string;
+  address: string;
+  cpu_milli: number;
+  memory_mib: number;
+  gpus: string;
+  simulated: number;
+  last_heartbeat: number;
+  telemetry: string;
+  registered_at: number;
+}
+
+export interface EventRow {
+  id: number;
+  at: number;
+  type: string;
+  job_id: number | null;
+  node_id: string | null;
+  tenant: string | null;
+  message: string;
+}
+
+/** Specs never change after submission: parsed once per text (bounded), not once per read. */
+const specCache = new Map<string, JobSpec>();
+function parseSpec(text: string): JobSpec {
+  let spec = specCache.get(text);
+  if (!spec) {
+    spec = JSON.parse(text) as JobSpec;
+    if (specCache.size >= 50_000) specCache.clear();
+    specCache.set(text, spec);
+  }
+  return spec;
+}
+
+export function jobFromRow(r: JobRow, known?: JobSpec): Job {
+  const spec = known ?? parseSpec(r.spec);
+  return {
+    id: String(r.id),
+    tenant: r.tenant,
+    name: r.name,
+    queue: r.queue,
+    priority: r.priority,
+    kind: spec.kind,
+    state: r.state as JobState,
+    reason: r.reason,
+    attempt: r.attempt,
+    gpus: r.gpu_milli / 1000,
+    tasks: r.task_count,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    estimatedStart: r.estimated_start,
+    clientKey: r.client_key,
+    spec,
+  };
+}
+
+export function taskFromRow(r: TaskRow): Task {
+  return {
+    jobId: String(r.job_id),
+    index: r.idx,
+    group: r.grp,
+    attempt: r.attempt,
+    runId: runIdOf(r.job_id, r.idx, r.attempt),
+    state: r.state as TaskState,
+    node: r.node_id,
+    gpus: JSON.parse(r.gpus) as number[],
+    gpuMilli: r.gpu_milli,
+    exitCode: r.exit_code,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem: number } | undefined): NodeInfo {
+  const gpus = JSON.parse(r.gpus) as GpuInfo[];
+  return {
+    id: r.id,
+    state: r.state as NodeState,
+    address: r.address,
+    cpuMilli: r.cpu_milli,
+    memoryMib: r.memory_mib,
+    gpus,
+    simulated: r.simulated === 1,
+    lastHeartbeat: r.last_heartbeat,
+    telemetry: JSON.parse(r.telemetry) as GpuTelemetry[],
+    gpuUsedMilli: gpus.map((_, i) => used?.gpu[i] ?? 0),
+    cpuUsedMilli: used?.cpu ?? 0,
+    memoryUsedMib: used?.mem ?? 0,
+  };
+}
+
+export function eventFromRow(r: EventRow): JobEvent {
+  return {
+    id: r.id,
+    at: r.at,
+    type: r.type,
+    jobId: r.job_id === null ? null : String(r.job_id),
+    nodeId: r.node_id,
+    tenant: r.tenant,
+    message: r.message,
+  };
+}

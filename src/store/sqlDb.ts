@@ -1,0 +1,199 @@
+/**
+ * The one port the store needs from a database: run parameterised SQL, in or out of a
+ * transaction. SQL is written once with PostgreSQL placeholders ($1, $2, …); the SQLite adapter
+ * rewrites them. Adapters: SQLite (file or in-memory, via better-sqlite3) and PostgreSQL (pg).
+ */
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Param = string | number | null;
+
+export interface SqlDb {
+  readonly dialect: Dialect;
+  all<T>(sql: string, params?: readonly Param[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly Param[]): Promise<T | undefined>;
+  /** Runs a statement; returns the number of rows it changed. */
+  run(sql: string, params?: readonly Param[]): Promise<number>;
+  /** Runs a script of several statements without parameters. */
+  exec(script: string): Promise<void>;
+  /** Runs fn in one transaction: committed when it resolves, rolled back when it throws. */
+  tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** `$2 … $1` → `? … ?` with the parameters reordered to match. */
+export function toQuestionMarks(sql: string, params: readonly Param[]): { sql: string; params: Param[] } {
+  const ordered: Param[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+    ordered.push(params[Number(n) - 1] ?? null);
+    return '?';
+  });
+  return { sql: text, params: ordered };
+}
+
+/** A FIFO async lock: SQLite has one connection, so one transaction at a time. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  async lock<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+class SqliteConn implements SqlDb {
+  readonly dialect = 'sqlite' as const;
+  private readonly cache = new Map<string, { stmt: Database.Statement; text: string }>();
+  constructor(private readonly db: Database.Database) {}
+
+  private prep(sql: string, params: readonly Param[]): { stmt: Database.Statement; params: Param[] } {
+    const { sql: text, params: ordered } = toQuestionMarks(sql, params);
+    let entry = this.cache.get(sql);
+    if (!entry) {
+      entry = { stmt: this.db.prepare(text), text };
+      this.cache.set(sql, entry);
+    }
+    return { stmt: entry.stmt, params: ordered };
+  }
+  async all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
+    const p = this.prep(sql, params);
+    return p.stmt.all(...p.params) as T[];
+  }
+  async get<T>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
+    const p = this.prep(sql, params);
+    return p.stmt.reader ? (p.stmt.get(...p.params) as T | undefined) : (p.stmt.run(...p.params), undefined);
+  }
+  async run(sql: string, params: readonly Param[] = []): Promise<number> {
+    const p = this.prep(sql, params);
+    if (p.stmt.reader) return p.stmt.all(...p.params).length;
+    return p.stmt.run(...p.params).changes;
+  }
+  async exec(script: string): Promise<void> {
+    this.db.exec(script);
+  }
+  tx<T>(): Promise<T> {
+    throw new Error('nested transactions are not supported');
+  }
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+/** SQLite: `path` is a file, or ":memory:" for the in-memory store. */
+export class SqliteDb implements SqlDb {
+  readonly dialect = 'sqlite' as const;
+  private readonly conn: SqliteConn;
+  private readonly raw: Database.Database;
+  private readonly mutex = new Mutex();
+
+  constructor(path: string) {
+    this.raw = new Database(path);
+    this.raw.pragma('journal_mode = WAL');
+    this.raw.pragma('synchronous = NORMAL');
+    this.raw.pragma('foreign_keys = ON');
+    this.raw.pragma('busy_timeout = 5000');
+    this.conn = new SqliteConn(this.raw);
+  }
+  all<T>(sql: string, params?: readonly Param[]): Promise<T[]> {
+    return this.mutex.lock(() => this.conn.all<T>(sql, params));
+  }
+  get<T>(sql: string, params?: readonly Param[]): Promise<T | undefined> {
+    return this.mutex.lock(() => this.conn.get<T>(sql, params));
+  }
+  run(sql: string, params?: readonly Param[]): Promise<number> {
+    return this.mutex.lock(() => this.conn.run(sql, params));
+  }
+  exec(script: string): Promise<void> {
+    return this.mutex.lock(() => this.conn.exec(script));
+  }
+  tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
+    return this.mutex.lock(async () => {
+      this.raw.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.conn);
+        this.raw.exec('COMMIT');
+        return result;
+      } catch (e) {
+        this.raw.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+  async close(): Promise<void> {
+    await this.mutex.lock(async () => this.raw.close());
+  }
+}
+
+// BIGINT and NUMERIC come back as strings by default; every number Tide stores fits a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+class PgConn implements SqlDb {
+  readonly dialect = 'postgres' as const;
+  constructor(private readonly client: pg.PoolClient | pg.Pool) {}
+  async all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
+    return (await this.client.query(sql, params as Param[])).rows as T[];
+  }
+  async get<T>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return (await this.client.query(sql, params as Param[])).rows[0] as T | undefined;
+  }
+  async run(sql: string, params: readonly Param[] = []): Promise<number> {
+    return (await this.client.query(sql, params as Param[])).rowCount ?? 0;
+  }
+  async exec(script: string): Promise<void> {
+    await this.client.query(script);
+  }
+  tx<T>(): Promise<T> {
+    throw new Error('nested transactions are not supported');
+  }
+  async close(): Promise<void> {}
+}
+
+export class PostgresDb implements SqlDb {
+  readonly dialect = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly direct: PgConn;
+
+  constructor(url: string, poolSize = 8) {
+    this.pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
+    // A dropped connection must not crash the server; the next query reconnects.
+    this.pool.on('error', () => {});
+    this.direct = new PgConn(this.pool);
+  }
+  all<T>(sql: string, params?: readonly Param[]): Promise<T[]> {
+    return this.direct.all<T>(sql, params);
+  }
+  get<T>(sql: string, params?: readonly Param[]): Promise<T | undefined> {
+    return this.direct.get<T>(sql, params);
+  }
+  run(sql: string, params?: readonly Param[]): Promise<number> {
+    return this.direct.run(sql, params);
+  }
+  exec(script: string): Promise<void> {
+    return this.direct.exec(script);
+  }
+  async tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(new PgConn(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

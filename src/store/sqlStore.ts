@@ -1,0 +1,526 @@
+/**
+ * The Store on SQL: one implementation for every SqlDb adapter (SQLite file, SQLite in memory,
+ * PostgreSQL). Lifecycle rules come from server/lifecycle.ts; every method is one transaction.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
+import type { GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
+import { judgeJob, runIdOf } from '../server/lifecycle.ts';
+import { Q, OPEN_JOBS_IN } from './queries.ts';
+import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
+import type { AppliedPlan, JobFilter, NodeRegistration, QueueConfig, Store, StoreSnapshot, SubmitResult, TokenOwner } from './store.ts';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const SCHEDULER_LEASE = 'scheduler';
+/** Base of the rendezvous ports handed to gang tasks (MASTER_PORT and peers). */
+const PEER_PORT_BASE = 29500;
+
+interface EventInput {
+  type: string;
+  jobId?: number | string | null;
+  nodeId?: string | null;
+  tenant?: string | null;
+  message: string;
+}
+
+export class SqlStore implements Store {
+  /** Job specs by id (immutable after submission), so snapshots need not re-read and re-parse them. */
+  private readonly specs = new Map<number, JobSpec>();
+
+  constructor(private readonly db: SqlDb) {}
+
+  get dialect(): 'sqlite' | 'postgres' {
+    return this.db.dialect;
+  }
+
+  async migrate(): Promise<void> {
+    const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    await this.db.tx(async (db) => {
+      // Two servers starting at once on PostgreSQL: the advisory lock makes one wait.
+      if (db.dialect === 'postgres') await db.exec('SELECT pg_advisory_xact_lock(727274)');
+      await db.exec(Q.createMigrations);
+      const done = new Set((await db.all<{ version: number }>(Q.appliedMigrations)).map((r) => Number(r.version)));
+      for (const f of files) {
+        const version = Number(f.split('_')[0]);
+        if (done.has(version)) continue;
+        const serial = db.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT';
+        await db.exec(readFileSync(join(MIGRATIONS_DIR, f), 'utf8').replaceAll('{{serial}}', serial));
+        await db.run(Q.recordMigration, [version, Date.now()]);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  async ensureTenant(name: string, now: number): Promise<void> {
+    await this.db.run(Q.ensureTenant, [name, now]);
+  }
+  async listTenants(): Promise<string[]> {
+    return (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name);
+  }
+  async putToken(hash: string, owner: TokenOwner, now: number): Promise<void> {
+    await this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now]);
+  }
+  async findToken(hash: string): Promise<TokenOwner | null> {
+    const r = await this.db.get<{ role: TokenOwner['role']; tenant: string | null }>(Q.findToken, [hash]);
+    return r ? { role: r.role, tenant: r.tenant } : null;
+  }
+  async putQueue(q: QueueConfig, now: number): Promise<void> {
+    await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now]);
+  }
+  async listQueues(): Promise<QueueConfig[]> {
+    const rows = await this.db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null }>(Q.listQueues);
+    return rows.map((r) => ({ name: r.name, gpuQuota: r.gpu_quota, borrowingLimit: r.borrowing_limit }));
+  }
+
+  async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number): Promise<SubmitResult> {
+    const keys = Array.from({ length: spec.array }, (_, i) => (clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`));
+    const existing = async (db: SqlDb): Promise<Job[] | null> => {
+      if (clientKey === null) return null;
+      const found: Job[] = [];
+      for (const k of keys) {
+        const r = await db.get<JobRow>(Q.jobByClientKey, [tenant, k]);
+        if (r) found.push(jobFromRow(r));
+      }
+      return found.length > 0 ? found : null;
+    };
+    try {
+      return await this.db.tx(async (db) => {
+        const found = await existing(db);
+        if (found) return { jobs: found, created: false };
+        const jobs: Job[] = [];
+        for (let i = 0; i < spec.array; i++) {
+          const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
+          const row = await db.get<JobRow>(Q.insertJob, [
+            tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0,
+            JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), keys[i] ?? null, now,
+          ]);
+          if (!row) throw new Error('insert returned no row');
+          let idx = 0;
+          for (const g of spec.groups) {
+            for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
+          }
+          await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
+          jobs.push(jobFromRow(row));
+        }
+        return { jobs, created: true };
+      });
+    } catch (e) {
+      // Two submissions with one client key raced: the loser returns the winner's jobs.
+      if (clientKey !== null && isUniqueViolation(e)) {
+        const found = await existing(this.db);
+        if (found) return { jobs: found, created: false };
+      }
+      throw e;
+    }
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    const r = await this.db.get<JobRow>(Q.jobById, [Number(id)]);
+    return r ? jobFromRow(r) : null;
+  }
+
+  async listJobs(f: JobFilter): Promise<Job[]> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    const add = (clause: string, ...values: Param[]): void => {
+      let text = clause;
+      for (const v of values) {
+        params.push(v);
+        text = text.replace('?', `$${params.length}`);
+      }
+      where.push(text);
+    };
+    if (f.tenant !== undefined) add('tenant = ?', f.tenant);
+    if (f.queue !== undefined) add('queue = ?', f.queue);
+    if (f.afterId !== undefined) add('id > ?', f.afterId);
+    if (f.states && f.states.length > 0) add(`state IN (${f.states.map(() => '?').join(', ')})`, ...f.states);
+    params.push(Math.min(f.limit ?? 1000, 10_000));
+    const sql = `${Q.listJobsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+    return (await this.db.all<JobRow>(sql, params)).map((r) => jobFromRow(r));
+  }
+
+  async listTasks(jobId: string): Promise<Task[]> {
+    if (!/^\d{1,15}$/.test(jobId)) return [];
+    return (await this.db.all<TaskRow>(Q.tasksOfJob, [Number(jobId)])).map(taskFromRow);
+  }
+
+  async jobStateCounts(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const r of await this.db.all<{ state: string; n: number }>(Q.jobStateCounts)) out[r.state] = Number(r.n);
+    return out;
+  }
+
+  async cancel(id: string, by: string, now: number): Promise<Job | null> {
+    return this.db.tx(async (db) => {
+      const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
+      if (!job || ['succeeded', 'failed', 'cancelled'].includes(job.state)) return null;
+      await db.run(Q.setJobState, [job.id, 'cancelled', `cancelled by ${by}`, now]);
+      await db.run(Q.setJobFinished, [job.id, now]);
+      await db.run(Q.stopActiveTasks, [job.id]);
+      await db.run(Q.stopPendingTasks, [job.id, now]);
+      await this.event(db, now, { type: 'job:cancelled', jobId: job.id, tenant: job.tenant, message: `cancelled by ${by}` });
+      const after = await db.get<JobRow>(Q.jobById, [job.id]);
+      return after ? jobFromRow(after) : null;
+    });
+  }
+
+  async preempt(id: string, reason: string, now: number): Promise<Job | null> {
+    return this.db.tx(async (db) => {
+      const ok = await this.preemptIn(db, Number(id), reason, now);
+      if (!ok) return null;
+      await this.settle(db, [Number(id)], now);
+      const after = await db.get<JobRow>(Q.jobById, [Number(id)]);
+      return after ? jobFromRow(after) : null;
+    });
+  }
+
+  private async preemptIn(db: SqlDb, id: number, reason: string, now: number): Promise<boolean> {
+    const job = await db.get<JobRow>(Q.jobById, [id]);
+    if (!job || (job.state !== 'admitted' && job.state !== 'running')) return false;
+    await db.run(Q.setJobState, [id, 'preempted', reason, now]);
+    await db.run(Q.stopActiveTasks, [id]);
+    await this.event(db, now, { type: 'job:preempted', jobId: id, tenant: job.tenant, message: reason });
+    return true;
+  }
+
+  async snapshot(): Promise<StoreSnapshot> {
+    return this.db.tx(async (db) => {
+      const nodes = await this.nodesIn(db);
+      const active = (await db.all<TaskRow>(Q.activeTasks)).map((r) => ({
+        jobId: String(r.job_id),
+        index: r.idx,
+        node: r.node_id ?? '',
+        gpus: JSON.parse(r.gpus) as number[],
+        gpuMilli: r.gpu_milli,
+        cpuMilli: r.cpu_milli,
+        memoryMib: r.memory_mib,
+        state: r.state as Task['state'],
+      }));
+      const rows = await db.all<JobRow>(Q.openJobsLite);
+      const missing = rows.filter((r) => !this.specs.has(r.id)).map((r) => r.id);
+      for (let i = 0; i < missing.length; i += 500) {
+        const ids = missing.slice(i, i + 500);
+        for (const r of await db.all<{ id: number; spec: string }>(Q.specsByIds(ids.length), ids)) this.specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
+      }
+      const openJobs = rows.map((r) => jobFromRow(r, this.specs.get(r.id)));
+      if (this.specs.size > 2 * rows.length + 10_000) {
+        const open = new Set(rows.map((r) => r.id));
+        for (const id of this.specs.keys()) if (!open.has(id)) this.specs.delete(id);
+      }
+      const queues = (await db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null }>(Q.listQueues)).map((r) => ({
+        name: r.name,
+        gpuQuota: r.gpu_quota,
+        borrowingLimit: r.borrowing_limit,
+      }));
+      return { nodes, activeTasks: active, openJobs, queues };
+    });
+  }
+
+  async applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
+    return this.db.tx(async (db) => {
+      if (leaseHolder !== undefined) {
+        const sql = db.dialect === 'postgres' ? Q.leaseHolderForUpdate : Q.leaseHolder;
+        const lease = await db.get<{ holder: string; expires_at: number }>(sql, [SCHEDULER_LEASE]);
+        if (!lease || lease.holder !== leaseHolder || lease.expires_at < now) return false;
+      }
+      for (const p of plan.preemptions) {
+        if (await this.preemptIn(db, Number(p.jobId), p.reason, now)) await this.settle(db, [Number(p.jobId)], now);
+      }
+      // GPUs held per node (by tasks still active, including ones told to stop just above):
+      // a bind onto a GPU that is not free yet waits for a later cycle. This keeps any
+      // scheduler, including one that preempts and re-places in one plan, from handing out a
+      // GPU whose previous process has not exited.
+      const held = new Map<string, number[]>();
+      const heldOn = async (node: string): Promise<number[]> => {
+        let gpus = held.get(node);
+        if (!gpus) {
+          gpus = [];
+          for (const t of await db.all<TaskRow>(Q.activeTasksOnNode, [node])) {
+            const list = JSON.parse(t.gpus) as number[];
+            for (const g of list) gpus[g] = (gpus[g] ?? 0) + t.gpu_milli / list.length;
+          }
+          held.set(node, gpus);
+        }
+        return gpus;
+      };
+      binds: for (const b of plan.binds) {
+        const id = Number(b.jobId);
+        for (const t of b.tasks) {
+          const gpus = await heldOn(t.node);
+          for (const g of t.gpus) {
+            if ((gpus[g] ?? 0) + t.gpuMilli / t.gpus.length > 1000) {
+              await db.run(Q.setPendingReasons(1), [id, `waiting-for-resources: GPU ${g} of ${t.node} is still held by a stopping task`, null]);
+              continue binds;
+            }
+          }
+        }
+        if ((await db.run(Q.admitJob, [id, b.attempt, now])) === 0) continue;
+        for (const t of b.tasks) {
+          const gpus = await heldOn(t.node);
+          for (const g of t.gpus) gpus[g] = (gpus[g] ?? 0) + t.gpuMilli / t.gpus.length;
+        }
+        const where: string[] = [];
+        for (const t of b.tasks) {
+          await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);
+          where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
+        }
+        const job = await db.get<JobRow>(Q.jobById, [id]);
+        await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}` });
+      }
+      for (let i = 0; i < plan.pending.length; i += 500) {
+        const batch = plan.pending.slice(i, i + 500);
+        await db.run(Q.setPendingReasons(batch.length), batch.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
+      }
+      return true;
+    });
+  }
+
+  async registerNode(n: NodeRegistration, now: number): Promise<void> {
+    await this.db.tx(async (db) => {
+      const before = await db.get<NodeRow>(Q.nodeById, [n.id]);
+      await db.run(Q.upsertNode, [n.id, n.address, n.cpuMilli, n.memoryMib, JSON.stringify(n.gpus), n.simulated ? 1 : 0, now]);
+      const what = `${n.gpus.length} GPUs${n.gpus.length ? ` (${[...new Set(n.gpus.map((g) => g.model))].join(', ')})` : ''}${n.simulated ? ', simulated' : ''} at ${n.address}`;
+      await this.event(db, now, { type: before ? 'node:reregistered' : 'node:registered', nodeId: n.id, message: what });
+    });
+  }
+
+  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
+    return this.db.tx(async (db) => {
+      const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
+      if (!node) return null;
+      const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
+      const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
+      // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
+      // only once its agent has stopped them, so no GPU is handed out twice.
+      const strays = reports.filter((r) => r.state === 'running' && !byRun.has(r.runId)).length;
+      if (node.state === 'lost' && strays === 0) await this.event(db, now, { type: 'node:returned', nodeId, message: 'heartbeats resumed' });
+      await db.run(Q.heartbeatNode, [nodeId, now, JSON.stringify(telemetry), strays > 0 ? 1 : 0]);
+      const touched = new Set<number>();
+      for (const r of reports) {
+        const t = byRun.get(r.runId);
+        if (!t) continue; // an old attempt or someone else's task: not in the desired set, so the agent stops it
+        if (r.state === 'running' && t.state === 'assigned') {
+          await db.run(Q.taskStarted, [t.job_id, t.idx, r.pid, now]);
+          await db.run(Q.setJobStarted, [t.job_id, now]);
+          await this.event(db, now, { type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${r.pid ?? '?'}` });
+          touched.add(t.job_id);
+        } else if (r.state === 'exited') {
+          const state = t.state === 'stopping' ? 'stopped' : r.exitCode === 0 ? 'succeeded' : 'failed';
+          if (t.state === 'assigned') await db.run(Q.taskStartedAt, [t.job_id, t.idx, now]); // started and ended between two heartbeats
+          await db.run(Q.taskExited, [t.job_id, t.idx, state, r.exitCode, now]);
+          await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} exit ${r.exitCode ?? 'signal'}` });
+          touched.add(t.job_id);
+        }
+      }
+      // A task the agent no longer knows (it was started, then vanished without an exit report) failed.
+      const reported = new Set(reports.map((r) => r.runId));
+      for (const t of active) {
+        const runId = runIdOf(t.job_id, t.idx, t.attempt);
+        if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runId) && !touched.has(t.job_id)) {
+          const state = t.state === 'stopping' ? 'stopped' : 'failed';
+          await db.run(Q.taskExited, [t.job_id, t.idx, state, null, now]);
+          await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
+          touched.add(t.job_id);
+        }
+      }
+      await this.settle(db, [...touched], now);
+      return this.assignmentsFor(db, nodeId);
+    });
+  }
+
+  private async assignmentsFor(db: SqlDb, nodeId: string): Promise<TaskAssignment[]> {
+    const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
+    const jobs = new Map<number, { row: JobRow; spec: JobSpec; peers: string[] }>();
+    const out: TaskAssignment[] = [];
+    for (const t of active) {
+      let job = jobs.get(t.job_id);
+      if (!job) {
+        const row = await db.get<JobRow>(Q.jobById, [t.job_id]);
+        if (!row) continue;
+        const addrs = await db.all<{ idx: number; address: string }>(Q.nodeAddresses, [t.job_id]);
+        const port = PEER_PORT_BASE + (t.job_id % 5000) * 4;
+        const peers = addrs.map((a) => `${hostOf(a.address)}:${port + a.idx}`);
+        job = { row, spec: JSON.parse(row.spec) as JobSpec, peers };
+        jobs.set(t.job_id, job);
+      }
+      const group = groupOf(job.spec, t.idx);
+      out.push({
+        runId: runIdOf(t.job_id, t.idx, t.attempt),
+        jobId: String(t.job_id),
+        jobName: job.row.name,
+        taskIndex: t.idx,
+        gangSize: job.row.task_count,
+        attempt: t.attempt,
+        action: t.state === 'stopping' ? 'stop' : 'run',
+        command: group?.command ?? ['/bin/false'],
+        env: {
+          ...(group?.env ?? {}),
+          ...('arrayIndex' in job.spec ? { TIDE_ARRAY_INDEX: String((job.spec as { arrayIndex: number }).arrayIndex) } : {}),
+        },
+        gpus: JSON.parse(t.gpus) as number[],
+        gpuMilli: group?.gpuMilli ?? 0,
+        memoryMib: t.memory_mib,
+        peers: job.peers,
+        checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
+        gracePeriodSeconds: job.spec.gracePeriodSeconds,
+      });
+    }
+    return out;
+  }
+
+  /** Re-judges jobs after their tasks changed: finishes, fails or requeues them. */
+  private async settle(db: SqlDb, jobIds: readonly number[], now: number): Promise<void> {
+    for (const id of jobIds) {
+      const job = await db.get<JobRow>(Q.jobById, [id]);
+      if (!job) continue;
+      const tasks = await db.all<TaskRow>(Q.tasksOfJob, [id]);
+      const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']));
+      if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
+      if (verdict.requeue) {
+        await db.run(Q.requeueJob, [id, verdict.reason, now]);
+        await db.run(Q.requeueTasks, [id, job.attempt + 1]);
+        await this.event(db, now, { type: 'job:requeued', jobId: id, tenant: job.tenant, message: `attempt ${job.attempt + 1}` });
+        continue;
+      }
+      if (verdict.state === job.state) continue;
+      await db.run(Q.setJobState, [id, verdict.state, verdict.reason, now]);
+      if (['succeeded', 'failed', 'cancelled'].includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
+      await this.event(db, now, { type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: verdict.reason ?? verdict.state });
+    }
+  }
+
+  async expireNodes(deadline: number, now: number): Promise<string[]> {
+    return this.db.tx(async (db) => {
+      const silent = await db.all<{ id: string }>(Q.silentNodes, [deadline]);
+      for (const { id } of silent) {
+        await db.run(Q.markNodeLost, [id]);
+        const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
+        await db.run(Q.stopTasksOnNode, [id, now]);
+        await this.event(db, now, { type: 'node:lost', nodeId: id, message: `no heartbeat since ${new Date(deadline).toISOString()}; ${jobs.length} jobs requeued` });
+        for (const j of jobs) {
+          const job = await db.get<JobRow>(Q.jobById, [j]);
+          if (job && (job.state === 'admitted' || job.state === 'running')) {
+            await db.run(Q.setJobState, [j, 'preempted', `node ${id} lost`, now]);
+            await db.run(Q.stopActiveTasks, [j]);
+            await this.event(db, now, { type: 'job:preempted', jobId: j, tenant: job.tenant, nodeId: id, message: `node ${id} lost` });
+          }
+        }
+        await this.settle(db, jobs, now);
+      }
+      return silent.map((s) => s.id);
+    });
+  }
+
+  private async nodesIn(db: SqlDb): Promise<NodeInfo[]> {
+    const rows = await db.all<NodeRow>(Q.listNodes);
+    const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
+    for (const t of await db.all<TaskRow>(Q.activeTasks)) {
+      if (t.node_id === null) continue;
+      let u = used.get(t.node_id);
+      if (!u) used.set(t.node_id, (u = { gpu: [], cpu: 0, mem: 0 }));
+      u.cpu += t.cpu_milli;
+      u.mem += t.memory_mib;
+      const gpus = JSON.parse(t.gpus) as number[];
+      const per = gpus.length ? t.gpu_milli / gpus.length : 0;
+      for (const g of gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
+    }
+    return rows.map((r) => nodeFromRow(r, used.get(r.id)));
+  }
+
+  async setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean> {
+    return this.db.tx(async (db) => {
+      const changed = await db.run(Q.setNodeSchedulable, [id, drained ? 'drained' : 'ready']);
+      if (changed > 0) await this.event(db, now, { type: drained ? 'node:drained' : 'node:ready', nodeId: id, message: drained ? 'no new tasks will be placed here' : 'accepting tasks' });
+      return changed > 0;
+    });
+  }
+
+  listNodes(): Promise<NodeInfo[]> {
+    return this.db.tx((db) => this.nodesIn(db));
+  }
+
+  async getNode(id: string): Promise<NodeInfo | null> {
+    return (await this.listNodes()).find((n) => n.id === id) ?? null;
+  }
+
+  async listEvents(f: { jobId?: string; tenant?: string; afterId?: number; limit?: number }): Promise<JobEvent[]> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (f.jobId !== undefined) {
+      params.push(Number(f.jobId));
+      where.push(`job_id = $${params.length}`);
+    }
+    if (f.tenant !== undefined) {
+      params.push(f.tenant);
+      where.push(`tenant = $${params.length}`);
+    }
+    if (f.afterId !== undefined) {
+      params.push(f.afterId);
+      where.push(`id > $${params.length}`);
+    }
+    params.push(Math.min(f.limit ?? 1000, 10_000));
+    const sql = `${Q.listEventsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+    return (await this.db.all<EventRow>(sql, params)).map(eventFromRow);
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
+    await this.db.run(Q.acquireLease, [name, holder, now + ttlMs, now]);
+    const r = await this.db.get<{ holder: string }>(Q.leaseHolder, [name]);
+    return r?.holder === holder;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.db.run(Q.releaseLease, [name, holder]);
+  }
+
+  private async event(db: SqlDb, now: number, e: EventInput): Promise<void> {
+    let tenant = e.tenant ?? null;
+    if (tenant === null && e.jobId !== undefined && e.jobId !== null) {
+      tenant = (await db.get<{ tenant: string }>('SELECT tenant FROM jobs WHERE id = $1', [Number(e.jobId)]))?.tenant ?? null;
+    }
+    await db.run(Q.insertEvent, [now, e.type, e.jobId === undefined || e.jobId === null ? null : Number(e.jobId), e.nodeId ?? null, tenant, e.message]);
+  }
+}
+
+function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | undefined {
+  let i = index;
+  for (const g of spec.groups) {
+    if (i < g.replicas) return g;
+    i -= g.replicas;
+  }
+  return undefined;
+}
+
+function hostOf(address: string): string {
+  try {
+    return new URL(address).hostname;
+  } catch {
+    return address;
+  }
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
+export async function openStore(url: string): Promise<Store> {
+  let db: SqlDb;
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) db = new PostgresDb(url);
+  else if (url === 'memory:') db = new SqliteDb(':memory:');
+  else if (url.startsWith('sqlite:')) db = new SqliteDb(url.slice('sqlite:'.length));
+  else throw new Error(`unknown database URL ${JSON.stringify(url)}: use postgres://…, sqlite:PATH or memory:`);
+  const store = new SqlStore(db);
+  await store.migrate();
+  return store;
+}
+
+export { OPEN_JOBS_IN };

@@ -1,0 +1,129 @@
+/**
+ * The Store port: everything the server keeps, behind one interface. Each method is atomic
+ * (one transaction). Adapters: SQLite (default, a file in the data directory), PostgreSQL
+ * (shared by several servers for HA) and an in-memory SQLite for tests; all pass
+ * `conformance.test.ts`.
+ */
+import type { JobSpec } from '../api/spec.ts';
+import type { GpuInfo, GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
+
+export type Role = 'admin' | 'tenant' | 'agent';
+
+export interface TokenOwner {
+  readonly role: Role;
+  readonly tenant: string | null;
+}
+
+export interface QueueConfig {
+  readonly name: string;
+  readonly gpuQuota: number | null;
+  readonly borrowingLimit: number | null;
+}
+
+export interface JobFilter {
+  readonly tenant?: string;
+  readonly states?: readonly string[];
+  readonly queue?: string;
+  readonly limit?: number;
+  /** Only jobs with an id above this (paging). */
+  readonly afterId?: number;
+}
+
+export interface NodeRegistration {
+  readonly id: string;
+  readonly address: string;
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+  readonly gpus: readonly GpuInfo[];
+  readonly simulated: boolean;
+}
+
+/** A task that holds resources now (assigned, running or stopping). */
+export interface ActiveTask {
+  readonly jobId: string;
+  readonly index: number;
+  readonly node: string;
+  readonly gpus: readonly number[];
+  readonly gpuMilli: number;
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+  readonly state: Task['state'];
+}
+
+/** What the scheduling loop reads each cycle. */
+export interface StoreSnapshot {
+  readonly nodes: readonly NodeInfo[];
+  readonly activeTasks: readonly ActiveTask[];
+  /** Jobs that are not finished (pending, admitted, running, preempted), oldest first. */
+  readonly openJobs: readonly Job[];
+  readonly queues: readonly QueueConfig[];
+}
+
+export interface TaskBinding {
+  readonly index: number;
+  readonly node: string;
+  readonly gpus: readonly number[];
+  readonly gpuMilli: number;
+}
+
+/** What the scheduling loop writes back: the store applies it in one transaction. */
+export interface AppliedPlan {
+  readonly binds: readonly { readonly jobId: string; readonly attempt: number; readonly tasks: readonly TaskBinding[] }[];
+  readonly preemptions: readonly { readonly jobId: string; readonly reason: string }[];
+  readonly pending: readonly { readonly jobId: string; readonly reason: string; readonly estimatedStart: number | null }[];
+}
+
+export interface SubmitResult {
+  readonly jobs: readonly Job[];
+  /** False when every job already existed under the client key (an idempotent retry). */
+  readonly created: boolean;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  ensureTenant(name: string, now: number): Promise<void>;
+  listTenants(): Promise<string[]>;
+  /** Records a token (by its hash); re-adding one replaces its owner. */
+  putToken(hash: string, owner: TokenOwner, now: number): Promise<void>;
+  findToken(hash: string): Promise<TokenOwner | null>;
+  putQueue(queue: QueueConfig, now: number): Promise<void>;
+  listQueues(): Promise<QueueConfig[]>;
+
+  /** Creates the jobs (one per array element) unless the tenant already used the client key. */
+  submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number): Promise<SubmitResult>;
+  getJob(id: string): Promise<Job | null>;
+  listJobs(filter: JobFilter): Promise<Job[]>;
+  listTasks(jobId: string): Promise<Task[]>;
+  /** Counts of jobs by state (all tenants). */
+  jobStateCounts(): Promise<Record<string, number>>;
+  /** Cancels an unfinished job; returns it, or null when it was already finished. */
+  cancel(id: string, by: string, now: number): Promise<Job | null>;
+  /** Stops a running job and requeues it once its tasks have exited. */
+  preempt(id: string, reason: string, now: number): Promise<Job | null>;
+
+  snapshot(): Promise<StoreSnapshot>;
+  /**
+   * Applies a scheduling plan. With `leaseHolder`, applies it only while that holder still has
+   * the scheduler lease (fencing a deposed leader); returns false when it does not.
+   */
+  applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean>;
+
+  registerNode(node: NodeRegistration, now: number): Promise<void>;
+  /** An agent's heartbeat: records telemetry and task reports, returns the node's desired tasks. */
+  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null>;
+  /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
+  expireNodes(deadline: number, now: number): Promise<string[]>;
+  listNodes(): Promise<NodeInfo[]>;
+  /** Drains a node (nothing new is placed there; running tasks stay) or makes it ready again. False if unknown or lost. */
+  setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean>;
+  getNode(id: string): Promise<NodeInfo | null>;
+
+  listEvents(filter: { jobId?: string; tenant?: string; afterId?: number; limit?: number }): Promise<JobEvent[]>;
+
+  /** Takes or renews a named lease for `holder` until now + ttl; true when holder has it. */
+  acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
+}
