@@ -27,8 +27,8 @@ export function freeGpus(cluster: ClusterState, nodeOrder: Int32Array, model: Gp
   return free;
 }
 
-/** Places the job's tasks on `model`; on failure nothing stays allocated. `schedulable`: the nodes counted in messages. */
-export function placeGang(cluster: ClusterState, session: PlacementSession, job: JobSpec, model: GpuModel, schedulable: Int32Array = session.nodeOrder): GangResult {
+/** Places the job's tasks on `model` over the session's (schedulable) nodes; on failure nothing stays allocated. */
+export function placeGang(cluster: ClusterState, session: PlacementSession, job: JobSpec, model: GpuModel): GangResult {
   const placed: Placement[] = [];
   const bindings: TaskBinding[] = [];
   const allowedModels = model === CPU_MODEL ? [] : [model];
@@ -51,7 +51,7 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   if (failure === null) return { ok: true, bindings };
   const tasksPlaced = placed.length;
   for (const p of placed) cluster.release(p);
-  const free = model === CPU_MODEL ? 0 : freeGpus(cluster, schedulable, model);
+  const free = model === CPU_MODEL ? 0 : freeGpus(cluster, session.nodeOrder, model);
   if (model !== CPU_MODEL && free >= needed) {
     return { ok: false, code: 'fragmentation', message: `${free} ${model} GPUs are free but not in a shape the ${needed}-GPU gang can use (${failure})` };
   }

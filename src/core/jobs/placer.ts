@@ -3,10 +3,10 @@
  * placement session over the schedulable nodes (through the named core placement policy),
  * the quota ledger with running jobs counted, and the profile for estimated start times.
  */
-import type { ClusterState, PreparedTask } from '../cluster.ts';
+import type { ClusterState } from '../cluster.ts';
 import type { GpuModel } from '../model.ts';
 import { getPlacementPolicy } from '../policies/index.ts';
-import { PlacementSession, type PlacementPolicy } from '../policy.ts';
+import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
 import { ClusterView, taskOf } from './clusterView.ts';
 import { AvailabilityProfile } from './estimates.ts';
@@ -54,15 +54,7 @@ export class Placer {
     if (cluster !== this.sessionCluster || this.view.nodeOrder !== this.sessionOrder || !this.session) {
       const factory = getPlacementPolicy(this.placementName);
       if (!factory) throw new Error(`unknown placement policy '${this.placementName}'`);
-      // The session sees every node (its score index needs the full order); unschedulable ones
-      // are filtered out. A new session whenever that set changes, so no index goes stale.
-      const policy = factory({ cluster, rng: this.rng, workload: [] });
-      const allowed = new Uint8Array(cluster.nodeCount);
-      for (const n of this.view.nodeOrder) allowed[n] = 1;
-      const filtered: PlacementPolicy = Object.create(policy, {
-        filter: { value: (n: number, t: PreparedTask): string | null => (allowed[n] === 1 ? (policy.filter?.(n, t) ?? null) : 'node not schedulable') },
-      });
-      this.session = new PlacementSession(cluster, filtered, Int32Array.from({ length: cluster.nodeCount }, (_, i) => i));
+      this.session = new PlacementSession(cluster, factory({ cluster, rng: this.rng, workload: [] }), this.view.nodeOrder);
       this.sessionCluster = cluster;
       this.sessionOrder = this.view.nodeOrder;
     }
@@ -87,7 +79,7 @@ export class Placer {
   /** Places the job's gang on `model` for the rest of this cycle (the plan's bind). */
   place(job: JobSpec, model: GpuModel): GangResult {
     if (!this.session) throw new Error('Placer.place before begin()');
-    const r = placeGang(this.view.cluster, this.session, job, model, this.view.nodeOrder);
+    const r = placeGang(this.view.cluster, this.session, job, model);
     if (r.ok) for (const binding of r.bindings) this.journal.push({ take: true, job, binding });
     return r;
   }
