@@ -147,6 +147,19 @@ function buildShapes(cluster: ClusterState, workload: TargetWorkload): Shapes {
   return s;
 }
 
+/** FGD's fragment of a node for shape m: its idle milli if m cannot run there, else what m cannot use. */
+function fragmentOf(sh: Shapes, m: number, cpu: number, idle: number, usable: number, stranded: number): number {
+  return cpu < (sh.cpu[m] as number) ? idle : usable >= (sh.count[m] as number) ? stranded : idle;
+}
+
+/** How many more tasks of shape m the node could host: GPU slots, capped by free CPU. */
+function instancesOf(sh: Shapes, m: number, cpu: number, usable: number, slots: number): number {
+  const k = sh.count[m] as number;
+  const mcpu = sh.cpu[m] as number;
+  const c = k === 1 ? slots : (usable / k) | 0;
+  return mcpu > 0 ? Math.min(c, Math.floor(cpu / mcpu)) : c;
+}
+
 /** No other node has at least as much CPU, memory and GPUs and more of one. */
 export function isMaximalNode(cluster: ClusterState, n: number): boolean {
   const a = cluster.nodes[n];
@@ -275,15 +288,13 @@ export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyF
         slots[i] = sl;
         usable[i] = us;
         stranded[i] = st;
-        const mcpu = sh.cpu[m] as number;
         const k = sh.count[m] as number;
-        const fm = cpu < mcpu ? idle : us >= k ? st : idle;
+        const fm = fragmentOf(sh, m, cpu, idle, us, st);
         raw += (sh.pop[m] as number) * fm;
         frag += (sh.weight[m] as number) * fm;
-        let c = k === 1 ? sl : (us / k) | 0;
-        if (mcpu > 0) c = Math.min(c, Math.floor(cpu / mcpu));
-        cap += (sh.weight[m] as number) * c * k * milli;
-        scarce += (sh.scarce[m] as number) * c * k * milli;
+        const hosted = instancesOf(sh, m, cpu, us, sl) * k * milli;
+        cap += (sh.weight[m] as number) * hosted;
+        scarce += (sh.scarce[m] as number) * hosted;
       }
       rawNow[n] = raw;
       fragNow[n] = frag;
@@ -326,15 +337,13 @@ export function makeTide(o: TideOptions = TIDE_DEFAULTS, name = 'tide'): PolicyF
             } else st += after;
           } else st -= take;
         }
-        const mcpu = sh.cpu[m] as number;
         const k = sh.count[m] as number;
-        const fm = cpu < mcpu ? idle : us >= k ? st : idle;
+        const fm = fragmentOf(sh, m, cpu, idle, us, st);
         raw += (sh.pop[m] as number) * fm;
         frag += (sh.weight[m] as number) * fm;
-        let c = k === 1 ? sl : (us / k) | 0;
-        if (mcpu > 0) c = Math.min(c, Math.floor(cpu / mcpu));
-        cap += (sh.weight[m] as number) * c * k * milli;
-        scarce += (sh.scarce[m] as number) * c * k * milli;
+        const hosted = instancesOf(sh, m, cpu, us, sl) * k * milli;
+        cap += (sh.weight[m] as number) * hosted;
+        scarce += (sh.scarce[m] as number) * hosted;
       }
       let growth = 0;
       if (o.gapBand > 0 && take > 0 && take < FULL) {
