@@ -15,6 +15,8 @@ export interface JobBenchInput {
   readonly throughputsFile: string;
   readonly phillyDir: string;
   readonly threads?: number;
+  /** Scheduler options for every policy (each takes the keys it knows). */
+  readonly options?: Readonly<Record<string, number | string | boolean>>;
   readonly onProgress?: (done: number, total: number, last: JobRunResult) => void;
 }
 
@@ -65,7 +67,7 @@ export function summariseRuns(runs: readonly JobRunResult[]): PolicyResult {
 }
 
 export async function runJobBenchmark(input: JobBenchInput): Promise<JobBenchReport> {
-  const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy }))));
+  const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy, ...(input.options ? { options: input.options } : {}) }))));
   const results = await runPool<JobRunSpec, JobRunResult>({
     entry: new URL('./jobWorker.ts', import.meta.url),
     init: { throughputs: input.throughputsFile, phillyDir: input.phillyDir },

@@ -33,6 +33,8 @@ export interface JobRunSpec {
   readonly window?: readonly [number, number];
   /** Saturated when more jobs than this wait (default 5,000). */
   readonly saturationQueue?: number;
+  /** Options handed to the scheduler (e.g. tide's starvationSeconds). */
+  readonly options?: Readonly<Record<string, number | string | boolean>>;
 }
 
 export interface JobRunResult {
@@ -89,7 +91,7 @@ export async function runJobSeed(spec: JobRunSpec, files: WorkloadFiles): Promis
   const factory = getJobScheduler(spec.policy);
   if (!factory) throw new Error(`unknown job scheduler '${spec.policy}'`);
   const limit = spec.saturationQueue ?? 5000;
-  const scheduler = factory({ rng: Rng.fromSeed(spec.seed + 5), lp: await highsSolver() });
+  const scheduler = factory({ rng: Rng.fromSeed(spec.seed + 5), lp: await highsSolver(), ...(spec.options ? { options: spec.options } : {}) });
   const { nodes, queues, jobs, measured, measuredCount } = setup(spec, files);
   const metrics = new MetricsCollector(nodes.reduce((a, n) => a + n.gpus.length, 0), measured);
   let saturated = false;

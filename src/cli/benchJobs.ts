@@ -25,6 +25,19 @@ export function parseRates(flag: string, value: string): number[] {
   });
 }
 
+/** "key=value" pairs; numbers and true/false are parsed, anything else stays a string. */
+export function parseOptions(flag: string, pairs: readonly string[]): Record<string, number | string | boolean> {
+  const out: Record<string, number | string | boolean> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UserError(`${flag}: '${pair}' is not key=value`);
+    const key = pair.slice(0, eq);
+    const raw = pair.slice(eq + 1);
+    out[key] = raw === 'true' ? true : raw === 'false' ? false : raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return out;
+}
+
 const f = (v: number, digits = 2): string => (Number.isNaN(v) ? '—' : v.toFixed(digits));
 
 export function jobTable(report: JobBenchReport): string {
@@ -53,14 +66,16 @@ export function registerBenchJobs(bench: Command): void {
     .option('--throughputs <path>', "Gavel's measured throughputs", DEFAULT_THROUGHPUTS)
     .option('--philly <dir>', 'folder of philly-vc-seed0 traces', DEFAULT_PHILLY)
     .option('--threads <n>', 'worker threads (default: one per core)')
+    .option('--set <key=value...>', "scheduler options, e.g. --set starvationSeconds=172800 (each policy takes the keys it knows)")
     .option('--json <file>', 'write the report as JSON')
     .option('--svg <file>', 'write the JCT-vs-rate chart as SVG (and FILE-allocation.svg: GPUs allocated over time)')
-    .action(async (opts: { workload: string; rate?: string; philly: string; seeds: string; policies: string; throughputs: string; threads?: string; json?: string; svg?: string }) => {
+    .action(async (opts: { workload: string; rate?: string; philly: string; seeds: string; policies: string; throughputs: string; threads?: string; set?: string[]; json?: string; svg?: string }) => {
       if (!(JOB_WORKLOADS as readonly string[]).includes(opts.workload)) throw new UserError(`--workload: unknown workload '${opts.workload}' (known: ${JOB_WORKLOADS.join(', ')})`);
       const policies = parseNames('--policies', opts.policies, names);
       const rates = parseRates('--rate', opts.rate ?? (opts.workload === 'philly' ? String(PHILLY_NATURAL_RATE) : '2.4'));
       const seeds = parseSeeds('--seeds', opts.seeds);
       const threads = opts.threads === undefined ? undefined : parsePositiveInt('--threads', opts.threads);
+      const options = parseOptions('--set', opts.set ?? []);
       if (!existsSync(opts.throughputs)) throw new UserError(`--throughputs: ${opts.throughputs}: no such file`);
       if (opts.workload === 'philly' && !existsSync(opts.philly)) throw new UserError(`--philly: ${opts.philly}: no such folder`);
       console.log(`Job benchmark: ${opts.workload}, ${rates.join('/')} jobs/h, seeds ${seeds.join(',')}, policies ${policies.join(', ')}; ${opts.workload === 'philly' ? 'all 15,264 jobs on 384 GPUs, quotas per virtual cluster' : 'jobs 4000–4999 measured on 108 GPUs'}`);
@@ -74,6 +89,7 @@ export function registerBenchJobs(bench: Command): void {
         throughputsFile: opts.throughputs,
         phillyDir: opts.philly,
         ...(threads === undefined ? {} : { threads }),
+        ...(Object.keys(options).length > 0 ? { options } : {}),
         onProgress: (done, total, last) => bar.update(done, total, `${last.policy} ${last.jobsPerHour}/h seed ${last.seed}`),
       });
       bar.stop();

@@ -30,6 +30,8 @@ export const TIDE_DEFAULTS = {
   quantumSeconds: 360,
   starvationSeconds: 24 * 3600,
   minRunSeconds: 0,
+  /** Fraction of the GPUs that starving jobs may claim ahead of the least-attained order. */
+  boostShare: 1,
 };
 
 interface Candidate {
@@ -37,7 +39,8 @@ interface Candidate {
   readonly running: RunningJob | undefined;
   readonly progress: JobProgress;
   readonly gpus: number;
-  readonly boosted: boolean;
+  /** Waited (not run) longer than the starvation limit, and within the share boosted jobs may take. */
+  boosted: boolean;
   /** Attained service in best-model GPU-seconds, less unsaved work for running jobs. */
   readonly service: number;
   /** Models it can run on, fastest first. */
@@ -52,6 +55,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const quantum = opt('quantumSeconds');
   const starvation = opt('starvationSeconds');
   const minRun = opt('minRunSeconds');
+  const boostShare = opt('boostShare');
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
   /** What never changes about a job: its size and its models, fastest first. */
@@ -102,6 +106,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         }
       }
       for (const p of s.pending) cands.push(candidate(p.spec, p.progress, undefined, s));
+      // Starving jobs go first, oldest first, but only up to their share of the cluster.
+      let boostRoom = boostShare * cluster.gpuModel.length;
+      for (const c of cands.filter((x) => x.boosted).sort((a, b) => a.spec.submitTime - b.spec.submitTime || byPriorityThenFifo(a.spec, b.spec))) {
+        if (c.gpus <= boostRoom) boostRoom -= c.gpus;
+        else c.boosted = false;
+      }
       const byService = (a: Candidate, b: Candidate): number =>
         Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.service - b.service) || byPriorityThenFifo(a.spec, b.spec);
       const usage = new Map((s.tenantUsage ?? []).map((u) => [u.name, u.gpuSeconds]));
