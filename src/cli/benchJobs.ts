@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
 import { allocationChartSvg, jctChartSvg, runJobBenchmark, type JobBenchReport } from '../bench/jobBenchmark.ts';
-import { JOB_WORKLOADS, type JobWorkload } from '../bench/jobProtocol.ts';
+import { JOB_WORKLOADS, PHILLY_SERVERS_PER_MODEL, type JobWorkload } from '../bench/jobProtocol.ts';
 import { UserError } from '../util/errors.ts';
 import { parseNames, parsePositiveInt, parseSeeds } from './args.ts';
 import { progressBar } from './progress.ts';
@@ -58,7 +58,7 @@ export function registerBenchJobs(bench: Command): void {
   const names = jobSchedulerNames();
   bench
     .command('jobs')
-    .description("Simulate Gavel's heterogeneous cluster (36 V100 + 36 P100 + 36 K80; philly: 3 × 128 GPUs with a quota per virtual cluster) and compare job schedulers")
+    .description(`Simulate Gavel's heterogeneous cluster (36 V100 + 36 P100 + 36 K80; philly: 3 models × ${PHILLY_SERVERS_PER_MODEL * 8} GPUs with a quota per virtual cluster) and compare job schedulers`)
     .option('--workload <name>', `one of: ${JOB_WORKLOADS.join(', ')}`, 'gavel-multi')
     .option('--rate <list>', `arrival rate(s) in jobs per hour, e.g. 2.4 or 1,2,2.4 (default 2.4; philly: its own ${PHILLY_NATURAL_RATE}, other rates compress or stretch its arrivals)`)
     .option('--seeds <range>', 'seeds, e.g. 0-2', '0-2')
@@ -78,7 +78,7 @@ export function registerBenchJobs(bench: Command): void {
       const options = parseOptions('--set', opts.set ?? []);
       if (!existsSync(opts.throughputs)) throw new UserError(`--throughputs: ${opts.throughputs}: no such file`);
       if (opts.workload === 'philly' && !existsSync(opts.philly)) throw new UserError(`--philly: ${opts.philly}: no such folder`);
-      console.log(`Job benchmark: ${opts.workload}, ${rates.join('/')} jobs/h, seeds ${seeds.join(',')}, policies ${policies.join(', ')}; ${opts.workload === 'philly' ? 'all 15,264 jobs on 384 GPUs, quotas per virtual cluster' : 'jobs 4000–4999 measured on 108 GPUs'}`);
+      console.log(`Job benchmark: ${opts.workload}, ${rates.join('/')} jobs/h, seeds ${seeds.join(',')}, policies ${policies.join(', ')}${Object.keys(options).length > 0 ? ` (${opts.set?.join(' ')})` : ''}; ${opts.workload === 'philly' ? `all 15,264 jobs on ${3 * PHILLY_SERVERS_PER_MODEL * 8} GPUs, quotas per virtual cluster` : 'jobs 4000–4999 measured on 108 GPUs'}`);
       const bar = progressBar('simulating');
       const started = Date.now();
       const report = await runJobBenchmark({

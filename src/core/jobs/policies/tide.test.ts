@@ -65,3 +65,12 @@ test('a gang that has waited over a day is served first and holds its model agai
   assert.equal(plan.pending.find((p) => p.job === 'small')?.code, 'reserved-for-another-job');
   assert.ok(big?.estimatedStart !== undefined && big.estimatedStart <= now + 1200, `estimated start ${big?.estimatedStart}`);
 });
+
+test('of two fresh jobs the one that declares the shorter limit goes first', () => {
+  const long = gangJob({ id: 'long', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 100 * 3600 });
+  const short = gangJob({ id: 'short', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 10, timeLimitSeconds: 3600 });
+  const k80less = schedulable(gpuNodes('H100', 1, 4));
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 20, nodes: k80less, pending: [pending(long), pending(short)] }));
+  assert.deepEqual(plan.binds.map((b) => b.job), ['short']);
+  assert.equal(plan.pending.find((p) => p.job === 'long')?.code, 'lower-priority');
+});

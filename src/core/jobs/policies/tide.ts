@@ -2,11 +2,15 @@
  * `tide`: Tide's own job scheduler. Preemptive least-attained-service over heterogeneous GPUs,
  * using only what a real scheduler knows (steps done, measured throughputs, declared limits).
  *
- * - Order: jobs that have waited (not run) longer than `starvationSeconds` first, oldest first;
- *   then least attained service, counted as GPU-seconds on the job's fastest model
- *   (gpus × steps done ÷ best throughput), so a job is not favoured for running slowly. A
- *   running job's unsaved work since its last checkpoint is credited, so the job that would lose
- *   the fewest GPU-hours is the one preempted.
+ * - Order: jobs that have waited (not run) longer than `starvationSeconds` first, oldest first,
+ *   as long as they hold no more than `boostShare` of the GPUs (the oldest always goes first).
+ *   Then the least expected remaining work, in GPU-seconds on the job's fastest model: the
+ *   declared limit scaled by how much finished jobs over-declared (RuntimeHistory), less the
+ *   work done (gpus × steps done ÷ best throughput, so a job is not favoured for running
+ *   slowly). A job past its estimate counts a quarter of what it has done as still to go: the
+ *   longer a job has run, the longer it is likely to run. Jobs without a limit or history fall
+ *   back to least attained service. A running job's unsaved work since its last checkpoint is
+ *   credited, so the job that would lose the fewest GPU-hours is the one preempted.
  * - Each job in that order gets the fastest model with enough free GPUs (backfill: a job that
  *   does not fit does not stop smaller ones behind it) — except on a model reserved for a
  *   starving gang, where only jobs whose declared limit ends before the reservation may start
@@ -23,6 +27,7 @@ import type { GpuModel } from '../../model.ts';
 import { jobGpus, type JobProgress, type JobSpec } from '../model.ts';
 import { byPriorityThenFifo, declaredRunSeconds, Placer, profileFor } from '../placer.ts';
 import { QuotaLedger } from '../quota.ts';
+import { RuntimeHistory } from '../runtimeHistory.ts';
 import type { JobBind, JobScheduler, JobSchedulerContext, PendingReason, PendingReasonCode, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
 import { withEstimates } from './fifo.ts';
 
@@ -31,7 +36,13 @@ export const TIDE_DEFAULTS = {
   starvationSeconds: 24 * 3600,
   minRunSeconds: 0,
   /** Fraction of the GPUs that starving jobs may claim ahead of the least-attained order. */
-  boostShare: 1,
+  boostShare: 1 / 3,
+  /**
+   * 1: order by expected remaining GPU-seconds (declared limits, corrected by how much finished
+   * jobs over-declared) instead of attained service; a job past its estimate counts a quarter
+   * of what it has done as still to go (the longer it ran, the longer it is likely to run).
+   */
+  estimate: 1,
 };
 
 interface Candidate {
@@ -56,6 +67,9 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const starvation = opt('starvationSeconds');
   const minRun = opt('minRunSeconds');
   const boostShare = opt('boostShare');
+  const useEstimates = opt('estimate') > 0;
+  const history = new RuntimeHistory();
+  const bestOf = (spec: JobSpec): number => statics.get(spec)?.best ?? Math.max(1e-12, ...Object.values(spec.throughput));
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
   /** What never changes about a job: its size and its models, fastest first. */
@@ -81,13 +95,20 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     }
     const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
     const moveCost = running ? unsaved / Math.max(1, gpus) + (spec.restartCostSeconds ?? 0) : 0;
-    return { spec, running, progress: p, gpus, boosted: waited > starvation, service: (gpus * steps) / best - unsaved, models, best, moveCost };
+    const done = steps / best;
+    let service = gpus * done - unsaved;
+    if (useEstimates) {
+      const expected = history.expectedSeconds(spec);
+      if (expected !== undefined) service = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
+    }
+    return { spec, running, progress: p, gpus, boosted: waited > starvation, service, models, best, moveCost };
   }
 
   return {
     name: 'tide',
     cycle(s: SchedulerSnapshot): SchedulePlan {
       const cluster = placer.begin(s);
+      if (useEstimates && s.finished) history.learn(s.finished, bestOf);
       const replan = s.now >= nextReplan;
       if (replan) nextReplan = s.now + quantum;
       const movable = (r: RunningJob): boolean => replan && r.spec.preemptible && s.now - r.startTime >= minRun;
@@ -106,11 +127,13 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         }
       }
       for (const p of s.pending) cands.push(candidate(p.spec, p.progress, undefined, s));
-      // Starving jobs go first, oldest first, but only up to their share of the cluster.
+      // Starving jobs go first, oldest first, up to their share of the cluster (the oldest always).
       let boostRoom = boostShare * cluster.gpuModel.length;
+      let oldest = true;
       for (const c of cands.filter((x) => x.boosted).sort((a, b) => a.spec.submitTime - b.spec.submitTime || byPriorityThenFifo(a.spec, b.spec))) {
-        if (c.gpus <= boostRoom) boostRoom -= c.gpus;
+        if (c.gpus <= boostRoom || oldest) boostRoom -= c.gpus;
         else c.boosted = false;
+        oldest = false;
       }
       const byService = (a: Candidate, b: Candidate): number =>
         Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.service - b.service) || byPriorityThenFifo(a.spec, b.spec);
