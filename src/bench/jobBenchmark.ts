@@ -4,6 +4,7 @@
  * charts (average JCT vs rate; GPU allocation over time).
  */
 import { lineChartSvg } from '../report/svgChart.ts';
+import type { QueueSummary } from '../sim/metrics.ts';
 import { runPool } from '../util/workers.ts';
 import type { JobRunResult, JobRunSpec, JobWorkload } from './jobProtocol.ts';
 
@@ -30,6 +31,8 @@ export interface PolicyResult {
   readonly finishTimeFairness: number;
   readonly goodput: number;
   readonly saturatedSeeds: number;
+  /** Per queue, means over the seeds that did not saturate (workloads with queues, e.g. philly). */
+  readonly byQueue: Readonly<Record<string, QueueSummary>>;
   readonly perSeedAvgJctHours: readonly (number | null)[];
 }
 
@@ -62,6 +65,12 @@ export function summariseRuns(runs: readonly JobRunResult[]): PolicyResult {
     finishTimeFairness: m((r) => r.summary.finishTimeFairness),
     goodput: m((r) => r.summary.goodput),
     saturatedSeeds: runs.length - ok.length,
+    byQueue: Object.fromEntries(
+      [...new Set(ok.flatMap((r) => Object.keys(r.summary.byQueue)))].sort().map((q) => {
+        const of = (f: (s: QueueSummary) => number): number => mean(ok.flatMap((r) => (r.summary.byQueue[q] ? [f(r.summary.byQueue[q])] : [])));
+        return [q, { jobs: of((s) => s.jobs), avgWaitHours: of((s) => s.avgWaitHours), p99WaitHours: of((s) => s.p99WaitHours), avgJctHours: of((s) => s.avgJctHours) }];
+      }),
+    ),
     perSeedAvgJctHours: runs.map((r) => (r.saturated ? null : r.summary.avgJctHours)),
   };
 }

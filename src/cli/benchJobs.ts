@@ -54,6 +54,27 @@ export function jobTable(report: JobBenchReport): string {
   return table.toString();
 }
 
+/** Per queue and policy (workloads with queues): does any queue starve? */
+export function queueTable(report: JobBenchReport): string | null {
+  const first = report.byRate[0];
+  if (!first) return null;
+  const policies = Object.entries(first.policies);
+  const queues = [...new Set(policies.flatMap(([, p]) => Object.keys(p.byQueue)))].sort();
+  if (queues.length < 2) return null;
+  const table = new Table({
+    head: ['queue', ...policies.flatMap(([name]) => [`${name} jobs`, 'avg wait h', 'p99 wait h', 'avg JCT h'])],
+    style: { head: [], border: [], compact: true },
+    colAligns: ['left', ...policies.flatMap(() => ['right', 'right', 'right', 'right'] as const)],
+  });
+  for (const q of queues) {
+    table.push([q, ...policies.flatMap(([, p]) => {
+      const s = p.byQueue[q];
+      return s ? [f(s.jobs, 0), f(s.avgWaitHours, 1), f(s.p99WaitHours, 1), f(s.avgJctHours, 1)] : ['—', '—', '—', '—'];
+    })]);
+  }
+  return `Per queue at ${first.rate} jobs/h (means over seeds):\n${table.toString()}`;
+}
+
 export function registerBenchJobs(bench: Command): void {
   const names = jobSchedulerNames();
   bench
@@ -94,6 +115,8 @@ export function registerBenchJobs(bench: Command): void {
       });
       bar.stop();
       console.log(jobTable(report));
+      const perQueue = queueTable(report);
+      if (perQueue !== null) console.log(perQueue);
       console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; ${Math.round(report.eventsPerSecond).toLocaleString('en-US')} simulated events/s per thread)`);
       if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
       if (opts.svg) {

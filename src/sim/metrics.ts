@@ -22,6 +22,13 @@ export interface JobRecord {
   readonly contention: number;
 }
 
+export interface QueueSummary {
+  readonly jobs: number;
+  readonly avgWaitHours: number;
+  readonly p99WaitHours: number;
+  readonly avgJctHours: number;
+}
+
 export interface Summary {
   readonly jobs: number;
   readonly avgJctHours: number;
@@ -45,6 +52,8 @@ export interface Summary {
   readonly goodput: number;
   /** p99 wait per queue: no queue should starve. */
   readonly p99WaitHoursByQueue: Readonly<Record<string, number>>;
+  /** Per queue: finished jobs, their average and p99 wait and average JCT (hours). */
+  readonly byQueue: Readonly<Record<string, QueueSummary>>;
   readonly gpuHoursByTenant: Readonly<Record<string, number>>;
   readonly gpuHoursByQueue: Readonly<Record<string, number>>;
 }
@@ -166,10 +175,20 @@ export class MetricsCollector {
     });
     const p99WaitHoursByGpus: Record<string, number> = {};
     for (const g of [...byGpus.keys()].sort((a, b) => a - b)) p99WaitHoursByGpus[String(g)] = quantile(byGpus.get(g) as number[], 0.99);
-    const byQueue = new Map<string, number[]>();
-    r.forEach((x, i) => byQueue.set(x.queue, [...(byQueue.get(x.queue) ?? []), wait[i] as number]));
+    const byQueue = new Map<string, { wait: number[]; jct: number[] }>();
+    r.forEach((x, i) => {
+      const q = byQueue.get(x.queue) ?? { wait: [], jct: [] };
+      q.wait.push(wait[i] as number);
+      q.jct.push(jct[i] as number);
+      byQueue.set(x.queue, q);
+    });
     const p99WaitHoursByQueue: Record<string, number> = {};
-    for (const q of [...byQueue.keys()].sort()) p99WaitHoursByQueue[q] = quantile(byQueue.get(q) as number[], 0.99);
+    const queues: Record<string, QueueSummary> = {};
+    for (const name of [...byQueue.keys()].sort()) {
+      const q = byQueue.get(name) as { wait: number[]; jct: number[] };
+      p99WaitHoursByQueue[name] = quantile(q.wait, 0.99);
+      queues[name] = { jobs: q.wait.length, avgWaitHours: mean(q.wait), p99WaitHours: quantile(q.wait, 0.99), avgJctHours: mean(q.jct) };
+    }
     const big = r.flatMap((x, i) => (x.gpus >= 8 ? [wait[i] as number] : []));
     const rho = r.map((x) => {
       const fairShare = x.isolatedSeconds * Math.max(1, (x.contention * x.gpus) / this.totalGpus);
@@ -191,6 +210,7 @@ export class MetricsCollector {
       fairFinishShare: rho.length === 0 ? NaN : rho.filter((v) => v <= 1 + 1e-9).length / rho.length,
       goodput: this.usedGpuSeconds === 0 ? 1 : Math.max(0, 1 - this.lostGpuSeconds / this.usedGpuSeconds),
       p99WaitHoursByQueue,
+      byQueue: queues,
       gpuHoursByTenant: hours(this.usedByTenant),
       gpuHoursByQueue: hours(this.usedByQueue),
     };

@@ -76,3 +76,18 @@ test('a node failure stops its jobs, which restart elsewhere', () => {
   assert.deepEqual(events.filter((e) => e.type === 'job:started').map((e) => e.type === 'job:started' && e.time), [0, 40]);
   assert.equal(sim.finishedJobs[0]?.finishTime, 100, 'continuous checkpointing: nothing lost');
 });
+
+test('tenants see their decayed GPU, CPU and memory usage (for dominant resource fairness)', () => {
+  const nodes = gpuNodes('V100', 1, 2);
+  // 'a' holds 2 GPUs (2 tasks × 1 core, 1 GiB) for 100 s; with a 7-day half-life decay is tiny.
+  const jobs = [gangJob({ id: 'a', gpus: 2, throughput: { V100: 1 }, totalSteps: 100, tenant: 'a' }), gangJob({ id: 'b', gpus: 1, throughput: { V100: 1 }, totalSteps: 10, submitTime: 200, tenant: 'b' })];
+  const inner = fifo();
+  let seen: readonly { name: string; gpuSeconds: number; cpuSeconds?: number; memoryMibSeconds?: number }[] = [];
+  const scheduler: JobScheduler = { name: 'spy', cycle: (s) => ((seen = s.tenantUsage ?? []), inner.cycle(s)) };
+  simulate({ nodes, scheduler, jobs: arraySource(jobs) });
+  const a = seen.find((u) => u.name === 'a');
+  assert.ok(a, 'tenant a has a usage record at t = 200');
+  assert.ok(Math.abs(a.gpuSeconds - 200) < 0.1, `gpuSeconds ${a.gpuSeconds}`);
+  assert.ok(Math.abs((a.cpuSeconds ?? 0) - 200) < 0.1, `cpuSeconds ${a.cpuSeconds}`);
+  assert.ok(Math.abs((a.memoryMibSeconds ?? 0) - 2 * 1024 * 100) < 200, `memoryMibSeconds ${a.memoryMibSeconds}`);
+});

@@ -122,7 +122,8 @@ export class Simulation {
   private recentlyFinished: FinishedJob[] = [];
   private allocatedGpus = 0;
   private wakeAt = Infinity;
-  private readonly usage = new Map<string, { value: number; at: number; gpus: number }>();
+  /** Per tenant: decayed usage [GPU, CPU core, memory MiB]-seconds at `at`, and what it holds now. */
+  private readonly usage = new Map<string, { value: number[]; at: number; held: number[] }>();
   private readonly halfLife: number;
   private readonly check: boolean;
   private stopped = false;
@@ -237,7 +238,10 @@ export class Simulation {
     const finished = this.recentlyFinished;
     this.recentlyFinished = [];
     const tenantUsage: UsageRecord[] = [];
-    for (const [name, u] of this.usage) tenantUsage.push({ name, gpuSeconds: this.decayed(u, this.now) });
+    for (const [name, u] of this.usage) {
+      const [gpuSeconds, cpuSeconds, memoryMibSeconds] = this.decayed(u, this.now) as [number, number, number];
+      tenantUsage.push({ name, gpuSeconds, cpuSeconds, memoryMibSeconds });
+    }
     return {
       now: this.now,
       nodes: this.nodeStates,
@@ -321,7 +325,7 @@ export class Simulation {
     if (s.progress.firstStartTime === undefined) s.progress = { ...s.progress, firstStartTime: this.now };
     this.running.splice(sortedIndex(this.running, s.spec.id), 0, run);
     this.ledger.add(s.spec.queue, b.model, s.gpus);
-    this.changeUsage(s.spec.tenant, s.gpus);
+    this.changeUsage(s.spec, 1);
     this.allocatedGpus += s.gpus;
     const remaining = Math.max(0, s.spec.totalSteps - s.progress.stepsDone);
     this.queue.push(run.workStart + remaining / rate, { kind: 'finish', id: s.spec.id, version: s.version });
@@ -367,7 +371,7 @@ export class Simulation {
     const i = sortedIndex(this.running, s.spec.id);
     if (this.running[i]?.spec.id === s.spec.id) this.running.splice(i, 1);
     this.ledger.remove(s.spec.queue, run.model, s.gpus);
-    this.changeUsage(s.spec.tenant, -s.gpus);
+    this.changeUsage(s.spec, -1);
     this.allocatedGpus -= s.gpus;
     s.running = undefined;
     s.version++;
@@ -395,19 +399,26 @@ export class Simulation {
     this.opts.onEvent?.({ type: 'job:finished', time: this.now, job: s.spec, progress: s.progress });
   }
 
-  private decayed(u: { value: number; at: number; gpus: number }, t: number): number {
-    // usage(t) = usage(at)·d + gpus·∫ decay, with d = 2^(−Δ/halfLife)
+  private decayed(u: { value: number[]; at: number; held: number[] }, t: number): number[] {
+    // usage(t) = usage(at)·d + held·∫ decay, with d = 2^(−Δ/halfLife)
     const dt = t - u.at;
     if (dt <= 0) return u.value;
     const k = Math.LN2 / this.halfLife;
     const d = Math.exp(-k * dt);
-    return u.value * d + (u.gpus * (1 - d)) / k;
+    return u.value.map((v, i) => v * d + ((u.held[i] as number) * (1 - d)) / k);
   }
 
-  private changeUsage(tenant: string, deltaGpus: number): void {
-    const u = this.usage.get(tenant) ?? { value: 0, at: this.now, gpus: 0 };
-    const value = this.decayed(u, this.now);
-    this.usage.set(tenant, { value, at: this.now, gpus: u.gpus + deltaGpus });
+  /** A job of the tenant starts (sign 1) or stops (−1) holding its GPUs, CPU and memory. */
+  private changeUsage(spec: JobSpec, sign: 1 | -1): void {
+    let cpu = 0;
+    let mem = 0;
+    for (const g of spec.groups) {
+      cpu += (g.replicas * g.task.cpuMilli) / 1000;
+      mem += g.replicas * g.task.memoryMib;
+    }
+    const delta = [sign * jobGpus(spec), sign * cpu, sign * mem];
+    const u = this.usage.get(spec.tenant) ?? { value: [0, 0, 0], at: this.now, held: [0, 0, 0] };
+    this.usage.set(spec.tenant, { value: this.decayed(u, this.now), at: this.now, held: u.held.map((h, i) => h + (delta[i] as number)) });
   }
 }
 

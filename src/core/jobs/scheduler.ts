@@ -47,10 +47,14 @@ export interface FinishedJob {
   readonly model: GpuModel;
 }
 
-/** Decayed usage of a tenant or queue, in GPU-seconds (the store decays it; see fairShare). */
+/** Decayed usage of a tenant (the caller decays it with a half-life; see fairShare.ts). */
 export interface UsageRecord {
   readonly name: string;
   readonly gpuSeconds: number;
+  /** CPU core-seconds, when tracked (for dominant resource fairness). */
+  readonly cpuSeconds?: number;
+  /** MiB-seconds of memory, when tracked. */
+  readonly memoryMibSeconds?: number;
 }
 
 export interface SchedulerSnapshot {

@@ -16,7 +16,8 @@
  *   starving gang, where only jobs whose declared limit ends before the reservation may start
  *   (EASY backfill).
  * - Quotas (Kueue): a first pass admits only what stays within each queue's nominal quota, a
- *   second lets queues borrow, ordered by the tenant's decayed usage ÷ weight (fair share). So
+ *   second lets queues borrow, ordered by the tenant's dominant share of decayed GPU, CPU and
+ *   memory usage ÷ weight (DRF, fairShare.ts). So
  *   lent quota is reclaimed as soon as its owner has work.
  * - Then same-size jobs on different models swap when that raises the sum of their speeds
  *   relative to their best model.
@@ -26,6 +27,7 @@
 import type { GpuModel } from '../../model.ts';
 import { jobGpus, type JobProgress, type JobSpec } from '../model.ts';
 import { byPriorityThenFifo, declaredRunSeconds, Placer, profileFor } from '../placer.ts';
+import { dominantShares } from '../fairShare.ts';
 import { QuotaLedger } from '../quota.ts';
 import { RuntimeHistory } from '../runtimeHistory.ts';
 import type { JobBind, JobScheduler, JobSchedulerContext, PendingReason, PendingReasonCode, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
@@ -137,9 +139,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       }
       const byService = (a: Candidate, b: Candidate): number =>
         Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.service - b.service) || byPriorityThenFifo(a.spec, b.spec);
-      const usage = new Map((s.tenantUsage ?? []).map((u) => [u.name, u.gpuSeconds]));
-      const weight = new Map((s.tenants ?? []).map((t) => [t.name, t.weight ?? 1]));
-      const tenantShare = (c: Candidate): number => (usage.get(c.spec.tenant) ?? 0) / (weight.get(c.spec.tenant) ?? 1);
+      const shares = dominantShares(s);
+      const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
       const priorityFirst = (a: Candidate, b: Candidate): number => b.spec.priority - a.spec.priority;
 
       const chosen = new Map<string, { c: Candidate; model: GpuModel }>();
