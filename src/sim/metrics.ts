@@ -87,7 +87,8 @@ export class MetricsCollector {
   private lostGpuSeconds = 0;
   /** GPU-seconds held by every run, finished or preempted. */
   private usedGpuSeconds = 0;
-  private readonly runStart = new Map<string, number>();
+  /** Running jobs: when the run started and the GPUs it holds. */
+  private readonly runStart = new Map<string, { time: number; gpus: number }>();
   private readonly preempted = new Set<string>();
   private readonly usedByTenant = new Map<string, number>();
   private readonly usedByQueue = new Map<string, number>();
@@ -110,7 +111,7 @@ export class MetricsCollector {
         this.integralAtSubmit.set(e.job.id, this.integral);
         break;
       case 'job:started':
-        this.runStart.set(e.job.id, e.time);
+        this.runStart.set(e.job.id, { time: e.time, gpus: e.gpus });
         if (this.preempted.has(e.job.id)) this.lostGpuSeconds += (e.job.restartCostSeconds ?? 0) * e.gpus;
         break;
       case 'job:preempted':
@@ -156,11 +157,10 @@ export class MetricsCollector {
 
   /** A run ends: its GPU time counts as used; its restart cost (if it was a restart) as lost. */
   private endRun(job: JobSpec, t: number): void {
-    const start = this.runStart.get(job.id);
-    if (start === undefined) return;
+    const run = this.runStart.get(job.id);
+    if (run === undefined) return;
     this.runStart.delete(job.id);
-    const gpus = jobGpus(job);
-    this.usedGpuSeconds += (t - start) * gpus;
+    this.usedGpuSeconds += (t - run.time) * run.gpus;
   }
 
   summary(): Summary {

@@ -91,3 +91,20 @@ test('tenants see their decayed GPU, CPU and memory usage (for dominant resource
   assert.ok(Math.abs((a.cpuSeconds ?? 0) - 200) < 0.1, `cpuSeconds ${a.cpuSeconds}`);
   assert.ok(Math.abs((a.memoryMibSeconds ?? 0) - 2 * 1024 * 100) < 200, `memoryMibSeconds ${a.memoryMibSeconds}`);
 });
+
+test('an elastic job starts at its minimum when GPUs are short and grows to full size when they free up', () => {
+  const nodes = gpuNodes('V100', 1, 4);
+  const blocker = gangJob({ id: 'blocker', gpus: 2, throughput: { V100: 1 }, totalSteps: 1000, preemptible: false });
+  const base = gangJob({ id: 'elastic', gpus: 4, throughput: { V100: 4 }, totalSteps: 8000, submitTime: 10 });
+  const elastic = { ...base, groups: base.groups.map((g) => ({ ...g, minReplicas: 2 })) };
+  const tide = getJobScheduler('tide');
+  assert.ok(tide);
+  const sizes: number[] = [];
+  const sim = simulate({ nodes, scheduler: tide({ rng: Rng.fromSeed(1) }), jobs: arraySource([blocker, elastic]), onEvent: (e) => void (e.type === 'job:started' && e.job.id === 'elastic' && sizes.push(e.gpus)) });
+  assert.deepEqual(sizes, [2, 4], 'starts with 2 GPUs, regrows to 4');
+  const finish = sim.finishedJobs.find((f) => f.spec.id === 'elastic')?.finishTime ?? NaN;
+  // 2 steps/s from t = 10; the blocker ends at 1000; tide re-plans every 360 s, so at 1080 the
+  // job grows (restart cost 0) and runs at 4 steps/s: 1080 + (8000 − 2·1070) / 4 = 2545.
+  assert.ok(Math.abs(finish - 2545) < 1e-6, `finished at ${finish}`);
+  assert.equal(sim.allocated, 0);
+});

@@ -8,7 +8,7 @@
  */
 import { ClusterState } from '../core/cluster.ts';
 import { taskOf } from '../core/jobs/clusterView.ts';
-import { CPU_MODEL, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
+import { boundGpus, CPU_MODEL, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
 import { QuotaLedger } from '../core/jobs/quota.ts';
 import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/jobs/scheduler.ts';
 import type { NodeId, NodeSpec } from '../core/model.ts';
@@ -65,7 +65,6 @@ export class InvariantError extends Error {
 
 interface JobState {
   readonly spec: JobSpec;
-  readonly gpus: number;
   progress: JobProgress;
   running: MutableRun | undefined;
   /** Bumped at every start and stop so stale finish events are ignored. */
@@ -189,7 +188,7 @@ export class Simulation {
   private handle(e: Ev): boolean {
     switch (e.kind) {
       case 'arrival': {
-        const state: JobState = { spec: e.job, gpus: jobGpus(e.job), progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 }, running: undefined, version: 0 };
+        const state: JobState = { spec: e.job, progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 }, running: undefined, version: 0 };
         if (this.jobs.has(e.job.id)) throw new Error(`job id '${e.job.id}' submitted twice`);
         this.jobs.set(e.job.id, state);
         this.addPending(state);
@@ -289,8 +288,8 @@ export class Simulation {
     if (!s) throw new InvariantError(`${who}: binds unknown job ${b.job}`);
     if (s.running) throw new InvariantError(`${who}: binds job ${b.job}, which is already running`);
     const rate = this.rateOf(s.spec, b);
+    const gpus = boundGpus(s.spec, b.bindings);
     if (this.check) {
-      const gpus = jobGpus(s.spec);
       const quota = this.ledger.check(s.spec.queue, b.model, gpus);
       if (quota !== null) throw new InvariantError(`${who}: binds job ${b.job} over quota: ${quota}`);
     }
@@ -317,6 +316,7 @@ export class Simulation {
       model: b.model,
       startTime: this.now,
       lastCheckpointTime: this.now,
+      gpus,
       rate,
       workStart: this.now + restart,
     };
@@ -324,12 +324,12 @@ export class Simulation {
     s.version++;
     if (s.progress.firstStartTime === undefined) s.progress = { ...s.progress, firstStartTime: this.now };
     this.running.splice(sortedIndex(this.running, s.spec.id), 0, run);
-    this.ledger.add(s.spec.queue, b.model, s.gpus);
-    this.changeUsage(s.spec, 1);
-    this.allocatedGpus += s.gpus;
+    this.ledger.add(s.spec.queue, b.model, gpus);
+    this.changeUsage(s.spec, gpus, 1);
+    this.allocatedGpus += gpus;
     const remaining = Math.max(0, s.spec.totalSteps - s.progress.stepsDone);
     this.queue.push(run.workStart + remaining / rate, { kind: 'finish', id: s.spec.id, version: s.version });
-    this.opts.onEvent?.({ type: 'job:started', time: this.now, job: s.spec, model: b.model, gpus: s.gpus });
+    this.opts.onEvent?.({ type: 'job:started', time: this.now, job: s.spec, model: b.model, gpus });
   }
 
   /** Steps per second for a bind: the model's throughput, scaled down when an elastic group runs short. */
@@ -361,7 +361,7 @@ export class Simulation {
       ...s.progress,
       stepsDone: saved,
       runSeconds: s.progress.runSeconds + ran,
-      attainedGpuSeconds: s.progress.attainedGpuSeconds + ran * s.gpus,
+      attainedGpuSeconds: s.progress.attainedGpuSeconds + ran * run.gpus,
     };
     return { progress, lostSteps: doneNow - saved };
   }
@@ -370,9 +370,9 @@ export class Simulation {
     for (const t of run.bindings) this.cluster.release(t.placement);
     const i = sortedIndex(this.running, s.spec.id);
     if (this.running[i]?.spec.id === s.spec.id) this.running.splice(i, 1);
-    this.ledger.remove(s.spec.queue, run.model, s.gpus);
-    this.changeUsage(s.spec, -1);
-    this.allocatedGpus -= s.gpus;
+    this.ledger.remove(s.spec.queue, run.model, run.gpus);
+    this.changeUsage(s.spec, run.gpus, -1);
+    this.allocatedGpus -= run.gpus;
     s.running = undefined;
     s.version++;
   }
@@ -383,7 +383,7 @@ export class Simulation {
     this.release(s, run);
     s.progress = { ...progress, preemptions: progress.preemptions + 1 };
     this.addPending(s);
-    const lostGpuSeconds = run.rate > 0 ? (lostSteps / run.rate) * s.gpus : 0;
+    const lostGpuSeconds = run.rate > 0 ? (lostSteps / run.rate) * run.gpus : 0;
     this.opts.onEvent?.({ type: 'job:preempted', time: this.now, job: s.spec, reason, lostSteps, lostGpuSeconds });
   }
 
@@ -408,15 +408,17 @@ export class Simulation {
     return u.value.map((v, i) => v * d + ((u.held[i] as number) * (1 - d)) / k);
   }
 
-  /** A job of the tenant starts (sign 1) or stops (−1) holding its GPUs, CPU and memory. */
-  private changeUsage(spec: JobSpec, sign: 1 | -1): void {
+  /** A run of the tenant's job starts (sign 1) or stops (−1) holding `gpus` GPUs and their share of its CPU and memory. */
+  private changeUsage(spec: JobSpec, gpus: number, sign: 1 | -1): void {
     let cpu = 0;
     let mem = 0;
     for (const g of spec.groups) {
       cpu += (g.replicas * g.task.cpuMilli) / 1000;
       mem += g.replicas * g.task.memoryMib;
     }
-    const delta = [sign * jobGpus(spec), sign * cpu, sign * mem];
+    const full = jobGpus(spec);
+    const part = full > 0 ? gpus / full : 1;
+    const delta = [sign * gpus, sign * cpu * part, sign * mem * part];
     const u = this.usage.get(spec.tenant) ?? { value: [0, 0, 0], at: this.now, held: [0, 0, 0] };
     this.usage.set(spec.tenant, { value: this.decayed(u, this.now), at: this.now, held: u.held.map((h, i) => h + (delta[i] as number)) });
   }

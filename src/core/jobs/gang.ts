@@ -27,17 +27,26 @@ export function freeGpus(cluster: ClusterState, nodeOrder: Int32Array, model: Gp
   return free;
 }
 
-/** Places the job's tasks on `model` over the session's (schedulable) nodes; on failure nothing stays allocated. */
-export function placeGang(cluster: ClusterState, session: PlacementSession, job: JobSpec, model: GpuModel): GangResult {
+/**
+ * Places the job's tasks on `model` over the session's (schedulable) nodes; on failure nothing
+ * stays allocated. Elastic groups get more than `minReplicas` tasks while they fit and the job
+ * stays within `maxGpus` (default: no limit beyond full size).
+ */
+export function placeGang(cluster: ClusterState, session: PlacementSession, job: JobSpec, model: GpuModel, maxGpus = Infinity): GangResult {
   const placed: Placement[] = [];
   const bindings: TaskBinding[] = [];
   const allowedModels = model === CPU_MODEL ? [] : [model];
   let needed = 0;
+  for (const group of job.groups) needed += minReplicas(group) * group.task.gpuCount;
+  let extra = maxGpus - needed;
   let failure: string | null = null;
   for (const group of job.groups) {
     const min = minReplicas(group);
-    needed += min * group.task.gpuCount;
     for (let i = 0; i < group.replicas; i++) {
+      if (i >= min) {
+        if (group.task.gpuCount > extra) break;
+        extra -= group.task.gpuCount;
+      }
       const r = session.place(taskOf(job, group.name, i, { ...group.task, allowedModels }));
       if (!r.ok) {
         if (i < min) failure = r.reason;

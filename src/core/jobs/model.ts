@@ -80,6 +80,36 @@ export function minReplicas(g: TaskGroupSpec): number {
   return g.minReplicas ?? g.replicas;
 }
 
+/** GPUs the job holds at its minimum size (every elastic group at `minReplicas`). */
+export function minJobGpus(job: Pick<JobSpec, 'groups'>): number {
+  let gpus = 0;
+  for (const g of job.groups) gpus += minReplicas(g) * g.task.gpuCount;
+  return gpus;
+}
+
+/**
+ * The sizes (in GPUs) the job can run at, smallest first: its minimum, then one more replica
+ * of an elastic group at a time, in group order, up to full size.
+ */
+export function jobSizes(job: Pick<JobSpec, 'groups'>): number[] {
+  let gpus = minJobGpus(job);
+  const sizes = [gpus];
+  for (const g of job.groups) {
+    for (let r = minReplicas(g); r < g.replicas; r++) {
+      gpus += g.task.gpuCount;
+      if (g.task.gpuCount > 0) sizes.push(gpus);
+    }
+  }
+  return sizes;
+}
+
+/** GPUs held by these bindings of the job (fewer than jobGpus when an elastic group runs short). */
+export function boundGpus(job: Pick<JobSpec, 'groups'>, bindings: readonly Pick<TaskBinding, 'group'>[]): number {
+  let gpus = 0;
+  for (const b of bindings) gpus += job.groups.find((g) => g.name === b.group)?.task.gpuCount ?? 0;
+  return gpus;
+}
+
 /** Models the job can run on (throughput > 0), sorted by name for determinism. */
 export function runnableModels(job: Pick<JobSpec, 'throughput'>): GpuModel[] {
   return Object.keys(job.throughput)

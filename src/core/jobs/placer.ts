@@ -76,10 +76,10 @@ export class Placer {
     return freeGpus(this.view.cluster, this.view.nodeOrder, model);
   }
 
-  /** Places the job's gang on `model` for the rest of this cycle (the plan's bind). */
-  place(job: JobSpec, model: GpuModel): GangResult {
+  /** Places the job's gang on `model` for the rest of this cycle (the plan's bind), elastic groups up to `maxGpus`. */
+  place(job: JobSpec, model: GpuModel, maxGpus?: number): GangResult {
     if (!this.session) throw new Error('Placer.place before begin()');
-    const r = placeGang(this.view.cluster, this.session, job, model);
+    const r = placeGang(this.view.cluster, this.session, job, model, maxGpus);
     if (r.ok) for (const binding of r.bindings) this.journal.push({ take: true, job, binding });
     return r;
   }
@@ -120,7 +120,7 @@ export class Placer {
 /** The quota ledger with every running job counted. */
 export function ledgerFor(snapshot: SchedulerSnapshot): QuotaLedger {
   const ledger = new QuotaLedger(snapshot.queues);
-  if (ledger.enforced) for (const r of snapshot.running) ledger.add(r.spec.queue, r.model, jobGpus(r.spec));
+  if (ledger.enforced) for (const r of snapshot.running) ledger.add(r.spec.queue, r.model, r.gpus);
   return ledger;
 }
 
@@ -130,7 +130,7 @@ export function profileFor(snapshot: SchedulerSnapshot, placer: Placer, excluded
   for (const m of placer.cluster.models) profile.setFree(m, placer.freeGpus(m));
   for (const r of snapshot.running) {
     if (excluded?.has(r.spec.id)) continue;
-    profile.release(r.model, jobGpus(r.spec), expectedEnd(r, snapshot.now));
+    profile.release(r.model, r.gpus, expectedEnd(r, snapshot.now));
   }
   return profile;
 }

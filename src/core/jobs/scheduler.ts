@@ -32,6 +32,8 @@ export interface RunningJob {
   readonly startTime: number;
   /** When its progress was last saved (startTime if never since the start). */
   readonly lastCheckpointTime: number;
+  /** GPUs it holds in this run: jobGpus(spec), or fewer for an elastic job below full size. */
+  readonly gpus: number;
 }
 
 export interface PendingJob {

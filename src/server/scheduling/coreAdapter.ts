@@ -7,7 +7,7 @@
  */
 import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core/model.ts';
 import { Rng } from '../../core/rng.ts';
-import { CPU_MODEL, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/jobs/model.ts';
+import { boundGpus, CPU_MODEL, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/jobs/model.ts';
 import { getJobScheduler, jobSchedulerNames } from '../../core/jobs/policies/index.ts';
 import type { JobScheduler, NodeState, PendingJob, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/jobs/scheduler.ts';
 import type { Job } from '../../api/types.ts';
@@ -110,6 +110,7 @@ export class CoreSchedulerAdapter {
         model,
         startTime: start,
         lastCheckpointTime: start,
+        gpus: boundGpus(spec, bindings),
       };
       this.running.set(job.id, { key: runKey, job: r });
       running.push(r);

@@ -60,6 +60,7 @@ test('fifo enforces a queue quota without blocking other queues, and counts runn
     model: 'V100',
     startTime: 0,
     lastCheckpointTime: 0,
+    gpus: 4,
     bindings: [0, 1, 2, 3].map((d) => ({ group: 'worker', index: d, nodeId: nodes[0]!.spec.id, placement: { node: 0, gpus: [d], gpuMilli: 1000, cpuMilli: 1000, memoryMib: 1024 } })),
   };
   const jobs = [
@@ -81,6 +82,7 @@ test('fifo gives the first waiting job an estimated start from declared time lim
     model: 'K80',
     startTime: 0,
     lastCheckpointTime: 0,
+    gpus: 4,
     bindings: [0, 1, 2, 3].map((d) => ({ group: 'worker', index: d, nodeId: nodes[2]!.spec.id, placement: { node: 2, gpus: [d], gpuMilli: 1000, cpuMilli: 1000, memoryMib: 1024 } })),
   };
   const job = gangJob({ id: 'k', gpus: 2, throughput: { K80: 1 }, totalSteps: 10, timeLimitSeconds: 50 });

@@ -16,6 +16,7 @@ function running(spec: JobSpec, model: string, node: number, devices: number[], 
     model,
     startTime,
     lastCheckpointTime: startTime,
+    gpus: devices.length,
     bindings: devices.map((d, index) => ({ group: 'worker', index, nodeId: nodes[node]!.spec.id, placement: { node, gpus: [d], gpuMilli: 1000, cpuMilli: 1000, memoryMib: 1024 } })),
   };
 }

@@ -19,13 +19,16 @@
  *   second lets queues borrow, ordered by the tenant's dominant share of decayed GPU, CPU and
  *   memory usage ÷ weight (DRF, fairShare.ts). So
  *   lent quota is reclaimed as soon as its owner has work.
+ * - Elastic jobs start at their minimum size when that is all that fits, take as much more as
+ *   fits, and grow (a restart from the checkpoint) when GPUs free up and the gain over a
+ *   quantum outweighs the restart; they shrink rather than stop when others need GPUs.
  * - Then same-size jobs on different models swap when that raises the sum of their speeds
  *   relative to their best model.
  * - Preemption only every `quantumSeconds`, and never of a job younger than `minRunSeconds` or
  *   not preemptible; between quanta arrivals and completions only fill free GPUs.
  */
 import type { GpuModel } from '../../model.ts';
-import { jobGpus, type JobProgress, type JobSpec } from '../model.ts';
+import { jobGpus, jobSizes, type JobProgress, type JobSpec } from '../model.ts';
 import { byPriorityThenFifo, declaredRunSeconds, Placer, profileFor } from '../placer.ts';
 import { dominantShares } from '../fairShare.ts';
 import { QuotaLedger } from '../quota.ts';
@@ -51,7 +54,10 @@ interface Candidate {
   readonly spec: JobSpec;
   readonly running: RunningJob | undefined;
   readonly progress: JobProgress;
+  /** GPUs at full size. */
   readonly gpus: number;
+  /** Sizes it can run at, smallest first (one entry unless a group is elastic). */
+  readonly sizes: readonly number[];
   /** Waited (not run) longer than the starvation limit, and within the share boosted jobs may take. */
   boosted: boolean;
   /** Attained service in best-model GPU-seconds, less unsaved work for running jobs. */
@@ -61,6 +67,13 @@ interface Candidate {
   readonly best: number;
   /** Seconds of work a move would cost it now: unsaved work plus its restart cost. */
   readonly moveCost: number;
+}
+
+/** A job chosen to run: on which model, at how many GPUs. */
+interface Pick {
+  readonly c: Candidate;
+  model: GpuModel;
+  readonly gpus: number;
 }
 
 export function tide(ctx: JobSchedulerContext): JobScheduler {
@@ -75,35 +88,36 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
   /** What never changes about a job: its size and its models, fastest first. */
-  const statics = new WeakMap<JobSpec, { gpus: number; models: GpuModel[]; best: number }>();
+  const statics = new WeakMap<JobSpec, { gpus: number; sizes: number[]; models: GpuModel[]; best: number }>();
 
   function candidate(spec: JobSpec, p: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot): Candidate {
     let st = statics.get(spec);
     if (!st) {
       const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
-      st = { gpus: jobGpus(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
+      st = { gpus: jobGpus(spec), sizes: jobSizes(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
       statics.set(spec, st);
     }
-    const { gpus, models, best } = st;
+    const { gpus, sizes, models, best } = st;
     let steps = p.stepsDone;
     let ranNow = 0;
-    let unsaved = 0;
+    let unsavedSeconds = 0;
     if (running) {
       ranNow = s.now - running.startTime;
-      const rate = spec.throughput[running.model] ?? 0;
+      const rate = ((spec.throughput[running.model] ?? 0) * running.gpus) / Math.max(1, gpus);
       steps += rate * Math.max(0, ranNow - (p.preemptions > 0 ? (spec.restartCostSeconds ?? 0) : 0));
       const interval = spec.checkpointIntervalSeconds;
-      if (interval !== undefined && interval > 0) unsaved = (ranNow % interval) * gpus;
+      if (interval !== undefined && interval > 0) unsavedSeconds = ranNow % interval;
     }
+    const unsaved = unsavedSeconds * (running?.gpus ?? 0);
     const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
-    const moveCost = running ? unsaved / Math.max(1, gpus) + (spec.restartCostSeconds ?? 0) : 0;
+    const moveCost = running ? unsavedSeconds + (spec.restartCostSeconds ?? 0) : 0;
     const done = steps / best;
     let service = gpus * done - unsaved;
     if (useEstimates) {
       const expected = history.expectedSeconds(spec);
       if (expected !== undefined) service = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
     }
-    return { spec, running, progress: p, gpus, boosted: waited > starvation, service, models, best, moveCost };
+    return { spec, running, progress: p, gpus, sizes, boosted: waited > starvation, service, models, best, moveCost };
   }
 
   return {
@@ -122,10 +136,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       for (const r of s.running) {
         if (movable(r)) {
           cands.push(candidate(r.spec, r.progress, r, s));
-          capacity.set(r.model, (capacity.get(r.model) ?? 0) + jobGpus(r.spec));
+          capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
         } else {
           pinned.push(r);
-          ledger.add(r.spec.queue, r.model, jobGpus(r.spec));
+          ledger.add(r.spec.queue, r.model, r.gpus);
         }
       }
       for (const p of s.pending) cands.push(candidate(p.spec, p.progress, undefined, s));
@@ -143,7 +157,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
       const priorityFirst = (a: Candidate, b: Candidate): number => b.spec.priority - a.spec.priority;
 
-      const chosen = new Map<string, { c: Candidate; model: GpuModel }>();
+      const chosen = new Map<string, Pick>();
       const why = new Map<string, { code: PendingReasonCode; message: string }>();
       const reserved = new Map<GpuModel, { job: string; shadow: number }>();
       const free = (m: GpuModel): number => capacity.get(m) ?? 0;
@@ -154,8 +168,9 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
        */
       const modelOrder = (c: Candidate): readonly GpuModel[] => {
         const cur = c.running?.model;
-        if (cur === undefined || free(cur) < c.gpus) return c.models;
-        const faster = c.models.find((m) => free(m) >= c.gpus);
+        const need = c.sizes[0] as number;
+        if (cur === undefined || free(cur) < need) return c.models;
+        const faster = c.models.find((m) => free(m) >= need);
         if (faster === undefined || faster === cur) return c.models;
         const gain = ((c.spec.throughput[faster] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
         return gain * quantum > c.moveCost + 1e-9 && gain > 0 ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
@@ -163,19 +178,35 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const noRoom = new Map<number, { code: PendingReasonCode; message: string }>();
       const refusedNominal = new Map<string, { gpus: number; message: string }>();
       const refusedBorrow = new Map<string, { gpus: number; message: string }>();
+      /**
+       * The size to run at on `m`, at most `cap` GPUs: as large as quota allows (elastic groups
+       * grow). A running job on its own model changes size only when growing gains more over a
+       * quantum than the restart costs, or when it must shrink to fit.
+       */
+      const sizeOn = (c: Candidate, m: GpuModel, cap: number, withinNominal: boolean): number => {
+        let size = c.sizes[0] as number;
+        for (const next of c.sizes) {
+          if (next > cap || ledger.check(c.spec.queue, m, next, withinNominal) !== null) break;
+          size = next;
+        }
+        const held = c.running?.model === m ? c.running.gpus : undefined;
+        if (held !== undefined && size > held && ((size - held) / c.gpus) * quantum <= c.moveCost + 1e-9) return held;
+        return size;
+      };
       const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
+        const need = c.sizes[0] as number;
         let room = false;
-        for (const m of c.models) if (free(m) >= c.gpus) room = true;
+        for (const m of c.models) if (free(m) >= need) room = true;
         if (!room) {
           const model = c.models[0];
-          const quota = ledger.enforced && model !== undefined ? ledger.check(c.spec.queue, model, c.gpus, withinNominal) : null;
+          const quota = ledger.enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
           if (quota !== null) {
             why.set(c.spec.id, { code: 'over-quota', message: quota });
             return false;
           }
           // The common case in a long queue: answer without building a message per job.
-          let w = noRoom.get(c.gpus);
-          if (!w) noRoom.set(c.gpus, (w = { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of one model; no model has that many free` }));
+          let w = noRoom.get(need);
+          if (!w) noRoom.set(need, (w = { code: 'waiting-for-resources', message: `needs ${need} GPUs of one model; no model has that many free` }));
           why.set(c.spec.id, w);
           return false;
         }
@@ -183,35 +214,38 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         let blockedBy: string | undefined;
         // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
         const refusedAt = (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue);
-        if (refusedAt && c.gpus >= refusedAt.gpus) {
+        if (refusedAt && need >= refusedAt.gpus) {
           why.set(c.spec.id, { code: 'over-quota', message: refusedAt.message });
           return false;
         }
         for (const m of modelOrder(c)) {
-          if (free(m) < c.gpus) continue;
-          const q = ledger.check(c.spec.queue, m, c.gpus, withinNominal);
+          if (free(m) < need) continue;
+          const q = ledger.check(c.spec.queue, m, need, withinNominal);
           if (q !== null) {
             quotaError ??= q;
             continue;
           }
+          // On a model reserved for a starving gang, only what leaves it its GPUs, unless the job ends first.
           const r = reserved.get(m);
-          if (r && s.now + declaredRunSeconds(c.spec) > r.shadow && free(m) - c.gpus < (reservedNeed.get(m) ?? 0)) {
-            blockedBy ??= r.job;
+          const cap = r && s.now + declaredRunSeconds(c.spec) > r.shadow ? free(m) - (reservedNeed.get(m) ?? 0) : free(m);
+          if (cap < need) {
+            blockedBy ??= r?.job;
             continue;
           }
-          chosen.set(c.spec.id, { c, model: m });
-          capacity.set(m, free(m) - c.gpus);
-          ledger.add(c.spec.queue, m, c.gpus);
+          const gpus = sizeOn(c, m, cap, withinNominal);
+          chosen.set(c.spec.id, { c, model: m, gpus });
+          capacity.set(m, free(m) - gpus);
+          ledger.add(c.spec.queue, m, gpus);
           why.delete(c.spec.id);
           return true;
         }
         if (quotaError !== null) {
           why.set(c.spec.id, { code: 'over-quota', message: quotaError });
           const refused = withinNominal ? refusedNominal : refusedBorrow;
-          if (c.models.every((m) => free(m) >= c.gpus)) refused.set(c.spec.queue, { gpus: Math.min(c.gpus, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
+          if (c.models.every((m) => free(m) >= need)) refused.set(c.spec.queue, { gpus: Math.min(need, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
         }
         else if (blockedBy !== undefined) why.set(c.spec.id, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${blockedBy}` });
-        else why.set(c.spec.id, { code: 'waiting-for-resources', message: `needs ${c.gpus} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
+        else why.set(c.spec.id, { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
         return false;
       };
       const reservedNeed = new Map<GpuModel, number>();
@@ -222,12 +256,13 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       }
       const reserve = (c: Candidate): void => {
         if (!c.boosted || c.models.length === 0) return;
-        const m = c.models.find((x) => (totals.get(x) ?? 0) >= c.gpus && !reserved.has(x));
+        const need = c.sizes[0] as number;
+        const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !reserved.has(x));
         if (m === undefined) return;
         const profile = profileFor(s, placer);
-        const shadow = profile.earliest(m, c.gpus, declaredRunSeconds(c.spec));
+        const shadow = profile.earliest(m, need, declaredRunSeconds(c.spec));
         reserved.set(m, { job: c.spec.id, shadow });
-        reservedNeed.set(m, c.gpus);
+        reservedNeed.set(m, need);
       };
 
       const first = [...cands].sort((a, b) => priorityFirst(a, b) || byService(a, b));
@@ -243,14 +278,15 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       for (const c of cands) {
         if (!c.running) continue;
         const pick = chosen.get(c.spec.id);
-        if (pick && pick.model === c.running.model) continue;
-        preemptions.push({ job: c.spec.id, reason: pick ? `moves to ${pick.model}, where it runs faster for the cluster` : 'jobs with less attained service need its GPUs' });
+        if (pick && pick.model === c.running.model && pick.gpus === c.running.gpus) continue;
+        const reason = !pick ? 'jobs with less remaining work need its GPUs' : pick.model !== c.running.model ? `moves to ${pick.model}, where it runs faster for the cluster` : `${pick.gpus > c.running.gpus ? 'grows' : 'shrinks'} to ${pick.gpus} GPUs`;
+        preemptions.push({ job: c.spec.id, reason });
         placer.releaseRunning(c.running);
       }
       const binds: JobBind[] = [];
-      const starts = [...chosen.values()].filter(({ c, model }) => !c.running || c.running.model !== model).sort((a, b) => b.c.gpus - a.c.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
-      for (const { c, model } of starts) {
-        const r = placer.place(c.spec, model);
+      const starts = [...chosen.values()].filter(({ c, model, gpus }) => !c.running || c.running.model !== model || c.running.gpus !== gpus).sort((a, b) => b.gpus - a.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
+      for (const { c, model, gpus } of starts) {
+        const r = placer.place(c.spec, model, gpus);
         if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
         else {
           chosen.delete(c.spec.id);
@@ -278,13 +314,13 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
  * that gain most by moving back; a pair swaps while its gain over a quantum outweighs what the
  * moves cost (unsaved work, restarts). O(n log n).
  */
-export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel }>, models: readonly GpuModel[], quantum: number): void {
+export function swapForSpeed(chosen: Map<string, Pick>, models: readonly GpuModel[], quantum: number): void {
   const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
-  const bySize = new Map<number, { c: Candidate; model: GpuModel }[]>();
+  const bySize = new Map<number, Pick[]>();
   for (const v of chosen.values()) {
-    const list = bySize.get(v.c.gpus) ?? [];
+    const list = bySize.get(v.gpus) ?? [];
     list.push(v);
-    bySize.set(v.c.gpus, list);
+    bySize.set(v.gpus, list);
   }
   for (const list of bySize.values()) {
     for (let i = 0; i < models.length; i++) {
@@ -296,8 +332,8 @@ export function swapForSpeed(chosen: Map<string, { c: Candidate; model: GpuModel
         const on1 = list.filter((v) => v.model === m1).sort((a, b) => gain(b, m1, m2) - gain(a, m1, m2) || tie(a, b));
         const on2 = list.filter((v) => v.model === m2).sort((a, b) => gain(b, m2, m1) - gain(a, m2, m1) || tie(a, b));
         for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
-          const a = on1[k] as { c: Candidate; model: GpuModel };
-          const b = on2[k] as { c: Candidate; model: GpuModel };
+          const a = on1[k] as Pick;
+          const b = on2[k] as Pick;
           if ((gain(a, m1, m2) + gain(b, m2, m1)) * quantum <= a.c.moveCost + b.c.moveCost + 1e-9) break;
           a.model = m2;
           b.model = m1;
