@@ -1,6 +1,7 @@
 /**
- * `tide`: Tide's own job scheduler. Preemptive least-attained-service over heterogeneous GPUs,
- * using only what a real scheduler knows (steps done, measured throughputs, declared limits).
+ * `tide`: Tide's own job scheduler. Preemptive shortest-expected-remaining-work-first over
+ * heterogeneous GPUs, using only what a real scheduler knows (steps done, measured throughputs,
+ * declared limits, the history of finished jobs).
  *
  * - Order: jobs that have waited (not run) longer than `starvationSeconds` first, oldest first,
  *   as long as they hold no more than `boostShare` of the GPUs (the oldest always goes first).
@@ -17,8 +18,8 @@
  *   (EASY backfill).
  * - Quotas (Kueue): a first pass admits only what stays within each queue's nominal quota, a
  *   second lets queues borrow, ordered by the tenant's dominant share of decayed GPU, CPU and
- *   memory usage ÷ weight (DRF, fairShare.ts). So
- *   lent quota is reclaimed as soon as its owner has work.
+ *   memory usage ÷ weight (DRF, fairShare.ts). So lent quota is reclaimed as soon as its owner
+ *   has work.
  * - Elastic jobs start at their minimum size when that is all that fits, take as much more as
  *   fits, and grow (a restart from the checkpoint) when GPUs free up and the gain over a
  *   quantum outweighs the restart; they shrink rather than stop when others need GPUs.
@@ -60,8 +61,11 @@ interface Candidate {
   readonly sizes: readonly number[];
   /** Waited (not run) longer than the starvation limit, and within the share boosted jobs may take. */
   boosted: boolean;
-  /** Attained service in best-model GPU-seconds, less unsaved work for running jobs. */
-  readonly service: number;
+  /**
+   * Order key, smaller first: expected remaining GPU-seconds on the best model (attained
+   * GPU-seconds when nothing is known), less unsaved work for running jobs.
+   */
+  readonly rank: number;
   /** Models it can run on, fastest first. */
   readonly models: readonly GpuModel[];
   readonly best: number;
@@ -112,12 +116,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
     const moveCost = running ? unsavedSeconds + (spec.restartCostSeconds ?? 0) : 0;
     const done = steps / best;
-    let service = gpus * done - unsaved;
+    let rank = gpus * done - unsaved;
     if (useEstimates) {
       const expected = history.expectedSeconds(spec);
-      if (expected !== undefined) service = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
+      if (expected !== undefined) rank = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
     }
-    return { spec, running, progress: p, gpus, sizes, boosted: waited > starvation, service, models, best, moveCost };
+    return { spec, running, progress: p, gpus, sizes, boosted: waited > starvation, rank, models, best, moveCost };
   }
 
   return {
@@ -152,7 +156,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         oldest = false;
       }
       const byService = (a: Candidate, b: Candidate): number =>
-        Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.service - b.service) || byPriorityThenFifo(a.spec, b.spec);
+        Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.rank - b.rank) || byPriorityThenFifo(a.spec, b.spec);
       const shares = dominantShares(s);
       const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
       const priorityFirst = (a: Candidate, b: Candidate): number => b.spec.priority - a.spec.priority;
@@ -297,7 +301,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const waiting = [];
       for (const c of cands) {
         if (chosen.has(c.spec.id)) continue;
-        const w = why.get(c.spec.id) ?? { code: 'lower-priority' as const, message: 'jobs with less attained service go first' };
+        const w = why.get(c.spec.id) ?? { code: 'lower-priority' as const, message: 'jobs with less expected remaining work go first' };
         // Out of GPUs because jobs ranked before it took them: that is its priority, not the cluster.
         const code = w.code === 'waiting-for-resources' && !c.boosted && chosen.size > 0 ? 'lower-priority' : w.code;
         pending.push({ job: c.spec.id, code, message: w.message });
