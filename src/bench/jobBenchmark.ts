@@ -68,7 +68,7 @@ export function summariseRuns(runs: readonly JobRunResult[]): PolicyResult {
     byQueue: Object.fromEntries(
       [...new Set(ok.flatMap((r) => Object.keys(r.summary.byQueue)))].sort().map((q) => {
         const of = (f: (s: QueueSummary) => number): number => mean(ok.flatMap((r) => (r.summary.byQueue[q] ? [f(r.summary.byQueue[q])] : [])));
-        return [q, { jobs: of((s) => s.jobs), avgWaitHours: of((s) => s.avgWaitHours), p99WaitHours: of((s) => s.p99WaitHours), avgJctHours: of((s) => s.avgJctHours) }];
+        return [q, { jobs: of((s) => s.jobs), belowGuaranteeShare: of((s) => s.belowGuaranteeShare), avgWaitHours: of((s) => s.avgWaitHours), p99WaitHours: of((s) => s.p99WaitHours), avgJctHours: of((s) => s.avgJctHours) }];
       }),
     ),
     perSeedAvgJctHours: runs.map((r) => (r.saturated ? null : r.summary.avgJctHours)),

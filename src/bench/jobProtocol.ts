@@ -93,7 +93,7 @@ export async function runJobSeed(spec: JobRunSpec, files: WorkloadFiles): Promis
   const limit = spec.saturationQueue ?? 5000;
   const scheduler = factory({ rng: Rng.fromSeed(spec.seed + 5), lp: await highsSolver(), ...(spec.options ? { options: spec.options } : {}) });
   const { nodes, queues, jobs, measured, measuredCount } = setup(spec, files);
-  const metrics = new MetricsCollector(nodes.reduce((a, n) => a + n.gpus.length, 0), measured);
+  const metrics = new MetricsCollector(nodes.reduce((a, n) => a + n.gpus.length, 0), measured, queues);
   let saturated = false;
   const started = performance.now();
   const sim = new Simulation({

@@ -62,17 +62,17 @@ export function queueTable(report: JobBenchReport): string | null {
   const queues = [...new Set(policies.flatMap(([, p]) => Object.keys(p.byQueue)))].sort();
   if (queues.length < 2) return null;
   const table = new Table({
-    head: ['queue', ...policies.flatMap(([name]) => [`${name} jobs`, 'avg wait h', 'p99 wait h', 'avg JCT h'])],
+    head: ['queue', ...policies.flatMap(([name]) => [`${name} jobs`, 'avg wait h', 'p99 wait h', 'avg JCT h', 'below quota %'])],
     style: { head: [], border: [], compact: true },
-    colAligns: ['left', ...policies.flatMap(() => ['right', 'right', 'right', 'right'] as const)],
+    colAligns: ['left', ...policies.flatMap(() => ['right', 'right', 'right', 'right', 'right'] as const)],
   });
   for (const q of queues) {
     table.push([q, ...policies.flatMap(([, p]) => {
       const s = p.byQueue[q];
-      return s ? [f(s.jobs, 0), f(s.avgWaitHours, 1), f(s.p99WaitHours, 1), f(s.avgJctHours, 1)] : ['—', '—', '—', '—'];
+      return s ? [f(s.jobs, 0), f(s.avgWaitHours, 1), f(s.p99WaitHours, 1), f(s.avgJctHours, 1), f(100 * s.belowGuaranteeShare, 1)] : ['—', '—', '—', '—', '—'];
     })]);
   }
-  return `Per queue at ${first.rate} jobs/h (means over seeds):\n${table.toString()}`;
+  return `Per queue at ${first.rate} jobs/h, means over seeds ("below quota %": share of the run a queue had a job waiting that fit within its nominal quota):\n${table.toString()}`;
 }
 
 export function registerBenchJobs(bench: Command): void {

@@ -4,7 +4,7 @@
  * goodput, Jain's fairness index, finish-time fairness and usage per tenant and queue.
  * Only jobs accepted by `measured` count (e.g. Gavel's window of jobs 4000–4999).
  */
-import { jobGpus, type JobSpec } from '../core/jobs/model.ts';
+import { jobGpus, minJobGpus, type JobSpec, type QueueConfig } from '../core/jobs/model.ts';
 import type { SimEvent } from './simulator.ts';
 
 export interface JobRecord {
@@ -24,6 +24,11 @@ export interface JobRecord {
 
 export interface QueueSummary {
   readonly jobs: number;
+  /**
+   * Share of the run during which the queue had a job waiting that would have fit within its
+   * nominal quota (Kueue's guarantee): 0 means the queue was never held below what it is owed.
+   */
+  readonly belowGuaranteeShare: number;
   readonly avgWaitHours: number;
   readonly p99WaitHours: number;
   readonly avgJctHours: number;
@@ -93,10 +98,45 @@ export class MetricsCollector {
   private readonly usedByTenant = new Map<string, number>();
   private readonly usedByQueue = new Map<string, number>();
 
+  /** Per queue: GPUs held now, and seconds spent below its guarantee. */
+  private readonly queueHeld = new Map<string, number>();
+  private readonly belowSince = new Map<string, number>();
+  private readonly belowSeconds = new Map<string, number>();
+  private readonly jobQueue = new Map<string, { queue: string; gpus: number }>();
+  private readonly nominal: Map<string, number>;
+  private firstT = Infinity;
+
   constructor(
     private readonly totalGpus: number,
     private readonly measured: (job: JobSpec) => boolean = () => true,
-  ) {}
+    queues: readonly QueueConfig[] = [],
+  ) {
+    this.nominal = new Map(queues.map((q) => [q.name, q.nominalQuota['*'] ?? Object.values(q.nominalQuota).reduce((a, b) => a + b, 0)]));
+  }
+
+  /** After a cycle: which queues wait for a job that fits within their nominal quota. */
+  private guarantee(t: number, waiting: readonly { readonly job: string }[]): void {
+    if (this.nominal.size === 0) return;
+    const smallest = new Map<string, number>();
+    for (const r of waiting) {
+      const j = this.jobQueue.get(r.job);
+      if (j && j.gpus < (smallest.get(j.queue) ?? Infinity)) smallest.set(j.queue, j.gpus);
+    }
+    for (const [queue, nominal] of this.nominal) {
+      const need = smallest.get(queue);
+      const below = need !== undefined && (this.queueHeld.get(queue) ?? 0) + need <= nominal;
+      const since = this.belowSince.get(queue);
+      if (below && since === undefined) this.belowSince.set(queue, t);
+      if (!below && since !== undefined) {
+        this.belowSeconds.set(queue, (this.belowSeconds.get(queue) ?? 0) + t - since);
+        this.belowSince.delete(queue);
+      }
+    }
+  }
+
+  private holds(job: JobSpec, gpus: number): void {
+    this.queueHeld.set(job.queue, (this.queueHeld.get(job.queue) ?? 0) + gpus);
+  }
 
   private advance(t: number): void {
     this.integral += this.inSystem * (t - this.lastT);
@@ -108,10 +148,13 @@ export class MetricsCollector {
       case 'job:submitted':
         this.advance(e.time);
         this.inSystem++;
+        this.firstT = Math.min(this.firstT, e.time);
+        if (this.nominal.size > 0) this.jobQueue.set(e.job.id, { queue: e.job.queue, gpus: minJobGpus(e.job) });
         this.integralAtSubmit.set(e.job.id, this.integral);
         break;
       case 'job:started':
         this.runStart.set(e.job.id, { time: e.time, gpus: e.gpus });
+        this.holds(e.job, e.gpus);
         if (this.preempted.has(e.job.id)) this.lostGpuSeconds += (e.job.restartCostSeconds ?? 0) * e.gpus;
         break;
       case 'job:preempted':
@@ -123,6 +166,7 @@ export class MetricsCollector {
         this.advance(e.time);
         this.inSystem--;
         const job = e.job;
+        this.jobQueue.delete(job.id);
         const gpus = jobGpus(job);
         this.endRun(job, e.time);
         this.usedByTenant.set(job.tenant, (this.usedByTenant.get(job.tenant) ?? 0) + e.progress.attainedGpuSeconds);
@@ -148,6 +192,7 @@ export class MetricsCollector {
         break;
       }
       case 'cycle':
+        this.guarantee(e.time, e.plan.pending);
         if (this.allocation.length === 0 || this.allocation[this.allocation.length - 1]?.[1] !== e.allocatedGpus) this.allocation.push([e.time, e.allocatedGpus]);
         break;
       default:
@@ -160,6 +205,7 @@ export class MetricsCollector {
     const run = this.runStart.get(job.id);
     if (run === undefined) return;
     this.runStart.delete(job.id);
+    this.holds(job, -run.gpus);
     this.usedGpuSeconds += (t - run.time) * run.gpus;
   }
 
@@ -187,7 +233,9 @@ export class MetricsCollector {
     for (const name of [...byQueue.keys()].sort()) {
       const q = byQueue.get(name) as { wait: number[]; jct: number[] };
       p99WaitHoursByQueue[name] = quantile(q.wait, 0.99);
-      queues[name] = { jobs: q.wait.length, avgWaitHours: mean(q.wait), p99WaitHours: quantile(q.wait, 0.99), avgJctHours: mean(q.jct) };
+      const below = (this.belowSeconds.get(name) ?? 0) + (this.belowSince.has(name) ? this.lastT - (this.belowSince.get(name) as number) : 0);
+      const span = this.lastT - Math.min(this.firstT, this.lastT);
+      queues[name] = { jobs: q.wait.length, belowGuaranteeShare: span > 0 ? below / span : 0, avgWaitHours: mean(q.wait), p99WaitHours: quantile(q.wait, 0.99), avgJctHours: mean(q.jct) };
     }
     const big = r.flatMap((x, i) => (x.gpus >= 8 ? [wait[i] as number] : []));
     const rho = r.map((x) => {
