@@ -44,6 +44,8 @@ export class ClusterState {
   readonly idleGpuMilli: Int32Array;
   /** Bumped whenever a node's free capacity changes; policies key their caches on it. */
   readonly version: Uint32Array;
+  /** GPUs with all 1000 milli free, per model bit, over every node. */
+  readonly fullFreeByModel: Int32Array;
   readonly totalGpuMilli: number;
   private allocated = 0;
   /** Nodes in the order their state changed (repeats allowed), for incremental score indexes. */
@@ -82,6 +84,7 @@ export class ClusterState {
     this.maxGpuFree = new Int32Array(n);
     this.idleGpuMilli = new Int32Array(n);
     this.version = new Uint32Array(n);
+    this.fullFreeByModel = new Int32Array(models.length);
     let g = 0;
     nodes.forEach((node, i) => {
       this.cpuFree[i] = node.cpuMilli;
@@ -91,6 +94,7 @@ export class ClusterState {
       for (const m of node.gpus) {
         const bit = modelBit.get(m) ?? 0;
         this.gpuModel[g++] = bit;
+        this.fullFreeByModel[bit] = (this.fullFreeByModel[bit] as number) + 1;
         mask |= 1 << bit;
       }
       this.gpuStart[i + 1] = g;
@@ -220,7 +224,7 @@ export class ClusterState {
     if (new Set(p.gpus).size !== p.gpus.length) return 'placement names a GPU twice';
     this.cpuFree[n] = (this.cpuFree[n] as number) - p.cpuMilli;
     this.memFree[n] = (this.memFree[n] as number) - p.memoryMib;
-    for (const d of p.gpus) this.gpuFree[start + d] = (this.gpuFree[start + d] as number) - p.gpuMilli;
+    for (const d of p.gpus) this.setGpuFree(start + d, (this.gpuFree[start + d] as number) - p.gpuMilli);
     this.allocated += p.gpus.length * p.gpuMilli;
     this.refreshGpuAggregates(n);
     return null;
@@ -232,9 +236,16 @@ export class ClusterState {
     const start = this.gpuStart[n] as number;
     this.cpuFree[n] = (this.cpuFree[n] as number) + p.cpuMilli;
     this.memFree[n] = (this.memFree[n] as number) + p.memoryMib;
-    for (const d of p.gpus) this.gpuFree[start + d] = (this.gpuFree[start + d] as number) + p.gpuMilli;
+    for (const d of p.gpus) this.setGpuFree(start + d, (this.gpuFree[start + d] as number) + p.gpuMilli);
     this.allocated -= p.gpus.length * p.gpuMilli;
     this.refreshGpuAggregates(n);
+  }
+
+  private setGpuFree(g: number, free: number): void {
+    const bit = this.gpuModel[g] as number;
+    if (this.gpuFree[g] === GPU_MILLI) this.fullFreeByModel[bit] = (this.fullFreeByModel[bit] as number) - 1;
+    if (free === GPU_MILLI) this.fullFreeByModel[bit] = (this.fullFreeByModel[bit] as number) + 1;
+    this.gpuFree[g] = free;
   }
 
   private refreshGpuAggregates(n: number): void {

@@ -13,10 +13,12 @@ export type GangResult =
   | { readonly ok: true; readonly bindings: readonly TaskBinding[] }
   | { readonly ok: false; readonly code: 'waiting-for-resources' | 'waiting-for-gang' | 'fragmentation'; readonly message: string };
 
-/** Free whole GPUs of `model` on schedulable nodes. */
+/** Free whole GPUs of `model` on schedulable nodes (`nodeOrder`: the schedulable nodes, ascending). */
 export function freeGpus(cluster: ClusterState, nodeOrder: Int32Array, model: GpuModel): number {
   const bit = cluster.models.indexOf(model);
   if (bit < 0) return 0;
+  // Every node schedulable (the usual case): the cluster keeps the count.
+  if (nodeOrder.length === cluster.nodeCount) return cluster.fullFreeByModel[bit] as number;
   let free = 0;
   for (const n of nodeOrder) {
     const end = cluster.gpuStart[n + 1] as number;
@@ -39,7 +41,8 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   let needed = 0;
   for (const group of job.groups) needed += minReplicas(group) * group.task.gpuCount;
   let extra = maxGpus - needed;
-  let failure: string | null = null;
+  // The failed task's reason scans every node: read only when the message quotes it.
+  let failure: { readonly reason: string } | null = null;
   for (const group of job.groups) {
     const min = minReplicas(group);
     for (let i = 0; i < group.replicas; i++) {
@@ -49,7 +52,7 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
       }
       const r = session.place(taskOf(job, group.name, i, { ...group.task, allowedModels }));
       if (!r.ok) {
-        if (i < min) failure = r.reason;
+        if (i < min) failure = r;
         break;
       }
       placed.push(r.placement);
@@ -59,11 +62,13 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   }
   if (failure === null) return { ok: true, bindings };
   const tasksPlaced = placed.length;
+  // What the reason says depends on the state it is read in: before the release when tasks were placed.
+  if (tasksPlaced > 0) failure = { reason: failure.reason };
   for (const p of placed) cluster.release(p);
   const free = model === CPU_MODEL ? 0 : freeGpus(cluster, session.nodeOrder, model);
   if (model !== CPU_MODEL && free >= needed) {
-    return { ok: false, code: 'fragmentation', message: `${free} ${model} GPUs are free but not in a shape the ${needed}-GPU gang can use (${failure})` };
+    return { ok: false, code: 'fragmentation', message: `${free} ${model} GPUs are free but not in a shape the ${needed}-GPU gang can use (${failure.reason})` };
   }
   if (tasksPlaced > 0) return { ok: false, code: 'waiting-for-gang', message: `only ${tasksPlaced} of its tasks fit; needs ${needed} ${model} GPUs, ${free} free` };
-  return { ok: false, code: 'waiting-for-resources', message: model === CPU_MODEL ? failure : `needs ${needed} ${model} GPUs, ${free} free` };
+  return { ok: false, code: 'waiting-for-resources', message: model === CPU_MODEL ? failure.reason : `needs ${needed} ${model} GPUs, ${free} free` };
 }
