@@ -6,7 +6,8 @@
  */
 import { ClusterState, type PreparedTask } from '../cluster.ts';
 import { taskId, type Placement } from '../model.ts';
-import type { JobSpec, TaskBinding, TaskResources } from './model.ts';
+import { RunningEnds } from './estimates.ts';
+import { declaredRunSeconds, jobGpus, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
 import type { NodeState, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
@@ -23,6 +24,8 @@ export class ClusterView {
   private readonly held = new Map<string, Placement[]>();
   /** Schedulable node indices, in node order (the placement tie-break order). */
   nodeOrder = new Int32Array(0);
+  /** The running jobs' expected ends per model (for availability profiles), kept in step too. */
+  readonly ends = new RunningEnds();
 
   get clusterOrUndefined(): ClusterState | undefined {
     return this.state;
@@ -44,14 +47,17 @@ export class ClusterView {
       this.state = new ClusterState(snapshot.nodes.map((n) => n.spec));
       this.prev = [];
       this.held.clear();
+      this.ends.clear();
     }
     let changedOrder = false;
     let count = 0;
-    snapshot.nodes.forEach((n, i) => {
-      if (!n.schedulable) return;
-      if (this.nodeOrder[count] !== i) changedOrder = true;
+    const nodes = snapshot.nodes;
+    const order = this.nodeOrder;
+    for (let i = 0; i < nodes.length; i++) {
+      if (!(nodes[i] as NodeState).schedulable) continue;
+      if (order[count] !== i) changedOrder = true;
       count++;
-    });
+    }
     if (changedOrder || count !== this.nodeOrder.length) {
       const order: number[] = [];
       snapshot.nodes.forEach((n, i) => n.schedulable && order.push(i));
@@ -72,15 +78,19 @@ export class ClusterView {
         j++;
       } else if (a !== undefined && (b === undefined || a.spec.id < b.spec.id)) {
         this.release(state, a);
+        endsOf(this.ends, a, false);
         i++;
       } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
         starting.push(b);
+        endsOf(this.ends, b, true);
         j++;
       } else if (a !== undefined && b !== undefined) {
         if (a.startTime !== b.startTime || a.bindings !== b.bindings) {
           this.release(state, a);
           starting.push(b);
         }
+        endsOf(this.ends, a, false);
+        endsOf(this.ends, b, true);
         i++;
         j++;
       }
@@ -94,6 +104,12 @@ export class ClusterView {
     for (const p of this.held.get(r.spec.id) ?? []) state.release(p);
     this.held.delete(r.spec.id);
   }
+}
+
+function endsOf(ends: RunningEnds, r: RunningJob, add: boolean): void {
+  const left = declaredRunSeconds(r.spec) - r.progress.runSeconds;
+  if (add) ends.add(r, r.model, jobGpus(r.spec), r.startTime, left);
+  else ends.remove(r, r.model, jobGpus(r.spec), r.startTime, left);
 }
 
 function allocateRunning(state: ClusterState, r: RunningJob): Placement[] {

@@ -4,6 +4,12 @@
  * priority order, at the earliest time enough GPUs of a model they can use are free for
  * their estimated run time. Counts GPUs per model and ignores fragmentation, so an estimate
  * is a forecast, not a promise. The same profile gives EASY backfill its shadow time.
+ *
+ * A model's steps may come in two parts: a base (the running jobs' ends, sorted once per cycle
+ * and shared by every profile of that cycle, see RunningEnds) and the steps added to this
+ * profile (releases and reservations). The base only ever adds GPUs, so between two added
+ * steps the level only rises: a query binary-searches the base and walks the added steps,
+ * instead of walking every step.
  */
 import type { GpuModel } from '../model.ts';
 
@@ -12,16 +18,43 @@ interface Step {
   readonly delta: number;
 }
 
+/**
+ * GPUs that become free after `now`, in time order: distinct times (all after `now`) and the GPUs
+ * freed up to and including each; `atNow` were freed at `now` or before. Every delta is ≥ 0.
+ */
+export interface ProfileBase {
+  readonly now: number;
+  readonly atNow: number;
+  readonly times: Float64Array;
+  readonly freed: Float64Array;
+  readonly length: number;
+}
+
+/** The level of the steps added to a profile, at their distinct times (merged, sorted). */
+interface Merged {
+  readonly times: number[];
+  /** Sum of the deltas up to and including each time. */
+  readonly sums: number[];
+}
+
 export class AvailabilityProfile {
   private readonly free = new Map<GpuModel, number>();
   private readonly steps = new Map<GpuModel, Step[]>();
   private readonly unsorted = new Set<GpuModel>();
+  private readonly bases = new Map<GpuModel, ProfileBase>();
+  private readonly merged = new Map<GpuModel, Merged>();
 
   constructor(readonly now: number) {}
 
   /** GPUs of `model` free now. */
   setFree(model: GpuModel, gpus: number): void {
     this.free.set(model, gpus);
+  }
+
+  /** Releases of `model` shared with other profiles of the same instant (instead of one release() per job). */
+  setBase(model: GpuModel, base: ProfileBase): void {
+    if (base.now !== this.now) throw new Error('profile base of another instant');
+    this.bases.set(model, base);
   }
 
   /** `gpus` of `model` become free at `time` (Infinity: never, as far as we know). */
@@ -31,6 +64,7 @@ export class AvailabilityProfile {
     steps.push({ time: Math.max(time, this.now), delta: gpus });
     this.steps.set(model, steps);
     this.unsorted.add(model);
+    this.merged.delete(model);
   }
 
   private sorted(model: GpuModel): Step[] {
@@ -39,33 +73,87 @@ export class AvailabilityProfile {
     return steps;
   }
 
-  /** Earliest start ≥ now when `gpus` of `model` stay free for `duration`; Infinity if never. One pass over the steps. */
-  earliest(model: GpuModel, gpus: number, duration: number): number {
-    const steps = this.sorted(model);
-    // level[i]: GPUs free from times[i] until the next step.
-    const times: number[] = [this.now];
-    const levels: number[] = [this.free.get(model) ?? 0];
-    for (const st of steps) {
-      const last = levels.length - 1;
-      if (st.time <= (times[last] as number)) levels[last] = (levels[last] as number) + st.delta;
+  private mergedSteps(model: GpuModel): Merged {
+    let m = this.merged.get(model);
+    if (m) return m;
+    const times: number[] = [];
+    const sums: number[] = [];
+    let sum = 0;
+    for (const st of this.sorted(model)) {
+      sum += st.delta;
+      if (times.length > 0 && st.time <= (times[times.length - 1] as number)) sums[sums.length - 1] = sum;
       else {
         times.push(st.time);
-        levels.push((levels[last] as number) + st.delta);
+        sums.push(sum);
       }
     }
-    let i = 0;
-    while (i < times.length) {
-      if ((levels[i] as number) < gpus) {
-        i++;
+    m = { times, sums };
+    this.merged.set(model, m);
+    return m;
+  }
+
+  /**
+   * Earliest start ≥ now when `gpus` of `model` stay free for `duration`; Infinity if never.
+   * Candidate starts are `now` and the times of steps; a start holds when no step time before
+   * start + duration has fewer than `gpus` free.
+   */
+  earliest(model: GpuModel, gpus: number, duration: number): number {
+    const now = this.now;
+    const base = this.bases.get(model);
+    const { times: et, sums: es } = this.mergedSteps(model);
+    const initial = (this.free.get(model) ?? 0) + (base ? base.atNow : 0);
+    const bt = base?.times;
+    const bf = base?.freed;
+    const nb = base ? base.length : 0;
+    /** Base releases at or before t (t ≥ now). */
+    const baseAt = (t: number): number => {
+      if (nb === 0 || t < (bt as Float64Array)[0]!) return 0;
+      return (bf as Float64Array)[upperBound(bt as Float64Array, nb, t) - 1] as number;
+    };
+    // Added steps at `now` count from the start.
+    let a = 0;
+    while (a < et.length && (et[a] as number) <= now) a++;
+    // t: a candidate start (a step time or now); a: added steps at or before t.
+    let t = now;
+    for (;;) {
+      // First candidate ≥ t with enough free GPUs: within [t, next added step) the level only rises.
+      const added = a > 0 ? (es[a - 1] as number) : 0;
+      const segmentEnd = a < et.length ? (et[a] as number) : Infinity;
+      const need = gpus - initial - added;
+      let start = -1;
+      if (baseAt(t) >= need) start = t;
+      else if (nb > 0) {
+        const k = Math.max(upperBound(bt as Float64Array, nb, t), lowerBound(bf as Float64Array, nb, need));
+        if (k < nb && (bt as Float64Array)[k]! < segmentEnd) start = (bt as Float64Array)[k] as number;
+      }
+      if (start < 0) {
+        if (segmentEnd === Infinity) return Infinity;
+        t = segmentEnd;
+        a++;
         continue;
       }
-      const start = times[i] as number;
-      let j = i + 1;
-      while (j < times.length && (times[j] as number) < start + duration && (levels[j] as number) >= gpus) j++;
-      if (j >= times.length || (times[j] as number) >= start + duration) return start;
-      i = j + 1;
+      // Does it hold until start + duration? Only an added step can take GPUs away.
+      let j = a;
+      while (j < et.length && (et[j] as number) <= start) j++;
+      let dip = -1;
+      for (; j < et.length && (et[j] as number) < start + duration; j++) {
+        const tj = et[j] as number;
+        if (initial + baseAt(tj) + (es[j] as number) < gpus) {
+          dip = j;
+          break;
+        }
+      }
+      if (dip < 0) return start;
+      // Go on from the first step time after the dip.
+      const tDip = et[dip] as number;
+      const nextAdded = dip + 1 < et.length ? (et[dip + 1] as number) : Infinity;
+      const kb = nb > 0 ? upperBound(bt as Float64Array, nb, tDip) : 0;
+      const nextBase = kb < nb ? ((bt as Float64Array)[kb] as number) : Infinity;
+      t = Math.min(nextAdded, nextBase);
+      if (t === Infinity) return Infinity;
+      a = dip + 1;
+      if (t === nextAdded) a++;
     }
-    return Infinity;
   }
 
   /** Holds `gpus` of `model` from `start` for `duration` (Infinity: until further notice). */
@@ -78,7 +166,18 @@ export class AvailabilityProfile {
   /** Fewest GPUs of `model` free at any time in [from, to). */
   minFree(model: GpuModel, from: number, to: number): number {
     let level = this.free.get(model) ?? 0;
-    const steps = this.sorted(model);
+    // The base's steps come before added steps of the same time, as if released first.
+    const base = this.bases.get(model);
+    const steps: Step[] = [];
+    if (base) {
+      if (base.atNow !== 0) steps.push({ time: this.now, delta: base.atNow });
+      let i = 0;
+      for (const st of this.sorted(model)) {
+        for (; i < base.length && (base.times[i] as number) <= st.time; i++) steps.push(baseStep(base, i));
+        steps.push(st);
+      }
+      for (; i < base.length; i++) steps.push(baseStep(base, i));
+    } else steps.push(...this.sorted(model));
     let i = 0;
     for (; i < steps.length && (steps[i] as Step).time <= from; i++) level += (steps[i] as Step).delta;
     let min = level;
@@ -95,5 +194,146 @@ export class AvailabilityProfile {
     while (i > 0 && (steps[i - 1] as Step).time > time) i--;
     steps.splice(i, 0, { time, delta });
     this.steps.set(model, steps);
+    this.merged.delete(model);
   }
+}
+
+function baseStep(base: ProfileBase, i: number): Step {
+  return { time: base.times[i] as number, delta: (base.freed[i] as number) - (i > 0 ? (base.freed[i - 1] as number) : 0) };
+}
+
+/** First index in a[0, n) with a[i] > x (a ascending). */
+function upperBound(a: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((a[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index in a[0, n) with a[i] ≥ x (a ascending). */
+function lowerBound(a: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((a[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+interface RunningEnd {
+  /** Roughly when it ends (start + what its limit leaves): the sort key. */
+  readonly key: number;
+  /** Declared limit less the seconds it had run when this run started. */
+  readonly left: number;
+  readonly start: number;
+  readonly gpus: number;
+  readonly job: object;
+}
+
+/**
+ * The running jobs' expected ends per model, kept sorted from one cycle to the next (a job is
+ * added when it starts and removed when it stops), so a cycle's ProfileBase costs one pass
+ * instead of a sort. A job ends at now + max(0, left − (now − start)), computed at each instant
+ * exactly so; the sort key only orders the pass.
+ */
+export class RunningEnds {
+  private readonly byModel = new Map<GpuModel, RunningEnd[]>();
+  private cached: { now: number; bases: Map<GpuModel, ProfileBase> } | undefined;
+
+  clear(): void {
+    this.byModel.clear();
+    this.cached = undefined;
+  }
+
+  /** A job started: `left` seconds of its declared limit remain at `start` (Infinity: no limit). */
+  add(job: object, model: GpuModel, gpus: number, start: number, left: number): void {
+    if (gpus === 0 || !Number.isFinite(left)) return;
+    const list = this.byModel.get(model) ?? [];
+    const key = start + left;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((list[mid] as RunningEnd).key <= key) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, { key, left, start, gpus, job });
+    this.byModel.set(model, list);
+    this.cached = undefined;
+  }
+
+  /** A job added with these figures stopped. */
+  remove(job: object, model: GpuModel, gpus: number, start: number, left: number): void {
+    if (gpus === 0 || !Number.isFinite(left)) return;
+    const list = this.byModel.get(model);
+    if (!list) return;
+    const key = start + left;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((list[mid] as RunningEnd).key < key) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < list.length && (list[i] as RunningEnd).key === key; i++) {
+      if ((list[i] as RunningEnd).job === job) {
+        list.splice(i, 1);
+        this.cached = undefined;
+        return;
+      }
+    }
+    throw new Error('RunningEnds.remove: job not found');
+  }
+
+  /** Every model's base at `now`. */
+  bases(now: number): ReadonlyMap<GpuModel, ProfileBase> {
+    if (this.cached?.now === now) return this.cached.bases;
+    const bases = new Map<GpuModel, ProfileBase>();
+    for (const [model, list] of this.byModel) if (list.length > 0) bases.set(model, baseOf(list, now));
+    this.cached = { now, bases };
+    return bases;
+  }
+}
+
+function baseOf(list: readonly RunningEnd[], now: number): ProfileBase {
+  const n = list.length;
+  const t = new Float64Array(n);
+  const g = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = list[i] as RunningEnd;
+    let time = now + Math.max(0, e.left - (now - e.start));
+    if (time < now) time = now;
+    // Rounding may put near-equal ends out of key order: insertion sort (almost always no moves).
+    let j = i;
+    while (j > 0 && (t[j - 1] as number) > time) {
+      t[j] = t[j - 1] as number;
+      g[j] = g[j - 1] as number;
+      j--;
+    }
+    t[j] = time;
+    g[j] = e.gpus;
+  }
+  let atNow = 0;
+  let i = 0;
+  for (; i < n && (t[i] as number) <= now; i++) atNow += g[i] as number;
+  const times = new Float64Array(n - i);
+  const freed = new Float64Array(n - i);
+  let len = 0;
+  let sum = 0;
+  for (; i < n; i++) {
+    sum += g[i] as number;
+    if (len > 0 && (t[i] as number) <= (times[len - 1] as number)) freed[len - 1] = sum;
+    else {
+      times[len] = t[i] as number;
+      freed[len] = sum;
+      len++;
+    }
+  }
+  return { now, atNow, times, freed, length: len };
 }

@@ -76,6 +76,11 @@ export function jobGpuMilli(job: Pick<JobSpec, 'groups'>): number {
   return milli;
 }
 
+/** The run time a real scheduler may assume for a job: its declared limit (Infinity when none). */
+export function declaredRunSeconds(job: Pick<JobSpec, 'timeLimitSeconds'>): number {
+  return job.timeLimitSeconds ?? Infinity;
+}
+
 export function minReplicas(g: TaskGroupSpec): number {
   return g.minReplicas ?? g.replicas;
 }

@@ -9,18 +9,15 @@ import { getPlacementPolicy } from '../policies/index.ts';
 import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
 import { ClusterView, taskOf } from './clusterView.ts';
-import { AvailabilityProfile } from './estimates.ts';
+import { AvailabilityProfile, type ProfileBase } from './estimates.ts';
 import { freeGpus, placeGang, type GangResult } from './gang.ts';
-import { CPU_MODEL, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
+import { CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
 import { QuotaLedger } from './quota.ts';
 import type { JobBind, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export const DEFAULT_PLACEMENT = 'bestfit';
 
-/** The run time a real scheduler may assume for a job: its declared limit (Infinity when none). */
-export function declaredRunSeconds(job: JobSpec): number {
-  return job.timeLimitSeconds ?? Infinity;
-}
+export { declaredRunSeconds };
 
 /** Expected end of a running job from its declared limit and the time it has already run. */
 export function expectedEnd(r: RunningJob, now: number): number {
@@ -47,10 +44,15 @@ export class Placer {
     if (!getPlacementPolicy(placementName)) throw new Error(`unknown placement policy '${placementName}'`);
   }
 
+  /** The snapshot of the current cycle. */
+  private snapshot: SchedulerSnapshot | undefined;
+
   /** Starts a cycle: returns the state with running jobs allocated. */
   begin(snapshot: SchedulerSnapshot): ClusterState {
     this.revert();
+    this.snapshot = undefined;
     const cluster = this.view.update(snapshot);
+    this.snapshot = snapshot;
     if (cluster !== this.sessionCluster || this.view.nodeOrder !== this.sessionOrder || !this.session) {
       const factory = getPlacementPolicy(this.placementName);
       if (!factory) throw new Error(`unknown placement policy '${this.placementName}'`);
@@ -63,6 +65,11 @@ export class Placer {
 
   get cluster(): ClusterState {
     return this.view.cluster;
+  }
+
+  /** The running jobs' releases per model at the current cycle's instant, if `snapshot` is that cycle's. */
+  basesFor(snapshot: SchedulerSnapshot): ReadonlyMap<GpuModel, ProfileBase> | undefined {
+    return snapshot === this.snapshot ? this.view.ends.bases(snapshot.now) : undefined;
   }
 
   /** Models present in the cluster that the job can run on, in the cluster's model order. */
@@ -128,6 +135,12 @@ export function ledgerFor(snapshot: SchedulerSnapshot): QuotaLedger {
 export function profileFor(snapshot: SchedulerSnapshot, placer: Placer, excluded?: ReadonlySet<string>): AvailabilityProfile {
   const profile = new AvailabilityProfile(snapshot.now);
   for (const m of placer.cluster.models) profile.setFree(m, placer.freeGpus(m));
+  // The placer keeps the running jobs' ends sorted between cycles: the same steps, without the sort.
+  const bases = excluded ? undefined : placer.basesFor(snapshot);
+  if (bases) {
+    for (const [m, base] of bases) profile.setBase(m, base);
+    return profile;
+  }
   for (const r of snapshot.running) {
     if (excluded?.has(r.spec.id)) continue;
     profile.release(r.model, r.gpus, expectedEnd(r, snapshot.now));

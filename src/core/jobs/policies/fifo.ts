@@ -81,6 +81,7 @@ export function withEstimates(s: SchedulerSnapshot, placer: Placer, waiting: rea
   if (waiting.length === 0) return [...reasons];
   const profile = profileFor(s, placer);
   const estimate = new Map<string, number>();
+  const order: string[] = [];
   for (const p of waiting.slice(0, ESTIMATE_LIMIT)) {
     const job: JobSpec = p.spec;
     const gpus = jobGpus(job);
@@ -97,7 +98,21 @@ export function withEstimates(s: SchedulerSnapshot, placer: Placer, waiting: rea
     if (bestModel === undefined || !Number.isFinite(best)) continue;
     profile.reserve(bestModel, gpus, best, run);
     estimate.set(job.id, best);
+    order.push(job.id);
   }
+  // Schedulers list the reasons in the order of their waiting list (one reason per job): one
+  // walk finds the few to change. Otherwise, look every reason up.
+  const out = reasons.slice();
+  let i = 0;
+  let found = 0;
+  for (const id of order) {
+    while (i < out.length && (out[i] as PendingReason).job !== id) i++;
+    if (i === out.length) break;
+    out[i] = { ...(out[i] as PendingReason), estimatedStart: estimate.get(id) as number };
+    i++;
+    found++;
+  }
+  if (found === order.length) return out;
   return reasons.map((r) => {
     const t = estimate.get(r.job);
     return t === undefined ? r : { ...r, estimatedStart: t };
