@@ -30,12 +30,16 @@ export interface ProfileBase {
   readonly length: number;
 }
 
-/** The level of the steps added to a profile, at their distinct times (merged, sorted). */
+/** The steps added to a profile, merged at their distinct times (sorted). */
 interface Merged {
   readonly times: number[];
   /** Sum of the deltas up to and including each time. */
   readonly sums: number[];
+  /** The base's GPUs freed up to and including each time. */
+  readonly baseAt: number[];
 }
+
+const NO_BASE: ProfileBase = { now: 0, atNow: 0, times: new Float64Array(0), freed: new Float64Array(0), length: 0 };
 
 export class AvailabilityProfile {
   private readonly free = new Map<GpuModel, number>();
@@ -55,6 +59,7 @@ export class AvailabilityProfile {
   setBase(model: GpuModel, base: ProfileBase): void {
     if (base.now !== this.now) throw new Error('profile base of another instant');
     this.bases.set(model, base);
+    this.merged.delete(model);
   }
 
   /** `gpus` of `model` become free at `time` (Infinity: never, as far as we know). */
@@ -76,8 +81,10 @@ export class AvailabilityProfile {
   private mergedSteps(model: GpuModel): Merged {
     let m = this.merged.get(model);
     if (m) return m;
+    const base = this.bases.get(model) ?? NO_BASE;
     const times: number[] = [];
     const sums: number[] = [];
+    const baseAt: number[] = [];
     let sum = 0;
     for (const st of this.sorted(model)) {
       sum += st.delta;
@@ -85,9 +92,10 @@ export class AvailabilityProfile {
       else {
         times.push(st.time);
         sums.push(sum);
+        baseAt.push(freedAt(base, st.time));
       }
     }
-    m = { times, sums };
+    m = { times, sums, baseAt };
     this.merged.set(model, m);
     return m;
   }
@@ -99,46 +107,41 @@ export class AvailabilityProfile {
    */
   earliest(model: GpuModel, gpus: number, duration: number): number {
     const now = this.now;
-    const base = this.bases.get(model);
-    const { times: et, sums: es } = this.mergedSteps(model);
-    const initial = (this.free.get(model) ?? 0) + (base ? base.atNow : 0);
-    const bt = base?.times;
-    const bf = base?.freed;
-    const nb = base ? base.length : 0;
-    /** Base releases at or before t (t ≥ now). */
-    const baseAt = (t: number): number => {
-      if (nb === 0 || t < (bt as Float64Array)[0]!) return 0;
-      return (bf as Float64Array)[upperBound(bt as Float64Array, nb, t) - 1] as number;
-    };
+    const base = this.bases.get(model) ?? NO_BASE;
+    const { times: et, sums: es, baseAt: eb } = this.mergedSteps(model);
+    const initial = (this.free.get(model) ?? 0) + base.atNow;
+    const bt = base.times;
+    const bf = base.freed;
+    const nb = base.length;
+    const ne = et.length;
     // Added steps at `now` count from the start.
     let a = 0;
-    while (a < et.length && (et[a] as number) <= now) a++;
-    // t: a candidate start (a step time or now); a: added steps at or before t.
+    while (a < ne && (et[a] as number) <= now) a++;
+    // t: a candidate start (now or a step time); a: added steps at or before t; tBase: base freed by t.
     let t = now;
+    let tBase = freedAt(base, now);
     for (;;) {
-      // First candidate ≥ t with enough free GPUs: within [t, next added step) the level only rises.
-      const added = a > 0 ? (es[a - 1] as number) : 0;
-      const segmentEnd = a < et.length ? (et[a] as number) : Infinity;
-      const need = gpus - initial - added;
+      // First candidate ≥ t with enough free GPUs: until the next added step the level only rises.
+      const need = gpus - initial - (a > 0 ? (es[a - 1] as number) : 0);
+      const segmentEnd = a < ne ? (et[a] as number) : Infinity;
       let start = -1;
-      if (baseAt(t) >= need) start = t;
+      if (tBase >= need) start = t;
       else if (nb > 0) {
-        const k = Math.max(upperBound(bt as Float64Array, nb, t), lowerBound(bf as Float64Array, nb, need));
-        if (k < nb && (bt as Float64Array)[k]! < segmentEnd) start = (bt as Float64Array)[k] as number;
+        const k = Math.max(upperBound(bt, nb, t), lowerBound(bf, nb, need));
+        if (k < nb && (bt[k] as number) < segmentEnd) start = bt[k] as number;
       }
       if (start < 0) {
-        if (segmentEnd === Infinity) return Infinity;
+        if (a >= ne) return Infinity;
         t = segmentEnd;
+        tBase = eb[a] as number;
         a++;
         continue;
       }
       // Does it hold until start + duration? Only an added step can take GPUs away.
-      let j = a;
-      while (j < et.length && (et[j] as number) <= start) j++;
+      const end = start + duration;
       let dip = -1;
-      for (; j < et.length && (et[j] as number) < start + duration; j++) {
-        const tj = et[j] as number;
-        if (initial + baseAt(tj) + (es[j] as number) < gpus) {
+      for (let j = a; j < ne && (et[j] as number) < end; j++) {
+        if ((et[j] as number) > start && initial + (eb[j] as number) + (es[j] as number) < gpus) {
           dip = j;
           break;
         }
@@ -146,13 +149,19 @@ export class AvailabilityProfile {
       if (dip < 0) return start;
       // Go on from the first step time after the dip.
       const tDip = et[dip] as number;
-      const nextAdded = dip + 1 < et.length ? (et[dip + 1] as number) : Infinity;
-      const kb = nb > 0 ? upperBound(bt as Float64Array, nb, tDip) : 0;
-      const nextBase = kb < nb ? ((bt as Float64Array)[kb] as number) : Infinity;
-      t = Math.min(nextAdded, nextBase);
-      if (t === Infinity) return Infinity;
+      const kb = upperBound(bt, nb, tDip);
+      const nextBase = kb < nb ? (bt[kb] as number) : Infinity;
+      const nextAdded = dip + 1 < ne ? (et[dip + 1] as number) : Infinity;
+      if (nextBase === Infinity && nextAdded === Infinity) return Infinity;
       a = dip + 1;
-      if (t === nextAdded) a++;
+      if (nextAdded <= nextBase) {
+        t = nextAdded;
+        tBase = eb[a] as number;
+        a++;
+      } else {
+        t = nextBase;
+        tBase = bf[kb] as number;
+      }
     }
   }
 
@@ -194,8 +203,26 @@ export class AvailabilityProfile {
     while (i > 0 && (steps[i - 1] as Step).time > time) i--;
     steps.splice(i, 0, { time, delta });
     this.steps.set(model, steps);
-    this.merged.delete(model);
+    // Keep the merged steps in step rather than merging them again.
+    const m = this.merged.get(model);
+    if (!m) return;
+    const { times, sums, baseAt } = m;
+    let k = times.length;
+    while (k > 0 && (times[k - 1] as number) > time) k--;
+    if (k > 0 && times[k - 1] === time) k--;
+    else {
+      times.splice(k, 0, time);
+      sums.splice(k, 0, k > 0 ? (sums[k - 1] as number) : 0);
+      baseAt.splice(k, 0, freedAt(this.bases.get(model) ?? NO_BASE, time));
+    }
+    for (; k < sums.length; k++) sums[k] = (sums[k] as number) + delta;
   }
+}
+
+/** The base's GPUs freed at or before t (t ≥ now). */
+function freedAt(base: ProfileBase, t: number): number {
+  if (base.length === 0 || t < (base.times[0] as number)) return 0;
+  return base.freed[upperBound(base.times, base.length, t) - 1] as number;
 }
 
 function baseStep(base: ProfileBase, i: number): Step {

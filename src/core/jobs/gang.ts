@@ -4,7 +4,7 @@
  * attempt releases what it took (Volcano's Statement: tentative, then commit or undo).
  */
 import type { ClusterState } from '../cluster.ts';
-import type { GpuModel, Placement } from '../model.ts';
+import { GPU_MILLI, type GpuModel, type Placement } from '../model.ts';
 import type { PlacementSession } from '../policy.ts';
 import { CPU_MODEL, minReplicas, type JobSpec, type TaskBinding } from './model.ts';
 import { taskOf } from './clusterView.ts';
@@ -62,8 +62,9 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   }
   if (failure === null) return { ok: true, bindings };
   const tasksPlaced = placed.length;
-  // What the reason says depends on the state it is read in: before the release when tasks were placed.
-  if (tasksPlaced > 0) failure = { reason: failure.reason };
+  const bit = cluster.models.indexOf(model);
+  // The fragmentation message quotes the reason, which must then be read before the release.
+  if (tasksPlaced > 0 && model !== CPU_MODEL && freeGpus(cluster, session.nodeOrder, model) + freedWhole(cluster, placed, bit) >= needed) failure = { reason: failure.reason };
   for (const p of placed) cluster.release(p);
   const free = model === CPU_MODEL ? 0 : freeGpus(cluster, session.nodeOrder, model);
   if (model !== CPU_MODEL && free >= needed) {
@@ -71,4 +72,16 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   }
   if (tasksPlaced > 0) return { ok: false, code: 'waiting-for-gang', message: `only ${tasksPlaced} of its tasks fit; needs ${needed} ${model} GPUs, ${free} free` };
   return { ok: false, code: 'waiting-for-resources', message: model === CPU_MODEL ? failure.reason : `needs ${needed} ${model} GPUs, ${free} free` };
+}
+
+/** GPUs of model `bit` that releasing `placed` leaves entirely free. */
+function freedWhole(cluster: ClusterState, placed: readonly Placement[], bit: number): number {
+  const added = new Map<number, number>();
+  for (const p of placed) {
+    const start = cluster.gpuStart[p.node] as number;
+    for (const d of p.gpus) if (cluster.gpuModel[start + d] === bit) added.set(start + d, (added.get(start + d) ?? 0) + p.gpuMilli);
+  }
+  let freed = 0;
+  for (const [g, milli] of added) if ((cluster.gpuFree[g] as number) + milli === GPU_MILLI) freed++;
+  return freed;
 }

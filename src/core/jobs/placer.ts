@@ -74,9 +74,29 @@ export class Placer {
 
   /** Models present in the cluster that the job can run on, in the cluster's model order. */
   modelsFor(job: JobSpec): GpuModel[] {
-    if (jobGpus(job) === 0) return [CPU_MODEL];
-    const runnable = runnableModels(job);
-    return this.view.cluster.models.filter((m) => runnable.includes(m));
+    return this.models(job).slice();
+  }
+
+  private modelsCache = new WeakMap<JobSpec, readonly GpuModel[]>();
+  private modelsCluster: ClusterState | undefined;
+
+  /** modelsFor, shared: not to be changed. */
+  models(job: JobSpec): readonly GpuModel[] {
+    const cluster = this.view.cluster;
+    if (cluster !== this.modelsCluster) {
+      this.modelsCache = new WeakMap();
+      this.modelsCluster = cluster;
+    }
+    let models = this.modelsCache.get(job);
+    if (!models) {
+      if (jobGpus(job) === 0) models = [CPU_MODEL];
+      else {
+        const runnable = runnableModels(job);
+        models = cluster.models.filter((m) => runnable.includes(m));
+      }
+      this.modelsCache.set(job, models);
+    }
+    return models;
   }
 
   freeGpus(model: GpuModel): number {

@@ -9,6 +9,7 @@
  * takes the fastest (Gavel's FIFO-perf).
  */
 import { jobGpus, type JobSpec } from '../model.ts';
+import { PendingTable, SortedList } from '../pendingTable.ts';
 import { byPriorityThenFifo, declaredRunSeconds, ledgerFor, Placer, profileFor } from '../placer.ts';
 import type { GangResult } from '../gang.ts';
 import type { JobBind, JobScheduler, JobSchedulerContext, PendingJob, PendingReason, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
@@ -16,37 +17,84 @@ import type { JobBind, JobScheduler, JobSchedulerContext, PendingJob, PendingRea
 /** How many waiting jobs get an estimated start time per cycle (the rest: none). */
 export const ESTIMATE_LIMIT = 100;
 
+/** What fifo keeps about a pending job between cycles. */
+interface Waiting {
+  readonly p: PendingJob;
+  /** Index of its queue. */
+  readonly q: number;
+  /** Its last 'behind job …' reason, and the head it names. */
+  behind: PendingReason | undefined;
+  behindHead: string | undefined;
+}
+
 export function fifo(ctx: JobSchedulerContext): JobScheduler {
   const placer = new Placer(ctx.rng, ctx.placement);
   const mode = ctx.options?.['models'] ?? 'ordered';
   const fastest = mode === 'fastest';
+  const queueIndex = new Map<string, number>();
+  /** Pending jobs per queue index. */
+  const perQueue: number[] = [];
+  const table = new PendingTable<Waiting>((p) => {
+    let q = queueIndex.get(p.spec.queue);
+    if (q === undefined) {
+      queueIndex.set(p.spec.queue, (q = queueIndex.size));
+      perQueue.push(0);
+    }
+    return { p, q, behind: undefined, behindHead: undefined };
+  });
+  // Priority, then submission order: kept sorted from cycle to cycle.
+  const order = new SortedList<Waiting>((a, b) => byPriorityThenFifo(a.p.spec, b.p.spec));
+  const behind = (w: Waiting, head: string): PendingReason => {
+    if (w.behindHead !== head || !w.behind) {
+      w.behind = { job: w.p.spec.id, code: 'lower-priority', message: `behind job ${head} in queue '${w.p.spec.queue}'` };
+      w.behindHead = head;
+    }
+    return w.behind;
+  };
   return {
     name: fastest ? 'fifo-perf' : 'fifo',
     cycle(s: SchedulerSnapshot): SchedulePlan {
       placer.begin(s);
       const ledger = ledgerFor(s);
+      const { added, removed } = table.update(s.pending);
+      for (const w of removed) perQueue[w.q] = (perQueue[w.q] as number) - 1;
+      for (const w of added) perQueue[w.q] = (perQueue[w.q] as number) + 1;
+      order.apply(added, removed);
       const binds: JobBind[] = [];
       const pending: PendingReason[] = [];
-      const blockedBy = new Map<string, string>();
+      const blockedBy: (string | undefined)[] = [];
+      // Only the first ESTIMATE_LIMIT waiting jobs get an estimate: the rest need not be listed.
       const waiting: PendingJob[] = [];
-      for (const p of [...s.pending].sort((a, b) => byPriorityThenFifo(a.spec, b.spec))) {
+      // Queues with jobs still to look at and no job holding them back: when none is left, every
+      // job further down waits behind its queue's head.
+      const left = perQueue.slice();
+      let open = 0;
+      for (const n of left) if (n > 0) open++;
+      const items = order.items;
+      let i = 0;
+      for (; i < items.length && open > 0; i++) {
+        const w = items[i] as Waiting;
+        const p = w.p;
         const job = p.spec;
-        const head = blockedBy.get(job.queue);
+        const head = blockedBy[w.q];
         if (head !== undefined) {
-          pending.push({ job: job.id, code: 'lower-priority', message: `behind job ${head} in queue '${job.queue}'` });
-          waiting.push(p);
+          pending.push(behind(w, head));
+          if (waiting.length < ESTIMATE_LIMIT) waiting.push(p);
           continue;
         }
-        const models = placer.modelsFor(job);
+        left[w.q] = (left[w.q] as number) - 1;
+        const models = placer.models(job);
         if (models.length === 0) {
           pending.push({ job: job.id, code: 'no-fitting-gpu-model', message: 'no GPU model in the cluster can run it' });
+          if (left[w.q] === 0) open--;
           continue;
         }
         const gpus = jobGpus(job);
         const quotaErrors = models.map((m) => ledger.check(job.queue, m, gpus));
-        const allowed = models.filter((_, i) => quotaErrors[i] === null);
+        const allowed = models.filter((_, k) => quotaErrors[k] === null);
         if (allowed.length === 0) {
           pending.push({ job: job.id, code: 'over-quota', message: quotaErrors[0] ?? 'over quota' });
+          if (left[w.q] === 0) open--;
           continue;
         }
         const ordered = fastest
@@ -67,18 +115,32 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
         }
         if (failure && !failure.ok) {
           pending.push({ job: job.id, code: failure.code, message: failure.message });
-          blockedBy.set(job.queue, job.id);
-          waiting.push(p);
-        }
+          blockedBy[w.q] = job.id;
+          if (waiting.length < ESTIMATE_LIMIT) waiting.push(p);
+          open--;
+        } else if (left[w.q] === 0) open--;
       }
-      return { binds, preemptions: [], pending: withEstimates(s, placer, waiting, pending) };
+      for (; i < items.length; i++) {
+        const w = items[i] as Waiting;
+        pending.push(behind(w, blockedBy[w.q] as string));
+        if (waiting.length < ESTIMATE_LIMIT) waiting.push(w.p);
+      }
+      addEstimates(s, placer, waiting, pending);
+      return { binds, preemptions: [], pending };
     },
   };
 }
 
 /** Adds estimated start times, in priority order, for the first ESTIMATE_LIMIT waiting jobs. */
 export function withEstimates(s: SchedulerSnapshot, placer: Placer, waiting: readonly PendingJob[], reasons: readonly PendingReason[]): PendingReason[] {
-  if (waiting.length === 0) return [...reasons];
+  const out = reasons.slice();
+  addEstimates(s, placer, waiting, out);
+  return out;
+}
+
+/** withEstimates on the scheduler's own list of reasons: replaces those that get an estimate. */
+export function addEstimates(s: SchedulerSnapshot, placer: Placer, waiting: readonly PendingJob[], out: PendingReason[]): void {
+  if (waiting.length === 0) return;
   const profile = profileFor(s, placer);
   const estimate = new Map<string, number>();
   const order: string[] = [];
@@ -88,11 +150,13 @@ export function withEstimates(s: SchedulerSnapshot, placer: Placer, waiting: rea
     const run = declaredRunSeconds(job);
     let best = Infinity;
     let bestModel: string | undefined;
-    for (const m of placer.modelsFor(job)) {
+    for (const m of placer.models(job)) {
       const t = profile.earliest(m, gpus, run);
       if (t < best) {
         best = t;
         bestModel = m;
+        // Nothing starts before now.
+        if (best <= s.now) break;
       }
     }
     if (bestModel === undefined || !Number.isFinite(best)) continue;
@@ -102,7 +166,6 @@ export function withEstimates(s: SchedulerSnapshot, placer: Placer, waiting: rea
   }
   // Schedulers list the reasons in the order of their waiting list (one reason per job): one
   // walk finds the few to change. Otherwise, look every reason up.
-  const out = reasons.slice();
   let i = 0;
   let found = 0;
   for (const id of order) {
@@ -112,9 +175,10 @@ export function withEstimates(s: SchedulerSnapshot, placer: Placer, waiting: rea
     i++;
     found++;
   }
-  if (found === order.length) return out;
-  return reasons.map((r) => {
+  if (found === order.length) return;
+  for (let k = 0; k < out.length; k++) {
+    const r = out[k] as PendingReason;
     const t = estimate.get(r.job);
-    return t === undefined ? r : { ...r, estimatedStart: t };
-  });
+    if (t !== undefined) out[k] = { ...r, estimatedStart: t };
+  }
 }

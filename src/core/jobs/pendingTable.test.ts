@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../rng.ts';
+import { gangJob } from './build.ts';
+import type { PendingJob } from './scheduler.ts';
+import { PendingTable, SortedList } from './pendingTable.ts';
+
+const fresh = { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 };
+
+test('pending records follow the snapshots: unchanged jobs keep their record, new objects get new ones', () => {
+  const rng = Rng.fromSeed(5);
+  const table = new PendingTable((p: PendingJob) => ({ p }));
+  const order = new SortedList<{ p: PendingJob }>((a, b) => a.p.spec.submitTime - b.p.spec.submitTime || (a.p.spec.id < b.p.spec.id ? -1 : 1));
+  let list: PendingJob[] = [];
+  let next = 0;
+  const live = new Set<object>();
+  for (let step = 0; step < 400; step++) {
+    // Some leave, some are replaced by a new object (preempted again), some arrive; at times many at once.
+    const burst = rng.int(0, 10) === 0 ? 90 : 30;
+    const kept = list.filter(() => rng.int(0, 20) > (burst > 30 ? 8 : 1)).map((p) => (rng.int(0, 30) === 0 ? { spec: p.spec, progress: fresh } : p));
+    const arrivals = Array.from({ length: rng.int(0, burst) }, () => {
+      const id = rng.int(0, 3) === 0 ? `a${String(rng.int(0, 999)).padStart(4, '0')}-${next++}` : `z${String(next++).padStart(6, '0')}`;
+      return { spec: gangJob({ id, gpus: 1, throughput: { V100: 1 }, totalSteps: 1, submitTime: rng.int(0, 50) }), progress: fresh };
+    });
+    list = [...kept, ...arrivals].sort((a, b) => (a.spec.id < b.spec.id ? -1 : 1));
+    const before = new Set(table.records);
+    const { added, removed } = table.update(list);
+    order.apply(added, removed);
+    assert.equal(table.records.length, list.length);
+    table.records.forEach((r, i) => assert.equal(r.p, list[i], `step ${step}: record ${i}`));
+    for (const r of removed) {
+      assert.ok(before.has(r) && live.delete(r));
+      assert.ok(!table.records.includes(r));
+    }
+    for (const r of added) {
+      assert.ok(!before.has(r));
+      live.add(r);
+    }
+    assert.equal(live.size, list.length);
+    for (const r of table.records) if (before.has(r)) assert.ok(!removed.includes(r));
+    const sorted = [...table.records].sort((a, b) => a.p.spec.submitTime - b.p.spec.submitTime || (a.p.spec.id < b.p.spec.id ? -1 : 1));
+    assert.deepEqual(order.items, sorted);
+  }
+});

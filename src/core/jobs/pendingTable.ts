@@ -1,0 +1,163 @@
+/**
+ * What a scheduler keeps about pending jobs from one cycle to the next, so that a cycle costs
+ * O(changes) plus a few tight walks instead of rebuilding per-job state for a long queue.
+ *
+ * The snapshot lists pending jobs sorted by job id and may pass a job that has not changed as
+ * the same object (scheduler.ts): one walk of pointer comparisons finds what arrived and what
+ * left, and a job's record lives as long as its PendingJob object.
+ */
+import type { PendingJob } from './scheduler.ts';
+
+export interface PendingChanges<R> {
+  readonly added: readonly R[];
+  readonly removed: readonly R[];
+}
+
+export class PendingTable<R> {
+  /** The pending list of the previous update (a copy: the caller may reuse its array). */
+  private jobs: PendingJob[] = [];
+  private recs: R[] = [];
+
+  constructor(private readonly make: (p: PendingJob) => R) {}
+
+  /** Records aligned with the last update's pending list. */
+  get records(): readonly R[] {
+    return this.recs;
+  }
+
+  /** Brings the records to `pending` (sorted by job id); returns what arrived and what left. */
+  update(pending: readonly PendingJob[]): PendingChanges<R> {
+    const old = this.jobs;
+    const n = pending.length;
+    let i = 0;
+    let j = 0;
+    while (i < old.length && j < n && old[i] === pending[j]) {
+      i++;
+      j++;
+    }
+    if (i === old.length && j === n) return { added: [], removed: [] };
+    const added: R[] = [];
+    const removed: R[] = [];
+    // Changes as (position in the old list, records removed there, jobs inserted there).
+    const at: number[] = [];
+    const cut: number[] = [];
+    const put: PendingJob[][] = [];
+    const change = (pos: number): number => {
+      if (at.length === 0 || at[at.length - 1] !== pos) {
+        at.push(pos);
+        cut.push(0);
+        put.push([]);
+      }
+      return at.length - 1;
+    };
+    while (i < old.length || j < n) {
+      const a = old[i];
+      const b = pending[j];
+      if (a !== undefined && a === b) {
+        i++;
+        j++;
+      } else if (b === undefined || (a !== undefined && a.spec.id <= b.spec.id)) {
+        // Left (or, with the same id, replaced by a new object: its record goes and a new one comes).
+        removed.push(this.recs[i] as R);
+        const c = change(i);
+        cut[c] = (cut[c] as number) + 1;
+        i++;
+        // Later changes at the next position belong to a new entry.
+        at[c] = i;
+      } else {
+        (put[change(i)] as PendingJob[]).push(b);
+        j++;
+      }
+    }
+    // Apply from the end so earlier positions stay valid; `at` holds the position after the cut.
+    if (at.length > 32) {
+      const jobs: PendingJob[] = [];
+      const recs: R[] = [];
+      let c = 0;
+      for (let k = 0; k <= old.length; k++) {
+        while (c < at.length && (at[c] as number) - (cut[c] as number) === k) {
+          for (const p of put[c] as PendingJob[]) {
+            const r = this.make(p);
+            jobs.push(p);
+            recs.push(r);
+            added.push(r);
+          }
+          k += cut[c] as number;
+          c++;
+        }
+        if (k < old.length) {
+          jobs.push(old[k] as PendingJob);
+          recs.push(this.recs[k] as R);
+        }
+      }
+      this.jobs = jobs;
+      this.recs = recs;
+    } else {
+      const made: R[][] = put.map((ps) => ps.map((p) => this.make(p)));
+      for (let c = at.length - 1; c >= 0; c--) {
+        const pos = (at[c] as number) - (cut[c] as number);
+        const ps = put[c] as PendingJob[];
+        const rs = made[c] as R[];
+        old.splice(pos, cut[c] as number, ...ps);
+        this.recs.splice(pos, cut[c] as number, ...rs);
+      }
+      for (const rs of made) added.push(...rs);
+    }
+    return { added, removed };
+  }
+}
+
+/**
+ * Items kept sorted by a comparator that is a total order and whose keys do not change while
+ * an item is listed: a cycle inserts its arrivals and removes what left instead of sorting.
+ */
+export class SortedList<T> {
+  private list: T[] = [];
+
+  constructor(private readonly cmp: (a: T, b: T) => number) {}
+
+  get items(): readonly T[] {
+    return this.list;
+  }
+
+  apply(added: readonly T[], removed: readonly T[]): void {
+    if (added.length + removed.length > 64) {
+      const gone = new Set(removed);
+      const kept = gone.size === 0 ? this.list : this.list.filter((x) => !gone.has(x));
+      this.list = mergeSorted(kept, [...added].sort(this.cmp), this.cmp);
+      return;
+    }
+    for (const x of removed) {
+      const i = this.lowerBound(x);
+      if (this.list[i] !== x) throw new Error('SortedList: removed item not listed');
+      this.list.splice(i, 1);
+    }
+    for (const x of added) this.list.splice(this.lowerBound(x), 0, x);
+  }
+
+  /** First position whose item is not before x. */
+  private lowerBound(x: T): number {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.cmp(this.list[mid] as T, x) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** Merges two sorted arrays (stable: a's items first on ties). */
+export function mergeSorted<T>(a: readonly T[], b: readonly T[], cmp: (x: T, y: T) => number): T[] {
+  if (b.length === 0) return a.slice();
+  if (a.length === 0) return b.slice();
+  const out = new Array<T>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = cmp(b[j] as T, a[i] as T) < 0 ? (b[j++] as T) : (a[i++] as T);
+  while (i < a.length) out[k++] = a[i++] as T;
+  while (j < b.length) out[k++] = b[j++] as T;
+  return out;
+}
