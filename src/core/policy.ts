@@ -68,10 +68,23 @@ interface ShapeIndex {
   cursor: number;
 }
 
+/** How many nodes give each reason for not taking one task shape, kept current like a ShapeIndex. */
+interface Explanation {
+  readonly labels: string[];
+  readonly index: Map<string, number>;
+  /** Nodes per reason text, in the order the texts first came. */
+  readonly counts: Map<string, number>;
+  /** Index in labels of each node's reason (-1: not yet known). */
+  readonly nodeLabel: Int32Array;
+  readonly checkedAt: Uint32Array;
+  cursor: number;
+}
+
 /** A policy bound to a cluster and a fixed node order (the tie-break), placing tasks one at a time. */
 export class PlacementSession {
   private readonly feasible: number[] = [];
   private readonly indexes = new Map<string, ShapeIndex>();
+  private readonly explanations = new Map<string, Explanation>();
   /** Position of each node in nodeOrder. */
   private readonly position: Int32Array;
 
@@ -191,19 +204,66 @@ export class PlacementSession {
 
   /** kube-scheduler style: "0/1213 nodes can take it: 900 not enough GPU, 313 not enough CPU". */
   private explain(t: PreparedTask): string {
-    const counts = new Map<string, number>();
     const label: Record<UnfitReason, string> = {
       cpu: 'not enough CPU',
       memory: 'not enough memory',
       'gpu-model': `no GPU of an allowed model (${t.allowedModels.join(', ')})`,
       gpu: t.kind === 'whole' ? `fewer than ${t.gpuCount} free GPUs` : `no GPU with ${t.gpuMilli} milli free`,
     };
-    for (const n of this.nodeOrder) {
+    const labelOf = (n: number): string => {
       const r = this.cluster.unfitReason(n, t);
-      const key = r === null ? (this.policy.filter?.(n, t) ?? 'fits') : label[r];
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      return r === null ? (this.policy.filter?.(n, t) ?? 'fits') : label[r];
+    };
+    let counts: ReadonlyMap<string, number>;
+    if (this.policy.scoreKey) counts = this.explainIndexed(t, labelOf);
+    else {
+      const all = new Map<string, number>();
+      for (const n of this.nodeOrder) {
+        const key = labelOf(n);
+        all.set(key, (all.get(key) ?? 0) + 1);
+      }
+      counts = all;
     }
-    const parts = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, v]) => `${v} ${k}`);
+    const parts = [...counts.entries()].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, v]) => `${v} ${k}`);
     return `0/${this.nodeOrder.length} nodes can take it: ${parts.join(', ')}`;
+  }
+
+  /**
+   * Per node reason counts for one task shape, kept current from the cluster's change log like
+   * the score indexes: a node's reason depends only on its own state and the task's shape (and,
+   * for an indexed policy, its filter does too).
+   */
+  private explainIndexed(t: PreparedTask, labelOf: (n: number) => string): ReadonlyMap<string, number> {
+    const { cluster } = this;
+    const key = `${this.policy.scoreKey?.(t)}#${t.cpuMilli}/${t.memoryMib}/${t.gpuCount}/${t.gpuMilli}/${t.kind}/${t.modelMask}/${t.allowedModels.join(',')}`;
+    let ex = this.explanations.get(key);
+    if (!ex) {
+      ex = { labels: [], index: new Map(), counts: new Map(), nodeLabel: new Int32Array(cluster.nodeCount).fill(-1), checkedAt: new Uint32Array(cluster.nodeCount), cursor: -1 };
+      this.explanations.set(key, ex);
+    }
+    const e = ex;
+    const recheck = (n: number): void => {
+      if ((this.position[n] as number) < 0) return;
+      const version = cluster.version[n] as number;
+      if (e.checkedAt[n] === version) return;
+      e.checkedAt[n] = version;
+      const text = labelOf(n);
+      let i = e.index.get(text);
+      if (i === undefined) {
+        e.index.set(text, (i = e.labels.length));
+        e.labels.push(text);
+      }
+      const old = e.nodeLabel[n] as number;
+      if (old === i) return;
+      if (old >= 0) {
+        const was = e.labels[old] as string;
+        e.counts.set(was, (e.counts.get(was) ?? 0) - 1);
+      }
+      e.counts.set(text, (e.counts.get(text) ?? 0) + 1);
+      e.nodeLabel[n] = i;
+    };
+    if (!cluster.changedSince(e.cursor, recheck)) for (let n = 0; n < cluster.nodeCount; n++) recheck(n);
+    e.cursor = cluster.changeCursor;
+    return e.counts;
   }
 }
