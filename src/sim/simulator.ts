@@ -10,7 +10,7 @@ import { ClusterState } from '../core/cluster.ts';
 import { taskOf } from '../core/jobs/clusterView.ts';
 import { boundGpus, CPU_MODEL, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
 import { QuotaLedger } from '../core/jobs/quota.ts';
-import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/jobs/scheduler.ts';
+import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/jobs/scheduler.ts';
 import type { NodeId, NodeSpec } from '../core/model.ts';
 import { EventQueue } from './eventQueue.ts';
 
@@ -90,6 +90,18 @@ const DAY = 86_400;
 /** Cycles in a row with nothing running or started after which wake-ups are no longer scheduled. */
 const MAX_IDLE_CYCLES = 100;
 
+/** Where `id` is, or goes, in a sorted list of job ids. */
+function sortedIdIndex(ids: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((ids[mid] as string) < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Inserts into / removes from an array kept sorted by job id. */
 function sortedIndex<T extends { spec: JobSpec }>(list: readonly T[], id: string): number {
   let lo = 0;
@@ -119,7 +131,8 @@ export class Simulation {
   private readonly ledger: QuotaLedger;
   private readonly running: RunningJob[] = [];
   private readonly pending: PendingJob[] = [];
-  private readonly pendingIndex = new Map<string, PendingJob>();
+  /** The pending jobs' ids, in the same order (what the plan check walks). */
+  private readonly pendingIds: string[] = [];
   private recentlyFinished: FinishedJob[] = [];
   private allocatedGpus = 0;
   private wakeAt = Infinity;
@@ -226,14 +239,17 @@ export class Simulation {
 
   private addPending(s: JobState): void {
     const p: PendingJob = { spec: s.spec, progress: s.progress };
-    this.pending.splice(sortedIndex(this.pending, s.spec.id), 0, p);
-    this.pendingIndex.set(s.spec.id, p);
+    const i = sortedIdIndex(this.pendingIds, s.spec.id);
+    this.pending.splice(i, 0, p);
+    this.pendingIds.splice(i, 0, s.spec.id);
   }
 
   private removePending(id: string): void {
-    const i = sortedIndex(this.pending, id);
-    if (this.pending[i]?.spec.id === id) this.pending.splice(i, 1);
-    this.pendingIndex.delete(id);
+    const i = sortedIdIndex(this.pendingIds, id);
+    if (this.pendingIds[i] === id) {
+      this.pending.splice(i, 1);
+      this.pendingIds.splice(i, 1);
+    }
   }
 
   private snapshot(): SchedulerSnapshot {
@@ -283,14 +299,16 @@ export class Simulation {
   /** Every pending job has a reason in the plan. */
   private checkExplained(plan: SchedulePlan): void {
     // Reasons usually come in job id order, as the pending list is kept: one walk matches them.
-    const pending = this.pending;
+    const ids = this.pendingIds;
+    const reasons = plan.pending;
     let k = 0;
     const rest: string[] = [];
-    for (const r of plan.pending) {
-      const p = pending[k];
-      if (p !== undefined && r.job === p.spec.id) k++;
-      else rest.push(r.job);
+    for (let i = 0; i < reasons.length; i++) {
+      const job = (reasons[i] as PendingReason).job;
+      if (job === ids[k]) k++;
+      else rest.push(job);
     }
+    const pending = this.pending;
     if (k === pending.length) return;
     // The rest by lookup: each unmatched reason marks its job, then the unmatched jobs are checked.
     const mark = ++this.checks;
