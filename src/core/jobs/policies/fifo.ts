@@ -22,9 +22,8 @@ interface Waiting {
   readonly p: PendingJob;
   /** Index of its queue. */
   readonly q: number;
-  /** Its last 'behind job …' reason, and the head it names. */
-  behind: PendingReason | undefined;
-  behindHead: string | undefined;
+  /** Its slot: what the walk reads of every waiting job each cycle is kept by slot in small arrays. */
+  readonly slot: number;
 }
 
 export function fifo(ctx: JobSchedulerContext): JobScheduler {
@@ -34,22 +33,44 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
   const queueIndex = new Map<string, number>();
   /** Pending jobs per queue index. */
   const perQueue: number[] = [];
-  const table = new PendingTable<Waiting>((p) => {
+  const bySlot: (Waiting | undefined)[] = [];
+  const freeSlots: number[] = [];
+  let slotQueue = new Int32Array(1024);
+  /** Its last 'behind job …' reason, and the head it names. */
+  const slotBehind: (PendingReason | undefined)[] = [];
+  const slotBehindHead: (string | undefined)[] = [];
+  const table = new PendingTable<number>((p) => {
     let q = queueIndex.get(p.spec.queue);
     if (q === undefined) {
       queueIndex.set(p.spec.queue, (q = queueIndex.size));
       perQueue.push(0);
     }
-    return { p, q, behind: undefined, behindHead: undefined };
+    const slot = freeSlots.pop() ?? bySlot.length;
+    if (slot >= slotQueue.length) {
+      const grown = new Int32Array(2 * slotQueue.length);
+      grown.set(slotQueue);
+      slotQueue = grown;
+    }
+    bySlot[slot] = { p, q, slot };
+    slotQueue[slot] = q;
+    slotBehind[slot] = undefined;
+    slotBehindHead[slot] = undefined;
+    return slot;
   });
   // Priority, then submission order: kept sorted from cycle to cycle.
-  const order = new SortedList<Waiting>((a, b) => byPriorityThenFifo(a.p.spec, b.p.spec));
-  const behind = (w: Waiting, head: string): PendingReason => {
-    if (w.behindHead !== head || !w.behind) {
-      w.behind = { job: w.p.spec.id, code: 'lower-priority', message: `behind job ${head} in queue '${w.p.spec.queue}'` };
-      w.behindHead = head;
-    }
-    return w.behind;
+  const order = new SortedList<number>((a, b) => byPriorityThenFifo((bySlot[a] as Waiting).p.spec, (bySlot[b] as Waiting).p.spec));
+  /** The text of 'behind job …' for the last head of each queue. */
+  const behindText: { head: string; text: string }[] = [];
+  const behind = (slot: number, head: string): PendingReason => {
+    const kept = slotBehind[slot];
+    if (kept !== undefined && slotBehindHead[slot] === head) return kept;
+    const w = bySlot[slot] as Waiting;
+    let t = behindText[w.q];
+    if (t?.head !== head) behindText[w.q] = t = { head, text: `behind job ${head} in queue '${w.p.spec.queue}'` };
+    const r: PendingReason = { job: w.p.spec.id, code: 'lower-priority', message: t.text };
+    slotBehind[slot] = r;
+    slotBehindHead[slot] = head;
+    return r;
   };
   return {
     name: fastest ? 'fifo-perf' : 'fifo',
@@ -57,9 +78,13 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
       placer.begin(s);
       const ledger = ledgerFor(s);
       const { added, removed } = table.update(s.pending);
-      for (const w of removed) perQueue[w.q] = (perQueue[w.q] as number) - 1;
-      for (const w of added) perQueue[w.q] = (perQueue[w.q] as number) + 1;
+      for (const slot of added) perQueue[slotQueue[slot] as number] = (perQueue[slotQueue[slot] as number] as number) + 1;
+      for (const slot of removed) perQueue[slotQueue[slot] as number] = (perQueue[slotQueue[slot] as number] as number) - 1;
       order.apply(added, removed);
+      for (const slot of removed) {
+        bySlot[slot] = undefined;
+        freeSlots.push(slot);
+      }
       const binds: JobBind[] = [];
       const pending: PendingReason[] = [];
       const blockedBy: (string | undefined)[] = [];
@@ -73,12 +98,13 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
       const items = order.items;
       let i = 0;
       for (; i < items.length && open > 0; i++) {
-        const w = items[i] as Waiting;
+        const slot = items[i] as number;
+        const w = bySlot[slot] as Waiting;
         const p = w.p;
         const job = p.spec;
         const head = blockedBy[w.q];
         if (head !== undefined) {
-          pending.push(behind(w, head));
+          pending.push(behind(slot, head));
           if (waiting.length < ESTIMATE_LIMIT) waiting.push(p);
           continue;
         }
@@ -121,9 +147,9 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
         } else if (left[w.q] === 0) open--;
       }
       for (; i < items.length; i++) {
-        const w = items[i] as Waiting;
-        pending.push(behind(w, blockedBy[w.q] as string));
-        if (waiting.length < ESTIMATE_LIMIT) waiting.push(w.p);
+        const slot = items[i] as number;
+        pending.push(behind(slot, blockedBy[slotQueue[slot] as number] as string));
+        if (waiting.length < ESTIMATE_LIMIT) waiting.push((bySlot[slot] as Waiting).p);
       }
       addEstimates(s, placer, waiting, pending);
       return { binds, preemptions: [], pending };
