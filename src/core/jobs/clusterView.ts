@@ -7,7 +7,7 @@
 import { ClusterState, type PreparedTask } from '../cluster.ts';
 import { taskId, type Placement } from '../model.ts';
 import { RunningEnds } from './estimates.ts';
-import { declaredRunSeconds, jobGpus, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
+import { declaredRunSeconds, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
 import type { NodeState, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
@@ -108,8 +108,8 @@ export class ClusterView {
 
 function endsOf(ends: RunningEnds, r: RunningJob, add: boolean): void {
   const left = declaredRunSeconds(r.spec) - r.progress.runSeconds;
-  if (add) ends.add(r, r.model, jobGpus(r.spec), r.startTime, left);
-  else ends.remove(r, r.model, jobGpus(r.spec), r.startTime, left);
+  if (add) ends.add(r, r.model, r.gpus, r.startTime, left);
+  else ends.remove(r, r.model, r.gpus, r.startTime, left);
 }
 
 function allocateRunning(state: ClusterState, r: RunningJob): Placement[] {
