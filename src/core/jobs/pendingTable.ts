@@ -120,6 +120,23 @@ export class SortedList<T> {
     return this.list;
   }
 
+  /** The list's order. */
+  get compare(): (a: T, b: T) => number {
+    return this.cmp;
+  }
+
+  /** Removes and returns the leading items that satisfy `test`. */
+  takeWhile(test: (x: T) => boolean): T[] {
+    let n = 0;
+    while (n < this.list.length && test(this.list[n] as T)) n++;
+    return n === 0 ? [] : this.list.splice(0, n);
+  }
+
+  /** Replaces the items with `sorted`, already in the comparator's order (after keys changed). */
+  reset(sorted: T[]): void {
+    this.list = sorted;
+  }
+
   apply(added: readonly T[], removed: readonly T[]): void {
     if (added.length + removed.length > 64) {
       const gone = new Set(removed);

@@ -26,16 +26,24 @@
  * - Then same-size jobs on different models swap when that raises the sum of their speeds
  *   relative to their best model.
  * - Preemption only every `quantumSeconds`, and never of a job younger than `minRunSeconds` or
- *   not preemptible; between quanta arrivals and completions only fill free GPUs.
+ *   not preemptible. That replan also re-ranks every job and refreshes reasons and estimated
+ *   starts. Between replans an arrival or a completion only fills free GPUs, walking the
+ *   waiting jobs in the kept order (arrivals ranked in, starving jobs merged in front) and
+ *   passing over jobs larger than any model's free GPUs; a job not looked at keeps its last
+ *   reason and estimate, as Slurm's do between backfill cycles. So a cycle between replans
+ *   costs what changed, not the length of the queue.
  */
+import type { ClusterState } from '../../cluster.ts';
 import type { GpuModel } from '../../model.ts';
+import type { AvailabilityProfile } from '../estimates.ts';
 import { jobGpus, jobSizes, type JobProgress, type JobSpec } from '../model.ts';
-import { byPriorityThenFifo, declaredRunSeconds, Placer, profileFor } from '../placer.ts';
+import { PendingTable, SortedList } from '../pendingTable.ts';
+import { byPriorityThenFifo, declaredRunSeconds, ledgerFor, Placer, profileFor } from '../placer.ts';
 import { dominantShares } from '../fairShare.ts';
 import { QuotaLedger } from '../quota.ts';
 import { RuntimeHistory } from '../runtimeHistory.ts';
-import type { JobBind, JobScheduler, JobSchedulerContext, PendingReason, PendingReasonCode, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
-import { withEstimates } from './fifo.ts';
+import type { JobBind, JobScheduler, JobSchedulerContext, PendingJob, PendingReason, PendingReasonCode, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
+import { addEstimates, ESTIMATE_LIMIT } from './fifo.ts';
 
 export const TIDE_DEFAULTS = {
   quantumSeconds: 360,
@@ -59,18 +67,29 @@ interface Candidate {
   readonly gpus: number;
   /** Sizes it can run at, smallest first (one entry unless a group is elastic). */
   readonly sizes: readonly number[];
+  /** Models it can run on, fastest first. */
+  readonly models: readonly GpuModel[];
+  readonly best: number;
   /** Waited (not run) longer than the starvation limit, and within the share boosted jobs may take. */
   boosted: boolean;
   /**
    * Order key, smaller first: expected remaining GPU-seconds on the best model (attained
    * GPU-seconds when nothing is known), less unsaved work for running jobs.
    */
-  readonly rank: number;
-  /** Models it can run on, fastest first. */
-  readonly models: readonly GpuModel[];
-  readonly best: number;
+  rank: number;
   /** Seconds of work a move would cost it now: unsaved work plus its restart cost. */
-  readonly moveCost: number;
+  moveCost: number;
+  /** A waiting job's reason, kept from the pass that last looked at it. */
+  reason: PendingReason | undefined;
+  /** The pass that last tried it (so a fill pass knows which reasons to renew). */
+  triedIn: number;
+  /** Waiting, and has waited longer than the starvation limit (in the starving list). */
+  starving: boolean;
+  /** Why the pass that last tried it did not choose it. */
+  why: Why | undefined;
+  /** Where the pass `pickedIn` chose to run it (undefined: not chosen). */
+  pick: Pick | undefined;
+  pickedIn: number;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -79,6 +98,10 @@ interface Pick {
   model: GpuModel;
   readonly gpus: number;
 }
+
+type Why = { readonly code: PendingReasonCode; readonly message: string };
+const LOWER_RANK: Why = { code: 'lower-priority', message: 'jobs with less expected remaining work go first' };
+const NOT_ENOUGH_FREE: Why = { code: 'waiting-for-resources', message: 'no model has as many GPUs free as it needs' };
 
 export function tide(ctx: JobSchedulerContext): JobScheduler {
   const opt = (k: keyof typeof TIDE_DEFAULTS): number => Number(ctx.options?.[k] ?? TIDE_DEFAULTS[k]);
@@ -91,17 +114,15 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const bestOf = (spec: JobSpec): number => statics.get(spec)?.best ?? Math.max(1e-12, ...Object.values(spec.throughput));
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
+  let passes = 0;
   /** What never changes about a job: its size and its models, fastest first. */
   const statics = new WeakMap<JobSpec, { gpus: number; sizes: number[]; models: GpuModel[]; best: number }>();
+  /** The snapshot being planned (read by the waiting table when a job arrives). */
+  let current: SchedulerSnapshot | undefined;
 
-  function candidate(spec: JobSpec, p: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot): Candidate {
-    let st = statics.get(spec);
-    if (!st) {
-      const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
-      st = { gpus: jobGpus(spec), sizes: jobSizes(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
-      statics.set(spec, st);
-    }
-    const { gpus, sizes, models, best } = st;
+  /** (Re)computes a job's order keys at `s.now`. */
+  function rankAt(c: Candidate, s: SchedulerSnapshot): void {
+    const { spec, running, progress: p, gpus, best } = c;
     let steps = p.stepsDone;
     let ranNow = 0;
     let unsavedSeconds = 0;
@@ -114,202 +135,400 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     }
     const unsaved = unsavedSeconds * (running?.gpus ?? 0);
     const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
-    const moveCost = running ? unsavedSeconds + (spec.restartCostSeconds ?? 0) : 0;
+    c.moveCost = running ? unsavedSeconds + (spec.restartCostSeconds ?? 0) : 0;
     const done = steps / best;
-    let rank = gpus * done - unsaved;
+    c.rank = gpus * done - unsaved;
     if (useEstimates) {
       const expected = history.expectedSeconds(spec);
-      if (expected !== undefined) rank = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
+      if (expected !== undefined) c.rank = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
     }
-    return { spec, running, progress: p, gpus, sizes, boosted: waited > starvation, rank, models, best, moveCost };
+    c.boosted = waited > starvation;
+  }
+
+  function candidate(spec: JobSpec, progress: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot): Candidate {
+    let st = statics.get(spec);
+    if (!st) {
+      const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
+      st = { gpus: jobGpus(spec), sizes: jobSizes(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
+      statics.set(spec, st);
+    }
+    const c: Candidate = { spec, running, progress, gpus: st.gpus, sizes: st.sizes, models: st.models, best: st.best, boosted: false, rank: 0, moveCost: 0, reason: undefined, triedIn: -1, starving: false, why: undefined, pick: undefined, pickedIn: -1 };
+    rankAt(c, s);
+    return c;
+  }
+
+  /**
+   * Waiting jobs live as long as their PendingJob object; one that comes between replans (an
+   * arrival, a preempted job) is ranked when it comes, and a starving one goes first at once
+   * (the share cap is applied at the next replan).
+   */
+  const waiting = new PendingTable<Candidate>((p) => candidate(p.spec, p.progress, undefined, current as SchedulerSnapshot));
+  const passOrder = (a: Candidate, b: Candidate): number =>
+    b.spec.priority - a.spec.priority ||
+    Number(b.boosted) - Number(a.boosted) ||
+    (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.rank - b.rank) ||
+    byPriorityThenFifo(a.spec, b.spec);
+  /** Waiting jobs by priority, then rank (the pass order without starvation), kept between replans. */
+  const byRank = new SortedList<Candidate>((a, b) => b.spec.priority - a.spec.priority || a.rank - b.rank || byPriorityThenFifo(a.spec, b.spec));
+  /** When a waiting job starts starving: it has then waited (not run) `starvation` seconds. */
+  const starvesAt = (c: Candidate): number => c.spec.submitTime + c.progress.runSeconds + starvation;
+  /** Waiting jobs not starving yet, by when they will. */
+  const notYetStarving = new SortedList<Candidate>((a, b) => starvesAt(a) - starvesAt(b) || byPriorityThenFifo(a.spec, b.spec));
+  /** Starving waiting jobs, oldest first (the order their boost is granted in). */
+  const starving = new SortedList<Candidate>((a, b) => byPriorityThenFifo(a.spec, b.spec));
+  /** Brings the two lists to the waiting jobs at `now`. */
+  function trackStarving(now: number, added: readonly Candidate[], removed: readonly Candidate[]): void {
+    const isStarving = (c: Candidate): boolean => now > starvesAt(c);
+    notYetStarving.apply(added.filter((c) => !isStarving(c)), removed.filter((c) => !c.starving));
+    starving.apply([], removed.filter((c) => c.starving));
+    const began: Candidate[] = added.filter(isStarving);
+    began.push(...notYetStarving.takeWhile(isStarving));
+    for (const c of began) c.starving = true;
+    starving.apply(began, []);
+  }
+
+  /**
+   * Marks the starving jobs `oldestFirst` boosted, in that order, while they hold no more than
+   * `boostShare` of the GPUs (the oldest always), and the rest not; returns the boosted ones.
+   */
+  function capBoosts(oldestFirst: readonly Candidate[]): Candidate[] {
+    let room = boostShare * placer.cluster.gpuModel.length;
+    const boosted: Candidate[] = [];
+    for (const c of oldestFirst) {
+      c.boosted = c.gpus <= room || boosted.length === 0;
+      if (c.boosted) {
+        room -= c.gpus;
+        boosted.push(c);
+      }
+    }
+    return boosted;
+  }
+
+  /** One pass of choosing what runs where, over candidates in order; state lives for one cycle. */
+  function newPass(s: SchedulerSnapshot, capacity: Map<GpuModel, number>, ledger: QuotaLedger) {
+    const pass = ++passes;
+    /** What this pass chose (a pick whose placement failed is taken off its candidate, not out of here). */
+    const picks: Pick[] = [];
+    const chosen = (c: Candidate): Pick | undefined => (c.pickedIn === pass ? c.pick : undefined);
+    const why = (c: Candidate, w: Why): void => {
+      c.why = w;
+    };
+    const reserved = new Map<GpuModel, { job: string; shadow: number }>();
+    const reservedNeed = new Map<GpuModel, number>();
+    const free = (m: GpuModel): number => capacity.get(m) ?? 0;
+    const noRoom = new Map<number, Why>();
+    const refusedNominal = new Map<string, { gpus: number; message: string }>();
+    const refusedBorrow = new Map<string, { gpus: number; message: string }>();
+
+    /**
+     * Fastest model first; a running job stays on its model unless a faster one with room
+     * gains more over a quantum than the move costs (no ping-pong between equals).
+     */
+    const modelOrder = (c: Candidate): readonly GpuModel[] => {
+      const cur = c.running?.model;
+      const need = c.sizes[0] as number;
+      if (cur === undefined || free(cur) < need) return c.models;
+      const faster = c.models.find((m) => free(m) >= need);
+      if (faster === undefined || faster === cur) return c.models;
+      const gain = ((c.spec.throughput[faster] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
+      return gain * quantum > c.moveCost + 1e-9 && gain > 0 ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
+    };
+    /**
+     * The size to run at on `m`, at most `cap` GPUs: as large as quota allows (elastic groups
+     * grow). A running job on its own model changes size only when growing gains more over a
+     * quantum than the restart costs, or when it must shrink to fit.
+     */
+    const sizeOn = (c: Candidate, m: GpuModel, cap: number, withinNominal: boolean): number => {
+      let size = c.sizes[0] as number;
+      for (const next of c.sizes) {
+        if (next > cap || ledger.check(c.spec.queue, m, next, withinNominal) !== null) break;
+        size = next;
+      }
+      const held = c.running?.model === m ? c.running.gpus : undefined;
+      if (held !== undefined && size > held && ((size - held) / c.gpus) * quantum <= c.moveCost + 1e-9) return held;
+      return size;
+    };
+    const noRoomFor = (need: number): Why => {
+      let w = noRoom.get(need);
+      if (!w) noRoom.set(need, (w = { code: 'waiting-for-resources', message: `needs ${need} GPUs of one model; no model has that many free` }));
+      return w;
+    };
+    /**
+     * Refusals of jobs that may run on any model, without quotas: they depend only on the free
+     * GPUs and the reservations, so a job needing at least as many GPUs for at least as long is
+     * refused too. Forgotten when a job is placed or a model reserved.
+     */
+    const refused: { need: number; run: number; why: Why }[] = [];
+    const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
+      c.triedIn = pass;
+      const need = c.sizes[0] as number;
+      const anyModel = !ledger.enforced && c.models.length === cluster.models.length;
+      if (anyModel && refused.length > 0) {
+        const run = declaredRunSeconds(c.spec);
+        for (const f of refused) {
+          if (need >= f.need && run >= f.run) {
+            why(c, f.why.code === 'reserved-for-another-job' ? f.why : noRoomFor(need));
+            return false;
+          }
+        }
+      }
+      let room = false;
+      for (const m of c.models) if (free(m) >= need) room = true;
+      if (!room) {
+        const model = c.models[0];
+        const quota = ledger.enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
+        if (quota !== null) {
+          why(c, { code: 'over-quota', message: quota });
+          return false;
+        }
+        // The common case in a long queue: answer without building a message per job.
+        why(c, noRoomFor(need));
+        if (anyModel && refused.length < 16) refused.push({ need, run: -Infinity, why: c.why as Why });
+        return false;
+      }
+      let quotaError: string | null = null;
+      let blockedBy: string | undefined;
+      // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
+      const refusedAt = (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue);
+      if (refusedAt && need >= refusedAt.gpus) {
+        why(c, { code: 'over-quota', message: refusedAt.message });
+        return false;
+      }
+      for (const m of modelOrder(c)) {
+        if (free(m) < need) continue;
+        const q = ledger.check(c.spec.queue, m, need, withinNominal);
+        if (q !== null) {
+          quotaError ??= q;
+          continue;
+        }
+        // On a model reserved for a starving gang, only what leaves it its GPUs, unless the job ends first.
+        const r = reserved.get(m);
+        const cap = r && s.now + declaredRunSeconds(c.spec) > r.shadow ? free(m) - (reservedNeed.get(m) ?? 0) : free(m);
+        if (cap < need) {
+          blockedBy ??= r?.job;
+          continue;
+        }
+        const gpus = sizeOn(c, m, cap, withinNominal);
+        const pick = { c, model: m, gpus };
+        picks.push(pick);
+        refused.length = 0;
+        c.pick = pick;
+        c.pickedIn = pass;
+        capacity.set(m, free(m) - gpus);
+        ledger.add(c.spec.queue, m, gpus);
+        c.why = undefined;
+        return true;
+      }
+      if (quotaError !== null) {
+        why(c, { code: 'over-quota', message: quotaError });
+        const refused = withinNominal ? refusedNominal : refusedBorrow;
+        if (c.models.every((m) => free(m) >= need)) refused.set(c.spec.queue, { gpus: Math.min(need, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
+      } else if (blockedBy !== undefined) why(c, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${blockedBy}` });
+      else why(c, { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
+      if (anyModel && quotaError === null && refused.length < 16) refused.push({ need, run: declaredRunSeconds(c.spec), why: c.why as Why });
+      return false;
+    };
+    const cluster = placer.cluster;
+    const totals = gpusPerModel(cluster);
+    let profile: AvailabilityProfile | undefined;
+    /** EASY backfill: a starving job that does not fit holds a model from its shadow time on. */
+    const reserve = (c: Candidate): void => {
+      if (!c.boosted || c.models.length === 0) return;
+      const need = c.sizes[0] as number;
+      const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !reserved.has(x));
+      if (m === undefined) return;
+      const shadow = (profile ??= profileFor(s, placer)).earliest(m, need, declaredRunSeconds(c.spec));
+      reserved.set(m, { job: c.spec.id, shadow });
+      reservedNeed.set(m, need);
+      refused.length = 0;
+    };
+    const allReserved = (): boolean => reserved.size >= cluster.models.length;
+    /** The most GPUs free on one model. */
+    const mostFree = (): number => {
+      let most = 0;
+      for (const n of capacity.values()) most = Math.max(most, n);
+      return most;
+    };
+    /** The reason a job that was tried and not chosen waits, as a PendingReason (the kept one when unchanged). */
+    const reasonOf = (c: Candidate, keepEstimate: boolean): PendingReason => {
+      const w = (c.triedIn === pass ? c.why : undefined) ?? LOWER_RANK;
+      // Out of GPUs because jobs ranked before it took them: that is its priority, not the cluster.
+      const code = w.code === 'waiting-for-resources' && !c.boosted && picks.length > 0 ? 'lower-priority' : w.code;
+      const kept = c.reason;
+      if (kept && kept.code === code && kept.message === w.message && (keepEstimate || kept.estimatedStart === undefined)) return kept;
+      return keepEstimate && kept?.estimatedStart !== undefined ? { job: c.spec.id, code, message: w.message, estimatedStart: kept.estimatedStart } : { job: c.spec.id, code, message: w.message };
+    };
+    return { pass, picks, chosen, why, tryPlace, reserve, mostFree, allReserved, reasonOf };
+  }
+
+  /** The binds for what a pass chose that is not already running so (largest first); failures get a reason. */
+  function startChosen(p: ReturnType<typeof newPass>): JobBind[] {
+    const binds: JobBind[] = [];
+    const starts = p.picks.filter(({ c, model, gpus }) => !c.running || c.running.model !== model || c.running.gpus !== gpus).sort((a, b) => b.gpus - a.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
+    for (const { c, model, gpus } of starts) {
+      const r = placer.place(c.spec, model, gpus);
+      if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
+      else {
+        c.pick = undefined;
+        p.why(c, { code: r.code, message: r.message });
+      }
+    }
+    return binds;
+  }
+
+  /** The borrowing pass (Kueue cohorts): jobs the nominal pass left, smallest dominant share first. */
+  function borrow(s: SchedulerSnapshot, p: ReturnType<typeof newPass>, left: readonly Candidate[]): void {
+    const shares = dominantShares(s);
+    const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
+    const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.spec.priority - a.spec.priority || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || passOrder(a, b));
+    for (const c of second) p.tryPlace(c, false);
+  }
+
+  /** Free GPUs per model, plus (at a replan) what movable running jobs hold. */
+  function capacityNow(): Map<GpuModel, number> {
+    const capacity = new Map<GpuModel, number>();
+    for (const m of placer.cluster.models) capacity.set(m, placer.freeGpus(m));
+    return capacity;
+  }
+
+  /**
+   * A replan: every waiting job and every movable running job is ranked afresh and the
+   * cluster is laid out again; preemptions, model moves and resizes happen only here.
+   */
+  function replan(s: SchedulerSnapshot): SchedulePlan {
+    const cluster = placer.cluster;
+    const capacity = capacityNow();
+    const ledger = new QuotaLedger(s.queues);
+    const cands: Candidate[] = [];
+    for (const r of s.running) {
+      if (r.spec.preemptible && s.now - r.startTime >= minRun) {
+        cands.push(candidate(r.spec, r.progress, r, s));
+        capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
+      } else ledger.add(r.spec.queue, r.model, r.gpus);
+    }
+    for (const c of waiting.records) {
+      rankAt(c, s);
+      cands.push(c);
+    }
+    // Starving jobs go first, oldest first, up to their share of the cluster (the oldest always).
+    capBoosts(cands.filter((x) => x.boosted).sort((a, b) => byPriorityThenFifo(a.spec, b.spec)));
+    const first = cands.sort(passOrder);
+    const p = newPass(s, capacity, ledger);
+    for (const c of first) if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
+    if (ledger.enforced) borrow(s, p, first);
+    swapForSpeed(p.picks, cluster.models, quantum);
+
+    // The plan: stop what loses its place or model, start the rest.
+    const preemptions: Preemption[] = [];
+    const moved: Candidate[] = [];
+    for (const c of first) {
+      if (!c.running) continue;
+      const pick = p.chosen(c);
+      if (pick && pick.model === c.running.model && pick.gpus === c.running.gpus) continue;
+      const reason = !pick ? 'jobs with less remaining work need its GPUs' : pick.model !== c.running.model ? `moves to ${pick.model}, where it runs faster for the cluster` : `${pick.gpus > c.running.gpus ? 'grows' : 'shrinks'} to ${pick.gpus} GPUs`;
+      preemptions.push({ job: c.spec.id, reason });
+      placer.releaseRunning(c.running);
+      moved.push(c);
+    }
+    const binds = startChosen(p);
+    // Stopped, and not started again elsewhere (a move whose placement failed included).
+    const stopped = moved.filter((c) => !p.chosen(c));
+    // Reasons in job id order (as the pending list), then the stopped jobs'; estimates for the first waiting in pass order.
+    const listed: Candidate[] = [];
+    for (const c of waiting.records) if (!p.chosen(c)) listed.push(c);
+    listed.push(...stopped);
+    const pending = listed.map((c) => p.reasonOf(c, false));
+    const ahead: PendingJob[] = [];
+    for (const c of first) {
+      if (ahead.length >= ESTIMATE_LIMIT) break;
+      if (!p.chosen(c)) ahead.push({ spec: c.spec, progress: c.progress });
+    }
+    addEstimates(s, placer, ahead, pending);
+    for (let i = 0; i < listed.length; i++) (listed[i] as Candidate).reason = pending[i];
+    byRank.reset(first.filter((c) => !c.running).sort(byRank.compare));
+    return { binds, preemptions, pending, wakeAt: nextReplan };
+  }
+
+  /**
+   * Between replans an arrival or a completion only fills free GPUs: waiting jobs are tried in
+   * the order of the last replan (arrivals ranked in) until no GPU is left. A job not tried
+   * keeps its last reason and estimate (like Slurm's reasons between backfill cycles).
+   */
+  function fill(s: SchedulerSnapshot): SchedulePlan {
+    const ledger = ledgerFor(s);
+    const p = newPass(s, capacityNow(), ledger);
+    const tried: Candidate[] = [];
+    // The starving jobs within their share first (as the replan orders them), merged into the rank order.
+    const boosted = capBoosts(starving.items);
+    const ranked = byRank.items;
+    let i = 0;
+    let j = 0;
+    // Jobs larger than the most free GPUs of any model are passed over (they keep their reasons).
+    let most = p.mostFree();
+    for (;;) {
+      while (j < ranked.length && ((ranked[j] as Candidate).boosted || ((ranked[j] as Candidate).sizes[0] as number) > most)) j++;
+      // Likewise starving jobs, once every model is held for one.
+      while (i < boosted.length && ((boosted[i] as Candidate).sizes[0] as number) > most && p.allReserved()) i++;
+      const b = boosted[i];
+      const r = ranked[j];
+      const c = b !== undefined && (r === undefined || passOrder(b, r) < 0) ? b : r;
+      if (c === undefined) break;
+      if (c === b) i++;
+      else j++;
+      tried.push(c);
+      if (p.tryPlace(c, true)) most = p.mostFree();
+      else if (c.boosted) p.reserve(c);
+    }
+    if (ledger.enforced) borrow(s, p, tried);
+    const binds = startChosen(p);
+    const pending: PendingReason[] = [];
+    for (const c of waiting.records) {
+      if (p.chosen(c)) continue;
+      if (c.triedIn === p.pass || c.reason === undefined) {
+        // An arrival the walk passed over: more GPUs than any model had free.
+        if (c.triedIn !== p.pass) {
+          c.triedIn = p.pass;
+          c.why = NOT_ENOUGH_FREE;
+        }
+        c.reason = p.reasonOf(c, true);
+      }
+      pending.push(c.reason);
+    }
+    return { binds, preemptions: [], pending, wakeAt: nextReplan };
   }
 
   return {
     name: 'tide',
     cycle(s: SchedulerSnapshot): SchedulePlan {
-      const cluster = placer.begin(s);
+      placer.begin(s);
       if (useEstimates && s.finished) history.learn(s.finished, bestOf);
-      const replan = s.now >= nextReplan;
-      if (replan) nextReplan = s.now + quantum;
-      const movable = (r: RunningJob): boolean => replan && r.spec.preemptible && s.now - r.startTime >= minRun;
-      const capacity = new Map<GpuModel, number>();
-      for (const m of cluster.models) capacity.set(m, placer.freeGpus(m));
-      const ledger = new QuotaLedger(s.queues);
-      const pinned: RunningJob[] = [];
-      const cands: Candidate[] = [];
-      for (const r of s.running) {
-        if (movable(r)) {
-          cands.push(candidate(r.spec, r.progress, r, s));
-          capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
-        } else {
-          pinned.push(r);
-          ledger.add(r.spec.queue, r.model, r.gpus);
-        }
+      current = s;
+      const { added, removed } = waiting.update(s.pending);
+      current = undefined;
+      trackStarving(s.now, added, removed);
+      if (s.now >= nextReplan) {
+        nextReplan = s.now + quantum;
+        return replan(s);
       }
-      for (const p of s.pending) cands.push(candidate(p.spec, p.progress, undefined, s));
-      // Starving jobs go first, oldest first, up to their share of the cluster (the oldest always).
-      let boostRoom = boostShare * cluster.gpuModel.length;
-      let oldest = true;
-      for (const c of cands.filter((x) => x.boosted).sort((a, b) => a.spec.submitTime - b.spec.submitTime || byPriorityThenFifo(a.spec, b.spec))) {
-        if (c.gpus <= boostRoom || oldest) boostRoom -= c.gpus;
-        else c.boosted = false;
-        oldest = false;
-      }
-      const byService = (a: Candidate, b: Candidate): number =>
-        Number(b.boosted) - Number(a.boosted) || (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.rank - b.rank) || byPriorityThenFifo(a.spec, b.spec);
-      const shares = dominantShares(s);
-      const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
-      const priorityFirst = (a: Candidate, b: Candidate): number => b.spec.priority - a.spec.priority;
-
-      const chosen = new Map<string, Pick>();
-      const why = new Map<string, { code: PendingReasonCode; message: string }>();
-      const reserved = new Map<GpuModel, { job: string; shadow: number }>();
-      const free = (m: GpuModel): number => capacity.get(m) ?? 0;
-
-      /**
-       * Fastest model first; a running job stays on its model unless a faster one with room
-       * gains more over a quantum than the move costs (no ping-pong between equals).
-       */
-      const modelOrder = (c: Candidate): readonly GpuModel[] => {
-        const cur = c.running?.model;
-        const need = c.sizes[0] as number;
-        if (cur === undefined || free(cur) < need) return c.models;
-        const faster = c.models.find((m) => free(m) >= need);
-        if (faster === undefined || faster === cur) return c.models;
-        const gain = ((c.spec.throughput[faster] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
-        return gain * quantum > c.moveCost + 1e-9 && gain > 0 ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
-      };
-      const noRoom = new Map<number, { code: PendingReasonCode; message: string }>();
-      const refusedNominal = new Map<string, { gpus: number; message: string }>();
-      const refusedBorrow = new Map<string, { gpus: number; message: string }>();
-      /**
-       * The size to run at on `m`, at most `cap` GPUs: as large as quota allows (elastic groups
-       * grow). A running job on its own model changes size only when growing gains more over a
-       * quantum than the restart costs, or when it must shrink to fit.
-       */
-      const sizeOn = (c: Candidate, m: GpuModel, cap: number, withinNominal: boolean): number => {
-        let size = c.sizes[0] as number;
-        for (const next of c.sizes) {
-          if (next > cap || ledger.check(c.spec.queue, m, next, withinNominal) !== null) break;
-          size = next;
-        }
-        const held = c.running?.model === m ? c.running.gpus : undefined;
-        if (held !== undefined && size > held && ((size - held) / c.gpus) * quantum <= c.moveCost + 1e-9) return held;
-        return size;
-      };
-      const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
-        const need = c.sizes[0] as number;
-        let room = false;
-        for (const m of c.models) if (free(m) >= need) room = true;
-        if (!room) {
-          const model = c.models[0];
-          const quota = ledger.enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
-          if (quota !== null) {
-            why.set(c.spec.id, { code: 'over-quota', message: quota });
-            return false;
-          }
-          // The common case in a long queue: answer without building a message per job.
-          let w = noRoom.get(need);
-          if (!w) noRoom.set(need, (w = { code: 'waiting-for-resources', message: `needs ${need} GPUs of one model; no model has that many free` }));
-          why.set(c.spec.id, w);
-          return false;
-        }
-        let quotaError: string | null = null;
-        let blockedBy: string | undefined;
-        // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
-        const refusedAt = (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue);
-        if (refusedAt && need >= refusedAt.gpus) {
-          why.set(c.spec.id, { code: 'over-quota', message: refusedAt.message });
-          return false;
-        }
-        for (const m of modelOrder(c)) {
-          if (free(m) < need) continue;
-          const q = ledger.check(c.spec.queue, m, need, withinNominal);
-          if (q !== null) {
-            quotaError ??= q;
-            continue;
-          }
-          // On a model reserved for a starving gang, only what leaves it its GPUs, unless the job ends first.
-          const r = reserved.get(m);
-          const cap = r && s.now + declaredRunSeconds(c.spec) > r.shadow ? free(m) - (reservedNeed.get(m) ?? 0) : free(m);
-          if (cap < need) {
-            blockedBy ??= r?.job;
-            continue;
-          }
-          const gpus = sizeOn(c, m, cap, withinNominal);
-          chosen.set(c.spec.id, { c, model: m, gpus });
-          capacity.set(m, free(m) - gpus);
-          ledger.add(c.spec.queue, m, gpus);
-          why.delete(c.spec.id);
-          return true;
-        }
-        if (quotaError !== null) {
-          why.set(c.spec.id, { code: 'over-quota', message: quotaError });
-          const refused = withinNominal ? refusedNominal : refusedBorrow;
-          if (c.models.every((m) => free(m) >= need)) refused.set(c.spec.queue, { gpus: Math.min(need, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
-        }
-        else if (blockedBy !== undefined) why.set(c.spec.id, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${blockedBy}` });
-        else why.set(c.spec.id, { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
-        return false;
-      };
-      const reservedNeed = new Map<GpuModel, number>();
-      const totals = new Map<GpuModel, number>();
-      for (let g = 0; g < cluster.gpuModel.length; g++) {
-        const m = cluster.models[cluster.gpuModel[g] as number] as GpuModel;
-        totals.set(m, (totals.get(m) ?? 0) + 1);
-      }
-      const reserve = (c: Candidate): void => {
-        if (!c.boosted || c.models.length === 0) return;
-        const need = c.sizes[0] as number;
-        const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !reserved.has(x));
-        if (m === undefined) return;
-        const profile = profileFor(s, placer);
-        const shadow = profile.earliest(m, need, declaredRunSeconds(c.spec));
-        reserved.set(m, { job: c.spec.id, shadow });
-        reservedNeed.set(m, need);
-      };
-
-      const first = [...cands].sort((a, b) => priorityFirst(a, b) || byService(a, b));
-      for (const c of first) if (!tryPlace(c, true) && c.boosted) reserve(c);
-      if (ledger.enforced) {
-        const second = first.filter((c) => !chosen.has(c.spec.id)).sort((a, b) => priorityFirst(a, b) || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || byService(a, b));
-        for (const c of second) tryPlace(c, false);
-      }
-      if (replan) swapForSpeed(chosen, cluster.models, quantum);
-
-      // The plan: stop what loses its place or model, start the rest.
-      const preemptions: Preemption[] = [];
-      for (const c of cands) {
-        if (!c.running) continue;
-        const pick = chosen.get(c.spec.id);
-        if (pick && pick.model === c.running.model && pick.gpus === c.running.gpus) continue;
-        const reason = !pick ? 'jobs with less remaining work need its GPUs' : pick.model !== c.running.model ? `moves to ${pick.model}, where it runs faster for the cluster` : `${pick.gpus > c.running.gpus ? 'grows' : 'shrinks'} to ${pick.gpus} GPUs`;
-        preemptions.push({ job: c.spec.id, reason });
-        placer.releaseRunning(c.running);
-      }
-      const binds: JobBind[] = [];
-      const starts = [...chosen.values()].filter(({ c, model, gpus }) => !c.running || c.running.model !== model || c.running.gpus !== gpus).sort((a, b) => b.gpus - a.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
-      for (const { c, model, gpus } of starts) {
-        const r = placer.place(c.spec, model, gpus);
-        if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
-        else {
-          chosen.delete(c.spec.id);
-          why.set(c.spec.id, { code: r.code, message: r.message });
-        }
-      }
-      const pending: PendingReason[] = [];
-      const waiting = [];
-      for (const c of cands) {
-        if (chosen.has(c.spec.id)) continue;
-        const w = why.get(c.spec.id) ?? { code: 'lower-priority' as const, message: 'jobs with less expected remaining work go first' };
-        // Out of GPUs because jobs ranked before it took them: that is its priority, not the cluster.
-        const code = w.code === 'waiting-for-resources' && !c.boosted && chosen.size > 0 ? 'lower-priority' : w.code;
-        pending.push({ job: c.spec.id, code, message: w.message });
-        waiting.push({ spec: c.spec, progress: c.progress });
-      }
-      return { binds, preemptions, pending: withEstimates(s, placer, waiting, pending), wakeAt: nextReplan };
+      byRank.apply(added, removed);
+      return fill(s);
     },
   };
+}
+
+const modelTotals = new WeakMap<ClusterState, Map<GpuModel, number>>();
+/** GPUs per model in the cluster (nodes may be down: these are what a reservation can wait for). */
+function gpusPerModel(cluster: ClusterState): ReadonlyMap<GpuModel, number> {
+  let totals = modelTotals.get(cluster);
+  if (!totals) {
+    totals = new Map();
+    for (let g = 0; g < cluster.gpuModel.length; g++) {
+      const m = cluster.models[cluster.gpuModel[g] as number] as GpuModel;
+      totals.set(m, (totals.get(m) ?? 0) + 1);
+    }
+    modelTotals.set(cluster, totals);
+  }
+  return totals;
 }
 
 /**
@@ -318,29 +537,34 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
  * that gain most by moving back; a pair swaps while its gain over a quantum outweighs what the
  * moves cost (unsaved work, restarts). O(n log n).
  */
-export function swapForSpeed(chosen: Map<string, Pick>, models: readonly GpuModel[], quantum: number): void {
+export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[], quantum: number): void {
   const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
   const bySize = new Map<number, Pick[]>();
-  for (const v of chosen.values()) {
+  for (const v of chosen) {
+    if (v.c.pick !== v) continue;
     const list = bySize.get(v.gpus) ?? [];
     list.push(v);
     bySize.set(v.gpus, list);
   }
+  /** The picks on `from`, each with what it gains by moving to `to`, most first. */
+  const movers = (list: readonly Pick[], from: GpuModel, to: GpuModel): { v: Pick; gain: number }[] => {
+    const out: { v: Pick; gain: number }[] = [];
+    for (const v of list) if (v.model === from) out.push({ v, gain: speed(v.c, to) > 0 ? speed(v.c, to) - speed(v.c, from) : -Infinity });
+    return out.sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
+  };
   for (const list of bySize.values()) {
     for (let i = 0; i < models.length; i++) {
       for (let j = i + 1; j < models.length; j++) {
         const m1 = models[i] as GpuModel;
         const m2 = models[j] as GpuModel;
-        const gain = (v: { c: Candidate }, from: GpuModel, to: GpuModel): number => (speed(v.c, to) > 0 ? speed(v.c, to) - speed(v.c, from) : -Infinity);
-        const tie = (a: { c: Candidate }, b: { c: Candidate }): number => (a.c.spec.id < b.c.spec.id ? -1 : 1);
-        const on1 = list.filter((v) => v.model === m1).sort((a, b) => gain(b, m1, m2) - gain(a, m1, m2) || tie(a, b));
-        const on2 = list.filter((v) => v.model === m2).sort((a, b) => gain(b, m2, m1) - gain(a, m2, m1) || tie(a, b));
+        const on1 = movers(list, m1, m2);
+        const on2 = movers(list, m2, m1);
         for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
-          const a = on1[k] as Pick;
-          const b = on2[k] as Pick;
-          if ((gain(a, m1, m2) + gain(b, m2, m1)) * quantum <= a.c.moveCost + b.c.moveCost + 1e-9) break;
-          a.model = m2;
-          b.model = m1;
+          const a = on1[k] as { v: Pick; gain: number };
+          const b = on2[k] as { v: Pick; gain: number };
+          if ((a.gain + b.gain) * quantum <= a.v.c.moveCost + b.v.c.moveCost + 1e-9) break;
+          a.v.model = m2;
+          b.v.model = m1;
         }
       }
     }
