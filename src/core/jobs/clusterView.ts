@@ -20,10 +20,12 @@ export class ClusterView {
   private nodes: readonly NodeState[] | undefined;
   private state: ClusterState | undefined;
   /** The running list of the previous update, and what each of its jobs holds. */
-  private prev: readonly RunningJob[] = [];
+  private prev: RunningJob[] = [];
   private readonly held = new Map<string, Placement[]>();
   /** Schedulable node indices, in node order (the placement tie-break order). */
   nodeOrder = new Int32Array(0);
+  /** The node states nodeOrder was made from. */
+  private nodeRefs: readonly NodeState[] = [];
   /** The running jobs' expected ends per model (for availability profiles), kept in step too. */
   readonly ends = new RunningEnds();
 
@@ -49,15 +51,22 @@ export class ClusterView {
       this.held.clear();
       this.ends.clear();
     }
+    // Node states are replaced, not changed: look again only at nodes whose object changed.
+    const nodes = snapshot.nodes;
+    const seen = this.nodeRefs;
+    let changedNodes = seen.length !== nodes.length;
+    for (let i = 0; i < nodes.length && !changedNodes; i++) if (nodes[i] !== seen[i]) changedNodes = true;
     let changedOrder = false;
     let count = 0;
-    const nodes = snapshot.nodes;
-    const order = this.nodeOrder;
-    for (let i = 0; i < nodes.length; i++) {
-      if (!(nodes[i] as NodeState).schedulable) continue;
-      if (order[count] !== i) changedOrder = true;
-      count++;
-    }
+    if (changedNodes) {
+      this.nodeRefs = nodes.slice();
+      const order = this.nodeOrder;
+      for (let i = 0; i < nodes.length; i++) {
+        if (!(nodes[i] as NodeState).schedulable) continue;
+        if (order[count] !== i) changedOrder = true;
+        count++;
+      }
+    } else count = this.nodeOrder.length;
     if (changedOrder || count !== this.nodeOrder.length) {
       const order: number[] = [];
       snapshot.nodes.forEach((n, i) => n.schedulable && order.push(i));
@@ -70,6 +79,14 @@ export class ClusterView {
     const starting: RunningJob[] = [];
     let i = 0;
     let j = 0;
+    // The lists agree up to their first difference: from there on, prev is copied from next below.
+    while (i < prev.length && j < next.length && prev[i] === next[j]) {
+      i++;
+      j++;
+    }
+    if (i === prev.length && j === next.length) return state;
+    /** (index in prev, -1 remove / 0 replace / 1 insert before, job) triples, in prev order. */
+    const edits: (number | RunningJob)[] = [];
     while (i < prev.length || j < next.length) {
       const a = prev[i];
       const b = next[j];
@@ -79,10 +96,12 @@ export class ClusterView {
       } else if (a !== undefined && (b === undefined || a.spec.id < b.spec.id)) {
         this.release(state, a);
         endsOf(this.ends, a, false);
+        edits.push(i, -1, a);
         i++;
       } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
         starting.push(b);
         endsOf(this.ends, b, true);
+        edits.push(i, 1, b);
         j++;
       } else if (a !== undefined && b !== undefined) {
         if (a.startTime !== b.startTime || a.bindings !== b.bindings) {
@@ -91,12 +110,21 @@ export class ClusterView {
         }
         endsOf(this.ends, a, false);
         endsOf(this.ends, b, true);
+        edits.push(i, 0, b);
         i++;
         j++;
       }
     }
     for (const b of starting) this.held.set(b.spec.id, allocateRunning(state, b));
-    this.prev = next.slice();
+    // Bring prev to next by its few edits, from the end (a fresh copy per cycle costs more).
+    for (let e = edits.length - 3; e >= 0; e -= 3) {
+      const at = edits[e] as number;
+      const kind = edits[e + 1] as number;
+      const job = edits[e + 2] as RunningJob;
+      if (kind < 0) prev.splice(at, 1);
+      else if (kind === 0) prev[at] = job;
+      else prev.splice(at, 0, job);
+    }
     return state;
   }
 
