@@ -159,8 +159,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
 
   /**
    * Waiting jobs live as long as their PendingJob object; one that comes between replans (an
-   * arrival, a preempted job) is ranked when it comes, and a starving one goes first at once
-   * (the share cap is applied at the next replan).
+   * arrival, a preempted job) is ranked when it comes; one already starving joins the starving
+   * list at once.
    */
   const waiting = new PendingTable<Candidate>((p) => candidate(p.spec, p.progress, undefined, current as SchedulerSnapshot));
   const passOrder = (a: Candidate, b: Candidate): number =>
