@@ -118,7 +118,7 @@ test('a profile on a shared base of running jobs answers exactly as one that lis
       ref.release('V100', j.gpus, end);
       plain.release('V100', j.gpus, end);
     }
-    const base = ends.bases(now).get('V100');
+    const base = ends.base('V100', now);
     if (base) based.setBase('V100', base);
     for (let q = 0; q < 30; q++) {
       const gpus = rng.int(1, 12);

@@ -62,6 +62,23 @@ export class AvailabilityProfile {
     this.merged.delete(model);
   }
 
+  /** Like setBase for every model, each base made only when a query first needs it. */
+  setBaseSource(source: (model: GpuModel) => ProfileBase | undefined): void {
+    this.baseSource = source;
+  }
+
+  private baseSource: ((model: GpuModel) => ProfileBase | undefined) | undefined;
+
+  private baseOf(model: GpuModel): ProfileBase | undefined {
+    let base = this.bases.get(model);
+    if (base === undefined && this.baseSource) {
+      base = this.baseSource(model) ?? NO_BASE;
+      if (base !== NO_BASE && base.now !== this.now) throw new Error('profile base of another instant');
+      this.bases.set(model, base);
+    }
+    return base;
+  }
+
   /** `gpus` of `model` become free at `time` (Infinity: never, as far as we know). */
   release(model: GpuModel, gpus: number, time: number): void {
     if (!Number.isFinite(time) || gpus === 0) return;
@@ -81,7 +98,7 @@ export class AvailabilityProfile {
   private mergedSteps(model: GpuModel): Merged {
     let m = this.merged.get(model);
     if (m) return m;
-    const base = this.bases.get(model) ?? NO_BASE;
+    const base = this.baseOf(model) ?? NO_BASE;
     const times: number[] = [];
     const sums: number[] = [];
     const baseAt: number[] = [];
@@ -107,7 +124,7 @@ export class AvailabilityProfile {
    */
   earliest(model: GpuModel, gpus: number, duration: number): number {
     const now = this.now;
-    const base = this.bases.get(model) ?? NO_BASE;
+    const base = this.baseOf(model) ?? NO_BASE;
     const { times: et, sums: es, baseAt: eb } = this.mergedSteps(model);
     const initial = (this.free.get(model) ?? 0) + base.atNow;
     const bt = base.times;
@@ -176,7 +193,7 @@ export class AvailabilityProfile {
   minFree(model: GpuModel, from: number, to: number): number {
     let level = this.free.get(model) ?? 0;
     // The base's steps come before added steps of the same time, as if released first.
-    const base = this.bases.get(model);
+    const base = this.baseOf(model);
     const steps: Step[] = [];
     if (base) {
       if (base.atNow !== 0) steps.push({ time: this.now, delta: base.atNow });
@@ -213,7 +230,7 @@ export class AvailabilityProfile {
     else {
       times.splice(k, 0, time);
       sums.splice(k, 0, k > 0 ? (sums[k - 1] as number) : 0);
-      baseAt.splice(k, 0, freedAt(this.bases.get(model) ?? NO_BASE, time));
+      baseAt.splice(k, 0, freedAt(this.baseOf(model) ?? NO_BASE, time));
     }
     for (; k < sums.length; k++) sums[k] = (sums[k] as number) + delta;
   }
@@ -271,11 +288,12 @@ interface RunningEnd {
  */
 export class RunningEnds {
   private readonly byModel = new Map<GpuModel, RunningEnd[]>();
-  private cached: { now: number; bases: Map<GpuModel, ProfileBase> } | undefined;
+  /** Each model's base, made when first asked for at an instant and kept until its list changes. */
+  private readonly cached = new Map<GpuModel, ProfileBase>();
 
   clear(): void {
     this.byModel.clear();
-    this.cached = undefined;
+    this.cached.clear();
   }
 
   /** A job started: `left` seconds of its declared limit remain at `start` (Infinity: no limit). */
@@ -292,7 +310,7 @@ export class RunningEnds {
     }
     list.splice(lo, 0, { key, left, start, gpus, job });
     this.byModel.set(model, list);
-    this.cached = undefined;
+    this.cached.delete(model);
   }
 
   /** A job added with these figures stopped. */
@@ -311,20 +329,27 @@ export class RunningEnds {
     for (let i = lo; i < list.length && (list[i] as RunningEnd).key === key; i++) {
       if ((list[i] as RunningEnd).job === job) {
         list.splice(i, 1);
-        this.cached = undefined;
+        this.cached.delete(model);
         return;
       }
     }
     throw new Error('RunningEnds.remove: job not found');
   }
 
-  /** Every model's base at `now`. */
-  bases(now: number): ReadonlyMap<GpuModel, ProfileBase> {
-    if (this.cached?.now === now) return this.cached.bases;
-    const bases = new Map<GpuModel, ProfileBase>();
-    for (const [model, list] of this.byModel) if (list.length > 0) bases.set(model, baseOf(list, now));
-    this.cached = { now, bases };
-    return bases;
+  /** Models with running jobs that have declared ends. */
+  models(): IterableIterator<GpuModel> {
+    return this.byModel.keys();
+  }
+
+  /** A model's base at `now` (undefined: no running job with a declared end). */
+  base(model: GpuModel, now: number): ProfileBase | undefined {
+    const kept = this.cached.get(model);
+    if (kept?.now === now) return kept;
+    const list = this.byModel.get(model);
+    if (!list || list.length === 0) return undefined;
+    const base = baseOf(list, now);
+    this.cached.set(model, base);
+    return base;
   }
 }
 

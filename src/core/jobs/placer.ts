@@ -67,9 +67,10 @@ export class Placer {
     return this.view.cluster;
   }
 
-  /** The running jobs' releases per model at the current cycle's instant, if `snapshot` is that cycle's. */
-  basesFor(snapshot: SchedulerSnapshot): ReadonlyMap<GpuModel, ProfileBase> | undefined {
-    return snapshot === this.snapshot ? this.view.ends.bases(snapshot.now) : undefined;
+  /** The running jobs' releases of a model at the current cycle's instant, if `snapshot` is that cycle's. */
+  baseSourceFor(snapshot: SchedulerSnapshot): ((model: GpuModel) => ProfileBase | undefined) | undefined {
+    const ends = this.view.ends;
+    return snapshot === this.snapshot ? (model) => ends.base(model, snapshot.now) : undefined;
   }
 
   /** Models present in the cluster that the job can run on, in the cluster's model order. */
@@ -156,9 +157,9 @@ export function profileFor(snapshot: SchedulerSnapshot, placer: Placer, excluded
   const profile = new AvailabilityProfile(snapshot.now);
   for (const m of placer.cluster.models) profile.setFree(m, placer.freeGpus(m));
   // The placer keeps the running jobs' ends sorted between cycles: the same steps, without the sort.
-  const bases = excluded ? undefined : placer.basesFor(snapshot);
-  if (bases) {
-    for (const [m, base] of bases) profile.setBase(m, base);
+  const source = excluded ? undefined : placer.baseSourceFor(snapshot);
+  if (source) {
+    profile.setBaseSource(source);
     return profile;
   }
   for (const r of snapshot.running) {

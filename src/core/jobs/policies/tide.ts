@@ -57,6 +57,8 @@ export const TIDE_DEFAULTS = {
    * of what it has done as still to go (the longer it ran, the longer it is likely to run).
    */
   estimate: 1,
+  /** 1: a job that is not running takes GPUs no running job holds before it displaces one. */
+  sticky: 1,
 };
 
 interface Candidate {
@@ -110,11 +112,14 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const minRun = opt('minRunSeconds');
   const boostShare = opt('boostShare');
   const useEstimates = opt('estimate') > 0;
+  const sticky = opt('sticky') > 0;
   const history = new RuntimeHistory();
   const bestOf = (spec: JobSpec): number => statics.get(spec)?.best ?? Math.max(1e-12, ...Object.values(spec.throughput));
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
   let passes = 0;
+  /** Running jobs' candidates, re-ranked at each replan while the run lasts. */
+  const runningCands = new WeakMap<RunningJob, Candidate>();
   /** What never changes about a job: its size and its models, fastest first. */
   const statics = new WeakMap<JobSpec, { gpus: number; sizes: number[]; models: GpuModel[]; best: number }>();
   /** The snapshot being planned (read by the waiting table when a job arrives). */
@@ -205,7 +210,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   }
 
   /** One pass of choosing what runs where, over candidates in order; state lives for one cycle. */
-  function newPass(s: SchedulerSnapshot, capacity: Map<GpuModel, number>, ledger: QuotaLedger) {
+  function newPass(s: SchedulerSnapshot, capacity: Map<GpuModel, number>, ledger: QuotaLedger, held?: Map<GpuModel, number>) {
     const pass = ++passes;
     /** What this pass chose (a pick whose placement failed is taken off its candidate, not out of here). */
     const picks: Pick[] = [];
@@ -216,6 +221,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const reserved = new Map<GpuModel, { job: string; shadow: number }>();
     const reservedNeed = new Map<GpuModel, number>();
     const free = (m: GpuModel): number => capacity.get(m) ?? 0;
+    /** Free GPUs that no running job still to be placed holds. */
+    const unheld = (m: GpuModel): number => (held ? free(m) - (held.get(m) ?? 0) : free(m));
     const noRoom = new Map<number, Why>();
     const refusedNominal = new Map<string, { gpus: number; message: string }>();
     const refusedBorrow = new Map<string, { gpus: number; message: string }>();
@@ -228,7 +235,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const cur = c.running?.model;
       const need = c.sizes[0] as number;
       if (cur === undefined || free(cur) < need) return c.models;
-      const faster = c.models.find((m) => free(m) >= need);
+      const faster = c.models.find((m) => unheld(m) >= need);
       if (faster === undefined || faster === cur) return c.models;
       const gain = ((c.spec.throughput[faster] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
       return gain * quantum > c.moveCost + 1e-9 && gain > 0 ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
@@ -248,6 +255,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (held !== undefined && size > held && ((size - held) / c.gpus) * quantum <= c.moveCost + 1e-9) return held;
       return size;
     };
+    /** The most GPUs free on one model. */
+    const mostFree = (): number => {
+      let most = 0;
+      for (const n of capacity.values()) most = Math.max(most, n);
+      return most;
+    };
     const noRoomFor = (need: number): Why => {
       let w = noRoom.get(need);
       if (!w) noRoom.set(need, (w = { code: 'waiting-for-resources', message: `needs ${need} GPUs of one model; no model has that many free` }));
@@ -259,9 +272,18 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
      * refused too. Forgotten when a job is placed or a model reserved.
      */
     const refused: { need: number; run: number; why: Why }[] = [];
+    /** The most GPUs free on one model (only falls: GPUs are only taken in a pass). */
+    let most = mostFree();
     const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
+      // A running job's GPUs are its own to keep only until its turn.
+      if (c.running && held && c.triedIn !== pass) held.set(c.running.model, (held.get(c.running.model) ?? 0) - c.running.gpus);
       c.triedIn = pass;
       const need = c.sizes[0] as number;
+      // More GPUs than any model has free (the common case far down a long queue).
+      if (need > most && !ledger.enforced) {
+        why(c, noRoomFor(need));
+        return false;
+      }
       const anyModel = !ledger.enforced && c.models.length === cluster.models.length;
       if (anyModel && refused.length > 0) {
         const run = declaredRunSeconds(c.spec);
@@ -294,31 +316,41 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         why(c, { code: 'over-quota', message: refusedAt.message });
         return false;
       }
-      for (const m of modelOrder(c)) {
-        if (free(m) < need) continue;
-        const q = ledger.check(c.spec.queue, m, need, withinNominal);
-        if (q !== null) {
-          quotaError ??= q;
-          continue;
+      const order = modelOrder(c);
+      /** Places it on the first model in order where `avail` GPUs suffice. */
+      const attempt = (avail: (m: GpuModel) => number): boolean => {
+        for (const m of order) {
+          if (avail(m) < need) continue;
+          const q = ledger.check(c.spec.queue, m, need, withinNominal);
+          if (q !== null) {
+            quotaError ??= q;
+            continue;
+          }
+          // On a model reserved for a starving gang, only what leaves it its GPUs, unless the job ends first.
+          const r = reserved.get(m);
+          const cap = r && s.now + declaredRunSeconds(c.spec) > r.shadow ? avail(m) - (reservedNeed.get(m) ?? 0) : avail(m);
+          if (cap < need) {
+            blockedBy ??= r?.job;
+            continue;
+          }
+          const gpus = sizeOn(c, m, cap, withinNominal);
+          const pick = { c, model: m, gpus };
+          picks.push(pick);
+          refused.length = 0;
+          c.pick = pick;
+          c.pickedIn = pass;
+          capacity.set(m, free(m) - gpus);
+          most = mostFree();
+          ledger.add(c.spec.queue, m, gpus);
+          c.why = undefined;
+          return true;
         }
-        // On a model reserved for a starving gang, only what leaves it its GPUs, unless the job ends first.
-        const r = reserved.get(m);
-        const cap = r && s.now + declaredRunSeconds(c.spec) > r.shadow ? free(m) - (reservedNeed.get(m) ?? 0) : free(m);
-        if (cap < need) {
-          blockedBy ??= r?.job;
-          continue;
-        }
-        const gpus = sizeOn(c, m, cap, withinNominal);
-        const pick = { c, model: m, gpus };
-        picks.push(pick);
-        refused.length = 0;
-        c.pick = pick;
-        c.pickedIn = pass;
-        capacity.set(m, free(m) - gpus);
-        ledger.add(c.spec.queue, m, gpus);
-        c.why = undefined;
-        return true;
-      }
+        return false;
+      };
+      // A job takes GPUs no running job holds when it can, on any of its models, before it
+      // displaces one (which would then move to a slower model or stop).
+      if (held && attempt(unheld)) return true;
+      if (attempt(free)) return true;
       if (quotaError !== null) {
         why(c, { code: 'over-quota', message: quotaError });
         const refused = withinNominal ? refusedNominal : refusedBorrow;
@@ -343,12 +375,6 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       refused.length = 0;
     };
     const allReserved = (): boolean => reserved.size >= cluster.models.length;
-    /** The most GPUs free on one model. */
-    const mostFree = (): number => {
-      let most = 0;
-      for (const n of capacity.values()) most = Math.max(most, n);
-      return most;
-    };
     /** The reason a job that was tried and not chosen waits, as a PendingReason (the kept one when unchanged). */
     const reasonOf = (c: Candidate, keepEstimate: boolean): PendingReason => {
       const w = (c.triedIn === pass ? c.why : undefined) ?? LOWER_RANK;
@@ -358,7 +384,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (kept && kept.code === code && kept.message === w.message && (keepEstimate || kept.estimatedStart === undefined)) return kept;
       return keepEstimate && kept?.estimatedStart !== undefined ? { job: c.spec.id, code, message: w.message, estimatedStart: kept.estimatedStart } : { job: c.spec.id, code, message: w.message };
     };
-    return { pass, picks, chosen, why, tryPlace, reserve, mostFree, allReserved, reasonOf };
+    return { pass, picks, chosen, why, tryPlace, reserve, mostFree: () => most, allReserved, reasonOf };
   }
 
   /** The binds for what a pass chose that is not already running so (largest first); failures get a reason. */
@@ -399,11 +425,16 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const cluster = placer.cluster;
     const capacity = capacityNow();
     const ledger = new QuotaLedger(s.queues);
+    const held = new Map<GpuModel, number>();
     const cands: Candidate[] = [];
     for (const r of s.running) {
       if (r.spec.preemptible && s.now - r.startTime >= minRun) {
-        cands.push(candidate(r.spec, r.progress, r, s));
+        let c = runningCands.get(r);
+        if (c) rankAt(c, s);
+        else runningCands.set(r, (c = candidate(r.spec, r.progress, r, s)));
+        cands.push(c);
         capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
+        held.set(r.model, (held.get(r.model) ?? 0) + r.gpus);
       } else ledger.add(r.spec.queue, r.model, r.gpus);
     }
     for (const c of waiting.records) {
@@ -413,7 +444,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     // Starving jobs go first, oldest first, up to their share of the cluster (the oldest always).
     capBoosts(cands.filter((x) => x.boosted).sort((a, b) => byPriorityThenFifo(a.spec, b.spec)));
     const first = cands.sort(passOrder);
-    const p = newPass(s, capacity, ledger);
+    const p = newPass(s, capacity, ledger, sticky ? held : undefined);
     for (const c of first) if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
     if (ledger.enforced) borrow(s, p, first);
     swapForSpeed(p.picks, cluster.models, quantum);
@@ -546,10 +577,12 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
     list.push(v);
     bySize.set(v.gpus, list);
   }
-  /** The picks on `from`, each with what it gains by moving to `to`, most first. */
+  /** Seconds of work a running job loses if it ends up on `m` (none if it stays where it runs). */
+  const cost = (v: Pick, m: GpuModel): number => (v.c.running && (v.c.running.model !== m || v.c.running.gpus !== v.gpus) ? v.c.moveCost : 0);
+  /** The picks on `from`, each with what it gains over a quantum by moving to `to` (seconds of work on its best model), most first. */
   const movers = (list: readonly Pick[], from: GpuModel, to: GpuModel): { v: Pick; gain: number }[] => {
     const out: { v: Pick; gain: number }[] = [];
-    for (const v of list) if (v.model === from) out.push({ v, gain: speed(v.c, to) > 0 ? speed(v.c, to) - speed(v.c, from) : -Infinity });
+    for (const v of list) if (v.model === from) out.push({ v, gain: speed(v.c, to) > 0 ? (speed(v.c, to) - speed(v.c, from)) * quantum - cost(v, to) + cost(v, from) : -Infinity });
     return out.sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
   };
   for (const list of bySize.values()) {
@@ -562,7 +595,7 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
         for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
           const a = on1[k] as { v: Pick; gain: number };
           const b = on2[k] as { v: Pick; gain: number };
-          if ((a.gain + b.gain) * quantum <= a.v.c.moveCost + b.v.c.moveCost + 1e-9) break;
+          if (a.gain + b.gain <= 1e-9) break;
           a.v.model = m2;
           b.v.model = m1;
         }
