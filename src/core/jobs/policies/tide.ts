@@ -92,6 +92,8 @@ interface Candidate {
   /** Where the pass `pickedIn` chose to run it (undefined: not chosen). */
   pick: Pick | undefined;
   pickedIn: number;
+  /** The replan that last listed it. */
+  listedIn: number;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -118,6 +120,9 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
   let passes = 0;
+  let replans = 0;
+  /** The last replan's candidates in pass order. */
+  let lastOrder: Candidate[] = [];
   /** Running jobs' candidates, re-ranked at each replan while the run lasts. */
   const runningCands = new WeakMap<RunningJob, Candidate>();
   /** What never changes about a job: its size and its models, fastest first. */
@@ -157,7 +162,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       st = { gpus: jobGpus(spec), sizes: jobSizes(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
       statics.set(spec, st);
     }
-    const c: Candidate = { spec, running, progress, gpus: st.gpus, sizes: st.sizes, models: st.models, best: st.best, boosted: false, rank: 0, moveCost: 0, reason: undefined, triedIn: -1, starving: false, why: undefined, pick: undefined, pickedIn: -1 };
+    const c: Candidate = { spec, running, progress, gpus: st.gpus, sizes: st.sizes, models: st.models, best: st.best, boosted: false, rank: 0, moveCost: 0, reason: undefined, triedIn: -1, starving: false, why: undefined, pick: undefined, pickedIn: -1, listedIn: -1 };
     rankAt(c, s);
     return c;
   }
@@ -426,24 +431,34 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const capacity = capacityNow();
     const ledger = new QuotaLedger(s.queues);
     const held = new Map<GpuModel, number>();
-    const cands: Candidate[] = [];
+    const listing = ++replans;
+    const fresh: Candidate[] = [];
+    const list = (c: Candidate): void => {
+      if (c.listedIn !== listing - 1) fresh.push(c);
+      c.listedIn = listing;
+    };
     for (const r of s.running) {
       if (r.spec.preemptible && s.now - r.startTime >= minRun) {
         let c = runningCands.get(r);
         if (c) rankAt(c, s);
         else runningCands.set(r, (c = candidate(r.spec, r.progress, r, s)));
-        cands.push(c);
+        list(c);
         capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
         held.set(r.model, (held.get(r.model) ?? 0) + r.gpus);
       } else ledger.add(r.spec.queue, r.model, r.gpus);
     }
     for (const c of waiting.records) {
       rankAt(c, s);
-      cands.push(c);
+      list(c);
     }
+    // The last replan's order, less what left, then the newcomers: ranks move little between
+    // replans, so the sort (a merge sort of runs) has little left to do.
+    const cands = lastOrder.filter((c) => c.listedIn === listing);
+    cands.push(...fresh);
     // Starving jobs go first, oldest first, up to their share of the cluster (the oldest always).
     capBoosts(cands.filter((x) => x.boosted).sort((a, b) => byPriorityThenFifo(a.spec, b.spec)));
     const first = cands.sort(passOrder);
+    lastOrder = first;
     const p = newPass(s, capacity, ledger, sticky ? held : undefined);
     for (const c of first) if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
     if (ledger.enforced) borrow(s, p, first);
