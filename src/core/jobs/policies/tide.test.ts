@@ -75,3 +75,35 @@ test('of two fresh jobs the one that declares the shorter limit goes first', () 
   assert.deepEqual(plan.binds.map((b) => b.job), ['short']);
   assert.equal(plan.pending.find((p) => p.job === 'long')?.code, 'lower-priority');
 });
+
+test('a better-ranked job takes free GPUs on a slower model rather than displace a running job from the fast one', () => {
+  // The running job has an hour of unsaved work; the newcomer is smaller, so no swap can undo a displacement.
+  const runner = gangJob({ id: 'runner', gpus: 4, throughput: { H100: 4, K80: 1 }, totalSteps: 1e9, submitTime: 0, timeLimitSeconds: 1e6, checkpointIntervalSeconds: 7200, restartCostSeconds: 60 });
+  const newcomer = gangJob({ id: 'newcomer', gpus: 2, throughput: { H100: 4, K80: 1 }, totalSteps: 1e6, submitTime: 3500, timeLimitSeconds: 600 });
+  const at = (sticky: number) => tide({ rng: Rng.fromSeed(1), options: { sticky } }).cycle(snap({ now: 3600, running: [running(runner, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(newcomer)] }));
+  const plan = at(1);
+  assert.deepEqual(plan.preemptions, []);
+  assert.deepEqual(plan.binds.map((b) => [b.job, b.model]), [['newcomer', 'K80']]);
+  // Without it, the newcomer takes the H100 and the runner moves to the K80, losing its hour.
+  const greedy = at(0);
+  assert.deepEqual(greedy.preemptions.map((p) => p.job), ['runner']);
+  assert.deepEqual(Object.fromEntries(greedy.binds.map((b) => [b.job, b.model])), { newcomer: 'H100', runner: 'K80' });
+});
+
+test('between replans an arrival fills free GPUs, and a job not looked at keeps its reason and estimate', () => {
+  const k80less = schedulable(gpuNodes('H100', 1, 4));
+  const holder = gangJob({ id: 'holder', gpus: 3, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, preemptible: false, timeLimitSeconds: 7200 });
+  const big = gangJob({ id: 'big', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 5, timeLimitSeconds: 3600 });
+  const small = gangJob({ id: 'small', gpus: 1, throughput: { H100: 1 }, totalSteps: 1e3, submitTime: 100, timeLimitSeconds: 600 });
+  const scheduler = tide({ rng: Rng.fromSeed(1) });
+  const run = [running(holder, 'H100', 0, [0, 1, 2], 0)];
+  const waitingBig = pending(big);
+  const first = scheduler.cycle(snap({ now: 10, nodes: k80less, running: run, pending: [waitingBig] }));
+  const reason = first.pending.find((p) => p.job === 'big');
+  assert.equal(reason?.estimatedStart, 7200, 'big starts when the holder’s declared limit runs out');
+  // 90 s later (before the next replan at 370 s) a 1-GPU job arrives and takes the free GPU.
+  const second = scheduler.cycle(snap({ now: 100, nodes: k80less, running: run, pending: [waitingBig, pending(small)] }));
+  assert.deepEqual(second.binds.map((b) => b.job), ['small']);
+  assert.equal(second.pending.find((p) => p.job === 'big'), reason, 'the same reason object, estimate included');
+  assert.equal(second.wakeAt, 370);
+});
