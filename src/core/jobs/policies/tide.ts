@@ -279,6 +279,29 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const refused: { need: number; run: number; why: Why }[] = [];
     /** The most GPUs free on one model (only falls: GPUs are only taken in a pass). */
     let most = mostFree();
+    /** The most free on one model outside reserved GPUs, and the latest shadow time of a reservation. */
+    let mostOutside = most;
+    let lastShadow = -Infinity;
+    /** Brings `most`, `mostOutside` and `lastShadow` up to date (after a placement or a reservation). */
+    const limits = (): void => {
+      most = mostFree();
+      mostOutside = 0;
+      lastShadow = -Infinity;
+      for (const [m, n] of capacity) {
+        const r = reserved.get(m);
+        mostOutside = Math.max(mostOutside, r ? n - (reservedNeed.get(m) ?? 0) : n);
+        if (r) lastShadow = Math.max(lastShadow, r.shadow);
+      }
+    };
+    /**
+     * Whether a job would surely be refused, without quotas: it needs more GPUs than any model
+     * has free, or more than any has outside the reservations and runs past every shadow time.
+     */
+    const surelyRefused = (c: Candidate): boolean => {
+      const need = c.sizes[0] as number;
+      return need > most || (need > mostOutside && s.now + declaredRunSeconds(c.spec) > lastShadow);
+    };
+    const heldFor = new Map<string, Why>();
     const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
       // A running job's GPUs are its own to keep only until its turn.
       if (c.running && held && c.triedIn !== pass) held.set(c.running.model, (held.get(c.running.model) ?? 0) - c.running.gpus);
@@ -287,6 +310,18 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       // More GPUs than any model has free (the common case far down a long queue).
       if (need > most && !ledger.enforced) {
         why(c, noRoomFor(need));
+        return false;
+      }
+      // Held for starving jobs on every model with room for it (what the loop below would find).
+      if (!ledger.enforced && !c.running && surelyRefused(c)) {
+        const first = c.models.find((m) => unheld(m) >= need) ?? c.models.find((m) => free(m) >= need);
+        const job = first === undefined ? undefined : reserved.get(first)?.job;
+        if (job === undefined) why(c, noRoomFor(need));
+        else {
+          let w = heldFor.get(job);
+          if (!w) heldFor.set(job, (w = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${job}` }));
+          why(c, w);
+        }
         return false;
       }
       const anyModel = !ledger.enforced && c.models.length === cluster.models.length;
@@ -345,7 +380,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
           c.pick = pick;
           c.pickedIn = pass;
           capacity.set(m, free(m) - gpus);
-          most = mostFree();
+          limits();
           ledger.add(c.spec.queue, m, gpus);
           c.why = undefined;
           return true;
@@ -378,6 +413,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       reserved.set(m, { job: c.spec.id, shadow });
       reservedNeed.set(m, need);
       refused.length = 0;
+      limits();
     };
     const allReserved = (): boolean => reserved.size >= cluster.models.length;
     /** The reason a job that was tried and not chosen waits, as a PendingReason (the kept one when unchanged). */
@@ -389,7 +425,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (kept && kept.code === code && kept.message === w.message && (keepEstimate || kept.estimatedStart === undefined)) return kept;
       return keepEstimate && kept?.estimatedStart !== undefined ? { job: c.spec.id, code, message: w.message, estimatedStart: kept.estimatedStart } : { job: c.spec.id, code, message: w.message };
     };
-    return { pass, picks, chosen, why, tryPlace, reserve, mostFree: () => most, allReserved, reasonOf };
+    return { pass, picks, chosen, why, tryPlace, reserve, mostFree: () => most, surelyRefused, allReserved, reasonOf };
   }
 
   /** The binds for what a pass chose that is not already running so (largest first); failures get a reason. */
@@ -509,12 +545,11 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const ranked = byRank.items;
     let i = 0;
     let j = 0;
-    // Jobs larger than the most free GPUs of any model are passed over (they keep their reasons).
-    let most = p.mostFree();
+    // Jobs that would surely be refused are passed over (they keep their reasons).
     for (;;) {
-      while (j < ranked.length && ((ranked[j] as Candidate).boosted || ((ranked[j] as Candidate).sizes[0] as number) > most)) j++;
-      // Likewise starving jobs, once every model is held for one.
-      while (i < boosted.length && ((boosted[i] as Candidate).sizes[0] as number) > most && p.allReserved()) i++;
+      while (j < ranked.length && ((ranked[j] as Candidate).boosted || p.surelyRefused(ranked[j] as Candidate))) j++;
+      // Likewise starving jobs too large for any model, once every model is held for one.
+      while (i < boosted.length && ((boosted[i] as Candidate).sizes[0] as number) > p.mostFree() && p.allReserved()) i++;
       const b = boosted[i];
       const r = ranked[j];
       const c = b !== undefined && (r === undefined || passOrder(b, r) < 0) ? b : r;
@@ -522,8 +557,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (c === b) i++;
       else j++;
       tried.push(c);
-      if (p.tryPlace(c, true)) most = p.mostFree();
-      else if (c.boosted) p.reserve(c);
+      if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
     }
     if (ledger.enforced) borrow(s, p, tried);
     const binds = startChosen(p);
