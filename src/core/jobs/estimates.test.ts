@@ -120,6 +120,22 @@ test('a profile on a shared base of running jobs answers exactly as one that lis
     }
     const base = ends.base('V100', now);
     if (base) based.setBase('V100', base);
+    // The same base serves a later instant while nothing started or stopped.
+    const later = now + rng.int(0, 30) * 100;
+    assert.equal(ends.base('V100', later), base);
+    const laterRef = new ReferenceProfile(later);
+    const laterBased = new AvailabilityProfile(later);
+    for (const p of [laterRef, laterBased]) p.setFree('V100', free);
+    for (const j of jobs) if (!gone.includes(j)) laterRef.release('V100', j.gpus, now + Math.max(0, j.left - (now - j.start)));
+    if (base) laterBased.setBase('V100', base);
+    for (let q = 0; q < 10; q++) {
+      const gpus = rng.int(1, 12);
+      const duration = rng.int(0, 6) === 0 ? Infinity : rng.int(1, 30) * 100;
+      assert.equal(laterBased.earliest('V100', gpus, duration), laterRef.earliest('V100', gpus, duration), `round ${round} later query ${q}`);
+      const from = later + rng.int(0, 30) * 100;
+      const to = from + rng.int(1, 30) * 100;
+      assert.equal(laterBased.minFree('V100', from, to), laterRef.minFree('V100', from, to));
+    }
     for (let q = 0; q < 30; q++) {
       const gpus = rng.int(1, 12);
       const duration = rng.int(0, 6) === 0 ? Infinity : rng.int(1, 30) * 100;

@@ -21,6 +21,7 @@ interface Step {
 /**
  * GPUs that become free after `now`, in time order: distinct times (all after `now`) and the GPUs
  * freed up to and including each; `atNow` were freed at `now` or before. Every delta is ≥ 0.
+ * A profile of a later instant may use it as is (its steps up to then count as free then).
  */
 export interface ProfileBase {
   readonly now: number;
@@ -57,7 +58,7 @@ export class AvailabilityProfile {
 
   /** Releases of `model` shared with other profiles of the same instant (instead of one release() per job). */
   setBase(model: GpuModel, base: ProfileBase): void {
-    if (base.now !== this.now) throw new Error('profile base of another instant');
+    if (base.now > this.now) throw new Error('profile base of a later instant');
     this.bases.set(model, base);
     this.merged.delete(model);
   }
@@ -73,7 +74,7 @@ export class AvailabilityProfile {
     let base = this.bases.get(model);
     if (base === undefined && this.baseSource) {
       base = this.baseSource(model) ?? NO_BASE;
-      if (base !== NO_BASE && base.now !== this.now) throw new Error('profile base of another instant');
+      if (base !== NO_BASE && base.now > this.now) throw new Error('profile base of a later instant');
       this.bases.set(model, base);
     }
     return base;
@@ -341,10 +342,14 @@ export class RunningEnds {
     return this.byModel.keys();
   }
 
-  /** A model's base at `now` (undefined: no running job with a declared end). */
+  /**
+   * A model's base at `now` (undefined: no running job with a declared end). A base made
+   * earlier still holds while the model's list is unchanged: ends between its instant and
+   * `now` are steps at or before `now`, which every query counts as free now.
+   */
   base(model: GpuModel, now: number): ProfileBase | undefined {
     const kept = this.cached.get(model);
-    if (kept?.now === now) return kept;
+    if (kept !== undefined && kept.now <= now) return kept;
     const list = this.byModel.get(model);
     if (!list || list.length === 0) return undefined;
     const base = baseOf(list, now);
