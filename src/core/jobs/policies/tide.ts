@@ -619,34 +619,46 @@ function gpusPerModel(cluster: ClusterState): ReadonlyMap<GpuModel, number> {
  */
 export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[], quantum: number): void {
   const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
-  const bySize = new Map<number, Pick[]>();
-  for (const v of chosen) {
-    if (v.c.pick !== v) continue;
-    const list = bySize.get(v.gpus) ?? [];
-    list.push(v);
-    bySize.set(v.gpus, list);
-  }
   /** Seconds of work a running job loses if it ends up on `m` (none if it stays where it runs). */
   const cost = (v: Pick, m: GpuModel): number => (v.c.running && (v.c.running.model !== m || v.c.running.gpus !== v.gpus) ? v.c.moveCost : 0);
   /** The picks on `from`, each with what it gains over a quantum by moving to `to` (seconds of work on its best model), most first. */
-  const movers = (list: readonly Pick[], from: GpuModel, to: GpuModel): { v: Pick; gain: number }[] => {
-    const out: { v: Pick; gain: number }[] = [];
-    for (const v of list) if (v.model === from) out.push({ v, gain: speed(v.c, to) > 0 ? (speed(v.c, to) - speed(v.c, from)) * quantum - cost(v, to) + cost(v, from) : -Infinity });
-    return out.sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
-  };
-  for (const list of bySize.values()) {
+  const movers = (on: readonly Pick[], from: GpuModel, to: GpuModel): { v: Pick; gain: number }[] =>
+    on
+      .map((v) => ({ v, gain: speed(v.c, to) > 0 ? (speed(v.c, to) - speed(v.c, from)) * quantum - cost(v, to) + cost(v, from) : -Infinity }))
+      .sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
+  // Picks by size, then by model.
+  const groups = new Map<number, Map<GpuModel, Pick[]>>();
+  for (const v of chosen) {
+    if (v.c.pick !== v) continue;
+    let bySize = groups.get(v.gpus);
+    if (!bySize) groups.set(v.gpus, (bySize = new Map()));
+    const on = bySize.get(v.model);
+    if (on) on.push(v);
+    else bySize.set(v.model, [v]);
+  }
+  for (const bySize of groups.values()) {
     for (let i = 0; i < models.length; i++) {
       for (let j = i + 1; j < models.length; j++) {
         const m1 = models[i] as GpuModel;
         const m2 = models[j] as GpuModel;
-        const on1 = movers(list, m1, m2);
-        const on2 = movers(list, m2, m1);
+        const before1 = bySize.get(m1) ?? [];
+        const before2 = bySize.get(m2) ?? [];
+        if (before1.length === 0 || before2.length === 0) continue;
+        const on1 = movers(before1, m1, m2);
+        const on2 = movers(before2, m2, m1);
+        let swaps = 0;
         for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
           const a = on1[k] as { v: Pick; gain: number };
           const b = on2[k] as { v: Pick; gain: number };
           if (a.gain + b.gain <= 1e-9) break;
           a.v.model = m2;
           b.v.model = m1;
+          swaps++;
+        }
+        if (swaps > 0) {
+          const both = [...before1, ...before2];
+          bySize.set(m1, both.filter((v) => v.model === m1));
+          bySize.set(m2, both.filter((v) => v.model === m2));
         }
       }
     }
