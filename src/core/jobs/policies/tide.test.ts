@@ -107,3 +107,18 @@ test('between replans an arrival fills free GPUs, and a job not looked at keeps 
   assert.equal(second.pending.find((p) => p.job === 'big'), reason, 'the same reason object, estimate included');
   assert.equal(second.wakeAt, 370);
 });
+
+test('a starving job its quota holds back reserves nothing: a queue within its quota still starts', () => {
+  const k80less = schedulable(gpuNodes('H100', 1, 4));
+  const queues: QueueConfig[] = [
+    { name: 'a', cohort: 'c', nominalQuota: { H100: 2 }, borrowingLimit: { H100: 0 } },
+    { name: 'b', cohort: 'c', nominalQuota: { H100: 2 } },
+  ];
+  const now = 30 * 3600;
+  // a's gang has starved for a day, but needs 4 GPUs on a 2-GPU quota that may not borrow.
+  const starving = gangJob({ id: 'a-big', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, queue: 'a' });
+  const within = gangJob({ id: 'b-small', gpus: 2, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: now - 10, queue: 'b', timeLimitSeconds: 1e6 });
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now, nodes: k80less, queues, pending: [pending(starving), pending(within)] }));
+  assert.deepEqual(plan.binds.map((b) => b.job), ['b-small']);
+  assert.equal(plan.pending.find((p) => p.job === 'a-big')?.code, 'over-quota');
+});

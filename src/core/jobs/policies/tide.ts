@@ -405,7 +405,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     let profile: AvailabilityProfile | undefined;
     /** EASY backfill: a starving job that does not fit holds a model from its shadow time on. */
     const reserve = (c: Candidate): void => {
-      if (!c.boosted || c.models.length === 0) return;
+      // Not for a job its queue's quota holds back: GPUs would sit idle for a job that may not use them.
+      if (!c.boosted || c.models.length === 0 || c.why?.code === 'over-quota') return;
       const need = c.sizes[0] as number;
       const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !reserved.has(x));
       if (m === undefined) return;
