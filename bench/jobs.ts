@@ -9,5 +9,7 @@ const jobs = Number(process.argv[2] ?? 100_000);
 const gpus = Number(process.argv[3] ?? 10_000);
 for (const policy of (process.argv[4] ?? 'tide,fifo').split(',')) {
   const r = await simSpeed(policy, jobs, gpus);
-  console.log(`${simSpeedLine(r)} — target < 60 s: ${r.seconds < 60 ? 'met' : 'NOT met'}`);
+  // The target is set for the issue's size only.
+  const atTarget = jobs >= 100_000 && gpus >= 10_000;
+  console.log(atTarget ? `${simSpeedLine(r)} — target < 60 s: ${r.seconds < 60 ? 'met' : 'NOT met'}` : simSpeedLine(r));
 }
