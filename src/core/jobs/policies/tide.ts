@@ -120,6 +120,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const placer = new Placer(ctx.rng, ctx.placement);
   let nextReplan = -Infinity;
   let passes = 0;
+  /** Waiting jobs that need no GPU at their smallest size. */
+  let cpuOnlyWaiting = 0;
   let replans = 0;
   /** The last replan's candidates in pass order. */
   let lastOrder: Candidate[] = [];
@@ -546,8 +548,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const ranked = byRank.items;
     let i = 0;
     let j = 0;
-    // Jobs that would surely be refused are passed over (they keep their reasons).
+    // Jobs that would surely be refused are passed over (they keep their reasons); with no GPU
+    // free at all, that is every job that needs one.
     for (;;) {
+      if (p.mostFree() === 0 && cpuOnlyWaiting === 0) j = ranked.length;
       while (j < ranked.length && ((ranked[j] as Candidate).boosted || p.surelyRefused(ranked[j] as Candidate))) j++;
       // Likewise starving jobs too large for any model, once every model is held for one.
       while (i < boosted.length && ((boosted[i] as Candidate).sizes[0] as number) > p.mostFree() && p.allReserved()) i++;
@@ -587,6 +591,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const { added, removed } = waiting.update(s.pending);
       current = undefined;
       trackStarving(s.now, added, removed);
+      for (const c of added) if (c.sizes[0] === 0) cpuOnlyWaiting++;
+      for (const c of removed) if (c.sizes[0] === 0) cpuOnlyWaiting--;
       if (s.now >= nextReplan) {
         nextReplan = s.now + quantum;
         return replan(s);
