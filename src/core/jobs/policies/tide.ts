@@ -105,7 +105,7 @@ interface Pick {
 
 type Why = { readonly code: PendingReasonCode; readonly message: string };
 const LOWER_RANK: Why = { code: 'lower-priority', message: 'jobs with less expected remaining work go first' };
-const NOT_ENOUGH_FREE: Why = { code: 'waiting-for-resources', message: 'no model has as many GPUs free as it needs' };
+const NOT_ENOUGH_FREE: Why = { code: 'waiting-for-resources', message: 'no model has enough GPUs free for it' };
 
 export function tide(ctx: JobSchedulerContext): JobScheduler {
   const opt = (k: keyof typeof TIDE_DEFAULTS): number => Number(ctx.options?.[k] ?? TIDE_DEFAULTS[k]);
@@ -454,7 +454,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     for (const c of second) p.tryPlace(c, false);
   }
 
-  /** Free GPUs per model, plus (at a replan) what movable running jobs hold. */
+  /** Free GPUs per model now (a replan adds what movable running jobs hold). */
   function capacityNow(): Map<GpuModel, number> {
     const capacity = new Map<GpuModel, number>();
     for (const m of placer.cluster.models) capacity.set(m, placer.freeGpus(m));
@@ -536,8 +536,9 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
 
   /**
    * Between replans an arrival or a completion only fills free GPUs: waiting jobs are tried in
-   * the order of the last replan (arrivals ranked in) until no GPU is left. A job not tried
-   * keeps its last reason and estimate (like Slurm's reasons between backfill cycles).
+   * the order of the last replan (arrivals ranked in, starving jobs first), passing over those
+   * that would surely be refused. A job not tried keeps its last reason and estimate (like
+   * Slurm's reasons between backfill cycles).
    */
   function fill(s: SchedulerSnapshot): SchedulePlan {
     const ledger = ledgerFor(s);
@@ -570,7 +571,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     for (const c of waiting.records) {
       if (p.chosen(c)) continue;
       if (c.triedIn === p.pass || c.reason === undefined) {
-        // An arrival the walk passed over: more GPUs than any model had free.
+        // An arrival the walk passed over: no model had enough GPUs free for it.
         if (c.triedIn !== p.pass) {
           c.triedIn = p.pass;
           c.why = NOT_ENOUGH_FREE;
