@@ -233,6 +233,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const noRoom = new Map<number, Why>();
     const refusedNominal = new Map<string, { gpus: number; message: string }>();
     const refusedBorrow = new Map<string, { gpus: number; message: string }>();
+    const enforced = ledger.enforced;
 
     /**
      * Fastest model first; a running job stays on its model unless a faster one with room
@@ -310,12 +311,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       c.triedIn = pass;
       const need = c.sizes[0] as number;
       // More GPUs than any model has free (the common case far down a long queue).
-      if (need > most && !ledger.enforced) {
+      if (need > most && !enforced) {
         why(c, noRoomFor(need));
         return false;
       }
       // Held for starving jobs on every model with room for it (what the loop below would find).
-      if (!ledger.enforced && !c.running && surelyRefused(c)) {
+      if (!enforced && !c.running && surelyRefused(c)) {
         const first = c.models.find((m) => unheld(m) >= need) ?? c.models.find((m) => free(m) >= need);
         const job = first === undefined ? undefined : reserved.get(first)?.job;
         if (job === undefined) why(c, noRoomFor(need));
@@ -326,7 +327,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         }
         return false;
       }
-      const anyModel = !ledger.enforced && c.models.length === cluster.models.length;
+      const anyModel = !enforced && c.models.length === cluster.models.length;
       if (anyModel && refused.length > 0) {
         const run = declaredRunSeconds(c.spec);
         for (const f of refused) {
@@ -340,7 +341,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       for (const m of c.models) if (free(m) >= need) room = true;
       if (!room) {
         const model = c.models[0];
-        const quota = ledger.enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
+        const quota = enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
         if (quota !== null) {
           why(c, { code: 'over-quota', message: quota });
           return false;
@@ -353,7 +354,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       let quotaError: string | null = null;
       let blockedBy: string | undefined;
       // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
-      const refusedAt = (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue);
+      const refusedAt = enforced ? (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue) : undefined;
       if (refusedAt && need >= refusedAt.gpus) {
         why(c, { code: 'over-quota', message: refusedAt.message });
         return false;
