@@ -305,11 +305,37 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       return need > most || (need > mostOutside && s.now + declaredRunSeconds(c.spec) > lastShadow);
     };
     const heldFor = new Map<string, Why>();
+    /**
+     * The common case at a replan, without the general walk: a running job (one size, no quotas,
+     * no reservations yet) keeps its model and GPUs unless a faster model has room no running job
+     * holds and moving there gains more over a quantum than it costs. False: take the walk.
+     */
+    const staysPut = (c: Candidate, r: RunningJob): boolean => {
+      const cur = r.model;
+      for (const m of c.models) {
+        if (m === cur) break;
+        if (unheld(m) < r.gpus) continue;
+        const gain = ((c.spec.throughput[m] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
+        if (gain * quantum > c.moveCost + 1e-9 && gain > 0) return false;
+        break;
+      }
+      if (unheld(cur) < r.gpus) return false;
+      const pick = { c, model: cur, gpus: r.gpus };
+      picks.push(pick);
+      refused.length = 0;
+      c.pick = pick;
+      c.pickedIn = pass;
+      capacity.set(cur, free(cur) - r.gpus);
+      limits();
+      c.why = undefined;
+      return true;
+    };
     const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
       // A running job's GPUs are its own to keep only until its turn.
       if (c.running && held && c.triedIn !== pass) held.set(c.running.model, (held.get(c.running.model) ?? 0) - c.running.gpus);
       c.triedIn = pass;
       const need = c.sizes[0] as number;
+      if (c.running && held && !enforced && reserved.size === 0 && c.sizes.length === 1 && staysPut(c, c.running)) return true;
       // More GPUs than any model has free (the common case far down a long queue).
       if (need > most && !enforced) {
         why(c, noRoomFor(need));
