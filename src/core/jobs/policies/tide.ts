@@ -245,8 +245,24 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (cur === undefined || free(cur) < need) return c.models;
       const faster = c.models.find((m) => unheld(m) >= need);
       if (faster === undefined || faster === cur) return c.models;
-      const gain = ((c.spec.throughput[faster] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
-      return gain * quantum > c.moveCost + 1e-9 && gain > 0 ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
+      return movePays(c, cur, faster) ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
+    };
+    /** Whether moving from `from` to `to` gains more over a quantum than the move costs. */
+    const movePays = (c: Candidate, from: GpuModel, to: GpuModel): boolean => {
+      const gain = ((c.spec.throughput[to] ?? 0) - (c.spec.throughput[from] ?? 0)) / c.best;
+      return gain * quantum > c.moveCost + 1e-9 && gain > 0;
+    };
+    /** Records that the pass runs `c` on `m` at `gpus`, and takes those GPUs. */
+    const choose = (c: Candidate, m: GpuModel, gpus: number): void => {
+      const pick = { c, model: m, gpus };
+      picks.push(pick);
+      refused.length = 0;
+      c.pick = pick;
+      c.pickedIn = pass;
+      capacity.set(m, free(m) - gpus);
+      limits();
+      ledger.add(c.spec.queue, m, gpus);
+      c.why = undefined;
     };
     /**
      * The size to run at on `m`, at most `cap` GPUs: as large as quota allows (elastic groups
@@ -315,19 +331,11 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       for (const m of c.models) {
         if (m === cur) break;
         if (unheld(m) < r.gpus) continue;
-        const gain = ((c.spec.throughput[m] ?? 0) - (c.spec.throughput[cur] ?? 0)) / c.best;
-        if (gain * quantum > c.moveCost + 1e-9 && gain > 0) return false;
+        if (movePays(c, cur, m)) return false;
         break;
       }
       if (unheld(cur) < r.gpus) return false;
-      const pick = { c, model: cur, gpus: r.gpus };
-      picks.push(pick);
-      refused.length = 0;
-      c.pick = pick;
-      c.pickedIn = pass;
-      capacity.set(cur, free(cur) - r.gpus);
-      limits();
-      c.why = undefined;
+      choose(c, cur, r.gpus);
       return true;
     };
     const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
@@ -402,16 +410,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
             blockedBy ??= r?.job;
             continue;
           }
-          const gpus = sizeOn(c, m, cap, withinNominal);
-          const pick = { c, model: m, gpus };
-          picks.push(pick);
-          refused.length = 0;
-          c.pick = pick;
-          c.pickedIn = pass;
-          capacity.set(m, free(m) - gpus);
-          limits();
-          ledger.add(c.spec.queue, m, gpus);
-          c.why = undefined;
+          choose(c, m, sizeOn(c, m, cap, withinNominal));
           return true;
         }
         return false;
