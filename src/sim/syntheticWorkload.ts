@@ -2,7 +2,8 @@
  * A seeded synthetic workload for scale tests: gangs of 1/2/4/8 GPUs (and a few 16–64-GPU
  * jobs of 8-GPU tasks), log-uniform run times from 10 minutes to 2 days, three GPU models with
  * job-dependent speed-ups, tenants and queues, Poisson arrivals at a rate that keeps the
- * cluster at `load` of its capacity on average.
+ * cluster at `load` of its capacity on average. Capacity counts what the GPUs can do, not how
+ * many there are: an A100 does on average 0.51 of an H100's work here, an L40S 0.35.
  */
 import { gangJob, gpuNodes } from '../core/jobs/build.ts';
 import type { JobSpec } from '../core/jobs/model.ts';
@@ -28,6 +29,11 @@ export interface SyntheticOptions {
 }
 
 const MIN_RUN = 600;
+/**
+ * A job's speed relative to H100, averaged over the draws below and over a cluster with a third
+ * of each model: (1 + E[1/(1.5+U)] + E[1/(2+2U)]) / 3 = (1 + ln(5/3) + ln(2)/2) / 3.
+ */
+export const SYNTHETIC_MEAN_SPEED = (1 + Math.log(5 / 3) + Math.log(2) / 2) / 3;
 const MAX_RUN = 2 * 86_400;
 
 function drawGpus(rng: Rng): number {
@@ -40,7 +46,8 @@ export function syntheticJobs(opts: SyntheticOptions): JobSource {
   const tenants = opts.tenants ?? 8;
   // E[gpus] ≈ 0.6 + 0.3 + 0.48 + 0.88 + 0.02·37.3 ≈ 3.0; E[run] on H100 = (MAX − MIN) / ln(MAX / MIN).
   const meanGpuSeconds = 3.0 * ((MAX_RUN - MIN_RUN) / Math.log(MAX_RUN / MIN_RUN));
-  const perSecond = ((opts.load ?? 0.8) * opts.clusterGpus) / meanGpuSeconds;
+  // In H100-seconds of work the cluster does SYNTHETIC_MEAN_SPEED per GPU-second.
+  const perSecond = ((opts.load ?? 0.8) * opts.clusterGpus * SYNTHETIC_MEAN_SPEED) / meanGpuSeconds;
   let i = 0;
   let t = 0;
   return {
