@@ -655,11 +655,24 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
   const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
   /** Seconds of work a running job loses if it ends up on `m` (none if it stays where it runs). */
   const cost = (v: Pick, m: GpuModel): number => (v.c.running && (v.c.running.model !== m || v.c.running.gpus !== v.gpus) ? v.c.moveCost : 0);
-  /** The picks on `from`, each with what it gains over a quantum by moving to `to` (seconds of work on its best model), most first. */
-  const movers = (on: readonly Pick[], from: GpuModel, to: GpuModel): { v: Pick; gain: number }[] =>
-    on
-      .map((v) => ({ v, gain: speed(v.c, to) > 0 ? (speed(v.c, to) - speed(v.c, from)) * quantum - cost(v, to) + cost(v, from) : -Infinity }))
-      .sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
+  /** What `v` gains over a quantum by moving from `from` to `to` (seconds of work on its best model). */
+  const gainOf = (v: Pick, from: GpuModel, to: GpuModel): number => (speed(v.c, to) > 0 ? (speed(v.c, to) - speed(v.c, from)) * quantum - cost(v, to) + cost(v, from) : -Infinity);
+  /**
+   * The picks on `from` whose gain by moving to `to` could still make a pair pay with the best
+   * gain the other way (`otherBest`), most first: a longer list would only be walked past where
+   * the pairing stops, so the swaps are the same as over all picks.
+   */
+  const movers = (on: readonly Pick[], gains: Float64Array, otherBest: number): { v: Pick; gain: number }[] => {
+    const out: { v: Pick; gain: number }[] = [];
+    for (let k = 0; k < on.length; k++) if ((gains[k] as number) + otherBest > 1e-9) out.push({ v: on[k] as Pick, gain: gains[k] as number });
+    return out.sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
+  };
+  const gainsOf = (on: readonly Pick[], from: GpuModel, to: GpuModel): { gains: Float64Array; best: number } => {
+    const gains = new Float64Array(on.length);
+    let best = -Infinity;
+    for (let k = 0; k < on.length; k++) best = Math.max(best, (gains[k] = gainOf(on[k] as Pick, from, to)));
+    return { gains, best };
+  };
   // Picks by size, then by model.
   const groups = new Map<number, Map<GpuModel, Pick[]>>();
   for (const v of chosen) {
@@ -678,8 +691,11 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
         const before1 = bySize.get(m1) ?? [];
         const before2 = bySize.get(m2) ?? [];
         if (before1.length === 0 || before2.length === 0) continue;
-        const on1 = movers(before1, m1, m2);
-        const on2 = movers(before2, m2, m1);
+        const g1 = gainsOf(before1, m1, m2);
+        const g2 = gainsOf(before2, m2, m1);
+        if (g1.best + g2.best <= 1e-9) continue;
+        const on1 = movers(before1, g1.gains, g2.best);
+        const on2 = movers(before2, g2.gains, g1.best);
         let swaps = 0;
         for (let k = 0; k < Math.min(on1.length, on2.length); k++) {
           const a = on1[k] as { v: Pick; gain: number };
