@@ -94,6 +94,9 @@ interface Candidate {
   pickedIn: number;
   /** The replan that last listed it. */
   listedIn: number;
+  /** Its speed on each of `relModels` ÷ its best (swapForSpeed's table, made when first needed). */
+  rel: Float64Array | undefined;
+  relModels: readonly GpuModel[] | undefined;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -164,7 +167,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       st = { gpus: jobGpus(spec), sizes: jobSizes(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
       statics.set(spec, st);
     }
-    const c: Candidate = { spec, running, progress, gpus: st.gpus, sizes: st.sizes, models: st.models, best: st.best, boosted: false, rank: 0, moveCost: 0, reason: undefined, triedIn: -1, starving: false, why: undefined, pick: undefined, pickedIn: -1, listedIn: -1 };
+    const c: Candidate = { spec, running, progress, gpus: st.gpus, sizes: st.sizes, models: st.models, best: st.best, boosted: false, rank: 0, moveCost: 0, reason: undefined, triedIn: -1, starving: false, why: undefined, pick: undefined, pickedIn: -1, listedIn: -1, rel: undefined, relModels: undefined };
     rankAt(c, s);
     return c;
   }
@@ -260,8 +263,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       c.pick = pick;
       c.pickedIn = pass;
       capacity.set(m, free(m) - gpus);
-      limits();
-      ledger.add(c.spec.queue, m, gpus);
+      stale = true;
+      if (enforced) ledger.add(c.spec.queue, m, gpus);
       c.why = undefined;
     };
     /**
@@ -301,8 +304,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     /** The most free on one model outside reserved GPUs, and the latest shadow time of a reservation. */
     let mostOutside = most;
     let lastShadow = -Infinity;
-    /** Brings `most`, `mostOutside` and `lastShadow` up to date (after a placement or a reservation). */
+    /** Whether a placement or a reservation came since `most`, `mostOutside` and `lastShadow` were computed. */
+    let stale = false;
+    /** Brings `most`, `mostOutside` and `lastShadow` up to date (read them only after this). */
     const limits = (): void => {
+      if (!stale) return;
+      stale = false;
       most = mostFree();
       mostOutside = 0;
       lastShadow = -Infinity;
@@ -317,6 +324,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
      * has free, or more than any has outside the reservations and runs past every shadow time.
      */
     const surelyRefused = (c: Candidate): boolean => {
+      limits();
       const need = c.sizes[0] as number;
       return need > most || (need > mostOutside && s.now + declaredRunSeconds(c.spec) > lastShadow);
     };
@@ -345,6 +353,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const need = c.sizes[0] as number;
       if (c.running && held && !enforced && reserved.size === 0 && c.sizes.length === 1 && staysPut(c, c.running)) return true;
       // More GPUs than any model has free (the common case far down a long queue).
+      limits();
       if (need > most && !enforced) {
         why(c, noRoomFor(need));
         return false;
@@ -442,7 +451,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       reserved.set(m, { job: c.spec.id, shadow });
       reservedNeed.set(m, need);
       refused.length = 0;
-      limits();
+      stale = true;
     };
     const allReserved = (): boolean => reserved.size >= cluster.models.length;
     /** The reason a job that was tried and not chosen waits, as a PendingReason (the kept one when unchanged). */
@@ -454,7 +463,11 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (kept && kept.code === code && kept.message === w.message && (keepEstimate || kept.estimatedStart === undefined)) return kept;
       return keepEstimate && kept?.estimatedStart !== undefined ? { job: c.spec.id, code, message: w.message, estimatedStart: kept.estimatedStart } : { job: c.spec.id, code, message: w.message };
     };
-    return { pass, picks, chosen, why, tryPlace, reserve, mostFree: () => most, surelyRefused, allReserved, reasonOf };
+    return { pass, picks, chosen, why, tryPlace, reserve, mostFree: (): number => {
+        limits();
+        return most;
+      },
+      surelyRefused, allReserved, reasonOf };
   }
 
   /** The binds for what a pass chose that is not already running so (largest first); failures get a reason. */
@@ -652,11 +665,20 @@ function gpusPerModel(cluster: ClusterState): ReadonlyMap<GpuModel, number> {
  * moves cost (unsaved work, restarts). O(n log n).
  */
 export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[], quantum: number): void {
-  const speed = (c: Candidate, m: GpuModel): number => (c.spec.throughput[m] ?? 0) / c.best;
+  /** Speeds ÷ best speed, by index in `models`. */
+  const relOf = (c: Candidate): Float64Array => {
+    if (c.rel && c.relModels === models) return c.rel;
+    c.relModels = models;
+    return (c.rel = Float64Array.from(models, (m) => (c.spec.throughput[m] ?? 0) / c.best));
+  };
   /** Seconds of work a running job loses if it ends up on `m` (none if it stays where it runs). */
   const cost = (v: Pick, m: GpuModel): number => (v.c.running && (v.c.running.model !== m || v.c.running.gpus !== v.gpus) ? v.c.moveCost : 0);
-  /** What `v` gains over a quantum by moving from `from` to `to` (seconds of work on its best model). */
-  const gainOf = (v: Pick, from: GpuModel, to: GpuModel): number => (speed(v.c, to) > 0 ? (speed(v.c, to) - speed(v.c, from)) * quantum - cost(v, to) + cost(v, from) : -Infinity);
+  /** What `v` gains over a quantum by moving from models[from] to models[to] (seconds of work on its best model). */
+  const gainOf = (v: Pick, from: number, to: number): number => {
+    const rel = relOf(v.c);
+    const speedTo = rel[to] as number;
+    return speedTo > 0 ? (speedTo - (rel[from] as number)) * quantum - cost(v, models[to] as GpuModel) + cost(v, models[from] as GpuModel) : -Infinity;
+  };
   /**
    * The picks on `from` whose gain by moving to `to` could still make a pair pay with the best
    * gain the other way (`otherBest`), most first: a longer list would only be walked past where
@@ -667,7 +689,7 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
     for (let k = 0; k < on.length; k++) if ((gains[k] as number) + otherBest > 1e-9) out.push({ v: on[k] as Pick, gain: gains[k] as number });
     return out.sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
   };
-  const gainsOf = (on: readonly Pick[], from: GpuModel, to: GpuModel): { gains: Float64Array; best: number } => {
+  const gainsOf = (on: readonly Pick[], from: number, to: number): { gains: Float64Array; best: number } => {
     const gains = new Float64Array(on.length);
     let best = -Infinity;
     for (let k = 0; k < on.length; k++) best = Math.max(best, (gains[k] = gainOf(on[k] as Pick, from, to)));
@@ -691,8 +713,8 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
         const before1 = bySize.get(m1) ?? [];
         const before2 = bySize.get(m2) ?? [];
         if (before1.length === 0 || before2.length === 0) continue;
-        const g1 = gainsOf(before1, m1, m2);
-        const g2 = gainsOf(before2, m2, m1);
+        const g1 = gainsOf(before1, i, j);
+        const g2 = gainsOf(before2, j, i);
         if (g1.best + g2.best <= 1e-9) continue;
         const on1 = movers(before1, g1.gains, g2.best);
         const on2 = movers(before2, g2.gains, g1.best);
