@@ -36,9 +36,14 @@ export class RuntimeHistory {
     }
   }
 
+  /** Expected total run (seconds on the fastest model) of a job that declares `limit` (> 0) seconds. */
+  fromLimit(limit: number): number {
+    return limit * this.ratio;
+  }
+
   /** Expected total run (seconds on the fastest model); undefined when nothing is known. */
   expectedSeconds(spec: JobSpec): number | undefined {
-    if (spec.timeLimitSeconds !== undefined && spec.timeLimitSeconds > 0) return spec.timeLimitSeconds * this.ratio;
+    if (spec.timeLimitSeconds !== undefined && spec.timeLimitSeconds > 0) return this.fromLimit(spec.timeLimitSeconds);
     if (spec.jobType !== undefined) return this.byType.get(spec.jobType)?.mean;
     return undefined;
   }

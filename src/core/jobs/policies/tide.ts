@@ -61,17 +61,38 @@ export const TIDE_DEFAULTS = {
   sticky: 1,
 };
 
+/**
+ * A job as a pass sees it. What rankAt reads is copied in when it is made (a running job's
+ * candidate lives as long as its run, a waiting job's as long as its PendingJob), so a replan
+ * over thousands of jobs reads one object per job.
+ */
 interface Candidate {
   readonly spec: JobSpec;
   readonly running: RunningJob | undefined;
   readonly progress: JobProgress;
   /** GPUs at full size. */
   readonly gpus: number;
+  /** GPUs at its smallest size. */
+  readonly need: number;
   /** Sizes it can run at, smallest first (one entry unless a group is elastic). */
   readonly sizes: readonly number[];
-  /** Models it can run on, fastest first. */
+  /** Models it can run on, fastest first (shared between jobs with the same order). */
   readonly models: readonly GpuModel[];
   readonly best: number;
+  readonly priority: number;
+  readonly preemptible: boolean;
+  readonly submitTime: number;
+  /** Its declared time limit (0: none). */
+  readonly limit: number;
+  /** Seconds of work lost to a restart. */
+  readonly restart: number;
+  /** Checkpoint interval in seconds (0: none). */
+  readonly interval: number;
+  /** A running job's run: when it started, its steps per second, the GPUs it holds, the seconds before steps accrue. */
+  readonly startTime: number;
+  readonly runRate: number;
+  readonly runGpus: number;
+  readonly workDelay: number;
   /** Waited (not run) longer than the starvation limit, and within the share boosted jobs may take. */
   boosted: boolean;
   /**
@@ -131,30 +152,37 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   /** Running jobs' candidates, re-ranked at each replan while the run lasts. */
   const runningCands = new WeakMap<RunningJob, Candidate>();
   /** What never changes about a job: its size and its models, fastest first. */
-  const statics = new WeakMap<JobSpec, { gpus: number; sizes: number[]; models: GpuModel[]; best: number }>();
+  const statics = new WeakMap<JobSpec, { gpus: number; sizes: readonly number[]; models: readonly GpuModel[]; best: number }>();
+  /** One array per distinct model order and per distinct list of sizes. */
+  const shared = new Map<string, readonly (GpuModel | number)[]>();
+  const intern = <T extends GpuModel | number>(list: readonly T[]): readonly T[] => {
+    const key = list.join('\u0000');
+    const known = shared.get(key) as readonly T[] | undefined;
+    if (known) return known;
+    shared.set(key, list);
+    return list;
+  };
   /** The snapshot being planned (read by the waiting table when a job arrives). */
   let current: SchedulerSnapshot | undefined;
 
   /** (Re)computes a job's order keys at `s.now`. */
   function rankAt(c: Candidate, s: SchedulerSnapshot): void {
-    const { spec, running, progress: p, gpus, best } = c;
+    const { running, progress: p, gpus, best } = c;
     let steps = p.stepsDone;
     let ranNow = 0;
     let unsavedSeconds = 0;
     if (running) {
-      ranNow = s.now - running.startTime;
-      const rate = ((spec.throughput[running.model] ?? 0) * running.gpus) / Math.max(1, gpus);
-      steps += rate * Math.max(0, ranNow - (p.preemptions > 0 ? (spec.restartCostSeconds ?? 0) : 0));
-      const interval = spec.checkpointIntervalSeconds;
-      if (interval !== undefined && interval > 0) unsavedSeconds = ranNow % interval;
+      ranNow = s.now - c.startTime;
+      steps += c.runRate * Math.max(0, ranNow - c.workDelay);
+      if (c.interval > 0) unsavedSeconds = ranNow % c.interval;
     }
-    const unsaved = unsavedSeconds * (running?.gpus ?? 0);
-    const waited = s.now - spec.submitTime - (p.runSeconds + ranNow);
-    c.moveCost = running ? unsavedSeconds + (spec.restartCostSeconds ?? 0) : 0;
+    const unsaved = unsavedSeconds * c.runGpus;
+    const waited = s.now - c.submitTime - (p.runSeconds + ranNow);
+    c.moveCost = running ? unsavedSeconds + c.restart : 0;
     const done = steps / best;
     c.rank = gpus * done - unsaved;
     if (useEstimates) {
-      const expected = history.expectedSeconds(spec);
+      const expected = c.limit > 0 ? history.fromLimit(c.limit) : history.expectedSeconds(c.spec);
       if (expected !== undefined) c.rank = gpus * Math.max(expected - done, 0.25 * done, 60) - unsaved;
     }
     c.boosted = waited > starvation;
@@ -164,10 +192,44 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     let st = statics.get(spec);
     if (!st) {
       const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
-      st = { gpus: jobGpus(spec), sizes: jobSizes(spec), models, best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
+      st = { gpus: jobGpus(spec), sizes: intern(jobSizes(spec)), models: intern(models), best: Math.max(1e-12, ...models.map((m) => spec.throughput[m] ?? 0)) };
       statics.set(spec, st);
     }
-    const c: Candidate = { spec, running, progress, gpus: st.gpus, sizes: st.sizes, models: st.models, best: st.best, boosted: false, rank: 0, moveCost: 0, reason: undefined, triedIn: -1, starving: false, why: undefined, pick: undefined, pickedIn: -1, listedIn: -1, rel: undefined, relModels: undefined };
+    const { gpus, sizes, models, best } = st;
+    const restart = spec.restartCostSeconds ?? 0;
+    const limit = spec.timeLimitSeconds;
+    const c: Candidate = {
+      spec,
+      running,
+      progress,
+      gpus,
+      need: sizes[0] as number,
+      sizes,
+      models,
+      best,
+      priority: spec.priority,
+      preemptible: spec.preemptible,
+      submitTime: spec.submitTime,
+      limit: limit !== undefined && limit > 0 ? limit : 0,
+      restart,
+      interval: spec.checkpointIntervalSeconds ?? 0,
+      startTime: running?.startTime ?? 0,
+      runRate: running ? ((spec.throughput[running.model] ?? 0) * running.gpus) / Math.max(1, gpus) : 0,
+      runGpus: running?.gpus ?? 0,
+      workDelay: running && progress.preemptions > 0 ? restart : 0,
+      boosted: false,
+      rank: 0,
+      moveCost: 0,
+      reason: undefined,
+      triedIn: -1,
+      starving: false,
+      why: undefined,
+      pick: undefined,
+      pickedIn: -1,
+      listedIn: -1,
+      rel: undefined,
+      relModels: undefined,
+    };
     rankAt(c, s);
     return c;
   }
@@ -179,12 +241,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
    */
   const waiting = new PendingTable<Candidate>((p) => candidate(p.spec, p.progress, undefined, current as SchedulerSnapshot));
   const passOrder = (a: Candidate, b: Candidate): number =>
-    b.spec.priority - a.spec.priority ||
+    b.priority - a.priority ||
     Number(b.boosted) - Number(a.boosted) ||
     (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.rank - b.rank) ||
     byPriorityThenFifo(a.spec, b.spec);
   /** Waiting jobs by priority, then rank (the pass order without starvation), kept between replans. */
-  const byRank = new SortedList<Candidate>((a, b) => b.spec.priority - a.spec.priority || a.rank - b.rank || byPriorityThenFifo(a.spec, b.spec));
+  const byRank = new SortedList<Candidate>((a, b) => b.priority - a.priority || a.rank - b.rank || byPriorityThenFifo(a.spec, b.spec));
   /** When a waiting job starts starving: it has then waited (not run) `starvation` seconds. */
   const starvesAt = (c: Candidate): number => c.spec.submitTime + c.progress.runSeconds + starvation;
   /** Waiting jobs not starving yet, by when they will. */
@@ -244,7 +306,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
      */
     const modelOrder = (c: Candidate): readonly GpuModel[] => {
       const cur = c.running?.model;
-      const need = c.sizes[0] as number;
+      const need = c.need;
       if (cur === undefined || free(cur) < need) return c.models;
       const faster = c.models.find((m) => unheld(m) >= need);
       if (faster === undefined || faster === cur) return c.models;
@@ -273,7 +335,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
      * quantum than the restart costs, or when it must shrink to fit.
      */
     const sizeOn = (c: Candidate, m: GpuModel, cap: number, withinNominal: boolean): number => {
-      let size = c.sizes[0] as number;
+      let size = c.need;
       for (const next of c.sizes) {
         if (next > cap || ledger.check(c.spec.queue, m, next, withinNominal) !== null) break;
         size = next;
@@ -325,7 +387,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
      */
     const surelyRefused = (c: Candidate): boolean => {
       limits();
-      const need = c.sizes[0] as number;
+      const need = c.need;
       return need > most || (need > mostOutside && s.now + declaredRunSeconds(c.spec) > lastShadow);
     };
     const heldFor = new Map<string, Why>();
@@ -350,7 +412,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       // A running job's GPUs are its own to keep only until its turn.
       if (c.running && held && c.triedIn !== pass) held.set(c.running.model, (held.get(c.running.model) ?? 0) - c.running.gpus);
       c.triedIn = pass;
-      const need = c.sizes[0] as number;
+      const need = c.need;
       if (c.running && held && !enforced && reserved.size === 0 && c.sizes.length === 1 && staysPut(c, c.running)) return true;
       // More GPUs than any model has free (the common case far down a long queue).
       limits();
@@ -444,7 +506,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const reserve = (c: Candidate): void => {
       // Not for a job its queue's quota holds back: GPUs would sit idle for a job that may not use them.
       if (!c.boosted || c.models.length === 0 || c.why?.code === 'over-quota') return;
-      const need = c.sizes[0] as number;
+      const need = c.need;
       const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !reserved.has(x));
       if (m === undefined) return;
       const shadow = (profile ??= profileFor(s, placer)).earliest(m, need, declaredRunSeconds(c.spec));
@@ -489,7 +551,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   function borrow(s: SchedulerSnapshot, p: ReturnType<typeof newPass>, left: readonly Candidate[]): void {
     const shares = dominantShares(s);
     const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
-    const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.spec.priority - a.spec.priority || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || passOrder(a, b));
+    const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.priority - a.priority || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || passOrder(a, b));
     for (const c of second) p.tryPlace(c, false);
   }
 
@@ -516,10 +578,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       c.listedIn = listing;
     };
     for (const r of s.running) {
-      if (r.spec.preemptible && s.now - r.startTime >= minRun) {
-        let c = runningCands.get(r);
-        if (c) rankAt(c, s);
-        else runningCands.set(r, (c = candidate(r.spec, r.progress, r, s)));
+      let c = runningCands.get(r);
+      if (!c) runningCands.set(r, (c = candidate(r.spec, r.progress, r, s)));
+      else if (c.preemptible && s.now - c.startTime >= minRun) rankAt(c, s);
+      if (c.preemptible && s.now - c.startTime >= minRun) {
         list(c);
         capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
         held.set(r.model, (held.get(r.model) ?? 0) + r.gpus);
@@ -594,7 +656,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (p.mostFree() === 0 && cpuOnlyWaiting === 0) j = ranked.length;
       while (j < ranked.length && ((ranked[j] as Candidate).boosted || p.surelyRefused(ranked[j] as Candidate))) j++;
       // Likewise starving jobs too large for any model, once every model is held for one.
-      while (i < boosted.length && ((boosted[i] as Candidate).sizes[0] as number) > p.mostFree() && p.allReserved()) i++;
+      while (i < boosted.length && (boosted[i] as Candidate).need > p.mostFree() && p.allReserved()) i++;
       const b = boosted[i];
       const r = ranked[j];
       const c = b !== undefined && (r === undefined || passOrder(b, r) < 0) ? b : r;
@@ -631,8 +693,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       const { added, removed } = waiting.update(s.pending);
       current = undefined;
       trackStarving(s.now, added, removed);
-      for (const c of added) if (c.sizes[0] === 0) cpuOnlyWaiting++;
-      for (const c of removed) if (c.sizes[0] === 0) cpuOnlyWaiting--;
+      for (const c of added) if (c.need === 0) cpuOnlyWaiting++;
+      for (const c of removed) if (c.need === 0) cpuOnlyWaiting--;
       if (s.now >= nextReplan) {
         nextReplan = s.now + quantum;
         return replan(s);
