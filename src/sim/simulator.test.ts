@@ -108,3 +108,23 @@ test('an elastic job starts at its minimum when GPUs are short and grows to full
   assert.ok(Math.abs(finish - 2545) < 1e-6, `finished at ${finish}`);
   assert.equal(sim.allocated, 0);
 });
+
+test('a run that begins and ends between two snapshots is in neither list of the next running delta', () => {
+  const nodes = gpuNodes('V100', 1, 1);
+  const job = gangJob({ id: 'quick', gpus: 1, throughput: { V100: 1 }, totalSteps: 10 });
+  const inner = fifo();
+  const deltas: { running: number; started: number; stopped: number }[] = [];
+  const scheduler: JobScheduler = {
+    name: 'recording',
+    cycle(s) {
+      deltas.push({ running: s.running.length, started: s.runningDelta?.started.length ?? -1, stopped: s.runningDelta?.stopped.length ?? -1 });
+      return inner.cycle(s);
+    },
+  };
+  // Started by the cycle at 0 (whose snapshot came before it), finished at 10 before the next snapshot.
+  simulate({ nodes, scheduler, jobs: arraySource([job]) });
+  assert.deepEqual(deltas, [
+    { running: 0, started: 0, stopped: 0 },
+    { running: 0, started: 0, stopped: 0 },
+  ]);
+});

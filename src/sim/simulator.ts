@@ -78,6 +78,8 @@ interface MutableRun extends RunningJob {
   readonly rate: number;
   /** When steps start to accrue (start + restart cost). */
   readonly workStart: number;
+  /** Listed in a snapshot yet (until then, stopping it takes it off `startedSince` instead). */
+  listed: boolean;
 }
 
 type Ev =
@@ -134,6 +136,10 @@ export class Simulation {
   /** The pending jobs' ids, in the same order (what the plan check walks). */
   private readonly pendingIds: string[] = [];
   private recentlyFinished: FinishedJob[] = [];
+  /** Snapshots handed out, and the runs that began and ended since the last one (its runningDelta). */
+  private seq = 0;
+  private startedSince: MutableRun[] = [];
+  private stoppedSince: MutableRun[] = [];
   private allocatedGpus = 0;
   private wakeAt = Infinity;
   /** Per tenant: decayed usage [GPU, CPU core, memory MiB]-seconds at `at`, and what it holds now. */
@@ -260,8 +266,16 @@ export class Simulation {
       const [gpuSeconds, cpuSeconds, memoryMibSeconds] = this.decayed(u, this.now) as [number, number, number];
       tenantUsage.push({ name, gpuSeconds, cpuSeconds, memoryMibSeconds });
     }
+    const started = this.startedSince;
+    const stopped = this.stoppedSince;
+    for (const r of started) r.listed = true;
+    this.startedSince = [];
+    this.stoppedSince = [];
+    this.seq++;
     return {
       now: this.now,
+      seq: this.seq,
+      runningDelta: { since: this.seq - 1, started, stopped },
       nodes: this.nodeStates,
       running: this.running,
       pending: this.pending,
@@ -359,7 +373,9 @@ export class Simulation {
       gpus,
       rate,
       workStart: this.now + restart,
+      listed: false,
     };
+    this.startedSince.push(run);
     s.running = run;
     s.version++;
     if (s.progress.firstStartTime === undefined) s.progress = { ...s.progress, firstStartTime: this.now };
@@ -410,6 +426,8 @@ export class Simulation {
     for (const t of run.bindings) this.cluster.release(t.placement);
     const i = sortedIndex(this.running, s.spec.id);
     if (this.running[i]?.spec.id === s.spec.id) this.running.splice(i, 1);
+    if (run.listed) this.stoppedSince.push(run);
+    else this.startedSince.splice(this.startedSince.indexOf(run), 1);
     this.ledger.remove(s.spec.queue, run.model, run.gpus);
     this.changeUsage(s.spec, run.gpus, -1);
     this.allocatedGpus -= run.gpus;

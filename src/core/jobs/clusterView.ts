@@ -2,13 +2,14 @@
  * The placement core's ClusterState, kept in step with a scheduler's snapshots: running jobs'
  * bindings are allocated, jobs that stopped are released. It is updated by difference (by job
  * id and start time) so a cycle costs O(changes), not O(cluster), when the caller passes the
- * same `nodes` array each time; a different array rebuilds it.
+ * same `nodes` array each time; a different array rebuilds it. A snapshot whose `runningDelta`
+ * follows the previous snapshot is applied without comparing the running lists at all.
  */
 import { ClusterState, type PreparedTask } from '../cluster.ts';
 import { taskId, type Placement } from '../model.ts';
 import { RunningEnds } from './estimates.ts';
 import { declaredRunSeconds, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
-import type { NodeState, RunningJob, SchedulerSnapshot } from './scheduler.ts';
+import type { NodeState, RunningDelta, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
   return { id: taskId(`${job.id}/${group}/${index}`), ...res };
@@ -28,6 +29,13 @@ export class ClusterView {
   private nodeRefs: readonly NodeState[] = [];
   /** The running jobs' expected ends per model (for availability profiles), kept in step too. */
   readonly ends = new RunningEnds();
+  /** The `seq` of the last snapshot applied. */
+  private seq: number | undefined;
+  /** What the last update changed: runs that began and ended (a job that moved is in both). */
+  readonly started: RunningJob[] = [];
+  readonly stopped: RunningJob[] = [];
+  /** The last update started over (every running job is in `started`). */
+  rebuilt = false;
 
   get clusterOrUndefined(): ClusterState | undefined {
     return this.state;
@@ -44,13 +52,14 @@ export class ClusterView {
    * one comparison each.
    */
   update(snapshot: SchedulerSnapshot): ClusterState {
-    if (snapshot.nodes !== this.nodes || !this.state) {
-      this.nodes = snapshot.nodes;
-      this.state = new ClusterState(snapshot.nodes.map((n) => n.spec));
-      this.prev = [];
-      this.held.clear();
-      this.ends.clear();
-    }
+    this.started.length = 0;
+    this.stopped.length = 0;
+    this.rebuilt = false;
+    const delta = snapshot.runningDelta;
+    const afterLast = delta !== undefined && this.seq !== undefined && delta.since === this.seq;
+    this.seq = snapshot.seq;
+    if (snapshot.nodes !== this.nodes || !this.state) this.rebuild(snapshot);
+    const follows = afterLast && !this.rebuilt;
     // Node states are replaced, not changed: look again only at nodes whose object changed.
     const nodes = snapshot.nodes;
     const seen = this.nodeRefs;
@@ -72,7 +81,8 @@ export class ClusterView {
       snapshot.nodes.forEach((n, i) => n.schedulable && order.push(i));
       this.nodeOrder = Int32Array.from(order);
     }
-    const state = this.state;
+    if (follows && delta && this.applyDelta(snapshot, delta)) return this.state as ClusterState;
+    const state = this.state as ClusterState;
     const prev = this.prev;
     const next = snapshot.running;
     // Releases first, then allocations: a job may start on GPUs another job left in this step.
@@ -96,6 +106,7 @@ export class ClusterView {
       } else if (a !== undefined && (b === undefined || a.spec.id < b.spec.id)) {
         this.release(state, a);
         endsOf(this.ends, a, false);
+        this.stopped.push(a);
         edits.push(i, -1, a);
         i++;
       } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
@@ -108,6 +119,7 @@ export class ClusterView {
           this.release(state, a);
           starting.push(b);
         }
+        this.stopped.push(a);
         endsOf(this.ends, a, false);
         endsOf(this.ends, b, true);
         edits.push(i, 0, b);
@@ -116,6 +128,7 @@ export class ClusterView {
       }
     }
     for (const b of starting) this.held.set(b.spec.id, allocateRunning(state, b));
+    this.started.push(...edits.filter((x, k): x is RunningJob => k % 3 === 2 && edits[k - 1] !== -1));
     // Bring prev to next by its few edits, from the end (a fresh copy per cycle costs more).
     for (let e = edits.length - 3; e >= 0; e -= 3) {
       const at = edits[e] as number;
@@ -128,10 +141,59 @@ export class ClusterView {
     return state;
   }
 
+  private rebuild(snapshot: SchedulerSnapshot): void {
+    this.nodes = snapshot.nodes;
+    this.state = new ClusterState(snapshot.nodes.map((n) => n.spec));
+    this.prev = [];
+    this.held.clear();
+    this.ends.clear();
+    this.rebuilt = true;
+  }
+
+  /**
+   * Applies the caller's list of runs that ended and began since the previous snapshot. False
+   * (nothing changed) when the result would not have the snapshot's number of running jobs:
+   * then the lists are compared as usual.
+   */
+  private applyDelta(snapshot: SchedulerSnapshot, delta: RunningDelta): boolean {
+    const prev = this.prev;
+    if (prev.length - delta.stopped.length + delta.started.length !== snapshot.running.length) return false;
+    const state = this.state as ClusterState;
+    for (const a of delta.stopped) {
+      const i = indexById(prev, a.spec.id);
+      if (prev[i] !== a) throw new Error(`runningDelta stops job ${a.spec.id}, which was not running in the previous snapshot`);
+      prev.splice(i, 1);
+      this.release(state, a);
+      endsOf(this.ends, a, false);
+      this.stopped.push(a);
+    }
+    for (const b of delta.started) {
+      const i = indexById(prev, b.spec.id);
+      if (prev[i]?.spec.id === b.spec.id) throw new Error(`runningDelta starts job ${b.spec.id}, which is already running`);
+      prev.splice(i, 0, b);
+      this.held.set(b.spec.id, allocateRunning(state, b));
+      endsOf(this.ends, b, true);
+      this.started.push(b);
+    }
+    return true;
+  }
+
   private release(state: ClusterState, r: RunningJob): void {
     for (const p of this.held.get(r.spec.id) ?? []) state.release(p);
     this.held.delete(r.spec.id);
   }
+}
+
+/** Where a job id is, or goes, in a list sorted by job id. */
+function indexById(list: readonly RunningJob[], id: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as RunningJob).spec.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function endsOf(ends: RunningEnds, r: RunningJob, add: boolean): void {

@@ -67,6 +67,11 @@ export class Placer {
     return this.view.cluster;
   }
 
+  /** The runs the last begin() found ended and begun; `rebuilt`: it started over, and every run is in `started`. */
+  get runChanges(): { readonly started: readonly RunningJob[]; readonly stopped: readonly RunningJob[]; readonly rebuilt: boolean } {
+    return this.view;
+  }
+
   /** The running jobs' releases of a model at the current cycle's instant, if `snapshot` is that cycle's. */
   baseSourceFor(snapshot: SchedulerSnapshot): ((model: GpuModel) => ProfileBase | undefined) | undefined {
     const ends = this.view.ends;

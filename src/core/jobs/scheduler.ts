@@ -76,6 +76,21 @@ export interface SchedulerSnapshot {
   readonly tenants?: readonly TenantConfig[];
   readonly tenantUsage?: readonly UsageRecord[];
   readonly finished?: readonly FinishedJob[];
+  /** The caller's number for this snapshot (increasing), for `runningDelta`. */
+  readonly seq?: number;
+  /**
+   * Optional: the runs that ended and began since the snapshot numbered `runningDelta.since`.
+   * A scheduler that saw that snapshot may apply these instead of comparing the running lists
+   * (for callers that keep one running list and change it in place); `running` stays the truth.
+   */
+  readonly runningDelta?: RunningDelta;
+}
+
+export interface RunningDelta {
+  readonly since: number;
+  /** Runs that ended (the objects of the earlier snapshot), then runs that began; a moved job is in both. */
+  readonly stopped: readonly RunningJob[];
+  readonly started: readonly RunningJob[];
 }
 
 /** Start a job: one binding per task (every task of every group, or `minReplicas` of an elastic group). */

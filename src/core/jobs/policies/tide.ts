@@ -82,13 +82,17 @@ interface Candidate {
   readonly priority: number;
   readonly preemptible: boolean;
   readonly submitTime: number;
+  /** Its progress when it was made: steps done, seconds run. */
+  readonly stepsDone: number;
+  readonly runSeconds: number;
   /** Its declared time limit (0: none). */
   readonly limit: number;
   /** Seconds of work lost to a restart. */
   readonly restart: number;
   /** Checkpoint interval in seconds (0: none). */
   readonly interval: number;
-  /** A running job's run: when it started, its steps per second, the GPUs it holds, the seconds before steps accrue. */
+  /** A running job's run: its model, when it started, its steps per second, the GPUs it holds, the seconds before steps accrue. */
+  readonly runModel: GpuModel | undefined;
   readonly startTime: number;
   readonly runRate: number;
   readonly runGpus: number;
@@ -149,8 +153,37 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   let replans = 0;
   /** The last replan's candidates in pass order. */
   let lastOrder: Candidate[] = [];
-  /** Running jobs' candidates, re-ranked at each replan while the run lasts. */
-  const runningCands = new WeakMap<RunningJob, Candidate>();
+  /** Running jobs' candidates, made when the run begins and re-ranked at each replan while it lasts; `slot`: index in the list. */
+  const runningCands = new WeakMap<RunningJob, { c: Candidate; slot: number }>();
+  const runningList: Candidate[] = [];
+  const runningSlots: { c: Candidate; slot: number }[] = [];
+  /** Brings the running candidates to the runs the placer found ended and begun. */
+  function trackRunning(s: SchedulerSnapshot): void {
+    const { started, stopped, rebuilt } = placer.runChanges;
+    if (rebuilt) {
+      runningList.length = 0;
+      runningSlots.length = 0;
+    }
+    for (const r of stopped) {
+      const entry = runningCands.get(r);
+      if (!entry) continue;
+      // Swap with the last (the list's order does not matter: a replan sorts).
+      const last = runningSlots.pop() as { c: Candidate; slot: number };
+      runningList.pop();
+      if (last !== entry) {
+        last.slot = entry.slot;
+        runningSlots[entry.slot] = last;
+        runningList[entry.slot] = last.c;
+      }
+      runningCands.delete(r);
+    }
+    for (const r of started) {
+      const entry = { c: candidate(r.spec, r.progress, r, s), slot: runningList.length };
+      runningCands.set(r, entry);
+      runningSlots.push(entry);
+      runningList.push(entry.c);
+    }
+  }
   /** What never changes about a job: its size and its models, fastest first. */
   const statics = new WeakMap<JobSpec, { gpus: number; sizes: readonly number[]; models: readonly GpuModel[]; best: number }>();
   /** One array per distinct model order and per distinct list of sizes. */
@@ -167,8 +200,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
 
   /** (Re)computes a job's order keys at `s.now`. */
   function rankAt(c: Candidate, s: SchedulerSnapshot): void {
-    const { running, progress: p, gpus, best } = c;
-    let steps = p.stepsDone;
+    const { running, gpus, best } = c;
+    let steps = c.stepsDone;
     let ranNow = 0;
     let unsavedSeconds = 0;
     if (running) {
@@ -177,7 +210,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (c.interval > 0) unsavedSeconds = ranNow % c.interval;
     }
     const unsaved = unsavedSeconds * c.runGpus;
-    const waited = s.now - c.submitTime - (p.runSeconds + ranNow);
+    const waited = s.now - c.submitTime - (c.runSeconds + ranNow);
     c.moveCost = running ? unsavedSeconds + c.restart : 0;
     const done = steps / best;
     c.rank = gpus * done - unsaved;
@@ -210,9 +243,12 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       priority: spec.priority,
       preemptible: spec.preemptible,
       submitTime: spec.submitTime,
+      stepsDone: progress.stepsDone,
+      runSeconds: progress.runSeconds,
       limit: limit !== undefined && limit > 0 ? limit : 0,
       restart,
       interval: spec.checkpointIntervalSeconds ?? 0,
+      runModel: running?.model,
       startTime: running?.startTime ?? 0,
       runRate: running ? ((spec.throughput[running.model] ?? 0) * running.gpus) / Math.max(1, gpus) : 0,
       runGpus: running?.gpus ?? 0,
@@ -248,7 +284,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   /** Waiting jobs by priority, then rank (the pass order without starvation), kept between replans. */
   const byRank = new SortedList<Candidate>((a, b) => b.priority - a.priority || a.rank - b.rank || byPriorityThenFifo(a.spec, b.spec));
   /** When a waiting job starts starving: it has then waited (not run) `starvation` seconds. */
-  const starvesAt = (c: Candidate): number => c.spec.submitTime + c.progress.runSeconds + starvation;
+  const starvesAt = (c: Candidate): number => c.submitTime + c.runSeconds + starvation;
   /** Waiting jobs not starving yet, by when they will. */
   const notYetStarving = new SortedList<Candidate>((a, b) => starvesAt(a) - starvesAt(b) || byPriorityThenFifo(a.spec, b.spec));
   /** Starving waiting jobs, oldest first (the order their boost is granted in). */
@@ -410,7 +446,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     };
     const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
       // A running job's GPUs are its own to keep only until its turn.
-      if (c.running && held && c.triedIn !== pass) held.set(c.running.model, (held.get(c.running.model) ?? 0) - c.running.gpus);
+      if (c.runModel !== undefined && held && c.triedIn !== pass) held.set(c.runModel, (held.get(c.runModel) ?? 0) - c.runGpus);
       c.triedIn = pass;
       const need = c.need;
       if (c.running && held && !enforced && reserved.size === 0 && c.sizes.length === 1 && staysPut(c, c.running)) return true;
@@ -577,15 +613,14 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (c.listedIn !== listing - 1) fresh.push(c);
       c.listedIn = listing;
     };
-    for (const r of s.running) {
-      let c = runningCands.get(r);
-      if (!c) runningCands.set(r, (c = candidate(r.spec, r.progress, r, s)));
-      else if (c.preemptible && s.now - c.startTime >= minRun) rankAt(c, s);
+    for (const c of runningList) {
+      const model = c.runModel as GpuModel;
       if (c.preemptible && s.now - c.startTime >= minRun) {
+        rankAt(c, s);
         list(c);
-        capacity.set(r.model, (capacity.get(r.model) ?? 0) + r.gpus);
-        held.set(r.model, (held.get(r.model) ?? 0) + r.gpus);
-      } else ledger.add(r.spec.queue, r.model, r.gpus);
+        capacity.set(model, (capacity.get(model) ?? 0) + c.runGpus);
+        held.set(model, (held.get(model) ?? 0) + c.runGpus);
+      } else ledger.add(c.spec.queue, model, c.runGpus);
     }
     for (const c of waiting.records) {
       rankAt(c, s);
@@ -688,6 +723,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     name: 'tide',
     cycle(s: SchedulerSnapshot): SchedulePlan {
       placer.begin(s);
+      trackRunning(s);
       if (useEstimates && s.finished) history.learn(s.finished, bestOf);
       current = s;
       const { added, removed } = waiting.update(s.pending);
