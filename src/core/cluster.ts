@@ -266,20 +266,19 @@ export class ClusterState {
     this.logChange(n);
   }
 
-  /** A cursor for changedSince: the number of state changes so far. */
+  /** A cursor for changesSince: the number of state changes so far. */
   get changeCursor(): number {
     return this.changeBase + this.changeLen;
   }
 
   /**
-   * Calls `visit` for every node whose state changed since `cursor` (a node may come more than
-   * once). Returns false, visiting nothing, when the log no longer reaches back that far: the
-   * caller must then check every node.
+   * The nodes whose state changed since `cursor`, in order (a node may come more than once), or
+   * null when the log no longer reaches back that far. A view of the log: read it before the
+   * next change.
    */
-  changedSince(cursor: number, visit: (node: number) => void): boolean {
-    if (cursor < this.changeBase) return false;
-    for (let i = cursor - this.changeBase; i < this.changeLen; i++) visit(this.changeLog[i] as number);
-    return true;
+  changesSince(cursor: number): Int32Array | null {
+    if (cursor < this.changeBase) return null;
+    return this.changeLog.subarray(cursor - this.changeBase, this.changeLen);
   }
 
   private logChange(n: number): void {

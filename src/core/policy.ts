@@ -114,11 +114,12 @@ export class PlacementSession {
     if (choice.node < 0) {
       // The reason scans every node: computed only when someone reads it.
       let reason: string | undefined;
-      const explain = (): string => (reason ??= this.explain(t));
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the result's getter reads it (no closure per failure)
+      const session = this;
       return {
         ok: false,
-        get reason() {
-          return explain();
+        get reason(): string {
+          return (reason ??= session.explain(t));
         },
       };
     }
@@ -172,16 +173,9 @@ export class PlacementSession {
       this.indexes.set(key, index);
     }
     const ix = index;
-    const rescore = (n: number): void => {
-      const position = this.position[n] as number;
-      if (position < 0) return;
-      const version = cluster.version[n] as number;
-      if (ix.scoredAt[n] === version) return;
-      ix.scoredAt[n] = version;
-      const ok = cluster.fitsIgnoringMemory(n, t) && (this.policy.filter?.(n, t) ?? null) === null;
-      ix.tree.set(position, ok ? this.policy.score(n, t) : -Infinity);
-    };
-    if (!cluster.changedSince(ix.cursor, rescore)) for (let n = 0; n < cluster.nodeCount; n++) rescore(n);
+    const changed = cluster.changesSince(ix.cursor);
+    if (changed === null) for (let n = 0; n < cluster.nodeCount; n++) this.rescore(ix, t, n);
+    else for (const n of changed) this.rescore(ix, t, n);
     ix.cursor = cluster.changeCursor;
     // The best node by score; memory is not part of the key, so skip (and then restore) the
     // best nodes that lack it.
@@ -202,6 +196,17 @@ export class PlacementSession {
     return { node, score };
   }
 
+  /** Brings node n's score in `ix` up to date with its state. */
+  private rescore(ix: ShapeIndex, t: PreparedTask, n: number): void {
+    const position = this.position[n] as number;
+    if (position < 0) return;
+    const version = this.cluster.version[n] as number;
+    if (ix.scoredAt[n] === version) return;
+    ix.scoredAt[n] = version;
+    const ok = this.cluster.fitsIgnoringMemory(n, t) && (this.policy.filter?.(n, t) ?? null) === null;
+    ix.tree.set(position, ok ? this.policy.score(n, t) : -Infinity);
+  }
+
   /** kube-scheduler style: "0/1213 nodes can take it: 900 not enough GPU, 313 not enough CPU". */
   private explain(t: PreparedTask): string {
     const label: Record<UnfitReason, string> = {
@@ -210,16 +215,12 @@ export class PlacementSession {
       'gpu-model': `no GPU of an allowed model (${t.allowedModels.join(', ')})`,
       gpu: t.kind === 'whole' ? `fewer than ${t.gpuCount} free GPUs` : `no GPU with ${t.gpuMilli} milli free`,
     };
-    const labelOf = (n: number): string => {
-      const r = this.cluster.unfitReason(n, t);
-      return r === null ? (this.policy.filter?.(n, t) ?? 'fits') : label[r];
-    };
     let counts: ReadonlyMap<string, number>;
-    if (this.policy.scoreKey) counts = this.explainIndexed(t, labelOf);
+    if (this.policy.scoreKey) counts = this.explainIndexed(t, label);
     else {
       const all = new Map<string, number>();
       for (const n of this.nodeOrder) {
-        const key = labelOf(n);
+        const key = this.labelOf(n, t, label);
         all.set(key, (all.get(key) ?? 0) + 1);
       }
       counts = all;
@@ -233,7 +234,7 @@ export class PlacementSession {
    * the score indexes: a node's reason depends only on its own state and the task's shape (and,
    * for an indexed policy, its filter does too).
    */
-  private explainIndexed(t: PreparedTask, labelOf: (n: number) => string): ReadonlyMap<string, number> {
+  private explainIndexed(t: PreparedTask, label: Readonly<Record<UnfitReason, string>>): ReadonlyMap<string, number> {
     const { cluster } = this;
     const key = `${this.policy.scoreKey?.(t)}#${t.cpuMilli}/${t.memoryMib}/${t.gpuCount}/${t.gpuMilli}/${t.kind}/${t.modelMask}/${t.allowedModels.join(',')}`;
     let ex = this.explanations.get(key);
@@ -241,29 +242,38 @@ export class PlacementSession {
       ex = { labels: [], index: new Map(), counts: new Map(), nodeLabel: new Int32Array(cluster.nodeCount).fill(-1), checkedAt: new Uint32Array(cluster.nodeCount), cursor: -1 };
       this.explanations.set(key, ex);
     }
-    const e = ex;
-    const recheck = (n: number): void => {
-      if ((this.position[n] as number) < 0) return;
-      const version = cluster.version[n] as number;
-      if (e.checkedAt[n] === version) return;
-      e.checkedAt[n] = version;
-      const text = labelOf(n);
-      let i = e.index.get(text);
-      if (i === undefined) {
-        e.index.set(text, (i = e.labels.length));
-        e.labels.push(text);
-      }
-      const old = e.nodeLabel[n] as number;
-      if (old === i) return;
-      if (old >= 0) {
-        const was = e.labels[old] as string;
-        e.counts.set(was, (e.counts.get(was) ?? 0) - 1);
-      }
-      e.counts.set(text, (e.counts.get(text) ?? 0) + 1);
-      e.nodeLabel[n] = i;
-    };
-    if (!cluster.changedSince(e.cursor, recheck)) for (let n = 0; n < cluster.nodeCount; n++) recheck(n);
-    e.cursor = cluster.changeCursor;
-    return e.counts;
+    const changed = cluster.changesSince(ex.cursor);
+    if (changed === null) for (let n = 0; n < cluster.nodeCount; n++) this.recheck(ex, n, t, label);
+    else for (const n of changed) this.recheck(ex, n, t, label);
+    ex.cursor = cluster.changeCursor;
+    return ex.counts;
+  }
+
+  /** Why node n cannot take t (`label` words the cluster's reasons), or 'fits'. */
+  private labelOf(n: number, t: PreparedTask, label: Readonly<Record<UnfitReason, string>>): string {
+    const r = this.cluster.unfitReason(n, t);
+    return r === null ? (this.policy.filter?.(n, t) ?? 'fits') : label[r];
+  }
+
+  /** Brings node n's label in `e` up to date with its state. */
+  private recheck(e: Explanation, n: number, t: PreparedTask, label: Readonly<Record<UnfitReason, string>>): void {
+    if ((this.position[n] as number) < 0) return;
+    const version = this.cluster.version[n] as number;
+    if (e.checkedAt[n] === version) return;
+    e.checkedAt[n] = version;
+    const text = this.labelOf(n, t, label);
+    let i = e.index.get(text);
+    if (i === undefined) {
+      e.index.set(text, (i = e.labels.length));
+      e.labels.push(text);
+    }
+    const old = e.nodeLabel[n] as number;
+    if (old === i) return;
+    if (old >= 0) {
+      const was = e.labels[old] as string;
+      e.counts.set(was, (e.counts.get(was) ?? 0) - 1);
+    }
+    e.counts.set(text, (e.counts.get(text) ?? 0) + 1);
+    e.nodeLabel[n] = i;
   }
 }

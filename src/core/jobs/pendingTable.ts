@@ -42,14 +42,6 @@ export class PendingTable<R> {
     const at: number[] = [];
     const cut: number[] = [];
     const put: PendingJob[][] = [];
-    const change = (pos: number): number => {
-      if (at.length === 0 || at[at.length - 1] !== pos) {
-        at.push(pos);
-        cut.push(0);
-        put.push([]);
-      }
-      return at.length - 1;
-    };
     while (i < old.length || j < n) {
       const a = old[i];
       const b = pending[j];
@@ -59,13 +51,13 @@ export class PendingTable<R> {
       } else if (b === undefined || (a !== undefined && a.spec.id <= b.spec.id)) {
         // Left (or, with the same id, replaced by a new object: its record goes and a new one comes).
         removed.push(this.recs[i] as R);
-        const c = change(i);
+        const c = changeAt(at, cut, put, i);
         cut[c] = (cut[c] as number) + 1;
         i++;
         // Later changes at the next position belong to a new entry.
         at[c] = i;
       } else {
-        (put[change(i)] as PendingJob[]).push(b);
+        (put[changeAt(at, cut, put, i)] as PendingJob[]).push(b);
         j++;
       }
     }
@@ -105,6 +97,16 @@ export class PendingTable<R> {
     }
     return { added, removed };
   }
+}
+
+/** The entry of the change at old-list position `pos` (a new one unless the last change is there). */
+function changeAt(at: number[], cut: number[], put: PendingJob[][], pos: number): number {
+  if (at.length === 0 || at[at.length - 1] !== pos) {
+    at.push(pos);
+    cut.push(0);
+    put.push([]);
+  }
+  return at.length - 1;
 }
 
 /**

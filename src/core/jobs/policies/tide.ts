@@ -33,17 +33,16 @@
  *   reason and estimate, as Slurm's do between backfill cycles. So a cycle between replans
  *   costs what changed, not the length of the queue.
  */
-import type { ClusterState } from '../../cluster.ts';
 import type { GpuModel } from '../../model.ts';
-import type { AvailabilityProfile } from '../estimates.ts';
 import { jobGpus, jobSizes, type JobProgress, type JobSpec } from '../model.ts';
 import { PendingTable, SortedList } from '../pendingTable.ts';
-import { byPriorityThenFifo, declaredRunSeconds, ledgerFor, Placer, profileFor } from '../placer.ts';
+import { byPriorityThenFifo, ledgerFor, Placer } from '../placer.ts';
 import { dominantShares } from '../fairShare.ts';
 import { QuotaLedger } from '../quota.ts';
 import { RuntimeHistory } from '../runtimeHistory.ts';
-import type { JobBind, JobScheduler, JobSchedulerContext, PendingJob, PendingReason, PendingReasonCode, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
+import type { JobBind, JobScheduler, JobSchedulerContext, PendingJob, PendingReason, Preemption, RunningJob, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
 import { addEstimates, ESTIMATE_LIMIT } from './fifo.ts';
+import { NOT_ENOUGH_FREE, Pass, type Candidate, type Pick } from './tidePass.ts';
 
 export const TIDE_DEFAULTS = {
   quantumSeconds: 360,
@@ -60,80 +59,6 @@ export const TIDE_DEFAULTS = {
   /** 1: a job that is not running takes GPUs no running job holds before it displaces one. */
   sticky: 1,
 };
-
-/**
- * A job as a pass sees it. What rankAt reads is copied in when it is made (a running job's
- * candidate lives as long as its run, a waiting job's as long as its PendingJob), so a replan
- * over thousands of jobs reads one object per job.
- */
-interface Candidate {
-  readonly spec: JobSpec;
-  readonly running: RunningJob | undefined;
-  readonly progress: JobProgress;
-  /** GPUs at full size. */
-  readonly gpus: number;
-  /** GPUs at its smallest size. */
-  readonly need: number;
-  /** Sizes it can run at, smallest first (one entry unless a group is elastic). */
-  readonly sizes: readonly number[];
-  /** Models it can run on, fastest first (shared between jobs with the same order). */
-  readonly models: readonly GpuModel[];
-  readonly best: number;
-  readonly priority: number;
-  readonly preemptible: boolean;
-  readonly submitTime: number;
-  /** Its progress when it was made: steps done, seconds run. */
-  readonly stepsDone: number;
-  readonly runSeconds: number;
-  /** Its declared time limit (0: none). */
-  readonly limit: number;
-  /** Seconds of work lost to a restart. */
-  readonly restart: number;
-  /** Checkpoint interval in seconds (0: none). */
-  readonly interval: number;
-  /** A running job's run: its model, when it started, its steps per second, the GPUs it holds, the seconds before steps accrue. */
-  readonly runModel: GpuModel | undefined;
-  readonly startTime: number;
-  readonly runRate: number;
-  readonly runGpus: number;
-  readonly workDelay: number;
-  /** Waited (not run) longer than the starvation limit, and within the share boosted jobs may take. */
-  boosted: boolean;
-  /**
-   * Order key, smaller first: expected remaining GPU-seconds on the best model (attained
-   * GPU-seconds when nothing is known), less unsaved work for running jobs.
-   */
-  rank: number;
-  /** Seconds of work a move would cost it now: unsaved work plus its restart cost. */
-  moveCost: number;
-  /** A waiting job's reason, kept from the pass that last looked at it. */
-  reason: PendingReason | undefined;
-  /** The pass that last tried it (so a fill pass knows which reasons to renew). */
-  triedIn: number;
-  /** Waiting, and has waited longer than the starvation limit (in the starving list). */
-  starving: boolean;
-  /** Why the pass that last tried it did not choose it. */
-  why: Why | undefined;
-  /** Where the pass `pickedIn` chose to run it (undefined: not chosen). */
-  pick: Pick | undefined;
-  pickedIn: number;
-  /** The replan that last listed it. */
-  listedIn: number;
-  /** Its speed on each of `relModels` ÷ its best (swapForSpeed's table, made when first needed). */
-  rel: Float64Array | undefined;
-  relModels: readonly GpuModel[] | undefined;
-}
-
-/** A job chosen to run: on which model, at how many GPUs. */
-interface Pick {
-  readonly c: Candidate;
-  model: GpuModel;
-  readonly gpus: number;
-}
-
-type Why = { readonly code: PendingReasonCode; readonly message: string };
-const LOWER_RANK: Why = { code: 'lower-priority', message: 'jobs with less expected remaining work go first' };
-const NOT_ENOUGH_FREE: Why = { code: 'waiting-for-resources', message: 'no model has enough GPUs free for it' };
 
 export function tide(ctx: JobSchedulerContext): JobScheduler {
   const opt = (k: keyof typeof TIDE_DEFAULTS): number => Number(ctx.options?.[k] ?? TIDE_DEFAULTS[k]);
@@ -291,11 +216,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const starving = new SortedList<Candidate>((a, b) => byPriorityThenFifo(a.spec, b.spec));
   /** Brings the two lists to the waiting jobs at `now`. */
   function trackStarving(now: number, added: readonly Candidate[], removed: readonly Candidate[]): void {
-    const isStarving = (c: Candidate): boolean => now > starvesAt(c);
-    notYetStarving.apply(added.filter((c) => !isStarving(c)), removed.filter((c) => !c.starving));
+    notYetStarving.apply(added.filter((c) => now <= starvesAt(c)), removed.filter((c) => !c.starving));
     starving.apply([], removed.filter((c) => c.starving));
-    const began: Candidate[] = added.filter(isStarving);
-    began.push(...notYetStarving.takeWhile(isStarving));
+    const began: Candidate[] = added.filter((c) => now > starvesAt(c));
+    began.push(...notYetStarving.takeWhile((c) => now > starvesAt(c)));
     for (const c of began) c.starving = true;
     starving.apply(began, []);
   }
@@ -317,259 +241,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     return boosted;
   }
 
-  /** One pass of choosing what runs where, over candidates in order; state lives for one cycle. */
-  function newPass(s: SchedulerSnapshot, capacity: Map<GpuModel, number>, ledger: QuotaLedger, held?: Map<GpuModel, number>) {
-    const pass = ++passes;
-    /** What this pass chose (a pick whose placement failed is taken off its candidate, not out of here). */
-    const picks: Pick[] = [];
-    const chosen = (c: Candidate): Pick | undefined => (c.pickedIn === pass ? c.pick : undefined);
-    const why = (c: Candidate, w: Why): void => {
-      c.why = w;
-    };
-    const reserved = new Map<GpuModel, { job: string; shadow: number }>();
-    const reservedNeed = new Map<GpuModel, number>();
-    const free = (m: GpuModel): number => capacity.get(m) ?? 0;
-    /** Free GPUs that no running job still to be placed holds. */
-    const unheld = (m: GpuModel): number => (held ? free(m) - (held.get(m) ?? 0) : free(m));
-    const noRoom = new Map<number, Why>();
-    const refusedNominal = new Map<string, { gpus: number; message: string }>();
-    const refusedBorrow = new Map<string, { gpus: number; message: string }>();
-    const enforced = ledger.enforced;
-
-    /**
-     * Fastest model first; a running job stays on its model unless a faster one with room
-     * gains more over a quantum than the move costs (no ping-pong between equals).
-     */
-    const modelOrder = (c: Candidate): readonly GpuModel[] => {
-      const cur = c.running?.model;
-      const need = c.need;
-      if (cur === undefined || free(cur) < need) return c.models;
-      const faster = c.models.find((m) => unheld(m) >= need);
-      if (faster === undefined || faster === cur) return c.models;
-      return movePays(c, cur, faster) ? c.models : [cur, ...c.models.filter((m) => m !== cur)];
-    };
-    /** Whether moving from `from` to `to` gains more over a quantum than the move costs. */
-    const movePays = (c: Candidate, from: GpuModel, to: GpuModel): boolean => {
-      const gain = ((c.spec.throughput[to] ?? 0) - (c.spec.throughput[from] ?? 0)) / c.best;
-      return gain * quantum > c.moveCost + 1e-9 && gain > 0;
-    };
-    /** Records that the pass runs `c` on `m` at `gpus`, and takes those GPUs. */
-    const choose = (c: Candidate, m: GpuModel, gpus: number): void => {
-      const pick = { c, model: m, gpus };
-      picks.push(pick);
-      refused.length = 0;
-      c.pick = pick;
-      c.pickedIn = pass;
-      capacity.set(m, free(m) - gpus);
-      stale = true;
-      if (enforced) ledger.add(c.spec.queue, m, gpus);
-      c.why = undefined;
-    };
-    /**
-     * The size to run at on `m`, at most `cap` GPUs: as large as quota allows (elastic groups
-     * grow). A running job on its own model changes size only when growing gains more over a
-     * quantum than the restart costs, or when it must shrink to fit.
-     */
-    const sizeOn = (c: Candidate, m: GpuModel, cap: number, withinNominal: boolean): number => {
-      let size = c.need;
-      for (const next of c.sizes) {
-        if (next > cap || ledger.check(c.spec.queue, m, next, withinNominal) !== null) break;
-        size = next;
-      }
-      const held = c.running?.model === m ? c.running.gpus : undefined;
-      if (held !== undefined && size > held && ((size - held) / c.gpus) * quantum <= c.moveCost + 1e-9) return held;
-      return size;
-    };
-    /** The most GPUs free on one model. */
-    const mostFree = (): number => {
-      let most = 0;
-      for (const n of capacity.values()) most = Math.max(most, n);
-      return most;
-    };
-    const noRoomFor = (need: number): Why => {
-      let w = noRoom.get(need);
-      if (!w) noRoom.set(need, (w = { code: 'waiting-for-resources', message: `needs ${need} GPUs of one model; no model has that many free` }));
-      return w;
-    };
-    /**
-     * Refusals of jobs that may run on any model, without quotas: they depend only on the free
-     * GPUs and the reservations, so a job needing at least as many GPUs for at least as long is
-     * refused too. Forgotten when a job is placed or a model reserved.
-     */
-    const refused: { need: number; run: number; why: Why }[] = [];
-    /** The most GPUs free on one model (only falls: GPUs are only taken in a pass). */
-    let most = mostFree();
-    /** The most free on one model outside reserved GPUs, and the latest shadow time of a reservation. */
-    let mostOutside = most;
-    let lastShadow = -Infinity;
-    /** Whether a placement or a reservation came since `most`, `mostOutside` and `lastShadow` were computed. */
-    let stale = false;
-    /** Brings `most`, `mostOutside` and `lastShadow` up to date (read them only after this). */
-    const limits = (): void => {
-      if (!stale) return;
-      stale = false;
-      most = mostFree();
-      mostOutside = 0;
-      lastShadow = -Infinity;
-      for (const [m, n] of capacity) {
-        const r = reserved.get(m);
-        mostOutside = Math.max(mostOutside, r ? n - (reservedNeed.get(m) ?? 0) : n);
-        if (r) lastShadow = Math.max(lastShadow, r.shadow);
-      }
-    };
-    /**
-     * Whether a job would surely be refused, without quotas: it needs more GPUs than any model
-     * has free, or more than any has outside the reservations and runs past every shadow time.
-     */
-    const surelyRefused = (c: Candidate): boolean => {
-      limits();
-      const need = c.need;
-      return need > most || (need > mostOutside && s.now + declaredRunSeconds(c.spec) > lastShadow);
-    };
-    const heldFor = new Map<string, Why>();
-    /**
-     * The common case at a replan, without the general walk: a running job (one size, no quotas,
-     * no reservations yet) keeps its model and GPUs unless a faster model has room no running job
-     * holds and moving there gains more over a quantum than it costs. False: take the walk.
-     */
-    const staysPut = (c: Candidate, r: RunningJob): boolean => {
-      const cur = r.model;
-      for (const m of c.models) {
-        if (m === cur) break;
-        if (unheld(m) < r.gpus) continue;
-        if (movePays(c, cur, m)) return false;
-        break;
-      }
-      if (unheld(cur) < r.gpus) return false;
-      choose(c, cur, r.gpus);
-      return true;
-    };
-    const tryPlace = (c: Candidate, withinNominal: boolean): boolean => {
-      // A running job's GPUs are its own to keep only until its turn.
-      if (c.runModel !== undefined && held && c.triedIn !== pass) held.set(c.runModel, (held.get(c.runModel) ?? 0) - c.runGpus);
-      c.triedIn = pass;
-      const need = c.need;
-      if (c.running && held && !enforced && reserved.size === 0 && c.sizes.length === 1 && staysPut(c, c.running)) return true;
-      // More GPUs than any model has free (the common case far down a long queue).
-      limits();
-      if (need > most && !enforced) {
-        why(c, noRoomFor(need));
-        return false;
-      }
-      // Held for starving jobs on every model with room for it (what the loop below would find).
-      if (!enforced && !c.running && surelyRefused(c)) {
-        const first = c.models.find((m) => unheld(m) >= need) ?? c.models.find((m) => free(m) >= need);
-        const job = first === undefined ? undefined : reserved.get(first)?.job;
-        if (job === undefined) why(c, noRoomFor(need));
-        else {
-          let w = heldFor.get(job);
-          if (!w) heldFor.set(job, (w = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${job}` }));
-          why(c, w);
-        }
-        return false;
-      }
-      const anyModel = !enforced && c.models.length === cluster.models.length;
-      if (anyModel && refused.length > 0) {
-        const run = declaredRunSeconds(c.spec);
-        for (const f of refused) {
-          if (need >= f.need && run >= f.run) {
-            why(c, f.why.code === 'reserved-for-another-job' ? f.why : noRoomFor(need));
-            return false;
-          }
-        }
-      }
-      let room = false;
-      for (const m of c.models) if (free(m) >= need) room = true;
-      if (!room) {
-        const model = c.models[0];
-        const quota = enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
-        if (quota !== null) {
-          why(c, { code: 'over-quota', message: quota });
-          return false;
-        }
-        // The common case in a long queue: answer without building a message per job.
-        why(c, noRoomFor(need));
-        if (anyModel && refused.length < 16) refused.push({ need, run: -Infinity, why: c.why as Why });
-        return false;
-      }
-      let quotaError: string | null = null;
-      let blockedBy: string | undefined;
-      // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
-      const refusedAt = enforced ? (withinNominal ? refusedNominal : refusedBorrow).get(c.spec.queue) : undefined;
-      if (refusedAt && need >= refusedAt.gpus) {
-        why(c, { code: 'over-quota', message: refusedAt.message });
-        return false;
-      }
-      const order = modelOrder(c);
-      /** Places it on the first model in order where `avail` GPUs suffice. */
-      const attempt = (avail: (m: GpuModel) => number): boolean => {
-        for (const m of order) {
-          if (avail(m) < need) continue;
-          const q = ledger.check(c.spec.queue, m, need, withinNominal);
-          if (q !== null) {
-            quotaError ??= q;
-            continue;
-          }
-          // On a model reserved for a starving gang, only what leaves it its GPUs, unless the job ends first.
-          const r = reserved.get(m);
-          const cap = r && s.now + declaredRunSeconds(c.spec) > r.shadow ? avail(m) - (reservedNeed.get(m) ?? 0) : avail(m);
-          if (cap < need) {
-            blockedBy ??= r?.job;
-            continue;
-          }
-          choose(c, m, sizeOn(c, m, cap, withinNominal));
-          return true;
-        }
-        return false;
-      };
-      // A job takes GPUs no running job holds when it can, on any of its models, before it
-      // displaces one (which would then move to a slower model or stop).
-      if (held && attempt(unheld)) return true;
-      if (attempt(free)) return true;
-      if (quotaError !== null) {
-        why(c, { code: 'over-quota', message: quotaError });
-        const refused = withinNominal ? refusedNominal : refusedBorrow;
-        if (c.models.every((m) => free(m) >= need)) refused.set(c.spec.queue, { gpus: Math.min(need, refused.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
-      } else if (blockedBy !== undefined) why(c, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${blockedBy}` });
-      else why(c, { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${free(m)}`).join(', ')}` });
-      if (anyModel && quotaError === null && refused.length < 16) refused.push({ need, run: declaredRunSeconds(c.spec), why: c.why as Why });
-      return false;
-    };
-    const cluster = placer.cluster;
-    const totals = gpusPerModel(cluster);
-    let profile: AvailabilityProfile | undefined;
-    /** EASY backfill: a starving job that does not fit holds a model from its shadow time on. */
-    const reserve = (c: Candidate): void => {
-      // Not for a job its queue's quota holds back: GPUs would sit idle for a job that may not use them.
-      if (!c.boosted || c.models.length === 0 || c.why?.code === 'over-quota') return;
-      const need = c.need;
-      const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !reserved.has(x));
-      if (m === undefined) return;
-      const shadow = (profile ??= profileFor(s, placer)).earliest(m, need, declaredRunSeconds(c.spec));
-      reserved.set(m, { job: c.spec.id, shadow });
-      reservedNeed.set(m, need);
-      refused.length = 0;
-      stale = true;
-    };
-    const allReserved = (): boolean => reserved.size >= cluster.models.length;
-    /** The reason a job that was tried and not chosen waits, as a PendingReason (the kept one when unchanged). */
-    const reasonOf = (c: Candidate, keepEstimate: boolean): PendingReason => {
-      const w = (c.triedIn === pass ? c.why : undefined) ?? LOWER_RANK;
-      // Out of GPUs because jobs ranked before it took them: that is its priority, not the cluster.
-      const code = w.code === 'waiting-for-resources' && !c.boosted && picks.length > 0 ? 'lower-priority' : w.code;
-      const kept = c.reason;
-      if (kept && kept.code === code && kept.message === w.message && (keepEstimate || kept.estimatedStart === undefined)) return kept;
-      return keepEstimate && kept?.estimatedStart !== undefined ? { job: c.spec.id, code, message: w.message, estimatedStart: kept.estimatedStart } : { job: c.spec.id, code, message: w.message };
-    };
-    return { pass, picks, chosen, why, tryPlace, reserve, mostFree: (): number => {
-        limits();
-        return most;
-      },
-      surelyRefused, allReserved, reasonOf };
-  }
-
   /** The binds for what a pass chose that is not already running so (largest first); failures get a reason. */
-  function startChosen(p: ReturnType<typeof newPass>): JobBind[] {
+  function startChosen(p: Pass): JobBind[] {
     const binds: JobBind[] = [];
     const starts = p.picks.filter(({ c, model, gpus }) => !c.running || c.running.model !== model || c.running.gpus !== gpus).sort((a, b) => b.gpus - a.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
     for (const { c, model, gpus } of starts) {
@@ -584,7 +257,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   }
 
   /** The borrowing pass (Kueue cohorts): jobs the nominal pass left, smallest dominant share first. */
-  function borrow(s: SchedulerSnapshot, p: ReturnType<typeof newPass>, left: readonly Candidate[]): void {
+  function borrow(s: SchedulerSnapshot, p: Pass, left: readonly Candidate[]): void {
     const shares = dominantShares(s);
     const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
     const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.priority - a.priority || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || passOrder(a, b));
@@ -634,7 +307,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     capBoosts(cands.filter((x) => x.boosted).sort((a, b) => byPriorityThenFifo(a.spec, b.spec)));
     const first = cands.sort(passOrder);
     lastOrder = first;
-    const p = newPass(s, capacity, ledger, sticky ? held : undefined);
+    const p = new Pass({ s, pass: ++passes, capacity, ledger, held: sticky ? held : undefined, placer, quantum });
     for (const c of first) if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
     if (ledger.enforced) borrow(s, p, first);
     swapForSpeed(p.picks, cluster.models, quantum);
@@ -678,7 +351,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
    */
   function fill(s: SchedulerSnapshot): SchedulePlan {
     const ledger = ledgerFor(s);
-    const p = newPass(s, capacityNow(), ledger);
+    const p = new Pass({ s, pass: ++passes, capacity: capacityNow(), ledger, held: undefined, placer, quantum });
     const tried: Candidate[] = [];
     // The starving jobs within their share first (as the replan orders them), merged into the rank order.
     const boosted = capBoosts(starving.items);
@@ -739,21 +412,6 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       return fill(s);
     },
   };
-}
-
-const modelTotals = new WeakMap<ClusterState, Map<GpuModel, number>>();
-/** GPUs per model in the cluster (nodes may be down: these are what a reservation can wait for). */
-function gpusPerModel(cluster: ClusterState): ReadonlyMap<GpuModel, number> {
-  let totals = modelTotals.get(cluster);
-  if (!totals) {
-    totals = new Map();
-    for (let g = 0; g < cluster.gpuModel.length; g++) {
-      const m = cluster.models[cluster.gpuModel[g] as number] as GpuModel;
-      totals.set(m, (totals.get(m) ?? 0) + 1);
-    }
-    modelTotals.set(cluster, totals);
-  }
-  return totals;
 }
 
 /**
