@@ -12,6 +12,7 @@
  * instead of walking every step.
  */
 import type { GpuModel } from '../model.ts';
+import { ascending } from './model.ts';
 
 interface Step {
   readonly time: number;
@@ -92,7 +93,7 @@ export class AvailabilityProfile {
 
   private sorted(model: GpuModel): Step[] {
     const steps = this.steps.get(model) ?? [];
-    if (this.unsorted.delete(model)) steps.sort((a, b) => a.time - b.time);
+    if (this.unsorted.delete(model)) steps.sort((a, b) => ascending(a.time, b.time));
     return steps;
   }
 

@@ -171,3 +171,12 @@ export interface TenantConfig {
   /** Fair-share weight (default 1). */
   readonly weight?: number;
 }
+
+/**
+ * −1, 0 or 1 as x is below, equal to or above y. Comparators return this rather than x − y:
+ * a fractional difference handed back to Array.prototype.sort is a heap number allocated per
+ * comparison.
+ */
+export function ascending(x: number, y: number): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}

@@ -11,13 +11,13 @@ import type { Rng } from '../rng.ts';
 import { ClusterView, taskOf } from './clusterView.ts';
 import { AvailabilityProfile, type ProfileBase } from './estimates.ts';
 import { freeGpus, placeGang, type GangResult } from './gang.ts';
-import { CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
+import { ascending, CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
 import { QuotaLedger } from './quota.ts';
 import type { JobBind, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export const DEFAULT_PLACEMENT = 'bestfit';
 
-export { declaredRunSeconds };
+export { ascending, declaredRunSeconds };
 
 /** Expected end of a running job from its declared limit and the time it has already run. */
 export function expectedEnd(r: RunningJob, now: number): number {
@@ -26,7 +26,7 @@ export function expectedEnd(r: RunningJob, now: number): number {
 
 /** Jobs by priority (higher first), then submit time, then id. */
 export function byPriorityThenFifo(a: JobSpec, b: JobSpec): number {
-  return b.priority - a.priority || a.submitTime - b.submitTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return b.priority - a.priority || ascending(a.submitTime, b.submitTime) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 export class Placer {

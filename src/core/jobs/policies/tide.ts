@@ -36,7 +36,7 @@
 import type { GpuModel } from '../../model.ts';
 import { jobGpus, jobSizes, type JobProgress, type JobSpec } from '../model.ts';
 import { PendingTable, SortedList } from '../pendingTable.ts';
-import { byPriorityThenFifo, ledgerFor, Placer } from '../placer.ts';
+import { ascending, byPriorityThenFifo, ledgerFor, Placer } from '../placer.ts';
 import { dominantShares } from '../fairShare.ts';
 import { QuotaLedger } from '../quota.ts';
 import { RuntimeHistory } from '../runtimeHistory.ts';
@@ -204,14 +204,14 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const passOrder = (a: Candidate, b: Candidate): number =>
     b.priority - a.priority ||
     Number(b.boosted) - Number(a.boosted) ||
-    (a.boosted ? a.spec.submitTime - b.spec.submitTime : a.rank - b.rank) ||
+    (a.boosted ? ascending(a.submitTime, b.submitTime) : ascending(a.rank, b.rank)) ||
     byPriorityThenFifo(a.spec, b.spec);
   /** Waiting jobs by priority, then rank (the pass order without starvation), kept between replans. */
-  const byRank = new SortedList<Candidate>((a, b) => b.priority - a.priority || a.rank - b.rank || byPriorityThenFifo(a.spec, b.spec));
+  const byRank = new SortedList<Candidate>((a, b) => b.priority - a.priority || ascending(a.rank, b.rank) || byPriorityThenFifo(a.spec, b.spec));
   /** When a waiting job starts starving: it has then waited (not run) `starvation` seconds. */
   const starvesAt = (c: Candidate): number => c.submitTime + c.runSeconds + starvation;
   /** Waiting jobs not starving yet, by when they will. */
-  const notYetStarving = new SortedList<Candidate>((a, b) => starvesAt(a) - starvesAt(b) || byPriorityThenFifo(a.spec, b.spec));
+  const notYetStarving = new SortedList<Candidate>((a, b) => ascending(starvesAt(a), starvesAt(b)) || byPriorityThenFifo(a.spec, b.spec));
   /** Starving waiting jobs, oldest first (the order their boost is granted in). */
   const starving = new SortedList<Candidate>((a, b) => byPriorityThenFifo(a.spec, b.spec));
   /** Brings the two lists to the waiting jobs at `now`. */
@@ -260,7 +260,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   function borrow(s: SchedulerSnapshot, p: Pass, left: readonly Candidate[]): void {
     const shares = dominantShares(s);
     const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
-    const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.priority - a.priority || Number(b.boosted) - Number(a.boosted) || tenantShare(a) - tenantShare(b) || passOrder(a, b));
+    const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.priority - a.priority || Number(b.boosted) - Number(a.boosted) || ascending(tenantShare(a), tenantShare(b)) || passOrder(a, b));
     for (const c of second) p.tryPlace(c, false);
   }
 
@@ -443,7 +443,7 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
   const movers = (on: readonly Pick[], gains: Float64Array, otherBest: number): { v: Pick; gain: number }[] => {
     const out: { v: Pick; gain: number }[] = [];
     for (let k = 0; k < on.length; k++) if ((gains[k] as number) + otherBest > 1e-9) out.push({ v: on[k] as Pick, gain: gains[k] as number });
-    return out.sort((a, b) => b.gain - a.gain || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
+    return out.sort((a, b) => ascending(b.gain, a.gain) || (a.v.c.spec.id < b.v.c.spec.id ? -1 : 1));
   };
   const gainsOf = (on: readonly Pick[], from: number, to: number): { gains: Float64Array; best: number } => {
     const gains = new Float64Array(on.length);
