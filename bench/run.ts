@@ -8,8 +8,9 @@
  *    speed targets.
  * 3. The default `tide bench placement` run (all policies × seeds 42-51) on all cores.
  * 4. Peak memory (max RSS) of this process.
+ * 5. The job simulator's speed at the issue's size (100k jobs on 10k GPUs), fifo then tide.
  */
-import { simSpeed, simSpeedLine } from './simSpeed.ts';
+import { printSimSpeed, TARGET } from './simSpeed.ts';
 import { resourceUsage } from 'node:process';
 import Table from 'cli-table3';
 import { nodeId, type NodeSpec } from '../src/core/model.ts';
@@ -95,6 +96,6 @@ await runPlacementBenchmark({ podsFile: 'default', nodes, pods, policies: placem
 console.log(`\nDefault run (${placementPolicyNames().length} policies × 10 seeds, worker threads on all cores): ${((performance.now() - started) / 1000).toFixed(1)} s`);
 console.log(`Peak memory of the benchmark process (max RSS): ${fmt(resourceUsage().maxRSS / 1024)} MiB`);
 
-// The job simulator (the issue's 100k jobs / 10k GPUs is `npm run bench:jobs`; here a tenth of each).
-console.log('\nSimulator speed, 10,000 synthetic jobs on 1,000 GPUs (full size: npm run bench:jobs):');
-for (const policy of ['fifo', 'tide']) console.log(simSpeedLine(await simSpeed(policy, 10_000, 1_000)));
+// The job simulator at the issue's size: 100k jobs on 10k GPUs (also `npm run bench:jobs`).
+console.log('');
+await printSimSpeed(TARGET.jobs, TARGET.gpus, ['fifo', 'tide']);
