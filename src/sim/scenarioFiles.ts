@@ -134,8 +134,10 @@ export function readClusterFile(file: string): ClusterFile {
     const borrowing = r.quota(['queues', i, 'borrowingLimit']);
     const lending = r.quota(['queues', i, 'lendingLimit']);
     const cohort = r.has(['queues', i, 'cohort']) ? r.str(['queues', i, 'cohort']) : undefined;
+    const name = r.str(['queues', i, 'name']);
+    if (queues.some((q) => q.name === name)) r.fail(['queues', i, 'name'], `queue '${name}' is defined twice`);
     queues.push({
-      name: r.str(['queues', i, 'name']),
+      name,
       nominalQuota: nominal,
       weight: r.num(['queues', i, 'weight'], { min: 0, fallback: 1 }),
       ...(cohort === undefined ? {} : { cohort }),
