@@ -427,7 +427,11 @@ export class Simulation {
     const i = sortedIndex(this.running, s.spec.id);
     if (this.running[i]?.spec.id === s.spec.id) this.running.splice(i, 1);
     if (run.listed) this.stoppedSince.push(run);
-    else this.startedSince.splice(this.startedSince.indexOf(run), 1);
+    else {
+      // Begun and ended between two snapshots: the next one need not hear of it.
+      const k = this.startedSince.indexOf(run);
+      if (k >= 0) this.startedSince.splice(k, 1);
+    }
     this.ledger.remove(s.spec.queue, run.model, run.gpus);
     this.changeUsage(s.spec, run.gpus, -1);
     this.allocatedGpus -= run.gpus;
