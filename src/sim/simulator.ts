@@ -8,7 +8,7 @@
  */
 import { ClusterState } from '../core/cluster.ts';
 import { taskOf } from '../core/jobs/clusterView.ts';
-import { boundGpus, CPU_MODEL, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
+import { boundGpus, CPU_MODEL, indexById, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
 import { QuotaLedger } from '../core/jobs/quota.ts';
 import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/jobs/scheduler.ts';
 import type { NodeId, NodeSpec } from '../core/model.ts';
@@ -99,18 +99,6 @@ function sortedIdIndex(ids: readonly string[], id: string): number {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if ((ids[mid] as string) < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Inserts into / removes from an array kept sorted by job id. */
-function sortedIndex<T extends { spec: JobSpec }>(list: readonly T[], id: string): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((list[mid] as T).spec.id < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -379,7 +367,7 @@ export class Simulation {
     s.running = run;
     s.version++;
     if (s.progress.firstStartTime === undefined) s.progress = { ...s.progress, firstStartTime: this.now };
-    this.running.splice(sortedIndex(this.running, s.spec.id), 0, run);
+    this.running.splice(indexById(this.running, s.spec.id), 0, run);
     this.ledger.add(s.spec.queue, b.model, gpus);
     this.changeUsage(s.spec, gpus, 1);
     this.allocatedGpus += gpus;
@@ -424,7 +412,7 @@ export class Simulation {
 
   private release(s: JobState, run: MutableRun): void {
     for (const t of run.bindings) this.cluster.release(t.placement);
-    const i = sortedIndex(this.running, s.spec.id);
+    const i = indexById(this.running, s.spec.id);
     if (this.running[i]?.spec.id === s.spec.id) this.running.splice(i, 1);
     if (run.listed) this.stoppedSince.push(run);
     else {

@@ -8,7 +8,7 @@
 import { ClusterState, type PreparedTask } from '../cluster.ts';
 import { taskId, type Placement } from '../model.ts';
 import { RunningEnds } from './estimates.ts';
-import { declaredRunSeconds, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
+import { declaredRunSeconds, indexById, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
 import type { NodeState, RunningDelta, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
@@ -182,18 +182,6 @@ export class ClusterView {
     for (const p of this.held.get(r.spec.id) ?? []) state.release(p);
     this.held.delete(r.spec.id);
   }
-}
-
-/** Where a job id is, or goes, in a list sorted by job id. */
-function indexById(list: readonly RunningJob[], id: string): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((list[mid] as RunningJob).spec.id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function endsOf(ends: RunningEnds, r: RunningJob, add: boolean): void {

@@ -180,3 +180,15 @@ export interface TenantConfig {
 export function ascending(x: number, y: number): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+/** Where the job `id` is, or goes, in a list sorted by job id (JavaScript string order). */
+export function indexById<T extends { readonly spec: JobSpec }>(list: readonly T[], id: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as T).spec.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
