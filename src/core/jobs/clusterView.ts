@@ -112,6 +112,7 @@ export class ClusterView {
       } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
         starting.push(b);
         endsOf(this.ends, b, true);
+        this.started.push(b);
         edits.push(i, 1, b);
         j++;
       } else if (a !== undefined && b !== undefined) {
@@ -120,6 +121,7 @@ export class ClusterView {
           starting.push(b);
         }
         this.stopped.push(a);
+        this.started.push(b);
         endsOf(this.ends, a, false);
         endsOf(this.ends, b, true);
         edits.push(i, 0, b);
@@ -128,7 +130,6 @@ export class ClusterView {
       }
     }
     for (const b of starting) this.held.set(b.spec.id, allocateRunning(state, b));
-    this.started.push(...edits.filter((x, k): x is RunningJob => k % 3 === 2 && edits[k - 1] !== -1));
     // Bring prev to next by its few edits, from the end (a fresh copy per cycle costs more).
     for (let e = edits.length - 3; e >= 0; e -= 3) {
       const at = edits[e] as number;

@@ -338,11 +338,6 @@ export class RunningEnds {
     throw new Error('RunningEnds.remove: job not found');
   }
 
-  /** Models with running jobs that have declared ends. */
-  models(): IterableIterator<GpuModel> {
-    return this.byModel.keys();
-  }
-
   /**
    * A model's base at `now` (undefined: no running job with a declared end). A base made
    * earlier still holds while the model's list is unchanged: ends between its instant and

@@ -17,7 +17,7 @@ import type { JobBind, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export const DEFAULT_PLACEMENT = 'bestfit';
 
-export { ascending, declaredRunSeconds };
+export { declaredRunSeconds };
 
 /** Expected end of a running job from its declared limit and the time it has already run. */
 export function expectedEnd(r: RunningJob, now: number): number {

@@ -34,9 +34,9 @@
  *   costs what changed, not the length of the queue.
  */
 import type { GpuModel } from '../../model.ts';
-import { jobGpus, jobSizes, type JobProgress, type JobSpec } from '../model.ts';
+import { ascending, jobGpus, jobSizes, type JobProgress, type JobSpec } from '../model.ts';
 import { PendingTable, SortedList } from '../pendingTable.ts';
-import { ascending, byPriorityThenFifo, ledgerFor, Placer } from '../placer.ts';
+import { byPriorityThenFifo, ledgerFor, Placer } from '../placer.ts';
 import { dominantShares } from '../fairShare.ts';
 import { QuotaLedger } from '../quota.ts';
 import { RuntimeHistory } from '../runtimeHistory.ts';
@@ -78,35 +78,30 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   let replans = 0;
   /** The last replan's candidates in pass order. */
   let lastOrder: Candidate[] = [];
-  /** Running jobs' candidates, made when the run begins and re-ranked at each replan while it lasts; `slot`: index in the list. */
-  const runningCands = new WeakMap<RunningJob, { c: Candidate; slot: number }>();
+  /** Running jobs' candidates, made when the run begins and re-ranked at each replan while it lasts. */
+  const runningCands = new WeakMap<RunningJob, Candidate>();
+  /** The same candidates in a list (in no order: a replan sorts); a candidate's `slot` is its index. */
   const runningList: Candidate[] = [];
-  const runningSlots: { c: Candidate; slot: number }[] = [];
   /** Brings the running candidates to the runs the placer found ended and begun. */
   function trackRunning(s: SchedulerSnapshot): void {
     const { started, stopped, rebuilt } = placer.runChanges;
-    if (rebuilt) {
-      runningList.length = 0;
-      runningSlots.length = 0;
-    }
+    if (rebuilt) runningList.length = 0;
     for (const r of stopped) {
-      const entry = runningCands.get(r);
-      if (!entry) continue;
-      // Swap with the last (the list's order does not matter: a replan sorts).
-      const last = runningSlots.pop() as { c: Candidate; slot: number };
-      runningList.pop();
-      if (last !== entry) {
-        last.slot = entry.slot;
-        runningSlots[entry.slot] = last;
-        runningList[entry.slot] = last.c;
+      const c = runningCands.get(r);
+      if (!c) continue;
+      // The last candidate takes its place.
+      const last = runningList.pop() as Candidate;
+      if (last !== c) {
+        last.slot = c.slot;
+        runningList[c.slot] = last;
       }
       runningCands.delete(r);
     }
     for (const r of started) {
-      const entry = { c: candidate(r.spec, r.progress, r, s), slot: runningList.length };
-      runningCands.set(r, entry);
-      runningSlots.push(entry);
-      runningList.push(entry.c);
+      const c = candidate(r.spec, r.progress, r, s);
+      c.slot = runningList.length;
+      runningCands.set(r, c);
+      runningList.push(c);
     }
   }
   /** What never changes about a job: its size and its models, fastest first. */
@@ -190,6 +185,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       listedIn: -1,
       rel: undefined,
       relModels: undefined,
+      slot: -1,
     };
     rankAt(c, s);
     return c;
@@ -250,7 +246,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
       else {
         c.pick = undefined;
-        p.why(c, { code: r.code, message: r.message });
+        c.why = { code: r.code, message: r.message };
       }
     }
     return binds;

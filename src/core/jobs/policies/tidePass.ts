@@ -81,6 +81,8 @@ export interface Candidate {
   /** Its speed on each of `relModels` ÷ its best (swapForSpeed's table, made when first needed). */
   rel: Float64Array | undefined;
   relModels: readonly GpuModel[] | undefined;
+  /** A running job's index in tide's list of running candidates. */
+  slot: number;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -162,10 +164,6 @@ export class Pass {
 
   chosen(c: Candidate): Pick | undefined {
     return c.pickedIn === this.pass ? c.pick : undefined;
-  }
-
-  why(c: Candidate, w: Why): void {
-    c.why = w;
   }
 
   private free(m: GpuModel): number {
@@ -296,18 +294,18 @@ export class Pass {
     // More GPUs than any model has free (the common case far down a long queue).
     this.limits();
     if (need > this.most && !enforced) {
-      this.why(c, this.noRoomFor(need));
+      c.why = this.noRoomFor(need);
       return false;
     }
     // Held for starving jobs on every model with room for it (what the loop below would find).
     if (!enforced && !c.running && this.surelyRefused(c)) {
       const first = c.models.find((m) => this.unheld(m) >= need) ?? c.models.find((m) => this.free(m) >= need);
       const job = first === undefined ? undefined : reserved.get(first)?.job;
-      if (job === undefined) this.why(c, this.noRoomFor(need));
+      if (job === undefined) c.why = this.noRoomFor(need);
       else {
         let w = this.heldFor.get(job);
         if (!w) this.heldFor.set(job, (w = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${job}` }));
-        this.why(c, w);
+        c.why = w;
       }
       return false;
     }
@@ -316,7 +314,7 @@ export class Pass {
       const run = declaredRunSeconds(c.spec);
       for (const f of refused) {
         if (need >= f.need && run >= f.run) {
-          this.why(c, f.why.code === 'reserved-for-another-job' ? f.why : this.noRoomFor(need));
+          c.why = f.why.code === 'reserved-for-another-job' ? f.why : this.noRoomFor(need);
           return false;
         }
       }
@@ -327,11 +325,11 @@ export class Pass {
       const model = c.models[0];
       const quota = enforced && model !== undefined ? ledger.check(c.spec.queue, model, need, withinNominal) : null;
       if (quota !== null) {
-        this.why(c, { code: 'over-quota', message: quota });
+        c.why = { code: 'over-quota', message: quota };
         return false;
       }
       // The common case in a long queue: answer without building a message per job.
-      this.why(c, this.noRoomFor(need));
+      c.why = this.noRoomFor(need);
       if (anyModel && refused.length < 16) refused.push({ need, run: -Infinity, why: c.why as Why });
       return false;
     }
@@ -340,7 +338,7 @@ export class Pass {
     // Usage only grows within a pass: a queue refused g GPUs is refused any g' ≥ g.
     const refusedAt = enforced ? (withinNominal ? this.refusedNominal : this.refusedBorrow).get(c.spec.queue) : undefined;
     if (refusedAt && need >= refusedAt.gpus) {
-      this.why(c, { code: 'over-quota', message: refusedAt.message });
+      c.why = { code: 'over-quota', message: refusedAt.message };
       return false;
     }
     const order = this.modelOrder(c);
@@ -350,11 +348,11 @@ export class Pass {
     if (this.attempt(c, order, withinNominal, false)) return true;
     const quotaError = this.quotaError as string | null;
     if (quotaError !== null) {
-      this.why(c, { code: 'over-quota', message: quotaError });
+      c.why = { code: 'over-quota', message: quotaError };
       const refusedHere = withinNominal ? this.refusedNominal : this.refusedBorrow;
       if (c.models.every((m) => this.free(m) >= need)) refusedHere.set(c.spec.queue, { gpus: Math.min(need, refusedHere.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
-    } else if (this.blockedBy !== undefined) this.why(c, { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${this.blockedBy}` });
-    else this.why(c, { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${this.free(m)}`).join(', ')}` });
+    } else if (this.blockedBy !== undefined) c.why = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${this.blockedBy}` };
+    else c.why = { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${this.free(m)}`).join(', ')}` };
     if (anyModel && quotaError === null && refused.length < 16) refused.push({ need, run: declaredRunSeconds(c.spec), why: c.why as Why });
     return false;
   }
