@@ -9,8 +9,13 @@ import type { Command } from 'commander';
 import type { RunningServer } from '../server/server.ts';
 import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
 import { UserError } from '../util/errors.ts';
+import { lockDataDir } from '../util/dirLock.ts';
 import { parsePositiveInt } from './args.ts';
 import { CLIENT_FILE } from './client.ts';
+
+/** Lock files in a data directory: one server (or `tide up`) and one agent at a time. */
+const SERVER_LOCK = 'server.lock';
+const AGENT_LOCK = 'agent.lock';
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -124,7 +129,10 @@ export function registerServeCommands(program: Command): void {
   serverOptions(program.command('server'))
     .description('Run the API server and scheduling loop (SQLite in --data-dir, or PostgreSQL with --database-url)')
     .action(async (f: ServerFlags) => {
+      // Two servers on one SQLite file would each think they lead; on PostgreSQL that is HA.
+      const lock = f.databaseUrl ? null : lockDataDir(resolve(f.dataDir), SERVER_LOCK, 'tide server');
       const server = await startFromFlags(f, null);
+      lock?.describe(`tide server (${server.url})`);
       const where = f.databaseUrl ? 'PostgreSQL' : `SQLite in ${join(resolve(f.dataDir), 'tide.db')}`;
       log(`tide server ${server.serverId} listening on ${server.url} (${where})`);
       onShutdown(() => server.close());
@@ -148,6 +156,8 @@ export function registerServeCommands(program: Command): void {
       const { Agent } = await import('../agent/agent.ts');
       const token = f.token ?? process.env['TIDE_AGENT_TOKEN'];
       if (!token) throw new UserError('--token (or TIDE_AGENT_TOKEN) is required: the agent token of the server');
+      // Two agents on one directory would adopt and kill each other's tasks.
+      lockDataDir(resolve(f.dataDir), AGENT_LOCK, `tide agent ${f.name ?? ''}`.trim());
       const agent = new Agent({
         servers: f.server.split(',').map((s) => s.trim().replace(/\/$/, '')),
         token,
@@ -173,6 +183,7 @@ export function registerServeCommands(program: Command): void {
     .option('--name <name>', 'node name', 'local')
     .action(async (f: ServerFlags & { gpus: string; name: string }) => {
       const dataDir = resolve(f.dataDir);
+      const lock = lockDataDir(dataDir, SERVER_LOCK, 'tide up');
       const creds = credentials(dataDir);
       const { Agent } = await import('../agent/agent.ts');
       const server = await startFromFlags({ ...f, tickMs: f.tickMs === '1000' ? '500' : f.tickMs }, creds);
@@ -187,6 +198,7 @@ export function registerServeCommands(program: Command): void {
         log,
       });
       await agent.start();
+      lock.describe(`tide up (${server.url})`);
       writeFileSync(join(dataDir, CLIENT_FILE), JSON.stringify({ server: server.url, token: creds.tenantToken }, null, 2), { mode: 0o600 });
       const gpuLine = agent.simulated
         ? `No GPUs found (nvidia-smi did not answer): node '${agent.nodeName}' has ${agent.gpuCount} SIMULATED GPUs (${f.gpus}); tasks are real processes.`
