@@ -27,5 +27,5 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 
 /** Throws 403 unless the principal has one of the roles. */
 export function requireRole(p: Principal, ...roles: Role[]): void {
-  if (!roles.includes(p.role)) throw new ApiError('forbidden', `this needs a ${roles.join(' or ')} token; yours is ${p.role}`);
+  if (!roles.includes(p.role)) throw new ApiError('forbidden', `this needs ${/^[aeiou]/.test(roles[0] ?? '') ? 'an' : 'a'} ${roles.join(' or ')} token; yours is ${p.role}`);
 }
