@@ -52,6 +52,16 @@ const TOP_FIELDS = new Set(['name', 'queue', 'priority', 'kind', 'preemptible', 
 const GROUP_FIELDS = new Set(['name', 'replicas', 'gpus', 'gpuModels', 'cpu', 'memory', 'command', 'env']);
 export const MAX_TASKS_PER_JOB = 1024;
 export const MAX_ARRAY = 10_000;
+/**
+ * What the kernel can exec, with room to spare: Linux refuses one argv or environment string
+ * over 128 KiB (MAX_ARG_STRLEN) and argv + envp over about 2 MiB (ARG_MAX, a quarter of the
+ * stack limit) with E2BIG. A task's command strings and env values are at most 64 KiB each (in
+ * UTF-8 bytes), its env at most 256 names, and all of them together at most 512 KiB, which
+ * leaves the rest for what the agent adds (TIDE_* variables and its own environment).
+ */
+export const MAX_ARG_BYTES = 64 * 1024;
+export const MAX_ENV_VARS = 256;
+export const MAX_EXEC_BYTES = 512 * 1024;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -158,10 +168,22 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
   if (!memory.ok) e('memory', memory.message);
 
   let command: string[] = [];
+  let execBytes = 0;
+  /** Counts a string the kernel will copy on exec (with its NUL); names it when it is too long. */
+  const execString = (path: string, text: string, counted = text): void => {
+    const bytes = Buffer.byteLength(text);
+    execBytes += Buffer.byteLength(counted) + 1;
+    if (text.includes('\0')) e(path, 'must not contain a NUL byte');
+    else if (bytes > MAX_ARG_BYTES) e(path, `${bytes} bytes, at most ${MAX_ARG_BYTES}`);
+  };
   const cmd = g['command'];
-  if (typeof cmd === 'string' && cmd.trim() !== '') command = ['/bin/sh', '-c', cmd];
-  else if (Array.isArray(cmd) && cmd.length > 0 && cmd.every((c) => typeof c === 'string')) command = cmd as string[];
-  else e('command', 'required: a shell command string or a non-empty list of strings');
+  if (typeof cmd === 'string' && cmd.trim() !== '') {
+    command = ['/bin/sh', '-c', cmd];
+    execString('command', cmd);
+  } else if (Array.isArray(cmd) && cmd.length > 0 && cmd.every((c) => typeof c === 'string')) {
+    command = cmd as string[];
+    command.forEach((c, i) => execString(`command[${i}]`, c));
+  } else e('command', 'required: a shell command string or a non-empty list of strings');
 
   const env: Record<string, string> = {};
   const envIn = g['env'] ?? {};
@@ -171,9 +193,15 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
       if (!ENV_NAME.test(k)) e(`env.${k}`, 'not a valid variable name');
       else if (k.startsWith('TIDE_') || k === 'CUDA_VISIBLE_DEVICES') e(`env.${k}`, 'reserved: set by Tide');
       else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') e(`env.${k}`, 'must be a string, number or boolean');
-      else env[k] = String(v);
+      else {
+        env[k] = String(v);
+        execString(`env.${k}`, env[k], `${k}=${env[k]}`);
+      }
     }
+    const names = Object.keys(envIn).length;
+    if (names > MAX_ENV_VARS) e('env', `${names} variables, at most ${MAX_ENV_VARS}`);
   }
+  if (execBytes > MAX_EXEC_BYTES) e('command', `command and env take ${execBytes} bytes together, at most ${MAX_EXEC_BYTES}`);
   if (before.count > 0 || !cpu.ok || !memory.ok) return null;
   return {
     name: name as string,
