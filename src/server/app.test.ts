@@ -128,6 +128,62 @@ describe('HTTP API', () => {
     assert.deepEqual(qs.map((q: { name: string; gpuQuota: number | null }) => [q.name, q.gpuQuota]), [['default', null], ['prod', 16], ['research', 4]]);
   });
 
+  test('lists come in pages: {jobs|events, next}, oldest first or newest first with order=desc', async () => {
+    const token = (await call('POST', '/v1/tenants', ADMIN, JSON.stringify({ name: 'pager' }))).json.token;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await call('POST', '/v1/jobs', token, job({ name: `p${i}` }))).json.jobs[0].id);
+    const walk = async (path: string, key: 'jobs' | 'events', cursor: 'after' | 'before') => {
+      const seen: string[] = [];
+      let next: string | null = null;
+      for (let pages = 0; pages < 10; pages++) {
+        const r = await call('GET', `${path}${next === null ? '' : `&${cursor}=${next}`}`, token);
+        assert.equal(r.status, 200);
+        assert.ok(r.json[key].length <= 2);
+        seen.push(...r.json[key].map((x: { id: string | number; jobId?: string }) => (key === 'jobs' ? x.id : x.jobId)));
+        next = r.json.next;
+        if (next === null) return seen;
+      }
+      throw new Error('paging did not end');
+    };
+    assert.deepEqual(await walk('/v1/jobs?limit=2', 'jobs', 'after'), ids);
+    assert.deepEqual(await walk('/v1/jobs?limit=2&order=desc', 'jobs', 'before'), [...ids].reverse());
+    assert.deepEqual(await walk('/v1/events?limit=2&order=desc', 'events', 'before'), [...ids].reverse());
+    const all = await call('GET', '/v1/jobs', token);
+    assert.equal(all.json.next, null);
+    assert.equal(all.json.jobs.length, 5);
+  });
+
+  test('every query string and path parameter is checked: a 400 naming what is wrong, never an empty 200', async () => {
+    const bad = async (path: string, token: string, field: string, pattern: RegExp, status = 400) => {
+      const r = await call('GET', path, token);
+      assert.equal(r.status, status, `${path}: ${JSON.stringify(r.json)}`);
+      assert.match(r.json.error.message, pattern, path);
+      if (status === 400) assert.ok(r.json.error.fields.some((f: { path: string }) => f.path === field), path);
+    };
+    await bad('/v1/jobs?state=bogus', ALICE, 'state', /unknown value "bogus": valid ones are pending, admitted, running, preempted, succeeded, failed, cancelled/);
+    await bad('/v1/jobs?state=pending,runing', ALICE, 'state', /"runing"/);
+    await bad('/v1/jobs?limit=0', ALICE, 'limit', /from 1 to 1000/);
+    await bad('/v1/jobs?limit=1001', ALICE, 'limit', /from 1 to 1000/);
+    await bad('/v1/jobs?limit=ten', ALICE, 'limit', /from 1 to 1000, got "ten"/);
+    await bad('/v1/jobs?after=abc', ALICE, 'after', /positive integer/);
+    await bad('/v1/events?before=-1', ALICE, 'before', /positive integer/);
+    await bad('/v1/events?order=newest', ALICE, 'order', /asc, desc/);
+    await bad('/v1/jobs?limt=5', ALICE, 'limt', /unknown query parameter/);
+    await bad('/v1/nodes?verbose=1', ALICE, 'verbose', /this route takes none/);
+    await bad('/v1/jobs?state=pending&state=running', ALICE, 'state', /more than once/);
+    await bad('/v1/events?job=x1', ALICE, 'job', /job id/);
+    await bad('/v1/jobs/abc', ALICE, 'id', /job id/);
+    await bad('/v1/jobs/1e3/logs', ALICE, 'id', /job id/);
+    await bad('/v1/jobs?tenant=nobody', ADMIN, 'tenant', /no tenant nobody/, 404);
+    await bad('/v1/jobs?tenant=bob', ALICE, 'tenant', /own tenant/, 403);
+    assert.equal((await call('POST', '/v1/jobs/abc/cancel', ALICE)).status, 400);
+    const id = (await call('POST', '/v1/jobs', ALICE, job({ name: 'q' }))).json.jobs[0].id;
+    await bad(`/v1/jobs/${id}/logs?task=1`, ALICE, 'task', /from 0 to 0/);
+    await bad(`/v1/jobs/${id}/logs?stream=stdin`, ALICE, 'stream', /stdout, stderr/);
+    assert.equal((await call('GET', `/v1/jobs?tenant=alice&state=pending,running&limit=1000&order=desc`, ADMIN)).status, 200);
+    assert.equal((await call('GET', '/v1/nope?x=1', ALICE)).status, 404);
+  });
+
   test('metrics are exposed in the Prometheus format', async () => {
     const res = await fetch(`${server.url}/metrics`);
     const text = await res.text();

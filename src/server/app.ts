@@ -8,10 +8,11 @@ import swagger from '@fastify/swagger';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
-import type { GpuTelemetry, QueueInfo, TaskReport } from '../api/types.ts';
+import { JOB_STATES, type GpuTelemetry, type QueueInfo, type TaskReport } from '../api/types.ts';
 import type { NodeRegistration, Store } from '../store/store.ts';
 import { authenticate, hashToken, newToken, requireRole, type Principal } from './auth.ts';
 import type { Metrics } from './metrics.ts';
+import { jobIdParam, MAX_PAGE, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
 
 export interface AppOptions {
@@ -65,16 +66,38 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
+  // Every query string is checked against the keys its route declares (its schema's
+  // querystring, which /openapi.json shows): an unknown or repeated key is a 400.
+  app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.url === undefined) return;
+    const declared = Object.keys((req.routeOptions.schema?.querystring as { properties?: object } | undefined)?.properties ?? {});
+    refuse(queryProblems(req.query, declared));
+  });
+
   const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization);
-  const tenantOf = (p: Principal, req: FastifyRequest): string => {
-    if (p.role === 'tenant') return p.tenant ?? '';
-    const q = (req.query as Record<string, string | undefined>)['tenant'];
-    return q ?? 'default';
-  };
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);
     return job;
+  };
+
+  /** The paging part of a list's query: after, before, limit, order. */
+  const listQuery = (q: QueryReader): { afterId?: number; beforeId?: number; limit: number; order: 'asc' | 'desc' } => {
+    const after = q.id('after', 'an id (a cursor from next)');
+    const before = q.id('before', 'an id (a cursor from next)');
+    const limit = q.int('limit', 1, MAX_PAGE) ?? MAX_PAGE;
+    const order = q.oneOf('order', ['asc', 'desc'] as const) ?? 'asc';
+    return { ...(after !== undefined ? { afterId: after } : {}), ...(before !== undefined ? { beforeId: before } : {}), limit, order };
+  };
+  /** Whose rows a list shows: a tenant its own (naming another is a 403); an admin all, or ?tenant=NAME (which must exist). */
+  const tenantFilter = async (p: Principal, q: QueryReader): Promise<string | undefined> => {
+    const named = q.string('tenant');
+    if (p.role === 'tenant') {
+      if (named !== undefined && named !== p.tenant) throw new ApiError('forbidden', 'tenant: a tenant token reads its own tenant only');
+      return p.tenant ?? '';
+    }
+    if (named !== undefined && !(await store.listTenants()).includes(named)) throw new ApiError('not_found', `no tenant ${named}`);
+    return named;
   };
 
   app.get('/healthz', { schema: { description: 'Liveness and role of this server', security: [] } }, async () => {
@@ -96,11 +119,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       tags: ['jobs'],
       body: JOB_SPEC_SCHEMA,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
+      querystring: { type: 'object', properties: { tenant: { type: 'string' } } },
     },
   }, async (req, reply) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
-    const tenant = tenantOf(p, req);
+    const q = new QueryReader(req.query);
+    const tenant = (await tenantFilter(p, q)) ?? 'default';
+    q.done();
     const parsed = parseJobSpec(req.body);
     if (!parsed.ok) throw new ApiError('invalid_spec', `invalid job spec: ${parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, parsed.errors);
     const queues = await store.listQueues();
@@ -109,7 +135,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         { path: 'queue', message: `unknown queue "${parsed.spec.queue}" (known: ${queues.map((q) => q.name).join(', ')})` },
       ]);
     }
-    if (p.role === 'admin' && !(await store.listTenants()).includes(tenant)) throw new ApiError('not_found', `no tenant ${tenant}`);
     const header = req.headers['idempotency-key'];
     const key = typeof header === 'string' && header.length > 0 ? header.slice(0, 200) : parsed.clientKey;
     const result = await store.submit(tenant, parsed.spec, key, clock());
@@ -123,33 +148,34 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   app.get('/v1/jobs', {
     schema: {
-      description: 'List jobs (a tenant sees its own). Filters: state (comma list), queue, after (id), limit.',
+      description: `List jobs (a tenant sees its own), one page at a time: {jobs, next}. next is the cursor for the next page (pass it as after, or as before with order=desc), null at the end. Filters: state (comma list of ${JOB_STATES.join(', ')}), queue, after/before (job ids), limit (1-${MAX_PAGE}, default ${MAX_PAGE}), order (asc: oldest first, the default; desc: newest first); admins: tenant.`,
       tags: ['jobs'],
-      querystring: { type: 'object', properties: { state: { type: 'string' }, queue: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' }, tenant: { type: 'string' } } },
+      querystring: { type: 'object', properties: { state: { type: 'string' }, queue: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, limit: { type: 'string' }, order: { type: 'string', enum: ['asc', 'desc'] }, tenant: { type: 'string' } } },
     },
   }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
-    const q = req.query as Record<string, string | undefined>;
-    const limit = q['limit'] === undefined ? 1000 : Number(q['limit']);
-    const after = q['after'] === undefined ? undefined : Number(q['after']);
-    if (!Number.isInteger(limit) || limit < 1) throw new ApiError('invalid_request', 'limit: must be a positive integer', [{ path: 'limit', message: 'must be a positive integer' }]);
-    if (after !== undefined && !Number.isInteger(after)) throw new ApiError('invalid_request', 'after: must be a job id', [{ path: 'after', message: 'must be a job id' }]);
-    const tenant = p.role === 'tenant' ? (p.tenant ?? '') : q['tenant'];
-    const jobs = await store.listJobs({
+    const q = new QueryReader(req.query);
+    const states = q.listOf('state', JOB_STATES);
+    const queue = q.string('queue');
+    const list = listQuery(q);
+    const tenant = await tenantFilter(p, q);
+    q.done();
+    const rows = await store.listJobs({
       ...(tenant !== undefined ? { tenant } : {}),
-      ...(q['state'] ? { states: q['state'].split(',') } : {}),
-      ...(q['queue'] ? { queue: q['queue'] } : {}),
-      ...(after !== undefined ? { afterId: after } : {}),
-      limit,
+      ...(states ? { states } : {}),
+      ...(queue !== undefined ? { queue } : {}),
+      ...list,
+      limit: list.limit + 1,
     });
-    return { jobs };
+    const { items, next } = page(rows, list.limit, (j) => j.id);
+    return { jobs: items, next };
   });
 
   app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement) and events', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } } } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
-    const { id } = req.params as { id: string };
+    const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
     return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }) };
   });
@@ -157,7 +183,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
-    const { id } = req.params as { id: string };
+    const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
     const after = await store.cancel(id, p.name, clock());
     if (!after) throw new ApiError('conflict', `job ${id} is already ${job.state}`);
@@ -168,7 +194,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.post('/v1/jobs/:id/preempt', { schema: { description: 'Admin: stop a running job and requeue it (it resumes from its checkpoint)', tags: ['jobs'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'admin');
-    const { id } = req.params as { id: string };
+    const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
     const after = await store.preempt(id, `preempted by ${p.name}`, clock());
     if (!after) throw new ApiError('conflict', `job ${id} is ${job.state}, not running`);
@@ -184,17 +210,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   }, async (req, reply) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
-    const { id } = req.params as { id: string };
+    const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
-    const q = req.query as Record<string, string | undefined>;
-    const index = Number(q['task'] ?? 0);
-    const stream = q['stream'] ?? 'stdout';
-    const offset = Number(q['offset'] ?? 0);
-    const problems: { path: string; message: string }[] = [];
-    if (!Number.isInteger(index) || index < 0 || index >= job.tasks) problems.push({ path: 'task', message: `must be a task index from 0 to ${job.tasks - 1}` });
-    if (stream !== 'stdout' && stream !== 'stderr') problems.push({ path: 'stream', message: 'must be stdout or stderr' });
-    if (!Number.isInteger(offset) || offset < 0) problems.push({ path: 'offset', message: 'must be a non-negative integer' });
-    if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
+    const q = new QueryReader(req.query);
+    const index = q.int('task', 0, job.tasks - 1) ?? 0;
+    const stream = q.oneOf('stream', ['stdout', 'stderr'] as const) ?? 'stdout';
+    const offset = q.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+    q.done();
     const task = (await store.listTasks(id)).find((t) => t.index === index);
     const node = task?.node ? await store.getNode(task.node) : null;
     const done = ['succeeded', 'failed', 'cancelled'].includes(job.state);
@@ -219,18 +241,28 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/v1/events', {
-    schema: { description: 'The audit log: lifecycle events, oldest first (a tenant sees those of its jobs)', tags: ['events'], querystring: { type: 'object', properties: { job: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } } } },
+    schema: {
+      description: `The audit log (a tenant sees the events of its jobs), one page at a time: {events, next}. next is the cursor for the next page (pass it as after, or as before with order=desc), null at the end. Filters: job (id), after/before (event ids), limit (1-${MAX_PAGE}, default ${MAX_PAGE}), order (asc: oldest first, the default; desc: newest first); admins: tenant.`,
+      tags: ['events'],
+      querystring: { type: 'object', properties: { job: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, limit: { type: 'string' }, order: { type: 'string', enum: ['asc', 'desc'] }, tenant: { type: 'string' } } },
+    },
   }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
-    const q = req.query as Record<string, string | undefined>;
-    const events = await store.listEvents({
-      ...(q['job'] ? { jobId: q['job'] } : {}),
-      ...(p.role === 'tenant' ? { tenant: p.tenant ?? '' } : {}),
-      ...(q['after'] ? { afterId: Number(q['after']) || 0 } : {}),
-      limit: Number(q['limit'] ?? 1000) || 1000,
+    const q = new QueryReader(req.query);
+    const job = q.id('job', 'a job id');
+    const list = listQuery(q);
+    const tenant = await tenantFilter(p, q);
+    q.done();
+    if (job !== undefined) await visibleJob(p, String(job));
+    const rows = await store.listEvents({
+      ...(job !== undefined ? { jobId: String(job) } : {}),
+      ...(tenant !== undefined ? { tenant } : {}),
+      ...list,
+      limit: list.limit + 1,
     });
-    return { events };
+    const { items, next } = page(rows, list.limit, (e) => e.id);
+    return { events: items, next };
   });
 
   app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry', tags: ['cluster'] } }, async (req) => {

@@ -11,7 +11,7 @@ import { judgeJob, runIdOf } from '../server/lifecycle.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
-import type { AppliedPlan, JobFilter, NodeRegistration, QueueConfig, Store, StoreSnapshot, SubmitResult, TokenOwner } from './store.ts';
+import type { AppliedPlan, EventFilter, JobFilter, NodeRegistration, QueueConfig, Store, StoreSnapshot, SubmitResult, TokenOwner } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
@@ -140,9 +140,10 @@ export class SqlStore implements Store {
     if (f.tenant !== undefined) add('tenant = ?', f.tenant);
     if (f.queue !== undefined) add('queue = ?', f.queue);
     if (f.afterId !== undefined) add('id > ?', f.afterId);
+    if (f.beforeId !== undefined) add('id < ?', f.beforeId);
     if (f.states && f.states.length > 0) add(`state IN (${f.states.map(() => '?').join(', ')})`, ...f.states);
     params.push(Math.min(f.limit ?? 1000, 10_000));
-    const sql = `${Q.listJobsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+    const sql = `${Q.listJobsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id${f.order === 'desc' ? ' DESC' : ''} LIMIT $${params.length}`;
     return (await this.db.all<JobRow>(sql, params)).map((r) => jobFromRow(r));
   }
 
@@ -450,7 +451,7 @@ export class SqlStore implements Store {
     return (await this.listNodes()).find((n) => n.id === id) ?? null;
   }
 
-  async listEvents(f: { jobId?: string; tenant?: string; afterId?: number; limit?: number }): Promise<JobEvent[]> {
+  async listEvents(f: EventFilter): Promise<JobEvent[]> {
     const where: string[] = [];
     const params: Param[] = [];
     if (f.jobId !== undefined) {
@@ -465,8 +466,12 @@ export class SqlStore implements Store {
       params.push(f.afterId);
       where.push(`id > $${params.length}`);
     }
+    if (f.beforeId !== undefined) {
+      params.push(f.beforeId);
+      where.push(`id < $${params.length}`);
+    }
     params.push(Math.min(f.limit ?? 1000, 10_000));
-    const sql = `${Q.listEventsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+    const sql = `${Q.listEventsBase}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id${f.order === 'desc' ? ' DESC' : ''} LIMIT $${params.length}`;
     return (await this.db.all<EventRow>(sql, params)).map(eventFromRow);
   }
 

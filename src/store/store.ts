@@ -25,8 +25,22 @@ export interface JobFilter {
   readonly states?: readonly string[];
   readonly queue?: string;
   readonly limit?: number;
-  /** Only jobs with an id above this (paging). */
+  /** Only jobs with an id above this (paging forward). */
   readonly afterId?: number;
+  /** Only jobs with an id below this (paging backward). */
+  readonly beforeId?: number;
+  /** By id: asc (oldest first, the default) or desc (newest first). */
+  readonly order?: 'asc' | 'desc';
+}
+
+export interface EventFilter {
+  readonly jobId?: string;
+  readonly tenant?: string;
+  readonly afterId?: number;
+  readonly beforeId?: number;
+  readonly limit?: number;
+  /** By id: asc (oldest first, the default) or desc (newest first). */
+  readonly order?: 'asc' | 'desc';
 }
 
 export interface NodeRegistration {
@@ -121,7 +135,7 @@ export interface Store {
   setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean>;
   getNode(id: string): Promise<NodeInfo | null>;
 
-  listEvents(filter: { jobId?: string; tenant?: string; afterId?: number; limit?: number }): Promise<JobEvent[]>;
+  listEvents(filter: EventFilter): Promise<JobEvent[]>;
 
   /** Takes or renews a named lease for `holder` until now + ttl; true when holder has it. */
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;

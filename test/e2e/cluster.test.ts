@@ -136,7 +136,7 @@ describe('e2e: server + two agents on loopback', () => {
       const n = (await admin.req('GET', '/v1/nodes')).json.nodes.find((x: any) => x.id === lostNode);
       return n?.state === 'ready' && n.gpuUsedMilli.every((m: number) => m === 0) ? true : undefined;
     });
-    const events = (await admin.req('GET', '/v1/events?limit=10000')).json.events;
+    const events = (await admin.req('GET', '/v1/events?limit=1000&order=desc')).json.events;
     assert.ok(events.some((e: any) => e.type === 'node:lost' && e.nodeId === lostNode));
     assert.ok(events.some((e: any) => e.type === 'node:returned' && e.nodeId === lostNode));
   });

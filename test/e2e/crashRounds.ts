@@ -83,13 +83,13 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
     await waitFor(
       'all jobs finished',
       async () => {
-        const jobs = (await api.req('GET', '/v1/jobs?limit=10000')).json.jobs as any[];
+        const jobs = await api.allJobs();
         return jobs.length >= keys.length && jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.state)) ? true : undefined;
       },
       120_000 + keys.length * 300,
       250,
     );
-    const jobs = (await api.req('GET', '/v1/jobs?limit=10000')).json.jobs as any[];
+    const jobs = await api.allJobs();
     const byKey = new Map<string, number>();
     for (const j of jobs) byKey.set(j.clientKey, (byKey.get(j.clientKey) ?? 0) + 1);
     for (const k of keys) if (byKey.get(k) !== 1) problems.push(`key ${k}: ${byKey.get(k) ?? 0} jobs`);

@@ -118,6 +118,16 @@ export class Api {
     public base: string,
     private readonly token = TENANT,
   ) {}
+  /** Every job, page by page (a page holds at most 1000). */
+  async allJobs(): Promise<any[]> {
+    const jobs: any[] = [];
+    for (let next: string | null = null; ; ) {
+      const r: { jobs: any[]; next: string | null } = (await this.req('GET', `/v1/jobs?limit=1000${next === null ? '' : `&after=${next}`}`)).json;
+      jobs.push(...r.jobs);
+      if ((next = r.next) === null) return jobs;
+    }
+  }
+
   async req<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T; headers: Headers }> {
     const res = await fetch(`${this.base}${path}`, {
       method,
