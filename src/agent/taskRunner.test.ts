@@ -1,6 +1,6 @@
 /** Real processes: exit codes, SIGTERM then SIGKILL, the task environment, adoption by a new runner. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -30,6 +30,19 @@ async function until(r: TaskRunner, runId: string): Promise<void> {
   throw new Error(`${runId} did not exit`);
 }
 
+/** Whether a process group has no member left (zombies included), polled with a deadline. */
+async function groupGone(pgid: number): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return true;
+    }
+    await sleep(50);
+  }
+  return false;
+}
+
 test('a task gets its GPUs, gang, peers, checkpoint dir and MPS limits; its exit code and output are kept', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
   const r = runner(dir);
@@ -38,7 +51,7 @@ test('a task gets its GPUs, gang, peers, checkpoint dir and MPS limits; its exit
   assert.equal(r.runs.get('1.0.0')?.exitCode, 7);
   assert.equal(readFileSync(logFile(join(dir, 'logs'), '1', 0, 'stdout'), 'utf8'), 'hi 1 2 0 127.0.0.1:29500 50 0=40960M\n');
   assert.equal(readFileSync(logFile(join(dir, 'logs'), '1', 0, 'stderr'), 'utf8'), 'err\n');
-  assert.deepEqual(r.reports(), [{ runId: '1.0.0', state: 'exited', pid: r.runs.get('1.0.0')?.pid, exitCode: 7 }]);
+  assert.deepEqual(r.reports(), [{ runId: '1.0.0', state: 'exited', pid: r.runs.get('1.0.0')?.pid, exitCode: 7, startedAt: r.runs.get('1.0.0')?.startedAt }]);
   r.forget('1.0.0');
   assert.equal(r.runs.size, 0);
 });
@@ -69,4 +82,49 @@ test('a new runner on the same directory adopts a live task and sees it finish',
   assert.equal(second.reports()[0]?.state, 'running');
   await until(second, '4.0.0');
   assert.equal(second.runs.get('4.0.0')?.exitCode, 5);
+});
+
+test('a task that cannot start is a run that has exited with a start failure and a reason; the runner keeps starting others', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = runner(dir);
+  // One argv string over the kernel's 128 KiB (MAX_ARG_STRLEN): spawn throws E2BIG.
+  const big = r.start({ ...assignment('5.0.0', 'true'), command: ['/bin/echo', 'x'.repeat(200 * 1024)] }, 'n1');
+  assert.deepEqual([big.exited, big.exitCode, big.reason, big.message, big.pid], [true, 126, 'start-failed', 'spawn E2BIG (argument list too long)', -1]);
+  assert.deepEqual(r.reports().find((x) => x.runId === '5.0.0'), { runId: '5.0.0', state: 'exited', pid: null, exitCode: 126, reason: 'start-failed', message: 'spawn E2BIG (argument list too long)' });
+  // A checkpoint root that is a file: its directory cannot be made.
+  writeFileSync(join(dir, 'not-a-dir'), '');
+  const noCkpt = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'not-a-dir') }, {}, () => 0);
+  const c = noCkpt.start(assignment('6.0.0', 'true'), 'n1');
+  assert.equal(c.reason, 'start-failed');
+  assert.match(c.message ?? '', /^checkpoint directory .*not-a-dir\/job-1: mkdir ENOTDIR \(not a directory\)$/);
+  const ok = r.start(assignment('7.0.0', 'exit 0'), 'n1');
+  assert.ok(ok.pid > 0 && ok.reason === null && typeof ok.startedAt === 'number');
+});
+
+test('an assignment naming GPUs the node lacks, a path outside the checkpoint root or a bad run id never starts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'ckpt') }, {}, () => 0, 2);
+  const gpus = r.start(assignment('8.0.0', 'true', { gpus: [1e9] }), 'n1');
+  assert.deepEqual([gpus.exitCode, gpus.message], [126, 'invalid assignment: gpus[0] = 1000000000 is not a GPU of this node (it has 2)']);
+  assert.equal(r.start(assignment('9.0.0', 'true', { checkpointDir: '../../etc' }), 'n1').message, 'invalid assignment: checkpointDir is not a plain directory name');
+  assert.equal(r.start(assignment('10.0.0', 'true', { runId: '../x' }), 'n1').message, 'invalid assignment: runId is not JOB.TASK.ATTEMPT');
+  assert.deepEqual(r.busyMilli(2), [0, 0]);
+  assert.ok(!existsSync(join(dir, 'x')) && !existsSync(join(dir, 'etc')));
+});
+
+test('fencing stops every live run: SIGTERM, then SIGKILL within the fence limit even when the grace period is longer; reported as fenced', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = runner(dir);
+  const stubborn = r.start(assignment('11.0.0', "trap '' TERM; while :; do sleep 0.1; done", { gracePeriodSeconds: 3600 }), 'n1');
+  const done = r.start(assignment('12.0.0', 'exit 0'), 'n1');
+  await until(r, '12.0.0');
+  await sleep(200);
+  assert.equal(r.fence(Date.now(), 300), 1);
+  await until(r, '11.0.0');
+  assert.deepEqual([stubborn.killed, stubborn.exitCode], [true, 137]);
+  assert.equal(await groupGone(stubborn.pid), true, 'the whole process group is gone');
+  const reports = new Map(r.reports().map((x) => [x.runId, x]));
+  assert.equal(reports.get('11.0.0')?.reason, 'fenced');
+  assert.equal(reports.get('12.0.0')?.reason, undefined, 'a run that had ended on its own is not fenced');
+  assert.ok((reports.get('12.0.0')?.startedAt ?? 0) > 0 && done.exitCode === 0);
 });

@@ -3,10 +3,16 @@
  * process group) under a small shell wrapper that records the exit code in a file, with stdout
  * and stderr going straight to log files. The agent's state for a run lives in a directory, so a
  * restarted agent adopts the runs it finds there (alive: watched by pid; finished: exit file).
+ *
+ * Starting never throws: a run that cannot start (an assignment that makes no sense on this
+ * node, a log or checkpoint directory that cannot be made, spawn failing with E2BIG, EMFILE …)
+ * becomes a run that has already exited with reason 'start-failed', exit code 127 (ENOENT) or
+ * 126 (anything else) and a message saying why, so the agent reports it like any other end.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import type { TaskAssignment, TaskReport } from '../api/types.ts';
 
 /**
@@ -30,11 +36,19 @@ const WRAPPER_NAME = 'tide-task';
 export interface Run {
   readonly runId: string;
   readonly assignment: TaskAssignment;
-  readonly pid: number;
+  /** The wrapper's pid, which is also its process group; -1 when the run never started. */
+  pid: number;
+  /** When this agent started it (ms); for an adopted run, when its pid file was written. */
+  startedAt: number | null;
   exitCode: number | null;
   exited: boolean;
   stopRequestedAt: number | null;
+  /** When a run asked to stop gets SIGKILL: its grace period after the SIGTERM, or sooner when fenced. */
+  killAt: number | null;
   killed: boolean;
+  /** Why it ended other than by itself (see TaskReport.reason), and what went wrong. */
+  reason: 'start-failed' | 'fenced' | null;
+  message: string | null;
 }
 
 export interface RunnerPaths {
@@ -48,6 +62,46 @@ export interface RunnerPaths {
 
 export function logFile(logDir: string, jobId: string, index: number, stream: 'stdout' | 'stderr'): string {
   return join(logDir, `job-${jobId}`, `task-${index}.${stream === 'stdout' ? 'out' : 'err'}`);
+}
+
+const RUN_ID = /^\d{1,15}\.\d{1,6}\.\d{1,9}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const DIR_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
+
+/** Whether a run id is safe to use as a directory name (and is one the server could have made). */
+export function validRunId(runId: unknown): runId is string {
+  return typeof runId === 'string' && RUN_ID.test(runId);
+}
+
+/**
+ * What is wrong with an assignment from the server, or null: the agent trusts no field it uses
+ * in a path, a signal, an exec or an array index (GPUs must be this node's, 0 … gpuCount-1).
+ */
+export function assignmentProblem(a: TaskAssignment, gpuCount: number): string | null {
+  const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+  if (!validRunId(a.runId)) return 'runId is not JOB.TASK.ATTEMPT';
+  if (typeof a.jobId !== 'string' || !isInt(a.taskIndex, 0, 1e6) || !a.runId.startsWith(`${a.jobId}.${a.taskIndex}.`)) return `jobId and taskIndex do not match runId ${a.runId}`;
+  if (!Array.isArray(a.command) || a.command.length === 0 || !a.command.every((c) => typeof c === 'string' && !c.includes('\0'))) return 'command is not a non-empty list of strings without NUL';
+  if (typeof a.env !== 'object' || a.env === null || Array.isArray(a.env)) return 'env is not a map';
+  for (const [k, v] of Object.entries(a.env)) if (!ENV_NAME.test(k) || typeof v !== 'string' || v.includes('\0')) return `env.${k} is not a variable name with a string value`;
+  if (!Array.isArray(a.gpus) || new Set(a.gpus).size !== a.gpus.length) return 'gpus is not a list of distinct GPU indices';
+  for (const [i, g] of a.gpus.entries()) if (!isInt(g, 0, gpuCount - 1)) return `gpus[${i}] = ${JSON.stringify(g)} is not a GPU of this node (it has ${gpuCount})`;
+  if (typeof a.gpuMilli !== 'number' || !(a.gpuMilli >= 0 && a.gpuMilli <= 1000)) return 'gpuMilli is not 0-1000';
+  if (typeof a.gracePeriodSeconds !== 'number' || !(a.gracePeriodSeconds >= 0 && a.gracePeriodSeconds <= 86_400)) return 'gracePeriodSeconds is not 0-86400';
+  if (a.checkpointDir !== null && (typeof a.checkpointDir !== 'string' || !DIR_NAME.test(a.checkpointDir) || a.checkpointDir === '..')) return 'checkpointDir is not a plain directory name';
+  if (!Array.isArray(a.peers) || !a.peers.every((p) => typeof p === 'string')) return 'peers is not a list of host:port';
+  if (!isInt(a.gangSize, 1, 1e6) || !isInt(a.attempt, 0, 1e9)) return 'gangSize or attempt is not a count';
+  return null;
+}
+
+/** An error as one line: "spawn E2BIG (argument list too long)", "mkdir ENOTDIR (not a directory)". */
+export function describeError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code === 'string' && typeof err.syscall === 'string') {
+    const text = typeof err.errno === 'number' ? getSystemErrorMap().get(err.errno)?.[1] : undefined;
+    return `${err.syscall} ${err.code}${text ? ` (${text})` : ''}`;
+  }
+  return err instanceof Error ? err.message : String(e);
 }
 
 function alive(pid: number): boolean {
@@ -73,6 +127,8 @@ export class TaskRunner {
     private readonly paths: RunnerPaths,
     private readonly baseEnv: Readonly<Record<string, string>>,
     private readonly gpuMemoryMib: (index: number) => number,
+    /** GPUs of this node: an assignment naming another index cannot start. */
+    private readonly gpuCount = 64,
   ) {
     mkdirSync(paths.stateDir, { recursive: true });
     mkdirSync(paths.logDir, { recursive: true });
@@ -86,7 +142,9 @@ export class TaskRunner {
       try {
         const assignment = JSON.parse(readFileSync(join(dir, 'assignment.json'), 'utf8')) as TaskAssignment;
         const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
-        const run: Run = { runId, assignment, pid, exitCode: null, exited: false, stopRequestedAt: null, killed: false };
+        if (!Number.isInteger(pid) || pid <= 1 || assignment.runId !== runId || assignmentProblem(assignment, this.gpuCount)) throw new Error('not a run');
+        const startedAt = statSync(join(dir, 'pid')).mtimeMs;
+        const run: Run = { runId, assignment, pid, startedAt, exitCode: null, exited: false, stopRequestedAt: null, killAt: null, killed: false, reason: null, message: null };
         this.runs.set(runId, run);
         this.poll(run);
         if (!run.exited) aliveCount++;
@@ -133,40 +191,87 @@ export class TaskRunner {
     return env;
   }
 
+  /**
+   * Starts a run, or records why it could not start (never throws; see the file comment). The
+   * run id must be valid (validRunId): it names the run's state directory.
+   */
   start(a: TaskAssignment, nodeName: string): Run {
-    const dir = join(this.paths.stateDir, a.runId);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'assignment.json'), JSON.stringify(a));
-    const outPath = logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stdout');
-    mkdirSync(join(this.paths.logDir, `job-${a.jobId}`), { recursive: true });
-    const out = openSync(outPath, 'a');
-    const err = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stderr'), 'a');
-    let pid: number;
-    try {
-      const child = spawn('/bin/sh', ['-c', WRAPPER, WRAPPER_NAME, ...a.command], {
-        detached: true,
-        stdio: ['ignore', out, err],
-        env: { ...this.baseEnv, ...this.taskEnv(a, nodeName), TIDE_EXIT_FILE: join(dir, 'exit') },
-      });
-      child.on('error', () => {});
-      child.unref();
-      pid = child.pid ?? -1;
-    } finally {
-      closeSync(out);
-      closeSync(err);
-    }
-    writeFileSync(join(dir, 'pid'), String(pid));
-    const run: Run = { runId: a.runId, assignment: a, pid, exitCode: null, exited: pid < 0, stopRequestedAt: null, killed: false };
-    if (pid < 0) run.exitCode = 127;
+    const run: Run = { runId: a.runId, assignment: a, pid: -1, startedAt: null, exitCode: null, exited: false, stopRequestedAt: null, killAt: null, killed: false, reason: null, message: null };
     this.runs.set(a.runId, run);
+    const fail = (message: string, code = 126): Run => {
+      Object.assign(run, { exited: true, exitCode: code, reason: 'start-failed', message });
+      return run;
+    };
+    const problem = assignmentProblem(a, this.gpuCount);
+    if (problem) return fail(`invalid assignment: ${problem}`);
+    const dir = join(this.paths.stateDir, a.runId);
+    let step = `state directory ${dir}`;
+    let out = -1;
+    let err = -1;
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'assignment.json'), JSON.stringify(a));
+      step = `log directory ${join(this.paths.logDir, `job-${a.jobId}`)}`;
+      mkdirSync(join(this.paths.logDir, `job-${a.jobId}`), { recursive: true });
+      out = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stdout'), 'a');
+      err = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stderr'), 'a');
+      step = `checkpoint directory ${a.checkpointDir === null ? '' : join(this.paths.checkpointRoot, a.checkpointDir)}`;
+      const env = { ...this.baseEnv, ...this.taskEnv(a, nodeName), TIDE_EXIT_FILE: join(dir, 'exit') };
+      step = '';
+      const child = spawn('/bin/sh', ['-c', WRAPPER, WRAPPER_NAME, ...a.command], { detached: true, stdio: ['ignore', out, err], env });
+      // ENOENT, EACCES, EAGAIN, EMFILE and ENFILE come here (on the next tick) rather than as a throw.
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        if (run.pid < 0) fail(describeError(e), e.code === 'ENOENT' ? 127 : 126);
+      });
+      child.unref();
+      if (child.pid === undefined) return fail('spawn failed');
+      run.pid = child.pid;
+      run.startedAt = Date.now();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : 126;
+      return fail(`${step ? `${step}: ` : ''}${describeError(e)}`, code);
+    } finally {
+      if (out >= 0) closeSync(out);
+      if (err >= 0) closeSync(err);
+    }
+    try {
+      writeFileSync(join(dir, 'pid'), String(run.pid));
+    } catch (e) {
+      // A run whose pid is not on disk would be lost by a restarted agent: better not run it.
+      signal(run.pid, 'SIGKILL');
+      return fail(`state directory ${dir}: ${describeError(e)}`);
+    }
     return run;
   }
 
-  /** SIGTERM now to the task's process group; SIGKILL once the grace period has passed (see tick). */
-  stop(run: Run, nowMs: number): void {
-    if (run.exited || run.stopRequestedAt !== null) return;
-    run.stopRequestedAt = nowMs;
-    signal(run.pid, 'SIGTERM');
+  /**
+   * SIGTERM now to the task's process group; SIGKILL once graceMs (default: the job's grace
+   * period) has passed (see tick). Asking again can only bring the SIGKILL closer.
+   */
+  stop(run: Run, nowMs: number, graceMs = run.assignment.gracePeriodSeconds * 1000): void {
+    if (run.exited) return;
+    if (run.stopRequestedAt === null) {
+      run.stopRequestedAt = nowMs;
+      signal(run.pid, 'SIGTERM');
+    }
+    run.killAt = Math.min(run.killAt ?? Infinity, nowMs + graceMs);
+  }
+
+  /**
+   * Stops every live run because the agent lost the server (see Agent): SIGTERM now, SIGKILL
+   * within killWithinMs (or the job's grace period if shorter); they are reported as 'fenced'.
+   * Returns how many runs it stopped.
+   */
+  fence(nowMs: number, killWithinMs: number): number {
+    let n = 0;
+    for (const run of this.runs.values()) {
+      if (run.exited) continue;
+      run.reason = 'fenced';
+      run.message = 'its agent lost the server for half the node lease';
+      this.stop(run, nowMs, Math.min(run.assignment.gracePeriodSeconds * 1000, killWithinMs));
+      n++;
+    }
+    return n;
   }
 
   /** Checks every run: exit files, dead processes, overdue SIGKILLs. */
@@ -174,7 +279,7 @@ export class TaskRunner {
     for (const run of this.runs.values()) {
       if (run.exited) continue;
       this.poll(run);
-      if (!run.exited && run.stopRequestedAt !== null && !run.killed && nowMs - run.stopRequestedAt >= run.assignment.gracePeriodSeconds * 1000) {
+      if (!run.exited && run.killAt !== null && !run.killed && nowMs >= run.killAt) {
         run.killed = true;
         signal(run.pid, 'SIGKILL');
       }
@@ -182,6 +287,7 @@ export class TaskRunner {
   }
 
   private poll(run: Run): void {
+    if (run.pid < 0) return; // never started: start() has already decided its end
     const exitPath = join(this.paths.stateDir, run.runId, 'exit');
     if (existsSync(exitPath)) {
       const code = Number(readFileSync(exitPath, 'utf8').trim());
@@ -200,11 +306,18 @@ export class TaskRunner {
   /** Forgets a finished run whose end the server has recorded (logs stay). */
   forget(runId: string): void {
     this.runs.delete(runId);
-    rmSync(join(this.paths.stateDir, runId), { recursive: true, force: true });
+    if (validRunId(runId)) rmSync(join(this.paths.stateDir, runId), { recursive: true, force: true });
   }
 
   reports(): TaskReport[] {
-    return [...this.runs.values()].map((r) => ({ runId: r.runId, state: r.exited ? 'exited' : 'running', pid: r.pid, exitCode: r.exitCode }));
+    return [...this.runs.values()].map((r) => ({
+      runId: r.runId,
+      state: r.exited ? 'exited' : 'running',
+      pid: r.pid > 0 ? r.pid : null,
+      exitCode: r.exitCode,
+      ...(r.startedAt !== null ? { startedAt: r.startedAt } : {}),
+      ...(r.reason !== null && r.exited ? { reason: r.reason, message: r.message ?? '' } : {}),
+    }));
   }
 
   /** Milli-GPU held per device by live runs. */
@@ -212,7 +325,7 @@ export class TaskRunner {
     const busy = new Array<number>(gpuCount).fill(0);
     for (const r of this.runs.values()) {
       if (r.exited) continue;
-      for (const g of r.assignment.gpus) busy[g] = (busy[g] ?? 0) + (r.assignment.gpuMilli || 1000);
+      for (const g of r.assignment.gpus) if (g >= 0 && g < gpuCount) busy[g] = (busy[g] ?? 0) + (r.assignment.gpuMilli || 1000);
     }
     return busy;
   }

@@ -138,6 +138,15 @@ export interface TaskReport {
   readonly state: 'running' | 'exited';
   readonly pid: number | null;
   readonly exitCode: number | null;
+  /** When the agent started the process (ms since epoch, the agent's clock); absent if it never started. */
+  readonly startedAt?: number;
+  /**
+   * Why an exited task ended other than by itself: 'start-failed' (it never ran: the agent could
+   * not start it, `message` says why) or 'fenced' (its agent stopped it after losing the server
+   * for half the node lease). Absent for a task that exited on its own or was stopped as asked.
+   */
+  readonly reason?: 'start-failed' | 'fenced';
+  readonly message?: string;
 }
 
 export interface ApiErrorBody {
