@@ -21,6 +21,11 @@ const node = (id: string, gpus = 4) => ({
 });
 
 for (const factory of storeFactories()) {
+  // A skipped suite would not count in `# skipped`: one skipped test says why instead.
+  if (factory.skip !== undefined) {
+    test(`store conformance: ${factory.name}`, { skip: factory.skip }, () => {});
+    continue;
+  }
   describe(`store conformance: ${factory.name}`, () => {
     let store: Store;
     let cleanup: () => Promise<void>;

@@ -12,6 +12,8 @@ import type { Store } from './store.ts';
 
 export interface StoreFactory {
   readonly name: string;
+  /** Why this adapter cannot be tested here (its suite is then reported as skipped). */
+  readonly skip?: string;
   open(): Promise<{ store: Store; url: string; cleanup(): Promise<void> }>;
 }
 
@@ -33,6 +35,15 @@ export async function freshPostgresUrl(base: string): Promise<{ url: string; dro
       await c.end();
     },
   };
+}
+
+/**
+ * Why the PostgreSQL suites cannot run (no TIDE_TEST_DATABASE_URL), or undefined when they can;
+ * `npm test` starts a throwaway cluster and says why it could not in TIDE_TEST_POSTGRES_SKIP.
+ */
+export function postgresSkipReason(): string | undefined {
+  if (process.env['TIDE_TEST_DATABASE_URL']) return undefined;
+  return process.env['TIDE_TEST_POSTGRES_SKIP'] ?? 'TIDE_TEST_DATABASE_URL is not set (npm test starts a throwaway PostgreSQL where initdb exists)';
 }
 
 export function storeFactories(): StoreFactory[] {
@@ -62,22 +73,23 @@ export function storeFactories(): StoreFactory[] {
     },
   ];
   const base = process.env['TIDE_TEST_DATABASE_URL'];
-  if (base) {
-    out.push({
-      name: 'postgres',
-      async open() {
-        const { url, drop } = await freshPostgresUrl(base);
-        const store = await openStore(url);
-        return {
-          store,
-          url,
-          async cleanup() {
-            await store.close();
-            await drop();
-          },
-        };
-      },
-    });
-  }
+  const skip = postgresSkipReason();
+  out.push({
+    name: 'postgres',
+    ...(skip !== undefined ? { skip } : {}),
+    async open() {
+      if (!base) throw new Error(`postgres store: ${skip}`);
+      const { url, drop } = await freshPostgresUrl(base);
+      const store = await openStore(url);
+      return {
+        store,
+        url,
+        async cleanup() {
+          await store.close();
+          await drop();
+        },
+      };
+    },
+  });
   return out;
 }
