@@ -4,9 +4,9 @@
  * attempt releases what it took (Volcano's Statement: tentative, then commit or undo).
  */
 import type { ClusterState } from '../cluster.ts';
-import { GPU_MILLI, type GpuModel, type Placement } from '../model.ts';
+import { GPU_MILLI, type GpuModel, type Placement, type TaskId } from '../model.ts';
 import type { PlacementSession } from '../policy.ts';
-import { CPU_MODEL, minReplicas, type JobSpec, type TaskBinding } from './model.ts';
+import { CPU_MODEL, minReplicas, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
 import { taskOf } from './clusterView.ts';
 
 export type GangResult =
@@ -43,6 +43,7 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   let extra = maxGpus - needed;
   // The failed task's reason scans every node: read only when the message quotes it.
   let failure: { readonly reason: string } | null = null;
+  let failedTask: TaskResources | undefined;
   for (const group of job.groups) {
     const min = minReplicas(group);
     for (let i = 0; i < group.replicas; i++) {
@@ -52,7 +53,10 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
       }
       const r = session.place(taskOf(job, group.name, i, { ...group.task, allowedModels }));
       if (!r.ok) {
-        if (i < min) failure = r;
+        if (i < min) {
+          failure = r;
+          failedTask = group.task;
+        }
         break;
       }
       placed.push(r.placement);
@@ -68,6 +72,9 @@ export function placeGang(cluster: ClusterState, session: PlacementSession, job:
   for (const p of placed) cluster.release(p);
   const free = model === CPU_MODEL ? 0 : freeGpus(cluster, session.nodeOrder, model);
   if (model !== CPU_MODEL && free >= needed) {
+    // GPUs free where the task could use them, but not the CPU or memory: that is no fragmentation.
+    const host = failedTask ? hostShortage(cluster, session.nodeOrder, { ...failedTask, allowedModels }) : null;
+    if (host !== null) return { ok: false, code: 'waiting-for-resources', message: `not enough free ${host} on the nodes with free ${model} GPUs (${failure.reason})` };
     return { ok: false, code: 'fragmentation', message: `${free} ${model} GPUs are free but not in a shape the ${needed}-GPU gang can use (${failure.reason})` };
   }
   if (tasksPlaced > 0) return { ok: false, code: 'waiting-for-gang', message: `only ${tasksPlaced} of its tasks fit; needs ${needed} ${model} GPUs, ${free} free` };
@@ -84,4 +91,23 @@ function freedWhole(cluster: ClusterState, placed: readonly Placement[], bit: nu
   let freed = 0;
   for (const [g, milli] of added) if ((cluster.gpuFree[g] as number) + milli === GPU_MILLI) freed++;
   return freed;
+}
+
+/**
+ * 'CPU' or 'memory' when some schedulable node has the GPUs the task needs free but none of
+ * those has its CPU (then memory) free; null when no node has the GPUs (fragmentation).
+ */
+function hostShortage(cluster: ClusterState, nodeOrder: Int32Array, task: TaskResources): 'CPU' | 'memory' | null {
+  const gpusOnly = cluster.prepare({ ...task, id: '' as TaskId, cpuMilli: 0, memoryMib: 0 });
+  let gpuNodes = 0;
+  let cpuOk = false;
+  for (const n of nodeOrder) {
+    if (!cluster.fitsIgnoringMemory(n, gpusOnly)) continue;
+    gpuNodes++;
+    if ((cluster.cpuFree[n] as number) < task.cpuMilli) continue;
+    cpuOk = true;
+    if ((cluster.memFree[n] as number) >= task.memoryMib) return null;
+  }
+  if (gpuNodes === 0) return null;
+  return cpuOk ? 'memory' : 'CPU';
 }

@@ -4,12 +4,13 @@
  * the quota ledger with running jobs counted, and the profile for estimated start times.
  */
 import type { ClusterState } from '../cluster.ts';
-import type { GpuModel } from '../model.ts';
+import type { GpuModel, NodeSpec } from '../model.ts';
 import { getPlacementPolicy } from '../policies/index.ts';
 import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
 import { ClusterView, taskOf } from './clusterView.ts';
 import { AvailabilityProfile, type ProfileBase } from './estimates.ts';
+import { nodeShapes, shortfall } from './feasibility.ts';
 import { freeGpus, placeGang, type GangResult } from './gang.ts';
 import { ascending, CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
 import { QuotaLedger } from './quota.ts';
@@ -27,6 +28,12 @@ export function expectedEnd(r: RunningJob, now: number): number {
 /** Jobs by priority (higher first), then submit time, then id. */
 export function byPriorityThenFifo(a: JobSpec, b: JobSpec): number {
   return b.priority - a.priority || ascending(a.submitTime, b.submitTime) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** A pending reason for a job no schedulable node could run. */
+export interface Unschedulable {
+  readonly code: 'unschedulable';
+  readonly message: string;
 }
 
 export class Placer {
@@ -60,6 +67,7 @@ export class Placer {
       this.sessionCluster = cluster;
       this.sessionOrder = this.view.nodeOrder;
     }
+    this.checkFit();
     return cluster;
   }
 
@@ -103,6 +111,48 @@ export class Placer {
       this.modelsCache.set(job, models);
     }
     return models;
+  }
+
+  /** Bumped (at begin()) when the schedulable nodes change: callers may cache unschedulable() under it. */
+  fitVersion = 0;
+  private fitCluster: ClusterState | undefined;
+  private fitOrder: Int32Array | undefined;
+  private fitCache = new WeakMap<JobSpec, Unschedulable | null>();
+
+  /**
+   * Why no schedulable node could run the job even with nothing else on it (feasibility.ts), or
+   * null when one could. Such a job holds back no queue and reserves nothing. Cached per job
+   * until the schedulable nodes change.
+   */
+  unschedulable(job: JobSpec): Unschedulable | null {
+    this.checkFit();
+    let r = this.fitCache.get(job);
+    if (r === undefined) {
+      r = this.findUnschedulable(job, this.view.cluster, this.view.nodeOrder);
+      this.fitCache.set(job, r);
+    }
+    return r;
+  }
+
+  /** Forgets what unschedulable() found when the schedulable nodes changed. */
+  private checkFit(): void {
+    const cluster = this.view.cluster;
+    const order = this.view.nodeOrder;
+    if (cluster === this.fitCluster && order === this.fitOrder) return;
+    this.fitCluster = cluster;
+    this.fitOrder = order;
+    this.fitCache = new WeakMap();
+    this.fitVersion++;
+  }
+
+  private findUnschedulable(job: JobSpec, cluster: ClusterState, order: Int32Array): Unschedulable | null {
+    if (cluster.nodeCount === 0) return { code: 'unschedulable', message: 'no node registered yet' };
+    if (order.length === 0) return { code: 'unschedulable', message: `no schedulable node (${cluster.nodeCount} drained or down)` };
+    const shapes = nodeShapes(Array.from(order, (n) => cluster.nodes[n] as NodeSpec));
+    const s = shortfall(job.groups, this.models(job), shapes, 'schedulable node');
+    if (s === null) return null;
+    const group = job.groups[s.group];
+    return { code: 'unschedulable', message: job.groups.length > 1 && group ? `task group '${group.name}': ${s.message}` : s.message };
   }
 
   freeGpus(model: GpuModel): number {

@@ -10,6 +10,7 @@
 import type { GpuModel, NodeSpec } from '../model.ts';
 import type { Rng } from '../rng.ts';
 import type { LpSolver } from '../lp.ts';
+import type { PendingReasonCode } from './reasons.ts';
 import type { JobId, JobProgress, JobSpec, QueueConfig, TaskBinding, TenantConfig } from './model.ts';
 
 export interface NodeState {
@@ -105,16 +106,8 @@ export interface Preemption {
   readonly reason: string;
 }
 
-/** Why a job is not running (Slurm-like reason codes the dashboard and CLI show). */
-export type PendingReasonCode =
-  | 'over-quota'
-  | 'waiting-for-resources'
-  | 'waiting-for-gang'
-  | 'fragmentation'
-  | 'lower-priority'
-  | 'reserved-for-another-job'
-  | 'no-fitting-gpu-model'
-  | 'waiting-for-round';
+/** Why a job is not running: one of the documented codes (reasons.ts). */
+export type { PendingReasonCode } from './reasons.ts';
 
 export interface PendingReason {
   readonly job: JobId;
@@ -123,6 +116,11 @@ export interface PendingReason {
   readonly message: string;
   /** Estimated start time (seconds), when one can be given. */
   readonly estimatedStart?: number;
+  /**
+   * The job the message names as the one it waits behind or for, if any: the server shows that
+   * id only to the job's own tenant (reasons.ts anonymousMessage for others).
+   */
+  readonly blockedBy?: JobId;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * `fifo`: priority, then submission order, per queue (Kueue's StrictFIFO): the first job of a
- * queue that cannot start holds back the jobs behind it. Gangs start whole or not at all,
+ * queue that cannot start holds back the jobs behind it — unless no schedulable node could run
+ * it even empty: that job waits as `unschedulable` and holds back nothing. Gangs start whole or not at all,
  * quotas are enforced, nothing is preempted. Heterogeneity-agnostic like Gavel's FIFO: a job
  * takes the first model, in the cluster's model order, where its gang fits, whatever its speed
  * there. (Gavel's FIFO code draws a random index but then uses the last free type in
@@ -8,7 +9,7 @@
  * Options: `models: 'random'` draws among the models where it fits; `models: 'fastest'`
  * takes the fastest (Gavel's FIFO-perf).
  */
-import { jobGpus, type JobSpec } from '../model.ts';
+import { jobGpus, jobId, type JobSpec } from '../model.ts';
 import { PendingTable, SortedList } from '../pendingTable.ts';
 import { byPriorityThenFifo, declaredRunSeconds, ledgerFor, Placer, profileFor } from '../placer.ts';
 import type { GangResult } from '../gang.ts';
@@ -67,7 +68,7 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
     const w = bySlot[slot] as Waiting;
     let t = behindText[w.q];
     if (t?.head !== head) behindText[w.q] = t = { head, text: `behind job ${head} in queue '${w.p.spec.queue}'` };
-    const r: PendingReason = { job: w.p.spec.id, code: 'lower-priority', message: t.text };
+    const r: PendingReason = { job: w.p.spec.id, code: 'lower-priority', message: t.text, blockedBy: jobId(head) };
     slotBehind[slot] = r;
     slotBehindHead[slot] = head;
     return r;
@@ -111,7 +112,7 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
         left[w.q] = (left[w.q] as number) - 1;
         const models = placer.models(job);
         if (models.length === 0) {
-          pending.push({ job: job.id, code: 'no-fitting-gpu-model', message: 'no GPU model in the cluster can run it' });
+          pending.push({ job: job.id, ...(placer.unschedulable(job) ?? { code: 'unschedulable', message: 'no GPU model in the cluster can run it' }) });
           if (left[w.q] === 0) open--;
           continue;
         }
@@ -119,7 +120,7 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
         const quotaErrors = models.map((m) => ledger.check(job.queue, m, gpus));
         const allowed = models.filter((_, k) => quotaErrors[k] === null);
         if (allowed.length === 0) {
-          pending.push({ job: job.id, code: 'over-quota', message: quotaErrors[0] ?? 'over quota' });
+          pending.push({ job: job.id, ...(placer.unschedulable(job) ?? { code: 'over-quota', message: quotaErrors[0] ?? 'over quota' }) });
           if (left[w.q] === 0) open--;
           continue;
         }
@@ -139,7 +140,12 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
           }
           failure ??= r;
         }
-        if (failure && !failure.ok) {
+        // A job no schedulable node could ever run holds back nothing (Kueue's BestEffortFIFO for it).
+        const never = failure && !failure.ok ? placer.unschedulable(job) : null;
+        if (never) {
+          pending.push({ job: job.id, ...never });
+          if (left[w.q] === 0) open--;
+        } else if (failure && !failure.ok) {
           pending.push({ job: job.id, code: failure.code, message: failure.message });
           blockedBy[w.q] = job.id;
           if (waiting.length < ESTIMATE_LIMIT) waiting.push(p);

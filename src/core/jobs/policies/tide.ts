@@ -186,6 +186,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       rel: undefined,
       relModels: undefined,
       slot: -1,
+      unfit: null,
+      fitIn: -1,
     };
     rankAt(c, s);
     return c;
@@ -331,7 +333,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const ahead: PendingJob[] = [];
     for (const c of first) {
       if (ahead.length >= ESTIMATE_LIMIT) break;
-      if (!p.chosen(c)) ahead.push({ spec: c.spec, progress: c.progress });
+      if (!p.chosen(c) && c.why?.code !== 'unschedulable') ahead.push({ spec: c.spec, progress: c.progress });
     }
     addEstimates(s, placer, ahead, pending);
     for (let i = 0; i < listed.length; i++) (listed[i] as Candidate).reason = pending[i];
@@ -379,7 +381,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
         // An arrival the walk passed over: no model had enough GPUs free for it.
         if (c.triedIn !== p.pass) {
           c.triedIn = p.pass;
-          c.why = NOT_ENOUGH_FREE;
+          c.why = p.unfitOf(c) ?? NOT_ENOUGH_FREE;
         }
         c.reason = p.reasonOf(c, true);
       }

@@ -15,7 +15,7 @@
 import type { GpuModel } from '../../model.ts';
 import type { ClusterState } from '../../cluster.ts';
 import type { AvailabilityProfile } from '../estimates.ts';
-import type { JobProgress, JobSpec } from '../model.ts';
+import type { JobId, JobProgress, JobSpec } from '../model.ts';
 import { declaredRunSeconds, type Placer, profileFor } from '../placer.ts';
 import type { QuotaLedger } from '../quota.ts';
 import type { PendingReason, PendingReasonCode, RunningJob, SchedulerSnapshot } from '../scheduler.ts';
@@ -83,6 +83,9 @@ export interface Candidate {
   relModels: readonly GpuModel[] | undefined;
   /** A running job's index in tide's list of running candidates. */
   slot: number;
+  /** Why no schedulable node could ever run it (null: some could), as of the placer's `fitIn`. */
+  unfit: Why | null;
+  fitIn: number;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -92,7 +95,8 @@ export interface Pick {
   readonly gpus: number;
 }
 
-export type Why = { readonly code: PendingReasonCode; readonly message: string };
+/** `blockedBy`: the job the message names (shown only to its own tenant, scheduler.ts). */
+export type Why = { readonly code: PendingReasonCode; readonly message: string; readonly blockedBy?: JobId };
 export const LOWER_RANK: Why = { code: 'lower-priority', message: 'jobs with less expected remaining work go first' };
 export const NOT_ENOUGH_FREE: Why = { code: 'waiting-for-resources', message: 'no model has enough GPUs free for it' };
 
@@ -124,7 +128,7 @@ export class Pass {
   private readonly quantum: number;
   private readonly enforced: boolean;
   private readonly cluster: ClusterState;
-  private readonly reserved = new Map<GpuModel, { job: string; shadow: number }>();
+  private readonly reserved = new Map<GpuModel, { job: JobId; shadow: number }>();
   private readonly reservedNeed = new Map<GpuModel, number>();
   private readonly noRoom = new Map<number, Why>();
   private readonly refusedNominal = new Map<string, Refusal>();
@@ -146,7 +150,7 @@ export class Pass {
   private profile: AvailabilityProfile | undefined;
   /** What the model walk of the job being tried ran into. */
   private quotaError: string | null = null;
-  private blockedBy: string | undefined;
+  private blockedBy: JobId | undefined;
 
   constructor(setup: PassSetup) {
     this.s = setup.s;
@@ -283,12 +287,30 @@ export class Pass {
     return true;
   }
 
+  /** Why no schedulable node could ever run `c` (feasibility.ts), or null. */
+  unfitOf(c: Candidate): Why | null {
+    const version = this.placer.fitVersion;
+    if (c.fitIn !== version) {
+      c.unfit = this.placer.unschedulable(c.spec);
+      c.fitIn = version;
+    }
+    return c.unfit;
+  }
+
   /** Tries to choose a model and size for `c`; false, with its reason set, when it must wait. */
   tryPlace(c: Candidate, withinNominal: boolean): boolean {
     const { held, enforced, reserved, refused, ledger } = this;
     // A running job's GPUs are its own to keep only until its turn.
     if (c.runModel !== undefined && held && c.triedIn !== this.pass) held.set(c.runModel, (held.get(c.runModel) ?? 0) - c.runGpus);
     c.triedIn = this.pass;
+    // A job no schedulable node could run takes no GPUs of the pass and reserves nothing.
+    if (!c.running) {
+      const never = this.unfitOf(c);
+      if (never !== null) {
+        c.why = never;
+        return false;
+      }
+    }
     const need = c.need;
     if (c.running && held && !enforced && reserved.size === 0 && c.sizes.length === 1 && this.staysPut(c, c.running)) return true;
     // More GPUs than any model has free (the common case far down a long queue).
@@ -304,7 +326,7 @@ export class Pass {
       if (job === undefined) c.why = this.noRoomFor(need);
       else {
         let w = this.heldFor.get(job);
-        if (!w) this.heldFor.set(job, (w = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${job}` }));
+        if (!w) this.heldFor.set(job, (w = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${job}`, blockedBy: job }));
         c.why = w;
       }
       return false;
@@ -351,7 +373,7 @@ export class Pass {
       c.why = { code: 'over-quota', message: quotaError };
       const refusedHere = withinNominal ? this.refusedNominal : this.refusedBorrow;
       if (c.models.every((m) => this.free(m) >= need)) refusedHere.set(c.spec.queue, { gpus: Math.min(need, refusedHere.get(c.spec.queue)?.gpus ?? Infinity), message: quotaError });
-    } else if (this.blockedBy !== undefined) c.why = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${this.blockedBy}` };
+    } else if (this.blockedBy !== undefined) c.why = { code: 'reserved-for-another-job', message: `GPUs are held for starving job ${this.blockedBy}`, blockedBy: this.blockedBy };
     else c.why = { code: 'waiting-for-resources', message: `needs ${need} GPUs of ${c.models.join('/')}; free: ${c.models.map((m) => `${m} ${this.free(m)}`).join(', ')}` };
     if (anyModel && quotaError === null && refused.length < 16) refused.push({ need, run: declaredRunSeconds(c.spec), why: c.why as Why });
     return false;
@@ -387,7 +409,7 @@ export class Pass {
   /** EASY backfill: a starving job that does not fit holds a model from its shadow time on. */
   reserve(c: Candidate): void {
     // Not for a job its queue's quota holds back: GPUs would sit idle for a job that may not use them.
-    if (!c.boosted || c.models.length === 0 || c.why?.code === 'over-quota') return;
+    if (!c.boosted || c.models.length === 0 || c.why?.code === 'over-quota' || c.why?.code === 'unschedulable') return;
     const need = c.need;
     const totals = gpusPerModel(this.cluster);
     const m = c.models.find((x) => (totals.get(x) ?? 0) >= need && !this.reserved.has(x));
@@ -410,7 +432,8 @@ export class Pass {
     const code = w.code === 'waiting-for-resources' && !c.boosted && this.picks.length > 0 ? 'lower-priority' : w.code;
     const kept = c.reason;
     if (kept && kept.code === code && kept.message === w.message && (keepEstimate || kept.estimatedStart === undefined)) return kept;
-    return keepEstimate && kept?.estimatedStart !== undefined ? { job: c.spec.id, code, message: w.message, estimatedStart: kept.estimatedStart } : { job: c.spec.id, code, message: w.message };
+    const r: PendingReason = w.blockedBy === undefined ? { job: c.spec.id, code, message: w.message } : { job: c.spec.id, code, message: w.message, blockedBy: w.blockedBy };
+    return keepEstimate && kept?.estimatedStart !== undefined ? { ...r, estimatedStart: kept.estimatedStart } : r;
   }
 }
 
