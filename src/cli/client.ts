@@ -2,12 +2,17 @@
  * The CLI's HTTP client: finds the server and token (flags, then TIDE_SERVER / TIDE_TOKEN, then
  * the .tide/client.json that `tide up` writes), calls the API, and turns API errors into one-line
  * UserErrors whose exit code comes from the error catalogue.
+ *
+ * Admin commands (drain, preempt, tenant …) take the token from --token, TIDE_TOKEN,
+ * TIDE_ADMIN_TOKEN, then the adminToken of DATA_DIR/credentials.json (written by `tide up`)
+ * when this user can read it; never client.json's tenant token.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODES, EXIT_UNREACHABLE, isErrorCode } from '../api/errors.ts';
 import type { ApiErrorBody } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
+import { ApiFailure } from './errorOutput.ts';
 
 export interface ClientOptions {
   server?: string;
@@ -21,21 +26,41 @@ export interface Connection {
 }
 
 export const CLIENT_FILE = 'client.json';
+export const CREDENTIALS_FILE = 'credentials.json';
 
-export function resolveConnection(o: ClientOptions): Connection {
-  let server = o.server ?? process.env['TIDE_SERVER'];
-  let token = o.token ?? process.env['TIDE_TOKEN'];
-  const file = join(o.dataDir ?? '.tide', CLIENT_FILE);
-  if ((!server || !token) && existsSync(file)) {
-    try {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { server?: string; token?: string };
-      server ??= saved.server;
-      token ??= saved.token;
-    } catch {
-      throw new UserError(`${file}: not valid JSON; delete it or pass --server and --token`);
-    }
+/** A JSON file of `tide up`, or null when it is missing or this user may not read it. */
+function readSaved(file: string): Record<string, unknown> | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  } catch {
+    throw new UserError(`${file}: not valid JSON; delete it or pass --server and --token`);
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+export function resolveConnection(o: ClientOptions, role: 'tenant' | 'admin' = 'tenant'): Connection {
+  const dir = o.dataDir ?? '.tide';
+  let server = o.server ?? process.env['TIDE_SERVER'];
+  let token = o.token ?? process.env['TIDE_TOKEN'] ?? (role === 'admin' ? process.env['TIDE_ADMIN_TOKEN'] : undefined);
+  const file = join(dir, CLIENT_FILE);
+  if ((!server || (!token && role === 'tenant')) && existsSync(file)) {
+    const saved = readSaved(file) ?? {};
+    server ??= str(saved['server']);
+    if (role === 'tenant') token ??= str(saved['token']);
+  }
+  if (!token && role === 'admin') token = str(readSaved(join(dir, CREDENTIALS_FILE))?.['adminToken']);
   if (!server) throw new UserError('no server: pass --server URL, set TIDE_SERVER, or run `tide up` in this directory');
+  if (!token && role === 'admin') {
+    throw new UserError(`this command needs the admin token: pass --token, set TIDE_ADMIN_TOKEN, or run it where ${join(dir, CREDENTIALS_FILE)} (written by \`tide up\`) is readable`, 4);
+  }
   if (!token) throw new UserError('no token: pass --token, set TIDE_TOKEN, or run `tide up` in this directory');
   return { servers: server.split(',').map((s) => s.trim().replace(/\/$/, '')), token };
 }
@@ -73,15 +98,26 @@ export class ApiClient {
     const type = res.headers.get('content-type') ?? '';
     return { status: res.status, body: (type.includes('json') ? JSON.parse(text) : text) as T, headers: res.headers };
   }
+
+  /** A GET whose body is kept as bytes (log chunks: a chunk may end inside a UTF-8 character). */
+  async bytes(path: string): Promise<{ bytes: Uint8Array; headers: Headers }> {
+    const res = await this.raw('GET', path);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) throw apiFailure(res.status, new TextDecoder().decode(bytes));
+    return { bytes, headers: res.headers };
+  }
 }
 
-function apiFailure(status: number, text: string): UserError {
+/** An API error answer as an ApiFailure (its code, fields and exit code from the catalogue). */
+export function apiFailure(status: number, text: string): ApiFailure {
+  let body: ApiErrorBody | undefined;
   try {
-    const body = JSON.parse(text) as ApiErrorBody;
-    const code = body.error.code;
-    const exit = isErrorCode(code) ? ERROR_CODES[code].exit : 1;
-    return new UserError(`${body.error.message} (${code}, HTTP ${status})`, exit);
+    body = JSON.parse(text) as ApiErrorBody;
   } catch {
-    return new UserError(`HTTP ${status}: ${text.slice(0, 200)}`, 1);
+    // not JSON: a proxy's page, say
   }
+  const code = body?.error?.code;
+  if (typeof code !== 'string') return new ApiFailure(`HTTP ${status}: ${text.slice(0, 200)}`, status >= 500 ? 6 : 1, status >= 500 ? 'unavailable' : 'failed');
+  const exit = isErrorCode(code) ? ERROR_CODES[code].exit : 1;
+  return new ApiFailure(`${body?.error.message} (${code}, HTTP ${status})`, exit, code, body?.error.fields);
 }

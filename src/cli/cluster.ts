@@ -1,16 +1,20 @@
 /**
  * The cluster commands, kubectl verbs with Slurm columns: submit, jobs, job, logs, cancel,
- * preempt, nodes, queues, events, tenant. Human tables by default, `-o json` for scripts.
- * Exit codes: 0 ok, 2 bad input, 3 not found, 4 auth, 5 conflict, 6 server unavailable,
- * 7 unreachable, 1 internal; `submit --wait` exits 0 only if the job succeeded.
+ * preempt, nodes, drain, undrain, queues, queue put, events, tenant. Human tables by default,
+ * `-o json` for scripts (errors too: see errorOutput.ts). Exit codes: 0 ok, 2 bad input,
+ * 3 not found, 4 auth, 5 conflict, 6 server unavailable, 7 unreachable, 1 internal;
+ * `submit --wait` exits 0 only if the job succeeded. Notes about the output itself (a list
+ * cut at --limit) go to stderr, so stdout stays the data. Admin commands find the admin token
+ * themselves (client.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import type { Job, JobEvent, NodeInfo, QueueInfo, Task } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
+import { parsePositiveInt } from './args.ts';
 import { ApiClient, resolveConnection, type ClientOptions } from './client.ts';
-import { duration, jobsTable, nodesTable, placementOf, plainTable, queuesTable } from './format.ts';
+import { ApiFailure } from './errorOutput.ts';
+import { duration, eventLine, EVENTS_HEADER, jobsTable, nodesTable, placementOf, plainTable, queuesTable } from './format.ts';
 
 type Output = 'table' | 'json';
 interface Common extends ClientOptions {
@@ -20,8 +24,8 @@ interface Common extends ClientOptions {
 function connectionOptions(cmd: Command): Command {
   return cmd
     .option('--server <url>', 'server URL(s), comma-separated (default: TIDE_SERVER or .tide/client.json)')
-    .option('--token <token>', 'API token (default: TIDE_TOKEN or .tide/client.json)')
-    .option('--data-dir <dir>', 'where `tide up` wrote client.json', '.tide')
+    .option('--token <token>', 'API token (default: TIDE_TOKEN or .tide/client.json; admin commands: TIDE_ADMIN_TOKEN or .tide/credentials.json)')
+    .option('--data-dir <dir>', 'where `tide up` wrote client.json and credentials.json', '.tide')
     .option('-o, --output <format>', 'table or json', 'table');
 }
 
@@ -31,8 +35,27 @@ function outputOf(o: Common): Output {
 }
 
 const client = (o: Common): ApiClient => new ApiClient(resolveConnection(o));
+
+/** A client with the admin token; a 403 says how to pass that token. */
+function adminClient(o: Common): ApiClient {
+  const api = new ApiClient(resolveConnection(o, 'admin'));
+  const request = api.request.bind(api);
+  api.request = async (...args) => {
+    try {
+      return await request(...args);
+    } catch (e) {
+      if (e instanceof ApiFailure && e.code === 'forbidden') throw new ApiFailure(`${e.message}: pass the admin token with --token or TIDE_ADMIN_TOKEN`, e.exitCode, e.code, e.fields);
+      throw e;
+    }
+  };
+  return api;
+}
+
 const print = (s: string): void => {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+};
+const note = (s: string): void => {
+  process.stderr.write(`${s}\n`);
 };
 const json = (v: unknown): void => print(JSON.stringify(v, null, 2));
 const jobPath = (id: string): string => {
@@ -40,19 +63,54 @@ const jobPath = (id: string): string => {
   return `/v1/jobs/${id}`;
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const DONE = new Set(['succeeded', 'failed', 'cancelled']);
+/** The most a list page of the API holds. */
+const PAGE = 1000;
+
+/** Writes to stdout, waiting when the pipe is full (a 50 MB log is never one string). */
+function write(chunk: Uint8Array | string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(chunk, (e) => (e ? reject(e) : resolve()));
+  });
+}
 
 /** Reads a spec file; YAML or JSON by content. The server validates it. */
-function readSpec(file: string): string {
+async function readSpec(file: string): Promise<string> {
   let text: string;
   try {
     text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (e) {
     throw new UserError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  const { parse } = await import('yaml'); // only submit needs it: the other commands start without it
   try {
-    return JSON.stringify(parseYaml(text));
+    return JSON.stringify(parse(text));
   } catch (e) {
     throw new UserError(`${file}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * The newest `limit` items of a list route (order=desc, pages of at most 1000, `before` the
+ * cursor `next`), oldest first, and whether the list holds more; `limit` null: every item,
+ * oldest first (order=asc, `after`), each page handed to `onPage` as it arrives.
+ */
+async function listNewest<T>(api: ApiClient, path: string, key: string, query: URLSearchParams, limit: number | null, onPage?: (items: T[]) => Promise<void>): Promise<{ items: T[]; more: boolean }> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const qs = new URLSearchParams(query);
+    qs.set('order', limit === null ? 'asc' : 'desc');
+    qs.set('limit', String(limit === null ? PAGE : Math.min(PAGE, limit - items.length)));
+    if (cursor !== null) qs.set(limit === null ? 'after' : 'before', cursor);
+    const body = (await api.request<Record<string, unknown>>('GET', `${path}?${qs}`)).body;
+    const page = (body[key] ?? []) as T[];
+    const next = body['next'] === undefined || body['next'] === null ? null : String(body['next']);
+    if (onPage && limit === null) await onPage(page);
+    else items.push(...page);
+    if (next === null || page.length === 0) return { items: limit === null ? items : items.reverse(), more: false };
+    if (limit !== null && items.length >= limit) return { items: items.reverse(), more: true };
+    cursor = next;
   }
 }
 
@@ -60,21 +118,20 @@ export function registerClusterCommands(program: Command): void {
   connectionOptions(program.command('submit').argument('<file>', 'job spec, YAML or JSON (- for stdin)'))
     .description('Submit a job from a YAML/JSON spec')
     .option('--key <key>', 'idempotency key: resubmitting with the same key returns the same job')
-    .option('--tenant <name>', 'with an admin token: submit for this tenant')
+    .option('--tenant <name>', 'admin: submit for this tenant (uses the admin token)')
     .option('--wait', 'wait until the job finishes; exit 0 only if it succeeded')
     .action(async (file: string, o: Common & { key?: string; tenant?: string; wait?: boolean }) => {
       const out = outputOf(o);
-      const api = client(o);
+      const api = o.tenant ? adminClient(o) : client(o);
       const path = `/v1/jobs${o.tenant ? `?tenant=${encodeURIComponent(o.tenant)}` : ''}`;
-      const r = await api.request<{ created: boolean; jobs: Job[] }>('POST', path, readSpec(file), 'application/json', o.key ? { 'idempotency-key': o.key } : {});
+      const r = await api.request<{ created: boolean; jobs: Job[] }>('POST', path, await readSpec(file), 'application/json', o.key ? { 'idempotency-key': o.key } : {});
       if (out === 'json') json(r.body);
       else for (const j of r.body.jobs) print(`${r.body.created ? 'Submitted' : 'Already submitted'} job ${j.id} (${j.name}, ${j.gpus} GPUs, queue ${j.queue})`);
       if (o.wait) {
         const ids = r.body.jobs.map((j) => j.id);
-        const done = new Set(['succeeded', 'failed', 'cancelled']);
         for (;;) {
           const states = await Promise.all(ids.map(async (id) => (await api.request<{ job: Job }>('GET', jobPath(id))).body.job));
-          if (states.every((j) => done.has(j.state))) {
+          if (states.every((j) => DONE.has(j.state))) {
             if (out === 'table') for (const j of states) print(`job ${j.id}: ${j.state}${j.reason ? ` (${j.reason})` : ''}`);
             if (states.some((j) => j.state !== 'succeeded')) throw new UserError(`job(s) did not succeed: ${states.filter((j) => j.state !== 'succeeded').map((j) => `${j.id} ${j.state}`).join(', ')}`, 1);
             return;
@@ -86,18 +143,21 @@ export function registerClusterCommands(program: Command): void {
 
   connectionOptions(program.command('jobs'))
     .description('List jobs (squeue-like): JOBID NAME QUEUE USER ST TIME GPUS NODES/REASON')
-    .option('-a, --all', 'include finished jobs')
+    .option('-a, --all', 'every job, finished ones too, every page (unless --limit is given)')
+    .option('--limit <n>', 'show the newest n jobs (default 1000; with --all: no limit)')
     .option('--state <list>', 'only these states, comma-separated')
     .option('--queue <name>', 'only this queue')
-    .action(async (o: Common & { all?: boolean; state?: string; queue?: string }) => {
+    .action(async (o: Common & { all?: boolean; limit?: string; state?: string; queue?: string }) => {
       const out = outputOf(o);
+      const limit = o.limit !== undefined ? parsePositiveInt('--limit', o.limit) : o.all ? null : PAGE;
       const states = o.state ?? (o.all ? undefined : 'pending,admitted,running,preempted');
       const qs = new URLSearchParams();
       if (states) qs.set('state', states);
       if (o.queue) qs.set('queue', o.queue);
-      const r = await client(o).request<{ jobs: Job[] }>('GET', `/v1/jobs?${qs}`);
-      if (out === 'json') return json(r.body.jobs);
-      print(r.body.jobs.length ? jobsTable(r.body.jobs, Date.now()) : `No jobs${o.all ? '' : ' pending or running (use --all for finished ones)'}.`);
+      const { items: jobs, more } = await listNewest<Job>(client(o), '/v1/jobs', 'jobs', qs, limit);
+      if (out === 'json') json(jobs);
+      else print(jobs.length ? jobsTable(jobs, Date.now()) : `No jobs${o.all || o.state ? '' : ' pending or running (use --all for finished ones)'}.`);
+      if (more) note(`showing the newest ${jobs.length} jobs of more: --limit N or --all for more`);
     });
 
   connectionOptions(program.command('job').argument('<id>'))
@@ -124,23 +184,12 @@ export function registerClusterCommands(program: Command): void {
     });
 
   connectionOptions(program.command('logs').argument('<id>'))
-    .description("Print a task's output (stdout; --stderr for stderr)")
+    .description("Print a task's whole output (stdout; --stderr for stderr); -o json: one JSON line per chunk read")
     .option('--task <index>', 'task index in the gang', '0')
     .option('--stderr', 'show stderr instead of stdout')
     .option('-f, --follow', 'keep printing new output until the job finishes')
     .action(async (id: string, o: Common & { task: string; stderr?: boolean; follow?: boolean }) => {
-      const api = client(o);
-      const stream = o.stderr ? 'stderr' : 'stdout';
-      let offset = 0;
-      for (;;) {
-        const res = await api.request<string>('GET', `${jobPath(id)}/logs?task=${encodeURIComponent(o.task)}&stream=${stream}&offset=${offset}`);
-        const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
-        if (text) process.stdout.write(text);
-        offset = Number(res.headers.get('x-tide-next-offset') ?? offset);
-        const state = res.headers.get('x-tide-job-state') ?? '';
-        if (!o.follow || (['succeeded', 'failed', 'cancelled'].includes(state) && text === '')) return;
-        if (text === '') await sleep(500);
-      }
+      await printLogs(client(o), id, o.task, o.stderr ? 'stderr' : 'stdout', o.follow === true, outputOf(o) === 'json');
     });
 
   connectionOptions(program.command('cancel').argument('<ids...>'))
@@ -157,16 +206,18 @@ export function registerClusterCommands(program: Command): void {
   connectionOptions(program.command('preempt').argument('<id>'))
     .description('Admin: stop a running job and requeue it (it resumes from its checkpoint)')
     .action(async (id: string, o: Common) => {
-      const r = await client(o).request<{ job: Job }>('POST', `${jobPath(id)}/preempt`);
-      if (outputOf(o) === 'json') return json(r.body.job);
+      const out = outputOf(o);
+      const r = await adminClient(o).request<{ job: Job }>('POST', `${jobPath(id)}/preempt`);
+      if (out === 'json') return json(r.body.job);
       print(`Preempted job ${r.body.job.id}: ${r.body.job.state}`);
     });
 
   connectionOptions(program.command('nodes'))
     .description('List nodes (sinfo-like): state, GPUs, allocation, utilisation, power')
     .action(async (o: Common) => {
+      const out = outputOf(o);
       const r = await client(o).request<{ nodes: NodeInfo[] }>('GET', '/v1/nodes');
-      if (outputOf(o) === 'json') return json(r.body.nodes);
+      if (out === 'json') return json(r.body.nodes);
       print(r.body.nodes.length ? nodesTable(r.body.nodes) : 'No nodes: start an agent (`tide agent --server URL --token AGENT_TOKEN`).');
     });
 
@@ -174,8 +225,9 @@ export function registerClusterCommands(program: Command): void {
     connectionOptions(program.command(verb).argument('<node>'))
       .description(what)
       .action(async (node: string, o: Common) => {
-        const r = await client(o).request<{ node: NodeInfo }>('POST', `/v1/nodes/${encodeURIComponent(node)}/${verb}`);
-        if (outputOf(o) === 'json') return json(r.body.node);
+        const out = outputOf(o);
+        const r = await adminClient(o).request<{ node: NodeInfo }>('POST', `/v1/nodes/${encodeURIComponent(node)}/${verb}`);
+        if (out === 'json') return json(r.body.node);
         print(`Node ${r.body.node.id}: ${r.body.node.state}`);
       });
   }
@@ -183,29 +235,117 @@ export function registerClusterCommands(program: Command): void {
   connectionOptions(program.command('queues'))
     .description('List queues: quota, used, borrowed, pending and running jobs')
     .action(async (o: Common) => {
+      const out = outputOf(o);
       const r = await client(o).request<{ queues: QueueInfo[] }>('GET', '/v1/queues');
-      if (outputOf(o) === 'json') return json(r.body.queues);
+      if (out === 'json') return json(r.body.queues);
       print(queuesTable(r.body.queues));
     });
 
+  const queue = program.command('queue').description('Admin: queues and their quotas');
+  connectionOptions(queue.command('put').argument('<name>'))
+    .description('Create or update a queue: its GPU quota and how much it may borrow')
+    .option('--quota <gpus>', "nominal GPU quota, or 'unlimited'", 'unlimited')
+    .option('--borrowing-limit <gpus>', "GPUs it may borrow beyond its quota, or 'unlimited'", 'unlimited')
+    .action(async (name: string, o: Common & { quota: string; borrowingLimit: string }) => {
+      const out = outputOf(o);
+      const gpus = (flag: string, v: string): number | null => {
+        if (v === 'unlimited') return null;
+        if (!/^\d{1,9}$/.test(v)) throw new UserError(`${flag}: expected a number of GPUs or 'unlimited', got '${v}'`);
+        return Number(v);
+      };
+      const body = { gpuQuota: gpus('--quota', o.quota), borrowingLimit: gpus('--borrowing-limit', o.borrowingLimit) };
+      const r = await adminClient(o).request<{ queue: unknown }>('PUT', `/v1/queues/${encodeURIComponent(name)}`, JSON.stringify(body));
+      if (out === 'json') return json(r.body.queue);
+      print(`Queue ${name}: quota ${body.gpuQuota ?? 'unlimited'}, borrowing limit ${body.borrowingLimit ?? 'unlimited'}`);
+    });
+
   connectionOptions(program.command('events'))
-    .description('The audit log: lifecycle events, oldest first')
+    .description('The audit log, like tail: the newest events, oldest first on screen')
     .option('--job <id>', 'only this job')
-    .option('--limit <n>', 'at most this many', '200')
-    .action(async (o: Common & { job?: string; limit: string }) => {
-      const qs = new URLSearchParams({ limit: o.limit });
-      if (o.job) qs.set('job', o.job);
-      const r = await client(o).request<{ events: JobEvent[] }>('GET', `/v1/events?${qs}`);
-      if (outputOf(o) === 'json') return json(r.body.events);
-      print(plainTable(['TIME', 'EVENT', 'JOB', 'NODE', 'MESSAGE'], r.body.events.map((e) => [new Date(e.at).toISOString(), e.type, e.jobId ?? '-', e.nodeId ?? '-', e.message])));
+    .option('--limit <n>', 'show the newest n events', '50')
+    .option('--all', 'every event, oldest first, page by page')
+    .action(async (o: Common & { job?: string; limit: string; all?: boolean }) => {
+      const out = outputOf(o);
+      const qs = new URLSearchParams();
+      if (o.job !== undefined) {
+        if (!/^\d{1,15}$/.test(o.job)) throw new UserError(`--job: must be a job id (a number), got '${o.job}'`);
+        qs.set('job', o.job);
+      }
+      const limit = o.all ? null : parsePositiveInt('--limit', o.limit);
+      // --all streams each page as it arrives: JSON as one array, text as fixed-width lines.
+      let written = 0;
+      const onPage = async (events: JobEvent[]): Promise<void> => {
+        let text = '';
+        for (const e of events) text += out === 'json' ? `${written++ === 0 ? '[\n' : ',\n'}${JSON.stringify(e)}` : `${written++ === 0 ? `${EVENTS_HEADER}\n` : ''}${eventLine(e)}\n`;
+        await write(text);
+      };
+      const { items, more } = await listNewest<JobEvent>(client(o), '/v1/events', 'events', qs, limit, onPage);
+      if (limit === null) return write(out === 'json' ? (written ? '\n]\n' : '[]\n') : written ? '' : 'No events.\n');
+      if (out === 'json') json(items);
+      else print(items.length ? [EVENTS_HEADER, ...items.map(eventLine)].join('\n') : 'No events.');
+      if (more) note(`showing the newest ${items.length} events of more: --limit N or --all`);
     });
 
   const tenant = program.command('tenant').description('Admin: tenants and their tokens');
   connectionOptions(tenant.command('create').argument('<name>'))
     .description('Create a tenant (or add a token to one) and print its new API token')
     .action(async (name: string, o: Common) => {
-      const r = await client(o).request<{ tenant: string; token: string }>('POST', '/v1/tenants', JSON.stringify({ name }));
-      if (outputOf(o) === 'json') return json(r.body);
+      const out = outputOf(o);
+      const r = await adminClient(o).request<{ tenant: string; token: string }>('POST', '/v1/tenants', JSON.stringify({ name }));
+      if (out === 'json') return json(r.body);
       print(`Tenant ${r.body.tenant}: token ${r.body.token}`);
     });
+  connectionOptions(tenant.command('list'))
+    .description('List tenants')
+    .action(async (o: Common) => {
+      const out = outputOf(o);
+      const r = await adminClient(o).request<{ tenants: string[] }>('GET', '/v1/tenants');
+      if (out === 'json') return json(r.body.tenants);
+      print(r.body.tenants.length ? plainTable(['TENANT'], r.body.tenants.map((t) => [t])) : 'No tenants.');
+    });
+}
+
+/**
+ * A task's output from offset 0 to its end, chunk after chunk (the server sends at most 1 MiB
+ * and says where to continue in x-tide-next-offset): without --follow until a read does not
+ * advance, with it until the job has finished and a read does not advance. Bytes go to stdout
+ * as they come. JSON: one line per chunk, {job, task, stream, offset, nextOffset, finished,
+ * text}; a short log is one line, and the last line is where reading stopped.
+ */
+async function printLogs(api: ApiClient, id: string, task: string, stream: 'stdout' | 'stderr', follow: boolean, asJson: boolean): Promise<void> {
+  const path = `${jobPath(id)}/logs`;
+  const decoder = new TextDecoder();
+  interface Chunk { job: string; task: number; stream: string; offset: number; nextOffset: number; finished: boolean; text: string }
+  let held: Chunk | null = null; // JSON: the newest chunk, printed once the next read says whether it is the last
+  let printed = 0;
+  const emit = async (c: Chunk): Promise<void> => {
+    printed++;
+    await write(`${JSON.stringify(c)}\n`);
+  };
+  let offset = 0;
+  let finished: boolean;
+  for (;;) {
+    const res = await api.bytes(`${path}?task=${encodeURIComponent(task)}&stream=${stream}&offset=${offset}`);
+    const next = Number(res.headers.get('x-tide-next-offset'));
+    finished = DONE.has(res.headers.get('x-tide-job-state') ?? '');
+    const advanced = Number.isSafeInteger(next) && next > offset;
+    if (res.bytes.length > 0) {
+      if (!asJson) await write(res.bytes);
+      else {
+        if (held) await emit(held);
+        held = { job: id, task: Number(task), stream, offset, nextOffset: advanced ? next : offset, finished, text: decoder.decode(res.bytes, { stream: true }) };
+      }
+    }
+    if (advanced) {
+      offset = next;
+      continue;
+    }
+    if (!follow || finished) break;
+    if (held) await emit(held);
+    held = null;
+    await sleep(500);
+  }
+  if (!asJson) return;
+  if (held) await emit({ ...held, finished, text: held.text + decoder.decode() });
+  else if (printed === 0 || follow) await emit({ job: id, task: Number(task), stream, offset, nextOffset: offset, finished, text: decoder.decode() });
 }

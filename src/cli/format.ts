@@ -1,6 +1,6 @@
 /** Human output for the cluster commands: Slurm-like columns, durations, short GPU lists. */
 import Table from 'cli-table3';
-import type { Job, NodeInfo, QueueInfo, Task } from '../api/types.ts';
+import type { Job, JobEvent, NodeInfo, QueueInfo, Task } from '../api/types.ts';
 
 /** Slurm's compact state codes. */
 export const STATE_CODE: Record<string, string> = { pending: 'PD', admitted: 'CF', running: 'R', preempted: 'PR', succeeded: 'CD', failed: 'F', cancelled: 'CA' };
@@ -79,4 +79,11 @@ export function queuesTable(queues: readonly QueueInfo[]): string {
       return [q.name, q.gpuQuota ?? 'unlimited', used, borrowed, q.borrowingLimit ?? (q.gpuQuota === null ? '-' : 'unlimited'), q.pending, q.running];
     }),
   );
+}
+
+/** The events list in fixed-width columns, so that `tide events --all` can print page by page. */
+export const EVENTS_HEADER = `${'TIME'.padEnd(24)}  ${'EVENT'.padEnd(16)}  ${'JOB'.padEnd(6)}  ${'NODE'.padEnd(12)}  MESSAGE`;
+
+export function eventLine(e: JobEvent): string {
+  return `${new Date(e.at).toISOString().padEnd(24)}  ${e.type.padEnd(16)}  ${(e.jobId ?? '-').padEnd(6)}  ${(e.nodeId ?? '-').padEnd(12)}  ${e.message}`;
 }
