@@ -13,27 +13,33 @@ const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)([A-Za-z]{0,2})$/;
 export function parseCpu(v: unknown): Parsed<number> {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) return { ok: false, message: `must be a non-negative number of cores, got ${v}` };
-    return { ok: true, value: Math.ceil(v * 1000) };
+    return bounded(Math.ceil(v * 1000), v);
   }
   if (typeof v !== 'string') return { ok: false, message: 'must be a number of cores or a quantity like "500m"' };
   const m = QUANTITY.exec(v.trim());
   if (!m || (m[2] !== '' && m[2] !== 'm')) return { ok: false, message: `not a CPU quantity: ${JSON.stringify(v)} (use e.g. 4 or "500m")` };
   const n = Number(m[1]);
-  return { ok: true, value: m[2] === 'm' ? Math.ceil(n) : Math.ceil(n * 1000) };
+  return bounded(m[2] === 'm' ? Math.ceil(n) : Math.ceil(n * 1000), v);
 }
 
 /** Memory in MiB (rounded up). */
 export function parseMemory(v: unknown): Parsed<number> {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) return { ok: false, message: `must be a non-negative number of bytes, got ${v}` };
-    return { ok: true, value: Math.ceil(v / 2 ** 20) };
+    return bounded(Math.ceil(v / 2 ** 20), v);
   }
   if (typeof v !== 'string') return { ok: false, message: 'must be a quantity like "64Gi" or a number of bytes' };
   const m = QUANTITY.exec(v.trim());
   const unit = m?.[2] ?? '';
   const factor = unit === '' ? 1 : (BINARY[unit] ?? DECIMAL[unit]);
   if (!m || factor === undefined) return { ok: false, message: `not a memory quantity: ${JSON.stringify(v)} (use e.g. "64Gi", "512Mi", "1G")` };
-  return { ok: true, value: Math.ceil((Number(m[1]) * factor) / 2 ** 20) };
+  return bounded(Math.ceil((Number(m[1]) * factor) / 2 ** 20), v);
+}
+
+/** A parsed amount that is stored and summed exactly: a safe integer, or refused as too large. */
+function bounded(value: number, input: unknown): Parsed<number> {
+  if (!Number.isSafeInteger(value)) return { ok: false, message: `${JSON.stringify(input).slice(0, 40)} is too large` };
+  return { ok: true, value: value + 0 }; // + 0: no -0
 }
 
 /** Formats MiB back as a short quantity ("64Gi", "512Mi"). */

@@ -190,7 +190,8 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
   if (!isObject(envIn)) e('env', 'must be a map of NAME: value');
   else {
     for (const [k, v] of Object.entries(envIn)) {
-      if (!ENV_NAME.test(k)) e(`env.${k}`, 'not a valid variable name');
+      // `__proto__` cannot be an own key of a plain object: it would be dropped (or worse), so refuse it.
+      if (!ENV_NAME.test(k) || k === '__proto__') e(`env.${k}`, 'not a valid variable name');
       else if (k.startsWith('TIDE_') || k === 'CUDA_VISIBLE_DEVICES') e(`env.${k}`, 'reserved: set by Tide');
       else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') e(`env.${k}`, 'must be a string, number or boolean');
       else {
