@@ -76,16 +76,15 @@ export function shortfall(groups: readonly TaskGroupSpec[], models: readonly Gpu
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i] as TaskGroupSpec;
     const own = g.task.gpuCount > 0 ? models.filter((m) => allowedIn(g, m)) : models;
-    const s = groupShortfall(g, i, own, shapes, node, g.task.allowedModels.length > 0 ? g.task.allowedModels : models);
+    const asked = g.task.allowedModels.length > 0 ? g.task.allowedModels : models;
+    if (g.task.gpuCount > 0 && own.length === 0 && asked.some((m) => shapes.some((x) => x.gpus.has(m)))) {
+      return { group: i, resource: 'gpuModels', message: `its task groups allow no GPU model in common (${asked.join(', ')} here)` };
+    }
+    const s = groupShortfall(g, i, own, shapes, node, asked);
     if (s) return s;
   }
   // Each group fits some model, but no one model fits them all.
-  const first = models[0];
-  for (let i = 0; first !== undefined && i < groups.length; i++) {
-    const s = groupShortfall(groups[i] as TaskGroupSpec, i, [first], shapes, node);
-    if (s) return { ...s, message: `${s.message}; a job's tasks all run on one GPU model` };
-  }
-  return null;
+  return { group: 0, resource: 'gpuModels', message: 'no one GPU model has room for all its task groups (a job runs on one model)' };
 }
 
 /**
