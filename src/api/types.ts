@@ -95,6 +95,8 @@ export interface QueueInfo {
   readonly gpuQuota: number | null;
   /** How many GPUs beyond its quota the queue may borrow from idle capacity; null for unlimited. */
   readonly borrowingLimit: number | null;
+  /** The tenants that may submit to it; null when it is shared by all (a tenant sees only itself here). */
+  readonly tenants: readonly string[] | null;
   readonly pending: number;
   readonly running: number;
   /** GPUs (milli) held by the queue's jobs now. */

@@ -43,7 +43,11 @@ describe('HTTP API', () => {
           { name: 'alice', tokens: [ALICE] },
           { name: 'bob', tokens: [BOB] },
         ],
-        queues: [{ name: 'research', gpuQuota: 4, borrowingLimit: 2 }],
+        queues: [
+          { name: 'research', gpuQuota: 4, borrowingLimit: 2 },
+          { name: 'alice', gpuQuota: 2, borrowingLimit: 0 },
+          { name: 'pool', gpuQuota: 8, borrowingLimit: 0, tenants: ['bob'] },
+        ],
       },
     });
   });
@@ -125,7 +129,63 @@ describe('HTTP API', () => {
     assert.equal((await call('PUT', '/v1/queues/prod', ADMIN, JSON.stringify({ gpuQuota: -1 }))).status, 400);
     assert.equal((await call('PUT', '/v1/queues/prod', ADMIN, JSON.stringify({ gpuQuota: 16 }))).status, 200);
     const qs = (await call('GET', '/v1/queues', ALICE)).json.queues;
-    assert.deepEqual(qs.map((q: { name: string; gpuQuota: number | null }) => [q.name, q.gpuQuota]), [['default', null], ['prod', 16], ['research', 4]]);
+    assert.deepEqual(qs.map((q: { name: string; gpuQuota: number | null }) => [q.name, q.gpuQuota]), [['alice', 2], ['default', null], ['prod', 16], ['research', 4]]);
+  });
+
+  test('queues have owners: a tenant submits only to the queues it is bound to, and sees only those', async () => {
+    const submit = (token: string, queue: string, path = '/v1/jobs') => call('POST', path, token, job({ name: 'owned', queue }));
+    // `tenants: [bob]` binds pool to bob; a queue named like a tenant (alice) is hers alone; others are shared.
+    const refused = await submit(ALICE, 'pool');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.json.error.code, 'forbidden');
+    assert.equal(refused.json.error.message, 'queue "pool" is not open to tenant alice');
+    assert.equal((await submit(BOB, 'alice')).json.error.message, 'queue "alice" is not open to tenant bob');
+    assert.equal((await submit(ADMIN, 'pool', '/v1/jobs?tenant=alice')).status, 403, 'the admin submits within the tenant\'s bindings');
+    assert.equal((await submit(BOB, 'pool')).status, 201);
+    assert.equal((await submit(ALICE, 'alice')).status, 201);
+    assert.equal((await submit(ALICE, 'research')).status, 201);
+    assert.equal((await submit(BOB, 'default')).status, 201);
+    const unknown = await submit(ALICE, 'nope');
+    assert.equal(unknown.status, 400);
+    assert.doesNotMatch(unknown.json.error.fields[0].message, /pool/, 'an unknown queue lists only the tenant\'s queues');
+    const names = async (token: string) => (await call('GET', '/v1/queues', token)).json.queues.map((q: { name: string }) => q.name).filter((n: string) => n !== 'prod');
+    assert.deepEqual(await names(ALICE), ['alice', 'default', 'research']);
+    assert.deepEqual(await names(BOB), ['default', 'pool', 'research']);
+    const all = (await call('GET', '/v1/queues', ADMIN)).json.queues;
+    assert.deepEqual(all.filter((q: { name: string }) => q.name !== 'prod').map((q: { name: string; tenants: string[] | null }) => [q.name, q.tenants]), [['alice', ['alice']], ['default', null], ['pool', ['bob']], ['research', null]]);
+    // Rebinding over the API, persisted in the store.
+    const put = await call('PUT', '/v1/queues/pool', ADMIN, JSON.stringify({ gpuQuota: 8, tenants: ['alice'] }));
+    assert.equal(put.status, 200);
+    assert.deepEqual(put.json.queue.tenants, ['alice']);
+    assert.deepEqual((await server.store.listQueues()).find((q) => q.name === 'pool')?.tenants, ['alice']);
+    assert.equal((await submit(ALICE, 'pool')).status, 201);
+    assert.equal((await submit(BOB, 'pool')).status, 403);
+    const badPut = await call('PUT', '/v1/queues/pool', ADMIN, JSON.stringify({ tenants: ['alice', 'nobody'], quota: 3 }));
+    assert.equal(badPut.status, 400);
+    assert.deepEqual(badPut.json.error.fields.map((f: { path: string }) => f.path).sort(), ['quota', 'tenants[1]']);
+    assert.equal((await call('PUT', '/v1/queues/pool', ALICE, JSON.stringify({ tenants: ['alice'] }))).status, 403);
+  });
+
+  test('an idempotency key reused with a different spec is a 409 naming the key; the same spec gets the first job', async () => {
+    const spec = (over: Record<string, unknown>) => job({ name: 'idem2', tasks: [{ gpus: 1, command: 'true', env: { A: '1', B: '2' } }], ...over });
+    const first = await call('POST', '/v1/jobs', ALICE, spec({ clientKey: 'k-2' }));
+    assert.equal(first.status, 201);
+    const sameReordered = await call('POST', '/v1/jobs', ALICE, JSON.stringify({ clientKey: 'k-2', tasks: [{ env: { B: '2', A: '1' }, command: 'true', gpus: 1 }], name: 'idem2' }));
+    assert.equal(sameReordered.status, 200, 'key order does not make a spec different');
+    assert.equal(sameReordered.json.jobs[0].id, first.json.jobs[0].id);
+    const other = await call('POST', '/v1/jobs', ALICE, spec({ clientKey: 'k-2', priority: 5 }));
+    assert.equal(other.status, 409);
+    assert.equal(other.json.error.code, 'idempotency_conflict');
+    assert.match(other.json.error.message, /idempotency key "k-2" was used for a different job spec/);
+    const asArray = await call('POST', '/v1/jobs', ALICE, spec({ clientKey: 'k-2', kind: 'batch', array: 2 }));
+    assert.equal(asArray.status, 409, 'a key used for one job cannot make an array');
+    const header = await fetch(`${server.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json', 'idempotency-key': 'k-2' }, body: spec({ name: 'renamed' }) });
+    assert.equal(header.status, 409);
+    assert.equal((await call('POST', '/v1/jobs', BOB, spec({ clientKey: 'k-2', priority: 5 }))).status, 201, 'keys are per tenant');
+    const long = await fetch(`${server.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(201) }, body: spec({}) });
+    assert.equal(long.status, 400);
+    const clash = await fetch(`${server.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json', 'idempotency-key': 'k-3' }, body: spec({ clientKey: 'k-4' }) });
+    assert.equal(clash.status, 400);
   });
 
   test('lists come in pages: {jobs|events, next}, oldest first or newest first with order=desc', async () => {

@@ -10,7 +10,7 @@ import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
 import { JOB_STATES, type GpuTelemetry, type QueueInfo, type TaskReport } from '../api/types.ts';
 import type { NodeRegistration, Store } from '../store/store.ts';
-import { authenticate, hashToken, newToken, requireRole, type Principal } from './auth.ts';
+import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
@@ -130,14 +130,23 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const parsed = parseJobSpec(req.body);
     if (!parsed.ok) throw new ApiError('invalid_spec', `invalid job spec: ${parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, parsed.errors);
     const queues = await store.listQueues();
-    if (!queues.some((q) => q.name === parsed.spec.queue)) {
+    const queue = queues.find((x) => x.name === parsed.spec.queue);
+    // Only the default queue and queues with an explicit list avoid reading the tenants.
+    const tenantNames = queue && (queue.tenants !== undefined || queue.name === 'default') ? [] : await store.listTenants();
+    if (!queue) {
+      const open = queues.filter((x) => queueOpenTo(x, tenant, tenantNames)).map((x) => x.name);
       throw new ApiError('invalid_spec', `invalid job spec: queue: unknown queue "${parsed.spec.queue}"`, [
-        { path: 'queue', message: `unknown queue "${parsed.spec.queue}" (known: ${queues.map((q) => q.name).join(', ')})` },
+        { path: 'queue', message: `unknown queue "${parsed.spec.queue}" (yours: ${open.join(', ') || 'none'})` },
       ]);
     }
-    const header = req.headers['idempotency-key'];
-    const key = typeof header === 'string' && header.length > 0 ? header.slice(0, 200) : parsed.clientKey;
+    if (!queueOpenTo(queue, tenant, tenantNames)) throw new ApiError('forbidden', `queue "${queue.name}" is not open to tenant ${tenant}`, [{ path: 'queue', message: `not open to tenant ${tenant}` }]);
+    const key = idempotencyKey(req.headers['idempotency-key'], parsed.clientKey);
     const result = await store.submit(tenant, parsed.spec, key, clock());
+    if (result.conflict) {
+      throw new ApiError('idempotency_conflict', `idempotency key "${key ?? ''}" was used for a different job spec (job ${result.jobs.map((j) => j.id).join(', ')}): use a new key`, [
+        { path: 'clientKey', message: 'already used for a different job spec' },
+      ]);
+    }
     if (result.created) {
       o.metrics.submissions.inc(result.jobs.length);
       o.onSubmit();
@@ -282,18 +291,23 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     });
   }
 
-  app.get('/v1/queues', { schema: { description: 'Queues with quota, use and pending counts', tags: ['cluster'] } }, async (req) => {
+  app.get('/v1/queues', { schema: { description: 'Queues with quota, use, pending counts and the tenants each is open to (null: shared by all). A tenant sees only the queues it may submit to.', tags: ['cluster'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const snap = await store.snapshot();
+    const [configs, tenantNames] = await Promise.all([store.listQueues(), store.listTenants()]);
+    const visible = p.role === 'admin' ? configs : configs.filter((q) => queueOpenTo(q, p.tenant ?? '', tenantNames));
     const byJob = new Map(snap.openJobs.map((j) => [j.id, j]));
-    const queues: QueueInfo[] = snap.queues.map((q) => {
+    const queues: QueueInfo[] = visible.map((q) => {
       const jobs = snap.openJobs.filter((j) => j.queue === q.name);
       const used = snap.activeTasks.filter((t) => byJob.get(t.jobId)?.queue === q.name).reduce((n, t) => n + t.gpuMilli, 0);
+      const tenants = queueTenants(q, tenantNames);
       return {
         name: q.name,
         gpuQuota: q.gpuQuota,
         borrowingLimit: q.borrowingLimit,
+        // A tenant learns whether a queue is shared or its own, never who else it is open to.
+        tenants: tenants === null ? null : p.role === 'admin' ? tenants : [p.tenant ?? ''],
         pending: jobs.filter((j) => j.state === 'pending').length,
         running: jobs.filter((j) => j.state === 'running' || j.state === 'admitted').length,
         usedGpuMilli: used,
@@ -303,7 +317,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   app.put('/v1/queues/:name', {
-    schema: { description: 'Admin: create or update a queue', tags: ['cluster'], body: { type: 'object', properties: { gpuQuota: { type: ['integer', 'null'] }, borrowingLimit: { type: ['integer', 'null'] } } } },
+    schema: {
+      description: 'Admin: create or replace a queue. tenants: the tenants it is open to; absent or null: a queue named like a tenant (other than default) is that tenant\'s alone, any other is shared by all.',
+      tags: ['cluster'],
+      body: { type: 'object', properties: { gpuQuota: { type: ['integer', 'null'] }, borrowingLimit: { type: ['integer', 'null'] }, tenants: { type: ['array', 'null'], items: { type: 'string' } } } },
+    },
   }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'admin');
@@ -312,16 +330,29 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const problems: { path: string; message: string }[] = [];
     if (!/^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/.test(name)) problems.push({ path: 'name', message: 'not a valid queue name' });
     if (!isObj(b)) problems.push({ path: '(root)', message: 'must be an object' });
+    else for (const k of Object.keys(b)) if (!['gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) problems.push({ path: k, message: 'unknown field (gpuQuota, borrowingLimit, tenants)' });
     const num = (k: string): number | null => {
       const v = isObj(b) ? b[k] : undefined;
       if (v === undefined || v === null) return null;
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) problems.push({ path: k, message: 'must be a non-negative integer or null' });
       return typeof v === 'number' ? v : null;
     };
-    const queue = { name, gpuQuota: num('gpuQuota'), borrowingLimit: num('borrowingLimit') };
+    const tIn = isObj(b) ? b['tenants'] : undefined;
+    let tenants: string[] | undefined;
+    if (tIn !== undefined && tIn !== null) {
+      if (!Array.isArray(tIn)) problems.push({ path: 'tenants', message: 'must be a list of tenant names, or null' });
+      else {
+        const known = await store.listTenants();
+        tIn.forEach((t: unknown, i) => {
+          if (typeof t !== 'string' || !known.includes(t)) problems.push({ path: `tenants[${i}]`, message: typeof t === 'string' ? `no tenant ${JSON.stringify(t.slice(0, 64))}` : 'must be a tenant name' });
+        });
+        tenants = [...new Set(tIn.filter((t): t is string => typeof t === 'string'))];
+      }
+    }
+    const queue = { name, gpuQuota: num('gpuQuota'), borrowingLimit: num('borrowingLimit'), ...(tenants !== undefined ? { tenants } : {}) };
     if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
     await store.putQueue(queue, clock());
-    return { queue };
+    return { queue: { ...queue, tenants: queueTenants(queue, await store.listTenants()) } };
   });
 
   app.post('/v1/tenants', {
@@ -379,6 +410,18 @@ function parseRegistration(b: unknown): NodeRegistration {
   if (!Array.isArray(b['gpus'])) problems.push({ path: 'gpus', message: 'must be a list' });
   if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
   return { id: b['id'] as string, address: b['address'] as string, cpuMilli: b['cpuMilli'] as number, memoryMib: b['memoryMib'] as number, gpus: b['gpus'] as NodeRegistration['gpus'], simulated: b['simulated'] === true };
+}
+
+/** The submission's idempotency key: the Idempotency-Key header or the spec's clientKey (both: they must agree). */
+function idempotencyKey(header: unknown, clientKey: string | null): string | null {
+  if (header === undefined) return clientKey;
+  if (typeof header !== 'string' || header.length === 0 || header.length > 200) {
+    throw new ApiError('invalid_request', 'Idempotency-Key: must be one header of 1-200 characters', [{ path: 'Idempotency-Key', message: 'must be one header of 1-200 characters' }]);
+  }
+  if (clientKey !== null && clientKey !== header) {
+    throw new ApiError('invalid_request', 'Idempotency-Key: differs from the spec\'s clientKey (send one, or the same in both)', [{ path: 'clientKey', message: 'differs from the Idempotency-Key header' }]);
+  }
+  return header;
 }
 
 /** Maps any error to a status and an API error body: the one place that decides. */

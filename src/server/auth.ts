@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ApiError } from '../api/errors.ts';
-import type { Role, Store, TokenOwner } from '../store/store.ts';
+import type { QueueConfig, Role, Store, TokenOwner } from '../store/store.ts';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -28,4 +28,22 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 /** Throws 403 unless the principal has one of the roles. */
 export function requireRole(p: Principal, ...roles: Role[]): void {
   if (!roles.includes(p.role)) throw new ApiError('forbidden', `this needs ${/^[aeiou]/.test(roles[0] ?? '') ? 'an' : 'a'} ${roles.join(' or ')} token; yours is ${p.role}`);
+}
+
+/**
+ * Whether a tenant may submit to a queue (Kueue's LocalQueue → ClusterQueue binding). A queue
+ * with `tenants` is open to those tenants only. Without it, a queue named like a tenant (other
+ * than `default`) is that tenant's alone, and any other queue (`default`, the queue of
+ * `tide up`, included) is shared by all tenants.
+ */
+export function queueOpenTo(queue: QueueConfig, tenant: string, tenantNames: readonly string[]): boolean {
+  if (queue.tenants !== undefined) return queue.tenants.includes(tenant);
+  if (queue.name !== 'default' && tenantNames.includes(queue.name)) return queue.name === tenant;
+  return true;
+}
+
+/** The tenants a queue is open to, or null when it is shared by all. */
+export function queueTenants(queue: QueueConfig, tenantNames: readonly string[]): readonly string[] | null {
+  if (queue.tenants !== undefined) return queue.tenants;
+  return queue.name !== 'default' && tenantNames.includes(queue.name) ? [queue.name] : null;
 }

@@ -11,6 +11,11 @@
  *     - name: default
  *       gpuQuota: 8          # nominal GPUs; omit for unlimited
  *       borrowingLimit: 4    # GPUs it may borrow beyond quota; omit for unlimited
+ *       tenants: [research]  # who may submit to it (Kueue's LocalQueue → ClusterQueue)
+ *
+ * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
+ * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
+ * `tenants: []` closes a queue to every tenant.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
@@ -26,6 +31,7 @@ export interface ClusterConfig {
 
 export const EMPTY_CONFIG: ClusterConfig = { adminToken: null, agentToken: null, tenants: [], queues: [] };
 
+const TENANT_NAME = /^[a-z0-9][-a-z0-9_]{0,62}$/;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses a config document; throws a UserError naming every bad field. */
@@ -55,7 +61,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   if (!Array.isArray(tIn)) errors.push('tenants: must be a list');
   else
     tIn.forEach((t: unknown, i) => {
-      if (!isObj(t) || typeof t['name'] !== 'string' || !/^[a-z0-9][-a-z0-9_]{0,62}$/.test(t['name'])) {
+      if (!isObj(t) || typeof t['name'] !== 'string' || !TENANT_NAME.test(t['name'])) {
         errors.push(`tenants[${i}].name: required, lowercase letters, digits, - and _`);
         return;
       }
@@ -73,7 +79,20 @@ export function parseConfig(text: string, file: string): ClusterConfig {
         errors.push(`queues[${i}].name: required`);
         return;
       }
-      queues.push({ name: q['name'], gpuQuota: optInt(q['gpuQuota'], `queues[${i}].gpuQuota`), borrowingLimit: optInt(q['borrowingLimit'], `queues[${i}].borrowingLimit`) });
+      for (const k of Object.keys(q)) if (!['name', 'gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) errors.push(`queues[${i}].${k}: unknown field`);
+      if (queues.some((x) => x.name === q['name'])) errors.push(`queues[${i}].name: queue "${q['name']}" is defined twice`);
+      const tenantsIn = q['tenants'];
+      let bound: string[] | undefined;
+      if (tenantsIn !== undefined && tenantsIn !== null) {
+        if (!Array.isArray(tenantsIn)) errors.push(`queues[${i}].tenants: must be a list of tenant names`);
+        else {
+          tenantsIn.forEach((t: unknown, j) => {
+            if (typeof t !== 'string' || !TENANT_NAME.test(t)) errors.push(`queues[${i}].tenants[${j}]: must be a tenant name (lowercase letters, digits, - and _)`);
+          });
+          bound = [...new Set(tenantsIn.filter((t): t is string => typeof t === 'string'))];
+        }
+      }
+      queues.push({ name: q['name'], gpuQuota: optInt(q['gpuQuota'], `queues[${i}].gpuQuota`), borrowingLimit: optInt(q['borrowingLimit'], `queues[${i}].borrowingLimit`), ...(bound ? { tenants: bound } : {}) });
     });
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');

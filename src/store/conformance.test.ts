@@ -53,6 +53,38 @@ for (const factory of storeFactories()) {
       assert.deepEqual(await store.listQueues(), [{ name: 'default', gpuQuota: 16, borrowingLimit: 4 }]);
     });
 
+    test('queue owners persist: tenants round-trip, and a queue put without them goes back to the rule by name', async () => {
+      await store.putQueue({ name: 'bound', gpuQuota: 2, borrowingLimit: 0, tenants: ['ml', 'vision'] }, 3);
+      assert.deepEqual((await store.listQueues()).find((q) => q.name === 'bound'), { name: 'bound', gpuQuota: 2, borrowingLimit: 0, tenants: ['ml', 'vision'] });
+      await store.putQueue({ name: 'bound', gpuQuota: 2, borrowingLimit: 0, tenants: [] }, 4);
+      assert.deepEqual((await store.listQueues()).find((q) => q.name === 'bound')?.tenants, []);
+      await store.putQueue({ name: 'bound', gpuQuota: 2, borrowingLimit: 0 }, 5);
+      assert.deepEqual((await store.listQueues()).find((q) => q.name === 'bound'), { name: 'bound', gpuQuota: 2, borrowingLimit: 0 });
+    });
+
+    test('a client key reused with a different spec is a conflict that creates nothing', async () => {
+      const a = await store.submit('keys', spec({ name: 'k' }), 'ck', 20);
+      const same = await store.submit('keys', spec({ name: 'k' }), 'ck', 21);
+      const other = await store.submit('keys', spec({ name: 'k', priority: 3 }), 'ck', 22);
+      assert.deepEqual([a.created, a.conflict, same.created, same.conflict, other.created, other.conflict], [true, false, false, false, false, true]);
+      assert.equal(other.jobs[0]?.id, a.jobs[0]?.id);
+      assert.equal((await store.listJobs({ tenant: 'keys' })).length, 1);
+      await store.cancel(a.jobs[0]?.id ?? '', 'test', 23);
+    });
+
+    test('jobs and events page forward and backward by id', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await store.submit('pages', spec({ name: `p${i}` }), null, 30 + i)).jobs[0]?.id ?? '');
+      const list = async (f: Parameters<Store['listJobs']>[0]) => (await store.listJobs({ tenant: 'pages', ...f })).map((j) => j.id);
+      assert.deepEqual(await list({ order: 'desc', limit: 2 }), [ids[3], ids[2]]);
+      assert.deepEqual(await list({ order: 'desc', beforeId: Number(ids[2]) }), [ids[1], ids[0]]);
+      assert.deepEqual(await list({ afterId: Number(ids[0]), beforeId: Number(ids[3]) }), [ids[1], ids[2]]);
+      const events = await store.listEvents({ tenant: 'pages', order: 'desc', limit: 3 });
+      assert.deepEqual(events.map((e) => e.jobId), [ids[3], ids[2], ids[1]]);
+      assert.deepEqual((await store.listEvents({ tenant: 'pages', beforeId: events[2]?.id ?? 0 })).map((e) => e.jobId), [ids[0]]);
+      for (const id of ids) await store.cancel(id, 'test', 40);
+    });
+
     test('submission with a client key is idempotent; arrays make one job per element', async () => {
       const a = await store.submit('ml', spec(), 'key-1', 10);
       const b = await store.submit('ml', spec(), 'key-1', 11);

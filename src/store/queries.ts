@@ -13,13 +13,13 @@ export const Q = {
   listTenants: 'SELECT name FROM tenants ORDER BY name',
   putToken: 'INSERT INTO tokens (hash, role, tenant, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO UPDATE SET role = excluded.role, tenant = excluded.tenant',
   findToken: 'SELECT role, tenant FROM tokens WHERE hash = $1',
-  putQueue: 'INSERT INTO queues (name, gpu_quota, borrowing_limit, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET gpu_quota = excluded.gpu_quota, borrowing_limit = excluded.borrowing_limit, updated_at = excluded.updated_at',
-  listQueues: 'SELECT name, gpu_quota, borrowing_limit FROM queues ORDER BY name',
+  putQueue: 'INSERT INTO queues (name, gpu_quota, borrowing_limit, updated_at, tenants) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET gpu_quota = excluded.gpu_quota, borrowing_limit = excluded.borrowing_limit, updated_at = excluded.updated_at, tenants = excluded.tenants',
+  listQueues: 'SELECT name, gpu_quota, borrowing_limit, tenants FROM queues ORDER BY name',
 
-  insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11) RETURNING ${JOB_COLS}`,
+  insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
+    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,
   insertTask: `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ($1, $2, $3, 0, 'pending', '[]', $4, $5, $6)`,
-  jobByClientKey: `SELECT ${JOB_COLS} FROM jobs WHERE tenant = $1 AND client_key = $2`,
+  jobByClientKey: `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key = $2`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */

@@ -23,6 +23,8 @@ export interface JobRow {
   finished_at: number | null;
   updated_at: number;
   estimated_start: number | null;
+  /** Only where selected (client-key lookups): the hash of the spec submitted with the key. */
+  spec_hash?: string | null;
 }
 
 export interface TaskRow {

@@ -2,6 +2,7 @@
  * The Store on SQL: one implementation for every SqlDb adapter (SQLite file, SQLite in memory,
  * PostgreSQL). Lifecycle rules come from server/lifecycle.ts; every method is one transaction.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,34 +72,40 @@ export class SqlStore implements Store {
     return r ? { role: r.role, tenant: r.tenant } : null;
   }
   async putQueue(q: QueueConfig, now: number): Promise<void> {
-    await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now]);
+    await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants)]);
   }
   async listQueues(): Promise<QueueConfig[]> {
-    const rows = await this.db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null }>(Q.listQueues);
-    return rows.map((r) => ({ name: r.name, gpuQuota: r.gpu_quota, borrowingLimit: r.borrowing_limit }));
+    const rows = await this.db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null; tenants: string | null }>(Q.listQueues);
+    return rows.map((r) => ({ name: r.name, gpuQuota: r.gpu_quota, borrowingLimit: r.borrowing_limit, ...(r.tenants === null ? {} : { tenants: JSON.parse(r.tenants) as string[] }) }));
   }
 
   async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number): Promise<SubmitResult> {
     const keys = Array.from({ length: spec.array }, (_, i) => (clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`));
-    const existing = async (db: SqlDb): Promise<Job[] | null> => {
+    const hash = specHash(spec);
+    const existing = async (db: SqlDb): Promise<SubmitResult | null> => {
       if (clientKey === null) return null;
-      const found: Job[] = [];
-      for (const k of keys) {
+      // The key's jobs; also under the other form (`key` for one job, `key#i` for an array),
+      // so a key reused across an array and a single job is a conflict too.
+      const other = spec.array === 1 ? `${clientKey}#0` : clientKey;
+      const rows: JobRow[] = [];
+      for (const k of [...keys, other]) {
         const r = await db.get<JobRow>(Q.jobByClientKey, [tenant, k]);
-        if (r) found.push(jobFromRow(r));
+        if (r && (k !== other || rows.length === 0)) rows.push(r);
       }
-      return found.length > 0 ? found : null;
+      if (rows.length === 0) return null;
+      const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
+      return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
     };
     try {
       return await this.db.tx(async (db) => {
         const found = await existing(db);
-        if (found) return { jobs: found, created: false };
+        if (found) return found;
         const jobs: Job[] = [];
         for (let i = 0; i < spec.array; i++) {
           const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
           const row = await db.get<JobRow>(Q.insertJob, [
             tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0,
-            JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), keys[i] ?? null, now,
+            JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), keys[i] ?? null, now, clientKey === null ? null : hash,
           ]);
           if (!row) throw new Error('insert returned no row');
           let idx = 0;
@@ -108,13 +115,13 @@ export class SqlStore implements Store {
           await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
           jobs.push(jobFromRow(row));
         }
-        return { jobs, created: true };
+        return { jobs, created: true, conflict: false };
       });
     } catch (e) {
       // Two submissions with one client key raced: the loser returns the winner's jobs.
       if (clientKey !== null && isUniqueViolation(e)) {
         const found = await existing(this.db);
-        if (found) return { jobs: found, created: false };
+        if (found) return found;
       }
       throw e;
     }
@@ -509,6 +516,13 @@ function hostOf(address: string): string {
   } catch {
     return address;
   }
+}
+
+/** SHA-256 of the spec as canonical JSON (object keys sorted), so key order never matters. */
+function specHash(spec: JobSpec): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canonical) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
+  return createHash('sha256').update(JSON.stringify(canonical(spec))).digest('hex');
 }
 
 function isUniqueViolation(e: unknown): boolean {

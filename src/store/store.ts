@@ -18,6 +18,12 @@ export interface QueueConfig {
   readonly name: string;
   readonly gpuQuota: number | null;
   readonly borrowingLimit: number | null;
+  /**
+   * The tenants that may submit to the queue. Absent: the rule by name (see
+   * server/auth.ts queueOpenTo): a queue named like a tenant, other than `default`, is that
+   * tenant's alone; any other queue is shared by all tenants.
+   */
+  readonly tenants?: readonly string[];
 }
 
 export interface JobFilter {
@@ -91,6 +97,11 @@ export interface SubmitResult {
   readonly jobs: readonly Job[];
   /** False when every job already existed under the client key (an idempotent retry). */
   readonly created: boolean;
+  /**
+   * True when the client key was already used with a different spec: nothing was created and
+   * `jobs` are the key's earlier jobs (the API answers 409).
+   */
+  readonly conflict: boolean;
 }
 
 export interface Store {
@@ -106,7 +117,10 @@ export interface Store {
   putQueue(queue: QueueConfig, now: number): Promise<void>;
   listQueues(): Promise<QueueConfig[]>;
 
-  /** Creates the jobs (one per array element) unless the tenant already used the client key. */
+  /**
+   * Creates the jobs (one per array element) unless the tenant already used the client key: then
+   * returns the key's jobs, with `conflict` when they were submitted with a different spec.
+   */
   submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number): Promise<SubmitResult>;
   getJob(id: string): Promise<Job | null>;
   listJobs(filter: JobFilter): Promise<Job[]>;
