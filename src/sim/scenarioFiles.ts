@@ -30,6 +30,10 @@ export interface ClusterFile {
 
 type Path = readonly (string | number)[];
 
+/** Bounds that keep a typo (count: 1e9) from allocating the machine away. */
+export const MAX_NODES_PER_GROUP = 100_000;
+export const MAX_GPUS_PER_NODE = 64;
+
 class Reader {
   private readonly lines = new LineCounter();
   readonly doc: Document;
@@ -77,12 +81,15 @@ class Reader {
     return String(v);
   }
 
-  num(path: Path, opts: { min?: number; integer?: boolean; fallback?: number } = {}): number {
+  /** A finite number; `max` defaults to the largest exact integer, so nothing absurd gets through. */
+  num(path: Path, opts: { min?: number; max?: number; integer?: boolean; fallback?: number } = {}): number {
     const v = this.get(path);
     if (v === undefined && opts.fallback !== undefined) return opts.fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(path, v === undefined ? 'missing' : `expected a number, got ${JSON.stringify(v)}`);
     if (opts.integer && !Number.isInteger(v)) this.fail(path, `expected an integer, got ${v}`);
     if (opts.min !== undefined && v < opts.min) this.fail(path, `must be at least ${opts.min}, got ${v}`);
+    const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+    if (v > max) this.fail(path, `must be at most ${max}, got ${v}`);
     return v;
   }
 
@@ -115,8 +122,8 @@ export function readClusterFile(file: string): ClusterFile {
   if (groups === 0) r.fail(['nodes'], 'a cluster needs at least one node group');
   for (let i = 0; i < groups; i++) {
     const name = r.str(['nodes', i, 'name']);
-    const count = r.num(['nodes', i, 'count'], { min: 1, integer: true });
-    const gpus = r.num(['nodes', i, 'gpus'], { min: 0, integer: true });
+    const count = r.num(['nodes', i, 'count'], { min: 1, max: MAX_NODES_PER_GROUP, integer: true });
+    const gpus = r.num(['nodes', i, 'gpus'], { min: 0, max: MAX_GPUS_PER_NODE, integer: true });
     const model = r.str(['nodes', i, 'model'], 'cpu');
     const group = gpuNodes(model, count, gpus, name);
     const cpu = r.num(['nodes', i, 'cpuMilli'], { min: 0, fallback: -1 });
@@ -173,7 +180,7 @@ export function readWorkloadFile(file: string): JobSpec[] {
     const throughput = r.quota(p('throughput')) ?? r.fail(p('throughput'), 'missing: steps per second per GPU model');
     if (Object.values(throughput).every((v) => v <= 0)) r.fail(p('throughput'), 'needs steps per second on at least one GPU model');
     const priorityClass = r.str(p('priorityClass'), 'normal');
-    if (PRIORITY_CLASSES[priorityClass] === undefined) r.fail(p('priorityClass'), `unknown class '${priorityClass}' (known: ${Object.keys(PRIORITY_CLASSES).join(', ')})`);
+    if (!Object.hasOwn(PRIORITY_CLASSES, priorityClass)) r.fail(p('priorityClass'), `unknown class '${priorityClass}' (known: ${Object.keys(PRIORITY_CLASSES).join(', ')})`);
     const opt = (k: string, min = 0): number | undefined => (r.has(p(k)) ? r.num(p(k), { min }) : undefined);
     const gpus = r.num(p('gpus'), { min: 0, integer: true });
     const perTask = opt('gpusPerTask', 1);
@@ -214,14 +221,14 @@ function readWorkloadCsv(file: string): JobSpec[] {
       const raw = row.get(col);
       if (raw === '' && fallback !== undefined) return fallback;
       const v = Number(raw);
-      if (raw === '' || !Number.isFinite(v) || v < min) throw inputError(file, row.line, col, `'${raw}' is not a number ≥ ${min}`);
+      if (raw === '' || !Number.isFinite(v) || v < min || v > Number.MAX_SAFE_INTEGER) throw inputError(file, row.line, col, `'${raw}' is not a number from ${min} to ${Number.MAX_SAFE_INTEGER}`);
       return v;
     };
     const throughput: Record<string, number> = {};
     for (const m of models) throughput[m] = num(`throughput_${m}`, 0, 0);
     if (Object.values(throughput).every((v) => v <= 0)) throw inputError(file, row.line, `throughput_${models[0]}`, 'the job can run on no GPU model');
     const priorityClass = row.get('priority_class') || 'normal';
-    if (PRIORITY_CLASSES[priorityClass] === undefined) throw inputError(file, row.line, 'priority_class', `unknown class '${priorityClass}'`);
+    if (!Object.hasOwn(PRIORITY_CLASSES, priorityClass)) throw inputError(file, row.line, 'priority_class', `unknown class '${priorityClass}'`);
     const gpus = num('gpus', 0);
     if (!Number.isInteger(gpus)) throw inputError(file, row.line, 'gpus', `'${row.get('gpus')}' is not an integer`);
     const limit = row.get('time_limit_seconds');

@@ -79,8 +79,8 @@ export function readCsv(file: string, required: readonly string[]): CsvTable {
   return { file, header, rows };
 }
 
-/** A non-negative integer cell, or an error naming file, line and field. */
-export function intCell(table: CsvTable, row: CsvRow, column: string): number {
+/** A non-negative integer cell up to `max`, or an error naming file, line and field. */
+export function intCell(table: CsvTable, row: CsvRow, column: string, max = Number.MAX_SAFE_INTEGER): number {
   const raw = row.get(column);
   if (raw === '') throw inputError(table.file, row.line, column, 'empty value, expected a non-negative integer');
   const value = Number(raw);
@@ -88,5 +88,6 @@ export function intCell(table: CsvTable, row: CsvRow, column: string): number {
     throw inputError(table.file, row.line, column, `'${raw}' is not an integer`);
   }
   if (value < 0) throw inputError(table.file, row.line, column, `${value} is negative`);
-  return value;
+  if (value > max) throw inputError(table.file, row.line, column, `${raw} is over ${max}`);
+  return value + 0; // + 0: '-0' is 0
 }

@@ -7,11 +7,14 @@ import { GPU_MILLI, nodeId, taskId, type NodeSpec, type TaskRequest } from '../c
 import { inputError } from '../util/errors.ts';
 import { intCell, readCsv } from './csv.ts';
 
+/** More GPUs than any node has: a typo, refused before it allocates a device list. */
+export const MAX_GPUS_PER_NODE = 1024;
+
 /** Reads a node list (`sn,cpu_milli,memory_mib,gpu,model`). */
 export function readOpenbNodes(file: string): NodeSpec[] {
   const table = readCsv(file, ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model']);
   return table.rows.map((row) => {
-    const gpuCount = intCell(table, row, 'gpu');
+    const gpuCount = intCell(table, row, 'gpu', MAX_GPUS_PER_NODE);
     const model = row.get('model');
     if (gpuCount > 0 && model === '') throw inputError(file, row.line, 'model', 'a node with GPUs needs a GPU model');
     const sn = row.get('sn');
