@@ -26,6 +26,8 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   readonly agentToken: () => string;
   readonly logger?: boolean;
+  /** A node silent this long is lost; agents learn it from register and heartbeat answers to fence themselves. */
+  readonly nodeLeaseMs?: number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -382,7 +384,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     requireRole(p, 'agent');
     const reg = parseRegistration(req.body);
     await store.registerNode(reg, clock());
-    return { ok: true, serverId: o.serverId };
+    return { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
   });
 
   app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {
@@ -395,7 +397,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const tasks = await store.heartbeat(b['node'], b['telemetry'] as GpuTelemetry[], b['reports'] as TaskReport[], clock());
     if (tasks === null) throw new ApiError('not_found', `node ${b['node']} is not registered`);
     if ((b['reports'] as TaskReport[]).some((r) => r.state === 'exited')) o.onSubmit();
-    return { tasks, serverId: o.serverId };
+    return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
   });
 
   return app;

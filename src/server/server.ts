@@ -101,6 +101,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     isLeader: () => loop.isLeader,
     onSubmit: () => loop.poke(),
     agentToken: () => o.agentToken,
+    nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
   let address: string;

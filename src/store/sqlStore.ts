@@ -299,7 +299,16 @@ export class SqlStore implements Store {
     });
   }
 
-  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
+  /**
+   * Records an agent's reports. A task's start is recorded before its end even when both come in
+   * one report (a task that ran between two heartbeats): started_at from the agent's startedAt
+   * (never after now), task:started, and the job's move to running, then the end. A task that
+   * could not start fails its job with the agent's reason; a fenced one is stopped (its job
+   * requeued, as for a lost node). Fields of a report are checked here too: a bad one is ignored,
+   * never the cause of a failed heartbeat.
+   */
+  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
+    const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
     return this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
@@ -311,21 +320,38 @@ export class SqlStore implements Store {
       if (node.state === 'lost' && strays === 0) await this.event(db, now, { type: 'node:returned', nodeId, message: 'heartbeats resumed' });
       await db.run(Q.heartbeatNode, [nodeId, now, JSON.stringify(telemetry), strays > 0 ? 1 : 0]);
       const touched = new Set<number>();
+      // Starts first (an old attempt or someone else's task is not in byRun: not in the desired
+      // set, so the agent stops it).
       for (const r of reports) {
         const t = byRun.get(r.runId);
-        if (!t) continue; // an old attempt or someone else's task: not in the desired set, so the agent stops it
-        if (r.state === 'running' && t.state === 'assigned') {
-          await db.run(Q.taskStarted, [t.job_id, t.idx, r.pid, now]);
-          await db.run(Q.setJobStarted, [t.job_id, now]);
-          await this.event(db, now, { type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${r.pid ?? '?'}` });
-          touched.add(t.job_id);
-        } else if (r.state === 'exited') {
-          const state = t.state === 'stopping' ? 'stopped' : r.exitCode === 0 ? 'succeeded' : 'failed';
-          if (t.state === 'assigned') await db.run(Q.taskStartedAt, [t.job_id, t.idx, now]); // started and ended between two heartbeats
-          await db.run(Q.taskExited, [t.job_id, t.idx, state, r.exitCode, now]);
-          await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} exit ${r.exitCode ?? 'signal'}` });
-          touched.add(t.job_id);
+        if (!t || t.state !== 'assigned' || r.reason === 'start-failed') continue;
+        const pid = intOrNull(r.pid);
+        const at = typeof r.startedAt === 'number' && Number.isFinite(r.startedAt) ? Math.max(0, Math.min(now, Math.floor(r.startedAt))) : now;
+        await db.run(Q.taskStarted, [t.job_id, t.idx, pid, at]);
+        await db.run(Q.setJobStarted, [t.job_id, at]);
+        await this.event(db, now, { type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${pid ?? '?'}` });
+        touched.add(t.job_id);
+      }
+      await this.settle(db, [...touched], now);
+      const failures = new Map<number, string>();
+      for (const r of reports) {
+        const t = byRun.get(r.runId);
+        if (!t || r.state !== 'exited') continue;
+        const code = intOrNull(r.exitCode);
+        const why = typeof r.message === 'string' ? r.message.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 500) : 'no reason given';
+        let state: 'stopped' | 'succeeded' | 'failed' = t.state === 'stopping' ? 'stopped' : code === 0 ? 'succeeded' : 'failed';
+        let message = `task ${t.idx} exit ${code ?? 'signal'}`;
+        if (r.reason === 'start-failed') {
+          message = `task ${t.idx} could not start: ${why}`;
+          if (state === 'succeeded') state = 'failed';
+          if (state === 'failed' && !failures.has(t.job_id)) failures.set(t.job_id, message);
+        } else if (r.reason === 'fenced') {
+          state = 'stopped';
+          message = `task ${t.idx} stopped by its agent (fenced: ${why})`;
         }
+        await db.run(Q.taskExited, [t.job_id, t.idx, state, code, now]);
+        await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message });
+        touched.add(t.job_id);
       }
       // A task the agent no longer knows (it was started, then vanished without an exit report) failed.
       const reported = new Set(reports.map((r) => r.runId));
@@ -338,7 +364,7 @@ export class SqlStore implements Store {
           touched.add(t.job_id);
         }
       }
-      await this.settle(db, [...touched], now);
+      await this.settle(db, [...touched], now, failures);
       return this.assignmentsFor(db, nodeId);
     });
   }
@@ -383,8 +409,8 @@ export class SqlStore implements Store {
     return out;
   }
 
-  /** Re-judges jobs after their tasks changed: finishes, fails or requeues them. */
-  private async settle(db: SqlDb, jobIds: readonly number[], now: number): Promise<void> {
+  /** Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says why a job failed, when known. */
+  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>): Promise<void> {
     for (const id of jobIds) {
       const job = await db.get<JobRow>(Q.jobById, [id]);
       if (!job) continue;
@@ -398,9 +424,10 @@ export class SqlStore implements Store {
         continue;
       }
       if (verdict.state === job.state) continue;
-      await db.run(Q.setJobState, [id, verdict.state, verdict.reason, now]);
+      const reason = (verdict.state === 'failed' ? failures?.get(id) : undefined) ?? verdict.reason;
+      await db.run(Q.setJobState, [id, verdict.state, reason, now]);
       if (['succeeded', 'failed', 'cancelled'].includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
-      await this.event(db, now, { type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: verdict.reason ?? verdict.state });
+      await this.event(db, now, { type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
     }
   }
 
@@ -508,6 +535,11 @@ function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | unde
     i -= g.replicas;
   }
   return undefined;
+}
+
+/** A report's pid or exit code as the store keeps it: an integer, else null. */
+function intOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isSafeInteger(v) ? v : null;
 }
 
 function hostOf(address: string): string {
