@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, exit: 3, summary: 'no such job, node or queue (or not yours)' },
   conflict: { status: 409, exit: 5, summary: 'the object is not in a state that allows this' },
   idempotency_conflict: { status: 409, exit: 5, summary: 'the idempotency key was already used for a different job spec' },
+  unsatisfiable: { status: 422, exit: 2, summary: 'no node of the cluster could run the job even empty; `fields` names the task field (e.g. tasks[0].gpus)' },
   payload_too_large: { status: 413, exit: 2, summary: 'the request body is over the limit' },
   unsupported_media_type: { status: 415, exit: 2, summary: 'send application/json or application/yaml' },
   not_leader: { status: 503, exit: 6, summary: 'this server is not the leader for this operation' },

@@ -14,6 +14,7 @@ import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRo
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
+import { assertSatisfiable } from './feasibility.ts';
 
 export interface AppOptions {
   readonly store: Store;
@@ -142,6 +143,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       ]);
     }
     if (!queueOpenTo(queue, tenant, tenantNames)) throw new ApiError('forbidden', `queue "${queue.name}" is not open to tenant ${tenant}`, [{ path: 'queue', message: `not open to tenant ${tenant}` }]);
+    assertSatisfiable(parsed.spec, await store.listNodes());
     const key = idempotencyKey(req.headers['idempotency-key'], parsed.clientKey);
     const result = await store.submit(tenant, parsed.spec, key, clock());
     if (result.conflict) {

@@ -56,6 +56,6 @@ test('a gang runs on one model: groups that fit only different models never fit 
 });
 
 test('a GPU job on a cluster without GPUs, and the word for the nodes', () => {
-  const cpuOnly = nodeShapes([{ id: nodeId('c'), cpuMilli: 8000, memoryMib: 8192, gpus: [] }]);
+  const cpuOnly = nodeShapes([{ cpuMilli: 8000, memoryMib: 8192, gpus: [] }]);
   assert.equal(shortfall([group({})], [], cpuOnly, 'schedulable node')?.message, 'needs a GPU, but no schedulable node has one');
 });

@@ -63,16 +63,36 @@ for (const name of jobSchedulerNames()) {
   });
 }
 
-test('fifo admits in order until the gang that does not fit, and says why the rest wait', async () => {
+test('fifo admits in order; a gang no one model could hold waits as unschedulable and holds back nothing', async () => {
   const store = await cluster();
   const plan = new CoreSchedulerAdapter('fifo', 'bestfit').plan(await store.snapshot(), 10_000);
   const snap = await store.snapshot();
   const names = (ids: string[]): string[] => ids.map((id) => snap.openJobs.find((j) => j.id === id)?.name ?? id);
-  assert.deepEqual(names(plan.binds.map((b) => b.jobId)), ['gang', 'h100-only']);
+  assert.deepEqual(names(plan.binds.map((b) => b.jobId)), ['gang', 'h100-only', 'cpu']);
   const reasons = new Map(plan.pending.map((p) => [names([p.jobId])[0], p.reason]));
   assert.match(reasons.get('quota') ?? '', /^over-quota/);
-  assert.match(reasons.get('huge') ?? '', /^(waiting-for-resources|no-fitting-gpu-model)/);
-  assert.match(reasons.get('cpu') ?? '', /^lower-priority: behind job/, 'StrictFIFO: the blocked head holds the queue');
+  assert.equal(reasons.get('huge'), 'unschedulable: 2 tasks must run at once, but the schedulable nodes can hold at most 1');
+  await store.close();
+});
+
+test('fifo: a job behind a blocked head of its queue is told the head only when that job is its own', async () => {
+  const store = await openStore('memory:');
+  await store.registerNode({ id: 'a', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 4 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `a${i}` })), simulated: true }, 0);
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const submit = async (tenant: string, spec: Record<string, unknown>, at: number): Promise<string> => {
+    const r = parseJobSpec(spec);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return (await store.submit(tenant, r.spec, null, at)).jobs[0]?.id ?? '';
+  };
+  const adapter = new CoreSchedulerAdapter('fifo', 'bestfit');
+  await submit('a', { name: 'running', tasks: [{ gpus: 2, command: 'x' }] }, 1000);
+  assert.ok(await store.applyPlan(adapter.plan(await store.snapshot(), 1500), 1500));
+  const head = await submit('a', { name: 'head', tasks: [{ gpus: 4, command: 'x' }] }, 2000);
+  const own = await submit('a', { name: 'own', tasks: [{ gpus: 1, command: 'x' }] }, 3000);
+  const other = await submit('b', { name: 'other', tasks: [{ gpus: 1, command: 'x' }] }, 4000);
+  const reasons = new Map(adapter.plan(await store.snapshot(), 5000).pending.map((p) => [p.jobId, p.reason]));
+  assert.equal(reasons.get(own), `lower-priority: behind job ${head} in queue 'default'`);
+  assert.equal(reasons.get(other), "lower-priority: behind an earlier job in queue 'default'");
   await store.close();
 });
 

@@ -9,7 +9,8 @@ import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core
 import { Rng } from '../../core/rng.ts';
 import { boundGpus, CPU_MODEL, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/jobs/model.ts';
 import { getJobScheduler, jobSchedulerNames } from '../../core/jobs/policies/index.ts';
-import type { JobScheduler, NodeState, PendingJob, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/jobs/scheduler.ts';
+import type { JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/jobs/scheduler.ts';
+import { anonymousMessage } from '../../core/jobs/reasons.ts';
 import type { Job } from '../../api/types.ts';
 import type { ActiveTask, AppliedPlan, QueueConfig, StoreSnapshot } from '../../store/store.ts';
 import { UserError } from '../../util/errors.ts';
@@ -195,11 +196,23 @@ export class CoreSchedulerAdapter {
       preemptions: plan.preemptions.map((p) => ({ jobId: p.job, reason: p.reason })),
       pending: plan.pending.map((p) => ({
         jobId: p.job,
-        reason: `${p.code}: ${p.message}`,
+        reason: `${p.code}: ${readerMessage(p, jobs)}`,
         estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
       })),
     };
   }
+}
+
+/**
+ * A reason's message as the job's own tenant may read it: a job it waits behind or for is
+ * named only when that job is the tenant's too (job ids of other tenants never leak).
+ */
+export function readerMessage(p: PendingReason, jobs: ReadonlyMap<string, Job>): string {
+  if (p.blockedBy === undefined) return p.message;
+  const job = jobs.get(p.job);
+  const blocker = jobs.get(p.blockedBy);
+  if (job && blocker && blocker.tenant === job.tenant) return p.message;
+  return anonymousMessage(p.code, job?.queue ?? '?');
 }
 
 /** Tide's queues as Kueue ClusterQueues in one cohort, so queues borrow each other's unused quota. */
