@@ -18,7 +18,7 @@
  * `tenants: []` closes a queue to every tenant.
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
 import type { QueueConfig } from '../store/store.ts';
 
@@ -38,9 +38,9 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 export function parseConfig(text: string, file: string): ClusterConfig {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parseYamlStrict(text);
   } catch (e) {
-    throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(`${file}: not valid YAML: ${(e as Error).message}`);
   }
   if (doc === null || doc === undefined) return EMPTY_CONFIG;
   const errors: string[] = [];
@@ -52,10 +52,21 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   };
   const optInt = (v: unknown, path: string): number | null => {
     if (v === undefined || v === null) return null;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) errors.push(`${path}: must be a non-negative integer`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) errors.push(`${path}: must be a non-negative integer up to 2^53`);
     return typeof v === 'number' ? v : null;
   };
   for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues'].includes(k)) errors.push(`${k}: unknown field`);
+  // One token, one principal: a token listed twice would belong to whichever is applied last
+  // (a tenant's token could become the admin's, or another tenant's).
+  const owners = new Map<unknown, string>();
+  const claim = (tok: unknown, path: string): void => {
+    if (typeof tok !== 'string') return;
+    const first = owners.get(tok);
+    if (first !== undefined) errors.push(`${path}: the same token as ${first}`);
+    else owners.set(tok, path);
+  };
+  claim(doc['adminToken'], 'adminToken');
+  claim(doc['agentToken'], 'agentToken');
   const tenants: { name: string; tokens: string[] }[] = [];
   const tIn = doc['tenants'] ?? [];
   if (!Array.isArray(tIn)) errors.push('tenants: must be a list');
@@ -67,7 +78,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
       }
       const tokens = t['tokens'] ?? [];
       if (!Array.isArray(tokens)) errors.push(`tenants[${i}].tokens: must be a list`);
-      else tokens.forEach((tok: unknown, j) => str(tok, `tenants[${i}].tokens[${j}]`));
+      else tokens.forEach((tok: unknown, j) => claim(str(tok, `tenants[${i}].tokens[${j}]`), `tenants[${i}].tokens[${j}]`));
       tenants.push({ name: t['name'], tokens: Array.isArray(tokens) ? tokens.filter((x): x is string => typeof x === 'string') : [] });
     });
   const queues: QueueConfig[] = [];

@@ -46,9 +46,12 @@ export const nasty = (big = true): fc.Arbitrary<unknown> => {
     { weight: 1, arbitrary: fc.constantFrom(...PROTO_KEYS).map((k) => withOwnKey(k, { polluted: true })) },
   ];
   if (big) {
-    parts.push({ weight: 1, arbitrary: fc.integer({ min: 1_000, max: 200_000 }).map((n) => 'x'.repeat(n)) });
-    parts.push({ weight: 1, arbitrary: fc.integer({ min: 50, max: 3_000 }).map((d) => nestedArray(d)) });
-    parts.push({ weight: 1, arbitrary: fc.integer({ min: 50, max: 1_000 }).map((d) => nestedObject(d)) });
+    const huge = fc.oneof(
+      fc.integer({ min: 1_000, max: 100_000 }).map((n) => 'x'.repeat(n)),
+      fc.integer({ min: 50, max: 2_000 }).map((d) => nestedArray(d)),
+      fc.integer({ min: 50, max: 500 }).map((d) => nestedObject(d)),
+    );
+    parts.push({ weight: 1, arbitrary: huge });
   }
   return fc.oneof(...parts);
 };

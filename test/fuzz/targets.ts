@@ -155,7 +155,8 @@ const validConfigDoc = fc.record(
 /** parseConfig: a config in which every token names one principal, or a UserError naming the file. */
 export function configTarget(): FuzzTarget<string> {
   const text = fc.oneof(
-    { weight: 5, arbitrary: nearValid(validConfigDoc).map((x) => yamlOf(x.doc)) },
+    { weight: 5, arbitrary: nearValid(validConfigDoc, false).map((x) => yamlOf(x.doc)) },
+    { weight: 1, arbitrary: nearValid(validConfigDoc, true).map((x) => JSON.stringify(x.doc) ?? '') },
     { weight: 2, arbitrary: validConfigDoc.map(yamlOf) },
     { weight: 2, arbitrary: textMutation(validConfigDoc.map(yamlOf)) },
     { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }).map(yamlOf) },
