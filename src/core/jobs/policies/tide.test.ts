@@ -64,6 +64,7 @@ test('a gang that has waited over a day is served first and holds its model agai
   const big = plan.pending.find((p) => p.job === 'big');
   assert.equal(big?.code, 'waiting-for-resources');
   assert.equal(plan.pending.find((p) => p.job === 'small')?.code, 'reserved-for-another-job');
+  assert.equal(plan.pending.find((p) => p.job === 'small')?.blockedBy, 'big', 'the job it names, for the server to show only to its owner');
   assert.ok(big?.estimatedStart !== undefined && big.estimatedStart <= now + 1200, `estimated start ${big?.estimatedStart}`);
 });
 
