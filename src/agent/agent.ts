@@ -3,14 +3,29 @@
  * several, for HA), and reconciles its task processes with the desired set the server answers
  * with: start what is missing, stop what is to stop or unknown, forget what has been reported.
  * It also serves its tasks' log files to the server over HTTP.
+ *
+ * No task blocks the node: a task that cannot start (see TaskRunner.start) is reported as exited
+ * with reason 'start-failed' and a message, and the server fails its job with that reason; one
+ * bad assignment never keeps the others from starting or the heartbeats from going out.
+ *
+ * Fencing (so that a job never runs twice at once): the server answers register and heartbeat
+ * with its node lease (`nodeLeaseMs`: a node silent that long is lost and its jobs requeued).
+ * When no heartbeat has completed for half the lease, counted from when the last successful one
+ * was sent, the agent stops every task it runs: SIGTERM to each task's process group, SIGKILL
+ * after min(grace period, a quarter of the lease), so all are dead by three quarters of the lease,
+ * before the server can requeue them. It keeps trying to reach a server; when it does, it
+ * reports those tasks as exited with reason 'fenced' and never restarts them (a requeued job
+ * comes back as a new attempt, a new run id). The lease and the time of the last successful
+ * heartbeat are kept in the data directory, so an agent restarted while the server is out of
+ * reach fences the tasks it adopts too.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { TaskAssignment } from '../api/types.ts';
+import type { GpuTelemetry, TaskAssignment } from '../api/types.ts';
 import { discoverNvidia, simulatedGpus, type GpuSource } from './gpus.ts';
-import { logFile, TaskRunner } from './taskRunner.ts';
+import { logFile, TaskRunner, validRunId } from './taskRunner.ts';
 
 export interface AgentOptions {
   readonly servers: readonly string[];
@@ -30,6 +45,9 @@ export interface AgentOptions {
 }
 
 const MAX_LOG_CHUNK = 1024 * 1024;
+/** How long a heartbeat waits for GPU telemetry (a hung nvidia-smi must not delay it). */
+const TELEMETRY_WAIT_MS = 1000;
+const FENCE_FILE = 'fence.json';
 
 export class Agent {
   readonly nodeName: string;
@@ -46,6 +64,17 @@ export class Agent {
   /** Runs the server asked to stop that this agent never had: reported once as exited. */
   private readonly phantoms = new Set<string>();
   heartbeats = 0;
+  /** The server's node lease (from register and heartbeat answers); null until known. */
+  private nodeLeaseMs: number | null = null;
+  /** When the last heartbeat that succeeded was sent (ms). */
+  private lastOkAt: number | null = null;
+  /** True once the first heartbeat after start has been tried (fencing waits for it). */
+  private tried = false;
+  /** True while fenced: tasks stopped, no heartbeat since. */
+  private fenced = false;
+  private fenceTimer: NodeJS.Timeout | null = null;
+  private telemetry: GpuTelemetry[] = [];
+  private sampling: Promise<void> | null = null;
 
   constructor(private readonly o: AgentOptions) {
     this.nodeName = o.nodeName ?? hostname();
@@ -75,14 +104,65 @@ export class Agent {
       { stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: resolve(this.o.checkpointRoot ?? join(dir, 'checkpoints')) },
       Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].startsWith('TIDE_'))),
       (i) => this.gpus.gpus[i]?.memoryMib ?? 0,
+      this.gpus.gpus.length,
     );
     const adopted = this.runner.adopt();
     if (adopted > 0) this.log(`adopted ${adopted} running task(s) from a previous agent`);
+    this.loadFence();
     this.http = createServer((req, res) => this.serveLogs(req.url ?? '', req.headers.authorization, res));
     await new Promise<void>((ok) => this.http?.listen(this.o.port ?? 0, '127.0.0.1', ok));
     const addr = this.http.address();
     this.address = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
     this.loop(0);
+    this.fenceTimer = setInterval(() => this.checkFence(Date.now()), 100);
+    this.fenceTimer.unref();
+  }
+
+  /**
+   * Fences when no heartbeat has succeeded for half the node lease (see the file comment), and
+   * sends overdue SIGKILLs meanwhile (a heartbeat may hang for seconds on a cut network).
+   */
+  private checkFence(now: number): void {
+    const lease = this.nodeLeaseMs;
+    if (this.stopped || lease === null || this.lastOkAt === null || !this.tried) return;
+    if (!this.fenced && now - this.lastOkAt >= lease / 2) {
+      this.fenced = true;
+      const n = this.runner.fence(now, lease / 4);
+      if (n > 0) this.log(`no heartbeat for ${now - this.lastOkAt} ms, half the node lease (${lease} ms): stopped ${n} task(s) so that none runs on after the server requeues it`);
+    }
+    if (this.fenced) this.runner.tick(now);
+  }
+
+  private loadFence(): void {
+    try {
+      const f = JSON.parse(readFileSync(join(resolve(this.o.dataDir), FENCE_FILE), 'utf8')) as { nodeLeaseMs?: unknown; lastOkAt?: unknown };
+      if (typeof f.nodeLeaseMs === 'number' && f.nodeLeaseMs > 0 && typeof f.lastOkAt === 'number') {
+        this.nodeLeaseMs = f.nodeLeaseMs;
+        this.lastOkAt = f.lastOkAt;
+      }
+    } catch {
+      /* none yet */
+    }
+  }
+
+  /** Takes the node lease from a server's answer, if it states one. */
+  private takeLease(json: unknown): void {
+    const lease = (json as { nodeLeaseMs?: unknown } | null)?.nodeLeaseMs;
+    if (typeof lease === 'number' && Number.isFinite(lease) && lease > 0) this.nodeLeaseMs = lease;
+  }
+
+  /** The latest GPU telemetry, waiting at most TELEMETRY_WAIT_MS for a fresh sample. */
+  private async sampleTelemetry(now: number): Promise<GpuTelemetry[]> {
+    if (!this.sampling) {
+      this.sampling = this.gpus
+        .sample(this.runner.busyMilli(this.gpus.gpus.length), now)
+        .then((t) => void (this.telemetry = t), () => {})
+        .finally(() => (this.sampling = null));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.sampling, new Promise<void>((ok) => (timer = setTimeout(ok, TELEMETRY_WAIT_MS)))]);
+    clearTimeout(timer);
+    return this.telemetry;
   }
 
   private loop(ms: number): void {
@@ -127,46 +207,79 @@ export class Agent {
       simulated: this.gpus.simulated,
     });
     if (status !== 200) throw new Error(`registration refused: ${status} ${JSON.stringify(json)}`);
+    this.takeLease(json);
     this.registered = true;
     this.log(`registered with ${this.o.servers[this.serverIndex % this.o.servers.length]} (${this.gpus.gpus.length} ${this.gpus.simulated ? 'simulated ' : ''}GPUs)`);
   }
 
   /** One heartbeat: report, receive the desired tasks, reconcile. */
   async beat(): Promise<void> {
+    let answered = false;
     try {
       const now = Date.now();
       this.runner.tick(now);
       if (!this.registered) await this.register();
       const reports = [...this.runner.reports(), ...[...this.phantoms].map((runId) => ({ runId, state: 'exited' as const, pid: null, exitCode: null }))];
-      const telemetry = await this.gpus.sample(this.runner.busyMilli(this.gpus.gpus.length), now);
+      const telemetry = await this.sampleTelemetry(now);
+      const sentAt = Date.now();
       const { status, json } = await this.call('/v1/agent/heartbeat', { node: this.nodeName, reports, telemetry });
+      answered = true;
       if (status === 404) {
         this.registered = false;
         return;
       }
-      if (status !== 200) throw new Error(`heartbeat refused: ${status} ${JSON.stringify(json)}`);
+      if (status !== 200) throw new Error(`the server refused the heartbeat: ${status} ${JSON.stringify(json).slice(0, 500)}`);
+      const tasks = (json as { tasks?: unknown } | null)?.tasks;
+      if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);
+      this.heartbeatOk(sentAt, json);
       this.phantoms.clear();
-      this.reconcile((json as { tasks: TaskAssignment[] }).tasks, Date.now());
+      this.reconcile(tasks as unknown[], Date.now());
       this.heartbeats++;
       if (this.lastError) this.log('connected again');
       this.lastError = '';
     } catch (e) {
       const msg = (e as Error).message;
-      if (msg !== this.lastError) this.log(`cannot reach a server (${msg}); tasks keep running, retrying`);
+      if (msg !== this.lastError) this.log(answered ? `${msg}; retrying` : `cannot reach a server (${msg}); tasks keep running until half the node lease has passed, retrying`);
       this.lastError = msg;
+    } finally {
+      this.tried = true;
     }
   }
 
-  private reconcile(desired: readonly TaskAssignment[], now: number): void {
+  private heartbeatOk(sentAt: number, json: unknown): void {
+    this.takeLease(json);
+    this.lastOkAt = sentAt;
+    if (this.fenced) this.log('reached a server again: reporting the fenced tasks');
+    this.fenced = false;
+    if (this.nodeLeaseMs === null) return;
+    try {
+      writeFileSync(join(resolve(this.o.dataDir), FENCE_FILE), JSON.stringify({ nodeLeaseMs: this.nodeLeaseMs, lastOkAt: sentAt }));
+    } catch {
+      /* a full disk must not stop heartbeats; a restarted agent then fences later or not at all */
+    }
+  }
+
+  /** Starts, stops and forgets runs to match the server's desired set; one bad entry never stops the rest. */
+  private reconcile(list: readonly unknown[], now: number): void {
+    const desired: TaskAssignment[] = [];
+    for (const d of list) {
+      if (typeof d === 'object' && d !== null && validRunId((d as TaskAssignment).runId)) desired.push(d as TaskAssignment);
+      else this.log(`ignored an assignment without a valid run id: ${JSON.stringify(d)?.slice(0, 200)}`);
+    }
     const wanted = new Map(desired.map((d) => [d.runId, d]));
     for (const d of desired) {
-      const run = this.runner.runs.get(d.runId);
-      if (d.action === 'run' && !run) {
-        const started = this.runner.start(d, this.nodeName);
-        this.log(`started ${d.runId} (${d.jobName} task ${d.taskIndex}) pid ${started.pid} gpus [${d.gpus.join(',')}]`);
-      } else if (d.action === 'stop') {
-        if (!run) this.phantoms.add(d.runId);
-        else this.runner.stop(run, now);
+      try {
+        const run = this.runner.runs.get(d.runId);
+        if (d.action === 'run' && !run) {
+          const started = this.runner.start(d, this.nodeName);
+          if (started.reason === 'start-failed') this.log(`could not start ${d.runId} (${d.jobName} task ${d.taskIndex}): ${started.message ?? ''}`);
+          else this.log(`started ${d.runId} (${d.jobName} task ${d.taskIndex}) pid ${started.pid} gpus [${d.gpus.join(',')}]`);
+        } else if (d.action === 'stop') {
+          if (!run) this.phantoms.add(d.runId);
+          else this.runner.stop(run, now);
+        }
+      } catch (e) {
+        this.log(`${d.runId}: ${(e as Error).message}`);
       }
     }
     for (const run of [...this.runner.runs.values()]) {
@@ -210,6 +323,7 @@ export class Agent {
   async stop(killTasks = false): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.fenceTimer) clearInterval(this.fenceTimer);
     await this.busy;
     if (killTasks) this.runner.killAll();
     await new Promise<void>((ok) => (this.http ? this.http.close(() => ok()) : ok()));
