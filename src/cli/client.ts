@@ -8,6 +8,7 @@
  * when this user can read it; never client.json's tenant token.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { ERROR_CODES, EXIT_UNREACHABLE, isErrorCode } from '../api/errors.ts';
 import type { ApiErrorBody } from '../api/types.ts';
@@ -68,44 +69,71 @@ export function resolveConnection(o: ClientOptions, role: 'tenant' | 'admin' = '
 export interface Reply<T> {
   readonly status: number;
   readonly body: T;
-  readonly headers: Headers;
+  readonly headers: IncomingHttpHeaders;
 }
 
+/** An answer read whole: status, headers (lower-case names) and body bytes. */
+export interface RawReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** One header's value (the first, if repeated). */
+export const header = (h: IncomingHttpHeaders, name: string): string | undefined => {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/**
+ * Calls the API with node:http, not fetch: fetch loads undici on first use, about 30-50 ms of
+ * every command's start (see bench/cliStart.ts). Each server in turn until one answers.
+ */
 export class ApiClient {
   constructor(readonly conn: Connection) {}
 
-  async raw(method: string, path: string, body?: string, contentType = 'application/json', extra: Record<string, string> = {}): Promise<Response> {
+  async raw(method: string, path: string, body?: string, contentType = 'application/json', extra: Record<string, string> = {}): Promise<RawReply> {
     let lastError: unknown;
     for (const base of this.conn.servers) {
       try {
-        return await fetch(`${base}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${this.conn.token}`, ...(body !== undefined ? { 'content-type': contentType } : {}), ...extra },
-          ...(body !== undefined ? { body } : {}),
-          signal: AbortSignal.timeout(30_000),
-        });
+        return await send(method, new URL(`${base}${path}`), { authorization: `Bearer ${this.conn.token}`, ...(body !== undefined ? { 'content-type': contentType } : {}), ...extra }, body);
       } catch (e) {
         lastError = e;
       }
     }
-    throw new UserError(`cannot reach ${this.conn.servers.join(' or ')}: ${(lastError as Error)?.cause ? String(((lastError as Error).cause as Error).message) : String((lastError as Error)?.message)}`, EXIT_UNREACHABLE);
+    throw new UserError(`cannot reach ${this.conn.servers.join(' or ')}: ${(lastError as Error)?.message}`, EXIT_UNREACHABLE);
   }
 
   async request<T>(method: string, path: string, body?: string, contentType?: string, extra?: Record<string, string>): Promise<Reply<T>> {
     const res = await this.raw(method, path, body, contentType, extra);
-    const text = await res.text();
-    if (!res.ok) throw apiFailure(res.status, text);
-    const type = res.headers.get('content-type') ?? '';
+    const text = res.body.toString('utf8');
+    if (res.status < 200 || res.status > 299) throw apiFailure(res.status, text);
+    const type = header(res.headers, 'content-type') ?? '';
     return { status: res.status, body: (type.includes('json') ? JSON.parse(text) : text) as T, headers: res.headers };
   }
 
   /** A GET whose body is kept as bytes (log chunks: a chunk may end inside a UTF-8 character). */
-  async bytes(path: string): Promise<{ bytes: Uint8Array; headers: Headers }> {
+  async bytes(path: string): Promise<{ bytes: Buffer; headers: IncomingHttpHeaders }> {
     const res = await this.raw('GET', path);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (!res.ok) throw apiFailure(res.status, new TextDecoder().decode(bytes));
-    return { bytes, headers: res.headers };
+    if (res.status < 200 || res.status > 299) throw apiFailure(res.status, res.body.toString('utf8'));
+    return { bytes: res.body, headers: res.headers };
   }
+}
+
+async function send(method: string, url: URL, headers: Record<string, string>, body?: string): Promise<RawReply> {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${url.protocol} is not http: or https:`);
+  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** An API error answer as an ApiFailure (its code, fields and exit code from the catalogue). */

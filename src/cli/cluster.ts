@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import type { Job, JobEvent, NodeInfo, QueueInfo, Task } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
-import { ApiClient, resolveConnection, type ClientOptions } from './client.ts';
+import { ApiClient, header, resolveConnection, type ClientOptions } from './client.ts';
 import { ApiFailure } from './errorOutput.ts';
 import { duration, eventLine, EVENTS_HEADER, jobsTable, nodesTable, placementOf, plainTable, queuesTable } from './format.ts';
 
@@ -246,17 +246,18 @@ export function registerClusterCommands(program: Command): void {
     .description('Create or update a queue: its GPU quota and how much it may borrow')
     .option('--quota <gpus>', "nominal GPU quota, or 'unlimited'", 'unlimited')
     .option('--borrowing-limit <gpus>', "GPUs it may borrow beyond its quota, or 'unlimited'", 'unlimited')
-    .action(async (name: string, o: Common & { quota: string; borrowingLimit: string }) => {
+    .option('--tenants <list>', 'the tenants it is open to, comma-separated (default: by its name, see README)')
+    .action(async (name: string, o: Common & { quota: string; borrowingLimit: string; tenants?: string }) => {
       const out = outputOf(o);
       const gpus = (flag: string, v: string): number | null => {
         if (v === 'unlimited') return null;
         if (!/^\d{1,9}$/.test(v)) throw new UserError(`${flag}: expected a number of GPUs or 'unlimited', got '${v}'`);
         return Number(v);
       };
-      const body = { gpuQuota: gpus('--quota', o.quota), borrowingLimit: gpus('--borrowing-limit', o.borrowingLimit) };
+      const body = { gpuQuota: gpus('--quota', o.quota), borrowingLimit: gpus('--borrowing-limit', o.borrowingLimit), ...(o.tenants !== undefined ? { tenants: o.tenants.split(',').map((t) => t.trim()).filter((t) => t !== '') } : {}) };
       const r = await adminClient(o).request<{ queue: unknown }>('PUT', `/v1/queues/${encodeURIComponent(name)}`, JSON.stringify(body));
       if (out === 'json') return json(r.body.queue);
-      print(`Queue ${name}: quota ${body.gpuQuota ?? 'unlimited'}, borrowing limit ${body.borrowingLimit ?? 'unlimited'}`);
+      print(`Queue ${name}: quota ${body.gpuQuota ?? 'unlimited'}, borrowing limit ${body.borrowingLimit ?? 'unlimited'}${body.tenants ? `, tenants ${body.tenants.join(', ') || '(none)'}` : ''}`);
     });
 
   connectionOptions(program.command('events'))
@@ -326,8 +327,8 @@ async function printLogs(api: ApiClient, id: string, task: string, stream: 'stdo
   let finished: boolean;
   for (;;) {
     const res = await api.bytes(`${path}?task=${encodeURIComponent(task)}&stream=${stream}&offset=${offset}`);
-    const next = Number(res.headers.get('x-tide-next-offset'));
-    finished = DONE.has(res.headers.get('x-tide-job-state') ?? '');
+    const next = Number(header(res.headers, 'x-tide-next-offset'));
+    finished = DONE.has(header(res.headers, 'x-tide-job-state') ?? '');
     const advanced = Number.isSafeInteger(next) && next > offset;
     if (res.bytes.length > 0) {
       if (!asJson) await write(res.bytes);

@@ -38,6 +38,9 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('tide').description('Tide: a GPU compute scheduler for AI clusters').version('0.1.0');
   program.exitOverride();
+  // With -o json, commander's own usage errors come back as JSON from main(), not as its text
+  // (set before the commands are added: they copy it).
+  if (wantsJson(argv)) program.configureOutput({ writeErr: () => {} });
   const command = argv.find((a) => !a.startsWith('-'));
   const versionOnly = command === undefined && argv.some((a) => a === '-V' || a === '--version');
   const own = COMMAND_GROUPS.filter((g) => command !== undefined && g.names.includes(command));
@@ -49,10 +52,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 export async function main(argv: readonly string[]): Promise<number> {
   const json = wantsJson(argv);
   try {
-    const program = await buildProgram(argv);
-    // With -o json, commander's own usage errors come back as JSON below, not as its text.
-    if (json) program.configureOutput({ writeErr: () => {} });
-    await program.parseAsync(argv, { from: 'user' });
+    await (await buildProgram(argv)).parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {

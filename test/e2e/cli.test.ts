@@ -1,11 +1,11 @@
 /** The CLI as a user meets it: one-line errors with meaningful exit codes, never a stack trace. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
-import { ROOT, tempDir } from './harness.ts';
+import { Api, ROOT, TENANT, startAgentProcess, startServerProcess, tempDir, waitFor, writeConfig, type Proc, type ServerHandle } from './harness.ts';
 
 describe('CLI errors and exit codes', () => {
   let server: RunningServer;
@@ -15,9 +15,11 @@ describe('CLI errors and exit codes', () => {
   });
   after(async () => server.close());
 
-  /** Runs the CLI as a child process (asynchronously: the server under test is in this process). */
-  const run = async (args: string[], { token = 'cli-admin-token', url = server.url } = {}) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'tide.js'), ...args, '--server', url, '--token', token], { cwd: dir });
+  /** Runs the CLI as a child process (asynchronously: the server under test is in this process); token null: none given. */
+  const run = async (args: string[], { token = 'cli-admin-token' as string | null, url = server.url, env = {} as Record<string, string> } = {}) => {
+    const env0 = { ...process.env };
+    for (const k of ['TIDE_TOKEN', 'TIDE_ADMIN_TOKEN', 'TIDE_SERVER']) delete env0[k];
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'tide.js'), ...args, '--server', url, ...(token === null ? [] : ['--token', token])], { cwd: dir, env: { ...env0, ...env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -68,5 +70,177 @@ describe('CLI errors and exit codes', () => {
     assert.equal(again.code, 0);
     assert.equal(/job (\d+)/.exec(again.out)?.[1], /job (\d+)/.exec(first.out)?.[1]);
     assert.match(again.out, /^Already submitted job/);
+  });
+  test('-o json: an error is one JSON object on stderr with its code (and fields), the exit code unchanged', async () => {
+    const bad = join(dir, 'bad-json.yaml');
+    writeFileSync(bad, 'name: ok\ntasks:\n  - gpus: 1.5\n    memory: 64GB\n');
+    const [notFound, invalid, usage, unreachable, human] = await Promise.all([
+      run(['job', '424242', '-o', 'json']),
+      run(['submit', bad, '-o', 'json']),
+      run(['jobs', '--bogus-flag', '-o', 'json']),
+      run(['jobs', '-o', 'json'], { url: 'http://127.0.0.1:9' }),
+      run(['job', '424242']),
+    ]);
+    const parse = (r: { err: string; out: string }) => {
+      assert.equal(r.out, '', 'stdout stays empty');
+      const lines = r.err.trim().split('\n');
+      assert.equal(lines.length, 1, r.err);
+      return JSON.parse(lines[0] ?? '').error;
+    };
+    assert.equal(notFound.code, 3);
+    assert.deepEqual(parse(notFound), { code: 'not_found', message: 'no job 424242 (not_found, HTTP 404)' });
+    assert.equal(invalid.code, 2);
+    const e = parse(invalid);
+    assert.equal(e.code, 'invalid_spec');
+    assert.deepEqual(e.fields.map((f: any) => f.path).slice(0, 2), ['tasks[0].gpus', 'tasks[0].memory']);
+    assert.equal(usage.code, 2);
+    assert.deepEqual(parse(usage), { code: 'invalid_request', message: "unknown option '--bogus-flag'" });
+    assert.equal(unreachable.code, 7);
+    assert.equal(parse(unreachable).code, 'unreachable');
+    assert.equal(human.code, 3);
+    assert.match(human.err, /^tide: no job 424242/, 'without -o json errors stay one human line');
+  });
+
+  test('tenant list, and admin commands take the admin token from DATA_DIR/credentials.json', async () => {
+    const created = await run(['tenant', 'create', 'cli-team', '-o', 'json']);
+    assert.equal(created.code, 0, created.err);
+    const list = await run(['tenant', 'list', '-o', 'json']);
+    assert.equal(list.code, 0, list.err);
+    assert.ok(JSON.parse(list.out).includes('cli-team'));
+    const table = await run(['tenant', 'list']);
+    assert.match(table.out, /^TENANT\n(.*\n)*cli-team\n/);
+
+    // As after `tide up`: client.json holds the tenant token, credentials.json the admin token.
+    const data = join(dir, 'up-data');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'client.json'), JSON.stringify({ server: server.url, token: JSON.parse(created.out).token }));
+    const without = await run(['tenant', 'list', '--data-dir', data], { token: null });
+    assert.equal(without.code, 4);
+    assert.match(without.err, /needs the admin token: pass --token, set TIDE_ADMIN_TOKEN/);
+    writeFileSync(join(data, 'credentials.json'), JSON.stringify({ adminToken: 'cli-admin-token', agentToken: 'x', tenantToken: 'y' }), { mode: 0o600 });
+    const withCreds = await run(['tenant', 'list', '--data-dir', data], { token: null });
+    assert.equal(withCreds.code, 0, withCreds.err);
+    assert.match(withCreds.out, /cli-team/);
+    const fromEnv = await run(['tenant', 'list', '--data-dir', join(dir, 'nowhere')], { token: null, env: { TIDE_ADMIN_TOKEN: 'cli-admin-token' } });
+    assert.equal(fromEnv.code, 0, fromEnv.err);
+    // A tenant's own commands keep client.json's tenant token; a tenant token on an admin command says how to pass the admin one.
+    const jobs = await run(['jobs', '--data-dir', data], { token: null });
+    assert.equal(jobs.code, 0, jobs.err);
+    const forbidden = await run(['tenant', 'list'], { token: JSON.parse(created.out).token });
+    assert.equal(forbidden.code, 4);
+    assert.match(forbidden.err, /this needs an admin token; yours is tenant .*pass the admin token with --token or TIDE_ADMIN_TOKEN/);
+  });
+
+  test('events: the newest 50 oldest-first with a note when there are more, --limit across pages, --all, --job; jobs page too', async () => {
+    const spec = join(dir, 'array.json');
+    writeFileSync(spec, JSON.stringify({ name: 'many', kind: 'batch', array: 1100, tasks: [{ gpus: 0, command: 'true' }] }));
+    const submitted = await run(['submit', spec, '-o', 'json']);
+    assert.equal(submitted.code, 0, submitted.err);
+    const jobIds: string[] = JSON.parse(submitted.out).jobs.map((j: any) => j.id);
+    // Every event, straight from the API, page by page.
+    const all: any[] = [];
+    for (let next: string | null = null; ; ) {
+      const res = await fetch(`${server.url}/v1/events?limit=1000${next === null ? '' : `&after=${next}`}`, { headers: { authorization: 'Bearer cli-admin-token' } });
+      const body: any = await res.json();
+      all.push(...body.events);
+      if ((next = body.next) === null) break;
+    }
+    assert.ok(all.length > 1100);
+    const ids = (out: string) => JSON.parse(out).map((e: any) => e.id);
+
+    const tail = await run(['events']);
+    assert.equal(tail.code, 0, tail.err);
+    const lines = tail.out.trim().split('\n');
+    assert.equal(lines.length, 51, 'a header and 50 events');
+    assert.match(lines[0] ?? '', /^TIME\s+EVENT\s+JOB\s+NODE\s+MESSAGE/);
+    assert.match(tail.err, /showing the newest 50 events of more: --limit N or --all/);
+    const tailJson = await run(['events', '-o', 'json']);
+    assert.deepEqual(ids(tailJson.out), all.slice(-50).map((e) => e.id), 'the newest 50, oldest first');
+
+    const acrossPages = await run(['events', '--limit', '1050', '-o', 'json']);
+    assert.deepEqual(ids(acrossPages.out), all.slice(-1050).map((e) => e.id));
+    const everything = await run(['events', '--all', '-o', 'json']);
+    assert.deepEqual(ids(everything.out), all.map((e) => e.id));
+    assert.equal(everything.err, '', 'nothing was cut');
+    const everythingText = await run(['events', '--all']);
+    assert.equal(everythingText.out.trim().split('\n').length, all.length + 1);
+    const oneJob = await run(['events', '--job', jobIds[7] ?? '', '-o', 'json']);
+    assert.deepEqual(JSON.parse(oneJob.out).map((e: any) => e.jobId), all.filter((e) => e.jobId === jobIds[7]).map((e) => e.jobId));
+    assert.ok(JSON.parse(oneJob.out).length >= 1);
+
+    const jobsCut = await run(['jobs', '-o', 'json']);
+    assert.equal(jobsCut.code, 0, jobsCut.err);
+    const shown = JSON.parse(jobsCut.out).map((j: any) => j.id);
+    assert.equal(shown.length, 1000);
+    assert.equal(shown.at(-1), jobIds.at(-1), 'the newest job last');
+    assert.match(jobsCut.err, /showing the newest 1000 jobs of more: --limit N or --all/);
+    const jobsAll = await run(['jobs', '--all', '-o', 'json']);
+    const allIds = JSON.parse(jobsAll.out).map((j: any) => j.id);
+    for (const id of jobIds) assert.ok(allIds.includes(id), `job ${id} in --all`);
+    assert.equal(jobsAll.err, '');
+    const few = await run(['jobs', '--limit', '3']);
+    assert.equal(few.out.trim().split('\n').length, 4);
+    assert.match(few.err, /showing the newest 3 jobs/);
+  });
+});
+
+describe('tide logs against a real agent', () => {
+  const dir = tempDir('cli-logs');
+  let server: ServerHandle;
+  let agent: Proc;
+  let api: Api;
+  before(async () => {
+    server = await startServerProcess({ dataDir: join(dir, 'server'), config: writeConfig(dir) });
+    api = new Api(server.url);
+    agent = startAgentProcess({ servers: [server.url], name: 'logs-node', gpus: '2xH100', dataDir: join(dir, 'agent'), checkpointRoot: join(dir, 'ckpt') });
+    await waitFor('a ready node', async () => ((await api.req('GET', '/v1/nodes')).json.nodes.length === 1 ? true : undefined));
+  });
+  after(async () => {
+    await agent.stop();
+    await server.proc.stop();
+  });
+
+  const run = async (args: string[]) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'tide.js'), ...args, '--server', server.url, '--token', TENANT], { cwd: dir });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    return { code, out: Buffer.concat(out), err };
+  };
+
+  test('a 3.5 MB log comes back whole, chunk after chunk (it stopped at 1 MiB); -o json gives the chunks as JSON lines', async () => {
+    const line = 'tide-log-line-0123456789abcdefghijklmnopqrstuvwxyz\n';
+    const size = 3_500_000;
+    const expected = line.repeat(Math.ceil(size / line.length)).slice(0, size);
+    const id = await api.submit({ name: 'big-log', tasks: [{ gpus: 1, command: `yes '${line.trim()}' | head -c ${size}` }] });
+    await api.waitState(id, ['succeeded']);
+    const plain = await run(['logs', id]);
+    assert.equal(plain.code, 0, plain.err);
+    assert.equal(plain.out.length, size, 'every byte');
+    assert.ok(plain.out.toString() === expected, 'the same bytes in order');
+
+    const chunks = (await run(['logs', id, '-o', 'json'])).out.toString().trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(chunks.length, 4, '1 MiB chunks');
+    let offset = 0;
+    for (const c of chunks) {
+      assert.deepEqual([c.job, c.task, c.stream, c.offset], [id, 0, 'stdout', offset]);
+      assert.equal(c.nextOffset, offset + Buffer.byteLength(c.text));
+      offset = c.nextOffset;
+    }
+    assert.equal(offset, size);
+    assert.equal(chunks.map((c) => c.text).join(''), expected);
+    assert.deepEqual(chunks.map((c) => c.finished), [true, true, true, true]);
+  });
+
+  test('--follow prints output as it comes until the job finishes; an empty log in -o json is one object', async () => {
+    const id = await api.submit({ name: 'slow-log', tasks: [{ gpus: 1, command: 'for i in 1 2 3; do echo line-$i; sleep 0.4; done' }] });
+    const followed = await run(['logs', id, '--follow']);
+    assert.equal(followed.code, 0, followed.err);
+    assert.equal(followed.out.toString(), 'line-1\nline-2\nline-3\n');
+    assert.equal((await api.job(id)).job.state, 'succeeded');
+    const empty = await run(['logs', id, '--stderr', '-o', 'json']);
+    assert.deepEqual(JSON.parse(empty.out.toString()), { job: id, task: 0, stream: 'stderr', offset: 0, nextOffset: 0, finished: true, text: '' });
   });
 });
