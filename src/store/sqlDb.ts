@@ -181,6 +181,14 @@ export class PostgresDb implements SqlDb {
   }
   async tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client has no pool listener: a connection dropped mid-transaction (PostgreSQL
+    // restarted) would be an unhandled 'error' event that ends the server. Catch it, and drop the
+    // broken client instead of returning it to the pool.
+    let broken: Error | undefined;
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(new PgConn(client));
@@ -190,7 +198,8 @@ export class PostgresDb implements SqlDb {
       await client.query('ROLLBACK').catch(() => {});
       throw e;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  * run), stopped and removed by `stop()` — and on process exit, so a failing or interrupted run
  * does not leave a server behind. As root it runs as the `postgres` user (initdb refuses root).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ export interface ThrowawayPostgres {
   readonly port: number;
   readonly dataDir: string;
   /** `pg_ctl restart -m immediate`: a crash-like restart on the same data and port. */
-  restart(): void;
+  restart(): Promise<void>;
   /** Stops the server and removes its directory; safe to call twice. */
   stop(): void;
 }
@@ -39,8 +39,12 @@ export function findPostgresBin(): { bin: string } | { missing: string } {
 const isRoot = (): boolean => process.getuid?.() === 0;
 
 /** Runs a PostgreSQL binary, as the postgres user when we are root. Throws with its output on failure. */
+function pgArgv(bin: string, tool: string, args: readonly string[]): string[] {
+  return isRoot() ? ['runuser', '-u', 'postgres', '--', join(bin, tool), ...args] : [join(bin, tool), ...args];
+}
+
 function pgRun(bin: string, tool: string, args: readonly string[]): void {
-  const argv = isRoot() ? ['runuser', '-u', 'postgres', '--', join(bin, tool), ...args] : [join(bin, tool), ...args];
+  const argv = pgArgv(bin, tool, args);
   try {
     execFileSync(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   } catch (e) {
@@ -91,7 +95,12 @@ export async function startThrowawayPostgres(opts: { bin?: string } = {}): Promi
     url: `postgres://tide@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
-    restart: () => pgRun(pgBin, 'pg_ctl', ['restart', '-D', dataDir, '-m', 'immediate', '-w', '-t', '60', '-l', join(root, 'server.log')]),
+    restart: () =>
+      new Promise<void>((ok, fail) => {
+        // Asynchronous: the caller's proxies and monitors keep running meanwhile.
+        const argv = pgArgv(pgBin, 'pg_ctl', ['restart', '-D', dataDir, '-m', 'immediate', '-w', '-t', '60', '-l', join(root, 'server.log')]);
+        execFile(argv[0] as string, argv.slice(1), { timeout: 60_000 }, (e, _out, err) => (e ? fail(new Error(`pg_ctl restart failed: ${e.message} ${err}`, { cause: e })) : ok()));
+      }),
     stop,
   };
 }
