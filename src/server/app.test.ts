@@ -97,6 +97,31 @@ describe('HTTP API', () => {
     assert.equal((await call('GET', '/healthz', null)).status, 200, 'still serving');
   });
 
+  test('a duplicate JSON key is refused as YAML\'s are, naming the key and where; YAML errors are one clean line', async () => {
+    const dupJson = await call('POST', '/v1/jobs', ALICE, '{"name":"d","tasks":[{"gpus":1,"command":"true","gpus":8}]}');
+    assert.equal(dupJson.status, 400);
+    assert.equal(dupJson.json.error.code, 'invalid_request');
+    assert.equal(dupJson.json.error.message, 'body is not valid JSON: duplicate key "gpus" at tasks[0]');
+    assert.deepEqual(dupJson.json.error.fields, [{ path: 'tasks[0].gpus', message: 'duplicate key' }]);
+    const top = await call('POST', '/v1/jobs', ALICE, '{"name":"d","tasks":[{"command":"true"}],"name":"e"}');
+    assert.equal(top.json.error.message, 'body is not valid JSON: duplicate key "name" at the top level');
+    const queue = await call('PUT', '/v1/queues/dupq', ADMIN, '{"gpuQuota":1,"gpuQuota":2}');
+    assert.equal(queue.status, 400, 'every JSON body, not only job specs');
+    const proto = await call('POST', '/v1/jobs', ALICE, '{"name":"d","tasks":[{"command":"true"}],"__proto__":{"x":1}}');
+    assert.equal(proto.status, 400, '__proto__ is still refused');
+    const dupYaml = await call('POST', '/v1/jobs', ALICE, 'name: d\ntasks:\n  - command: "true"\n    gpus: 1\n    gpus: 8\n', 'application/yaml');
+    assert.equal(dupYaml.status, 400);
+    assert.equal(dupYaml.json.error.message, 'body is not valid YAML: line 5, column 5: duplicate key "gpus"');
+    const indent = await call('POST', '/v1/jobs', ALICE, 'name: d\ntasks:\n  - gpus: 1\n     cpu: 2\n', 'application/yaml');
+    assert.match(indent.json.error.message, /^body is not valid YAML: line 3, column 11: bad indentation/);
+    for (const body of ['name: [unclosed\n  - x: {', 'a: 1\n---\nb: 2\n', 'key: "open\n']) {
+      const r = await call('POST', '/v1/jobs', ALICE, body, 'application/yaml');
+      assert.equal(r.status, 400);
+      assert.match(r.json.error.message, /^body is not valid YAML: line \d+, column \d+: /);
+      assert.doesNotMatch(r.json.error.message, /\n|please|YAML\.parse|\^/, r.json.error.message);
+    }
+  });
+
   test('YAML submissions work; a client key makes submission idempotent', async () => {
     const y = await call('POST', '/v1/jobs', ALICE, 'name: from-yaml\ntasks:\n  - gpus: 1\n    memory: 64Gi\n    command: echo hi\n', 'application/yaml');
     assert.equal(y.status, 201);

@@ -5,9 +5,9 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
-import { parse as parseYaml } from 'yaml';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
+import { duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type GpuTelemetry, type QueueInfo, type TaskReport } from '../api/types.ts';
 import type { NodeRegistration, Store } from '../store/store.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
@@ -48,13 +48,28 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   // Only JSON and YAML bodies: anything else is a 415, not a string that fails validation.
+  // JSON goes through Fastify's own parser (which refuses __proto__), then a scan that refuses
+  // a duplicate key as YAML does; a YAML error is one line with its position.
   app.removeContentTypeParser('text/plain');
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    parseJson(req, body as string, (err: Error | null, value?: unknown) => {
+      if (err) return done(err, undefined);
+      const dup = typeof value === 'object' && value !== null ? findDuplicateKey(body as string) : null;
+      if (dup) {
+        const message = duplicateKeyMessage(dup);
+        return done(new ApiError('invalid_request', `body is not valid JSON: ${message}`, [{ path: `${dup.at}${dup.at ? '.' : ''}${dup.key}`, message: 'duplicate key' }]), undefined);
+      }
+      done(null, value);
+    });
+  });
   for (const type of ['application/yaml', 'application/x-yaml', 'text/yaml']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
       try {
-        done(null, parseYaml(body as string));
+        done(null, parseYamlStrict(body as string));
       } catch (e) {
-        done(new ApiError('invalid_request', `body is not valid YAML: ${(e as Error).message.split('\n')[0]}`), undefined);
+        done(new ApiError('invalid_request', `body is not valid YAML: ${(e as Error).message}`), undefined);
       }
     });
   }
