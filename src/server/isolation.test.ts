@@ -1,0 +1,165 @@
+/**
+ * Every route in /openapi.json × every caller (no token, a bad token, the agent, tenant A,
+ * tenant B, the admin), over real HTTP: each gets the status its role allows (401, 403, 404 for
+ * another tenant's job), no route fails with a 500, and nothing tenant B receives names tenant
+ * A, its queue or its job ids. A route added without a row in ROLES fails this test.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startServer, type RunningServer } from './server.ts';
+
+const ADMIN = 'iso-admin-token';
+const AGENT = 'iso-agent-token';
+const A = 'iso-alice-token';
+const B = 'iso-bob-token';
+const NODE = 'iso-node';
+
+type Role = 'admin' | 'tenant' | 'agent';
+/** Who may call each route; 'public' needs no token. */
+const ROLES: Record<string, 'public' | readonly Role[]> = {
+  'GET /healthz': 'public',
+  'GET /metrics': 'public',
+  'POST /v1/jobs': ['tenant', 'admin'],
+  'GET /v1/jobs': ['tenant', 'admin'],
+  'GET /v1/jobs/{id}': ['tenant', 'admin'],
+  'POST /v1/jobs/{id}/cancel': ['tenant', 'admin'],
+  'POST /v1/jobs/{id}/preempt': ['admin'],
+  'GET /v1/jobs/{id}/logs': ['tenant', 'admin'],
+  'GET /v1/events': ['tenant', 'admin'],
+  'GET /v1/nodes': ['tenant', 'admin'],
+  'POST /v1/nodes/{id}/drain': ['admin'],
+  'POST /v1/nodes/{id}/undrain': ['admin'],
+  'GET /v1/queues': ['tenant', 'admin'],
+  'PUT /v1/queues/{name}': ['admin'],
+  'POST /v1/tenants': ['admin'],
+  'GET /v1/tenants': ['admin'],
+  'POST /v1/agent/register': ['agent'],
+  'POST /v1/agent/heartbeat': ['agent'],
+};
+
+const CALLERS: readonly { name: string; token: string | null; role: Role | null }[] = [
+  { name: 'no token', token: null, role: null },
+  { name: 'bad token', token: 'not-a-token-at-all', role: null },
+  { name: 'agent', token: AGENT, role: 'agent' },
+  { name: 'tenant B', token: B, role: 'tenant' },
+  { name: 'tenant A', token: A, role: 'tenant' },
+  { name: 'admin', token: ADMIN, role: 'admin' },
+];
+
+const registration = { id: NODE, address: 'http://127.0.0.1:9', cpuMilli: 64_000, memoryMib: 262_144, gpus: [0, 1].map((i) => ({ index: i, model: 'H100', memoryMib: 81_920, uuid: `GPU-iso-${i}` })), simulated: true };
+
+let server: RunningServer;
+const call = async (method: string, path: string, token: string | null, body?: unknown) => {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, text: await res.text() };
+};
+
+before(async () => {
+  server = await startServer({
+    dataDir: '/nonexistent',
+    databaseUrl: 'memory:',
+    port: 0,
+    adminToken: ADMIN,
+    agentToken: AGENT,
+    tickMs: 60_000,
+    config: {
+      adminToken: null,
+      agentToken: null,
+      tenants: [
+        { name: 'alice', tokens: [A] },
+        { name: 'bob', tokens: [B] },
+      ],
+      // `alice` is alice's by its name; `shared` is everyone's.
+      queues: [{ name: 'alice', gpuQuota: 2, borrowingLimit: 0 }, { name: 'shared', gpuQuota: null, borrowingLimit: null }],
+    },
+  });
+});
+after(async () => server.close());
+
+/**
+ * Strings in B's answers that would tell B about A: A's tenant and queue name, A's job ids
+ * (other than one B put in its own request: `no job 1` tells B nothing).
+ */
+function leaks(text: string, aJobIds: readonly string[], request: string): string[] {
+  const asked = new Set(request.match(/\d+/g) ?? []);
+  const found: string[] = [];
+  if (/alice/i.test(text)) found.push('the name alice');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return found;
+  }
+  const walk = (v: unknown, key: string): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, k);
+    else if (typeof v === 'string') {
+      if (['id', 'jobId', 'blockedBy', 'job'].includes(key) && aJobIds.includes(v) && !asked.has(v)) found.push(`${key}: ${v}`);
+      for (const m of v.matchAll(/\bjobs? (\d+)\b/g)) if (aJobIds.includes(m[1] as string) && !asked.has(m[1] as string)) found.push(`"${v}"`);
+    }
+  };
+  walk(json, '');
+  return found;
+}
+
+test('every route × every caller: the right 401/403/404, never a 500, and tenant B never learns of tenant A', async () => {
+  assert.equal((await call('POST', '/v1/agent/register', AGENT, registration)).status, 200);
+  const submit = async (token: string, name: string, queue: string) => {
+    const r = await call('POST', '/v1/jobs', token, { name, queue, tasks: [{ gpus: 1, command: 'true' }] });
+    assert.equal(r.status, 201, r.text);
+    return JSON.parse(r.text).jobs[0].id as string;
+  };
+  const aJobs = [await submit(A, 'a-one', 'alice'), await submit(A, 'a-two', 'shared')];
+  await submit(B, 'b-one', 'shared');
+  // A's jobs get placed on the node (the loop runs on each submission): admitted, with events.
+  for (let i = 0; i < 200; i++) {
+    const states = await Promise.all(aJobs.map(async (id) => JSON.parse((await call('GET', `/v1/jobs/${id}`, A)).text).job.state));
+    if (states.every((s) => s === 'admitted')) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(JSON.parse((await call('GET', `/v1/jobs/${aJobs[0]}`, A)).text).job.state, 'admitted', 'the scheduler placed A\'s job');
+
+  const doc = JSON.parse((await call('GET', '/openapi.json', null)).text) as { paths: Record<string, Record<string, unknown>> };
+  const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+  assert.deepEqual([...routes].sort(), Object.keys(ROLES).sort(), 'every documented route has a row in ROLES, and every row a route');
+
+  const bodies: Record<string, unknown> = {
+    'POST /v1/jobs': { name: 'iso', queue: 'shared', tasks: [{ gpus: 0, command: 'true' }] },
+    'PUT /v1/queues/{name}': { gpuQuota: 1 },
+    'POST /v1/tenants': { name: 'iso-new' },
+    'POST /v1/agent/register': registration,
+    'POST /v1/agent/heartbeat': { node: NODE, reports: [], telemetry: [] },
+  };
+  const problems: string[] = [];
+  for (const caller of CALLERS) {
+    for (const route of routes) {
+      const [method, template] = route.split(' ') as [string, string];
+      const isJob = template.startsWith('/v1/jobs/{id}');
+      const path = template.replace('{id}', isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue');
+      const r = await call(method, path, caller.token, bodies[route]);
+      const roles = ROLES[route];
+      const expected =
+        roles === 'public' ? 200
+        : caller.role === null ? 401
+        : !roles?.includes(caller.role) ? 403
+        : caller.token === B && isJob ? 404
+        : null; // allowed: anything but 401, 403 or a 500 (a 503 is an answer: the test's node has no agent for logs)
+      const ok = expected === null ? r.status !== 500 && r.status !== 401 && r.status !== 403 : r.status === expected;
+      if (!ok) problems.push(`${caller.name} ${method} ${path}: ${r.status}, expected ${expected ?? 'an allowed answer'}: ${r.text.slice(0, 200)}`);
+      // Public routes answer anyone alike (see the report on /metrics in docs/security.md).
+      if (caller.token === B && roles !== 'public') for (const l of leaks(r.text, aJobs, path)) problems.push(`tenant B ${method} ${path} learns ${l}`);
+    }
+  }
+  // Lists with every filter B may pass, pages in both directions included.
+  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/events?order=desc', '/v1/events?limit=1&after=1']) {
+    const r = await call('GET', path, B);
+    if (r.status !== 200) problems.push(`tenant B GET ${path}: ${r.status}`);
+    for (const l of leaks(r.text, aJobs, path.replace(/\d+/g, ''))) problems.push(`tenant B GET ${path} learns ${l}`);
+  }
+  for (const path of [`/v1/events?job=${aJobs[0]}`, `/v1/jobs/${aJobs[1]}/logs`]) assert.equal((await call('GET', path, B)).status, 404, path);
+  assert.deepEqual(problems, []);
+});
