@@ -10,7 +10,7 @@ import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
 import { ClusterView, taskOf } from './clusterView.ts';
 import { AvailabilityProfile, type ProfileBase } from './estimates.ts';
-import { nodeShapes, shortfall } from './feasibility.ts';
+import { nodeShapes, shortfall, type NodeShape } from './feasibility.ts';
 import { freeGpus, placeGang, type GangResult } from './gang.ts';
 import { ascending, CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
 import { QuotaLedger } from './quota.ts';
@@ -118,6 +118,8 @@ export class Placer {
   private fitCluster: ClusterState | undefined;
   private fitOrder: Int32Array | undefined;
   private fitCache = new WeakMap<JobSpec, Unschedulable | null>();
+  /** The schedulable nodes by capacity, made when first needed. */
+  private shapes: NodeShape[] | undefined;
 
   /**
    * Why no schedulable node could run the job even with nothing else on it (feasibility.ts), or
@@ -142,13 +144,14 @@ export class Placer {
     this.fitCluster = cluster;
     this.fitOrder = order;
     this.fitCache = new WeakMap();
+    this.shapes = undefined;
     this.fitVersion++;
   }
 
   private findUnschedulable(job: JobSpec, cluster: ClusterState, order: Int32Array): Unschedulable | null {
     if (cluster.nodeCount === 0) return { code: 'unschedulable', message: 'no node registered yet' };
     if (order.length === 0) return { code: 'unschedulable', message: `no schedulable node (${cluster.nodeCount} drained or down)` };
-    const shapes = nodeShapes(Array.from(order, (n) => cluster.nodes[n] as NodeSpec));
+    const shapes = (this.shapes ??= nodeShapes(Array.from(order, (n) => cluster.nodes[n] as NodeSpec)));
     const s = shortfall(job.groups, this.models(job), shapes, 'schedulable node');
     if (s === null) return null;
     const group = job.groups[s.group];
