@@ -80,6 +80,7 @@ test('a new runner on the same directory adopts a live task and sees it finish',
   const second = runner(dir);
   assert.equal(second.adopt(), 1);
   assert.equal(second.reports()[0]?.state, 'running');
+  assert.ok(Number.isSafeInteger(second.reports()[0]?.startedAt), 'the start time of an adopted run is whole milliseconds, as the server requires');
   await until(second, '4.0.0');
   assert.equal(second.runs.get('4.0.0')?.exitCode, 5);
 });

@@ -143,7 +143,7 @@ export class TaskRunner {
         const assignment = JSON.parse(readFileSync(join(dir, 'assignment.json'), 'utf8')) as TaskAssignment;
         const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
         if (!Number.isInteger(pid) || pid <= 1 || assignment.runId !== runId || assignmentProblem(assignment, this.gpuCount)) throw new Error('not a run');
-        const startedAt = statSync(join(dir, 'pid')).mtimeMs;
+        const startedAt = Math.floor(statSync(join(dir, 'pid')).mtimeMs);
         const run: Run = { runId, assignment, pid, startedAt, exitCode: null, exited: false, stopRequestedAt: null, killAt: null, killed: false, reason: null, message: null };
         this.runs.set(runId, run);
         this.poll(run);
