@@ -90,9 +90,9 @@ for (const name of ['fifo', 'tide']) {
   });
 }
 
-/** A running job on n8 holding `gpus` GPUs and `cores` cores. */
-function holder(gpus: number, cores: number): RunningJob {
-  const spec = job('held', 0, { gpuCount: gpus, cpuMilli: cores * 1000 });
+/** A running job on n8 holding `gpus` GPUs, `cores` cores and `memGi` of memory. */
+function holder(gpus: number, cores: number, memGi = 1): RunningJob {
+  const spec = job('held', 0, { gpuCount: gpus, cpuMilli: cores * 1000, memoryMib: memGi * 1024 });
   return {
     spec,
     progress: fresh,
@@ -100,15 +100,18 @@ function holder(gpus: number, cores: number): RunningJob {
     startTime: 0,
     lastCheckpointTime: 0,
     gpus,
-    bindings: [{ group: 'worker', index: 0, nodeId: nodeId('n8'), placement: { node: 0, gpus: Array.from({ length: gpus }, (_, i) => i), gpuMilli: 1000, cpuMilli: cores * 1000, memoryMib: 1024 } }],
+    bindings: [{ group: 'worker', index: 0, nodeId: nodeId('n8'), placement: { node: 0, gpus: Array.from({ length: gpus }, (_, i) => i), gpuMilli: 1000, cpuMilli: cores * 1000, memoryMib: memGi * 1024 } }],
   };
 }
 
-test('fifo: free GPUs without the CPU to use them is a CPU shortage, not fragmentation', () => {
+test('fifo: free GPUs without the CPU or memory to use them is a CPU or memory shortage, not fragmentation', () => {
   const plan = scheduler('fifo').cycle(snap({ running: [holder(1, 60)], pending: pending([job('c', 1, { cpuMilli: 8000 })]) }));
   const r = reasons(plan).get('c');
   assert.equal(r?.code, 'waiting-for-resources');
   assert.match(r?.message ?? '', /not enough free CPU on the nodes with free H100 GPUs/);
+  const mem = scheduler('fifo').cycle(snap({ running: [holder(1, 1, 500)], pending: pending([job('m', 1, { memoryMib: 20 * 1024 })]) }));
+  assert.equal(reasons(mem).get('m')?.code, 'waiting-for-resources');
+  assert.match(reasons(mem).get('m')?.message ?? '', /not enough free memory on the nodes with free H100 GPUs/);
 });
 
 test('fifo: a job waiting behind another names it in blockedBy (the server shows the id only to its owner)', () => {
