@@ -1,8 +1,9 @@
 /**
  * `fifo`: priority, then submission order, per queue (Kueue's StrictFIFO): the first job of a
  * queue that cannot start holds back the jobs behind it — unless no schedulable node could run
- * it even empty: that job waits as `unschedulable` and holds back nothing. Gangs start whole or not at all,
- * quotas are enforced, nothing is preempted. Heterogeneity-agnostic like Gavel's FIFO: a job
+ * it even empty: that job waits as `unschedulable` and holds back nothing (Kueue's
+ * BestEffortFIFO for it). Gangs start whole or not at all, quotas are enforced, nothing is
+ * preempted. Heterogeneity-agnostic like Gavel's FIFO: a job
  * takes the first model, in the cluster's model order, where its gang fits, whatever its speed
  * there. (Gavel's FIFO code draws a random index but then uses the last free type in
  * alphabetical order, v100 before p100 before k80; its published numbers come from that.)
@@ -140,7 +141,7 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
           }
           failure ??= r;
         }
-        // A job no schedulable node could ever run holds back nothing (Kueue's BestEffortFIFO for it).
+        // A job no schedulable node could ever run holds back nothing.
         const never = failure && !failure.ok ? placer.unschedulable(job) : null;
         if (never) {
           pending.push({ job: job.id, ...never });
