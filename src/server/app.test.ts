@@ -1,5 +1,8 @@
 /** The HTTP API over real HTTP on 127.0.0.1 with an in-memory store: auth, validation, tenancy, idempotency. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from './server.ts';
 
@@ -123,8 +126,9 @@ describe('HTTP API', () => {
   });
 
   test('YAML submissions work; a client key makes submission idempotent', async () => {
-    const y = await call('POST', '/v1/jobs', ALICE, 'name: from-yaml\ntasks:\n  - gpus: 1\n    memory: 64Gi\n    command: echo hi\n', 'application/yaml');
+    const y = await call('POST', '/v1/jobs', ALICE, 'name: from-yaml\ntasks:\n  - gpus: 1\n    memory: 64Gi\n    command: echo hi\n', 'application/yaml; charset=utf-8');
     assert.equal(y.status, 201);
+    assert.equal((await call('POST', '/v1/jobs', ALICE, job({ name: 'charset' }), 'application/json; charset=utf-8')).status, 201);
     assert.equal(y.json.jobs[0].spec.groups[0].memoryMib, 65536);
     const first = await call('POST', '/v1/jobs', ALICE, job({ name: 'idem', clientKey: 'k-1' }));
     const again = await call('POST', '/v1/jobs', ALICE, job({ name: 'idem', clientKey: 'k-1' }));
@@ -262,6 +266,10 @@ describe('HTTP API', () => {
     await bad('/v1/jobs?tenant=nobody', ADMIN, 'tenant', /no tenant nobody/, 404);
     await bad('/v1/jobs?tenant=bob', ALICE, 'tenant', /own tenant/, 403);
     assert.equal((await call('POST', '/v1/jobs/abc/cancel', ALICE)).status, 400);
+    const node = await call('POST', '/v1/nodes/-x%20y/drain', ADMIN);
+    assert.equal(node.status, 400);
+    assert.equal(node.json.error.fields[0].path, 'id');
+    await bad('/v1/jobs?queue=nope', ALICE, 'queue', /no queue "nope"/, 404);
     const id = (await call('POST', '/v1/jobs', ALICE, job({ name: 'q' }))).json.jobs[0].id;
     await bad(`/v1/jobs/${id}/logs?task=1`, ALICE, 'task', /from 0 to 0/);
     await bad(`/v1/jobs/${id}/logs?stream=stdin`, ALICE, 'stream', /stdout, stderr/);
@@ -276,4 +284,31 @@ describe('HTTP API', () => {
     assert.match(text, /tide_jobs\{state="pending"\} \d+/);
     assert.match(text, /# TYPE tide_scheduling_cycle_seconds histogram/);
   });
+});
+
+test('queue owners set over the API survive a restart, the default queue\'s included', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-owners-'));
+  const start = () => startServer({ dataDir: dir, port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 60_000, config: { adminToken: null, agentToken: null, tenants: [{ name: 'alice', tokens: [ALICE] }, { name: 'bob', tokens: [BOB] }], queues: [] } });
+  const put = (url: string, name: string, body: unknown) => fetch(`${url}/v1/queues/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  try {
+    const first = await start();
+    try {
+      assert.equal((await put(first.url, 'default', { gpuQuota: 4, tenants: ['alice'] })).status, 200);
+      assert.equal((await put(first.url, 'team', { tenants: ['bob'] })).status, 200);
+    } finally {
+      await first.close();
+    }
+    const second = await start();
+    try {
+      const byName = new Map((await second.store.listQueues()).map((q) => [q.name, q]));
+      assert.deepEqual(byName.get('default'), { name: 'default', gpuQuota: 4, borrowingLimit: null, tenants: ['alice'] });
+      assert.deepEqual(byName.get('team')?.tenants, ['bob']);
+      const r = await fetch(`${second.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${BOB}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'j', tasks: [{ command: 'true' }] }) });
+      assert.equal(r.status, 403);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -12,7 +12,7 @@ import { JOB_STATES, type GpuTelemetry, type QueueInfo, type TaskReport } from '
 import type { NodeRegistration, Store } from '../store/store.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
 import type { Metrics } from './metrics.ts';
-import { jobIdParam, MAX_PAGE, page, QueryReader, queryProblems, refuse } from './query.ts';
+import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
 import { assertSatisfiable } from './feasibility.ts';
 
@@ -186,6 +186,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const q = new QueryReader(req.query);
     const states = q.listOf('state', JOB_STATES);
     const queue = q.string('queue');
+    if (queue !== undefined && !(await store.listQueues()).some((x) => x.name === queue)) throw new ApiError('not_found', `no queue ${JSON.stringify(queue.slice(0, 64))}`);
     const list = listQuery(q);
     const tenant = await tenantFilter(p, q);
     q.done();
@@ -303,7 +304,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     app.post(`/v1/nodes/:id/${verb}`, { schema: { description: drained ? 'Admin: place nothing new on a node (running tasks stay)' : 'Admin: let a drained node take tasks again', tags: ['cluster'] } }, async (req) => {
       const p = await auth(req);
       requireRole(p, 'admin');
-      const { id } = req.params as { id: string };
+      const id = nameParam(req.params, 'id', 'a node name');
       if (!(await store.setNodeDrained(id, drained, clock()))) throw new ApiError('not_found', `no ready or drained node ${id}`);
       o.onSubmit();
       return { node: await store.getNode(id) };
@@ -344,10 +345,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'admin');
-    const { name } = req.params as { name: string };
+    const name = nameParam(req.params, 'name', 'a queue name');
     const b = req.body ?? {};
     const problems: { path: string; message: string }[] = [];
-    if (!/^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/.test(name)) problems.push({ path: 'name', message: 'not a valid queue name' });
     if (!isObj(b)) problems.push({ path: '(root)', message: 'must be an object' });
     else for (const k of Object.keys(b)) if (!['gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) problems.push({ path: k, message: 'unknown field (gpuQuota, borrowingLimit, tenants)' });
     const num = (k: string): number | null => {

@@ -11,6 +11,7 @@ import type { FieldError } from '../api/spec.ts';
 export const MAX_PAGE = 1000;
 
 const JOB_ID = /^[1-9]\d{0,14}$/;
+const NAME = /^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/;
 const show = (v: string): string => JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
 
 /** Keys of `query` the route does not declare, or a repeated key; null when all is well. */
@@ -106,6 +107,13 @@ export function jobIdParam(params: unknown): string {
     refuse([{ path: 'id', message: `must be a job id (a positive integer), got ${show(String(id ?? ''))}` }]);
   }
   return id as string;
+}
+
+/** A node or queue name from a path parameter (1-63 letters, digits, -, _ or .), or a 400 naming it. */
+export function nameParam(params: unknown, key: string, what: string): string {
+  const v = (params as Record<string, unknown> | null)?.[key];
+  if (typeof v !== 'string' || !NAME.test(v)) refuse([{ path: key, message: `must be ${what} (1-63 letters, digits, -, _ or ., starting with a letter or digit), got ${show(String(v ?? ''))}` }]);
+  return v as string;
 }
 
 /**

@@ -65,7 +65,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const now = Date.now();
   const config = o.config ?? EMPTY_CONFIG;
   await store.ensureTenant('default', now);
-  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, now);
+  // Created once: a restart keeps what the admin has set on it since (quota, tenants).
+  if (!(await store.listQueues()).some((q) => q.name === 'default')) await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, now);
   await store.putToken(hashToken(o.adminToken), { role: 'admin', tenant: null }, now);
   await store.putToken(hashToken(o.agentToken), { role: 'agent', tenant: null }, now);
   for (const t of config.tenants) {
