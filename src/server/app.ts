@@ -7,9 +7,10 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
+import { parseHeartbeat, parseRegistration, type Checked } from '../api/agentSchema.ts';
 import { duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
-import { JOB_STATES, type GpuTelemetry, type QueueInfo, type TaskReport } from '../api/types.ts';
-import type { NodeRegistration, Store } from '../store/store.ts';
+import { JOB_STATES, type QueueInfo } from '../api/types.ts';
+import type { Store } from '../store/store.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
@@ -399,7 +400,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.post('/v1/agent/register', { schema: { description: 'Agent: register (or re-register) a node', tags: ['agent'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'agent');
-    const reg = parseRegistration(req.body);
+    const reg = checked(parseRegistration(req.body), 'registration');
     await store.registerNode(reg, clock());
     return { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
   });
@@ -407,28 +408,23 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'agent');
-    const b = req.body;
-    if (!isObj(b) || typeof b['node'] !== 'string' || !Array.isArray(b['reports']) || !Array.isArray(b['telemetry'])) {
-      throw new ApiError('invalid_request', 'heartbeat needs node, reports[], telemetry[]');
-    }
-    const tasks = await store.heartbeat(b['node'], b['telemetry'] as GpuTelemetry[], b['reports'] as TaskReport[], clock());
-    if (tasks === null) throw new ApiError('not_found', `node ${b['node']} is not registered`);
-    if ((b['reports'] as TaskReport[]).some((r) => r.state === 'exited')) o.onSubmit();
+    // Reports for runs this node does not hold are ignored by the store (never applied elsewhere).
+    const b = checked(parseHeartbeat(req.body), 'heartbeat');
+    const tasks = await store.heartbeat(b.node, b.telemetry, b.reports, clock());
+    if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
+    if (b.reports.some((r) => r.state === 'exited')) o.onSubmit();
     return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
   });
 
   return app;
 }
 
-function parseRegistration(b: unknown): NodeRegistration {
-  const problems: { path: string; message: string }[] = [];
-  if (!isObj(b)) throw new ApiError('invalid_request', 'registration must be an object');
-  if (typeof b['id'] !== 'string' || !/^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/.test(b['id'])) problems.push({ path: 'id', message: 'must be a node name' });
-  if (typeof b['address'] !== 'string') problems.push({ path: 'address', message: 'must be the agent URL' });
-  for (const k of ['cpuMilli', 'memoryMib']) if (typeof b[k] !== 'number' || (b[k] as number) < 0) problems.push({ path: k, message: 'must be a non-negative number' });
-  if (!Array.isArray(b['gpus'])) problems.push({ path: 'gpus', message: 'must be a list' });
-  if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
-  return { id: b['id'] as string, address: b['address'] as string, cpuMilli: b['cpuMilli'] as number, memoryMib: b['memoryMib'] as number, gpus: b['gpus'] as NodeRegistration['gpus'], simulated: b['simulated'] === true };
+/** An agent body's value, or a 400 naming every bad field (at most 20 listed). */
+function checked<T>(r: Checked<T>, what: string): T {
+  if (r.ok) return r.value;
+  const shown = r.errors.slice(0, 20);
+  const more = r.errors.length > shown.length ? `; and ${r.errors.length - shown.length} more` : '';
+  throw new ApiError('invalid_request', `invalid ${what}: ${shown.map((e) => `${e.path}: ${e.message}`).join('; ')}${more}`, shown);
 }
 
 /** The submission's idempotency key: the Idempotency-Key header or the spec's clientKey (both: they must agree). */

@@ -38,17 +38,17 @@ const constants: unknown[] = [
 /** One hostile value. `big` adds very long strings and deep nesting (slower cases). */
 export const nasty = (big = true): fc.Arbitrary<unknown> => {
   const parts: fc.WeightedArbitrary<unknown>[] = [
-    { weight: 6, arbitrary: fc.constantFrom(...constants) },
-    { weight: 3, arbitrary: fc.anything({ maxDepth: 3, withNullPrototype: true, withObjectString: true, withBoxedValues: true }) },
-    { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
-    { weight: 2, arbitrary: fc.double() },
-    { weight: 2, arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 }) },
-    { weight: 1, arbitrary: fc.constantFrom(...PROTO_KEYS).map((k) => withOwnKey(k, { polluted: true })) },
+    { weight: 24, arbitrary: fc.constantFrom(...constants) },
+    { weight: 12, arbitrary: fc.anything({ maxDepth: 3, withNullPrototype: true, withObjectString: true, withBoxedValues: true }) },
+    { weight: 8, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+    { weight: 8, arbitrary: fc.double() },
+    { weight: 8, arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 }) },
+    { weight: 4, arbitrary: fc.constantFrom(...PROTO_KEYS).map((k) => withOwnKey(k, { polluted: true })) },
   ];
   if (big) {
     const huge = fc.oneof(
       fc.integer({ min: 1_000, max: 100_000 }).map((n) => 'x'.repeat(n)),
-      fc.integer({ min: 50, max: 2_000 }).map((d) => nestedArray(d)),
+      fc.integer({ min: 50, max: 1_500 }).map((d) => nestedArray(d)),
       fc.integer({ min: 50, max: 500 }).map((d) => nestedObject(d)),
     );
     parts.push({ weight: 1, arbitrary: huge });
