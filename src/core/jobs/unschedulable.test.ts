@@ -122,3 +122,18 @@ test('fifo: a job waiting behind another names it in blockedBy (the server shows
   assert.equal(r.get('next')?.blockedBy, 'head');
   for (const p of plan.pending) assert.ok(Object.hasOwn(PENDING_REASONS, p.code), `${p.code} is a documented code`);
 });
+
+test('tide: a starving job no schedulable node could run takes no boost, so the next starving job still reserves its GPUs', () => {
+  const now = 30 * 3600;
+  const nine = job('nine', 0, { gpuCount: 9 });
+  const eight = job('eight', 10, { gpuCount: 8 });
+  // Arrived just now, with a limit that ends after the running job: it may not take the GPUs 'eight' waits for.
+  const late = job('late', now - 10, {}, { timeLimitSeconds: 100_000 });
+  const running: RunningJob = { ...holder(1, 1), spec: { ...holder(1, 1).spec, preemptible: false, timeLimitSeconds: 2 * 3600 }, startTime: now - 600, lastCheckpointTime: now - 600 };
+  const plan = scheduler('tide').cycle(snap({ now, running: [running], pending: pending([nine, eight, late]) }));
+  assert.deepEqual(plan.binds.map((b) => b.job), []);
+  const r = reasons(plan);
+  assert.equal(r.get('nine')?.code, 'unschedulable');
+  assert.equal(r.get('late')?.code, 'reserved-for-another-job');
+  assert.equal(r.get('late')?.blockedBy, 'eight');
+});

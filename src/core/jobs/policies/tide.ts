@@ -225,12 +225,14 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   /**
    * Marks the starving jobs `oldestFirst` boosted, in that order, while they hold no more than
    * `boostShare` of the GPUs (the oldest always), and the rest not; returns the boosted ones.
+   * A job no schedulable node could run is not boosted.
    */
   function capBoosts(oldestFirst: readonly Candidate[]): Candidate[] {
     let room = boostShare * placer.cluster.gpuModel.length;
     const boosted: Candidate[] = [];
     for (const c of oldestFirst) {
-      c.boosted = c.gpus <= room || boosted.length === 0;
+      // A job no schedulable node could run takes no share from those that could start.
+      c.boosted = (c.gpus <= room || boosted.length === 0) && placer.unschedulable(c.spec) === null;
       if (c.boosted) {
         room -= c.gpus;
         boosted.push(c);
