@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, freePort, tempDir, waitFor } from '../e2e/harness.ts';
 
-/** Packages a cluster command (jobs, nodes, …) must not load: the server's, the store's, the LP solver's, YAML (submit only). */
-const HEAVY = /\/node_modules\/(fastify|@fastify|better-sqlite3|pg|highs|yaml|prom-client|cli-progress)\//;
+/** Packages a cluster command (jobs, nodes, …) must not load: the server's, the store's, the LP solver's, YAML (submit only), the bench's tables and progress bars. */
+const HEAVY = /\/node_modules\/(fastify|@fastify|better-sqlite3|pg|highs|yaml|prom-client|cli-progress|cli-table3)\//;
 
 describe('the compiled CLI', () => {
   // Inside the repository, so that the bundle's bare imports find node_modules.
