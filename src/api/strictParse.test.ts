@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { describeYamlError, duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from './strictParse.ts';
+import { describeJsonError, describeYamlError, duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from './strictParse.ts';
 
 const dup = (text: string): string | null => {
   JSON.parse(text); // the scanner only sees text JSON.parse accepted
@@ -65,4 +65,11 @@ test('YAML errors are one line with line and column, no snippet, no library advi
     assert.doesNotMatch(m, /\n|please|YAML\.|mapAsMap|\^/, m);
   }
   assert.equal(describeYamlError(new Error('boom'), ''), 'boom');
+});
+
+test('JSON syntax errors say what and, where V8 tells, the line and column, never echoing the body', () => {
+  assert.equal(describeJsonError('{"name": '), 'line 1, column 10: unexpected end of input');
+  assert.equal(describeJsonError('{\n  "a": 01}'), 'line 2, column 9: unexpected number');
+  assert.equal(describeJsonError('{"a":1}x'), 'line 1, column 8: unexpected non-whitespace character after the value');
+  assert.equal(describeJsonError('{"secret": "s3cr3t", "tasks": [}'), "unexpected token '}'");
 });

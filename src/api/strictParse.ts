@@ -71,6 +71,28 @@ export function findDuplicateKey(text: string): DuplicateKey | null {
   return null;
 }
 
+/** Why JSON.parse refuses a text, as one line with where: `line 2, column 13: unexpected token '}'`. */
+export function describeJsonError(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'not valid JSON';
+  } catch (e) {
+    const msg = (e as Error).message;
+    const at = / at position (\d+)/.exec(msg);
+    const pos = at ? Number(at[1]) : /end of JSON input/.test(msg) ? text.length : null;
+    // V8 may echo the text (`Unexpected token '}', "{…" is not valid JSON`): never repeat it.
+    const what = msg
+      .replace(/ (in|after) JSON at position \d+.*$/s, (_m, w: string) => (w === 'after' ? ' after the value' : ''))
+      .replace(/, (\.\.\.)?".*" is not valid JSON$/s, '')
+      .replace(/ of JSON input$/, ' of input')
+      .replace(/^\w/, (ch) => ch.toLowerCase());
+    if (pos === null) return what;
+    const before = text.slice(0, pos);
+    const line = before.split('\n').length;
+    return `line ${line}, column ${pos - before.lastIndexOf('\n')}: ${what}`;
+  }
+}
+
 /** The message for a duplicate key: `duplicate key "gpus" at tasks[0]`. */
 export function duplicateKeyMessage(d: DuplicateKey): string {
   return `duplicate key ${JSON.stringify(d.key)} ${d.at === '' ? 'at the top level' : `at ${d.at}`}`;

@@ -91,6 +91,9 @@ describe('HTTP API', () => {
     const bad = await call('POST', '/v1/jobs', ALICE, '{"name": ');
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.code, 'invalid_request');
+    assert.equal(bad.json.error.message, 'body is not valid JSON: line 1, column 10: unexpected end of input');
+    const trailing = await call('POST', '/v1/jobs', ALICE, '{"name": "a",\n "tasks": []}x');
+    assert.equal(trailing.json.error.message, 'body is not valid JSON: line 2, column 14: unexpected non-whitespace character after the value');
     const yaml = await call('POST', '/v1/jobs', ALICE, 'name: [unclosed\n  - x: {', 'application/yaml');
     assert.equal(yaml.status, 400);
     assert.equal((await call('POST', '/v1/jobs', ALICE, 'hello', 'text/plain')).status, 415);
