@@ -108,20 +108,22 @@ function leaks(text: string, aJobIds: readonly string[], request: string): strin
 
 test('every route × every caller: the right 401/403/404, never a 500, and tenant B never learns of tenant A', async () => {
   assert.equal((await call('POST', '/v1/agent/register', AGENT, registration)).status, 200);
-  const submit = async (token: string, name: string, queue: string) => {
-    const r = await call('POST', '/v1/jobs', token, { name, queue, tasks: [{ gpus: 1, command: 'true' }] });
+  const submit = async (token: string, name: string, queue: string, gpus: number) => {
+    const r = await call('POST', '/v1/jobs', token, { name, queue, tasks: [{ gpus, command: 'true' }] });
     assert.equal(r.status, 201, r.text);
     return JSON.parse(r.text).jobs[0].id as string;
   };
-  const aJobs = [await submit(A, 'a-one', 'alice'), await submit(A, 'a-two', 'shared')];
-  await submit(B, 'b-one', 'shared');
-  // A's jobs get placed on the node (the loop runs on each submission): admitted, with events.
+  // A's first two jobs fill the node's 2 GPUs; its third (2 GPUs) heads queue `shared`, so B's
+  // job waits behind it: B's pending reason must not name A's job.
+  const aJobs = [await submit(A, 'a-one', 'alice', 1), await submit(A, 'a-two', 'shared', 1), await submit(A, 'a-three', 'shared', 2)];
+  const bJob = await submit(B, 'b-one', 'shared', 1);
+  const state = async (token: string, id: string) => JSON.parse((await call('GET', `/v1/jobs/${id}`, token)).text).job as { state: string; reason: string | null };
   for (let i = 0; i < 200; i++) {
-    const states = await Promise.all(aJobs.map(async (id) => JSON.parse((await call('GET', `/v1/jobs/${id}`, A)).text).job.state));
-    if (states.every((s) => s === 'admitted')) break;
-    await new Promise((r) => setTimeout(r, 25));
+    if ((await state(A, aJobs[1] as string)).state === 'admitted' && (await state(B, bJob)).reason !== 'submitted') break;
+    await new Promise((r) => setTimeout(r, 25)); // the loop runs on each submission; this waits for it
   }
-  assert.equal(JSON.parse((await call('GET', `/v1/jobs/${aJobs[0]}`, A)).text).job.state, 'admitted', 'the scheduler placed A\'s job');
+  assert.equal((await state(A, aJobs[0] as string)).state, 'admitted', 'the scheduler placed A\'s job');
+  assert.match((await state(B, bJob)).reason ?? '', /behind/, 'B\'s job waits behind A\'s');
 
   const doc = JSON.parse((await call('GET', '/openapi.json', null)).text) as { paths: Record<string, Record<string, unknown>> };
   const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
