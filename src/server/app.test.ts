@@ -157,6 +157,9 @@ describe('HTTP API', () => {
   test('admins manage tenants and queues; queues report quota', async () => {
     const t = await call('POST', '/v1/tenants', ADMIN, JSON.stringify({ name: 'carol' }));
     assert.equal(t.status, 201);
+    const typo = await call('POST', '/v1/tenants', ADMIN, JSON.stringify({ name: 'dave', queue: 'prod' }));
+    assert.equal(typo.status, 400);
+    assert.deepEqual(typo.json.error.fields.map((f: { path: string }) => f.path), ['queue']);
     assert.equal((await call('GET', '/v1/jobs', t.json.token)).status, 200);
     assert.equal((await call('PUT', '/v1/queues/prod', ADMIN, JSON.stringify({ gpuQuota: -1 }))).status, 400);
     assert.equal((await call('PUT', '/v1/queues/prod', ADMIN, JSON.stringify({ gpuQuota: 16 }))).status, 200);

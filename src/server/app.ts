@@ -382,9 +382,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const p = await auth(req);
     requireRole(p, 'admin');
     const name = isObj(req.body) ? req.body['name'] : undefined;
-    if (typeof name !== 'string' || !/^[a-z0-9][-a-z0-9_]{0,62}$/.test(name)) {
-      throw new ApiError('invalid_request', 'name: lowercase letters, digits, - and _', [{ path: 'name', message: 'lowercase letters, digits, - and _' }]);
-    }
+    const problems = isObj(req.body) ? Object.keys(req.body).filter((k) => k !== 'name').map((k) => ({ path: k, message: 'unknown field (name)' })) : [];
+    if (typeof name !== 'string' || !/^[a-z0-9][-a-z0-9_]{0,62}$/.test(name)) problems.unshift({ path: 'name', message: 'required: 1-63 lowercase letters, digits, - and _' });
+    refuse(problems);
     await store.ensureTenant(name, clock());
     const token = newToken(`tide_${name}`);
     await store.putToken(hashToken(token), { role: 'tenant', tenant: name }, clock());
