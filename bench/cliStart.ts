@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -84,10 +84,12 @@ interface Variant {
   readonly name: string;
   readonly argv: (args: string[]) => [string, string[]];
   readonly env?: Record<string, string>;
+  /** Measures bin's choice of dist/: a run during which src/ changed (bin may have run tsx) is dropped. */
+  readonly viaBin?: boolean;
 }
 const tideArgs = (cmd: string): string[] => (cmd === '--version' ? ['--version'] : [cmd, '--server', url, '--token', TENANT]);
 const variants: Variant[] = [
-  { name: 'compiled (bin → dist)', argv: (a) => [process.execPath, [BIN, ...a]] },
+  { name: 'compiled (bin → dist)', argv: (a) => [process.execPath, [BIN, ...a]], viaBin: true },
   { name: 'dist/main.js direct', argv: (a) => [process.execPath, [DIST, ...a]] },
   { name: 'tsx (before)', argv: (a) => [process.execPath, [BIN, ...a]], env: { TIDE_FROM_SOURCES: '1' } },
 ];
@@ -97,6 +99,7 @@ const series: Series[] = [{ label: 'node -e 0', path: 'floor', ms: [] }];
 for (const cmd of ['--version', 'jobs', 'nodes']) for (const v of variants) series.push({ label: `tide ${cmd}`, path: v.name, ms: [] });
 if (kubectl) series.push({ label: 'kubectl version --client', path: 'reference (Go)', ms: [] });
 
+let dropped = 0;
 function time(file: string, args: string[], env: Record<string, string> = {}): number {
   const t = process.hrtime.bigint();
   const r = spawnSync(file, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,6 +108,7 @@ function time(file: string, args: string[], env: Record<string, string> = {}): n
   return ms;
 }
 
+const loadBefore = loadavg().map((l) => l.toFixed(1)).join(' ');
 try {
   for (let run = 0; run < RUNS; run++) {
     // Another edit under src/ would send bin to tsx: rebuild so that the compiled path is measured.
@@ -114,7 +118,11 @@ try {
     for (const cmd of ['--version', 'jobs', 'nodes']) {
       for (const v of variants) {
         const [file, args] = v.argv(tideArgs(cmd));
-        series[i++]?.ms.push(time(file, args, v.env));
+        if (v.viaBin && !distIsFresh()) build();
+        const ms = time(file, args, v.env);
+        if (v.viaBin && !distIsFresh()) dropped++;
+        else series[i]?.ms.push(ms);
+        i++;
       }
     }
     if (kubectl) series[i++]?.ms.push(time('kubectl', ['version', '--client']));
@@ -144,5 +152,5 @@ for (const s of series) {
   rows.push([s.label, s.path, med.toFixed(0), quantile(s.ms, 0.9).toFixed(0), (med / floor).toFixed(2), tsx === undefined ? '' : (tsx / med).toFixed(1)]);
 }
 const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-console.log(`CLI start-up, ${RUNS} runs each, interleaved (server with 1 agent and 20 jobs)`);
+console.log(`CLI start-up, ${RUNS} runs each, interleaved (server with 1 agent and 20 jobs); load average ${loadBefore} before, ${loadavg().map((l) => l.toFixed(1)).join(' ')} after${dropped ? `; ${dropped} compiled runs dropped (src/ changed meanwhile)` : ''}`);
 for (const r of rows) console.log(r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  '));

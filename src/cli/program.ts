@@ -51,6 +51,11 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 
 export async function main(argv: readonly string[]): Promise<number> {
   const json = wantsJson(argv);
+  // A reader that stops early (`tide logs 7 | head`) ends the command quietly, as it would `cat`.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
   try {
     await (await buildProgram(argv)).parseAsync(argv, { from: 'user' });
     return 0;

@@ -232,6 +232,15 @@ describe('tide logs against a real agent', () => {
     assert.equal(offset, size);
     assert.equal(chunks.map((c) => c.text).join(''), expected);
     assert.deepEqual(chunks.map((c) => c.finished), [true, true, true, true]);
+
+    // A reader that stops early (`tide logs ID | head -c 100`) ends the command quietly.
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'tide.js'), 'logs', id, '--server', server.url, '--token', TENANT], { cwd: dir });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    assert.equal(err, '');
+    assert.equal(code, 0);
   });
 
   test('--follow prints output as it comes until the job finishes; an empty log in -o json is one object', async () => {
