@@ -36,7 +36,7 @@ function distIsFresh(): boolean {
   } catch {
     return false;
   }
-  return readdirSync(join(ROOT, 'src'), { recursive: true }).every((e) => statSync(join(ROOT, 'src', String(e))).mtimeMs <= built);
+  return readdirSync(join(ROOT, 'src'), { recursive: true }).every((e) => String(e).endsWith('.test.ts') || statSync(join(ROOT, 'src', String(e))).mtimeMs <= built);
 }
 const build = (): void => {
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
