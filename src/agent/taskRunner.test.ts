@@ -1,6 +1,6 @@
 /** Real processes: exit codes, SIGTERM then SIGKILL, the task environment, adoption by a new runner. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -30,14 +30,23 @@ async function until(r: TaskRunner, runId: string): Promise<void> {
   throw new Error(`${runId} did not exit`);
 }
 
-/** Whether a process group has no member left (zombies included), polled with a deadline. */
+/** Whether some process of the group still lives (a zombie has exited: init reaps it when it will). */
+function groupAlive(pgid: number): boolean {
+  return readdirSync('/proc').some((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return Number(fields[2]) === pgid && fields[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether a process group has no live member left, polled with a deadline. */
 async function groupGone(pgid: number): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(-pgid, 0);
-    } catch {
-      return true;
-    }
+    if (!groupAlive(pgid)) return true;
     await sleep(50);
   }
   return false;

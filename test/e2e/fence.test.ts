@@ -5,7 +5,7 @@
  * reaches the server again it does not restart what it fenced.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -50,14 +50,20 @@ class CuttableProxy {
   }
 }
 
-const groupAlive = (pgid: number): boolean => {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/**
+ * Whether any process of a group is still alive. Zombies do not count: they have exited and hold
+ * nothing (the killed task's children wait for init to reap them, which here takes a while).
+ */
+const groupAlive = (pgid: number): boolean =>
+  readdirSync('/proc').some((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return Number(fields[2]) === pgid && fields[0] !== 'Z';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 
 /** The process group of a pid (field 5 of /proc/PID/stat). */
 const pgidOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2]);
@@ -72,7 +78,7 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
   let pgid = 0;
 
   after(async () => {
-    if (pgid > 0 && groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+    if (pgid > 0 && groupAlive(pgid)) process.kill(-pgid, 'SIGKILL'); // only when the test failed
     for (const p of procs) await p.stop();
     await proxy?.close();
     await server?.proc.stop();
@@ -115,6 +121,7 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
     await waitFor('node-b ready', async () => ((await nodeState('node-b')) === 'ready' ? true : undefined));
 
     proxy.setCut(true);
+    const cutAt = Date.now();
     let deadAt: number | null = null;
     let aliveWhenRequeued = false;
     await waitFor(
@@ -128,7 +135,9 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
       30_000,
       50,
     );
-    assert.equal(aliveWhenRequeued, false, 'attempt 0 was still alive after the job was requeued');
+    const story = async (): Promise<string> =>
+      `cut at ${cutAt}, group seen gone at ${deadAt}; events: ${(await api.job(id)).events.map((e: any) => `${e.at - cutAt} ${e.type} ${e.message}`).join(' | ')}\nnode-a: ${a.output}`;
+    assert.equal(aliveWhenRequeued, false, `attempt 0 was still alive after the job was requeued: ${await story()}`);
     assert.notEqual(deadAt, null);
     const { events } = await api.job(id);
     const lost = events.find((e: any) => e.type === 'job:preempted' && e.message === 'node node-a lost');
