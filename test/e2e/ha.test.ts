@@ -67,7 +67,7 @@ else {
       assert.equal(job.state, 'succeeded');
       assert.equal(job.attempt, 0, 'the running job was not disturbed');
       assert.equal(await api.logs(running), 'start\ndone\n');
-      assert.equal(await api.submit({ name: 'long', tasks: [{ gpus: 2, command: 'true' }] }, 'ha-long'), running, 'idempotent across servers');
+      assert.equal(await api.submit({ name: 'long', tasks: [{ gpus: 2, command: 'echo start; sleep 4; echo done' }] }, 'ha-long'), running, 'idempotent across servers');
     });
   });
 }
