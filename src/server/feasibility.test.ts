@@ -84,6 +84,9 @@ describe('unschedulable jobs on the live server', () => {
     // The second task group is named by its index.
     const two = await call('POST', '/v1/jobs', ALICE, { name: 'two', tasks: [{ name: 'a', gpus: 1, command: 'x' }, { name: 'b', gpus: 0, cpu: 100, command: 'x' }] });
     assert.equal(two.json.error.fields[0].path, 'tasks[1].cpu');
+    // Each group fits a node, but together they need more H100s than the cluster has.
+    const together = await call('POST', '/v1/jobs', ALICE, { name: 'together', tasks: [{ name: 'a', gpus: 16, command: 'x' }, { name: 'b', gpus: 8, replicas: 2, command: 'x' }] });
+    assert.deepEqual([together.status, together.json.error.fields], [422, [{ path: 'tasks', message: 'its tasks need 32 GPUs of one model at once, but the nodes have 24 (H100)' }]]);
     // Nothing of them was stored.
     assert.ok((await call('GET', '/v1/jobs', ALICE)).json.jobs.every((j: { name: string }) => j.name === 'early'));
   });

@@ -13,7 +13,7 @@ import { nodeShapes, shortfall, type ShortResource } from '../core/jobs/feasibil
 import type { TaskGroupSpec } from '../core/jobs/model.ts';
 
 /** The spec field each resource is written as (`task`: the group as a whole). */
-const FIELD: Record<ShortResource, string> = { gpus: '.gpus', gpuModels: '.gpuModels', cpu: '.cpu', memory: '.memory', replicas: '.replicas', task: '' };
+const FIELD: Record<ShortResource, string> = { gpus: '.gpus', gpuModels: '.gpuModels', cpu: '.cpu', memory: '.memory', replicas: '.replicas', task: '', tasks: '' };
 
 /** The field and message of why no node of `nodes` could run the job, or null. */
 export function unsatisfiable(spec: JobSpec, nodes: readonly NodeInfo[]): { path: string; message: string } | null {
@@ -29,7 +29,8 @@ export function unsatisfiable(spec: JobSpec, nodes: readonly NodeInfo[]): { path
     task: { cpuMilli: g.cpuMilli, memoryMib: g.memoryMib, gpuCount: g.gpuCount, gpuMilli: g.gpuMilli, allowedModels: g.gpuModels },
   }));
   const s = shortfall(groups, models, shapes);
-  return s === null ? null : { path: `tasks[${s.group}]${FIELD[s.resource]}`, message: s.message };
+  if (s === null) return null;
+  return { path: s.group < 0 ? 'tasks' : `tasks[${s.group}]${FIELD[s.resource]}`, message: s.message };
 }
 
 /** Throws the 422 for a job no registered node could run. */

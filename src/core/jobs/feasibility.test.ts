@@ -55,6 +55,12 @@ test('a gang runs on one model: groups that fit only different models never fit 
   assert.equal(shortfall([group({ gpuCount: 0, gpuMilli: 0, cpuMilli: 100_000 }, 1, 'cpu')], [], shapes)?.message, '100 cores, the largest node has 64');
 });
 
+test('groups that each fit but together need more GPUs of one model than the nodes have never fit', () => {
+  const g = (name: string) => group({ gpuCount: 8 }, 1, name);
+  assert.equal(shortfall([g('a'), g('b')], both, shapes), null);
+  assert.deepEqual(shortfall([g('a'), g('b'), g('c')], both, shapes), { group: -1, resource: 'tasks', message: 'its tasks need 24 GPUs of one model at once, but the nodes have 16 (H100)' });
+});
+
 test('a GPU job on a cluster without GPUs, and the word for the nodes', () => {
   const cpuOnly = nodeShapes([{ cpuMilli: 8000, memoryMib: 8192, gpus: [] }]);
   assert.equal(shortfall([group({})], [], cpuOnly, 'schedulable node')?.message, 'needs a GPU, but no schedulable node has one');

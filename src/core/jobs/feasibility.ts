@@ -10,11 +10,14 @@
 import { GPU_MILLI, type GpuModel, type NodeSpec } from '../model.ts';
 import { minReplicas, type TaskGroupSpec } from './model.ts';
 
-/** The field of a task group that no node can satisfy (`task`: no node has it all at once). */
-export type ShortResource = 'gpus' | 'gpuModels' | 'cpu' | 'memory' | 'replicas' | 'task';
+/**
+ * The field of a task group that no node can satisfy (`task`: no node has it all at once;
+ * `tasks`: the job's groups together, `group` then −1).
+ */
+export type ShortResource = 'gpus' | 'gpuModels' | 'cpu' | 'memory' | 'replicas' | 'task' | 'tasks';
 
 export interface Shortfall {
-  /** Index of the task group in the job's groups. */
+  /** Index of the task group in the job's groups (−1: the groups together). */
   readonly group: number;
   readonly resource: ShortResource;
   /** One line, e.g. "9 GPUs on one node, but the largest node has 8 (H100)". */
@@ -71,8 +74,18 @@ export function shortfall(groups: readonly TaskGroupSpec[], models: readonly Gpu
     return null;
   }
   const allowedIn = (g: TaskGroupSpec, m: GpuModel): boolean => g.task.allowedModels.length === 0 || g.task.allowedModels.includes(m);
-  // Fast path: some model fits every group.
-  for (const m of models) if (groups.every((g, i) => allowedIn(g, m) && groupShortfall(g, i, [m], shapes, node) === null)) return null;
+  // Whole GPUs the job holds at once (fractions aside), and the most any one model has.
+  let wholeGpus = 0;
+  for (const g of groups) if (g.task.gpuMilli >= GPU_MILLI) wholeGpus += minReplicas(g) * g.task.gpuCount;
+  let most: { model: GpuModel | undefined; gpus: number } = { model: undefined, gpus: 0 };
+  for (const m of models) {
+    if (!groups.every((g, i) => allowedIn(g, m) && groupShortfall(g, i, [m], shapes, node) === null)) continue;
+    const total = totalGpus(shapes, m);
+    if (total >= wholeGpus) return null;
+    if (total > most.gpus) most = { model: m, gpus: total };
+  }
+  // Every group fits alone on some model, but not all of them together.
+  if (most.model !== undefined) return { group: -1, resource: 'tasks', message: `its tasks need ${wholeGpus} GPUs of one model at once, but the ${node}s have ${most.gpus} (${most.model})` };
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i] as TaskGroupSpec;
     const own = g.task.gpuCount > 0 ? models.filter((m) => allowedIn(g, m)) : models;
@@ -140,6 +153,13 @@ function groupShortfall(g: TaskGroupSpec, group: number, models: readonly GpuMod
   const min = minReplicas(g);
   if (most < min) return short('replicas', `${min} tasks must run at once, but the ${node}s can hold at most ${most}`);
   return null;
+}
+
+/** GPUs of `model` over all the nodes of `shapes`. */
+function totalGpus(shapes: readonly NodeShape[], model: GpuModel): number {
+  let n = 0;
+  for (const s of shapes) n += s.count * (s.gpus.get(model) ?? 0);
+  return n;
 }
 
 /** Tasks of this size an empty node of shape `s` holds at once (on GPUs of `model`). */
