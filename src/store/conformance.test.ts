@@ -46,7 +46,7 @@ for (const factory of storeFactories()) {
       await store.ensureTenant('ml', 2);
       assert.deepEqual(await store.listTenants(), ['ml']);
       await store.putToken('h1', { role: 'tenant', tenant: 'ml' }, 1);
-      assert.deepEqual(await store.findToken('h1'), { role: 'tenant', tenant: 'ml' });
+      assert.deepEqual(await store.findToken('h1'), { id: 'h1', role: 'tenant', tenant: 'ml', node: null, createdAt: 1, expiresAt: null, revokedAt: null, lastUsedAt: null });
       assert.equal(await store.findToken('nope'), null);
       await store.putQueue({ name: 'default', gpuQuota: 8, borrowingLimit: null }, 1);
       await store.putQueue({ name: 'default', gpuQuota: 16, borrowingLimit: 4 }, 2);

@@ -1,6 +1,7 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
 const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start';
 const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
+const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_at, last_used_at';
 export const ACTIVE_IN = "('assigned', 'running', 'stopping')";
 export const OPEN_JOBS_IN = "('pending', 'admitted', 'running', 'preempted')";
 
@@ -11,8 +12,18 @@ export const Q = {
 
   ensureTenant: 'INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
   listTenants: 'SELECT name FROM tenants ORDER BY name',
-  putToken: 'INSERT INTO tokens (hash, role, tenant, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO UPDATE SET role = excluded.role, tenant = excluded.tenant',
-  findToken: 'SELECT role, tenant FROM tokens WHERE hash = $1',
+  putToken: `INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (hash) DO UPDATE SET role = excluded.role, tenant = excluded.tenant, node_id = excluded.node_id`,
+  findToken: `SELECT ${TOKEN_COLS} FROM tokens WHERE hash = $1`,
+  touchToken: 'UPDATE tokens SET last_used_at = $2 WHERE hash = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
+  listTokens: `SELECT ${TOKEN_COLS} FROM tokens ORDER BY created_at, id`,
+  tokenById: `SELECT ${TOKEN_COLS} FROM tokens WHERE id = $1`,
+  revokeToken: 'UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1',
+  liveNodeCredential: 'SELECT id FROM tokens WHERE node_id = $1 AND revoked_at IS NULL',
+  resetNodeCredential: 'UPDATE tokens SET revoked_at = $2 WHERE node_id = $1 AND revoked_at IS NULL RETURNING id',
+  /** $3…: the hashes to keep. */
+  revokeRoleExcept: (keep: number): string =>
+    `UPDATE tokens SET revoked_at = $2 WHERE role = $1 AND revoked_at IS NULL${keep ? ` AND hash NOT IN (${Array.from({ length: keep }, (_, i) => `$${i + 3}`).join(', ')})` : ''} RETURNING id`,
   putQueue: 'INSERT INTO queues (name, gpu_quota, borrowing_limit, updated_at, tenants) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET gpu_quota = excluded.gpu_quota, borrowing_limit = excluded.borrowing_limit, updated_at = excluded.updated_at, tenants = excluded.tenants',
   listQueues: 'SELECT name, gpu_quota, borrowing_limit, tenants FROM queues ORDER BY name',
 

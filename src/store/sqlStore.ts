@@ -12,7 +12,7 @@ import { judgeJob, runIdOf } from '../server/lifecycle.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
-import type { AppliedPlan, EventFilter, JobFilter, NodeRegistration, QueueConfig, Store, StoreSnapshot, SubmitResult, TokenOwner } from './store.ts';
+import type { AppliedPlan, BootstrapResult, EventFilter, JobFilter, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
@@ -64,12 +64,38 @@ export class SqlStore implements Store {
   async listTenants(): Promise<string[]> {
     return (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name);
   }
-  async putToken(hash: string, owner: TokenOwner, now: number): Promise<void> {
-    await this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now]);
+  async putToken(hash: string, owner: TokenOwner, now: number, expiresAt: number | null = null): Promise<void> {
+    await this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now, tokenId(hash), owner.node ?? null, expiresAt]);
   }
-  async findToken(hash: string): Promise<TokenOwner | null> {
-    const r = await this.db.get<{ role: TokenOwner['role']; tenant: string | null }>(Q.findToken, [hash]);
-    return r ? { role: r.role, tenant: r.tenant } : null;
+  async findToken(hash: string): Promise<(TokenOwner & TokenInfo) | null> {
+    const r = await this.db.get<TokenRow>(Q.findToken, [hash]);
+    return r ? tokenFromRow(r) : null;
+  }
+  async touchToken(hash: string, now: number): Promise<void> {
+    await this.db.run(Q.touchToken, [hash, now, now - 60_000]);
+  }
+  async listTokens(): Promise<TokenInfo[]> {
+    return (await this.db.all<TokenRow>(Q.listTokens)).map(tokenFromRow);
+  }
+  async revokeToken(id: string, now: number): Promise<TokenInfo | null> {
+    return this.db.tx(async (db) => {
+      await db.run(Q.revokeToken, [id, now]);
+      const r = await db.get<TokenRow>(Q.tokenById, [id]);
+      return r ? tokenFromRow(r) : null;
+    });
+  }
+  async revokeRoleExcept(role: Role, keepHashes: readonly string[], now: number): Promise<string[]> {
+    return (await this.db.all<{ id: string }>(Q.revokeRoleExcept(keepHashes.length), [role, now, ...keepHashes])).map((r) => r.id);
+  }
+  async nodeHasCredential(nodeId: string): Promise<boolean> {
+    return (await this.db.get<{ id: string }>(Q.liveNodeCredential, [nodeId])) !== undefined;
+  }
+  async resetNodeCredential(nodeId: string, now: number): Promise<string[]> {
+    return this.db.tx(async (db) => {
+      const ids = (await db.all<{ id: string }>(Q.resetNodeCredential, [nodeId, now])).map((r) => r.id);
+      if (ids.length) await this.event(db, now, { type: 'node:credential-reset', nodeId, message: `credential ${ids.join(', ')} revoked: the node's next bootstrap registration gets a new one` });
+      return ids;
+    });
   }
   async putQueue(q: QueueConfig, now: number): Promise<void> {
     await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants)]);
@@ -291,12 +317,30 @@ export class SqlStore implements Store {
   }
 
   async registerNode(n: NodeRegistration, now: number): Promise<void> {
-    await this.db.tx(async (db) => {
-      const before = await db.get<NodeRow>(Q.nodeById, [n.id]);
-      await db.run(Q.upsertNode, [n.id, n.address, n.cpuMilli, n.memoryMib, JSON.stringify(n.gpus), n.simulated ? 1 : 0, now]);
-      const what = `${n.gpus.length} GPUs${n.gpus.length ? ` (${[...new Set(n.gpus.map((g) => g.model))].join(', ')})` : ''}${n.simulated ? ', simulated' : ''} at ${n.address}`;
-      await this.event(db, now, { type: before ? 'node:reregistered' : 'node:registered', nodeId: n.id, message: what });
-    });
+    await this.db.tx((db) => this.upsertNode(db, n, now));
+  }
+
+  async bootstrapNode(n: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult> {
+    try {
+      return await this.db.tx(async (db) => {
+        if (await db.get<{ id: string }>(Q.liveNodeCredential, [n.id])) return 'has-credential';
+        await db.run(Q.putToken, [tokenHash, 'node', null, now, tokenId(tokenHash), n.id, null]);
+        await this.upsertNode(db, n, now);
+        await this.event(db, now, { type: 'node:credential', nodeId: n.id, message: `credential ${tokenId(tokenHash)} issued at bootstrap` });
+        return 'registered';
+      });
+    } catch (e) {
+      // Two bootstrap registrations of one node raced: the unique index let one through.
+      if (isUniqueViolation(e) && (await this.nodeHasCredential(n.id))) return 'has-credential';
+      throw e;
+    }
+  }
+
+  private async upsertNode(db: SqlDb, n: NodeRegistration, now: number): Promise<void> {
+    const before = await db.get<NodeRow>(Q.nodeById, [n.id]);
+    await db.run(Q.upsertNode, [n.id, n.address, n.cpuMilli, n.memoryMib, JSON.stringify(n.gpus), n.simulated ? 1 : 0, now]);
+    const what = `${n.gpus.length} GPUs${n.gpus.length ? ` (${[...new Set(n.gpus.map((g) => g.model))].join(', ')})` : ''}${n.simulated ? ', simulated' : ''} at ${n.address}`;
+    await this.event(db, now, { type: before ? 'node:reregistered' : 'node:registered', nodeId: n.id, message: what });
   }
 
   /**
@@ -556,6 +600,31 @@ function specHash(spec: JobSpec): string {
     Array.isArray(v) ? v.map(canonical) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
   return createHash('sha256').update(JSON.stringify(canonical(spec))).digest('hex');
 }
+
+interface TokenRow {
+  id: string;
+  role: Role;
+  tenant: string | null;
+  node_id: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+/** A token's public id: the first 12 hex digits of its SHA-256. */
+export const tokenId = (hash: string): string => hash.slice(0, 12);
+
+const tokenFromRow = (r: TokenRow): TokenOwner & TokenInfo => ({
+  id: r.id,
+  role: r.role,
+  tenant: r.tenant,
+  node: r.node_id,
+  createdAt: Number(r.created_at),
+  expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+  revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+});
 
 function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: string }).code;

@@ -7,12 +7,33 @@
 import type { JobSpec } from '../api/spec.ts';
 import type { GpuInfo, GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
 
-export type Role = 'admin' | 'tenant' | 'agent';
+/** agent: the shared bootstrap token of the agents; node: one node's own credential. */
+export type Role = 'admin' | 'tenant' | 'agent' | 'node';
 
 export interface TokenOwner {
   readonly role: Role;
   readonly tenant: string | null;
+  /** For role node: the node the token acts for (and only for). */
+  readonly node?: string | null;
 }
+
+/** A token as the admin sees it: never its secret or its hash. */
+export interface TokenInfo {
+  /** Public id: the first 12 hex digits of the token's SHA-256. */
+  readonly id: string;
+  readonly role: Role;
+  readonly tenant: string | null;
+  readonly node: string | null;
+  readonly createdAt: number;
+  /** null: never expires. */
+  readonly expiresAt: number | null;
+  readonly revokedAt: number | null;
+  /** Updated at most once a minute; null: not used since migration 003. */
+  readonly lastUsedAt: number | null;
+}
+
+/** Outcome of a registration with the bootstrap (agent) token. */
+export type BootstrapResult = 'registered' | 'has-credential';
 
 export interface QueueConfig {
   readonly name: string;
@@ -111,9 +132,25 @@ export interface Store {
 
   ensureTenant(name: string, now: number): Promise<void>;
   listTenants(): Promise<string[]>;
-  /** Records a token (by its hash); re-adding one replaces its owner. */
-  putToken(hash: string, owner: TokenOwner, now: number): Promise<void>;
-  findToken(hash: string): Promise<TokenOwner | null>;
+  /**
+   * Records a token (by its hash); re-adding one replaces its owner and keeps its expiry and
+   * revocation (a revoked token stays revoked). `expiresAt` applies to a new token only.
+   */
+  putToken(hash: string, owner: TokenOwner, now: number, expiresAt?: number | null): Promise<void>;
+  /** The token's owner and lifecycle, revoked or expired ones included (the caller decides). */
+  findToken(hash: string): Promise<(TokenOwner & TokenInfo) | null>;
+  /** Records a use: writes only when the last recorded use is a minute old or more. */
+  touchToken(hash: string, now: number): Promise<void>;
+  /** Every token, oldest first. */
+  listTokens(): Promise<TokenInfo[]>;
+  /** Revokes a token by its public id (a revoked one keeps its first revocation time); null if unknown. */
+  revokeToken(id: string, now: number): Promise<TokenInfo | null>;
+  /** Revokes every live token of a role except those hashes (a config's admin or agent token replaced). Returns their ids. */
+  revokeRoleExcept(role: Role, keepHashes: readonly string[], now: number): Promise<string[]>;
+  /** Whether a node has a live (unrevoked) credential. */
+  nodeHasCredential(nodeId: string): Promise<boolean>;
+  /** Revokes a node's credential so that its next bootstrap registration is accepted; returns the revoked ids. */
+  resetNodeCredential(nodeId: string, now: number): Promise<string[]>;
   putQueue(queue: QueueConfig, now: number): Promise<void>;
   listQueues(): Promise<QueueConfig[]>;
 
@@ -140,6 +177,12 @@ export interface Store {
   applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean>;
 
   registerNode(node: NodeRegistration, now: number): Promise<void>;
+  /**
+   * A registration with the bootstrap token: in one transaction, unless the node already has a
+   * live credential ('has-credential', nothing changed), records the node token (by its hash,
+   * role node, bound to the node) and registers the node.
+   */
+  bootstrapNode(node: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult>;
   /** An agent's heartbeat: records telemetry and task reports, returns the node's desired tasks. */
   heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null>;
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
