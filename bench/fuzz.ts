@@ -112,7 +112,10 @@ async function main(): Promise<void> {
       const child = spawn(process.execPath, ['--import', 'tsx', self, '--worker', name, '--cases', String(cases), '--seed', String(seed), '--max-minutes', String(maxMinutes)], { stdio: ['ignore', 'pipe', 'inherit'] });
       createInterface({ input: child.stdout }).on('line', (l) => {
         try {
-          state.set(name, JSON.parse(l) as Progress);
+          const p = JSON.parse(l) as Progress;
+          // Print each failure as it comes (the first five of a target), not only at the end.
+          for (const e of p.examples.slice(state.get(name)?.examples.length ?? 0)) console.log(`[${name}] FAILED ${e}`);
+          state.set(name, p);
         } catch {
           console.log(`[${name}] ${l}`);
         }

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import { runTarget } from './targets.ts';
 
 test('parseConfig: a config where each token names one principal, or a UserError naming the file', async () => {
-  await runTarget('config', 600, 14);
+  await runTarget('config', 400, 14);
 });
 
 test('trace CSVs and sim YAML: sane numbers, or a UserError naming file and line', async () => {
-  await runTarget('traces', 400, 14);
+  await runTarget('traces', 300, 14);
 });

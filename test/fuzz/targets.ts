@@ -310,10 +310,37 @@ async function healthy(s: FuzzServer, before: readonly { id: string; spec: unkno
 }
 
 const pathSeg = fc.oneof(fc.constantFrom('1', '2', '3', '0', '-1', '1.5', '0x1', '999999999999999999999', 'abc', '%00', '..', '%2e%2e', 'local', 'n1', 'default', 'research'), fc.string({ maxLength: 10 }).map(encodeURIComponent));
-const routes = ['/healthz', '/metrics', '/openapi.json', '/v1/jobs', '/v1/jobs/:id', '/v1/jobs/:id/cancel', '/v1/jobs/:id/preempt', '/v1/jobs/:id/logs', '/v1/events', '/v1/nodes', '/v1/nodes/:id/drain', '/v1/nodes/:id/undrain', '/v1/queues', '/v1/queues/:id', '/v1/tenants', '/v1/agent/register', '/v1/agent/heartbeat', '/v1/:id', '/:id/:id'];
+/** Each route with its method and the query keys it reads: most cases aim at a real route, the rest anywhere. */
+const ROUTES: readonly { readonly m: string; readonly p: string; readonly q?: readonly string[] }[] = [
+  { m: 'GET', p: '/v1/jobs', q: ['state', 'queue', 'after', 'limit', 'tenant'] },
+  { m: 'POST', p: '/v1/jobs', q: ['tenant'] },
+  { m: 'GET', p: '/v1/jobs/:id' },
+  { m: 'POST', p: '/v1/jobs/:id/cancel' },
+  { m: 'POST', p: '/v1/jobs/:id/preempt' },
+  { m: 'GET', p: '/v1/jobs/:id/logs', q: ['task', 'stream', 'offset'] },
+  { m: 'GET', p: '/v1/events', q: ['job', 'after', 'limit'] },
+  { m: 'GET', p: '/v1/nodes' },
+  { m: 'POST', p: '/v1/nodes/:id/drain' },
+  { m: 'POST', p: '/v1/nodes/:id/undrain' },
+  { m: 'GET', p: '/v1/queues' },
+  { m: 'PUT', p: '/v1/queues/:id' },
+  { m: 'GET', p: '/v1/tenants' },
+  { m: 'POST', p: '/v1/tenants' },
+  { m: 'POST', p: '/v1/agent/register' },
+  { m: 'POST', p: '/v1/agent/heartbeat' },
+  { m: 'GET', p: '/healthz' },
+  { m: 'GET', p: '/metrics' },
+  { m: 'GET', p: '/openapi.json' },
+  { m: 'GET', p: '/v1/:id' },
+  { m: 'DELETE', p: '/:id/:id' },
+];
 const queryKeys = ['state', 'queue', 'after', 'limit', 'tenant', 'task', 'stream', 'offset', 'job', '__proto__', 'constructor', 'x'];
 const queryValue = fc.oneof(fc.constantFrom('pending', 'running,failed', 'bogus', '', '0', '1', '-5', '1e400', '1e20', '99999999999999999999', 'NaN', 'stdout', 'stderr', 'alice', 'bob', 'default', '%', '\u0000'), fc.string({ maxLength: 12 }));
-const query = fc.array(fc.tuple(fc.constantFrom(...queryKeys), queryValue), { maxLength: 4 }).map((kv) => (kv.length ? `?${kv.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}` : ''));
+/** A query string: mostly the route's own keys (sometimes repeated), some foreign or odd ones. */
+const query = (own: readonly string[]): fc.Arbitrary<string> =>
+  fc
+    .array(fc.tuple(own.length ? fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...own) }, { weight: 1, arbitrary: fc.constantFrom(...queryKeys) }) : fc.constantFrom(...queryKeys), queryValue), { maxLength: 4 })
+    .map((kv) => (kv.length ? `?${kv.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}` : ''));
 const contentType = fc.constantFrom('application/json', 'application/yaml', 'text/yaml', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'APPLICATION/JSON', 'application/octet-stream', 'application/json;;;', '');
 const apiBody = fc.oneof(
   { weight: 3, arbitrary: specInput(false).map((d) => JSON.stringify(d) ?? 'null') },
@@ -334,13 +361,17 @@ export interface ApiCase {
 }
 
 export const apiCase: fc.Arbitrary<ApiCase> = fc.record({
-  method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'),
-  path: fc.tuple(fc.constantFrom(...routes), fc.array(pathSeg, { minLength: 2, maxLength: 2 }), query).map(([r, [a, b], q]) => r.replace(':id', a as string).replace(':id', b as string) + q),
-  token: fc.constantFrom(ADMIN, AGENT, ALICE, BOB, null, '', 'nope', 'x'.repeat(5000)),
+  route: fc.constantFrom(...ROUTES).chain((r) =>
+    fc.record({
+      method: fc.oneof({ weight: 5, arbitrary: fc.constant(r.m) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS') }),
+      path: fc.tuple(fc.array(pathSeg, { minLength: 2, maxLength: 2 }), query(r.q ?? [])).map(([[a, b], q]) => r.p.replace(':id', a as string).replace(':id', b as string) + q),
+    }),
+  ),
+  token: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(ADMIN, ALICE, BOB) }, { weight: 1, arbitrary: fc.constantFrom(AGENT, null, '', 'nope', 'x'.repeat(5000)) }),
   body: fc.option(apiBody, { nil: undefined }),
   type: contentType,
   headers: fc.record({ 'idempotency-key': fc.string({ maxLength: 300 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')), 'x-forwarded-for': fc.constantFrom('1.2.3.4', 'junk') }, { requiredKeys: [] }),
-});
+}).map(({ route, ...c }) => ({ ...c, ...route }));
 
 /** Random methods, paths, queries, bodies, content types and tokens: never a 5xx, every 4xx shaped, nothing lost. */
 export async function apiTarget(): Promise<FuzzTarget<ApiCase>> {
@@ -372,6 +403,8 @@ interface AgentCase {
   readonly route: 'heartbeat' | 'register';
   readonly body: unknown;
   readonly yaml: boolean;
+  /** 'node': n1's own credential (the shared agent token where the server issues none); 'agent': the shared token. */
+  readonly token: 'node' | 'agent';
 }
 
 /**
@@ -382,18 +415,22 @@ interface AgentCase {
 export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
   const s = await fuzzServer();
   const gpus = (n: number) => Array.from({ length: n }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81559, uuid: `GPU-${i}` }));
+  // Where registration answers a nodeToken, later calls for that node use it (per-node credentials).
+  const tokens: Record<string, string> = {};
   for (const id of ['n1', 'n2']) {
     const r = await s.call('POST', '/v1/agent/register', AGENT, JSON.stringify({ id, address: `http://127.0.0.1:1/${id}`, cpuMilli: 64000, memoryMib: 512 * 1024, gpus: gpus(4), simulated: true }));
     assert.equal(r.status, 200, r.text);
+    tokens[id] = r.json.nodeToken ?? AGENT;
   }
+  const credentials = tokens['n1'] !== AGENT;
   for (let i = 0; i < 8; i++) assert.equal((await s.call('POST', '/v1/jobs', i % 2 ? BOB : ALICE, JSON.stringify({ name: `j${i}`, tasks: [{ gpus: 1, cpu: 1, memory: '1Gi', command: 'sleep 100' }] }))).status, 201);
   await s.tick();
   const runs: Record<string, string[]> = {};
   for (const id of ['n1', 'n2']) {
-    const desired = await s.call('POST', '/v1/agent/heartbeat', AGENT, JSON.stringify({ node: id, reports: [], telemetry: [] }));
+    const desired = await s.call('POST', '/v1/agent/heartbeat', tokens[id] ?? AGENT, JSON.stringify({ node: id, reports: [], telemetry: [] }));
     runs[id] = desired.json.tasks.map((t: { runId: string }) => t.runId);
     const reports = (runs[id] ?? []).map((runId, k) => ({ runId, state: 'running', pid: 100 + k, exitCode: null }));
-    assert.equal((await s.call('POST', '/v1/agent/heartbeat', AGENT, JSON.stringify({ node: id, reports, telemetry: [] }))).status, 200);
+    assert.equal((await s.call('POST', '/v1/agent/heartbeat', tokens[id] ?? AGENT, JSON.stringify({ node: id, reports, telemetry: [] }))).status, 200);
   }
   assert.equal(runs['n2']?.length, 4, 'n2 runs four tasks');
   const otherNode = async () => {
@@ -413,8 +450,10 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
   const runId = fc.oneof(fc.constantFrom(...(runs['n1'] ?? []), ...(runs['n2'] ?? []), '999.0.0', '1.0.7', '1.99.0', ''), nasty(false));
   const report = fc.oneof({ weight: 5, arbitrary: fc.record({ runId, state: fc.oneof(fc.constantFrom('running', 'exited', 'failed', 'zombie', ''), nasty(false)), pid: fc.oneof(fc.nat(99999), fc.constant(null), nasty(false)), exitCode: fc.oneof(fc.nat(255), fc.constant(null), fc.constantFrom(-1, 256, 2 ** 31, 1e300, 0.5), nasty(false)) }, { requiredKeys: ['runId', 'state'] }) }, { weight: 1, arbitrary: nasty(false) });
   const reports = fc.oneof({ weight: 60, arbitrary: fc.array(report, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(100_000).map((n) => Array.from({ length: n }, (_, i) => ({ runId: `${i}.0.0`, state: 'exited', pid: 1, exitCode: 0 }))) }, { weight: 1, arbitrary: nasty(false) });
-  const node = fc.oneof({ weight: 6, arbitrary: fc.constant('n1') }, { weight: 1, arbitrary: fc.constantFrom('ghost', '', 'N1', 'n1 ', '__proto__') }, { weight: 1, arbitrary: nasty(false) });
+  // Claiming n2 (another agent's node) is only refusable with per-node credentials; with one shared token it is n2.
+  const node = fc.oneof({ weight: 6, arbitrary: fc.constant('n1') }, { weight: 1, arbitrary: fc.constantFrom('ghost', '', 'N1', 'n1 ', '__proto__', ...(credentials ? ['n2'] : [])) }, { weight: 1, arbitrary: nasty(false) });
   const heartbeat = fc.record({ node, reports, telemetry }, { requiredKeys: [] });
+  const token = fc.oneof({ weight: 4, arbitrary: fc.constant('node' as const) }, { weight: 1, arbitrary: fc.constant('agent' as const) });
   const gpu = fc.oneof({ weight: 4, arbitrary: fc.record({ index: num, model: fc.oneof(fc.constantFrom('H100', 'A100'), nasty(false)), memoryMib: num, uuid: fc.oneof(fc.constant('GPU-x'), nasty(false)) }, { requiredKeys: [] }) }, { weight: 1, arbitrary: nasty(false) });
   const registration = fc.record(
     {
@@ -431,15 +470,15 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
     name: 'hostile agent (register, heartbeat)',
     stateful: true,
     arbitrary: fc.oneof(
-      { weight: 3, arbitrary: fc.record({ route: fc.constant('heartbeat' as const), body: heartbeat, yaml: fc.boolean() }) },
-      { weight: 1, arbitrary: fc.record({ route: fc.constant('register' as const), body: registration, yaml: fc.boolean() }) },
-      { weight: 1, arbitrary: fc.record({ route: fc.constantFrom('heartbeat' as const, 'register' as const), body: nasty(false), yaml: fc.boolean() }) },
+      { weight: 3, arbitrary: fc.record({ route: fc.constant('heartbeat' as const), body: heartbeat, yaml: fc.boolean(), token }) },
+      { weight: 1, arbitrary: fc.record({ route: fc.constant('register' as const), body: registration, yaml: fc.boolean(), token }) },
+      { weight: 1, arbitrary: fc.record({ route: fc.constantFrom('heartbeat' as const, 'register' as const), body: nasty(false), yaml: fc.boolean(), token }) },
     ),
     async check(c) {
       // YAML bodies can carry what JSON cannot: .nan, .inf, -.inf.
       const big = JSON.stringify(c.body ?? null).length > 100_000;
       const text = c.yaml && !big ? yamlOf(c.body) : (JSON.stringify(c.body) ?? 'null');
-      const r = await s.call('POST', `/v1/agent/${c.route}`, AGENT, text, c.yaml && !big ? 'application/yaml' : 'application/json');
+      const r = await s.call('POST', `/v1/agent/${c.route}`, c.token === 'node' ? (tokens['n1'] ?? AGENT) : AGENT, text, c.yaml && !big ? 'application/yaml' : 'application/json');
       assertErrorBody(r, `${c.route} ${text.slice(0, 300)}`);
       if (r.status === 400) assert.ok(r.json.error.fields?.length > 0 || r.json.error.code === 'invalid_request', '400 without fields');
       // A refused body never reaches the store; what an accepted one changed is checked below.
