@@ -11,7 +11,8 @@ import { parseHeartbeat, parseRegistration, type Checked } from '../api/agentSch
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
-import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
+import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireNode, requireRole, type Principal } from './auth.ts';
+import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
@@ -94,7 +95,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     refuse(queryProblems(req.query, declared));
   });
 
-  const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization);
+  const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization, clock());
+  registerTokenRoutes(app, { store, clock });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);
@@ -377,19 +379,20 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   app.post('/v1/tenants', {
-    schema: { description: 'Admin: create a tenant (idempotent) and issue it a new API token', tags: ['access'], body: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } },
+    schema: { description: 'Admin: create a tenant (idempotent) and issue it a new API token (expiresInDays: absent or null for one that never expires)', tags: ['access'], body: { type: 'object', properties: { name: { type: 'string' }, expiresInDays: { type: ['number', 'null'] } }, required: ['name'] } },
   }, async (req, reply) => {
     const p = await auth(req);
     requireRole(p, 'admin');
     const name = isObj(req.body) ? req.body['name'] : undefined;
-    const problems = isObj(req.body) ? Object.keys(req.body).filter((k) => k !== 'name').map((k) => ({ path: k, message: 'unknown field (name)' })) : [];
+    const problems = isObj(req.body) ? Object.keys(req.body).filter((k) => k !== 'name' && k !== 'expiresInDays').map((k) => ({ path: k, message: 'unknown field (name, expiresInDays)' })) : [];
     if (typeof name !== 'string' || !/^[a-z0-9][-a-z0-9_]{0,62}$/.test(name)) problems.unshift({ path: 'name', message: 'required: 1-63 lowercase letters, digits, - and _' });
+    const expiresAt = isObj(req.body) ? expiryOf(req.body, clock(), problems) : null;
     refuse(problems);
-    await store.ensureTenant(name, clock());
-    const token = newToken(`tide_${name}`);
-    await store.putToken(hashToken(token), { role: 'tenant', tenant: name }, clock());
+    await store.ensureTenant(name as string, clock());
+    const token = newToken(`tide_${name as string}`);
+    await store.putToken(hashToken(token), { role: 'tenant', tenant: name as string }, clock(), expiresAt);
     void reply.status(201);
-    return { tenant: name, token };
+    return { tenant: name, token, id: hashToken(token).slice(0, 12), expiresAt };
   });
 
   app.get('/v1/tenants', { schema: { description: 'Admin: list tenants', tags: ['access'] } }, async (req) => {
@@ -398,19 +401,29 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { tenants: await store.listTenants() };
   });
 
-  app.post('/v1/agent/register', { schema: { description: 'Agent: register (or re-register) a node', tags: ['agent'] } }, async (req) => {
+  app.post('/v1/agent/register', { schema: { description: "Agent: register (or re-register) a node. With the bootstrap (agent) token, a node without a credential gets one: nodeToken in the answer, bound to that node, shown once; a node that has one is a 409. With a node token: its own node only (403 otherwise).", tags: ['agent'] } }, async (req) => {
     const p = await auth(req);
-    requireRole(p, 'agent');
+    requireRole(p, 'agent', 'node');
     const reg = checked(parseRegistration(req.body), 'registration');
-    await store.registerNode(reg, clock());
-    return { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
+    const taken = () => new ApiError('conflict', `node ${reg.id} already has a credential; start its agent with its data directory, or an admin can reset it (tide node reset-credential ${reg.id})`);
+    if (p.role === 'node') await requireNode(store, p, reg.id);
+    else if (await store.nodeHasCredential(reg.id)) throw taken();
+    const answer = { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
+    if (p.role === 'node') {
+      await store.registerNode(reg, clock());
+      return answer;
+    }
+    const nodeToken = newToken('tide_node');
+    if ((await store.bootstrapNode(reg, hashToken(nodeToken), clock())) === 'has-credential') throw taken();
+    return { ...answer, nodeToken };
   });
 
   app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {
     const p = await auth(req);
-    requireRole(p, 'agent');
+    requireRole(p, 'agent', 'node');
     // Reports for runs this node does not hold are ignored by the store (never applied elsewhere).
     const b = checked(parseHeartbeat(req.body), 'heartbeat');
+    await requireNode(store, p, b.node);
     const tasks = await store.heartbeat(b.node, b.telemetry, b.reports, clock());
     if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
     if (b.reports.some((r) => r.state === 'exited')) o.onSubmit();

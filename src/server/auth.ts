@@ -1,6 +1,8 @@
 /**
- * Bearer tokens: the server stores only their SHA-256; each maps to a role (admin, tenant or
- * agent) and, for tenants, the tenant it acts for.
+ * Bearer tokens: the server stores only their SHA-256; each maps to a role (admin, tenant,
+ * agent: the agents' shared bootstrap token, or node: one node's own credential) and, for
+ * tenants, the tenant it acts for, for nodes the node. A token may expire and may be revoked;
+ * either is a 401 that says so. See docs/security.md, "Tokens and identities".
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ApiError } from '../api/errors.ts';
@@ -13,16 +15,42 @@ export const newToken = (prefix: string): string => `${prefix}_${randomBytes(18)
 export interface Principal extends TokenOwner {
   /** Display name for the audit log. */
   readonly name: string;
+  /** The token's public id. */
+  readonly tokenId?: string;
 }
 
-/** Resolves the Authorization header, or throws 401. */
-export async function authenticate(store: Store, header: string | undefined): Promise<Principal> {
+/** How often a token's last use is written (at most): once a minute, not once a request. */
+const TOUCH_EVERY_MS = 60_000;
+
+/** Resolves the Authorization header, or throws 401 (unknown, expired or revoked token). */
+export async function authenticate(store: Store, header: string | undefined, now: number = Date.now()): Promise<Principal> {
   if (!header) throw new ApiError('unauthorized', 'missing Authorization: Bearer <token>');
   const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
   if (!m) throw new ApiError('unauthorized', 'Authorization header must be "Bearer <token>"');
-  const owner = await store.findToken(hashToken(m[1] as string));
-  if (!owner) throw new ApiError('unauthorized', 'unknown token');
-  return { ...owner, name: owner.role === 'tenant' ? `tenant:${owner.tenant}` : owner.role };
+  const hash = hashToken(m[1] as string);
+  const t = await store.findToken(hash);
+  if (!t) throw new ApiError('unauthorized', 'unknown token');
+  if (t.revokedAt !== null) throw new ApiError('unauthorized', `token ${t.id} revoked at ${new Date(t.revokedAt).toISOString()}`);
+  if (t.expiresAt !== null && t.expiresAt <= now) throw new ApiError('unauthorized', `token ${t.id} expired at ${new Date(t.expiresAt).toISOString()}`);
+  if (t.lastUsedAt === null || now - t.lastUsedAt >= TOUCH_EVERY_MS) await store.touchToken(hash, now);
+  const name = t.role === 'tenant' ? `tenant:${t.tenant}` : t.role === 'node' ? `node:${t.node}` : t.role;
+  return { role: t.role, tenant: t.tenant, node: t.node, name, tokenId: t.id };
+}
+
+/**
+ * Whether the principal may act for a node: its own node token, or the bootstrap (agent) token
+ * for a node that has no credential yet (registered before node credentials existed). Throws
+ * 403 naming both nodes otherwise.
+ */
+export async function requireNode(store: Store, p: Principal, nodeId: string): Promise<void> {
+  if (p.role === 'node') {
+    if (p.node !== nodeId) throw new ApiError('forbidden', `this token is node ${p.node}'s: it cannot act for node ${nodeId}`);
+    return;
+  }
+  requireRole(p, 'agent', 'node');
+  if (await store.nodeHasCredential(nodeId)) {
+    throw new ApiError('forbidden', `node ${nodeId} has its own credential: the bootstrap token cannot act for it (its agent sends the node token from its data directory)`);
+  }
 }
 
 /** Throws 403 unless the principal has one of the roles. */

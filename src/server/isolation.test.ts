@@ -14,7 +14,7 @@ const A = 'iso-alice-token';
 const B = 'iso-bob-token';
 const NODE = 'iso-node';
 
-type Role = 'admin' | 'tenant' | 'agent';
+type Role = 'admin' | 'tenant' | 'agent' | 'node';
 /** Who may call each route; 'public' needs no token. */
 const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /healthz': 'public',
@@ -33,17 +33,25 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'PUT /v1/queues/{name}': ['admin'],
   'POST /v1/tenants': ['admin'],
   'GET /v1/tenants': ['admin'],
-  'POST /v1/agent/register': ['agent'],
-  'POST /v1/agent/heartbeat': ['agent'],
+  // The bootstrap (agent) token registers a node once; the node's own token does the rest.
+  'POST /v1/agent/register': ['agent', 'node'],
+  'POST /v1/agent/heartbeat': ['node'],
+  'GET /v1/tokens': ['admin'],
+  'POST /v1/tokens': ['admin'],
+  'DELETE /v1/tokens/{id}': ['admin'],
+  'DELETE /v1/nodes/{id}/credential': ['admin'],
 };
 
-const CALLERS: readonly { name: string; token: string | null; role: Role | null }[] = [
-  { name: 'no token', token: null, role: null },
-  { name: 'bad token', token: 'not-a-token-at-all', role: null },
-  { name: 'agent', token: AGENT, role: 'agent' },
-  { name: 'tenant B', token: B, role: 'tenant' },
-  { name: 'tenant A', token: A, role: 'tenant' },
-  { name: 'admin', token: ADMIN, role: 'admin' },
+/** NODE's own token, issued at its registration (the test's first step). */
+let nodeToken = '';
+const CALLERS: readonly { name: string; token: () => string | null; role: Role | null }[] = [
+  { name: 'no token', token: () => null, role: null },
+  { name: 'bad token', token: () => 'not-a-token-at-all', role: null },
+  { name: 'agent', token: () => AGENT, role: 'agent' },
+  { name: 'node', token: () => nodeToken, role: 'node' },
+  { name: 'tenant B', token: () => B, role: 'tenant' },
+  { name: 'tenant A', token: () => A, role: 'tenant' },
+  { name: 'admin', token: () => ADMIN, role: 'admin' },
 ];
 
 const registration = { id: NODE, address: 'http://127.0.0.1:9', cpuMilli: 64_000, memoryMib: 262_144, gpus: [0, 1].map((i) => ({ index: i, model: 'H100', memoryMib: 81_920, uuid: `GPU-iso-${i}` })), simulated: true };
@@ -107,7 +115,9 @@ function leaks(text: string, aJobIds: readonly string[], request: string): strin
 }
 
 test('every route × every caller: the right 401/403/404, never a 500, and tenant B never learns of tenant A', async () => {
-  assert.equal((await call('POST', '/v1/agent/register', AGENT, registration)).status, 200);
+  const registered = await call('POST', '/v1/agent/register', AGENT, registration);
+  assert.equal(registered.status, 200);
+  nodeToken = JSON.parse(registered.text).nodeToken;
   const submit = async (token: string, name: string, queue: string, gpus: number) => {
     const r = await call('POST', '/v1/jobs', token, { name, queue, tasks: [{ gpus, command: 'true' }] });
     assert.equal(r.status, 201, r.text);
@@ -135,6 +145,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/tenants': { name: 'iso-new' },
     'POST /v1/agent/register': registration,
     'POST /v1/agent/heartbeat': { node: NODE, reports: [], telemetry: [] },
+    'POST /v1/tokens': { role: 'tenant', tenant: 'bob' },
   };
   const problems: string[] = [];
   for (const caller of CALLERS) {
@@ -142,18 +153,18 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
       const [method, template] = route.split(' ') as [string, string];
       const isJob = template.startsWith('/v1/jobs/{id}');
       const path = template.replace('{id}', isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue');
-      const r = await call(method, path, caller.token, bodies[route]);
+      const r = await call(method, path, caller.token(), bodies[route]);
       const roles = ROLES[route];
       const expected =
         roles === 'public' ? 200
         : caller.role === null ? 401
         : !roles?.includes(caller.role) ? 403
-        : caller.token === B && isJob ? 404
+        : caller.token() === B && isJob ? 404
         : null; // allowed: anything but 401, 403 or a 500 (a 503 is an answer: the test's node has no agent for logs)
       const ok = expected === null ? r.status !== 500 && r.status !== 401 && r.status !== 403 : r.status === expected;
       if (!ok) problems.push(`${caller.name} ${method} ${path}: ${r.status}, expected ${expected ?? 'an allowed answer'}: ${r.text.slice(0, 200)}`);
       // Public routes answer anyone alike (see the report on /metrics in docs/security.md).
-      if (caller.token === B && roles !== 'public') for (const l of leaks(r.text, aJobs, path)) problems.push(`tenant B ${method} ${path} learns ${l}`);
+      if (caller.token() === B && roles !== 'public') for (const l of leaks(r.text, aJobs, path)) problems.push(`tenant B ${method} ${path} learns ${l}`);
     }
   }
   // Lists with every filter B may pass, pages in both directions included.

@@ -69,6 +69,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   if (!(await store.listQueues()).some((q) => q.name === 'default')) await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, now);
   await store.putToken(hashToken(o.adminToken), { role: 'admin', tenant: null }, now);
   await store.putToken(hashToken(o.agentToken), { role: 'agent', tenant: null }, now);
+  // A replaced admin or bootstrap token stops working (rotation by flags or config and a restart).
+  for (const [role, token] of [['admin', o.adminToken], ['agent', o.agentToken]] as const) {
+    const revoked = await store.revokeRoleExcept(role, [hashToken(token)], now);
+    if (revoked.length) log(`revoked the previous ${role} token(s) ${revoked.join(', ')}: replaced by the one this server was started with`);
+  }
   for (const t of config.tenants) {
     await store.ensureTenant(t.name, now);
     for (const token of t.tokens) await store.putToken(hashToken(token), { role: 'tenant', tenant: t.name }, now);
