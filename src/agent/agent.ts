@@ -19,7 +19,7 @@
  * heartbeat are kept in the data directory, so an agent restarted while the server is out of
  * reach fences the tasks it adopts too.
  */
-import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -48,6 +48,12 @@ const MAX_LOG_CHUNK = 1024 * 1024;
 /** How long a heartbeat waits for GPU telemetry (a hung nvidia-smi must not delay it). */
 const TELEMETRY_WAIT_MS = 1000;
 const FENCE_FILE = 'fence.json';
+/**
+ * The node's own credential ({node, token}, mode 600): the server issues it at the first
+ * registration with the shared bootstrap (agent) token, and the agent sends it instead of that
+ * token from then on (docs/security.md, "Tokens and identities").
+ */
+export const NODE_TOKEN_FILE = 'node-token.json';
 
 export class Agent {
   readonly nodeName: string;
@@ -75,6 +81,8 @@ export class Agent {
   private fenceTimer: NodeJS.Timeout | null = null;
   private telemetry: GpuTelemetry[] = [];
   private sampling: Promise<void> | null = null;
+  /** This node's own token (see NODE_TOKEN_FILE); null: register with the bootstrap token. */
+  private nodeToken: string | null = null;
 
   constructor(private readonly o: AgentOptions) {
     this.nodeName = o.nodeName ?? hostname();
@@ -109,6 +117,7 @@ export class Agent {
     const adopted = this.runner.adopt();
     if (adopted > 0) this.log(`adopted ${adopted} running task(s) from a previous agent`);
     this.loadFence();
+    this.loadNodeToken();
     this.http = createServer((req, res) => this.serveLogs(req.url ?? '', req.headers.authorization, res));
     await new Promise<void>((ok) => this.http?.listen(this.o.port ?? 0, '127.0.0.1', ok));
     const addr = this.http.address();
@@ -143,6 +152,37 @@ export class Agent {
     } catch {
       /* none yet */
     }
+  }
+
+  private loadNodeToken(): void {
+    try {
+      const f = JSON.parse(readFileSync(join(resolve(this.o.dataDir), NODE_TOKEN_FILE), 'utf8')) as { node?: unknown; token?: unknown };
+      if (f.node === this.nodeName && typeof f.token === 'string') this.nodeToken = f.token;
+      else if (typeof f.node === 'string') this.log(`${NODE_TOKEN_FILE} is node ${f.node}'s, not this node's: registering with the bootstrap token`);
+    } catch {
+      /* none yet: the first registration gets one */
+    }
+  }
+
+  /** Keeps the node token the server issued (written to a temporary file, then renamed: never half a file). */
+  private saveNodeToken(token: string): void {
+    this.nodeToken = token;
+    const dir = resolve(this.o.dataDir);
+    try {
+      mkdirSync(dir, { recursive: true });
+      const tmp = join(dir, `${NODE_TOKEN_FILE}.tmp`);
+      writeFileSync(tmp, JSON.stringify({ node: this.nodeName, token }), { mode: 0o600 });
+      renameSync(tmp, join(dir, NODE_TOKEN_FILE));
+    } catch (e) {
+      this.log(`cannot keep the node token in ${dir} (${(e as Error).message}): after a restart an admin must reset this node's credential`);
+    }
+  }
+
+  /** A 401 for the node token (revoked by an admin reset, or a server with a new database): fall back to the bootstrap token. */
+  private dropNodeToken(json: unknown): void {
+    this.log(`the server refused this node's token (${JSON.stringify(json).slice(0, 200)}): registering again with the bootstrap token`);
+    this.nodeToken = null;
+    this.registered = false;
   }
 
   /** Takes the node lease from a server's answer, if it states one. */
@@ -182,7 +222,7 @@ export class Agent {
       try {
         const res = await fetch(`${base}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.o.token}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.nodeToken ?? this.o.token}` },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(5000),
         });
@@ -206,7 +246,10 @@ export class Agent {
       gpus: this.gpus.gpus,
       simulated: this.gpus.simulated,
     });
+    if (status === 401 && this.nodeToken !== null) this.dropNodeToken(json);
     if (status !== 200) throw new Error(`registration refused: ${status} ${JSON.stringify(json)}`);
+    const issued = (json as { nodeToken?: unknown } | null)?.nodeToken;
+    if (typeof issued === 'string') this.saveNodeToken(issued);
     this.takeLease(json);
     this.registered = true;
     this.log(`registered with ${this.o.servers[this.serverIndex % this.o.servers.length]} (${this.gpus.gpus.length} ${this.gpus.simulated ? 'simulated ' : ''}GPUs)`);
@@ -228,6 +271,7 @@ export class Agent {
         this.registered = false;
         return;
       }
+      if (status === 401 && this.nodeToken !== null) return this.dropNodeToken(json);
       if (status !== 200) throw new Error(`the server refused the heartbeat: ${status} ${JSON.stringify(json).slice(0, 500)}`);
       const tasks = (json as { tasks?: unknown } | null)?.tasks;
       if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);
