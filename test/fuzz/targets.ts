@@ -452,10 +452,18 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
   const reports = fc.oneof({ weight: 60, arbitrary: fc.array(report, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(100_000).map((n) => Array.from({ length: n }, (_, i) => ({ runId: `${i}.0.0`, state: 'exited', pid: 1, exitCode: 0 }))) }, { weight: 1, arbitrary: nasty(false) });
   // Claiming n2 (another agent's node) is only refusable with per-node credentials; with one shared token it is n2.
   const node = fc.oneof({ weight: 6, arbitrary: fc.constant('n1') }, { weight: 1, arbitrary: fc.constantFrom('ghost', '', 'N1', 'n1 ', '__proto__', ...(credentials ? ['n2'] : [])) }, { weight: 1, arbitrary: nasty(false) });
-  const heartbeat = fc.record({ node, reports, telemetry }, { requiredKeys: [] });
+  const hostileHeartbeat = fc.record({ node, reports, telemetry }, { requiredKeys: [] });
+  // Well-formed heartbeats reach the store: reports for n1's runs, n2's runs and unknown ones.
+  const validHeartbeat = fc.record({
+    node: fc.constantFrom('n1', ...(credentials ? ['n2'] : [])),
+    reports: fc.uniqueArray(fc.record({ runId: fc.constantFrom(...(runs['n1'] ?? []), ...(runs['n2'] ?? []), '999.0.0', '1.0.7'), state: fc.constantFrom('running', 'exited'), pid: fc.option(fc.nat(99999), { nil: null }), exitCode: fc.option(fc.nat(255), { nil: null }) }), { maxLength: 4, selector: (r) => r.runId }),
+    telemetry: fc.uniqueArray(fc.record({ index: fc.nat(7), utilization: fc.double({ min: 0, max: 100, noNaN: true }), memoryUsedMib: fc.nat(81559), powerWatts: fc.nat(700) }), { maxLength: 4, selector: (t) => t.index }),
+  });
+  const heartbeat = fc.oneof({ weight: 2, arbitrary: validHeartbeat }, { weight: 3, arbitrary: nearValid(validHeartbeat, false).map((x) => x.doc) }, { weight: 2, arbitrary: hostileHeartbeat });
   const token = fc.oneof({ weight: 4, arbitrary: fc.constant('node' as const) }, { weight: 1, arbitrary: fc.constant('agent' as const) });
   const gpu = fc.oneof({ weight: 4, arbitrary: fc.record({ index: num, model: fc.oneof(fc.constantFrom('H100', 'A100'), nasty(false)), memoryMib: num, uuid: fc.oneof(fc.constant('GPU-x'), nasty(false)) }, { requiredKeys: [] }) }, { weight: 1, arbitrary: nasty(false) });
-  const registration = fc.record(
+  const validRegistration = fc.record({ id: fc.constantFrom('n1', 'n3'), address: fc.constant('http://127.0.0.1:1/n1'), cpuMilli: fc.nat(128_000), memoryMib: fc.nat(1 << 20), gpus: fc.nat(6).map(gpus), simulated: fc.boolean() });
+  const hostileRegistration = fc.record(
     {
       id: fc.oneof({ weight: 4, arbitrary: fc.constant('n1') }, { weight: 1, arbitrary: fc.constantFrom('n3', '', '-x', 'a'.repeat(70)) }, { weight: 1, arbitrary: nasty(false) }),
       address: fc.oneof(fc.constant('http://127.0.0.1:1/n1'), fc.constantFrom('', 'ftp://x', 'javascript:alert(1)', 'http://', 'x'.repeat(5000)), nasty(false)),
@@ -471,7 +479,7 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
     stateful: true,
     arbitrary: fc.oneof(
       { weight: 3, arbitrary: fc.record({ route: fc.constant('heartbeat' as const), body: heartbeat, yaml: fc.boolean(), token }) },
-      { weight: 1, arbitrary: fc.record({ route: fc.constant('register' as const), body: registration, yaml: fc.boolean(), token }) },
+      { weight: 1, arbitrary: fc.record({ route: fc.constant('register' as const), body: fc.oneof(validRegistration, nearValid(validRegistration, false).map((x) => x.doc), hostileRegistration), yaml: fc.boolean(), token }) },
       { weight: 1, arbitrary: fc.record({ route: fc.constantFrom('heartbeat' as const, 'register' as const), body: nasty(false), yaml: fc.boolean(), token }) },
     ),
     async check(c) {
