@@ -191,16 +191,19 @@ export class Agent {
     if (typeof lease === 'number' && Number.isFinite(lease) && lease > 0) this.nodeLeaseMs = lease;
   }
 
-  /** The latest GPU telemetry, waiting at most TELEMETRY_WAIT_MS for a fresh sample. */
+  /**
+   * GPU telemetry for a heartbeat: a fresh sample if it comes within TELEMETRY_WAIT_MS, else the
+   * last one. While a sample hangs (a stuck nvidia-smi), later heartbeats do not wait for it.
+   */
   private async sampleTelemetry(now: number): Promise<GpuTelemetry[]> {
-    if (!this.sampling) {
-      this.sampling = this.gpus
-        .sample(this.runner.busyMilli(this.gpus.gpus.length), now)
-        .then((t) => void (this.telemetry = t), () => {})
-        .finally(() => (this.sampling = null));
-    }
+    if (this.sampling) return this.telemetry;
+    const sampling = this.gpus
+      .sample(this.runner.busyMilli(this.gpus.gpus.length), now)
+      .then((t) => void (this.telemetry = t), () => {})
+      .finally(() => (this.sampling = null));
+    this.sampling = sampling;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.sampling, new Promise<void>((ok) => (timer = setTimeout(ok, TELEMETRY_WAIT_MS)))]);
+    await Promise.race([sampling, new Promise<void>((ok) => (timer = setTimeout(ok, TELEMETRY_WAIT_MS)))]);
     clearTimeout(timer);
     return this.telemetry;
   }
@@ -349,7 +352,9 @@ export class Agent {
     const file = logFile(join(resolve(this.o.dataDir), 'logs'), m[1] as string, Number(m[2]), stream);
     let size: number;
     try {
-      size = statSync(file).size;
+      const st = statSync(file);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
     } catch {
       res.writeHead(200, { 'content-type': 'text/plain', 'x-tide-next-offset': String(offset) }).end('');
       return;
@@ -360,7 +365,10 @@ export class Agent {
       res.end('');
       return;
     }
-    createReadStream(file, { start: offset, end: end - 1 }).pipe(res);
+    // A file that vanishes or cannot be read after the stat must not take the agent down.
+    createReadStream(file, { start: offset, end: end - 1 })
+      .on('error', () => res.destroy())
+      .pipe(res);
   }
 
   /** Stops heartbeating. Tasks keep running (a new agent adopts them) unless killTasks. */

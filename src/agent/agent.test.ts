@@ -1,0 +1,78 @@
+/**
+ * The agent in-process against a real server (in-memory store): what must not take a node down.
+ * A stuck nvidia-smi must not hold heartbeats back (the node would be lost and its tasks
+ * fenced), and a log path that is not a readable file must not crash the agent's log server.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startServer, type RunningServer } from '../server/server.ts';
+import { Agent } from './agent.ts';
+
+const ADMIN = 'agent-test-admin';
+const AGENT = 'agent-test-agent';
+const TENANT = 'agent-test-tenant';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, deadlineMs = 30_000, log: readonly string[] = []): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${log.length ? `; agent log:\n${log.join('\n')}` : ''}`);
+    await sleep(100);
+  }
+}
+
+describe('agent against a real server', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-agent-'));
+  let server: RunningServer;
+  let agent: Agent;
+  const lines: string[] = [];
+  const api = async (path: string, token = ADMIN, init: RequestInit = {}): Promise<any> => {
+    const res = await fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+    return res.json();
+  };
+
+  before(async () => {
+    // An nvidia-smi that answers discovery, then hangs on every later query (as a wedged driver does).
+    const smi = join(dir, 'nvidia-smi');
+    writeFileSync(smi, `#!/bin/sh\nif [ -e "${dir}/discovered" ]; then exec sleep 30; fi\ntouch "${dir}/discovered"\necho "0, GPU-0, NVIDIA H100 80GB HBM3, 81559, 0, 0, 70, 700"\n`);
+    chmodSync(smi, 0o755);
+    server = await startServer({
+      dataDir: dir, databaseUrl: 'memory:', port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 100, nodeLeaseMs: 3000,
+      config: { adminToken: null, agentToken: null, tenants: [{ name: 't', tokens: [TENANT] }], queues: [] },
+    });
+    agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'smi-node', nvidiaSmi: smi, dataDir: join(dir, 'agent'), heartbeatMs: 200, cpuMilli: 8000, memoryMib: 65536, log: (l) => lines.push(l) });
+    await agent.start();
+  });
+  after(async () => {
+    await agent.stop(true);
+    await server.close();
+  });
+
+  test('a hung nvidia-smi does not hold heartbeats back: the node is never lost and runs a job', async () => {
+    assert.equal(agent.simulated, false, 'the GPUs came from the (fake) nvidia-smi');
+    // Twice the node lease of heartbeats, each sampling telemetry from the hung nvidia-smi.
+    const target = agent.heartbeats + 30;
+    await until('30 more heartbeats', async () => (agent.heartbeats >= target ? true : undefined), 60_000, lines);
+    const { job } = await api('/v1/jobs', TENANT, { method: 'POST', body: JSON.stringify({ name: 'j', tasks: [{ gpus: 1, command: 'true' }] }) }).then((r) => ({ job: r.jobs[0] }));
+    const done = await until('the job to end', async () => {
+      const j = (await api(`/v1/jobs/${job.id}`, TENANT)).job;
+      return ['succeeded', 'failed'].includes(j.state) ? j : undefined;
+    });
+    assert.equal(done.state, 'succeeded');
+    const events = await api('/v1/events?limit=1000');
+    assert.deepEqual((events.events as any[]).filter((e) => e.type === 'node:lost'), [], 'the node was never lost');
+  });
+
+  test('a log path that is a directory is answered as empty; the log server stays up', async () => {
+    mkdirSync(join(dir, 'agent', 'logs', 'job-99', 'task-0.out'), { recursive: true });
+    const get = (path: string): Promise<Response> => fetch(`${agent.url}${path}`, { headers: { authorization: `Bearer ${AGENT}` } });
+    const r = await get('/logs/99/0');
+    assert.deepEqual([r.status, await r.text(), r.headers.get('x-tide-next-offset')], [200, '', '0']);
+    assert.equal((await get('/logs/99/1')).status, 200, 'still serving');
+  });
+});
