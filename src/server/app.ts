@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
-import { parseHeartbeat, parseRegistration, type Checked } from '../api/agentSchema.ts';
+import { parseHeartbeat, parseRegistration, type Checked, type Registration } from '../api/agentSchema.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
@@ -408,6 +408,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const taken = () => new ApiError('conflict', `node ${reg.id} already has a credential; start its agent with its data directory, or an admin can reset it (tide node reset-credential ${reg.id})`);
     if (p.role === 'node') await requireNode(store, p, reg.id);
     else if (await store.nodeHasCredential(reg.id)) throw taken();
+    await refuseShrinkUnderTasks(store, reg);
     const answer = { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
     if (p.role === 'node') {
       await store.registerNode(reg, clock());
@@ -431,6 +432,30 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/**
+ * A node may re-register with other resources, but not take away what its active tasks hold
+ * (GPUs by index and model, CPU, memory): the scheduler would find running tasks that no longer
+ * fit and stop planning for the whole cluster. A 409 naming each field; once the tasks end (or
+ * the node is lost and they are requeued) the registration goes through.
+ */
+async function refuseShrinkUnderTasks(store: Store, reg: Registration): Promise<void> {
+  const before = await store.getNode(reg.id);
+  if (!before) return;
+  const tasks = (await store.snapshot()).activeTasks.filter((t) => t.node === reg.id);
+  if (tasks.length === 0) return;
+  const problems: { path: string; message: string }[] = [];
+  const held = [...new Set(tasks.flatMap((t) => t.gpus))].sort((a, b) => a - b);
+  for (const g of held) {
+    if (g >= reg.gpus.length) problems.push({ path: 'gpus', message: `active tasks hold GPU ${g}; ${reg.gpus.length} GPUs would drop it` });
+    else if (before.gpus[g]?.model !== reg.gpus[g]?.model) problems.push({ path: `gpus[${g}].model`, message: `active tasks run on it as ${before.gpus[g]?.model}` });
+  }
+  const cpu = tasks.reduce((n, t) => n + t.cpuMilli, 0);
+  const mem = tasks.reduce((n, t) => n + t.memoryMib, 0);
+  if (reg.cpuMilli < cpu) problems.push({ path: 'cpuMilli', message: `active tasks hold ${cpu}` });
+  if (reg.memoryMib < mem) problems.push({ path: 'memoryMib', message: `active tasks hold ${mem}` });
+  if (problems.length) throw new ApiError('conflict', `node ${reg.id} cannot re-register with less than its active tasks hold: ${problems.map((x) => `${x.path}: ${x.message}`).join('; ')}`, problems.slice(0, 20));
 }
 
 /** An agent body's value, or a 400 naming every bad field (at most 20 listed). */
