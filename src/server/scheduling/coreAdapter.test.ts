@@ -51,6 +51,8 @@ for (const name of jobSchedulerNames()) {
     }
     const bound = new Set(plan.binds.map((b) => byName.get(b.jobId)));
     assert.ok(!bound.has('huge'));
+    const huge = snap.openJobs.find((j) => j.name === 'huge')?.id;
+    assert.match(plan.pending.find((p) => p.jobId === huge)?.reason ?? '', /^unschedulable: /, 'no one model holds its gang');
     // Gavel's max-min rounds (gavel, las) do not enforce queue quotas in the core yet.
     if (!['gavel', 'las'].includes(name)) assert.ok(!bound.has('quota'), 'queue quota respected');
     for (const j of snap.openJobs) if (!bound.has(j.name)) assert.ok(plan.pending.some((p) => p.jobId === j.id && p.reason.length > 0), `${j.name} has a reason`);

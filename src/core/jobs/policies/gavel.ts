@@ -95,6 +95,8 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
   }
 
   function reasonFor(spec: JobSpec): PendingReason {
+    const never = placer.unschedulable(spec);
+    if (never) return { job: spec.id, ...never };
     const x = allocation.get(spec.id);
     if (!x) return { job: spec.id, code: 'waiting-for-round', message: `waits for the next allocation (every ${minGap} s at most)` };
     const share = x.reduce((a, v) => a + v, 0);
@@ -151,6 +153,8 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
           if ((left[k] as number) === 0) break;
           const id = e.c.spec.id;
           if (chosen.has(id) || !e.inAllocation || (e.c.throughput[k] as number) <= 0) continue;
+          // No round's GPUs for a job no schedulable node could run.
+          if (placer.unschedulable(e.c.spec) !== null) continue;
           const gpus = jobGpus(e.c.spec);
           if (gpus > (left[k] as number)) continue;
           left[k] = (left[k] as number) - gpus;
