@@ -10,13 +10,13 @@ import Table from 'cli-table3';
 import { FAULT_KINDS, runSoak, type FaultKind } from '../test/e2e/soak.ts';
 
 function usage(message: string): never {
-  console.error(`soak: ${message}\nusage: npm run soak -- [--minutes 5] [--seed 1] [--database postgres|sqlite] [--faults ${FAULT_KINDS.join(',')}] [--json FILE]`);
+  console.error(`soak: ${message}\nusage: npm run soak -- [--minutes 5] [--seed 1] [--database postgres|sqlite] [--faults ${FAULT_KINDS.join(',')}] [--json FILE] [--keep]`);
   process.exit(2);
 }
 
-let values: Record<string, string | undefined>;
+let values: Record<string, string | boolean | undefined>;
 try {
-  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, seed: { type: 'string', default: '1' }, database: { type: 'string', default: 'postgres' }, faults: { type: 'string' }, json: { type: 'string' } } }));
+  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, seed: { type: 'string', default: '1' }, database: { type: 'string', default: 'postgres' }, faults: { type: 'string' }, json: { type: 'string' }, keep: { type: 'boolean' } } }));
 } catch (e) {
   usage((e as Error).message);
 }
@@ -26,22 +26,22 @@ const seed = Number(values['seed']);
 if (!Number.isInteger(seed)) usage(`--seed: must be an integer, got ${values['seed']}`);
 const database = values['database'];
 if (database !== 'postgres' && database !== 'sqlite') usage(`--database: must be postgres or sqlite, got ${database}`);
-const kinds = values['faults']?.split(',') ?? [...FAULT_KINDS];
+const kinds = typeof values['faults'] === 'string' ? values['faults'].split(',') : [...FAULT_KINDS];
 for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) usage(`--faults: unknown fault ${k} (known: ${FAULT_KINDS.join(', ')})`);
 
 // Ctrl-C: exit through process.exit so the throwaway PostgreSQL is removed (its exit hook).
 process.on('SIGINT', () => process.exit(130));
 
-const report = await runSoak({ durationMs: minutes * 60_000, seed, database, kinds: kinds as FaultKind[], log: (s) => console.error(s) });
+const report = await runSoak({ durationMs: minutes * 60_000, seed, database, kinds: kinds as FaultKind[], keep: values['keep'] === true, log: (s) => console.error(s) });
 
 const table = new Table({ head: ['', database], style: { head: [], border: [] } });
 table.push(['seconds', report.seconds], ['fault rounds', report.rounds]);
-table.push(['jobs submitted', report.jobs.submitted], ['  succeeded', report.jobs.succeeded], ['  failed', report.jobs.failed], ['  cancelled', report.jobs.cancelled], ['  unfinished', report.jobs.unfinished], ['  requeued at least once', report.jobs.requeued], ['task runs (ledger)', report.runs]);
+table.push(['jobs submitted', report.jobs.submitted], ['  succeeded', report.jobs.succeeded], ['  failed', report.jobs.failed], ['  cancelled', report.jobs.cancelled], ['  unfinished', report.jobs.unfinished], ['  requeued at least once', report.jobs.requeued], ['  run again after an unseen success', report.jobs.rerunAfterSuccess], ['task runs (ledger)', report.runs]);
 for (const [k, n] of Object.entries(report.faults)) table.push([`fault: ${k}`, n]);
 for (const [k, n] of Object.entries(report.violations)) table.push([`violation: ${k}`, n]);
 console.log(table.toString());
 for (const d of report.details.slice(0, 30)) console.log(`  ${d}`);
 if (report.details.length > 30) console.log(`  … ${report.details.length - 30} more (see --json)`);
 if (report.dataDir) console.log(`files kept for inspection: ${report.dataDir}`);
-if (values['json']) writeFileSync(values['json'], JSON.stringify(report, null, 2) + '\n');
+if (typeof values['json'] === 'string') writeFileSync(values['json'], JSON.stringify(report, null, 2) + '\n');
 process.exitCode = report.details.length === 0 ? 0 : 1;

@@ -34,15 +34,21 @@ export interface SoakOptions {
   readonly agents?: number;
   readonly gpusPerAgent?: number;
   readonly nodeLeaseMs?: number;
+  /** How much longer than the node lease a partition lasts: uniform in [min, max] ms. */
+  readonly partitionExtraMs?: readonly [number, number];
   /** Time between faults: uniform in [min, max] ms. */
   readonly faultGapMs?: readonly [number, number];
   readonly kinds?: readonly FaultKind[];
   /** These faults once, in this order (within `durationMs`), instead of random ones: a short run hits each. */
   readonly schedule?: readonly FaultKind[];
+  /** Scales how long jobs run (1: 0.2 s to 15 s; a short run takes less). */
+  readonly jobScale?: number;
   /** Jobs kept pending or running at once. */
   readonly concurrency?: number;
   /** Bound on the time every job takes to end once the faults stop. */
   readonly settleMs?: number;
+  /** Keep the data directory (servers', agents' and tasks' files) even when all was well. */
+  readonly keep?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -51,7 +57,8 @@ export interface SoakReport {
   seed: number;
   seconds: number;
   rounds: number;
-  jobs: { submitted: number; succeeded: number; failed: number; cancelled: number; unfinished: number; requeued: number };
+  /** `rerunAfterSuccess`: jobs run again after an attempt had succeeded unseen (partitioned): done twice, not at once. */
+  jobs: { submitted: number; succeeded: number; failed: number; cancelled: number; unfinished: number; requeued: number; rerunAfterSuccess: number };
   runs: number;
   faults: Record<string, number>;
   violations: Record<string, number>;
@@ -61,21 +68,30 @@ export interface SoakReport {
 }
 
 /** A small seeded generator (reproducible fault and job sequences). */
-function lcg(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
+class Draw {
+  private s: number;
+  constructor(seed: number) {
+    this.s = (seed * 2654435761) >>> 0 || 1;
+  }
+  next(): number {
+    this.s = (Math.imul(this.s, 1664525) + 1013904223) >>> 0;
+    return this.s / 2 ** 32;
+  }
+  between(lo: number, hi: number): number {
+    return lo + this.next() * (hi - lo);
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.next() * xs.length)] as T;
+  }
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
-  const rnd = lcg(o.seed);
-  const between = (lo: number, hi: number): number => lo + rnd() * (hi - lo);
-  const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  // Two streams, so that the faults drawn do not depend on how many jobs were submitted meanwhile.
+  const jobDraw = new Draw(o.seed);
+  const draw = new Draw(o.seed + 7919);
   const nodeLeaseMs = o.nodeLeaseMs ?? 5000;
   const [gapLo, gapHi] = o.faultGapMs ?? [2000, 5000];
   const kinds = (o.kinds ?? FAULT_KINDS).filter((k) => k !== 'pg-restart' || o.database === 'postgres');
@@ -112,16 +128,18 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   /** One job of the mix; its command writes the ledger. */
   const spec = (n: number): unknown => {
-    const x = rnd();
+    const x = jobDraw.next();
     const task = (gpus: number, work: string, replicas = 1, checkpointing = false) => ({
       replicas, gpus, cpu: 1, memory: '1Gi', command: ledgerCommand(ledgerFile, Math.round(Math.min(gpus, 1) * 1000), work, checkpointing),
     });
-    const sleepFor = (lo: number, hi: number): string => `sleep ${between(lo, hi).toFixed(1)}`;
+    const scale = o.jobScale ?? 1;
+    const sleepFor = (lo: number, hi: number): string => `sleep ${(jobDraw.between(lo, hi) * scale).toFixed(1)}`;
     if (x < 0.3) return { name: `short-${n}`, tasks: [task(1, sleepFor(0.2, 1))] };
-    if (x < 0.45) return { name: `fraction-${n}`, kind: 'inference', tasks: [task(pickOf([0.25, 0.5]), sleepFor(0.5, 3))] };
-    if (x < 0.6) return { name: `long-${n}`, tasks: [task(pickOf([1, 2]), sleepFor(3, 8))] };
-    if (x < 0.75) return { name: `gang-${n}`, tasks: [task(pickOf([1, 2]), sleepFor(1, 4), 2)] };
-    return { name: `ckpt-${n}`, checkpoint: true, gracePeriodSeconds: 5, tasks: [task(1, checkpointWork(Math.round(between(6, 16))), pickOf([1, 1, 2]), true)] };
+    if (x < 0.45) return { name: `fraction-${n}`, kind: 'inference', tasks: [task(jobDraw.pick([0.25, 0.5]), sleepFor(0.5, 3))] };
+    // Long ones outlast a node lease: a partition then finds them running.
+    if (x < 0.6) return { name: `long-${n}`, tasks: [task(jobDraw.pick([1, 2]), sleepFor(4, 15))] };
+    if (x < 0.75) return { name: `gang-${n}`, tasks: [task(jobDraw.pick([1, 2]), sleepFor(1, 4), 2)] };
+    return { name: `ckpt-${n}`, checkpoint: true, gracePeriodSeconds: 5, tasks: [task(1, checkpointWork(Math.max(1, Math.round(jobDraw.between(8, 30) * scale))), jobDraw.pick([1, 1, 2]), true)] };
   };
 
   const api = (): Api => new Api(server?.url ?? `http://127.0.0.1:${port}`);
@@ -201,19 +219,19 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (!server) return false;
         expectedDown.add('server');
         await server.proc.kill9();
-        await sleep(between(200, 2000));
+        await sleep(draw.between(200, 2000));
         server = await startServer();
         expectedDown.delete('server');
         return true;
       }
       case 'agent-kill': {
         // Down for well under the node lease (its start included): its tasks are adopted, not lost.
-        const i = Math.floor(rnd() * agents.length);
+        const i = Math.floor(draw.next() * agents.length);
         const a = agents[i] as (typeof agents)[number];
         log(`[${elapsed()}]   ${a.name}`);
         expectedDown.add(a.name);
         await a.proc.kill9();
-        await sleep(between(100, 800));
+        await sleep(draw.between(100, 800));
         a.proc = startAgent(i, a.proxy);
         expectedDown.delete(a.name);
         return true;
@@ -223,7 +241,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         ledger.probe();
         const live = ledger.open();
         if (live.length === 0) return false;
-        const run = pickOf(live);
+        const run = draw.pick(live);
         log(`[${elapsed()}]   run ${run.runId} of job ${run.jobId} on ${run.node} (pid ${run.pid})`);
         try {
           process.kill(run.pid, 'SIGKILL');
@@ -238,9 +256,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         return true;
       }
       case 'partition': {
-        const a = pickOf(agents);
-        const mode = rnd() < 0.5 ? 'blackhole' : 'reset';
-        const holdMs = nodeLeaseMs + between(1000, 3000);
+        const a = draw.pick(agents);
+        const mode = draw.next() < 0.5 ? 'blackhole' : 'reset';
+        const holdMs = nodeLeaseMs + draw.between(...(o.partitionExtraMs ?? [2000, 8000]));
         log(`[${elapsed()}]   ${a.name} cut off (${mode}) for ${(holdMs / 1000).toFixed(1)} s; node lease ${nodeLeaseMs / 1000} s`);
         a.proxy.cut(mode);
         await sleep(holdMs);
@@ -267,9 +285,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
     const faultsEnd = Date.now() + o.durationMs;
     while (Date.now() < faultsEnd && (!o.schedule || rounds < o.schedule.length)) {
-      await sleep(between(gapLo, gapHi));
+      await sleep(draw.between(gapLo, gapHi));
       if (Date.now() >= faultsEnd) break;
-      const kind = o.schedule ? (o.schedule[rounds] as FaultKind) : pickOf(kinds);
+      const kind = o.schedule ? (o.schedule[rounds] as FaultKind) : draw.pick(kinds);
       log(`[${elapsed()}] fault ${rounds + 1}: ${kind}`);
       if (await inject(kind)) {
         faults[kind] = (faults[kind] ?? 0) + 1;
@@ -313,9 +331,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     for (const j of jobs) if (!known.has(j.clientKey)) violate({ kind: 'lost-or-duplicate-job', key: `job ${j.id}`, message: `job ${j.id} has no key of ours (${j.clientKey})` });
     const runsByJob = new Map<string, LedgerRun[]>();
     for (const r of ledger.runs.values()) runsByJob.set(r.jobId, [...(runsByJob.get(r.jobId) ?? []), r]);
+    let rerunAfterSuccess = 0;
     for (const j of jobs) {
       if (!TERMINAL.has(j.state)) {
-        violate({ kind: 'not-ended', key: `not-ended ${j.id}`, message: `job ${j.id} (${j.name}) still ${j.state} ${((o.settleMs ?? 60_000) / 1000).toFixed(0)} s after the faults stopped: ${j.reason ?? ''}` });
+        const detail = await api().job(j.id).catch(() => ({ tasks: [], events: [] }));
+        const tasks = detail.tasks.map((t: any) => `task ${t.index} ${t.runId} ${t.state} on ${t.node} exit ${t.exitCode}`).join(', ');
+        const events = detail.events.slice(-3).map((e: any) => `${e.type} ${e.message}`).join('; ');
+        violate({ kind: 'not-ended', key: `not-ended ${j.id}`, message: `job ${j.id} (${j.name}) still ${j.state} ${((o.settleMs ?? 60_000) / 1000).toFixed(0)} s after the faults stopped: ${j.reason ?? ''} [${tasks}] last events: ${events}` });
         continue;
       }
       if (j.state !== 'succeeded' && !j.reason) violate({ kind: 'no-reason', key: `no-reason ${j.id}`, message: `job ${j.id} ${j.state} without a reason` });
@@ -331,6 +353,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (seen.has(slot)) bad(`task ${r.task} of attempt ${r.attempt} ran twice`);
         seen.add(slot);
       }
+      if (runs.some((r) => r.rc === 0 && r.attempt < j.attempt)) rerunAfterSuccess++;
       if (j.state === 'succeeded') {
         for (let t = 0; t < j.tasks; t++) {
           if (!runs.some((r) => r.attempt === j.attempt && r.task === t && r.rc === 0)) bad(`succeeded, but the ledger has no clean end of task ${t} in attempt ${j.attempt}`);
@@ -345,12 +368,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       seed: o.seed,
       seconds: Math.round((Date.now() - t0) / 1000),
       rounds,
-      jobs: { submitted: keys.length, succeeded: count('succeeded'), failed: count('failed'), cancelled: count('cancelled'), unfinished: jobs.filter((j) => !TERMINAL.has(j.state)).length, requeued: jobs.filter((j) => j.attempt > 0).length },
+      jobs: { submitted: keys.length, succeeded: count('succeeded'), failed: count('failed'), cancelled: count('cancelled'), unfinished: jobs.filter((j) => !TERMINAL.has(j.state)).length, requeued: jobs.filter((j) => j.attempt > 0).length, rerunAfterSuccess },
       runs: ledger.runs.size,
       faults,
       violations: byKind,
       details: [...violations.values()].map((v) => `${v.kind}: ${v.message}`),
-      dataDir: violations.size > 0 ? dir : null,
+      dataDir: violations.size > 0 || o.keep ? dir : null,
     };
   } finally {
     finished = true;
@@ -359,14 +382,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     for (const a of agents) {
       await a.proc.stop();
       await a.proxy.close();
+      writeFileSync(join(dir, `${a.name}.log`), a.proc.output);
     }
     await server?.proc.stop();
+    if (server) writeFileSync(join(dir, 'server.log'), server.proc.output);
     // Tasks outlive agents by design: end what the soak started (each run's process group).
     ledger.read();
     ledger.probe();
     for (const r of ledger.open()) killGroup(r.pid);
     pg?.stop();
-    if (violations.size === 0) rmSync(dir, { recursive: true, force: true });
+    if (violations.size === 0 && !o.keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 
