@@ -4,12 +4,13 @@
  * fenced), and a log path that is not a readable file must not crash the agent's log server.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { Agent } from './agent.ts';
+import { TaskRunner } from './taskRunner.ts';
 
 const ADMIN = 'agent-test-admin';
 const AGENT = 'agent-test-agent';
@@ -76,3 +77,36 @@ describe('agent against a real server', () => {
     assert.equal((await get('/logs/99/1')).status, 200, 'still serving');
   });
 });
+
+test('an agent restarted while no server answers fences the tasks it adopts once half the lease it last knew has passed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-agent-'));
+  // A task left running by a previous agent, whose last good heartbeat was a minute ago.
+  const previous = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'checkpoints') }, {}, () => 0, 1);
+  const run = previous.start({
+    runId: '1.0.0', jobId: '1', jobName: 'left', taskIndex: 0, gangSize: 1, attempt: 0, action: 'run', command: ['/bin/sh', '-c', "trap '' TERM; while :; do sleep 0.1; done"],
+    env: {}, gpus: [0], gpuMilli: 1000, memoryMib: 1024, peers: [], checkpointDir: null, gracePeriodSeconds: 600,
+  }, 'n1');
+  writeFileSync(join(dir, 'fence.json'), JSON.stringify({ nodeLeaseMs: 2000, lastOkAt: Date.now() - 60_000 }));
+  const lines: string[] = [];
+  const agent = new Agent({ servers: ['http://127.0.0.1:9'], token: AGENT, nodeName: 'n1', gpus: '1xH100', forceSimulated: true, dataDir: dir, heartbeatMs: 200, log: (l) => lines.push(l) });
+  await agent.start();
+  try {
+    await until('the adopted task to be fenced and killed', async () => (groupAlive(run.pid) ? undefined : true), 30_000, lines);
+    assert.match(lines.join('\n'), /adopted 1 running task[\s\S]*stopped 1 task\(s\)/);
+  } finally {
+    await agent.stop(true);
+  }
+});
+
+/** Whether some process of the group still lives (zombies have exited; init reaps them when it will). */
+function groupAlive(pgid: number): boolean {
+  return readdirSync('/proc').some((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return Number(fields[2]) === pgid && fields[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  });
+}

@@ -107,6 +107,11 @@ test('a task that cannot start is a run that has exited with a start failure and
   const c = noCkpt.start(assignment('6.0.0', 'true'), 'n1');
   assert.equal(c.reason, 'start-failed');
   assert.match(c.message ?? '', /^checkpoint directory .*not-a-dir\/job-1: mkdir ENOTDIR \(not a directory\)$/);
+  // A log directory that cannot be made (a file where it should be).
+  writeFileSync(join(dir, 'logs', 'job-13'), '');
+  const noLogs = r.start(assignment('13.0.0', 'true'), 'n1');
+  assert.deepEqual([noLogs.reason, noLogs.exitCode], ['start-failed', 126]);
+  assert.match(noLogs.message ?? '', /^log directory .*job-13: mkdir EEXIST \(file already exists\)$/);
   const ok = r.start(assignment('7.0.0', 'exit 0'), 'n1');
   assert.ok(ok.pid > 0 && ok.reason === null && typeof ok.startedAt === 'number');
 });
