@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { describeJsonError, describeYamlError, duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from './strictParse.ts';
+import { describeJsonError, describeYamlError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from './strictParse.ts';
 
 const dup = (text: string): string | null => {
-  JSON.parse(text); // the scanner only sees text JSON.parse accepted
+  const value: unknown = JSON.parse(text); // the scanner only sees text JSON.parse accepted
   const d = findDuplicateKey(text);
+  assert.equal(hasDuplicateKey(text, value), d !== null, `the key count agrees with the scan: ${text}`);
   return d && duplicateKeyMessage(d);
 };
 
@@ -34,13 +35,16 @@ test('the scanner agrees with a reference on random JSON (seeded)', () => {
   // splicing a copy of an existing key into an object always makes one.
   fc.assert(
     fc.property(fc.jsonValue(), (v) => {
-      const text = JSON.stringify(v);
+      const text = JSON.stringify(v, null, v === null ? 0 : 1);
       assert.equal(findDuplicateKey(text), null);
-      const m = /\{"((?:[^"\\]|\\.)*)":/.exec(text);
+      assert.equal(hasDuplicateKey(text, v), false, text);
+      const m = /\{\s*"((?:[^"\\]|\\.)*)":/.exec(text);
       if (m) {
-        const spliced = `${text.slice(0, m.index + 1)}"${m[1]}":0,${text.slice(m.index + 1)}`;
-        JSON.parse(spliced);
+        const at = text.indexOf('"', m.index);
+        const spliced = `${text.slice(0, at)}"${m[1]}" : 0,${text.slice(at)}`;
+        const parsed: unknown = JSON.parse(spliced);
         assert.notEqual(findDuplicateKey(spliced), null, spliced);
+        assert.equal(hasDuplicateKey(spliced, parsed), true, spliced);
       }
     }),
     { seed: 14, numRuns: 2000 },

@@ -23,6 +23,52 @@ interface Frame {
 }
 
 /**
+ * Whether a JSON text that JSON.parse turned into `value` has a duplicate key: it does exactly
+ * when the text holds more keys than the value (JSON.parse keeps one of each). Counting both is
+ * about twice as fast as JSON.parse and allocates nothing; `findDuplicateKey` then says which.
+ */
+export function hasDuplicateKey(text: string, value: unknown): boolean {
+  return countKeyTokens(text) !== countKeys(value);
+}
+
+function countKeys(v: unknown): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  if (Array.isArray(v)) for (const x of v) n += countKeys(x);
+  else
+    for (const k in v) {
+      n++;
+      n += countKeys((v as Record<string, unknown>)[k]);
+    }
+  return n;
+}
+
+/** Strings followed by a colon (after any whitespace) are keys. */
+function countKeyTokens(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) !== 0x22 /* " */) continue;
+    i = stringEnd(text, i);
+    let j = i + 1;
+    let c = text.charCodeAt(j);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++j);
+    if (c === 0x3a /* : */) n++;
+  }
+  return n;
+}
+
+/** The index of the quote that closes the string opening at `start`. */
+function stringEnd(text: string, start: number): number {
+  let end = text.indexOf('"', start + 1);
+  for (;;) {
+    let slashes = 0;
+    while (text.charCodeAt(end - 1 - slashes) === 0x5c /* \ */) slashes++;
+    if (slashes % 2 === 0) return end;
+    end = text.indexOf('"', end + 1);
+  }
+}
+
+/**
  * The first duplicate key in a JSON text that JSON.parse has accepted, or null. One pass over
  * the text: strings are skipped with indexOf, and keys are decoded only when they hold escapes.
  */
@@ -33,13 +79,7 @@ export function findDuplicateKey(text: string): DuplicateKey | null {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      let end = text.indexOf('"', i + 1);
-      for (;;) {
-        let slashes = 0;
-        while (text.charCodeAt(end - 1 - slashes) === 0x5c /* \ */) slashes++;
-        if (slashes % 2 === 0) break;
-        end = text.indexOf('"', end + 1);
-      }
+      const end = stringEnd(text, i);
       if (expectKey) {
         const top = stack[stack.length - 1] as Frame;
         const raw = text.slice(i + 1, end);

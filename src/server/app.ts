@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
 import { parseHeartbeat, parseRegistration, type Checked, type Registration } from '../api/agentSchema.ts';
-import { describeJsonError, duplicateKeyMessage, findDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
+import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireNode, requireRole, type Principal } from './auth.ts';
@@ -59,7 +59,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     parseJson(req, body as string, (err: Error | null, value?: unknown) => {
       if ((err as { code?: string } | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return done(new ApiError('invalid_request', `body is not valid JSON: ${describeJsonError(body as string)}`), undefined);
       if (err) return done(err, undefined);
-      const dup = typeof value === 'object' && value !== null ? findDuplicateKey(body as string) : null;
+      const dup = typeof value === 'object' && value !== null && hasDuplicateKey(body as string, value) ? findDuplicateKey(body as string) : null;
       if (dup) {
         const message = duplicateKeyMessage(dup);
         return done(new ApiError('invalid_request', `body is not valid JSON: ${message}`, [{ path: `${dup.at}${dup.at ? '.' : ''}${dup.key}`, message: 'duplicate key' }]), undefined);
