@@ -60,9 +60,10 @@ export function formatMemory(mib: number): string {
 /**
  * Why no node of `shapes` could ever run a job of these groups on one of `models` (the GPU
  * models it may use; ignored when no group needs a GPU), or null when some could. `node` is
- * how messages name a node ("node", "schedulable node"). Reports the first group that fits no
- * allowed model; when each fits some model but none fits them all, the first group that fails
- * on the first model.
+ * how messages name a node ("node", "schedulable node"). Reports, in this order: the groups
+ * together when each fits a model alone but their whole GPUs exceed what it has; the first
+ * group that fits none of its allowed models (naming its field); else that no one model fits
+ * every group.
  */
 export function shortfall(groups: readonly TaskGroupSpec[], models: readonly GpuModel[], shapes: readonly NodeShape[], node = 'node'): Shortfall | null {
   const gpuJob = groups.some((g) => g.task.gpuCount > 0);
