@@ -111,9 +111,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const order = q.oneOf('order', ['asc', 'desc'] as const) ?? 'asc';
     return { ...(after !== undefined ? { afterId: after } : {}), ...(before !== undefined ? { beforeId: before } : {}), limit, order };
   };
-  /** Whose rows a list shows: a tenant its own (naming another is a 403); an admin all, or ?tenant=NAME (which must exist). */
+  /**
+   * Whose rows a list shows: a tenant its own (naming another is a 403); an admin all, or
+   * ?tenant=NAME (which must exist). Reads the last parameter: first refuses any bad one.
+   */
   const tenantFilter = async (p: Principal, q: QueryReader): Promise<string | undefined> => {
     const named = q.string('tenant');
+    q.done();
     if (p.role === 'tenant') {
       if (named !== undefined && named !== p.tenant) throw new ApiError('forbidden', 'tenant: a tenant token reads its own tenant only');
       return p.tenant ?? '';
@@ -148,7 +152,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     requireRole(p, 'tenant', 'admin');
     const q = new QueryReader(req.query);
     const tenant = (await tenantFilter(p, q)) ?? 'default';
-    q.done();
     const parsed = parseJobSpec(req.body);
     if (!parsed.ok) throw new ApiError('invalid_spec', `invalid job spec: ${parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, parsed.errors);
     const queues = await store.listQueues();
@@ -190,10 +193,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const q = new QueryReader(req.query);
     const states = q.listOf('state', JOB_STATES);
     const queue = q.string('queue');
-    if (queue !== undefined && !(await store.listQueues()).some((x) => x.name === queue)) throw new ApiError('not_found', `no queue ${JSON.stringify(queue.slice(0, 64))}`);
     const list = listQuery(q);
     const tenant = await tenantFilter(p, q);
-    q.done();
+    if (queue !== undefined && !(await store.listQueues()).some((x) => x.name === queue)) throw new ApiError('not_found', `no queue ${JSON.stringify(queue.slice(0, 64))}`);
     const rows = await store.listJobs({
       ...(tenant !== undefined ? { tenant } : {}),
       ...(states ? { states } : {}),
@@ -286,7 +288,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const job = q.id('job', 'a job id');
     const list = listQuery(q);
     const tenant = await tenantFilter(p, q);
-    q.done();
     if (job !== undefined) await visibleJob(p, String(job));
     const rows = await store.listEvents({
       ...(job !== undefined ? { jobId: String(job) } : {}),
