@@ -188,7 +188,10 @@ export class Agent {
   /** Takes the node lease from a server's answer, if it states one. */
   private takeLease(json: unknown): void {
     const lease = (json as { nodeLeaseMs?: unknown } | null)?.nodeLeaseMs;
-    if (typeof lease === 'number' && Number.isFinite(lease) && lease > 0) this.nodeLeaseMs = lease;
+    if (typeof lease !== 'number' || !Number.isFinite(lease) || lease <= 0 || lease === this.nodeLeaseMs) return;
+    this.nodeLeaseMs = lease;
+    const every = this.o.heartbeatMs ?? 2000;
+    if (every > lease / 4) this.log(`warning: a heartbeat every ${every} ms is slow for the server's node lease of ${lease} ms; tasks are stopped after ${lease / 2} ms without one`);
   }
 
   /**

@@ -66,7 +66,6 @@ export const Q = {
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   /** $4 = 1 when the agent still runs tasks the server has written off: a lost node stays lost until they are gone. */
   heartbeatNode: "UPDATE nodes SET last_heartbeat = $2, telemetry = $3, state = CASE WHEN state = 'lost' AND $4 = 0 THEN 'ready' ELSE state END WHERE id = $1",
-  taskStartedAt: 'UPDATE tasks SET started_at = COALESCE(started_at, $3) WHERE job_id = $1 AND idx = $2',
   silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id",
   setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
