@@ -456,6 +456,10 @@ export class SqlStore implements Store {
   /** Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says why a job failed, when known. */
   private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>): Promise<void> {
     for (const id of jobIds) {
+      // PostgreSQL runs transactions side by side (READ COMMITTED): two heartbeats that each end
+      // one task of a gang would each see the other's task running and leave the job running for
+      // ever. Locking the job row makes the second wait for the first, then read its tasks.
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [id]);
       const job = await db.get<JobRow>(Q.jobById, [id]);
       if (!job) continue;
       const tasks = await db.all<TaskRow>(Q.tasksOfJob, [id]);
