@@ -31,6 +31,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   },
   { names: ['server', 'agent', 'up'], load: async () => (await import('./serve.ts')).registerServeCommands },
   { names: CLUSTER_COMMANDS, load: async () => (await import('./cluster.ts')).registerClusterCommands },
+  { names: ['token', 'node'], load: async () => (await import('./tokens.ts')).registerTokenCommands },
   { names: ['sim'], load: async () => (await import('./sim.ts')).registerSim },
 ];
 
