@@ -143,3 +143,14 @@ test('fencing stops every live run: SIGTERM, then SIGKILL within the fence limit
   assert.equal(reports.get('12.0.0')?.reason, undefined, 'a run that had ended on its own is not fenced');
   assert.ok((reports.get('12.0.0')?.startedAt ?? 0) > 0 && done.exitCode === 0);
 });
+
+test('a task that writes its own exit file is still running until its wrapper ends, and its code is the real one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = runner(dir);
+  const run = r.start(assignment('14.0.0', 'echo 99999 > "$TIDE_EXIT_FILE"; sleep 0.6; exit 3'), 'n1');
+  await sleep(300);
+  r.tick(Date.now());
+  assert.equal(run.exited, false, 'still running');
+  await until(r, '14.0.0');
+  assert.equal(run.exitCode, 3);
+});

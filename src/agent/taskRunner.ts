@@ -10,7 +10,7 @@
  * 126 (anything else) and a message saying why, so the agent reports it like any other end.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { TaskAssignment, TaskReport } from '../api/types.ts';
@@ -286,20 +286,20 @@ export class TaskRunner {
     }
   }
 
+  /**
+   * A run has ended when its wrapper is gone (the exit file alone proves nothing: the task can
+   * write it, since TIDE_EXIT_FILE is in its environment). Its exit code is the file's, when that
+   * is a status (0-255); none at all means it was killed (137); anything else is unknown (null).
+   */
   private poll(run: Run): void {
-    if (run.pid < 0) return; // never started: start() has already decided its end
-    const exitPath = join(this.paths.stateDir, run.runId, 'exit');
-    if (existsSync(exitPath)) {
-      const code = Number(readFileSync(exitPath, 'utf8').trim());
-      run.exitCode = Number.isInteger(code) ? code : null;
-      run.exited = true;
-      return;
-    }
-    if (!alive(run.pid)) {
-      // Re-check: the wrapper writes the file just before it exits.
-      if (existsSync(exitPath)) return this.poll(run);
-      run.exited = true;
-      run.exitCode = 137;
+    if (run.pid < 0 || alive(run.pid)) return; // never started (start() decided its end), or running
+    run.exited = true;
+    run.exitCode = 137;
+    try {
+      const code = Number(readFileSync(join(this.paths.stateDir, run.runId, 'exit'), 'utf8').trim());
+      run.exitCode = Number.isInteger(code) && code >= 0 && code <= 255 ? code : null;
+    } catch {
+      /* no exit file: killed before the wrapper could write it */
     }
   }
 
