@@ -1,7 +1,7 @@
 /**
  * A throwaway PostgreSQL cluster for tests and the soak: `initdb` into a temp directory, started
  * with `pg_ctl` on a free port of 127.0.0.1 (trust auth, fsync off: nothing in it outlives the
- * run), stopped and removed by `stop()` — and on process exit, so a failing or interrupted run
+ * run, but a crash of PostgreSQL itself loses no commit), stopped and removed by `stop()` — and on process exit, so a failing or interrupted run
  * does not leave a server behind. As root it runs as the `postgres` user (initdb refuses root).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
@@ -85,7 +85,10 @@ export async function startThrowawayPostgres(opts: { bin?: string } = {}): Promi
   try {
     pgRun(bin, 'initdb', ['-D', dataDir, '-U', 'tide', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
     // The socket goes in the cluster's own directory (the default one may not exist or be writable).
-    const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+    // fsync and full-page writes guard against losing the OS (power), not a process: off. A commit
+    // must still reach the kernel before it returns (synchronous_commit stays on), or a restart
+    // with -m immediate would lose acknowledged transactions (the soak saw that).
+    const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`;
     pgRun(bin, 'pg_ctl', ['start', '-D', dataDir, '-w', '-t', '60', '-l', join(root, 'server.log'), '-o', options]);
   } catch (e) {
     stop();
