@@ -15,6 +15,9 @@ test('the nvidia-smi query line is read into model, memory, utilisation and powe
   assert.deepEqual(row, { index: 3, uuid: 'GPU-5f1c', model: 'H100', memoryMib: 81559, memoryUsedMib: 1024, utilization: 87, powerWatts: 512.34, powerLimitWatts: 700 });
   assert.equal(parseSmiLine('garbage'), null);
   assert.equal(parseSmiLine('3, GPU-5f1c, Tesla V100-SXM2-32GB, 32768, [N/A], 0, [N/A], 300')?.model, 'V100');
+  // A confused driver's readings stay in the ranges the server accepts (else every heartbeat of the node is refused).
+  const odd = parseSmiLine('0, GPU-1, NVIDIA H100, 81559, -5, 150, 9e99, 700');
+  assert.deepEqual([odd?.memoryUsedMib, odd?.utilization, odd?.powerWatts], [0, 100, 100_000]);
 });
 
 test('simulated telemetry follows the load the agent puts on each GPU', async () => {

@@ -40,9 +40,11 @@ export interface SmiRow extends GpuInfo, GpuTelemetry {
 export function parseSmiLine(line: string): SmiRow | null {
   const f = line.split(',').map((s) => s.trim());
   if (f.length < 8) return null;
-  const num = (s: string | undefined): number => {
+  // Readings are clamped to what the server accepts (a heartbeat with one reading out of range
+  // is refused whole, and a node that cannot heartbeat is lost): "[N/A]" and garbage read as 0.
+  const num = (s: string | undefined, max = 2 ** 30): number => {
     const n = Number(s);
-    return Number.isFinite(n) ? n : 0;
+    return Number.isFinite(n) ? Math.min(max, Math.max(0, n)) : 0;
   };
   const index = Number(f[0]);
   if (!Number.isInteger(index)) return null;
@@ -55,8 +57,8 @@ export function parseSmiLine(line: string): SmiRow | null {
     model,
     memoryMib: num(f[3]),
     memoryUsedMib: num(f[4]),
-    utilization: num(f[5]),
-    powerWatts: num(f[6]),
+    utilization: num(f[5], 100),
+    powerWatts: num(f[6], 100_000),
     powerLimitWatts: num(f[7]),
   };
 }
