@@ -382,6 +382,7 @@ export class SqlStore implements Store {
         const t = byRun.get(r.runId);
         if (!t || r.state !== 'exited') continue;
         const code = intOrNull(r.exitCode);
+        // eslint-disable-next-line no-control-regex
         const why = typeof r.message === 'string' ? r.message.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 500) : 'no reason given';
         let state: 'stopped' | 'succeeded' | 'failed' = t.state === 'stopping' ? 'stopped' : code === 0 ? 'succeeded' : 'failed';
         let message = `task ${t.idx} exit ${code ?? 'signal'}`;
