@@ -185,8 +185,11 @@ export function registerServeCommands(program: Command): void {
       const dataDir = resolve(f.dataDir);
       const lock = lockDataDir(dataDir, SERVER_LOCK, 'tide up');
       const creds = credentials(dataDir);
-      const { Agent } = await import('../agent/agent.ts');
+      const { Agent, NODE_TOKEN_FILE } = await import('../agent/agent.ts');
       const server = await startFromFlags({ ...f, tickMs: f.tickMs === '1000' ? '500' : f.tickMs }, creds);
+      // tide up owns its data directory (locked): when its agent's node token is gone (the agent
+      // directory deleted), the local node gets a new credential rather than a 409 at each beat.
+      if (!f.databaseUrl && !existsSync(join(dataDir, 'agent', NODE_TOKEN_FILE))) await server.store.resetNodeCredential(f.name, Date.now());
       const agent = new Agent({
         servers: [server.url],
         token: f.agentToken ?? process.env['TIDE_AGENT_TOKEN'] ?? creds.agentToken,
