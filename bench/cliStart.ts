@@ -10,7 +10,7 @@
  *   npm run bench:cli [-- --runs 15]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,15 +28,16 @@ const [ADMIN, AGENT, TENANT] = ['bench-admin', 'bench-agent', 'bench-tenant'];
 const config = join(dir, 'cluster.yaml');
 writeFileSync(config, `adminToken: ${ADMIN}\nagentToken: ${AGENT}\ntenants:\n  - name: bench\n    tokens: [${TENANT}]\n`);
 
-/** Same rule as bin/tide.js: dist/ is used only when nothing under src/ is newer than its stamp. */
+/** Same rule as bin/tide.js: dist/ is used only when none of the sources its .stamp lists is newer. */
 function distIsFresh(): boolean {
-  let built: number;
   try {
-    built = statSync(join(ROOT, 'dist', '.stamp')).mtimeMs;
+    const stamp = join(ROOT, 'dist', '.stamp');
+    const built = statSync(stamp).mtimeMs;
+    const { inputs } = JSON.parse(readFileSync(stamp, 'utf8')) as { inputs: string[] };
+    return inputs.every((file) => statSync(join(ROOT, file)).mtimeMs <= built);
   } catch {
     return false;
   }
-  return readdirSync(join(ROOT, 'src'), { recursive: true }).every((e) => String(e).endsWith('.test.ts') || statSync(join(ROOT, 'src', String(e))).mtimeMs <= built);
 }
 const build = (): void => {
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });

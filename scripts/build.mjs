@@ -4,14 +4,15 @@
 // installed) and splits the code: each command group that main.ts loads with import() is its
 // own chunk, so `tide jobs` reads the cluster commands and nothing of the server, agent or
 // simulator. The SQL migrations are copied beside the chunks (the store reads them from
-// `migrations/` next to its own module). dist/.stamp carries the build's start time:
-// bin/tide.js runs dist/ only when no file under src/ is newer (else the sources through tsx).
+// `migrations/` next to its own module). dist/.stamp lists the source files the build read and
+// has the build's start time as its mtime: bin/tide.js runs dist/ only when none of them is
+// newer (else the sources through tsx).
 //
 // Usage: node scripts/build.mjs [OUTDIR]  (default dist/; tests build into a folder of their
 // own, which must lie inside the repository so that the bundle finds node_modules). The build
 // is written beside OUTDIR and renamed into place, so a `tide` starting meanwhile never sees
 // half a build (it sees the old one, or none and runs the sources).
-import { cpSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,7 +31,7 @@ try {
 }
 
 rmSync(building, { recursive: true, force: true });
-await esbuild.build({
+const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: { main: 'src/cli/main.ts' },
   outdir: building,
@@ -42,10 +43,15 @@ await esbuild.build({
   packages: 'external',
   sourcemap: 'linked',
   logLevel: 'warning',
+  metafile: true,
 });
 mkdirSync(`${building}/migrations`, { recursive: true });
 cpSync(`${root}src/store/migrations`, `${building}/migrations`, { recursive: true });
-writeFileSync(`${building}/.stamp`, `${started.toISOString()}\n`);
+// What the build read: the bundle's inputs (paths relative to the root), the migrations folder
+// (a new migration changes its mtime) and its files.
+const migrations = readdirSync(`${root}src/store/migrations`).map((f) => `src/store/migrations/${f}`);
+const inputs = [...Object.keys(result.metafile.inputs), 'src/store/migrations', ...migrations];
+writeFileSync(`${building}/.stamp`, `${JSON.stringify({ builtAt: started.toISOString(), inputs }, null, 1)}\n`);
 utimesSync(`${building}/.stamp`, started, started);
 const old = `${dist}.old-${process.pid}`;
 try {

@@ -3,11 +3,11 @@
  * bin/tide.js (src/ is a link to the real one), then run as users run it. The cluster commands
  * load none of the server's packages or modules; the bundle runs the server (its migrations
  * found beside the chunks) and the agent; bin/tide.js runs dist/ only when it is newer than
- * every file under src/, and the sources through tsx otherwise.
+ * every source file it was built from, and the sources through tsx otherwise.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, freePort, tempDir, waitFor } from '../e2e/harness.ts';
@@ -69,24 +69,37 @@ describe('the compiled CLI', () => {
     assert.deepEqual(version.urls.filter((u) => /\/dist\/(cluster|serve|server|agent|sim|bench)/.test(u) || HEAVY.test(u)), []);
   });
 
-  test('bin/tide.js runs dist/ when it is newer than src/, the sources through tsx when older or missing', () => {
+  test('bin/tide.js runs dist/ when it is newer than every source it lists, the sources through tsx otherwise', () => {
     const stamp = join(dist, '.stamp');
+    const listed = JSON.parse(readFileSync(stamp, 'utf8')).inputs as string[];
+    assert.ok(listed.includes('src/cli/main.ts') && listed.includes('src/cli/cluster.ts') && listed.includes('src/store/sqlStore.ts'));
+    assert.ok(listed.some((f) => /^src\/store\/migrations\/\d+.*\.sql$/.test(f)), 'the migrations');
     const ranDist = (r: { urls: string[] }): boolean => r.urls.some((u) => u.endsWith(`${root}/dist/main.js`));
     const ranSources = (r: { urls: string[] }): boolean => r.urls.some((u) => u.endsWith('/src/cli/main.ts'));
-    utimesSync(stamp, new Date(Date.now() + 3_600_000), new Date(Date.now() + 3_600_000));
-    const fresh = traced([join(root, 'bin', 'tide.js'), '--version']);
+    const bin = (env: Record<string, string> = {}) => traced([join(root, 'bin', 'tide.js'), '--version'], env);
+    const at = (ms: number) => utimesSync(stamp, new Date(ms), new Date(ms));
+    at(Date.now() + 3_600_000);
+    const fresh = bin();
     assert.equal(fresh.out.trim(), '0.1.0');
     assert.ok(ranDist(fresh) && !ranSources(fresh), 'fresh: dist');
-    const forced = traced([join(root, 'bin', 'tide.js'), '--version'], { TIDE_FROM_SOURCES: '1' });
+    const forced = bin({ TIDE_FROM_SOURCES: '1' });
     assert.ok(ranSources(forced) && !ranDist(forced), 'TIDE_FROM_SOURCES=1: the sources');
-    utimesSync(stamp, new Date(1000), new Date(1000));
-    const stale = traced([join(root, 'bin', 'tide.js'), '--version']);
+    at(1000);
+    const stale = bin();
     assert.equal(stale.out.trim(), '0.1.0');
     assert.ok(ranSources(stale) && !ranDist(stale), 'stale: the sources');
+    // One listed file (this root's copy of bin, so that no real source is touched) decides alone.
+    const binTime = statSync(join(root, 'bin', 'tide.js')).mtimeMs;
+    writeFileSync(stamp, JSON.stringify({ inputs: ['bin/tide.js'] }));
+    at(binTime - 10_000);
+    assert.ok(ranSources(bin()), 'a listed file newer than the build: the sources');
+    at(binTime + 10_000);
+    assert.ok(ranDist(bin()), 'every listed file older: dist');
+    writeFileSync(stamp, JSON.stringify({ inputs: ['bin/tide.js', 'src/cli/gone.ts'] }));
+    at(binTime + 10_000);
+    assert.ok(ranSources(bin()), 'a listed file gone: the sources');
     rmSync(stamp);
-    const missing = traced([join(root, 'bin', 'tide.js'), '--version']);
-    assert.ok(ranSources(missing) && !ranDist(missing), 'no stamp: the sources');
-    writeFileSync(stamp, '');
+    assert.ok(ranSources(bin()), 'no stamp: the sources');
   });
 
   test('the bundle runs a server (migrations found beside the chunks) and an agent, and its CLI submits and lists', async () => {
