@@ -25,7 +25,8 @@ import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { GpuTelemetry, TaskAssignment } from '../api/types.ts';
 import { discoverNvidia, simulatedGpus, type GpuSource } from './gpus.ts';
-import { logFile, TaskRunner, validRunId } from './taskRunner.ts';
+import { defaultTracker } from './procTrack.ts';
+import { logFile, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
 
 export interface AgentOptions {
   readonly servers: readonly string[];
@@ -113,6 +114,8 @@ export class Agent {
       Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].startsWith('TIDE_'))),
       (i) => this.gpus.gpus[i]?.memoryMib ?? 0,
       this.gpus.gpus.length,
+      defaultTracker(this.nodeName),
+      () => this.watchdog(),
     );
     const adopted = this.runner.adopt();
     if (adopted > 0) this.log(`adopted ${adopted} running task(s) from a previous agent`);
@@ -140,6 +143,17 @@ export class Agent {
       if (n > 0) this.log(`no heartbeat for ${now - this.lastOkAt} ms, half the node lease (${lease} ms): stopped ${n} task(s) so that none runs on after the server requeues it`);
     }
     if (this.fenced) this.runner.tick(now);
+  }
+
+  /**
+   * The task wrappers' own fence, for when this agent cannot fence (killed, hung): armed for
+   * leases of 10 s or more (its clock ticks in whole seconds), it stops a task from 0.6 of the
+   * lease without a heartbeat and kills it by 0.8 (plus a second), before the server requeues.
+   */
+  private watchdog(): Watchdog | null {
+    const lease = this.nodeLeaseMs;
+    if (lease === null || lease < 10_000) return null;
+    return { aliveFile: join(resolve(this.o.dataDir), FENCE_FILE), fenceAfterSeconds: Math.ceil((lease * 0.6) / 1000), killAfterSeconds: Math.max(1, Math.floor((lease * 0.2) / 1000)) };
   }
 
   private loadFence(): void {

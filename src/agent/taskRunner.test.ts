@@ -1,10 +1,12 @@
 /** Real processes: exit codes, SIGTERM then SIGKILL, the task environment, adoption by a new runner. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TaskAssignment } from '../api/types.ts';
+import { defaultTracker } from './procTrack.ts';
 import { logFile, TaskRunner } from './taskRunner.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -153,4 +155,78 @@ test('a task that writes its own exit file is still running until its wrapper en
   assert.equal(run.exited, false, 'still running');
   await until(r, '14.0.0');
   assert.equal(run.exitCode, 3);
+});
+
+/** Live (non-zombie) `sleep` processes whose argument starts with `marker`. */
+function livePids(marker: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+    try {
+      if (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return false;
+      const [cmd = '', arg = ''] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return cmd.endsWith('sleep') && arg.startsWith(marker);
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function noneLeft(marker: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (livePids(marker).length === 0) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+test('when a task ends, nothing it started lives on: background children, setsid daemons and ones that clear their environment', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'ckpt') }, { PATH: process.env['PATH'] ?? '' }, () => 81920, 8, defaultTracker(`t${process.pid}`));
+  const tag = `${process.pid}${Date.now() % 100000}`;
+  // Three leftovers, each a `sleep` with a number no other process uses.
+  r.start(assignment('11.0.0', `sleep 3${tag}1 & setsid sleep 3${tag}2 </dev/null >/dev/null 2>&1 & env -i /usr/bin/setsid /bin/sleep 3${tag}3 </dev/null >/dev/null 2>&1 & sleep 0.3; exit 0`), 'n1');
+  await sleep(150);
+  assert.equal(livePids(`3${tag}`).length, 3, 'the three are running while the task runs');
+  await until(r, '11.0.0');
+  assert.equal(r.runs.get('11.0.0')?.exitCode, 0);
+  assert.ok(await noneLeft(`3${tag}1`), 'the background child is killed with its group');
+  assert.ok(await noneLeft(`3${tag}2`), 'the setsid daemon is found (cgroup or TIDE_RUN_ID) and killed');
+  if (r.tracker.kind.startsWith('cgroup')) assert.ok(await noneLeft(`3${tag}3`), `the daemon with a cleared environment is in the cgroup (${r.tracker.kind})`);
+  else spawnSync('pkill', ['-f', `sleep 3${tag}3`]);
+});
+
+test('stopping a task reaches its setsid daemons too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = runner(dir);
+  const tag = `${process.pid}${Date.now() % 100000}`;
+  r.start(assignment('12.0.0', `setsid sleep 4${tag} </dev/null >/dev/null 2>&1 & sleep 600`), 'n1');
+  await sleep(200);
+  assert.equal(livePids(`4${tag}`).length, 1);
+  r.stop(r.runs.get('12.0.0')!, Date.now(), 500);
+  await until(r, '12.0.0');
+  assert.ok(await noneLeft(`4${tag}`));
+});
+
+test("the wrapper's watchdog fences a task when its agent stops heartbeating (the agent died), and not while it heartbeats", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const alive = join(dir, 'fence.json');
+  writeFileSync(alive, '0');
+  const r = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'ckpt') }, { PATH: process.env['PATH'] ?? '' }, () => 81920, 8, undefined, () => ({ aliveFile: alive, fenceAfterSeconds: 2, killAfterSeconds: 1 }));
+  r.start(assignment('13.0.0', 'trap "" TERM; sleep 600'), 'n1'); // ignores SIGTERM: only the SIGKILL ends it
+  r.start(assignment('14.0.0', 'sleep 600'), 'n1');
+  // The "agent" heartbeats for 3.5 s (the file changes every 300 ms): nothing is fenced.
+  for (let i = 1; i <= 12; i++) {
+    writeFileSync(alive, String(i));
+    await sleep(300);
+    r.tick(Date.now());
+  }
+  assert.equal(r.runs.get('13.0.0')?.exited, false);
+  assert.equal(r.runs.get('14.0.0')?.exited, false);
+  // Then it dies: no agent calls stop() or fence(); the wrappers do it alone.
+  await until(r, '13.0.0');
+  await until(r, '14.0.0');
+  for (const id of ['13.0.0', '14.0.0']) {
+    const run = r.runs.get(id)!;
+    assert.equal(run.reason, 'fenced', id);
+    assert.ok(await groupGone(run.pid), `${id}: its process group is gone`);
+  }
 });

@@ -10,24 +10,59 @@
  * 126 (anything else) and a message saying why, so the agent reports it like any other end.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { TaskAssignment, TaskReport } from '../api/types.ts';
+import { environTracker, type ProcTracker } from './procTrack.ts';
+
+/** What the wrapper's watchdog needs (see WRAPPER); null while the node lease is not known. */
+export interface Watchdog {
+  readonly aliveFile: string;
+  readonly fenceAfterSeconds: number;
+  readonly killAfterSeconds: number;
+}
 
 /**
- * The wrapper: runs "$@" in the background, survives SIGTERM itself (the whole process group
- * gets the signal, so the task sees it directly), waits for the task and writes its exit status
- * atomically. Killed with SIGKILL it writes nothing, and the agent reports 137.
+ * The wrapper: joins the run's cgroup (when the agent tracks runs by cgroup), runs "$@" in the
+ * background, survives SIGTERM itself (the whole process group gets the signal, so the task sees
+ * it directly), waits for the task, writes its exit status atomically, and then SIGKILLs what is
+ * left of its process group: when a task ends, nothing it started lives on. Killed with SIGKILL
+ * it writes nothing, and the agent reports 137. Its own variables are unset before the task runs.
+ *
+ * With TIDE_ALIVE_FILE it also runs a watchdog for the case the agent cannot fence (it died or
+ * hangs): the agent rewrites that file at every successful heartbeat; when it has not changed for
+ * TIDE_FENCE_AFTER_S seconds, the watchdog marks the run fenced, SIGTERMs the process group and
+ * SIGKILLs it TIDE_FENCE_KILL_S seconds later, before the server's node lease runs out.
  */
-const WRAPPER = `"$@" &
+const WRAPPER = `exit_file=$TIDE_EXIT_FILE cg=$TIDE_CGROUP_PROCS alive_file=$TIDE_ALIVE_FILE fence_s=$TIDE_FENCE_AFTER_S kill_s=$TIDE_FENCE_KILL_S
+unset TIDE_EXIT_FILE TIDE_CGROUP_PROCS TIDE_ALIVE_FILE TIDE_FENCE_AFTER_S TIDE_FENCE_KILL_S
+[ -z "$cg" ] || echo $$ > "$cg" 2>/dev/null
+"$@" &
 child=$!
 trap ':' TERM INT HUP
+dog=
+if [ -n "$alive_file" ]; then
+  (
+    trap '' TERM INT HUP
+    last=; same=0
+    while sleep 1; do
+      now=; read -r now < "$alive_file" 2>/dev/null
+      if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; last=$now; fi
+      if [ "$same" -ge "$fence_s" ]; then
+        : > "$exit_file.fenced"; kill -TERM -$$ 2>/dev/null; sleep "$kill_s"; kill -KILL -$$ 2>/dev/null; exit 0
+      fi
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  dog=$!
+fi
 while :; do
   wait "$child"; rc=$?
   kill -0 "$child" 2>/dev/null || break
 done
-echo "$rc" > "$TIDE_EXIT_FILE.tmp" && mv "$TIDE_EXIT_FILE.tmp" "$TIDE_EXIT_FILE"
+[ -z "$dog" ] || kill -KILL "$dog" 2>/dev/null
+echo "$rc" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"
+kill -KILL -$$ 2>/dev/null
 exit "$rc"`;
 
 /** $0 of every wrapper, so a pid can be recognised as a Tide task (not a reused pid). */
@@ -129,6 +164,9 @@ export class TaskRunner {
     private readonly gpuMemoryMib: (index: number) => number,
     /** GPUs of this node: an assignment naming another index cannot start. */
     private readonly gpuCount = 64,
+    /** Finds a run's processes outside its process group (setsid daemons). */
+    readonly tracker: ProcTracker = environTracker(),
+    private readonly watchdog: () => Watchdog | null = () => null,
   ) {
     mkdirSync(paths.stateDir, { recursive: true });
     mkdirSync(paths.logDir, { recursive: true });
@@ -216,7 +254,15 @@ export class TaskRunner {
       out = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stdout'), 'a');
       err = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stderr'), 'a');
       step = `checkpoint directory ${a.checkpointDir === null ? '' : join(this.paths.checkpointRoot, a.checkpointDir)}`;
-      const env = { ...this.baseEnv, ...this.taskEnv(a, nodeName), TIDE_EXIT_FILE: join(dir, 'exit') };
+      const cgroupProcs = this.tracker.prepare(a.runId);
+      const dog = this.watchdog();
+      const env = {
+        ...this.baseEnv,
+        ...this.taskEnv(a, nodeName),
+        TIDE_EXIT_FILE: join(dir, 'exit'),
+        ...(cgroupProcs ? { TIDE_CGROUP_PROCS: cgroupProcs } : {}),
+        ...(dog ? { TIDE_ALIVE_FILE: dog.aliveFile, TIDE_FENCE_AFTER_S: String(dog.fenceAfterSeconds), TIDE_FENCE_KILL_S: String(dog.killAfterSeconds) } : {}),
+      };
       step = '';
       const child = spawn('/bin/sh', ['-c', WRAPPER, WRAPPER_NAME, ...a.command], { detached: true, stdio: ['ignore', out, err], env });
       // ENOENT, EACCES, EAGAIN, EMFILE and ENFILE come here (on the next tick) rather than as a throw.
@@ -253,6 +299,7 @@ export class TaskRunner {
     if (run.stopRequestedAt === null) {
       run.stopRequestedAt = nowMs;
       signal(run.pid, 'SIGTERM');
+      this.tracker.signal(run.runId, 'SIGTERM');
     }
     run.killAt = Math.min(run.killAt ?? Infinity, nowMs + graceMs);
   }
@@ -282,6 +329,7 @@ export class TaskRunner {
       if (!run.exited && run.killAt !== null && !run.killed && nowMs >= run.killAt) {
         run.killed = true;
         signal(run.pid, 'SIGKILL');
+        this.tracker.signal(run.runId, 'SIGKILL');
       }
     }
   }
@@ -295,6 +343,13 @@ export class TaskRunner {
     if (run.pid < 0 || alive(run.pid)) return; // never started (start() decided its end), or running
     run.exited = true;
     run.exitCode = 137;
+    // What escaped the process group (setsid, double fork) dies with the task too.
+    this.tracker.signal(run.runId, 'SIGKILL');
+    this.tracker.release(run.runId);
+    if (existsSync(join(this.paths.stateDir, run.runId, 'exit.fenced')) && run.reason === null) {
+      run.reason = 'fenced';
+      run.message = 'its agent was silent for half the node lease (the task wrapper fenced it)';
+    }
     try {
       const code = Number(readFileSync(join(this.paths.stateDir, run.runId, 'exit'), 'utf8').trim());
       run.exitCode = Number.isInteger(code) && code >= 0 && code <= 255 ? code : null;
@@ -332,7 +387,11 @@ export class TaskRunner {
 
   /** SIGKILLs every live run (used when a test tears an agent down for good). */
   killAll(): void {
-    for (const r of this.runs.values()) if (!r.exited) signal(r.pid, 'SIGKILL');
+    for (const r of this.runs.values()) {
+      if (r.exited) continue;
+      signal(r.pid, 'SIGKILL');
+      this.tracker.signal(r.runId, 'SIGKILL');
+    }
   }
 }
 
