@@ -82,11 +82,13 @@ async function readSpec(file: string): Promise<string> {
   } catch (e) {
     throw new UserError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const { parse } = await import('yaml'); // only submit needs it: the other commands start without it
+  // The server's strict reading (a duplicate key is refused, an error is one line with where);
+  // loaded here: only submit needs YAML, the other commands start without it.
+  const { parseYamlStrict } = await import('../api/strictParse.ts');
   try {
-    return JSON.stringify(parse(text));
+    return JSON.stringify(parseYamlStrict(text));
   } catch (e) {
-    throw new UserError(`${file}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(`${file}: not valid YAML or JSON: ${(e as Error).message}`);
   }
 }
 
@@ -290,11 +292,14 @@ export function registerClusterCommands(program: Command): void {
   const tenant = program.command('tenant').description('Admin: tenants and their tokens');
   connectionOptions(tenant.command('create').argument('<name>'))
     .description('Create a tenant (or add a token to one) and print its new API token')
-    .action(async (name: string, o: Common) => {
+    .option('--expires-in-days <days>', 'the token expires after this many days (default: never)')
+    .action(async (name: string, o: Common & { expiresInDays?: string }) => {
       const out = outputOf(o);
-      const r = await adminClient(o).request<{ tenant: string; token: string }>('POST', '/v1/tenants', JSON.stringify({ name }));
+      const days = o.expiresInDays === undefined ? undefined : Number(o.expiresInDays);
+      if (days !== undefined && (!/^\d+(\.\d+)?$/.test(o.expiresInDays ?? '') || !(days > 0))) throw new UserError(`--expires-in-days: must be a number of days above 0, got '${o.expiresInDays}'`);
+      const r = await adminClient(o).request<{ tenant: string; token: string; expiresAt?: number | null }>('POST', '/v1/tenants', JSON.stringify({ name, ...(days !== undefined ? { expiresInDays: days } : {}) }));
       if (out === 'json') return json(r.body);
-      print(`Tenant ${r.body.tenant}: token ${r.body.token}`);
+      print(`Tenant ${r.body.tenant}: token ${r.body.token}${r.body.expiresAt ? ` (expires ${new Date(r.body.expiresAt).toISOString()})` : ''}`);
     });
   connectionOptions(tenant.command('list'))
     .description('List tenants')

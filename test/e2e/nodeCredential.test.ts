@@ -163,5 +163,11 @@ describe('e2e: node credentials', () => {
     assert.equal(noTenant.code, 2);
     assert.match(noTenant.err, /tenant: no tenant nobody/);
     for (const r of [badDays, badId, noTenant]) assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+    // tide tenant create takes an expiry too.
+    const [tenantMade, tenantBad] = await Promise.all([cli(['tenant', 'create', 'expiring', '--expires-in-days', '2']), cli(['tenant', 'create', 'expiring', '--expires-in-days', 'soon'])]);
+    assert.equal(tenantMade.code, 0, tenantMade.err);
+    assert.match(tenantMade.out, /^Tenant expiring: token tide_expiring_\S+ \(expires \d{4}-/);
+    assert.equal(tenantBad.code, 2);
+    assert.match(tenantBad.err, /--expires-in-days/);
   });
 });
