@@ -44,7 +44,12 @@ describe('CLI errors and exit codes', () => {
     assert.equal(invalid.err.trim().split('\n').length, 1);
     assert.match(invalid.err, /tasks\[0\]\.gpus: .*tasks\[0\]\.memory: .*tasks\[0\]\.command/);
     assert.equal(yaml.code, 2);
-    assert.match(yaml.err, /broken\.yaml: not valid YAML or JSON/);
+    assert.match(yaml.err, /broken\.yaml: not valid YAML or JSON: line 2, column 1: bad indentation \(flow sequence .*\)\n$/, 'one line, with where, no snippet');
+    const dup = join(dir, 'dup.json');
+    writeFileSync(dup, '{"name": "a", "tasks": [{"command": "true", "gpus": 1, "gpus": 8}]}');
+    const duplicate = await run(['submit', dup]);
+    assert.equal(duplicate.code, 2);
+    assert.equal(duplicate.err, `tide: ${dup}: not valid YAML or JSON: line 1, column 56: duplicate key "gpus"\n`);
     assert.equal(missing.code, 2);
     assert.match(missing.err, /nope\.yaml: cannot read: ENOENT/);
     assert.equal(notFound.code, 3);
