@@ -37,6 +37,7 @@ const report = await runSoak({ durationMs: minutes * 60_000, seed, database, kin
 const table = new Table({ head: ['', database], style: { head: [], border: [] } });
 table.push(['seconds', report.seconds], ['fault rounds', report.rounds]);
 table.push(['jobs submitted', report.jobs.submitted], ['  succeeded', report.jobs.succeeded], ['  failed', report.jobs.failed], ['  cancelled', report.jobs.cancelled], ['  unfinished', report.jobs.unfinished], ['  requeued at least once', report.jobs.requeued], ['  run again after an unseen success', report.jobs.rerunAfterSuccess], ['task runs (ledger)', report.runs]);
+table.push(['agent kill: longest silence (s)', (report.agentDown.maxMs / 1000).toFixed(1)], ['agent kills past the node lease', report.agentDown.beyondLease]);
 for (const [k, n] of Object.entries(report.faults)) table.push([`fault: ${k}`, n]);
 for (const [k, n] of Object.entries(report.violations)) table.push([`violation: ${k}`, n]);
 console.log(table.toString());

@@ -60,6 +60,8 @@ export interface SoakReport {
   /** `rerunAfterSuccess`: jobs run again after an attempt had succeeded unseen (partitioned): done twice, not at once. */
   jobs: { submitted: number; succeeded: number; failed: number; cancelled: number; unfinished: number; requeued: number; rerunAfterSuccess: number };
   runs: number;
+  /** The longest an agent kill left its node silent, and how many kills outlasted the node lease. */
+  agentDown: { maxMs: number; beyondLease: number };
   faults: Record<string, number>;
   violations: Record<string, number>;
   details: string[];
@@ -119,6 +121,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let stopSubmitting = false;
   let finished = false;
   let rounds = 0;
+  const agentDown = { maxMs: 0, beyondLease: 0 };
 
   const port = await freePort();
   const startServer = async (): Promise<ServerHandle> =>
@@ -230,10 +233,19 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         const a = agents[i] as (typeof agents)[number];
         log(`[${elapsed()}]   ${a.name}`);
         expectedDown.add(a.name);
+        const killedAt = Date.now();
         await a.proc.kill9();
         await sleep(draw.between(100, 800));
         a.proc = startAgent(i, a.proxy);
         expectedDown.delete(a.name);
+        // How long the node was silent: past the lease, its tasks run on (no agent to fence them)
+        // while the server requeues their jobs.
+        const proc = a.proc;
+        const back = await waitFor(`${a.name} registered`, async () => (proc.output.includes('registered with') ? Date.now() : undefined), 60_000).catch(() => Date.now());
+        const downMs = back - killedAt;
+        agentDown.maxMs = Math.max(agentDown.maxMs, downMs);
+        if (downMs >= nodeLeaseMs) agentDown.beyondLease++;
+        log(`[${elapsed()}]   ${a.name} back after ${(downMs / 1000).toFixed(1)} s${downMs >= nodeLeaseMs ? ', longer than the node lease' : ''}`);
         return true;
       }
       case 'task-kill': {
@@ -370,6 +382,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       rounds,
       jobs: { submitted: keys.length, succeeded: count('succeeded'), failed: count('failed'), cancelled: count('cancelled'), unfinished: jobs.filter((j) => !TERMINAL.has(j.state)).length, requeued: jobs.filter((j) => j.attempt > 0).length, rerunAfterSuccess },
       runs: ledger.runs.size,
+      agentDown,
       faults,
       violations: byKind,
       details: [...violations.values()].map((v) => `${v.kind}: ${v.message}`),
