@@ -18,3 +18,10 @@ test('a token given to two principals is refused, naming both places (it silentl
 test('a quota past 2^53 is refused (it was accepted and stored inexactly)', () => {
   refused('queues:\n  - name: q\n    borrowingLimit: 9007199254740992\n', /queues\[0\]\.borrowingLimit: must be a non-negative integer/);
 });
+
+test('an unknown key that is empty, spaced or odd is quoted, so the error shows which one', () => {
+  refused('adminToken: token-aaaaaaaa\n" ei$6b": 1\n', /^cluster\.yaml: " ei\$6b": unknown field$/);
+  refused('"": 1\n', /^cluster\.yaml: "": unknown field$/);
+  refused('queues:\n  - name: q\n    " x": 1\n', /^cluster\.yaml: queues\[0\]\." x": unknown field$/);
+  refused('colour: blue\n', /^cluster\.yaml: colour: unknown field$/);
+});

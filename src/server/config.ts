@@ -32,6 +32,8 @@ export interface ClusterConfig {
 export const EMPTY_CONFIG: ClusterConfig = { adminToken: null, agentToken: null, tenants: [], queues: [] };
 
 const TENANT_NAME = /^[a-z0-9][-a-z0-9_]{0,62}$/;
+/** A key as the user can find it in an error: quoted unless it is a plain name ("", " x" or "a: b" stay readable). */
+const keyName = (k: string): string => (/^[A-Za-z_][\w-]*$/.test(k) ? k : JSON.stringify(k));
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses a config document; throws a UserError naming every bad field. */
@@ -55,7 +57,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) errors.push(`${path}: must be a non-negative integer up to 2^53`);
     return typeof v === 'number' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues'].includes(k)) errors.push(`${k}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -90,7 +92,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
         errors.push(`queues[${i}].name: required`);
         return;
       }
-      for (const k of Object.keys(q)) if (!['name', 'gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) errors.push(`queues[${i}].${k}: unknown field`);
+      for (const k of Object.keys(q)) if (!['name', 'gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) errors.push(`queues[${i}].${keyName(k)}: unknown field`);
       if (queues.some((x) => x.name === q['name'])) errors.push(`queues[${i}].name: queue "${q['name']}" is defined twice`);
       const tenantsIn = q['tenants'];
       let bound: string[] | undefined;
