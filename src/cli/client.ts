@@ -145,7 +145,7 @@ export function apiFailure(status: number, text: string): ApiFailure {
     // not JSON: a proxy's page, say
   }
   const code = body?.error?.code;
-  if (typeof code !== 'string') return new ApiFailure(`HTTP ${status}: ${text.slice(0, 200)}`, status >= 500 ? 6 : 1, status >= 500 ? 'unavailable' : 'failed');
+  if (typeof code !== 'string') return new ApiFailure(`HTTP ${status}: ${text.slice(0, 200)}`, 0, status >= 500 ? 6 : 1, status >= 500 ? 'unavailable' : 'failed');
   const exit = isErrorCode(code) ? ERROR_CODES[code].exit : 1;
-  return new ApiFailure(`${body?.error.message} (${code}, HTTP ${status})`, exit, code, body?.error.fields);
+  return new ApiFailure(String(body?.error.message), status, exit, code, body?.error.fields);
 }

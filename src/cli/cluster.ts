@@ -44,7 +44,7 @@ function adminClient(o: Common): ApiClient {
     try {
       return await request(...args);
     } catch (e) {
-      if (e instanceof ApiFailure && e.code === 'forbidden') throw new ApiFailure(`${e.message}: pass the admin token with --token or TIDE_ADMIN_TOKEN`, e.exitCode, e.code, e.fields);
+      if (e instanceof ApiFailure && e.code === 'forbidden') throw new ApiFailure(`${e.detail}: pass the admin token with --token or TIDE_ADMIN_TOKEN`, e.status, e.exitCode, e.code, e.fields);
       throw e;
     }
   };

@@ -12,15 +12,19 @@ export interface FieldProblem {
   readonly message: string;
 }
 
-/** A UserError from an API answer: keeps the server's error code and field problems. */
+/**
+ * A UserError from an API answer: keeps the server's error code, its own message (`detail`,
+ * what JSON shows) and field problems; the human message adds the code and HTTP status.
+ */
 export class ApiFailure extends UserError {
   constructor(
-    message: string,
+    readonly detail: string,
+    readonly status: number,
     exitCode: number,
     readonly code: string,
     readonly fields?: readonly FieldProblem[],
   ) {
-    super(message, exitCode);
+    super(status ? `${detail} (${code}, HTTP ${status})` : detail, exitCode);
   }
 }
 
@@ -44,7 +48,7 @@ export function errorJson(e: UserError | string, message?: string): string {
     typeof e === 'string'
       ? { code: e, message: message ?? '' }
       : e instanceof ApiFailure
-        ? { code: e.code, message: e.message, ...(e.fields?.length ? { fields: e.fields } : {}) }
+        ? { code: e.code, message: e.detail, ...(e.fields?.length ? { fields: e.fields } : {}) }
         : { code: CODE_OF_EXIT[e.exitCode] ?? 'failed', message: e.message };
   return `${JSON.stringify({ error })}\n`;
 }
