@@ -3,7 +3,8 @@
  * with the same exit code as the human line. `code` is the API's error code when the server
  * answered (invalid_spec, not_found, forbidden, …), else one named after the exit code:
  * invalid_request (2), not_found (3), unauthorized (4), conflict (5), unavailable (6),
- * unreachable (7), failed (1: e.g. `submit --wait` on a job that did not succeed).
+ * unreachable (7), failed (1: e.g. `submit --wait` on a job that did not succeed), and
+ * internal for a bug (whose stack trace follows on the next lines). stdout keeps only data.
  */
 import { UserError } from '../util/errors.ts';
 
