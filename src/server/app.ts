@@ -11,12 +11,16 @@ import { parseHeartbeat, parseRegistration, type Checked, type Registration } fr
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
+import { agentAddressProblem, boundedText } from './agentLink.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireNode, requireRole, type Principal } from './auth.ts';
 import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
 import { assertSatisfiable } from './feasibility.ts';
+
+/** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
+const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
 
 export interface AppOptions {
   readonly store: Store;
@@ -261,15 +265,17 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       return '';
     }
     let res: Response;
+    let text: string;
     try {
       res = await fetch(`${node.address}/logs/${id}/${index}?stream=${stream}&offset=${offset}`, {
         headers: { authorization: `Bearer ${o.agentToken()}` },
         signal: AbortSignal.timeout(5000),
+        redirect: 'manual',
       });
-    } catch {
-      throw new ApiError('unavailable', `the agent of node ${node.id} (${node.address}) does not answer`);
+      text = await boundedText(res, MAX_AGENT_ANSWER);
+    } catch (e) {
+      throw new ApiError('unavailable', `the agent of node ${node.id} (${node.address}) does not answer properly: ${(e as Error).message}`);
     }
-    const text = await res.text();
     if (!res.ok) throw new ApiError('unavailable', `agent ${node.id}: ${res.status} ${text.slice(0, 200)}`);
     void reply.header('x-tide-next-offset', res.headers.get('x-tide-next-offset') ?? String(offset)).header('x-tide-finished', String(done)).type('text/plain');
     return text;
@@ -409,6 +415,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const taken = () => new ApiError('conflict', `node ${reg.id} already has a credential; start its agent with its data directory, or an admin can reset it (tide node reset-credential ${reg.id})`);
     if (p.role === 'node') await requireNode(store, p, reg.id);
     else if (await store.nodeHasCredential(reg.id)) throw taken();
+    const badAddress = agentAddressProblem(reg.address, req.ip);
+    if (badAddress) refuse([{ path: 'address', message: badAddress }]);
     await refuseShrinkUnderTasks(store, reg);
     const answer = { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
     if (p.role === 'node') {

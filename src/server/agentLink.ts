@@ -1,0 +1,47 @@
+/**
+ * How the server talks to agents, and to nothing else: an agent's registered address must be an
+ * http URL on the very IP address its registration came from (so a holder of an agent token
+ * cannot point the server at another host, a cloud metadata address or a database port), and a
+ * read from an agent follows no redirect and takes at most a bounded number of bytes.
+ */
+
+/** The address part of a socket's remote address: "::ffff:127.0.0.1" is 127.0.0.1. */
+export function plainIp(ip: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return (v4 ? v4[1] : ip) ?? ip;
+}
+
+/** What is wrong with an agent's address given where its registration came from, or null. */
+export function agentAddressProblem(address: string, remoteIp: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return 'must be the http://IP:PORT URL the agent listens on';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be http or https, not ${url.protocol.replace(':', '')}`;
+  if (url.username || url.password || url.search || url.hash) return 'must be scheme://IP:PORT[/path] with no credentials, query or fragment';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const from = plainIp(remoteIp);
+  if (host !== from) return `host ${host} is not the address this registration came from (${from}): the server reaches an agent only where it registered from`;
+  return null;
+}
+
+/** Reads at most `limit` bytes of a response body; more is an error (a hostile agent cannot flood the server). */
+export async function boundedText(res: Response, limit: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new Error(`answer larger than ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
