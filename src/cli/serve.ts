@@ -217,7 +217,7 @@ export function registerServeCommands(program: Command): void {
           '  npx tide jobs --all',
           '  npx tide logs 1 --follow',
           '  npx tide nodes',
-          `Tokens are in ${join(dataDir, 'credentials.json')}; the CLI reads ${join(dataDir, CLIENT_FILE)}. Ctrl-C stops (tasks keep running and are re-adopted on the next start).`,
+          `Tokens are in ${join(dataDir, 'credentials.json')}; the CLI reads ${join(dataDir, CLIENT_FILE)}. Ctrl-C stops; running tasks are re-adopted if it starts again within about half the node lease (else they are fenced and requeued from their checkpoints).`,
           '',
         ].join('\n'),
       );
