@@ -19,6 +19,7 @@
  * heartbeat are kept in the data directory, so an agent restarted while the server is out of
  * reach fences the tasks it adopts too.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
@@ -50,9 +51,11 @@ const MAX_LOG_CHUNK = 1024 * 1024;
 const TELEMETRY_WAIT_MS = 1000;
 const FENCE_FILE = 'fence.json';
 /**
- * The node's own credential ({node, token}, mode 600): the server issues it at the first
- * registration with the shared bootstrap (agent) token, and the agent sends it instead of that
- * token from then on (docs/security.md, "Tokens and identities").
+ * The node's own credential ({node, token, pending}, mode 600). The agent makes the token and
+ * keeps it here before it offers the token's SHA-256 in a registration with the shared bootstrap
+ * (agent) token (pending: offered, not yet accepted), so a crash at any point cannot lose a
+ * credential the server has recorded; once accepted it sends this token instead of the bootstrap
+ * token (docs/security.md, "Tokens and identities").
  */
 export const NODE_TOKEN_FILE = 'node-token.json';
 
@@ -82,8 +85,10 @@ export class Agent {
   private fenceTimer: NodeJS.Timeout | null = null;
   private telemetry: GpuTelemetry[] = [];
   private sampling: Promise<void> | null = null;
-  /** This node's own token (see NODE_TOKEN_FILE); null: register with the bootstrap token. */
+  /** This node's own token (see NODE_TOKEN_FILE); null: none yet. */
   private nodeToken: string | null = null;
+  /** True while nodeToken is offered to the server (with the bootstrap token) but not yet accepted. */
+  private pending = false;
 
   constructor(private readonly o: AgentOptions) {
     this.nodeName = o.nodeName ?? hostname();
@@ -170,32 +175,37 @@ export class Agent {
 
   private loadNodeToken(): void {
     try {
-      const f = JSON.parse(readFileSync(join(resolve(this.o.dataDir), NODE_TOKEN_FILE), 'utf8')) as { node?: unknown; token?: unknown };
-      if (f.node === this.nodeName && typeof f.token === 'string') this.nodeToken = f.token;
+      const f = JSON.parse(readFileSync(join(resolve(this.o.dataDir), NODE_TOKEN_FILE), 'utf8')) as { node?: unknown; token?: unknown; pending?: unknown };
+      if (f.node === this.nodeName && typeof f.token === 'string') {
+        this.nodeToken = f.token;
+        this.pending = f.pending === true;
+      }
       else if (typeof f.node === 'string') this.log(`${NODE_TOKEN_FILE} is node ${f.node}'s, not this node's: registering with the bootstrap token`);
     } catch {
       /* none yet: the first registration gets one */
     }
   }
 
-  /** Keeps the node token the server issued (written to a temporary file, then renamed: never half a file). */
-  private saveNodeToken(token: string): void {
+  /** Keeps the node token (written to a temporary file, then renamed: never half a file). */
+  private saveNodeToken(token: string, pending: boolean): void {
     this.nodeToken = token;
+    this.pending = pending;
     const dir = resolve(this.o.dataDir);
     try {
       mkdirSync(dir, { recursive: true });
       const tmp = join(dir, `${NODE_TOKEN_FILE}.tmp`);
-      writeFileSync(tmp, JSON.stringify({ node: this.nodeName, token }), { mode: 0o600 });
+      writeFileSync(tmp, JSON.stringify({ node: this.nodeName, token, pending }), { mode: 0o600 });
       renameSync(tmp, join(dir, NODE_TOKEN_FILE));
     } catch (e) {
       this.log(`cannot keep the node token in ${dir} (${(e as Error).message}): after a restart an admin must reset this node's credential`);
     }
   }
 
-  /** A 401 for the node token (revoked by an admin reset, or a server with a new database): fall back to the bootstrap token. */
+  /** A 401 for the node token (revoked by an admin reset, or a server with a new database): the next registration offers a new one. */
   private dropNodeToken(json: unknown): void {
     this.log(`the server refused this node's token (${JSON.stringify(json).slice(0, 200)}): registering again with the bootstrap token`);
     this.nodeToken = null;
+    this.pending = false;
     this.registered = false;
   }
 
@@ -235,14 +245,14 @@ export class Agent {
     }, ms);
   }
 
-  private async call(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  private async call(path: string, body: unknown, token = this.nodeToken ?? this.o.token): Promise<{ status: number; json: unknown }> {
     const servers = this.o.servers;
     for (let attempt = 0; attempt < servers.length; attempt++) {
       const base = servers[this.serverIndex % servers.length] as string;
       try {
         const res = await fetch(`${base}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.nodeToken ?? this.o.token}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(5000),
         });
@@ -258,18 +268,29 @@ export class Agent {
   }
 
   private async register(): Promise<void> {
-    const { status, json } = await this.call('/v1/agent/register', {
+    const reg = {
       id: this.nodeName,
       address: this.address,
       cpuMilli: this.o.cpuMilli ?? (this.gpus.simulated ? Math.max(cpus().length, 8 * this.gpus.gpus.length) * 1000 : cpus().length * 1000),
       memoryMib: this.o.memoryMib ?? (this.gpus.simulated ? Math.max(Math.floor(totalmem() / 2 ** 20), 64 * 1024 * this.gpus.gpus.length) : Math.floor(totalmem() / 2 ** 20)),
       gpus: this.gpus.gpus,
       simulated: this.gpus.simulated,
-    });
-    if (status === 401 && this.nodeToken !== null) this.dropNodeToken(json);
+    };
+    if (this.nodeToken === null) this.saveNodeToken(`tide_node_${randomBytes(18).toString('base64url')}`, true);
+    const token = this.nodeToken as string;
+    let { status, json } = this.pending
+      ? await this.call('/v1/agent/register', { ...reg, nodeTokenHash: createHash('sha256').update(token).digest('hex') }, this.o.token)
+      : await this.call('/v1/agent/register', reg, token);
+    if (status === 409 && this.pending) {
+      // The offer may have been accepted and its answer lost (a crash, a timeout): try the token itself.
+      const probe = await this.call('/v1/agent/register', reg, token);
+      if (probe.status === 200) ({ status, json } = probe);
+    }
+    if (status === 401 && !this.pending) this.dropNodeToken(json);
     if (status !== 200) throw new Error(`registration refused: ${status} ${JSON.stringify(json)}`);
     const issued = (json as { nodeToken?: unknown } | null)?.nodeToken;
-    if (typeof issued === 'string') this.saveNodeToken(issued);
+    if (typeof issued === 'string') this.saveNodeToken(issued, false);
+    else if (this.pending) this.saveNodeToken(token, false);
     this.takeLease(json);
     this.registered = true;
     this.log(`registered with ${this.o.servers[this.serverIndex % this.o.servers.length]} (${this.gpus.gpus.length} ${this.gpus.simulated ? 'simulated ' : ''}GPUs)`);
@@ -291,7 +312,7 @@ export class Agent {
         this.registered = false;
         return;
       }
-      if (status === 401 && this.nodeToken !== null) return this.dropNodeToken(json);
+      if (status === 401 && this.nodeToken !== null && !this.pending) return this.dropNodeToken(json);
       if (status !== 200) throw new Error(`the server refused the heartbeat: ${status} ${JSON.stringify(json).slice(0, 500)}`);
       const tasks = (json as { tasks?: unknown } | null)?.tasks;
       if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);

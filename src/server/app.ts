@@ -408,7 +408,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { tenants: await store.listTenants() };
   });
 
-  app.post('/v1/agent/register', { schema: { description: "Agent: register (or re-register) a node. With the bootstrap (agent) token, a node without a credential gets one: nodeToken in the answer, bound to that node, shown once; a node that has one is a 409. With a node token: its own node only (403 otherwise).", tags: ['agent'] } }, async (req) => {
+  app.post('/v1/agent/register', { schema: { description: "Agent: register (or re-register) a node. With the bootstrap (agent) token, a node without a credential gets one, bound to that node: the token whose SHA-256 the body offers as nodeTokenHash (what the agent sends), or else a new one as nodeToken in the answer, shown once; a node that has one is a 409. With a node token: its own node only (403 otherwise).", tags: ['agent'] } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'agent', 'node');
     const reg = checked(parseRegistration(req.body), 'registration');
@@ -423,9 +423,15 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       await store.registerNode(reg, clock());
       return answer;
     }
-    const nodeToken = newToken('tide_node');
-    if ((await store.bootstrapNode(reg, hashToken(nodeToken), clock())) === 'has-credential') throw taken();
-    return { ...answer, nodeToken };
+    // The agent may offer the hash of a token it made and kept before asking (so a crash after this
+    // answer cannot lose its credential); else the server makes one and answers it, once.
+    const offered = isObj(req.body) ? req.body['nodeTokenHash'] : undefined;
+    if (offered !== undefined && (typeof offered !== 'string' || !/^[0-9a-f]{64}$/.test(offered))) refuse([{ path: 'nodeTokenHash', message: 'must be the SHA-256 of the node token, 64 lowercase hex digits' }]);
+    const nodeToken = offered === undefined ? newToken('tide_node') : null;
+    const result = await store.bootstrapNode(reg, nodeToken === null ? (offered as string) : hashToken(nodeToken), clock());
+    if (result === 'has-credential') throw taken();
+    if (result === 'token-taken') throw new ApiError('conflict', 'nodeTokenHash: already a token\'s; offer the hash of a new token', [{ path: 'nodeTokenHash', message: 'already in use' }]);
+    return nodeToken === null ? answer : { ...answer, nodeToken };
   });
 
   app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {

@@ -195,6 +195,25 @@ describe('tokens', () => {
     assert.equal(nodeTokens.filter((t: { revokedAt: number | null }) => t.revokedAt === null).length, 1);
   });
 
+  test('an agent may offer the hash of a token it made: that token becomes the credential; a bad or taken hash is refused', async () => {
+    const mine = 'tide_node_made-by-the-agent-itself';
+    const r = await api('POST', '/v1/agent/register', AGENT, { ...reg('offered'), nodeTokenHash: hashToken(mine) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.nodeToken, undefined, 'the server never had the secret');
+    assert.equal((await api('POST', '/v1/agent/heartbeat', mine, { node: 'offered', reports: [], telemetry: [] })).status, 200);
+    for (const bad of ['abc', 42, hashToken(mine).toUpperCase()]) {
+      const b = await api('POST', '/v1/agent/register', AGENT, { ...reg('offered-2'), nodeTokenHash: bad });
+      assert.equal(b.status, 400, b.text);
+      assert.equal(b.json.error.fields[0].path, 'nodeTokenHash');
+    }
+    // Alice's token hash offered as a node credential: refused, and Alice's token stays hers.
+    const taken = await api('POST', '/v1/agent/register', AGENT, { ...reg('offered-3'), nodeTokenHash: hashToken(ALICE) });
+    assert.equal(taken.status, 409, taken.text);
+    assert.equal(taken.json.error.fields[0].path, 'nodeTokenHash');
+    assert.equal((await api('GET', '/v1/jobs', ALICE)).status, 200);
+    assert.equal((await server.store.getNode('offered-3')), null);
+  });
+
   test('a node registered before node credentials keeps heartbeating with the bootstrap token, and gets a credential at its next registration', async () => {
     await server.store.registerNode(reg('legacy'), Date.now()); // as an older server did: no credential
     assert.equal((await api('POST', '/v1/agent/heartbeat', AGENT, { node: 'legacy', reports: [], telemetry: [] })).status, 200);

@@ -15,6 +15,8 @@ export const Q = {
   putToken: `INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (hash) DO UPDATE SET role = excluded.role, tenant = excluded.tenant, node_id = excluded.node_id`,
   findToken: `SELECT ${TOKEN_COLS} FROM tokens WHERE hash = $1`,
+  /** A new token only (no upsert): a node's credential never takes over an existing token. */
+  insertToken: 'INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
   touchToken: 'UPDATE tokens SET last_used_at = $2 WHERE hash = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
   listTokens: `SELECT ${TOKEN_COLS} FROM tokens ORDER BY created_at, id`,
   tokenById: `SELECT ${TOKEN_COLS} FROM tokens WHERE id = $1`,

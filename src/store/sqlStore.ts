@@ -324,14 +324,15 @@ export class SqlStore implements Store {
     try {
       return await this.db.tx(async (db) => {
         if (await db.get<{ id: string }>(Q.liveNodeCredential, [n.id])) return 'has-credential';
-        await db.run(Q.putToken, [tokenHash, 'node', null, now, tokenId(tokenHash), n.id, null]);
+        if (await db.get<TokenRow>(Q.findToken, [tokenHash])) return 'token-taken';
+        await db.run(Q.insertToken, [tokenHash, 'node', null, now, tokenId(tokenHash), n.id, null]);
         await this.upsertNode(db, n, now);
         await this.event(db, now, { type: 'node:credential', nodeId: n.id, message: `credential ${tokenId(tokenHash)} issued at bootstrap` });
         return 'registered';
       });
     } catch (e) {
       // Two bootstrap registrations of one node raced: the unique index let one through.
-      if (isUniqueViolation(e) && (await this.nodeHasCredential(n.id))) return 'has-credential';
+      if (isUniqueViolation(e)) return (await this.nodeHasCredential(n.id)) ? 'has-credential' : 'token-taken';
       throw e;
     }
   }

@@ -32,8 +32,11 @@ export interface TokenInfo {
   readonly lastUsedAt: number | null;
 }
 
-/** Outcome of a registration with the bootstrap (agent) token. */
-export type BootstrapResult = 'registered' | 'has-credential';
+/**
+ * Outcome of a registration with the bootstrap (agent) token: 'token-taken' when the offered
+ * token hash is already some token's (nothing changed).
+ */
+export type BootstrapResult = 'registered' | 'has-credential' | 'token-taken';
 
 export interface QueueConfig {
   readonly name: string;

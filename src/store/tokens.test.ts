@@ -73,6 +73,11 @@ for (const factory of storeFactories()) {
       assert.equal(await store.bootstrapNode({ ...node('a'), address: 'http://evil:1' }, k2, 110), 'has-credential');
       assert.equal((await store.getNode('a'))?.address, 'http://127.0.0.1:1/a', 'the refused registration changed nothing');
       assert.equal(await store.findToken(k2), null, 'and stored no token');
+      // An offered hash that is already a token's (here a tenant's) takes nothing over.
+      const tenantHash = hashToken('touch-me');
+      assert.equal(await store.bootstrapNode(node('c'), tenantHash, 115), 'token-taken');
+      assert.equal((await store.findToken(tenantHash))?.role, 'tenant');
+      assert.equal(await store.getNode('c'), null);
       // Two bootstrap registrations at once: one wins.
       const raced = await Promise.all([store.bootstrapNode(node('b'), hashToken('b1'), 120), store.bootstrapNode(node('b'), hashToken('b2'), 120)]);
       assert.deepEqual([...raced].sort(), ['has-credential', 'registered']);
