@@ -69,6 +69,8 @@ export class CoreSchedulerAdapter {
     const key = JSON.stringify(s.nodes.map((n) => [n.id, n.state, n.cpuMilli, n.memoryMib, n.gpus.map((g) => g.model)]));
     if (key !== this.nodesKey) {
       this.nodesKey = key;
+      // Placements hold node indices: a node joining (or leaving) shifts them, so cached runs are stale.
+      this.running.clear();
       this.nodes = s.nodes.map((n) => ({
         spec: { id: nodeId(n.id), cpuMilli: n.cpuMilli, memoryMib: n.memoryMib, gpus: n.gpus.map((g) => g.model) } satisfies NodeSpec,
         schedulable: n.state === 'ready',
