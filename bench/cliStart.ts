@@ -95,19 +95,39 @@ const variants: Variant[] = [
   { name: 'tsx (before)', argv: (a) => [process.execPath, [BIN, ...a]], env: { TIDE_FROM_SOURCES: '1' } },
 ];
 const kubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
-type Series = { label: string; path: string; ms: number[] };
-const series: Series[] = [{ label: 'node -e 0', path: 'floor', ms: [] }];
-for (const cmd of ['--version', 'jobs', 'nodes']) for (const v of variants) series.push({ label: `tide ${cmd}`, path: v.name, ms: [] });
-if (kubectl) series.push({ label: 'kubectl version --client', path: 'reference (Go)', ms: [] });
+type Series = { label: string; path: string; ms: number[]; cpuMs: number[] };
+const series: Series[] = [{ label: 'node -e 0', path: 'floor', ms: [], cpuMs: [] }];
+for (const cmd of ['--version', 'jobs', 'nodes']) for (const v of variants) series.push({ label: `tide ${cmd}`, path: v.name, ms: [], cpuMs: [] });
+if (kubectl) series.push({ label: 'kubectl version --client', path: 'reference (Go)', ms: [], cpuMs: [] });
+
+/**
+ * CPU time (user + system) of this process's reaped children so far, in ms, from /proc (Linux;
+ * clock ticks, usually 10 ms: the mean over many runs is still fine). Wall time on a busy
+ * machine is mostly waiting for a core; CPU time is what a start costs on an idle one.
+ */
+const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+function childrenCpuMs(): number {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[13]) + Number(fields[14])) * TICK_MS; // cutime, cstime (fields 16, 17)
+  } catch {
+    return NaN;
+  }
+}
 
 let dropped = 0;
-function time(file: string, args: string[], env: Record<string, string> = {}): number {
+function time(file: string, args: string[], env: Record<string, string> = {}): { ms: number; cpuMs: number } {
+  const cpu = childrenCpuMs();
   const t = process.hrtime.bigint();
   const r = spawnSync(file, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
-  return ms;
+  return { ms, cpuMs: childrenCpuMs() - cpu };
 }
+const record = (s: Series | undefined, m: { ms: number; cpuMs: number }): void => {
+  s?.ms.push(m.ms);
+  s?.cpuMs.push(m.cpuMs);
+};
 
 const loadBefore = loadavg().map((l) => l.toFixed(1)).join(' ');
 try {
@@ -115,18 +135,18 @@ try {
     // Another edit under src/ would send bin to tsx: rebuild so that the compiled path is measured.
     if (!distIsFresh()) build();
     let i = 0;
-    series[i++]?.ms.push(time(process.execPath, ['-e', '0']));
+    record(series[i++], time(process.execPath, ['-e', '0']));
     for (const cmd of ['--version', 'jobs', 'nodes']) {
       for (const v of variants) {
         const [file, args] = v.argv(tideArgs(cmd));
         if (v.viaBin && !distIsFresh()) build();
-        const ms = time(file, args, v.env);
+        const m = time(file, args, v.env);
         if (v.viaBin && !distIsFresh()) dropped++;
-        else series[i]?.ms.push(ms);
+        else record(series[i], m);
         i++;
       }
     }
-    if (kubectl) series[i++]?.ms.push(time('kubectl', ['version', '--client']));
+    if (kubectl) record(series[i++], time('kubectl', ['version', '--client']));
     process.stderr.write(`\rround ${run + 1}/${RUNS}`);
   }
   process.stderr.write('\n');
@@ -146,11 +166,12 @@ const quantile = (xs: number[], q: number): number => {
 };
 const floor = quantile(series[0]?.ms ?? [], 0.5);
 const tsxMedian = new Map(series.filter((s) => s.path === 'tsx (before)').map((s) => [s.label, quantile(s.ms, 0.5)]));
-const rows = [['command', 'path', 'median ms', 'p90 ms', '× node -e 0', 'tsx ÷ this']];
+const rows = [['command', 'path', 'median ms', 'p90 ms', '× node -e 0', 'tsx ÷ this', 'CPU ms (mean)']];
 for (const s of series) {
   const med = quantile(s.ms, 0.5);
   const tsx = tsxMedian.get(s.label);
-  rows.push([s.label, s.path, med.toFixed(0), quantile(s.ms, 0.9).toFixed(0), (med / floor).toFixed(2), tsx === undefined ? '' : (tsx / med).toFixed(1)]);
+  const cpu = s.cpuMs.reduce((a, b) => a + b, 0) / s.cpuMs.length;
+  rows.push([s.label, s.path, med.toFixed(0), quantile(s.ms, 0.9).toFixed(0), (med / floor).toFixed(2), tsx === undefined ? '' : (tsx / med).toFixed(1), Number.isNaN(cpu) ? '-' : cpu.toFixed(0)]);
 }
 const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
 console.log(`CLI start-up, ${RUNS} runs each, interleaved (server with 1 agent and 20 jobs); load average ${loadBefore} before, ${loadavg().map((l) => l.toFixed(1)).join(' ')} after${dropped ? `; ${dropped} compiled runs dropped (src/ changed meanwhile)` : ''}`);
