@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { agentAddressProblem, boundedText } from './agentLink.ts';
+import { agentAddressProblem, boundedBody } from './agentLink.ts';
 import { startServer } from './server.ts';
 
 test('an agent address must be on the IP its registration came from', () => {
@@ -83,7 +83,7 @@ test('a registration pointing the server at another host is a 400 naming address
   }
 });
 
-test('boundedText returns a small body whole', async () => {
-  assert.equal(await boundedText(new Response('hello'), 10), 'hello');
-  await assert.rejects(boundedText(new Response('x'.repeat(11)), 10), /larger than 10 bytes/);
+test('boundedBody returns a small body whole, as bytes', async () => {
+  assert.deepEqual(await boundedBody(new Response('héllo'), 10), Buffer.from('héllo'));
+  await assert.rejects(boundedBody(new Response('x'.repeat(11)), 10), /larger than 10 bytes/);
 });

@@ -27,10 +27,13 @@ export function agentAddressProblem(address: string, remoteIp: string): string |
   return null;
 }
 
-/** Reads at most `limit` bytes of a response body; more is an error (a hostile agent cannot flood the server). */
-export async function boundedText(res: Response, limit: number): Promise<string> {
+/**
+ * Reads at most `limit` bytes of a response body; more is an error (a hostile agent cannot flood
+ * the server). Bytes, not text: a log chunk may end inside a UTF-8 character.
+ */
+export async function boundedBody(res: Response, limit: number): Promise<Buffer> {
   const reader = res.body?.getReader();
-  if (!reader) return '';
+  if (!reader) return Buffer.alloc(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -43,5 +46,5 @@ export async function boundedText(res: Response, limit: number): Promise<string>
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

@@ -11,7 +11,7 @@ import { parseHeartbeat, parseRegistration, type Checked, type Registration } fr
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
-import { agentAddressProblem, boundedText } from './agentLink.ts';
+import { agentAddressProblem, boundedBody } from './agentLink.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireNode, requireRole, type Principal } from './auth.ts';
 import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
@@ -41,7 +41,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const { store, clock } = o;
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimit ?? 1024 * 1024 });
+  // A client that trickles its request (slowloris) is cut off rather than holding a socket for ever.
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimit ?? 1024 * 1024, requestTimeout: 60_000 });
   // Bodies are validated by hand (parseJobSpec) so that every error names its field; the
   // schemas on routes document the API in /openapi.json.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
@@ -169,9 +170,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       ]);
     }
     if (!queueOpenTo(queue, tenant, tenantNames)) throw new ApiError('forbidden', `queue "${queue.name}" is not open to tenant ${tenant}`, [{ path: 'queue', message: `not open to tenant ${tenant}` }]);
-    assertSatisfiable(parsed.spec, await store.listNodes());
+    const nodes = await store.listNodes();
     const key = idempotencyKey(req.headers['idempotency-key'], parsed.clientKey);
-    const result = await store.submit(tenant, parsed.spec, key, clock());
+    // A retry of an accepted submission gets its jobs back even if the cluster has shrunk since.
+    const result = await store.submit(tenant, parsed.spec, key, clock(), () => assertSatisfiable(parsed.spec, nodes));
     if (result.conflict) {
       throw new ApiError('idempotency_conflict', `idempotency key "${key ?? ''}" was used for a different job spec (job ${result.jobs.map((j) => j.id).join(', ')}): use a new key`, [
         { path: 'clientKey', message: 'already used for a different job spec' },
@@ -265,20 +267,20 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       return '';
     }
     let res: Response;
-    let text: string;
+    let body: Buffer;
     try {
       res = await fetch(`${node.address}/logs/${id}/${index}?stream=${stream}&offset=${offset}`, {
         headers: { authorization: `Bearer ${o.agentToken()}` },
         signal: AbortSignal.timeout(5000),
         redirect: 'manual',
       });
-      text = await boundedText(res, MAX_AGENT_ANSWER);
+      body = await boundedBody(res, MAX_AGENT_ANSWER);
     } catch (e) {
       throw new ApiError('unavailable', `the agent of node ${node.id} (${node.address}) does not answer properly: ${(e as Error).message}`);
     }
-    if (!res.ok) throw new ApiError('unavailable', `agent ${node.id}: ${res.status} ${text.slice(0, 200)}`);
-    void reply.header('x-tide-next-offset', res.headers.get('x-tide-next-offset') ?? String(offset)).header('x-tide-finished', String(done)).type('text/plain');
-    return text;
+    if (!res.ok) throw new ApiError('unavailable', `agent ${node.id}: ${res.status} ${body.subarray(0, 200).toString()}`);
+    void reply.header('x-tide-next-offset', res.headers.get('x-tide-next-offset') ?? String(offset)).header('x-tide-finished', String(done)).type('text/plain; charset=utf-8');
+    return body;
   });
 
   app.get('/v1/events', {

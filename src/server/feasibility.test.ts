@@ -119,4 +119,19 @@ describe('unschedulable jobs on the live server', () => {
     // Every stored reason is one of the documented codes.
     for (const j of (await call('GET', '/v1/jobs?state=pending', ADMIN)).json.jobs as { reason: string }[]) assert.ok(Object.hasOwn(PENDING_REASONS, j.reason.split(':')[0] as string), j.reason);
   });
+  test('a retry of an accepted submission gets its job back after the cluster shrank (the key is looked up before the check)', async () => {
+    assert.equal((await register('huge', 32)).status, 200);
+    const first = await call('POST', '/v1/jobs', ALICE, { name: 'wide', clientKey: 'wide-1', tasks: [{ gpus: 32, command: 'true' }] });
+    assert.equal(first.status, 201, JSON.stringify(first.json));
+    // 'huge' falls silent and is lost; the other nodes stay.
+    const lostBefore = Date.now() + 1;
+    await new Promise((r) => setTimeout(r, 5));
+    for (const n of await server.store.listNodes()) if (n.id !== 'huge') await server.store.registerNode({ id: n.id, address: n.address, cpuMilli: n.cpuMilli, memoryMib: n.memoryMib, gpus: n.gpus, simulated: true }, Date.now());
+    assert.deepEqual(await server.store.expireNodes(lostBefore, Date.now()), ['huge']);
+    const retry = await call('POST', '/v1/jobs', ALICE, { name: 'wide', clientKey: 'wide-1', tasks: [{ gpus: 32, command: 'true' }] });
+    assert.equal(retry.status, 200, JSON.stringify(retry.json));
+    assert.equal(retry.json.jobs[0].id, first.json.jobs[0].id);
+    const fresh = await call('POST', '/v1/jobs', ALICE, { name: 'wide', clientKey: 'wide-2', tasks: [{ gpus: 32, command: 'true' }] });
+    assert.equal(fresh.status, 422, 'a new submission is still checked');
+  });
 });

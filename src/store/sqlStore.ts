@@ -105,7 +105,7 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ name: r.name, gpuQuota: r.gpu_quota, borrowingLimit: r.borrowing_limit, ...(r.tenants === null ? {} : { tenants: JSON.parse(r.tenants) as string[] }) }));
   }
 
-  async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number): Promise<SubmitResult> {
+  async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
     const keys = Array.from({ length: spec.array }, (_, i) => (clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`));
     const hash = specHash(spec);
     const existing = async (db: SqlDb): Promise<SubmitResult | null> => {
@@ -126,6 +126,7 @@ export class SqlStore implements Store {
       return await this.db.tx(async (db) => {
         const found = await existing(db);
         if (found) return found;
+        beforeCreate?.();
         const jobs: Job[] = [];
         for (let i = 0; i < spec.array; i++) {
           const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };

@@ -161,7 +161,11 @@ export interface Store {
    * Creates the jobs (one per array element) unless the tenant already used the client key: then
    * returns the key's jobs, with `conflict` when they were submitted with a different spec.
    */
-  submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number): Promise<SubmitResult>;
+  /**
+   * `beforeCreate` runs inside the transaction only when new jobs are about to be made (not for an
+   * idempotent retry, which returns the jobs the key already names); it may throw to refuse them.
+   */
+  submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult>;
   getJob(id: string): Promise<Job | null>;
   listJobs(filter: JobFilter): Promise<Job[]>;
   listTasks(jobId: string): Promise<Task[]>;
