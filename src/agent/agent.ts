@@ -119,7 +119,7 @@ export class Agent {
       Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].startsWith('TIDE_'))),
       (i) => this.gpus.gpus[i]?.memoryMib ?? 0,
       this.gpus.gpus.length,
-      defaultTracker(this.nodeName),
+      defaultTracker(`${this.nodeName}-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`),
       () => this.watchdog(),
     );
     const adopted = this.runner.adopt();
@@ -151,14 +151,15 @@ export class Agent {
   }
 
   /**
-   * The task wrappers' own fence, for when this agent cannot fence (killed, hung): armed for
-   * leases of 10 s or more (its clock ticks in whole seconds), it stops a task from 0.6 of the
-   * lease without a heartbeat and kills it by 0.8 (plus a second), before the server requeues.
+   * The task wrappers' own fence, for when this agent cannot fence (killed, hung): a task whose
+   * agent has not heartbeated for 0.6 of the node lease is stopped, and killed 0.2 of the lease
+   * later (its clock ticks every half second, so leases under 3 s are not covered): all before
+   * the server requeues at the full lease. It never fires before the agent's own fence (half).
    */
   private watchdog(): Watchdog | null {
     const lease = this.nodeLeaseMs;
-    if (lease === null || lease < 10_000) return null;
-    return { aliveFile: join(resolve(this.o.dataDir), FENCE_FILE), fenceAfterSeconds: Math.ceil((lease * 0.6) / 1000), killAfterSeconds: Math.max(1, Math.floor((lease * 0.2) / 1000)) };
+    if (lease === null || lease < 3000) return null;
+    return { aliveFile: join(resolve(this.o.dataDir), FENCE_FILE), fenceAfterMs: lease * 0.6, killAfterMs: lease * 0.2 };
   }
 
   private loadFence(): void {

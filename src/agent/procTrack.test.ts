@@ -10,15 +10,15 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Starts a "task" that leaves two daemons behind: one in a new session, one that also clears its environment. */
 async function startEscapingTask(t: ProcTracker, runId: string): Promise<void> {
-  const procs = t.prepare(runId);
+  const { procsFile: procs, env } = t.prepare(runId);
   const script = `${procs ? `echo $$ > "${procs}"; ` : ''}setsid sleep 300 </dev/null >/dev/null 2>&1 & env -i setsid sleep 301 </dev/null >/dev/null 2>&1 & exit 0`;
-  const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore', env: { ...process.env, TIDE_RUN_ID: runId } });
+  const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore', env: { ...process.env, ...env } });
   await new Promise((r) => child.on('exit', r));
   await sleep(200);
 }
 
 for (const [name, make] of [
-  ['environ', () => environTracker()],
+  ['environ', () => environTracker(`test-${process.pid}`)],
   ['the best one here', () => defaultTracker(`test-${process.pid}`)],
 ] as const) {
   test(`proctrack (${name}): a task's daemons outside its process group are found and killed`, async () => {
@@ -26,7 +26,7 @@ for (const [name, make] of [
     const runId = `r${process.pid}-${name.length}-${Date.now()}`;
     await startEscapingTask(t, runId);
     const found = t.pids(runId);
-    // The setsid daemon keeps TIDE_RUN_ID: every tracker finds it; a cgroup also finds the one with env -i.
+    // The setsid daemon keeps TIDE_PROCTRACK: every tracker finds it; a cgroup also finds the one with env -i.
     assert.ok(found.length >= 1, `${t.kind}: found ${found.length}`);
     if (t.kind.startsWith('cgroup')) assert.equal(found.length, 2, `${t.kind} sees both daemons`);
     assert.equal(t.signal(runId, 'SIGKILL'), found.length);

@@ -5,8 +5,10 @@
  * - **cgroup**: each run gets its own cgroup (cgroup v2, or v1's `pids` hierarchy), which the task
  *   wrapper joins before it starts the command; every descendant is born in it and cannot leave
  *   without root. Needs a writable cgroup filesystem (root, or a delegated subtree).
- * - **environ**: every process started by the run inherits `TIDE_RUN_ID`; the tracker scans
- *   /proc for it. A process that clears its environment escapes this one, so it is the fallback.
+ * - **environ**: every process started by the run inherits `TIDE_PROCTRACK=SCOPE/RUN_ID` (the
+ *   scope is the agent's own, so two agents on one host never touch each other's runs); the
+ *   tracker scans /proc for it. A process that clears its environment escapes this one, so it
+ *   is the fallback.
  *
  * The agent signals a run's tracked processes when it stops the run, and kills those still alive
  * when the run's main process has ended: when a task ends, nothing it started lives on.
@@ -17,8 +19,8 @@ import { join } from 'node:path';
 export interface ProcTracker {
   /** "cgroup v2 …", "cgroup v1 pids …" or "environ". */
   readonly kind: string;
-  /** Prepares tracking for a run; returns the cgroup.procs file the wrapper must join, if any. */
-  prepare(runId: string): string | null;
+  /** Prepares tracking for a run: the cgroup.procs file the wrapper must join, if any, and variables the run must carry. */
+  prepare(runId: string): { readonly procsFile: string | null; readonly env: Readonly<Record<string, string>> };
   /** Live pids of the run (not including zombies it cannot reap). */
   pids(runId: string): number[];
   /** Sends a signal to every process of the run; returns how many it reached. */
@@ -57,11 +59,12 @@ function isZombie(pid: number): boolean {
   }
 }
 
-/** Scans /proc for processes whose environment carries TIDE_RUN_ID=<runId>. */
-export function environTracker(): ProcTracker {
+/** Scans /proc for processes whose environment carries TIDE_PROCTRACK=<scope>/<runId>. */
+export function environTracker(scope: string): ProcTracker {
+  const mark = (runId: string): string => `${scope}/${runId}`;
   const scan = (runId: string): number[] => {
-    const needle = Buffer.from(`\0TIDE_RUN_ID=${runId}\0`);
-    const first = Buffer.from(`TIDE_RUN_ID=${runId}\0`);
+    const needle = Buffer.from(`\0TIDE_PROCTRACK=${mark(runId)}\0`);
+    const first = Buffer.from(`TIDE_PROCTRACK=${mark(runId)}\0`);
     const found: number[] = [];
     let entries: string[];
     try {
@@ -83,7 +86,7 @@ export function environTracker(): ProcTracker {
   };
   return {
     kind: 'environ',
-    prepare: () => null,
+    prepare: (runId) => ({ procsFile: null, env: { TIDE_PROCTRACK: mark(runId) } }),
     pids: scan,
     signal: (runId, sig) => signalPids(scan(runId), sig),
     release: () => {},
@@ -107,9 +110,9 @@ export function cgroupTracker(base: string, kind: string): ProcTracker | null {
     prepare(runId) {
       try {
         mkdirSync(dir(runId), { recursive: true });
-        return join(dir(runId), 'cgroup.procs');
+        return { procsFile: join(dir(runId), 'cgroup.procs'), env: {} };
       } catch {
-        return null;
+        return { procsFile: null, env: {} };
       }
     },
     pids,
@@ -129,7 +132,11 @@ function union(a: ProcTracker, b: ProcTracker): ProcTracker {
   const pids = (runId: string): number[] => [...new Set([...a.pids(runId), ...b.pids(runId)])];
   return {
     kind: `${a.kind} + ${b.kind}`,
-    prepare: (runId) => a.prepare(runId) ?? b.prepare(runId),
+    prepare: (runId) => {
+      const x = a.prepare(runId);
+      const y = b.prepare(runId);
+      return { procsFile: x.procsFile ?? y.procsFile, env: { ...x.env, ...y.env } };
+    },
     pids,
     signal: (runId, sig) => signalPids(pids(runId), sig),
     release: (runId) => {
@@ -140,12 +147,14 @@ function union(a: ProcTracker, b: ProcTracker): ProcTracker {
 }
 
 /**
- * The best tracker this machine allows, for the node `node` (each agent its own subtree, so two
- * agents on one host do not see each other's runs).
+ * The best tracker this machine allows. `scope` names the agent (a hash of its data directory):
+ * each agent has its own cgroup subtree and marker, so two agents on one host, whatever their
+ * node names and run ids, never see each other's runs.
  */
-export function defaultTracker(node: string): ProcTracker {
-  const leaf = join('tide', node.replace(/[^A-Za-z0-9_.-]/g, '_'));
-  const environ = environTracker();
+export function defaultTracker(scope: string): ProcTracker {
+  const safe = scope.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const leaf = join('tide', safe);
+  const environ = environTracker(safe);
   if (process.platform !== 'linux') return environ;
   const v2root = readLines('/proc/self/mountinfo').some((l) => / \/sys\/fs\/cgroup .* - cgroup2 /.test(l));
   const candidates: [string, string][] = [

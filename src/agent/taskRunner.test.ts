@@ -210,7 +210,7 @@ test("the wrapper's watchdog fences a task when its agent stops heartbeating (th
   const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
   const alive = join(dir, 'fence.json');
   writeFileSync(alive, '0');
-  const r = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'ckpt') }, { PATH: process.env['PATH'] ?? '' }, () => 81920, 8, undefined, () => ({ aliveFile: alive, fenceAfterSeconds: 2, killAfterSeconds: 1 }));
+  const r = new TaskRunner({ stateDir: join(dir, 'runs'), logDir: join(dir, 'logs'), checkpointRoot: join(dir, 'ckpt') }, { PATH: process.env['PATH'] ?? '' }, () => 81920, 8, undefined, () => ({ aliveFile: alive, fenceAfterMs: 2000, killAfterMs: 1000 }));
   r.start(assignment('13.0.0', 'trap "" TERM; sleep 600'), 'n1'); // ignores SIGTERM: only the SIGKILL ends it
   r.start(assignment('14.0.0', 'sleep 600'), 'n1');
   // The "agent" heartbeats for 3.5 s (the file changes every 300 ms): nothing is fenced.

@@ -19,8 +19,8 @@ import { environTracker, type ProcTracker } from './procTrack.ts';
 /** What the wrapper's watchdog needs (see WRAPPER); null while the node lease is not known. */
 export interface Watchdog {
   readonly aliveFile: string;
-  readonly fenceAfterSeconds: number;
-  readonly killAfterSeconds: number;
+  readonly fenceAfterMs: number;
+  readonly killAfterMs: number;
 }
 
 /**
@@ -32,11 +32,12 @@ export interface Watchdog {
  *
  * With TIDE_ALIVE_FILE it also runs a watchdog for the case the agent cannot fence (it died or
  * hangs): the agent rewrites that file at every successful heartbeat; when it has not changed for
- * TIDE_FENCE_AFTER_S seconds, the watchdog marks the run fenced, SIGTERMs the process group and
- * SIGKILLs it TIDE_FENCE_KILL_S seconds later, before the server's node lease runs out.
+ * TIDE_FENCE_AFTER_CS hundredths of a second (measured on /proc/uptime, read without a fork),
+ * the watchdog marks the run fenced, SIGTERMs the process group and SIGKILLs it
+ * TIDE_FENCE_KILL_S seconds later, before the server's node lease runs out.
  */
-const WRAPPER = `exit_file=$TIDE_EXIT_FILE cg=$TIDE_CGROUP_PROCS alive_file=$TIDE_ALIVE_FILE fence_s=$TIDE_FENCE_AFTER_S kill_s=$TIDE_FENCE_KILL_S
-unset TIDE_EXIT_FILE TIDE_CGROUP_PROCS TIDE_ALIVE_FILE TIDE_FENCE_AFTER_S TIDE_FENCE_KILL_S
+const WRAPPER = `exit_file=$TIDE_EXIT_FILE cg=$TIDE_CGROUP_PROCS alive_file=$TIDE_ALIVE_FILE fence_cs=$TIDE_FENCE_AFTER_CS kill_s=$TIDE_FENCE_KILL_S
+unset TIDE_EXIT_FILE TIDE_CGROUP_PROCS TIDE_ALIVE_FILE TIDE_FENCE_AFTER_CS TIDE_FENCE_KILL_S
 [ -z "$cg" ] || echo $$ > "$cg" 2>/dev/null
 "$@" &
 child=$!
@@ -45,11 +46,12 @@ dog=
 if [ -n "$alive_file" ]; then
   (
     trap '' TERM INT HUP
-    last=; same=0
-    while sleep 1; do
+    last=; since=
+    while sleep 0.5; do
+      read -r up _ < /proc/uptime; cs=\${up%.*}\${up#*.}
       now=; read -r now < "$alive_file" 2>/dev/null
-      if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; last=$now; fi
-      if [ "$same" -ge "$fence_s" ]; then
+      if [ -z "$since" ] || [ "$now" != "$last" ]; then last=$now; since=$cs; fi
+      if [ $((cs - since)) -ge "$fence_cs" ]; then
         : > "$exit_file.fenced"; kill -TERM -$$ 2>/dev/null; sleep "$kill_s"; kill -KILL -$$ 2>/dev/null; exit 0
       fi
     done
@@ -165,7 +167,7 @@ export class TaskRunner {
     /** GPUs of this node: an assignment naming another index cannot start. */
     private readonly gpuCount = 64,
     /** Finds a run's processes outside its process group (setsid daemons). */
-    readonly tracker: ProcTracker = environTracker(),
+    readonly tracker: ProcTracker = environTracker(paths.stateDir.replace(/[^A-Za-z0-9_.-]/g, '_')),
     private readonly watchdog: () => Watchdog | null = () => null,
   ) {
     mkdirSync(paths.stateDir, { recursive: true });
@@ -254,14 +256,15 @@ export class TaskRunner {
       out = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stdout'), 'a');
       err = openSync(logFile(this.paths.logDir, a.jobId, a.taskIndex, 'stderr'), 'a');
       step = `checkpoint directory ${a.checkpointDir === null ? '' : join(this.paths.checkpointRoot, a.checkpointDir)}`;
-      const cgroupProcs = this.tracker.prepare(a.runId);
+      const tracked = this.tracker.prepare(a.runId);
       const dog = this.watchdog();
       const env = {
         ...this.baseEnv,
         ...this.taskEnv(a, nodeName),
         TIDE_EXIT_FILE: join(dir, 'exit'),
-        ...(cgroupProcs ? { TIDE_CGROUP_PROCS: cgroupProcs } : {}),
-        ...(dog ? { TIDE_ALIVE_FILE: dog.aliveFile, TIDE_FENCE_AFTER_S: String(dog.fenceAfterSeconds), TIDE_FENCE_KILL_S: String(dog.killAfterSeconds) } : {}),
+        ...tracked.env,
+        ...(tracked.procsFile ? { TIDE_CGROUP_PROCS: tracked.procsFile } : {}),
+        ...(dog ? { TIDE_ALIVE_FILE: dog.aliveFile, TIDE_FENCE_AFTER_CS: String(Math.ceil(dog.fenceAfterMs / 10)), TIDE_FENCE_KILL_S: (dog.killAfterMs / 1000).toFixed(2) } : {}),
       };
       step = '';
       const child = spawn('/bin/sh', ['-c', WRAPPER, WRAPPER_NAME, ...a.command], { detached: true, stdio: ['ignore', out, err], env });
