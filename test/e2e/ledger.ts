@@ -67,7 +67,14 @@ export class Ledger {
 
   /** Reads the lines appended since the last call. */
   read(): void {
-    const fd = openSync(this.file, 'r');
+    let fd: number;
+    try {
+      fd = openSync(this.file, 'r');
+    } catch (e) {
+      // Gone only once the run has been torn down; a missing ledger mid-run shows as missing runs.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
     try {
       const size = fstatSync(fd).size;
       if (size <= this.offset) return;
