@@ -7,12 +7,12 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
-import { parseHeartbeat, parseRegistration, type Checked, type Registration } from '../api/agentSchema.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
-import { agentAddressProblem, boundedBody } from './agentLink.ts';
-import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireNode, requireRole, type Principal } from './auth.ts';
+import { boundedBody } from './agentLink.ts';
+import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
+import { registerAgentRoutes } from './agentRoutes.ts';
 import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
@@ -102,6 +102,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization, clock());
   registerTokenRoutes(app, { store, clock });
+  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);
@@ -410,77 +411,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { tenants: await store.listTenants() };
   });
 
-  app.post('/v1/agent/register', { schema: { description: "Agent: register (or re-register) a node. With the bootstrap (agent) token, a node without a credential gets one, bound to that node: the token whose SHA-256 the body offers as nodeTokenHash (what the agent sends), or else a new one as nodeToken in the answer, shown once; a node that has one is a 409. With a node token: its own node only (403 otherwise).", tags: ['agent'] } }, async (req) => {
-    const p = await auth(req);
-    requireRole(p, 'agent', 'node');
-    const reg = checked(parseRegistration(req.body), 'registration');
-    const taken = () => new ApiError('conflict', `node ${reg.id} already has a credential; start its agent with its data directory, or an admin can reset it (tide node reset-credential ${reg.id})`);
-    if (p.role === 'node') await requireNode(store, p, reg.id);
-    else if (await store.nodeHasCredential(reg.id)) throw taken();
-    const badAddress = agentAddressProblem(reg.address, req.ip);
-    if (badAddress) refuse([{ path: 'address', message: badAddress }]);
-    await refuseShrinkUnderTasks(store, reg);
-    const answer = { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
-    if (p.role === 'node') {
-      await store.registerNode(reg, clock());
-      return answer;
-    }
-    // The agent may offer the hash of a token it made and kept before asking (so a crash after this
-    // answer cannot lose its credential); else the server makes one and answers it, once.
-    const offered = isObj(req.body) ? req.body['nodeTokenHash'] : undefined;
-    if (offered !== undefined && (typeof offered !== 'string' || !/^[0-9a-f]{64}$/.test(offered))) refuse([{ path: 'nodeTokenHash', message: 'must be the SHA-256 of the node token, 64 lowercase hex digits' }]);
-    const nodeToken = offered === undefined ? newToken('tide_node') : null;
-    const result = await store.bootstrapNode(reg, nodeToken === null ? (offered as string) : hashToken(nodeToken), clock());
-    if (result === 'has-credential') throw taken();
-    if (result === 'token-taken') throw new ApiError('conflict', 'nodeTokenHash: already a token\'s; offer the hash of a new token', [{ path: 'nodeTokenHash', message: 'already in use' }]);
-    return nodeToken === null ? answer : { ...answer, nodeToken };
-  });
-
-  app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {
-    const p = await auth(req);
-    requireRole(p, 'agent', 'node');
-    // Reports for runs this node does not hold are ignored by the store (never applied elsewhere).
-    const b = checked(parseHeartbeat(req.body), 'heartbeat');
-    await requireNode(store, p, b.node);
-    const tasks = await store.heartbeat(b.node, b.telemetry, b.reports, clock());
-    if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
-    if (b.reports.some((r) => r.state === 'exited')) o.onSubmit();
-    return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000 };
-  });
-
   return app;
-}
-
-/**
- * A node may re-register with other resources, but not take away what its active tasks hold
- * (GPUs by index and model, CPU, memory): the scheduler would find running tasks that no longer
- * fit and stop planning for the whole cluster. A 409 naming each field; once the tasks end (or
- * the node is lost and they are requeued) the registration goes through.
- */
-async function refuseShrinkUnderTasks(store: Store, reg: Registration): Promise<void> {
-  const before = await store.getNode(reg.id);
-  if (!before) return;
-  const tasks = (await store.snapshot()).activeTasks.filter((t) => t.node === reg.id);
-  if (tasks.length === 0) return;
-  const problems: { path: string; message: string }[] = [];
-  const held = [...new Set(tasks.flatMap((t) => t.gpus))].sort((a, b) => a - b);
-  for (const g of held) {
-    if (g >= reg.gpus.length) problems.push({ path: 'gpus', message: `active tasks hold GPU ${g}; ${reg.gpus.length} GPUs would drop it` });
-    else if (before.gpus[g]?.model !== reg.gpus[g]?.model) problems.push({ path: `gpus[${g}].model`, message: `active tasks run on it as ${before.gpus[g]?.model}` });
-  }
-  const cpu = tasks.reduce((n, t) => n + t.cpuMilli, 0);
-  const mem = tasks.reduce((n, t) => n + t.memoryMib, 0);
-  if (reg.cpuMilli < cpu) problems.push({ path: 'cpuMilli', message: `active tasks hold ${cpu}` });
-  if (reg.memoryMib < mem) problems.push({ path: 'memoryMib', message: `active tasks hold ${mem}` });
-  if (problems.length) throw new ApiError('conflict', `node ${reg.id} cannot re-register with less than its active tasks hold: ${problems.map((x) => `${x.path}: ${x.message}`).join('; ')}`, problems.slice(0, 20));
-}
-
-/** An agent body's value, or a 400 naming every bad field (at most 20 listed). */
-function checked<T>(r: Checked<T>, what: string): T {
-  if (r.ok) return r.value;
-  const shown = r.errors.slice(0, 20);
-  const more = r.errors.length > shown.length ? `; and ${r.errors.length - shown.length} more` : '';
-  throw new ApiError('invalid_request', `invalid ${what}: ${shown.map((e) => `${e.path}: ${e.message}`).join('; ')}${more}`, shown);
 }
 
 /** The submission's idempotency key: the Idempotency-Key header or the spec's clientKey (both: they must agree). */
