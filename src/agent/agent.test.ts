@@ -4,13 +4,14 @@
  * fenced), and a log path that is not a readable file must not crash the agent's log server.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { Agent } from './agent.ts';
 import { TaskRunner } from './taskRunner.ts';
+import { groupAlive } from './testing.ts';
 
 const ADMIN = 'agent-test-admin';
 const AGENT = 'agent-test-agent';
@@ -98,15 +99,3 @@ test('an agent restarted while no server answers fences the tasks it adopts once
   }
 });
 
-/** Whether some process of the group still lives (zombies have exited; init reaps them when it will). */
-function groupAlive(pgid: number): boolean {
-  return readdirSync('/proc').some((pid) => {
-    if (!/^\d+$/.test(pid)) return false;
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return Number(fields[2]) === pgid && fields[0] !== 'Z';
-    } catch {
-      return false;
-    }
-  });
-}

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import type { TaskAssignment } from '../api/types.ts';
 import { defaultTracker } from './procTrack.ts';
 import { logFile, TaskRunner } from './taskRunner.ts';
+import { groupAlive } from './testing.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -32,18 +33,6 @@ async function until(r: TaskRunner, runId: string): Promise<void> {
   throw new Error(`${runId} did not exit`);
 }
 
-/** Whether some process of the group still lives (a zombie has exited: init reaps it when it will). */
-function groupAlive(pgid: number): boolean {
-  return readdirSync('/proc').some((pid) => {
-    if (!/^\d+$/.test(pid)) return false;
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return Number(fields[2]) === pgid && fields[0] !== 'Z';
-    } catch {
-      return false;
-    }
-  });
-}
 
 /** Whether a process group has no live member left, polled with a deadline. */
 async function groupGone(pgid: number): Promise<boolean> {

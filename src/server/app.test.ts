@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from './server.ts';
+import { httpCall } from './testing.ts';
 
 const ADMIN = 'admin-token-123';
 const AGENT = 'agent-token-123';
@@ -13,21 +14,7 @@ const BOB = 'bob-token-1234';
 
 describe('HTTP API', () => {
   let server: RunningServer;
-  const call = async (method: string, path: string, token: string | null, body?: string, type = 'application/json') => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': type } : {}) },
-      ...(body !== undefined ? { body } : {}),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, json };
-  };
+  const call = (method: string, path: string, token: string | null, body?: string, type = 'application/json') => httpCall(server.url, method, path, token, body, type);
   const job = (over: Record<string, unknown> = {}) => JSON.stringify({ name: 'j', tasks: [{ gpus: 1, command: 'true' }], ...over });
 
   before(async () => {

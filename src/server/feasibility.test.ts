@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '../api/errors.ts';
 import { PENDING_REASONS } from '../core/jobs/reasons.ts';
 import { startServer, type RunningServer } from './server.ts';
+import { httpCall } from './testing.ts';
 
 const ADMIN = 'admin-token-feas';
 const AGENT = 'agent-token-feas';
@@ -17,14 +18,7 @@ const BOB = 'bob-token-feasi';
 
 describe('unschedulable jobs on the live server', () => {
   let server: RunningServer;
-  const call = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  };
+  const call = (method: string, path: string, token: string, body?: unknown) => httpCall(server.url, method, path, token, body);
   const submit = (token: string, name: string, task: Record<string, unknown>, extra: Record<string, unknown> = {}) => call('POST', '/v1/jobs', token, { name, tasks: [{ command: 'true', ...task }], ...extra });
   const submitted = async (token: string, name: string, task: Record<string, unknown>): Promise<string> => {
     const r = await submit(token, name, task);

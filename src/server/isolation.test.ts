@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServer, type RunningServer } from './server.ts';
+import { httpCall } from './testing.ts';
 
 const ADMIN = 'iso-admin-token';
 const AGENT = 'iso-agent-token';
@@ -57,14 +58,7 @@ const CALLERS: readonly { name: string; token: () => string | null; role: Role |
 const registration = { id: NODE, address: 'http://127.0.0.1:9', cpuMilli: 64_000, memoryMib: 262_144, gpus: [0, 1].map((i) => ({ index: i, model: 'H100', memoryMib: 81_920, uuid: `GPU-iso-${i}` })), simulated: true };
 
 let server: RunningServer;
-const call = async (method: string, path: string, token: string | null, body?: unknown) => {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, text: await res.text() };
-};
+const call = (method: string, path: string, token: string | null, body?: unknown) => httpCall(server.url, method, path, token, body);
 
 before(async () => {
   server = await startServer({

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashToken } from './auth.ts';
+import { httpCall } from './testing.ts';
 import { startServer, type RunningServer } from './server.ts';
 
 const ADMIN = 'tok-admin-token';
@@ -18,21 +19,7 @@ const ALICE = 'tok-alice-token';
 const gpus = [{ index: 0, model: 'H100', memoryMib: 81920, uuid: 'GPU-0' }];
 const reg = (id: string, address = `http://127.0.0.1:1/${id}`) => ({ id, address, cpuMilli: 8000, memoryMib: 65536, gpus, simulated: true });
 
-async function call(url: string, method: string, path: string, token: string | null, body?: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, json, text };
-}
+const call = httpCall;
 
 describe('tokens', () => {
   let server: RunningServer;

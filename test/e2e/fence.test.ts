@@ -5,11 +5,12 @@
  * reaches the server again it does not restart what it fenced.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ADMIN, AGENT, Api, sleep, startServerProcess, tempDir, tide, waitFor, writeConfig, type Proc, type ServerHandle } from './harness.ts';
+import { groupAlive } from '../../src/agent/testing.ts';
 
 /** A TCP proxy to a local port. Cut: open connections are dropped and new ones held unanswered. */
 class CuttableProxy {
@@ -49,21 +50,6 @@ class CuttableProxy {
     return new Promise((ok) => this.server.close(() => ok()));
   }
 }
-
-/**
- * Whether any process of a group is still alive. Zombies do not count: they have exited and hold
- * nothing (the killed task's children wait for init to reap them, which here takes a while).
- */
-const groupAlive = (pgid: number): boolean =>
-  readdirSync('/proc').some((pid) => {
-    if (!/^\d+$/.test(pid)) return false;
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return Number(fields[2]) === pgid && fields[0] !== 'Z';
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
 
 /** The process group of a pid (field 5 of /proc/PID/stat). */
 const pgidOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2]);
