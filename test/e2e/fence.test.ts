@@ -2,7 +2,8 @@
  * End to end: fence before requeue. An agent cut off from the server (through a TCP proxy the
  * test cuts) stops its tasks, whole process groups, before the server's node lease runs out, so
  * the job's next attempt, on another agent, never runs alongside the first; when the agent
- * reaches the server again it does not restart what it fenced.
+ * reaches the server again it does not restart what it fenced. An agent killed outright cannot
+ * fence: its task's wrapper does, in time too.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -70,9 +71,10 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
     await server?.proc.stop();
   });
 
-  const agent = (name: string, url: string): Proc => {
+  const agent = (name: string, url: string): Proc => agentWith(name, url, '1xH100');
+  const agentWith = (name: string, url: string, gpus: string): Proc => {
     const p = tide([
-      'agent', '--server', url, '--token', AGENT, '--name', name, '--gpus', '1xH100', '--simulate', '--data-dir', join(dir, name),
+      'agent', '--server', url, '--token', AGENT, '--name', name, '--gpus', gpus, '--simulate', '--data-dir', join(dir, name),
       '--checkpoint-root', join(dir, 'ckpt'), '--heartbeat-ms', '250', '--cpus', '16', '--memory-gib', '64',
     ]);
     procs.push(p);
@@ -141,5 +143,47 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
     assert.equal((await api.waitState(id, ['succeeded', 'failed'])).state, 'succeeded');
     await sleep(1000);
     assert.equal(readFileSync(marks, 'utf8').trim().split('\n').length, 2, 'attempt 0 was not started again');
+  });
+
+  test('an agent killed -9 cannot fence: its task wrapper does, before the server requeues the job elsewhere', async () => {
+    const api = new Api(server.url);
+    const admin = new Api(server.url, ADMIN);
+    const nodeState = async (id: string): Promise<string | undefined> => (await admin.req('GET', '/v1/nodes')).json.nodes.find((n: any) => n.id === id)?.state;
+    const marksC = join(dir, 'marks-c');
+    const c = agentWith('node-c', server.url, '1xA100');
+    await waitFor('node-c ready', async () => ((await nodeState('node-c')) === 'ready' ? true : undefined));
+    const id = await api.submit({
+      name: 'orphaned',
+      gracePeriodSeconds: 60,
+      tasks: [{ gpus: 1, gpuModels: ['A100', 'L40S'], env: { MARKS: marksC }, command: `echo "$TIDE_ATTEMPT $TIDE_NODE $$ $(date +%s%3N)" >> "$MARKS"; [ "$TIDE_ATTEMPT" -ge 1 ] && exit 0; trap '' TERM; while :; do sleep 0.1; done` }],
+    });
+    await api.waitState(id, ['running']);
+    const first = await waitFor('attempt 0 marked', async () => (existsSync(marksC) ? readFileSync(marksC, 'utf8').trim().split('\n')[0] : undefined));
+    const [attempt, node, pid] = first.split(' ');
+    assert.deepEqual([attempt, node], ['0', 'node-c']);
+    pgid = pgidOf(Number(pid));
+    await c.kill9(); // no agent left to fence; the task ignores SIGTERM
+    const killedAt = Date.now();
+    agentWith('node-d', server.url, '1xL40S');
+    let deadAt: number | null = null;
+    let aliveWhenRequeued = false;
+    await waitFor(
+      'attempt 1 on node-d',
+      async () => {
+        if (deadAt === null && !groupAlive(pgid)) deadAt = Date.now();
+        const { job, tasks } = await api.job(id);
+        if (job.attempt >= 1 && groupAlive(pgid)) aliveWhenRequeued = true;
+        return tasks[0]?.node === 'node-d' && ['running', 'succeeded'].includes(tasks[0]?.state) ? true : undefined;
+      },
+      30_000,
+      50,
+    );
+    assert.equal(aliveWhenRequeued, false, `attempt 0 was still alive after the job was requeued (agent killed at ${killedAt}, group gone at ${deadAt})`);
+    const lost = (await api.job(id)).events.find((e: any) => e.type === 'job:preempted' && e.message === 'node node-c lost');
+    assert.ok(lost && deadAt !== null && deadAt < lost.at, `the group died (seen at ${deadAt}) before node-c was declared lost (${lost?.at})`);
+    const second = readFileSync(marksC, 'utf8').trim().split('\n')[1]?.split(' ') ?? [];
+    assert.deepEqual(second.slice(0, 2), ['1', 'node-d']);
+    assert.ok(Number(second[3]) > (deadAt ?? Infinity), 'attempt 1 started after attempt 0 was gone');
+    assert.equal((await api.waitState(id, ['succeeded', 'failed'])).state, 'succeeded');
   });
 });
