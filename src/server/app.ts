@@ -17,7 +17,7 @@ import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
-import { assertSatisfiable } from './feasibility.ts';
+import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -102,6 +102,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization, clock());
   registerTokenRoutes(app, { store, clock });
+  const submissionCheck = new SubmissionCheck(store);
   registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
@@ -171,10 +172,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       ]);
     }
     if (!queueOpenTo(queue, tenant, tenantNames)) throw new ApiError('forbidden', `queue "${queue.name}" is not open to tenant ${tenant}`, [{ path: 'queue', message: `not open to tenant ${tenant}` }]);
-    const nodes = await store.listNodes();
+    const problem = await submissionCheck.problem(parsed.spec);
     const key = idempotencyKey(req.headers['idempotency-key'], parsed.clientKey);
     // A retry of an accepted submission gets its jobs back even if the cluster has shrunk since.
-    const result = await store.submit(tenant, parsed.spec, key, clock(), () => assertSatisfiable(parsed.spec, nodes));
+    const result = await store.submit(tenant, parsed.spec, key, clock(), () => {
+      if (problem) throw unsatisfiableError(problem);
+    });
     if (result.conflict) {
       throw new ApiError('idempotency_conflict', `idempotency key "${key ?? ''}" was used for a different job spec (job ${result.jobs.map((j) => j.id).join(', ')}): use a new key`, [
         { path: 'clientKey', message: 'already used for a different job spec' },

@@ -239,6 +239,21 @@ for (const factory of storeFactories()) {
       assert.equal(await store.acquireLease('scheduler', 'a', 1000, 2003), true);
     });
 
+    test('the nodes version changes when a node registers, re-registers or is lost, and only then', async () => {
+      const v0 = await store.nodesVersion();
+      assert.equal(await store.nodesVersion(), v0);
+      await store.registerNode(node('nv1', 2), 50_000);
+      const v1 = await store.nodesVersion();
+      assert.notEqual(v1, v0);
+      await store.heartbeat('nv1', [], [], 50_500);
+      assert.equal(await store.nodesVersion(), v1, 'a heartbeat changes no capacity');
+      await store.registerNode(node('nv1', 4), 51_000);
+      const v2 = await store.nodesVersion();
+      assert.notEqual(v2, v1);
+      await store.expireNodes(60_000, 70_000);
+      assert.notEqual(await store.nodesVersion(), v2);
+    });
+
     test('unknown ids read as absent, never as errors', async () => {
       assert.equal(await store.getJob('abc'), null);
       assert.equal(await store.getJob('999999'), null);

@@ -63,9 +63,11 @@ export const Q = {
   upsertNode: `INSERT INTO nodes (id, state, address, cpu_milli, memory_mib, gpus, simulated, last_heartbeat, telemetry, registered_at)
     VALUES ($1, 'ready', $2, $3, $4, $5, $6, $7, '[]', $7)
     ON CONFLICT (id) DO UPDATE SET state = 'ready', address = excluded.address, cpu_milli = excluded.cpu_milli, memory_mib = excluded.memory_mib,
-      gpus = excluded.gpus, simulated = excluded.simulated, last_heartbeat = excluded.last_heartbeat`,
+      gpus = excluded.gpus, simulated = excluded.simulated, last_heartbeat = excluded.last_heartbeat, registered_at = excluded.registered_at`,
   nodeById: 'SELECT * FROM nodes WHERE id = $1',
   listNodes: 'SELECT * FROM nodes ORDER BY id',
+  // registered_at is the latest registration: with the count of lost nodes it versions capacity.
+  nodesVersion: "SELECT COUNT(*) AS n, COALESCE(MAX(registered_at), 0) AS r, COALESCE(SUM(CASE WHEN state = 'lost' THEN 1 ELSE 0 END), 0) AS l FROM nodes",
   /** $4 = 1 when the agent still runs tasks the server has written off: a lost node stays lost until they are gone. */
   heartbeatNode: "UPDATE nodes SET last_heartbeat = $2, telemetry = $3, state = CASE WHEN state = 'lost' AND $4 = 0 THEN 'ready' ELSE state END WHERE id = $1",
   silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id",

@@ -528,6 +528,11 @@ export class SqlStore implements Store {
     });
   }
 
+  async nodesVersion(): Promise<string> {
+    const r = await this.db.get<{ n: number | string; r: number | string; l: number | string }>(Q.nodesVersion, []);
+    return r ? `${r.n}/${r.r}/${r.l}` : '';
+  }
+
   listNodes(): Promise<NodeInfo[]> {
     return this.db.tx((db) => this.nodesIn(db));
   }

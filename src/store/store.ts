@@ -195,6 +195,8 @@ export interface Store {
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
+  /** Changes whenever a node registers (or re-registers) or is lost: a cheap test for caches of listNodes. */
+  nodesVersion(): Promise<string>;
   /** Drains a node (nothing new is placed there; running tasks stay) or makes it ready again. False if unknown or lost. */
   setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean>;
   getNode(id: string): Promise<NodeInfo | null>;
