@@ -77,6 +77,14 @@ describe('agent against a real server', () => {
     assert.deepEqual([r.status, await r.text(), r.headers.get('x-tide-next-offset')], [200, '', '0']);
     assert.equal((await get('/logs/99/1')).status, 200, 'still serving');
   });
+
+  test("the log server answers only the server's credential", async () => {
+    const status = async (auth: string | null): Promise<number> => (await fetch(`${agent.url}/logs/99/0`, auth === null ? {} : { headers: { authorization: auth } })).status;
+    assert.equal(await status(null), 401);
+    assert.equal(await status(`Bearer ${AGENT}x`), 401);
+    assert.equal(await status(`Bearer ${TENANT}`), 401);
+    assert.equal(await status(`Bearer ${AGENT}`), 200);
+  });
 });
 
 test('an agent restarted while no server answers fences the tasks it adopts once half the lease it last knew has passed', async () => {

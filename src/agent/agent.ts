@@ -19,7 +19,7 @@
  * heartbeat are kept in the data directory, so an agent restarted while the server is out of
  * reach fences the tasks it adopts too.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
@@ -376,7 +376,7 @@ export class Agent {
   }
 
   private serveLogs(url: string, auth: string | undefined, res: import('node:http').ServerResponse): void {
-    if (auth !== `Bearer ${this.o.token}`) {
+    if (!sameSecret(auth ?? '', `Bearer ${this.o.token}`)) {
       res.writeHead(401).end('unauthorized');
       return;
     }
@@ -419,4 +419,11 @@ export class Agent {
     if (killTasks) this.runner.killAll();
     await new Promise<void>((ok) => (this.http ? this.http.close(() => ok()) : ok()));
   }
+}
+
+/** Compares a presented secret with the expected one in time that does not depend on where they differ. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }
