@@ -6,7 +6,7 @@
  * and are never passed on. Numbers are checked as they come (YAML bodies can carry .nan/.inf).
  */
 import type { FieldError } from './spec.ts';
-import type { GpuInfo, GpuTelemetry, TaskReport } from './types.ts';
+import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
 
 /** Node names: also the id in URLs and logs. */
 export const NODE_NAME = /^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/;
@@ -15,15 +15,6 @@ export const MAX_NODE_GPUS = 256;
 /** Task reports in one heartbeat: more tasks than one node could ever hold. */
 export const MAX_REPORTS = 4096;
 const MAX_TEXT = 1000;
-
-export interface Registration {
-  readonly id: string;
-  readonly address: string;
-  readonly cpuMilli: number;
-  readonly memoryMib: number;
-  readonly gpus: readonly GpuInfo[];
-  readonly simulated: boolean;
-}
 
 export interface Heartbeat {
   readonly node: string;
@@ -90,7 +81,7 @@ function httpUrl(v: unknown, f: Fields): string {
 }
 
 /** Validates a registration body. */
-export function parseRegistration(b: unknown): Checked<Registration> {
+export function parseRegistration(b: unknown): Checked<NodeRegistration> {
   const f = new Fields();
   const r = f.obj(b, '(root)');
   if (!r) return f.result(null as never);

@@ -64,6 +64,16 @@ export interface GpuInfo {
   readonly uuid: string;
 }
 
+/** What an agent registers: its node's address and capacity (validated by api/agentSchema.ts). */
+export interface NodeRegistration {
+  readonly id: string;
+  readonly address: string;
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+  readonly gpus: readonly GpuInfo[];
+  readonly simulated: boolean;
+}
+
 export interface GpuTelemetry {
   readonly index: number;
   readonly utilization: number;

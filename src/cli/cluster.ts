@@ -12,27 +12,10 @@ import type { Command } from 'commander';
 import type { Job, JobEvent, NodeInfo, QueueInfo, Task } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
-import { ApiClient, header, resolveConnection, type ClientOptions } from './client.ts';
+import { ApiClient, header, resolveConnection } from './client.ts';
+import { connectionOptions, json, outputOf, print, type Common } from './common.ts';
 import { ApiFailure } from './errorOutput.ts';
 import { duration, eventLine, EVENTS_HEADER, jobsTable, nodesTable, placementOf, plainTable, queuesTable } from './format.ts';
-
-type Output = 'table' | 'json';
-interface Common extends ClientOptions {
-  output?: string;
-}
-
-function connectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--server <url>', 'server URL(s), comma-separated (default: TIDE_SERVER or .tide/client.json)')
-    .option('--token <token>', 'API token (default: TIDE_TOKEN or .tide/client.json; admin commands: TIDE_ADMIN_TOKEN or .tide/credentials.json)')
-    .option('--data-dir <dir>', 'where `tide up` wrote client.json and credentials.json', '.tide')
-    .option('-o, --output <format>', 'table or json', 'table');
-}
-
-function outputOf(o: Common): Output {
-  if (o.output !== 'table' && o.output !== 'json') throw new UserError(`-o: must be table or json, got '${o.output}'`);
-  return o.output;
-}
 
 const client = (o: Common): ApiClient => new ApiClient(resolveConnection(o));
 
@@ -51,13 +34,9 @@ function adminClient(o: Common): ApiClient {
   return api;
 }
 
-const print = (s: string): void => {
-  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
-};
 const note = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
-const json = (v: unknown): void => print(JSON.stringify(v, null, 2));
 const jobPath = (id: string): string => {
   if (!/^\d{1,15}$/.test(id)) throw new UserError(`job id must be a number, got '${id}'`);
   return `/v1/jobs/${id}`;

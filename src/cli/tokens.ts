@@ -11,12 +11,10 @@
  */
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.ts';
-import { ApiClient, resolveConnection, type ClientOptions } from './client.ts';
+import { ApiClient, resolveConnection } from './client.ts';
+import { connectionOptions, json, outputOf, print, type Common } from './common.ts';
 import { plainTable } from './format.ts';
 
-interface Common extends ClientOptions {
-  output?: string;
-}
 
 interface TokenInfo {
   id: string;
@@ -29,22 +27,8 @@ interface TokenInfo {
   lastUsedAt: number | null;
 }
 
-function connectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--server <url>', 'server URL(s), comma-separated (default: TIDE_SERVER or .tide/client.json)')
-    .option('--token <token>', 'admin token (default: TIDE_TOKEN, TIDE_ADMIN_TOKEN or .tide/credentials.json)')
-    .option('--data-dir <dir>', 'where `tide up` wrote client.json and credentials.json', '.tide')
-    .option('-o, --output <format>', 'table or json', 'table');
-}
-
-function asJson(o: Common): boolean {
-  if (o.output !== 'table' && o.output !== 'json') throw new UserError(`-o: must be table or json, got '${o.output}'`);
-  return o.output === 'json';
-}
 
 const admin = (o: Common): ApiClient => new ApiClient(resolveConnection(o, 'admin'));
-const print = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
-const json = (v: unknown): void => print(JSON.stringify(v, null, 2));
 const when = (ms: number | null, none: string): string => (ms === null ? none : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 
 /** A token's state now: active, expired or revoked. */
@@ -66,7 +50,7 @@ export function registerTokenCommands(program: Command): void {
   connectionOptions(token.command('list'))
     .description('List every token: id, role, tenant or node, state, created, expires, revoked, last used (never a secret)')
     .action(async (o: Common) => {
-      const out = asJson(o);
+      const out = outputOf(o) === 'json';
       const r = await admin(o).request<{ tokens: TokenInfo[] }>('GET', '/v1/tokens');
       if (out) return json(r.body.tokens);
       print(r.body.tokens.length ? tokensTable(r.body.tokens, Date.now()) : 'No tokens.');
@@ -77,7 +61,7 @@ export function registerTokenCommands(program: Command): void {
     .requiredOption('--tenant <name>', 'the tenant it acts for')
     .option('--expires-in-days <days>', 'expire after this many days (default: never)')
     .action(async (o: Common & { tenant: string; expiresInDays?: string }) => {
-      const out = asJson(o);
+      const out = outputOf(o) === 'json';
       let expiresInDays: number | undefined;
       if (o.expiresInDays !== undefined) {
         expiresInDays = Number(o.expiresInDays);
@@ -94,7 +78,7 @@ export function registerTokenCommands(program: Command): void {
   connectionOptions(token.command('revoke').argument('<ids...>', 'token ids (from `tide token list`)'))
     .description('Revoke tokens: every later request with one is refused (401 "token … revoked")')
     .action(async (ids: string[], o: Common) => {
-      const out = asJson(o);
+      const out = outputOf(o) === 'json';
       const api = admin(o);
       const done: TokenInfo[] = [];
       for (const id of ids) {
@@ -109,7 +93,7 @@ export function registerTokenCommands(program: Command): void {
   connectionOptions(node.command('reset-credential').argument('<name>', 'node name'))
     .description("Revoke a node's credential: its next registration with the bootstrap (agent) token gets a new one (a re-imaged node, or one whose agent data directory was lost)")
     .action(async (name: string, o: Common) => {
-      const out = asJson(o);
+      const out = outputOf(o) === 'json';
       const r = await admin(o).request<{ node: string; revoked: string[] }>('DELETE', `/v1/nodes/${encodeURIComponent(name)}/credential`);
       if (out) return json(r.body);
       print(`Node ${r.body.node}: credential ${r.body.revoked.join(', ')} revoked; its agent may register again with the bootstrap (agent) token`);

@@ -5,7 +5,8 @@
  * where it registered from (agentLink.ts). Registered from buildApp (app.ts) with one line.
  */
 import type { FastifyInstance } from 'fastify';
-import { parseHeartbeat, parseRegistration, type Checked, type Registration } from '../api/agentSchema.ts';
+import { parseHeartbeat, parseRegistration, type Checked } from '../api/agentSchema.ts';
+import type { NodeRegistration } from '../api/types.ts';
 import { ApiError } from '../api/errors.ts';
 import type { Store } from '../store/store.ts';
 import { agentAddressProblem } from './agentLink.ts';
@@ -70,7 +71,7 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
  * fit and stop planning for the whole cluster. A 409 naming each field; once the tasks end (or
  * the node is lost and they are requeued) the registration goes through.
  */
-async function refuseShrinkUnderTasks(store: Store, reg: Registration): Promise<void> {
+async function refuseShrinkUnderTasks(store: Store, reg: NodeRegistration): Promise<void> {
   const before = await store.getNode(reg.id);
   if (!before) return;
   const tasks = (await store.snapshot()).activeTasks.filter((t) => t.node === reg.id);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from './server.ts';
-import { httpCall } from './testing.ts';
+import { httpCall, memoryServer } from './testing.ts';
 
 const ADMIN = 'admin-token-123';
 const AGENT = 'agent-token-123';
@@ -18,27 +18,17 @@ describe('HTTP API', () => {
   const job = (over: Record<string, unknown> = {}) => JSON.stringify({ name: 'j', tasks: [{ gpus: 1, command: 'true' }], ...over });
 
   before(async () => {
-    server = await startServer({
-      dataDir: '/nonexistent',
-      databaseUrl: 'memory:',
-      port: 0,
+    server = await memoryServer({
       adminToken: ADMIN,
       agentToken: AGENT,
       bodyLimit: 64 * 1024,
       tickMs: 60_000,
-      config: {
-        adminToken: null,
-        agentToken: null,
-        tenants: [
-          { name: 'alice', tokens: [ALICE] },
-          { name: 'bob', tokens: [BOB] },
-        ],
-        queues: [
-          { name: 'research', gpuQuota: 4, borrowingLimit: 2 },
-          { name: 'alice', gpuQuota: 2, borrowingLimit: 0 },
-          { name: 'pool', gpuQuota: 8, borrowingLimit: 0, tenants: ['bob'] },
-        ],
-      },
+      tenants: { alice: [ALICE], bob: [BOB] },
+      queues: [
+        { name: 'research', gpuQuota: 4, borrowingLimit: 2 },
+        { name: 'alice', gpuQuota: 2, borrowingLimit: 0 },
+        { name: 'pool', gpuQuota: 8, borrowingLimit: 0, tenants: ['bob'] },
+      ],
     });
   });
   after(async () => server.close());

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '../api/errors.ts';
 import { PENDING_REASONS } from '../core/jobs/reasons.ts';
-import { startServer, type RunningServer } from './server.ts';
-import { httpCall } from './testing.ts';
+import type { RunningServer } from './server.ts';
+import { httpCall, memoryServer } from './testing.ts';
 
 const ADMIN = 'admin-token-feas';
 const AGENT = 'agent-token-feas';
@@ -37,15 +37,7 @@ describe('unschedulable jobs on the live server', () => {
     });
 
   before(async () => {
-    server = await startServer({
-      dataDir: '/nonexistent',
-      databaseUrl: 'memory:',
-      port: 0,
-      adminToken: ADMIN,
-      agentToken: AGENT,
-      tickMs: 3_600_000,
-      config: { adminToken: null, agentToken: null, tenants: [{ name: 'alice', tokens: [ALICE] }, { name: 'bob', tokens: [BOB] }], queues: [] },
-    });
+    server = await memoryServer({ adminToken: ADMIN, agentToken: AGENT, tickMs: 3_600_000, tenants: { alice: [ALICE], bob: [BOB] } });
   });
   after(async () => server.close());
 

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startServer, type RunningServer } from './server.ts';
-import { httpCall } from './testing.ts';
+import type { RunningServer } from './server.ts';
+import { httpCall, memoryServer } from './testing.ts';
 
 const ADMIN = 'iso-admin-token';
 const AGENT = 'iso-agent-token';
@@ -61,23 +61,13 @@ let server: RunningServer;
 const call = (method: string, path: string, token: string | null, body?: unknown) => httpCall(server.url, method, path, token, body);
 
 before(async () => {
-  server = await startServer({
-    dataDir: '/nonexistent',
-    databaseUrl: 'memory:',
-    port: 0,
+  server = await memoryServer({
     adminToken: ADMIN,
     agentToken: AGENT,
     tickMs: 60_000,
-    config: {
-      adminToken: null,
-      agentToken: null,
-      tenants: [
-        { name: 'alice', tokens: [A] },
-        { name: 'bob', tokens: [B] },
-      ],
-      // `alice` is alice's by its name; `shared` is everyone's.
-      queues: [{ name: 'alice', gpuQuota: 2, borrowingLimit: 0 }, { name: 'shared', gpuQuota: null, borrowingLimit: null }],
-    },
+    tenants: { alice: [A], bob: [B] },
+    // `alice` is alice's by its name; `shared` is everyone's.
+    queues: [{ name: 'alice', gpuQuota: 2, borrowingLimit: 0 }, { name: 'shared', gpuQuota: null, borrowingLimit: null }],
   });
 });
 after(async () => server.close());

@@ -1,4 +1,9 @@
-/** Helpers for tests of the HTTP API: one call over real HTTP, answered with its status, text and JSON. */
+/**
+ * Helpers for tests of the HTTP API: a real server on an in-memory store, and one call over real
+ * HTTP, answered with its status, text and JSON.
+ */
+import type { QueueConfig } from '../store/store.ts';
+import { startServer, type RunningServer, type ServerOptions } from './server.ts';
 
 export interface Reply {
   readonly status: number;
@@ -22,4 +27,19 @@ export async function httpCall(base: string, method: string, path: string, token
     json = text;
   }
   return { status: res.status, text, json };
+}
+
+/**
+ * A server on an in-memory SQLite store and a free port, with tenants given as {name: tokens} and
+ * queues; the other options as startServer's.
+ */
+export function memoryServer(o: Omit<ServerOptions, 'dataDir' | 'databaseUrl' | 'port' | 'config'> & { tenants?: Record<string, string[]>; queues?: QueueConfig[] }): Promise<RunningServer> {
+  const { tenants = {}, queues = [], ...rest } = o;
+  return startServer({
+    ...rest,
+    dataDir: '/nonexistent',
+    databaseUrl: 'memory:',
+    port: 0,
+    config: { adminToken: null, agentToken: null, tenants: Object.entries(tenants).map(([name, tokens]) => ({ name, tokens })), queues },
+  });
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashToken } from './auth.ts';
-import { httpCall } from './testing.ts';
+import { httpCall, memoryServer } from './testing.ts';
 import { startServer, type RunningServer } from './server.ts';
 
 const ADMIN = 'tok-admin-token';
@@ -19,22 +19,12 @@ const ALICE = 'tok-alice-token';
 const gpus = [{ index: 0, model: 'H100', memoryMib: 81920, uuid: 'GPU-0' }];
 const reg = (id: string, address = `http://127.0.0.1:1/${id}`) => ({ id, address, cpuMilli: 8000, memoryMib: 65536, gpus, simulated: true });
 
-const call = httpCall;
 
 describe('tokens', () => {
   let server: RunningServer;
-  const api = (method: string, path: string, token: string | null, body?: unknown) => call(server.url, method, path, token, body);
+  const api = (method: string, path: string, token: string | null, body?: unknown) => httpCall(server.url, method, path, token, body);
   before(async () => {
-    server = await startServer({
-      dataDir: '/nonexistent',
-      databaseUrl: 'memory:',
-      port: 0,
-      adminToken: ADMIN,
-      agentToken: AGENT,
-      tickMs: 3_600_000,
-      nodeLeaseMs: 3_600_000,
-      config: { adminToken: null, agentToken: null, tenants: [{ name: 'alice', tokens: [ALICE] }], queues: [] },
-    });
+    server = await memoryServer({ adminToken: ADMIN, agentToken: AGENT, tickMs: 3_600_000, nodeLeaseMs: 3_600_000, tenants: { alice: [ALICE] } });
     await server.loop.stop();
   });
   after(async () => server.close());
@@ -217,17 +207,17 @@ test('a restart with a new admin or agent token revokes the old one; node creden
   const start = (admin: string, agent: string) => startServer({ dataDir: dir, port: 0, adminToken: admin, agentToken: agent, tickMs: 3_600_000 });
   try {
     let s = await start('admin-one-token', 'agent-one-token');
-    const nodeToken = (await call(s.url, 'POST', '/v1/agent/register', 'agent-one-token', reg('kept'))).json.nodeToken as string;
+    const nodeToken = (await httpCall(s.url, 'POST', '/v1/agent/register', 'agent-one-token', reg('kept'))).json.nodeToken as string;
     await s.close();
     s = await start('admin-two-token', 'agent-two-token');
     try {
-      const old = await call(s.url, 'GET', '/v1/tokens', 'admin-one-token');
+      const old = await httpCall(s.url, 'GET', '/v1/tokens', 'admin-one-token');
       assert.equal(old.status, 401);
       assert.match(old.json.error.message, /revoked/);
-      assert.equal((await call(s.url, 'GET', '/v1/tokens', 'admin-two-token')).status, 200);
-      assert.equal((await call(s.url, 'POST', '/v1/agent/register', 'agent-one-token', reg('new-node'))).status, 401);
-      assert.equal((await call(s.url, 'POST', '/v1/agent/register', 'agent-two-token', reg('new-node'))).status, 200);
-      assert.equal((await call(s.url, 'POST', '/v1/agent/heartbeat', nodeToken, { node: 'kept', reports: [], telemetry: [] })).status, 200, 'the node keeps its credential');
+      assert.equal((await httpCall(s.url, 'GET', '/v1/tokens', 'admin-two-token')).status, 200);
+      assert.equal((await httpCall(s.url, 'POST', '/v1/agent/register', 'agent-one-token', reg('new-node'))).status, 401);
+      assert.equal((await httpCall(s.url, 'POST', '/v1/agent/register', 'agent-two-token', reg('new-node'))).status, 200);
+      assert.equal((await httpCall(s.url, 'POST', '/v1/agent/heartbeat', nodeToken, { node: 'kept', reports: [], telemetry: [] })).status, 200, 'the node keeps its credential');
     } finally {
       await s.close();
     }

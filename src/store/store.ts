@@ -5,7 +5,9 @@
  * `conformance.test.ts`.
  */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuInfo, GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
+import type { GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskReport } from '../api/types.ts';
+
+export type { NodeRegistration } from '../api/types.ts';
 
 /** agent: the shared bootstrap token of the agents; node: one node's own credential. */
 export type Role = 'admin' | 'tenant' | 'agent' | 'node';
@@ -71,15 +73,6 @@ export interface EventFilter {
   readonly limit?: number;
   /** By id: asc (oldest first, the default) or desc (newest first). */
   readonly order?: 'asc' | 'desc';
-}
-
-export interface NodeRegistration {
-  readonly id: string;
-  readonly address: string;
-  readonly cpuMilli: number;
-  readonly memoryMib: number;
-  readonly gpus: readonly GpuInfo[];
-  readonly simulated: boolean;
 }
 
 /** A task that holds resources now (assigned, running or stopping). */

@@ -71,6 +71,27 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
     await server?.proc.stop();
   });
 
+  /**
+   * Watches attempt 0's process group while the job is requeued, until attempt 1 runs on `node`:
+   * when the group was first seen gone, and whether it was alive once the job had been requeued.
+   */
+  const watchRequeue = async (api: Api, id: string, node: string): Promise<{ deadAt: number | null; aliveWhenRequeued: boolean }> => {
+    let deadAt: number | null = null;
+    let aliveWhenRequeued = false;
+    await waitFor(
+      `attempt 1 on ${node}`,
+      async () => {
+        if (deadAt === null && !groupAlive(pgid)) deadAt = Date.now();
+        const { job, tasks } = await api.job(id);
+        if (job.attempt >= 1 && groupAlive(pgid)) aliveWhenRequeued = true;
+        return tasks[0]?.node === node && ['running', 'succeeded'].includes(tasks[0]?.state) ? true : undefined;
+      },
+      30_000,
+      50,
+    );
+    return { deadAt, aliveWhenRequeued };
+  };
+
   const agent = (name: string, url: string): Proc => agentWith(name, url, '1xH100');
   const agentWith = (name: string, url: string, gpus: string): Proc => {
     const p = tide([
@@ -110,19 +131,7 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
 
     proxy.setCut(true);
     const cutAt = Date.now();
-    let deadAt: number | null = null;
-    let aliveWhenRequeued = false;
-    await waitFor(
-      'attempt 1 on node-b',
-      async () => {
-        if (deadAt === null && !groupAlive(pgid)) deadAt = Date.now();
-        const { job, tasks } = await api.job(id);
-        if (job.attempt >= 1 && groupAlive(pgid)) aliveWhenRequeued = true;
-        return tasks[0]?.node === 'node-b' && ['running', 'succeeded'].includes(tasks[0]?.state) ? true : undefined;
-      },
-      30_000,
-      50,
-    );
+    const { deadAt, aliveWhenRequeued } = await watchRequeue(api, id, 'node-b');
     const story = async (): Promise<string> =>
       `cut at ${cutAt}, group seen gone at ${deadAt}; events: ${(await api.job(id)).events.map((e: any) => `${e.at - cutAt} ${e.type} ${e.message}`).join(' | ')}\nnode-a: ${a.output}`;
     assert.equal(aliveWhenRequeued, false, `attempt 0 was still alive after the job was requeued: ${await story()}`);
@@ -165,19 +174,7 @@ describe('e2e: an agent cut off from the server fences its tasks before the serv
     await c.kill9(); // no agent left to fence; the task ignores SIGTERM
     const killedAt = Date.now();
     agentWith('node-d', server.url, '1xL40S');
-    let deadAt: number | null = null;
-    let aliveWhenRequeued = false;
-    await waitFor(
-      'attempt 1 on node-d',
-      async () => {
-        if (deadAt === null && !groupAlive(pgid)) deadAt = Date.now();
-        const { job, tasks } = await api.job(id);
-        if (job.attempt >= 1 && groupAlive(pgid)) aliveWhenRequeued = true;
-        return tasks[0]?.node === 'node-d' && ['running', 'succeeded'].includes(tasks[0]?.state) ? true : undefined;
-      },
-      30_000,
-      50,
-    );
+    const { deadAt, aliveWhenRequeued } = await watchRequeue(api, id, 'node-d');
     assert.equal(aliveWhenRequeued, false, `attempt 0 was still alive after the job was requeued (agent killed at ${killedAt}, group gone at ${deadAt})`);
     const lost = (await api.job(id)).events.find((e: any) => e.type === 'job:preempted' && e.message === 'node node-c lost');
     assert.ok(lost && deadAt !== null && deadAt < lost.at, `the group died (seen at ${deadAt}) before node-c was declared lost (${lost?.at})`);
