@@ -1,4 +1,4 @@
-// Lint: the recommended TypeScript rules, plus the boundary that keeps I/O out of the pure core.
+// Lint: the recommended TypeScript rules, plus the boundaries: no I/O in the pure core, no server in the store.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -23,6 +23,13 @@ export default tseslint.config(
         { object: 'Date', property: 'now', message: 'core/ takes its clock as a parameter.' },
         { object: 'Math', property: 'random', message: 'core/ takes a seeded Rng as a parameter.' }],
       'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval'],
+    },
+  },
+  {
+    // The store is a port the server uses; it knows nothing of HTTP, auth or the loop.
+    files: ['src/store/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../server/*', '**/server/*'], message: 'store/ must not import from server/.' }] }],
     },
   },
   {

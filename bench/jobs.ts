@@ -4,7 +4,7 @@
  * 60 s. Not part of the tests. Arguments: [jobs] [gpus] [policies] [load] (load: the share of
  * the cluster's capacity the arrivals ask for, default 0.8; above 1 the queue grows without end).
  */
-import { getJobScheduler, jobSchedulerNames } from '../src/core/jobs/policies/index.ts';
+import { getJobScheduler, jobSchedulerNames } from '../src/core/scheduling/policies/index.ts';
 import { printSimSpeed, TARGET } from './simSpeed.ts';
 
 const jobs = Number(process.argv[2] ?? TARGET.jobs);

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import Table from 'cli-table3';
 import { parseNames, parseSeeds } from '../src/cli/args.ts';
 import { progressBar } from '../src/cli/progress.ts';
-import { placementPolicyNames } from '../src/core/policies/index.ts';
+import { placementPolicyNames } from '../src/core/placement/index.ts';
 import { runPlacementBenchmark, type PlacementReport } from '../src/bench/placementBenchmark.ts';
 import { defaultNodesFile, readOpenbNodes, readOpenbPods } from '../src/traces/openb.ts';
 

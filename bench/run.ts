@@ -14,7 +14,7 @@ import { printSimSpeed, TARGET } from './simSpeed.ts';
 import { resourceUsage } from 'node:process';
 import Table from 'cli-table3';
 import { nodeId, type NodeSpec } from '../src/core/model.ts';
-import { getPlacementPolicy, placementPolicyNames } from '../src/core/policies/index.ts';
+import { getPlacementPolicy, placementPolicyNames } from '../src/core/placement/index.ts';
 import { runPlacementSeed } from '../src/bench/placementProtocol.ts';
 import { runPlacementBenchmark } from '../src/bench/placementBenchmark.ts';
 import { readOpenbNodes, readOpenbPods } from '../src/traces/openb.ts';

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import Table from 'cli-table3';
-import { getJobScheduler } from '../src/core/jobs/policies/index.ts';
+import { getJobScheduler } from '../src/core/scheduling/policies/index.ts';
 import { Rng } from '../src/core/rng.ts';
 import { highsSolver } from '../src/lp/highsSolver.ts';
 import { Simulation } from '../src/sim/simulator.ts';

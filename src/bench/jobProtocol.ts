@@ -4,8 +4,8 @@
  * has finished, or declares the run saturated when more than 5,000 jobs wait.
  */
 import { performance } from 'node:perf_hooks';
-import { getJobScheduler } from '../core/jobs/policies/index.ts';
-import type { JobSpec, QueueConfig } from '../core/jobs/model.ts';
+import { getJobScheduler } from '../core/scheduling/policies/index.ts';
+import type { JobSpec, QueueConfig } from '../core/scheduling/model.ts';
 import type { NodeSpec } from '../core/model.ts';
 import { Rng } from '../core/rng.ts';
 import { highsSolver } from '../lp/highsSolver.ts';

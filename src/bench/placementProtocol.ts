@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ClusterState } from '../core/cluster.ts';
 import { taskGpuMilli, type NodeSpec, type TaskRequest } from '../core/model.ts';
 import { PlacementSession, type PolicyFactory } from '../core/policy.ts';
-import { getPlacementPolicy } from '../core/policies/index.ts';
+import { getPlacementPolicy } from '../core/placement/index.ts';
 import { Rng } from '../core/rng.ts';
 import { targetWorkload } from '../core/workload.ts';
 

@@ -2,7 +2,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
+import { jobSchedulerNames } from '../core/scheduling/policies/index.ts';
 import { allocationChartSvg, jctChartSvg, runJobBenchmark, type JobBenchReport } from '../bench/jobBenchmark.ts';
 import { JOB_WORKLOADS, PHILLY_SERVERS_PER_MODEL, type JobWorkload } from '../bench/jobProtocol.ts';
 import { UserError } from '../util/errors.ts';

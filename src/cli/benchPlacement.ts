@@ -2,7 +2,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { placementPolicyNames } from '../core/policies/index.ts';
+import { placementPolicyNames } from '../core/placement/index.ts';
 import { placementChartSvg, runPlacementBenchmark, type PlacementReport } from '../bench/placementBenchmark.ts';
 import { defaultNodesFile, readOpenbNodes, readOpenbPods } from '../traces/openb.ts';
 import { UserError } from '../util/errors.ts';

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RunningServer } from '../server/server.ts';
-import { jobSchedulerNames } from '../core/jobs/policies/index.ts';
+import { jobSchedulerNames } from '../core/scheduling/policies/index.ts';
 import { UserError } from '../util/errors.ts';
 import { lockDataDir } from '../util/dirLock.ts';
 import { parsePositiveInt } from './args.ts';

@@ -2,8 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { getJobScheduler, jobSchedulerNames } from '../core/jobs/policies/index.ts';
-import type { PendingReason } from '../core/jobs/scheduler.ts';
+import { getJobScheduler, jobSchedulerNames } from '../core/scheduling/policies/index.ts';
+import type { PendingReason } from '../core/scheduling/scheduler.ts';
 import { Rng } from '../core/rng.ts';
 import { highsSolver } from '../lp/highsSolver.ts';
 import { lineChartSvg } from '../report/svgChart.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '../api/errors.ts';
-import { PENDING_REASONS } from '../core/jobs/reasons.ts';
+import { PENDING_REASONS } from '../core/scheduling/reasons.ts';
 import type { RunningServer } from './server.ts';
 import { httpCall, memoryServer } from './testing.ts';
 

@@ -2,15 +2,15 @@
  * The submission-time check: a job that no registered node (any state but lost) could run,
  * even with nothing else on it, is refused with HTTP 422 `unsatisfiable`, naming the field
  * (`tasks[0].gpus: 9 GPUs on one node, but the largest node has 8 (H100)`). The rules are the
- * core's (core/jobs/feasibility.ts), which the schedulers also apply to the schedulable nodes
+ * core's (core/scheduling/feasibility.ts), which the schedulers also apply to the schedulable nodes
  * so that a job accepted before its node left holds back no queue. With no node registered
  * yet the job is accepted (its pending reason says so).
  */
 import { ApiError } from '../api/errors.ts';
 import type { JobSpec } from '../api/spec.ts';
 import type { NodeInfo } from '../api/types.ts';
-import { nodeShapes, shortfall, type ShortResource } from '../core/jobs/feasibility.ts';
-import type { TaskGroupSpec } from '../core/jobs/model.ts';
+import { nodeShapes, shortfall, type ShortResource } from '../core/scheduling/feasibility.ts';
+import type { TaskGroupSpec } from '../core/scheduling/model.ts';
 import type { Store } from '../store/store.ts';
 
 /** The spec field each resource is written as (`task`: the group as a whole). */

@@ -5,8 +5,8 @@
  * jobs are statistically, not bit-for-bit, those of Gavel's Python generator.
  */
 import { readFileSync } from 'node:fs';
-import { gangJob, gpuNodes } from '../core/jobs/build.ts';
-import type { JobSpec } from '../core/jobs/model.ts';
+import { gangJob, gpuNodes } from '../core/scheduling/build.ts';
+import type { JobSpec } from '../core/scheduling/model.ts';
 import type { GpuModel, NodeSpec } from '../core/model.ts';
 import { Rng } from '../core/rng.ts';
 import { UserError } from '../util/errors.ts';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gangJob, gpuNodes } from '../core/jobs/build.ts';
-import type { QueueConfig } from '../core/jobs/model.ts';
-import { getJobScheduler } from '../core/jobs/policies/index.ts';
+import { gangJob, gpuNodes } from '../core/scheduling/build.ts';
+import type { QueueConfig } from '../core/scheduling/model.ts';
+import { getJobScheduler } from '../core/scheduling/policies/index.ts';
 import { Rng } from '../core/rng.ts';
 import { MetricsCollector } from './metrics.ts';
 import { arraySource, simulate } from './simulator.ts';

@@ -4,7 +4,7 @@
  * goodput, Jain's fairness index, finish-time fairness and usage per tenant and queue.
  * Only jobs accepted by `measured` count (e.g. Gavel's window of jobs 4000–4999).
  */
-import { jobGpus, minJobGpus, type JobSpec, type QueueConfig } from '../core/jobs/model.ts';
+import { jobGpus, minJobGpus, type JobSpec, type QueueConfig } from '../core/scheduling/model.ts';
 import type { SimEvent } from './simulator.ts';
 
 export interface JobRecord {

@@ -10,8 +10,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { gangJob, gpuNodes } from '../core/jobs/build.ts';
-import type { JobSpec, QueueConfig } from '../core/jobs/model.ts';
+import { gangJob, gpuNodes } from '../core/scheduling/build.ts';
+import type { JobSpec, QueueConfig } from '../core/scheduling/model.ts';
 import type { GpuModel, NodeSpec } from '../core/model.ts';
 import { Rng } from '../core/rng.ts';
 import { inputError, UserError } from '../util/errors.ts';

@@ -14,8 +14,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { gangJob, gpuNodes } from '../core/jobs/build.ts';
-import { PRIORITY_CLASSES, type JobSpec, type QueueConfig, type TenantConfig } from '../core/jobs/model.ts';
+import { gangJob, gpuNodes } from '../core/scheduling/build.ts';
+import { PRIORITY_CLASSES, type JobSpec, type QueueConfig, type TenantConfig } from '../core/scheduling/model.ts';
 import { nodeId, type NodeSpec } from '../core/model.ts';
 import { readCsv } from '../traces/csv.ts';
 import { inputError, UserError } from '../util/errors.ts';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../core/rng.ts';
-import { gangJob, gpuNodes } from '../core/jobs/build.ts';
-import { getJobScheduler } from '../core/jobs/policies/index.ts';
-import type { JobScheduler, SchedulePlan } from '../core/jobs/scheduler.ts';
+import { gangJob, gpuNodes } from '../core/scheduling/build.ts';
+import { getJobScheduler } from '../core/scheduling/policies/index.ts';
+import type { JobScheduler, SchedulePlan } from '../core/scheduling/scheduler.ts';
 import { arraySource, InvariantError, simulate, type SimEvent } from './simulator.ts';
 
 function fifo(): JobScheduler {

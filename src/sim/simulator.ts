@@ -7,10 +7,10 @@
  * reason for every pending job), so a policy that breaks an invariant fails the run.
  */
 import { ClusterState } from '../core/cluster.ts';
-import { taskOf } from '../core/jobs/clusterView.ts';
-import { boundGpus, CPU_MODEL, indexById, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/jobs/model.ts';
-import { QuotaLedger } from '../core/jobs/quota.ts';
-import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/jobs/scheduler.ts';
+import { taskOf } from '../core/scheduling/clusterView.ts';
+import { boundGpus, CPU_MODEL, indexById, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/scheduling/model.ts';
+import { QuotaLedger } from '../core/scheduling/quota.ts';
+import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/scheduling/scheduler.ts';
 import type { NodeId, NodeSpec } from '../core/model.ts';
 import { EventQueue } from './eventQueue.ts';
 

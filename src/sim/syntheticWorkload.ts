@@ -5,8 +5,8 @@
  * cluster at `load` of its capacity on average. Capacity counts what the GPUs can do, not how
  * many there are: an A100 does on average 0.51 of an H100's work here, an L40S 0.35.
  */
-import { gangJob, gpuNodes } from '../core/jobs/build.ts';
-import type { JobSpec } from '../core/jobs/model.ts';
+import { gangJob, gpuNodes } from '../core/scheduling/build.ts';
+import type { JobSpec } from '../core/scheduling/model.ts';
 import type { NodeSpec } from '../core/model.ts';
 import { Rng } from '../core/rng.ts';
 import type { JobSource } from './simulator.ts';

@@ -1,7 +1,7 @@
 /** Database rows and their mapping to the API's domain types; rows never leave the store. */
 import type { JobSpec } from '../api/spec.ts';
 import type { GpuInfo, GpuTelemetry, Job, JobEvent, JobState, NodeInfo, NodeState, Task, TaskState } from '../api/types.ts';
-import { runIdOf } from '../server/lifecycle.ts';
+import { runIdOf } from './lifecycle.ts';
 
 export interface JobRow {
   id: number;

@@ -1,6 +1,6 @@
 /**
  * The Store on SQL: one implementation for every SqlDb adapter (SQLite file, SQLite in memory,
- * PostgreSQL). Lifecycle rules come from server/lifecycle.ts; every method is one transaction.
+ * PostgreSQL). Lifecycle rules come from store/lifecycle.ts; every method is one transaction.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import type { GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
-import { judgeJob, runIdOf } from '../server/lifecycle.ts';
+import { judgeJob, runIdOf } from './lifecycle.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';

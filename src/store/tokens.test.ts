@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { hashToken } from '../server/auth.ts';
+import { createHash } from 'node:crypto';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
+
+/** Any stable digest will do: the store keeps whatever hash the server hands it. */
+const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 const node = (id: string) => ({ id, address: `http://127.0.0.1:1/${id}`, cpuMilli: 8000, memoryMib: 65536, gpus: [{ index: 0, model: 'H100', memoryMib: 81920, uuid: `GPU-${id}` }], simulated: true });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { placementPolicyNames } from '../../src/core/policies/index.ts';
+import { placementPolicyNames } from '../../src/core/placement/index.ts';
 import type { PlacementReport } from '../../src/bench/placementBenchmark.ts';
 
 const TRACES = new URL('../../../shared/traces/openb-2023/', import.meta.url).pathname;

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { ClusterState } from '../../src/core/cluster.ts';
 import { GPU_MILLI, nodeId, taskId, type NodeSpec, type TaskRequest } from '../../src/core/model.ts';
 import { PlacementSession, type PlaceResult } from '../../src/core/policy.ts';
-import { placementPolicies } from '../../src/core/policies/index.ts';
+import { placementPolicies } from '../../src/core/placement/index.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { targetWorkload } from '../../src/core/workload.ts';
 

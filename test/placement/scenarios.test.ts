@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { ClusterState } from '../../src/core/cluster.ts';
 import { nodeId, taskId, type NodeSpec, type TaskRequest } from '../../src/core/model.ts';
 import { PlacementSession } from '../../src/core/policy.ts';
-import { placementPolicies } from '../../src/core/policies/index.ts';
+import { placementPolicies } from '../../src/core/placement/index.ts';
 import { Rng } from '../../src/core/rng.ts';
 import type { TargetWorkload } from '../../src/core/workload.ts';
 

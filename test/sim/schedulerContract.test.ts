@@ -3,9 +3,9 @@
 // without a reason. Here we check that every job finishes and that runs replay exactly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gpuNodes } from '../../src/core/jobs/build.ts';
-import type { QueueConfig } from '../../src/core/jobs/model.ts';
-import { getJobScheduler, jobSchedulerNames } from '../../src/core/jobs/policies/index.ts';
+import { gpuNodes } from '../../src/core/scheduling/build.ts';
+import type { QueueConfig } from '../../src/core/scheduling/model.ts';
+import { getJobScheduler, jobSchedulerNames } from '../../src/core/scheduling/policies/index.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { highsSolver } from '../../src/lp/highsSolver.ts';
 import { gavelJobs, readThroughputs } from '../../src/sim/gavelWorkload.ts';

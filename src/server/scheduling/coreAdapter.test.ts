@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseJobSpec } from '../../api/spec.ts';
-import { jobSchedulerNames } from '../../core/jobs/policies/index.ts';
+import { jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
 import { openStore } from '../../store/sqlStore.ts';
 import type { Store } from '../../store/store.ts';
 import { CoreSchedulerAdapter, parseSchedulerOptions } from './coreAdapter.ts';

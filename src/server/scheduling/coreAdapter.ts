@@ -1,5 +1,5 @@
 /**
- * Runs the jobs core (src/core/jobs: the same schedulers the simulator runs) on the store's
+ * Runs the jobs core (src/core/scheduling: the same schedulers the simulator runs) on the store's
  * state: translates a StoreSnapshot into the core's SchedulerSnapshot (seconds, node indices,
  * per-group replica bindings) and the core's SchedulePlan back into store terms. Objects for
  * unchanged nodes and running jobs are reused between cycles, which the core's incremental
@@ -7,10 +7,10 @@
  */
 import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core/model.ts';
 import { Rng } from '../../core/rng.ts';
-import { boundGpus, CPU_MODEL, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/jobs/model.ts';
-import { getJobScheduler, jobSchedulerNames } from '../../core/jobs/policies/index.ts';
-import type { JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/jobs/scheduler.ts';
-import { anonymousMessage } from '../../core/jobs/reasons.ts';
+import { boundGpus, CPU_MODEL, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
+import { getJobScheduler, jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
+import type { JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
+import { anonymousMessage } from '../../core/scheduling/reasons.ts';
 import type { Job } from '../../api/types.ts';
 import type { ActiveTask, AppliedPlan, QueueConfig, StoreSnapshot } from '../../store/store.ts';
 import { UserError } from '../../util/errors.ts';

@@ -5,7 +5,7 @@
  */
 import type { ClusterState } from '../cluster.ts';
 import type { GpuModel, NodeSpec } from '../model.ts';
-import { getPlacementPolicy } from '../policies/index.ts';
+import { getPlacementPolicy } from '../placement/index.ts';
 import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
 import { ClusterView, taskOf } from './clusterView.ts';

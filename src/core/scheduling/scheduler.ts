@@ -147,7 +147,7 @@ export interface JobSchedulerContext {
   readonly rng: Rng;
   /** For policies that solve linear programmes (Gavel's max-min fair share). */
   readonly lp?: LpSolver;
-  /** Name of the placement policy for tasks (core/policies registry); default 'bestfit'. */
+  /** Name of the placement policy for tasks (core/placement registry); default 'bestfit'. */
   readonly placement?: string;
   /** Policy-specific options (e.g. round length). */
   readonly options?: Readonly<Record<string, number | string | boolean>>;
