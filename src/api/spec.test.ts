@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCpu, parseMemory } from './quantity.ts';
-import { parseJobSpec } from './spec.ts';
+import { parseDuration, parseJobSpec } from './spec.ts';
 
 test('Kubernetes quantities: CPU cores and millicores, memory with binary and SI suffixes', () => {
   assert.deepEqual(parseCpu(4), { ok: true, value: 4000 });
@@ -51,4 +51,24 @@ test('arrays are for batch jobs; non-objects are refused with a root error', () 
     assert.equal(bad.ok, false);
     if (!bad.ok) assert.equal(bad.errors[0]?.path, '(root)');
   }
+});
+
+test('time limits read like Slurm --time or a duration; a limit, job type, speeds, preemption budget and elastic minimum are kept', () => {
+  const cases: [unknown, number | null][] = [[90, 90], ['90s', 90], ['30m', 1800], ['2h30m', 9000], ['1d', 86400], ['1:30:00', 5400], ['2-00:00:00', 172800], ['05:00', 300], ['abc', null], ['', null], [0, null], [-1, null], ['1e9', null]];
+  for (const [v, want] of cases) {
+    const got = parseDuration(v);
+    if (want === null) assert.equal(typeof got, 'string', `${JSON.stringify(v)} is refused`);
+    else assert.equal(got, want, JSON.stringify(v));
+  }
+  const r = parseJobSpec({ name: 'a', timeLimit: '1h', jobType: 'bert', gpuSpeeds: { A100: 0.5 }, maxPreemptions: 2, tasks: [{ command: 'x', replicas: 4, minReplicas: 2 }] });
+  assert.equal(r.ok, true);
+  if (!r.ok) return;
+  assert.equal(r.spec.timeLimitSeconds, 3600);
+  assert.equal(r.spec.jobType, 'bert');
+  assert.deepEqual(r.spec.gpuSpeeds, { A100: 0.5 });
+  assert.equal(r.spec.maxPreemptions, 2);
+  assert.equal(r.spec.groups[0]?.minReplicas, 2);
+  const bad = parseJobSpec({ name: 'a', timeLimit: 'zz', gpuSpeeds: { A100: -1 }, maxPreemptions: -1, tasks: [{ command: 'x', replicas: 2, minReplicas: 3 }] });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.deepEqual(bad.errors.map((e) => e.path), ['timeLimit', 'gpuSpeeds.A100', 'maxPreemptions', 'tasks[0].minReplicas']);
 });

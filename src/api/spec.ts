@@ -27,6 +27,8 @@ export interface TaskGroupSpec {
   /** argv; a string command in the spec becomes ["/bin/sh", "-c", command]. */
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /** Elastic gangs: the group may start with this many replicas (absent: all of them). */
+  readonly minReplicas?: number;
 }
 
 export interface JobSpec {
@@ -42,14 +44,27 @@ export interface JobSpec {
   readonly groups: readonly TaskGroupSpec[];
   /** Seconds between SIGTERM and SIGKILL when the job is stopped. */
   readonly gracePeriodSeconds: number;
+  /**
+   * The declared run-time limit (Slurm's `--time`, Kueue's `maximumExecutionTimeSeconds`): the
+   * job's running time over all its attempts; at the limit it is stopped and ends `timeout`.
+   */
+  readonly timeLimitSeconds?: number;
+  /** A label for similar jobs, whose run times correct the declared limit (absent: the job's name). */
+  readonly jobType?: string;
+  /** Relative speed of this job per GPU model, over the cluster's table (e.g. {H100: 1, A100: 0.5}). */
+  readonly gpuSpeeds?: Readonly<Record<string, number>>;
+  /** The most times the scheduler may preempt this job (absent: the cluster's default). */
+  readonly maxPreemptions?: number;
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
 
 const NAME = /^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,62})$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const TOP_FIELDS = new Set(['name', 'queue', 'priority', 'kind', 'preemptible', 'checkpoint', 'array', 'tasks', 'gracePeriodSeconds', 'clientKey']);
-const GROUP_FIELDS = new Set(['name', 'replicas', 'gpus', 'gpuModels', 'cpu', 'memory', 'command', 'env']);
+const TOP_FIELDS = new Set(['name', 'queue', 'priority', 'kind', 'preemptible', 'checkpoint', 'array', 'tasks', 'gracePeriodSeconds', 'clientKey', 'timeLimit', 'jobType', 'gpuSpeeds', 'maxPreemptions']);
+const GROUP_FIELDS = new Set(['name', 'replicas', 'minReplicas', 'gpus', 'gpuModels', 'cpu', 'memory', 'command', 'env']);
+/** The longest time limit accepted: 365 days. */
+export const MAX_TIME_LIMIT_SECONDS = 365 * 86400;
 export const MAX_TASKS_PER_JOB = 1024;
 export const MAX_ARRAY = 10_000;
 /**
@@ -91,6 +106,23 @@ export function parseJobSpec(input: unknown): SpecResult {
   else if (array > 1 && kind !== 'batch') err('array', 'only batch jobs can be arrays');
   const grace = input['gracePeriodSeconds'] ?? 10;
   if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0 || grace > 3600) err('gracePeriodSeconds', 'must be a number of seconds from 0 to 3600');
+  const timeLimit = input['timeLimit'] === undefined ? undefined : parseDuration(input['timeLimit']);
+  if (typeof timeLimit === 'string') err('timeLimit', timeLimit);
+  const jobType = input['jobType'];
+  if (jobType !== undefined && (typeof jobType !== 'string' || !NAME.test(jobType))) err('jobType', 'must be a name: 1-63 letters, digits, "-", "_" or "."');
+  const speedsIn = input['gpuSpeeds'];
+  const gpuSpeeds: Record<string, number> = {};
+  if (speedsIn !== undefined) {
+    if (!isObject(speedsIn)) err('gpuSpeeds', 'must be a map of GPU model: relative speed');
+    else
+      for (const [m, v] of Object.entries(speedsIn)) {
+        if (m === '__proto__' || !NAME.test(m)) err(`gpuSpeeds.${m}`, 'not a GPU model name');
+        else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1000) err(`gpuSpeeds.${m}`, 'must be a number from 0 to 1000 (0: cannot run there)');
+        else gpuSpeeds[m] = v;
+      }
+  }
+  const maxPreemptions = input['maxPreemptions'];
+  if (maxPreemptions !== undefined && (typeof maxPreemptions !== 'number' || !Number.isInteger(maxPreemptions) || maxPreemptions < 0 || maxPreemptions > 1_000_000)) err('maxPreemptions', 'must be an integer from 0 to 1000000');
   const clientKey = input['clientKey'] ?? null;
   if (clientKey !== null && (typeof clientKey !== 'string' || clientKey.length === 0 || clientKey.length > 200)) err('clientKey', 'must be a string of 1-200 characters');
 
@@ -125,8 +157,35 @@ export function parseJobSpec(input: unknown): SpecResult {
       array: array as number,
       groups,
       gracePeriodSeconds: grace as number,
+      ...(typeof timeLimit === 'number' ? { timeLimitSeconds: timeLimit } : {}),
+      ...(jobType !== undefined ? { jobType: jobType as string } : {}),
+      ...(speedsIn !== undefined ? { gpuSpeeds } : {}),
+      ...(maxPreemptions !== undefined ? { maxPreemptions: maxPreemptions as number } : {}),
     },
   };
+}
+
+/**
+ * A duration in seconds: a number of seconds, or a string like "90s", "30m", "2h", "1h30m",
+ * "1d", Slurm's "MM:SS", "HH:MM:SS" or "D-HH:MM:SS". Returns the message when it is not one.
+ */
+export function parseDuration(v: unknown): number | string {
+  const bad = 'must be seconds (a number) or a duration like "90s", "30m", "2h30m", "1d" or "HH:MM:SS"';
+  let seconds: number;
+  if (typeof v === 'number') seconds = v;
+  else if (typeof v !== 'string') return bad;
+  else {
+    const t = v.trim();
+    const units = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(t);
+    const clock = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$/.exec(t);
+    if (t !== '' && units) seconds = Number(units[1] ?? 0) * 86400 + Number(units[2] ?? 0) * 3600 + Number(units[3] ?? 0) * 60 + Number(units[4] ?? 0);
+    else if (clock) seconds = Number(clock[1] ?? 0) * 86400 + Number(clock[2] ?? 0) * 3600 + Number(clock[3]) * 60 + Number(clock[4]);
+    else if (t !== '' && Number.isFinite(Number(t))) seconds = Number(t);
+    else return bad;
+  }
+  if (!Number.isFinite(seconds) || seconds <= 0) return 'must be more than 0 seconds';
+  if (seconds > MAX_TIME_LIMIT_SECONDS) return `at most ${MAX_TIME_LIMIT_SECONDS} seconds (365 days)`;
+  return seconds;
 }
 
 function parseGroup(g: unknown, at: string, err: (path: string, message: string) => void): TaskGroupSpec | null {
@@ -144,6 +203,8 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
   if (typeof name !== 'string' || !NAME.test(name)) e('name', 'must be a group name');
   const replicas = g['replicas'] ?? 1;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_TASKS_PER_JOB) e('replicas', `must be an integer from 1 to ${MAX_TASKS_PER_JOB}`);
+  const minReplicas = g['minReplicas'];
+  if (minReplicas !== undefined && (typeof minReplicas !== 'number' || !Number.isInteger(minReplicas) || minReplicas < 1 || (typeof replicas === 'number' && minReplicas > replicas))) e('minReplicas', 'must be an integer from 1 to replicas');
 
   let gpuCount = 0;
   let gpuMilli = 0;
@@ -214,6 +275,7 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
     memoryMib: memory.value,
     command,
     env,
+    ...(minReplicas !== undefined && minReplicas !== replicas ? { minReplicas: minReplicas as number } : {}),
   };
 }
 

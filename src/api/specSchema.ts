@@ -12,6 +12,10 @@ export const JOB_SPEC_SCHEMA = {
     array: { type: 'integer', minimum: 1, default: 1, description: 'batch arrays: independent copies with TIDE_ARRAY_INDEX' },
     gracePeriodSeconds: { type: 'number', default: 10, description: 'SIGTERM to SIGKILL' },
     clientKey: { type: 'string', description: 'idempotency key (or the Idempotency-Key header)' },
+    timeLimit: { type: ['number', 'string'], description: 'running time over all attempts: seconds, or "30m", "2h", "HH:MM:SS"; at the limit the job ends `timeout`' },
+    jobType: { type: 'string', description: 'label for similar jobs whose run times correct the declared limit; default: the name' },
+    gpuSpeeds: { type: 'object', additionalProperties: { type: 'number', minimum: 0 }, description: 'relative speed per GPU model, over the cluster table' },
+    maxPreemptions: { type: 'integer', minimum: 0, description: 'the most times the scheduler may preempt this job' },
     tasks: {
       type: 'array',
       minItems: 1,
@@ -22,6 +26,7 @@ export const JOB_SPEC_SCHEMA = {
         properties: {
           name: { type: 'string', default: 'main' },
           replicas: { type: 'integer', minimum: 1, default: 1 },
+          minReplicas: { type: 'integer', minimum: 1, description: 'elastic gang: may start with this many replicas' },
           gpus: { type: 'number', description: 'whole GPUs, or a fraction below 1 (e.g. 0.5)', default: 0 },
           gpuModels: { type: 'array', items: { type: 'string' }, description: 'allowed GPU models; empty: any' },
           cpu: { type: ['number', 'string'], description: 'cores or "500m"', default: 1 },
