@@ -38,7 +38,26 @@ export interface Job {
   /** Estimated start (ms since epoch) for pending jobs, when the scheduler gives one. */
   readonly estimatedStart: number | null;
   readonly clientKey: string | null;
+  /** Seconds the job ran in its earlier attempts (the current run is `now - startedAt` on top). */
+  readonly runSeconds: number;
+  /** What the job last reported of its progress (TIDE_PROGRESS_FILE), if it ever did. */
+  readonly progress: JobProgressReport | null;
   readonly spec: JobSpec;
+}
+
+/**
+ * Progress as a job reports it: a task writes JSON `{"step", "totalSteps"?, "checkpointStep"?}`
+ * to `TIDE_PROGRESS_FILE`; the agent forwards it with its heartbeat. `checkpointAt` is when the
+ * server first saw `checkpointStep` at its current value (ms since epoch); `at` when it saw the
+ * report. The scheduler counts the work at risk in a preemption as the steps since
+ * `checkpointStep`, or the running time since `checkpointAt` (or the start).
+ */
+export interface JobProgressReport {
+  readonly step: number;
+  readonly totalSteps: number | null;
+  readonly checkpointStep: number | null;
+  readonly checkpointAt: number | null;
+  readonly at: number;
 }
 
 export interface Task {

@@ -98,6 +98,8 @@ export function jobFromRow(r: JobRow, known?: JobSpec): Job {
     finishedAt: r.finished_at,
     estimatedStart: r.estimated_start,
     clientKey: r.client_key,
+    runSeconds: 0,
+    progress: null,
     spec,
   };
 }
