@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import fc from 'fast-check';
 import { TARGETS, type TargetName } from '../test/fuzz/targets.ts';
+import { benchArgs, intFlag, usageError } from './args.ts';
 
 interface Progress {
   readonly target: TargetName;
@@ -21,27 +22,6 @@ interface Progress {
   readonly examples: string[];
 }
 
-function flags(argv: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
-    out.set(a.slice(2), argv[i + 1] ?? '');
-    i++;
-  }
-  return out;
-}
-
-function positiveInt(f: Map<string, string>, name: string, fallback: number): number {
-  const raw = f.get(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    console.error(`--${name}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 /** Worker: runs one target, writes JSON lines (progress, then the result) to stdout. */
 async function worker(name: TargetName, cases: number, seed: number, maxMs: number): Promise<void> {
@@ -88,19 +68,18 @@ async function worker(name: TargetName, cases: number, seed: number, maxMs: numb
 }
 
 async function main(): Promise<void> {
-  const f = flags(process.argv.slice(2));
-  const cases = positiveInt(f, 'cases', 100_000);
-  const seed = positiveInt(f, 'seed', Date.now() % 2 ** 31);
-  const names = (f.get('targets') ?? Object.keys(TARGETS).join(',')).split(',') as TargetName[];
+  const { values: f } = benchArgs('bench:fuzz', { cases: { type: 'string' }, seed: { type: 'string' }, targets: { type: 'string' }, worker: { type: 'string' }, 'max-minutes': { type: 'string' }, jobs: { type: 'string' } });
+  const cases = intFlag('bench:fuzz', 'cases', f.cases, 100_000);
+  const seed = intFlag('bench:fuzz', 'seed', f.seed, Date.now() % 2 ** 31);
+  const names = (f.targets ?? Object.keys(TARGETS).join(',')).split(',') as TargetName[];
   const unknown = names.filter((n) => !Object.hasOwn(TARGETS, n));
   if (unknown.length) {
-    console.error(`--targets: unknown ${unknown.join(', ')} (known: ${Object.keys(TARGETS).join(', ')})`);
-    process.exit(2);
+    usageError('bench:fuzz', `--targets: unknown ${unknown.join(', ')} (known: ${Object.keys(TARGETS).join(', ')})`);
   }
-  const worker1 = f.get('worker');
-  const maxMinutes = positiveInt(f, 'max-minutes', 0);
+  const worker1 = f.worker;
+  const maxMinutes = intFlag('bench:fuzz', 'max-minutes', f['max-minutes'], 0);
   if (worker1 !== undefined) return worker(worker1 as TargetName, cases, seed, maxMinutes * 60_000);
-  const jobs = Math.max(1, positiveInt(f, 'jobs', 1));
+  const jobs = Math.max(1, intFlag('bench:fuzz', 'jobs', f.jobs, 1));
 
   console.log(`fuzzing ${names.join(', ')}: ${cases} cases each${maxMinutes ? ` (at most ${maxMinutes} min each)` : ''}, seed ${seed}, ${jobs} at a time`);
   const state = new Map<TargetName, Progress>(names.map((n) => [n, { target: n, cases: 0, failures: 0, seconds: 0, done: false, examples: [] }]));

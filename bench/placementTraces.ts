@@ -7,6 +7,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import Table from 'cli-table3';
+import { benchArgs, userValue } from './args.ts';
 import { parseNames, parseSeeds } from '../src/cli/args.ts';
 import { progressBar } from '../src/cli/progress.ts';
 import { placementPolicyNames } from '../src/core/placement/index.ts';
@@ -25,14 +26,10 @@ const PUBLISHED: Record<string, Record<string, number>> = {
   cpu200: { random: 16.97, dotprod: 12.55, clustering: 10.33, packing: 10.02, bestfit: 7.85, fgd: 5.18 },
 };
 
-const args = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const dir = args[0] && !args[0].startsWith('--') ? args[0] : new URL('../../shared/traces/openb-2023/', import.meta.url).pathname;
-const seeds = parseSeeds('--seeds', flag('--seeds') ?? '42-51');
-const policies = parseNames('--policies', flag('--policies') ?? placementPolicyNames().join(','), placementPolicyNames());
+const { values: flags, positionals } = benchArgs('bench:traces', { seeds: { type: 'string' }, policies: { type: 'string' }, json: { type: 'string' } }, true);
+const dir = positionals[0] ?? new URL('../../shared/traces/openb-2023/', import.meta.url).pathname;
+const seeds = userValue('bench:traces', () => parseSeeds('--seeds', flags.seeds ?? '42-51'));
+const policies = userValue('bench:traces', () => parseNames('--policies', flags.policies ?? placementPolicyNames().join(','), placementPolicyNames()));
 const files = readdirSync(dir).filter((f) => /^openb_pod_list_.*\.csv$/.test(f)).sort((a, b) => (a.includes('default') ? -1 : b.includes('default') ? 1 : a.localeCompare(b)));
 
 const reports: Record<string, PlacementReport> = {};
@@ -63,5 +60,5 @@ for (const [trace, report] of Object.entries(reports)) {
 }
 console.log(`Unallocated GPU % at 100 % arrival, mean ± sd over seeds ${seeds[0]}-${seeds[seeds.length - 1]} (published in parentheses; * best)`);
 console.log(table.toString());
-const json = flag('--json');
+const json = flags.json;
 if (json) writeFileSync(json, JSON.stringify(reports, null, 2) + '\n');

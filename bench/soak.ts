@@ -5,7 +5,7 @@
  * --json); exits 1 on any violation, 2 on bad arguments.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.ts';
 import Table from 'cli-table3';
 import { FAULT_KINDS, runSoak, type FaultKind } from '../test/e2e/soak.ts';
 
@@ -14,12 +14,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-let values: Record<string, string | boolean | undefined>;
-try {
-  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, seed: { type: 'string', default: '1' }, database: { type: 'string', default: 'postgres' }, faults: { type: 'string' }, json: { type: 'string' }, keep: { type: 'boolean' } } }));
-} catch (e) {
-  usage((e as Error).message);
-}
+const { values } = benchArgs('soak', { minutes: { type: 'string', default: '5' }, seed: { type: 'string', default: '1' }, database: { type: 'string', default: 'postgres' }, faults: { type: 'string' }, json: { type: 'string' }, keep: { type: 'boolean' } });
 const minutes = Number(values['minutes']);
 if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60) usage(`--minutes: must be a number of minutes above 0, got ${values['minutes']}`);
 const seed = Number(values['seed']);
