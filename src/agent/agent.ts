@@ -27,7 +27,7 @@ import { join, resolve } from 'node:path';
 import type { GpuTelemetry, TaskAssignment } from '../api/types.ts';
 import { discoverNvidia, simulatedGpus, type GpuSource } from './gpus.ts';
 import { defaultTracker } from './procTrack.ts';
-import { logFile, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
+import { logFile, MAX_PROGRESS_BYTES, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
 
 export interface AgentOptions {
   readonly servers: readonly string[];
@@ -71,6 +71,8 @@ export class Agent {
   private stopped = false;
   private busy: Promise<void> | null = null;
   private lastError = '';
+  /** Runs whose malformed progress file has been logged (once per run). */
+  private readonly badProgress = new Set<string>();
   /** Runs the server asked to stop that this agent never had: reported once as exited. */
   private readonly phantoms = new Set<string>();
   heartbeats = 0;
@@ -102,6 +104,11 @@ export class Agent {
     return this.gpus.gpus.length;
   }
 
+  /** Progress files ignored as too big or malformed since the agent started. */
+  get progressRejected(): number {
+    return this.runner.progressRejected;
+  }
+
   get url(): string {
     return this.address;
   }
@@ -121,6 +128,7 @@ export class Agent {
       this.gpus.gpus.length,
       defaultTracker(`${this.nodeName}-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`),
       () => this.watchdog(),
+      (i) => this.gpus.gpus[i]?.model,
     );
     const adopted = this.runner.adopt();
     if (adopted > 0) this.log(`adopted ${adopted} running task(s) from a previous agent`);
@@ -304,6 +312,11 @@ export class Agent {
       const now = Date.now();
       this.runner.tick(now);
       if (!this.registered) await this.register();
+      for (const run of this.runner.readProgress()) {
+        if (this.badProgress.has(run.runId)) continue;
+        this.badProgress.add(run.runId);
+        this.log(`${run.runId}: ignored its progress file (over ${MAX_PROGRESS_BYTES} bytes, or not JSON {"step": n, "totalSteps"?: N, "checkpointStep"?: c} with non-negative integers); ${this.runner.progressRejected} rejected so far`);
+      }
       const reports = [...this.runner.reports(), ...[...this.phantoms].map((runId) => ({ runId, state: 'exited' as const, pid: null, exitCode: null }))];
       const telemetry = await this.sampleTelemetry(now);
       const sentAt = Date.now();
@@ -319,6 +332,7 @@ export class Agent {
       if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);
       this.heartbeatOk(sentAt, json);
       this.phantoms.clear();
+      this.runner.progressSent(reports);
       this.reconcile(tasks as unknown[], Date.now());
       this.heartbeats++;
       if (this.lastError) this.log('connected again');
@@ -370,7 +384,10 @@ export class Agent {
     }
     for (const run of [...this.runner.runs.values()]) {
       if (wanted.has(run.runId)) continue;
-      if (run.exited) this.runner.forget(run.runId);
+      if (run.exited) {
+        this.runner.forget(run.runId);
+        this.badProgress.delete(run.runId);
+      }
       else this.runner.stop(run, now); // not ours any more (an old attempt, a lost node's leftovers)
     }
   }

@@ -10,10 +10,10 @@
  * 126 (anything else) and a message saying why, so the agent reports it like any other end.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import type { TaskAssignment, TaskReport } from '../api/types.ts';
+import type { TaskAssignment, TaskProgress, TaskReport } from '../api/types.ts';
 import { environTracker, type ProcTracker } from './procTrack.ts';
 
 /** What the wrapper's watchdog needs (see WRAPPER); null while the node lease is not known. */
@@ -86,6 +86,34 @@ export interface Run {
   /** Why it ended other than by itself (see TaskReport.reason), and what went wrong. */
   reason: 'start-failed' | 'fenced' | null;
   message: string | null;
+  /** The last good content of its progress file, and whether the server has yet to acknowledge it. */
+  progress?: TaskProgress | null;
+  progressUnsent?: boolean;
+  /** mtime and size of the progress file when last read (a change is read again). */
+  progressSeen?: string;
+}
+
+/** The most of a progress file the agent reads: a bigger file is ignored (and counted). */
+export const MAX_PROGRESS_BYTES = 4096;
+
+/**
+ * Parses a progress file: JSON `{"step": n, "totalSteps"?: N, "checkpointStep"?: c}` with
+ * non-negative safe integers; null for anything else (other keys are ignored).
+ */
+export function parseProgressFile(text: string): TaskProgress | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const count = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (!count(o['step'])) return null;
+  for (const k of ['totalSteps', 'checkpointStep']) if (o[k] !== undefined && o[k] !== null && !count(o[k])) return null;
+  const opt = (k: 'totalSteps' | 'checkpointStep'): { [K in typeof k]?: number } => (typeof o[k] === 'number' ? { [k]: o[k] } : {});
+  return { step: o['step'] as number, ...opt('totalSteps'), ...opt('checkpointStep') };
 }
 
 export interface RunnerPaths {
@@ -169,6 +197,8 @@ export class TaskRunner {
     /** Finds a run's processes outside its process group (setsid daemons). */
     readonly tracker: ProcTracker = environTracker(paths.stateDir.replace(/[^A-Za-z0-9_.-]/g, '_')),
     private readonly watchdog: () => Watchdog | null = () => null,
+    /** The model of a GPU by index (TIDE_GPU_MODEL); undefined when unknown. */
+    private readonly gpuModel: (index: number) => string | undefined = () => undefined,
   ) {
     mkdirSync(paths.stateDir, { recursive: true });
     mkdirSync(paths.logDir, { recursive: true });
@@ -195,6 +225,65 @@ export class TaskRunner {
     return aliveCount;
   }
 
+  /** Progress files rejected (too big, not JSON, bad fields) since the agent started. */
+  progressRejected = 0;
+
+  /**
+   * Where a task writes its progress (TIDE_PROGRESS_FILE): progress-<taskIndex>.json in its
+   * checkpoint directory (kept across attempts), or in its run's state directory without one.
+   */
+  progressFile(a: TaskAssignment): string {
+    const dir = a.checkpointDir !== null ? join(this.paths.checkpointRoot, a.checkpointDir) : join(this.paths.stateDir, a.runId);
+    return join(dir, `progress-${a.taskIndex}.json`);
+  }
+
+  /**
+   * Reads each run's progress file when its mtime or size changed: at most MAX_PROGRESS_BYTES;
+   * a file that is bigger or malformed is ignored and counted (progressRejected), never thrown.
+   * Returns the runs whose file was rejected this time.
+   */
+  readProgress(): Run[] {
+    const rejected: Run[] = [];
+    for (const run of this.runs.values()) {
+      if (run.pid < 0) continue;
+      const file = this.progressFile(run.assignment);
+      let fd = -1;
+      try {
+        const st = statSync(file);
+        const seen = `${st.mtimeMs}/${st.size}/${st.ino}`;
+        if (seen === run.progressSeen) continue;
+        run.progressSeen = seen;
+        let parsed: TaskProgress | null = null;
+        if (st.isFile() && st.size <= MAX_PROGRESS_BYTES) {
+          fd = openSync(file, 'r');
+          const buf = Buffer.alloc(MAX_PROGRESS_BYTES + 1);
+          const n = readSync(fd, buf, 0, buf.length, 0);
+          if (n <= MAX_PROGRESS_BYTES) parsed = parseProgressFile(buf.subarray(0, n).toString('utf8'));
+        }
+        if (parsed === null) {
+          this.progressRejected++;
+          rejected.push(run);
+          continue;
+        }
+        run.progress = parsed;
+        run.progressUnsent = true;
+      } catch {
+        /* no progress file (yet), or it vanished between stat and open */
+      } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    }
+    return rejected;
+  }
+
+  /** The server took these reports: their progress need not be sent again until it changes. */
+  progressSent(reports: readonly TaskReport[]): void {
+    for (const r of reports) {
+      const run = this.runs.get(r.runId);
+      if (run && r.progress !== undefined && run.progress === r.progress) run.progressUnsent = false;
+    }
+  }
+
   /** The environment a task sees: its GPUs, its place in the gang, its checkpoint directory. */
   taskEnv(a: TaskAssignment, nodeName: string): Record<string, string> {
     const env: Record<string, string> = {
@@ -208,10 +297,13 @@ export class TaskRunner {
       TIDE_RUN_ID: a.runId,
       TIDE_NODE: nodeName,
       TIDE_PEERS: a.peers.join(','),
+      TIDE_PROGRESS_FILE: this.progressFile(a),
       // The names PyTorch's launcher reads.
       WORLD_SIZE: String(a.gangSize),
       RANK: String(a.taskIndex),
     };
+    const model = a.gpus.length > 0 ? this.gpuModel(a.gpus[0] as number) : undefined;
+    if (model !== undefined) env['TIDE_GPU_MODEL'] = model;
     const master = a.peers[0];
     if (master) {
       const colon = master.lastIndexOf(':');
@@ -375,6 +467,7 @@ export class TaskRunner {
       exitCode: r.exitCode,
       ...(r.startedAt !== null ? { startedAt: r.startedAt } : {}),
       ...(r.reason !== null && r.exited ? { reason: r.reason, message: r.message ?? '' } : {}),
+      ...(r.progressUnsent && r.progress ? { progress: r.progress } : {}),
     }));
   }
 

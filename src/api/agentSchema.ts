@@ -6,7 +6,7 @@
  * and are never passed on. Numbers are checked as they come (YAML bodies can carry .nan/.inf).
  */
 import type { FieldError } from './spec.ts';
-import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
+import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskProgress, TaskReport } from './types.ts';
 
 /** Node names: also the id in URLs and logs. */
 export const NODE_NAME = /^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/;
@@ -101,6 +101,15 @@ export function parseRegistration(b: unknown): Checked<NodeRegistration> {
   return f.result({ id, address, cpuMilli, memoryMib, gpus, simulated: simulated === true });
 }
 
+/** A task's progress as the agent forwards it: {step, totalSteps?, checkpointStep?}, non-negative safe integers. */
+function parseProgress(v: unknown, at: string, f: Fields): TaskProgress {
+  const o = f.obj(v, at) ?? {};
+  const count = (k: string): number => f.num(o[k], `${at}.${k}`, 0, Number.MAX_SAFE_INTEGER);
+  const step = count('step');
+  const opt = (k: 'totalSteps' | 'checkpointStep'): { [K in typeof k]?: number } => (o[k] === undefined || o[k] === null ? {} : { [k]: count(k) });
+  return { step, ...opt('totalSteps'), ...opt('checkpointStep') };
+}
+
 /** Validates a heartbeat body. Reports name runs by runId; duplicates are refused (one report per run). */
 export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
   const f = new Fields();
@@ -125,7 +134,8 @@ export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
       pid: pid === null ? null : f.num(pid, `${at}.pid`, -1, 2 ** 31 - 1),
       exitCode: exitCode === null ? null : f.num(exitCode, `${at}.exitCode`, 0, 255),
     };
-    const extra: { startedAt?: number; reason?: 'start-failed' | 'fenced'; message?: string } = {};
+    const extra: { startedAt?: number; reason?: 'start-failed' | 'fenced'; message?: string; progress?: TaskProgress } = {};
+    if (o['progress'] !== undefined && o['progress'] !== null) extra.progress = parseProgress(o['progress'], `${at}.progress`, f);
     if (o['startedAt'] !== undefined && o['startedAt'] !== null) extra.startedAt = f.num(o['startedAt'], `${at}.startedAt`, 0, Number.MAX_SAFE_INTEGER);
     const reason = o['reason'] ?? null;
     if (reason !== null) {

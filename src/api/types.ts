@@ -3,12 +3,14 @@ import type { JobSpec } from './spec.ts';
 
 /**
  * Job lifecycle: pending → admitted (placed, tasks handed to agents) → running (every task
- * started) → succeeded | failed | cancelled. A preempted job (or one whose node was lost) is
- * stopped and then requeued: it goes back to pending with its attempt number raised.
+ * started) → succeeded | failed | cancelled | timeout. A preempted job (or one whose node was
+ * lost) is stopped and then requeued: it goes back to pending with its attempt number raised. A
+ * job whose running time over all attempts reaches its `timeLimit` is stopped (SIGTERM, grace
+ * period, SIGKILL) and ends `timeout`, never requeued (server/timeLimits.ts).
  */
-export const JOB_STATES = ['pending', 'admitted', 'running', 'preempted', 'succeeded', 'failed', 'cancelled'] as const;
+export const JOB_STATES = ['pending', 'admitted', 'running', 'preempted', 'succeeded', 'failed', 'cancelled', 'timeout'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
+export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'timeout'];
 
 /**
  * Task lifecycle: pending → assigned (bound to a node and GPUs) → running → succeeded | failed,
@@ -33,6 +35,7 @@ export interface Job {
   readonly gpus: number;
   readonly tasks: number;
   readonly createdAt: number;
+  /** When the current (or, for a finished job, the last) attempt started running; null while pending. */
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
   /** Estimated start (ms since epoch) for pending jobs, when the scheduler gives one. */
@@ -74,6 +77,32 @@ export interface Task {
   readonly exitCode: number | null;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
+}
+
+/**
+ * One run of one task (an attempt), kept after a requeue: where it ran, on which GPUs, when, and
+ * how it ended. `endReason`: 'exited' (ended by itself; exitCode says how), 'stopped' (asked to
+ * stop: the job was preempted, cancelled or timed out), 'start-failed', 'fenced' (its agent lost
+ * the server), 'node-lost', 'vanished' (its agent no longer knew it); null while it runs.
+ */
+export interface TaskAttempt {
+  readonly taskIndex: number;
+  readonly attempt: number;
+  readonly runId: string;
+  readonly node: string;
+  readonly gpus: readonly number[];
+  readonly gpuMilli: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly exitCode: number | null;
+  readonly endReason: 'exited' | 'stopped' | 'start-failed' | 'fenced' | 'node-lost' | 'vanished' | null;
+}
+
+/** What a task writes to TIDE_PROGRESS_FILE, as the agent forwards it (non-negative integers). */
+export interface TaskProgress {
+  readonly step: number;
+  readonly totalSteps?: number;
+  readonly checkpointStep?: number;
 }
 
 export interface GpuInfo {
@@ -178,6 +207,8 @@ export interface TaskReport {
    */
   readonly reason?: 'start-failed' | 'fenced';
   readonly message?: string;
+  /** The task's progress file, when it changed since the agent last had it acknowledged. */
+  readonly progress?: TaskProgress;
 }
 
 export interface ApiErrorBody {

@@ -3,19 +3,19 @@
  * preempt, nodes, drain, undrain, queues, queue put, events, tenant. Human tables by default,
  * `-o json` for scripts (errors too: see errorOutput.ts). Exit codes: 0 ok, 2 bad input,
  * 3 not found, 4 auth, 5 conflict, 6 server unavailable, 7 unreachable, 1 internal;
- * `submit --wait` exits 0 only if the job succeeded. Notes about the output itself (a list
+ * `submit --wait` exits 0 only if the job succeeded, 124 if it timed out (as coreutils' timeout). Notes about the output itself (a list
  * cut at --limit) go to stderr, so stdout stays the data. Admin commands find the admin token
  * themselves (client.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Job, JobEvent, NodeInfo, QueueInfo, Task } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type Job, type JobEvent, type NodeInfo, type QueueInfo, type Task, type TaskAttempt } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
 import { ApiClient, header, resolveConnection } from './client.ts';
 import { connectionOptions, json, outputOf, print, type Common } from './common.ts';
 import { ApiFailure } from './errorOutput.ts';
-import { duration, eventLine, EVENTS_HEADER, jobsTable, nodesTable, placementOf, plainTable, queuesTable } from './format.ts';
+import { attemptsTable, duration, eventLine, EVENTS_HEADER, jobRunMs, jobsTable, nodesTable, placementOf, plainTable, progressText, queuesTable } from './format.ts';
 
 const client = (o: Common): ApiClient => new ApiClient(resolveConnection(o));
 
@@ -42,7 +42,9 @@ const jobPath = (id: string): string => {
   return `/v1/jobs/${id}`;
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const DONE = new Set(['succeeded', 'failed', 'cancelled']);
+const DONE = new Set<string>(TERMINAL_JOB_STATES);
+/** What `submit --wait` exits with when a job timed out (and none failed or was cancelled), as coreutils' timeout does. */
+export const TIMEOUT_EXIT = 124;
 /** The most a list page of the API holds. */
 const PAGE = 1000;
 
@@ -100,7 +102,7 @@ export function registerClusterCommands(program: Command): void {
     .description('Submit a job from a YAML/JSON spec')
     .option('--key <key>', 'idempotency key: resubmitting with the same key returns the same job')
     .option('--tenant <name>', 'admin: submit for this tenant (uses the admin token)')
-    .option('--wait', 'wait until the job finishes; exit 0 only if it succeeded')
+    .option('--wait', `wait until the job finishes; exit 0 only if it succeeded (${TIMEOUT_EXIT} if it timed out, 1 otherwise)`)
     .action(async (file: string, o: Common & { key?: string; tenant?: string; wait?: boolean }) => {
       const out = outputOf(o);
       const api = o.tenant ? adminClient(o) : client(o);
@@ -114,7 +116,8 @@ export function registerClusterCommands(program: Command): void {
           const states = await Promise.all(ids.map(async (id) => (await api.request<{ job: Job }>('GET', jobPath(id))).body.job));
           if (states.every((j) => DONE.has(j.state))) {
             if (out === 'table') for (const j of states) print(`job ${j.id}: ${j.state}${j.reason ? ` (${j.reason})` : ''}`);
-            if (states.some((j) => j.state !== 'succeeded')) throw new UserError(`job(s) did not succeed: ${states.filter((j) => j.state !== 'succeeded').map((j) => `${j.id} ${j.state}`).join(', ')}`, 1);
+            const bad = states.filter((j) => j.state !== 'succeeded');
+            if (bad.length) throw new UserError(`job(s) did not succeed: ${bad.map((j) => `${j.id} ${j.state}`).join(', ')}`, bad.every((j) => j.state === 'timeout') ? TIMEOUT_EXIT : 1);
             return;
           }
           await sleep(500);
@@ -145,9 +148,11 @@ export function registerClusterCommands(program: Command): void {
     .description('Show a job: state, placement, why it is pending, its tasks and events')
     .action(async (id: string, o: Common) => {
       const out = outputOf(o);
-      const r = await client(o).request<{ job: Job; tasks: Task[]; events: JobEvent[] }>('GET', jobPath(id));
+      const r = await client(o).request<{ job: Job; tasks: Task[]; events: JobEvent[]; attempts?: TaskAttempt[] }>('GET', jobPath(id));
       if (out === 'json') return json(r.body);
-      const { job, tasks, events } = r.body;
+      const { job, tasks, events, attempts = [] } = r.body;
+      const now = Date.now();
+      const limit = job.spec.timeLimitSeconds;
       const lines = [
         `Job ${job.id}: ${job.name}`,
         `  State:     ${job.state}${job.reason ? ` (${job.reason})` : ''}`,
@@ -156,10 +161,17 @@ export function registerClusterCommands(program: Command): void {
         `  Attempt:   ${job.attempt}`,
         `  Submitted: ${new Date(job.createdAt).toISOString()}${job.startedAt ? `   Started: ${new Date(job.startedAt).toISOString()}` : ''}${job.finishedAt ? `   Finished: ${new Date(job.finishedAt).toISOString()}` : ''}`,
       ];
+      lines.push(`  Run time:  ${duration(jobRunMs(job, now))} over ${job.attempt + (job.startedAt ? 1 : 0)} attempt(s)${limit !== undefined ? `   Time limit: ${duration(limit * 1000)}` : ''}`);
+      if (job.progress) {
+        const p = job.progress;
+        const ckpt = p.checkpointAt !== null ? `, checkpoint ${duration(now - p.checkpointAt)} ago` : '';
+        lines.push(`  Progress:  step ${progressText(p)}${ckpt} (reported ${duration(now - p.at)} ago)`);
+      }
       if (job.estimatedStart) lines.push(`  Estimated start: ${new Date(job.estimatedStart).toISOString()}`);
       const placement = placementOf(tasks);
       if (placement) lines.push(`  Placement: ${placement}`);
       lines.push('', 'Tasks:', plainTable(['TASK', 'GROUP', 'STATE', 'NODE', 'GPUS', 'EXIT', 'TIME'], tasks.map((t) => [t.index, t.group, t.state, t.node ?? '-', t.gpus.join(',') || '-', t.exitCode ?? '-', t.startedAt ? duration((t.finishedAt ?? Date.now()) - t.startedAt) : '-'])));
+      if (attempts.length) lines.push('', 'Attempts:', attemptsTable(attempts, now));
       lines.push('', 'Events:', ...events.map((e) => `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${e.message}`));
       print(lines.join('\n'));
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Table from 'cli-table3';
-import { eventLine, EVENTS_HEADER, plainTable } from './format.ts';
+import { attemptsTable, eventLine, EVENTS_HEADER, jobRunMs, jobsTable, plainTable, progressText, STATE_CODE } from './format.ts';
 
 /** The borderless layout cli-table3 produced for these tables before plainTable stopped loading it. */
 function cliTable3(head: string[], rows: (string | number)[][]): string {
@@ -32,4 +32,23 @@ test('event lines keep their columns under the header whatever the widths', () =
   assert.equal(line.indexOf('job:submitted'), EVENTS_HEADER.indexOf('EVENT'));
   assert.equal(line.indexOf('42'), EVENTS_HEADER.indexOf('JOB'));
   assert.equal(line.indexOf('submitted by t'), EVENTS_HEADER.indexOf('MESSAGE'));
+});
+
+test('a job shows its running time over all attempts, its progress, the timeout code, and every attempt', () => {
+  const job = { id: '7', name: 'train', queue: 'q', tenant: 't', state: 'timeout', reason: 'time limit 1m reached (ran 1m over 2 attempts)', gpus: 1, runSeconds: 40, startedAt: 100_000, finishedAt: 120_000, progress: { step: 40, totalSteps: 100, checkpointStep: 30, checkpointAt: 1, at: 2 } } as never;
+  assert.equal(jobRunMs(job, 999_999), 60_000);
+  assert.equal(STATE_CODE['timeout'], 'TO');
+  assert.equal(progressText(null), '-');
+  assert.equal(progressText({ step: 3, totalSteps: null, checkpointStep: null, checkpointAt: null, at: 1 }), '3');
+  const row = jobsTable([job], 0).split('\n')[1] ?? '';
+  assert.match(row, /^7\s+train\s+q\s+t\s+TO\s+01:00\s+1\s+40\/100, ckpt 30\s+time limit 1m reached/);
+  const table = attemptsTable([
+    { taskIndex: 0, attempt: 0, runId: '7.0.0', node: 'n1', gpus: [0], gpuMilli: 1000, startedAt: Date.UTC(2026, 0, 1), finishedAt: Date.UTC(2026, 0, 1) + 40_000, exitCode: 143, endReason: 'stopped' },
+    { taskIndex: 0, attempt: 1, runId: '7.0.1', node: 'n2', gpus: [], gpuMilli: 0, startedAt: null, finishedAt: null, exitCode: null, endReason: null },
+  ], 0);
+  assert.deepEqual(table.split('\n').map((l) => l.split(/\s{2,}/)), [
+    ['ATTEMPT', 'TASK', 'NODE', 'GPUS', 'STARTED', 'TIME', 'EXIT', 'END'],
+    ['0', '0', 'n1', '0', '2026-01-01T00:00:00.000Z', '00:40', '143', 'stopped'],
+    ['1', '0', 'n2', '-', '-', '-', '-', 'running'],
+  ]);
 });

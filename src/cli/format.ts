@@ -1,8 +1,8 @@
 /** Human output for the cluster commands: Slurm-like columns, durations, short GPU lists. */
-import type { Job, JobEvent, NodeInfo, QueueInfo, Task } from '../api/types.ts';
+import type { Job, JobEvent, JobProgressReport, NodeInfo, QueueInfo, Task, TaskAttempt } from '../api/types.ts';
 
 /** Slurm's compact state codes. */
-export const STATE_CODE: Record<string, string> = { pending: 'PD', admitted: 'CF', running: 'R', preempted: 'PR', succeeded: 'CD', failed: 'F', cancelled: 'CA' };
+export const STATE_CODE: Record<string, string> = { pending: 'PD', admitted: 'CF', running: 'R', preempted: 'PR', succeeded: 'CD', failed: 'F', cancelled: 'CA', timeout: 'TO' };
 
 export function duration(ms: number): string {
   if (ms < 0) ms = 0;
@@ -26,17 +26,29 @@ export function plainTable(head: string[], rows: (string | number)[][]): string 
   return lines.map((r) => r.map((cell, c) => cell + ' '.repeat((widths[c] ?? 0) - width(cell) + 2)).join('').trimEnd()).join('\n');
 }
 
+/** A job's running time over all its attempts (ms): the earlier ones' and the current (or last) one's. */
+export function jobRunMs(j: Job, now: number): number {
+  return (j.runSeconds ?? 0) * 1000 + (j.startedAt ? Math.max(0, (j.finishedAt ?? now) - j.startedAt) : 0);
+}
+
+/** "40/100, ckpt 30", "40", or "-" when the job never reported progress. */
+export function progressText(p: JobProgressReport | null | undefined): string {
+  if (!p) return '-';
+  return `${p.step}${p.totalSteps !== null ? `/${p.totalSteps}` : ''}${p.checkpointStep !== null ? `, ckpt ${p.checkpointStep}` : ''}`;
+}
+
 export function jobsTable(jobs: readonly Job[], now: number): string {
   return plainTable(
-    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'NODES/REASON'],
+    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'PROGRESS', 'NODES/REASON'],
     jobs.map((j) => [
       j.id,
       j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name,
       j.queue,
       j.tenant,
       STATE_CODE[j.state] ?? j.state,
-      j.startedAt ? duration((j.finishedAt ?? now) - j.startedAt) : '00:00',
+      duration(jobRunMs(j, now)),
       j.gpus,
+      progressText(j.progress),
       j.state === 'pending' || j.state === 'preempted' ? `(${shortReason(j.reason)})` : j.reason && j.state !== 'running' && j.state !== 'admitted' ? j.reason : '',
     ]),
   );
@@ -55,6 +67,23 @@ export function placementOf(tasks: readonly Task[]): string {
     byNode.set(t.node, [...(byNode.get(t.node) ?? []), ...t.gpus]);
   }
   return [...byNode].map(([n, g]) => (g.length ? `${n}[${[...g].sort((a, b) => a - b).join(',')}]` : n)).join(',');
+}
+
+/** Every run of a job's tasks, earlier attempts included. */
+export function attemptsTable(attempts: readonly TaskAttempt[], now: number): string {
+  return plainTable(
+    ['ATTEMPT', 'TASK', 'NODE', 'GPUS', 'STARTED', 'TIME', 'EXIT', 'END'],
+    attempts.map((a) => [
+      a.attempt,
+      a.taskIndex,
+      a.node,
+      a.gpus.join(',') || '-',
+      a.startedAt ? new Date(a.startedAt).toISOString() : '-',
+      a.startedAt ? duration((a.finishedAt ?? now) - a.startedAt) : '-',
+      a.exitCode ?? '-',
+      a.endReason ?? (a.finishedAt ? '-' : 'running'),
+    ]),
+  );
 }
 
 export function nodesTable(nodes: readonly NodeInfo[]): string {

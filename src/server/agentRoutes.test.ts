@@ -44,6 +44,14 @@ describe('agent routes', () => {
     assert.equal(reg.json.error.fields[0].path, 'gpus[0]');
   });
 
+  test('a progress report with a negative, fractional or unsafe count is a 400 naming the field', async () => {
+    const bad = await hb('n1', { reports: [{ runId: '1.0.0', state: 'running', pid: 1, exitCode: null, progress: { step: -1, totalSteps: 1.5, checkpointStep: 2 ** 60 } }] });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path), ['reports[0].progress.step', 'reports[0].progress.totalSteps', 'reports[0].progress.checkpointStep']);
+    const notObject = await hb('n1', { reports: [{ runId: '1.0.0', state: 'running', pid: 1, exitCode: null, progress: 'half' }] });
+    assert.deepEqual(notObject.json.error.fields.map((f: { path: string }) => f.path), ['reports[0].progress', 'reports[0].progress.step']);
+  });
+
   test('telemetry with strings, NaN or Infinity (YAML) or 10⁵ rows is refused; /v1/nodes and /metrics keep rendering', async () => {
     const yaml = 'node: n1\nreports: []\ntelemetry:\n  - {index: 0, utilization: .nan, memoryUsedMib: arguments, powerWatts: .inf}\n';
     const r = await call('/v1/agent/heartbeat', yaml, tokens['n1'], 'application/yaml');
@@ -67,10 +75,13 @@ describe('agent routes', () => {
     const desired = await hb(mine, { reports: [] });
     const runId = desired.json.tasks[0].runId as string;
     await hb(mine, { reports: [{ runId, state: 'running', pid: 7, exitCode: null }] });
-    const hostile = await hb(other, { reports: [{ runId, state: 'exited', pid: 7, exitCode: 1 }] });
+    const hostile = await hb(other, { reports: [{ runId, state: 'exited', pid: 7, exitCode: 1, progress: { step: 66, checkpointStep: 66 } }] });
     assert.equal(hostile.status, 200);
     assert.equal((await server.store.listTasks(sub.json.jobs[0].id))[0]?.state, 'running');
     assert.equal((await server.store.getJob(sub.json.jobs[0].id))?.state, 'running');
+    assert.equal((await server.store.getJob(sub.json.jobs[0].id))?.progress, null, "another node's progress report is ignored too");
+    await hb(mine, { reports: [{ runId, state: 'running', pid: 7, exitCode: null, progress: { step: 3, totalSteps: 10 } }] });
+    assert.deepEqual((await server.store.getJob(sub.json.jobs[0].id))?.progress?.step, 3, "the task's own node reports it");
 
     // Re-registering with fewer GPUs, another model under the task, or less CPU than the tasks hold:
     // a 409 naming each (it stalled every scheduling cycle: "does not fit where it runs").

@@ -232,7 +232,7 @@ describe('HTTP API', () => {
       assert.match(r.json.error.message, pattern, path);
       if (status === 400) assert.ok(r.json.error.fields.some((f: { path: string }) => f.path === field), path);
     };
-    await bad('/v1/jobs?state=bogus', ALICE, 'state', /unknown value "bogus": valid ones are pending, admitted, running, preempted, succeeded, failed, cancelled/);
+    await bad('/v1/jobs?state=bogus', ALICE, 'state', /unknown value "bogus": valid ones are pending, admitted, running, preempted, succeeded, failed, cancelled, timeout/);
     await bad('/v1/jobs?state=pending,runing', ALICE, 'state', /"runing"/);
     await bad('/v1/jobs?limit=0', ALICE, 'limit', /from 1 to 1000/);
     await bad('/v1/jobs?limit=1001', ALICE, 'limit', /from 1 to 1000/);

@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { parseJobSpec } from '../api/spec.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
-import { JOB_STATES, type QueueInfo } from '../api/types.ts';
+import { JOB_STATES, TERMINAL_JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 import { boundedBody } from './agentLink.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
@@ -217,12 +217,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { jobs: items, next };
   });
 
-  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement) and events', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } } } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events and attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason)', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } } } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
-    return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }) };
+    return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id) };
   });
 
   app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'] } }, async (req) => {
@@ -264,7 +264,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     q.done();
     const task = (await store.listTasks(id)).find((t) => t.index === index);
     const node = task?.node ? await store.getNode(task.node) : null;
-    const done = ['succeeded', 'failed', 'cancelled'].includes(job.state);
+    const done = TERMINAL_JOB_STATES.includes(job.state);
     void reply.header('x-tide-job-state', job.state);
     if (!node) {
       void reply.header('x-tide-next-offset', String(offset)).type('text/plain');

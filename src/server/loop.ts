@@ -1,11 +1,12 @@
 /**
  * The scheduling loop on the wall clock: while this server holds the scheduler lease, each tick
- * marks silent nodes lost, then takes a snapshot from the store, runs the job scheduler on it
- * and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
+ * marks silent nodes lost, then takes a snapshot from the store, times out jobs at their time
+ * limit (timeLimits.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
 import type { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
+import { TimeLimits } from './timeLimits.ts';
 
 export interface LoopOptions {
   readonly serverId: string;
@@ -48,12 +49,15 @@ export class SchedulingLoop {
   private leaderSince = 0;
   private kick = false;
   private lastCycleMs = 0;
+  private readonly timeLimits: TimeLimits;
 
   constructor(
     private readonly store: Store,
     private readonly scheduler: CoreSchedulerAdapter,
     private readonly opts: LoopOptions,
-  ) {}
+  ) {
+    this.timeLimits = new TimeLimits(store);
+  }
 
   get isLeader(): boolean {
     return this.leader;
@@ -118,6 +122,7 @@ export class SchedulingLoop {
     const start = performance.now();
     const snap = await this.store.snapshot();
     const now = this.opts.clock();
+    await this.timeLimits.enforce(snap, now);
     const full = this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
     if (plan.binds.length || plan.preemptions.length || plan.pending.length) {

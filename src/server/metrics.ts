@@ -4,6 +4,7 @@
  * Gauges are filled from the store when scraped.
  */
 import client from 'prom-client';
+import { JOB_STATES } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 
 export interface Metrics {
@@ -39,7 +40,9 @@ export function createMetrics(store: Store): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [state, n] of Object.entries(await store.jobStateCounts())) this.set({ state }, n);
+      // Every state, 0 included, so a dashboard's series exist before the first job reaches one.
+      const counts = await store.jobStateCounts();
+      for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0);
     },
   });
   new client.Gauge({

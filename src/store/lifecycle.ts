@@ -15,15 +15,26 @@ export interface JobVerdict {
 
 const ACTIVE = new Set<TaskState>(['assigned', 'running', 'stopping']);
 
-/** The job state implied by its current state and its tasks' states. */
-export function judgeJob(current: JobState, tasks: readonly TaskState[]): JobVerdict {
+/**
+ * The job state implied by its current state and its tasks' states. `timedOut`: the job reached
+ * its time limit and its tasks were asked to stop (see server/timeLimits.ts): once none is
+ * active it ends `timeout` (never requeued), whatever stopped them (the stop request, a lost
+ * node, a fence); a task that exits 0 meanwhile does not make it succeed unless all did.
+ */
+export function judgeJob(current: JobState, tasks: readonly TaskState[], timedOut = false): JobVerdict {
   const active = tasks.some((t) => ACTIVE.has(t));
   const keep = (state: JobState, reason: string | null = null): JobVerdict => ({ state, stopActive: false, requeue: false, reason });
+  if (timedOut && (current === 'admitted' || current === 'running' || current === 'preempted')) {
+    if (active) return keep(current);
+    if (tasks.every((t) => t === 'succeeded')) return keep('succeeded');
+    return keep('timeout');
+  }
   switch (current) {
     case 'pending':
     case 'succeeded':
     case 'failed':
     case 'cancelled':
+    case 'timeout':
       return keep(current);
     case 'preempted':
       return active ? keep('preempted') : { state: 'pending', stopActive: false, requeue: true, reason: 'requeued after preemption' };

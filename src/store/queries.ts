@@ -1,5 +1,5 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
-const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start';
+const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at';
 const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
 const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_at, last_used_at';
 export const ACTIVE_IN = "('assigned', 'running', 'stopping')";
@@ -44,6 +44,7 @@ export const Q = {
   listJobsBase: `SELECT ${JOB_COLS} FROM jobs`,
 
   setJobState: 'UPDATE jobs SET state = $2, reason = $3, updated_at = $4 WHERE id = $1',
+  /** The current attempt's start: its first task's. */
   setJobStarted: 'UPDATE jobs SET started_at = COALESCE(started_at, $2) WHERE id = $1',
   setJobFinished: 'UPDATE jobs SET finished_at = $2 WHERE id = $1',
   admitJob: "UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $3 WHERE id = $1 AND state = 'pending' AND attempt = $2",
@@ -51,7 +52,20 @@ export const Q = {
   setPendingReasons: (n: number): string =>
     `WITH v(id, reason, est) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS TEXT), CAST($${3 * i + 3} AS BIGINT))`).join(', ')})
      UPDATE jobs SET reason = v.reason, estimated_start = v.est FROM v WHERE jobs.id = v.id AND jobs.state = 'pending'`,
-  requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3 WHERE id = $1",
+  /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
+  requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL WHERE id = $1",
+  /** Marks a job at its time limit (once): its tasks are then asked to stop. */
+  markTimedOut: "UPDATE jobs SET timed_out_at = $2, reason = $3, updated_at = $2 WHERE id = $1 AND timed_out_at IS NULL AND state IN ('pending', 'admitted', 'running')",
+  setJobProgress: 'UPDATE jobs SET progress_step = $2, progress_total = $3, progress_checkpoint_step = $4, progress_checkpoint_at = $5, progress_at = $6 WHERE id = $1',
+  insertAttempt: `INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at)
+    SELECT job_id, idx, attempt, node_id, gpus, gpu_milli, $3 FROM tasks WHERE job_id = $1 AND idx = $2 AND state = 'assigned'
+    ON CONFLICT (job_id, idx, attempt) DO NOTHING`,
+  attemptStarted: 'UPDATE task_attempts SET started_at = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3',
+  attemptEnded: 'UPDATE task_attempts SET finished_at = $4, exit_code = $5, end_reason = $6 WHERE job_id = $1 AND idx = $2 AND attempt = $3 AND finished_at IS NULL',
+  /** The runs on a lost node end with it. */
+  attemptsLostOnNode: `UPDATE task_attempts SET finished_at = $2, end_reason = 'node-lost' WHERE finished_at IS NULL AND EXISTS
+    (SELECT 1 FROM tasks t WHERE t.job_id = task_attempts.job_id AND t.idx = task_attempts.idx AND t.attempt = task_attempts.attempt AND t.node_id = $1 AND t.state IN ${ACTIVE_IN})`,
+  attemptsOfJob: 'SELECT job_id, idx, attempt, node_id, gpus, gpu_milli, started_at, finished_at, exit_code, end_reason FROM task_attempts WHERE job_id = $1 ORDER BY attempt, idx',
   requeueTasks: "UPDATE tasks SET state = 'pending', node_id = NULL, gpus = '[]', pid = NULL, exit_code = NULL, started_at = NULL, finished_at = NULL, attempt = $2 WHERE job_id = $1",
   bindTask: "UPDATE tasks SET state = 'assigned', node_id = $3, gpus = $4 WHERE job_id = $1 AND idx = $2 AND state = 'pending'",
   stopActiveTasks: "UPDATE tasks SET state = 'stopping' WHERE job_id = $1 AND state IN ('assigned', 'running')",

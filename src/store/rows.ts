@@ -1,6 +1,6 @@
 /** Database rows and their mapping to the API's domain types; rows never leave the store. */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuInfo, GpuTelemetry, Job, JobEvent, JobState, NodeInfo, NodeState, Task, TaskState } from '../api/types.ts';
+import type { GpuInfo, GpuTelemetry, Job, JobEvent, JobProgressReport, JobState, NodeInfo, NodeState, Task, TaskAttempt, TaskState } from '../api/types.ts';
 import { runIdOf } from './lifecycle.ts';
 
 export interface JobRow {
@@ -23,6 +23,14 @@ export interface JobRow {
   finished_at: number | null;
   updated_at: number;
   estimated_start: number | null;
+  /** Running time of earlier attempts (ms); migration 004. */
+  run_ms: number;
+  timed_out_at: number | null;
+  progress_step: number | null;
+  progress_total: number | null;
+  progress_checkpoint_step: number | null;
+  progress_checkpoint_at: number | null;
+  progress_at: number | null;
   /** Only where selected (client-key lookups): the hash of the spec submitted with the key. */
   spec_hash?: string | null;
 }
@@ -98,9 +106,42 @@ export function jobFromRow(r: JobRow, known?: JobSpec): Job {
     finishedAt: r.finished_at,
     estimatedStart: r.estimated_start,
     clientKey: r.client_key,
-    runSeconds: 0,
-    progress: null,
+    runSeconds: Number(r.run_ms) / 1000,
+    progress: progressFromRow(r),
     spec,
+  };
+}
+
+function progressFromRow(r: JobRow): JobProgressReport | null {
+  if (r.progress_step === null || r.progress_at === null) return null;
+  return { step: r.progress_step, totalSteps: r.progress_total, checkpointStep: r.progress_checkpoint_step, checkpointAt: r.progress_checkpoint_at, at: r.progress_at };
+}
+
+export interface AttemptRow {
+  job_id: number;
+  idx: number;
+  attempt: number;
+  node_id: string;
+  gpus: string;
+  gpu_milli: number;
+  started_at: number | null;
+  finished_at: number | null;
+  exit_code: number | null;
+  end_reason: string | null;
+}
+
+export function attemptFromRow(r: AttemptRow): TaskAttempt {
+  return {
+    taskIndex: r.idx,
+    attempt: r.attempt,
+    runId: runIdOf(r.job_id, r.idx, r.attempt),
+    node: r.node_id,
+    gpus: JSON.parse(r.gpus) as number[],
+    gpuMilli: r.gpu_milli,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    exitCode: r.exit_code,
+    endReason: r.end_reason as TaskAttempt['endReason'],
   };
 }
 

@@ -7,10 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
-import type { GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
-import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, JobFilter, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner } from './store.ts';
 
@@ -195,7 +195,7 @@ export class SqlStore implements Store {
   async cancel(id: string, by: string, now: number): Promise<Job | null> {
     return this.db.tx(async (db) => {
       const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
-      if (!job || ['succeeded', 'failed', 'cancelled'].includes(job.state)) return null;
+      if (!job || TERMINAL_JOB_STATES.includes(job.state as Job['state'])) return null;
       await db.run(Q.setJobState, [job.id, 'cancelled', `cancelled by ${by}`, now]);
       await db.run(Q.setJobFinished, [job.id, now]);
       await db.run(Q.stopActiveTasks, [job.id]);
@@ -218,11 +218,40 @@ export class SqlStore implements Store {
 
   private async preemptIn(db: SqlDb, id: number, reason: string, now: number): Promise<boolean> {
     const job = await db.get<JobRow>(Q.jobById, [id]);
-    if (!job || (job.state !== 'admitted' && job.state !== 'running')) return false;
+    // A job stopping at its time limit ends `timeout`; a preemption must not requeue it.
+    if (!job || (job.state !== 'admitted' && job.state !== 'running') || job.timed_out_at !== null) return false;
     await db.run(Q.setJobState, [id, 'preempted', reason, now]);
     await db.run(Q.stopActiveTasks, [id]);
     await this.event(db, now, { type: 'job:preempted', jobId: id, tenant: job.tenant, message: reason });
     return true;
+  }
+
+  async timeOut(id: string, reason: string, now: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    return this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(id)]);
+      const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
+      if (!job || (await db.run(Q.markTimedOut, [job.id, now, reason])) === 0) return null;
+      if (job.state === 'pending') {
+        // Requeued with its limit already spent: it ends here, never to run again.
+        await db.run(Q.setJobState, [job.id, 'timeout', reason, now]);
+        await db.run(Q.setJobFinished, [job.id, now]);
+        await db.run(Q.stopPendingTasks, [job.id, now]);
+        await this.event(db, now, { type: 'job:timeout', jobId: job.id, tenant: job.tenant, message: reason });
+      } else {
+        await db.run(Q.stopActiveTasks, [job.id]);
+        const spec = JSON.parse(job.spec) as JobSpec;
+        await this.event(db, now, { type: 'job:time-limit', jobId: job.id, tenant: job.tenant, message: `${reason}: stopping its tasks (SIGTERM, SIGKILL after ${spec.gracePeriodSeconds} s)` });
+        await this.settle(db, [job.id], now);
+      }
+      const after = await db.get<JobRow>(Q.jobById, [job.id]);
+      return after ? jobFromRow(after) : null;
+    });
+  }
+
+  async listAttempts(jobId: string): Promise<TaskAttempt[]> {
+    if (!/^\d{1,15}$/.test(jobId)) return [];
+    return (await this.db.all<AttemptRow>(Q.attemptsOfJob, [Number(jobId)])).map(attemptFromRow);
   }
 
   async snapshot(): Promise<StoreSnapshot> {
@@ -304,6 +333,7 @@ export class SqlStore implements Store {
         const where: string[] = [];
         for (const t of b.tasks) {
           await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);
+          await db.run(Q.insertAttempt, [id, t.index, now]);
           where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
         }
         const job = await db.get<JobRow>(Q.jobById, [id]);
@@ -374,11 +404,16 @@ export class SqlStore implements Store {
         const pid = intOrNull(r.pid);
         const at = typeof r.startedAt === 'number' && Number.isFinite(r.startedAt) ? Math.max(0, Math.min(now, Math.floor(r.startedAt))) : now;
         await db.run(Q.taskStarted, [t.job_id, t.idx, pid, at]);
+        await db.run(Q.attemptStarted, [t.job_id, t.idx, t.attempt, at]);
         await db.run(Q.setJobStarted, [t.job_id, at]);
         await this.event(db, now, { type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${pid ?? '?'}` });
         touched.add(t.job_id);
       }
       await this.settle(db, [...touched], now);
+      for (const r of reports) {
+        const t = byRun.get(r.runId);
+        if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
+      }
       const failures = new Map<number, string>();
       for (const r of reports) {
         const t = byRun.get(r.runId);
@@ -397,6 +432,7 @@ export class SqlStore implements Store {
           message = `task ${t.idx} stopped by its agent (fenced: ${why})`;
         }
         await db.run(Q.taskExited, [t.job_id, t.idx, state, code, now]);
+        await db.run(Q.attemptEnded, [t.job_id, t.idx, t.attempt, now, code, r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited')]);
         await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message });
         touched.add(t.job_id);
       }
@@ -407,6 +443,7 @@ export class SqlStore implements Store {
         if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runId) && !touched.has(t.job_id)) {
           const state = t.state === 'stopping' ? 'stopped' : 'failed';
           await db.run(Q.taskExited, [t.job_id, t.idx, state, null, now]);
+          await db.run(Q.attemptEnded, [t.job_id, t.idx, t.attempt, now, null, 'vanished']);
           await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
           touched.add(t.job_id);
         }
@@ -414,6 +451,24 @@ export class SqlStore implements Store {
       await this.settle(db, [...touched], now, failures);
       return this.assignmentsFor(db, nodeId);
     });
+  }
+
+  /**
+   * Task 0's progress report becomes the job's (a report from any other task, or for a run this
+   * node does not hold, never gets here). checkpointAt is when checkpointStep first took its
+   * current value. A malformed report is ignored, as the agent schema would have refused it.
+   */
+  private async recordProgress(db: SqlDb, jobId: number, p: unknown, now: number): Promise<void> {
+    const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
+    const count = (v: unknown): number | null | undefined => (v === undefined || v === null ? null : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
+    const step = count(o['step']);
+    const total = count(o['totalSteps']);
+    const ckpt = count(o['checkpointStep']);
+    if (step === null || step === undefined || total === undefined || ckpt === undefined) return;
+    const job = await db.get<JobRow>(Q.jobById, [jobId]);
+    if (!job) return;
+    const ckptAt = ckpt === null ? null : job.progress_checkpoint_step === ckpt && job.progress_checkpoint_at !== null ? job.progress_checkpoint_at : now;
+    await db.run(Q.setJobProgress, [jobId, step, total, ckpt, ckptAt, now]);
   }
 
   private async assignmentsFor(db: SqlDb, nodeId: string): Promise<TaskAssignment[]> {
@@ -466,7 +521,7 @@ export class SqlStore implements Store {
       const job = await db.get<JobRow>(Q.jobById, [id]);
       if (!job) continue;
       const tasks = await db.all<TaskRow>(Q.tasksOfJob, [id]);
-      const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']));
+      const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']), job.timed_out_at !== null);
       if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
       if (verdict.requeue) {
         await db.run(Q.requeueJob, [id, verdict.reason, now]);
@@ -475,9 +530,9 @@ export class SqlStore implements Store {
         continue;
       }
       if (verdict.state === job.state) continue;
-      const reason = (verdict.state === 'failed' ? failures?.get(id) : undefined) ?? verdict.reason;
+      const reason = (verdict.state === 'failed' ? failures?.get(id) : verdict.state === 'timeout' ? job.reason : undefined) ?? verdict.reason;
       await db.run(Q.setJobState, [id, verdict.state, reason, now]);
-      if (['succeeded', 'failed', 'cancelled'].includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
+      if (TERMINAL_JOB_STATES.includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
       await this.event(db, now, { type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
     }
   }
@@ -488,11 +543,13 @@ export class SqlStore implements Store {
       for (const { id } of silent) {
         await db.run(Q.markNodeLost, [id]);
         const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
+        await db.run(Q.attemptsLostOnNode, [id, now]);
         await db.run(Q.stopTasksOnNode, [id, now]);
         await this.event(db, now, { type: 'node:lost', nodeId: id, message: `no heartbeat since ${new Date(deadline).toISOString()}; ${jobs.length} jobs requeued` });
         for (const j of jobs) {
           const job = await db.get<JobRow>(Q.jobById, [j]);
-          if (job && (job.state === 'admitted' || job.state === 'running')) {
+          // A job stopping at its time limit is not requeued: settle ends it `timeout`.
+          if (job && (job.state === 'admitted' || job.state === 'running') && job.timed_out_at === null) {
             await db.run(Q.setJobState, [j, 'preempted', `node ${id} lost`, now]);
             await db.run(Q.stopActiveTasks, [j]);
             await this.event(db, now, { type: 'job:preempted', jobId: j, tenant: job.tenant, nodeId: id, message: `node ${id} lost` });

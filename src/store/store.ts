@@ -5,7 +5,7 @@
  * `conformance.test.ts`.
  */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskReport } from '../api/types.ts';
+import type { GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport } from '../api/types.ts';
 
 export type { NodeRegistration } from '../api/types.ts';
 
@@ -168,6 +168,14 @@ export interface Store {
   cancel(id: string, by: string, now: number): Promise<Job | null>;
   /** Stops a running job and requeues it once its tasks have exited. */
   preempt(id: string, reason: string, now: number): Promise<Job | null>;
+  /**
+   * A job at its time limit (server/timeLimits.ts decides): its tasks are asked to stop and the
+   * job ends `timeout` once they have (at once when it is pending); `reason` says why. Null when
+   * it was already marked or is not pending, admitted or running.
+   */
+  timeOut(id: string, reason: string, now: number): Promise<Job | null>;
+  /** Every run of the job's tasks, earlier attempts included (attempt, then task order). */
+  listAttempts(jobId: string): Promise<TaskAttempt[]>;
 
   snapshot(): Promise<StoreSnapshot>;
   /**

@@ -84,7 +84,7 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
       'all jobs finished',
       async () => {
         const jobs = await api.allJobs();
-        return jobs.length >= keys.length && jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.state)) ? true : undefined;
+        return jobs.length >= keys.length && jobs.every((j) => ['succeeded', 'failed', 'cancelled', 'timeout'].includes(j.state)) ? true : undefined;
       },
       120_000 + keys.length * 300,
       250,

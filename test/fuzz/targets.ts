@@ -436,7 +436,7 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
   assert.equal(runs['n2']?.length, 4, 'n2 runs four tasks');
   const otherNode = async () => {
     const tasks = (await s.server.store.snapshot()).activeTasks.filter((t) => t.node === 'n2').map((t) => `${t.jobId}.${t.index}:${t.state}:${t.gpus.join('+')}`);
-    const jobs = await Promise.all([...new Set((runs['n2'] ?? []).map((r) => r.split('.')[0] as string))].map(async (id) => `${id}:${(await s.server.store.getJob(id))?.state}`));
+    const jobs = await Promise.all([...new Set((runs['n2'] ?? []).map((r) => r.split('.')[0] as string))].map(async (id) => `${id}:${(await s.server.store.getJob(id))?.state}:${JSON.stringify((await s.server.store.getJob(id))?.progress)}`));
     return { tasks: tasks.sort(), jobs };
   };
   const protectedState = await otherNode();
@@ -449,7 +449,8 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
     { weight: 1, arbitrary: nasty(false) },
   );
   const runId = fc.oneof(fc.constantFrom(...(runs['n1'] ?? []), ...(runs['n2'] ?? []), '999.0.0', '1.0.7', '1.99.0', ''), nasty(false));
-  const report = fc.oneof({ weight: 5, arbitrary: fc.record({ runId, state: fc.oneof(fc.constantFrom('running', 'exited', 'failed', 'zombie', ''), nasty(false)), pid: fc.oneof(fc.nat(99999), fc.constant(null), nasty(false)), exitCode: fc.oneof(fc.nat(255), fc.constant(null), fc.constantFrom(-1, 256, 2 ** 31, 1e300, 0.5), nasty(false)) }, { requiredKeys: ['runId', 'state'] }) }, { weight: 1, arbitrary: nasty(false) });
+  const progress = fc.oneof({ weight: 3, arbitrary: fc.record({ step: num, totalSteps: num, checkpointStep: num }, { requiredKeys: [] }) }, { weight: 1, arbitrary: nasty(false) });
+  const report = fc.oneof({ weight: 5, arbitrary: fc.record({ runId, state: fc.oneof(fc.constantFrom('running', 'exited', 'failed', 'zombie', ''), nasty(false)), pid: fc.oneof(fc.nat(99999), fc.constant(null), nasty(false)), exitCode: fc.oneof(fc.nat(255), fc.constant(null), fc.constantFrom(-1, 256, 2 ** 31, 1e300, 0.5), nasty(false)), progress }, { requiredKeys: ['runId', 'state'] }) }, { weight: 1, arbitrary: nasty(false) });
   const reports = fc.oneof({ weight: 60, arbitrary: fc.array(report, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(100_000).map((n) => Array.from({ length: n }, (_, i) => ({ runId: `${i}.0.0`, state: 'exited', pid: 1, exitCode: 0 }))) }, { weight: 1, arbitrary: nasty(false) });
   // Claiming n2 (another agent's node) is only refusable with per-node credentials; with one shared token it is n2.
   const node = fc.oneof({ weight: 6, arbitrary: fc.constant('n1') }, { weight: 1, arbitrary: fc.constantFrom('ghost', '', 'N1', 'n1 ', '__proto__', ...(credentials ? ['n2'] : [])) }, { weight: 1, arbitrary: nasty(false) });
@@ -457,7 +458,7 @@ export async function agentTarget(): Promise<FuzzTarget<AgentCase>> {
   // Well-formed heartbeats reach the store: reports for n1's runs, n2's runs and unknown ones.
   const validHeartbeat = fc.record({
     node: fc.constantFrom('n1', ...(credentials ? ['n2'] : [])),
-    reports: fc.uniqueArray(fc.record({ runId: fc.constantFrom(...(runs['n1'] ?? []), ...(runs['n2'] ?? []), '999.0.0', '1.0.7'), state: fc.constantFrom('running', 'exited'), pid: fc.option(fc.nat(99999), { nil: null }), exitCode: fc.option(fc.nat(255), { nil: null }) }), { maxLength: 4, selector: (r) => r.runId }),
+    reports: fc.uniqueArray(fc.record({ runId: fc.constantFrom(...(runs['n1'] ?? []), ...(runs['n2'] ?? []), '999.0.0', '1.0.7'), state: fc.constantFrom('running', 'exited'), pid: fc.option(fc.nat(99999), { nil: null }), exitCode: fc.option(fc.nat(255), { nil: null }), progress: fc.record({ step: fc.nat(), checkpointStep: fc.nat() }) }, { requiredKeys: ['runId', 'state', 'pid', 'exitCode'] }), { maxLength: 4, selector: (r) => r.runId }),
     telemetry: fc.uniqueArray(fc.record({ index: fc.nat(7), utilization: fc.double({ min: 0, max: 100, noNaN: true }), memoryUsedMib: fc.nat(81559), powerWatts: fc.nat(700) }), { maxLength: 4, selector: (t) => t.index }),
   });
   const heartbeat = fc.oneof({ weight: 2, arbitrary: validHeartbeat }, { weight: 3, arbitrary: nearValid(validHeartbeat, false).map((x) => x.doc) }, { weight: 2, arbitrary: hostileHeartbeat });
