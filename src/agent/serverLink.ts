@@ -40,7 +40,6 @@ export class ServerLink {
           method: 'POST',
           agent: secure ? this.https : this.http,
           headers: { 'content-type': 'application/json', 'content-length': data.length, authorization: `Bearer ${token}` },
-          timeout: timeoutMs,
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
@@ -62,7 +61,9 @@ export class ServerLink {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`${u.origin}: no answer within ${timeoutMs} ms`)));
+      // The whole exchange within timeoutMs, as fetch's AbortSignal.timeout did (not only between bytes).
+      const timer = setTimeout(() => req.destroy(new Error(`${u.origin}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('close', () => clearTimeout(timer));
       req.on('error', reject);
       req.end(data);
     });
