@@ -311,7 +311,7 @@ export class Agent {
   private async endpoint(): Promise<string> {
     const listen = this.o.listenHost;
     let found: string | undefined;
-    if (listen === undefined || isWildcard(listen) ) {
+    if (listen === undefined || isWildcard(listen)) {
       const server = this.o.servers[this.serverIndex % this.o.servers.length] as string;
       try {
         found = await this.link.localAddressToward(server, 5000);

@@ -256,6 +256,8 @@ describe('e2e: --listen for tide server and tide up', () => {
       [['server', '--listen', '127.0.0.1:99999'], /--listen: port must be 0-65535, got '99999'/],
       [['server', '--listen', '[127.0.0.1]:80'], /--listen: brackets hold an IPv6 address/],
       [['server', '--listen', '127.0.0.1:8470:1'], /--listen: an IPv6 address with a port goes in brackets/],
+      [['server', '--listen', '192.0.2.1'], /cannot listen on 192\.0\.2\.1: not an address of this machine \(EADDRNOTAVAIL\)/],
+      [['agent', '--server', 'http://127.0.0.1:9', '--token', 't', '--simulate', '--listen', '192.0.2.1:9100', '--data-dir', tempDir('bad-agent')], /--listen: the log endpoint cannot listen on 192\.0\.2\.1:9100 \(EADDRNOTAVAIL: not an address of this machine\)/],
       [['agent', '--server', 'http://127.0.0.1:9', '--token', 't', '--advertise', 'node.example', '--data-dir', tempDir('bad-agent')], /--advertise: must be an IP address/],
       [['agent', '--server', 'http://127.0.0.1:9', '--token', 't', '--listen', 'node.example', '--data-dir', tempDir('bad-agent')], /--listen: the agent needs an IP address/],
     ];
