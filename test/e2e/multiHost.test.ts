@@ -95,6 +95,24 @@ describe('e2e: a cluster on several addresses', () => {
     }
   });
 
+  test('an agent on every interface (--listen 0.0.0.0) warns once and registers the address it reaches the server from', async () => {
+    const wide = startAgent('node-w', '0.0.0.0', '1xT4');
+    const n = await waitFor('node-w ready', async () => {
+      const w = await node('node-w');
+      return w?.state === 'ready' ? w : undefined;
+    });
+    assert.match(n.address, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const warnings = wide.output.split('\n').filter((l) => /warning/.test(l));
+    assert.equal(warnings.length, 1, wide.output);
+    assert.match(warnings[0] ?? '', /the agent's log endpoint listens on every interface \(0\.0\.0\.0\) over plain HTTP/);
+    jobs['node-w'] = await api.submit({ name: 'on-T4', tasks: [{ gpus: 1, gpuModels: ['T4'], command: 'echo "hello from T4"' }] });
+    assert.equal((await api.waitState(jobs['node-w'], ['succeeded', 'failed'], 60_000)).state, 'succeeded');
+    assert.equal((await api.logs(jobs['node-w'])).trim(), 'hello from T4');
+    // It serves on every address of this machine (its key is still the only way in).
+    const port = new URL(n.address).port;
+    assert.equal((await fetch(`http://127.0.0.9:${port}/logs/1/0`)).status, 401);
+  });
+
   test("agent B's credentials cannot report, claim or read logs for node A's tasks", async () => {
     const id = await api.submit({ name: 'a-long', tasks: [{ gpus: 1, gpuModels: ['H100'], command: 'echo "a secret line"; sleep 300' }] });
     jobs['a-long'] = id;
