@@ -17,8 +17,9 @@ import { CLIENT_FILE } from './client.ts';
 
 /** Lock files in a data directory: one server (or `tide up`) and one agent at a time. */
 const SERVER_LOCK = 'server.lock';
-const DEFAULT_PORT = 8470;
 const AGENT_LOCK = 'agent.lock';
+/** The API's port unless --listen or --port says otherwise. */
+const DEFAULT_PORT = 8470;
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
