@@ -216,7 +216,7 @@ export function registerServeCommands(program: Command): void {
       const lock = lockDataDir(dataDir, SERVER_LOCK, 'tide up');
       const creds = credentials(dataDir);
       const { host } = serverAddress(f);
-      const warning = exposureWarning('the API', host);
+      const warning = exposureWarning("the API and the local agent's log endpoint", host);
       if (warning) log(warning);
       const { Agent, NODE_TOKEN_FILE } = await import('../agent/agent.ts');
       const server = await startFromFlags({ ...f, tickMs: f.tickMs === '1000' ? '500' : f.tickMs }, creds);
