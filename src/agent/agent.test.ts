@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { agentLogKey } from '../server/agentLink.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { Agent } from './agent.ts';
 import { TaskRunner } from './taskRunner.ts';
@@ -72,18 +73,20 @@ describe('agent against a real server', () => {
 
   test('a log path that is a directory is answered as empty; the log server stays up', async () => {
     mkdirSync(join(dir, 'agent', 'logs', 'job-99', 'task-0.out'), { recursive: true });
-    const get = (path: string): Promise<Response> => fetch(`${agent.url}${path}`, { headers: { authorization: `Bearer ${AGENT}` } });
+    const get = (path: string): Promise<Response> => fetch(`${agent.url}${path}`, { headers: { authorization: `Bearer ${agentLogKey(ADMIN, 'smi-node')}` } });
     const r = await get('/logs/99/0');
     assert.deepEqual([r.status, await r.text(), r.headers.get('x-tide-next-offset')], [200, '', '0']);
     assert.equal((await get('/logs/99/1')).status, 200, 'still serving');
   });
 
-  test("the log server answers only the server's credential", async () => {
+  test("the log server answers only the server's key for this node (not the bootstrap token every agent holds)", async () => {
     const status = async (auth: string | null): Promise<number> => (await fetch(`${agent.url}/logs/99/0`, auth === null ? {} : { headers: { authorization: auth } })).status;
     assert.equal(await status(null), 401);
-    assert.equal(await status(`Bearer ${AGENT}x`), 401);
+    assert.equal(await status(`Bearer ${AGENT}`), 401);
     assert.equal(await status(`Bearer ${TENANT}`), 401);
-    assert.equal(await status(`Bearer ${AGENT}`), 200);
+    assert.equal(await status(`Bearer ${agentLogKey(ADMIN, 'other-node')}`), 401);
+    assert.equal(await status(`Bearer ${agentLogKey(ADMIN, 'smi-node')}x`), 401);
+    assert.equal(await status(`Bearer ${agentLogKey(ADMIN, 'smi-node')}`), 200);
   });
 });
 

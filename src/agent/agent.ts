@@ -2,7 +2,15 @@
  * The node agent: registers its node, heartbeats telemetry and task reports to a server (any of
  * several, for HA), and reconciles its task processes with the desired set the server answers
  * with: start what is missing, stop what is to stop or unknown, forget what has been reported.
- * It also serves its tasks' log files to the server over HTTP.
+ * It also serves its tasks' log files to the server over HTTP, to the server's key for this node
+ * alone (the log key the server answers its registration and heartbeats with: server/agentLink.ts).
+ *
+ * Where it listens and what it registers: `listenHost` (`--listen`) if given, else the local
+ * address it reaches the server from (so on one machine, 127.0.0.1); it registers
+ * `http://ADDRESS:PORT` with ADDRESS = `advertise` if given, else the listen host unless that is
+ * a wildcard (0.0.0.0, ::), else the local address toward the server. A specific listen host is
+ * also the address its requests to the server come from, since the server accepts a registered
+ * address only if it equals the address the registration came from.
  *
  * No task blocks the node: a task that cannot start (see TaskRunner.start) is reported as exited
  * with reason 'start-failed' and a message, and the server fails its job with that reason; one
@@ -25,7 +33,10 @@ import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { GpuTelemetry, TaskAssignment } from '../api/types.ts';
+import { UserError } from '../util/errors.ts';
+import { isWildcard, urlHost } from '../util/listen.ts';
 import { discoverNvidia, simulatedGpus, type GpuSource } from './gpus.ts';
+import { ServerLink } from './serverLink.ts';
 import { defaultTracker } from './procTrack.ts';
 import { logFile, MAX_PROGRESS_BYTES, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
 
@@ -42,6 +53,10 @@ export interface AgentOptions {
   readonly memoryMib?: number;
   readonly heartbeatMs?: number;
   readonly port?: number;
+  /** Where the log endpoint listens (an IP address; 0.0.0.0 or :: for every interface). */
+  readonly listenHost?: string;
+  /** The IP address to register instead of the one found (it must still be the one the server sees). */
+  readonly advertise?: string;
   readonly log?: (line: string) => void;
   readonly nvidiaSmi?: string;
 }
@@ -64,7 +79,12 @@ export class Agent {
   private runner!: TaskRunner;
   private gpus!: GpuSource;
   private http: Server | null = null;
+  /** The host the log endpoint listens on, once it does. */
+  private listening: string | null = null;
   private address = '';
+  private link!: ServerLink;
+  /** The key the server reads this node's logs with (from its answers); null: none yet, every read refused. */
+  private logKey: string | null = null;
   private serverIndex = 0;
   private registered = false;
   private timer: NodeJS.Timeout | null = null;
@@ -134,10 +154,10 @@ export class Agent {
     if (adopted > 0) this.log(`adopted ${adopted} running task(s) from a previous agent`);
     this.loadFence();
     this.loadNodeToken();
-    this.http = createServer((req, res) => this.serveLogs(req.url ?? '', req.headers.authorization, res));
-    await new Promise<void>((ok) => this.http?.listen(this.o.port ?? 0, '127.0.0.1', ok));
-    const addr = this.http.address();
-    this.address = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    const host = this.o.listenHost;
+    this.link = new ServerLink(host !== undefined && !isWildcard(host) ? host : undefined);
+    // Without --listen the address is known only once a server is reached (register()).
+    if (host !== undefined) await this.listenOn(host);
     this.loop(0);
     this.fenceTimer = setInterval(() => this.checkFence(Date.now()), 100);
     this.fenceTimer.unref();
@@ -254,20 +274,81 @@ export class Agent {
     }, ms);
   }
 
+  /**
+   * Starts (or moves) the log endpoint to `host`, on --port if given, else on the port it had
+   * (a new one if that is taken), so a moved endpoint keeps its address where it can.
+   */
+  private async listenOn(host: string): Promise<void> {
+    if (this.http && this.listening === host) return;
+    const before = this.http?.address();
+    const previousPort = typeof before === 'object' && before ? before.port : 0;
+    if (this.http) {
+      const old = this.http;
+      await new Promise<void>((ok) => {
+        old.close(() => ok());
+        old.closeAllConnections();
+      });
+    }
+    const server = createServer((req, res) => this.serveLogs(req.url ?? '', req.headers.authorization, res));
+    const listen = (port: number): Promise<void> =>
+      new Promise((ok, fail) => {
+        server.once('error', fail);
+        server.listen(port, host, () => {
+          server.off('error', fail);
+          ok();
+        });
+      });
+    const port = this.o.port ?? previousPort;
+    try {
+      await listen(port).catch((e: NodeJS.ErrnoException) => (this.o.port === undefined && port !== 0 && e.code === 'EADDRINUSE' ? listen(0) : Promise.reject(e)));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UserError(`--listen: the log endpoint cannot listen on ${urlHost(host)}:${port} (${code}${code === 'EADDRNOTAVAIL' ? ': not an address of this machine' : ''})`);
+    }
+    this.http = server;
+    this.listening = host;
+    const addr = server.address();
+    this.address = `http://${urlHost(host)}:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    this.log(`serving task logs to the server at ${this.address}`);
+  }
+
+  /**
+   * The address to register (see the file comment), listening there first if --listen did not
+   * say where: found by connecting to the server this agent talks to now.
+   */
+  private async endpoint(): Promise<string> {
+    const listen = this.o.listenHost;
+    let found: string | undefined;
+    if (listen === undefined || isWildcard(listen)) {
+      const server = this.o.servers[this.serverIndex % this.o.servers.length] as string;
+      try {
+        found = await this.link.localAddressToward(server, 5000);
+      } catch (e) {
+        this.serverIndex++;
+        throw e;
+      }
+    }
+    await this.listenOn(listen ?? (found as string));
+    const addr = this.http?.address();
+    const port = typeof addr === 'object' && addr ? addr.port : 0;
+    const host = this.o.advertise ?? (listen !== undefined && !isWildcard(listen) ? listen : (found as string));
+    return `http://${urlHost(host)}:${port}`;
+  }
+
+  /** Takes this node's log key from a server's answer, if it states one. */
+  private takeLogKey(json: unknown): void {
+    const key = (json as { logKey?: unknown } | null)?.logKey;
+    if (typeof key === 'string' && key.length > 0) this.logKey = key;
+  }
+
   private async call(path: string, body: unknown, token = this.nodeToken ?? this.o.token): Promise<{ status: number; json: unknown }> {
     const servers = this.o.servers;
     for (let attempt = 0; attempt < servers.length; attempt++) {
       const base = servers[this.serverIndex % servers.length] as string;
       try {
-        const res = await fetch(`${base}${path}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(5000),
-        });
-        const json: unknown = await res.json().catch(() => null);
-        if (res.status >= 500) throw new Error(`${base}: ${res.status}`);
-        return { status: res.status, json };
+        const { status, json } = await this.link.post(`${base}${path}`, token, body, 5000);
+        if (status >= 500) throw new Error(`${base}: ${status}`);
+        return { status, json };
       } catch (e) {
         this.serverIndex++;
         if (attempt === servers.length - 1) throw e;
@@ -279,7 +360,7 @@ export class Agent {
   private async register(): Promise<void> {
     const reg = {
       id: this.nodeName,
-      address: this.address,
+      address: await this.endpoint(),
       cpuMilli: this.o.cpuMilli ?? (this.gpus.simulated ? Math.max(cpus().length, 8 * this.gpus.gpus.length) * 1000 : cpus().length * 1000),
       memoryMib: this.o.memoryMib ?? (this.gpus.simulated ? Math.max(Math.floor(totalmem() / 2 ** 20), 64 * 1024 * this.gpus.gpus.length) : Math.floor(totalmem() / 2 ** 20)),
       gpus: this.gpus.gpus,
@@ -296,13 +377,17 @@ export class Agent {
       if (probe.status === 200) ({ status, json } = probe);
     }
     if (status === 401 && !this.pending) this.dropNodeToken(json);
-    if (status !== 200) throw new Error(`registration refused: ${status} ${JSON.stringify(json)}`);
+    if (status !== 200) {
+      const said = (json as { error?: { message?: unknown } } | null)?.error?.message;
+      throw new Error(`registration refused (${status}): ${typeof said === 'string' ? said : JSON.stringify(json)}`);
+    }
+    this.takeLogKey(json);
     const issued = (json as { nodeToken?: unknown } | null)?.nodeToken;
     if (typeof issued === 'string') this.saveNodeToken(issued, false);
     else if (this.pending) this.saveNodeToken(token, false);
     this.takeLease(json);
     this.registered = true;
-    this.log(`registered with ${this.o.servers[this.serverIndex % this.o.servers.length]} (${this.gpus.gpus.length} ${this.gpus.simulated ? 'simulated ' : ''}GPUs)`);
+    this.log(`registered with ${this.o.servers[this.serverIndex % this.o.servers.length]} (${this.gpus.gpus.length} ${this.gpus.simulated ? 'simulated ' : ''}GPUs, logs at ${reg.address})`);
   }
 
   /** One heartbeat: report, receive the desired tasks, reconcile. */
@@ -331,6 +416,7 @@ export class Agent {
       const tasks = (json as { tasks?: unknown } | null)?.tasks;
       if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);
       this.heartbeatOk(sentAt, json);
+      this.takeLogKey(json);
       this.phantoms.clear();
       this.runner.progressSent(reports);
       this.reconcile(tasks as unknown[], Date.now());
@@ -393,7 +479,8 @@ export class Agent {
   }
 
   private serveLogs(url: string, auth: string | undefined, res: import('node:http').ServerResponse): void {
-    if (!sameSecret(auth ?? '', `Bearer ${this.o.token}`)) {
+    // Only the server's key for this node: not the bootstrap token, which every agent holds.
+    if (this.logKey === null || !sameSecret(auth ?? '', `Bearer ${this.logKey}`)) {
       res.writeHead(401).end('unauthorized');
       return;
     }
@@ -435,6 +522,7 @@ export class Agent {
     await this.busy;
     if (killTasks) this.runner.killAll();
     await new Promise<void>((ok) => (this.http ? this.http.close(() => ok()) : ok()));
+    this.link?.close();
   }
 }
 

@@ -4,27 +4,43 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RunningServer } from '../server/server.ts';
 import { jobSchedulerNames } from '../core/scheduling/policies/index.ts';
 import { UserError } from '../util/errors.ts';
 import { lockDataDir } from '../util/dirLock.ts';
+import { exposureWarning, isWildcard, parseListen, parsePort } from '../util/listen.ts';
 import { parsePositiveInt } from './args.ts';
 import { CLIENT_FILE } from './client.ts';
 
 /** Lock files in a data directory: one server (or `tide up`) and one agent at a time. */
 const SERVER_LOCK = 'server.lock';
 const AGENT_LOCK = 'agent.lock';
+/** The API's port unless --listen or --port says otherwise. */
+const DEFAULT_PORT = 8470;
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 };
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port: must be 0-65535, got '${value}'`);
-  return n;
+/** The API's address from --listen HOST[:PORT], --host and --port (each given once); 127.0.0.1:8470 by default. */
+function serverAddress(f: { listen?: string; host?: string; port?: string }): { host: string; port: number } {
+  const l = f.listen === undefined ? {} : parseListen('--listen', f.listen);
+  if (l.host !== undefined && f.host !== undefined) throw new UserError(`--listen ${f.listen} and --host ${f.host}: give the address once`);
+  if (l.port !== undefined && f.port !== undefined) throw new UserError(`--listen ${f.listen} and --port ${f.port}: give the port once`);
+  const host = l.host ?? (f.host === undefined ? '127.0.0.1' : (parseListen('--host', f.host).host ?? '127.0.0.1'));
+  if (f.host !== undefined && parseListen('--host', f.host).port !== undefined) throw new UserError(`--host: an address without a port (use --port or --listen HOST:PORT), got '${f.host}'`);
+  return { host, port: l.port ?? (f.port === undefined ? DEFAULT_PORT : parsePort('--port', f.port)) };
+}
+
+/** The agent's --listen host as an IP address (localhost is 127.0.0.1); its port, if given. */
+function agentListen(value: string): { host: string; port?: number } {
+  const l = parseListen('--listen', value);
+  const host = l.host === undefined || l.host === 'localhost' ? '127.0.0.1' : l.host;
+  if (isIP(host) === 0) throw new UserError(`--listen: the agent needs an IP address (it also connects to the server from it), got '${host}'`);
+  return { host, ...(l.port !== undefined ? { port: l.port } : {}) };
 }
 
 /** Ends the process cleanly on SIGINT/SIGTERM. */
@@ -42,7 +58,9 @@ function onShutdown(close: () => Promise<void>): void {
 interface ServerFlags {
   dataDir: string;
   databaseUrl?: string;
-  port: string;
+  listen?: string;
+  host?: string;
+  port?: string;
   config?: string;
   adminToken?: string;
   agentToken?: string;
@@ -59,7 +77,9 @@ function serverOptions(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data directory (SQLite database, credentials)', '.tide')
     .option('--database-url <url>', 'PostgreSQL URL (postgres://…) instead of SQLite; several servers may share it (HA)')
-    .option('--port <n>', 'listen port on 127.0.0.1', '8470')
+    .option('--listen <host[:port]>', 'address to serve the API on (default 127.0.0.1:8470: this machine only); 0.0.0.0 serves every interface')
+    .option('--host <host>', 'the host part of --listen')
+    .option('--port <n>', `the port part of --listen (default ${DEFAULT_PORT})`)
     .option('--config <file>', 'cluster config YAML: tokens, tenants, queues and quotas')
     .option('--admin-token <token>', 'admin token (default: TIDE_ADMIN_TOKEN, the config, or generated)')
     .option('--agent-token <token>', 'agent token (default: TIDE_AGENT_TOKEN, the config, or generated)')
@@ -110,7 +130,7 @@ async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promis
   return startServer({
     dataDir,
     ...(f.databaseUrl ? { databaseUrl: f.databaseUrl } : {}),
-    port: port(f.port),
+    ...serverAddress(f),
     adminToken,
     agentToken,
     config: { ...config, tenants },
@@ -131,6 +151,8 @@ export function registerServeCommands(program: Command): void {
     .action(async (f: ServerFlags) => {
       // Two servers on one SQLite file would each think they lead; on PostgreSQL that is HA.
       const lock = f.databaseUrl ? null : lockDataDir(resolve(f.dataDir), SERVER_LOCK, 'tide server');
+      const warning = exposureWarning('the API', serverAddress(f).host);
+      if (warning) log(warning);
       const server = await startFromFlags(f, null);
       lock?.describe(`tide server (${server.url})`);
       const where = f.databaseUrl ? 'PostgreSQL' : `SQLite in ${join(resolve(f.dataDir), 'tide.db')}`;
@@ -152,10 +174,16 @@ export function registerServeCommands(program: Command): void {
     .option('--cpus <n>', 'CPU cores to offer')
     .option('--memory-gib <n>', 'memory to offer, GiB')
     .option('--heartbeat-ms <ms>', 'heartbeat period', '2000')
-    .action(async (f: { server: string; token?: string; name?: string; gpus: string; simulate?: boolean; dataDir: string; checkpointRoot?: string; cpus?: string; memoryGib?: string; heartbeatMs: string }) => {
+    .option('--listen <ip[:port]>', "where the agent serves task logs to the server, and the address it connects from (default: the address it reaches the server from; 0.0.0.0 for every interface)")
+    .option('--advertise <ip>', 'the address to register (default: the listen address, or the one it reaches the server from); the server accepts only the address the registration comes from')
+    .action(async (f: { server: string; token?: string; name?: string; gpus: string; simulate?: boolean; dataDir: string; checkpointRoot?: string; cpus?: string; memoryGib?: string; heartbeatMs: string; listen?: string; advertise?: string }) => {
       const { Agent } = await import('../agent/agent.ts');
       const token = f.token ?? process.env['TIDE_AGENT_TOKEN'];
       if (!token) throw new UserError('--token (or TIDE_AGENT_TOKEN) is required: the agent token of the server');
+      const listen = f.listen === undefined ? null : agentListen(f.listen);
+      if (f.advertise !== undefined && isIP(f.advertise) === 0) throw new UserError(`--advertise: must be an IP address (the server compares it with the address the agent connects from), got '${f.advertise}'`);
+      const warning = listen && exposureWarning("the agent's log endpoint", listen.host);
+      if (warning) log(warning);
       // Two agents on one directory would adopt and kill each other's tasks.
       lockDataDir(resolve(f.dataDir), AGENT_LOCK, `tide agent ${f.name ?? ''}`.trim());
       const agent = new Agent({
@@ -169,10 +197,12 @@ export function registerServeCommands(program: Command): void {
         ...(f.cpus ? { cpuMilli: parsePositiveInt('--cpus', f.cpus) * 1000 } : {}),
         ...(f.memoryGib ? { memoryMib: parsePositiveInt('--memory-gib', f.memoryGib) * 1024 } : {}),
         heartbeatMs: parsePositiveInt('--heartbeat-ms', f.heartbeatMs),
+        ...(listen ? { listenHost: listen.host, ...(listen.port !== undefined ? { port: listen.port } : {}) } : {}),
+        ...(f.advertise !== undefined ? { advertise: f.advertise } : {}),
         log,
       });
       await agent.start();
-      log(`agent ${agent.nodeName}: ${agent.gpuCount} ${agent.simulated ? 'simulated' : 'real'} GPU(s), logs at ${agent.url}`);
+      log(`agent ${agent.nodeName}: ${agent.gpuCount} ${agent.simulated ? 'simulated' : 'real'} GPU(s), logs at ${agent.url || 'the address it reaches the server from, once it does'}`);
       onShutdown(() => agent.stop());
       await new Promise(() => {});
     });
@@ -185,6 +215,9 @@ export function registerServeCommands(program: Command): void {
       const dataDir = resolve(f.dataDir);
       const lock = lockDataDir(dataDir, SERVER_LOCK, 'tide up');
       const creds = credentials(dataDir);
+      const { host } = serverAddress(f);
+      const warning = exposureWarning("the API and the local agent's log endpoint", host);
+      if (warning) log(warning);
       const { Agent, NODE_TOKEN_FILE } = await import('../agent/agent.ts');
       const server = await startFromFlags({ ...f, tickMs: f.tickMs === '1000' ? '500' : f.tickMs }, creds);
       // tide up owns its data directory (locked): when its agent's node token is gone (the agent
@@ -198,6 +231,8 @@ export function registerServeCommands(program: Command): void {
         dataDir: join(dataDir, 'agent'),
         checkpointRoot: join(dataDir, 'checkpoints'),
         heartbeatMs: 1000,
+        // --listen applies to both: the local agent serves its logs on the same host (any port).
+        ...(isIP(host) !== 0 || isWildcard(host) ? { listenHost: host } : {}),
         log,
       });
       await agent.start();

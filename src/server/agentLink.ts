@@ -2,8 +2,22 @@
  * How the server talks to agents, and to nothing else: an agent's registered address must be an
  * http URL on the very IP address its registration came from (so a holder of an agent token
  * cannot point the server at another host, a cloud metadata address or a database port), and a
- * read from an agent follows no redirect and takes at most a bounded number of bytes.
+ * read from an agent follows no redirect and takes at most a bounded number of bytes. The
+ * server proves itself to an agent with that node's own log key (agentLogKey), never with a
+ * secret another agent holds.
  */
+import { createHmac } from 'node:crypto';
+
+/**
+ * The key the server reads one node's logs with, and that node's agent alone accepts: an HMAC of
+ * the node's name under the admin token (which every server of an HA cluster shares and no agent
+ * holds), so no table and no migration keep it, and one node's key opens no other node's logs.
+ * The agent learns it only from answers to its own node's credential (register, heartbeat);
+ * rotating the admin token rotates every key, and agents take the new one at their next heartbeat.
+ */
+export function agentLogKey(adminToken: string, node: string): string {
+  return `tide_logkey_${createHmac('sha256', adminToken).update(`tide agent log key\n${node}`).digest('base64url')}`;
+}
 
 /** The address part of a socket's remote address: "::ffff:127.0.0.1" is 127.0.0.1. */
 export function plainIp(ip: string): string {

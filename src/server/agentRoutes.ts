@@ -21,6 +21,8 @@ export interface AgentRouteOptions {
   readonly nodeLeaseMs: number;
   /** Called when a heartbeat reports a task that ended, so the loop schedules without waiting. */
   readonly onReports: () => void;
+  /** The node's log key (agentLink.ts), told only to its own node's credential. */
+  readonly logKey: (node: string) => string;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -36,7 +38,8 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     const badAddress = agentAddressProblem(reg.address, req.ip);
     if (badAddress) refuse([{ path: 'address', message: badAddress }]);
     await refuseShrinkUnderTasks(o.store, reg);
-    const answer = { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs };
+    // Both roles may have it: a node token acts for this node only, and the bootstrap token reaches here only for a node without a credential, which this request creates.
+    const answer = { ok: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs, logKey: o.logKey(reg.id) };
     if (p.role === 'node') {
       await o.store.registerNode(reg, o.clock());
       return answer;
@@ -61,7 +64,8 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     const tasks = await o.store.heartbeat(b.node, b.telemetry, b.reports, o.clock());
     if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
     if (b.reports.some((r) => r.state === 'exited')) o.onReports();
-    return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs };
+    // The log key goes only to the node's own credential (a legacy node heartbeating with the shared bootstrap token gets none).
+    return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs, ...(p.role === 'node' ? { logKey: o.logKey(b.node) } : {}) };
   });
 }
 

@@ -31,7 +31,8 @@ export interface AppOptions {
   /** Called after a submission so the loop schedules it without waiting for the next tick. */
   readonly onSubmit: () => void;
   readonly bodyLimit?: number;
-  readonly agentToken: () => string;
+  /** The credential the server reads a node's logs from its agent with (agentLink.ts agentLogKey). */
+  readonly agentLogKey: (node: string) => string;
   readonly logger?: boolean;
   /** A node silent this long is lost; agents learn it from register and heartbeat answers to fence themselves. */
   readonly nodeLeaseMs?: number;
@@ -103,7 +104,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization, clock());
   registerTokenRoutes(app, { store, clock });
   const submissionCheck = new SubmissionCheck(store);
-  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit });
+  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);
@@ -274,7 +275,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     let body: Buffer;
     try {
       res = await fetch(`${node.address}/logs/${id}/${index}?stream=${stream}&offset=${offset}`, {
-        headers: { authorization: `Bearer ${o.agentToken()}` },
+        headers: { authorization: `Bearer ${o.agentLogKey(node.id)}` },
         signal: AbortSignal.timeout(5000),
         redirect: 'manual',
       });

@@ -1,6 +1,6 @@
 /**
  * Starts a Tide server: opens the store (SQLite in the data directory, or PostgreSQL), applies
- * the cluster config, serves the API on 127.0.0.1 and runs the scheduling loop whenever it holds
+ * the cluster config, serves the API (on 127.0.0.1 unless told another host) and runs the scheduling loop whenever it holds
  * the scheduler lease (always, on SQLite; one of several servers, on PostgreSQL).
  */
 import { randomBytes } from 'node:crypto';
@@ -16,6 +16,8 @@ import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
 import { UserError } from '../util/errors.ts';
+import { isWildcard, urlHost } from '../util/listen.ts';
+import { agentLogKey } from './agentLink.ts';
 
 /**
  * The live server's default job scheduler: priority then FIFO, never preempting on its own. The
@@ -29,6 +31,7 @@ export interface ServerOptions {
   readonly dataDir: string;
   /** postgres://… for PostgreSQL; memory: for a throwaway in-memory store. */
   readonly databaseUrl?: string;
+  /** The address to listen on (default 127.0.0.1: this machine only); 0.0.0.0 or :: for every interface. */
   readonly host?: string;
   readonly port: number;
   readonly adminToken: string;
@@ -46,6 +49,7 @@ export interface ServerOptions {
 }
 
 export interface RunningServer {
+  /** Where a client on this machine reaches the API (a wildcard host is given as 127.0.0.1). */
   readonly url: string;
   readonly store: Store;
   readonly loop: SchedulingLoop;
@@ -106,21 +110,25 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     serverId,
     isLeader: () => loop.isLeader,
     onSubmit: () => loop.poke(),
-    agentToken: () => o.agentToken,
+    agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
-  let address: string;
+  const host = o.host ?? '127.0.0.1';
   try {
-    address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port });
+    await app.listen({ host, port: o.port });
   } catch (e) {
     await store.close();
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use (another Tide server?): pick one with --port`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use on ${host} (another Tide server?): pick one with --port`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new UserError(`cannot listen on ${host}: not an address of this machine (${code})`);
     throw e;
   }
+  const bound = app.server.address();
+  const port = typeof bound === 'object' && bound ? bound.port : o.port;
   loop.start();
   return {
-    url: address.replace('[::1]', '127.0.0.1'),
+    url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
     store,
     loop,
     app,
