@@ -436,7 +436,8 @@ export class SqlStore implements Store {
         jobId: String(t.job_id),
         jobName: job.row.name,
         taskIndex: t.idx,
-        gangSize: job.row.task_count,
+        // The tasks bound in this attempt: fewer than task_count for an elastic gang below full size.
+        gangSize: job.peers.length || job.row.task_count,
         attempt: t.attempt,
         action: t.state === 'stopping' ? 'stop' : 'run',
         command: group?.command ?? ['/bin/false'],
