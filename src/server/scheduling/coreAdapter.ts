@@ -58,7 +58,7 @@ export class CoreSchedulerAdapter {
   readonly inputs: LiveInputs;
   private nodesKey = '';
   private nodes: NodeState[] = [];
-  private readonly running = new Map<string, { key: string; job: RunningJob }>();
+  private readonly running = new Map<string, { key: string; attempt: number; startMs: number; job: RunningJob }>();
   private readonly specs = new Map<string, { key: string; spec: CoreJob }>();
   private readonly pendingJobs = new Map<string, { key: string; job: PendingJob }>();
   private seq = 0;
@@ -134,28 +134,30 @@ export class CoreSchedulerAdapter {
       const bindings = this.bindings(job, tasks, nodeIndex);
       const firstGpu = tasks.find((t) => t.gpus.length > 0);
       const model: GpuModel = firstGpu ? (s.nodes.find((n) => n.id === firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
-      // The attempt's start: its first task's start (admitted, not yet started: now).
+      const cached = this.running.get(job.id);
+      const sameAttempt = cached !== undefined && cached.attempt === job.attempt;
+      // The attempt's start: its first task's start (admitted, not started yet: when first seen so).
       const starts = tasks.map((t) => t.startedAt).filter((t): t is number => typeof t === 'number');
-      const startMs = starts.length ? Math.min(...starts) : nowMs;
+      const startMs = starts.length ? Math.min(...starts) : sameAttempt ? cached.startMs : nowMs;
       const checkpointMs = job.progress?.checkpointAt ?? null;
       const checkpoint = checkpointMs !== null && checkpointMs >= startMs ? checkpointMs : startMs;
       const runKey = `${job.attempt}|${startMs}|${checkpoint}|${JSON.stringify(bindings.map((b) => [b.nodeId, b.placement.gpus]))}`;
       seen.add(job.id);
-      const cached = this.running.get(job.id);
       if (cached && cached.key === runKey && cached.job.spec === spec) {
         running.push(cached.job);
         continue;
       }
       const r: RunningJob = {
         spec,
-        progress: this.progressOf(job, spec, cached?.job.progress),
+        // Progress as the run began: kept while the attempt lasts (a checkpoint moves lastCheckpointTime only).
+        progress: this.progressOf(job, spec, sameAttempt ? cached.job.progress : undefined),
         bindings,
         model,
         startTime: startMs / 1000,
         lastCheckpointTime: checkpoint / 1000,
         gpus: boundGpus(spec, bindings),
       };
-      this.running.set(job.id, { key: runKey, job: r });
+      this.running.set(job.id, { key: runKey, attempt: job.attempt, startMs, job: r });
       running.push(r);
     }
     for (const id of this.running.keys()) if (!seen.has(id)) this.running.delete(id);

@@ -187,3 +187,20 @@ test('queues become the core\'s ClusterQueues: cohorts, per-model nominal quotas
     ],
   );
 });
+
+test('an admitted job whose tasks have not started keeps one RunningJob until they do; a new attempt starts from its own progress', async () => {
+  const store = await cluster();
+  const job = await submit(store, 't', { name: 'admitted' });
+  assert.ok(await store.applyPlan({ binds: [{ jobId: job.id, attempt: 0, tasks: [{ index: 0, node: 'n2', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 2000));
+  const adapter = new CoreSchedulerAdapter('tide', 'tide');
+  const s = await store.snapshot();
+  const first = adapter.translate(s, 3000).running[0];
+  assert.equal(first?.startTime, 3, 'when first seen admitted');
+  assert.equal(adapter.translate(s, 4000).running[0], first, 'the same object a cycle later');
+  const again: StoreSnapshot = { ...s, openJobs: s.openJobs.map((j) => ({ ...j, attempt: 1, runSeconds: 50 })) };
+  const second = adapter.translate(again, 5000).running[0];
+  assert.notEqual(second, first);
+  assert.equal(second?.progress.runSeconds, 50, "the new attempt's own progress, not the old run's");
+  assert.equal(second?.progress.preemptions, 1);
+  await store.close();
+});
