@@ -122,6 +122,8 @@ export class CoreSchedulerAdapter {
     const pending: PendingJob[] = [];
     const seen = new Set<string>();
     const waiting = new Set<string>();
+    /** Tenants of the jobs that hold resources (their usage accrues). */
+    const tenantOf = new Map<string, string>();
     for (const job of s.openJobs) {
       const spec = this.coreSpec(job, models);
       const tasks = tasksByJob.get(job.id);
@@ -131,6 +133,7 @@ export class CoreSchedulerAdapter {
         continue;
       }
       if (!tasks || tasks.length === 0) continue;
+      tenantOf.set(job.id, job.tenant);
       const bindings = this.bindings(job, tasks, nodeIndex);
       const firstGpu = tasks.find((t) => t.gpus.length > 0);
       const model: GpuModel = firstGpu ? (s.nodes.find((n) => n.id === firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
@@ -165,7 +168,6 @@ export class CoreSchedulerAdapter {
     const byId = (a: { spec: CoreJob }, b: { spec: CoreJob }): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
     running.sort(byId);
     pending.sort(byId);
-    const tenantOf = new Map(s.openJobs.map((j) => [j.id, j.tenant]));
     const finished = this.inputs.takeFinished().map((f) => this.finishedJob(f, models));
     return {
       now: nowMs / 1000,

@@ -164,6 +164,8 @@ test("a running job's start is its attempt's, its last checkpoint the one it rep
   assert.equal(r1?.startTime, 5);
   assert.equal(r1?.lastCheckpointTime, 5);
   assert.equal(r1?.model, 'H100');
+  const usage = adapter.translate(s, 10_000).tenantUsage?.find((u) => u.name === 't')?.gpuSeconds ?? 0;
+  assert.ok(Math.abs(usage - 5) < 0.01, `its tenant has used about 5 GPU-seconds, got ${usage}`);
   assert.equal(adapter.translate(s, 11_000).running[0], r1, 'the same object while nothing changed');
   const withCheckpoint: StoreSnapshot = { ...s, openJobs: s.openJobs.map((j) => ({ ...j, progress: { step: 50, totalSteps: null, checkpointStep: 40, checkpointAt: 8000, at: 9000 } })) };
   const r2 = adapter.translate(withCheckpoint, 12_000).running[0];
