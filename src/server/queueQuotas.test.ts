@@ -4,12 +4,17 @@
  * naming the field.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { queuesTable } from '../cli/format.ts';
 import type { RunningServer } from './server.ts';
 import { httpCall, memoryServer } from './testing.ts';
 
 const ADMIN = 'admin-token-quotas';
+const TIDE = fileURLToPath(new URL('../../bin/tide.js', import.meta.url));
+const execFileAsync = promisify(execFile);
 let server: RunningServer;
 before(async () => {
   server = await memoryServer({ adminToken: ADMIN, agentToken: 'agent-token-quotas', tickMs: 3_600_000, tenants: { alice: ['alice-token-quotas'] } });
@@ -41,4 +46,14 @@ test('a bad quota is a 400 naming each field', async () => {
   const bad = await httpCall(server.url, 'PUT', '/v1/queues/lab', ADMIN, { nominalQuota: { H100: -1 }, gpuQuota: 2, lendingLimit: 'lots', cohort: 'a b' });
   assert.equal(bad.status, 400);
   assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path).sort(), ['cohort', 'lendingLimit', 'nominalQuota', 'nominalQuota.H100']);
+});
+
+test('tide queue put takes per-model quotas and a cohort; tide queues shows them', async () => {
+  const cli = (...args: string[]) => execFileAsync(process.execPath, [TIDE, ...args, '--server', server.url, '--token', ADMIN]);
+  const put = await cli('queue', 'put', 'cli-q', '--quota', 'H100=4,A100=2', '--lending-limit', '1', '--cohort', 'lab');
+  assert.equal(put.stdout.trim(), 'Queue cli-q: quota H100=4,A100=2, borrowing limit unlimited, lending limit 1, cohort lab');
+  const q = (await server.store.listQueues()).find((x) => x.name === 'cli-q');
+  assert.deepEqual([q?.nominalQuota, q?.lendingLimits, q?.cohort, q?.gpuQuota], [{ H100: 4, A100: 2 }, { '*': 1 }, 'lab', 6]);
+  assert.match((await cli('queues')).stdout, /\ncli-q +lab +H100:4,A100:2 +H100:0,A100:0 +0 +unlimited +\*:1 +0 +0/);
+  await assert.rejects(cli('queue', 'put', 'cli-q', '--quota', 'H100=lots'), (e: { code?: number; stderr?: string }) => e.code === 2 && /--quota: expected a number of GPUs, MODEL=GPUS/.test(e.stderr ?? '') && !/\n\s+at /.test(e.stderr ?? ''));
 });
