@@ -121,6 +121,13 @@ test("recent submissions' task shapes reach placement as one array, the same whi
   await submit(store, 't', { name: 'c', tasks: [{ gpus: 4, command: 'x' }] });
   await adapter.refresh(store, 3000, true);
   assert.notEqual(adapter.translate(await store.snapshot(), 3000).targetTasks, one, 'a new shape: a new array');
+  // Placement runs with the shapes as its target workload (tide and fgd read it).
+  for (const placement of ['tide', 'fgd']) {
+    const withShapes = new CoreSchedulerAdapter('tide', placement);
+    await withShapes.refresh(store, 3000, true);
+    const plan = withShapes.plan(await store.snapshot(), 3000);
+    assert.equal(plan.binds.length + plan.pending.length, 3, `${placement}: every job bound or explained`);
+  }
   await store.close();
 });
 
