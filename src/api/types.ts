@@ -159,6 +159,16 @@ export interface QueueInfo {
   readonly running: number;
   /** GPUs (milli) held by the queue's jobs now. */
   readonly usedGpuMilli: number;
+  /** The cohort it lends to and borrows from (default `cluster`). */
+  readonly cohort: string;
+  /** Nominal quota per GPU model (`*`: any model), when given per model; else null (see gpuQuota). */
+  readonly nominalQuota: Readonly<Record<string, number>> | null;
+  /** Borrowing limit per GPU model, when given per model; else null (see borrowingLimit). */
+  readonly borrowingLimits: Readonly<Record<string, number>> | null;
+  /** The most of its quota others may borrow, per GPU model (`*`: any); null: all of it. */
+  readonly lendingLimits: Readonly<Record<string, number>> | null;
+  /** GPUs (milli) held by the queue's jobs now, per GPU model. */
+  readonly usedGpuMilliByModel: Readonly<Record<string, number>>;
 }
 
 export interface JobEvent {

@@ -236,21 +236,37 @@ export function registerClusterCommands(program: Command): void {
 
   const queue = program.command('queue').description('Admin: queues and their quotas');
   connectionOptions(queue.command('put').argument('<name>'))
-    .description('Create or update a queue: its GPU quota and how much it may borrow')
-    .option('--quota <gpus>', "nominal GPU quota, or 'unlimited'", 'unlimited')
-    .option('--borrowing-limit <gpus>', "GPUs it may borrow beyond its quota, or 'unlimited'", 'unlimited')
+    .description('Create or update a queue: its GPU quota (in all, or per GPU model), how much it may borrow and lend, its cohort')
+    .option('--quota <gpus>', "nominal GPU quota: a number, per model (H100=8,A100=4), or 'unlimited'", 'unlimited')
+    .option('--borrowing-limit <gpus>', "GPUs it may borrow beyond its quota: a number, per model, or 'unlimited'", 'unlimited')
+    .option('--lending-limit <gpus>', "the most of its quota others may borrow: a number, per model, or 'all'", 'all')
+    .option('--cohort <name>', 'queues of one cohort lend each other unused quota (default: cluster)')
     .option('--tenants <list>', 'the tenants it is open to, comma-separated (default: by its name, see README)')
-    .action(async (name: string, o: Common & { quota: string; borrowingLimit: string; tenants?: string }) => {
+    .action(async (name: string, o: Common & { quota: string; borrowingLimit: string; lendingLimit: string; cohort?: string; tenants?: string }) => {
       const out = outputOf(o);
-      const gpus = (flag: string, v: string): number | null => {
-        if (v === 'unlimited') return null;
-        if (!/^\d{1,9}$/.test(v)) throw new UserError(`${flag}: expected a number of GPUs or 'unlimited', got '${v}'`);
-        return Number(v);
+      const gpus = (flag: string, v: string, none: string): number | Record<string, number> | null => {
+        if (v === none) return null;
+        if (/^\d{1,9}$/.test(v)) return Number(v);
+        const map: Record<string, number> = {};
+        for (const part of v.split(',')) {
+          const m = /^\s*([*A-Za-z0-9][-A-Za-z0-9_.]*)\s*=\s*(\d{1,9})\s*$/.exec(part);
+          if (!m) throw new UserError(`${flag}: expected a number of GPUs, MODEL=GPUS,… or '${none}', got '${v}'`);
+          map[m[1] as string] = Number(m[2]);
+        }
+        return map;
       };
-      const body = { gpuQuota: gpus('--quota', o.quota), borrowingLimit: gpus('--borrowing-limit', o.borrowingLimit), ...(o.tenants !== undefined ? { tenants: o.tenants.split(',').map((t) => t.trim()).filter((t) => t !== '') } : {}) };
+      const quota = gpus('--quota', o.quota, 'unlimited');
+      const body = {
+        ...(typeof quota === 'object' && quota !== null ? { nominalQuota: quota } : { gpuQuota: quota }),
+        borrowingLimit: gpus('--borrowing-limit', o.borrowingLimit, 'unlimited'),
+        lendingLimit: gpus('--lending-limit', o.lendingLimit, 'all'),
+        ...(o.cohort !== undefined ? { cohort: o.cohort } : {}),
+        ...(o.tenants !== undefined ? { tenants: o.tenants.split(',').map((t) => t.trim()).filter((t) => t !== '') } : {}),
+      };
       const r = await adminClient(o).request<{ queue: unknown }>('PUT', `/v1/queues/${encodeURIComponent(name)}`, JSON.stringify(body));
       if (out === 'json') return json(r.body.queue);
-      print(`Queue ${name}: quota ${body.gpuQuota ?? 'unlimited'}, borrowing limit ${body.borrowingLimit ?? 'unlimited'}${body.tenants ? `, tenants ${body.tenants.join(', ') || '(none)'}` : ''}`);
+      const text = (v: number | Record<string, number> | null, none: string): string => (v === null ? none : typeof v === 'number' ? String(v) : Object.entries(v).map(([k, n]) => `${k}=${n}`).join(','));
+      print(`Queue ${name}: quota ${text(quota, 'unlimited')}, borrowing limit ${text(body.borrowingLimit, 'unlimited')}, lending limit ${text(body.lendingLimit, 'all')}${o.cohort ? `, cohort ${o.cohort}` : ''}${body.tenants ? `, tenants ${body.tenants.join(', ') || '(none)'}` : ''}`);
     });
 
   connectionOptions(program.command('events'))

@@ -100,13 +100,25 @@ export function nodesTable(nodes: readonly NodeInfo[]): string {
   );
 }
 
+/** Per-model GPUs as `H100:8,A100:4` (`*` for any model). */
+const perModel = (m: Readonly<Record<string, number>>): string =>
+  Object.entries(m)
+    .map(([k, v]) => `${k}:${Math.round(v * 1000) / 1000}`)
+    .join(',');
+
 export function queuesTable(queues: readonly QueueInfo[]): string {
   return plainTable(
-    ['QUEUE', 'QUOTA', 'USED', 'BORROWED', 'BORROW-LIMIT', 'PENDING', 'RUNNING'],
+    ['QUEUE', 'COHORT', 'QUOTA', 'USED', 'BORROWED', 'BORROW-LIMIT', 'LEND-LIMIT', 'PENDING', 'RUNNING'],
     queues.map((q) => {
       const used = q.usedGpuMilli / 1000;
       const borrowed = q.gpuQuota === null ? 0 : Math.max(0, used - q.gpuQuota);
-      return [q.name, q.gpuQuota ?? 'unlimited', used, borrowed, q.borrowingLimit ?? (q.gpuQuota === null ? '-' : 'unlimited'), q.pending, q.running];
+      const byModel = q.usedGpuMilliByModel ?? {};
+      // With a per-model quota, use is shown for the same models.
+      const usedText = q.nominalQuota ? perModel(Object.fromEntries(Object.keys(q.nominalQuota).map((m) => [m, (m === '*' ? q.usedGpuMilli : (byModel[m] ?? 0)) / 1000]))) : used;
+      const unlimited = q.gpuQuota === null && !q.nominalQuota;
+      const borrowLimit = q.borrowingLimits ? perModel(q.borrowingLimits) : (q.borrowingLimit ?? (unlimited ? '-' : 'unlimited'));
+      const lendLimit = q.lendingLimits ? perModel(q.lendingLimits) : unlimited ? '-' : 'all';
+      return [q.name, q.cohort ?? 'cluster', q.nominalQuota ? perModel(q.nominalQuota) : (q.gpuQuota ?? 'unlimited'), usedText, borrowed, borrowLimit, lendLimit, q.pending, q.running];
     }),
   );
 }

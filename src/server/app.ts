@@ -15,6 +15,7 @@ import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRo
 import { registerAgentRoutes } from './agentRoutes.ts';
 import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
+import { queueQuotaFields } from './config.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
 import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
@@ -38,6 +39,7 @@ export interface AppOptions {
   readonly nodeLeaseMs?: number;
 }
 
+const QUEUE_BODY_FIELDS = ['gpuQuota', 'nominalQuota', 'borrowingLimit', 'lendingLimit', 'cohort', 'tenants'];
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
@@ -336,14 +338,26 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const [configs, tenantNames] = await Promise.all([store.listQueues(), store.listTenants()]);
     const visible = p.role === 'admin' ? configs : configs.filter((q) => queueOpenTo(q, p.tenant ?? '', tenantNames));
     const byJob = new Map(snap.openJobs.map((j) => [j.id, j]));
+    const modelOf = new Map(snap.nodes.map((n) => [n.id, n.gpus]));
     const queues: QueueInfo[] = visible.map((q) => {
       const jobs = snap.openJobs.filter((j) => j.queue === q.name);
-      const used = snap.activeTasks.filter((t) => byJob.get(t.jobId)?.queue === q.name).reduce((n, t) => n + t.gpuMilli, 0);
+      const held = snap.activeTasks.filter((t) => byJob.get(t.jobId)?.queue === q.name);
+      const used = held.reduce((n, t) => n + t.gpuMilli, 0);
+      const byModel: Record<string, number> = {};
+      for (const t of held) for (const g of t.gpus) {
+        const model = modelOf.get(t.node)?.find((x) => x.index === g)?.model ?? '?';
+        byModel[model] = (byModel[model] ?? 0) + t.gpuMilli / t.gpus.length;
+      }
       const tenants = queueTenants(q, tenantNames);
       return {
         name: q.name,
         gpuQuota: q.gpuQuota,
         borrowingLimit: q.borrowingLimit,
+        cohort: q.cohort ?? 'cluster',
+        nominalQuota: q.nominalQuota ?? null,
+        borrowingLimits: q.borrowingLimits ?? null,
+        lendingLimits: q.lendingLimits ?? null,
+        usedGpuMilliByModel: byModel,
         // A tenant learns whether a queue is shared or its own, never who else it is open to.
         tenants: tenants === null ? null : p.role === 'admin' ? tenants : [p.tenant ?? ''],
         pending: jobs.filter((j) => j.state === 'pending').length,
@@ -358,7 +372,17 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     schema: {
       description: 'Admin: create or replace a queue. tenants: the tenants it is open to; absent or null: a queue named like a tenant (other than default) is that tenant\'s alone, any other is shared by all.',
       tags: ['cluster'],
-      body: { type: 'object', properties: { gpuQuota: { type: ['integer', 'null'] }, borrowingLimit: { type: ['integer', 'null'] }, tenants: { type: ['array', 'null'], items: { type: 'string' } } } },
+      body: {
+        type: 'object',
+        properties: {
+          gpuQuota: { type: ['integer', 'null'] },
+          nominalQuota: { type: ['integer', 'object', 'null'], description: 'GPUs, or per GPU model (key * for any)' },
+          borrowingLimit: { type: ['integer', 'object', 'null'], description: 'GPUs, or per GPU model; null for unlimited' },
+          lendingLimit: { type: ['integer', 'object', 'null'], description: 'GPUs, or per GPU model; null for all of its quota' },
+          cohort: { type: ['string', 'null'], description: 'queues of one cohort lend each other unused quota (default: cluster)' },
+          tenants: { type: ['array', 'null'], items: { type: 'string' } },
+        },
+      },
     },
   }, async (req) => {
     const p = await auth(req);
@@ -367,13 +391,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const b = req.body ?? {};
     const problems: { path: string; message: string }[] = [];
     if (!isObj(b)) problems.push({ path: '(root)', message: 'must be an object' });
-    else for (const k of Object.keys(b)) if (!['gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) problems.push({ path: k, message: 'unknown field (gpuQuota, borrowingLimit, tenants)' });
-    const num = (k: string): number | null => {
-      const v = isObj(b) ? b[k] : undefined;
-      if (v === undefined || v === null) return null;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) problems.push({ path: k, message: 'must be a non-negative integer or null' });
-      return typeof v === 'number' ? v : null;
-    };
+    else for (const k of Object.keys(b)) if (!QUEUE_BODY_FIELDS.includes(k)) problems.push({ path: k, message: `unknown field (${QUEUE_BODY_FIELDS.join(', ')})` });
+    const quotaErrors: string[] = [];
+    const quotas = queueQuotaFields(isObj(b) ? b : {}, '', quotaErrors);
+    for (const e of quotaErrors) {
+      const at = e.indexOf(': ');
+      problems.push({ path: e.slice(0, at), message: e.slice(at + 2) });
+    }
     const tIn = isObj(b) ? b['tenants'] : undefined;
     let tenants: string[] | undefined;
     if (tIn !== undefined && tIn !== null) {
@@ -386,7 +410,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         tenants = [...new Set(tIn.filter((t): t is string => typeof t === 'string'))];
       }
     }
-    const queue = { name, gpuQuota: num('gpuQuota'), borrowingLimit: num('borrowingLimit'), ...(tenants !== undefined ? { tenants } : {}) };
+    const queue = { name, ...quotas, ...(tenants !== undefined ? { tenants } : {}) };
     if (problems.length) throw new ApiError('invalid_request', problems.map((x) => `${x.path}: ${x.message}`).join('; '), problems);
     await store.putQueue(queue, clock());
     return { queue: { ...queue, tenants: queueTenants(queue, await store.listTenants()) } };

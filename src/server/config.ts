@@ -7,11 +7,20 @@
  *   tenants:
  *     - name: research
  *       tokens: [research-token]
+ *       weight: 2            # fair-share weight (default 1)
  *   queues:
  *     - name: default
- *       gpuQuota: 8          # nominal GPUs; omit for unlimited
- *       borrowingLimit: 4    # GPUs it may borrow beyond quota; omit for unlimited
+ *       cohort: research     # queues of one cohort lend each other unused quota (default: cluster)
+ *       nominalQuota: 8      # nominal GPUs, or per model {H100: 8, A100: 4}; omit for unlimited (`gpuQuota: 8` too)
+ *       borrowingLimit: 4    # GPUs it may borrow beyond quota (number or per model); omit for unlimited
+ *       lendingLimit: 4      # the most of its quota others may borrow (number or per model); omit for all
  *       tenants: [research]  # who may submit to it (Kueue's LocalQueue → ClusterQueue)
+ *   gpuSpeeds: {H100: 1, A100: 0.6}   # relative speed per GPU model (over the built-in table)
+ *   scheduling:
+ *     restartSeconds: 60     # what a restart costs (charged to every preemption)
+ *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
+ *     maxPreemptions: 5      # default per-job preemption budget
+ *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
  *
  * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
  * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
@@ -20,13 +29,88 @@
 import { readFileSync } from 'node:fs';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
-import type { QueueConfig } from '../store/store.ts';
+import type { ModelQuota, QueueConfig } from '../store/store.ts';
+
+/** The `scheduling:` section: options of the core scheduler and of its live inputs. */
+export interface SchedulingConfig {
+  /** Seconds a restart costs; the core charges it to every preemption. */
+  readonly restartSeconds?: number;
+  /** Seconds a job runs in its attempt before it may be preempted. */
+  readonly minRunSeconds?: number;
+  /** Default per-job preemption budget (a job's own `maxPreemptions` overrides it). */
+  readonly maxPreemptions?: number;
+  /** Half-life of tenants' decayed usage (fair share); default 24. */
+  readonly usageHalfLifeHours?: number;
+}
 
 export interface ClusterConfig {
   readonly adminToken: string | null;
   readonly agentToken: string | null;
-  readonly tenants: readonly { readonly name: string; readonly tokens: readonly string[] }[];
+  /** weight: fair-share weight, default 1. */
+  readonly tenants: readonly { readonly name: string; readonly tokens: readonly string[]; readonly weight?: number }[];
   readonly queues: readonly QueueConfig[];
+  /** Relative speed per GPU model, over the built-in table (scheduling/gpuSpeeds.ts). */
+  readonly gpuSpeeds?: Readonly<Record<string, number>>;
+  readonly scheduling?: SchedulingConfig;
+}
+
+/** The core scheduler's options that the `scheduling:` section sets (flags override them). */
+export function schedulingOptions(c: ClusterConfig): Record<string, number> {
+  const s = c.scheduling ?? {};
+  return {
+    ...(s.restartSeconds !== undefined ? { restartSeconds: s.restartSeconds } : {}),
+    ...(s.minRunSeconds !== undefined ? { minRunSeconds: s.minRunSeconds } : {}),
+    ...(s.maxPreemptions !== undefined ? { maxPreemptions: s.maxPreemptions } : {}),
+  };
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/;
+const COHORT_NAME = /^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/;
+const QUEUE_FIELDS = ['name', 'gpuQuota', 'nominalQuota', 'borrowingLimit', 'lendingLimit', 'cohort', 'tenants'];
+
+/** GPUs: a whole number, or per GPU model (key `*`: any model) a map of whole numbers. */
+function quotaOf(v: unknown, path: string, errors: string[]): { n: number | null; map?: ModelQuota } {
+  if (v === undefined || v === null) return { n: null };
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) errors.push(`${path}: must be a non-negative integer up to 2^53, or a map of GPU model to one`);
+    return { n: v };
+  }
+  if (!isObj(v)) {
+    errors.push(`${path}: must be a non-negative integer, or a map of GPU model to one`);
+    return { n: null };
+  }
+  const map: Record<string, number> = {};
+  for (const [m, x] of Object.entries(v)) {
+    if (m !== '*' && !MODEL_NAME.test(m)) errors.push(`${path}.${keyName(m)}: not a GPU model name (or * for any model)`);
+    else if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) errors.push(`${path}.${keyName(m)}: must be a non-negative integer up to 2^53`);
+    else map[m] = x;
+  }
+  return { n: null, map };
+}
+
+/**
+ * A queue's quota fields (config file and `PUT /v1/queues`): `nominalQuota` (or `gpuQuota`),
+ * `borrowingLimit`, `lendingLimit` (each a number or per GPU model), `cohort`. Problems are
+ * pushed to `errors` as `PATH.field: message`; `at` prefixes the path (e.g. `queues[0].`).
+ */
+export function queueQuotaFields(q: Readonly<Record<string, unknown>>, at: string, errors: string[]): Omit<QueueConfig, 'name' | 'tenants'> {
+  if (q['gpuQuota'] !== undefined && q['gpuQuota'] !== null && q['nominalQuota'] !== undefined && q['nominalQuota'] !== null) errors.push(`${at}nominalQuota: give nominalQuota or gpuQuota, not both`);
+  const gpuQuota = quotaOf(q['gpuQuota'], `${at}gpuQuota`, errors);
+  if (gpuQuota.map) errors.push(`${at}gpuQuota: must be a number (per-model quotas go in nominalQuota)`);
+  const nominal = q['nominalQuota'] !== undefined && q['nominalQuota'] !== null ? quotaOf(q['nominalQuota'], `${at}nominalQuota`, errors) : gpuQuota.map ? { n: null } : gpuQuota;
+  const borrowing = quotaOf(q['borrowingLimit'], `${at}borrowingLimit`, errors);
+  const lending = quotaOf(q['lendingLimit'], `${at}lendingLimit`, errors);
+  const cohort = q['cohort'];
+  if (cohort !== undefined && cohort !== null && (typeof cohort !== 'string' || !COHORT_NAME.test(cohort))) errors.push(`${at}cohort: must be a name (letters, digits, -, _ and .)`);
+  const total = nominal.map ? (nominal.map['*'] ?? Object.values(nominal.map).reduce((a, b) => a + b, 0)) : nominal.n;
+  return {
+    gpuQuota: total,
+    borrowingLimit: borrowing.n,
+    ...(typeof cohort === 'string' ? { cohort } : {}),
+    ...(nominal.map ? { nominalQuota: nominal.map } : {}),
+    ...(borrowing.map ? { borrowingLimits: borrowing.map } : {}),
+    ...(lending.map ? { lendingLimits: lending.map } : lending.n !== null ? { lendingLimits: { '*': lending.n } } : {}),
+  };
 }
 
 export const EMPTY_CONFIG: ClusterConfig = { adminToken: null, agentToken: null, tenants: [], queues: [] };
@@ -52,12 +136,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  const optInt = (v: unknown, path: string): number | null => {
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) errors.push(`${path}: must be a non-negative integer up to 2^53`);
-    return typeof v === 'number' ? v : null;
-  };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -69,7 +148,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   };
   claim(doc['adminToken'], 'adminToken');
   claim(doc['agentToken'], 'agentToken');
-  const tenants: { name: string; tokens: string[] }[] = [];
+  const tenants: { name: string; tokens: string[]; weight?: number }[] = [];
   const tIn = doc['tenants'] ?? [];
   if (!Array.isArray(tIn)) errors.push('tenants: must be a list');
   else
@@ -78,10 +157,13 @@ export function parseConfig(text: string, file: string): ClusterConfig {
         errors.push(`tenants[${i}].name: required, lowercase letters, digits, - and _`);
         return;
       }
+      for (const k of Object.keys(t)) if (!['name', 'tokens', 'weight'].includes(k)) errors.push(`tenants[${i}].${keyName(k)}: unknown field`);
       const tokens = t['tokens'] ?? [];
       if (!Array.isArray(tokens)) errors.push(`tenants[${i}].tokens: must be a list`);
       else tokens.forEach((tok: unknown, j) => claim(str(tok, `tenants[${i}].tokens[${j}]`), `tenants[${i}].tokens[${j}]`));
-      tenants.push({ name: t['name'], tokens: Array.isArray(tokens) ? tokens.filter((x): x is string => typeof x === 'string') : [] });
+      const weight = t['weight'];
+      if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > 1e6)) errors.push(`tenants[${i}].weight: must be a number above 0, up to 1000000`);
+      tenants.push({ name: t['name'], tokens: Array.isArray(tokens) ? tokens.filter((x): x is string => typeof x === 'string') : [], ...(typeof weight === 'number' ? { weight } : {}) });
     });
   const queues: QueueConfig[] = [];
   const qIn = doc['queues'] ?? [];
@@ -92,7 +174,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
         errors.push(`queues[${i}].name: required`);
         return;
       }
-      for (const k of Object.keys(q)) if (!['name', 'gpuQuota', 'borrowingLimit', 'tenants'].includes(k)) errors.push(`queues[${i}].${keyName(k)}: unknown field`);
+      for (const k of Object.keys(q)) if (!QUEUE_FIELDS.includes(k)) errors.push(`queues[${i}].${keyName(k)}: unknown field`);
       if (queues.some((x) => x.name === q['name'])) errors.push(`queues[${i}].name: queue "${q['name']}" is defined twice`);
       const tenantsIn = q['tenants'];
       let bound: string[] | undefined;
@@ -105,12 +187,36 @@ export function parseConfig(text: string, file: string): ClusterConfig {
           bound = [...new Set(tenantsIn.filter((t): t is string => typeof t === 'string'))];
         }
       }
-      queues.push({ name: q['name'], gpuQuota: optInt(q['gpuQuota'], `queues[${i}].gpuQuota`), borrowingLimit: optInt(q['borrowingLimit'], `queues[${i}].borrowingLimit`), ...(bound ? { tenants: bound } : {}) });
+      queues.push({ name: q['name'], ...queueQuotaFields(q, `queues[${i}].`, errors), ...(bound ? { tenants: bound } : {}) });
     });
+  const gpuSpeeds: Record<string, number> = {};
+  const speedsIn = doc['gpuSpeeds'];
+  if (speedsIn !== undefined && speedsIn !== null) {
+    if (!isObj(speedsIn)) errors.push('gpuSpeeds: must be a map of GPU model to relative speed');
+    else
+      for (const [m, v] of Object.entries(speedsIn)) {
+        if (!MODEL_NAME.test(m)) errors.push(`gpuSpeeds.${keyName(m)}: not a GPU model name`);
+        else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1000) errors.push(`gpuSpeeds.${keyName(m)}: must be a number from 0 to 1000 (0: cannot run jobs)`);
+        else gpuSpeeds[m] = v;
+      }
+  }
+  const scheduling: Record<string, number> = {};
+  const schedIn = doc['scheduling'];
+  if (schedIn !== undefined && schedIn !== null) {
+    if (!isObj(schedIn)) errors.push('scheduling: must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)');
+    else
+      for (const [k, v] of Object.entries(schedIn)) {
+        const integer = k === 'maxPreemptions';
+        if (!['restartSeconds', 'minRunSeconds', 'maxPreemptions', 'usageHalfLifeHours'].includes(k)) errors.push(`scheduling.${keyName(k)}: unknown field (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)`);
+        else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1e9 || (integer && !Number.isInteger(v)) || (k === 'usageHalfLifeHours' && v === 0))
+          errors.push(`scheduling.${k}: must be ${integer ? 'a non-negative integer' : k === 'usageHalfLifeHours' ? 'a number of hours above 0' : 'a non-negative number of seconds'}`);
+        else scheduling[k] = v;
+      }
+  }
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
-  return { adminToken, agentToken, tenants, queues };
+  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}) };
 }
 
 export function loadConfig(file: string): ClusterConfig {

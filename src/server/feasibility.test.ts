@@ -1,8 +1,8 @@
 /**
- * The live server over real HTTP (in-memory SQLite, the scheduling loop in process, the default
- * fifo scheduler): what no node could ever run is refused at submission naming the field; a job
- * accepted before its node was drained holds back no queue; pending reasons never name another
- * tenant's job.
+ * The live server over real HTTP (in-memory SQLite, the scheduling loop in process, the fifo
+ * scheduler, whose reasons name the job a job waits behind): what no node could ever run is
+ * refused at submission naming the field; a job accepted before its node was drained holds
+ * back no queue; pending reasons never name another tenant's job.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -37,7 +37,7 @@ describe('unschedulable jobs on the live server', () => {
     });
 
   before(async () => {
-    server = await memoryServer({ adminToken: ADMIN, agentToken: AGENT, tickMs: 3_600_000, tenants: { alice: [ALICE], bob: [BOB] } });
+    server = await memoryServer({ adminToken: ADMIN, agentToken: AGENT, scheduler: 'fifo', tickMs: 3_600_000, tenants: { alice: [ALICE], bob: [BOB] } });
   });
   after(async () => server.close());
 

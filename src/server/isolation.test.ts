@@ -64,6 +64,8 @@ before(async () => {
   server = await memoryServer({
     adminToken: ADMIN,
     agentToken: AGENT,
+    // fifo: its reason names the job B's waits behind (what B must not learn of).
+    scheduler: 'fifo',
     tickMs: 60_000,
     tenants: { alice: [A], bob: [B] },
     // `alice` is alice's by its name; `shared` is everyone's.

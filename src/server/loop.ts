@@ -120,6 +120,7 @@ export class SchedulingLoop {
   /** Snapshot → plan → apply; returns how long it took in seconds. */
   async cycle(): Promise<number> {
     const start = performance.now();
+    await this.scheduler.refresh(this.store, this.opts.clock());
     const snap = await this.store.snapshot();
     const now = this.opts.clock();
     await this.timeLimits.enforce(snap, now);

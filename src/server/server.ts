@@ -11,7 +11,7 @@ import { openStore } from '../store/sqlStore.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import { hashToken } from './auth.ts';
-import { EMPTY_CONFIG, type ClusterConfig } from './config.ts';
+import { EMPTY_CONFIG, schedulingOptions, type ClusterConfig } from './config.ts';
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
@@ -20,11 +20,13 @@ import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
 
 /**
- * The live server's default job scheduler: priority then FIFO, never preempting on its own. The
- * simulator's default ('tide', preemptive least-attained-service) needs jobs that checkpoint;
- * a cluster opts into it with --scheduler tide.
+ * The live server's default job scheduler and placement: the simulator's ('tide': preemptive,
+ * heterogeneity-aware, fair-share across queues; 'tide' placement against fragmentation), fed
+ * from the store what the simulator feeds it. `--scheduler fifo` (priority then FIFO, never
+ * preempting on its own) stays selectable.
  */
-export const LIVE_DEFAULT_SCHEDULER = 'fifo';
+export const LIVE_DEFAULT_SCHEDULER = 'tide';
+export const LIVE_DEFAULT_PLACEMENT = 'tide';
 
 export interface ServerOptions {
   /** Where SQLite keeps its file (ignored with databaseUrl). */
@@ -86,7 +88,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
-  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? 'bestfit', o.schedulerOptions ?? {});
+  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? LIVE_DEFAULT_PLACEMENT, { ...schedulingOptions(config), ...o.schedulerOptions }, {
+    ...(config.gpuSpeeds ? { gpuSpeeds: config.gpuSpeeds } : {}),
+    tenants: config.tenants,
+    ...(config.scheduling?.usageHalfLifeHours !== undefined ? { usageHalfLifeHours: config.scheduling.usageHalfLifeHours } : {}),
+  });
   let lastError = '';
   const loop = new SchedulingLoop(store, adapter, {
     serverId,

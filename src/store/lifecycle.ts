@@ -40,14 +40,16 @@ export function judgeJob(current: JobState, tasks: readonly TaskState[], timedOu
       return active ? keep('preempted') : { state: 'pending', stopActive: false, requeue: true, reason: 'requeued after preemption' };
     case 'admitted':
     case 'running': {
-      const failed = tasks.filter((t) => t === 'failed').length;
-      if (failed > 0) return { state: 'failed', stopActive: active, requeue: false, reason: `${failed} of ${tasks.length} tasks failed` };
-      if (tasks.every((t) => t === 'succeeded')) return keep('succeeded');
-      if (tasks.some((t) => t === 'stopped')) {
+      // Tasks still pending were not bound in this attempt (an elastic gang below full size): not part of the run.
+      const run = tasks.some((t) => t === 'pending') && tasks.some((t) => t !== 'pending') ? tasks.filter((t) => t !== 'pending') : tasks;
+      const failed = run.filter((t) => t === 'failed').length;
+      if (failed > 0) return { state: 'failed', stopActive: active, requeue: false, reason: `${failed} of ${run.length} tasks failed` };
+      if (run.every((t) => t === 'succeeded')) return keep('succeeded');
+      if (run.some((t) => t === 'stopped')) {
         // A task stopped without being asked to (its node went away): requeue the gang.
         return { state: 'preempted', stopActive: active, requeue: !active, reason: 'a task was stopped' };
       }
-      if (current === 'admitted' && tasks.every((t) => t === 'running' || t === 'succeeded')) return keep('running');
+      if (current === 'admitted' && run.every((t) => t === 'running' || t === 'succeeded')) return keep('running');
       return keep(current);
     }
   }

@@ -26,8 +26,26 @@ export const Q = {
   /** $3…: the hashes to keep. */
   revokeRoleExcept: (keep: number): string =>
     `UPDATE tokens SET revoked_at = $2 WHERE role = $1 AND revoked_at IS NULL${keep ? ` AND hash NOT IN (${Array.from({ length: keep }, (_, i) => `$${i + 3}`).join(', ')})` : ''} RETURNING id`,
-  putQueue: 'INSERT INTO queues (name, gpu_quota, borrowing_limit, updated_at, tenants) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET gpu_quota = excluded.gpu_quota, borrowing_limit = excluded.borrowing_limit, updated_at = excluded.updated_at, tenants = excluded.tenants',
-  listQueues: 'SELECT name, gpu_quota, borrowing_limit, tenants FROM queues ORDER BY name',
+  putQueue: `INSERT INTO queues (name, gpu_quota, borrowing_limit, updated_at, tenants, cohort, model_quotas) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (name) DO UPDATE SET gpu_quota = excluded.gpu_quota, borrowing_limit = excluded.borrowing_limit, updated_at = excluded.updated_at, tenants = excluded.tenants,
+      cohort = excluded.cohort, model_quotas = excluded.model_quotas`,
+  listQueues: 'SELECT name, gpu_quota, borrowing_limit, tenants, cohort, model_quotas FROM queues ORDER BY name',
+  /** Jobs that ran out their work after a cursor (finished_at, id), oldest first. */
+  finishedAfter: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at IS NOT NULL AND (finished_at > $1 OR (finished_at = $1 AND id > $2)) ORDER BY finished_at, id LIMIT $3`,
+  finishedLatest: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT $1`,
+  /** Task 0 of n jobs with its node's GPUs: the last attempt's running time and model. */
+  firstTasksOf: (n: number): string =>
+    `SELECT t.job_id AS job_id, t.gpus AS gpus, t.started_at AS started_at, t.finished_at AS finished_at, n.gpus AS node_gpus FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id
+     WHERE t.idx = 0 AND t.job_id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
+  /** Per tenant and hour of ending: resource-seconds of tasks that ended after $1 (floats: no overflow on either database). */
+  usageByHour: `SELECT j.tenant AS tenant, (t.finished_at / 3600000) * 3600000 AS hour,
+      SUM(CAST(t.gpu_milli AS DOUBLE PRECISION) * (t.finished_at - t.started_at) / 1000000.0) AS gpu,
+      SUM(CAST(t.cpu_milli AS DOUBLE PRECISION) * (t.finished_at - t.started_at) / 1000000.0) AS cpu,
+      SUM(CAST(t.memory_mib AS DOUBLE PRECISION) * (t.finished_at - t.started_at) / 1000.0) AS mem
+    FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.finished_at > $1 AND t.started_at IS NOT NULL AND t.finished_at >= t.started_at
+    GROUP BY j.tenant, (t.finished_at / 3600000) * 3600000 ORDER BY j.tenant, hour`,
+  recentSpecs: 'SELECT spec FROM jobs ORDER BY id DESC LIMIT $1',
 
   insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
     VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,

@@ -12,7 +12,7 @@ import { judgeJob, runIdOf } from './lifecycle.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
-import type { AppliedPlan, BootstrapResult, EventFilter, JobFilter, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner } from './store.ts';
+import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
@@ -98,11 +98,10 @@ export class SqlStore implements Store {
     });
   }
   async putQueue(q: QueueConfig, now: number): Promise<void> {
-    await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants)]);
+    await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants), q.cohort ?? null, modelQuotasColumn(q)]);
   }
   async listQueues(): Promise<QueueConfig[]> {
-    const rows = await this.db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null; tenants: string | null }>(Q.listQueues);
-    return rows.map((r) => ({ name: r.name, gpuQuota: r.gpu_quota, borrowingLimit: r.borrowing_limit, ...(r.tenants === null ? {} : { tenants: JSON.parse(r.tenants) as string[] }) }));
+    return (await this.db.all<QueueRow>(Q.listQueues)).map(queueFromRow);
   }
 
   async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
@@ -266,6 +265,7 @@ export class SqlStore implements Store {
         cpuMilli: r.cpu_milli,
         memoryMib: r.memory_mib,
         state: r.state as Task['state'],
+        startedAt: r.started_at === null ? null : Number(r.started_at),
       }));
       const rows = await db.all<JobRow>(Q.openJobsLite);
       const missing = rows.filter((r) => !this.specs.has(r.id)).map((r) => r.id);
@@ -278,11 +278,10 @@ export class SqlStore implements Store {
         const open = new Set(rows.map((r) => r.id));
         for (const id of this.specs.keys()) if (!open.has(id)) this.specs.delete(id);
       }
-      const queues = (await db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null }>(Q.listQueues)).map((r) => ({
-        name: r.name,
-        gpuQuota: r.gpu_quota,
-        borrowingLimit: r.borrowing_limit,
-      }));
+      const queues = (await db.all<QueueRow>(Q.listQueues)).map((r) => {
+        const { tenants: _, ...q } = queueFromRow(r);
+        return q;
+      });
       return { nodes, activeTasks: active, openJobs, queues };
     });
   }
@@ -492,7 +491,8 @@ export class SqlStore implements Store {
         jobId: String(t.job_id),
         jobName: job.row.name,
         taskIndex: t.idx,
-        gangSize: job.row.task_count,
+        // The tasks bound in this attempt: fewer than task_count for an elastic gang below full size.
+        gangSize: job.peers.length || job.row.task_count,
         attempt: t.attempt,
         action: t.state === 'stopping' ? 'stop' : 'run',
         command: group?.command ?? ['/bin/false'],
@@ -622,6 +622,34 @@ export class SqlStore implements Store {
     return (await this.db.all<EventRow>(sql, params)).map(eventFromRow);
   }
 
+  async finishedRuns(after: FinishedCursor | null, limit: number): Promise<FinishedRun[]> {
+    return this.db.tx(async (db) => {
+      const rows = after === null ? (await db.all<JobRow>(Q.finishedLatest, [limit])).reverse() : await db.all<JobRow>(Q.finishedAfter, [after.finishedAt, Number(after.id), limit]);
+      const first = new Map<number, FirstTaskRow>();
+      for (let i = 0; i < rows.length; i += 500) {
+        const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
+        for (const t of await db.all<FirstTaskRow>(Q.firstTasksOf(ids.length), ids)) first.set(Number(t.job_id), t);
+      }
+      return rows.map((r) => {
+        const job = jobFromRow(r);
+        const t = first.get(Number(r.id));
+        const last = t && t.started_at !== null && t.finished_at !== null ? Math.max(0, Number(t.finished_at) - Number(t.started_at)) / 1000 : 0;
+        const gpu = t ? (JSON.parse(t.gpus) as number[])[0] : undefined;
+        const model = gpu !== undefined && t?.node_gpus ? ((JSON.parse(t.node_gpus) as { index: number; model: string }[]).find((g) => g.index === gpu)?.model ?? null) : null;
+        return { id: job.id, spec: job.spec, finishedAt: Number(r.finished_at), runSeconds: job.runSeconds + last, model };
+      });
+    });
+  }
+
+  async usageByHour(sinceMs: number): Promise<UsageBucket[]> {
+    const rows = await this.db.all<{ tenant: string; hour: number | string; gpu: number | string; cpu: number | string; mem: number | string }>(Q.usageByHour, [sinceMs]);
+    return rows.map((r) => ({ tenant: r.tenant, hour: Number(r.hour), gpuSeconds: Number(r.gpu), cpuSeconds: Number(r.cpu), memoryMibSeconds: Number(r.mem) }));
+  }
+
+  async recentSpecs(limit: number): Promise<JobSpec[]> {
+    return (await this.db.all<{ spec: string }>(Q.recentSpecs, [limit])).map((r) => JSON.parse(r.spec) as JobSpec);
+  }
+
   async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
     await this.db.run(Q.acquireLease, [name, holder, now + ttlMs, now]);
     const r = await this.db.get<{ holder: string }>(Q.leaseHolder, [name]);
@@ -698,6 +726,43 @@ const tokenFromRow = (r: TokenRow): TokenOwner & TokenInfo => ({
 function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: string }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+interface QueueRow {
+  name: string;
+  gpu_quota: number | null;
+  borrowing_limit: number | null;
+  tenants: string | null;
+  cohort: string | null;
+  model_quotas: string | null;
+}
+
+interface FirstTaskRow {
+  job_id: number;
+  gpus: string;
+  started_at: number | null;
+  finished_at: number | null;
+  node_gpus: string | null;
+}
+
+/** The per-model quotas of a queue as the model_quotas column keeps them (JSON), or null. */
+function modelQuotasColumn(q: QueueConfig): string | null {
+  const m = { ...(q.nominalQuota ? { nominal: q.nominalQuota } : {}), ...(q.borrowingLimits ? { borrowing: q.borrowingLimits } : {}), ...(q.lendingLimits ? { lending: q.lendingLimits } : {}) };
+  return Object.keys(m).length ? JSON.stringify(m) : null;
+}
+
+function queueFromRow(r: QueueRow): QueueConfig {
+  const m = r.model_quotas === null ? {} : (JSON.parse(r.model_quotas) as { nominal?: ModelQuota; borrowing?: ModelQuota; lending?: ModelQuota });
+  return {
+    name: r.name,
+    gpuQuota: r.gpu_quota === null ? null : Number(r.gpu_quota),
+    borrowingLimit: r.borrowing_limit === null ? null : Number(r.borrowing_limit),
+    ...(r.tenants === null ? {} : { tenants: JSON.parse(r.tenants) as string[] }),
+    ...(r.cohort === null ? {} : { cohort: r.cohort }),
+    ...(m.nominal ? { nominalQuota: m.nominal } : {}),
+    ...(m.borrowing ? { borrowingLimits: m.borrowing } : {}),
+    ...(m.lending ? { lendingLimits: m.lending } : {}),
+  };
 }
 
 /** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */

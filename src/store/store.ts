@@ -50,6 +50,45 @@ export interface QueueConfig {
    * tenant's alone; any other queue is shared by all tenants.
    */
   readonly tenants?: readonly string[];
+  /** Queues of one cohort lend each other unused quota (Kueue); absent: the cohort `cluster`. */
+  readonly cohort?: string;
+  /** Nominal quota per GPU model (key `*`: any model), when given per model; `gpuQuota` is then its total. */
+  readonly nominalQuota?: ModelQuota;
+  /** Borrowing limit per GPU model, when given per model (`borrowingLimit` is then null). */
+  readonly borrowingLimits?: ModelQuota;
+  /** The most of its nominal quota others may borrow, per GPU model (`*`: any); absent: all of it. */
+  readonly lendingLimits?: ModelQuota;
+}
+
+/** GPUs per GPU model; the key `*` counts GPUs of any model. */
+export type ModelQuota = Readonly<Record<string, number>>;
+
+/** A job that ended by running out its work (succeeded, or timed out), as the scheduler learns run times from it. */
+export interface FinishedRun {
+  readonly id: string;
+  readonly spec: JobSpec;
+  /** ms since epoch. */
+  readonly finishedAt: number;
+  /** Seconds it ran over all its attempts. */
+  readonly runSeconds: number;
+  /** The GPU model of its last attempt's first GPU (null: CPU-only, or unknown). */
+  readonly model: string | null;
+}
+
+/** Where a walk through finished jobs stopped: the last one seen, by (finishedAt, id). */
+export interface FinishedCursor {
+  readonly finishedAt: number;
+  readonly id: string;
+}
+
+/** Resources a tenant's tasks held, summed over the tasks that ended within one hour. */
+export interface UsageBucket {
+  readonly tenant: string;
+  /** The hour (ms since epoch, a multiple of 3,600,000) the tasks ended in. */
+  readonly hour: number;
+  readonly gpuSeconds: number;
+  readonly cpuSeconds: number;
+  readonly memoryMibSeconds: number;
 }
 
 export interface JobFilter {
@@ -85,6 +124,8 @@ export interface ActiveTask {
   readonly cpuMilli: number;
   readonly memoryMib: number;
   readonly state: Task['state'];
+  /** When the task started (ms since epoch); null while it has not yet. */
+  readonly startedAt?: number | null;
 }
 
 /** What the scheduling loop reads each cycle. */
@@ -203,6 +244,16 @@ export interface Store {
   getNode(id: string): Promise<NodeInfo | null>;
 
   listEvents(filter: EventFilter): Promise<JobEvent[]>;
+
+  /**
+   * Jobs that ran out their work (succeeded or timed out), oldest first by (finishedAt, id): with
+   * a cursor, at most `limit` of those after it; without, the latest `limit`.
+   */
+  finishedRuns(after: FinishedCursor | null, limit: number): Promise<FinishedRun[]>;
+  /** Tenants' resource use by tasks that ended after `sinceMs`, per tenant and hour. */
+  usageByHour(sinceMs: number): Promise<UsageBucket[]>;
+  /** The specs of the latest `limit` submitted jobs, newest first. */
+  recentSpecs(limit: number): Promise<JobSpec[]>;
 
   /** Takes or renews a named lease for `holder` until now + ttl; true when holder has it. */
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;

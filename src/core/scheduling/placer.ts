@@ -4,15 +4,16 @@
  * the quota ledger with running jobs counted, and the profile for estimated start times.
  */
 import type { ClusterState } from '../cluster.ts';
-import type { GpuModel, NodeSpec } from '../model.ts';
+import type { GpuModel, NodeSpec, TaskId } from '../model.ts';
 import { getPlacementPolicy } from '../placement/index.ts';
 import { PlacementSession } from '../policy.ts';
 import type { Rng } from '../rng.ts';
+import { targetWorkload } from '../workload.ts';
 import { ClusterView, taskOf } from './clusterView.ts';
 import { AvailabilityProfile, type ProfileBase } from './estimates.ts';
 import { nodeShapes, shortfall, type NodeShape } from './feasibility.ts';
 import { freeGpus, placeGang, type GangResult } from './gang.ts';
-import { ascending, CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding } from './model.ts';
+import { ascending, CPU_MODEL, declaredRunSeconds, jobGpus, runnableModels, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
 import { QuotaLedger } from './quota.ts';
 import type { JobBind, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
@@ -41,6 +42,7 @@ export class Placer {
   private session: PlacementSession | undefined;
   private sessionCluster: ClusterState | undefined;
   private sessionOrder: Int32Array | undefined;
+  private sessionTargets: readonly TaskResources[] | undefined;
   /** What this cycle changed in the cluster state, undone at the next begin(). */
   private readonly journal: { readonly take: boolean; readonly job: JobSpec; readonly binding: TaskBinding }[] = [];
 
@@ -60,12 +62,15 @@ export class Placer {
     this.snapshot = undefined;
     const cluster = this.view.update(snapshot);
     this.snapshot = snapshot;
-    if (cluster !== this.sessionCluster || this.view.nodeOrder !== this.sessionOrder || !this.session) {
+    if (cluster !== this.sessionCluster || this.view.nodeOrder !== this.sessionOrder || snapshot.targetTasks !== this.sessionTargets || !this.session) {
       const factory = getPlacementPolicy(this.placementName);
       if (!factory) throw new Error(`unknown placement policy '${this.placementName}'`);
-      this.session = new PlacementSession(cluster, factory({ cluster, rng: this.rng, workload: [] }), this.view.nodeOrder);
+      const targets = snapshot.targetTasks ?? [];
+      const workload = targets.length ? targetWorkload(cluster, targets.map((t, i) => ({ ...t, id: `target/${i}` as TaskId }))) : [];
+      this.session = new PlacementSession(cluster, factory({ cluster, rng: this.rng, workload }), this.view.nodeOrder);
       this.sessionCluster = cluster;
       this.sessionOrder = this.view.nodeOrder;
+      this.sessionTargets = snapshot.targetTasks;
     }
     this.checkFit();
     return cluster;

@@ -11,7 +11,7 @@ import type { GpuModel, NodeSpec } from '../model.ts';
 import type { Rng } from '../rng.ts';
 import type { LpSolver } from '../lp.ts';
 import type { PendingReasonCode } from './reasons.ts';
-import type { JobId, JobProgress, JobSpec, QueueConfig, TaskBinding, TenantConfig } from './model.ts';
+import type { JobId, JobProgress, JobSpec, QueueConfig, TaskBinding, TaskResources, TenantConfig } from './model.ts';
 
 export interface NodeState {
   readonly spec: NodeSpec;
@@ -77,6 +77,12 @@ export interface SchedulerSnapshot {
   readonly tenants?: readonly TenantConfig[];
   readonly tenantUsage?: readonly UsageRecord[];
   readonly finished?: readonly FinishedJob[];
+  /**
+   * Optional: the tasks the cluster expects (e.g. recent submissions', one entry per task), from
+   * which fragmentation-aware placement (`fgd`, `tide`) builds its target workload. Pass the same
+   * array while it is unchanged: a new one rebuilds the placement session. Absent: none.
+   */
+  readonly targetTasks?: readonly TaskResources[];
   /** The caller's number for this snapshot (increasing), for `runningDelta`. */
   readonly seq?: number;
   /**

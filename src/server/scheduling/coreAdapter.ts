@@ -2,17 +2,29 @@
  * Runs the jobs core (src/core/scheduling: the same schedulers the simulator runs) on the store's
  * state: translates a StoreSnapshot into the core's SchedulerSnapshot (seconds, node indices,
  * per-group replica bindings) and the core's SchedulePlan back into store terms. Objects for
- * unchanged nodes and running jobs are reused between cycles, which the core's incremental
- * ClusterView relies on to make a cycle cost O(changes).
+ * unchanged nodes, running jobs and pending jobs are reused between cycles, which the core's
+ * incremental paths (ClusterView, tide's waiting table) rely on to make a cycle cost O(changes).
+ *
+ * The core gets what the simulator gives it, from the store: declared time limits and job types,
+ * speeds per GPU model (gpuSpeeds.ts), progress and checkpoints, tenants with weights and
+ * decayed usage, finished jobs and recent submissions' task shapes (liveInputs.ts).
+ *
+ * Work live is counted in seconds on a GPU of speed 1 (an H100): a job's throughput on a model
+ * is its speed there, so steps done = seconds run × speed. A job's own step count (its progress
+ * reports) only says what share of that work is saved. `totalSteps` is the job's own reported
+ * total when it gave one, else Infinity: unknown (no policy but `oracle` reads it).
  */
 import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core/model.ts';
 import { Rng } from '../../core/rng.ts';
-import { boundGpus, CPU_MODEL, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
+import { boundGpus, CPU_MODEL, jobGpus, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
 import { getJobScheduler, jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
-import type { JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
+import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
+import type { JobProgress } from '../../core/scheduling/model.ts';
 import { anonymousMessage } from '../../core/scheduling/reasons.ts';
 import type { Job } from '../../api/types.ts';
-import type { ActiveTask, AppliedPlan, QueueConfig, StoreSnapshot } from '../../store/store.ts';
+import type { ActiveTask, AppliedPlan, FinishedRun, QueueConfig, Store, StoreSnapshot } from '../../store/store.ts';
+import { gpuSpeed } from './gpuSpeeds.ts';
+import { LiveInputs, type LiveInputsConfig } from './liveInputs.ts';
 import { UserError } from '../../util/errors.ts';
 import type { LpSolver } from '../../core/lp.ts';
 import { highsSolver } from '../../lp/highsSolver.ts';
@@ -35,27 +47,49 @@ export function parseSchedulerOptions(pairs: readonly string[]): SchedulerOption
 /** Quota given to a queue configured without one: effectively unlimited, and not lent out. */
 const UNLIMITED = 1_000_000;
 
+/** What the live core knows about the cluster beyond the store's snapshot (from the cluster config). */
+export interface LiveAdapterConfig extends LiveInputsConfig {
+  /** Relative speed per GPU model, over the built-in table. */
+  readonly gpuSpeeds?: Readonly<Record<string, number>>;
+}
+
 export class CoreSchedulerAdapter {
   readonly scheduler: JobScheduler;
+  readonly inputs: LiveInputs;
   private nodesKey = '';
   private nodes: NodeState[] = [];
-  private readonly running = new Map<string, { key: string; job: RunningJob }>();
+  private readonly running = new Map<string, { key: string; attempt: number; startMs: number; job: RunningJob }>();
   private readonly specs = new Map<string, { key: string; spec: CoreJob }>();
+  private readonly pendingJobs = new Map<string, { key: string; job: PendingJob }>();
+  private seq = 0;
 
-  constructor(schedulerName: string, placement: string, options: SchedulerOptions = {}, lp?: LpSolver, seed = 42) {
+  constructor(
+    schedulerName: string,
+    placement: string,
+    options: SchedulerOptions = {},
+    lp?: LpSolver,
+    seed = 42,
+    private readonly live: LiveAdapterConfig = {},
+  ) {
     const factory = getJobScheduler(schedulerName);
     if (!factory) throw new UserError(`unknown scheduler '${schedulerName}' (known: ${jobSchedulerNames().join(', ')})`);
     this.scheduler = factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) });
+    this.inputs = new LiveInputs(live);
   }
 
   /** Builds the adapter, loading the HiGHS LP solver only for schedulers that need one (gavel, las). */
-  static async create(schedulerName: string, placement: string, options: SchedulerOptions = {}): Promise<CoreSchedulerAdapter> {
+  static async create(schedulerName: string, placement: string, options: SchedulerOptions = {}, live: LiveAdapterConfig = {}): Promise<CoreSchedulerAdapter> {
     try {
-      return new CoreSchedulerAdapter(schedulerName, placement, options);
+      return new CoreSchedulerAdapter(schedulerName, placement, options, undefined, 42, live);
     } catch (e) {
       if (!/LP solver/.test((e as Error).message)) throw e;
-      return new CoreSchedulerAdapter(schedulerName, placement, options, await highsSolver());
+      return new CoreSchedulerAdapter(schedulerName, placement, options, await highsSolver(), 42, live);
     }
+  }
+
+  /** Reads from the store what a cycle needs beyond its snapshot (finished jobs, usage, recent shapes); call before plan(). */
+  refresh(store: Store, nowMs: number, force = false): Promise<void> {
+    return this.inputs.refresh(store, nowMs, force);
   }
 
   /** One cycle: store snapshot in, store plan out. `nowMs` is the wall clock. */
@@ -87,70 +121,162 @@ export class CoreSchedulerAdapter {
     const running: RunningJob[] = [];
     const pending: PendingJob[] = [];
     const seen = new Set<string>();
+    const waiting = new Set<string>();
+    /** Tenants of the jobs that hold resources (their usage accrues). */
+    const tenantOf = new Map<string, string>();
     for (const job of s.openJobs) {
       const spec = this.coreSpec(job, models);
       const tasks = tasksByJob.get(job.id);
       if (job.state === 'pending') {
-        pending.push({ spec, progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: job.attempt } });
+        waiting.add(job.id);
+        pending.push(this.pendingJob(job, spec));
         continue;
       }
       if (!tasks || tasks.length === 0) continue;
+      tenantOf.set(job.id, job.tenant);
       const bindings = this.bindings(job, tasks, nodeIndex);
-      const runKey = `${job.attempt}|${JSON.stringify(bindings.map((b) => [b.nodeId, b.placement.gpus]))}`;
-      seen.add(job.id);
+      const firstGpu = tasks.find((t) => t.gpus.length > 0);
+      const model: GpuModel = firstGpu ? (s.nodes.find((n) => n.id === firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
       const cached = this.running.get(job.id);
-      if (cached && cached.key === runKey) {
+      const sameAttempt = cached !== undefined && cached.attempt === job.attempt;
+      // The attempt's start: its first task's start (admitted, not started yet: when first seen so).
+      const starts = tasks.map((t) => t.startedAt).filter((t): t is number => typeof t === 'number');
+      const startMs = starts.length ? Math.min(...starts) : sameAttempt ? cached.startMs : nowMs;
+      const checkpointMs = job.progress?.checkpointAt ?? null;
+      const checkpoint = checkpointMs !== null && checkpointMs >= startMs ? checkpointMs : startMs;
+      const runKey = `${job.attempt}|${startMs}|${checkpoint}|${JSON.stringify(bindings.map((b) => [b.nodeId, b.placement.gpus]))}`;
+      seen.add(job.id);
+      if (cached && cached.key === runKey && cached.job.spec === spec) {
         running.push(cached.job);
         continue;
       }
-      const firstGpu = tasks.find((t) => t.gpus.length > 0);
-      const model: GpuModel = firstGpu ? (s.nodes.find((n) => n.id === firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
-      const start = (job.startedAt ?? job.createdAt) / 1000;
       const r: RunningJob = {
         spec,
-        progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: job.attempt },
+        // Progress as the run began: kept while the attempt lasts (a checkpoint moves lastCheckpointTime only).
+        progress: this.progressOf(job, spec, sameAttempt ? cached.job.progress : undefined),
         bindings,
         model,
-        startTime: start,
-        lastCheckpointTime: start,
+        startTime: startMs / 1000,
+        lastCheckpointTime: checkpoint / 1000,
         gpus: boundGpus(spec, bindings),
       };
-      this.running.set(job.id, { key: runKey, job: r });
+      this.running.set(job.id, { key: runKey, attempt: job.attempt, startMs, job: r });
       running.push(r);
     }
     for (const id of this.running.keys()) if (!seen.has(id)) this.running.delete(id);
+    for (const id of this.pendingJobs.keys()) if (!waiting.has(id)) this.pendingJobs.delete(id);
     const byId = (a: { spec: CoreJob }, b: { spec: CoreJob }): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
     running.sort(byId);
     pending.sort(byId);
-    return { now: nowMs / 1000, nodes: this.nodes, running, pending, queues: coreQueues(s.queues) };
+    const finished = this.inputs.takeFinished().map((f) => this.finishedJob(f, models));
+    return {
+      now: nowMs / 1000,
+      seq: ++this.seq,
+      nodes: this.nodes,
+      running,
+      pending,
+      queues: coreQueues(s.queues),
+      tenants: this.inputs.tenants,
+      tenantUsage: this.inputs.usage(s.activeTasks, (id) => tenantOf.get(id), nowMs),
+      finished,
+      targetTasks: this.inputs.targetTasks,
+    };
+  }
+
+  /** The same PendingJob object while nothing the core reads of it changed. */
+  private pendingJob(job: Job, spec: CoreJob): PendingJob {
+    const p = job.progress;
+    const key = `${job.attempt}|${job.runSeconds}|${p?.step ?? ''}|${p?.checkpointStep ?? ''}|${p?.totalSteps ?? ''}`;
+    const cached = this.pendingJobs.get(job.id);
+    if (cached && cached.key === key && cached.job.spec === spec) return cached.job;
+    const made: PendingJob = { spec, progress: this.progressOf(job, spec) };
+    this.pendingJobs.set(job.id, { key, job: made });
+    return made;
+  }
+
+  /**
+   * The job's progress before its current attempt (running) or now (pending), in seconds on a
+   * speed-1 GPU: its earlier attempts' running time at its best speed, of which only the saved
+   * share counts when it reports progress (checkpointStep ÷ step; no checkpoint: none saved).
+   * A running job keeps the figure its run began with (`kept`).
+   */
+  private progressOf(job: Job, spec: CoreJob, kept?: JobProgress): JobProgress {
+    if (kept) return kept;
+    const best = Math.max(0, ...Object.values(spec.throughput));
+    const p = job.progress;
+    const saved = p === null || p.step <= 0 ? 1 : Math.min(1, Math.max(0, (p.checkpointStep ?? 0) / p.step));
+    const gpus = Math.max(1, jobGpus(spec));
+    return {
+      stepsDone: job.runSeconds * best * saved,
+      attainedGpuSeconds: job.runSeconds * gpus,
+      runSeconds: job.runSeconds,
+      preemptions: job.attempt,
+      ...(job.startedAt !== null ? { firstStartTime: job.startedAt / 1000 } : {}),
+    };
+  }
+
+  /**
+   * A finished job as the core's history reads it: its work (`totalSteps`) is what it did, its
+   * running time × its speed where it ran, so that work ÷ best speed is its run on the fastest model.
+   */
+  private finishedJob(f: FinishedRun, models: readonly string[]): FinishedJob {
+    const job = { ...f.spec };
+    const throughput = this.throughputOf(f.spec, models);
+    const best = Math.max(0, ...Object.values(throughput));
+    const ran = f.model === null ? best : (throughput[f.model] ?? gpuSpeed(f.model, this.live.gpuSpeeds, f.spec.gpuSpeeds));
+    const spec: CoreJob = {
+      ...this.specOf(f.id, 'history', 'history', job, 0),
+      throughput,
+      totalSteps: f.runSeconds * ran,
+    };
+    const progress: JobProgress = { stepsDone: spec.totalSteps, attainedGpuSeconds: f.runSeconds * jobGpus(spec), runSeconds: f.runSeconds, preemptions: 0 };
+    return { spec, finishTime: f.finishedAt / 1000, progress, model: f.model ?? CPU_MODEL };
+  }
+
+  /** Steps per second per model: the job's speed there (0: it cannot run there); CPU-only jobs: `cpu`. */
+  private throughputOf(spec: Job['spec'], models: readonly string[]): Record<string, number> {
+    const gpuJob = spec.groups.some((g) => g.gpuCount > 0);
+    let allowed = [...models];
+    for (const g of spec.groups) if (g.gpuModels.length > 0) allowed = allowed.filter((m) => g.gpuModels.includes(m));
+    const throughput: Record<string, number> = {};
+    if (!gpuJob) throughput[CPU_MODEL] = 1;
+    else for (const m of allowed) throughput[m] = gpuSpeed(m, this.live.gpuSpeeds, spec.gpuSpeeds);
+    return throughput;
+  }
+
+  /** The core's JobSpec of a store job, with its throughput and work to be set. */
+  private specOf(id: string, tenant: string, queue: string, spec: Job['spec'], submitMs: number): Omit<CoreJob, 'throughput' | 'totalSteps'> {
+    return {
+      id: jobId(id),
+      tenant,
+      queue,
+      priorityClass: 'custom',
+      priority: spec.priority,
+      submitTime: submitMs / 1000,
+      groups: spec.groups.map((g) => ({
+        name: g.name,
+        replicas: g.replicas,
+        ...(g.minReplicas !== undefined ? { minReplicas: g.minReplicas } : {}),
+        task: { cpuMilli: g.cpuMilli, memoryMib: g.memoryMib, gpuCount: g.gpuCount, gpuMilli: g.gpuMilli, allowedModels: g.gpuModels },
+      })),
+      preemptible: spec.preemptible,
+      ...(spec.timeLimitSeconds !== undefined ? { timeLimitSeconds: spec.timeLimitSeconds } : {}),
+      jobType: spec.jobType ?? spec.name,
+      // The per-job preemption budget, for a core that reads it (the cluster default is the scheduler option maxPreemptions).
+      ...(spec.maxPreemptions !== undefined ? { maxPreemptions: spec.maxPreemptions } : {}),
+    };
   }
 
   private coreSpec(job: Job, models: readonly string[]): CoreJob {
-    const key = `${job.attempt}|${models.join(',')}`;
+    const total = job.progress?.totalSteps ?? null;
+    const key = `${models.join(',')}|${total ?? ''}`;
     const cached = this.specs.get(job.id);
     if (cached && cached.key === key) return cached.spec;
-    const gpuJob = job.spec.groups.some((g) => g.gpuCount > 0);
-    let allowed = [...models];
-    for (const g of job.spec.groups) if (g.gpuModels.length > 0) allowed = allowed.filter((m) => g.gpuModels.includes(m));
-    const throughput: Record<string, number> = {};
-    if (!gpuJob) throughput[CPU_MODEL] = 1;
-    for (const m of allowed) throughput[m] = 1;
     const spec: CoreJob = {
-      id: jobId(job.id),
-      tenant: job.tenant,
-      queue: job.queue,
-      priorityClass: 'custom',
-      priority: job.priority,
-      submitTime: job.createdAt / 1000,
-      groups: job.spec.groups.map((g) => ({
-        name: g.name,
-        replicas: g.replicas,
-        task: { cpuMilli: g.cpuMilli, memoryMib: g.memoryMib, gpuCount: g.gpuCount, gpuMilli: g.gpuMilli, allowedModels: g.gpuModels },
-      })),
-      // The live server does not know a job's work or speed; only the simulator and oracle policies read these.
-      totalSteps: 1,
-      throughput,
-      preemptible: job.spec.preemptible,
+      ...this.specOf(job.id, job.tenant, job.queue, job.spec, job.createdAt),
+      // Unknown unless the job reported it (only the simulator and `oracle` policies read it).
+      totalSteps: total ?? Infinity,
+      throughput: this.throughputOf(job.spec, models),
     };
     this.specs.set(job.id, { key, spec });
     if (this.specs.size > 200_000) this.specs.clear();
@@ -217,16 +343,26 @@ export function readerMessage(p: PendingReason, jobs: ReadonlyMap<string, Job>):
   return anonymousMessage(p.code, job?.queue ?? '?');
 }
 
-/** Tide's queues as Kueue ClusterQueues in one cohort, so queues borrow each other's unused quota. */
+/**
+ * Tide's queues as Kueue ClusterQueues: in their cohort (default `cluster`, so queues borrow each
+ * other's unused quota), with nominal quotas, borrowing and lending limits per GPU model (`*`:
+ * any model). A queue without a quota is unlimited and lends nothing. No queue with a quota:
+ * none are enforced.
+ */
 export function coreQueues(queues: readonly QueueConfig[]): CoreQueue[] {
-  if (!queues.some((q) => q.gpuQuota !== null)) return [];
-  return queues.map((q) => ({
-    name: q.name,
-    cohort: 'cluster',
-    nominalQuota: { '*': q.gpuQuota ?? UNLIMITED },
-    ...(q.borrowingLimit !== null ? { borrowingLimit: { '*': q.borrowingLimit } } : {}),
-    ...(q.gpuQuota === null ? { lendingLimit: { '*': 0 } } : {}),
-  }));
+  if (!queues.some((q) => q.gpuQuota !== null || q.nominalQuota !== undefined)) return [];
+  return queues.map((q) => {
+    const unlimited = q.gpuQuota === null && q.nominalQuota === undefined;
+    const borrowing = q.borrowingLimits ?? (q.borrowingLimit !== null ? { '*': q.borrowingLimit } : undefined);
+    const lending = q.lendingLimits ?? (unlimited ? { '*': 0 } : undefined);
+    return {
+      name: q.name,
+      cohort: q.cohort ?? 'cluster',
+      nominalQuota: q.nominalQuota ?? { '*': q.gpuQuota ?? UNLIMITED },
+      ...(borrowing ? { borrowingLimit: borrowing } : {}),
+      ...(lending ? { lendingLimit: lending } : {}),
+    };
+  });
 }
 
 function groupAt(job: Job, index: number): { group: string; replica: number } | null {

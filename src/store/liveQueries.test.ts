@@ -1,0 +1,80 @@
+/**
+ * Store conformance for what the live core reads beyond a snapshot: finished runs (run-time
+ * history), tenants' usage by hour (fair share), recent specs (target shapes), and queues with
+ * cohorts and per-model quotas (migration 005). Same behaviour on SQLite and PostgreSQL.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Store } from './store.ts';
+import { node, runJob } from './liveTesting.ts';
+import { storeFactories } from './testing.ts';
+
+const H = 3_600_000;
+
+for (const factory of storeFactories()) {
+  if (factory.skip !== undefined) {
+    test(`live queries: ${factory.name}`, { skip: factory.skip }, () => {});
+    continue;
+  }
+  describe(`live queries: ${factory.name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      const opened = await factory.open();
+      store = opened.store;
+      cleanup = opened.cleanup;
+      await store.registerNode(node('n1', 'A100'), 0);
+    });
+    after(async () => cleanup());
+
+    test('finished runs: the latest first time, then those after the cursor; failed jobs are left out; run time and model come with them', async () => {
+      const a = await runJob(store, 'team-a', { name: 'a', timeLimit: 3600, jobType: 'bert' }, 10 * H, 10 * H + 600_000);
+      await runJob(store, 'team-a', { name: 'failed' }, 10 * H + 700_000, 10 * H + 800_000, 1);
+      const b = await runJob(store, 'team-b', { name: 'b' }, 11 * H, 11 * H + 60_000);
+      const latest = await store.finishedRuns(null, 1);
+      assert.deepEqual(latest.map((r) => r.id), [b], 'the latest one');
+      const all = await store.finishedRuns(null, 10);
+      assert.deepEqual(all.map((r) => r.id), [a, b], 'oldest first, the failed job left out');
+      const first = all[0];
+      assert.equal(first?.runSeconds, 600);
+      assert.equal(first?.model, 'A100');
+      assert.equal(first?.spec.timeLimitSeconds, 3600);
+      assert.equal(first?.spec.jobType, 'bert');
+      assert.equal(first?.finishedAt, 10 * H + 600_000);
+      assert.deepEqual((await store.finishedRuns({ finishedAt: first?.finishedAt ?? 0, id: a }, 10)).map((r) => r.id), [b], 'after the cursor');
+      assert.deepEqual(await store.finishedRuns({ finishedAt: 11 * H + 60_000, id: b }, 10), [], 'nothing after the last');
+    });
+
+    test('usage by hour: resource-seconds per tenant and hour of ending, failed runs included, older ones left out', async () => {
+      const rows = await store.usageByHour(9 * H);
+      const a = rows.find((r) => r.tenant === 'team-a' && r.hour === 10 * H);
+      // 600 s and 100 s on 2 GPUs, 1 CPU core each (the default) and the default memory.
+      assert.ok(a, JSON.stringify(rows));
+      assert.ok(Math.abs(a.gpuSeconds - 2 * 700) < 1e-6, `${a.gpuSeconds}`);
+      assert.ok(Math.abs(a.cpuSeconds - 700) < 1e-6, `${a.cpuSeconds}`);
+      assert.ok(a.memoryMibSeconds > 0);
+      const b = rows.find((r) => r.tenant === 'team-b');
+      assert.equal(b?.hour, 11 * H);
+      assert.ok(Math.abs((b?.gpuSeconds ?? 0) - 120) < 1e-6);
+      assert.deepEqual((await store.usageByHour(11 * H)).map((r) => r.tenant), ['team-b'], 'tasks that ended before the start are left out');
+    });
+
+    test('recent specs: newest first, at most the limit', async () => {
+      const specs = await store.recentSpecs(2);
+      assert.deepEqual(specs.map((s) => s.name), ['b', 'failed']);
+      assert.equal(specs[0]?.groups[0]?.gpuCount, 2);
+    });
+
+    test('queues keep their cohort and per-model quotas, and a plain queue stays plain', async () => {
+      await store.putQueue({ name: 'research', gpuQuota: 12, borrowingLimit: null, cohort: 'lab', nominalQuota: { H100: 8, A100: 4 }, borrowingLimits: { H100: 2 }, lendingLimits: { '*': 3 }, tenants: ['team-a'] }, 1);
+      await store.putQueue({ name: 'plain', gpuQuota: 4, borrowingLimit: 1 }, 1);
+      const queues = await store.listQueues();
+      assert.deepEqual(queues.find((q) => q.name === 'research'), { name: 'research', gpuQuota: 12, borrowingLimit: null, tenants: ['team-a'], cohort: 'lab', nominalQuota: { H100: 8, A100: 4 }, borrowingLimits: { H100: 2 }, lendingLimits: { '*': 3 } });
+      assert.deepEqual(queues.find((q) => q.name === 'plain'), { name: 'plain', gpuQuota: 4, borrowingLimit: 1 });
+      const snap = await store.snapshot();
+      assert.equal(snap.queues.find((q) => q.name === 'research')?.cohort, 'lab', 'the snapshot has them too');
+      await store.putQueue({ name: 'research', gpuQuota: 2, borrowingLimit: null }, 2);
+      assert.deepEqual((await store.listQueues()).find((q) => q.name === 'research'), { name: 'research', gpuQuota: 2, borrowingLimit: null }, 'a put replaces the queue');
+    });
+  });
+}
