@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { parseJobSpec } from '../api/spec.ts';
 import type { Store } from './store.ts';
 import { node, runJob } from './liveTesting.ts';
 import { storeFactories } from './testing.ts';
@@ -75,6 +76,26 @@ for (const factory of storeFactories()) {
       assert.equal(snap.queues.find((q) => q.name === 'research')?.cohort, 'lab', 'the snapshot has them too');
       await store.putQueue({ name: 'research', gpuQuota: 2, borrowingLimit: null }, 2);
       assert.deepEqual((await store.listQueues()).find((q) => q.name === 'research'), { name: 'research', gpuQuota: 2, borrowingLimit: null }, 'a put replaces the queue');
+    });
+
+    test('usage by hour counts every attempt: a preempted run is usage too', async () => {
+      const spec = parseJobSpec({ name: 'twice', tasks: [{ gpus: 1, command: 'true' }] });
+      assert.ok(spec.ok);
+      const id = (await store.submit('team-c', spec.spec, null, 20 * H)).jobs[0]?.id ?? '';
+      const bind = async (attempt: number, gpu: number, at: number): Promise<string> => {
+        await store.applyPlan({ binds: [{ jobId: id, attempt, tasks: [{ index: 0, node: 'n1', gpus: [gpu], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, at);
+        return ((await store.heartbeat('n1', [], [], at)) ?? []).find((d) => d.jobId === id)?.runId ?? '';
+      };
+      const first = await bind(0, 2, 20 * H + 1000);
+      await store.heartbeat('n1', [], [{ runId: first, state: 'running', pid: 1, exitCode: null }], 20 * H + 2000);
+      await store.preempt(id, 'make room', 20 * H + 302_000);
+      await store.heartbeat('n1', [], [{ runId: first, state: 'exited', pid: 1, exitCode: 143 }], 20 * H + 302_000);
+      const second = await bind(1, 3, 20 * H + 400_000);
+      await store.heartbeat('n1', [], [{ runId: second, state: 'running', pid: 2, exitCode: null }], 20 * H + 400_000);
+      await store.heartbeat('n1', [], [{ runId: second, state: 'exited', pid: 2, exitCode: 0 }], 20 * H + 500_000);
+      const c = (await store.usageByHour(19 * H)).filter((r) => r.tenant === 'team-c');
+      assert.equal(c.length, 1, JSON.stringify(c));
+      assert.ok(Math.abs((c[0]?.gpuSeconds ?? 0) - (300 + 100)) < 1e-6, `300 s preempted + 100 s finished, got ${c[0]?.gpuSeconds}`);
     });
   });
 }

@@ -37,14 +37,18 @@ export const Q = {
   firstTasksOf: (n: number): string =>
     `SELECT t.job_id AS job_id, t.gpus AS gpus, t.started_at AS started_at, t.finished_at AS finished_at, n.gpus AS node_gpus FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id
      WHERE t.idx = 0 AND t.job_id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
-  /** Per tenant and hour of ending: resource-seconds of tasks that ended after $1 (floats: no overflow on either database). */
-  usageByHour: `SELECT j.tenant AS tenant, (t.finished_at / 3600000) * 3600000 AS hour,
-      SUM(CAST(t.gpu_milli AS DOUBLE PRECISION) * (t.finished_at - t.started_at) / 1000000.0) AS gpu,
-      SUM(CAST(t.cpu_milli AS DOUBLE PRECISION) * (t.finished_at - t.started_at) / 1000000.0) AS cpu,
-      SUM(CAST(t.memory_mib AS DOUBLE PRECISION) * (t.finished_at - t.started_at) / 1000.0) AS mem
-    FROM tasks t JOIN jobs j ON j.id = t.job_id
-    WHERE t.finished_at > $1 AND t.started_at IS NOT NULL AND t.finished_at >= t.started_at
-    GROUP BY j.tenant, (t.finished_at / 3600000) * 3600000 ORDER BY j.tenant, hour`,
+  /**
+   * Per tenant and hour of ending: resource-seconds of task runs that ended after $1, every
+   * attempt counted (task_attempts keeps preempted and requeued runs; floats: no overflow on
+   * either database).
+   */
+  usageByHour: `SELECT j.tenant AS tenant, (a.finished_at / 3600000) * 3600000 AS hour,
+      SUM(CAST(a.gpu_milli AS DOUBLE PRECISION) * (a.finished_at - a.started_at) / 1000000.0) AS gpu,
+      SUM(CAST(t.cpu_milli AS DOUBLE PRECISION) * (a.finished_at - a.started_at) / 1000000.0) AS cpu,
+      SUM(CAST(t.memory_mib AS DOUBLE PRECISION) * (a.finished_at - a.started_at) / 1000.0) AS mem
+    FROM task_attempts a JOIN tasks t ON t.job_id = a.job_id AND t.idx = a.idx JOIN jobs j ON j.id = a.job_id
+    WHERE a.finished_at > $1 AND a.started_at IS NOT NULL AND a.finished_at >= a.started_at
+    GROUP BY j.tenant, (a.finished_at / 3600000) * 3600000 ORDER BY j.tenant, hour`,
   recentSpecs: 'SELECT spec FROM jobs ORDER BY id DESC LIMIT $1',
 
   insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
