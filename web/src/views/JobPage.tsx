@@ -58,7 +58,8 @@ export function JobPage({ id, session }: { id: string; session: Session }) {
   if (!d) return <section><h1>Job {id}</h1><p>Loading…</p></section>;
   const { job, tasks, events } = d;
   const finished = FINISHED.has(job.state);
-  const running = job.startedAt !== null && !finished ? (Date.now() - job.startedAt) / 1000 : 0;
+  // This attempt's time: until now, or until it ended (runSeconds holds the earlier attempts').
+  const running = job.startedAt !== null ? ((finished ? (job.finishedAt ?? job.startedAt) : Date.now()) - job.startedAt) / 1000 : 0;
   const activeTasks = tasks.filter((t) => t.attempt === job.attempt);
   const progress = job.progress ?? null;
   return (
