@@ -54,7 +54,10 @@ async function listen(token: string): Promise<Sse> {
           if (!event || !data) continue;
           const m = { event, data: JSON.parse(data) };
           messages.push(m);
-          for (const w of waiters.splice(0)) (w.test(m) ? w.resolve(m) : waiters.push(w));
+          for (const w of waiters.splice(0)) {
+            if (w.test(m)) w.resolve(m);
+            else waiters.push(w);
+          }
         }
       }
     } catch {
