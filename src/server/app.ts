@@ -21,6 +21,7 @@ import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
 import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
 import { registerWebRoutes } from './webRoutes.ts';
+import { registerWhatIfRoutes } from './whatIf.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -108,6 +109,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerWebRoutes(app);
   registerDashboardRoutes(app, { store, clock });
   registerLiveRoutes(app, { store, clock });
+  registerWhatIfRoutes(app, { store, clock });
   const submissionCheck = new SubmissionCheck(store);
   registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {

@@ -47,6 +47,8 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /v1/placements': ['tenant', 'admin'],
   'GET /v1/session': ['tenant', 'admin'],
   'POST /v1/jobs/validate': ['tenant', 'admin'],
+  'GET /v1/whatif': ['admin'],
+  'POST /v1/whatif': ['admin'],
 };
 
 /** NODE's own token, issued at its registration (the test's first step). */
@@ -137,6 +139,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/agent/heartbeat': { node: NODE, reports: [], telemetry: [] },
     'POST /v1/tokens': { role: 'tenant', tenant: 'bob' },
     'POST /v1/jobs/validate': { name: 'iso', queue: 'alice', tasks: [{ gpus: 1, command: 'true' }] },
+    'POST /v1/whatif': { policies: ['fifo', 'nope'] },
   };
   const problems: string[] = [];
   for (const caller of CALLERS) {
