@@ -37,7 +37,7 @@ export function clusterOf(nodes: readonly NodeInfo[], queues: readonly QueueConf
       const q = queues.find((x) => x.name === name);
       return { name, nominalQuota: { '*': q?.gpuQuota ?? total }, ...(q?.borrowingLimit !== null && q?.borrowingLimit !== undefined ? { borrowingLimit: { '*': q.borrowingLimit } } : {}) };
     }),
-  });
+  }, { aliasDuplicateObjects: false });
 }
 
 /** The workload file for the jobs that ran (started and finished) between from and to. */
@@ -61,7 +61,7 @@ export function workloadOf(jobs: readonly Job[], models: readonly string[], from
         preemptible: j.spec.preemptible,
       };
     }),
-  });
+  }, { aliasDuplicateObjects: false });
 }
 
 /** A source file by its path under src/: beside this module (the sources), or from dist/ (the compiled CLI). */

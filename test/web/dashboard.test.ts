@@ -4,7 +4,7 @@
  * form (a bad field gets the API's error on the field), submits, and watches the job go from
  * pending to running to succeeded without a reload while a second tab cancels the job that held
  * the GPU; it reads the job's logs, sees the GPU turn free, filters the list. Tenant B sees none
- * of it. Every main view passes axe-core (no serious or critical violation), at laptop and phone
+ * of it; the admin sees both and compares two schedulers on the cluster's history. Every main view passes axe-core (no serious or critical violation), at laptop and phone
  * width, with no console error or failed request; screenshots go to test-output/web/.
  */
 import assert from 'node:assert/strict';
@@ -22,6 +22,7 @@ let browser: Browser;
 let alice = '';
 let bob = '';
 let admin: Api;
+let adminToken = '';
 
 before(async () => {
   // The dashboard as `npm run build` makes it (a no-op when it is fresh).
@@ -34,7 +35,8 @@ before(async () => {
   await waitFor('tide up', async () => (up.output.includes('Tide is up') ? true : undefined), 60_000);
   url = `http://127.0.0.1:${port}`;
   const creds = JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8')) as { adminToken: string };
-  admin = new Api(url, creds.adminToken);
+  adminToken = creds.adminToken;
+  admin = new Api(url, adminToken);
   await waitFor('the node', async () => ((await admin.req('GET', '/v1/nodes')).json.nodes?.[0]?.state === 'ready' ? true : undefined), 30_000);
   for (const name of ['alice', 'bob']) {
     const r = await admin.req('POST', '/v1/tenants', { name });
@@ -107,7 +109,7 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
   await page.keyboard.press('Enter');
   await page.waitForURL(/#\/jobs\/\d+$/);
   const jobId = page.url().split('/').pop() as string;
-  await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
+  await page.evaluate('window.noReload = true');
 
   // Pending behind the blocker, with its reason.
   await page.getByTestId('job-state').getByText('pending', { exact: true }).waitFor();
@@ -128,7 +130,7 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
   await page.getByTestId('logs').getByText(/hello-from-e2e/).waitFor({ timeout: 30_000 });
   await page.getByTestId('job-state').getByText('succeeded', { exact: true }).waitFor({ timeout: 30_000 });
   await page.getByTestId('logs').getByText(/done-e2e/).waitFor({ timeout: 30_000 });
-  assert.equal(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload), true, 'the page was not reloaded');
+  assert.equal(await page.evaluate('window.noReload'), true, 'the page was not reloaded');
   const timeline = (await page.getByTestId('timeline').textContent()) ?? '';
   assert.match(timeline, /job:submitted/);
   await shot(page, 'job');
@@ -152,7 +154,6 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
   await check('queues');
   await follow(page, '#/whatif');
   await page.getByRole('heading', { name: 'What-if' }).waitFor();
-  await shot(page, 'whatif');
   await check('whatif');
 
   // A phone-sized viewport: nothing wider than the screen.
@@ -163,7 +164,7 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
     await phone.goto(`${url}/#/${view}`);
     await phone.locator('h1').first().waitFor();
     await phone.locator('main h1').waitFor();
-    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = (await phone.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
     assert.ok(overflow <= 1, `${view} is ${overflow}px wider than a phone`);
     await shot(phone, `${view}-phone`);
   }
@@ -184,4 +185,23 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
   assert.doesNotMatch(text, /e2e-train|blocker|alice/);
   await shot(pageB, 'tenant-b');
   await ctxB.close();
+
+  // The admin sees both tenants' jobs, and compares two schedulers on this cluster's history.
+  const ctxAdmin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const pa = await ctxAdmin.newPage();
+  const adminProblems = watchProblems(pa);
+  await signIn(pa, adminToken);
+  await follow(pa, '#/jobs');
+  await pa.locator(`tr[data-job="${jobId}"]`).getByText('alice').waitFor();
+  await follow(pa, '#/whatif');
+  await pa.getByRole('button', { name: 'Compare' }).focus();
+  await pa.keyboard.press('Enter');
+  await pa.getByTestId('whatif-result').waitFor({ timeout: 90_000 });
+  assert.match((await pa.getByTestId('whatif-result').textContent()) ?? '', /2 jobs on 1 GPUs/);
+  await pa.locator('.svg-chart img').waitFor();
+  await shot(pa, 'whatif');
+  const adminAxe = await axeViolations(pa);
+  assert.deepEqual(adminAxe, [], 'axe-core on the what-if results');
+  assert.deepEqual(adminProblems, [], 'console errors or failed requests (admin)');
+  await ctxAdmin.close();
 });

@@ -3,9 +3,9 @@
  * fraction in use, whole, held but idle, draining, lost), the counters, and utilisation and
  * power over the last hours. Hovering or focusing a cell shows its telemetry and the jobs on it.
  */
-import { memo, useEffect, useMemo, useState } from 'react';
+import { memo, useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { api, qs } from '../api.ts';
-import { latestNodes, on } from '../live.ts';
+import { latestNodes, on, timing } from '../live.ts';
 import type { NodeInfo, Placement, Session, TelemetryPoint } from '../types.ts';
 import { TimeChart } from './Chart.tsx';
 
@@ -83,6 +83,10 @@ export function ClusterView({ session }: { session: Session }) {
   }, []);
 
   const cells = useMemo(() => gpuCells(nodes), [nodes]);
+  // For bench/web.ts: from the stream message to the grid drawn with it.
+  useLayoutEffect(() => {
+    if (window.__tide && timing.receivedAt) window.__tide.lastGridUpdateMs = performance.now() - timing.receivedAt;
+  }, [cells]);
   const byGpu = useMemo(() => {
     const m = new Map<string, Placement[]>();
     for (const p of placements) for (const g of p.gpus) {

@@ -15,7 +15,7 @@ const PAGE = 50;
 declare global {
   interface Window {
     /** Figures for bench/web.ts: the first render of the list and the last live update applied. */
-    __tide?: { firstRenderMs?: number; lastUpdateMs?: number; updates: number };
+    __tide?: { firstRenderMs?: number; lastUpdateMs?: number; lastGridUpdateMs?: number; updates: number };
   }
 }
 window.__tide ??= { updates: 0 };
