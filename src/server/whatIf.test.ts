@@ -26,11 +26,11 @@ test('the cluster and the past jobs become files tide sim reads', () => {
   const cluster = readClusterFile(join(dir, 'c.yaml'));
   assert.equal(cluster.nodes.length, 1, 'the lost node is left out');
   assert.deepEqual(cluster.queues.map((q) => [q.name, q.nominalQuota['*']]), [['q1', 2], ['q2', 4]]);
-  writeFileSync(join(dir, 'w.yaml'), workloadOf([job('1', 4, 2, 10_000, 12_000, 72_000), job('2', 0.5, 1, 20_000, null, null), job('3', 0.5, 1, 30_000, 31_000, 32_000)], ['H100', 'A100'], 0));
+  writeFileSync(join(dir, 'w.yaml'), workloadOf([job('1', 4, 2, 10_000, 12_000, 72_000), job('2', 0.5, 1, 20_000, null, null), job('3', 0.5, 1, 30_000, 31_000, 32_000)], ['H100', 'A100']));
   const jobs = readWorkloadFile(join(dir, 'w.yaml'));
   assert.deepEqual(jobs.map((j) => j.id), ['job-1', 'job-3'], 'a job that never ran is left out');
-  assert.equal(jobs[0]?.submitTime, 10);
-  assert.throws(() => workloadOf([job('2', 1, 1, 0, null, null)], ['H100'], 0), /no job ran/);
+  assert.deepEqual(jobs.map((j) => j.submitTime), [0, 20], 'submitted relative to the first');
+  assert.throws(() => workloadOf([job('2', 1, 1, 0, null, null)], ['H100']), /no job ran/);
 });
 
 let server: RunningServer;

@@ -7,7 +7,7 @@
  *
  * A past job becomes a simulated job with its GPUs, its tenant and queue, and as many steps as it
  * ran seconds at one step per second on every GPU model of the cluster (the live cluster records
- * no throughput per model), submitted at its submission time relative to the window's start.
+ * no throughput per model), submitted at its submission time relative to the first job's.
  */
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
@@ -40,10 +40,11 @@ export function clusterOf(nodes: readonly NodeInfo[], queues: readonly QueueConf
   }, { aliasDuplicateObjects: false });
 }
 
-/** The workload file for the jobs that ran (started and finished) between from and to. */
-export function workloadOf(jobs: readonly Job[], models: readonly string[], from: number): string {
+/** The workload file for the jobs that ran (started and finished): submitted from the first one's submission on. */
+export function workloadOf(jobs: readonly Job[], models: readonly string[]): string {
   const ran = jobs.filter((j) => j.startedAt !== null && j.finishedAt !== null && j.finishedAt > j.startedAt);
   if (ran.length === 0) throw new ApiError('conflict', 'no job ran to its end in that window: pick a longer one, or upload a workload file');
+  const from = Math.min(...ran.map((j) => j.createdAt));
   const throughput = Object.fromEntries(models.map((m) => [m, 1]));
   return stringify({
     jobs: ran.map((j) => {
@@ -154,7 +155,7 @@ export function registerWhatIfRoutes(app: FastifyInstance, o: { store: Store; cl
           after = Number(page[page.length - 1]?.id);
         }
         const models = [...new Set(nodes.flatMap((n) => n.gpus.map((g) => g.model)))];
-        workload = workloadOf(jobs, models.length ? models : ['GPU'], from);
+        workload = workloadOf(jobs, models.length ? models : ['GPU']);
         jobQueues = [...new Set(jobs.map((j) => j.queue))];
       }
       const cluster = (body['cluster'] as string | undefined) ?? clusterOf(nodes, await store.listQueues(), jobQueues);

@@ -19,14 +19,45 @@ const VIEWS = [
   ['whatif', 'What-if'],
 ] as const;
 
+const SESSION_KEY = 'tide.session';
+
+/** The session remembered with the token: the views start at once, while /v1/session confirms it. */
+function rememberedSession(): Session | null {
+  if (currentToken() === null) return null;
+  try {
+    const s = JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null') as Session | null;
+    return s && (s.role === 'admin' || s.role === 'tenant') ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function keep(s: Session | null): void {
+  if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
+  else localStorage.removeItem(SESSION_KEY);
+}
+
 export function App() {
-  const [session, setSession] = useState<Session | null>(null);
-  const [checking, setChecking] = useState(currentToken() !== null);
+  const [session, setSessionState] = useState<Session | null>(rememberedSession);
+  const [checking, setChecking] = useState(currentToken() !== null && session === null);
+  const setSession = (s: Session | null): void => {
+    keep(s);
+    setSessionState(s);
+  };
   useEffect(() => {
     if (currentToken() === null) return;
     api<Session>('/v1/session')
-      .then(setSession)
-      .catch(() => setToken(null))
+      .then((s) => {
+        const before = rememberedSession();
+        // The same session as remembered: keep the object, so nothing restarts.
+        if (!before || before.role !== s.role || before.tenant !== s.tenant) setSession(s);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof ApiFailure && e.status === 401) {
+          setToken(null);
+          setSession(null);
+        }
+      })
       .finally(() => setChecking(false));
   }, []);
   useEffect(() => {

@@ -54,9 +54,18 @@ export function ClusterView({ session }: { session: Session }) {
       clearTimeout(timer);
       timer = setTimeout(() => void api<{ placements: Placement[] }>('/v1/placements').then((r) => setPlacements(r.placements), () => {}), 150);
     };
-    void api<{ nodes: NodeInfo[] }>('/v1/nodes').then((r) => setNodes(r.nodes), () => {});
+    // The same nodes again (the stream's first message repeats what was read) change nothing.
+    let shown = '';
+    const show = (next: NodeInfo[]): void => {
+      const text = JSON.stringify(next);
+      if (text === shown) return;
+      shown = text;
+      setNodes(next);
+    };
+    if (latestNodes().length === 0) void api<{ nodes: NodeInfo[] }>('/v1/nodes').then((r) => show(r.nodes), () => {});
+    else show(latestNodes());
     loadPlacements();
-    const offs = [on('nodes', ({ nodes }) => { setNodes(nodes); loadPlacements(); }), on('job', loadPlacements), on('reconnected', loadPlacements)];
+    const offs = [on('nodes', ({ nodes }) => { show(nodes); loadPlacements(); }), on('job', loadPlacements), on('reconnected', loadPlacements)];
     return () => {
       clearTimeout(timer);
       offs.forEach((f) => f());
@@ -154,9 +163,18 @@ const Grid = memo(function Grid({ nodes, cells, onFocus }: { nodes: readonly Nod
     }
     return [...m.entries()];
   }, [cells]);
+  // When the cells were first put in the page (ms since navigation), for bench/web.ts.
+  useLayoutEffect(() => {
+    if (cells.length && window.__tide && window.__tide.gridRenderedAt === undefined) window.__tide.gridRenderedAt = performance.now();
+  }, [cells]);
   if (nodes.length === 0) return <p>No nodes have registered yet: start an agent (<code>tide agent</code>) or <code>tide up</code>.</p>;
+  // One handler for all the cells (by their data-gpu), not two per cell.
+  const pick = (e: { target: EventTarget }): void => {
+    const key = (e.target as HTMLElement).dataset?.['gpu'];
+    if (key) onFocus(key);
+  };
   return (
-    <div className="grid" data-testid="gpu-grid">
+    <div className="grid" data-testid="gpu-grid" onMouseOver={pick} onFocus={pick}>
       {groups.map(([k, cs]) => {
         const [node, model] = k.split('\u0000');
         return (
@@ -165,7 +183,7 @@ const Grid = memo(function Grid({ nodes, cells, onFocus }: { nodes: readonly Nod
             <ul className="cells">
               {cs.map((c) => (
                 <li key={c.key}>
-                  <button type="button" className={`cell g-${c.state}`} data-state={c.state} data-gpu={c.key} aria-label={`${c.node} GPU ${c.index} ${c.model}: ${STATE_LABEL[c.state]}${c.utilization !== null ? `, ${c.utilization}% busy` : ''}`} onMouseEnter={() => onFocus(c.key)} onFocus={() => onFocus(c.key)} />
+                  <button type="button" className={`cell g-${c.state}`} data-state={c.state} data-gpu={c.key} aria-label={`${c.node} GPU ${c.index} ${c.model}: ${STATE_LABEL[c.state]}${c.utilization !== null ? `, ${c.utilization}% busy` : ''}`} />
                 </li>
               ))}
             </ul>
