@@ -189,3 +189,14 @@ test('telemetry: samples count allocated, idle and free GPUs; the history is bou
   assert.ok(r.json.points.length >= 1, r.text);
   assert.deepEqual(Object.keys(r.json.points[0]).sort(), ['allocated', 'allocatedIdle', 'at', 'free', 'gpus', 'memoryUsedMib', 'powerWatts', 'utilization']);
 });
+
+test('the job list filters by kind (the dashboard\'s filter), and a bad kind is a 400 naming it', async () => {
+  for (const kind of ['batch', 'inference']) assert.equal((await call('POST', '/v1/jobs', A, { name: `k-${kind}`, kind, queue: 'shared', tasks: [{ gpus: 0, command: 'true' }] })).status, 201);
+  const inference = (await call('GET', '/v1/jobs?kind=inference', A)).json.jobs as any[];
+  assert.ok(inference.length >= 1);
+  assert.ok(inference.every((j) => j.kind === 'inference'));
+  assert.ok(inference.some((j) => j.name === 'k-inference'));
+  const bad = await call('GET', '/v1/jobs?kind=quantum', A);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.fields[0].path, 'kind');
+});

@@ -142,10 +142,12 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
 
   // The list: both jobs, filtered by state.
   await follow(page, '#/jobs');
-  await page.locator(`tr[data-job="${jobId}"]`).getByText('succeeded').waitFor();
+  await page.locator(`tr[data-job="${jobId}"] .s-succeeded`).waitFor();
   await page.getByLabel('State').selectOption('cancelled');
-  await page.locator(`tr[data-job="${blockerId}"]`).waitFor();
-  assert.equal(await page.locator(`tr[data-job="${jobId}"]`).count(), 0, 'filtered out');
+  await page.waitForURL(/state=cancelled/);
+  await page.locator(`tr[data-job="${jobId}"]`).waitFor({ state: 'detached' });
+  await page.locator(`tr[data-job="${blockerId}"] .s-cancelled`).waitFor();
+  assert.equal(await page.locator('tr[data-job]').count(), 1, 'only the cancelled job is listed');
   await shot(page, 'jobs');
   await check('jobs');
   await follow(page, '#/queues');
@@ -192,7 +194,7 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
   const adminProblems = watchProblems(pa);
   await signIn(pa, adminToken);
   await follow(pa, '#/jobs');
-  await pa.locator(`tr[data-job="${jobId}"]`).getByText('alice').waitFor();
+  await pa.locator(`tr[data-job="${jobId}"]`).getByRole('cell', { name: 'alice', exact: true }).waitFor();
   await follow(pa, '#/whatif');
   await pa.getByRole('button', { name: 'Compare' }).focus();
   await pa.keyboard.press('Enter');

@@ -40,6 +40,7 @@ export function WhatIfView({ session }: { session: Session }) {
   const [b, setB] = useState('tide');
   const [hours, setHours] = useState(24);
   const [file, setFile] = useState<{ name: string; text: string } | null>(null);
+  const [clusterFile, setClusterFile] = useState<string | null>(null);
   const [result, setResult] = useState<Result | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
@@ -68,9 +69,12 @@ export function WhatIfView({ session }: { session: Session }) {
     setError(null);
     try {
       const now = Date.now();
-      const body = file
-        ? { policies: [a, b], workload: file.text, workloadFormat: file.name.toLowerCase().endsWith('.csv') ? 'csv' : 'yaml' }
-        : { policies: [a, b], from: Math.max(0, Math.round(now - hours * 3_600_000)), to: now };
+      const body = {
+        ...(file
+          ? { policies: [a, b], workload: file.text, workloadFormat: file.name.toLowerCase().endsWith('.csv') ? 'csv' : 'yaml' }
+          : { policies: [a, b], from: Math.max(0, Math.round(now - hours * 3_600_000)), to: now }),
+        ...(clusterFile !== null ? { cluster: clusterFile } : {}),
+      };
       setResult(await api<Result>('/v1/whatif', { method: 'POST', body }));
     } catch (err) {
       setError((err as Error).message);
@@ -99,6 +103,13 @@ export function WhatIfView({ session }: { session: Session }) {
             const f = e.target.files?.[0];
             if (!f) return setFile(null);
             void f.text().then((text) => setFile({ name: f.name, text }));
+          }} />
+        </label>
+        <label>cluster file (optional; default: the cluster now)
+          <input type="file" accept=".yaml,.yml,.json" onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (!f) return setClusterFile(null);
+            void f.text().then(setClusterFile);
           }} />
         </label>
         <button type="submit" disabled={running || !a || !b}>{running ? 'Simulating…' : 'Compare'}</button>
