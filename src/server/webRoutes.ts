@@ -24,7 +24,9 @@ const TYPES: Readonly<Record<string, string>> = {
 /** Where the built dashboard is: TIDE_WEB_DIR, else dist-web/ beside src/ (sources) or dist/ (the compiled CLI). */
 export function webDir(): string | null {
   const env = process.env['TIDE_WEB_DIR'];
-  const candidates = env ? [env] : [fileURLToPath(new URL('../../dist-web', import.meta.url)), fileURLToPath(new URL('../dist-web', import.meta.url))];
+  // This module is src/server/webRoutes.ts (the sources) or a chunk in dist/ (the compiled CLI).
+  const fromSources = fileURLToPath(import.meta.url).replaceAll('\\', '/').includes('/src/server/');
+  const candidates = env ? [env] : [fileURLToPath(new URL(fromSources ? '../../dist-web' : '../dist-web', import.meta.url))];
   return candidates.find((d) => existsSync(join(d, 'index.html'))) ?? null;
 }
 
