@@ -126,8 +126,8 @@ test('placements: the admin sees whose job holds a GPU; another tenant sees only
   server.loop.poke();
   const find = async (token: string) => {
     for (let i = 0; i < 200; i++) {
-      const p = (await call('GET', '/v1/placements', token)).json.placements as any[];
-      if ((await call('GET', `/v1/jobs/${id}`, A)).json.job.state !== 'pending') return p;
+      // The state first, then the placements: read the other way round, they could predate the placement.
+      if ((await call('GET', `/v1/jobs/${id}`, A)).json.job.state !== 'pending') return (await call('GET', '/v1/placements', token)).json.placements as any[];
       await new Promise((res) => setTimeout(res, 25)); // the loop places the job on its next cycle
     }
     throw new Error(`never placed: ${JSON.stringify((await call('GET', '/v1/jobs', ADMIN)).json.jobs.map((j: any) => [j.id, j.name, j.state, j.reason]))}`);
@@ -137,6 +137,7 @@ test('placements: the admin sees whose job holds a GPU; another tenant sees only
   const asB = await find(B);
   assert.ok(asB.length > 0);
   for (const x of asB.filter((y) => !y.mine)) assert.deepEqual(Object.keys(x).sort(), ['gpuMilli', 'gpus', 'mine', 'node', 'state']);
+  assert.ok(asAdmin.some((x) => x.job === id && x.queue === 'shared'), 'the admin sees the queue');
   assert.doesNotMatch(JSON.stringify(asB), /placed-a|alice/);
   await call('POST', `/v1/jobs/${id}/cancel`, A);
 });

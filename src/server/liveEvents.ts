@@ -236,7 +236,7 @@ export function registerLiveRoutes(app: FastifyInstance, o: { store: Store; cloc
   });
 
   app.get('/v1/placements', {
-    schema: { description: "What holds each GPU now: {node, gpus, gpuMilli, state, mine, job?, name?, tenant?} per active task. A tenant sees other tenants' tasks without their job, name or tenant.", tags: ['cluster'] },
+    schema: { description: "What holds each GPU now: {node, gpus, gpuMilli, state, mine, job?, name?, tenant?, queue?} per active task. A tenant sees other tenants' tasks without their job, name or tenant.", tags: ['cluster'] },
   }, async (req) => {
     const p = await auth(req);
     const snap = await store.snapshot();
@@ -244,7 +244,7 @@ export function registerLiveRoutes(app: FastifyInstance, o: { store: Store; cloc
     const placements = snap.activeTasks.map((t) => {
       const job = jobs.get(t.jobId);
       const mine = job !== undefined && visibleTo(p, job.tenant);
-      return { node: t.node, gpus: t.gpus, gpuMilli: t.gpuMilli, state: t.state, mine, ...(mine && job ? { job: job.id, name: job.name, tenant: job.tenant, task: t.index } : {}) };
+      return { node: t.node, gpus: t.gpus, gpuMilli: t.gpuMilli, state: t.state, mine, ...(mine && job ? { job: job.id, name: job.name, tenant: job.tenant, queue: job.queue, task: t.index } : {}) };
     });
     return { placements };
   });

@@ -29,6 +29,7 @@ export interface Placement {
   readonly job?: string;
   readonly name?: string;
   readonly tenant?: string;
+  readonly queue?: string;
   readonly task?: number;
 }
 

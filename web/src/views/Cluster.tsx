@@ -3,7 +3,7 @@
  * fraction in use, whole, held but idle, draining, lost), the counters, and utilisation and
  * power over the last hours. Hovering or focusing a cell shows its telemetry and the jobs on it.
  */
-import { memo, useEffect, useLayoutEffect, useMemo, useState } from 'react';
+import { memo, useEffect, useLayoutEffect, useMemo, useState, type KeyboardEvent } from 'react';
 import { api, qs } from '../api.ts';
 import { latestNodes, on, timing } from '../live.ts';
 import type { NodeInfo, Placement, Session, TelemetryPoint } from '../types.ts';
@@ -173,8 +173,24 @@ const Grid = memo(function Grid({ nodes, cells, onFocus }: { nodes: readonly Nod
     const key = (e.target as HTMLElement).dataset?.['gpu'];
     if (key) onFocus(key);
   };
+  // One tab stop for the whole grid (the first cell, then the last one focused); the arrow keys,
+  // Home and End move between cells, so a keyboard does not tab through a thousand GPUs.
+  const move = (e: KeyboardEvent<HTMLDivElement>): void => {
+    const all = [...e.currentTarget.querySelectorAll<HTMLButtonElement>('button[data-gpu]')];
+    const at = all.indexOf(e.target as HTMLButtonElement);
+    if (at < 0) return;
+    const step: Record<string, number> = { ArrowRight: 1, ArrowDown: 8, ArrowLeft: -1, ArrowUp: -8, Home: -at, End: all.length - 1 - at };
+    const d = step[e.key];
+    if (d === undefined) return;
+    e.preventDefault();
+    const next = all[Math.max(0, Math.min(all.length - 1, at + d))];
+    if (!next) return;
+    for (const b of all) if (b.tabIndex === 0) b.tabIndex = -1;
+    next.tabIndex = 0;
+    next.focus();
+  };
   return (
-    <div className="grid" data-testid="gpu-grid" onMouseOver={pick} onFocus={pick}>
+    <div className="grid" data-testid="gpu-grid" onMouseOver={pick} onFocus={pick} onKeyDown={move} role="group" aria-label="GPUs: arrow keys move between them">
       {groups.map(([k, cs]) => {
         const [node, model] = k.split('\u0000');
         return (
@@ -183,7 +199,7 @@ const Grid = memo(function Grid({ nodes, cells, onFocus }: { nodes: readonly Nod
             <ul className="cells">
               {cs.map((c) => (
                 <li key={c.key}>
-                  <button type="button" className={`cell g-${c.state}`} data-state={c.state} data-gpu={c.key} aria-label={`${c.node} GPU ${c.index} ${c.model}: ${STATE_LABEL[c.state]}${c.utilization !== null ? `, ${c.utilization}% busy` : ''}`} />
+                  <button type="button" tabIndex={c === cells[0] ? 0 : -1} className={`cell g-${c.state}`} data-state={c.state} data-gpu={c.key} aria-label={`${c.node} GPU ${c.index} ${c.model}: ${STATE_LABEL[c.state]}${c.utilization !== null ? `, ${c.utilization}% busy` : ''}`} />
                 </li>
               ))}
             </ul>

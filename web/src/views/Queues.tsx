@@ -20,7 +20,7 @@ const show = (v: unknown): string => {
 export function QueuesView({ session }: { session: Session }) {
   const [queues, setQueues] = useState<QueueInfo[] | null>(null);
   const [pending, setPending] = useState<Record<string, Job[]>>({});
-  const [usage, setUsage] = useState<{ tenants: string[]; byTenant: Map<string, number>; gpus: number } | null>(null);
+  const [usage, setUsage] = useState<{ tenants: string[]; byTenant: Map<string, number>; gpus: number; byQueueModel: Map<string, Record<string, number>> } | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -34,8 +34,20 @@ export function QueuesView({ session }: { session: Session }) {
         if (session.role === 'admin') {
           const [t, p, n] = await Promise.all([api<{ tenants: string[] }>('/v1/tenants'), api<{ placements: Placement[] }>('/v1/placements'), api<{ nodes: NodeInfo[] }>('/v1/nodes')]);
           const byTenant = new Map<string, number>();
-          for (const x of p.placements) if (x.tenant) byTenant.set(x.tenant, (byTenant.get(x.tenant) ?? 0) + x.gpuMilli * x.gpus.length);
-          setUsage({ tenants: t.tenants, byTenant, gpus: n.nodes.filter((x) => x.state !== 'lost').reduce((a, x) => a + x.gpus.length, 0) });
+          // GPUs in use per queue and GPU model, from what holds each GPU (the admin sees every holder).
+          const models = new Map(n.nodes.map((x) => [x.id, new Map(x.gpus.map((g) => [g.index, g.model]))]));
+          const byQueueModel = new Map<string, Record<string, number>>();
+          for (const x of p.placements) {
+            if (x.tenant) byTenant.set(x.tenant, (byTenant.get(x.tenant) ?? 0) + x.gpuMilli * x.gpus.length);
+            if (!x.queue) continue;
+            const m = byQueueModel.get(x.queue) ?? {};
+            for (const g of x.gpus) {
+              const model = models.get(x.node)?.get(g) ?? '?';
+              m[model] = (m[model] ?? 0) + x.gpuMilli / 1000;
+            }
+            byQueueModel.set(x.queue, m);
+          }
+          setUsage({ tenants: t.tenants, byTenant, byQueueModel, gpus: n.nodes.filter((x) => x.state !== 'lost').reduce((a, x) => a + x.gpus.length, 0) });
         }
         setError(null);
       } catch (e) {
@@ -70,7 +82,7 @@ export function QueuesView({ session }: { session: Session }) {
                   <td>{show(q.nominalQuota !== undefined ? q.nominalQuota : q.gpuQuota)}</td>
                   <td>{show(q.borrowingLimit)}</td>
                   <td>{show(q.lendingLimit)}</td>
-                  <td>{gpuText(q.usedGpuMilli)}{q.usedByModel ? ` (${show(q.usedByModel)})` : ''}</td>
+                  <td>{gpuText(q.usedGpuMilli)}{q.usedByModel ? ` (${show(q.usedByModel)})` : usage?.byQueueModel.get(q.name) ? ` (${show(usage.byQueueModel.get(q.name))})` : ''}</td>
                   <td>{show(q.borrowed)}</td>
                   <td>{show(q.lent)}</td>
                   <td>{q.running}</td>
