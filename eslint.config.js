@@ -6,7 +6,7 @@ const ioModules = ['node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node
   'node:worker_threads', 'node:os', 'node:process', 'fs', 'http', 'child_process'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tide/', 'coverage/', 'dist/'] },
+  { ignores: ['node_modules/', '.tide/', 'coverage/', 'dist/', 'dist-web/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

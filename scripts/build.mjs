@@ -61,3 +61,5 @@ try {
 }
 renameSync(building, dist);
 rmSync(old, { recursive: true, force: true });
+// The dashboard (dist-web/), with the default build only: tests building the CLI elsewhere skip it.
+if (process.argv[2] === undefined) await (await import('./buildWeb.mjs')).buildWeb();

@@ -243,7 +243,7 @@ export function registerServeCommands(program: Command): void {
         : `Node '${agent.nodeName}' has ${agent.gpuCount} GPU(s) found by nvidia-smi.`;
       process.stdout.write(
         [
-          `Tide is up: ${server.url}  (API /v1, docs /openapi.json, metrics /metrics; state in ${dataDir})`,
+          `Tide is up: ${server.url}  (dashboard /, API /v1, docs /openapi.json, metrics /metrics; state in ${dataDir})`,
           gpuLine,
           '',
           'In another terminal, from this directory:',

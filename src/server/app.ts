@@ -6,7 +6,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
-import { parseJobSpec } from '../api/spec.ts';
+import { JOB_KINDS, parseJobSpec } from '../api/spec.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, TERMINAL_JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
@@ -19,6 +19,10 @@ import { queueQuotaFields } from './config.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
 import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
+import { registerDashboardRoutes } from './dashboardRoutes.ts';
+import { registerLiveRoutes } from './liveEvents.ts';
+import { registerWebRoutes } from './webRoutes.ts';
+import { registerWhatIfRoutes } from './whatIf.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -105,6 +109,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   const auth = (req: FastifyRequest): Promise<Principal> => authenticate(store, req.headers.authorization, clock());
   registerTokenRoutes(app, { store, clock });
+  registerWebRoutes(app);
+  registerDashboardRoutes(app, { store, clock });
+  registerLiveRoutes(app, { store, clock });
+  registerWhatIfRoutes(app, { store, clock });
   const submissionCheck = new SubmissionCheck(store);
   registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
   const visibleJob = async (p: Principal, id: string) => {
@@ -196,9 +204,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   app.get('/v1/jobs', {
     schema: {
-      description: `List jobs (a tenant sees its own), one page at a time: {jobs, next}. next is the cursor for the next page (pass it as after, or as before with order=desc), null at the end. Filters: state (comma list of ${JOB_STATES.join(', ')}), queue, after/before (job ids), limit (1-${MAX_PAGE}, default ${MAX_PAGE}), order (asc: oldest first, the default; desc: newest first); admins: tenant.`,
+      description: `List jobs (a tenant sees its own), one page at a time: {jobs, next}. next is the cursor for the next page (pass it as after, or as before with order=desc), null at the end. Filters: state (comma list of ${JOB_STATES.join(', ')}), queue, kind (${JOB_KINDS.join(', ')}), after/before (job ids), limit (1-${MAX_PAGE}, default ${MAX_PAGE}), order (asc: oldest first, the default; desc: newest first); admins: tenant.`,
       tags: ['jobs'],
-      querystring: { type: 'object', properties: { state: { type: 'string' }, queue: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, limit: { type: 'string' }, order: { type: 'string', enum: ['asc', 'desc'] }, tenant: { type: 'string' } } },
+      querystring: { type: 'object', properties: { state: { type: 'string' }, queue: { type: 'string' }, kind: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, limit: { type: 'string' }, order: { type: 'string', enum: ['asc', 'desc'] }, tenant: { type: 'string' } } },
     },
   }, async (req) => {
     const p = await auth(req);
@@ -206,6 +214,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const q = new QueryReader(req.query);
     const states = q.listOf('state', JOB_STATES);
     const queue = q.string('queue');
+    const kind = q.oneOf('kind', JOB_KINDS);
     const list = listQuery(q);
     const tenant = await tenantFilter(p, q);
     if (queue !== undefined && !(await store.listQueues()).some((x) => x.name === queue)) throw new ApiError('not_found', `no queue ${JSON.stringify(queue.slice(0, 64))}`);
@@ -213,6 +222,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       ...(tenant !== undefined ? { tenant } : {}),
       ...(states ? { states } : {}),
       ...(queue !== undefined ? { queue } : {}),
+      ...(kind !== undefined ? { kind } : {}),
       ...list,
       limit: list.limit + 1,
     });

@@ -41,6 +41,14 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'POST /v1/tokens': ['admin'],
   'DELETE /v1/tokens/{id}': ['admin'],
   'DELETE /v1/nodes/{id}/credential': ['admin'],
+  // The dashboard's (liveEvents.ts, dashboardRoutes.ts); the stream is read with ?once=true.
+  'GET /v1/stream': ['tenant', 'admin'],
+  'GET /v1/telemetry': ['tenant', 'admin'],
+  'GET /v1/placements': ['tenant', 'admin'],
+  'GET /v1/session': ['tenant', 'admin'],
+  'POST /v1/jobs/validate': ['tenant', 'admin'],
+  'GET /v1/whatif': ['admin'],
+  'POST /v1/whatif': ['admin'],
 };
 
 /** NODE's own token, issued at its registration (the test's first step). */
@@ -132,13 +140,15 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/agent/register': registration,
     'POST /v1/agent/heartbeat': { node: NODE, reports: [], telemetry: [] },
     'POST /v1/tokens': { role: 'tenant', tenant: 'bob' },
+    'POST /v1/jobs/validate': { name: 'iso', queue: 'alice', tasks: [{ gpus: 1, command: 'true' }] },
+    'POST /v1/whatif': { policies: ['fifo', 'nope'] },
   };
   const problems: string[] = [];
   for (const caller of CALLERS) {
     for (const route of routes) {
       const [method, template] = route.split(' ') as [string, string];
       const isJob = template.startsWith('/v1/jobs/{id}');
-      const path = template.replace('{id}', isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue');
+      const path = template.replace('{id}', isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue') + (route === 'GET /v1/stream' ? '?once=true' : '');
       const r = await call(method, path, caller.token(), bodies[route]);
       const roles = ROLES[route];
       const expected =

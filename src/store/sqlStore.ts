@@ -172,6 +172,7 @@ export class SqlStore implements Store {
     };
     if (f.tenant !== undefined) add('tenant = ?', f.tenant);
     if (f.queue !== undefined) add('queue = ?', f.queue);
+    if (f.kind !== undefined) add('kind = ?', f.kind);
     if (f.afterId !== undefined) add('id > ?', f.afterId);
     if (f.beforeId !== undefined) add('id < ?', f.beforeId);
     if (f.states && f.states.length > 0) add(`state IN (${f.states.map(() => '?').join(', ')})`, ...f.states);

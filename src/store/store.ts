@@ -95,6 +95,7 @@ export interface JobFilter {
   readonly tenant?: string;
   readonly states?: readonly string[];
   readonly queue?: string;
+  readonly kind?: string;
   readonly limit?: number;
   /** Only jobs with an id above this (paging forward). */
   readonly afterId?: number;
