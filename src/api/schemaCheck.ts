@@ -1,0 +1,111 @@
+/**
+ * Runs a JSON Schema (written with TypeBox in api/*Schema.ts) through Ajv, compiled once per
+ * schema, and turns Ajv's errors into Tide's `FieldError`s: one per bad field, by the path users
+ * write (`tasks[0].gpus`, `env.BAD-NAME`, `(root)`), with the message the schema gives that
+ * field in its `x-message` annotation (`must be a number of GPUs from 0 to 64, …`), never Ajv's
+ * raw `/tasks/0/gpus must be number`.
+ *
+ * `x-message` is a string, or a map from an Ajv keyword to a message with `default` for the rest;
+ * `{n}` in a message is replaced by the size of the value (items, keys or characters), so
+ * `{maxProperties: '{n} variables, at most 256'}` reads `300 variables, at most 256`. A value that
+ * matches no branch of an `anyOf` gets the message of the field that holds the `anyOf`, not one per
+ * branch. OpenAPI allows `x-` keys in a schema, so the messages are published with it.
+ *
+ * This module loads Ajv: import it only where something is validated (the CLI's `tide jobs`
+ * never does).
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { FieldError } from './spec.ts';
+
+export const MESSAGE = 'x-message';
+
+/** Ajv as Tide uses it: every error, the data and schema with each (for messages), strict schemas. */
+export function newAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
+  ajv.addKeyword({ keyword: MESSAGE, schemaType: ['string', 'object'] });
+  // OpenAPI annotations that may appear in schemas the API publishes.
+  ajv.addKeyword({ keyword: 'example' });
+  return ajv;
+}
+
+let shared: Ajv | null = null;
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/** The compiled validator of a schema (compiled on first use, then kept). */
+export function validatorOf(schema: object): ValidateFunction {
+  let v = compiled.get(schema);
+  if (!v) {
+    shared ??= newAjv();
+    v = shared.compile(schema);
+    compiled.set(schema, v);
+  }
+  return v;
+}
+
+/** Every bad field of `value` under `schema`, in the order Ajv finds them (none: []). */
+export function checkSchema(schema: object, value: unknown): FieldError[] {
+  const validate = validatorOf(schema);
+  return validate(value) ? [] : fieldErrors(validate.errors ?? [], value);
+}
+
+type Messages = string | Readonly<Record<string, string>>;
+
+/** Maps Ajv errors (from a validator compiled with `verbose`) to one FieldError per path. */
+export function fieldErrors(errors: readonly ErrorObject[], root: unknown): FieldError[] {
+  // A value that fails an anyOf is reported once, at the anyOf, with its field's message.
+  const anyOfAt = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath);
+  const under = (p: string): boolean => anyOfAt.some((a) => p === a || p.startsWith(`${a}/`));
+  const out = new Map<string, string>();
+  for (const e of errors) {
+    if ((e as { propertyName?: string }).propertyName !== undefined) continue; // reported by its propertyNames error
+    if (e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && under(e.instancePath)) continue;
+    const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
+    let pointer = e.instancePath;
+    let message: string;
+    if (e.keyword === 'additionalProperties') {
+      pointer = `${pointer}/${escape((e.params as { additionalProperty: string }).additionalProperty)}`;
+      message = 'unknown field';
+    } else if (e.keyword === 'required') {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      pointer = `${pointer}/${escape(missing)}`;
+      const property = (parent['properties'] as Record<string, Record<string, unknown>> | undefined)?.[missing];
+      message = pick(property?.[MESSAGE] as Messages | undefined, 'required', undefined) ?? 'required';
+    } else if (e.keyword === 'propertyNames') {
+      pointer = `${pointer}/${escape((e.params as { propertyName: string }).propertyName)}`;
+      const names = parent['propertyNames'] as Record<string, unknown> | undefined;
+      message = pick(names?.[MESSAGE] as Messages | undefined, 'pattern', undefined) ?? 'not a valid name';
+    } else {
+      message = pick(parent[MESSAGE] as Messages | undefined, e.keyword, e.data) ?? (e.message ?? 'is invalid');
+    }
+    const path = toPath(pointer, root);
+    if (!out.has(path)) out.set(path, message);
+  }
+  return [...out].map(([path, message]) => ({ path, message }));
+}
+
+function pick(m: Messages | undefined, keyword: string, data: unknown): string | undefined {
+  const text = typeof m === 'string' || m === undefined ? m : (m[keyword] ?? m['default']);
+  if (text === undefined || !text.includes('{n}')) return text;
+  const n = typeof data === 'string' || Array.isArray(data) ? data.length : typeof data === 'object' && data !== null ? Object.keys(data).length : 0;
+  return text.replaceAll('{n}', String(n));
+}
+
+const escape = (key: string): string => key.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/** `/tasks/0/env/A` → `tasks[0].env.A` (array indexes in brackets), '' → `(root)`. */
+export function toPath(pointer: string, root: unknown): string {
+  if (pointer === '') return '(root)';
+  let path = '';
+  let at: unknown = root;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (Array.isArray(at)) {
+      path += `[${key}]`;
+      at = at[Number(key)];
+    } else {
+      path += path === '' ? key : `.${key}`;
+      at = typeof at === 'object' && at !== null && Object.hasOwn(at, key) ? (at as Record<string, unknown>)[key] : undefined;
+    }
+  }
+  return path;
+}
