@@ -50,16 +50,39 @@ export function checkSchema(schema: object, value: unknown): FieldError[] {
 
 type Messages = string | Readonly<Record<string, string>>;
 
-/** Maps Ajv errors (from a validator compiled with `verbose`) to one FieldError per path. */
+/**
+ * Maps Ajv errors (from a validator compiled with `verbose`) to one FieldError per path. A value
+ * that fails an anyOf is reported at the anyOf with its field's message, unless exactly one
+ * branch has the value's type (a `{step}` object where an object or null is wanted): then that
+ * branch's errors are reported, so the deeper field is named (`progress.totalSteps`).
+ */
 export function fieldErrors(errors: readonly ErrorObject[], root: unknown): FieldError[] {
-  // A value that fails an anyOf is reported once, at the anyOf, with its field's message.
-  const anyOfAt = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath);
-  const under = (p: string): boolean => anyOfAt.some((a) => p === a || p.startsWith(`${a}/`));
+  const dropped = new Set<ErrorObject>();
+  /** Errors of a chosen branch at the anyOf's own path take the message of the field holding the anyOf. */
+  const holder = new Map<ErrorObject, ErrorObject>();
+  for (const a of errors) {
+    if (a.keyword !== 'anyOf' && a.keyword !== 'oneOf') continue;
+    const inside = errors.filter((e) => e.schemaPath.startsWith(`${a.schemaPath}/`) && (e.instancePath === a.instancePath || e.instancePath.startsWith(`${a.instancePath}/`)));
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of inside) {
+      const b = e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0] ?? '';
+      branches.set(b, [...(branches.get(b) ?? []), e]);
+    }
+    const typed = [...branches.values()].filter((es) => !es.some((e) => e.keyword === 'type' && e.instancePath === a.instancePath));
+    const chosen = typed.length === 1 ? typed[0] : undefined;
+    if (chosen) {
+      dropped.add(a);
+      for (const e of inside) if (!chosen.includes(e)) dropped.add(e);
+      for (const e of chosen) if (e.instancePath === a.instancePath) holder.set(e, a);
+    } else for (const e of inside) dropped.add(e);
+  }
+  // A list or map over its bound is named once, not with each of its items (there may be 100,000).
+  const over = errors.filter((e) => e.keyword === 'maxItems' || e.keyword === 'maxProperties').map((e) => `${e.instancePath}/`);
   const out = new Map<string, string>();
   for (const e of errors) {
+    if (dropped.has(e) || over.some((p) => e.instancePath.startsWith(p))) continue;
     if ((e as { propertyName?: string }).propertyName !== undefined) continue; // reported by its propertyNames error
-    if (e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && under(e.instancePath)) continue;
-    const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
+    const parent = ((holder.get(e) ?? e).parentSchema ?? {}) as Record<string, unknown>;
     let pointer = e.instancePath;
     let message: string;
     if (e.keyword === 'additionalProperties') {
@@ -82,6 +105,7 @@ export function fieldErrors(errors: readonly ErrorObject[], root: unknown): Fiel
   }
   return [...out].map(([path, message]) => ({ path, message }));
 }
+
 
 function pick(m: Messages | undefined, keyword: string, data: unknown): string | undefined {
   const text = typeof m === 'string' || m === undefined ? m : (m[keyword] ?? m['default']);

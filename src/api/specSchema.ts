@@ -50,7 +50,7 @@ export const TaskGroupSchema = Type.Object(
       'x-message': 'must be a number of GPUs from 0 to 64, or a fraction like 0.5',
       description: 'GPUs per task: whole GPUs (up to 64), or a fraction below 1 in steps of 0.001 (e.g. 0.5); a numeric string is read as its number',
     })),
-    gpuModels: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: MAX_GPU_MODELS, 'x-message': 'must be a list of GPU model names', description: 'allowed GPU models; empty: any' })),
+    gpuModels: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, 'x-message': 'must be a GPU model name (1-64 characters)' }), { maxItems: MAX_GPU_MODELS, 'x-message': 'must be a list of GPU model names', description: 'allowed GPU models; empty: any' })),
     cpu: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^\\s*[0-9]+(?:\\.[0-9]+)?m?\\s*$' })], {
       default: 1,
       'x-message': 'must be a number of cores or a quantity like "500m"',
@@ -61,7 +61,7 @@ export const TaskGroupSchema = Type.Object(
       'x-message': 'must be a quantity like "64Gi", "512Mi" or "1G", or a number of bytes',
       description: 'bytes, or a quantity with a binary (Ki, Mi, Gi, Ti, Pi) or SI (k, M, G, T, P) suffix',
     })),
-    command: Type.Union([Type.String({ pattern: NO_BLANK }), Type.Array(Type.String(), { minItems: 1 })], {
+    command: Type.Union([Type.String({ pattern: NO_BLANK }), Type.Array(Type.String({ 'x-message': 'must be a string' }), { minItems: 1 })], {
       'x-message': 'required: a shell command string or a non-empty list of strings',
       description: `a shell command string (run with /bin/sh -c), or an argv list; each string at most ${MAX_ARG_BYTES} bytes (UTF-8), no NUL byte; command and env together at most ${MAX_EXEC_BYTES} bytes`,
     }),
@@ -90,7 +90,7 @@ export const JobSpecSchema = Type.Object(
     gracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, default: 10, 'x-message': 'must be a number of seconds from 0 to 3600', description: 'SIGTERM to SIGKILL' })),
     clientKey: Type.Optional(Type.String({ minLength: 1, maxLength: 200, 'x-message': 'must be a string of 1-200 characters', description: 'idempotency key (or the Idempotency-Key header)' })),
     timeLimit: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIME_LIMIT_SECONDS }), Type.String({ pattern: DURATION })], {
-      'x-message': { default: DURATION_MESSAGE, anyOf: `${DURATION_MESSAGE}, more than 0 and at most 365 days` },
+      'x-message': `${DURATION_MESSAGE}, more than 0 and at most 365 days`,
       description: 'running time over all attempts: seconds, or "30m", "2h", "1d", "HH:MM:SS", "D-HH:MM:SS" (at most 365 days); at the limit the job ends `timeout`',
     })),
     jobType: Type.Optional(name('must be a name: 1-63 letters, digits, "-", "_" or "."', { description: 'label for similar jobs whose run times correct the declared limit; default: the name' })),
