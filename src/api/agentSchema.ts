@@ -11,7 +11,7 @@
  * after it by name.
  */
 import { Type } from 'typebox';
-import { checkSchema } from './schemaCheck.ts';
+import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import type { FieldError } from './spec.ts';
 import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
 
@@ -133,7 +133,7 @@ export function parseRegistration(b: unknown): Checked<NodeRegistration> {
     if (index !== i) named.push({ path: `gpus[${i}].index`, message: `must be ${i}: GPUs are listed in index order` });
   });
   const all = merge(errors, named);
-  if (all.length) return { ok: false, errors: all };
+  if (all.length) return { ok: false, errors: inSchemaOrder(all, RegistrationSchema, b) };
   const gpus = gpusIn.map((g): GpuInfo => {
     const o = g as GpuInfo;
     return { index: o.index, model: o.model, memoryMib: o.memoryMib + 0, uuid: o.uuid };
@@ -164,7 +164,7 @@ export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
     indexes.add(index);
   });
   const all = merge(errors, named);
-  if (all.length) return { ok: false, errors: all };
+  if (all.length) return { ok: false, errors: inSchemaOrder(all, HeartbeatSchema, b) };
   const reports = items('reports').map((o): TaskReport & { progress?: TaskProgress } => {
     const p = o['progress'] as Record<string, number> | null | undefined;
     return {

@@ -133,3 +133,54 @@ export function toPath(pointer: string, root: unknown): string {
   }
   return path;
 }
+
+/**
+ * Errors in the order a reader meets the fields: by the schema's property order (unknown fields
+ * first, as they are often typos of the others), list items by index, map entries in the order
+ * of the data. Ties keep their order. `sortAs` (by error) places a check that is about a whole
+ * object after the object's own fields (`command and env take … bytes together`).
+ */
+export function inSchemaOrder<E extends FieldError>(errors: readonly E[], schema: object, root: unknown, sortAs?: ReadonlyMap<E, string>): E[] {
+  const keyed = errors.map((e, i) => ({ e, i, key: rankOf(sortAs?.get(e) ?? e.path, schema, root) }));
+  keyed.sort((a, b) => compareRanks(a.key, b.key) || a.i - b.i);
+  return keyed.map((k) => k.e);
+}
+
+const END = Number.MAX_SAFE_INTEGER;
+
+function rankOf(path: string, schema: object, root: unknown): number[] {
+  if (path === '(root)') return [-2];
+  const ranks: number[] = [];
+  let s: Record<string, unknown> | undefined = schema as Record<string, unknown>;
+  let at: unknown = root;
+  for (const m of path.matchAll(/\[(\d+)\]|([^.[\]]+)/g)) {
+    s = objectBranch(s);
+    if (m[1] !== undefined) {
+      const i = Number(m[1]);
+      ranks.push(i);
+      s = s?.['items'] as Record<string, unknown> | undefined;
+      at = Array.isArray(at) ? at[i] : undefined;
+      continue;
+    }
+    const key = m[2] ?? '';
+    const props = s?.['properties'] as Record<string, unknown> | undefined;
+    const obj = typeof at === 'object' && at !== null && !Array.isArray(at) ? (at as Record<string, unknown>) : null;
+    if (key === '~end') ranks.push(END);
+    else if (props) ranks.push(Object.hasOwn(props, key) ? Object.keys(props).indexOf(key) : -1);
+    else ranks.push(obj ? Object.keys(obj).indexOf(key) : 0);
+    s = (props?.[key] ?? (typeof s?.['additionalProperties'] === 'object' ? s['additionalProperties'] : undefined)) as Record<string, unknown> | undefined;
+    at = obj && Object.hasOwn(obj, key) ? obj[key] : undefined;
+  }
+  return ranks;
+}
+
+/** The branch of an anyOf that has fields or items (a nullable object's object). */
+function objectBranch(s: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const branches = s?.['anyOf'] as Record<string, unknown>[] | undefined;
+  return branches?.find((b) => b['properties'] !== undefined || b['items'] !== undefined) ?? s;
+}
+
+function compareRanks(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
+  return a.length - b.length;
+}

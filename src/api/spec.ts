@@ -6,7 +6,7 @@
 import { parseCpu, parseMemory } from './quantity.ts';
 
 import type { Static } from 'typebox';
-import { checkSchema } from './schemaCheck.ts';
+import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import { JOB_KINDS, JobSpecSchema, MAX_ARG_BYTES, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS, TaskGroupSchema } from './specSchema.ts';
 
 export { JOB_KINDS, MAX_ARG_BYTES, MAX_ARRAY, MAX_ENV_VARS, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS } from './specSchema.ts';
@@ -75,7 +75,8 @@ export function parseJobSpec(input: unknown): SpecResult {
   const named = namedChecks(input);
   if (errors.length > 0 || named.errors.length > 0) {
     const seen = new Set(errors.map((e) => e.path));
-    return { ok: false, errors: [...errors, ...named.errors.filter((e) => !seen.has(e.path))] };
+    const all = [...errors, ...named.errors.filter((e) => !seen.has(e.path))];
+    return { ok: false, errors: inSchemaOrder(all, JobSpecSchema, input, named.sortAs) };
   }
   const v = input as Static<typeof JobSpecSchema>;
   const kind = (v.kind ?? 'batch') as JobKind;
@@ -105,10 +106,13 @@ export function parseJobSpec(input: unknown): SpecResult {
  * type the schema wants, so a field the schema refused is not named twice), and the groups
  * normalised (used only when there is no error at all).
  */
-function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined } {
+function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; sortAs: Map<FieldError, string> } {
   const errors: FieldError[] = [];
-  const err = (path: string, message: string): void => {
-    errors.push({ path, message });
+  const sortAs = new Map<FieldError, string>();
+  const err = (path: string, message: string, after?: string): void => {
+    const e = { path, message };
+    errors.push(e);
+    if (after !== undefined) sortAs.set(e, after);
   };
   const array = input['array'];
   if (typeof array === 'number' && array > 1 && (input['kind'] ?? 'batch') !== 'batch') err('array', 'only batch jobs can be arrays');
@@ -134,7 +138,7 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
     });
     if (total > MAX_TASKS_PER_JOB) err('tasks', `at most ${MAX_TASKS_PER_JOB} tasks per job, got ${total}`);
   }
-  return { errors, groups, timeLimit };
+  return { errors, groups, timeLimit, sortAs };
 }
 
 /**
@@ -161,11 +165,11 @@ export function parseDuration(v: unknown): number | string {
 }
 
 /** A group's named checks (GPU fractions, minReplicas, quantities, exec sizes, reserved env), and the group normalised. */
-function checkGroup(g: Record<string, unknown>, at: string, err: (path: string, message: string) => void): TaskGroupSpec | null {
+function checkGroup(g: Record<string, unknown>, at: string, err: (path: string, message: string, after?: string) => void): TaskGroupSpec | null {
   let bad = 0;
-  const e = (path: string, message: string): void => {
+  const e = (path: string, message: string, after?: string): void => {
     bad++;
-    err(`${at}.${path}`, message);
+    err(`${at}.${path}`, message, after === undefined ? undefined : `${at}.${after}`);
   };
   const replicas = g['replicas'] ?? 1;
   const minReplicas = g['minReplicas'];
@@ -224,7 +228,7 @@ function checkGroup(g: Record<string, unknown>, at: string, err: (path: string, 
       }
     }
   }
-  if (execBytes > MAX_EXEC_BYTES) e('command', `command and env take ${execBytes} bytes together, at most ${MAX_EXEC_BYTES}`);
+  if (execBytes > MAX_EXEC_BYTES) e('command', `command and env take ${execBytes} bytes together, at most ${MAX_EXEC_BYTES}`, '~end');
   if (bad > 0 || !cpu?.ok || !memory?.ok) return null;
   const v = g as Static<typeof TaskGroupSchema>;
   return {

@@ -39,9 +39,9 @@ test('tide validate: one line per bad field with the file name, exit 2, no stack
   assert.equal(r.out, `${good}: ok: job train, 2 tasks, 8 GPUs\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
     `${bad}: kind: must be one of training, inference, batch`,
-    `${bad}: tasks[0].command: required: a shell command string or a non-empty list of strings`,
-    `${bad}: tasks[0].memory: must be a quantity like "64Gi", "512Mi" or "1G", or a number of bytes`,
     `${bad}: tasks[0].gpus: more than one GPU must be a whole number`,
+    `${bad}: tasks[0].memory: must be a quantity like "64Gi", "512Mi" or "1G", or a number of bytes`,
+    `${bad}: tasks[0].command: required: a shell command string or a non-empty list of strings`,
     `${bad}: tasks[0].env.TIDE_X: reserved: set by Tide`,
     `${broken}: not valid YAML or JSON: line 1, column 53: duplicate key "gpus"`,
     'tide: 2 of 3 spec files invalid',
@@ -50,7 +50,7 @@ test('tide validate: one line per bad field with the file name, exit 2, no stack
   assert.equal(json.code, 2);
   const [result] = JSON.parse(json.out) as { file: string; ok: boolean; errors: { path: string }[] }[];
   assert.equal(result?.ok, false);
-  assert.deepEqual(result?.errors.map((e) => e.path), ['kind', 'tasks[0].command', 'tasks[0].memory', 'tasks[0].gpus', 'tasks[0].env.TIDE_X']);
+  assert.deepEqual(result?.errors.map((e) => e.path), ['kind', 'tasks[0].gpus', 'tasks[0].memory', 'tasks[0].command', 'tasks[0].env.TIDE_X']);
   assert.equal(JSON.parse(json.err).error.code, 'invalid_spec');
 });
 
@@ -58,7 +58,7 @@ test('tide submit refuses an invalid spec before sending it (the server here is 
   const r = tide('submit', bad, '--server', 'http://127.0.0.1:9', '--token', 't-123456789');
   assert.equal(r.code, 2, 'exit 7 would mean it tried to send');
   assert.equal(r.err.trim().split('\n').length, 1);
-  assert.match(r.err, /bad\.yaml: invalid job spec: kind: .*tasks\[0\]\.memory: .*tasks\[0\]\.gpus: /);
+  assert.match(r.err, /bad\.yaml: invalid job spec: kind: .*tasks\[0\]\.gpus: .*tasks\[0\]\.memory: .*tasks\[0\]\.command: /);
   const sent = tide('submit', good, '--server', 'http://127.0.0.1:9', '--token', 't-123456789');
   assert.equal(sent.code, 7, 'a valid spec is sent');
 });
