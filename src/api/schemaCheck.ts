@@ -68,7 +68,7 @@ export function fieldErrors(errors: readonly ErrorObject[], root: unknown): Fiel
       const b = e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0] ?? '';
       branches.set(b, [...(branches.get(b) ?? []), e]);
     }
-    const typed = [...branches.values()].filter((es) => !es.some((e) => e.keyword === 'type' && e.instancePath === a.instancePath));
+    const typed = [...branches.keys()].filter((b) => !typeFails(inside, `${a.schemaPath}/${b}`, a.instancePath)).map((b) => branches.get(b) ?? []);
     const chosen = typed.length === 1 ? typed[0] : undefined;
     if (chosen) {
       dropped.add(a);
@@ -82,7 +82,7 @@ export function fieldErrors(errors: readonly ErrorObject[], root: unknown): Fiel
   for (const e of errors) {
     if (dropped.has(e) || over.some((p) => e.instancePath.startsWith(p))) continue;
     if ((e as { propertyName?: string }).propertyName !== undefined) continue; // reported by its propertyNames error
-    const parent = ((holder.get(e) ?? e).parentSchema ?? {}) as Record<string, unknown>;
+    const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
     let pointer = e.instancePath;
     let message: string;
     if (e.keyword === 'additionalProperties') {
@@ -98,7 +98,8 @@ export function fieldErrors(errors: readonly ErrorObject[], root: unknown): Fiel
       const names = parent['propertyNames'] as Record<string, unknown> | undefined;
       message = pick(names?.[MESSAGE] as Messages | undefined, 'pattern', undefined) ?? 'not a valid name';
     } else {
-      message = pick(parent[MESSAGE] as Messages | undefined, e.keyword, e.data) ?? (e.message ?? 'is invalid');
+      const field = ((holder.get(e) ?? e).parentSchema ?? {}) as Record<string, unknown>;
+      message = pick(field[MESSAGE] as Messages | undefined, e.keyword, e.data) ?? (e.message ?? 'is invalid');
     }
     const path = toPath(pointer, root);
     if (!out.has(path)) out.set(path, message);
@@ -106,6 +107,15 @@ export function fieldErrors(errors: readonly ErrorObject[], root: unknown): Fiel
   return [...out].map(([path, message]) => ({ path, message }));
 }
 
+
+/** Whether the value at `instancePath` has none of the types the schema at `schemaPath` allows (through nested anyOfs too). */
+function typeFails(errors: readonly ErrorObject[], schemaPath: string, instancePath: string): boolean {
+  const here = errors.filter((e) => e.instancePath === instancePath);
+  if (here.some((e) => e.keyword === 'type' && e.schemaPath === `${schemaPath}/type`)) return true;
+  if (!here.some((e) => (e.keyword === 'anyOf' || e.keyword === 'oneOf') && e.schemaPath === `${schemaPath}/${e.keyword}`)) return false;
+  const inner = new Set(here.filter((e) => /\/(anyOf|oneOf)\/\d+\//.test(e.schemaPath.slice(schemaPath.length))).map((e) => e.schemaPath.slice(schemaPath.length + 1).split('/').slice(0, 2).join('/')));
+  return inner.size > 0 && [...inner].every((b) => typeFails(errors, `${schemaPath}/${b}`, instancePath));
+}
 
 function pick(m: Messages | undefined, keyword: string, data: unknown): string | undefined {
   const text = typeof m === 'string' || m === undefined ? m : (m[keyword] ?? m['default']);
