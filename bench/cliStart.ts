@@ -1,5 +1,6 @@
 /**
- * CLI start-up: wall time of `tide --version`, `tide jobs` and `tide nodes` against a real
+ * CLI start-up: wall time of `tide --version`, `tide jobs`, `tide nodes` (against a real
+ * server) and `tide validate FILE` (local: YAML and the schema through Ajv); the server is a real
  * server (compiled, as a child process, with one simulated 8-GPU agent and 20 jobs: 8 running,
  * 12 pending), for the compiled CLI (bin/tide.js → dist/, what users run after `npm ci`), for
  * dist/main.js run directly (without bin's freshness check of src/), and for the TypeScript
@@ -88,7 +89,10 @@ interface Variant {
   /** Measures bin's choice of dist/: a run during which src/ changed (bin may have run tsx) is dropped. */
   readonly viaBin?: boolean;
 }
-const tideArgs = (cmd: string): string[] => (cmd === '--version' ? ['--version'] : [cmd, '--server', url, '--token', TENANT]);
+const specFile = join(dir, 'spec.yaml');
+writeFileSync(specFile, 'name: train\ntimeLimit: 2h\ntasks:\n  - replicas: 4\n    gpus: 8\n    memory: 64Gi\n    command: python train.py\n    env: {LR: 0.1}\n');
+/** `tide validate` reads and checks a spec locally (YAML, the schema through Ajv); no server. */
+const tideArgs = (cmd: string): string[] => (cmd === '--version' ? ['--version'] : cmd === 'validate' ? ['validate', specFile] : [cmd, '--server', url, '--token', TENANT]);
 const variants: Variant[] = [
   { name: 'compiled (bin → dist)', argv: (a) => [process.execPath, [BIN, ...a]], viaBin: true },
   { name: 'dist/main.js direct', argv: (a) => [process.execPath, [DIST, ...a]] },
@@ -97,7 +101,7 @@ const variants: Variant[] = [
 const kubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 type Series = { label: string; path: string; ms: number[]; cpuMs: number[] };
 const series: Series[] = [{ label: 'node -e 0', path: 'floor', ms: [], cpuMs: [] }];
-for (const cmd of ['--version', 'jobs', 'nodes']) for (const v of variants) series.push({ label: `tide ${cmd}`, path: v.name, ms: [], cpuMs: [] });
+for (const cmd of ['--version', 'jobs', 'nodes', 'validate']) for (const v of variants) series.push({ label: `tide ${cmd}`, path: v.name, ms: [], cpuMs: [] });
 if (kubectl) series.push({ label: 'kubectl version --client', path: 'reference (Go)', ms: [], cpuMs: [] });
 
 /**
@@ -136,7 +140,7 @@ try {
     if (!distIsFresh()) build();
     let i = 0;
     record(series[i++], time(process.execPath, ['-e', '0']));
-    for (const cmd of ['--version', 'jobs', 'nodes']) {
+    for (const cmd of ['--version', 'jobs', 'nodes', 'validate']) {
       for (const v of variants) {
         const [file, args] = v.argv(tideArgs(cmd));
         if (v.viaBin && !distIsFresh()) build();

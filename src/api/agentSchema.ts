@@ -3,10 +3,17 @@
  * are untrusted input like a job spec: every field is checked (type, finite, in range), arrays
  * are bounded, and every problem is named by its path (`telemetry[2].utilization`) so the
  * server answers one 400 listing them. Unknown fields are ignored (a newer agent may send more)
- * and are never passed on. Numbers are checked as they come (YAML bodies can carry .nan/.inf).
+ * and are never passed on. Numbers are checked as they come (YAML bodies can carry .nan/.inf:
+ * Ajv's number types refuse them).
+ *
+ * The shapes are TypeBox schemas (published in /openapi.json) run through Ajv; what a schema
+ * cannot say (GPU indexes in order, a GPU or a run reported twice, a parseable URL) is checked
+ * after it by name.
  */
+import { Type } from 'typebox';
+import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import type { FieldError } from './spec.ts';
-import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskProgress, TaskReport } from './types.ts';
+import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
 
 /** Node names: also the id in URLs and logs. */
 export const NODE_NAME = /^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/;
@@ -15,6 +22,8 @@ export const MAX_NODE_GPUS = 256;
 /** Task reports in one heartbeat: more tasks than one node could ever hold. */
 export const MAX_REPORTS = 4096;
 const MAX_TEXT = 1000;
+/** No control characters (a node name or run id ends up in logs and terminals). */
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
 
 export interface Heartbeat {
   readonly node: string;
@@ -24,144 +33,150 @@ export interface Heartbeat {
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const int = (min: number, max: number, extra: object = {}) => Type.Integer({ minimum: min, maximum: max, 'x-message': `must be an integer from ${min} to ${max}`, ...extra });
+const num = (min: number, max: number, extra: object = {}) => Type.Number({ minimum: min, maximum: max, 'x-message': `must be a number from ${min} to ${max}`, ...extra });
+const text = (what: string, max: number, min = 1, pattern = PRINTABLE) => Type.String({ minLength: min, maxLength: max, pattern, 'x-message': `must be ${what} (${min}-${max} characters)` });
+const list = (items: Parameters<typeof Type.Array>[0], max: number, description: string) =>
+  Type.Array(items, { maxItems: max, 'x-message': { default: 'must be a list', maxItems: `{n} items, at most ${max}` }, description });
+const nullable = <T extends Parameters<typeof Type.Array>[0]>(t: T, message: string) => Type.Optional(Type.Union([t, Type.Null()], { 'x-message': message }));
+const STEPS = Number.MAX_SAFE_INTEGER;
 
-/** Collects problems; each reader returns a value of the right type even when it records one. */
-class Fields {
-  readonly errors: FieldError[] = [];
-  bad(path: string, message: string): void {
-    this.errors.push({ path, message });
-  }
-  /** A number in [min, max] (an integer when `integer`). */
-  num(v: unknown, path: string, min: number, max: number, integer = true): number {
-    if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
-      this.bad(path, `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-      return min;
-    }
-    return v + 0;
-  }
-  /** A string of min..max characters without control characters, matching `re` when given. */
-  text(v: unknown, path: string, max: number, re?: RegExp, what = 'text', min = 1): string {
-    if (typeof v !== 'string' || v.length < min || v.length > max || CONTROL.test(v) || (re && !re.test(v))) {
-      this.bad(path, `must be ${what} (${min}-${max} characters)`);
-      return '';
-    }
-    return v;
-  }
-  /** A list of at most `max` items. */
-  list(v: unknown, path: string, max: number): unknown[] {
-    if (!Array.isArray(v)) {
-      this.bad(path, 'must be a list');
-      return [];
-    }
-    if (v.length > max) {
-      this.bad(path, `${v.length} items, at most ${max}`);
-      return [];
-    }
-    return v;
-  }
-  obj(v: unknown, path: string): Record<string, unknown> | null {
-    if (isObj(v)) return v;
-    this.bad(path, 'must be an object');
-    return null;
-  }
-  result<T>(value: T): Checked<T> {
-    return this.errors.length ? { ok: false, errors: this.errors } : { ok: true, value };
-  }
-}
+export const GpuInfoSchema = Type.Object(
+  {
+    index: Type.Integer({ 'x-message': 'must be the GPU\'s position in the list', description: 'the device index: GPUs are listed in index order from 0' }),
+    model: text('a GPU model', 64),
+    memoryMib: num(0, 2 ** 30),
+    uuid: text('a GPU uuid', 128, 0),
+  },
+  { 'x-message': 'must be an object' },
+);
 
-function httpUrl(v: unknown, f: Fields): string {
-  const s = f.text(v, 'address', 2048, undefined, 'the agent URL');
-  if (s === '') return s;
-  const u = URL.canParse(s) ? new URL(s) : null;
-  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '') f.bad('address', 'must be the agent URL (http:// or https://)');
-  return s;
-}
+/** POST /v1/agent/register. */
+export const RegistrationSchema = Type.Object(
+  {
+    id: Type.String({ pattern: NODE_NAME.source, 'x-message': 'must be a node name: letters, digits, "-", "_", "." (1-63 characters)' }),
+    address: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://[^\\u0000-\\u0020\\u007f]+$', 'x-message': 'must be the agent URL (http:// or https://)' }),
+    cpuMilli: int(0, 1e9),
+    memoryMib: int(0, 2 ** 40),
+    gpus: list(GpuInfoSchema, MAX_NODE_GPUS, 'the node\'s GPUs in index order'),
+    simulated: Type.Optional(Type.Boolean({ 'x-message': 'must be true or false' })),
+    nodeTokenHash: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', 'x-message': 'must be the SHA-256 of the node token, 64 lowercase hex digits', description: 'bootstrap only: the SHA-256 of a node token the agent made and kept (else the answer carries a new one)' })),
+  },
+  { 'x-message': 'must be an object' },
+);
+
+export const TaskProgressSchema = Type.Object(
+  {
+    step: int(0, STEPS),
+    totalSteps: Type.Optional(int(0, STEPS)),
+    checkpointStep: Type.Optional(int(0, STEPS)),
+  },
+  { 'x-message': 'must be an object {step, totalSteps?, checkpointStep?}', description: 'what the task last wrote to TIDE_PROGRESS_FILE' },
+);
+
+export const TaskReportSchema = Type.Object(
+  {
+    runId: text('a run id', 200),
+    state: Type.Enum(['running', 'exited'], { 'x-message': 'must be running or exited' }),
+    pid: nullable(int(-1, 2 ** 31 - 1), `must be an integer from -1 to ${2 ** 31 - 1}, or null`),
+    exitCode: nullable(int(0, 255), 'must be an integer from 0 to 255, or null'),
+    startedAt: nullable(int(0, Number.MAX_SAFE_INTEGER), 'must be a time in ms since the epoch, or null'),
+    reason: nullable(Type.Enum(['start-failed', 'fenced']), 'must be start-failed or fenced'),
+    message: nullable(Type.String(), 'must be text'),
+    progress: nullable(TaskProgressSchema, 'must be an object {step, totalSteps?, checkpointStep?}, or null'),
+  },
+  { 'x-message': 'must be an object' },
+);
+
+export const GpuTelemetrySchema = Type.Object(
+  {
+    index: int(0, MAX_NODE_GPUS - 1),
+    utilization: num(0, 100),
+    memoryUsedMib: num(0, 2 ** 30),
+    powerWatts: num(0, 100_000),
+  },
+  { 'x-message': 'must be an object' },
+);
+
+/** POST /v1/agent/heartbeat. */
+export const HeartbeatSchema = Type.Object(
+  {
+    node: text('a node name', 63, 1, NODE_NAME.source),
+    reports: list(TaskReportSchema, MAX_REPORTS, 'one report per run the agent holds'),
+    telemetry: list(GpuTelemetrySchema, MAX_NODE_GPUS, 'one sample per GPU'),
+  },
+  { 'x-message': 'must be an object' },
+);
 
 /** Validates a registration body. */
 export function parseRegistration(b: unknown): Checked<NodeRegistration> {
-  const f = new Fields();
-  const r = f.obj(b, '(root)');
-  if (!r) return f.result(null as never);
-  const id = f.text(r['id'], 'id', 63, NODE_NAME, 'a node name: letters, digits, "-", "_", "."');
-  const address = httpUrl(r['address'], f);
-  const cpuMilli = f.num(r['cpuMilli'], 'cpuMilli', 0, 1e9);
-  const memoryMib = f.num(r['memoryMib'], 'memoryMib', 0, 2 ** 40);
-  const gpus = f.list(r['gpus'], 'gpus', MAX_NODE_GPUS).map((g, i): GpuInfo => {
-    const at = `gpus[${i}]`;
-    const o = f.obj(g, at) ?? {};
-    // Device indices are positions: tasks are bound to them and telemetry is matched by them.
-    if (o['index'] !== i) f.bad(`${at}.index`, `must be ${i}: GPUs are listed in index order`);
-    return { index: i, model: f.text(o['model'], `${at}.model`, 64, undefined, 'a GPU model'), memoryMib: f.num(o['memoryMib'], `${at}.memoryMib`, 0, 2 ** 30, false), uuid: f.text(o['uuid'], `${at}.uuid`, 128, undefined, 'a GPU uuid', 0) };
+  const errors = checkSchema(RegistrationSchema, b);
+  if (errors.some((e) => e.path === '(root)')) return { ok: false, errors };
+  const r = b as Record<string, unknown>;
+  const named: FieldError[] = [];
+  const address = r['address'];
+  if (typeof address === 'string' && !errors.some((e) => e.path === 'address')) {
+    const u = URL.canParse(address) ? new URL(address) : null;
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '') named.push({ path: 'address', message: 'must be the agent URL (http:// or https://)' });
+  }
+  const gpusIn = Array.isArray(r['gpus']) ? (r['gpus'] as unknown[]) : [];
+  // Device indices are positions: tasks are bound to them and telemetry is matched by them.
+  gpusIn.forEach((g, i) => {
+    const index = typeof g === 'object' && g !== null ? (g as Record<string, unknown>)['index'] : i;
+    if (index !== i) named.push({ path: `gpus[${i}].index`, message: `must be ${i}: GPUs are listed in index order` });
   });
-  const simulated = r['simulated'] ?? false;
-  if (typeof simulated !== 'boolean') f.bad('simulated', 'must be true or false');
-  return f.result({ id, address, cpuMilli, memoryMib, gpus, simulated: simulated === true });
-}
-
-/** A task's progress as the agent forwards it: {step, totalSteps?, checkpointStep?}, non-negative safe integers. */
-function parseProgress(v: unknown, at: string, f: Fields): TaskProgress {
-  const o = f.obj(v, at) ?? {};
-  const count = (k: string): number => f.num(o[k], `${at}.${k}`, 0, Number.MAX_SAFE_INTEGER);
-  const step = count('step');
-  const opt = (k: 'totalSteps' | 'checkpointStep'): { [K in typeof k]?: number } => (o[k] === undefined || o[k] === null ? {} : { [k]: count(k) });
-  return { step, ...opt('totalSteps'), ...opt('checkpointStep') };
+  const all = merge(errors, named);
+  if (all.length) return { ok: false, errors: inSchemaOrder(all, RegistrationSchema, b) };
+  const gpus = gpusIn.map((g): GpuInfo => {
+    const o = g as GpuInfo;
+    return { index: o.index, model: o.model, memoryMib: o.memoryMib + 0, uuid: o.uuid };
+  });
+  return { ok: true, value: { id: r['id'] as string, address: address as string, cpuMilli: (r['cpuMilli'] as number) + 0, memoryMib: (r['memoryMib'] as number) + 0, gpus, simulated: r['simulated'] === true } };
 }
 
 /** Validates a heartbeat body. Reports name runs by runId; duplicates are refused (one report per run). */
 export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
-  const f = new Fields();
-  const h = f.obj(b, '(root)');
-  if (!h) return f.result(null as never);
-  const node = f.text(h['node'], 'node', 63, NODE_NAME, 'a node name');
-  const seen = new Map<string, number>();
-  const reports = f.list(h['reports'], 'reports', MAX_REPORTS).map((x, i): TaskReport => {
-    const at = `reports[${i}]`;
-    const o = f.obj(x, at) ?? {};
-    const runId = f.text(o['runId'], `${at}.runId`, 200, undefined, 'a run id');
+  const errors = checkSchema(HeartbeatSchema, b);
+  if (errors.some((e) => e.path === '(root)')) return { ok: false, errors };
+  const h = b as Record<string, unknown>;
+  const named: FieldError[] = [];
+  const items = (k: string): Record<string, unknown>[] => (Array.isArray(h[k]) && (h[k] as unknown[]).length <= (k === 'reports' ? MAX_REPORTS : MAX_NODE_GPUS) ? (h[k] as Record<string, unknown>[]) : []);
+  const seen = new Map<unknown, number>();
+  items('reports').forEach((o, i) => {
+    const runId = o?.['runId'];
+    if (typeof runId !== 'string') return;
     const first = seen.get(runId);
-    if (runId !== '' && first !== undefined) f.bad(`${at}.runId`, `a second report for run ${runId} (first: reports[${first}])`);
-    seen.set(runId, i);
-    const state = o['state'];
-    if (state !== 'running' && state !== 'exited') f.bad(`${at}.state`, 'must be running or exited');
-    const pid = o['pid'] ?? null;
-    const exitCode = o['exitCode'] ?? null;
-    const report: TaskReport = {
-      runId,
-      state: state === 'running' ? 'running' : 'exited',
-      pid: pid === null ? null : f.num(pid, `${at}.pid`, -1, 2 ** 31 - 1),
-      exitCode: exitCode === null ? null : f.num(exitCode, `${at}.exitCode`, 0, 255),
-    };
-    const extra: { startedAt?: number; reason?: 'start-failed' | 'fenced'; message?: string; progress?: TaskProgress } = {};
-    if (o['progress'] !== undefined && o['progress'] !== null) extra.progress = parseProgress(o['progress'], `${at}.progress`, f);
-    if (o['startedAt'] !== undefined && o['startedAt'] !== null) extra.startedAt = f.num(o['startedAt'], `${at}.startedAt`, 0, Number.MAX_SAFE_INTEGER);
-    const reason = o['reason'] ?? null;
-    if (reason !== null) {
-      if (reason === 'start-failed' || reason === 'fenced') extra.reason = reason;
-      else f.bad(`${at}.reason`, 'must be start-failed or fenced');
-    }
-    const message = o['message'] ?? null;
-    if (message !== null) {
-      if (typeof message === 'string') extra.message = message.slice(0, MAX_TEXT);
-      else f.bad(`${at}.message`, 'must be text');
-    }
-    return { ...report, ...extra };
+    if (first !== undefined) named.push({ path: `reports[${i}].runId`, message: `a second report for run ${runId} (first: reports[${first}])` });
+    else seen.set(runId, i);
   });
-  const indexes = new Set<number>();
-  const telemetry = f.list(h['telemetry'], 'telemetry', MAX_NODE_GPUS).map((x, i): GpuTelemetry => {
-    const at = `telemetry[${i}]`;
-    const o = f.obj(x, at) ?? {};
-    const index = f.num(o['index'], `${at}.index`, 0, MAX_NODE_GPUS - 1);
-    if (index === o['index'] && indexes.has(index)) f.bad(`${at}.index`, `GPU ${index} reported twice`);
+  const indexes = new Set<unknown>();
+  items('telemetry').forEach((o, i) => {
+    const index = o?.['index'];
+    if (typeof index !== 'number') return;
+    if (indexes.has(index)) named.push({ path: `telemetry[${i}].index`, message: `GPU ${index} reported twice` });
     indexes.add(index);
+  });
+  const all = merge(errors, named);
+  if (all.length) return { ok: false, errors: inSchemaOrder(all, HeartbeatSchema, b) };
+  const reports = items('reports').map((o): TaskReport => {
+    const p = o['progress'] as Record<string, number> | null | undefined;
     return {
-      index,
-      utilization: f.num(o['utilization'], `${at}.utilization`, 0, 100, false),
-      memoryUsedMib: f.num(o['memoryUsedMib'], `${at}.memoryUsedMib`, 0, 2 ** 30, false),
-      powerWatts: f.num(o['powerWatts'], `${at}.powerWatts`, 0, 100_000, false),
+      runId: o['runId'] as string,
+      state: o['state'] as 'running' | 'exited',
+      pid: (o['pid'] ?? null) as number | null,
+      exitCode: (o['exitCode'] ?? null) as number | null,
+      ...(o['startedAt'] !== undefined && o['startedAt'] !== null ? { startedAt: o['startedAt'] as number } : {}),
+      ...(o['reason'] !== undefined && o['reason'] !== null ? { reason: o['reason'] as 'start-failed' | 'fenced' } : {}),
+      ...(typeof o['message'] === 'string' ? { message: o['message'].slice(0, MAX_TEXT) } : {}),
+      ...(p ? { progress: { step: p['step'] as number, ...(p['totalSteps'] !== undefined ? { totalSteps: p['totalSteps'] } : {}), ...(p['checkpointStep'] !== undefined ? { checkpointStep: p['checkpointStep'] } : {}) } } : {}),
     };
   });
-  return f.result({ node, reports, telemetry });
+  const telemetry = items('telemetry').map((o): GpuTelemetry => ({ index: o['index'] as number, utilization: (o['utilization'] as number) + 0, memoryUsedMib: (o['memoryUsedMib'] as number) + 0, powerWatts: (o['powerWatts'] as number) + 0 }));
+  return { ok: true, value: { node: h['node'] as string, reports, telemetry } };
+}
+
+/** Schema errors, then the named ones at paths the schema did not already name. */
+function merge(errors: FieldError[], named: FieldError[]): FieldError[] {
+  const seen = new Set(errors.map((e) => e.path));
+  return [...errors, ...named.filter((e) => !seen.has(e.path))];
 }

@@ -5,7 +5,11 @@
  */
 import { parseCpu, parseMemory } from './quantity.ts';
 
-export const JOB_KINDS = ['training', 'inference', 'batch'] as const;
+import type { Static } from 'typebox';
+import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
+import { JOB_KINDS, JobSpecSchema, MAX_ARG_BYTES, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS, TaskGroupSchema } from './specSchema.ts';
+
+export { JOB_KINDS, MAX_ARG_BYTES, MAX_ARRAY, MAX_ENV_VARS, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS } from './specSchema.ts';
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export interface FieldError {
@@ -59,110 +63,82 @@ export interface JobSpec {
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
 
-const NAME = /^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,62})$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const TOP_FIELDS = new Set(['name', 'queue', 'priority', 'kind', 'preemptible', 'checkpoint', 'array', 'tasks', 'gracePeriodSeconds', 'clientKey', 'timeLimit', 'jobType', 'gpuSpeeds', 'maxPreemptions']);
-const GROUP_FIELDS = new Set(['name', 'replicas', 'minReplicas', 'gpus', 'gpuModels', 'cpu', 'memory', 'command', 'env']);
-/** The longest time limit accepted: 365 days. */
-export const MAX_TIME_LIMIT_SECONDS = 365 * 86400;
-export const MAX_TASKS_PER_JOB = 1024;
-export const MAX_ARRAY = 10_000;
-/**
- * What the kernel can exec, with room to spare: Linux refuses one argv or environment string
- * over 128 KiB (MAX_ARG_STRLEN) and argv + envp over about 2 MiB (ARG_MAX, a quarter of the
- * stack limit) with E2BIG. A task's command strings and env values are at most 64 KiB each (in
- * UTF-8 bytes), its env at most 256 names, and all of them together at most 512 KiB, which
- * leaves the rest for what the agent adds (TIDE_* variables and its own environment).
- */
-export const MAX_ARG_BYTES = 64 * 1024;
-export const MAX_ENV_VARS = 256;
-export const MAX_EXEC_BYTES = 512 * 1024;
-
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Validates an untrusted value as a job spec, filling defaults. */
+/**
+ * Validates an untrusted value as a job spec, filling defaults: first the schema (specSchema.ts,
+ * through Ajv), then the named checks JSON Schema cannot express. Every bad field is named once.
+ */
 export function parseJobSpec(input: unknown): SpecResult {
-  const errors: FieldError[] = [];
-  const err = (path: string, message: string): void => {
-    errors.push({ path, message });
-  };
   if (!isObject(input)) return { ok: false, errors: [{ path: '(root)', message: 'must be an object with at least name and tasks' }] };
-  for (const k of Object.keys(input)) if (!TOP_FIELDS.has(k)) err(k, 'unknown field');
-
-  const name = input['name'];
-  if (typeof name !== 'string' || !NAME.test(name)) err('name', 'required: 1-63 letters, digits, "-", "_" or ".", starting with a letter or digit');
-  const queue = input['queue'] ?? 'default';
-  if (typeof queue !== 'string' || !NAME.test(queue)) err('queue', 'must be a queue name');
-  const priority = input['priority'] ?? 0;
-  if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > 1_000_000) err('priority', 'must be an integer between -1000000 and 1000000');
-  const kind = input['kind'] ?? 'batch';
-  if (typeof kind !== 'string' || !(JOB_KINDS as readonly string[]).includes(kind)) err('kind', `must be one of ${JOB_KINDS.join(', ')}`);
-  const preemptible = input['preemptible'] ?? kind !== 'inference';
-  if (typeof preemptible !== 'boolean') err('preemptible', 'must be true or false');
-  const checkpoint = input['checkpoint'] ?? false;
-  if (typeof checkpoint !== 'boolean') err('checkpoint', 'must be true or false');
-  const array = input['array'] ?? 1;
-  if (typeof array !== 'number' || !Number.isInteger(array) || array < 1 || array > MAX_ARRAY) err('array', `must be an integer from 1 to ${MAX_ARRAY}`);
-  else if (array > 1 && kind !== 'batch') err('array', 'only batch jobs can be arrays');
-  const grace = input['gracePeriodSeconds'] ?? 10;
-  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0 || grace > 3600) err('gracePeriodSeconds', 'must be a number of seconds from 0 to 3600');
-  const timeLimit = input['timeLimit'] === undefined ? undefined : parseDuration(input['timeLimit']);
-  if (typeof timeLimit === 'string') err('timeLimit', timeLimit);
-  const jobType = input['jobType'];
-  if (jobType !== undefined && (typeof jobType !== 'string' || !NAME.test(jobType))) err('jobType', 'must be a name: 1-63 letters, digits, "-", "_" or "."');
-  const speedsIn = input['gpuSpeeds'];
-  const gpuSpeeds: Record<string, number> = {};
-  if (speedsIn !== undefined) {
-    if (!isObject(speedsIn)) err('gpuSpeeds', 'must be a map of GPU model: relative speed');
-    else
-      for (const [m, v] of Object.entries(speedsIn)) {
-        if (m === '__proto__' || !NAME.test(m)) err(`gpuSpeeds.${m}`, 'not a GPU model name');
-        else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1000) err(`gpuSpeeds.${m}`, 'must be a number from 0 to 1000 (0: cannot run there)');
-        else gpuSpeeds[m] = v;
-      }
+  const errors = checkSchema(JobSpecSchema, input);
+  const named = namedChecks(input);
+  if (errors.length > 0 || named.errors.length > 0) {
+    const seen = new Set(errors.map((e) => e.path));
+    const all = [...errors, ...named.errors.filter((e) => !seen.has(e.path))];
+    return { ok: false, errors: inSchemaOrder(all, JobSpecSchema, input, named.sortAs) };
   }
-  const maxPreemptions = input['maxPreemptions'];
-  if (maxPreemptions !== undefined && (typeof maxPreemptions !== 'number' || !Number.isInteger(maxPreemptions) || maxPreemptions < 0 || maxPreemptions > 1_000_000)) err('maxPreemptions', 'must be an integer from 0 to 1000000');
-  const clientKey = input['clientKey'] ?? null;
-  if (clientKey !== null && (typeof clientKey !== 'string' || clientKey.length === 0 || clientKey.length > 200)) err('clientKey', 'must be a string of 1-200 characters');
+  const v = input as Static<typeof JobSpecSchema>;
+  const kind = (v.kind ?? 'batch') as JobKind;
+  return {
+    ok: true,
+    clientKey: v.clientKey ?? null,
+    spec: {
+      name: v.name,
+      queue: v.queue ?? 'default',
+      priority: v.priority ?? 0,
+      kind,
+      preemptible: v.preemptible ?? kind !== 'inference',
+      checkpoint: v.checkpoint ?? false,
+      array: v.array ?? 1,
+      groups: named.groups,
+      gracePeriodSeconds: v.gracePeriodSeconds ?? 10,
+      ...(typeof named.timeLimit === 'number' ? { timeLimitSeconds: named.timeLimit } : {}),
+      ...(v.jobType !== undefined ? { jobType: v.jobType } : {}),
+      ...(v.gpuSpeeds !== undefined ? { gpuSpeeds: { ...v.gpuSpeeds } } : {}),
+      ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
+    },
+  };
+}
 
+/**
+ * What the schema cannot say, checked on the raw input (each check only where the field has the
+ * type the schema wants, so a field the schema refused is not named twice), and the groups
+ * normalised (used only when there is no error at all).
+ */
+function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; sortAs: Map<FieldError, string> } {
+  const errors: FieldError[] = [];
+  const sortAs = new Map<FieldError, string>();
+  const err = (path: string, message: string, after?: string): void => {
+    const e = { path, message };
+    errors.push(e);
+    if (after !== undefined) sortAs.set(e, after);
+  };
+  const array = input['array'];
+  if (typeof array === 'number' && array > 1 && (input['kind'] ?? 'batch') !== 'batch') err('array', 'only batch jobs can be arrays');
+  const tl = input['timeLimit'];
+  const timeLimit = typeof tl === 'number' || typeof tl === 'string' ? parseDuration(tl) : undefined;
+  if (typeof timeLimit === 'string') err('timeLimit', timeLimit);
   const groups: TaskGroupSpec[] = [];
   const tasks = input['tasks'];
-  if (!Array.isArray(tasks) || tasks.length === 0) err('tasks', 'required: a non-empty list of task groups');
-  else {
+  if (Array.isArray(tasks)) {
     let total = 0;
     const seen = new Set<string>();
     tasks.forEach((g: unknown, i) => {
-      const group = parseGroup(g, `tasks[${i}]`, err);
-      if (group) {
-        if (seen.has(group.name)) err(`tasks[${i}].name`, `duplicate group name "${group.name}"`);
-        seen.add(group.name);
-        total += group.replicas;
-        groups.push(group);
+      if (!isObject(g)) return;
+      const group = checkGroup(g, `tasks[${i}]`, err);
+      const name = g['name'] ?? 'main';
+      if (typeof name === 'string') {
+        if (seen.has(name)) err(`tasks[${i}].name`, `duplicate group name "${name}"`);
+        seen.add(name);
       }
+      const replicas = g['replicas'] ?? 1;
+      if (typeof replicas === 'number') total += replicas;
+      if (group) groups.push(group);
     });
     if (total > MAX_TASKS_PER_JOB) err('tasks', `at most ${MAX_TASKS_PER_JOB} tasks per job, got ${total}`);
   }
-  if (errors.length > 0) return { ok: false, errors };
-  return {
-    ok: true,
-    clientKey: clientKey as string | null,
-    spec: {
-      name: name as string,
-      queue: queue as string,
-      priority: priority as number,
-      kind: kind as JobKind,
-      preemptible: preemptible as boolean,
-      checkpoint: checkpoint as boolean,
-      array: array as number,
-      groups,
-      gracePeriodSeconds: grace as number,
-      ...(typeof timeLimit === 'number' ? { timeLimitSeconds: timeLimit } : {}),
-      ...(jobType !== undefined ? { jobType: jobType as string } : {}),
-      ...(speedsIn !== undefined ? { gpuSpeeds } : {}),
-      ...(maxPreemptions !== undefined ? { maxPreemptions: maxPreemptions as number } : {}),
-    },
-  };
+  return { errors, groups, timeLimit, sortAs };
 }
 
 /**
@@ -188,29 +164,23 @@ export function parseDuration(v: unknown): number | string {
   return seconds;
 }
 
-function parseGroup(g: unknown, at: string, err: (path: string, message: string) => void): TaskGroupSpec | null {
-  if (!isObject(g)) {
-    err(at, 'must be an object with at least command');
-    return null;
-  }
-  const before = { count: 0 };
-  const e = (path: string, message: string): void => {
-    before.count++;
-    err(`${at}.${path}`, message);
+/** A group's named checks (GPU fractions, minReplicas, quantities, exec sizes, reserved env), and the group normalised. */
+function checkGroup(g: Record<string, unknown>, at: string, err: (path: string, message: string, after?: string) => void): TaskGroupSpec | null {
+  let bad = 0;
+  const e = (path: string, message: string, after?: string): void => {
+    bad++;
+    err(`${at}.${path}`, message, after === undefined ? undefined : `${at}.${after}`);
   };
-  for (const k of Object.keys(g)) if (!GROUP_FIELDS.has(k)) e(k, 'unknown field');
-  const name = g['name'] ?? 'main';
-  if (typeof name !== 'string' || !NAME.test(name)) e('name', 'must be a group name');
   const replicas = g['replicas'] ?? 1;
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_TASKS_PER_JOB) e('replicas', `must be an integer from 1 to ${MAX_TASKS_PER_JOB}`);
   const minReplicas = g['minReplicas'];
-  if (minReplicas !== undefined && (typeof minReplicas !== 'number' || !Number.isInteger(minReplicas) || minReplicas < 1 || (typeof replicas === 'number' && minReplicas > replicas))) e('minReplicas', 'must be an integer from 1 to replicas');
+  if (typeof minReplicas === 'number' && typeof replicas === 'number' && minReplicas > replicas) e('minReplicas', 'must be an integer from 1 to replicas');
 
   let gpuCount = 0;
   let gpuMilli = 0;
   const gpus = g['gpus'] ?? 0;
-  const gpuNumber = typeof gpus === 'string' && gpus.trim() !== '' ? Number(gpus) : gpus;
-  if (typeof gpuNumber !== 'number' || !Number.isFinite(gpuNumber) || gpuNumber < 0 || gpuNumber > 64) e('gpus', 'must be a number of GPUs from 0 to 64, or a fraction like 0.5');
+  const gpuNumber = typeof gpus === 'string' ? Number(gpus) : gpus;
+  if (typeof gpuNumber !== 'number' || !Number.isFinite(gpuNumber)) bad++; // the schema names it
+  else if (gpuNumber < 0 || gpuNumber > 64) e('gpus', 'must be a number of GPUs from 0 to 64, or a fraction like 0.5');
   else if (gpuNumber > 0 && gpuNumber < 1) {
     gpuCount = 1;
     gpuMilli = Math.round(gpuNumber * 1000);
@@ -221,12 +191,12 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
     gpuMilli = 1000;
   }
 
-  const models = g['gpuModels'] ?? [];
-  if (!Array.isArray(models) || !models.every((m) => typeof m === 'string' && m.length > 0)) e('gpuModels', 'must be a list of GPU model names');
-  const cpu = parseCpu(g['cpu'] ?? 1);
-  if (!cpu.ok) e('cpu', cpu.message);
-  const memory = parseMemory(g['memory'] ?? '1Gi');
-  if (!memory.ok) e('memory', memory.message);
+  const cpuIn = g['cpu'] ?? 1;
+  const cpu = typeof cpuIn === 'number' || typeof cpuIn === 'string' ? parseCpu(cpuIn) : null;
+  if (cpu && !cpu.ok) e('cpu', cpu.message);
+  const memoryIn = g['memory'] ?? '1Gi';
+  const memory = typeof memoryIn === 'number' || typeof memoryIn === 'string' ? parseMemory(memoryIn) : null;
+  if (memory && !memory.ok) e('memory', memory.message);
 
   let command: string[] = [];
   let execBytes = 0;
@@ -238,44 +208,40 @@ function parseGroup(g: unknown, at: string, err: (path: string, message: string)
     else if (bytes > MAX_ARG_BYTES) e(path, `${bytes} bytes, at most ${MAX_ARG_BYTES}`);
   };
   const cmd = g['command'];
-  if (typeof cmd === 'string' && cmd.trim() !== '') {
+  if (typeof cmd === 'string') {
     command = ['/bin/sh', '-c', cmd];
     execString('command', cmd);
-  } else if (Array.isArray(cmd) && cmd.length > 0 && cmd.every((c) => typeof c === 'string')) {
+  } else if (Array.isArray(cmd) && cmd.every((c) => typeof c === 'string')) {
     command = cmd as string[];
     command.forEach((c, i) => execString(`command[${i}]`, c));
-  } else e('command', 'required: a shell command string or a non-empty list of strings');
+  }
 
   const env: Record<string, string> = {};
   const envIn = g['env'] ?? {};
-  if (!isObject(envIn)) e('env', 'must be a map of NAME: value');
-  else {
+  if (isObject(envIn)) {
     for (const [k, v] of Object.entries(envIn)) {
-      // `__proto__` cannot be an own key of a plain object: it would be dropped (or worse), so refuse it.
-      if (!ENV_NAME.test(k) || k === '__proto__') e(`env.${k}`, 'not a valid variable name');
-      else if (k.startsWith('TIDE_') || k === 'CUDA_VISIBLE_DEVICES') e(`env.${k}`, 'reserved: set by Tide');
-      else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') e(`env.${k}`, 'must be a string, number or boolean');
-      else {
+      if (k === '__proto__') continue; // the schema names it; it cannot be an own key of `env`
+      if (k.startsWith('TIDE_') || k === 'CUDA_VISIBLE_DEVICES') e(`env.${k}`, 'reserved: set by Tide');
+      else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
         env[k] = String(v);
         execString(`env.${k}`, env[k], `${k}=${env[k]}`);
       }
     }
-    const names = Object.keys(envIn).length;
-    if (names > MAX_ENV_VARS) e('env', `${names} variables, at most ${MAX_ENV_VARS}`);
   }
-  if (execBytes > MAX_EXEC_BYTES) e('command', `command and env take ${execBytes} bytes together, at most ${MAX_EXEC_BYTES}`);
-  if (before.count > 0 || !cpu.ok || !memory.ok) return null;
+  if (execBytes > MAX_EXEC_BYTES) e('command', `command and env take ${execBytes} bytes together, at most ${MAX_EXEC_BYTES}`, '~end');
+  if (bad > 0 || !cpu?.ok || !memory?.ok) return null;
+  const v = g as Static<typeof TaskGroupSchema>;
   return {
-    name: name as string,
-    replicas: replicas as number,
+    name: v.name ?? 'main',
+    replicas: v.replicas ?? 1,
     gpuCount,
     gpuMilli,
-    gpuModels: models as string[],
+    gpuModels: v.gpuModels ?? [],
     cpuMilli: cpu.value,
     memoryMib: memory.value,
     command,
     env,
-    ...(minReplicas !== undefined && minReplicas !== replicas ? { minReplicas: minReplicas as number } : {}),
+    ...(v.minReplicas !== undefined && v.minReplicas !== v.replicas ? { minReplicas: v.minReplicas } : {}),
   };
 }
 

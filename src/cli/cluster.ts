@@ -7,7 +7,6 @@
  * cut at --limit) go to stderr, so stdout stays the data. Admin commands find the admin token
  * themselves (client.ts).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TERMINAL_JOB_STATES, type Job, type JobEvent, type NodeInfo, type QueueInfo, type Task, type TaskAttempt } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
@@ -15,6 +14,7 @@ import { parsePositiveInt } from './args.ts';
 import { ApiClient, header, resolveConnection } from './client.ts';
 import { connectionOptions, json, outputOf, print, type Common } from './common.ts';
 import { ApiFailure } from './errorOutput.ts';
+import { readSpecFile, refuseInvalidSpec } from './specFile.ts';
 import { attemptsTable, duration, eventLine, EVENTS_HEADER, jobRunMs, jobsTable, nodesTable, placementOf, plainTable, progressText, queuesTable } from './format.ts';
 
 const client = (o: Common): ApiClient => new ApiClient(resolveConnection(o));
@@ -55,22 +55,14 @@ function write(chunk: Uint8Array | string): Promise<void> {
   });
 }
 
-/** Reads a spec file; YAML or JSON by content. The server validates it. */
+/**
+ * Reads a spec file (YAML or JSON by content) and checks it with the server's schema, so an
+ * invalid spec is refused here, naming every bad field, and never sent.
+ */
 async function readSpec(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  // The server's strict reading (a duplicate key is refused, an error is one line with where);
-  // loaded here: only submit needs YAML, the other commands start without it.
-  const { parseYamlStrict } = await import('../api/strictParse.ts');
-  try {
-    return JSON.stringify(parseYamlStrict(text));
-  } catch (e) {
-    throw new UserError(`${file}: not valid YAML or JSON: ${(e as Error).message}`);
-  }
+  const value = await readSpecFile(file);
+  await refuseInvalidSpec(file, value);
+  return JSON.stringify(value);
 }
 
 /**

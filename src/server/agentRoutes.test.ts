@@ -38,7 +38,8 @@ describe('agent routes', () => {
   test('a null report or GPU is a 400 naming it, not a 500', async () => {
     const bad = await hb('n1', { reports: [null] });
     assert.equal(bad.status, 400);
-    assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path), ['reports[0]', 'reports[0].runId', 'reports[0].state']);
+    // Named once: a null report has no fields to name one by one.
+    assert.deepEqual(bad.json.error.fields, [{ path: 'reports[0]', message: 'must be an object' }]);
     const reg = await call('/v1/agent/register', JSON.stringify({ id: 'n3', address: 'http://127.0.0.1:1', cpuMilli: 1, memoryMib: 1, gpus: [null] }));
     assert.equal(reg.status, 400);
     assert.equal(reg.json.error.fields[0].path, 'gpus[0]');
@@ -49,7 +50,7 @@ describe('agent routes', () => {
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path), ['reports[0].progress.step', 'reports[0].progress.totalSteps', 'reports[0].progress.checkpointStep']);
     const notObject = await hb('n1', { reports: [{ runId: '1.0.0', state: 'running', pid: 1, exitCode: null, progress: 'half' }] });
-    assert.deepEqual(notObject.json.error.fields.map((f: { path: string }) => f.path), ['reports[0].progress', 'reports[0].progress.step']);
+    assert.deepEqual(notObject.json.error.fields.map((f: { path: string }) => f.path), ['reports[0].progress']);
   });
 
   test('telemetry with strings, NaN or Infinity (YAML) or 10⁵ rows is refused; /v1/nodes and /metrics keep rendering', async () => {

@@ -5,7 +5,8 @@
  * where it registered from (agentLink.ts). Registered from buildApp (app.ts) with one line.
  */
 import type { FastifyInstance } from 'fastify';
-import { parseHeartbeat, parseRegistration, type Checked } from '../api/agentSchema.ts';
+import { HeartbeatSchema, parseHeartbeat, parseRegistration, RegistrationSchema, type Checked } from '../api/agentSchema.ts';
+import { answers, RESPONSES } from '../api/apiSchemas.ts';
 import type { NodeRegistration } from '../api/types.ts';
 import { ApiError } from '../api/errors.ts';
 import type { Store } from '../store/store.ts';
@@ -28,7 +29,7 @@ export interface AgentRouteOptions {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions): void {
-  app.post('/v1/agent/register', { schema: { description: "Agent: register (or re-register) a node. With the bootstrap (agent) token, a node without a credential gets one, bound to that node: the token whose SHA-256 the body offers as nodeTokenHash (what the agent sends), or else a new one as nodeToken in the answer, shown once; a node that has one is a 409. With a node token: its own node only (403 otherwise).", tags: ['agent'] } }, async (req) => {
+  app.post('/v1/agent/register', { schema: { description: "Agent: register (or re-register) a node. With the bootstrap (agent) token, a node without a credential gets one, bound to that node: the token whose SHA-256 the body offers as nodeTokenHash (what the agent sends), or else a new one as nodeToken in the answer, shown once; a node that has one is a 409. With a node token: its own node only (403 otherwise).", tags: ['agent'], body: RegistrationSchema, response: answers(200, RESPONSES.register) } }, async (req) => {
     const p = await authenticate(o.store, req.headers.authorization, o.clock());
     requireRole(p, 'agent', 'node');
     const reg = checked(parseRegistration(req.body), 'registration');
@@ -55,7 +56,7 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     return nodeToken === null ? answer : { ...answer, nodeToken };
   });
 
-  app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'] } }, async (req) => {
+  app.post('/v1/agent/heartbeat', { schema: { description: "Agent: telemetry and task reports in, the node's desired tasks out", tags: ['agent'], body: HeartbeatSchema, response: answers(200, RESPONSES.heartbeat) } }, async (req) => {
     const p = await authenticate(o.store, req.headers.authorization, o.clock());
     requireRole(p, 'agent', 'node');
     // Reports for runs this node does not hold are ignored by the store (never applied elsewhere).

@@ -18,6 +18,8 @@ import type { Metrics } from './metrics.ts';
 import { queueQuotaFields } from './config.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
+import { answers, ErrorSchema, QueueRequestSchema, RESPONSES, TenantRequestSchema } from '../api/apiSchemas.ts';
+import { checkSchema } from '../api/schemaCheck.ts';
 import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
 import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
@@ -43,16 +45,19 @@ export interface AppOptions {
   readonly nodeLeaseMs?: number;
 }
 
-const QUEUE_BODY_FIELDS = ['gpuQuota', 'nominalQuota', 'borrowingLimit', 'lendingLimit', 'cohort', 'tenants'];
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const { store, clock } = o;
   // A client that trickles its request (slowloris) is cut off rather than holding a socket for ever.
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimit ?? 1024 * 1024, requestTimeout: 60_000 });
-  // Bodies are validated by hand (parseJobSpec) so that every error names its field; the
-  // schemas on routes document the API in /openapi.json.
+  // The route schemas are the TypeBox schemas of api/ (specSchema.ts, agentSchema.ts,
+  // apiSchemas.ts), published in /openapi.json. Handlers validate with those same schemas through
+  // api/schemaCheck.ts (Ajv, compiled once) plus their named checks, so that every error names
+  // its field and the code an API error has; Fastify's own validation and response
+  // serialisation are off (answers are sent as they are, never trimmed to the schema).
   app.setValidatorCompiler(() => (data) => ({ value: data }));
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   await app.register(swagger, {
     openapi: {
       info: { title: 'Tide API', version: '1', description: 'GPU compute scheduler control plane. Authenticate with `Authorization: Bearer <token>`.' },
@@ -164,6 +169,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       body: JOB_SPEC_SCHEMA,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
       querystring: { type: 'object', properties: { tenant: { type: 'string' } } },
+      response: { 200: RESPONSES.submit, 201: RESPONSES.submit, '4xx': ErrorSchema, '5xx': ErrorSchema },
     },
   }, async (req, reply) => {
     const p = await auth(req);
@@ -207,6 +213,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       description: `List jobs (a tenant sees its own), one page at a time: {jobs, next}. next is the cursor for the next page (pass it as after, or as before with order=desc), null at the end. Filters: state (comma list of ${JOB_STATES.join(', ')}), queue, kind (${JOB_KINDS.join(', ')}), after/before (job ids), limit (1-${MAX_PAGE}, default ${MAX_PAGE}), order (asc: oldest first, the default; desc: newest first); admins: tenant.`,
       tags: ['jobs'],
       querystring: { type: 'object', properties: { state: { type: 'string' }, queue: { type: 'string' }, kind: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, limit: { type: 'string' }, order: { type: 'string', enum: ['asc', 'desc'] }, tenant: { type: 'string' } } },
+      response: answers(200, RESPONSES.jobs),
     },
   }, async (req) => {
     const p = await auth(req);
@@ -230,7 +237,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { jobs: items, next };
   });
 
-  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events and attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason)', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } } } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events and attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason)', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
@@ -238,7 +245,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id) };
   });
 
-  app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'] } }, async (req) => {
+  app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'], response: answers(200, RESPONSES.jobChange) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
@@ -249,7 +256,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { job: after };
   });
 
-  app.post('/v1/jobs/:id/preempt', { schema: { description: 'Admin: stop a running job and requeue it (it resumes from its checkpoint)', tags: ['jobs'] } }, async (req) => {
+  app.post('/v1/jobs/:id/preempt', { schema: { description: 'Admin: stop a running job and requeue it (it resumes from its checkpoint)', tags: ['jobs'], response: answers(200, RESPONSES.jobChange) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'admin');
     const id = jobIdParam(req.params);
@@ -264,6 +271,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       description: "A task's output, read from its agent. stream: stdout|stderr; offset: byte offset to read from. The X-Tide-Next-Offset header tells where to continue.",
       tags: ['jobs'],
       querystring: { type: 'object', properties: { task: { type: 'string' }, stream: { type: 'string' }, offset: { type: 'string' } } },
+      response: { 200: { type: 'string', description: 'the bytes from offset' }, '4xx': ErrorSchema, '5xx': ErrorSchema },
     },
   }, async (req, reply) => {
     const p = await auth(req);
@@ -305,6 +313,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       description: `The audit log (a tenant sees the events of its jobs), one page at a time: {events, next}. next is the cursor for the next page (pass it as after, or as before with order=desc), null at the end. Filters: job (id), after/before (event ids), limit (1-${MAX_PAGE}, default ${MAX_PAGE}), order (asc: oldest first, the default; desc: newest first); admins: tenant.`,
       tags: ['events'],
       querystring: { type: 'object', properties: { job: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, limit: { type: 'string' }, order: { type: 'string', enum: ['asc', 'desc'] }, tenant: { type: 'string' } } },
+      response: answers(200, RESPONSES.events),
     },
   }, async (req) => {
     const p = await auth(req);
@@ -324,14 +333,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { events: items, next };
   });
 
-  app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry', tags: ['cluster'] } }, async (req) => {
+  app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry', tags: ['cluster'], response: answers(200, RESPONSES.nodes) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     return { nodes: await store.listNodes() };
   });
 
   for (const [verb, drained] of [['drain', true], ['undrain', false]] as const) {
-    app.post(`/v1/nodes/:id/${verb}`, { schema: { description: drained ? 'Admin: place nothing new on a node (running tasks stay)' : 'Admin: let a drained node take tasks again', tags: ['cluster'] } }, async (req) => {
+    app.post(`/v1/nodes/:id/${verb}`, { schema: { description: drained ? 'Admin: place nothing new on a node (running tasks stay)' : 'Admin: let a drained node take tasks again', tags: ['cluster'], response: answers(200, RESPONSES.node) } }, async (req) => {
       const p = await auth(req);
       requireRole(p, 'admin');
       const id = nameParam(req.params, 'id', 'a node name');
@@ -341,7 +350,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     });
   }
 
-  app.get('/v1/queues', { schema: { description: 'Queues with quota, use, pending counts and the tenants each is open to (null: shared by all). A tenant sees only the queues it may submit to.', tags: ['cluster'] } }, async (req) => {
+  app.get('/v1/queues', { schema: { description: 'Queues with quota, use, pending counts and the tenants each is open to (null: shared by all). A tenant sees only the queues it may submit to.', tags: ['cluster'], response: answers(200, RESPONSES.queues) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const snap = await store.snapshot();
@@ -382,40 +391,30 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     schema: {
       description: 'Admin: create or replace a queue. tenants: the tenants it is open to; absent or null: a queue named like a tenant (other than default) is that tenant\'s alone, any other is shared by all.',
       tags: ['cluster'],
-      body: {
-        type: 'object',
-        properties: {
-          gpuQuota: { type: ['integer', 'null'] },
-          nominalQuota: { type: ['integer', 'object', 'null'], description: 'GPUs, or per GPU model (key * for any)' },
-          borrowingLimit: { type: ['integer', 'object', 'null'], description: 'GPUs, or per GPU model; null for unlimited' },
-          lendingLimit: { type: ['integer', 'object', 'null'], description: 'GPUs, or per GPU model; null for all of its quota' },
-          cohort: { type: ['string', 'null'], description: 'queues of one cohort lend each other unused quota (default: cluster)' },
-          tenants: { type: ['array', 'null'], items: { type: 'string' } },
-        },
-      },
+      body: QueueRequestSchema,
+      response: answers(200, RESPONSES.queue),
     },
   }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'admin');
     const name = nameParam(req.params, 'name', 'a queue name');
     const b = req.body ?? {};
-    const problems: { path: string; message: string }[] = [];
-    if (!isObj(b)) problems.push({ path: '(root)', message: 'must be an object' });
-    else for (const k of Object.keys(b)) if (!QUEUE_BODY_FIELDS.includes(k)) problems.push({ path: k, message: `unknown field (${QUEUE_BODY_FIELDS.join(', ')})` });
+    const problems = checkSchema(QueueRequestSchema, b);
     const quotaErrors: string[] = [];
     const quotas = queueQuotaFields(isObj(b) ? b : {}, '', quotaErrors);
+    // The schema names shapes; the quota reader adds what it cannot (nominalQuota and gpuQuota both given).
+    const named = new Set(problems.map((x) => x.path));
     for (const e of quotaErrors) {
       const at = e.indexOf(': ');
-      problems.push({ path: e.slice(0, at), message: e.slice(at + 2) });
+      if (!named.has(e.slice(0, at))) problems.push({ path: e.slice(0, at), message: e.slice(at + 2) });
     }
     const tIn = isObj(b) ? b['tenants'] : undefined;
     let tenants: string[] | undefined;
     if (tIn !== undefined && tIn !== null) {
-      if (!Array.isArray(tIn)) problems.push({ path: 'tenants', message: 'must be a list of tenant names, or null' });
-      else {
+      if (Array.isArray(tIn)) {
         const known = await store.listTenants();
         tIn.forEach((t: unknown, i) => {
-          if (typeof t !== 'string' || !known.includes(t)) problems.push({ path: `tenants[${i}]`, message: typeof t === 'string' ? `no tenant ${JSON.stringify(t.slice(0, 64))}` : 'must be a tenant name' });
+          if (typeof t === 'string' && !known.includes(t)) problems.push({ path: `tenants[${i}]`, message: `no tenant ${JSON.stringify(t.slice(0, 64))}` });
         });
         tenants = [...new Set(tIn.filter((t): t is string => typeof t === 'string'))];
       }
@@ -427,14 +426,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   app.post('/v1/tenants', {
-    schema: { description: 'Admin: create a tenant (idempotent) and issue it a new API token (expiresInDays: absent or null for one that never expires)', tags: ['access'], body: { type: 'object', properties: { name: { type: 'string' }, expiresInDays: { type: ['number', 'null'] } }, required: ['name'] } },
+    schema: { description: 'Admin: create a tenant (idempotent) and issue it a new API token (expiresInDays: absent or null for one that never expires)', tags: ['access'], body: TenantRequestSchema, response: answers(201, RESPONSES.tenant) },
   }, async (req, reply) => {
     const p = await auth(req);
     requireRole(p, 'admin');
+    const problems = checkSchema(TenantRequestSchema, req.body ?? {});
     const name = isObj(req.body) ? req.body['name'] : undefined;
-    const problems = isObj(req.body) ? Object.keys(req.body).filter((k) => k !== 'name' && k !== 'expiresInDays').map((k) => ({ path: k, message: 'unknown field (name, expiresInDays)' })) : [];
-    if (typeof name !== 'string' || !/^[a-z0-9][-a-z0-9_]{0,62}$/.test(name)) problems.unshift({ path: 'name', message: 'required: 1-63 lowercase letters, digits, - and _' });
-    const expiresAt = isObj(req.body) ? expiryOf(req.body, clock(), problems) : null;
+    const expiresAt = isObj(req.body) && problems.length === 0 ? expiryOf(req.body, clock(), problems) : null;
     refuse(problems);
     await store.ensureTenant(name as string, clock());
     const token = newToken(`tide_${name as string}`);
@@ -443,7 +441,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { tenant: name, token, id: hashToken(token).slice(0, 12), expiresAt };
   });
 
-  app.get('/v1/tenants', { schema: { description: 'Admin: list tenants', tags: ['access'] } }, async (req) => {
+  app.get('/v1/tenants', { schema: { description: 'Admin: list tenants', tags: ['access'], response: answers(200, RESPONSES.tenants) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'admin');
     return { tenants: await store.listTenants() };

@@ -15,12 +15,13 @@ import type { Store } from '../store/store.ts';
 import { authenticate, queueOpenTo, requireRole, type Principal } from './auth.ts';
 import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
 import { QueryReader } from './query.ts';
+import { answers, DASHBOARD_ANSWERS } from '../api/apiSchemas.ts';
 
 export function registerDashboardRoutes(app: FastifyInstance, o: { store: Store; clock: () => number }): void {
   const { store, clock } = o;
   const check = new SubmissionCheck(store);
 
-  app.get('/v1/session', { schema: { description: 'Who this token is: {role, tenant, name}', tags: ['access'] } }, async (req) => {
+  app.get('/v1/session', { schema: { description: 'Who this token is: {role, tenant, name}', tags: ['access'], response: answers(200, DASHBOARD_ANSWERS.session) } }, async (req) => {
     const p = await authenticate(store, req.headers.authorization, clock());
     requireRole(p, 'tenant', 'admin');
     return { role: p.role, tenant: p.tenant ?? null, name: p.name };
@@ -32,6 +33,7 @@ export function registerDashboardRoutes(app: FastifyInstance, o: { store: Store;
       tags: ['jobs'],
       body: JOB_SPEC_SCHEMA,
       querystring: { type: 'object', properties: { tenant: { type: 'string' } } },
+      response: answers(200, DASHBOARD_ANSWERS.validation),
     },
   }, async (req) => {
     const p = await authenticate(store, req.headers.authorization, clock());

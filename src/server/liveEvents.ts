@@ -23,6 +23,7 @@ import type { Job, JobEvent, NodeInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 import { authenticate, requireRole, type Principal } from './auth.ts';
 import { QueryReader } from './query.ts';
+import { answers, DASHBOARD_ANSWERS } from '../api/apiSchemas.ts';
 
 /** A GPU counts as idle when it is held but its utilisation is below this (percent). */
 export const IDLE_UTILIZATION = 5;
@@ -196,6 +197,7 @@ export function registerLiveRoutes(app: FastifyInstance, o: { store: Store; cloc
       description: 'Live updates (text/event-stream): hello, then job, event and nodes events as they change (a tenant: its own jobs). once=true: hello and nodes, then the stream ends.',
       tags: ['live'],
       querystring: { type: 'object', properties: { once: { type: 'string', enum: ['true', 'false'] } } },
+      response: answers(200, DASHBOARD_ANSWERS.stream),
     },
   }, async (req, reply) => {
     const p = await auth(req);
@@ -226,6 +228,7 @@ export function registerLiveRoutes(app: FastifyInstance, o: { store: Store; cloc
       description: 'Cluster-wide telemetry samples (every 10 s, the last 6 hours) taken after since (ms since epoch; default: all): GPUs allocated, allocated but idle (utilisation < 5 %), free; mean utilisation, power, memory in use.',
       tags: ['cluster'],
       querystring: { type: 'object', properties: { since: { type: 'string' } } },
+      response: answers(200, DASHBOARD_ANSWERS.telemetry),
     },
   }, async (req) => {
     await auth(req);
@@ -236,7 +239,7 @@ export function registerLiveRoutes(app: FastifyInstance, o: { store: Store; cloc
   });
 
   app.get('/v1/placements', {
-    schema: { description: "What holds each GPU now: {node, gpus, gpuMilli, state, mine, job?, name?, tenant?, queue?} per active task. A tenant sees other tenants' tasks without their job, name or tenant.", tags: ['cluster'] },
+    schema: { description: "What holds each GPU now: {node, gpus, gpuMilli, state, mine, job?, name?, tenant?, queue?} per active task. A tenant sees other tenants' tasks without their job, name or tenant.", tags: ['cluster'], response: answers(200, DASHBOARD_ANSWERS.placements) },
   }, async (req) => {
     const p = await auth(req);
     const snap = await store.snapshot();

@@ -13,6 +13,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../api/errors.ts';
 import type { FieldError } from '../api/spec.ts';
+import { answers, RESPONSES, TokenRequestSchema } from '../api/apiSchemas.ts';
+import { checkSchema } from '../api/schemaCheck.ts';
 import type { Store, TokenInfo } from '../store/store.ts';
 import { authenticate, hashToken, newToken, requireRole } from './auth.ts';
 import { nameParam, refuse } from './query.ts';
@@ -21,7 +23,6 @@ const DAY_MS = 86_400_000;
 /** The longest expiry a token may be given: 100 years. */
 const MAX_DAYS = 36_500;
 const TOKEN_ID = /^[0-9a-f]{12}$/;
-const TENANT_NAME = /^[a-z0-9][-a-z0-9_]{0,62}$/;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => JSON.stringify(typeof v === 'string' && v.length > 40 ? `${v.slice(0, 40)}…` : v) ?? String(v);
@@ -40,19 +41,6 @@ export function expiryOf(body: Record<string, unknown>, now: number, problems: F
   return now + Math.round(v * DAY_MS);
 }
 
-const TOKEN_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', description: 'public id: the first 12 hex digits of the SHA-256 of the secret' },
-    role: { type: 'string', enum: ['admin', 'tenant', 'agent', 'node'] },
-    tenant: { type: ['string', 'null'] },
-    node: { type: ['string', 'null'] },
-    createdAt: { type: 'integer' },
-    expiresAt: { type: ['integer', 'null'] },
-    revokedAt: { type: ['integer', 'null'] },
-    lastUsedAt: { type: ['integer', 'null'], description: 'recorded at most once a minute' },
-  },
-} as const;
 
 const info = (t: TokenInfo): TokenInfo => ({ id: t.id, role: t.role, tenant: t.tenant, node: t.node, createdAt: t.createdAt, expiresAt: t.expiresAt, revokedAt: t.revokedAt, lastUsedAt: t.lastUsedAt });
 
@@ -68,7 +56,7 @@ export function registerTokenRoutes(app: FastifyInstance, o: { readonly store: S
     schema: {
       description: 'Admin: every token (admin, agent bootstrap, tenant, node) with its id, owner, creation, expiry, revocation and last use; never a secret or a hash',
       tags: ['access'],
-      response: { 200: { type: 'object', properties: { tokens: { type: 'array', items: TOKEN_SCHEMA } } } },
+      response: answers(200, RESPONSES.tokens),
     },
   }, async (req) => {
     await admin(req.headers.authorization);
@@ -79,22 +67,19 @@ export function registerTokenRoutes(app: FastifyInstance, o: { readonly store: S
     schema: {
       description: "Admin: issue a tenant token. The secret is in the answer only (the server keeps its SHA-256). expiresInDays: absent or null for a token that never expires. Rotation: issue a new token, move the clients to it, then DELETE the old one.",
       tags: ['access'],
-      body: { type: 'object', properties: { role: { type: 'string', enum: ['tenant'] }, tenant: { type: 'string' }, expiresInDays: { type: ['number', 'null'] } }, required: ['tenant'] },
+      body: TokenRequestSchema,
+      response: answers(201, RESPONSES.tokenIssued),
     },
   }, async (req, reply) => {
     await admin(req.headers.authorization);
     const now = clock();
-    const problems: FieldError[] = [];
     const b = req.body ?? {};
-    if (!isObj(b)) refuse([{ path: '(root)', message: 'must be an object: {role: "tenant", tenant, expiresInDays?}' }]);
+    const problems: FieldError[] = checkSchema(TokenRequestSchema, b);
+    if (!isObj(b)) refuse(problems);
     const body = b as Record<string, unknown>;
-    for (const k of Object.keys(body)) if (!['role', 'tenant', 'expiresInDays'].includes(k)) problems.push({ path: k, message: 'unknown field (role, tenant, expiresInDays)' });
-    const role = body['role'] ?? 'tenant';
-    if (role !== 'tenant') problems.push({ path: 'role', message: `only tenant tokens are issued here (node tokens at an agent's bootstrap registration, admin and agent tokens by the server's flags or config), got ${show(role)}` });
     const tenant = body['tenant'];
-    if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant)) problems.push({ path: 'tenant', message: 'required: a tenant name (1-63 lowercase letters, digits, - and _)' });
-    else if (!(await store.listTenants()).includes(tenant)) problems.push({ path: 'tenant', message: `no tenant ${tenant} (create it with POST /v1/tenants)` });
-    const expiresAt = expiryOf(body, now, problems);
+    if (typeof tenant === 'string' && !problems.some((p) => p.path === 'tenant') && !(await store.listTenants()).includes(tenant)) problems.push({ path: 'tenant', message: `no tenant ${tenant} (create it with POST /v1/tenants)` });
+    const expiresAt = problems.some((p) => p.path === 'expiresInDays') ? null : expiryOf(body, now, problems);
     refuse(problems);
     const secret = newToken(`tide_${tenant as string}`);
     const hash = hashToken(secret);
@@ -109,6 +94,7 @@ export function registerTokenRoutes(app: FastifyInstance, o: { readonly store: S
       description: 'Admin: revoke a token by its id (GET /v1/tokens): every later request with it is a 401 "token … revoked". Revoking a revoked token changes nothing. The admin token cannot be revoked here (change it in the server flags or config). Revoking a node token is DELETE /v1/nodes/{id}/credential.',
       tags: ['access'],
       params: { type: 'object', properties: { id: { type: 'string' } } },
+      response: answers(200, RESPONSES.tokenRevoked),
     },
   }, async (req) => {
     const p = await admin(req.headers.authorization);
@@ -127,6 +113,7 @@ export function registerTokenRoutes(app: FastifyInstance, o: { readonly store: S
       description: "Admin: revoke a node's credential (its node token). Its agent's next requests are 401s; the node's next registration with the bootstrap (agent) token gets a new credential: how a re-imaged node, or one whose data directory was lost, joins again.",
       tags: ['cluster'],
       params: { type: 'object', properties: { id: { type: 'string' } } },
+      response: answers(200, RESPONSES.credentialRevoked),
     },
   }, async (req) => {
     await admin(req.headers.authorization);

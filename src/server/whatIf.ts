@@ -21,6 +21,7 @@ import type { QueueConfig, Store } from '../store/store.ts';
 import { authenticate, requireRole } from './auth.ts';
 import { refuse } from './query.ts';
 import type { WhatIfInput } from './whatIfWorker.ts';
+import { answers, DASHBOARD_ANSWERS } from '../api/apiSchemas.ts';
 
 export const MAX_JOBS = 5000;
 const MAX_FILE = 512 * 1024;
@@ -97,7 +98,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 export function registerWhatIfRoutes(app: FastifyInstance, o: { store: Store; clock: () => number; timeoutMs?: number }): void {
   const { store, clock } = o;
   let running = false;
-  app.get('/v1/whatif', { schema: { description: 'Admin: the job schedulers a what-if run can compare, and its bounds', tags: ['whatif'] } }, async (req) => {
+  app.get('/v1/whatif', { schema: { description: 'Admin: the job schedulers a what-if run can compare, and its bounds', tags: ['whatif'], response: answers(200, DASHBOARD_ANSWERS.whatIfBounds) } }, async (req) => {
     requireRole(await authenticate(store, req.headers.authorization, clock()), 'admin');
     return { policies: jobSchedulerNames(), maxJobs: MAX_JOBS, maxFileBytes: MAX_FILE };
   });
@@ -107,6 +108,7 @@ export function registerWhatIfRoutes(app: FastifyInstance, o: { store: Store; cl
       description: `Admin: simulate two job schedulers side by side on the jobs that ran from..to (ms since epoch; default: the last 24 h) on the cluster as it is now, or on an uploaded workload (workload: file text, workloadFormat: yaml|csv) and cluster (cluster: file text), as \`tide sim\` does. At most ${MAX_JOBS} jobs; one run at a time. Answers {report, svg}: the simulator's summary per policy and the chart \`tide sim --svg\` writes.`,
       tags: ['whatif'],
       body: { type: 'object', properties: { policies: { type: 'array', items: { type: 'string' } }, from: { type: 'number' }, to: { type: 'number' }, workload: { type: 'string' }, workloadFormat: { type: 'string', enum: ['yaml', 'csv'] }, cluster: { type: 'string' }, seed: { type: 'integer' } }, required: ['policies'] },
+      response: answers(200, DASHBOARD_ANSWERS.whatIf),
     },
   }, async (req) => {
     requireRole(await authenticate(store, req.headers.authorization, clock()), 'admin');

@@ -1,0 +1,204 @@
+/**
+ * The API's request bodies and answers as TypeBox schemas: the route schemas of server/*.ts, so
+ * /openapi.json shows what the handlers accept (the request schemas are also what they validate
+ * with, through schemaCheck.ts) and what they answer. Job specs are in specSchema.ts, agent
+ * messages in agentSchema.ts. Answers are documentation only: the server sends them as they are.
+ */
+import { Type, type TSchema } from 'typebox';
+import { ERROR_CODES } from './errors.ts';
+import { GpuInfoSchema, GpuTelemetrySchema } from './agentSchema.ts';
+import { JOB_STATES, TASK_STATES } from './types.ts';
+
+export const TENANT_NAME_PATTERN = '^[a-z0-9][-a-z0-9_]{0,62}$';
+/** The longest expiry a token may be given: 100 years. */
+export const MAX_TOKEN_DAYS = 36_500;
+
+const nullable = (t: TSchema, extra: Record<string, unknown> = {}): TSchema => Type.Union([t, Type.Null()], extra);
+const expiresInDays = Type.Optional(
+  nullable(Type.Number({ exclusiveMinimum: 0, maximum: MAX_TOKEN_DAYS }), {
+    'x-message': `must be a number of days above 0 and at most ${MAX_TOKEN_DAYS}, or null (never)`,
+    description: 'absent or null: the token never expires',
+  }),
+);
+
+/** POST /v1/tokens. */
+export const TokenRequestSchema = Type.Object(
+  {
+    role: Type.Optional(Type.Enum(['tenant'], { 'x-message': "only tenant tokens are issued here (node tokens at an agent's bootstrap registration, admin and agent tokens by the server's flags or config)" })),
+    tenant: Type.String({ pattern: TENANT_NAME_PATTERN, 'x-message': 'required: a tenant name (1-63 lowercase letters, digits, - and _)' }),
+    expiresInDays,
+  },
+  { additionalProperties: false, 'x-message': 'must be an object: {role: "tenant", tenant, expiresInDays?}' },
+);
+
+/** POST /v1/tenants. */
+export const TenantRequestSchema = Type.Object(
+  {
+    name: Type.String({ pattern: TENANT_NAME_PATTERN, 'x-message': 'required: 1-63 lowercase letters, digits, - and _' }),
+    expiresInDays,
+  },
+  { additionalProperties: false, 'x-message': 'must be an object: {name, expiresInDays?}' },
+);
+
+const MODEL_OR_ANY = '^(?:\\*|[A-Za-z0-9][-A-Za-z0-9_.]{0,62})$';
+const wholeGpus = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+/** GPUs per GPU model (`*`: any model). */
+const ModelQuotaSchema = Type.Unsafe<Record<string, number>>({
+  type: 'object',
+  propertyNames: { pattern: MODEL_OR_ANY, 'x-message': 'not a GPU model name (or * for any model)' },
+  additionalProperties: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, 'x-message': 'must be a non-negative integer up to 2^53' },
+});
+/** GPUs: a whole number, or per GPU model a map of whole numbers (`*`: any model). */
+export const QuotaSchema = Type.Union([wholeGpus, ModelQuotaSchema], { 'x-message': 'must be a non-negative integer up to 2^53, or a map of GPU model to one' });
+const quota = (what: string) => Type.Optional(Type.Union([wholeGpus, ModelQuotaSchema, Type.Null()], { 'x-message': 'must be a non-negative integer up to 2^53, a map of GPU model to one, or null', description: what }));
+
+/** PUT /v1/queues/{name}. */
+export const QueueRequestSchema = Type.Object(
+  {
+    gpuQuota: Type.Optional(nullable(wholeGpus, { 'x-message': 'must be a number (per-model quotas go in nominalQuota), or null', description: 'the older name of a whole-number nominalQuota; null: unlimited' })),
+    nominalQuota: quota('nominal GPUs, or per GPU model {H100: 8, A100: 4} (key * for any); null: unlimited'),
+    borrowingLimit: quota('GPUs it may borrow beyond its quota, or per GPU model; null: unlimited'),
+    lendingLimit: quota('the most of its quota others may borrow, or per GPU model; null: all of it'),
+    cohort: Type.Optional(nullable(Type.String({ pattern: '^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$' }), { 'x-message': 'must be a name (letters, digits, -, _ and .), or null', description: 'queues of one cohort lend each other unused quota (default: cluster)' })),
+    tenants: Type.Optional(nullable(Type.Array(Type.String({ 'x-message': 'must be a tenant name' })), { 'x-message': 'must be a list of tenant names, or null', description: 'the tenants it is open to; absent or null: by name (see the route)' })),
+  },
+  { additionalProperties: false, 'x-message': 'must be an object: {nominalQuota?, gpuQuota?, borrowingLimit?, lendingLimit?, cohort?, tenants?}' },
+);
+
+const FieldErrorSchema = Type.Object({ path: Type.String({ description: 'the field: tasks[0].gpus, env.NAME, (root)' }), message: Type.String() });
+
+/** Every 4xx and 5xx answer. */
+export const ErrorSchema = Type.Object({
+  error: Type.Object({
+    code: Type.Enum(Object.keys(ERROR_CODES), { description: 'see api/errors.ts: each code has one HTTP status and one CLI exit code' }),
+    message: Type.String(),
+    fields: Type.Optional(Type.Array(FieldErrorSchema, { description: 'every bad field' })),
+  }),
+});
+
+const time = (description = 'ms since the epoch'): TSchema => nullable(Type.Integer(), { description });
+
+export const JobSchema = Type.Object({
+  id: Type.String(),
+  tenant: Type.String(),
+  name: Type.String(),
+  queue: Type.String(),
+  priority: Type.Integer(),
+  kind: Type.String(),
+  state: Type.Enum([...JOB_STATES, 'timeout'], { description: 'timeout: stopped at its timeLimit (terminal)' }),
+  reason: nullable(Type.String(), { description: 'why it is pending (or why it ended)' }),
+  attempt: Type.Integer(),
+  gpus: Type.Number(),
+  tasks: Type.Integer(),
+  createdAt: Type.Integer(),
+  startedAt: time(),
+  finishedAt: time(),
+  estimatedStart: time('estimated start of a pending job, ms since the epoch'),
+  clientKey: nullable(Type.String()),
+  runSeconds: Type.Number({ description: 'running time of earlier attempts' }),
+  progress: nullable(
+    Type.Object({ step: Type.Integer(), totalSteps: nullable(Type.Integer()), checkpointStep: nullable(Type.Integer()), checkpointAt: time(), at: Type.Integer() }),
+    { description: "task 0's last report from TIDE_PROGRESS_FILE" },
+  ),
+  spec: Type.Object({}, { additionalProperties: true, description: 'the normalised job spec (groups with gpuCount, gpuMilli, cpuMilli, memoryMib)' }),
+});
+
+export const TaskSchema = Type.Object({
+  jobId: Type.String(),
+  index: Type.Integer(),
+  group: Type.String(),
+  attempt: Type.Integer(),
+  runId: Type.String(),
+  state: Type.Enum([...TASK_STATES]),
+  node: nullable(Type.String()),
+  gpus: Type.Array(Type.Integer()),
+  gpuMilli: Type.Integer(),
+  exitCode: nullable(Type.Integer()),
+  startedAt: time(),
+  finishedAt: time(),
+});
+
+export const EventSchema = Type.Object({
+  id: Type.Integer(),
+  at: Type.Integer(),
+  type: Type.String({ description: 'job:submitted, job:admitted, task:started, job:timeout, node:lost, …' }),
+  jobId: nullable(Type.String()),
+  nodeId: nullable(Type.String()),
+  tenant: nullable(Type.String()),
+  message: Type.String(),
+});
+
+export const NodeSchema = Type.Object({
+  id: Type.String(),
+  state: Type.Enum(['ready', 'lost', 'drained']),
+  address: Type.String(),
+  cpuMilli: Type.Integer(),
+  memoryMib: Type.Integer(),
+  gpus: Type.Array(GpuInfoSchema),
+  simulated: Type.Boolean(),
+  lastHeartbeat: Type.Integer(),
+  telemetry: Type.Array(GpuTelemetrySchema),
+  gpuUsedMilli: Type.Array(Type.Integer(), { description: 'milli-GPU in use per device index' }),
+  cpuUsedMilli: Type.Integer(),
+  memoryUsedMib: Type.Integer(),
+});
+
+export const QueueSchema = Type.Object({
+  name: Type.String(),
+  gpuQuota: nullable(Type.Integer()),
+  borrowingLimit: nullable(Type.Integer()),
+  tenants: nullable(Type.Array(Type.String()), { description: 'null: shared by all (a tenant sees only itself here)' }),
+  pending: Type.Integer(),
+  running: Type.Integer(),
+  usedGpuMilli: Type.Integer(),
+});
+
+export const TokenSchema = Type.Object({
+  id: Type.String({ description: 'public id: the first 12 hex digits of the SHA-256 of the secret' }),
+  role: Type.Enum(['admin', 'tenant', 'agent', 'node']),
+  tenant: nullable(Type.String()),
+  node: nullable(Type.String()),
+  createdAt: Type.Integer(),
+  expiresAt: time(),
+  revokedAt: time(),
+  lastUsedAt: nullable(Type.Integer(), { description: 'recorded at most once a minute' }),
+});
+
+const page = (key: string, item: TSchema): TSchema => Type.Object({ [key]: Type.Array(item), next: nullable(Type.String(), { description: 'cursor of the next page; null at the end' }) });
+
+/** Answers by route, for the route schemas' `response` (with the error answer for 4xx and 5xx). */
+export const RESPONSES = {
+  submit: Type.Object({ created: Type.Boolean({ description: 'false: an earlier submission with the same idempotency key' }), jobs: Type.Array(JobSchema, { description: 'one job, or one per copy of an array' }) }),
+  jobs: page('jobs', JobSchema),
+  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema) }),
+  jobChange: Type.Object({ job: JobSchema }),
+  events: page('events', EventSchema),
+  nodes: Type.Object({ nodes: Type.Array(NodeSchema) }),
+  node: Type.Object({ node: NodeSchema }),
+  queues: Type.Object({ queues: Type.Array(QueueSchema) }),
+  queue: Type.Object({ queue: Type.Object({ name: Type.String(), gpuQuota: nullable(Type.Integer()), borrowingLimit: nullable(Type.Integer()), tenants: nullable(Type.Array(Type.String())) }) }),
+  tenant: Type.Object({ tenant: Type.String(), token: Type.String({ description: 'the secret, shown once' }), id: Type.String(), expiresAt: time() }),
+  tenants: Type.Object({ tenants: Type.Array(Type.String()) }),
+  tokens: Type.Object({ tokens: Type.Array(TokenSchema) }),
+  tokenIssued: Type.Object({ secret: Type.String({ description: 'shown once' }), token: TokenSchema }),
+  tokenRevoked: Type.Object({ token: TokenSchema }),
+  credentialRevoked: Type.Object({ node: Type.String(), revoked: Type.Array(Type.String()) }),
+  register: Type.Object({ ok: Type.Boolean(), serverId: Type.String(), nodeLeaseMs: Type.Integer(), nodeToken: Type.Optional(Type.String({ description: 'bootstrap without nodeTokenHash: the new node token, shown once' })) }),
+  heartbeat: Type.Object({ tasks: Type.Array(Type.Object({}, { additionalProperties: true, description: 'a TaskAssignment (api/types.ts)' })), serverId: Type.String(), nodeLeaseMs: Type.Integer() }),
+} as const;
+
+/** A route's `response`: its answer for `status`, and the error body for every 4xx and 5xx. */
+export const answers = (status: number, body: TSchema): Record<string, TSchema> => ({ [status]: body, '4xx': ErrorSchema, '5xx': ErrorSchema });
+
+const open = (description: string, properties: Record<string, TSchema>) => Type.Object(properties, { additionalProperties: true, description });
+
+/** The answers of the dashboard's routes (server/dashboardRoutes.ts, liveEvents.ts, whatIf.ts). */
+export const DASHBOARD_ANSWERS = {
+  session: open('who the token is', { role: Type.String(), tenant: Type.Union([Type.String(), Type.Null()]), name: Type.Union([Type.String(), Type.Null()]) }),
+  validation: open('{ok: true, jobs, spec}, or {ok: false, error} as POST /v1/jobs would answer it', { ok: Type.Boolean() }),
+  stream: Type.String({ description: 'text/event-stream: hello, job, event and nodes events' }),
+  telemetry: open('cluster samples, oldest first', { points: Type.Array(Type.Object({}, { additionalProperties: true })), idleUtilization: Type.Number() }),
+  placements: open('what holds each GPU now', { placements: Type.Array(Type.Object({ node: Type.String(), gpus: Type.Array(Type.Integer()), gpuMilli: Type.Number(), state: Type.String(), mine: Type.Boolean() }, { additionalProperties: true })) }),
+  whatIfBounds: open('what a what-if run may compare', { policies: Type.Array(Type.String()), maxJobs: Type.Integer(), maxFileBytes: Type.Integer() }),
+  whatIf: open("the simulator's summary per policy and the chart tide sim --svg writes", { report: Type.Object({}, { additionalProperties: true }), svg: Type.String() }),
+};

@@ -1,0 +1,111 @@
+/**
+ * The cluster config file's schema (server/config.ts reads the file; see its doc comment for the
+ * YAML): tokens, tenants with fair-share weights, queues with cohorts and quotas (a number of
+ * GPUs or one per GPU model), GPU speeds and the scheduling options. Written to replace
+ * config.ts's hand-written checks: `checkClusterConfig` gives every bad field with the same paths
+ * (`queues[0].nominalQuota.H100`), the schema first, then what JSON Schema cannot say (a token
+ * given to two principals, a queue defined twice, gpuQuota and nominalQuota both given).
+ * config.ts keeps turning the checked document into a ClusterConfig.
+ */
+import { Type, type Static, type TSchema } from 'typebox';
+import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
+import type { FieldError } from './spec.ts';
+import { NAME_PATTERN } from './specSchema.ts';
+import { QuotaSchema, TENANT_NAME_PATTERN } from './apiSchemas.ts';
+
+const nullable = (t: TSchema, extra: Record<string, unknown> = {}) => Type.Optional(Type.Union([t, Type.Null()], extra));
+const token = (what: string) => nullable(Type.String({ minLength: 8 }), { 'x-message': 'must be a string of at least 8 characters', description: `${what} (or its environment variable)` });
+const gpus = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+export { QuotaSchema };
+const quota = (description: string) => nullable(QuotaSchema, { 'x-message': 'must be a non-negative integer up to 2^53, or a map of GPU model to one', description });
+
+export const TenantConfigSchema = Type.Object(
+  {
+    name: Type.String({ pattern: TENANT_NAME_PATTERN, 'x-message': 'required, lowercase letters, digits, - and _' }),
+    tokens: nullable(Type.Array(Type.String({ minLength: 8, 'x-message': 'must be a string of at least 8 characters' })), { 'x-message': 'must be a list' }),
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e6, 'x-message': 'must be a number above 0, up to 1000000', description: 'fair-share weight (default 1)' })),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map with name, tokens, weight' },
+);
+
+export const QueueConfigSchema = Type.Object(
+  {
+    name: Type.String({ pattern: NAME_PATTERN, 'x-message': 'required' }),
+    cohort: nullable(Type.String({ pattern: NAME_PATTERN }), { 'x-message': 'must be a name (letters, digits, -, _ and .)', description: 'queues of one cohort lend each other unused quota (default: cluster)' }),
+    nominalQuota: quota('nominal GPUs, or per model {H100: 8, A100: 4}; omit for unlimited'),
+    gpuQuota: nullable(gpus, { 'x-message': 'must be a number (per-model quotas go in nominalQuota)', description: 'the older name of a whole-number nominalQuota' }),
+    borrowingLimit: quota('GPUs it may borrow beyond its quota (number or per model); omit for unlimited'),
+    lendingLimit: quota('the most of its quota others may borrow (number or per model); omit for all of it'),
+    tenants: nullable(Type.Array(Type.String({ pattern: TENANT_NAME_PATTERN, 'x-message': 'must be a tenant name (lowercase letters, digits, - and _)' })), { 'x-message': 'must be a list of tenant names' }),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map with at least name' },
+);
+
+const seconds = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1e9, 'x-message': 'must be a non-negative number of seconds', description }));
+
+export const SchedulingConfigSchema = Type.Object(
+  {
+    restartSeconds: seconds('what a restart costs (charged to every preemption)'),
+    minRunSeconds: seconds('a job runs this long in its attempt before it may be preempted'),
+    maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e9, 'x-message': 'must be a non-negative integer', description: "default per-job preemption budget (a job's own maxPreemptions overrides it)" })),
+    usageHalfLifeHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e9, 'x-message': 'must be a number of hours above 0', description: "decay of tenants' usage for fair share (default 24)" })),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' },
+);
+
+/** The whole file (an empty file is an empty config: check `null` before calling). */
+export const ClusterConfigSchema = Type.Object(
+  {
+    adminToken: token('the admin token'),
+    agentToken: token("the agents' bootstrap token"),
+    tenants: nullable(Type.Array(TenantConfigSchema), { 'x-message': 'must be a list' }),
+    queues: nullable(Type.Array(QueueConfigSchema), { 'x-message': 'must be a list' }),
+    gpuSpeeds: nullable(
+      Type.Unsafe<Record<string, number>>({
+        type: 'object',
+        propertyNames: { pattern: NAME_PATTERN, 'x-message': 'not a GPU model name' },
+        additionalProperties: { type: 'number', minimum: 0, maximum: 1000, 'x-message': 'must be a number from 0 to 1000 (0: cannot run jobs)' },
+      }),
+      { 'x-message': 'must be a map of GPU model to relative speed', description: 'relative speed per GPU model, over the built-in table' },
+    ),
+    scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' }),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling' },
+);
+
+export type ClusterConfigDocument = Static<typeof ClusterConfigSchema>;
+
+/** Every bad field of a config document (none: []), in the order of the file's fields. */
+export function checkClusterConfig(doc: unknown): FieldError[] {
+  const errors = checkSchema(ClusterConfigSchema, doc);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return errors;
+  const d = doc as Record<string, unknown>;
+  const named: FieldError[] = [];
+  // One token, one principal: a token listed twice would belong to whichever is applied last.
+  const owners = new Map<unknown, string>();
+  const claim = (tok: unknown, path: string): void => {
+    if (typeof tok !== 'string') return;
+    const first = owners.get(tok);
+    if (first !== undefined) named.push({ path, message: `the same token as ${first}` });
+    else owners.set(tok, path);
+  };
+  claim(d['adminToken'], 'adminToken');
+  claim(d['agentToken'], 'agentToken');
+  const list = (k: string): Record<string, unknown>[] => (Array.isArray(d[k]) ? (d[k] as unknown[]).filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : []);
+  list('tenants').forEach((t, i) => {
+    const tokens = t['tokens'];
+    if (Array.isArray(tokens)) tokens.forEach((tok: unknown, j) => claim(tok, `tenants[${i}].tokens[${j}]`));
+  });
+  const names = new Set<unknown>();
+  (Array.isArray(d['queues']) ? (d['queues'] as unknown[]) : []).forEach((q, i) => {
+    if (typeof q !== 'object' || q === null) return;
+    const o = q as Record<string, unknown>;
+    if (typeof o['name'] === 'string' && names.has(o['name'])) named.push({ path: `queues[${i}].name`, message: `queue "${o['name']}" is defined twice` });
+    names.add(o['name']);
+    const given = (k: string): boolean => o[k] !== undefined && o[k] !== null;
+    if (given('gpuQuota') && given('nominalQuota')) named.push({ path: `queues[${i}].nominalQuota`, message: 'give nominalQuota or gpuQuota, not both' });
+  });
+  const seen = new Set(errors.map((e) => e.path));
+  return inSchemaOrder([...errors, ...named.filter((e) => !seen.has(e.path))], ClusterConfigSchema, doc);
+}
