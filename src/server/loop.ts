@@ -48,6 +48,7 @@ export class SchedulingLoop {
   private leaderSince = 0;
   private kick = false;
   private lastCycleMs = 0;
+  private readonly observers: ((seconds: number, snapshot: StoreSnapshot) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -57,6 +58,11 @@ export class SchedulingLoop {
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** Adds a listener told each cycle's time and snapshot (as opts.onCycle is); for benchmarks. */
+  observe(fn: (seconds: number, snapshot: StoreSnapshot) => void): void {
+    this.observers.push(fn);
   }
 
   start(): void {
@@ -133,6 +139,7 @@ export class SchedulingLoop {
     const seconds = (performance.now() - start) / 1000;
     this.lastCycleMs = seconds * 1000;
     this.opts.onCycle?.(seconds, snap);
+    for (const fn of this.observers) fn(seconds, snap);
     return seconds;
   }
 
