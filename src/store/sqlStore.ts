@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import type { GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskReport } from '../api/types.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
+import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
@@ -28,8 +29,8 @@ interface EventInput {
 }
 
 export class SqlStore implements Store {
-  /** Job specs by id (immutable after submission), so snapshots need not re-read and re-parse them. */
-  private readonly specs = new Map<number, JobSpec>();
+  /** The open jobs between snapshots, updated from the jobs changed since (store/openJobs.ts). */
+  private readonly openJobs = new OpenJobsMirror();
 
   constructor(private readonly db: SqlDb) {}
 
@@ -47,6 +48,9 @@ export class SqlStore implements Store {
       for (const f of files) {
         const version = Number(f.split('_')[0]);
         if (done.has(version)) continue;
+        // NNN_name.sqlite.sql / NNN_name.postgres.sql: one migration written once per dialect.
+        const only = /\.(sqlite|postgres)\.sql$/.exec(f)?.[1];
+        if (only !== undefined && only !== db.dialect) continue;
         const serial = db.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT';
         await db.exec(readFileSync(join(MIGRATIONS_DIR, f), 'utf8').replaceAll('{{serial}}', serial));
         await db.run(Q.recordMigration, [version, Date.now()]);
@@ -227,8 +231,9 @@ export class SqlStore implements Store {
 
   async snapshot(): Promise<StoreSnapshot> {
     return this.db.tx(async (db) => {
-      const nodes = await this.nodesIn(db);
-      const active = (await db.all<TaskRow>(Q.activeTasks)).map((r) => ({
+      const activeRows = await db.all<TaskRow>(Q.activeTasks);
+      const nodes = await this.nodesIn(db, activeRows);
+      const active = activeRows.map((r) => ({
         jobId: String(r.job_id),
         index: r.idx,
         node: r.node_id ?? '',
@@ -238,17 +243,7 @@ export class SqlStore implements Store {
         memoryMib: r.memory_mib,
         state: r.state as Task['state'],
       }));
-      const rows = await db.all<JobRow>(Q.openJobsLite);
-      const missing = rows.filter((r) => !this.specs.has(r.id)).map((r) => r.id);
-      for (let i = 0; i < missing.length; i += 500) {
-        const ids = missing.slice(i, i + 500);
-        for (const r of await db.all<{ id: number; spec: string }>(Q.specsByIds(ids.length), ids)) this.specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
-      }
-      const openJobs = rows.map((r) => jobFromRow(r, this.specs.get(r.id)));
-      if (this.specs.size > 2 * rows.length + 10_000) {
-        const open = new Set(rows.map((r) => r.id));
-        for (const id of this.specs.keys()) if (!open.has(id)) this.specs.delete(id);
-      }
+      const openJobs = await this.openJobs.refresh(db);
       const queues = (await db.all<{ name: string; gpu_quota: number | null; borrowing_limit: number | null }>(Q.listQueues)).map((r) => ({
         name: r.name,
         gpuQuota: r.gpu_quota,
@@ -504,10 +499,11 @@ export class SqlStore implements Store {
     });
   }
 
-  private async nodesIn(db: SqlDb): Promise<NodeInfo[]> {
+  /** The nodes with what their active tasks use (`active`: those tasks, when the caller has read them). */
+  private async nodesIn(db: SqlDb, active?: readonly TaskRow[]): Promise<NodeInfo[]> {
     const rows = await db.all<NodeRow>(Q.listNodes);
     const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
-    for (const t of await db.all<TaskRow>(Q.activeTasks)) {
+    for (const t of active ?? (await db.all<TaskRow>(Q.activeTasks))) {
       if (t.node_id === null) continue;
       let u = used.get(t.node_id);
       if (!u) used.set(t.node_id, (u = { gpu: [], cpu: 0, mem: 0 }));
