@@ -11,6 +11,7 @@ import type { GpuTelemetry, Job, JobEvent, NodeInfo, Task, TaskAssignment, TaskR
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
+import { RunInfoCache } from './runInfoCache.ts';
 import { eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, JobFilter, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner } from './store.ts';
@@ -31,6 +32,8 @@ interface EventInput {
 export class SqlStore implements Store {
   /** The open jobs between snapshots, updated from the jobs changed since (store/openJobs.ts). */
   private readonly openJobs = new OpenJobsMirror();
+  /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
+  private readonly runInfo = new RunInfoCache();
 
   constructor(private readonly db: SqlDb) {}
 
@@ -334,6 +337,7 @@ export class SqlStore implements Store {
   }
 
   private async upsertNode(db: SqlDb, n: NodeRegistration, now: number): Promise<void> {
+    this.runInfo.clear(); // peers' addresses may change
     const before = await db.get<NodeRow>(Q.nodeById, [n.id]);
     await db.run(Q.upsertNode, [n.id, n.address, n.cpuMilli, n.memoryMib, JSON.stringify(n.gpus), n.simulated ? 1 : 0, now]);
     const what = `${n.gpus.length} GPUs${n.gpus.length ? ` (${[...new Set(n.gpus.map((g) => g.model))].join(', ')})` : ''}${n.simulated ? ', simulated' : ''} at ${n.address}`;
@@ -407,16 +411,18 @@ export class SqlStore implements Store {
         }
       }
       await this.settle(db, [...touched], now, failures);
-      return this.assignmentsFor(db, nodeId);
+      return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
   }
 
-  private async assignmentsFor(db: SqlDb, nodeId: string): Promise<TaskAssignment[]> {
-    const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
+  /** `known`: the node's active tasks when the caller read them and changed none since. */
+  private async assignmentsFor(db: SqlDb, nodeId: string, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
+    const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
     const jobs = new Map<number, { row: JobRow; spec: JobSpec; peers: string[] }>();
     const out: TaskAssignment[] = [];
     for (const t of active) {
       let job = jobs.get(t.job_id);
+      if (!job) job = this.runInfo.get(t.job_id, t.attempt, now);
       if (!job) {
         const row = await db.get<JobRow>(Q.jobById, [t.job_id]);
         if (!row) continue;
@@ -424,8 +430,9 @@ export class SqlStore implements Store {
         const port = PEER_PORT_BASE + (t.job_id % 5000) * 4;
         const peers = addrs.map((a) => `${hostOf(a.address)}:${port + a.idx}`);
         job = { row, spec: JSON.parse(row.spec) as JobSpec, peers };
-        jobs.set(t.job_id, job);
+        this.runInfo.set(t.job_id, t.attempt, job, now);
       }
+      jobs.set(t.job_id, job);
       const group = groupOf(job.spec, t.idx);
       out.push({
         runId: runIdOf(t.job_id, t.idx, t.attempt),
@@ -500,10 +507,10 @@ export class SqlStore implements Store {
   }
 
   /** The nodes with what their active tasks use (`active`: those tasks, when the caller has read them). */
-  private async nodesIn(db: SqlDb, active?: readonly TaskRow[]): Promise<NodeInfo[]> {
-    const rows = await db.all<NodeRow>(Q.listNodes);
+  private async nodesIn(db: SqlDb, active?: readonly TaskRow[], only?: string): Promise<NodeInfo[]> {
+    const rows = only === undefined ? await db.all<NodeRow>(Q.listNodes) : await db.all<NodeRow>(Q.nodeById, [only]);
     const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
-    for (const t of active ?? (await db.all<TaskRow>(Q.activeTasks))) {
+    for (const t of active ?? (await (only === undefined ? db.all<TaskRow>(Q.activeTasks) : db.all<TaskRow>(Q.activeTasksOnNode, [only])))) {
       if (t.node_id === null) continue;
       let u = used.get(t.node_id);
       if (!u) used.set(t.node_id, (u = { gpu: [], cpu: 0, mem: 0 }));
@@ -534,7 +541,8 @@ export class SqlStore implements Store {
   }
 
   async getNode(id: string): Promise<NodeInfo | null> {
-    return (await this.listNodes()).find((n) => n.id === id) ?? null;
+    // One node's row and tasks, not every node's: registrations of 1,250 agents read it each.
+    return (await this.db.tx((db) => this.nodesIn(db, undefined, id)))[0] ?? null;
   }
 
   async listEvents(f: EventFilter): Promise<JobEvent[]> {
