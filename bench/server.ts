@@ -49,6 +49,7 @@ const { values } = parseArgs({
     placement: { type: 'string', default: 'tide' },
     'database-url': { type: 'string' },
     postgres: { type: 'boolean', default: false },
+    'scheduler-thread': { type: 'boolean', default: false },
     json: { type: 'string' },
     'settle-seconds': { type: 'string', default: '600' },
   },
@@ -85,8 +86,14 @@ const AGENT = 'bench-agent-token';
 const here = dirname(fileURLToPath(import.meta.url));
 
 const tty = process.stderr.isTTY;
+let lastProgress = 0;
+/** A progress line: rewritten in place on a terminal, else printed every 15 s (a log). */
 const progress = (line: string): void => {
   if (tty) process.stderr.write(`\r\x1b[K${line}`);
+  else if (line && Date.now() - lastProgress >= 15_000) {
+    lastProgress = Date.now();
+    console.error(line);
+  }
 };
 const say = (line: string): void => {
   if (tty) process.stderr.write('\r\x1b[K');
@@ -111,6 +118,7 @@ const server = await startServer({
   agentToken: AGENT,
   scheduler: values.scheduler,
   placement: values.placement,
+  schedulerThread: values['scheduler-thread'],
   tickMs: TICK_MS,
   log: (line) => say(line),
 });
@@ -151,18 +159,29 @@ server.loop.observe((seconds, snap) => {
   applySeconds = 0;
 });
 
-async function api(method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(new URL(path, server.url), {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An admin API call; a POST carries an idempotency key, so a retry after a dropped connection is safe. */
+async function api(method: string, path: string, body?: unknown, key?: string): Promise<unknown> {
+  let res: Response | undefined;
+  for (let attempt = 0; !res; attempt++) {
+    try {
+      res = await fetch(new URL(path, server.url), {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(key ? { 'idempotency-key': key } : {}) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      say(`${method} ${path}: ${(e as Error).message}; retrying`);
+      await sleep(1000);
+    }
+  }
   const json: unknown = await res.json();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
   return json;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // 1. The agents.
 const agents = fork(join(here, 'simAgents.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -197,7 +216,7 @@ for (let k = 0; filled < fillTotal; k++) {
     priority: k % 3,
     array: size,
     tasks: [{ replicas: 1, gpus, gpuModels: models, cpu: 4 * gpus, memory: `${32 * gpus}Gi`, command: 'sleep infinity' }],
-  });
+  }, `fill-${k}`);
   filled += size;
   progress(`fill: ${filled}/${fillTotal} jobs submitted, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
 }
@@ -259,7 +278,7 @@ const before = (await store.jobStateCounts())['succeeded'] ?? 0;
 const arrayTotal = ARRAYS * ARRAY_SIZE;
 const arrayStart = performance.now();
 for (let k = 0; k < ARRAYS; k++) {
-  await api('POST', '/v1/jobs', { name: `burst-${k}`, priority: 1000, array: ARRAY_SIZE, tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true', env: { SIM_SECONDS: '0' } }] });
+  await api('POST', '/v1/jobs', { name: `burst-${k}`, priority: 1000, array: ARRAY_SIZE, tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true', env: { SIM_SECONDS: '0' } }] }, `burst-${k}`);
 }
 const arraySubmitSeconds = (performance.now() - arrayStart) / 1000;
 let done = 0;
@@ -294,7 +313,7 @@ const cycleStats = (p: string | null): Record<string, unknown> => {
 const report = {
   command: `npm run bench:server -- ${process.argv.slice(2).join(' ')}`.trim(),
   database: store.dialect,
-  scheduler: `${values.scheduler}/${values.placement}`,
+  scheduler: `${values.scheduler}/${values.placement}${values['scheduler-thread'] ? ' (thread)' : ''}`,
   cluster: { nodes: NODES, gpus: NODES * GPUS_PER_NODE, heartbeatMs: HEARTBEAT_MS, models: [...new Set(MODELS)] },
   steady: { jobs: steadyCounts, gpusUsed: Math.round(usedGpus) },
   fillSubmitSeconds: r3(fillSubmitSeconds),

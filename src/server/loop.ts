@@ -5,7 +5,7 @@
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
-import type { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
+import type { Planner } from './scheduling/plannerThread.ts';
 
 export interface LoopOptions {
   readonly serverId: string;
@@ -52,7 +52,7 @@ export class SchedulingLoop {
 
   constructor(
     private readonly store: Store,
-    private readonly scheduler: CoreSchedulerAdapter,
+    private readonly scheduler: Planner,
     private readonly opts: LoopOptions,
   ) {}
 
@@ -124,7 +124,7 @@ export class SchedulingLoop {
     const start = performance.now();
     const snap = await this.store.snapshot();
     const now = this.opts.clock();
-    const full = this.scheduler.plan(snap, now);
+    const full = await this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
     if (plan.binds.length || plan.preemptions.length || plan.pending.length) {
       const applied = await this.store.applyPlan(plan, now, this.opts.serverId);
