@@ -159,6 +159,9 @@ async function start(m: StartMessage): Promise<void> {
   process.send?.({ type: 'ready' });
 }
 
+// The bench process ended (or died): stop, rather than heartbeat into nothing.
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', (m: { type: string }) => {
   if (m.type === 'start') {
     start(m as StartMessage).catch((e: unknown) => {

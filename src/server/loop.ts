@@ -127,7 +127,11 @@ export class SchedulingLoop {
     const full = await this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
     if (plan.binds.length || plan.preemptions.length || plan.pending.length) {
-      const applied = await this.store.applyPlan(plan, now, this.opts.serverId);
+      // A cycle may outlast the lease taken at the tick: renew it, or the plan is fenced off.
+      // If another server took the lease meanwhile, this fails and the plan is dropped.
+      const applyAt = this.opts.clock();
+      const held = await this.store.acquireLease(SCHEDULER_LEASE, this.opts.serverId, this.opts.leaseTtlMs, applyAt);
+      const applied = held && (await this.store.applyPlan(plan, now, this.opts.serverId));
       if (applied && this.opts.onAdmitted) {
         const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
         for (const b of plan.binds) {
