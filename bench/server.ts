@@ -223,17 +223,18 @@ for (let k = 0; filled < fillTotal; k++) {
 const fillSubmitSeconds = (performance.now() - fillStart) / 1000;
 say(`fill: ${fillTotal} jobs submitted as arrays in ${fillSubmitSeconds.toFixed(1)} s`);
 
-// Settled: every bound task reported running by its agent, twice in a row.
-let counts: Record<string, number> = {};
-let stable = 0;
+// Settled: every bound task reported running by its agent, and two whole cycles since bound nothing more.
+let counts: Record<string, number>;
 let lastRunning = -1;
+let cyclesAtChange = cycles.length;
 const settleStart = performance.now();
-while (stable < 2) {
+for (;;) {
   await sleep(2000);
   counts = await store.jobStateCounts();
   const running = counts['running'] ?? 0;
-  stable = (counts['admitted'] ?? 0) === 0 && running === lastRunning && running > 0 ? stable + 1 : 0;
+  if (running !== lastRunning || (counts['admitted'] ?? 0) > 0) cyclesAtChange = cycles.length;
   lastRunning = running;
+  if (running > 0 && cycles.length - cyclesAtChange >= 2) break;
   progress(`settling: ${JSON.stringify(counts)}, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
   if ((performance.now() - settleStart) / 1000 > SETTLE_S) {
     say(`settle: gave up after ${SETTLE_S} s: ${JSON.stringify(counts)}`);
