@@ -266,12 +266,20 @@ const readsTimer = setInterval(() => progress(`reads: ${cycles.filter((c) => c.p
 const reads = JSON.parse(await child('serverReads.ts', [server.url, ADMIN, String(MEASURE_S), String(READ_RATE), String(maxId)])) as Record<string, { ms: number[]; errors: number }>;
 clearInterval(readsTimer);
 const steadyHeartbeats = await agentStats();
+// Each phase's figures as it ends, so that a run stopped early still tells something.
+const quick = (xs: readonly number[]): string => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p: number): string => (s.length ? (s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] as number).toFixed(3) : '-');
+  return `n=${s.length} p50=${at(0.5)} p99=${at(0.99)}`;
+};
+say(`steady: cycles s ${quick(cycles.filter((c) => c.phase === 'steady').map((c) => c.seconds))}; reads ms ${Object.entries(reads).map(([k, v]) => `${k} ${quick(v.ms)}`).join('; ')}; heartbeats ms ${quick(steadyHeartbeats.latency)}`);
 
 // 4. Submissions.
 phase = 'submit';
 const submitTimer = setInterval(() => progress(`submissions: ${cycles.filter((c) => c.phase === 'submit').length} cycles`), 1000);
 const submitSeconds = SUBMISSIONS ? Number((await child('serverLoad.ts', [server.url, ADMIN, String(SUBMISSIONS), String(CONCURRENCY)])).trim()) : 0;
 clearInterval(submitTimer);
+say(`submissions: ${SUBMISSIONS} in ${submitSeconds.toFixed(1)} s; cycles s ${quick(cycles.filter((c) => c.phase === 'submit').map((c) => c.seconds))}`);
 
 // 5. Batch arrays of short CPU tasks (high priority, so they go before the pending GPU jobs).
 phase = 'arrays';
