@@ -101,12 +101,18 @@ const say = (line: string): void => {
 };
 
 let databaseUrl = values['database-url'];
-let stopPostgres = (): void => {};
+let stopPostgres = async (): Promise<void> => {};
 if (values.postgres && !databaseUrl) {
   const { startThrowawayPostgres } = await import('../test/e2e/throwawayPostgres.ts');
   const pg = await startThrowawayPostgres();
-  stopPostgres = () => pg.stop();
+  stopPostgres = async () => pg.stop();
   databaseUrl = pg.url;
+} else if (databaseUrl) {
+  // A schema of its own, dropped at the end: runs do not see each other's jobs and nodes.
+  const { freshPostgresUrl } = await import('../src/store/testing.ts');
+  const fresh = await freshPostgresUrl(databaseUrl);
+  stopPostgres = () => fresh.drop();
+  databaseUrl = fresh.url;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tide-bench-'));
@@ -304,7 +310,7 @@ agents.send({ type: 'stop' });
 await new Promise((r) => agents.once('exit', r));
 await server.close();
 rmSync(dir, { recursive: true, force: true });
-stopPostgres();
+await stopPostgres();
 progress('');
 
 // Report.
