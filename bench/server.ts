@@ -1,80 +1,358 @@
 /**
- * Control-plane benchmark: HTTP submissions per second into a real server (SQLite by default,
- * PostgreSQL with --database-url), then the scheduling loop's cycle time (snapshot → jobs core →
- * apply) with 10,000 pending jobs on a 128-node, 1,024-GPU cluster: once full (every job gets a
- * pending reason) and once with free capacity (binds applied).
+ * Control-plane benchmark at a cluster's size, over real HTTP on a real server (SQLite by
+ * default, PostgreSQL with --database-url or a throwaway one with --postgres):
  *
- *   npm run bench:server [-- --jobs 10000 --concurrency 16 --database-url postgres://…]
+ *   1. simulated agents in a child process (bench/simAgents.ts) register `--nodes` nodes of 8
+ *      GPUs (a mix of models) and heartbeat every `--heartbeat-ms` with telemetry and reports;
+ *   2. long jobs (batch arrays over HTTP) fill the GPUs and leave `--pending` jobs pending;
+ *   3. for `--measure-seconds`, readers in a child process (bench/serverReads.ts) time
+ *      `GET /v1/jobs?…`, `GET /v1/jobs/:id` and `GET /v1/nodes` while the loop cycles;
+ *   4. `--submissions` single-job POSTs from a child process (bench/serverLoad.ts): jobs/s;
+ *   5. `--arrays` batch arrays of `--array-size` short CPU tasks, bound by the loop, started and
+ *      reported done by the simulated agents: tasks/s from the first POST to the last success.
+ *
+ * Scheduling cycles (snapshot → core → apply) are timed throughout, split per phase. Prints a
+ * table; --json FILE writes the figures.
+ *
+ *   npm run bench:server -- --scale small                 # ~1 minute
+ *   npm run bench:server -- --scale full --json out.json  # 1,250 agents, 10,000 GPUs, 100,000 pending
+ *   npm run bench:server -- --scale small --postgres      # a throwaway PostgreSQL (initdb)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
+import type { StoreSnapshot } from '../src/store/store.ts';
+
+const SCALES = {
+  small: { nodes: 125, pending: 10_000, submissions: 2_000, arrays: 4, arraySize: 500, measureSeconds: 10 },
+  full: { nodes: 1_250, pending: 100_000, submissions: 10_000, arrays: 10, arraySize: 1_000, measureSeconds: 30 },
+} as const;
 
 const { values } = parseArgs({
   options: {
-    jobs: { type: 'string', default: '10000' },
+    scale: { type: 'string', default: 'small' },
+    nodes: { type: 'string' },
+    pending: { type: 'string' },
+    submissions: { type: 'string' },
+    arrays: { type: 'string' },
+    'array-size': { type: 'string' },
+    'measure-seconds': { type: 'string' },
+    'heartbeat-ms': { type: 'string', default: '2000' },
+    'read-rate': { type: 'string', default: '30' },
     concurrency: { type: 'string', default: '16' },
-    nodes: { type: 'string', default: '128' },
+    'tick-ms': { type: 'string', default: '1000' },
+    scheduler: { type: 'string', default: 'tide' },
+    placement: { type: 'string', default: 'tide' },
     'database-url': { type: 'string' },
+    postgres: { type: 'boolean', default: false },
+    'scheduler-thread': { type: 'boolean', default: false },
+    json: { type: 'string' },
+    'settle-seconds': { type: 'string', default: '600' },
   },
 });
-const JOBS = Number(values.jobs);
-const CONCURRENCY = Number(values.concurrency);
-const NODES = Number(values.nodes);
-const dir = mkdtempSync(join(tmpdir(), 'tide-bench-'));
-const ADMIN = 'bench-admin-token';
 
+function fail(message: string): never {
+  console.error(`bench:server: ${message}`);
+  process.exit(2);
+}
+const scale = SCALES[values.scale as keyof typeof SCALES] ?? fail(`--scale must be small or full, not ${JSON.stringify(values.scale)}`);
+function count(name: string, fallback: number): number {
+  const raw = (values as Record<string, unknown>)[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a whole number, not ${JSON.stringify(raw)}`);
+  return n;
+}
+const NODES = count('nodes', scale.nodes);
+const PENDING = count('pending', scale.pending);
+const SUBMISSIONS = count('submissions', scale.submissions);
+const ARRAYS = count('arrays', scale.arrays);
+const ARRAY_SIZE = count('array-size', scale.arraySize);
+const MEASURE_S = count('measure-seconds', scale.measureSeconds);
+const HEARTBEAT_MS = count('heartbeat-ms', 2000);
+const READ_RATE = count('read-rate', 30);
+const CONCURRENCY = count('concurrency', 16);
+const TICK_MS = count('tick-ms', 1000);
+const SETTLE_S = count('settle-seconds', 600);
+const GPUS_PER_NODE = 8;
+/** Node models by position: half H100, a quarter A100, an eighth each L40S and A10G. */
+const MODELS = ['H100', 'H100', 'H100', 'H100', 'A100', 'A100', 'L40S', 'A10G'] as const;
+const ADMIN = 'bench-admin-token';
+const AGENT = 'bench-agent-token';
+const here = dirname(fileURLToPath(import.meta.url));
+
+const tty = process.stderr.isTTY;
+let lastProgress = 0;
+/** A progress line: rewritten in place on a terminal, else printed every 15 s (a log). */
+const progress = (line: string): void => {
+  if (tty) process.stderr.write(`\r\x1b[K${line}`);
+  else if (line && Date.now() - lastProgress >= 15_000) {
+    lastProgress = Date.now();
+    console.error(line);
+  }
+};
+const say = (line: string): void => {
+  if (tty) process.stderr.write('\r\x1b[K');
+  console.error(line);
+};
+
+let databaseUrl = values['database-url'];
+let stopPostgres = async (): Promise<void> => {};
+if (values.postgres && !databaseUrl) {
+  const { startThrowawayPostgres } = await import('../test/e2e/throwawayPostgres.ts');
+  const pg = await startThrowawayPostgres();
+  stopPostgres = async () => pg.stop();
+  databaseUrl = pg.url;
+} else if (databaseUrl) {
+  // A schema of its own, dropped at the end: runs do not see each other's jobs and nodes.
+  const { freshPostgresUrl } = await import('../src/store/testing.ts');
+  const fresh = await freshPostgresUrl(databaseUrl);
+  stopPostgres = () => fresh.drop();
+  databaseUrl = fresh.url;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tide-bench-'));
 const server = await startServer({
   dataDir: dir,
-  ...(values['database-url'] ? { databaseUrl: values['database-url'] } : {}),
+  ...(databaseUrl ? { databaseUrl } : {}),
   port: 0,
   adminToken: ADMIN,
-  agentToken: 'bench-agent-token',
-  tickMs: 3_600_000, // the benchmark drives cycles itself
-  log: (line) => console.error(line),
+  agentToken: AGENT,
+  scheduler: values.scheduler,
+  placement: values.placement,
+  schedulerThread: values['scheduler-thread'],
+  tickMs: TICK_MS,
+  log: (line) => say(line),
 });
 const store = server.store;
-const now = Date.now();
-for (let n = 0; n < NODES; n++) {
-  await store.registerNode(
-    { id: `node-${String(n).padStart(4, '0')}`, address: 'http://127.0.0.1:1', cpuMilli: 128_000, memoryMib: 1024 * 1024, gpus: Array.from({ length: 8 }, (_, i) => ({ index: i, model: n % 2 ? 'A100' : 'H100', memoryMib: 81920, uuid: `u-${n}-${i}` })), simulated: true },
-    now,
-  );
-}
 
-// 1. Submissions over HTTP, from a separate process (the server keeps running its loop).
-const loadScript = join(dirname(fileURLToPath(import.meta.url)), 'serverLoad.ts');
-const child = spawn(process.execPath, ['--import', 'tsx', loadScript, server.url, ADMIN, String(JOBS), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
-let loadOut = '';
-child.stdout.on('data', (d: Buffer) => (loadOut += d.toString()));
-const status = await new Promise<number | null>((r) => child.on('exit', r));
-if (status !== 0) throw new Error(`load generator failed: ${loadOut}`);
-const submitSeconds = Number(loadOut.trim());
-
-// The nodes' agents would have kept heartbeating meanwhile.
-for (const n of await store.listNodes()) await store.heartbeat(n.id, [], [], Date.now());
-const cycles: number[] = [];
-for (let c = 0; c < 5; c++) {
-  const start = performance.now();
-  await server.loop.tick(); // renews the lease, then snapshot → core → apply
-  cycles.push((performance.now() - start) / 1000);
+// Cycle timing, split into the store's snapshot, the core's plan and the store's apply.
+let phase = 'fill';
+interface Cycle {
+  readonly phase: string;
+  readonly seconds: number;
+  readonly snapshot: number;
+  readonly apply: number;
+  readonly open: number;
 }
-const counts = await store.jobStateCounts();
-const report = {
-  database: store.dialect,
-  jobs: JOBS,
-  concurrency: CONCURRENCY,
-  cluster: `${NODES} nodes x 8 GPUs`,
-  submissionsPerSecond: Math.round(JOBS / submitSeconds),
-  firstCycleSecondsWithBinds: Number(cycles[0]?.toFixed(3)),
-  steadyCycleSeconds: Number((cycles.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, cycles.length - 1)).toFixed(3)),
-  admitted: counts['admitted'] ?? 0,
-  pending: counts['pending'] ?? 0,
+const cycles: Cycle[] = [];
+let snapSeconds = 0;
+let applySeconds = 0;
+const snapshot = store.snapshot.bind(store);
+store.snapshot = async (): Promise<StoreSnapshot> => {
+  const t = performance.now();
+  try {
+    return await snapshot();
+  } finally {
+    snapSeconds = (performance.now() - t) / 1000;
+  }
 };
-console.log(JSON.stringify(report, null, 2));
+const applyPlan = store.applyPlan.bind(store);
+store.applyPlan = async (...args) => {
+  const t = performance.now();
+  try {
+    return await applyPlan(...args);
+  } finally {
+    applySeconds = (performance.now() - t) / 1000;
+  }
+};
+server.loop.observe((seconds, snap) => {
+  cycles.push({ phase, seconds, snapshot: snapSeconds, apply: applySeconds, open: snap.openJobs.length });
+  applySeconds = 0;
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An admin API call; a POST carries an idempotency key, so a retry after a dropped connection is safe. */
+async function api(method: string, path: string, body?: unknown, key?: string): Promise<unknown> {
+  let res: Response | undefined;
+  for (let attempt = 0; !res; attempt++) {
+    try {
+      res = await fetch(new URL(path, server.url), {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(key ? { 'idempotency-key': key } : {}) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      say(`${method} ${path}: ${(e as Error).message}; retrying`);
+      await sleep(1000);
+    }
+  }
+  const json: unknown = await res.json();
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+  return json;
+}
+
+
+// 1. The agents.
+const agents = fork(join(here, 'simAgents.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const fromAgents = (type: string): Promise<Record<string, unknown>> =>
+  new Promise((resolve, reject) => {
+    const on = (m: Record<string, unknown>): void => {
+      if (m['type'] === 'error') reject(new Error(`simulated agents: ${String(m['message'])}`));
+      if (m['type'] !== type) return;
+      agents.off('message', on);
+      resolve(m);
+    };
+    agents.on('message', on);
+  });
+const nodes = Array.from({ length: NODES }, (_, n) => ({ id: `node-${String(n).padStart(5, '0')}`, model: MODELS[n % MODELS.length] as string, gpus: GPUS_PER_NODE, cpuMilli: 128_000, memoryMib: 2 * 1024 * 1024 }));
+const t0 = performance.now();
+agents.send({ type: 'start', url: server.url, agentToken: AGENT, heartbeatMs: HEARTBEAT_MS, nodes });
+await fromAgents('ready');
+say(`${NODES} agents registered (${NODES * GPUS_PER_NODE} GPUs) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+// 2. Fill: long jobs of 1, 2, 4 or 8 GPUs of one model (or any), as batch arrays over HTTP.
+const FILL_MODELS = [['H100'], ['A100'], ['L40S'], [], ['A10G'], ['H100']] as const;
+const avgGpus = (1 + 2 + 4 + 8) / 4;
+const fillTotal = PENDING + Math.round((NODES * GPUS_PER_NODE) / avgGpus);
+const fillStart = performance.now();
+let filled = 0;
+for (let k = 0; filled < fillTotal; k++) {
+  const size = Math.min(1000, fillTotal - filled);
+  const gpus = [1, 2, 4, 8][k % 4] as number;
+  const models = FILL_MODELS[Math.floor(k / 4) % FILL_MODELS.length] as readonly string[];
+  await api('POST', '/v1/jobs', {
+    name: `fill-${k}`,
+    priority: k % 3,
+    array: size,
+    tasks: [{ replicas: 1, gpus, gpuModels: models, cpu: 4 * gpus, memory: `${32 * gpus}Gi`, command: 'sleep infinity' }],
+  }, `fill-${k}`);
+  filled += size;
+  progress(`fill: ${filled}/${fillTotal} jobs submitted, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
+}
+const fillSubmitSeconds = (performance.now() - fillStart) / 1000;
+say(`fill: ${fillTotal} jobs submitted as arrays in ${fillSubmitSeconds.toFixed(1)} s`);
+
+// Settled: every bound task reported running by its agent, and two whole cycles since bound nothing more.
+let counts: Record<string, number>;
+let lastRunning = -1;
+let cyclesAtChange = cycles.length;
+const settleStart = performance.now();
+for (;;) {
+  await sleep(2000);
+  counts = await store.jobStateCounts();
+  const running = counts['running'] ?? 0;
+  if (running !== lastRunning || (counts['admitted'] ?? 0) > 0) cyclesAtChange = cycles.length;
+  lastRunning = running;
+  if (running > 0 && cycles.length - cyclesAtChange >= 2) break;
+  progress(`settling: ${JSON.stringify(counts)}, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
+  if ((performance.now() - settleStart) / 1000 > SETTLE_S) {
+    say(`settle: gave up after ${SETTLE_S} s: ${JSON.stringify(counts)}`);
+    break;
+  }
+}
+const usedGpus = (await store.listNodes()).reduce((n, x) => n + x.gpuUsedMilli.reduce((a, b) => a + b, 0) / 1000, 0);
+say(`settled in ${((performance.now() - settleStart) / 1000).toFixed(1)} s: ${JSON.stringify(counts)}, ${usedGpus.toFixed(0)} of ${NODES * GPUS_PER_NODE} GPUs used`);
+const steadyCounts = counts;
+
+async function agentStats(): Promise<{ heartbeats: number; errors: number; lastError: string; latency: number[] }> {
+  const reply = fromAgents('stats');
+  agents.send({ type: 'stats' });
+  return (await reply) as unknown as { heartbeats: number; errors: number; lastError: string; latency: number[] };
+}
+await agentStats(); // resets the heartbeat latency samples
+
+function child(script: string, args: readonly string[]): Promise<string> {
+  const c = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited ${code}: ${out}`)))));
+}
+
+// 3. Reads while the loop cycles.
+phase = 'steady';
+const maxId = Number((await store.listJobs({ order: 'desc', limit: 1 }))[0]?.id ?? 1);
+const readsTimer = setInterval(() => progress(`reads: ${cycles.filter((c) => c.phase === 'steady').length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`), 1000);
+const reads = JSON.parse(await child('serverReads.ts', [server.url, ADMIN, String(MEASURE_S), String(READ_RATE), String(maxId)])) as Record<string, { ms: number[]; errors: number }>;
+clearInterval(readsTimer);
+const steadyHeartbeats = await agentStats();
+// Each phase's figures as it ends, so that a run stopped early still tells something.
+const quick = (xs: readonly number[]): string => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p: number): string => (s.length ? (s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] as number).toFixed(3) : '-');
+  return `n=${s.length} p50=${at(0.5)} p99=${at(0.99)}`;
+};
+say(`steady: cycles s ${quick(cycles.filter((c) => c.phase === 'steady').map((c) => c.seconds))}; reads ms ${Object.entries(reads).map(([k, v]) => `${k} ${quick(v.ms)}`).join('; ')}; heartbeats ms ${quick(steadyHeartbeats.latency)}`);
+
+// 4. Submissions.
+phase = 'submit';
+const submitTimer = setInterval(() => progress(`submissions: ${cycles.filter((c) => c.phase === 'submit').length} cycles`), 1000);
+const submitSeconds = SUBMISSIONS ? Number((await child('serverLoad.ts', [server.url, ADMIN, String(SUBMISSIONS), String(CONCURRENCY)])).trim()) : 0;
+clearInterval(submitTimer);
+say(`submissions: ${SUBMISSIONS} in ${submitSeconds.toFixed(1)} s; cycles s ${quick(cycles.filter((c) => c.phase === 'submit').map((c) => c.seconds))}`);
+
+// 5. Batch arrays of short CPU tasks (high priority, so they go before the pending GPU jobs).
+phase = 'arrays';
+const before = (await store.jobStateCounts())['succeeded'] ?? 0;
+const arrayTotal = ARRAYS * ARRAY_SIZE;
+const arrayStart = performance.now();
+for (let k = 0; k < ARRAYS; k++) {
+  await api('POST', '/v1/jobs', { name: `burst-${k}`, priority: 1000, array: ARRAY_SIZE, tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true', env: { SIM_SECONDS: '0' } }] }, `burst-${k}`);
+}
+const arraySubmitSeconds = (performance.now() - arrayStart) / 1000;
+let done = 0;
+while (done < arrayTotal) {
+  await sleep(500);
+  done = ((await store.jobStateCounts())['succeeded'] ?? 0) - before;
+  progress(`arrays: ${done}/${arrayTotal} tasks done, ${cycles.filter((c) => c.phase === 'arrays').length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
+  if ((performance.now() - arrayStart) / 1000 > SETTLE_S) break;
+}
+const arraySeconds = (performance.now() - arrayStart) / 1000;
+const arrayHeartbeats = await agentStats();
+
+agents.send({ type: 'stop' });
+await new Promise((r) => agents.once('exit', r));
 await server.close();
 rmSync(dir, { recursive: true, force: true });
+await stopPostgres();
+progress('');
+
+// Report.
+function pct(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+}
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const stats = (xs: readonly number[]): { n: number; p50: number; p99: number; max: number } => ({ n: xs.length, p50: r3(pct(xs, 50)), p99: r3(pct(xs, 99)), max: r3(xs.length ? Math.max(...xs) : NaN) });
+const cycleStats = (p: string | null): Record<string, unknown> => {
+  const cs = cycles.filter((c) => (p === null ? c.phase !== 'fill' : c.phase === p));
+  return { ...stats(cs.map((c) => c.seconds)), snapshotP50: r3(pct(cs.map((c) => c.snapshot), 50)), applyP50: r3(pct(cs.map((c) => c.apply), 50)), openJobsMax: cs.reduce((m, c) => Math.max(m, c.open), 0) };
+};
+const report = {
+  command: `npm run bench:server -- ${process.argv.slice(2).join(' ')}`.trim(),
+  database: store.dialect,
+  scheduler: `${values.scheduler}/${values.placement}${values['scheduler-thread'] ? ' (thread)' : ''}`,
+  cluster: { nodes: NODES, gpus: NODES * GPUS_PER_NODE, heartbeatMs: HEARTBEAT_MS, models: [...new Set(MODELS)] },
+  steady: { jobs: steadyCounts, gpusUsed: Math.round(usedGpus) },
+  fillSubmitSeconds: r3(fillSubmitSeconds),
+  cycleSeconds: { all: cycleStats(null), steady: cycleStats('steady'), submit: cycleStats('submit'), arrays: cycleStats('arrays') },
+  readMs: Object.fromEntries(Object.entries(reads).map(([k, v]) => [k, { ...stats(v.ms), errors: v.errors }])),
+  heartbeatMs: { steady: { ...stats(steadyHeartbeats.latency), errors: steadyHeartbeats.errors }, arrays: { ...stats(arrayHeartbeats.latency), errors: arrayHeartbeats.errors - steadyHeartbeats.errors }, lastError: arrayHeartbeats.lastError || null },
+  submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
+  arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds) },
+};
+
+const rows: [string, string][] = [
+  ['database / scheduler', `${report.database} / ${report.scheduler}`],
+  ['cluster', `${NODES} agents x ${GPUS_PER_NODE} GPUs = ${NODES * GPUS_PER_NODE} GPUs, heartbeat ${HEARTBEAT_MS} ms`],
+  ['steady state', `${steadyCounts['pending'] ?? 0} pending, ${steadyCounts['running'] ?? 0} running, ${Math.round(usedGpus)} GPUs used`],
+];
+for (const [name, c] of Object.entries(report.cycleSeconds)) {
+  const x = c as { n: number; p50: number; p99: number; max: number; snapshotP50: number; applyP50: number };
+  rows.push([`cycle s (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} (snapshot p50 ${x.snapshotP50}, apply p50 ${x.applyP50})`]);
+}
+for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} jobs, ${CONCURRENCY} connections)`]);
+rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s)`]);
+const w = Math.max(...rows.map((r) => r[0].length));
+console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
+if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -5,7 +5,7 @@
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
-import type { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
+import type { Planner } from './scheduling/plannerThread.ts';
 import { TimeLimits } from './timeLimits.ts';
 
 export interface LoopOptions {
@@ -50,10 +50,11 @@ export class SchedulingLoop {
   private kick = false;
   private lastCycleMs = 0;
   private readonly timeLimits: TimeLimits;
+  private readonly observers: ((seconds: number, snapshot: StoreSnapshot) => void)[] = [];
 
   constructor(
     private readonly store: Store,
-    private readonly scheduler: CoreSchedulerAdapter,
+    private readonly scheduler: Planner,
     private readonly opts: LoopOptions,
   ) {
     this.timeLimits = new TimeLimits(store);
@@ -61,6 +62,11 @@ export class SchedulingLoop {
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** Adds a listener told each cycle's time and snapshot (as opts.onCycle is); for benchmarks. */
+  observe(fn: (seconds: number, snapshot: StoreSnapshot) => void): void {
+    this.observers.push(fn);
   }
 
   start(): void {
@@ -124,10 +130,14 @@ export class SchedulingLoop {
     const snap = await this.store.snapshot();
     const now = this.opts.clock();
     await this.timeLimits.enforce(snap, now);
-    const full = this.scheduler.plan(snap, now);
+    const full = await this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
     if (plan.binds.length || plan.preemptions.length || plan.pending.length) {
-      const applied = await this.store.applyPlan(plan, now, this.opts.serverId);
+      // A cycle may outlast the lease taken at the tick: renew it, or the plan is fenced off.
+      // If another server took the lease meanwhile, this fails and the plan is dropped.
+      const applyAt = this.opts.clock();
+      const held = await this.store.acquireLease(SCHEDULER_LEASE, this.opts.serverId, this.opts.leaseTtlMs, applyAt);
+      const applied = held && (await this.store.applyPlan(plan, now, this.opts.serverId));
       if (applied && this.opts.onAdmitted) {
         const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
         for (const b of plan.binds) {
@@ -139,6 +149,7 @@ export class SchedulingLoop {
     const seconds = (performance.now() - start) / 1000;
     this.lastCycleMs = seconds * 1000;
     this.opts.onCycle?.(seconds, snap);
+    for (const fn of this.observers) fn(seconds, snap);
     return seconds;
   }
 

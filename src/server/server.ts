@@ -15,6 +15,7 @@ import { EMPTY_CONFIG, schedulingOptions, type ClusterConfig } from './config.ts
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
+import { ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
@@ -42,6 +43,12 @@ export interface ServerOptions {
   readonly scheduler?: string;
   readonly placement?: string;
   readonly schedulerOptions?: SchedulerOptions;
+  /**
+   * Plan on a worker thread (scheduling/plannerThread.ts), so that API requests and heartbeats
+   * are not held up by a long cycle. Falls back to this thread (with a log line) where the
+   * worker cannot start.
+   */
+  readonly schedulerThread?: boolean;
   readonly tickMs?: number;
   readonly leaseTtlMs?: number;
   readonly nodeLeaseMs?: number;
@@ -88,13 +95,26 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
-  const adapter = await CoreSchedulerAdapter.create(o.scheduler ?? LIVE_DEFAULT_SCHEDULER, o.placement ?? LIVE_DEFAULT_PLACEMENT, { ...schedulingOptions(config), ...o.schedulerOptions }, {
+  const scheduler = o.scheduler ?? LIVE_DEFAULT_SCHEDULER;
+  const placement = o.placement ?? LIVE_DEFAULT_PLACEMENT;
+  const options = { ...schedulingOptions(config), ...o.schedulerOptions };
+  const live = {
     ...(config.gpuSpeeds ? { gpuSpeeds: config.gpuSpeeds } : {}),
     tenants: config.tenants,
     ...(config.scheduling?.usageHalfLifeHours !== undefined ? { usageHalfLifeHours: config.scheduling.usageHalfLifeHours } : {}),
-  });
+  };
+  const adapter = await CoreSchedulerAdapter.create(scheduler, placement, options, live);
+  let planner: Planner = adapter;
+  let thread: ThreadedPlanner | null = null;
+  if (o.schedulerThread) {
+    try {
+      planner = thread = await ThreadedPlanner.start(scheduler, placement, options, live);
+    } catch (e) {
+      log(`scheduler thread could not start (${(e as Error).message}): planning on the request thread`);
+    }
+  }
   let lastError = '';
-  const loop = new SchedulingLoop(store, adapter, {
+  const loop = new SchedulingLoop(store, planner, {
     serverId,
     tickMs: o.tickMs ?? 1000,
     leaseTtlMs: o.leaseTtlMs ?? 3000,
@@ -141,6 +161,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     serverId,
     async close() {
       await loop.stop();
+      await thread?.close();
       await app.close();
       await store.close();
     },

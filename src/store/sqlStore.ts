@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
+import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
+import { RunInfoCache } from './runInfoCache.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
@@ -28,8 +30,10 @@ interface EventInput {
 }
 
 export class SqlStore implements Store {
-  /** Job specs by id (immutable after submission), so snapshots need not re-read and re-parse them. */
-  private readonly specs = new Map<number, JobSpec>();
+  /** The open jobs between snapshots, updated from the jobs changed since (store/openJobs.ts). */
+  private readonly openJobs = new OpenJobsMirror();
+  /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
+  private readonly runInfo = new RunInfoCache();
 
   constructor(private readonly db: SqlDb) {}
 
@@ -47,6 +51,9 @@ export class SqlStore implements Store {
       for (const f of files) {
         const version = Number(f.split('_')[0]);
         if (done.has(version)) continue;
+        // NNN_name.sqlite.sql / NNN_name.postgres.sql: one migration written once per dialect.
+        const only = /\.(sqlite|postgres)\.sql$/.exec(f)?.[1];
+        if (only !== undefined && only !== db.dialect) continue;
         const serial = db.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT';
         await db.exec(readFileSync(join(MIGRATIONS_DIR, f), 'utf8').replaceAll('{{serial}}', serial));
         await db.run(Q.recordMigration, [version, Date.now()]);
@@ -256,8 +263,9 @@ export class SqlStore implements Store {
 
   async snapshot(): Promise<StoreSnapshot> {
     return this.db.tx(async (db) => {
-      const nodes = await this.nodesIn(db);
-      const active = (await db.all<TaskRow>(Q.activeTasks)).map((r) => ({
+      const activeRows = await db.all<TaskRow>(Q.activeTasks);
+      const nodes = await this.nodesIn(db, activeRows);
+      const active = activeRows.map((r) => ({
         jobId: String(r.job_id),
         index: r.idx,
         node: r.node_id ?? '',
@@ -268,17 +276,7 @@ export class SqlStore implements Store {
         state: r.state as Task['state'],
         startedAt: r.started_at === null ? null : Number(r.started_at),
       }));
-      const rows = await db.all<JobRow>(Q.openJobsLite);
-      const missing = rows.filter((r) => !this.specs.has(r.id)).map((r) => r.id);
-      for (let i = 0; i < missing.length; i += 500) {
-        const ids = missing.slice(i, i + 500);
-        for (const r of await db.all<{ id: number; spec: string }>(Q.specsByIds(ids.length), ids)) this.specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
-      }
-      const openJobs = rows.map((r) => jobFromRow(r, this.specs.get(r.id)));
-      if (this.specs.size > 2 * rows.length + 10_000) {
-        const open = new Set(rows.map((r) => r.id));
-        for (const id of this.specs.keys()) if (!open.has(id)) this.specs.delete(id);
-      }
+      const openJobs = await this.openJobs.refresh(db);
       const queues = (await db.all<QueueRow>(Q.listQueues)).map((r) => {
         const { tenants: _, ...q } = queueFromRow(r);
         return q;
@@ -369,6 +367,7 @@ export class SqlStore implements Store {
   }
 
   private async upsertNode(db: SqlDb, n: NodeRegistration, now: number): Promise<void> {
+    this.runInfo.clear(); // peers' addresses may change
     const before = await db.get<NodeRow>(Q.nodeById, [n.id]);
     await db.run(Q.upsertNode, [n.id, n.address, n.cpuMilli, n.memoryMib, JSON.stringify(n.gpus), n.simulated ? 1 : 0, now]);
     const what = `${n.gpus.length} GPUs${n.gpus.length ? ` (${[...new Set(n.gpus.map((g) => g.model))].join(', ')})` : ''}${n.simulated ? ', simulated' : ''} at ${n.address}`;
@@ -449,7 +448,7 @@ export class SqlStore implements Store {
         }
       }
       await this.settle(db, [...touched], now, failures);
-      return this.assignmentsFor(db, nodeId);
+      return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
   }
 
@@ -471,12 +470,14 @@ export class SqlStore implements Store {
     await db.run(Q.setJobProgress, [jobId, step, total, ckpt, ckptAt, now]);
   }
 
-  private async assignmentsFor(db: SqlDb, nodeId: string): Promise<TaskAssignment[]> {
-    const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
+  /** `known`: the node's active tasks when the caller read them and changed none since. */
+  private async assignmentsFor(db: SqlDb, nodeId: string, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
+    const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
     const jobs = new Map<number, { row: JobRow; spec: JobSpec; peers: string[] }>();
     const out: TaskAssignment[] = [];
     for (const t of active) {
       let job = jobs.get(t.job_id);
+      if (!job) job = this.runInfo.get(t.job_id, t.attempt, now);
       if (!job) {
         const row = await db.get<JobRow>(Q.jobById, [t.job_id]);
         if (!row) continue;
@@ -484,8 +485,9 @@ export class SqlStore implements Store {
         const port = PEER_PORT_BASE + (t.job_id % 5000) * 4;
         const peers = addrs.map((a) => `${hostOf(a.address)}:${port + a.idx}`);
         job = { row, spec: JSON.parse(row.spec) as JobSpec, peers };
-        jobs.set(t.job_id, job);
+        this.runInfo.set(t.job_id, t.attempt, job, now);
       }
+      jobs.set(t.job_id, job);
       const group = groupOf(job.spec, t.idx);
       out.push({
         runId: runIdOf(t.job_id, t.idx, t.attempt),
@@ -562,10 +564,11 @@ export class SqlStore implements Store {
     });
   }
 
-  private async nodesIn(db: SqlDb): Promise<NodeInfo[]> {
-    const rows = await db.all<NodeRow>(Q.listNodes);
+  /** The nodes with what their active tasks use (`active`: those tasks, when the caller has read them). */
+  private async nodesIn(db: SqlDb, active?: readonly TaskRow[], only?: string): Promise<NodeInfo[]> {
+    const rows = only === undefined ? await db.all<NodeRow>(Q.listNodes) : await db.all<NodeRow>(Q.nodeById, [only]);
     const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
-    for (const t of await db.all<TaskRow>(Q.activeTasks)) {
+    for (const t of active ?? (await (only === undefined ? db.all<TaskRow>(Q.activeTasks) : db.all<TaskRow>(Q.activeTasksOnNode, [only])))) {
       if (t.node_id === null) continue;
       let u = used.get(t.node_id);
       if (!u) used.set(t.node_id, (u = { gpu: [], cpu: 0, mem: 0 }));
@@ -596,7 +599,8 @@ export class SqlStore implements Store {
   }
 
   async getNode(id: string): Promise<NodeInfo | null> {
-    return (await this.listNodes()).find((n) => n.id === id) ?? null;
+    // One node's row and tasks, not every node's: registrations of 1,250 agents read it each.
+    return (await this.db.tx((db) => this.nodesIn(db, undefined, id)))[0] ?? null;
   }
 
   async listEvents(f: EventFilter): Promise<JobEvent[]> {

@@ -22,9 +22,9 @@ import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, R
 import type { JobProgress } from '../../core/scheduling/model.ts';
 import { anonymousMessage } from '../../core/scheduling/reasons.ts';
 import type { Job } from '../../api/types.ts';
-import type { ActiveTask, AppliedPlan, FinishedRun, QueueConfig, Store, StoreSnapshot } from '../../store/store.ts';
+import type { ActiveTask, AppliedPlan, FinishedRun, QueueConfig, StoreSnapshot } from '../../store/store.ts';
 import { gpuSpeed } from './gpuSpeeds.ts';
-import { LiveInputs, type LiveInputsConfig } from './liveInputs.ts';
+import { LiveInputs, type LiveInputsConfig, type LiveSource } from './liveInputs.ts';
 import { UserError } from '../../util/errors.ts';
 import type { LpSolver } from '../../core/lp.ts';
 import { highsSolver } from '../../lp/highsSolver.ts';
@@ -88,7 +88,7 @@ export class CoreSchedulerAdapter {
   }
 
   /** Reads from the store what a cycle needs beyond its snapshot (finished jobs, usage, recent shapes); call before plan(). */
-  refresh(store: Store, nowMs: number, force = false): Promise<void> {
+  refresh(store: LiveSource, nowMs: number, force = false): Promise<void> {
     return this.inputs.refresh(store, nowMs, force);
   }
 

@@ -12,6 +12,9 @@ import type { UsageRecord } from '../../core/scheduling/scheduler.ts';
 import type { JobSpec } from '../../api/spec.ts';
 import type { ActiveTask, FinishedCursor, FinishedRun, Store, UsageBucket } from '../../store/store.ts';
 
+/** What the live inputs read from the store (a worker thread reaches it through the request thread). */
+export type LiveSource = Pick<Store, 'finishedRuns' | 'usageByHour' | 'recentSpecs'>;
+
 export interface LiveInputsConfig {
   /** Tenants and their fair-share weights (default 1). */
   readonly tenants?: readonly { readonly name: string; readonly weight?: number }[];
@@ -47,7 +50,7 @@ export class LiveInputs {
   }
 
   /** Reads what changed in the store since the last call (usage and shapes only when due, or `force`). */
-  async refresh(store: Store, nowMs: number, force = false): Promise<void> {
+  async refresh(store: LiveSource, nowMs: number, force = false): Promise<void> {
     const limit = this.config.historyWarmup ?? 500;
     for (;;) {
       const runs = await store.finishedRuns(this.cursor, limit);

@@ -1,0 +1,180 @@
+/**
+ * Many simulated node agents in one process, for bench/server.ts: each registers over HTTP with
+ * the bootstrap token (getting its own node token), then heartbeats every `heartbeatMs` (phases
+ * spread over the interval) with telemetry for its GPUs and reports for its tasks, as a real
+ * agent would. A task "runs" for `SIM_SECONDS` from its env (absent: until told to stop), so no
+ * process is started. Driven by IPC from the parent:
+ *   → {type: 'start', url, agentToken, heartbeatMs, nodes: [{id, model, gpus, cpuMilli, memoryMib}]}
+ *   ← {type: 'ready'}   once every node is registered
+ *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats)}
+ *   → {type: 'stop'}    stops heartbeating and exits
+ */
+import { Agent, request } from 'node:http';
+import type { TaskAssignment, TaskReport } from '../src/api/types.ts';
+
+interface NodePlan {
+  readonly id: string;
+  readonly model: string;
+  readonly gpus: number;
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+}
+
+interface StartMessage {
+  readonly type: 'start';
+  readonly url: string;
+  readonly agentToken: string;
+  readonly heartbeatMs: number;
+  readonly nodes: readonly NodePlan[];
+}
+
+/** A task as the simulated agent holds it: started at `startedAt`, ends at `endAt` (or never). */
+interface SimTask {
+  readonly runId: string;
+  readonly startedAt: number;
+  readonly endAt: number;
+  readonly pid: number;
+  stopped: boolean;
+}
+
+const http = new Agent({ keepAlive: true, maxSockets: 32 });
+let nextPid = 1000;
+let heartbeats = 0;
+let errors = 0;
+let lastError = '';
+let latency: number[] = [];
+let stopped = false;
+const timers: NodeJS.Timeout[] = [];
+
+function post(url: URL, token: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: http, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks).toString();
+        try {
+          resolve({ status: res.statusCode ?? 0, json: raw ? JSON.parse(raw) : null });
+        } catch {
+          resolve({ status: res.statusCode ?? 0, json: raw });
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+class SimAgent {
+  private token = '';
+  private readonly tasks = new Map<string, SimTask>();
+  private busy = false;
+
+  constructor(
+    private readonly base: string,
+    private readonly plan: NodePlan,
+  ) {}
+
+  async register(agentToken: string): Promise<void> {
+    const body = {
+      id: this.plan.id,
+      address: 'http://127.0.0.1:1',
+      cpuMilli: this.plan.cpuMilli,
+      memoryMib: this.plan.memoryMib,
+      gpus: Array.from({ length: this.plan.gpus }, (_, i) => ({ index: i, model: this.plan.model, memoryMib: 81_920, uuid: `GPU-${this.plan.id}-${i}` })),
+      simulated: true,
+    };
+    const r = await post(new URL('/v1/agent/register', this.base), agentToken, body);
+    const token = (r.json as { nodeToken?: string } | null)?.nodeToken;
+    if (r.status !== 200 || !token) throw new Error(`register ${this.plan.id}: ${r.status} ${JSON.stringify(r.json)}`);
+    this.token = token;
+  }
+
+  /** One heartbeat: reports out, desired tasks in (skipped while the previous one is still out). */
+  async beat(): Promise<void> {
+    if (this.busy || stopped) return;
+    this.busy = true;
+    const now = Date.now();
+    const reports: TaskReport[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.stopped || now >= t.endAt) reports.push({ runId: t.runId, state: 'exited', pid: t.pid, exitCode: t.stopped ? 143 : 0, startedAt: t.startedAt });
+      else reports.push({ runId: t.runId, state: 'running', pid: t.pid, exitCode: null, startedAt: t.startedAt });
+    }
+    const busyGpus = new Set<number>();
+    for (const t of this.tasks.values()) if (!t.stopped) busyGpus.add(t.pid % this.plan.gpus);
+    const telemetry = Array.from({ length: this.plan.gpus }, (_, i) => ({
+      index: i,
+      utilization: busyGpus.has(i) ? 85 + ((now / 1000 + i) % 10) : 0,
+      memoryUsedMib: busyGpus.has(i) ? 60_000 : 0,
+      powerWatts: busyGpus.has(i) ? 550 : 70,
+    }));
+    const t0 = performance.now();
+    try {
+      const r = await post(new URL('/v1/agent/heartbeat', this.base), this.token, { node: this.plan.id, telemetry, reports });
+      latency.push(performance.now() - t0);
+      heartbeats++;
+      if (r.status !== 200) throw new Error(`heartbeat ${this.plan.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+      // Exited runs were reported: forget them; then take the desired state.
+      for (const rep of reports) if (rep.state === 'exited') this.tasks.delete(rep.runId);
+      const desired = (r.json as { tasks: TaskAssignment[] }).tasks;
+      const at = Date.now();
+      for (const a of desired) {
+        const have = this.tasks.get(a.runId);
+        if (a.action === 'stop') {
+          if (have) have.stopped = true;
+          continue;
+        }
+        if (have || reports.some((rep) => rep.runId === a.runId && rep.state === 'exited')) continue;
+        const seconds = Number(a.env['SIM_SECONDS'] ?? 'Infinity');
+        this.tasks.set(a.runId, { runId: a.runId, startedAt: at, endAt: at + seconds * 1000, pid: nextPid++, stopped: false });
+      }
+    } catch (e) {
+      errors++;
+      lastError = (e as Error).message;
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+async function start(m: StartMessage): Promise<void> {
+  const agents = m.nodes.map((n) => new SimAgent(m.url, n));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < agents.length) await (agents[next++] as SimAgent).register(m.agentToken);
+    }),
+  );
+  agents.forEach((a, i) => {
+    // Phases spread evenly over the interval, as independent agents' would be.
+    const offset = Math.floor((i * m.heartbeatMs) / agents.length);
+    timers.push(
+      setTimeout(() => {
+        void a.beat();
+        timers.push(setInterval(() => void a.beat(), m.heartbeatMs));
+      }, offset),
+    );
+  });
+  process.send?.({ type: 'ready' });
+}
+
+// The bench process ended (or died): stop, rather than heartbeat into nothing.
+process.on('disconnect', () => process.exit(0));
+
+process.on('message', (m: { type: string }) => {
+  if (m.type === 'start') {
+    start(m as StartMessage).catch((e: unknown) => {
+      process.send?.({ type: 'error', message: (e as Error).message });
+      process.exit(1);
+    });
+  } else if (m.type === 'stats') {
+    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency });
+    latency = [];
+  } else if (m.type === 'stop') {
+    stopped = true;
+    for (const t of timers) clearTimeout(t);
+    http.destroy();
+    process.disconnect?.();
+  }
+});

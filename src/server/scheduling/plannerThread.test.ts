@@ -1,0 +1,55 @@
+/**
+ * The scheduler thread plans as the adapter does on the request thread: same snapshots in (the
+ * second one sent as a delta), same plans out; an unknown scheduler is refused at start.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseJobSpec, type JobSpec } from '../../api/spec.ts';
+import { openStore } from '../../store/sqlStore.ts';
+import { changedReasons } from '../loop.ts';
+import { CoreSchedulerAdapter } from './coreAdapter.ts';
+import { ThreadedPlanner } from './plannerThread.ts';
+
+function spec(name: string, gpus: number): JobSpec {
+  const r = parseJobSpec({ name, tasks: [{ replicas: 1, gpus, command: 'true' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.spec;
+}
+
+for (const [scheduler, placement] of [['fifo', 'bestfit'], ['tide', 'tide']] as const)
+test(`the scheduler thread plans what the adapter plans, over deltas, live inputs included (${scheduler}/${placement})`, async () => {
+  const store = await openStore('memory:');
+  const live = { tenants: [{ name: 'default', weight: 2 }], gpuSpeeds: { H100: 1 } };
+  const thread = await ThreadedPlanner.start(scheduler, placement, {}, live);
+  const local = await CoreSchedulerAdapter.create(scheduler, placement, {}, live);
+  try {
+    await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+    await store.registerNode({ id: 'n1', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 4 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81_920, uuid: `u${i}` })), simulated: true }, 0);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(...(await store.submit('default', spec(`j${i}`, 1 + (i % 3)), null, 1000 + i)).jobs.map((j) => j.id));
+    const expect = async (now: number): Promise<void> => {
+      // The thread's adapter reads the store through this thread: the same inputs as the local one.
+      await thread.refresh(store, now);
+      await local.refresh(store, now, true);
+      const snap = await store.snapshot();
+      const full = local.plan(snap, now);
+      const want = { ...full, pending: changedReasons(full.pending, snap) };
+      const got = await thread.plan(snap, now);
+      assert.deepEqual(got, want);
+      assert.ok(await store.applyPlan(got, now));
+    };
+    await expect(5000);
+    await store.cancel(ids[1] ?? '', 'test', 6000);
+    await store.submit('default', spec('late', 1), null, 6000);
+    await expect(7000);
+    const snap = await store.snapshot();
+    assert.ok(snap.openJobs.some((j) => j.state === 'admitted'), 'the plans bound jobs');
+  } finally {
+    await thread.close();
+    await store.close();
+  }
+});
+
+test('the scheduler thread refuses an unknown scheduler at start', async () => {
+  await assert.rejects(ThreadedPlanner.start('no-such-scheduler', 'bestfit'), /unknown scheduler 'no-such-scheduler'/);
+});

@@ -1,0 +1,65 @@
+/**
+ * The scheduler thread's side of plannerThread.ts: keeps the open jobs from the deltas it is
+ * sent, plans with a CoreSchedulerAdapter and answers the plan with only the changed reasons.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Job } from '../../api/types.ts';
+import { changedReasons } from '../loop.ts';
+import { CoreSchedulerAdapter, type LiveAdapterConfig, type SchedulerOptions } from './coreAdapter.ts';
+import type { LiveSource } from './liveInputs.ts';
+import type { PlanReply, PlanRequest, WorkerRequest } from './plannerThread.ts';
+
+const port = parentPort;
+if (!port) throw new Error('plannerWorker.ts runs as a worker thread');
+const init = (workerData as { init: { scheduler: string; placement: string; options: SchedulerOptions; live: LiveAdapterConfig } }).init;
+const send = (m: PlanReply): void => port.postMessage(m);
+
+let adapter: CoreSchedulerAdapter;
+try {
+  adapter = await CoreSchedulerAdapter.create(init.scheduler, init.placement, init.options, init.live);
+} catch (e) {
+  send({ failed: (e as Error).message });
+  throw e;
+}
+const jobs = new Map<string, Job>();
+let list: Job[] = [];
+
+/** The store, as far as the live inputs read it: each call answered by the request thread. */
+let calls = 0;
+const pendingCalls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+const storeCall = (method: keyof LiveSource) => (...args: unknown[]): Promise<never> =>
+  new Promise((resolve, reject) => {
+    const call = ++calls;
+    pendingCalls.set(call, { resolve: resolve as (v: unknown) => void, reject });
+    send({ call, method, args });
+  });
+const source = { finishedRuns: storeCall('finishedRuns'), usageByHour: storeCall('usageByHour'), recentSpecs: storeCall('recentSpecs') } as LiveSource;
+
+port.on('message', (m: PlanRequest | WorkerRequest) => {
+  if ('answer' in m) {
+    const c = pendingCalls.get(m.answer);
+    pendingCalls.delete(m.answer);
+    if (m.error !== undefined) c?.reject(new Error(m.error));
+    else c?.resolve(m.result);
+    return;
+  }
+  if ('refresh' in m) {
+    adapter.refresh(source, m.nowMs).then(
+      () => send({ seq: m.refresh, refreshed: true }),
+      (e: unknown) => send({ seq: m.refresh, error: (e as Error).message }),
+    );
+    return;
+  }
+  try {
+    if (m.reset) jobs.clear();
+    for (const id of m.removed) jobs.delete(id);
+    for (const j of m.upserts) jobs.set(j.id, j);
+    if (m.reset || m.removed.length || m.upserts.length) list = [...jobs.values()].sort((a, b) => Number(a.id) - Number(b.id));
+    const snap = { nodes: m.nodes, activeTasks: m.activeTasks, openJobs: list, queues: m.queues };
+    const full = adapter.plan(snap, m.nowMs);
+    send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap) } });
+  } catch (e) {
+    send({ seq: m.seq, error: (e as Error).message });
+  }
+});
+send({ ready: true });

@@ -1,0 +1,67 @@
+/**
+ * The incremental snapshot (store/openJobs.ts): a store's snapshot sees every change to the open
+ * jobs, also those another server makes on the same database, and on PostgreSQL also a write
+ * committed after a snapshot by a transaction that began before it.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { openStore } from './sqlStore.ts';
+import type { Store } from './store.ts';
+import { storeFactories } from './testing.ts';
+
+function spec(name: string): JobSpec {
+  const r = parseJobSpec({ name, tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.spec;
+}
+
+const open = async (s: Store): Promise<string[]> => (await s.snapshot()).openJobs.map((j) => `${j.name}:${j.state}:${j.reason ?? ''}`);
+
+for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`incremental snapshot sees another server's writes: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store: a, url, cleanup } = await factory.open();
+    const b = await openStore(url);
+    try {
+      const [first] = (await a.submit('default', spec('first'), null, 1000)).jobs;
+      assert.deepEqual(await open(a), ['first:pending:submitted']);
+      // The other server submits, cancels and sets a reason; the first one's next snapshot has them all.
+      const [second] = (await b.submit('default', spec('second'), null, 2000)).jobs;
+      await b.submit('default', spec('third'), null, 2000);
+      await b.cancel(first?.id ?? '', 'test', 3000);
+      await b.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: second?.id ?? '', reason: 'waiting', estimatedStart: 5000 }] }, 3000);
+      assert.deepEqual(await open(a), ['second:pending:waiting', 'third:pending:submitted']);
+      const snap = await a.snapshot();
+      assert.equal(snap.openJobs[0]?.estimatedStart, 5000);
+      assert.equal(snap.openJobs[0]?.spec.name, 'second', 'the spec comes with the job');
+      // Unchanged since: the same jobs again.
+      assert.deepEqual(await open(a), ['second:pending:waiting', 'third:pending:submitted']);
+    } finally {
+      await b.close();
+      await cleanup();
+    }
+  });
+}
+
+const pgFactory = storeFactories().find((f) => f.name === 'postgres');
+test('incremental snapshot on PostgreSQL: a write committed late, by a transaction older than the snapshot, is read', { ...(pgFactory?.skip !== undefined ? { skip: pgFactory.skip } : {}) }, async () => {
+  if (!pgFactory) throw new Error('no postgres factory');
+  const { store, url, cleanup } = await pgFactory.open();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const [job] = (await store.submit('default', spec('late'), null, 1000)).jobs;
+    assert.deepEqual(await open(store), ['late:pending:submitted']);
+    await client.query('BEGIN');
+    await client.query('UPDATE jobs SET reason = $1 WHERE id = $2', ['from a slow transaction', Number(job?.id)]);
+    // A snapshot while that transaction is open; then another server's quick write commits first.
+    await store.submit('default', spec('quick'), null, 2000);
+    assert.deepEqual(await open(store), ['late:pending:submitted', 'quick:pending:submitted']);
+    await client.query('COMMIT');
+    assert.deepEqual(await open(store), ['late:pending:from a slow transaction', 'quick:pending:submitted']);
+  } finally {
+    await client.end();
+    await cleanup();
+  }
+});
