@@ -23,6 +23,8 @@ export interface JobBenchInput {
   readonly checkpointSeconds?: number;
   /** Stop jobs at their declared limits ('enforce') or not ('estimate', the default for these workloads). */
   readonly timeLimits?: 'enforce' | 'estimate';
+  /** Gavel workloads: the measured jobs, submission index in [from, to) (default 4000–4999). */
+  readonly window?: readonly [number, number];
   readonly onProgress?: (done: number, total: number, last: JobRunResult) => void;
 }
 
@@ -92,7 +94,7 @@ export function summariseRuns(runs: readonly JobRunResult[]): PolicyResult {
 }
 
 export async function runJobBenchmark(input: JobBenchInput): Promise<JobBenchReport> {
-  const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy, ...(input.options ? { options: input.options } : {}), ...(input.restartSeconds === undefined ? {} : { restartSeconds: input.restartSeconds }), ...(input.checkpointSeconds === undefined ? {} : { checkpointSeconds: input.checkpointSeconds }), ...(input.timeLimits === undefined ? {} : { timeLimits: input.timeLimits }) }))));
+  const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy, ...(input.options ? { options: input.options } : {}), ...(input.restartSeconds === undefined ? {} : { restartSeconds: input.restartSeconds }), ...(input.checkpointSeconds === undefined ? {} : { checkpointSeconds: input.checkpointSeconds }), ...(input.timeLimits === undefined ? {} : { timeLimits: input.timeLimits }), ...(input.window === undefined ? {} : { window: input.window }) }))));
   const results = await runPool<JobRunSpec, JobRunResult>({
     entry: new URL('./jobWorker.ts', import.meta.url),
     init: { throughputs: input.throughputsFile, phillyDir: input.phillyDir },
