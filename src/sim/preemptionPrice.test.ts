@@ -98,3 +98,13 @@ test('preemptions per job are reported as p50, p99 and max over the measured job
   assert.deepEqual(s.preemptionsPerJob, { p50: 3, p99: 3, max: 3 });
   assert.deepEqual(s.preemptionCounts, { '3': 1 });
 });
+
+test('a job that never checkpoints loses its whole attempt when stopped', () => {
+  const nodes = gpuNodes('V100', 1, 1);
+  const job = { ...gangJob({ id: 'x', gpus: 1, throughput: { V100: 1 }, totalSteps: 100, restartCostSeconds: 5 }), checkpointIntervalSeconds: Infinity };
+  const unsaved: number[] = [];
+  const sim = simulate({ nodes, scheduler: preemptingAt(job, [50], unsaved), jobs: arraySource([job]) });
+  assert.deepEqual(unsaved, [50]);
+  // Restarted at 60 from step 0: 5 s restart, then 100 steps.
+  assert.equal(sim.finishedJobs[0]?.finishTime, 60 + 5 + 100);
+});

@@ -426,7 +426,8 @@ export class Simulation {
     const doneNow = Math.min(s.spec.totalSteps, s.progress.stepsDone + run.rate * working);
     let saved = doneNow;
     const interval = s.spec.checkpointIntervalSeconds;
-    if (!finishing && interval !== undefined && interval > 0) saved = s.progress.stepsDone + run.rate * Math.floor(working / interval) * interval;
+    // An infinite interval: the job never saves on its own, so a stop loses the whole attempt.
+    if (!finishing && interval !== undefined && interval > 0) saved = Number.isFinite(interval) ? s.progress.stepsDone + run.rate * Math.floor(working / interval) * interval : s.progress.stepsDone;
     const progress: JobProgress = {
       ...s.progress,
       stepsDone: saved,
