@@ -56,8 +56,11 @@ export const TIDE_DEFAULTS = {
   starvationSeconds: 24 * 3600,
   /** A job runs this long in its attempt before it may be preempted. */
   minRunSeconds: 0,
-  /** Preemptions a job may take when it declares no budget (Infinity: unlimited). */
-  maxPreemptions: Infinity,
+  /**
+   * Preemptions a job may take when it declares no budget (Infinity: unlimited). Moves to
+   * another model and resizes count; past its budget a job keeps its GPUs until it ends.
+   */
+  maxPreemptions: 5,
   /** Restart cost of a job that declares none (seconds). */
   restartSeconds: 0,
   /**
