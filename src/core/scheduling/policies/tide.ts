@@ -29,7 +29,8 @@
  *   checkpoint. A running job's rank is credited that price, and divided by `preemptMargin`,
  *   so a waiting job displaces it only when its expected remaining work is smaller by more than
  *   the price (with hysteresis); a move to a faster model must gain `preemptMargin` times its
- *   price over a quantum. A job is never preempted before it has run `minRunSeconds` in its
+ *   price over a quantum. The margin grows by `preemptGrowth` with each preemption the job
+ *   has taken. A job is never preempted before it has run `minRunSeconds` in its
  *   attempt, nor once it has been preempted `maxPreemptions` times (its own budget first), nor
  *   when not preemptible.
  * - Preemption only every `quantumSeconds`. That replan also re-ranks every job and refreshes reasons and estimated
@@ -60,7 +61,7 @@ export const TIDE_DEFAULTS = {
    * Preemptions a job may take when it declares no budget (Infinity: unlimited). Moves to
    * another model and resizes count; past its budget a job keeps its GPUs until it ends.
    */
-  maxPreemptions: 5,
+  maxPreemptions: 20,
   /** Restart cost of a job that declares none (seconds). */
   restartSeconds: 0,
   /**
@@ -68,6 +69,13 @@ export const TIDE_DEFAULTS = {
    * one's (less its preemption price) ÷ this; a model move must gain this many times its price.
    */
   preemptMargin: 1,
+  /**
+   * The margin grows by this factor with every preemption the job has taken: a job stopped k
+   * times is displaced only by jobs with less than 1/(margin·growth^k) of its remaining work,
+   * and moves only for margin·growth^k times the price. Spreads preemptions over jobs instead of
+   * stopping the same long job again and again.
+   */
+  preemptGrowth: 2,
   /** Fraction of the GPUs that starving jobs may claim ahead of the least-attained order. */
   boostShare: 1 / 3,
   /**
@@ -87,6 +95,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const limits = preemptionSettings(ctx.options, { restartSeconds: TIDE_DEFAULTS.restartSeconds, minRunSeconds: TIDE_DEFAULTS.minRunSeconds, maxPreemptions: TIDE_DEFAULTS.maxPreemptions });
   const margin = opt('preemptMargin');
   if (!(margin >= 1)) throw new Error(`scheduler option preemptMargin: must be a number ≥ 1, got ${String(ctx.options?.['preemptMargin'])}`);
+  const growth = opt('preemptGrowth');
+  if (!(growth >= 1)) throw new Error(`scheduler option preemptGrowth: must be a number ≥ 1, got ${String(ctx.options?.['preemptGrowth'])}`);
   const boostShare = opt('boostShare');
   const useEstimates = opt('estimate') > 0;
   const sticky = opt('sticky') > 0;
@@ -153,14 +163,16 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       price = c.restart + (c.interval > 0 ? unsavedSeconds(c.spec, c.progress, running, s.now, limits) : 0);
     }
     const waited = s.now - c.submitTime - (c.runSeconds + ranNow);
-    c.moveCost = price;
+    // Hysteresis for this job: the more often it was stopped, the more a stop must gain.
+    const hold = margin * growth ** c.progress.preemptions;
+    c.moveCost = price * hold;
     const done = steps / best;
     let base = gpus * done;
     if (useEstimates) {
       const expected = c.limit > 0 ? history.fromLimit(c.limit) : history.expectedSeconds(c.spec);
       if (expected !== undefined) base = gpus * Math.max(expected - done, 0.25 * done, 60);
     }
-    c.rank = running ? base / margin - price * c.runGpus : base;
+    c.rank = running ? base / hold - price * c.runGpus : base;
     c.boosted = waited > starvation;
   }
 
@@ -330,10 +342,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     capBoosts(cands.filter((x) => x.boosted).sort((a, b) => byPriorityThenFifo(a.spec, b.spec)));
     const first = cands.sort(passOrder);
     lastOrder = first;
-    const p = new Pass({ s, pass: ++passes, capacity, ledger, held: sticky ? held : undefined, placer, quantum, margin });
+    const p = new Pass({ s, pass: ++passes, capacity, ledger, held: sticky ? held : undefined, placer, quantum });
     for (const c of first) if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
     if (ledger.enforced) borrow(s, p, first);
-    swapForSpeed(p.picks, cluster.models, quantum, margin);
+    swapForSpeed(p.picks, cluster.models, quantum);
 
     // The plan: stop what loses its place or model, start the rest.
     const preemptions: Preemption[] = [];
@@ -374,7 +386,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
    */
   function fill(s: SchedulerSnapshot): SchedulePlan {
     const ledger = ledgerFor(s);
-    const p = new Pass({ s, pass: ++passes, capacity: capacityNow(), ledger, held: undefined, placer, quantum, margin });
+    const p = new Pass({ s, pass: ++passes, capacity: capacityNow(), ledger, held: undefined, placer, quantum });
     const tried: Candidate[] = [];
     // The starving jobs within their share first (as the replan orders them), merged into the rank order.
     const boosted = capBoosts(starving.items);
@@ -443,7 +455,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
  * that gain most by moving back; a pair swaps while its gain over a quantum outweighs what the
  * moves cost (unsaved work, restarts). O(n log n).
  */
-export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[], quantum: number, margin = 1): void {
+export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[], quantum: number): void {
   /** Speeds ÷ best speed, by index in `models`. */
   const relOf = (c: Candidate): Float64Array => {
     if (c.rel && c.relModels === models) return c.rel;
@@ -451,7 +463,7 @@ export function swapForSpeed(chosen: readonly Pick[], models: readonly GpuModel[
     return (c.rel = Float64Array.from(models, (m) => (c.spec.throughput[m] ?? 0) / c.best));
   };
   /** Seconds of work a running job loses if it ends up on `m` (none if it stays where it runs). */
-  const cost = (v: Pick, m: GpuModel): number => (v.c.running && (v.c.running.model !== m || v.c.running.gpus !== v.gpus) ? margin * v.c.moveCost : 0);
+  const cost = (v: Pick, m: GpuModel): number => (v.c.running && (v.c.running.model !== m || v.c.running.gpus !== v.gpus) ? v.c.moveCost : 0);
   /** What `v` gains over a quantum by moving from models[from] to models[to] (seconds of work on its best model). */
   const gainOf = (v: Pick, from: number, to: number): number => {
     const rel = relOf(v.c);

@@ -63,7 +63,7 @@ export interface Candidate {
    * GPU-seconds when nothing is known), less unsaved work for running jobs.
    */
   rank: number;
-  /** Seconds of work a move would cost it now: unsaved work plus its restart cost. */
+  /** Seconds of work a move would cost it now (unsaved work plus its restart cost), times its hysteresis margin. */
   moveCost: number;
   /** A waiting job's reason, kept from the pass that last looked at it. */
   reason: PendingReason | undefined;
@@ -112,8 +112,6 @@ export interface PassSetup {
   readonly held: Map<GpuModel, number> | undefined;
   readonly placer: Placer;
   readonly quantum: number;
-  /** A move must gain this many times its price (hysteresis; 1: just more). */
-  readonly margin?: number;
 }
 
 type Refusal = { readonly gpus: number; readonly message: string };
@@ -128,7 +126,6 @@ export class Pass {
   private readonly held: Map<GpuModel, number> | undefined;
   private readonly placer: Placer;
   private readonly quantum: number;
-  private readonly margin: number;
   private readonly enforced: boolean;
   private readonly cluster: ClusterState;
   private readonly reserved = new Map<GpuModel, { job: JobId; shadow: number }>();
@@ -163,7 +160,6 @@ export class Pass {
     this.held = setup.held;
     this.placer = setup.placer;
     this.quantum = setup.quantum;
-    this.margin = setup.margin ?? 1;
     this.enforced = setup.ledger.enforced;
     this.cluster = setup.placer.cluster;
     this.most = this.mostFreeNow();
@@ -199,7 +195,7 @@ export class Pass {
   /** Whether moving from `from` to `to` gains more over a quantum than the move costs. */
   private movePays(c: Candidate, from: GpuModel, to: GpuModel): boolean {
     const gain = ((c.spec.throughput[to] ?? 0) - (c.spec.throughput[from] ?? 0)) / c.best;
-    return gain * this.quantum > this.margin * c.moveCost + 1e-9 && gain > 0;
+    return gain * this.quantum > c.moveCost + 1e-9 && gain > 0;
   }
 
   /** Records that the pass runs `c` on `m` at `gpus`, and takes those GPUs. */
