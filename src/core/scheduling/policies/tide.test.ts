@@ -148,3 +148,17 @@ test('a waiting job displaces a running one only when what it gains outweighs th
   const costly = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 3600, running: [running({ ...runningJob, checkpointIntervalSeconds: 1e6, restartCostSeconds: 600 }, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(shorter)] }));
   assert.deepEqual(costly.preemptions, [], 'an hour of unsaved work and a 10-minute restart cost more than the newcomer gains');
 });
+
+test('the more often a job was stopped, the more a stop must gain (preemptGrowth)', () => {
+  const runningJob = gangJob({ id: 'r', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 20_000 });
+  const shorter = gangJob({ id: 'w', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 10, timeLimitSeconds: 5_000 });
+  // r: about 6,400 s left, w: about 2,500 s (half their limits, as nothing has finished yet).
+  const after = (preemptions: number): string[] =>
+    tide({ rng: Rng.fromSeed(1) })
+      .cycle(snap({ now: 3600, running: [running(runningJob, 'H100', 0, [0, 1, 2, 3], 0, { ...fresh, preemptions })], pending: [pending(shorter)] }))
+      .preemptions.map((p) => p.job);
+  assert.deepEqual(after(0), ['r']);
+  assert.deepEqual(after(1), ['r'], 'w has less than half of what r has left');
+  assert.deepEqual(after(2), [], 'but not less than a quarter');
+  assert.throws(() => tide({ rng: Rng.fromSeed(1), options: { preemptGrowth: 0.5 } }), /preemptGrowth: must be a number ≥ 1/);
+});
