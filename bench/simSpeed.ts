@@ -38,7 +38,7 @@ export async function simSpeed(policy: string, jobs: number, gpus: number, load?
     }
     return false;
   };
-  const sim = new Simulation({ nodes, scheduler: factory({ rng: Rng.fromSeed(1), lp: await highsSolver() }), jobs: syntheticJobs({ jobs, clusterGpus: total, seed: 1, ...(load === undefined ? {} : { load }) }), stop: progress }).run();
+  const sim = new Simulation({ nodes, scheduler: factory({ rng: Rng.fromSeed(1), lp: await highsSolver() }), jobs: syntheticJobs({ jobs, clusterGpus: total, seed: 1, ...(load === undefined ? {} : { load }) }), stop: progress, timeLimits: 'estimate' }).run();
   bar.stop();
   return { policy, jobs: sim.finishedJobs.length, gpus: total, seconds: (performance.now() - started) / 1000, events: sim.events, cycles: sim.cycles, simulatedDays: sim.now / 86_400 };
 }

@@ -4,7 +4,7 @@
  * charts (average JCT vs rate; GPU allocation over time).
  */
 import { lineChartSvg } from '../report/svgChart.ts';
-import type { QueueSummary } from '../sim/metrics.ts';
+import { preemptionQuantiles, type PreemptionsPerJob, type QueueSummary } from '../sim/metrics.ts';
 import { runPool } from '../util/workers.ts';
 import type { JobRunResult, JobRunSpec, JobWorkload } from './jobProtocol.ts';
 
@@ -18,6 +18,13 @@ export interface JobBenchInput {
   readonly threads?: number;
   /** Scheduler options for every policy (each takes the keys it knows). */
   readonly options?: Readonly<Record<string, number | string | boolean>>;
+  /** Every job's restart cost (seconds) and checkpoint interval (seconds of work), for every policy alike. */
+  readonly restartSeconds?: number;
+  readonly checkpointSeconds?: number;
+  /** Stop jobs at their declared limits ('enforce') or not ('estimate', the default for these workloads). */
+  readonly timeLimits?: 'enforce' | 'estimate';
+  /** Gavel workloads: the measured jobs, submission index in [from, to) (default 4000–4999). */
+  readonly window?: readonly [number, number];
   readonly onProgress?: (done: number, total: number, last: JobRunResult) => void;
 }
 
@@ -34,6 +41,12 @@ export interface PolicyResult {
   /** Per queue, means over the seeds that did not saturate (workloads with queues, e.g. philly). */
   readonly byQueue: Readonly<Record<string, QueueSummary>>;
   readonly perSeedAvgJctHours: readonly (number | null)[];
+  /** Preemptions per job over all measured jobs of the seeds that did not saturate (pooled, not a mean of per-seed quantiles). */
+  readonly preemptionsPerJob: PreemptionsPerJob;
+  /** Preemptions of measured jobs, mean over those seeds. */
+  readonly preemptions: number;
+  /** Measured jobs stopped at their time limit, mean over those seeds. */
+  readonly timedOut: number;
 }
 
 export interface JobBenchReport {
@@ -56,6 +69,8 @@ function mean(xs: readonly number[]): number {
 export function summariseRuns(runs: readonly JobRunResult[]): PolicyResult {
   const ok = runs.filter((r) => !r.saturated);
   const m = (f: (r: JobRunResult) => number): number => mean(ok.map(f).filter((v) => !Number.isNaN(v)));
+  const pooled: Record<string, number> = {};
+  for (const r of ok) for (const [n, c] of Object.entries(r.summary.preemptionCounts)) pooled[n] = (pooled[n] ?? 0) + c;
   return {
     avgJctHours: m((r) => r.summary.avgJctHours),
     p99JctHours: m((r) => r.summary.p99JctHours),
@@ -72,11 +87,14 @@ export function summariseRuns(runs: readonly JobRunResult[]): PolicyResult {
       }),
     ),
     perSeedAvgJctHours: runs.map((r) => (r.saturated ? null : r.summary.avgJctHours)),
+    preemptionsPerJob: preemptionQuantiles(pooled),
+    preemptions: m((r) => Object.entries(r.summary.preemptionCounts).reduce((a, [n, c]) => a + Number(n) * c, 0)),
+    timedOut: m((r) => r.summary.timedOut),
   };
 }
 
 export async function runJobBenchmark(input: JobBenchInput): Promise<JobBenchReport> {
-  const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy, ...(input.options ? { options: input.options } : {}) }))));
+  const jobs: JobRunSpec[] = input.rates.flatMap((jobsPerHour) => input.seeds.flatMap((seed) => input.policies.map((policy) => ({ workload: input.workload, jobsPerHour, seed, policy, ...(input.options ? { options: input.options } : {}), ...(input.restartSeconds === undefined ? {} : { restartSeconds: input.restartSeconds }), ...(input.checkpointSeconds === undefined ? {} : { checkpointSeconds: input.checkpointSeconds }), ...(input.timeLimits === undefined ? {} : { timeLimits: input.timeLimits }), ...(input.window === undefined ? {} : { window: input.window }) }))));
   const results = await runPool<JobRunSpec, JobRunResult>({
     entry: new URL('./jobWorker.ts', import.meta.url),
     init: { throughputs: input.throughputsFile, phillyDir: input.phillyDir },

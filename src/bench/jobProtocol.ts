@@ -35,6 +35,26 @@ export interface JobRunSpec {
   readonly saturationQueue?: number;
   /** Options handed to the scheduler (e.g. tide's starvationSeconds). */
   readonly options?: Readonly<Record<string, number | string | boolean>>;
+  /** Every job's restart cost in seconds (Gavel's protocol: none). */
+  readonly restartSeconds?: number;
+  /** Every job saves its progress every this many seconds of work (Gavel's protocol: continuously). */
+  readonly checkpointSeconds?: number;
+  /**
+   * Whether jobs are stopped at their declared time limits. Default 'estimate' for these
+   * workloads: their generators declare limits as over-estimates of the V100 run time, which a
+   * job on a slower model (or restarted) passes; enforcing them would kill such jobs.
+   */
+  readonly timeLimits?: 'enforce' | 'estimate';
+}
+
+/** The job with the run's restart cost and checkpoint interval (when given). */
+export function withCosts(job: JobSpec, spec: Pick<JobRunSpec, 'restartSeconds' | 'checkpointSeconds'>): JobSpec {
+  if (spec.restartSeconds === undefined && spec.checkpointSeconds === undefined) return job;
+  return {
+    ...job,
+    ...(spec.restartSeconds === undefined ? {} : { restartCostSeconds: spec.restartSeconds }),
+    ...(spec.checkpointSeconds === undefined ? {} : { checkpointIntervalSeconds: spec.checkpointSeconds }),
+  };
 }
 
 export interface JobRunResult {
@@ -67,6 +87,15 @@ interface Setup {
 export const PHILLY_SERVERS_PER_MODEL = 24;
 
 function setup(spec: JobRunSpec, files: WorkloadFiles): Setup {
+  const s = workloadSetup(spec, files);
+  const source = s.jobs;
+  return { ...s, jobs: { next: () => {
+    const job = source.next();
+    return job === undefined ? undefined : withCosts(job, spec);
+  } } };
+}
+
+function workloadSetup(spec: JobRunSpec, files: WorkloadFiles): Setup {
   if (spec.workload === 'philly') {
     const nodes = phillyCluster(PHILLY_SERVERS_PER_MODEL);
     const totalGpus = nodes.reduce((a, n) => a + n.gpus.length, 0);
@@ -102,9 +131,10 @@ export async function runJobSeed(spec: JobRunSpec, files: WorkloadFiles): Promis
     scheduler,
     jobs,
     onEvent: metrics.onEvent,
+    timeLimits: spec.timeLimits ?? 'estimate',
     stop: (s) => {
       if (s.pendingCount > limit) saturated = true;
-      return saturated || metrics.records.length >= measuredCount;
+      return saturated || metrics.ended >= measuredCount;
     },
   }).run();
   return {

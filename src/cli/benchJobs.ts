@@ -38,17 +38,24 @@ export function parseOptions(flag: string, pairs: readonly string[]): Record<str
   return out;
 }
 
+/** A number ≥ 0 (seconds, minutes). */
+export function parseNonNegative(flag: string, value: string, unit: string): number {
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UserError(`${flag}: '${value}' is not a number of ${unit} ≥ 0`);
+  return n;
+}
+
 const f = (v: number, digits = 2): string => (Number.isNaN(v) ? '—' : v.toFixed(digits));
 
 export function jobTable(report: JobBenchReport): string {
   const table = new Table({
-    head: ['policy', 'jobs/h', 'avg JCT h', 'per seed', 'p99 JCT h', 'p99 wait h (≥8 GPUs)', 'makespan h', 'Jain', 'saturated'],
+    head: ['policy', 'jobs/h', 'avg JCT h', 'per seed', 'p99 JCT h', 'p99 wait h (≥8 GPUs)', 'makespan h', 'Jain', 'preempt/job p50/p99/max', 'timed out', 'saturated'],
     style: { head: [], border: [], compact: true },
-    colAligns: ['left', 'right', 'right', 'left', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['left', 'right', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
   for (const b of report.byRate) {
     for (const [name, p] of Object.entries(b.policies)) {
-      table.push([name, String(b.rate), f(p.avgJctHours), p.perSeedAvgJctHours.map((v) => (v === null ? 'sat' : v.toFixed(1))).join(' / '), f(p.p99JctHours, 1), f(p.p99WaitHours8Gpu, 1), f(p.makespanHours, 0), f(p.jainIndex, 3), `${p.saturatedSeeds}/${report.seeds.length}`]);
+      table.push([name, String(b.rate), f(p.avgJctHours), p.perSeedAvgJctHours.map((v) => (v === null ? 'sat' : v.toFixed(1))).join(' / '), f(p.p99JctHours, 1), f(p.p99WaitHours8Gpu, 1), f(p.makespanHours, 0), f(p.jainIndex, 3), [p.preemptionsPerJob.p50, p.preemptionsPerJob.p99, p.preemptionsPerJob.max].map((v) => f(v, 0)).join(' / '), f(p.timedOut, 0), `${p.saturatedSeeds}/${report.seeds.length}`]);
     }
   }
   return table.toString();
@@ -88,18 +95,34 @@ export function registerBenchJobs(bench: Command): void {
     .option('--philly <dir>', 'folder of philly-vc-seed0 traces', DEFAULT_PHILLY)
     .option('--threads <n>', 'worker threads (default: one per core)')
     .option('--set <key=value...>', "scheduler options, e.g. --set starvationSeconds=172800 (each policy takes the keys it knows)")
+    .option('--restart-seconds <s>', "every job's restart cost in seconds, for every policy alike (Gavel's rounds included; default 0: restarts are free)")
+    .option('--checkpoint-minutes <m>', 'every job saves its progress every M minutes of work; a preemption loses the work since (default: saved continuously)')
+    .option('--time-limits <mode>', "'estimate' (default: the generators' declared limits are over-estimates, nothing is stopped) or 'enforce' (a job is stopped when its running time reaches its limit)", 'estimate')
+    .option('--measure <from-to>', "gavel workloads: the jobs measured, by submission index (default 4000-4999, the protocol's; fewer for a quick look)")
     .option('--json <file>', 'write the report as JSON')
     .option('--svg <file>', 'write the JCT-vs-rate chart as SVG (and FILE-allocation.svg: GPUs allocated over time)')
-    .action(async (opts: { workload: string; rate?: string; philly: string; seeds: string; policies: string; throughputs: string; threads?: string; set?: string[]; json?: string; svg?: string }) => {
+    .action(async (opts: { workload: string; rate?: string; philly: string; seeds: string; policies: string; throughputs: string; threads?: string; set?: string[]; restartSeconds?: string; checkpointMinutes?: string; timeLimits: string; measure?: string; json?: string; svg?: string }) => {
       if (!(JOB_WORKLOADS as readonly string[]).includes(opts.workload)) throw new UserError(`--workload: unknown workload '${opts.workload}' (known: ${JOB_WORKLOADS.join(', ')})`);
       const policies = parseNames('--policies', opts.policies, names);
       const rates = parseRates('--rate', opts.rate ?? (opts.workload === 'philly' ? String(PHILLY_NATURAL_RATE) : '2.4'));
       const seeds = parseSeeds('--seeds', opts.seeds);
       const threads = opts.threads === undefined ? undefined : parsePositiveInt('--threads', opts.threads);
       const options = parseOptions('--set', opts.set ?? []);
+      const restartSeconds = opts.restartSeconds === undefined ? undefined : parseNonNegative('--restart-seconds', opts.restartSeconds, 'seconds');
+      const checkpointMinutes = opts.checkpointMinutes === undefined ? undefined : parseNonNegative('--checkpoint-minutes', opts.checkpointMinutes, 'minutes');
+      if (checkpointMinutes === 0) throw new UserError('--checkpoint-minutes: must be above 0 (omit it for continuous checkpoints)');
+      if (opts.timeLimits !== 'estimate' && opts.timeLimits !== 'enforce') throw new UserError(`--time-limits: must be 'estimate' or 'enforce', got '${opts.timeLimits}'`);
+      let window: [number, number] | undefined;
+      if (opts.measure !== undefined) {
+        const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(opts.measure);
+        if (!m || Number(m[1]) > Number(m[2])) throw new UserError(`--measure: '${opts.measure}' is not FROM-TO (job indexes, FROM ≤ TO), e.g. 1000-1499`);
+        if (opts.workload === 'philly') throw new UserError('--measure: philly measures all its jobs');
+        window = [Number(m[1]), Number(m[2]) + 1];
+      }
+      const costs = `${restartSeconds === undefined ? 'free restarts' : `restart ${restartSeconds} s`}, ${checkpointMinutes === undefined ? 'continuous checkpoints' : `checkpoint every ${checkpointMinutes} min`}${opts.timeLimits === 'enforce' ? ', time limits enforced' : ''}`;
       if (!existsSync(opts.throughputs)) throw new UserError(`--throughputs: ${opts.throughputs}: no such file`);
       if (opts.workload === 'philly' && !existsSync(opts.philly)) throw new UserError(`--philly: ${opts.philly}: no such folder`);
-      console.log(`Job benchmark: ${opts.workload}, ${rates.join('/')} jobs/h, seeds ${seeds.join(',')}, policies ${policies.join(', ')}${Object.keys(options).length > 0 ? ` (${opts.set?.join(' ')})` : ''}; ${opts.workload === 'philly' ? `all 15,264 jobs on ${3 * PHILLY_SERVERS_PER_MODEL * 8} GPUs, quotas per virtual cluster` : 'jobs 4000–4999 measured on 108 GPUs'}`);
+      console.log(`Job benchmark: ${opts.workload}, ${rates.join('/')} jobs/h, seeds ${seeds.join(',')}, policies ${policies.join(', ')}${Object.keys(options).length > 0 ? ` (${opts.set?.join(' ')})` : ''}; ${costs}; ${opts.workload === 'philly' ? `all 15,264 jobs on ${3 * PHILLY_SERVERS_PER_MODEL * 8} GPUs, quotas per virtual cluster` : `jobs ${window ? `${window[0]}–${window[1] - 1}` : '4000–4999'} measured on 108 GPUs`}`);
       const bar = progressBar('simulating');
       const started = Date.now();
       const report = await runJobBenchmark({
@@ -111,6 +134,10 @@ export function registerBenchJobs(bench: Command): void {
         phillyDir: opts.philly,
         ...(threads === undefined ? {} : { threads }),
         ...(Object.keys(options).length > 0 ? { options } : {}),
+        ...(restartSeconds === undefined ? {} : { restartSeconds }),
+        ...(checkpointMinutes === undefined ? {} : { checkpointSeconds: checkpointMinutes * 60 }),
+        timeLimits: opts.timeLimits,
+        ...(window === undefined ? {} : { window }),
         onProgress: (done, total, last) => bar.update(done, total, `${last.policy} ${last.jobsPerHour}/h seed ${last.seed}`),
       });
       bar.stop();

@@ -20,6 +20,15 @@ export interface JobRecord {
   readonly isolatedSeconds: number;
   /** Average number of jobs in the system during its life. */
   readonly contention: number;
+  /** Times it was preempted (stopped before its end, node failures included). */
+  readonly preemptions: number;
+}
+
+/** Quantiles of preemptions per job over the measured jobs. */
+export interface PreemptionsPerJob {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
 }
 
 export interface QueueSummary {
@@ -61,6 +70,29 @@ export interface Summary {
   readonly byQueue: Readonly<Record<string, QueueSummary>>;
   readonly gpuHoursByTenant: Readonly<Record<string, number>>;
   readonly gpuHoursByQueue: Readonly<Record<string, number>>;
+  /** Measured jobs stopped at their time limit (not in the JCT figures). */
+  readonly timedOut: number;
+  /** Preemptions per measured job that finished (p50, p99, max). */
+  readonly preemptionsPerJob: PreemptionsPerJob;
+  /** How many measured finished jobs were preempted n times, by n (to pool runs: preemptionQuantiles). */
+  readonly preemptionCounts: Readonly<Record<string, number>>;
+}
+
+/** p50, p99 and max of preemptions per job from counts of jobs by number of preemptions (nearest rank). */
+export function preemptionQuantiles(counts: Readonly<Record<string, number>>): PreemptionsPerJob {
+  const entries = Object.entries(counts).map(([n, c]) => [Number(n), c] as const).filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]);
+  const total = entries.reduce((a, [, c]) => a + c, 0);
+  if (total === 0) return { p50: NaN, p99: NaN, max: NaN };
+  const at = (q: number): number => {
+    const rank = Math.max(1, Math.ceil(q * total));
+    let seen = 0;
+    for (const [n, c] of entries) {
+      seen += c;
+      if (seen >= rank) return n;
+    }
+    return (entries[entries.length - 1] as readonly [number, number])[0];
+  };
+  return { p50: at(0.5), p99: at(0.99), max: (entries[entries.length - 1] as readonly [number, number])[0] };
 }
 
 export function quantile(values: readonly number[], q: number): number {
@@ -83,6 +115,12 @@ const H = 3600;
 
 export class MetricsCollector {
   readonly records: JobRecord[] = [];
+  /** Measured jobs that ended, finished or timed out. */
+  get ended(): number {
+    return this.records.length + this.timedOut;
+  }
+  /** Measured jobs stopped at their time limit. */
+  timedOut = 0;
   /** (time, allocated GPUs) at every change. */
   readonly allocation: [number, number][] = [];
   private inSystem = 0;
@@ -162,6 +200,15 @@ export class MetricsCollector {
         this.preempted.add(e.job.id);
         this.endRun(e.job, e.time);
         break;
+      case 'job:timedout':
+        this.advance(e.time);
+        this.inSystem--;
+        this.jobQueue.delete(e.job.id);
+        this.endRun(e.job, e.time);
+        this.preempted.delete(e.job.id);
+        this.integralAtSubmit.delete(e.job.id);
+        if (this.measured(e.job)) this.timedOut++;
+        break;
       case 'job:finished': {
         this.advance(e.time);
         this.inSystem--;
@@ -188,6 +235,7 @@ export class MetricsCollector {
           runSeconds: e.progress.runSeconds,
           isolatedSeconds: best > 0 ? job.totalSteps / best : 0,
           contention: jct > 0 ? (this.integral - start) / jct : 1,
+          preemptions: e.progress.preemptions,
         });
         break;
       }
@@ -243,6 +291,8 @@ export class MetricsCollector {
       return fairShare > 0 ? (x.finish - x.submit) / fairShare : 1;
     });
     const hours = (m: Map<string, number>): Record<string, number> => Object.fromEntries([...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => [k, v / H]));
+    const preemptionCounts: Record<string, number> = {};
+    for (const x of r) preemptionCounts[String(x.preemptions)] = (preemptionCounts[String(x.preemptions)] ?? 0) + 1;
     return {
       jobs: r.length,
       avgJctHours: mean(jct),
@@ -261,6 +311,9 @@ export class MetricsCollector {
       byQueue: queues,
       gpuHoursByTenant: hours(this.usedByTenant),
       gpuHoursByQueue: hours(this.usedByQueue),
+      timedOut: this.timedOut,
+      preemptionsPerJob: preemptionQuantiles(preemptionCounts),
+      preemptionCounts,
     };
   }
 

@@ -5,6 +5,12 @@
  * It never tells the scheduler it is a simulation. It keeps its own ClusterState and quota
  * ledger and checks every plan against them (no over-allocation, whole gangs, quotas kept, a
  * reason for every pending job), so a policy that breaks an invariant fails the run.
+ *
+ * A restart costs what the job says: every start after a preemption spends `restartCostSeconds`
+ * before steps accrue, and a stop loses the steps since the last checkpoint (every
+ * `checkpointIntervalSeconds` of work, counted from when work began). A job whose running time
+ * over all attempts reaches its `timeLimitSeconds` ends timed out, unless `timeLimits` is
+ * 'estimate' (workloads whose limits are only the users' declared over-estimates).
  */
 import { ClusterState } from '../core/cluster.ts';
 import { taskOf } from '../core/scheduling/clusterView.ts';
@@ -37,6 +43,7 @@ export type SimEvent =
   | { readonly type: 'job:started'; readonly time: number; readonly job: JobSpec; readonly model: string; readonly gpus: number }
   | { readonly type: 'job:preempted'; readonly time: number; readonly job: JobSpec; readonly reason: string; readonly lostSteps: number; readonly lostGpuSeconds: number }
   | { readonly type: 'job:finished'; readonly time: number; readonly job: JobSpec; readonly progress: JobProgress }
+  | { readonly type: 'job:timedout'; readonly time: number; readonly job: JobSpec; readonly progress: JobProgress }
   | { readonly type: 'node:lost'; readonly time: number; readonly node: NodeId }
   | { readonly type: 'node:repaired'; readonly time: number; readonly node: NodeId }
   | { readonly type: 'cycle'; readonly time: number; readonly plan: SchedulePlan; readonly pending: number; readonly running: number; readonly allocatedGpus: number };
@@ -57,6 +64,12 @@ export interface SimOptions {
   /** Stop at this virtual time at the latest. */
   readonly maxTime?: number;
   readonly onEvent?: (e: SimEvent) => void;
+  /**
+   * 'enforce' (default): a job whose running time over all attempts reaches its
+   * `timeLimitSeconds` is stopped and ends timed out, as the live server does. 'estimate': the
+   * limits are declared estimates only (policies may read them; nothing is stopped).
+   */
+  readonly timeLimits?: 'enforce' | 'estimate';
 }
 
 export class InvariantError extends Error {
@@ -85,6 +98,7 @@ interface MutableRun extends RunningJob {
 type Ev =
   | { readonly kind: 'arrival'; readonly job: JobSpec }
   | { readonly kind: 'finish'; readonly id: JobId; readonly version: number }
+  | { readonly kind: 'timeout'; readonly id: JobId; readonly version: number }
   | { readonly kind: 'wake' }
   | { readonly kind: 'outage'; readonly node: number; readonly up: boolean };
 
@@ -108,6 +122,8 @@ export class Simulation {
   now = 0;
   readonly jobs = new Map<string, JobState>();
   readonly finishedJobs: FinishedJob[] = [];
+  /** Jobs stopped at their time limit (also in `finishedJobs`, marked `timedOut`). */
+  timedOut = 0;
   /** Jobs submitted so far. */
   submitted = 0;
   /** Scheduler cycles run. */
@@ -211,6 +227,12 @@ export class Simulation {
         const s = this.jobs.get(e.id);
         if (!s || !s.running || s.version !== e.version) return false;
         this.finish(s);
+        return true;
+      }
+      case 'timeout': {
+        const s = this.jobs.get(e.id);
+        if (!s || !s.running || s.version !== e.version) return false;
+        this.finish(s, true);
         return true;
       }
       case 'wake':
@@ -372,7 +394,11 @@ export class Simulation {
     this.changeUsage(s.spec, gpus, 1);
     this.allocatedGpus += gpus;
     const remaining = Math.max(0, s.spec.totalSteps - s.progress.stepsDone);
-    this.queue.push(run.workStart + remaining / rate, { kind: 'finish', id: s.spec.id, version: s.version });
+    const finishAt = run.workStart + remaining / rate;
+    const limit = s.spec.timeLimitSeconds;
+    const timeoutAt = limit !== undefined && limit > 0 && this.opts.timeLimits !== 'estimate' ? this.now + Math.max(0, limit - s.progress.runSeconds) : Infinity;
+    if (timeoutAt < finishAt) this.queue.push(timeoutAt, { kind: 'timeout', id: s.spec.id, version: s.version });
+    else this.queue.push(finishAt, { kind: 'finish', id: s.spec.id, version: s.version });
     this.opts.onEvent?.({ type: 'job:started', time: this.now, job: s.spec, model: b.model, gpus });
   }
 
@@ -400,7 +426,8 @@ export class Simulation {
     const doneNow = Math.min(s.spec.totalSteps, s.progress.stepsDone + run.rate * working);
     let saved = doneNow;
     const interval = s.spec.checkpointIntervalSeconds;
-    if (!finishing && interval !== undefined && interval > 0) saved = s.progress.stepsDone + run.rate * Math.floor(working / interval) * interval;
+    // An infinite interval: the job never saves on its own, so a stop loses the whole attempt.
+    if (!finishing && interval !== undefined && interval > 0) saved = Number.isFinite(interval) ? s.progress.stepsDone + run.rate * Math.floor(working / interval) * interval : s.progress.stepsDone;
     const progress: JobProgress = {
       ...s.progress,
       stepsDone: saved,
@@ -437,16 +464,18 @@ export class Simulation {
     this.opts.onEvent?.({ type: 'job:preempted', time: this.now, job: s.spec, reason, lostSteps, lostGpuSeconds });
   }
 
-  private finish(s: JobState): void {
+  /** The job ends: done, or (`timedOut`) stopped at its time limit with the steps it had. */
+  private finish(s: JobState, timedOut = false): void {
     const run = s.running as MutableRun;
     const { progress } = this.progressAt(s, run, true);
     this.release(s, run);
-    s.progress = { ...progress, stepsDone: s.spec.totalSteps };
-    const done: FinishedJob = { spec: s.spec, finishTime: this.now, progress: s.progress, model: run.model };
+    s.progress = timedOut ? progress : { ...progress, stepsDone: s.spec.totalSteps };
+    const done: FinishedJob = { spec: s.spec, finishTime: this.now, progress: s.progress, model: run.model, ...(timedOut ? { timedOut: true as const } : {}) };
     this.finishedJobs.push(done);
     this.recentlyFinished.push(done);
     this.jobs.delete(s.spec.id);
-    this.opts.onEvent?.({ type: 'job:finished', time: this.now, job: s.spec, progress: s.progress });
+    if (timedOut) this.timedOut++;
+    this.opts.onEvent?.({ type: timedOut ? 'job:timedout' : 'job:finished', time: this.now, job: s.spec, progress: s.progress });
   }
 
   private decayed(u: { value: number[]; at: number; held: number[] }, t: number): number[] {

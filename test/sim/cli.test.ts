@@ -48,3 +48,18 @@ test('tide bench jobs rejects a bad rate in one line', async () => {
   assert.equal(r.code, 2);
   assert.equal(r.stderr.trim(), "tide: --rate: 'fast' is not a positive number of jobs per hour");
 });
+
+test('tide bench jobs rejects a bad restart cost, checkpoint interval, time-limit mode or window in one line', async () => {
+  const cases: [string[], string][] = [
+    [['--restart-seconds=-5'], "tide: --restart-seconds: '-5' is not a number of seconds ≥ 0"],
+    [['--checkpoint-minutes', 'often'], "tide: --checkpoint-minutes: 'often' is not a number of minutes ≥ 0"],
+    [['--checkpoint-minutes', '0'], 'tide: --checkpoint-minutes: must be above 0 (omit it for continuous checkpoints)'],
+    [['--time-limits', 'strict'], "tide: --time-limits: must be 'estimate' or 'enforce', got 'strict'"],
+    [['--measure', '500-100'], "tide: --measure: '500-100' is not FROM-TO (job indexes, FROM ≤ TO), e.g. 1000-1499"],
+  ];
+  for (const [args, message] of cases) {
+    const r = await tide(['bench', 'jobs', ...args]);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr.trim(), message);
+  }
+});

@@ -51,6 +51,8 @@ export interface JobSpec {
   /** Seconds lost at every (re)start before progress resumes (loading the checkpoint). */
   readonly restartCostSeconds?: number;
   readonly preemptible: boolean;
+  /** Times the job may be preempted (its budget; absent: the scheduler's `maxPreemptions`). At its budget it keeps its GPUs until it ends. */
+  readonly maxPreemptions?: number;
   /** The user's declared run-time limit (usually an over-estimate); the only run-time figure a policy may use. */
   readonly timeLimitSeconds?: number;
   /** A label for "similar jobs" (e.g. the model being trained); policies may learn from its history. */

@@ -48,6 +48,8 @@ export interface FinishedJob {
   readonly finishTime: number;
   readonly progress: JobProgress;
   readonly model: GpuModel;
+  /** Stopped at its time limit rather than done. */
+  readonly timedOut?: true;
 }
 
 /** Decayed usage of a tenant (the caller decays it with a half-life; see fairShare.ts). */

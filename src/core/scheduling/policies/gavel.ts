@@ -10,7 +10,11 @@
  * Models are walked in cluster order (aware) or shuffled (agnostic); on each, jobs are taken
  * by priority, then deficit, then X, then id, and packed while enough GPUs are free; a job
  * placed on one model is skipped on the others. A job that stays on its model keeps its GPUs.
- * A round ends after 360 s, or earlier when all its jobs have finished. No preemption cost.
+ * A round ends after 360 s, or earlier when all its jobs have finished. Gavel's protocol
+ * charges no preemption cost; the simulator charges whatever the jobs declare (a job that loses
+ * its GPUs between rounds, or moves to another model, restarts). A running job that may not be
+ * preempted (preemptionCost.ts: minimum run, budget) keeps its GPUs through the round, ahead of
+ * the packing.
  *
  * One deliberate difference: Gavel lets a job that arrived after the last recomputation take
  * GPUs in the packing pass without running it (they idle for the round); here it does not.
@@ -18,6 +22,7 @@
 import { jobGpus, type JobSpec } from '../model.ts';
 import { maxMinShare, type ShareJob } from '../maxMinShare.ts';
 import { Placer } from '../placer.ts';
+import { mayPreempt, preemptionSettings } from '../preemptionCost.ts';
 import type { JobBind, JobScheduler, JobSchedulerContext, PendingReason, Preemption, SchedulePlan, SchedulerSnapshot } from '../scheduler.ts';
 
 export const ROUND_SECONDS = 360;
@@ -38,6 +43,7 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
   const round = Number(ctx.options?.['roundSeconds'] ?? ROUND_SECONDS);
   const minGap = Number(ctx.options?.['allocationSeconds'] ?? MIN_SECONDS_BETWEEN_ALLOCATIONS);
   const placer = new Placer(ctx.rng, ctx.placement);
+  const limits = preemptionSettings(ctx.options);
   let models: string[] = [];
   const jobs = new Map<string, Counters>();
   let workerTime = new Float64Array(0);
@@ -135,6 +141,14 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
       if (!aware) ctx.rng.shuffle(order);
       const left = capacity.slice();
       const chosen = new Map<string, number>();
+      // Runs that may not be stopped now keep their model and GPUs.
+      for (const r of s.running) {
+        if (mayPreempt(r.spec, r.progress, r, s.now, limits)) continue;
+        const k = models.indexOf(r.model);
+        if (k < 0) continue;
+        chosen.set(r.spec.id, k);
+        left[k] = (left[k] as number) - r.gpus;
+      }
       const active = [...jobs.values()];
       for (const k of order) {
         const wt = workerTime[k] as number;
@@ -150,7 +164,7 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
         });
         entries.sort((a, b) => b.priority - a.priority || b.deficit - a.deficit || b.xk - a.xk || (a.c.spec.id < b.c.spec.id ? -1 : 1));
         for (const e of entries) {
-          if ((left[k] as number) === 0) break;
+          if ((left[k] as number) <= 0) break;
           const id = e.c.spec.id;
           if (chosen.has(id) || !e.inAllocation || (e.c.throughput[k] as number) <= 0) continue;
           // No round's GPUs for a job no schedulable node could run.

@@ -123,3 +123,42 @@ test('a starving job its quota holds back reserves nothing: a queue within its q
   assert.deepEqual(plan.binds.map((b) => b.job), ['b-small']);
   assert.equal(plan.pending.find((p) => p.job === 'a-big')?.code, 'over-quota');
 });
+
+test('a job at its preemption budget, or younger than the minimum run, keeps its GPUs', () => {
+  const old = gangJob({ id: 'old', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6 });
+  const young = gangJob({ id: 'young', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 3000 });
+  const atBudget = tide({ rng: Rng.fromSeed(1), options: { maxPreemptions: 2 } }).cycle(snap({ now: 3600, running: [running(old, 'H100', 0, [0, 1, 2, 3], 0, { ...fresh, preemptions: 2 })], pending: [pending(young)] }));
+  assert.deepEqual(atBudget.preemptions, []);
+  const ownBudget = tide({ rng: Rng.fromSeed(1), options: { maxPreemptions: 2 } }).cycle(snap({ now: 3600, running: [running({ ...old, maxPreemptions: 3 }, 'H100', 0, [0, 1, 2, 3], 0, { ...fresh, preemptions: 2 })], pending: [pending(young)] }));
+  assert.deepEqual(ownBudget.preemptions.map((p) => p.job), ['old'], "the job's own budget is not spent yet");
+  const tooYoung = tide({ rng: Rng.fromSeed(1), options: { minRunSeconds: 7200 } }).cycle(snap({ now: 3600, running: [running(old, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(young)] }));
+  assert.deepEqual(tooYoung.preemptions, []);
+});
+
+test('a waiting job displaces a running one only when what it gains outweighs the price', () => {
+  // Equal remaining work but for a little: free restarts let the younger one in; an hour of unsaved work does not.
+  const runningJob = gangJob({ id: 'r', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 20_000 });
+  const waiting = gangJob({ id: 'w', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 10, timeLimitSeconds: 20_000 });
+  const at = (spec: JobSpec): SchedulerSnapshot => snap({ now: 3600, running: [running(spec, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(waiting)] });
+  const free = tide({ rng: Rng.fromSeed(1) }).cycle(at(runningJob));
+  assert.deepEqual(free.preemptions.map((p) => p.job), [], 'it has run an hour: less left than the newcomer');
+  const shorter = gangJob({ id: 'w', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 10, timeLimitSeconds: 5_000 });
+  const cheap = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 3600, running: [running(runningJob, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(shorter)] }));
+  assert.deepEqual(cheap.preemptions.map((p) => p.job), ['r'], 'much less work left, continuous checkpoints: worth it');
+  const costly = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 3600, running: [running({ ...runningJob, checkpointIntervalSeconds: 1e6, restartCostSeconds: 600 }, 'H100', 0, [0, 1, 2, 3], 0)], pending: [pending(shorter)] }));
+  assert.deepEqual(costly.preemptions, [], 'an hour of unsaved work and a 10-minute restart cost more than the newcomer gains');
+});
+
+test('the more often a job was stopped, the more a stop must gain (preemptGrowth)', () => {
+  const runningJob = gangJob({ id: 'r', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 20_000 });
+  const shorter = gangJob({ id: 'w', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 10, timeLimitSeconds: 5_000 });
+  // r: about 6,400 s left, w: about 2,500 s (half their limits, as nothing has finished yet).
+  const after = (preemptions: number): string[] =>
+    tide({ rng: Rng.fromSeed(1) })
+      .cycle(snap({ now: 3600, running: [running(runningJob, 'H100', 0, [0, 1, 2, 3], 0, { ...fresh, preemptions })], pending: [pending(shorter)] }))
+      .preemptions.map((p) => p.job);
+  assert.deepEqual(after(0), ['r']);
+  assert.deepEqual(after(1), ['r'], 'w has less than half of what r has left');
+  assert.deepEqual(after(2), [], 'but not less than a quarter');
+  assert.throws(() => tide({ rng: Rng.fromSeed(1), options: { preemptGrowth: 0.5 } }), /preemptGrowth: must be a number ≥ 1/);
+});

@@ -63,7 +63,7 @@ export interface Candidate {
    * GPU-seconds when nothing is known), less unsaved work for running jobs.
    */
   rank: number;
-  /** Seconds of work a move would cost it now: unsaved work plus its restart cost. */
+  /** Seconds of work a move would cost it now (unsaved work plus its restart cost), times its hysteresis margin. */
   moveCost: number;
   /** A waiting job's reason, kept from the pass that last looked at it. */
   reason: PendingReason | undefined;
