@@ -349,7 +349,8 @@ export async function runLive(w: Workload, choice: SchedulerChoice, o: LiveRunOp
       if (submitError) throw submitError;
       const dead = children.find((c) => !c.alive);
       if (dead) throw new Error(`${dead.name} exited during the run: ${dead.output.trim().split('\n').slice(-5).join(' | ')}`);
-      const jobs = await admin.all<ApiJob>('/v1/jobs', 'jobs');
+      const mine = new Set(ids.filter((id): id is string => id !== undefined).map(String));
+      const jobs = (await admin.all<ApiJob>('/v1/jobs', 'jobs')).filter((j) => mine.has(String(j.id)));
       ended = jobs.filter((j) => !OPEN_STATES.has(j.state)).length;
       const running = jobs.filter((j) => j.state === 'running' || j.state === 'admitted').length;
       o.onProgress?.({ submitted, ended, total: w.jobs.length, running, elapsed: (Date.now() - t0) / 1000 });
