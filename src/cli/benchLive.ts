@@ -39,7 +39,7 @@ export function verdict(r: BenchLiveReport): string[] {
     lines.push(`live: tide's avg JCT is ${f(r.tideSpeedupLive, 2)}× better than fifo's (${r.tideSpeedupLive > 1 ? 'tide beats fifo' : 'tide does NOT beat fifo'}); simulated: ${f(r.tideSpeedupSim, 2)}×`);
   }
   const s0 = r.schedulers[0];
-  for (const s of r.schedulers) lines.push(`${s.scheduler} live: probes measured ${s.live.calibration.startOverheadSeconds.toFixed(2)} s per run beyond its work (the twin charges it to every start)`);
+  for (const s of r.schedulers) lines.push(`${s.scheduler} live: a run held its GPUs ${s.live.calibration.startOverheadSeconds.toFixed(2)} s beyond its work in the probes (the twin charges this to every start), ${f(s.live.observedOverheadSeconds, 2)} s on average during the run`);
   if (s0) lines.push(`live config: ${s0.live.config}${s0.live.config === 'basic' ? ' (this server refuses gpuSpeeds/scheduling/cohort)' : ''}; time limits enforced live: ${s0.live.timeLimitsEnforced ? 'yes' : 'no (the twin runs jobs to the end too)'}`);
   return lines;
 }
@@ -75,17 +75,29 @@ export function registerBenchLive(bench: Command): void {
       const schedulers = parseNames('--schedulers', opts.schedulers, known);
       console.log(`Live vs simulated: ${jobs} jobs, seed ${seed}, scale ${scale}, schedulers ${schedulers.join(', ')}`);
       const tty = process.stderr.isTTY;
-      const report = await runBenchLive({
-        jobs,
-        seed,
-        scale,
-        schedulers,
-        live: { ...(opts.keep ? { keep: true } : {}), log: (line) => console.log(line) },
-        onProgress: (name, p) => {
-          const line = `${name} live: ${p.elapsed.toFixed(0)} s, ${p.submitted}/${p.total} submitted, ${p.running} running, ${p.ended}/${p.total} ended`;
-          if (tty) process.stderr.write(`\r${line}\x1b[K`);
-        },
-      });
+      let report: BenchLiveReport;
+      try {
+        report = await runBenchLive({
+          jobs,
+          seed,
+          scale,
+          schedulers,
+          live: { ...(opts.keep ? { keep: true } : {}), log: (line) => console.log(line) },
+          onScheduler: (s) => {
+            if (tty) process.stderr.write('\r\x1b[K');
+            const a = s.agreement;
+            console.log(`${s.scheduler}: live avg JCT ${f(a.avgJctLive)} s, simulated ${f(a.avgJctSim)} s (${f(100 * a.jctError)} %), start order τ ${f(a.startOrderTau, 3)}; live run ${f(s.live.wallSeconds, 0)} s`);
+          },
+          onProgress: (name, p) => {
+            const line = `${name} live: ${p.elapsed.toFixed(0)} s, ${p.submitted}/${p.total} submitted, ${p.running} running, ${p.ended}/${p.total} ended`;
+            if (tty) process.stderr.write(`\r${line}\x1b[K`);
+          },
+        });
+      } catch (e) {
+        if (tty) process.stderr.write('\r\x1b[K');
+        // A live run that fails (a process that exits, a run past its deadline) is one line, exit 1.
+        throw new UserError(`bench live: ${(e as Error).message}`, 1);
+      }
       if (tty) process.stderr.write('\r\x1b[K');
       console.log(benchLiveTable(report));
       for (const line of verdict(report)) console.log(line);

@@ -32,13 +32,15 @@ export interface BenchLiveOptions {
   readonly schedulers: readonly string[];
   readonly live?: Omit<LiveRunOptions, 'onProgress'>;
   readonly onProgress?: (scheduler: string, p: Parameters<NonNullable<LiveRunOptions['onProgress']>>[0]) => void;
+  /** Called with each scheduler's result as soon as it is in (a later live run may still fail). */
+  readonly onScheduler?: (r: SchedulerReport) => void;
 }
 
 export interface SchedulerReport {
   readonly scheduler: string;
   readonly placement: string;
   readonly agreement: Agreement;
-  readonly live: { readonly wallSeconds: number; readonly config: 'full' | 'basic'; readonly calibration: LiveRunResult['calibration']; readonly timeLimitsEnforced: boolean; readonly states: Record<string, number>; readonly preemptions: number };
+  readonly live: { readonly wallSeconds: number; readonly config: 'full' | 'basic'; readonly calibration: LiveRunResult['calibration']; readonly observedOverheadSeconds: number | null; readonly timeLimitsEnforced: boolean; readonly states: Record<string, number>; readonly preemptions: number };
   readonly sim: { readonly states: Record<string, number>; readonly preemptions: number };
   readonly jobs: readonly { readonly name: string; readonly live: JobTimes; readonly sim: JobTimes }[];
 }
@@ -69,14 +71,16 @@ export async function runBenchLive(o: BenchLiveOptions): Promise<BenchLiveReport
     if (!choice) throw new Error(`unknown bench scheduler '${name}'`);
     const live: LiveRunResult = await runLive(w, choice, { ...o.live, ...(o.onProgress ? { onProgress: (p) => o.onProgress?.(name, p) } : {}) });
     const sim: SimTwinResult = runSimTwin(w, choice, { enforceTimeLimits: live.timeLimitsEnforced, calibration: live.calibration });
-    reports.push({
+    const report: SchedulerReport = {
       scheduler: choice.scheduler,
       placement: choice.placement,
       agreement: agreement(live.jobs, sim.jobs),
-      live: { wallSeconds: live.wallSeconds, config: live.config, calibration: live.calibration, timeLimitsEnforced: live.timeLimitsEnforced, states: countStates(live.jobs), preemptions: live.jobs.reduce((s, j) => s + j.preemptions, 0) },
+      live: { wallSeconds: live.wallSeconds, config: live.config, calibration: live.calibration, observedOverheadSeconds: live.observedOverheadSeconds, timeLimitsEnforced: live.timeLimitsEnforced, states: countStates(live.jobs), preemptions: live.jobs.reduce((s, j) => s + j.preemptions, 0) },
       sim: { states: countStates(sim.jobs), preemptions: sim.jobs.reduce((s, j) => s + j.preemptions, 0) },
       jobs: live.jobs.map((l, i) => ({ name: l.name, live: l, sim: sim.jobs[i] as JobTimes })),
-    });
+    };
+    reports.push(report);
+    o.onScheduler?.(report);
   }
   const fifo = reports.find((r) => r.scheduler === 'fifo');
   const tide = reports.find((r) => r.scheduler === 'tide');

@@ -8,7 +8,7 @@
  *
  * The cluster config carries the tenants, queues, quotas and one cohort. Keys that a server may
  * not know yet (`gpuSpeeds`, `scheduling`, a queue's `cohort`) are tried first; a server that
- * refuses them as unknown fields is restarted with the basic config (and the run says so).
+ * refuses that config is restarted with the basic one (and the run says so, with the reason).
  * The scheduler, placement and their options are always passed as flags.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -51,11 +51,19 @@ export interface LiveRunResult {
   readonly config: 'full' | 'basic';
   /** What the probes measured before the workload (the simulated twin uses it). */
   readonly calibration: LiveCalibration;
+  /**
+   * The probes' measure over the workload's jobs that ran once to the end (a diagnostic: it
+   * shows how much slower the machine was during the run than when probed; the twin never reads it).
+   */
+  readonly observedOverheadSeconds: number | null;
   /** Whether some job ended `timeout`: the server enforces time limits. */
   readonly timeLimitsEnforced: boolean;
   /** The temp dir, when kept. */
   readonly dir: string | null;
 }
+
+/** How long the server and the agents may take to come up (a loaded machine starting tsx is slow). */
+const STARTUP_MS = 180_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -203,11 +211,12 @@ async function startServer(dir: string, w: Workload, choice: SchedulerChoice, ti
   const dataDir = join(dir, full ? 'server' : 'server-basic');
   const proc = tide('server', ['server', '--port', String(port), '--data-dir', dataDir, '--config', config, '--scheduler', choice.scheduler, '--placement', choice.placement, ...options, '--tick-ms', String(tickMs), '--node-lease-ms', '30000']);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + STARTUP_MS;
   for (;;) {
     if (!proc.alive) {
       await proc.exited;
-      if (full && /unknown field/.test(proc.output)) return { refused: proc.output.trim().split('\n').pop() ?? '' };
+      // A server that refuses the newer keys (unknown, or values it reads otherwise) names the file.
+      if (full && proc.output.includes(config)) return { refused: proc.output.trim().split('\n').pop() ?? '' };
       throw new Error(`tide server exited: ${proc.output.trim()}`);
     }
     try {
@@ -217,7 +226,7 @@ async function startServer(dir: string, w: Workload, choice: SchedulerChoice, ti
     }
     if (Date.now() > deadline) {
       await proc.stop();
-      throw new Error(`tide server did not answer on ${url} within 60 s: ${proc.output.trim()}`);
+      throw new Error(`tide server did not answer on ${url} within ${STARTUP_MS / 1000} s: ${proc.output.trim()}`);
     }
     await sleep(200);
   }
@@ -225,49 +234,58 @@ async function startServer(dir: string, w: Workload, choice: SchedulerChoice, ti
 
 /** Seconds of work of each probe job on an H100. */
 const PROBE_WORK_SECONDS = 2;
+/** Rounds of probes (one job per node each, at once); the median of all of them is taken. */
+const PROBE_ROUNDS = 2;
 
 /**
- * Before the workload: one small job pinned to each node's model, all at once, to measure what
- * a run costs beyond its work (admitted → ended, less the work at the model's speed).
+ * Before the workload: rounds of small jobs, one pinned to each node's model, to measure what
+ * a run costs beyond its work (admitted → ended, less the work at the model's speed). The
+ * median, so that one slow moment on a shared machine does not set it.
  */
 async function calibrate(admin: Api, api: Api, w: Workload): Promise<LiveCalibration> {
   const p = w.params;
   const steps = Math.round(PROBE_WORK_SECONDS * p.stepsPerSecond);
-  const ids: { id: string; model: string }[] = [];
-  for (const n of w.nodes) {
-    const spec = {
-      name: `probe-${n.name}`,
-      queue: w.tenants[0],
-      preemptible: false,
-      checkpoint: true,
-      tasks: [{ name: 'worker', gpus: 1, gpuModels: [n.model], cpu: TASK_CPUS, memory: `${TASK_MEMORY_MIB}Mi`, command: [process.execPath, TRAINER, '--steps', String(steps), '--rate', String(p.stepsPerSecond)], env: trainerEnv(w) }],
-    };
-    const r = await api.req<{ jobs: { id: string }[] }>('POST', '/v1/jobs', spec);
-    const id = r.json.jobs?.[0]?.id;
-    if ((r.status !== 201 && r.status !== 200) || id === undefined) throw new Error(`submitting probe job for ${n.name}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
-    ids.push({ id: String(id), model: n.model });
-  }
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    await sleep(250);
-    const jobs = await admin.all<ApiJob>('/v1/jobs', 'jobs');
-    const mine = jobs.filter((j) => ids.some((x) => x.id === String(j.id)));
-    if (mine.length === ids.length && mine.every((j) => !OPEN_STATES.has(j.state))) {
-      const bad = mine.find((j) => j.state !== 'succeeded');
-      if (bad) throw new Error(`probe job ${bad.id} ended ${bad.state}`);
-      const events = await admin.all<ApiEvent>('/v1/events', 'events');
-      let sum = 0;
-      for (const x of ids) {
-        const admitted = events.find((e) => e.type === 'job:admitted' && String(e.jobId) === x.id)?.at;
-        const job = mine.find((j) => String(j.id) === x.id) as ApiJob;
-        if (admitted === undefined || job.finishedAt === null) throw new Error(`probe job ${x.id} has no admission or end`);
-        sum += (job.finishedAt - admitted) / 1000 - steps / (p.stepsPerSecond * (w.speeds[x.model] ?? 1));
-      }
-      const last = Number(ids[ids.length - 1]?.id);
-      return { startOverheadSeconds: Math.max(0, sum / ids.length), idOffset: Number.isSafeInteger(last) ? last : ids.length };
+  const extra: number[] = [];
+  let last = 0;
+  for (let round = 0; round < PROBE_ROUNDS; round++) {
+    const ids: { id: string; model: string }[] = [];
+    for (const n of w.nodes) {
+      const spec = {
+        name: `probe-${n.name}`,
+        queue: w.tenants[0],
+        preemptible: false,
+        checkpoint: true,
+        tasks: [{ name: 'worker', gpus: 1, gpuModels: [n.model], cpu: TASK_CPUS, memory: `${TASK_MEMORY_MIB}Mi`, command: [process.execPath, TRAINER, '--steps', String(steps), '--rate', String(p.stepsPerSecond)], env: trainerEnv(w) }],
+      };
+      const r = await api.req<{ jobs: { id: string }[] }>('POST', '/v1/jobs', spec);
+      const id = r.json.jobs?.[0]?.id;
+      if ((r.status !== 201 && r.status !== 200) || id === undefined) throw new Error(`submitting probe job for ${n.name}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+      ids.push({ id: String(id), model: n.model });
+      last = Number(id);
     }
-    if (Date.now() > deadline) throw new Error('probe jobs did not finish within 120 s');
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      await sleep(250);
+      const mine = (await admin.all<ApiJob>('/v1/jobs', 'jobs')).filter((j) => ids.some((x) => x.id === String(j.id)));
+      if (mine.length === ids.length && mine.every((j) => !OPEN_STATES.has(j.state))) {
+        const bad = mine.find((j) => j.state !== 'succeeded');
+        if (bad) throw new Error(`probe job ${bad.id} ended ${bad.state}`);
+        const events = await admin.all<ApiEvent>('/v1/events', 'events');
+        for (const x of ids) {
+          const admitted = events.find((e) => e.type === 'job:admitted' && String(e.jobId) === x.id)?.at;
+          const job = mine.find((j) => String(j.id) === x.id) as ApiJob;
+          if (admitted === undefined || job.finishedAt === null) throw new Error(`probe job ${x.id} has no admission or end`);
+          extra.push((job.finishedAt - admitted) / 1000 - steps / (p.stepsPerSecond * (w.speeds[x.model] ?? 1)));
+        }
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('probe jobs did not finish within 120 s');
+    }
   }
+  extra.sort((a, b) => a - b);
+  const mid = extra.length >> 1;
+  const median = extra.length % 2 === 1 ? (extra[mid] as number) : ((extra[mid - 1] as number) + (extra[mid] as number)) / 2;
+  return { startOverheadSeconds: Math.max(0, median), idOffset: Number.isSafeInteger(last) ? last : PROBE_ROUNDS * w.nodes.length };
 }
 
 /** The trainer's environment: speeds per model, and each node's model for agents that do not set TIDE_GPU_MODEL. */
@@ -288,7 +306,7 @@ export async function runLive(w: Workload, choice: SchedulerChoice, o: LiveRunOp
     let started = await startServer(dir, w, choice, o.tickMs ?? 100, true);
     let config: 'full' | 'basic' = 'full';
     if ('refused' in started) {
-      log(`this server refuses the newer config keys (${started.refused.replace(/^.*?tide: /, '')}); using the basic config (no gpuSpeeds, scheduling or cohort)`);
+      log(`this server refuses the full config (${started.refused.replace(/^.*?tide: /, '')}); using the basic config (no gpuSpeeds, scheduling or cohort)`);
       started = await startServer(dir, w, choice, o.tickMs ?? 100, false);
       config = 'basic';
       if ('refused' in started) throw new Error(`tide server refused the basic config: ${started.refused}`);
@@ -307,19 +325,19 @@ export async function runLive(w: Workload, choice: SchedulerChoice, o: LiveRunOp
         ]),
       );
     }
-    const agentsUp = Date.now() + 60_000;
+    const agentsUp = Date.now() + STARTUP_MS;
     for (;;) {
       const dead = children.find((c) => !c.alive);
       if (dead) throw new Error(`${dead.name} exited: ${dead.output.trim()}`);
       const r = await admin.req<{ nodes: { id: string; state: string }[] }>('GET', '/v1/nodes');
       const ready = r.status === 200 ? r.json.nodes.filter((n) => n.state === 'ready').length : 0;
       if (ready === w.nodes.length) break;
-      if (Date.now() > agentsUp) throw new Error(`only ${ready} of ${w.nodes.length} agents registered within 60 s`);
+      if (Date.now() > agentsUp) throw new Error(`only ${ready} of ${w.nodes.length} agents registered within ${STARTUP_MS / 1000} s`);
       await sleep(200);
     }
     const apis = new Map(w.tenants.map((t) => [t, new Api(started.url, tenantToken(t))]));
     const calibration = await calibrate(admin, apis.get(w.tenants[0] as string) as Api, w);
-    log(`${choice.scheduler}: a run holds its GPUs ${calibration.startOverheadSeconds.toFixed(2)} s beyond its work (probes: admitted → ended, less the work)`);
+    log(`${choice.scheduler}: a run holds its GPUs ${calibration.startOverheadSeconds.toFixed(2)} s beyond its work (median of ${PROBE_ROUNDS * w.nodes.length} probes: admitted → ended, less the work)`);
     const ids: (string | undefined)[] = [];
     const t0 = Date.now();
     let submitted = 0;
@@ -394,8 +412,15 @@ export async function runLive(w: Workload, choice: SchedulerChoice, o: LiveRunOp
       };
     });
     const makespan = Math.max(0, ...times.map((t) => t.end ?? 0));
+    // The same measure as the probes', over the workload's own jobs that ran once to the end.
+    const extra = times.flatMap((t) => {
+      const j = w.jobs[t.index] as WorkloadJob;
+      if (t.state !== 'succeeded' || t.preemptions > 0 || t.start === null || t.end === null || t.model === null) return [];
+      return [t.end - t.start - j.workSeconds / (w.speeds[t.model] ?? 1)];
+    });
+    const observedOverheadSeconds = extra.length === 0 ? null : extra.reduce((a, b) => a + b, 0) / extra.length;
     ok = true;
-    return { jobs: times, makespan, wallSeconds: (Date.now() - t0) / 1000, config, calibration, timeLimitsEnforced: times.some((t) => t.state === 'timeout'), dir: o.keep ? dir : null };
+    return { jobs: times, makespan, wallSeconds: (Date.now() - t0) / 1000, config, calibration, observedOverheadSeconds, timeLimitsEnforced: times.some((t) => t.state === 'timeout'), dir: o.keep ? dir : null };
   } finally {
     // Agents first (they stop their tasks), then the server.
     for (const c of [...children].reverse()) await c.stop();
