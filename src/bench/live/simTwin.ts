@@ -189,6 +189,7 @@ export function runSimTwin(w: Workload, choice: SchedulerChoice, o: { enforceTim
   const end = new Map<string, number>();
   const preemptions = new Map<string, number>();
   const model = new Map<string, string>();
+  const endState = new Map<string, string>();
   const sim = simulate({
     nodes: simNodes(w),
     queues: simQueues(w),
@@ -203,6 +204,14 @@ export function runSimTwin(w: Workload, choice: SchedulerChoice, o: { enforceTim
         model.set(e.job.id, e.model);
       } else if (e.type === 'job:preempted') preemptions.set(e.job.id, (preemptions.get(e.job.id) ?? 0) + 1);
       else if (e.type === 'job:finished') end.set(e.job.id, e.time);
+      else {
+        // A simulator that ends jobs in other ways (e.g. at their time limit) says so with its own event type.
+        const ev = e as { readonly type: string; readonly time: number; readonly job?: JobSpec };
+        if (ev.job && ev.type.startsWith('job:') && ev.type !== 'job:submitted' && !end.has(ev.job.id)) {
+          end.set(ev.job.id, ev.time);
+          endState.set(ev.job.id, ev.type.slice(4));
+        }
+      }
     },
   });
   void sim;
@@ -216,7 +225,7 @@ export function runSimTwin(w: Workload, choice: SchedulerChoice, o: { enforceTim
       submit: j.arrival,
       start: start.get(id) ?? null,
       end: doneAt ?? limitAt ?? null,
-      state: doneAt !== undefined ? 'succeeded' : limitAt !== undefined ? 'timeout' : 'unfinished',
+      state: doneAt !== undefined ? (endState.get(id) ?? 'succeeded') : limitAt !== undefined ? 'timeout' : 'unfinished',
       preemptions: (preemptions.get(id) ?? 0) - (limitAt !== undefined ? 1 : 0),
       model: model.get(id) ?? null,
     };
