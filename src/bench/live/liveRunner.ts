@@ -234,13 +234,14 @@ async function startServer(dir: string, w: Workload, choice: SchedulerChoice, ti
 
 /** Seconds of work of each probe job on an H100. */
 const PROBE_WORK_SECONDS = 2;
-/** Rounds of probes (one job per node each, at once); the median of all of them is taken. */
+/** Rounds of probes (one job per GPU each, at once); the median of all of them is taken. */
 const PROBE_ROUNDS = 2;
 
 /**
- * Before the workload: rounds of small jobs, one pinned to each node's model, to measure what
- * a run costs beyond its work (admitted → ended, less the work at the model's speed). The
- * median, so that one slow moment on a shared machine does not set it.
+ * Before the workload: rounds of small one-GPU jobs that fill the cluster (each pinned to its
+ * node's model), to measure what a run costs beyond its work (admitted → ended, less the work
+ * at the model's speed) with as many task processes as the workload keeps running. The median,
+ * so that one slow moment on a shared machine does not set it.
  */
 async function calibrate(admin: Api, api: Api, w: Workload): Promise<LiveCalibration> {
   const p = w.params;
@@ -249,7 +250,7 @@ async function calibrate(admin: Api, api: Api, w: Workload): Promise<LiveCalibra
   let last = 0;
   for (let round = 0; round < PROBE_ROUNDS; round++) {
     const ids: { id: string; model: string }[] = [];
-    for (const n of w.nodes) {
+    for (const n of w.nodes.flatMap((node) => Array.from({ length: node.gpus }, () => node))) {
       const spec = {
         name: `probe-${n.name}`,
         queue: w.tenants[0],
@@ -285,7 +286,7 @@ async function calibrate(admin: Api, api: Api, w: Workload): Promise<LiveCalibra
   extra.sort((a, b) => a - b);
   const mid = extra.length >> 1;
   const median = extra.length % 2 === 1 ? (extra[mid] as number) : ((extra[mid - 1] as number) + (extra[mid] as number)) / 2;
-  return { startOverheadSeconds: Math.max(0, median), idOffset: Number.isSafeInteger(last) ? last : PROBE_ROUNDS * w.nodes.length };
+  return { startOverheadSeconds: Math.max(0, median), idOffset: Number.isSafeInteger(last) ? last : extra.length };
 }
 
 /** The trainer's environment: speeds per model, and each node's model for agents that do not set TIDE_GPU_MODEL. */
@@ -337,7 +338,7 @@ export async function runLive(w: Workload, choice: SchedulerChoice, o: LiveRunOp
     }
     const apis = new Map(w.tenants.map((t) => [t, new Api(started.url, tenantToken(t))]));
     const calibration = await calibrate(admin, apis.get(w.tenants[0] as string) as Api, w);
-    log(`${choice.scheduler}: a run holds its GPUs ${calibration.startOverheadSeconds.toFixed(2)} s beyond its work (median of ${PROBE_ROUNDS * w.nodes.length} probes: admitted → ended, less the work)`);
+    log(`${choice.scheduler}: a run holds its GPUs ${calibration.startOverheadSeconds.toFixed(2)} s beyond its work (median of ${PROBE_ROUNDS} rounds of probes filling the cluster: admitted → ended, less the work)`);
     const ids: (string | undefined)[] = [];
     const t0 = Date.now();
     let submitted = 0;

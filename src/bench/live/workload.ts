@@ -118,8 +118,11 @@ export function workParams(scale: number): WorkParams {
     checkpointSeconds: 5 * scale,
     loadSeconds: 1.5 * scale,
     restartSeconds: 1.5 * scale + 1,
-    minRunSeconds: 5 * scale,
-    quantumSeconds: 6 * scale,
+    // A restart costs about 3 s here against 3-30 s of work, dearer than on a real cluster:
+    // tide re-plans (and may preempt) every 15 s, a job runs 15 s before it may be preempted
+    // (a second a minute: 15 minutes each; tide's defaults are 6 and 0).
+    minRunSeconds: 15 * scale,
+    quantumSeconds: 15 * scale,
     starvationSeconds: 1440 * scale,
     maxPreemptions: 5,
     usageHalfLifeSeconds: 600 * scale,
