@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { BENCH_SCHEDULERS, benchLiveSvg, runBenchLive, TARGETS, type BenchLiveReport } from '../bench/live/benchLive.ts';
+import { BENCH_SCHEDULERS, benchLiveSvg, runBenchLive, TARGETS, type BenchLiveReport, type SchedulerReport } from '../bench/live/benchLive.ts';
 import { UserError } from '../util/errors.ts';
 import { parseNames, parsePositiveInt } from './args.ts';
 
@@ -76,6 +76,7 @@ export function registerBenchLive(bench: Command): void {
       console.log(`Live vs simulated: ${jobs} jobs, seed ${seed}, scale ${scale}, schedulers ${schedulers.join(', ')}`);
       const tty = process.stderr.isTTY;
       let report: BenchLiveReport;
+      const done: SchedulerReport[] = [];
       try {
         report = await runBenchLive({
           jobs,
@@ -85,6 +86,9 @@ export function registerBenchLive(bench: Command): void {
           live: { ...(opts.keep ? { keep: true } : {}), log: (line) => console.log(line) },
           onScheduler: (s) => {
             if (tty) process.stderr.write('\r\x1b[K');
+            // So that a later run that fails or is stopped leaves this one's figures behind.
+            done.push(s);
+            if (opts.json) writeFileSync(opts.json, JSON.stringify({ jobs, seed, scale, partial: true, schedulers: done }, null, 2) + '\n');
             const a = s.agreement;
             console.log(`${s.scheduler}: live avg JCT ${f(a.avgJctLive)} s, simulated ${f(a.avgJctSim)} s (${f(100 * a.jctError)} %), start order τ ${f(a.startOrderTau, 3)}; live run ${f(s.live.wallSeconds, 0)} s`);
           },
