@@ -1,5 +1,5 @@
 /**
- * End to end, `tide bench live` on a small workload (30 jobs, time scaled down): a real server,
+ * End to end, `tide bench live` on a small workload (24 jobs, time scaled down): a real server,
  * three real agents (8×A100, 8×H100, 4×L40S simulated GPUs) and the trainer as real processes,
  * then the same workload in the simulator. Every job must end (succeeded, or timeout where the
  * server enforces time limits) and the simulator must roughly predict the live run; the
@@ -20,7 +20,7 @@ describe('e2e: tide bench live', () => {
     const dir = tempDir('benchlive');
     const json = join(dir, 'report.json');
     const svg = join(dir, 'report.svg');
-    const p = spawnSync(process.execPath, [TIDE, 'bench', 'live', '--jobs', '30', '--seed', '3', '--scale', '0.4', '--schedulers', 'fifo', '--json', json, '--svg', svg], {
+    const p = spawnSync(process.execPath, [TIDE, 'bench', 'live', '--jobs', '24', '--seed', '3', '--scale', '0.3', '--schedulers', 'fifo', '--json', json, '--svg', svg], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 300_000,
@@ -28,11 +28,11 @@ describe('e2e: tide bench live', () => {
     assert.equal(p.status, 0, `tide bench live exited ${p.status}: ${p.stdout}\n${p.stderr}`);
     assert.match(p.stdout, /avg JCT live s/);
     const report = JSON.parse(readFileSync(json, 'utf8')) as BenchLiveReport;
-    assert.equal(report.jobs, 30);
+    assert.equal(report.jobs, 24);
     const [fifo] = report.schedulers;
     assert.ok(fifo, 'one scheduler reported');
     assert.equal(fifo.scheduler, 'fifo');
-    assert.equal(fifo.jobs.length, 30);
+    assert.equal(fifo.jobs.length, 24);
     const enforced = fifo.live.timeLimitsEnforced;
     for (const j of fifo.jobs) {
       const ended = enforced ? ['succeeded', 'timeout'] : ['succeeded'];
@@ -43,12 +43,12 @@ describe('e2e: tide bench live', () => {
     }
     assert.equal(fifo.live.preemptions, 0, 'fifo never preempts');
     const a = fifo.agreement;
-    assert.equal(a.jobs, 30);
+    assert.equal(a.jobs, 24);
     assert.ok(a.jctError < 0.5, `simulated avg JCT ${a.avgJctSim.toFixed(1)} s within 50 % of live ${a.avgJctLive.toFixed(1)} s`);
     assert.ok(a.startOrderTau > 0.6, `start order τ ${a.startOrderTau.toFixed(3)} above 0.6`);
     const chart = readFileSync(svg, 'utf8');
     assert.match(chart, /^<svg /);
-    assert.equal((chart.match(/<circle /g) ?? []).length, 30 + 1, 'one dot per job, one in the legend');
+    assert.equal((chart.match(/<circle /g) ?? []).length, 24 + 1, 'one dot per job, one in the legend');
   });
 
   test('a bad flag is a one-line error naming it, exit 2', () => {
