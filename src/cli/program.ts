@@ -21,11 +21,12 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts')]);
+      const [placement, jobs, live] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
         jobs.registerBenchJobs(bench);
+        live.registerBenchLive(bench);
       };
     },
   },
