@@ -50,7 +50,10 @@ const ModelQuotaSchema = Type.Unsafe<Record<string, number>>({
 });
 /** GPUs: a whole number, or per GPU model a map of whole numbers (`*`: any model). */
 export const QuotaSchema = Type.Union([wholeGpus, ModelQuotaSchema], { 'x-message': 'must be a non-negative integer up to 2^53, or a map of GPU model to one' });
-const quota = (what: string) => Type.Optional(Type.Union([wholeGpus, ModelQuotaSchema, Type.Null()], { 'x-message': 'must be a non-negative integer up to 2^53, a map of GPU model to one, or null', description: what }));
+/** An optional quota field: GPUs, GPUs per model, or null (one flat union, so an error inside the map names its key). */
+export const nullableQuota = (what: string, message = 'must be a non-negative integer up to 2^53, a map of GPU model to one, or null') =>
+  Type.Optional(Type.Union([wholeGpus, ModelQuotaSchema, Type.Null()], { 'x-message': message, description: what }));
+const quota = (what: string) => nullableQuota(what);
 
 /** PUT /v1/queues/{name}. */
 export const QueueRequestSchema = Type.Object(

@@ -11,14 +11,14 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import type { FieldError } from './spec.ts';
 import { NAME_PATTERN } from './specSchema.ts';
-import { QuotaSchema, TENANT_NAME_PATTERN } from './apiSchemas.ts';
+import { nullableQuota, QuotaSchema, TENANT_NAME_PATTERN } from './apiSchemas.ts';
 
 const nullable = (t: TSchema, extra: Record<string, unknown> = {}) => Type.Optional(Type.Union([t, Type.Null()], extra));
 const token = (what: string) => nullable(Type.String({ minLength: 8 }), { 'x-message': 'must be a string of at least 8 characters', description: `${what} (or its environment variable)` });
 const gpus = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export { QuotaSchema };
-const quota = (description: string) => nullable(QuotaSchema, { 'x-message': 'must be a non-negative integer up to 2^53, or a map of GPU model to one', description });
+const quota = (description: string) => nullableQuota(description, 'must be a non-negative integer up to 2^53, or a map of GPU model to one');
 
 export const TenantConfigSchema = Type.Object(
   {

@@ -137,7 +137,9 @@ export function toPath(pointer: string, root: unknown): string {
       path += `[${key}]`;
       at = at[Number(key)];
     } else {
-      path += path === '' ? key : `.${key}`;
+      // A key that is not a plain name is quoted, so "", " x" or "a b" stay readable.
+      const shown = /^[A-Za-z_][\w-]*$/.test(key) ? key : JSON.stringify(key);
+      path += path === '' ? shown : `.${shown}`;
       at = typeof at === 'object' && at !== null && Object.hasOwn(at, key) ? (at as Record<string, unknown>)[key] : undefined;
     }
   }

@@ -66,7 +66,7 @@ test('each bad new field is refused, naming it', () => {
   refused('tenants:\n  - {name: a, wieght: 2}\n', /tenants\[0\]\.wieght: unknown field/);
   refused('queues:\n  - {name: q, gpuQuota: 2, nominalQuota: 3}\n', /queues\[0\]\.nominalQuota: give nominalQuota or gpuQuota, not both/);
   refused('queues:\n  - {name: q, nominalQuota: {H100: 1.5}}\n', /queues\[0\]\.nominalQuota\.H100: must be a non-negative integer/);
-  refused('queues:\n  - {name: q, lendingLimit: many}\n', /queues\[0\]\.lendingLimit: must be a non-negative integer, or a map/);
+  refused('queues:\n  - {name: q, lendingLimit: many}\n', /queues\[0\]\.lendingLimit: must be a non-negative integer up to 2\^53, or a map/);
   refused('queues:\n  - {name: q, borrowingLimit: {"a b": 1}}\n', /queues\[0\]\.borrowingLimit\."a b": not a GPU model name/);
   refused('queues:\n  - {name: q, cohort: "x y"}\n', /queues\[0\]\.cohort: must be a name/);
   refused('queues:\n  - {name: q, gpuQuota: {H100: 1}}\n', /queues\[0\]\.gpuQuota: must be a number \(per-model quotas go in nominalQuota\)/);

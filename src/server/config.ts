@@ -27,6 +27,7 @@
  * `tenants: []` closes a queue to every tenant.
  */
 import { readFileSync } from 'node:fs';
+import { checkClusterConfig } from '../api/configSchema.ts';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
 import type { ModelQuota, QueueConfig } from '../store/store.ts';
@@ -129,8 +130,12 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     throw new UserError(`${file}: not valid YAML: ${(e as Error).message}`);
   }
   if (doc === null || doc === undefined) return EMPTY_CONFIG;
-  const errors: string[] = [];
   if (!isObj(doc)) throw new UserError(`${file}: must be a map with adminToken, agentToken, tenants, queues`);
+  // The schema (api/configSchema.ts, the one /openapi.json's queue body shares) judges the
+  // document; what follows turns a valid one into a ClusterConfig.
+  const problems = checkClusterConfig(doc);
+  if (problems.length) throw new UserError(`${file}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  const errors: string[] = [];
   const str = (v: unknown, path: string): string | null => {
     if (v === undefined || v === null) return null;
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);

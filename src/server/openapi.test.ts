@@ -53,7 +53,7 @@ const BAD: [unknown, string][] = [
   [ok({ timeLimit: true }), 'timeLimit'],
   [ok({ jobType: '' }), 'jobType'],
   [ok({ gpuSpeeds: { A100: -1 } }), 'gpuSpeeds.A100'],
-  [ok({ gpuSpeeds: { 'bad model': 1 } }), 'gpuSpeeds.bad model'],
+  [ok({ gpuSpeeds: { 'bad model': 1 } }), 'gpuSpeeds."bad model"'],
   [ok({ gpuSpeeds: [1] }), 'gpuSpeeds'],
   [ok({ maxPreemptions: -1 }), 'maxPreemptions'],
   [ok({ tasks: [null] }), 'tasks[0]'],

@@ -97,7 +97,9 @@ export function checkSpec(input: unknown): JobSpec | null {
     assert.equal(typeof e.path, 'string');
     assert.equal(typeof e.message, 'string');
     assert.ok(e.message.length > 0, `${e.path}: empty message`);
-    const fields = [...TOP_FIELDS, ...(typeof input === 'object' && input !== null ? Object.keys(input) : [])];
+    // A key that is not a plain name is shown quoted in a path (schemaCheck.ts toPath).
+    const shown = (k: string): string => (/^[A-Za-z_][\w-]*$/.test(k) ? k : JSON.stringify(k));
+    const fields = [...TOP_FIELDS, ...(typeof input === 'object' && input !== null ? Object.keys(input).map(shown) : [])];
     const known = fields.some((k) => e.path === k || e.path.startsWith(`${k}.`) || e.path.startsWith(`${k}[`));
     assert.ok(known, `error path "${e.path}" names no field of the input`);
   }
