@@ -4,16 +4,14 @@
  * simulator in-process with the same scheduler, placement and options. What it returns has the
  * live run's shape (per job: submit, first start, end), so the two can be compared.
  *
- * The simulator does not stop jobs at their time limit (yet); when the live server does
- * (`enforceTimeLimits`), a thin wrapper around the scheduler does it here: a run whose running
- * time over all attempts reaches its limit is preempted and its job withdrawn, as the live
- * server's `timeout` state ends it.
+ * When the live server enforces time limits (`enforceTimeLimits`), so does the simulator
+ * (`timeLimits: 'enforce'`): a job whose running time over all attempts reaches its limit ends
+ * timed out, as the live server's `timeout` state ends it.
  */
 import { nodeId, type NodeSpec } from '../../core/model.ts';
 import { Rng } from '../../core/rng.ts';
 import { jobId, type JobSpec, type QueueConfig } from '../../core/scheduling/model.ts';
 import { getJobScheduler } from '../../core/scheduling/policies/index.ts';
-import type { JobScheduler, PendingReason, Preemption, SchedulePlan, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
 import { arraySource, simulate } from '../../sim/simulator.ts';
 import { totalSteps, type Workload, type WorkloadJob } from './workload.ts';
 
@@ -134,43 +132,6 @@ export function coreJobSpec(j: WorkloadJob, w: Workload, cal: LiveCalibration = 
   };
 }
 
-/**
- * Wraps a scheduler so that runs reaching their job's time limit are stopped (preempted, and
- * the job withdrawn from what the inner scheduler sees). `timedOut` records when.
- */
-export function withTimeLimits(inner: JobScheduler, timedOut: Map<string, number>): JobScheduler {
-  return {
-    name: inner.name,
-    cycle(s: SchedulerSnapshot): SchedulePlan {
-      const stops: Preemption[] = [];
-      let nextLimit = Infinity;
-      const running = s.running.filter((r) => {
-        const limit = r.spec.timeLimitSeconds;
-        if (limit === undefined) return true;
-        const ran = r.progress.runSeconds + (s.now - r.startTime);
-        if (ran >= limit - 1e-9 && r.spec.preemptible) {
-          stops.push({ job: r.spec.id, reason: 'time limit' });
-          timedOut.set(r.spec.id, s.now);
-          return false;
-        }
-        nextLimit = Math.min(nextLimit, s.now + (limit - ran));
-        return true;
-      });
-      const pending = s.pending.filter((p) => !timedOut.has(p.spec.id));
-      const { runningDelta: _delta, seq: _seq, ...rest } = s;
-      const plan = inner.cycle({ ...rest, running, pending });
-      const withdrawn: PendingReason[] = [...timedOut.keys()].filter((id) => s.pending.some((p) => p.spec.id === id) || stops.some((x) => x.job === id)).map((id) => ({ job: jobId(id), code: 'unschedulable', message: 'ended at its time limit' }));
-      const wakeAt = Math.min(plan.wakeAt ?? Infinity, nextLimit);
-      return {
-        binds: plan.binds,
-        preemptions: [...stops, ...plan.preemptions],
-        pending: [...plan.pending, ...withdrawn],
-        ...(Number.isFinite(wakeAt) ? { wakeAt } : {}),
-      };
-    },
-  };
-}
-
 export interface SimTwinResult {
   readonly jobs: readonly JobTimes[];
   /** When the last job ended. */
@@ -182,8 +143,7 @@ export function runSimTwin(w: Workload, choice: SchedulerChoice, o: { enforceTim
   const factory = getJobScheduler(choice.scheduler);
   if (!factory) throw new Error(`unknown scheduler '${choice.scheduler}'`);
   const inner = factory({ rng: Rng.fromSeed(SERVER_SCHEDULER_SEED), placement: choice.placement, options: schedulerOptions(w) });
-  const timedOut = new Map<string, number>();
-  const scheduler = o.enforceTimeLimits ? withTimeLimits(inner, timedOut) : inner;
+  const scheduler = inner;
   const specs = w.jobs.map((j) => coreJobSpec(j, w, o.calibration));
   const start = new Map<string, number>();
   const end = new Map<string, number>();
@@ -197,14 +157,18 @@ export function runSimTwin(w: Workload, choice: SchedulerChoice, o: { enforceTim
     scheduler,
     jobs: arraySource(specs),
     usageHalfLifeSeconds: w.params.usageHalfLifeSeconds,
-    stop: () => end.size + timedOut.size >= specs.length,
+    timeLimits: o.enforceTimeLimits ? 'enforce' : 'estimate',
+    stop: () => end.size >= specs.length,
     onEvent: (e) => {
       if (e.type === 'job:started') {
         if (!start.has(e.job.id)) start.set(e.job.id, e.time);
         model.set(e.job.id, e.model);
       } else if (e.type === 'job:preempted') preemptions.set(e.job.id, (preemptions.get(e.job.id) ?? 0) + 1);
       else if (e.type === 'job:finished') end.set(e.job.id, e.time);
-      else {
+      else if (e.type === 'job:timedout') {
+        end.set(e.job.id, e.time);
+        endState.set(e.job.id, 'timeout');
+      } else {
         // A simulator that ends jobs in other ways (e.g. at their time limit) says so with its own event type.
         const ev = e as { readonly type: string; readonly time: number; readonly job?: JobSpec };
         if (ev.job && ev.type.startsWith('job:') && ev.type !== 'job:submitted' && !end.has(ev.job.id)) {
@@ -217,16 +181,15 @@ export function runSimTwin(w: Workload, choice: SchedulerChoice, o: { enforceTim
   void sim;
   const jobs = w.jobs.map((j, i): JobTimes => {
     const id = (specs[i] as JobSpec).id as string;
-    const limitAt = timedOut.get(id);
     const doneAt = end.get(id);
     return {
       index: j.index,
       name: j.name,
       submit: j.arrival,
       start: start.get(id) ?? null,
-      end: doneAt ?? limitAt ?? null,
-      state: doneAt !== undefined ? (endState.get(id) ?? 'succeeded') : limitAt !== undefined ? 'timeout' : 'unfinished',
-      preemptions: (preemptions.get(id) ?? 0) - (limitAt !== undefined ? 1 : 0),
+      end: doneAt ?? null,
+      state: doneAt !== undefined ? (endState.get(id) ?? 'succeeded') : 'unfinished',
+      preemptions: preemptions.get(id) ?? 0,
       model: model.get(id) ?? null,
     };
   });
