@@ -53,7 +53,8 @@ cpSync(`${root}src/store/migrations`, `${building}/migrations`, { recursive: tru
 // What the build read: the bundle's inputs (paths relative to the root), the migrations folder
 // (a new migration changes its mtime) and its files.
 const migrations = readdirSync(`${root}src/store/migrations`).map((f) => `src/store/migrations/${f}`);
-const inputs = [...Object.keys(result.metafile.inputs), 'src/store/migrations', ...migrations];
+// Bundled packages (typebox) are left out: they change only with npm ci, which rebuilds (prepare).
+const inputs = [...Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/')), 'src/store/migrations', ...migrations];
 writeFileSync(`${building}/.stamp`, `${JSON.stringify({ builtAt: started.toISOString(), inputs }, null, 1)}\n`);
 utimesSync(`${building}/.stamp`, started, started);
 const old = `${dist}.old-${process.pid}`;

@@ -44,7 +44,7 @@ describe('e2e: time limits and progress', () => {
 
   test('a job over its time limit is stopped, its processes are gone, it ends timeout, and submit --wait exits 124', async () => {
     const spec = join(dir, 'limited.yaml');
-    writeFileSync(spec, 'name: limited\ncheckpoint: true\ngracePeriodSeconds: 2\ntimeLimit: 3\ntasks:\n  - gpus: 1\n    command: echo $$ > "$TIDE_CHECKPOINT_DIR/pid"; exec sleep 60\n');
+    writeFileSync(spec, 'name: limited\ncheckpoint: true\ngracePeriodSeconds: 10\ntimeLimit: 3\ntasks:\n  - gpus: 1\n    command: echo $$ > "$TIDE_CHECKPOINT_DIR/pid"; exec sleep 60\n');
     const env = { ...process.env };
     for (const k of ['TIDE_TOKEN', 'TIDE_ADMIN_TOKEN', 'TIDE_SERVER']) delete env[k];
     const cli = spawn(process.execPath, [join(ROOT, 'bin', 'tide.js'), 'submit', spec, '--wait', '--server', server.url, '--token', TENANT], { cwd: dir, env });
