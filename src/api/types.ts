@@ -228,3 +228,17 @@ export interface ApiErrorBody {
     readonly fields?: readonly { readonly path: string; readonly message: string }[];
   };
 }
+
+/** One cluster-wide telemetry sample (GET /v1/telemetry). */
+export interface TelemetryPoint {
+  readonly at: number;
+  readonly gpus: number;
+  readonly allocated: number;
+  /** Allocated GPUs whose utilisation is under 5 % (server/liveEvents.ts IDLE_UTILIZATION). */
+  readonly allocatedIdle: number;
+  readonly free: number;
+  /** Mean utilisation over the GPUs of ready nodes (percent). */
+  readonly utilization: number;
+  readonly powerWatts: number;
+  readonly memoryUsedMib: number;
+}

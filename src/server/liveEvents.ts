@@ -19,7 +19,7 @@
  * other tenants' tasks as anonymous `{mine: false}` holders, never their job or tenant).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Job, JobEvent, NodeInfo } from '../api/types.ts';
+import type { Job, JobEvent, NodeInfo, TelemetryPoint } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 import { authenticate, requireRole, type Principal } from './auth.ts';
 import { QueryReader } from './query.ts';
@@ -27,19 +27,6 @@ import { answers, DASHBOARD_ANSWERS } from '../api/apiSchemas.ts';
 
 /** A GPU counts as idle when it is held but its utilisation is below this (percent). */
 export const IDLE_UTILIZATION = 5;
-
-export interface TelemetryPoint {
-  readonly at: number;
-  readonly gpus: number;
-  readonly allocated: number;
-  /** Allocated GPUs whose utilisation is under IDLE_UTILIZATION. */
-  readonly allocatedIdle: number;
-  readonly free: number;
-  /** Mean utilisation over the GPUs of ready nodes (percent). */
-  readonly utilization: number;
-  readonly powerWatts: number;
-  readonly memoryUsedMib: number;
-}
 
 export interface LiveHubOptions {
   readonly pollMs?: number;

@@ -1,7 +1,7 @@
 /** The API's shapes (src/api/types.ts) with the fields other work adds read as optional. */
-import type { Job as ApiJob, JobEvent, NodeInfo, QueueInfo as ApiQueueInfo, Task } from '../../src/api/types.ts';
+import type { Job as ApiJob, JobEvent, NodeInfo, QueueInfo as ApiQueueInfo, Task, TelemetryPoint } from '../../src/api/types.ts';
 
-export type { JobEvent, NodeInfo, Task };
+export type { JobEvent, NodeInfo, Task, TelemetryPoint };
 
 export type Job = ApiJob & { readonly attempts?: readonly unknown[] };
 
@@ -33,16 +33,6 @@ export interface Placement {
   readonly task?: number;
 }
 
-export interface TelemetryPoint {
-  readonly at: number;
-  readonly gpus: number;
-  readonly allocated: number;
-  readonly allocatedIdle: number;
-  readonly free: number;
-  readonly utilization: number;
-  readonly powerWatts: number;
-  readonly memoryUsedMib: number;
-}
 
 /** The states a list can filter by (a newer server may have more; a job shows whatever state it has). */
 export const JOB_STATES = ['pending', 'admitted', 'running', 'preempted', 'succeeded', 'failed', 'cancelled'] as const;
