@@ -3,6 +3,7 @@
  * HTTP, answered with its status, text and JSON.
  */
 import type { QueueConfig } from '../store/store.ts';
+import { callJson } from '../util/httpJson.ts';
 import { startServer, type RunningServer, type ServerOptions } from './server.ts';
 
 export interface Reply {
@@ -14,19 +15,8 @@ export interface Reply {
 
 /** Calls `base + path` with a bearer token (none when null); a string body is sent as is, anything else as JSON. */
 export async function httpCall(base: string, method: string, path: string, token: string | null, body?: unknown, type = 'application/json'): Promise<Reply> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': type } : {}) },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, text, json };
+  const r = await callJson(base, method, path, { token, body, type });
+  return { status: r.status, text: r.text, json: r.json };
 }
 
 /**

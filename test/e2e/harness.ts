@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callJson } from '../../src/util/httpJson.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TIDE = join(ROOT, 'bin', 'tide.js');
@@ -129,20 +130,8 @@ export class Api {
   }
 
   async req<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T; headers: Headers }> {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, json, headers: res.headers };
+    const r = await callJson(this.base, method, path, { token: this.token, body, headers, timeoutMs: 10_000 });
+    return { status: r.status, json: r.json as T, headers: r.headers };
   }
   async job(id: string): Promise<{ job: any; tasks: any[]; events: any[] }> {
     const r = await this.req('GET', `/v1/jobs/${id}`);

@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_CPUS, NODE_MEMORY_GIB, schedulerOptions, TASK_CPUS, TASK_MEMORY_MIB, type JobTimes, type LiveCalibration, type SchedulerChoice } from './simTwin.ts';
 import { totalSteps, type Workload, type WorkloadJob } from './workload.ts';
+import { callJson } from '../../util/httpJson.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TIDE = join(ROOT, 'bin', 'tide.js');
@@ -130,20 +131,8 @@ class Api {
     readonly token: string,
   ) {}
   async req<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, json: json as T };
+    const r = await callJson(this.base, method, path, { token: this.token, body, timeoutMs: 30_000 });
+    return { status: r.status, json: r.json as T };
   }
   /** Every item of a paged list (`{<key>, next}`). */
   async all<T>(path: string, key: string): Promise<T[]> {

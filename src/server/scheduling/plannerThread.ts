@@ -63,7 +63,8 @@ export class ThreadedPlanner implements Planner {
   private readonly sent = new Map<string, { job: Job; gen: number }>();
   private gen = 0;
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (p: AppliedPlan) => void; reject: (e: Error) => void }>();
+  /** Calls awaiting the worker's answer, by seq: a plan's resolves with the plan, a refresh's with nothing. */
+  private readonly waiting = new Map<number, { resolve: (answer: AppliedPlan | undefined) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
   /** The store the worker's live inputs read from (set by refresh). */
   private source: LiveSource | null = null;
@@ -78,7 +79,7 @@ export class ThreadedPlanner implements Planner {
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
       if ('error' in m) w?.reject(new Error(m.error));
-      else w?.resolve('plan' in m ? m.plan : (undefined as unknown as AppliedPlan));
+      else w?.resolve('plan' in m ? m.plan : undefined);
     });
     const die = (e: Error): void => {
       this.dead = e;
@@ -113,8 +114,8 @@ export class ThreadedPlanner implements Planner {
     if (this.dead) throw this.dead;
     this.source = store;
     const seq = ++this.seq;
-    await new Promise<AppliedPlan>((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject });
+    await new Promise<void>((resolve, reject) => {
+      this.waiting.set(seq, { resolve: () => resolve(), reject });
       this.worker.postMessage({ refresh: seq, nowMs } satisfies WorkerRequest);
     });
   }
@@ -153,7 +154,7 @@ export class ThreadedPlanner implements Planner {
     const seq = ++this.seq;
     const req: PlanRequest = { seq, nowMs, nodes: s.nodes, activeTasks: s.activeTasks, queues: s.queues, upserts, removed, reset };
     return new Promise<AppliedPlan>((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject });
+      this.waiting.set(seq, { resolve: (plan) => (plan ? resolve(plan) : reject(new Error('scheduler thread answered a plan request without a plan'))), reject });
       try {
         this.worker.postMessage(req);
       } catch (e) {
