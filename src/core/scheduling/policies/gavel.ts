@@ -57,6 +57,13 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
   let roundJobs = new Map<string, number>();
   /** Finish times of round jobs reported since the round started. */
   const finishedAt = new Map<string, number>();
+  /**
+   * Waiting jobs' reasons, kept until the allocation or the cluster changes (the only inputs of
+   * `reasonFor`): between rounds every event re-lists every waiting job, which at thousands of
+   * waiting jobs made the reasons most of a saturated run's time.
+   */
+  const reasons = new Map<string, PendingReason>();
+  let reasonsFit = -1;
 
   function counters(spec: JobSpec): Counters {
     const throughput = Float64Array.from(models, (m) => spec.throughput[m] ?? 0);
@@ -90,6 +97,7 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
     }
     const share: ShareJob[] = [...jobs.values()].map((c) => ({ id: c.spec.id, gpus: jobGpus(c.spec), weight: c.spec.weight ?? 1, throughput: Array.from(c.throughput) }));
     allocation = new Map(maxMinShare(share, models, capacity, aware, lp as NonNullable<typeof lp>).allocation);
+    reasons.clear();
     lastReset = now;
     everAllocated = true;
     needAllocation = false;
@@ -101,6 +109,14 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
   }
 
   function reasonFor(spec: JobSpec): PendingReason {
+    const known = reasons.get(spec.id);
+    if (known) return known;
+    const made = freshReason(spec);
+    reasons.set(spec.id, made);
+    return made;
+  }
+
+  function freshReason(spec: JobSpec): PendingReason {
     const never = placer.unschedulable(spec);
     if (never) return { job: spec.id, ...never };
     const x = allocation.get(spec.id);
@@ -113,12 +129,19 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
     name,
     cycle(s: SchedulerSnapshot): SchedulePlan {
       const cluster = placer.begin(s);
+      if (placer.fitVersion !== reasonsFit) {
+        reasons.clear();
+        reasonsFit = placer.fitVersion;
+      }
       if (models.length === 0 || cluster.models.length !== models.length) {
         models = [...cluster.models];
         workerTime = new Float64Array(models.length);
       }
       for (const f of s.finished ?? []) if (roundJobs.has(f.spec.id)) finishedAt.set(f.spec.id, f.finishTime);
-      for (const f of s.finished ?? []) if (!roundJobs.has(f.spec.id) && jobs.delete(f.spec.id)) needAllocation = true;
+      for (const f of s.finished ?? []) {
+        reasons.delete(f.spec.id);
+        if (!roundJobs.has(f.spec.id) && jobs.delete(f.spec.id)) needAllocation = true;
+      }
       const roundRunning = s.running.some((r) => roundJobs.has(r.spec.id));
       if (s.now < roundEnd && roundRunning) return waitingPlan(s, roundEnd);
 
