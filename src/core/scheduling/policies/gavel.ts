@@ -175,21 +175,23 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
       const active = [...jobs.values()];
       for (const k of order) {
         const wt = workerTime[k] as number;
-        const entries = active.map((c) => {
+        // Jobs that could take this model, in packing order, taken lazily from a heap: the
+        // packing stops when the model is full, usually long before the queue's end.
+        const heap = new PackingHeap();
+        for (const c of active) {
           const x = allocation.get(c.spec.id);
-          const xk = x ? (x[k] as number) : 0;
+          if (!x || (c.throughput[k] as number) <= 0 || chosen.has(c.spec.id)) continue;
+          const xk = x[k] as number;
           let priority = 0;
-          if (x && xk > 0 && (c.throughput[k] as number) > 0) {
+          if (xk > 0) {
             const fraction = wt === 0 ? 0 : (c.time[k] as number) / wt;
             priority = fraction > 0 ? xk / fraction : xk * 1e9;
           }
-          return { c, priority, deficit: c.deficit[k] as number, xk, inAllocation: x !== undefined };
-        });
-        entries.sort((a, b) => b.priority - a.priority || b.deficit - a.deficit || b.xk - a.xk || (a.c.spec.id < b.c.spec.id ? -1 : 1));
-        for (const e of entries) {
-          if ((left[k] as number) <= 0) break;
+          heap.add({ c, priority, deficit: c.deficit[k] as number, xk });
+        }
+        heap.build();
+        for (let e = heap.pop(); e !== undefined && (left[k] as number) > 0; e = heap.pop()) {
           const id = e.c.spec.id;
-          if (chosen.has(id) || !e.inAllocation || (e.c.throughput[k] as number) <= 0) continue;
           // No round's GPUs for a job no schedulable node could run.
           if (placer.unschedulable(e.c.spec) !== null) continue;
           const gpus = jobGpus(e.c.spec);
@@ -234,4 +236,53 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
       return { binds, preemptions, pending, wakeAt: roundEnd };
     },
   };
+}
+
+interface PackingEntry {
+  readonly c: Counters;
+  readonly priority: number;
+  readonly deficit: number;
+  readonly xk: number;
+}
+
+/** Gavel's packing order on a model: priority, then deficit, then share, highest first; then id. */
+function packsBefore(a: PackingEntry, b: PackingEntry): boolean {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.deficit !== b.deficit) return a.deficit > b.deficit;
+  if (a.xk !== b.xk) return a.xk > b.xk;
+  return a.c.spec.id < b.c.spec.id;
+}
+
+/** A binary heap of packing entries, built once (O(n)) and popped in packing order. */
+class PackingHeap {
+  private readonly items: PackingEntry[] = [];
+  add(e: PackingEntry): void {
+    this.items.push(e);
+  }
+  build(): void {
+    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+  pop(): PackingEntry | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      this.down(0);
+    }
+    return top;
+  }
+  private down(i: number): void {
+    const items = this.items;
+    const n = items.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const m = r < n && packsBefore(items[r] as PackingEntry, items[l] as PackingEntry) ? r : l;
+      if (!packsBefore(items[m] as PackingEntry, items[i] as PackingEntry)) return;
+      [items[i], items[m]] = [items[m] as PackingEntry, items[i] as PackingEntry];
+      i = m;
+    }
+  }
 }
