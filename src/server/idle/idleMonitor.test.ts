@@ -72,7 +72,7 @@ for (const factory of storeFactories()) {
 
       const gone = await store.getJob(reclaim.id);
       assert.equal(gone?.state, 'cancelled');
-      assert.match(gone?.reason ?? '', /^idle: all 1 GPU idle for 1m \(n1 GPU 0; utilization ≤ 5 %, memory ≤ 5 %\), reclaimed by idle policy reclaim$/);
+      assert.match(gone?.reason ?? '', /^idle: its GPU idle for 1m \(n1 GPU 0; utilization ≤ 5 %, memory ≤ 5 %\), reclaimed by idle policy reclaim$/);
       const events = await store.listEvents({ jobId: reclaim.id });
       assert.deepEqual(events.map((e) => e.type).filter((t) => t.startsWith('job:idle')), ['job:idle', 'job:idle-reclaimed']);
       assert.match(events.find((e) => e.type === 'job:idle-reclaimed')?.message ?? '', /idle for 1m .*SIGKILL after 10 s/);

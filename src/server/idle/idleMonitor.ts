@@ -121,7 +121,7 @@ export class IdleMonitor {
     for (const v of views.values()) {
       if (!shouldReclaim(v) || this.reclaiming.has(v.job)) continue;
       this.reclaiming.add(v.job);
-      const reason = `idle: all ${idleGpuCount(v, true)} idle for ${shortDuration(Math.min(...v.gpus.map((g) => g.idleSeconds)))} (${gpuList(v.gpus)}; ${thresholds(this.config)}), reclaimed by idle policy reclaim`;
+      const reason = `idle: ${v.heldGpus === 1 ? 'its GPU' : `all ${gpus(v.heldGpus)}`} idle for ${shortDuration(Math.min(...v.gpus.map((g) => g.idleSeconds)))} (${gpuList(v.gpus)}; ${thresholds(this.config)}), reclaimed by idle policy reclaim`;
       if (await this.store.reclaimIdle(v.job, reason, now)) reclaimed.push(v.job);
     }
     for (const id of this.reclaiming) if (!jobs.has(id)) this.reclaiming.delete(id);
@@ -175,7 +175,7 @@ function crossedJobs(streaks: Iterable<IdleStreak>): Set<string> {
 
 const gpus = (n: number): string => `${n} GPU${n === 1 ? '' : 's'}`;
 
-/** "1 GPU", "2 of 4 GPUs", or with `whole` just the count held. */
-function idleGpuCount(v: JobIdleView, whole = false): string {
-  return whole || v.idleGpus === v.heldGpus ? gpus(v.heldGpus) : `${v.idleGpus} of ${gpus(v.heldGpus)}`;
+/** "1 GPU", "2 GPUs" (all it holds) or "2 of 4 GPUs". */
+function idleGpuCount(v: JobIdleView): string {
+  return v.idleGpus === v.heldGpus ? gpus(v.heldGpus) : `${v.idleGpus} of ${gpus(v.heldGpus)}`;
 }
