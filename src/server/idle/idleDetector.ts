@@ -85,8 +85,10 @@ export function stepIdle(prev: ReadonlyMap<string, IdleStreak>, allocations: rea
   const count = (tenant: string, ms: number, milli: number): void => {
     if (ms > 0) idleGpuSeconds.set(tenant, (idleGpuSeconds.get(tenant) ?? 0) + (ms / 1000) * (milli / 1000));
   };
+  const held = new Set<string>();
   for (const a of allocations) {
     const key = allocationKey(a);
+    held.add(key);
     const p = prev.get(key);
     const s = sampleOf(a.node, a.gpu);
     if (!s || s.at < a.startedAt || (p && s.at <= p.lastAt)) {
@@ -99,21 +101,19 @@ export function stepIdle(prev: ReadonlyMap<string, IdleStreak>, allocations: rea
     }
     const continues = p !== undefined && s.at - p.lastAt <= o.maxGapMs;
     if (p && !continues) ended.push(p);
-    const base: IdleStreak = continues
-      ? { ...p, lastAt: s.at }
-      : { jobId: a.jobId, task: a.task, attempt: a.attempt, gpu: a.gpu, node: a.node, tenant: a.tenant, gpuMilli: a.gpuMilli, since: s.at, lastAt: s.at, crossedAt: null };
-    let next = base;
-    if (base.crossedAt === null && base.lastAt - base.since >= o.afterMs) {
-      next = { ...base, crossedAt: s.at };
+    const since = continues ? p.since : s.at;
+    const wasCrossed = continues ? p.crossedAt : null;
+    const crosses = wasCrossed === null && s.at - since >= o.afterMs;
+    const next: IdleStreak = { jobId: a.jobId, task: a.task, attempt: a.attempt, gpu: a.gpu, node: a.node, tenant: a.tenant, gpuMilli: a.gpuMilli, since, lastAt: s.at, crossedAt: crosses ? s.at : wasCrossed };
+    if (crosses) {
       crossed.push(next);
-      count(a.tenant, next.lastAt - next.since, a.gpuMilli);
-    } else if (base.crossedAt !== null && continues) {
+      count(a.tenant, s.at - since, a.gpuMilli);
+    } else if (wasCrossed !== null && continues) {
       count(a.tenant, s.at - p.lastAt, a.gpuMilli);
     }
     streaks.set(key, next);
     changed.push(next);
   }
-  const held = new Set(allocations.map(allocationKey));
   for (const [key, p] of prev) if (!held.has(key)) ended.push(p);
   return { streaks, changed, ended, crossed, idleGpuSeconds };
 }

@@ -8,10 +8,9 @@
  * reason naming the idle time; never requeued, since the same command would hold the GPU idle
  * again).
  */
-import type { Job } from '../../api/types.ts';
 import type { IdleGpuKey, IdleGpuRecord, JobEventInput, Store, StoreSnapshot } from '../../store/store.ts';
 import { shortDuration } from '../timeLimits.ts';
-import type { IdleConfig } from './idleConfig.ts';
+import { idlePolicyOf, type IdleConfig } from './idleConfig.ts';
 import { allocationKey, stepIdle, type Allocation, type GpuSample, type IdleSettings, type IdleStreak } from './idleDetector.ts';
 import { gpuList, jobIdleView, shouldReclaim, thresholds, type HeldGpu, type JobIdleView } from './idleReport.ts';
 
@@ -98,38 +97,8 @@ export class IdleMonitor {
     this.streaks = step.streaks;
     for (const [tenant, seconds] of step.idleGpuSeconds) this.o.onIdleSeconds?.(tenant, seconds);
 
-    const views = this.views(jobs, held);
     const crossedBefore = crossedJobs(before.values());
-    const events: JobEventInput[] = [];
-    const reported: string[] = [];
-    for (const id of new Set(step.crossed.map((s) => s.jobId))) {
-      const v = views.get(id);
-      if (crossedBefore.has(id) || !v) continue;
-      reported.push(id);
-      const past = v.gpus.filter((g) => g.pastThreshold);
-      events.push({ type: 'job:idle', jobId: id, message: `${idleGpuCount(v)} idle for ${shortDuration(Math.min(...past.map((g) => g.idleSeconds)))} (${gpuList(past)}; ${thresholds(this.config)}): idle policy ${v.policy}${v.policy === 'reclaim' && !v.allIdle ? ', reclaimed once all its GPUs are idle' : ''}` });
-    }
-    for (const id of crossedBefore) {
-      const job = jobs.get(id);
-      if (views.has(id) || !job || job.state !== 'running' || !held.has(id)) continue;
-      const was = [...before.values()].filter((s) => s.jobId === id && s.crossedAt !== null);
-      events.push({ type: 'job:idle-ended', jobId: id, message: `its GPUs show work again after ${shortDuration(Math.max(...was.map((s) => s.lastAt - s.since)) / 1000)} idle` });
-    }
-    await this.persist(step.ended, events, now);
-
-    const reclaimed: string[] = [];
-    for (const v of views.values()) {
-      if (!shouldReclaim(v) || this.reclaiming.has(v.job)) continue;
-      this.reclaiming.add(v.job);
-      const reason = `idle: ${v.heldGpus === 1 ? 'its GPU' : `all ${gpus(v.heldGpus)}`} idle for ${shortDuration(Math.min(...v.gpus.map((g) => g.idleSeconds)))} (${gpuList(v.gpus)}; ${thresholds(this.config)}), reclaimed by idle policy reclaim`;
-      if (await this.store.reclaimIdle(v.job, reason, now)) reclaimed.push(v.job);
-    }
-    for (const id of this.reclaiming) if (!jobs.has(id)) this.reclaiming.delete(id);
-    return { reported, reclaimed };
-  }
-
-  /** The views of the jobs with a GPU idle past the threshold. */
-  private views(jobs: ReadonlyMap<string, Job>, held: ReadonlyMap<string, HeldGpu[]>): Map<string, JobIdleView> {
+    const crossedNow = crossedJobs(this.streaks.values());
     const byJob = new Map<string, IdleGpuRecord[]>();
     for (const s of this.streaks.values()) {
       if (s.crossedAt === null) continue;
@@ -137,13 +106,39 @@ export class IdleMonitor {
       if (list) list.push(s);
       else byJob.set(s.jobId, [s]);
     }
-    const out = new Map<string, JobIdleView>();
-    for (const [id, list] of byJob) {
+    const view = (id: string): JobIdleView | null => {
       const job = jobs.get(id);
-      const v = job ? jobIdleView(job, held.get(id) ?? [], list, this.config, true) : null;
-      if (v) out.set(id, v);
+      return job ? jobIdleView(job, held.get(id) ?? [], byJob.get(id) ?? [], this.config, true) : null;
+    };
+    const events: JobEventInput[] = [];
+    const reported: string[] = [];
+    for (const id of new Set(step.crossed.map((s) => s.jobId))) {
+      const v = crossedBefore.has(id) ? null : view(id);
+      if (!v) continue;
+      reported.push(id);
+      events.push({ type: 'job:idle', jobId: id, message: `${idleGpuCount(v)} idle for ${shortDuration(Math.min(...v.gpus.map((g) => g.idleSeconds)))} (${gpuList(v.gpus)}; ${thresholds(this.config)}): idle policy ${v.policy}${v.policy === 'reclaim' && !v.allIdle ? ', reclaimed once all its GPUs are idle' : ''}` });
     }
-    return out;
+    for (const [id, idleMs] of crossedBefore) {
+      const job = jobs.get(id);
+      if (crossedNow.has(id) || !job || job.state !== 'running' || !held.has(id)) continue;
+      // A streak begun afresh means a gap in its telemetry broke the old one (a gap is not idleness).
+      const paused = step.changed.some((s) => s.jobId === id);
+      events.push({ type: 'job:idle-ended', jobId: id, message: paused ? `its GPUs' telemetry paused after ${shortDuration(idleMs / 1000)} idle: idle time counts again from the next sample` : `its GPUs show work again after ${shortDuration(idleMs / 1000)} idle` });
+    }
+    await this.persist(step.ended, events, now);
+
+    const reclaimed: string[] = [];
+    for (const id of crossedNow.keys()) {
+      const job = jobs.get(id);
+      if (!job || job.state !== 'running' || this.reclaiming.has(id) || idlePolicyOf(job.spec, this.config) !== 'reclaim') continue;
+      const v = view(id);
+      if (!v || !shouldReclaim(v)) continue;
+      this.reclaiming.add(id);
+      const reason = `idle: ${v.heldGpus === 1 ? 'its GPU' : `all ${gpus(v.heldGpus)}`} idle for ${shortDuration(Math.min(...v.gpus.map((g) => g.idleSeconds)))} (${gpuList(v.gpus)}; ${thresholds(this.config)}), reclaimed by idle policy reclaim`;
+      if (await this.store.reclaimIdle(id, reason, now)) reclaimed.push(id);
+    }
+    for (const id of this.reclaiming) if (!jobs.has(id)) this.reclaiming.delete(id);
+    return { reported, reclaimed };
   }
 
   /** Writes what changed: new, crossed or moved streaks (a moved one at most every half gap), ended ones removed. */
@@ -167,9 +162,10 @@ export class IdleMonitor {
   }
 }
 
-function crossedJobs(streaks: Iterable<IdleStreak>): Set<string> {
-  const out = new Set<string>();
-  for (const s of streaks) if (s.crossedAt !== null) out.add(s.jobId);
+/** The jobs with a streak past the threshold, with the longest such streak (ms). */
+function crossedJobs(streaks: Iterable<IdleStreak>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of streaks) if (s.crossedAt !== null) out.set(s.jobId, Math.max(out.get(s.jobId) ?? 0, s.lastAt - s.since));
   return out;
 }
 
