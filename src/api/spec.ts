@@ -59,6 +59,11 @@ export interface JobSpec {
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   /** The most times the scheduler may preempt this job (absent: the cluster's default). */
   readonly maxPreemptions?: number;
+  /**
+   * What happens when all its GPUs stay idle (server/idle/, docs/idle.md): `report`, or `reclaim`
+   * (stopped, ends `cancelled`). Absent: the cluster's `idle.action`, report for inference.
+   */
+  readonly idlePolicy?: 'report' | 'reclaim';
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
@@ -97,6 +102,7 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.jobType !== undefined ? { jobType: v.jobType } : {}),
       ...(v.gpuSpeeds !== undefined ? { gpuSpeeds: { ...v.gpuSpeeds } } : {}),
       ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
+      ...(v.idlePolicy !== undefined ? { idlePolicy: v.idlePolicy } : {}),
     },
   };
 }

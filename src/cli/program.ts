@@ -35,6 +35,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   { names: ['token', 'node'], load: async () => (await import('./tokens.ts')).registerTokenCommands },
   { names: ['sim'], load: async () => (await import('./sim.ts')).registerSim },
   { names: ['validate'], load: async () => (await import('./validate.ts')).registerValidate },
+  { names: ['idle'], load: async () => (await import('./idle.ts')).registerIdle },
 ];
 
 /** The program with the command groups `argv` needs: its command's group, or all of them. */

@@ -25,6 +25,8 @@ import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
 import { registerWebRoutes } from './webRoutes.ts';
 import { registerWhatIfRoutes } from './whatIf.ts';
+import { DEFAULT_IDLE_CONFIG, type IdleConfig } from './idle/idleConfig.ts';
+import { jobIdle, registerIdleRoutes } from './idle/idleRoutes.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -43,6 +45,8 @@ export interface AppOptions {
   readonly logger?: boolean;
   /** A node silent this long is lost; agents learn it from register and heartbeat answers to fence themselves. */
   readonly nodeLeaseMs?: number;
+  /** The cluster config's idle section with its defaults (idle/idleConfig.ts). */
+  readonly idle?: IdleConfig;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -118,6 +122,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerDashboardRoutes(app, { store, clock });
   registerLiveRoutes(app, { store, clock });
   registerWhatIfRoutes(app, { store, clock });
+  registerIdleRoutes(app, { store, clock, config: o.idle ?? DEFAULT_IDLE_CONFIG });
   const submissionCheck = new SubmissionCheck(store);
   registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
   const visibleJob = async (p: Principal, id: string) => {
@@ -237,12 +242,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { jobs: items, next };
   });
 
-  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events and attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason)', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events, attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason) and idle: its GPUs idle past the threshold (docs/idle.md), or null', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
-    return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id) };
+    const tasks = await store.listTasks(id);
+    return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG) };
   });
 
   app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'], response: answers(200, RESPONSES.jobChange) } }, async (req) => {
