@@ -148,6 +148,7 @@ export function reclaimVictims(queues: readonly QueueConfig[], reservations: rea
         job: victim.spec.id,
         reason: `borrowed GPUs reclaimed for service ${lender}${why ? ` (${why})` : ''}: ${urgent ? 'stopped at once' : 'planned: checkpoint, then stop'}`,
         reclaim: urgent ? 'immediate' : 'planned',
+        lender,
       });
     }
   }

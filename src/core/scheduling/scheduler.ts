@@ -140,6 +140,8 @@ export interface Preemption {
    * checkpoint is lost).
    */
   readonly reclaim?: 'planned' | 'immediate';
+  /** With `reclaim`: the service the GPUs are taken back for. */
+  readonly lender?: string;
 }
 
 /** Why a job is not running: one of the documented codes (reasons.ts). */
