@@ -95,7 +95,7 @@ const metricName = (fallback: string, what: string) => Type.Optional(Type.String
 export const ServiceSchema = Type.Object(
   {
     minReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SERVICE_REPLICAS, default: 1, 'x-message': `must be an integer from 1 to ${MAX_SERVICE_REPLICAS}`, description: 'replicas always running' })),
-    maxReplicas: Type.Integer({ minimum: 1, maximum: MAX_SERVICE_REPLICAS, 'x-message': `required: an integer from minReplicas to ${MAX_SERVICE_REPLICAS}`, description: "replicas never exceeded: the service's GPU pool" }),
+    maxReplicas: Type.Integer({ minimum: 1, maximum: MAX_SERVICE_REPLICAS, 'x-message': { default: `must be an integer from minReplicas to ${MAX_SERVICE_REPLICAS}`, required: `required: an integer from minReplicas to ${MAX_SERVICE_REPLICAS}` }, description: "replicas never exceeded: the service's GPU pool" }),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1, 'x-message': 'must be an integer from 1 to 100000', description: 'requests one replica serves at once (Ray Serve max_ongoing_requests)' })),
     serviceSeconds: Type.Optional(seconds(86_400, 'must be a number of seconds above 0, at most 86400', { description: 'mean time one request occupies a slot; absent: learned from the replicas\' metrics' })),
     slo: Type.Optional(Type.Object(

@@ -117,7 +117,7 @@ export const Q = {
   serviceRows: `SELECT s.job_id AS job_id, s.min_replicas AS min_replicas, s.max_replicas AS max_replicas, s.desired AS desired, s.keep_milli AS keep_milli, s.urgent AS urgent,
       s.reason AS reason, s.decided_at AS decided_at FROM services s JOIN jobs j ON j.id = s.job_id`,
   setServiceDecision: 'UPDATE services SET desired = $2, keep_milli = $3, urgent = $4, reason = $5, decided_at = $6, updated_at = $6 WHERE job_id = $1',
-  setServiceBounds: 'UPDATE services SET min_replicas = $2, max_replicas = $3, desired = CASE WHEN desired < $2 THEN $2 WHEN desired > $3 THEN $3 ELSE desired END, updated_at = $4 WHERE job_id = $1',
+  setServiceBounds: 'UPDATE services SET min_replicas = $2, max_replicas = $3, urgent = 0, desired = CASE WHEN desired < $2 THEN $2 WHEN desired > $3 THEN $3 ELSE desired END, updated_at = $4 WHERE job_id = $1',
   insertReplica: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, service_id)
     VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, 0, $8, NULL, $9, $9, $10) RETURNING ${JOB_COLS}`,
   /** Open replicas of n services, and finished ones whose task is still stopping. */
