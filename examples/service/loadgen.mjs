@@ -13,6 +13,8 @@
 // - --peak: requests per second at the curve's peak. --compress X: X seconds of the curve pass in
 //   one second (rates × X, waits ÷ X on the wall clock; the figures reported are in curve time).
 // - Progress on stderr every 10 s; the summary as JSON on stdout (or --json FILE).
+import { performance } from 'node:perf_hooks';
+import { clearInterval, setInterval, setTimeout } from 'node:timers';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, Agent } from 'node:http';
 

@@ -19,6 +19,8 @@
 // - POST /infer: answers {"waitMs", "serviceMs", "replica"} once served; x-queue-wait-ms too.
 // - SIGTERM: stops taking requests (503), finishes those queued and in service, exits 0.
 // - MODEL_LOG_REQUESTS=1: one line per GET on stdout with the address it came in on.
+import { performance } from 'node:perf_hooks';
+import { setTimeout } from 'node:timers';
 import { createServer } from 'node:http';
 
 const env = process.env;

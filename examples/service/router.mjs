@@ -14,6 +14,10 @@
 // - GET /metrics: tide_router_requests_total, tide_router_failures_total,
 //   tide_router_ready_replicas, tide_router_wait_seconds (summary).
 // - GET /replicas: the replicas it routes to now (JSON).
+/* global fetch, AbortSignal */
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import { setInterval } from 'node:timers';
 import { createServer, request as httpRequest, Agent } from 'node:http';
 
 const argv = process.argv;
