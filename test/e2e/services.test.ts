@@ -126,6 +126,17 @@ describe('e2e: a service scales on its load and lends its idle GPUs to training'
     assert.equal(queues.find((q) => q.name === 'train')?.borrowedGpus, 3);
     assert.equal((await jobs()).filter((j) => trainers.includes(j.id) && j.state === 'pending').length, 1, 'the fourth waits');
     assert.equal(await metric(/^tide_lent_gpus\{queue="serve"\}/), 3);
+    // The CLI shows it too: a BORROWED column in `tide jobs`, LENT in `tide queues`, the replicas in `tide job`.
+    const cli = async (args: string[]): Promise<string> => {
+      const p = tide([...args, '--server', server.url, '--token', TENANT]);
+      assert.equal(await p.exited, 0, p.output);
+      return p.output;
+    };
+    const table = (await cli(['jobs'])).split('\n');
+    assert.match(table[0] ?? '', /BORROWED$/);
+    assert.equal(table.filter((l) => /^\d+\s+train-\d.*\syes$/.test(l)).length, 3, table.join('\n'));
+    assert.match((await cli(['queues'])).split('\n').find((l) => l.startsWith('serve')) ?? '', /\s3$/);
+    assert.match(await cli(['job', svc]), /Service: +1 ready of 1 wanted \(between 1 and 3\)[\s\S]*Replicas:[\s\S]*http:\/\/127\.0\.0\.[23]:\d+\s+yes/);
 
     // Load: 10 requests/s for 10 s through the router (reactive: 2 Erlangs × 1.5 → 3 replicas, the most).
     const router = new Proc(spawn(process.execPath, [ROUTER, '--server', server.url, '--service', svc, '--token', TENANT, '--listen', '127.0.0.1:0', '--poll-ms', '200'], { stdio: ['ignore', 'pipe', 'pipe'] }));
