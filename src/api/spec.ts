@@ -50,6 +50,8 @@ export interface ServiceSpec {
   readonly loadSeconds: { readonly median: number; readonly p90: number };
   /** What a planned eviction of a borrower takes before its GPU is free (s). */
   readonly evictSeconds: number;
+  /** A scale-down waits until every decision of this window agrees (their highest is kept); 0: at once. */
+  readonly scaleDownDelaySeconds: number;
   readonly readiness: { readonly path: string; readonly port: number | null };
   readonly metrics: { readonly path: string; readonly port: number | null; readonly rate: string; readonly queue: string; readonly inFlight: string; readonly serviceTime: string };
   readonly autoscaler: string;
@@ -141,6 +143,7 @@ function serviceSpec(v: Static<typeof ServiceSchema>): ServiceSpec {
     slo: { quantile: v.slo?.quantile ?? 0.99, waitSeconds: v.slo?.waitSeconds ?? 5, windowSeconds: v.slo?.windowSeconds ?? 300 },
     loadSeconds: typeof load === 'number' ? { median: load, p90: load * LOAD_P90_RATIO } : { median: load.median, p90: load.p90 },
     evictSeconds: v.evictSeconds ?? 30,
+    scaleDownDelaySeconds: v.scaleDownDelaySeconds ?? 0,
     readiness: { path: v.readiness?.path ?? '/healthz', port: v.readiness?.port ?? null },
     metrics: {
       path: v.metrics?.path ?? '/metrics',

@@ -111,6 +111,7 @@ export const ServiceSchema = Type.Object(
       Type.Object({ median: seconds(86_400, 'must be a number of seconds above 0'), p90: seconds(86_400, 'must be a number of seconds above 0') }, { additionalProperties: false }),
     ], { default: 30, 'x-message': 'must be seconds above 0 (the median), or {median, p90}', description: "a new replica's model load time: its median, or {median, p90} (a number alone: p90 = 1.85 × median)" })),
     evictSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, default: 30, 'x-message': 'must be a number of seconds from 0 to 3600', description: 'what a planned eviction of a borrower takes (its checkpoint) before its GPU is free' })),
+    scaleDownDelaySeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400, default: 0, 'x-message': 'must be a number of seconds from 0 to 86400', description: "a scale-down takes effect only once every decision of this window agrees (the highest of them is kept; HPA's scaleDown stabilizationWindowSeconds); 0: the autoscaler's decision at once" })),
     readiness: Type.Optional(Type.Object(
       { path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, default: '/healthz', 'x-message': 'must be an absolute path of plain characters (/healthz), no "..", query or fragment' })), port: portField },
       { additionalProperties: false, 'x-message': 'must be an object: {path?, port?}', description: 'a replica is ready once GET path answers 200' },

@@ -57,6 +57,8 @@ export interface ServiceControllerOptions {
 const MAX_SCRAPE_BYTES = 1024 * 1024;
 /** Back-off after a replica exits on its own: doubles per exit in a row, at most this (ms). */
 const MAX_BACKOFF_MS = 60_000;
+/** A port whose replica failed (another process may hold it on its node) is not handed out again for this long (ms). */
+const PORT_QUARANTINE_MS = 10 * 60_000;
 
 /** What the controller keeps per service between ticks (rebuilt after a failover). */
 interface ServiceState {
@@ -73,6 +75,8 @@ interface ServiceState {
   readonly stopped: Set<string>;
   exits: number;
   nextStartMs: number;
+  /** The autoscaler's recent decisions (wall ms), for the scale-down stabilization window. */
+  recent: { at: number; desired: number; keepMilli: number }[];
 }
 
 const runOf = (j: Job): string => `${j.id}.${j.attempt}`;
@@ -90,6 +94,8 @@ export class ServiceController {
   private stopped = false;
   private held: ServiceReservation[] = [];
   private readonly scale: number;
+  /** Ports whose replica failed, until when they are not handed out. */
+  private readonly quarantine = new Map<number, number>();
 
   constructor(
     private readonly store: Store,
@@ -162,6 +168,10 @@ export class ServiceController {
       const p = portOf(r.job.spec);
       if (p !== null) ports.add(p);
     }
+    for (const [p, until] of this.quarantine) {
+      if (until <= this.o.clock()) this.quarantine.delete(p);
+      else ports.add(p);
+    }
     for (const id of this.states.keys()) if (!services.some((s) => s.job.id === id)) this.states.delete(id);
     let changed = false;
     const due: ServiceRecord[] = [];
@@ -205,6 +215,7 @@ export class ServiceController {
         stopped: new Set(),
         exits: 0,
         nextStartMs: 0,
+        recent: [],
       };
       this.states.set(s.job.id, state);
     }
@@ -247,6 +258,8 @@ export class ServiceController {
       const gone = await this.store.getJob(id);
       if (!gone || gone.state === 'cancelled') continue;
       state.exits++;
+      const port = portOf(gone.spec);
+      if (gone.state === 'failed' && port !== null) this.quarantine.set(port, now + PORT_QUARANTINE_MS);
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (state.exits - 1));
       state.nextStartMs = now + backoff;
       this.o.metrics?.replicaRestarts.inc();
@@ -333,15 +346,21 @@ export class ServiceController {
     const loading = live.length - ready.length;
     const obs = observation((now / 1000) * this.scale, interval, round, ready.length, loading, stopping, lentGpus);
     const d: ReplicaDecision = state.autoscaler.decide(obs);
-    const desired = Math.min(s.maxReplicas, Math.max(s.minReplicas, Math.round(d.replicas)));
+    const decided = Math.min(s.maxReplicas, Math.max(s.minReplicas, Math.round(d.replicas)));
     const gpr = gpusPerReplica(s.job.spec);
     const units = unitsPerReplica(s.job.spec);
-    const keepReplicas = Math.max(desired, gpr > 0 ? Math.ceil(d.keepGpus / gpr - 1e-9) : 0);
-    const keepMilli = Math.min(s.maxReplicas, keepReplicas) * units * 1000;
+    const keepReplicas = Math.max(decided, gpr > 0 ? Math.ceil(d.keepGpus / gpr - 1e-9) : 0);
+    let keepMilli = Math.min(s.maxReplicas, keepReplicas) * units * 1000;
+    // Scale-down stabilization (HPA's): what takes effect is the highest decision of the window.
+    const windowMs = (spec.scaleDownDelaySeconds * 1000) / this.scale;
+    state.recent = [...state.recent.filter((r) => now - r.at < windowMs), { at: now, desired: decided, keepMilli }];
+    const desired = Math.max(...state.recent.map((r) => Math.min(s.maxReplicas, Math.max(s.minReplicas, r.desired))));
+    keepMilli = Math.max(...state.recent.map((r) => r.keepMilli));
     this.o.metrics?.arrivalRate.set({ service: s.job.id }, interval > 0 ? obs.arrivals / interval : 0);
     const rising = keepMilli > s.keepMilli || desired > s.desired;
     const urgent = d.urgent && rising;
-    const reason = `${d.reason}; ${ready.length} ready, ${loading} loading${round.failed ? `, ${round.failed} scrape(s) failed` : ''}`;
+    const held = desired > decided ? `; holds ${desired} (highest in the last ${spec.scaleDownDelaySeconds} s)` : '';
+    const reason = `${d.reason}${held}; ${ready.length} ready, ${loading} loading${round.failed ? `, ${round.failed} scrape(s) failed` : ''}`;
     let event: { type: string; message: string } | undefined;
     if (desired !== s.desired) {
       this.o.metrics?.scaleDecisions.inc({ direction: desired > s.desired ? 'up' : 'down' });
