@@ -52,8 +52,9 @@ export interface ServiceSpec {
   readonly evictSeconds: number;
   /** A scale-down waits until every decision of this window agrees (their highest is kept); 0: at once. */
   readonly scaleDownDelaySeconds: number;
-  readonly readiness: { readonly path: string; readonly port: number | null };
-  readonly metrics: { readonly path: string; readonly port: number | null; readonly rate: string; readonly queue: string; readonly inFlight: string; readonly serviceTime: string };
+  /** Paths on the replica's own port (TIDE_SERVICE_PORT: a fixed port could name another tenant's process on the node). */
+  readonly readiness: { readonly path: string };
+  readonly metrics: { readonly path: string; readonly rate: string; readonly queue: string; readonly inFlight: string; readonly serviceTime: string };
   readonly autoscaler: string;
   readonly options: Readonly<Record<string, number>>;
 }
@@ -144,10 +145,9 @@ function serviceSpec(v: Static<typeof ServiceSchema>): ServiceSpec {
     loadSeconds: typeof load === 'number' ? { median: load, p90: load * LOAD_P90_RATIO } : { median: load.median, p90: load.p90 },
     evictSeconds: v.evictSeconds ?? 30,
     scaleDownDelaySeconds: v.scaleDownDelaySeconds ?? 0,
-    readiness: { path: v.readiness?.path ?? '/healthz', port: v.readiness?.port ?? null },
+    readiness: { path: v.readiness?.path ?? '/healthz' },
     metrics: {
       path: v.metrics?.path ?? '/metrics',
-      port: v.metrics?.port ?? null,
       rate: v.metrics?.rate ?? 'tide_requests_total',
       queue: v.metrics?.queue ?? 'tide_queue_length',
       inFlight: v.metrics?.inFlight ?? 'tide_requests_in_flight',

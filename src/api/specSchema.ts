@@ -85,7 +85,6 @@ export const HTTP_PATH_PATTERN = '^/(?!.*\\.\\.)(?!/)[A-Za-z0-9._~/-]{0,200}$';
 export const MAX_SERVICE_REPLICAS = 1024;
 
 const seconds = (max: number, message: string, extra: object = {}) => Type.Number({ exclusiveMinimum: 0, maximum: max, 'x-message': message, ...extra });
-const portField = Type.Optional(Type.Integer({ minimum: 1024, maximum: 65535, 'x-message': 'must be a port from 1024 to 65535', description: 'a fixed port the replica serves this on; absent: the port Tide gives each replica in TIDE_SERVICE_PORT' }));
 const metricName = (fallback: string, what: string) => Type.Optional(Type.String({ pattern: METRIC_NAME_PATTERN, default: fallback, 'x-message': 'must be a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)', description: what }));
 
 /**
@@ -113,19 +112,18 @@ export const ServiceSchema = Type.Object(
     evictSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, default: 30, 'x-message': 'must be a number of seconds from 0 to 3600', description: 'what a planned eviction of a borrower takes (its checkpoint) before its GPU is free' })),
     scaleDownDelaySeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400, default: 0, 'x-message': 'must be a number of seconds from 0 to 86400', description: "a scale-down takes effect only once every decision of this window agrees (the highest of them is kept; HPA's scaleDown stabilizationWindowSeconds); 0: the autoscaler's decision at once" })),
     readiness: Type.Optional(Type.Object(
-      { path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, default: '/healthz', 'x-message': 'must be an absolute path of plain characters (/healthz), no "..", query or fragment' })), port: portField },
-      { additionalProperties: false, 'x-message': 'must be an object: {path?, port?}', description: 'a replica is ready once GET path answers 200' },
+      { path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, default: '/healthz', 'x-message': 'must be an absolute path of plain characters (/healthz), no "..", query or fragment' })) },
+      { additionalProperties: false, 'x-message': 'must be an object: {path?}', description: 'a replica is ready once GET path answers 200 on its port ($TIDE_SERVICE_PORT)' },
     )),
     metrics: Type.Optional(Type.Object(
       {
         path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, default: '/metrics', 'x-message': 'must be an absolute path of plain characters (/metrics), no "..", query or fragment' })),
-        port: portField,
         rate: metricName('tide_requests_total', 'a counter of requests that arrived (the arrival rate is its increase)'),
         queue: metricName('tide_queue_length', 'a gauge of requests waiting (not yet served)'),
         inFlight: metricName('tide_requests_in_flight', 'a gauge of requests being served (scale-down stops the replica with the fewest)'),
         serviceTime: metricName('tide_request_service_seconds', 'a summary (_sum and _count) of service times, from which serviceSeconds is learned'),
       },
-      { additionalProperties: false, 'x-message': 'must be an object: {path?, port?, rate?, queue?, inFlight?, serviceTime?}', description: 'the Prometheus text endpoint scraped from each ready replica, and the metrics read there' },
+      { additionalProperties: false, 'x-message': 'must be an object: {path?, rate?, queue?, inFlight?, serviceTime?}', description: 'the Prometheus text endpoint scraped from each ready replica on its port ($TIDE_SERVICE_PORT), and the metrics read there' },
     )),
     autoscaler: Type.Optional(name('must be an autoscaler name', { default: 'reactive', description: 'the policy that sets replicas and the GPUs kept from lending' })),
     options: Type.Optional(Type.Unsafe<Record<string, number>>({

@@ -272,7 +272,7 @@ export class ServiceController {
       live
         .filter((r) => !r.ready && r.taskState === 'running' && r.job.state === 'running')
         .map(async (r) => {
-          const url = replicaUrl(r.nodeAddress, r.job.spec, spec.readiness.port, spec.readiness.path);
+          const url = replicaUrl(r.nodeAddress, r.job.spec, spec.readiness.path);
           if (url === null) return;
           const res = await this.get(url).catch(() => null);
           if (res?.status === 200 && (await this.store.markReplicaReady(r.job.id, r.job.attempt))) state.exits = 0;
@@ -320,7 +320,7 @@ export class ServiceController {
     const ready = live.filter((r) => r.ready);
     const scrapes: ReplicaScrape[] = await Promise.all(
       ready.map(async (r): Promise<ReplicaScrape> => {
-        const url = replicaUrl(r.nodeAddress, r.job.spec, spec.metrics.port, spec.metrics.path);
+        const url = replicaUrl(r.nodeAddress, r.job.spec, spec.metrics.path);
         const res = url === null ? null : await this.get(url).catch(() => null);
         if (res?.status !== 200) {
           this.o.metrics?.scrapeFailures.inc();

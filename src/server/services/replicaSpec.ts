@@ -68,14 +68,14 @@ export function nodeHost(address: string): string | null {
 }
 
 /**
- * The URL of `path` on a replica running on the node at `nodeAddress`, on `fixedPort` when the
- * service names one, else the replica's own port; null when any part is missing or not what the
- * schema allows (so nothing but the node's host is ever fetched).
+ * The URL of `path` on a replica running on the node at `nodeAddress`, at the replica's own port
+ * (the one Tide gave it); null when any part is missing or not what the schema allows (so nothing
+ * but the node's host, at a port Tide handed to this replica, is ever fetched).
  */
-export function replicaUrl(nodeAddress: string | null, replica: JobSpec, fixedPort: number | null, path: string): string | null {
+export function replicaUrl(nodeAddress: string | null, replica: JobSpec, path: string): string | null {
   if (nodeAddress === null || !PATH.test(path)) return null;
   const host = nodeHost(nodeAddress);
-  const port = fixedPort ?? portOf(replica);
+  const port = portOf(replica);
   if (host === null || port === null) return null;
   return `http://${host}:${port}${path}`;
 }

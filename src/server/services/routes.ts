@@ -37,7 +37,7 @@ export async function serviceStatus(store: Store, job: Job): Promise<ServiceStat
       state: r.job.state,
       attempt: r.job.attempt,
       node: r.node,
-      url: replicaUrl(r.nodeAddress, r.job.spec, spec.readiness.port, '/')?.slice(0, -1) ?? null,
+      url: replicaUrl(r.nodeAddress, r.job.spec, '/')?.slice(0, -1) ?? null,
       ready: r.ready,
       startedAt: r.startedAt,
     })),

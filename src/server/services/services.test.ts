@@ -52,9 +52,11 @@ test('a replica is its service\'s task group with a port of its own; the server 
   assert.equal(portOf(r), 20005);
   assert.equal(freePort(new Set([REPLICA_PORTS.first, REPLICA_PORTS.first + 1])), REPLICA_PORTS.first + 2);
   assert.equal(freeOrdinal(['chat-0', 'chat-2', 'other-1'], 'chat'), 1);
-  assert.equal(replicaUrl('http://127.0.0.2:9100', r, null, '/metrics'), 'http://127.0.0.2:20005/metrics');
-  assert.equal(replicaUrl('http://[::1]:9100', r, 8000, '/healthz'), 'http://[::1]:8000/healthz');
-  for (const path of ['metrics', '//evil.example/x', '/a/../b', '/x?y=1', '/x#y', '@evil/']) assert.equal(replicaUrl('http://127.0.0.2:9100', r, null, path), null, path);
-  assert.equal(replicaUrl(null, r, null, '/metrics'), null);
-  assert.equal(replicaUrl('not a url', r, null, '/metrics'), null);
+  assert.equal(replicaUrl('http://127.0.0.2:9100', r, '/metrics'), 'http://127.0.0.2:20005/metrics');
+  assert.equal(replicaUrl('http://[::1]:9100', r, '/healthz'), 'http://[::1]:20005/healthz');
+  for (const path of ['metrics', '//evil.example/x', '/a/../b', '/x?y=1', '/x#y', '@evil/']) assert.equal(replicaUrl('http://127.0.0.2:9100', r, path), null, path);
+  assert.equal(replicaUrl(null, r, '/metrics'), null);
+  assert.equal(replicaUrl('not a url', r, '/metrics'), null);
+  const { TIDE_SERVICE_PORT: _, ...noPort } = r.groups[0]?.env ?? {};
+  assert.equal(replicaUrl('http://127.0.0.2:9100', { ...r, groups: [{ ...(r.groups[0] as (typeof r.groups)[number]), env: noPort }] }, '/metrics'), null, 'no port of its own: not reached');
 });
