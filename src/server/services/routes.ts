@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import type { ServiceSpec } from '../../api/spec.ts';
 import type { Job, ServiceStatus } from '../../api/types.ts';
 import { ScaleRequestSchema, answers, RESPONSES } from '../../api/apiSchemas.ts';
 import { checkSchema } from '../../api/schemaCheck.ts';
@@ -22,7 +21,6 @@ export const isService = (j: Job): boolean => j.kind === 'service' && (j.service
 export async function serviceStatus(store: Store, job: Job): Promise<ServiceStatus | null> {
   const s = (await store.listServices([job.id]))[0];
   if (!s) return null;
-  const spec = job.spec.service as ServiceSpec;
   const replicas = await store.listReplicas([job.id]);
   return {
     minReplicas: s.minReplicas,
