@@ -103,7 +103,38 @@ export const JobSchema = Type.Object({
     Type.Object({ step: Type.Integer(), totalSteps: nullable(Type.Integer()), checkpointStep: nullable(Type.Integer()), checkpointAt: time(), at: Type.Integer() }),
     { description: "task 0's last report from TIDE_PROGRESS_FILE" },
   ),
+  borrowed: Type.Optional(Type.Boolean({ description: 'it runs on GPUs its queue borrows from its cohort (lent by another queue, e.g. a service\'s): reclaimed first' })),
+  serviceId: Type.Optional(nullable(Type.String(), { description: "a service's replica: the service's job id" })),
   spec: Type.Object({}, { additionalProperties: true, description: 'the normalised job spec (groups with gpuCount, gpuMilli, cpuMilli, memoryMib)' }),
+});
+
+/** POST /v1/jobs/{id}/scale. */
+export const ScaleRequestSchema = Type.Object(
+  {
+    minReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, 'x-message': 'must be an integer from 1 to 1024' })),
+    maxReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, 'x-message': 'must be an integer from 1 to 1024' })),
+  },
+  { additionalProperties: false, minProperties: 1, 'x-message': 'must be an object: {minReplicas?, maxReplicas?} with at least one' },
+);
+
+/** A service's state in GET /v1/jobs/{id} (api/types.ts ServiceStatus). */
+export const ServiceStatusSchema = Type.Object({
+  minReplicas: Type.Integer(),
+  maxReplicas: Type.Integer(),
+  desiredReplicas: Type.Integer({ description: 'replicas its autoscaler wants now' }),
+  keepGpus: Type.Number({ description: 'GPUs of its queue it keeps from lending; the rest is lent to its cohort' }),
+  urgent: Type.Boolean({ description: 'the last rise was needed at once: borrowers were stopped with no grace period' }),
+  reason: nullable(Type.String(), { description: "the autoscaler's last reason" }),
+  decidedAt: time(),
+  replicas: Type.Array(Type.Object({
+    id: Type.String({ description: "the replica's own job id" }),
+    state: Type.Enum([...JOB_STATES]),
+    attempt: Type.Integer(),
+    node: nullable(Type.String()),
+    url: nullable(Type.String({ description: 'http://HOST:PORT of the replica on its node' })),
+    ready: Type.Boolean({ description: 'its readiness check answered 200: it takes requests' }),
+    startedAt: time(),
+  })),
 });
 
 export const TaskSchema = Type.Object({
@@ -154,6 +185,8 @@ export const QueueSchema = Type.Object({
   pending: Type.Integer(),
   running: Type.Integer(),
   usedGpuMilli: Type.Integer(),
+  lentGpus: Type.Optional(Type.Number({ description: 'GPUs of its quota other queues of its cohort borrow now' })),
+  borrowedGpus: Type.Optional(Type.Number({ description: 'GPUs it uses beyond its nominal quota, borrowed from its cohort' })),
 });
 
 export const TokenSchema = Type.Object({
@@ -208,8 +241,9 @@ const page = (key: string, item: TSchema): TSchema => Type.Object({ [key]: Type.
 export const RESPONSES = {
   submit: Type.Object({ created: Type.Boolean({ description: 'false: an earlier submission with the same idempotency key' }), jobs: Type.Array(JobSchema, { description: 'one job, or one per copy of an array' }) }),
   jobs: page('jobs', JobSchema),
-  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema), idle: Type.Optional(nullable(IdleJobSchema, { description: 'its GPUs that read idle now (docs/idle.md); null: none' })) }),
+  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema), idle: Type.Optional(nullable(IdleJobSchema, { description: 'its GPUs that read idle now (docs/idle.md); null: none' })), service: Type.Optional(ServiceStatusSchema) }),
   idle: Type.Object({ jobs: Type.Array(IdleJobSchema), settings: IdleSettingsSchema }),
+  scale: Type.Object({ job: JobSchema, service: ServiceStatusSchema }),
   jobChange: Type.Object({ job: JobSchema }),
   events: page('events', EventSchema),
   nodes: Type.Object({ nodes: Type.Array(NodeSchema) }),

@@ -14,19 +14,20 @@ import { errorJson, wantsJson } from './errorOutput.ts';
 type Register = (program: Command) => void;
 
 /** The cluster verbs of cluster.ts (a test checks this list against what it registers). */
-export const CLUSTER_COMMANDS = ['submit', 'jobs', 'job', 'logs', 'cancel', 'preempt', 'nodes', 'drain', 'undrain', 'queues', 'queue', 'events', 'tenant'] as const;
+export const CLUSTER_COMMANDS = ['submit', 'jobs', 'job', 'logs', 'cancel', 'scale', 'preempt', 'nodes', 'drain', 'undrain', 'queues', 'queue', 'events', 'tenant'] as const;
 
 /** Top-level command names → the module that registers them, in help order. */
 export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; readonly load: () => Promise<Register> }[] = [
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs, live] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts')]);
+      const [placement, jobs, live, serviceLive] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
         jobs.registerBenchJobs(bench);
         live.registerBenchLive(bench);
+        serviceLive.registerBenchServiceLive(bench);
       };
     },
   },

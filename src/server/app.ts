@@ -27,6 +27,8 @@ import { registerWebRoutes } from './webRoutes.ts';
 import { registerWhatIfRoutes } from './whatIf.ts';
 import { DEFAULT_IDLE_CONFIG, type IdleConfig } from './idle/idleConfig.ts';
 import { jobIdle, registerIdleRoutes } from './idle/idleRoutes.ts';
+import { isService, registerServiceRoutes, serviceStatus } from './services/routes.ts';
+import { queueLoans } from './services/loans.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -248,8 +250,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
     const tasks = await store.listTasks(id);
-    return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG) };
+    const service = isService(job) ? await serviceStatus(store, job) : null;
+    return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG), ...(service ? { service } : {}) };
   });
+  registerServiceRoutes(app, { store, clock, auth, visibleJob, onChange: o.onSubmit });
 
   app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'], response: answers(200, RESPONSES.jobChange) } }, async (req) => {
     const p = await auth(req);
@@ -364,6 +368,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const visible = p.role === 'admin' ? configs : configs.filter((q) => queueOpenTo(q, p.tenant ?? '', tenantNames));
     const byJob = new Map(snap.openJobs.map((j) => [j.id, j]));
     const modelOf = new Map(snap.nodes.map((n) => [n.id, n.gpus]));
+    const loans = queueLoans(snap);
     const queues: QueueInfo[] = visible.map((q) => {
       const jobs = snap.openJobs.filter((j) => j.queue === q.name);
       const held = snap.activeTasks.filter((t) => byJob.get(t.jobId)?.queue === q.name);
@@ -388,6 +393,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         pending: jobs.filter((j) => j.state === 'pending').length,
         running: jobs.filter((j) => j.state === 'running' || j.state === 'admitted').length,
         usedGpuMilli: used,
+        lentGpus: loans.get(q.name)?.lent ?? 0,
+        borrowedGpus: loans.get(q.name)?.borrowed ?? 0,
       };
     });
     return { queues };

@@ -22,6 +22,8 @@ import { agentLogKey } from './agentLink.ts';
 import { idleConfigOf } from './idle/idleConfig.ts';
 import { registerIdleMetrics } from './idle/idleMetrics.ts';
 import { IdleMonitor } from './idle/idleMonitor.ts';
+import { ServiceController } from './services/controller.ts';
+import { serviceMetrics } from './services/metrics.ts';
 
 /**
  * The live server's default job scheduler and placement: the simulator's ('tide': preemptive,
@@ -58,6 +60,8 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   readonly serverId?: string;
   readonly log?: (line: string) => void;
+  /** Services (docs/services.md): how often replicas are reconciled and autoscalers decide (ms), and the autoscalers' time scale. */
+  readonly services?: { readonly reconcileMs?: number; readonly decideMs?: number; readonly timeScale?: number };
 }
 
 export interface RunningServer {
@@ -120,8 +124,24 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const idleMetrics = registerIdleMetrics(metrics.registry, store);
   const idle = new IdleMonitor(store, idleConfig, { maxGapMs: o.nodeLeaseMs ?? 15_000, onIdleSeconds: (tenant, s) => idleMetrics.addIdleSeconds(tenant, s) });
   let lastError = '';
+  const svcMetrics = serviceMetrics(metrics.registry, store);
+  // Set once the loop exists: the controller runs only while this server leads the loop.
+  let leading = (): boolean => false;
+  let poke = (): void => {};
+  const services = new ServiceController(store, {
+    clock: Date.now,
+    isLeader: () => leading(),
+    ...(o.services?.reconcileMs !== undefined ? { reconcileMs: o.services.reconcileMs } : {}),
+    ...(o.services?.decideMs !== undefined ? { decideMs: o.services.decideMs } : {}),
+    ...(o.services?.timeScale !== undefined ? { timeScale: o.services.timeScale } : {}),
+    onChange: () => poke(),
+    metrics: svcMetrics,
+    log,
+  });
   const loop = new SchedulingLoop(store, planner, {
     idle,
+    reservations: () => services.reservations(),
+    onReclaim: (preemptions) => void services.reclaimed(preemptions).catch((e: unknown) => log(`services: ${(e as Error).message}`)),
     serverId,
     tickMs: o.tickMs ?? 1000,
     leaseTtlMs: o.leaseTtlMs ?? 3000,
@@ -136,6 +156,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     onLeadership: (leader) => log(leader ? `${serverId}: leading the scheduling loop` : `${serverId}: standing by (another server leads)`),
   });
+  leading = () => loop.isLeader;
+  poke = () => loop.poke();
   const app = await buildApp({
     store,
     metrics,
@@ -161,6 +183,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : o.port;
   loop.start();
+  services.start();
   return {
     url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
     store,
@@ -168,6 +191,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     app,
     serverId,
     async close() {
+      await services.stop();
       await loop.stop();
       await thread?.close();
       await app.close();
