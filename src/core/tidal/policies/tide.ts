@@ -7,7 +7,8 @@
  * - **Lead**: a replica started now is serving after a borrower's checkpoint, one decision
  *   interval and the model load; the load counts at its 99th percentile. The plan covers the
  *   highest forecast over that lead plus `aheadSeconds` (lending a GPU for a few minutes costs
- *   the borrower's restart for little work).
+ *   the borrower's restart for little work), and at least the last minute's rate, discounted by
+ *   `nowWeight` (0.8) for the noise of a one-minute count.
  * - **Margin from the tracked error**: for every window, the plan that was made a lead before
  *   it began is compared with what came; the margin is a high quantile (`quantile`) of
  *   actual/planned over the last days (`ErrorQuantile`). A steady service gets a thin margin,
@@ -44,7 +45,7 @@ export const tide: AutoscalerFactory = (shape, options) => {
   const missMax = opt('missMax', 3);
   const missHalfLifeSeconds = opt('missHalfLifeDays', 2) * DAY;
   const coldMargin = opt('coldMargin', 2);
-  const nowWeight = opt('nowWeight', 1);
+  const nowWeight = opt('nowWeight', 0.8);
   const bucketSeconds = shape.sloWindowSeconds;
   const loadTail = loadQuantile(shape, opt('loadQuantile', 0.99));
   const size = replicaSizer(shape, opt('waitTail', 2e-5));
