@@ -28,7 +28,7 @@ export function tidalChartSvg(report: TidalBenchReport, serviceSeconds: number):
   const width = 1000;
   const panelH = 150;
   const gap = 46;
-  const margin = { left: 60, right: 150, top: 48, bottom: 44 };
+  const margin = { left: 60, right: 200, top: 48, bottom: 44 };
   const height = margin.top + names.length * (panelH + gap) - gap + margin.bottom;
   const plotW = width - margin.left - margin.right;
   const xMin = report.warmupDays * 24;

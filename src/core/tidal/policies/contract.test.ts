@@ -143,3 +143,14 @@ test('window: learns over its learning days, then lends the same quiet hours eve
   for (let h = 48; h < 72; h++) assert.equal(byHour.get(h), byHour.get(h + 24), `hour ${h % 24} differs from day to day`);
   assert.ok(Math.min(...byHour.values()) < 40, 'it lends at some hour');
 });
+
+test('a clock that does not start at 0 (a live server's epoch seconds): learning counts from the first observation', () => {
+  const epoch = 1_765_000_000;
+  for (const name of ['tide', 'window']) {
+    const a = (getAutoscaler(name) as NonNullable<ReturnType<typeof getAutoscaler>>)(shape, { learnDays: 1 });
+    for (let t = 30; t < DAY - 60; t += 3600) {
+      const d = a.decide({ now: epoch + t, arrivals: 1, intervalSeconds: 30, queueLength: 0, ready: 40, loading: 0, stopping: 0, lentGpus: 0 });
+      assert.equal(d.replicas, 40, `${name} at +${t} s`);
+    }
+  }
+});

@@ -23,7 +23,7 @@
  *   probability of waiting past the SLO is `waitTail` (2e-5), not the SLO's 1 %: the SLO is
  *   judged per 5-minute window, where one busy spell makes many waits late together (see
  *   sizing.ts).
- * - Until the first `learnDays` have been observed it keeps the whole pool.
+ * - Until it has observed `learnDays` (1) of the service it keeps the whole pool.
  */
 import type { AutoscalerFactory, ReplicaDecision, ServiceObservation } from '../autoscaler.ts';
 import { BucketRates } from '../buckets.ts';
@@ -76,6 +76,7 @@ export const tide: AutoscalerFactory = (shape, options) => {
   let feedback = 1;
   let lastMissWindow = -1;
   let lastNow = Number.NEGATIVE_INFINITY;
+  let firstNow: number | null = null;
   const whole: ReplicaDecision = { replicas: shape.maxReplicas, keepGpus: shape.maxReplicas * shape.gpusPerReplica, urgent: false, reason: 'tide: learning the service (whole pool)' };
 
   const onBucket = (bucket: number, rate: number): void => {
@@ -106,7 +107,8 @@ export const tide: AutoscalerFactory = (shape, options) => {
         lastMissWindow = closedWindow;
         feedback = Math.min(missMax, feedback * missStep);
       }
-      if (o.now < learnSeconds) return whole;
+      firstNow ??= o.now - o.intervalSeconds;
+      if (o.now - firstNow < learnSeconds) return whole;
 
       const lead = shape.evictSeconds + o.intervalSeconds + loadTail;
       let forecast = 0;

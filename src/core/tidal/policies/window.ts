@@ -57,6 +57,7 @@ export const windowPolicy: AutoscalerFactory = (shape, options) => {
   const hourPeak = new Float64Array(24);
   const rates = new BucketRates(300);
   let learned = false;
+  let firstNow: number | null = null;
   let window: LendingWindow | null = null;
   const all: ReplicaDecision = { replicas: shape.maxReplicas, keepGpus: shape.maxReplicas * shape.gpusPerReplica, urgent: false, reason: 'window: the whole pool' };
   return {
@@ -67,7 +68,8 @@ export const windowPolicy: AutoscalerFactory = (shape, options) => {
           const hour = Math.floor(((bucket * 300) % DAY) / HOUR);
           hourPeak[hour] = Math.max(hourPeak[hour] as number, rate);
         });
-        if (o.now < learnSeconds) return { ...all, reason: 'window: learning the quiet hours' };
+        firstNow ??= o.now - o.intervalSeconds;
+        if (o.now - firstNow < learnSeconds) return { ...all, reason: 'window: learning the quiet hours' };
         learned = true;
         window = chooseWindow([...hourPeak].map((r) => size(r * (1 + margin))), shape.maxReplicas);
       }
