@@ -144,7 +144,7 @@ test('window: learns over its learning days, then lends the same quiet hours eve
   assert.ok(Math.min(...byHour.values()) < 40, 'it lends at some hour');
 });
 
-test('a clock that does not start at 0 (a live server's epoch seconds): learning counts from the first observation', () => {
+test('a clock that does not start at 0 (epoch seconds on a live server): learning counts from the first observation', () => {
   const epoch = 1_765_000_000;
   for (const name of ['tide', 'window']) {
     const a = (getAutoscaler(name) as NonNullable<ReturnType<typeof getAutoscaler>>)(shape, { learnDays: 1 });
