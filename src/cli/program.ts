@@ -21,13 +21,14 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs, live, serviceLive] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts')]);
+      const [placement, jobs, live, serviceLive, tidal] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts'), import('./benchTidal.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
         jobs.registerBenchJobs(bench);
         live.registerBenchLive(bench);
         serviceLive.registerBenchServiceLive(bench);
+        tidal.registerBenchTidal(bench);
       };
     },
   },
