@@ -21,12 +21,13 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs, live] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts')]);
+      const [placement, jobs, live, energy] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchEnergy.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
         jobs.registerBenchJobs(bench);
         live.registerBenchLive(bench);
+        energy.registerBenchEnergy(bench);
       };
     },
   },

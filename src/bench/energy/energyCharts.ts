@@ -1,0 +1,62 @@
+/**
+ * The charts of `tide bench energy` as standalone SVG: energy per unit of work against average
+ * JCT, one labelled dot per policy (lower left is better), and power over time per policy.
+ * Deterministic: the same report gives the same bytes.
+ */
+import { lineChartSvg, ticks } from '../../report/svgChart.ts';
+
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const fmt = (v: number): string => (Math.round(v * 100) / 100).toString();
+
+export interface LabelledPoint {
+  readonly name: string;
+  readonly x: number;
+  readonly y: number;
+}
+
+export function labelledScatterSvg(chart: { title: string; xLabel: string; yLabel: string; points: readonly LabelledPoint[] }): string {
+  const width = 760;
+  const height = 460;
+  const m = { left: 72, right: 40, top: 40, bottom: 52 };
+  const pts = chart.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const pad = (lo: number, hi: number): [number, number] => {
+    const span = hi - lo || Math.abs(hi) || 1;
+    return [lo - span * 0.15, hi + span * 0.15];
+  };
+  const [x0, x1] = pad(Math.min(...pts.map((p) => p.x)), Math.max(...pts.map((p) => p.x)));
+  const [y0, y1] = pad(Math.min(...pts.map((p) => p.y)), Math.max(...pts.map((p) => p.y)));
+  const w = width - m.left - m.right;
+  const h = height - m.top - m.bottom;
+  const sx = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * w;
+  const sy = (y: number): number => m.top + h - ((y - y0) / (y1 - y0)) * h;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
+  out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${esc(chart.title)}</text>`);
+  for (const t of ticks(x0, x1)) {
+    if (t < x0 || t > x1) continue;
+    out.push(`<line x1="${fmt(sx(t))}" y1="${m.top}" x2="${fmt(sx(t))}" y2="${m.top + h}" stroke="#eee"/>`);
+    out.push(`<text x="${fmt(sx(t))}" y="${m.top + h + 18}" text-anchor="middle">${fmt(t)}</text>`);
+  }
+  for (const t of ticks(y0, y1)) {
+    if (t < y0 || t > y1) continue;
+    out.push(`<line x1="${m.left}" y1="${fmt(sy(t))}" x2="${m.left + w}" y2="${fmt(sy(t))}" stroke="#eee"/>`);
+    out.push(`<text x="${m.left - 8}" y="${fmt(sy(t) + 4)}" text-anchor="end">${fmt(t)}</text>`);
+  }
+  out.push(`<rect x="${m.left}" y="${m.top}" width="${w}" height="${h}" fill="none" stroke="#333"/>`);
+  out.push(`<text x="${m.left + w / 2}" y="${height - 12}" text-anchor="middle">${esc(chart.xLabel)}</text>`);
+  out.push(`<text transform="translate(18 ${m.top + h / 2}) rotate(-90)" text-anchor="middle">${esc(chart.yLabel)}</text>`);
+  pts.forEach((p, i) => {
+    const c = PALETTE[i % PALETTE.length] as string;
+    out.push(`<circle cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="6" fill="${c}"/>`);
+    out.push(`<text x="${fmt(sx(p.x) + 9)}" y="${fmt(sy(p.y) - 8)}" fill="${c}">${esc(`${p.name} (${fmt(p.x)} h, ${p.y.toFixed(3)})`)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** Total power (kW, IT) over time per policy. */
+export function powerChartSvg(title: string, series: readonly { name: string; points: readonly (readonly [number, number])[] }[]): string {
+  return lineChartSvg({ title, xLabel: 'simulated time (hours)', yLabel: 'IT power (kW)', yFromZero: true, series, width: 900 });
+}
