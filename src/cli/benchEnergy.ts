@@ -24,8 +24,8 @@ interface Opts {
   seeds: string;
   policies: string;
   base: string;
-  rate: string;
-  single?: boolean;
+  singleRate: string;
+  multiRate: string;
   batchRate: string;
   deferrable?: string;
   deferWindow: string;
@@ -48,16 +48,16 @@ export function registerBenchEnergy(bench: Command): void {
   bench
     .command('energy')
     .description("Energy, cost and carbon of the energy stages (maxpower: none; powercap, consolidate, timeshift: one each; tide: all) on Gavel's workload and on the GenAI serving curve")
-    .option('--workload <list>', `of: ${ENERGY_WORKLOADS.join(', ')}`, 'gavel,genai')
+    .option('--workload <list>', `of: ${ENERGY_WORKLOADS.join(', ')}`, ENERGY_WORKLOADS.join(','))
     .option('--seeds <range>', 'seeds, e.g. 0-2', '0-2')
     .option('--policies <list>', `of: ${profiles.join(', ')}`, profiles.join(','))
     .option('--base <scheduler>', `the job scheduler the stages wrap, of: ${jobSchedulerNames().join(', ')}`, 'tide')
-    .option('--rate <jobs/h>', "gavel: arrivals per hour (multi-GPU capacity is about 2.8)", '2.0')
-    .option('--single', "gavel: single-GPU jobs (capacity about 5.8 jobs/h; try --rate 4.0)")
+    .option('--single-rate <jobs/h>', 'gavel-single: arrivals per hour (capacity about 5.8)', '4.0')
+    .option('--multi-rate <jobs/h>', 'gavel-multi: arrivals per hour (capacity about 2.8)', '2.0')
     .option('--batch-rate <jobs/h>', 'genai: batch jobs per hour', '1.5')
     .option('--deferrable <share>', 'share of jobs that may be deferred (default: gavel 0, genai 0.8 of the batch jobs)')
     .option('--defer-window <hours>', 'a deferrable job must end this long after its declared end at the latest', '24')
-    .option('--max-slowdown <fraction>', 'powercap: slowdown a job allows (default 0.05)')
+    .option('--max-slowdown <fraction>', 'powercap: slowdown a job allows when it says nothing (default 0.03)')
     .option('--suspend-seconds <s>', 'consolidate: idle time before a node is suspended (default 600)')
     .option('--resume-seconds <s>', 'consolidate: wake-up delay of a suspended node (default 300)')
     .option('--measure <from-to>', 'gavel: measured jobs by submission index', '4000-4999')
@@ -74,7 +74,8 @@ export function registerBenchEnergy(bench: Command): void {
       const policies = parseNames('--policies', opts.policies, profiles);
       if (!jobSchedulerNames().includes(opts.base)) throw new UserError(`--base: unknown scheduler '${opts.base}' (known: ${jobSchedulerNames().join(', ')})`);
       const seeds = parseSeeds('--seeds', opts.seeds);
-      const rate = ranged('--rate', opts.rate, 0.01, 1000, 'a number of jobs per hour');
+      const singleRate = ranged('--single-rate', opts.singleRate, 0.01, 1000, 'a number of jobs per hour');
+      const multiRate = ranged('--multi-rate', opts.multiRate, 0.01, 1000, 'a number of jobs per hour');
       const batchRate = ranged('--batch-rate', opts.batchRate, 0.01, 1000, 'a number of jobs per hour');
       const deferrable = opts.deferrable === undefined ? undefined : ranged('--deferrable', opts.deferrable, 0, 1, 'a share');
       const deferWindowHours = ranged('--defer-window', opts.deferWindow, 0, 24 * 365, 'a number of hours');
@@ -89,15 +90,18 @@ export function registerBenchEnergy(bench: Command): void {
       const servers = parsePositiveInt('--servers', opts.servers);
       const peak = ranged('--peak-inference', opts.peakInference, 0.01, 100_000, 'a number of jobs per hour');
       const threads = opts.threads === undefined ? undefined : parsePositiveInt('--threads', opts.threads);
-      if (workloads.includes('gavel') && !existsSync(opts.throughputs)) throw new UserError(`--throughputs: ${opts.throughputs}: no such file`);
+      if (workloads.some((w) => w !== 'genai') && !existsSync(opts.throughputs)) throw new UserError(`--throughputs: ${opts.throughputs}: no such file`);
       if (workloads.includes('genai') && !existsSync(opts.curve)) throw new UserError(`--curve: ${opts.curve}: no such file`);
       const common = { deferWindowHours, window, days, servers, peakInferencePerHour: peak };
       const options = {
-        gavel: { ...common, jobsPerHour: rate, multiGpu: !opts.single, deferrableShare: deferrable ?? 0 },
-        genai: { ...common, jobsPerHour: batchRate, multiGpu: true, deferrableShare: deferrable ?? 0.8 },
+        'gavel-single': { ...common, jobsPerHour: singleRate, deferrableShare: deferrable ?? 0 },
+        'gavel-multi': { ...common, jobsPerHour: multiRate, deferrableShare: deferrable ?? 0 },
+        genai: { ...common, jobsPerHour: batchRate, deferrableShare: deferrable ?? 0.8 },
       };
       console.log(`Energy benchmark: ${workloads.join(', ')}; seeds ${seeds.join(',')}; policies ${policies.join(', ')} around ${opts.base}`);
-      if (workloads.includes('gavel')) console.log(`  gavel: ${opts.single ? 'single' : 'multi'}-GPU jobs at ${rate} jobs/h, jobs ${window[0]}–${window[1] - 1} measured, 108 one-GPU servers, ${Math.round(100 * options.gavel.deferrableShare)} % deferrable`);
+      for (const w of ['gavel-single', 'gavel-multi'] as const) {
+        if (workloads.includes(w)) console.log(`  ${w}: ${options[w].jobsPerHour} jobs/h, jobs ${window[0]}–${window[1] - 1} measured, 108 one-GPU servers, ${Math.round(100 * options[w].deferrableShare)} % deferrable`);
+      }
       if (workloads.includes('genai')) console.log(`  genai: ${servers} × 8 H100, ${days} days, inference up to ${peak}/h along ${opts.curve}, batch ${batchRate}/h (${Math.round(100 * options.genai.deferrableShare)} % deferrable)`);
       const bar = progressBar('simulating');
       const started = Date.now();
@@ -112,7 +116,7 @@ export function registerBenchEnergy(bench: Command): void {
         ...(maxSlowdown === undefined ? {} : { maxSlowdown }),
         ...(suspendSeconds === undefined ? {} : { suspendSeconds }),
         ...(resumeSeconds === undefined ? {} : { resumeSeconds }),
-        powerWindow: { gavel: [960, 1128], genai: [0, days * 24] },
+        powerWindow: { 'gavel-single': [960, 1128], 'gavel-multi': [960, 1128], genai: [0, days * 24] },
         ...(threads === undefined ? {} : { threads }),
         onProgress: (done, total, last) => bar.update(done, total, `${last.workload} ${last.profile} seed ${last.seed}`),
       });
@@ -120,12 +124,12 @@ export function registerBenchEnergy(bench: Command): void {
       for (const w of workloads) {
         const r = report.workloads[w];
         if (!r) continue;
-        console.log(`\n${w} (means over seeds; energy at the meter with PUE ${1.56}; work in ${w === 'gavel' ? 'V100' : 'H100'} GPU-hours):`);
+        console.log(`\n${w} (means over seeds; energy at the meter, PUE 1.56; work in ${w === 'genai' ? 'H100' : 'V100'} GPU-hours):`);
         console.log(energyTable(r));
         const extra = Object.entries(r.extrapolated).filter(([, fields]) => fields.length > 0);
         if (extra.length > 0) console.log(`extrapolated power figures: ${extra.map(([model, fields]) => `${model}: ${fields.join(', ')}`).join('; ')}`);
       }
-      if (report.judged) console.log(`\ntide vs maxpower on gavel: energy per unit of work ${(100 * report.judged.energyPerWorkUnit).toFixed(1)} %, average JCT ${report.judged.avgJctHours >= 0 ? '+' : ''}${(100 * report.judged.avgJctHours).toFixed(1)} % (target ≤ −20 % with ≤ +5 %: ${report.judged.met ? 'met' : 'NOT met'})`);
+      for (const [w, j] of Object.entries(report.judged)) console.log(`\ntide vs maxpower on ${w}: energy per unit of work ${(100 * j.energyPerWorkUnit).toFixed(1)} %, average JCT ${j.avgJctHours >= 0 ? '+' : ''}${(100 * j.avgJctHours).toFixed(1)} % (target ≤ −20 % with ≤ +5 %: ${j.met ? 'met' : 'NOT met'})`);
       console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s)`);
       if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
       if (opts.svg) {

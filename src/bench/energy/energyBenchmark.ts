@@ -1,9 +1,9 @@
 /**
  * `tide bench energy`: workloads × seeds × energy profiles, spread over worker threads and
  * summarised per workload and policy (means over the seeds that did not saturate, per seed
- * kept), with each policy's change against `maxpower` and the judged comparison (Tide's combined
- * policy against maxpower on Gavel's workload: ≥ 20 % less energy per unit of work with ≤ 5 %
- * higher average JCT).
+ * kept), with each policy's change against `maxpower` and the judged comparison on each of
+ * Gavel's workloads (Tide's combined policy against maxpower: ≥ 20 % less energy per unit of
+ * work with ≤ 5 % higher average JCT).
  */
 import Table from 'cli-table3';
 import { runPool } from '../../util/workers.ts';
@@ -62,13 +62,21 @@ export interface WorkloadEnergy {
 }
 
 export interface EnergyBenchReport {
-  /** The first workload's policies (Gavel's when it ran). */
+  /** The first workload's policies. */
   readonly policies: Readonly<Record<string, PolicyEnergy>>;
   readonly workloads: Readonly<Partial<Record<EnergyWorkload, WorkloadEnergy>>>;
   readonly base: string;
   readonly seeds: readonly number[];
-  /** Tide's combined policy against maxpower on Gavel's workload, when both ran. */
-  readonly judged?: { readonly energyPerWorkUnit: number; readonly avgJctHours: number; readonly met: boolean };
+  /** Per Gavel workload that ran with both: Tide's combined policy against maxpower. */
+  readonly judged: Readonly<Partial<Record<EnergyWorkload, Judged>>>;
+}
+
+export interface Judged {
+  /** Relative changes (−0.2: 20 % less). */
+  readonly energyPerWorkUnit: number;
+  readonly avgJctHours: number;
+  /** ≤ −20 % energy per unit of work with ≤ +5 % average JCT. */
+  readonly met: boolean;
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -136,15 +144,12 @@ export async function runEnergyBenchmark(input: EnergyBenchInput): Promise<Energ
     workloads[w] = { workload: w, options: input.options[w], policies, power, extrapolated: mine[0]?.extrapolated ?? {} };
   }
   const firstWorkload = workloads[input.workloads[0] as EnergyWorkload];
-  const g = workloads.gavel?.policies;
-  const judged = g?.['tide']?.vsMaxpower;
-  return {
-    policies: firstWorkload?.policies ?? {},
-    workloads,
-    base: input.base,
-    seeds: input.seeds,
-    ...(judged ? { judged: { energyPerWorkUnit: judged.energyPerWorkUnit, avgJctHours: judged.avgJctHours, met: judged.energyPerWorkUnit <= -0.2 && judged.avgJctHours <= 0.05 } } : {}),
-  };
+  const judged: Partial<Record<EnergyWorkload, Judged>> = {};
+  for (const w of ['gavel-single', 'gavel-multi'] as const) {
+    const v = workloads[w]?.policies['tide']?.vsMaxpower;
+    if (v) judged[w] = { energyPerWorkUnit: v.energyPerWorkUnit, avgJctHours: v.avgJctHours, met: v.energyPerWorkUnit <= -0.2 && v.avgJctHours <= 0.05 };
+  }
+  return { policies: firstWorkload?.policies ?? {}, workloads, base: input.base, seeds: input.seeds, judged };
 }
 
 const f = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');
@@ -152,12 +157,12 @@ const pct = (v: number | undefined): string => (v === undefined || !Number.isFin
 
 export function energyTable(w: WorkloadEnergy): string {
   const table = new Table({
-    head: ['policy', 'kWh / work unit', 'vs maxpower', 'avg JCT h', 'vs maxpower', 'energy kWh', 'jobs kWh', 'idle kWh', 'base kWh', 'cost yuan', 'vs maxpower', 'CO₂ kg', 'mean cap', 'closure'],
+    head: ['policy', 'kWh / work unit', 'vs maxpower', 'avg JCT h', 'vs maxpower', 'not deferrable', 'energy kWh', 'jobs kWh', 'idle kWh', 'base kWh', 'cost yuan', 'vs maxpower', 'CO₂ kg', 'mean cap', 'closure'],
     style: { head: [], border: [], compact: true },
-    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
   for (const [name, p] of Object.entries(w.policies)) {
-    table.push([name, f(p.energyPerWorkUnit, 4), pct(p.vsMaxpower?.energyPerWorkUnit), f(p.avgJctHours), pct(p.vsMaxpower?.avgJctHours), f(p.energyKwh, 0), f(p.jobsEnergyKwh, 0), f(p.idleEnergyKwh, 0), f(p.baseEnergyKwh, 0), f(p.costYuan, 0), pct(p.vsMaxpower?.costYuan), f(p.co2Kg, 0), f(p.meanCap, 3), p.closureErrorMax.toExponential(0)]);
+    table.push([name, f(p.energyPerWorkUnit, 4), pct(p.vsMaxpower?.energyPerWorkUnit), f(p.avgJctHours), pct(p.vsMaxpower?.avgJctHours), f(p.avgJctHoursNotDeferrable), f(p.energyKwh, 0), f(p.jobsEnergyKwh, 0), f(p.idleEnergyKwh, 0), f(p.baseEnergyKwh, 0), f(p.costYuan, 0), pct(p.vsMaxpower?.costYuan), f(p.co2Kg, 0), f(p.meanCap, 3), p.closureErrorMax.toExponential(0)]);
   }
   return table.toString();
 }
@@ -167,7 +172,7 @@ export function efficiencyChartSvg(w: WorkloadEnergy, seeds: number): string {
   return labelledScatterSvg({
     title: `Energy per unit of work vs average JCT — ${w.workload} (mean of ${seeds} seed${seeds === 1 ? '' : 's'})`,
     xLabel: 'average JCT (hours)',
-    yLabel: `kWh at the meter per ${w.workload === 'gavel' ? 'V100' : 'H100'} GPU-hour of work`,
+    yLabel: `kWh at the meter per ${w.workload === 'genai' ? 'H100' : 'V100'} GPU-hour of work`,
     points: Object.entries(w.policies).map(([name, p]) => ({ name, x: p.avgJctHours, y: p.energyPerWorkUnit })),
   });
 }

@@ -47,10 +47,17 @@ export function labelledScatterSvg(chart: { title: string; xLabel: string; yLabe
   out.push(`<rect x="${m.left}" y="${m.top}" width="${w}" height="${h}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${m.left + w / 2}" y="${height - 12}" text-anchor="middle">${esc(chart.xLabel)}</text>`);
   out.push(`<text transform="translate(18 ${m.top + h / 2}) rotate(-90)" text-anchor="middle">${esc(chart.yLabel)}</text>`);
+  // Labels right of their dots, moved down past labels already placed where they would overlap.
+  const placed: { x: number; y: number; w: number }[] = [];
   pts.forEach((p, i) => {
     const c = PALETTE[i % PALETTE.length] as string;
-    out.push(`<circle cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="6" fill="${c}"/>`);
-    out.push(`<text x="${fmt(sx(p.x) + 9)}" y="${fmt(sy(p.y) - 8)}" fill="${c}">${esc(`${p.name} (${fmt(p.x)} h, ${p.y.toFixed(3)})`)}</text>`);
+    const text = `${p.name} (${fmt(p.x)} h, ${p.y.toFixed(3)})`;
+    const lx = Math.min(sx(p.x) + 9, width - m.right - text.length * 6.5);
+    let ly = sy(p.y) - 8;
+    while (placed.some((q) => Math.abs(q.y - ly) < 14 && lx < q.x + q.w && q.x < lx + text.length * 6.5)) ly += 15;
+    placed.push({ x: lx, y: ly, w: text.length * 6.5 });
+    out.push(`<circle cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="6" fill="${c}" fill-opacity="0.8"/>`);
+    out.push(`<text x="${fmt(lx)}" y="${fmt(ly)}" fill="${c}">${esc(text)}</text>`);
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

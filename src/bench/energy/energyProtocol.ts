@@ -28,6 +28,12 @@ export interface EnergyRunSpec {
   readonly workloadOptions: Omit<EnergyWorkloadOptions, 'seed' | 'curve'>;
   /** Stage settings (default: each stage's own defaults). */
   readonly maxSlowdown?: number;
+  /** powercap: the worth of an hour of a job's completion time, in watts. */
+  readonly jctWatts?: number;
+  /** powercap: the slowdown used while jobs wait for the bind's GPU model. */
+  readonly congestedSlowdown?: number;
+  /** powercap: Zeus's η (energy against time). */
+  readonly eta?: number;
   readonly suspendSeconds?: number;
   readonly resumeSeconds?: number;
   /** Power-over-time buckets (seconds). */
@@ -71,7 +77,7 @@ export interface EnergyFiles {
 
 export function energySetup(spec: EnergyRunSpec, files: EnergyFiles): EnergySetup {
   const o = { ...spec.workloadOptions, seed: spec.seed, curve: files.curve };
-  return spec.workload === 'gavel' ? gavelEnergySetup(files.throughputs, o) : genaiEnergySetup(o);
+  return spec.workload === 'genai' ? genaiEnergySetup(o) : gavelEnergySetup(files.throughputs, o, spec.workload === 'gavel-multi');
 }
 
 export async function runEnergySeed(spec: EnergyRunSpec, files: EnergyFiles): Promise<EnergyRunResult> {
@@ -86,7 +92,7 @@ export async function runEnergySeed(spec: EnergyRunSpec, files: EnergyFiles): Pr
   const scheduler = withEnergyStages(inner, {
     power,
     prices,
-    ...(profile.powercap ? { powercap: spec.maxSlowdown === undefined ? true : { maxSlowdown: spec.maxSlowdown } } : {}),
+    ...(profile.powercap ? { powercap: { ...(spec.maxSlowdown === undefined ? {} : { maxSlowdown: spec.maxSlowdown }), ...(spec.jctWatts === undefined ? {} : { jctWatts: spec.jctWatts }), ...(spec.congestedSlowdown === undefined ? {} : { congestedSlowdown: spec.congestedSlowdown }), ...(spec.eta === undefined ? {} : { eta: spec.eta }) } } : {}),
     ...(profile.consolidate ? { consolidate: { ...(spec.suspendSeconds === undefined ? {} : { suspendSeconds: spec.suspendSeconds }), ...(spec.resumeSeconds === undefined ? {} : { resumeSeconds: spec.resumeSeconds }) } } : {}),
     ...(profile.timeshift ? { timeshift: true } : {}),
   });

@@ -1,8 +1,9 @@
 /**
  * The workloads of `tide bench energy`.
  *
- * - `gavel`: Gavel's cluster (36 V100 + 36 P100 + 36 K80, one GPU per server) and job generator
- *   (sim/gavelWorkload.ts), jobs 4000–4999 measured as in the job benchmark. Each server's base
+ * - `gavel-single`, `gavel-multi`: Gavel's cluster (36 V100 + 36 P100 + 36 K80, one GPU per
+ *   server) and job generator (sim/gavelWorkload.ts) with single-GPU jobs or Gavel's
+ *   "continuous-multiple" mix (1/2/4/8 GPUs), jobs 4000–4999 measured as in the job benchmark. Each server's base
  *   power is that of a one-GPU cloud instance (8 vCPUs, 61 GiB: AWS p3.2xlarge's shape) under
  *   CCF's coefficients: 41 W. A share of the jobs (`deferrableShare`, seeded) may be deferred,
  *   with a deadline of submission + declared limit + `deferWindowHours`.
@@ -24,7 +25,7 @@ import { gavelCluster, gavelJobs, type ThroughputTable } from '../../sim/gavelWo
 import type { JobSource } from '../../sim/simulator.ts';
 import { UserError } from '../../util/errors.ts';
 
-export const ENERGY_WORKLOADS = ['gavel', 'genai'] as const;
+export const ENERGY_WORKLOADS = ['gavel-single', 'gavel-multi', 'genai'] as const;
 export type EnergyWorkload = (typeof ENERGY_WORKLOADS)[number];
 
 /** A one-GPU cloud server (AWS p3.2xlarge: 8 vCPUs, 61 GiB), for the base power of Gavel's servers. */
@@ -44,9 +45,8 @@ export interface EnergySetup {
 
 export interface EnergyWorkloadOptions {
   readonly seed: number;
-  /** gavel: jobs/hour (default 2.0); genai: batch jobs/hour (default 1.5). */
+  /** gavel: jobs/hour; genai: batch jobs/hour. */
   readonly jobsPerHour: number;
-  readonly multiGpu: boolean;
   readonly deferrableShare: number;
   readonly deferWindowHours: number;
   /** gavel: measured jobs by submission index [from, to). */
@@ -68,8 +68,8 @@ function deferrable(job: JobSpec, windowHours: number): JobSpec {
 
 const indexOf = (job: JobSpec): number => Number(job.id.slice(1));
 
-export function gavelEnergySetup(table: ThroughputTable, o: EnergyWorkloadOptions): EnergySetup {
-  const source = gavelJobs(table, { jobsPerHour: o.jobsPerHour, multiGpu: o.multiGpu, seed: o.seed });
+export function gavelEnergySetup(table: ThroughputTable, o: EnergyWorkloadOptions, multiGpu: boolean): EnergySetup {
+  const source = gavelJobs(table, { jobsPerHour: o.jobsPerHour, multiGpu, seed: o.seed });
   const pick = Rng.fromSeed(o.seed + 11);
   const [from, to] = o.window;
   return {

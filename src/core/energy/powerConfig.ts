@@ -55,7 +55,8 @@ function mergeGpu(base: GpuPowerProfile, o: GpuPowerConfig): GpuPowerProfile {
     // A new TDP without a new lowest limit keeps the old limit's share of TDP.
     minCapWatts: o.minCapWatts ?? (o.tdpWatts !== undefined ? (base.minCapWatts / base.tdpWatts) * o.tdpWatts : base.minCapWatts),
     idleWatts: o.idleWatts ?? base.idleWatts,
-    idleWithMemoryWatts: o.idleWithMemoryWatts ?? base.idleWithMemoryWatts,
+    // Likewise a new idle figure keeps the old ratio of idle with memory to idle.
+    idleWithMemoryWatts: o.idleWithMemoryWatts ?? (o.idleWatts !== undefined ? Math.min(o.tdpWatts ?? base.tdpWatts, (base.idleWithMemoryWatts / base.idleWatts) * o.idleWatts) : base.idleWithMemoryWatts),
     loadFraction: o.loadFraction ?? base.loadFraction,
     capCurve: o.capCurve ? [...o.capCurve].sort((a, b) => a.fraction - b.fraction) : base.capCurve,
     source: `${base.source}; cluster config: ${given.join(', ')}`,
@@ -91,13 +92,14 @@ export function mergePowerConfig(base: PowerModel, config: PowerConfig | undefin
 export function checkPowerConfig(base: PowerModel, config: PowerConfig, at = 'power'): PowerConfigError[] {
   const errors: PowerConfigError[] = [];
   const merged = mergePowerConfig(base, config);
-  for (const name of Object.keys(config.gpus ?? {})) {
+  for (const [name, given] of Object.entries(config.gpus ?? {})) {
     const p = merged.gpus[name] as GpuPowerProfile;
     const path = `${at}.gpus.${/^[A-Za-z_][\w-]*$/.test(name) ? name : JSON.stringify(name)}`;
     const bad = (field: string, message: string): void => void errors.push({ path: `${path}.${field}`, message });
     if (!(p.tdpWatts > 0)) bad('tdpWatts', 'must be above 0');
     if (!(p.idleWatts >= 0 && p.idleWatts < p.tdpWatts)) bad('idleWatts', `must be from 0 to below tdpWatts (${p.tdpWatts})`);
-    if (!(p.idleWithMemoryWatts >= p.idleWatts && p.idleWithMemoryWatts <= p.tdpWatts)) bad('idleWithMemoryWatts', `must be from idleWatts (${p.idleWatts}) to tdpWatts (${p.tdpWatts})`);
+    // Judged only when given: derived from a new idle figure, it follows that one's fate.
+    if (given.idleWithMemoryWatts !== undefined && !(p.idleWithMemoryWatts >= p.idleWatts && p.idleWithMemoryWatts <= p.tdpWatts)) bad('idleWithMemoryWatts', `must be from idleWatts (${p.idleWatts}) to tdpWatts (${p.tdpWatts})`);
     if (!(p.minCapWatts > 0 && p.minCapWatts <= p.tdpWatts)) bad('minCapWatts', `must be above 0 and at most tdpWatts (${p.tdpWatts})`);
     if (!(p.loadFraction > 0 && p.loadFraction <= 1)) bad('loadFraction', 'must be above 0 and at most 1');
     const c = p.capCurve;

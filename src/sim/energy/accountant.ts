@@ -18,7 +18,7 @@
 import type { NodeSpec } from '../../core/model.ts';
 import { capEffect, gpuPower, jobWatts, nodeBaseWatts, type PowerModel } from '../../core/energy/powerModel.ts';
 import { energyCharge, gpuTimeYuan, type EnergyPrices } from '../../core/energy/pricing.ts';
-import { CPU_MODEL, jobGpus, runnableModels, type JobSpec } from '../../core/scheduling/model.ts';
+import { CPU_MODEL, jobGpus, type JobSpec } from '../../core/scheduling/model.ts';
 import type { JobBind } from '../../core/scheduling/scheduler.ts';
 import type { EnergyPlan, PowerCappedBind } from '../../core/scheduling/stages/stage.ts';
 import type { SimEvent } from '../simulator.ts';
@@ -126,8 +126,9 @@ interface Attempt {
   readonly cap: number;
   readonly start: number;
   readonly workStart: number;
-  /** (device, share) pairs. */
-  readonly devices: readonly (readonly [number, number])[];
+  /** The devices it holds and its share of each (milli ÷ 1000). */
+  readonly devices: readonly number[];
+  readonly shares: readonly number[];
   /** Σ shares (GPU equivalents). */
   readonly gpus: number;
   /** Σ share × idle-with-memory W (restart phase) and Σ share × job W (work phase). */
@@ -137,6 +138,16 @@ interface Attempt {
   readonly rate: number;
   working: boolean;
   closed: boolean;
+}
+
+interface JobState {
+  readonly spec: JobSpec;
+  /** Reference GPU-hours of work per step. */
+  readonly perStep: number;
+  attempts: number;
+  open: Attempt | undefined;
+  /** Steps counted as work so far. */
+  credited: number;
 }
 
 const newTotals = (): UsageTotals => ({ attempts: 0, gpuSeconds: 0, energyJ: 0, heldIdleJ: 0, energyYuan: 0, gpuYuan: 0, co2Grams: 0, work: 0 });
@@ -170,14 +181,12 @@ export class EnergyAccountant {
   private heldAggJ = 0;
   private idleJ = 0;
   private baseJ = 0;
-  private overheadYuan = 0;
-  private overheadCo2 = 0;
+  /** Idle and base joules per hour of the run. */
+  private readonly overheadByHour: number[] = [];
   private readonly buckets: number[][] = [];
   // Jobs.
-  private readonly specs = new Map<string, JobSpec>();
-  private readonly attemptsOf = new Map<string, number>();
-  private readonly open = new Map<string, Attempt>();
-  private readonly credited = new Map<string, number>();
+  /** Jobs submitted and not yet ended. */
+  private readonly jobs = new Map<string, JobState>();
   /** Restart phases ending, as a binary heap on workStart. */
   private readonly phaseHeap: Attempt[] = [];
   private readonly attempts: AttemptRecord[] = [];
@@ -239,7 +248,7 @@ export class EnergyAccountant {
   readonly onEvent = (e: SimEvent): void => {
     switch (e.type) {
       case 'job:submitted':
-        this.specs.set(e.job.id, e.job);
+        this.jobs.set(e.job.id, { spec: e.job, perStep: this.perStepOf(e.job), attempts: 0, open: undefined, credited: 0 });
         return;
       case 'cycle':
         this.advance(e.time);
@@ -253,8 +262,7 @@ export class EnergyAccountant {
       case 'job:timedout': {
         this.advance(e.time);
         this.close(e.job.id, e.time, e.type === 'job:finished' ? 'finished' : 'timedout', 0, e.type === 'job:finished');
-        this.specs.delete(e.job.id);
-        this.credited.delete(e.job.id);
+        this.jobs.delete(e.job.id);
         return;
       }
       case 'node:lost':
@@ -304,6 +312,32 @@ export class EnergyAccountant {
     this.nodeW[i] = this.nodePower(i);
   }
 
+  /**
+   * Changes device k's held milli-GPU and dynamic watts by the deltas at time t, keeping its
+   * node's integral (from the device's own power before and after) and the idle aggregate right.
+   * Devices only change on powered nodes (a bind to a sleeping node fails the run first).
+   */
+  private changeDevice(k: number, t: number, milli: number, dyn: number): void {
+    const i = this.nodeOf[k] as number;
+    this.settleNode(i, t);
+    const beforeW = this.devicePower(k);
+    const beforeIdle = this.deviceIdle(k);
+    let m = (this.milli[k] as number) + milli;
+    let d = (this.dynW[k] as number) + dyn;
+    if (m < 1e-6) {
+      m = 0;
+      d = 0;
+    }
+    this.milli[k] = m;
+    this.dynW[k] = d;
+    this.nodeW[i] = (this.nodeW[i] as number) + this.devicePower(k) - beforeW;
+    this.idleAggW += this.deviceIdle(k) - beforeIdle;
+  }
+
+  private devicePower(k: number): number {
+    return (this.milli[k] as number) > 0 ? (this.idleMemW[k] as number) + (this.dynW[k] as number) : (this.idleW[k] as number);
+  }
+
   private settleNode(i: number, t: number): void {
     this.nodeJ[i] = (this.nodeJ[i] as number) + (this.nodeW[i] as number) * (t - (this.nodeT[i] as number));
     this.nodeT[i] = t;
@@ -326,13 +360,16 @@ export class EnergyAccountant {
     const from = this.t;
     this.jobsAggJ += this.jobsW * dt;
     this.heldAggJ += this.heldW * dt;
-    const idle = this.idleAggW * dt;
-    const base = this.baseAggW * dt;
-    this.idleJ += idle;
-    this.baseJ += base;
-    const c = energyCharge(this.prices, idle + base, from, to);
-    this.overheadYuan += c.energyYuan;
-    this.overheadCo2 += c.co2Grams;
+    this.idleJ += this.idleAggW * dt;
+    this.baseJ += this.baseAggW * dt;
+    // Idle and base energy by hour of the run, priced at the end (the tariff is constant within an hour).
+    const overheadW = this.idleAggW + this.baseAggW;
+    for (let s = from; s < to; ) {
+      const h = Math.floor(s / 3600);
+      const end = Math.min(to, (h + 1) * 3600);
+      this.overheadByHour[h] = (this.overheadByHour[h] ?? 0) + overheadW * (end - s);
+      s = end;
+    }
     // Power-over-time buckets.
     for (let s = from; s < to; ) {
       const b = Math.floor(s / this.bucket);
@@ -363,13 +400,13 @@ export class EnergyAccountant {
   }
 
   private openAttempt(b: PowerCappedBind, t: number): void {
-    const spec = this.specs.get(b.job);
-    if (!spec) throw new AccountingError(`bind of job ${b.job}, which was never submitted`);
-    const n = (this.attemptsOf.get(b.job) ?? 0) + 1;
-    this.attemptsOf.set(b.job, n);
+    const job = this.jobs.get(b.job);
+    if (!job) throw new AccountingError(`bind of job ${b.job}, which was never submitted`);
+    const spec = job.spec;
+    const n = ++job.attempts;
     const cap = b.powerCap ?? 1;
-    const devices: [number, number][] = [];
-    const touched = new Set<number>();
+    const devices: number[] = [];
+    const shares: number[] = [];
     let gpus = 0;
     let heldW = 0;
     let workW = 0;
@@ -378,26 +415,22 @@ export class EnergyAccountant {
     const perGpuWork = profile ? jobWatts(profile, cap) : 0;
     for (const binding of b.bindings) {
       const node = binding.placement.node;
-      if (!this.powered[node] || (this.readyAt[node] as number) > t) throw new AccountingError(`job ${b.job} bound at t=${t} to node ${binding.nodeId}, which is powered down or still waking`);
-      touched.add(node);
+      if (!this.powered[node] || this.down[node] || (this.readyAt[node] as number) > t) throw new AccountingError(`job ${b.job} bound at t=${t} to node ${binding.nodeId}, which is powered down or still waking`);
+      const share = binding.placement.gpuMilli / 1000;
       for (const d of binding.placement.gpus) {
         const k = (this.gpuOffset[node] as number) + d;
-        const share = binding.placement.gpuMilli / 1000;
-        devices.push([k, share]);
+        devices.push(k);
+        shares.push(share);
         gpus += share;
         heldW += share * (this.idleMemW[k] as number);
         workW += share * perGpuWork;
+        this.changeDevice(k, t, share * 1000, 0);
       }
     }
     // Restart cost as the simulator charges it: every start after a preemption.
-    const restart = this.attemptsOf.get(b.job) !== 1 ? (spec.restartCostSeconds ?? 0) : 0;
-    const a: Attempt = { spec, n, model: b.model, cap, start: t, workStart: t + restart, devices, gpus, heldW, workW, rate: this.rateOf(spec, b, cap), working: false, closed: false };
-    for (const node of touched) {
-      this.changeNode(node, t, () => {
-        for (const [k, share] of devices) if ((this.nodeOf[k] as number) === node) this.milli[k] = (this.milli[k] as number) + share * 1000;
-      });
-    }
-    this.open.set(b.job, a);
+    const restart = n !== 1 ? (spec.restartCostSeconds ?? 0) : 0;
+    const a: Attempt = { spec, n, model: b.model, cap, start: t, workStart: t + restart, devices, shares, gpus, heldW, workW, rate: this.rateOf(spec, b, cap), working: false, closed: false };
+    job.open = a;
     this.jobsW += heldW;
     this.heldW += heldW;
     if (restart > 0) this.pushPhase(a);
@@ -415,40 +448,27 @@ export class EnergyAccountant {
 
   private startWork(a: Attempt, t: number): void {
     a.working = true;
-    const touched = new Set<number>();
-    for (const [k] of a.devices) touched.add(this.nodeOf[k] as number);
-    for (const node of touched) {
-      this.changeNode(node, t, () => {
-        for (const [k, share] of a.devices) if ((this.nodeOf[k] as number) === node) this.dynW[k] = (this.dynW[k] as number) + (share * (a.workW - a.heldW)) / a.gpus;
-      });
-    }
+    // Each device's share of the job's power above idle-with-memory (one model: the same per GPU).
+    const perGpu = a.gpus > 0 ? (a.workW - a.heldW) / a.gpus : 0;
+    for (let i = 0; i < a.devices.length; i++) this.changeDevice(a.devices[i] as number, t, 0, (a.shares[i] as number) * perGpu);
     this.jobsW += a.workW - a.heldW;
     this.heldW -= a.heldW;
   }
 
   private close(id: string, t: number, how: AttemptEnd, lostSteps: number, done = false): void {
-    const a = this.open.get(id);
-    if (!a) return;
-    this.open.delete(id);
+    const job = this.jobs.get(id);
+    const a = job?.open;
+    if (!job || !a) return;
+    job.open = undefined;
     if (!a.working && a.workStart <= t) this.startWork(a, a.workStart);
     a.closed = true;
     const workFrom = Math.min(t, a.workStart);
     const heldJ = a.heldW * (workFrom - a.start);
     const workJ = a.workW * (t - workFrom);
-    const touched = new Set<number>();
-    for (const [k] of a.devices) touched.add(this.nodeOf[k] as number);
-    for (const node of touched) {
-      this.changeNode(node, t, () => {
-        for (const [k, share] of a.devices) {
-          if ((this.nodeOf[k] as number) !== node) continue;
-          this.milli[k] = Math.max(0, (this.milli[k] as number) - share * 1000);
-          if (a.working) this.dynW[k] = (this.dynW[k] as number) - (share * (a.workW - a.heldW)) / a.gpus;
-          if ((this.milli[k] as number) < 1e-6) {
-            this.milli[k] = 0;
-            this.dynW[k] = 0;
-          }
-        }
-      });
+    const perGpu = a.working && a.gpus > 0 ? (a.workW - a.heldW) / a.gpus : 0;
+    for (let i = 0; i < a.devices.length; i++) {
+      const share = a.shares[i] as number;
+      this.changeDevice(a.devices[i] as number, t, -share * 1000, -share * perGpu);
     }
     if (a.working) this.jobsW -= a.workW;
     else {
@@ -456,72 +476,60 @@ export class EnergyAccountant {
       this.heldW -= a.heldW;
     }
     // Work that counted: steps at the attempt's rate while working, less what a stop lost.
-    const before = this.credited.get(id) ?? 0;
+    const before = job.credited;
     let steps = Math.max(0, a.rate * (t - workFrom) - lostSteps);
     steps = done ? Math.max(0, a.spec.totalSteps - before) : Math.min(steps, Math.max(0, a.spec.totalSteps - before));
-    this.credited.set(id, before + steps);
-    this.record(a, t, how, heldJ, workJ, steps);
+    job.credited = before + steps;
+    this.record(a, t, how, heldJ, workJ, steps * job.perStep);
   }
 
-  private record(a: Attempt, t: number, how: AttemptEnd, heldJ: number, workJ: number, steps: number): void {
+  private record(a: Attempt, t: number, how: AttemptEnd, heldJ: number, workJ: number, units: number): void {
     const workFrom = Math.min(t, a.workStart);
-    const held = energyCharge(this.prices, heldJ, a.start, workFrom);
+    const held = heldJ > 0 ? energyCharge(this.prices, heldJ, a.start, workFrom) : undefined;
     const work = energyCharge(this.prices, workJ, workFrom, t);
     const gpuSeconds = a.gpus * (t - a.start);
     const energyJ = heldJ + workJ;
     const gpuYuan = a.model === CPU_MODEL ? 0 : gpuTimeYuan(this.prices, a.model, gpuSeconds);
-    const units = this.workUnits(a.spec, steps);
-    const rec: AttemptRecord = {
-      job: a.spec.id,
-      attempt: a.n,
-      tenant: a.spec.tenant,
-      queue: a.spec.queue,
-      model: a.model,
-      powerCap: a.cap,
-      start: a.start,
-      end: t,
-      endedAs: how,
-      gpuSeconds,
-      energyJ,
-      heldIdleJ: heldJ,
-      energyYuan: held.energyYuan + work.energyYuan,
-      gpuYuan,
-      co2Grams: held.co2Grams + work.co2Grams,
-      work: units,
-    };
-    if (this.opts.keepAttempts) this.attempts.push(rec);
-    for (const [map, key] of [[this.byTenant, a.spec.tenant], [this.byQueue, a.spec.queue]] as const) {
-      let u = map.get(key);
-      if (!u) map.set(key, (u = newTotals()));
-      u.attempts++;
-      u.gpuSeconds += gpuSeconds;
-      u.energyJ += energyJ;
-      u.heldIdleJ += heldJ;
-      u.energyYuan += rec.energyYuan;
-      u.gpuYuan += gpuYuan;
-      u.co2Grams += rec.co2Grams;
-      u.work += units;
+    const energyYuan = (held?.energyYuan ?? 0) + work.energyYuan;
+    const co2Grams = (held?.co2Grams ?? 0) + work.co2Grams;
+    if (this.opts.keepAttempts) {
+      this.attempts.push({ job: a.spec.id, attempt: a.n, tenant: a.spec.tenant, queue: a.spec.queue, model: a.model, powerCap: a.cap, start: a.start, end: t, endedAs: how, gpuSeconds, energyJ, heldIdleJ: heldJ, energyYuan, gpuYuan, co2Grams, work: units });
     }
+    this.addTo(this.byTenant, a.spec.tenant, gpuSeconds, energyJ, heldJ, energyYuan, gpuYuan, co2Grams, units);
+    this.addTo(this.byQueue, a.spec.queue, gpuSeconds, energyJ, heldJ, energyYuan, gpuYuan, co2Grams, units);
     let m = this.byModel.get(a.model);
     if (!m) this.byModel.set(a.model, (m = { gpuSeconds: 0, energyJ: 0 }));
     m.gpuSeconds += gpuSeconds;
     m.energyJ += energyJ;
     this.attemptsJ += energyJ;
     this.attemptsHeldJ += heldJ;
-    this.attemptsYuan += rec.energyYuan + gpuYuan;
-    this.attemptsCo2 += rec.co2Grams;
+    this.attemptsYuan += energyYuan + gpuYuan;
+    this.attemptsCo2 += co2Grams;
     this.work += units;
     if (a.cap < 1) this.cappedJ += energyJ;
     this.capGpuSeconds += gpuSeconds;
     this.capWeighted += gpuSeconds * a.cap;
   }
 
-  /** Reference GPU-hours for `steps` of the job. */
-  private workUnits(spec: JobSpec, steps: number): number {
+  private addTo(map: Map<string, UsageTotals>, key: string, gpuSeconds: number, energyJ: number, heldJ: number, energyYuan: number, gpuYuan: number, co2Grams: number, work: number): void {
+    let u = map.get(key);
+    if (!u) map.set(key, (u = newTotals()));
+    u.attempts++;
+    u.gpuSeconds += gpuSeconds;
+    u.energyJ += energyJ;
+    u.heldIdleJ += heldJ;
+    u.energyYuan += energyYuan;
+    u.gpuYuan += gpuYuan;
+    u.co2Grams += co2Grams;
+    u.work += work;
+  }
+
+  /** Reference GPU-hours per step of the job. */
+  private perStepOf(spec: JobSpec): number {
     const ref = this.opts.workModel;
     let tp = ref !== undefined ? (spec.throughput[ref] ?? 0) : 0;
-    if (!(tp > 0)) for (const m of runnableModels(spec)) tp = Math.max(tp, spec.throughput[m] ?? 0);
-    return tp > 0 ? (steps / tp) * Math.max(1, jobGpus(spec)) / 3600 : 0;
+    if (!(tp > 0)) for (const m in spec.throughput) tp = Math.max(tp, spec.throughput[m] ?? 0);
+    return tp > 0 ? Math.max(1, jobGpus(spec)) / tp / 3600 : 0;
   }
 
   private pushPhase(a: Attempt): void {
@@ -562,12 +570,21 @@ export class EnergyAccountant {
    */
   report(now: number): EnergyReport {
     this.advance(now);
-    for (const id of [...this.open.keys()].sort()) this.close(id, now, 'running', 0);
+    for (const id of [...this.jobs.keys()].sort()) this.close(id, now, 'running', 0);
     this.integrate(now);
     let nodeJ = 0;
     for (let i = 0; i < this.nodeJ.length; i++) {
       this.settleNode(i, now);
       nodeJ += this.nodeJ[i] as number;
+    }
+    let overheadYuan = 0;
+    let overheadCo2 = 0;
+    for (let h = 0; h < this.overheadByHour.length; h++) {
+      const j = this.overheadByHour[h] ?? 0;
+      if (j === 0) continue;
+      const c = energyCharge(this.prices, j, h * 3600, (h + 1) * 3600);
+      overheadYuan += c.energyYuan;
+      overheadCo2 += c.co2Grams;
     }
     const parts = this.attemptsJ + this.idleJ + this.baseJ;
     const closureError = nodeJ > 0 ? Math.abs(parts - nodeJ) / nodeJ : Math.abs(parts);
@@ -595,8 +612,8 @@ export class EnergyAccountant {
       energyKwh: kwh(nodeJ),
       idleEnergyKwh: kwh(this.idleJ),
       baseEnergyKwh: kwh(this.baseJ),
-      costYuan: this.attemptsYuan + this.overheadYuan,
-      co2Kg: (this.attemptsCo2 + this.overheadCo2) / 1000,
+      costYuan: this.attemptsYuan + overheadYuan,
+      co2Kg: (this.attemptsCo2 + overheadCo2) / 1000,
       work: this.work,
       byTenant: toRecord(this.byTenant),
       byQueue: toRecord(this.byQueue),

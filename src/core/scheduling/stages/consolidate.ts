@@ -8,9 +8,11 @@
  * 1. moves a task bound to a suspended or waking node onto an empty powered node of the same
  *    shape (same GPUs, at least the CPU and memory) when there is one, so no node is woken while
  *    an equal one idles;
- * 2. otherwise withholds the bind (whole: a gang stays all or nothing), resumes the nodes it
- *    needs and gives the job the reason `waiting-for-node-power-up` with the time they are ready;
- *    the scheduler binds it again then (its wake-up is asked for);
+ * 2. otherwise withholds the bind (whole: a gang stays all or nothing) and gives the job the
+ *    reason `waiting-for-node-power-up` with the time its nodes are ready: it waits for an equal
+ *    node already waking that no other job waits for, or resumes the one it was bound to; the
+ *    scheduler binds it again then (its wake-up is asked for). A job the scheduler was moving
+ *    keeps running where it is instead, when nothing else in the plan goes to its nodes;
  * 3. suspends each schedulable node that has been empty for `suspendSeconds`, keeping
  *    `spareNodes` empty nodes powered.
  * Power changes ride on the plan (`nodePower`): the simulator's accounting reads them, the live
@@ -72,24 +74,28 @@ export function consolidateStage(opts: ConsolidateOptions = {}): SchedulingStage
 
       const changes: NodePowerChange[] = [];
       const reasons: PendingReason[] = [];
-      let binds: PowerCappedBind[] | undefined;
+      /** Waking nodes a withheld bind of this cycle waits for (no other bind waits for the same one). */
+      const claimed = new Set<number>();
+      const waking = (i: number): boolean => (powered[i] as boolean) && (readyAt[i] as number) > now;
+      const spec = (i: number): NodeSpec => (nodes[i] as { spec: NodeSpec }).spec;
+      /** The first schedulable node, other than `from`, of the same shape that passes `ok`. */
+      const sameShaped = (from: number, ok: (i: number) => boolean): number | undefined => {
+        for (let i = 0; i < nodes.length; i++) if (i !== from && nodes[i]?.schedulable && ok(i) && sameShape(spec(from), spec(i))) return i;
+        return undefined;
+      };
+      let binds: (PowerCappedBind | undefined)[] | undefined;
+      const withheld: { k: number; waits: number[] }[] = [];
       plan.binds.forEach((b, k) => {
         const asleep = [...new Set(b.bindings.map((t) => t.placement.node).filter((n) => !usable(n)))];
         if (asleep.length === 0) return;
-        // 1. An empty powered node of the same shape for each sleeping one.
+        binds ??= plan.binds.slice();
+        // 1. An empty powered node of the same shape for each sleeping one: move the tasks there.
         const target = new Map<number, number>();
         for (const from of asleep) {
-          const spec = (nodes[from] as { spec: NodeSpec }).spec;
-          for (let i = 0; i < nodes.length; i++) {
-            const n = nodes[i];
-            if (n?.schedulable && busy[i] === 0 && usable(i) && ![...target.values()].includes(i) && sameShape(spec, n.spec)) {
-              target.set(from, i);
-              break;
-            }
-          }
-          if (!target.has(from)) break;
+          const to = sameShaped(from, (i) => busy[i] === 0 && usable(i) && ![...target.values()].includes(i));
+          if (to === undefined) break;
+          target.set(from, to);
         }
-        binds ??= plan.binds.slice();
         if (target.size === asleep.length) {
           for (const t of b.bindings) {
             const to = target.get(t.placement.node);
@@ -99,26 +105,54 @@ export function consolidateStage(opts: ConsolidateOptions = {}): SchedulingStage
           }
           binds[k] = { ...b, bindings: b.bindings.map((t) => {
             const to = target.get(t.placement.node);
-            return to === undefined ? t : { ...t, nodeId: (nodes[to] as { spec: NodeSpec }).spec.id, placement: { ...t.placement, node: to } };
+            return to === undefined ? t : { ...t, nodeId: spec(to).id, placement: { ...t.placement, node: to } };
           }) };
           return;
         }
-        // 2. Wake what it needs and withhold it until then.
-        let ready = now;
-        for (const n of asleep) {
-          if (!powered[n]) {
-            powered[n] = true;
-            readyAt[n] = now + resume;
-            idleSince[n] = NaN;
-            changes.push({ node: n, state: 'on', readyAt: now + resume });
+        // 2. Otherwise wait: for the node itself if it is waking, else for an equal node already
+        // waking that nobody waits for, else wake it.
+        const waits: number[] = [];
+        for (const from of asleep) {
+          let n = waking(from) && !claimed.has(from) ? from : sameShaped(from, (i) => waking(i) && busy[i] === 0 && !claimed.has(i));
+          if (n === undefined) {
+            n = from;
+            if (!powered[n]) {
+              powered[n] = true;
+              readyAt[n] = now + resume;
+              idleSince[n] = NaN;
+              changes.push({ node: n, state: 'on', readyAt: now + resume });
+            }
           }
-          ready = Math.max(ready, readyAt[n] as number);
+          claimed.add(n);
+          waits.push(n);
         }
         for (const t of b.bindings) add(t.placement.node, -1);
-        binds[k] = undefined as unknown as PowerCappedBind;
-        const ids = asleep.map((n) => (nodes[n] as { spec: NodeSpec }).spec.id).join(', ');
-        reasons.push({ job: b.job, code: 'waiting-for-node-power-up', message: `node${asleep.length > 1 ? 's' : ''} ${ids} ${asleep.length > 1 ? 'are' : 'is'} powering up (ready in ${Math.ceil(ready - now)} s)`, estimatedStart: ready });
+        binds[k] = undefined;
+        withheld.push({ k, waits });
       });
+
+      // A move (preempted and bound again) whose new place is not ready keeps running where it is,
+      // when no bind of the plan goes to its nodes (and no quotas could be touched by keeping it).
+      const running = new Map(snapshot.running.map((r) => [r.spec.id as string, r]));
+      const kept = new Set<string>();
+      if (withheld.length > 0 && snapshot.queues.length === 0) {
+        const target = new Set<number>();
+        for (const b of binds ?? []) if (b) for (const t of b.bindings) target.add(t.placement.node);
+        for (const w of withheld) {
+          const job = plan.binds[w.k]?.job as string;
+          const run = stopped.has(job) ? running.get(job) : undefined;
+          if (!run || run.bindings.some((t) => target.has(t.placement.node))) continue;
+          kept.add(job);
+          for (const t of run.bindings) add(t.placement.node, 1);
+        }
+      }
+      for (const w of withheld) {
+        const job = plan.binds[w.k]?.job;
+        if (job === undefined || kept.has(job)) continue;
+        const ready = Math.max(now, ...w.waits.map((n) => readyAt[n] as number));
+        const ids = w.waits.map((n) => spec(n).id).join(', ');
+        reasons.push({ job, code: 'waiting-for-node-power-up', message: `node${w.waits.length > 1 ? 's' : ''} ${ids} ${w.waits.length > 1 ? 'are' : 'is'} powering up (ready in ${Math.ceil(ready - now)} s)`, estimatedStart: ready });
+      }
 
       // 3. Suspend nodes empty for long enough, the longest-empty first, keeping `spare` powered.
       const candidates: number[] = [];
@@ -154,7 +188,8 @@ export function consolidateStage(opts: ConsolidateOptions = {}): SchedulingStage
       const pending = reasons.length === 0 ? plan.pending : [...plan.pending, ...reasons].sort((a, b) => (a.job < b.job ? -1 : a.job > b.job ? 1 : 0));
       return {
         ...plan,
-        binds: binds ? binds.filter((b) => b !== undefined) : plan.binds,
+        binds: binds ? binds.filter((b): b is PowerCappedBind => b !== undefined) : plan.binds,
+        preemptions: kept.size === 0 ? plan.preemptions : plan.preemptions.filter((p) => !kept.has(p.job)),
         pending,
         ...(changes.length > 0 ? { nodePower: [...(plan.nodePower ?? []), ...changes] } : {}),
         ...(wake === undefined ? {} : { wakeAt: wake }),

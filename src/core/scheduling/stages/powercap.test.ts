@@ -55,10 +55,21 @@ test('the stage caps each bind by its own job\'s allowance, and leaves alone a j
   const bindOn = (job: JobSpec, node: number, gpus: number) => ({ job: job.id, model: 'H100', bindings: Array.from({ length: gpus }, (_, i) => ({ group: 'worker', index: i, nodeId: nodes[node]!.spec.id, placement: { node, gpus: [i], gpuMilli: 1000, cpuMilli: 1000, memoryMib: 1024 } })) });
   const plan: SchedulePlan = { binds: [bindOn(a, 0, 8), bindOn(b, 1, 8)], preemptions: [], pending: [{ job: c.id, code: 'waiting-for-resources', message: 'full' }] };
   const power = mergePowerConfig(DEFAULT_POWER_MODEL, { node: { baseWatts: 0 } });
-  const out = powercapStage({ power }).after?.(snapshot, plan) as EnergyPlan;
+  const calm: SchedulePlan = { ...plan, pending: [{ job: c.id, code: 'over-quota', message: 'its queue is full' }] };
+  const out = powercapStage({ power, maxSlowdown: 0.05, eta: 1 }).after?.(snapshot, calm) as EnergyPlan;
   assert.equal(out.binds[0]?.powerCap, bestPowerCap(h100, 0.05));
   assert.equal(out.binds[1]?.powerCap, undefined);
-  assert.equal(out.pending, plan.pending);
-  const lenient = powercapStage({ power, maxSlowdown: 0.1 }).after?.(snapshot, { ...plan, binds: [bindOn(c, 0, 1)] }) as EnergyPlan;
+  assert.equal(out.pending, calm.pending);
+  const lenient = powercapStage({ power, maxSlowdown: 0.05, eta: 1 }).after?.(snapshot, { ...calm, binds: [bindOn(c, 0, 1)] }) as EnergyPlan;
   assert.equal(lenient.binds[0]?.powerCap, bestPowerCap(h100, 0.1));
+  // While a job waits for H100s, binds run at full power: capacity is what is short.
+  const busy = powercapStage({ power, maxSlowdown: 0.05, eta: 1 }).after?.(snapshot, plan) as EnergyPlan;
+  assert.equal(busy.binds[0]?.powerCap, undefined);
+});
+
+test('with time worth something (η < 1) a big job is capped deeper than a small one', () => {
+  const eight = bestPowerCap(h100, 0.05, 0, 8, 700);
+  const one = bestPowerCap(h100, 0.05, 0, 1, 700);
+  assert.ok(eight < one, `${eight} vs ${one}`);
+  assert.equal(bestPowerCap(h100, 0.05, 0, 1, 1e6), 1, 'time worth everything: no cap');
 });
