@@ -59,6 +59,12 @@ export interface JobSpec {
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   /** The most times the scheduler may preempt this job (absent: the cluster's default). */
   readonly maxPreemptions?: number;
+  /** Energy: the slowdown accepted for a power cap (a fraction; absent: the cluster's default). */
+  readonly maxSlowdown?: number;
+  /** Energy: may wait for cheaper or lower-carbon hours, never past `deadlineSeconds`. */
+  readonly deferrable?: boolean;
+  /** Must be done this many seconds after submission (the core's `deadline` is submission + this). */
+  readonly deadlineSeconds?: number;
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
@@ -97,6 +103,9 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.jobType !== undefined ? { jobType: v.jobType } : {}),
       ...(v.gpuSpeeds !== undefined ? { gpuSpeeds: { ...v.gpuSpeeds } } : {}),
       ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
+      ...(v.maxSlowdown !== undefined ? { maxSlowdown: v.maxSlowdown } : {}),
+      ...(v.deferrable !== undefined ? { deferrable: v.deferrable } : {}),
+      ...(typeof named.deadline === 'number' ? { deadlineSeconds: named.deadline } : {}),
     },
   };
 }
@@ -106,7 +115,7 @@ export function parseJobSpec(input: unknown): SpecResult {
  * type the schema wants, so a field the schema refused is not named twice), and the groups
  * normalised (used only when there is no error at all).
  */
-function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; sortAs: Map<FieldError, string> } {
+function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; deadline: number | string | undefined; sortAs: Map<FieldError, string> } {
   const errors: FieldError[] = [];
   const sortAs = new Map<FieldError, string>();
   const err = (path: string, message: string, after?: string): void => {
@@ -119,6 +128,9 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
   const tl = input['timeLimit'];
   const timeLimit = typeof tl === 'number' || typeof tl === 'string' ? parseDuration(tl) : undefined;
   if (typeof timeLimit === 'string') err('timeLimit', timeLimit);
+  const dl = input['deadline'];
+  const deadline = typeof dl === 'number' || typeof dl === 'string' ? parseDuration(dl) : undefined;
+  if (typeof deadline === 'string') err('deadline', deadline);
   const groups: TaskGroupSpec[] = [];
   const tasks = input['tasks'];
   if (Array.isArray(tasks)) {
@@ -138,7 +150,7 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
     });
     if (total > MAX_TASKS_PER_JOB) err('tasks', `at most ${MAX_TASKS_PER_JOB} tasks per job, got ${total}`);
   }
-  return { errors, groups, timeLimit, sortAs };
+  return { errors, groups, timeLimit, deadline, sortAs };
 }
 
 /**

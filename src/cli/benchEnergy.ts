@@ -6,6 +6,7 @@ import { ENERGY_PROFILES } from '../core/scheduling/stages/energyStages.ts';
 import { energyTable, efficiencyChartSvg, powerSvg, runEnergyBenchmark } from '../bench/energy/energyBenchmark.ts';
 import { ENERGY_WORKLOADS, type EnergyWorkload } from '../bench/energy/energyWorkloads.ts';
 import { UserError } from '../util/errors.ts';
+import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
 import { parseNames, parsePositiveInt, parseSeeds } from './args.ts';
 import { DEFAULT_THROUGHPUTS, parseNonNegative } from './benchJobs.ts';
 import { progressBar } from './progress.ts';
@@ -137,7 +138,7 @@ export function registerBenchEnergy(bench: Command): void {
           const r = report.workloads[w];
           if (!r) continue;
           writeFileSync(`${opts.svg}-${w}.svg`, efficiencyChartSvg(r, seeds.length));
-          writeFileSync(`${opts.svg}-${w}-power.svg`, powerSvg(r, seeds[0] as number));
+          writeFileSync(`${opts.svg}-${w}-power.svg`, powerSvg(r, seeds[0] as number, DEFAULT_PRICES.tariffYuanPerKwh));
         }
       }
       for (const [flag, file] of [['json', opts.json], ['svg', opts.svg && `${opts.svg}-*.svg`]] as const) if (file) console.log(`wrote ${flag}: ${file}`);

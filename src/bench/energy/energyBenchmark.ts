@@ -177,6 +177,11 @@ export function efficiencyChartSvg(w: WorkloadEnergy, seeds: number): string {
   });
 }
 
-export function powerSvg(w: WorkloadEnergy, seed: number): string {
-  return powerChartSvg(`IT power over time — ${w.workload}, seed ${seed}`, Object.entries(w.power).map(([name, points]) => ({ name, points })));
+/** Power over time of maxpower, Tide's policy and the single stage that matters most there (the one with the least energy per work). */
+export function powerSvg(w: WorkloadEnergy, seed: number, tariff: readonly number[]): string {
+  const single = ['powercap', 'consolidate', 'timeshift']
+    .filter((p) => w.policies[p] && w.power[p])
+    .sort((a, b) => (w.policies[a]?.energyPerWorkUnit ?? Infinity) - (w.policies[b]?.energyPerWorkUnit ?? Infinity))[0];
+  const shown = ['maxpower', ...(single ? [single] : []), 'tide', ...(w.workload === 'genai' && single !== 'timeshift' ? ['timeshift'] : [])].filter((p) => w.power[p]);
+  return powerChartSvg(`IT power over time — ${w.workload}, seed ${seed}`, shown.map((name) => ({ name, points: w.power[name] ?? [] })), tariff);
 }

@@ -3,7 +3,7 @@
  * JCT, one labelled dot per policy (lower left is better), and power over time per policy.
  * Deterministic: the same report gives the same bytes.
  */
-import { lineChartSvg, ticks } from '../../report/svgChart.ts';
+import { ticks } from '../../report/svgChart.ts';
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -63,7 +63,55 @@ export function labelledScatterSvg(chart: { title: string; xLabel: string; yLabe
   return out.join('\n') + '\n';
 }
 
-/** Total power (kW, IT) over time per policy. */
-export function powerChartSvg(title: string, series: readonly { name: string; points: readonly (readonly [number, number])[] }[]): string {
-  return lineChartSvg({ title, xLabel: 'simulated time (hours)', yLabel: 'IT power (kW)', yFromZero: true, series, width: 900 });
+/**
+ * Total IT power (kW) over time, one line per policy, over bands of the tariff: valley hours
+ * shaded green, peak hours red (`tariff`: yuan/kWh by hour of the day).
+ */
+export function powerChartSvg(title: string, series: readonly { name: string; points: readonly (readonly [number, number])[] }[], tariff: readonly number[]): string {
+  const width = 900;
+  const height = 420;
+  const m = { left: 64, right: 150, top: 40, bottom: 52 };
+  const all = series.flatMap((s) => s.points);
+  if (all.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="60"><text x="10" y="30">${esc(title)}: no data</text></svg>\n`;
+  const x0 = Math.min(...all.map((p) => p[0]));
+  const x1 = Math.max(...all.map((p) => p[0])) + 1;
+  const y1 = Math.max(...all.map((p) => p[1])) * 1.08 || 1;
+  const w = width - m.left - m.right;
+  const h = height - m.top - m.bottom;
+  const sx = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * w;
+  const sy = (y: number): number => m.top + h - (y / y1) * h;
+  const flat = [...tariff].sort((a, b) => a - b)[Math.floor(tariff.length / 2)] ?? 0;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
+  out.push(`<text x="${(m.left + w / 2).toFixed(0)}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`);
+  for (let hr = Math.floor(x0); hr < x1; hr++) {
+    const price = tariff[((hr % 24) + 24) % 24] ?? flat;
+    if (price === flat) continue;
+    const a = Math.max(x0, hr);
+    const b = Math.min(x1, hr + 1);
+    out.push(`<rect x="${fmt(sx(a))}" y="${m.top}" width="${fmt(sx(b) - sx(a))}" height="${h}" fill="${price < flat ? '#e3f4e3' : '#f9e1e1'}"/>`);
+  }
+  for (const t of ticks(x0, x1, 8)) {
+    if (t < x0 || t > x1) continue;
+    out.push(`<text x="${fmt(sx(t))}" y="${m.top + h + 18}" text-anchor="middle">${fmt(t)}</text>`);
+  }
+  for (const t of ticks(0, y1)) {
+    if (t > y1) continue;
+    out.push(`<line x1="${m.left}" y1="${fmt(sy(t))}" x2="${m.left + w}" y2="${fmt(sy(t))}" stroke="#ddd"/>`);
+    out.push(`<text x="${m.left - 8}" y="${fmt(sy(t) + 4)}" text-anchor="end">${fmt(t)}</text>`);
+  }
+  out.push(`<rect x="${m.left}" y="${m.top}" width="${w}" height="${h}" fill="none" stroke="#333"/>`);
+  out.push(`<text x="${m.left + w / 2}" y="${height - 12}" text-anchor="middle">simulated time (hours; green: valley tariff, red: peak)</text>`);
+  out.push(`<text transform="translate(18 ${m.top + h / 2}) rotate(-90)" text-anchor="middle">IT power (kW)</text>`);
+  series.forEach((s, i) => {
+    const c = PALETTE[i % PALETTE.length] as string;
+    // A step line: each point is an hour's average.
+    const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${fmt(sx(p[0]))} ${fmt(sy(p[1]))} H${fmt(sx(p[0] + 1))}`).join(' ');
+    out.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.5"/>`);
+    out.push(`<line x1="${m.left + w + 12}" y1="${m.top + 14 + i * 20}" x2="${m.left + w + 32}" y2="${m.top + 14 + i * 20}" stroke="${c}" stroke-width="3"/>`);
+    out.push(`<text x="${m.left + w + 38}" y="${m.top + 18 + i * 20}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
 }

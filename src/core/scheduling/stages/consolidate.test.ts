@@ -72,3 +72,19 @@ test('a busy node is never suspended, and a withheld gang is withheld whole', ()
   assert.deepEqual(out.pending.map((r) => [r.job, r.code, r.estimatedStart]), [['h', 'waiting-for-node-power-up', 170]]);
   assert.equal(out.wakeAt, 170);
 });
+
+test('a job the scheduler moves to a sleeping node keeps running where it is while that node wakes', () => {
+  const nodes = schedulable([...gpuNodes('V100', 1, 1), ...gpuNodes('K80', 1, 1)]);
+  const stage = consolidateStage({ suspendSeconds: 100, resumeSeconds: 50 });
+  const empty: EnergyPlan = { binds: [], preemptions: [], pending: [] };
+  const job = gangJob({ id: 'm', gpus: 1, throughput: { V100: 4, K80: 1 }, totalSteps: 1e6 });
+  const onK80: SchedulerSnapshot['running'] = [{ spec: job, progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 }, bindings: [{ group: 'worker', index: 0, nodeId: nodes[1]!.spec.id, placement: { node: 1, gpus: [0], gpuMilli: 1000, cpuMilli: 1000, memoryMib: 1024 } }], model: 'K80', startTime: 0, lastCheckpointTime: 0, gpus: 1 }];
+  stage.after?.({ ...snap(0, nodes), running: onK80 }, empty);
+  const at100 = stage.after?.({ ...snap(100, nodes), running: onK80 }, empty) as EnergyPlan;
+  assert.deepEqual(at100.nodePower, [{ node: 0, state: 'off', readyAt: Infinity }]);
+  // The scheduler moves the job to the (sleeping) V100: the move is called off, the V100 woken.
+  const move: EnergyPlan = { binds: [{ ...bindTo(0, nodes), job: job.id }], preemptions: [{ job: job.id, reason: 'faster model' }], pending: [] };
+  const out = stage.after?.({ ...snap(200, nodes), running: onK80 }, move) as EnergyPlan;
+  assert.deepEqual([out.binds.length, out.preemptions.length, out.pending.length], [0, 0, 0]);
+  assert.deepEqual(out.nodePower, [{ node: 0, state: 'on', readyAt: 250 }]);
+});
