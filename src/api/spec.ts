@@ -95,6 +95,12 @@ export interface JobSpec {
   readonly service?: ServiceSpec;
   /** Set by the server on a service's replica (never in a user's spec): the service's job id. */
   readonly replicaOf?: string;
+  /** Energy: the slowdown accepted for a power cap (a fraction; absent: the cluster's default). */
+  readonly maxSlowdown?: number;
+  /** Energy: may wait for cheaper or lower-carbon hours, never past `deadlineSeconds`. */
+  readonly deferrable?: boolean;
+  /** Must be done this many seconds after submission (the core's `deadline` is submission + this). */
+  readonly deadlineSeconds?: number;
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
@@ -135,6 +141,9 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
       ...(v.idlePolicy !== undefined ? { idlePolicy: v.idlePolicy } : {}),
       ...(v.service !== undefined ? { service: serviceSpec(v.service) } : {}),
+      ...(v.maxSlowdown !== undefined ? { maxSlowdown: v.maxSlowdown } : {}),
+      ...(v.deferrable !== undefined ? { deferrable: v.deferrable } : {}),
+      ...(typeof named.deadline === 'number' ? { deadlineSeconds: named.deadline } : {}),
     },
   };
 }
@@ -204,7 +213,7 @@ function serviceChecks(input: Record<string, unknown>, err: (path: string, messa
  * type the schema wants, so a field the schema refused is not named twice), and the groups
  * normalised (used only when there is no error at all).
  */
-function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; sortAs: Map<FieldError, string> } {
+function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; deadline: number | string | undefined; sortAs: Map<FieldError, string> } {
   const errors: FieldError[] = [];
   const sortAs = new Map<FieldError, string>();
   const err = (path: string, message: string, after?: string): void => {
@@ -218,6 +227,9 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
   const tl = input['timeLimit'];
   const timeLimit = typeof tl === 'number' || typeof tl === 'string' ? parseDuration(tl) : undefined;
   if (typeof timeLimit === 'string') err('timeLimit', timeLimit);
+  const dl = input['deadline'];
+  const deadline = typeof dl === 'number' || typeof dl === 'string' ? parseDuration(dl) : undefined;
+  if (typeof deadline === 'string') err('deadline', deadline);
   const groups: TaskGroupSpec[] = [];
   const tasks = input['tasks'];
   if (Array.isArray(tasks)) {
@@ -237,7 +249,7 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
     });
     if (total > MAX_TASKS_PER_JOB) err('tasks', `at most ${MAX_TASKS_PER_JOB} tasks per job, got ${total}`);
   }
-  return { errors, groups, timeLimit, sortAs };
+  return { errors, groups, timeLimit, deadline, sortAs };
 }
 
 /**

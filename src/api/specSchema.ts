@@ -166,6 +166,12 @@ export const JobSpecSchema = Type.Object(
     maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, 'x-message': 'must be an integer from 0 to 1000000', description: 'the most times the scheduler may preempt this job; default: the cluster\'s' })),
     idlePolicy: Type.Optional(Type.Enum(['report', 'reclaim'], { 'x-message': 'must be report or reclaim', description: 'when all its GPUs stay idle (see docs/idle.md): report, or reclaim (stop it, ending cancelled); default: the cluster\'s idle.action, report for inference' })),
     service: Type.Optional(ServiceSchema),
+    maxSlowdown: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5, 'x-message': 'must be a number from 0 to 0.5', description: 'energy: the slowdown (a fraction, e.g. 0.05) accepted for a GPU power cap that saves energy; 0: never capped; default: the cluster\'s (0.03)' })),
+    deferrable: Type.Optional(Type.Boolean({ 'x-message': 'must be true or false', description: 'energy: the job may wait for cheaper or lower-carbon hours, never past its deadline (which then needs a timeLimit)' })),
+    deadline: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIME_LIMIT_SECONDS }), Type.String({ pattern: DURATION })], {
+      'x-message': `${DURATION_MESSAGE}, more than 0 and at most 365 days`,
+      description: 'when the job must be done, after its submission: seconds, or "12h", "1d", "HH:MM:SS" (a deferrable job without one waits at most 12 h)',
+    })),
     tasks: Type.Array(TaskGroupSchema, {
       minItems: 1,
       maxItems: MAX_TASKS_PER_JOB,

@@ -21,7 +21,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs, live, serviceLive, tidal] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts'), import('./benchTidal.ts')]);
+      const [placement, jobs, live, serviceLive, tidal, energy] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts'), import('./benchTidal.ts'), import('./benchEnergy.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
@@ -29,6 +29,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
         live.registerBenchLive(bench);
         serviceLive.registerBenchServiceLive(bench);
         tidal.registerBenchTidal(bench);
+        energy.registerBenchEnergy(bench);
       };
     },
   },

@@ -24,13 +24,18 @@
  *   idle:                    # idle-allocation detection (server/idle/idleConfig.ts, docs/idle.md)
  *     afterMinutes: 30
  *     action: report         # or reclaim
+ *   power:                   # power figures over the built-in model (src/core/energy/powerModel.ts)
+ *     gpus: {H100: {idleWithMemoryWatts: 110, loadFraction: 0.8}}
+ *     node: {baseWatts: 1200}  # or perNodeWatts, perCoreWatts, perGibWatts; suspendedWatts
  *
  * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
  * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
  * `tenants: []` closes a queue to every tenant.
  */
 import { readFileSync } from 'node:fs';
-import { checkClusterConfig } from '../api/configSchema.ts';
+import { checkClusterConfig, withoutNulls } from '../api/configSchema.ts';
+import { DEFAULT_POWER_MODEL, type PowerModel } from '../core/energy/powerModel.ts';
+import { mergePowerConfig, type PowerConfig } from '../core/energy/powerConfig.ts';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
 import type { ModelQuota, QueueConfig } from '../store/store.ts';
@@ -59,6 +64,13 @@ export interface ClusterConfig {
   readonly scheduling?: SchedulingConfig;
   /** The `idle:` section (server/idle/idleConfig.ts): defaults are filled where it is used. */
   readonly idle?: IdleConfigInput;
+  /** Power figures over the built-in model (src/core/energy/powerModel.ts): see `powerModel`. */
+  readonly power?: PowerConfig;
+}
+
+/** The cluster's power model: the config's `power:` section over the built-in defaults. */
+export function powerModel(c: ClusterConfig): PowerModel {
+  return mergePowerConfig(DEFAULT_POWER_MODEL, c.power);
 }
 
 /** The core scheduler's options that the `scheduling:` section sets (flags override them). */
@@ -147,7 +159,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle', 'power'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -229,7 +241,10 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
   // The schema has checked the idle section whole (configSchema.ts IdleConfigSchema).
   const idle = isObj(doc['idle']) ? (doc['idle'] as IdleConfigInput) : undefined;
-  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}), ...(idle ? { idle } : {}) };
+  // The schema and checkPowerConfig have judged the section: it is taken as it is.
+  const powerIn = doc['power'];
+  const power = isObj(powerIn) ? withoutNulls(powerIn as PowerConfig) : undefined;
+  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}), ...(idle ? { idle } : {}), ...(power ? { power } : {}) };
 }
 
 export function loadConfig(file: string): ClusterConfig {
