@@ -200,13 +200,49 @@ export const TokenSchema = Type.Object({
   lastUsedAt: nullable(Type.Integer(), { description: 'recorded at most once a minute' }),
 });
 
+/** A job with GPUs that read idle (server/idle/idleReport.ts JobIdleView; docs/idle.md). */
+export const IdleJobSchema = Type.Object({
+  job: Type.String(),
+  name: Type.String(),
+  tenant: Type.String(),
+  queue: Type.String(),
+  kind: Type.String(),
+  state: Type.String(),
+  policy: Type.Enum(['report', 'reclaim'], { description: "what happens when every GPU it holds stays idle: its idlePolicy, else the cluster's idle.action (report for inference)" }),
+  gpus: Type.Array(Type.Object({
+    node: Type.String(),
+    gpu: Type.Integer(),
+    task: Type.Integer(),
+    gpuMilli: Type.Integer({ description: "the task's share of the GPU (1000: all of it)" }),
+    idleSince: Type.Integer({ description: 'first idle sample of the streak (ms since the epoch)' }),
+    lastIdleAt: Type.Integer({ description: 'latest idle sample recorded' }),
+    idleSeconds: Type.Number({ description: 'lastIdleAt - idleSince' }),
+    pastThreshold: Type.Boolean({ description: 'idle for at least idle.afterMinutes' }),
+  })),
+  idleGpus: Type.Number({ description: 'GPUs idle past the threshold (a fraction counts in part)' }),
+  heldGpus: Type.Number({ description: 'GPUs its active tasks hold' }),
+  idleSince: Type.Integer(),
+  idleSeconds: Type.Number({ description: 'the longest idle time of its listed GPUs' }),
+  allIdle: Type.Boolean({ description: 'every GPU it holds is idle past the threshold' }),
+  reclaimAt: time('policy reclaim: when it is reclaimed if every GPU it holds stays idle; null: not while a GPU shows work, or policy report'),
+});
+
+export const IdleSettingsSchema = Type.Object({
+  afterMinutes: Type.Number(),
+  utilizationPercent: Type.Number(),
+  memoryPercent: Type.Number(),
+  action: Type.Enum(['report', 'reclaim']),
+  jobsMayOptOut: Type.Boolean(),
+});
+
 const page = (key: string, item: TSchema): TSchema => Type.Object({ [key]: Type.Array(item), next: nullable(Type.String(), { description: 'cursor of the next page; null at the end' }) });
 
 /** Answers by route, for the route schemas' `response` (with the error answer for 4xx and 5xx). */
 export const RESPONSES = {
   submit: Type.Object({ created: Type.Boolean({ description: 'false: an earlier submission with the same idempotency key' }), jobs: Type.Array(JobSchema, { description: 'one job, or one per copy of an array' }) }),
   jobs: page('jobs', JobSchema),
-  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema), service: Type.Optional(ServiceStatusSchema) }),
+  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema), idle: Type.Optional(nullable(IdleJobSchema, { description: 'its GPUs that read idle now (docs/idle.md); null: none' })), service: Type.Optional(ServiceStatusSchema) }),
+  idle: Type.Object({ jobs: Type.Array(IdleJobSchema), settings: IdleSettingsSchema }),
   scale: Type.Object({ job: JobSchema, service: ServiceStatusSchema }),
   jobChange: Type.Object({ job: JobSchema }),
   events: page('events', EventSchema),

@@ -86,6 +86,11 @@ export interface JobSpec {
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   /** The most times the scheduler may preempt this job (absent: the cluster's default). */
   readonly maxPreemptions?: number;
+  /**
+   * What happens when all its GPUs stay idle (server/idle/, docs/idle.md): `report`, or `reclaim`
+   * (stopped, ends `cancelled`). Absent: the cluster's `idle.action`, report for inference.
+   */
+  readonly idlePolicy?: 'report' | 'reclaim';
   /** Kind `service`: how its replicas run and scale. */
   readonly service?: ServiceSpec;
   /** Set by the server on a service's replica (never in a user's spec): the service's job id. */
@@ -128,6 +133,7 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.jobType !== undefined ? { jobType: v.jobType } : {}),
       ...(v.gpuSpeeds !== undefined ? { gpuSpeeds: { ...v.gpuSpeeds } } : {}),
       ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
+      ...(v.idlePolicy !== undefined ? { idlePolicy: v.idlePolicy } : {}),
       ...(v.service !== undefined ? { service: serviceSpec(v.service) } : {}),
     },
   };

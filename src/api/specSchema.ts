@@ -164,6 +164,7 @@ export const JobSpecSchema = Type.Object(
       description: 'relative speed of this job per GPU model (0: cannot run there), over the cluster table',
     })),
     maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, 'x-message': 'must be an integer from 0 to 1000000', description: 'the most times the scheduler may preempt this job; default: the cluster\'s' })),
+    idlePolicy: Type.Optional(Type.Enum(['report', 'reclaim'], { 'x-message': 'must be report or reclaim', description: 'when all its GPUs stay idle (see docs/idle.md): report, or reclaim (stop it, ending cancelled); default: the cluster\'s idle.action, report for inference' })),
     service: Type.Optional(ServiceSchema),
     tasks: Type.Array(TaskGroupSchema, {
       minItems: 1,

@@ -21,13 +21,14 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs, live, serviceLive] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts')]);
+      const [placement, jobs, live, serviceLive, tidal] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts'), import('./benchTidal.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
         jobs.registerBenchJobs(bench);
         live.registerBenchLive(bench);
         serviceLive.registerBenchServiceLive(bench);
+        tidal.registerBenchTidal(bench);
       };
     },
   },
@@ -36,6 +37,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   { names: ['token', 'node'], load: async () => (await import('./tokens.ts')).registerTokenCommands },
   { names: ['sim'], load: async () => (await import('./sim.ts')).registerSim },
   { names: ['validate'], load: async () => (await import('./validate.ts')).registerValidate },
+  { names: ['idle'], load: async () => (await import('./idle.ts')).registerIdle },
 ];
 
 /** The program with the command groups `argv` needs: its command's group, or all of them. */

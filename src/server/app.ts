@@ -25,6 +25,8 @@ import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
 import { registerWebRoutes } from './webRoutes.ts';
 import { registerWhatIfRoutes } from './whatIf.ts';
+import { DEFAULT_IDLE_CONFIG, type IdleConfig } from './idle/idleConfig.ts';
+import { jobIdle, registerIdleRoutes } from './idle/idleRoutes.ts';
 import { isService, registerServiceRoutes, serviceStatus } from './services/routes.ts';
 import { queueLoans } from './services/loans.ts';
 
@@ -45,6 +47,8 @@ export interface AppOptions {
   readonly logger?: boolean;
   /** A node silent this long is lost; agents learn it from register and heartbeat answers to fence themselves. */
   readonly nodeLeaseMs?: number;
+  /** The cluster config's idle section with its defaults (idle/idleConfig.ts). */
+  readonly idle?: IdleConfig;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -120,6 +124,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerDashboardRoutes(app, { store, clock });
   registerLiveRoutes(app, { store, clock });
   registerWhatIfRoutes(app, { store, clock });
+  registerIdleRoutes(app, { store, clock, config: o.idle ?? DEFAULT_IDLE_CONFIG });
   const submissionCheck = new SubmissionCheck(store);
   registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
   const visibleJob = async (p: Principal, id: string) => {
@@ -239,13 +244,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { jobs: items, next };
   });
 
-  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events and attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason)', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events, attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason) and idle: its GPUs idle past the threshold (docs/idle.md), or null', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
+    const tasks = await store.listTasks(id);
     const service = isService(job) ? await serviceStatus(store, job) : null;
-    return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), ...(service ? { service } : {}) };
+    return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG), ...(service ? { service } : {}) };
   });
   registerServiceRoutes(app, { store, clock, auth, visibleJob, onChange: o.onSubmit });
 

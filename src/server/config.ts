@@ -21,6 +21,9 @@
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
+ *   idle:                    # idle-allocation detection (server/idle/idleConfig.ts, docs/idle.md)
+ *     afterMinutes: 30
+ *     action: report         # or reclaim
  *
  * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
  * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
@@ -31,6 +34,7 @@ import { checkClusterConfig } from '../api/configSchema.ts';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
 import type { ModelQuota, QueueConfig } from '../store/store.ts';
+import type { IdleConfigInput } from './idle/idleConfig.ts';
 
 /** The `scheduling:` section: options of the core scheduler and of its live inputs. */
 export interface SchedulingConfig {
@@ -53,6 +57,8 @@ export interface ClusterConfig {
   /** Relative speed per GPU model, over the built-in table (scheduling/gpuSpeeds.ts). */
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   readonly scheduling?: SchedulingConfig;
+  /** The `idle:` section (server/idle/idleConfig.ts): defaults are filled where it is used. */
+  readonly idle?: IdleConfigInput;
 }
 
 /** The core scheduler's options that the `scheduling:` section sets (flags override them). */
@@ -141,7 +147,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -221,7 +227,9 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
-  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}) };
+  // The schema has checked the idle section whole (configSchema.ts IdleConfigSchema).
+  const idle = isObj(doc['idle']) ? (doc['idle'] as IdleConfigInput) : undefined;
+  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}), ...(idle ? { idle } : {}) };
 }
 
 export function loadConfig(file: string): ClusterConfig {

@@ -46,6 +46,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /v1/stream': ['tenant', 'admin'],
   'GET /v1/telemetry': ['tenant', 'admin'],
   'GET /v1/placements': ['tenant', 'admin'],
+  'GET /v1/idle': ['tenant', 'admin'],
   'GET /v1/session': ['tenant', 'admin'],
   'POST /v1/jobs/validate': ['tenant', 'admin'],
   'GET /v1/whatif': ['admin'],

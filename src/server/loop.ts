@@ -1,7 +1,7 @@
 /**
  * The scheduling loop on the wall clock: while this server holds the scheduler lease, each tick
  * marks silent nodes lost, then takes a snapshot from the store, times out jobs at their time
- * limit (timeLimits.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
+ * limit (timeLimits.ts), tracks and reclaims idle allocations (idle/idleMonitor.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
@@ -20,6 +20,8 @@ export interface LoopOptions {
   readonly onAdmitted?: (waitSeconds: number, queue: string) => void;
   readonly onError?: (e: unknown) => void;
   readonly onLeadership?: (leader: boolean) => void;
+  /** Told each cycle's snapshot after the time limits (server/idle/idleMonitor.ts); `leaderSince` marks a new term. */
+  readonly idle?: { enforce(snap: StoreSnapshot, now: number, leaderSince: number): Promise<unknown> };
   /** GPUs services keep from lending now (the services' controller), handed to the scheduler with each snapshot. */
   readonly reservations?: () => StoreSnapshot['reservations'];
   /** Told the applied preemptions that took lent GPUs back for a service. */
@@ -136,6 +138,8 @@ export class SchedulingLoop {
     const snap = reservations?.length ? { ...taken, reservations } : taken;
     const now = this.opts.clock();
     await this.timeLimits.enforce(snap, now);
+    // Idle detection must not hold up scheduling: its failure is reported, and the cycle goes on.
+    if (this.opts.idle) await this.opts.idle.enforce(snap, now, this.leaderSince).catch((e: unknown) => this.opts.onError?.(e));
     const full = await this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
     if (plan.binds.length || plan.preemptions.length || plan.pending.length || plan.borrowed) {

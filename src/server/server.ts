@@ -19,6 +19,9 @@ import { ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
+import { idleConfigOf } from './idle/idleConfig.ts';
+import { registerIdleMetrics } from './idle/idleMetrics.ts';
+import { IdleMonitor } from './idle/idleMonitor.ts';
 import { ServiceController } from './services/controller.ts';
 import { serviceMetrics } from './services/metrics.ts';
 
@@ -117,6 +120,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       log(`scheduler thread could not start (${(e as Error).message}): planning on the request thread`);
     }
   }
+  const idleConfig = idleConfigOf(config.idle);
+  const idleMetrics = registerIdleMetrics(metrics.registry, store);
+  const idle = new IdleMonitor(store, idleConfig, { maxGapMs: o.nodeLeaseMs ?? 15_000, onIdleSeconds: (tenant, s) => idleMetrics.addIdleSeconds(tenant, s) });
   let lastError = '';
   const svcMetrics = serviceMetrics(metrics.registry, store);
   // Set once the loop exists: the controller runs only while this server leads the loop.
@@ -133,6 +139,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
   });
   const loop = new SchedulingLoop(store, planner, {
+    idle,
     reservations: () => services.reservations(),
     onReclaim: (preemptions) => void services.reclaimed(preemptions).catch((e: unknown) => log(`services: ${(e as Error).message}`)),
     serverId,
@@ -160,6 +167,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     onSubmit: () => loop.poke(),
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
+    idle: idleConfig,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
   const host = o.host ?? '127.0.0.1';

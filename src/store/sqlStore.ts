@@ -8,13 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
+import { deleteIdleGpu, selectIdleGpus, upsertIdleGpu } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
-import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
@@ -270,6 +271,36 @@ export class SqlStore implements Store {
         await this.event(db, now, { type: 'job:time-limit', jobId: job.id, tenant: job.tenant, message: `${reason}: stopping its tasks (SIGTERM, SIGKILL after ${spec.gracePeriodSeconds} s)` });
         await this.settle(db, [job.id], now);
       }
+      const after = await db.get<JobRow>(Q.jobById, [job.id]);
+      return after ? jobFromRow(after) : null;
+    });
+  }
+
+  async listIdleGpus(filter: { readonly tenant?: string; readonly jobId?: string } = {}): Promise<IdleGpuRecord[]> {
+    return selectIdleGpus(this.db, filter);
+  }
+
+  async saveIdleGpus(upsert: readonly IdleGpuRecord[], remove: readonly IdleGpuKey[], events: readonly JobEventInput[], now: number): Promise<void> {
+    if (upsert.length === 0 && remove.length === 0 && events.length === 0) return;
+    await this.db.tx(async (db) => {
+      for (const k of remove) await deleteIdleGpu(db, k);
+      for (const r of upsert) await upsertIdleGpu(db, r);
+      for (const e of events) await this.event(db, now, e);
+    });
+  }
+
+  async reclaimIdle(id: string, reason: string, now: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    return this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(id)]);
+      const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
+      if (!job || (job.state !== 'admitted' && job.state !== 'running')) return null;
+      const spec = JSON.parse(job.spec) as JobSpec;
+      await db.run(Q.setJobState, [job.id, 'cancelled', reason, now]);
+      await db.run(Q.setJobFinished, [job.id, now]);
+      await db.run(Q.stopActiveTasks, [job.id]);
+      await db.run(Q.stopPendingTasks, [job.id, now]);
+      await this.event(db, now, { type: 'job:idle-reclaimed', jobId: job.id, tenant: job.tenant, message: `${reason}: stopping its tasks (SIGTERM, SIGKILL after ${spec.gracePeriodSeconds} s)` });
       const after = await db.get<JobRow>(Q.jobById, [job.id]);
       return after ? jobFromRow(after) : null;
     });

@@ -129,6 +129,36 @@ export interface ActiveTask {
   readonly startedAt?: number | null;
 }
 
+/** One GPU of one task run (job, task index, attempt) that reads idle (see server/idle/). */
+export interface IdleGpuKey {
+  readonly jobId: string;
+  readonly task: number;
+  readonly attempt: number;
+  readonly gpu: number;
+}
+
+/**
+ * A streak of idle readings on one GPU a running task holds: `since` its first idle sample,
+ * `lastAt` its latest (so `lastAt - since` is how long it has read idle), `crossedAt` when that
+ * reached the configured idle time (null: not yet). Kept by the leader's idle monitor (migration 008).
+ */
+export interface IdleGpuRecord extends IdleGpuKey {
+  readonly node: string;
+  readonly tenant: string;
+  /** The task's share of the GPU (1000: the whole GPU). */
+  readonly gpuMilli: number;
+  readonly since: number;
+  readonly lastAt: number;
+  readonly crossedAt: number | null;
+}
+
+/** An audit-log event about a job, written with idle rows (`job:idle`, `job:idle-ended`). */
+export interface JobEventInput {
+  readonly type: string;
+  readonly jobId: string;
+  readonly message: string;
+}
+
 /** What the scheduling loop reads each cycle. */
 export interface StoreSnapshot {
   readonly nodes: readonly NodeInfo[];
@@ -267,6 +297,16 @@ export interface Store {
    * it was already marked or is not pending, admitted or running.
    */
   timeOut(id: string, reason: string, now: number): Promise<Job | null>;
+  /** Idle-GPU streaks (server/idle/): all, one tenant's or one job's. */
+  listIdleGpus(filter?: { readonly tenant?: string; readonly jobId?: string }): Promise<IdleGpuRecord[]>;
+  /** Writes and removes idle-GPU streaks and appends their jobs' events, in one transaction. */
+  saveIdleGpus(upsert: readonly IdleGpuRecord[], remove: readonly IdleGpuKey[], events: readonly JobEventInput[], now: number): Promise<void>;
+  /**
+   * Reclaims a running job whose GPUs stayed idle (server/idle/, policy reclaim): its tasks are
+   * asked to stop (SIGTERM, SIGKILL after its grace period) and it ends `cancelled` with `reason`,
+   * never requeued; the event is `job:idle-reclaimed`. Null when it is not admitted or running.
+   */
+  reclaimIdle(id: string, reason: string, now: number): Promise<Job | null>;
   /** Every run of the job's tasks, earlier attempts included (attempt, then task order). */
   listAttempts(jobId: string): Promise<TaskAttempt[]>;
 
