@@ -31,7 +31,9 @@ import { fileURLToPath } from 'node:url';
 import { serversNeeded } from '../../core/tidal/queueing.ts';
 import { lineChartSvg } from '../../report/svgChart.ts';
 import { callJson } from '../../util/httpJson.ts';
-import { curveCsv, type Curve } from './curve.ts';
+import type { RateCurve } from '../../sim/tidal/curves.ts';
+import { curveCsv } from './curve.ts';
+import { runTwin, type TwinFigures } from './twin.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TIDE = join(ROOT, 'bin', 'tide.js');
@@ -49,7 +51,8 @@ export const TIDAL = { serviceSeconds: 16.4, loadMedian: 22.7, loadP90: 42, load
 const TRAIN_RATE = 10;
 
 export interface ServiceLiveOptions {
-  readonly curve: Curve;
+  /** The curve, built by the tidal simulator's curve builder (src/sim/tidal/curves.ts), covering `hours`. */
+  readonly curve: RateCurve;
   readonly curveName: string;
   readonly compress: number;
   readonly gpus: number;
@@ -95,6 +98,12 @@ export interface ServiceLiveReport {
   /** Curve hours → desired and ready replicas, GPUs lent, and the curve's rate (requests/s). */
   readonly timeline: readonly { readonly hour: number; readonly rate: number; readonly desired: number; readonly ready: number; readonly lent: number }[];
   readonly dir: string | null;
+  /**
+   * The same run in the tidal simulator (twin.ts), when it can be the same: whole days and no
+   * scale-down delay (the simulator has none); else null, with `twinNote` saying why.
+   */
+  readonly twin: TwinFigures | null;
+  readonly twinNote: string | null;
 }
 
 /** What this runner reads of the API's answers. */
@@ -244,8 +253,9 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
         kind: 'training',
         queue: 'train',
         checkpoint: true,
-        gracePeriodSeconds: Math.max(1, TIDAL.evict / c),
-        tasks: [{ gpus: 1, cpu: 0.25, memory: '128Mi', command: ['node', TRAINER, '--steps', '1000000000', '--rate', String(TRAIN_RATE), '--checkpoint-every', String(TIDAL.checkpointEvery / c), '--load-seconds', String(TIDAL.restart / c)] }],
+        // A planned eviction's checkpoint (30 s) fits in the grace period; an immediate one (grace 0) is cut short.
+        gracePeriodSeconds: Math.max(1, (2 * TIDAL.evict) / c),
+        tasks: [{ gpus: 1, cpu: 0.25, memory: '128Mi', command: ['node', TRAINER, '--steps', '1000000000', '--rate', String(TRAIN_RATE), '--checkpoint-every', String(TIDAL.checkpointEvery / c), '--load-seconds', String(TIDAL.restart / c), '--save-seconds', String(TIDAL.evict / c)] }],
       }));
     }
 
@@ -336,6 +346,7 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
       wallSeconds: (Date.now() - started) / 1000,
       timeline,
       dir: o.keep ? dir : null,
+      ...twinOf(o, peakRate),
     };
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
     return report;
@@ -346,6 +357,13 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
     for (const ch of [...children].reverse()) await ch.stop();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The simulated twin of the run, or why there is none. */
+function twinOf(o: ServiceLiveOptions, lambdaPeak: number): { twin: TwinFigures | null; twinNote: string | null } {
+  if (o.hours % 24 !== 0) return { twin: null, twinNote: 'the simulator runs whole days: no twin for a part of one' };
+  if ((o.scaleDownDelaySeconds ?? 0) > 0) return { twin: null, twinNote: 'the simulator has no scale-down delay: no twin' };
+  return { twin: runTwin({ gpus: o.gpus, lambdaPeak, curve: o.curve, days: o.hours / 24, seed: o.seed, autoscaler: o.autoscaler, ...(o.options ? { options: o.options } : {}) }), twinNote: null };
 }
 
 /** The run's timeline as an SVG chart: arrival rate, replicas wanted and ready, GPUs lent. */

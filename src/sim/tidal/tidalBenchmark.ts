@@ -193,7 +193,7 @@ export async function runTidalBenchmark(input: TidalBenchInput): Promise<TidalBe
       seed,
       policy,
       // The window learns its quiet hours over the warm-up days unless told otherwise.
-      ...(policy === 'window' || input.options?.[policy] ? { options: { ...(policy === 'window' ? { learnDays: input.warmupDays } : {}), ...input.options?.[policy] } } : {}),
+      ...(policy === 'window' || input.options?.[policy] ? { options: { ...(policy === 'window' ? { learnDays: Math.max(1, input.warmupDays) } : {}), ...input.options?.[policy] } } : {}),
       ...(input.batch ? { batch: input.batch } : {}),
     })),
   );
