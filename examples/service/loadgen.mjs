@@ -142,8 +142,10 @@ await new Promise((resolve) => {
   const tick = () => {
     const now = ((performance.now() - t0) / 1000) * compress;
     while (next < times.length && times[next] <= now) send(next++);
-    if (next >= times.length) return resolve();
-    setTimeout(tick, Math.max(1, Math.min(20, ((times[next] - now) / compress) * 1000)));
+    // The replay lasts its whole duration, quiet hours at the end included.
+    if (next >= times.length && now >= duration) return resolve();
+    const until = next < times.length ? times[next] : duration;
+    setTimeout(tick, Math.max(1, Math.min(20, ((until - now) / compress) * 1000)));
   };
   tick();
 });
