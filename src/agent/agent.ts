@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path';
 import type { GpuTelemetry, TaskAssignment } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
-import { discoverNvidia, simulatedGpus, type GpuSource } from './gpus.ts';
+import { discoverNvidia, SIMULATED_WORK_WINDOW_MS, simulatedGpus, type GpuSource } from './gpus.ts';
 import { ServerLink } from './serverLink.ts';
 import { defaultTracker } from './procTrack.ts';
 import { logFile, MAX_PROGRESS_BYTES, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
@@ -254,7 +254,7 @@ export class Agent {
   private async sampleTelemetry(now: number): Promise<GpuTelemetry[]> {
     if (this.sampling) return this.telemetry;
     const sampling = this.gpus
-      .sample(this.runner.busyMilli(this.gpus.gpus.length), now)
+      .sample(this.runner.computingMilli(this.gpus.gpus.length, now, SIMULATED_WORK_WINDOW_MS), now)
       .then((t) => void (this.telemetry = t), () => {})
       .finally(() => (this.sampling = null));
     this.sampling = sampling;

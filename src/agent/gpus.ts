@@ -2,6 +2,15 @@
  * GPU discovery and telemetry: real GPUs through nvidia-smi when it is present, otherwise
  * simulated devices from a spec like "8xH100" or "4xA100,2xT4" (telemetry then follows the
  * tasks the agent runs, so dashboards and metrics have something true to show).
+ *
+ * What "busy" means. nvidia-smi's utilization.gpu is the share of the last sample period (1/6 s
+ * to 1 s) in which a kernel ran, and memory.used the device memory allocated: a process that
+ * holds a GPU but launches nothing reads 0 % (and a few hundred MiB once it has a CUDA context,
+ * more if it keeps a model loaded). A simulated GPU cannot see kernels, so it takes a task's own
+ * word: a task computes while it writes its progress file (TIDE_PROGRESS_FILE, as
+ * examples/workload/trainer.mjs does twice a second), and for SIMULATED_WORK_WINDOW_MS after.
+ * A task that holds a GPU and reports nothing (`sleep 600`) reads 0 % and 0 MiB, idle (see
+ * docs/idle.md).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -63,10 +72,13 @@ export function parseSmiLine(line: string): SmiRow | null {
   };
 }
 
+/** How long after its last progress write a task still reads as computing on a simulated GPU (ms). */
+export const SIMULATED_WORK_WINDOW_MS = 10_000;
+
 export interface GpuSource {
   readonly simulated: boolean;
   readonly gpus: readonly GpuInfo[];
-  /** busyMilli: milli-GPU the agent's running tasks hold per device (used by simulated telemetry). */
+  /** busyMilli: milli-GPU per device held by the agent's tasks that compute now (used by simulated telemetry). */
   sample(busyMilli: readonly number[], nowMs: number): Promise<GpuTelemetry[]>;
 }
 
@@ -106,7 +118,8 @@ export function simulatedGpus(spec: string): GpuSource {
         const busy = (busyMilli[g.index] ?? 0) / 1000;
         // A steady, plausible load: 85-99 % of the share a task holds, varying with time.
         const wobble = ((Math.floor(nowMs / 1000) * 7 + g.index * 13) % 15) / 100;
-        const utilization = busy > 0 ? Math.round(Math.min(1, busy) * (0.85 + wobble) * 100) : 0;
+        // utilization.gpu counts the time any kernel runs, so even a small computing share reads well above idle.
+        const utilization = busy > 0 ? Math.max(10, Math.round(Math.min(1, busy) * (0.85 + wobble) * 100)) : 0;
         const max = MODEL_POWER_WATTS[g.model] ?? 300;
         return { index: g.index, utilization, memoryUsedMib: Math.round(g.memoryMib * Math.min(1, busy) * 0.9), powerWatts: Math.round(max * (0.1 + 0.85 * (utilization / 100))) };
       });

@@ -62,6 +62,18 @@ export const SchedulingConfigSchema = Type.Object(
   { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' },
 );
 
+/** The `idle:` section: idle-allocation detection and reclaim (server/idle/, docs/idle.md). */
+export const IdleConfigSchema = Type.Object(
+  {
+    afterMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 525_600, 'x-message': 'must be a number of minutes above 0 (fractions allowed), at most 525600', description: 'how long an allocated GPU must read idle before it is reported (default 30)' })),
+    utilizationPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, 'x-message': 'must be a percentage from 0 to 100', description: 'idle: GPU utilization at or below this (default 5)' })),
+    memoryPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, 'x-message': 'must be a percentage from 0 to 100', description: "idle: memory in use at or below this share of the GPU's memory (default 5)" })),
+    action: Type.Optional(Type.Enum(['report', 'reclaim'], { 'x-message': 'must be report or reclaim', description: 'what happens to a job whose GPUs all stay idle, unless its idlePolicy says otherwise (default report)' })),
+    jobsMayOptOut: Type.Optional(Type.Boolean({ 'x-message': 'must be true or false', description: "false: a job's idlePolicy report does not override action reclaim (default true)" })),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' },
+);
+
 const watts = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, 'x-message': 'must be a number of watts from 0 to 1000000', description }));
 const share = (description: string, max = 1) => Type.Number({ exclusiveMinimum: 0, maximum: max, 'x-message': `must be a number above 0, at most ${max}`, description });
 
@@ -130,9 +142,10 @@ export const ClusterConfigSchema = Type.Object(
       { 'x-message': 'must be a map of GPU model to relative speed', description: 'relative speed per GPU model, over the built-in table' },
     ),
     scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' }),
+    idle: nullable(IdleConfigSchema, { 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' }),
     power: nullable(PowerConfigSchema, { 'x-message': 'must be a map with gpus, node', description: "power figures over the built-in model (src/core/energy/powerModel.ts)" }),
   },
-  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, power' },
+  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power' },
 );
 
 export type ClusterConfigDocument = Static<typeof ClusterConfigSchema>;

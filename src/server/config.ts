@@ -21,6 +21,9 @@
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
+ *   idle:                    # idle-allocation detection (server/idle/idleConfig.ts, docs/idle.md)
+ *     afterMinutes: 30
+ *     action: report         # or reclaim
  *   power:                   # power figures over the built-in model (src/core/energy/powerModel.ts)
  *     gpus: {H100: {idleWithMemoryWatts: 110, loadFraction: 0.8}}
  *     node: {baseWatts: 1200}  # or perNodeWatts, perCoreWatts, perGibWatts; suspendedWatts
@@ -36,6 +39,7 @@ import { mergePowerConfig, type PowerConfig } from '../core/energy/powerConfig.t
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
 import type { ModelQuota, QueueConfig } from '../store/store.ts';
+import type { IdleConfigInput } from './idle/idleConfig.ts';
 
 /** The `scheduling:` section: options of the core scheduler and of its live inputs. */
 export interface SchedulingConfig {
@@ -58,6 +62,8 @@ export interface ClusterConfig {
   /** Relative speed per GPU model, over the built-in table (scheduling/gpuSpeeds.ts). */
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   readonly scheduling?: SchedulingConfig;
+  /** The `idle:` section (server/idle/idleConfig.ts): defaults are filled where it is used. */
+  readonly idle?: IdleConfigInput;
   /** Power figures over the built-in model (src/core/energy/powerModel.ts): see `powerModel`. */
   readonly power?: PowerConfig;
 }
@@ -153,7 +159,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'power'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle', 'power'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -233,10 +239,12 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
+  // The schema has checked the idle section whole (configSchema.ts IdleConfigSchema).
+  const idle = isObj(doc['idle']) ? (doc['idle'] as IdleConfigInput) : undefined;
   // The schema and checkPowerConfig have judged the section: it is taken as it is.
   const powerIn = doc['power'];
   const power = isObj(powerIn) ? withoutNulls(powerIn as PowerConfig) : undefined;
-  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}), ...(power ? { power } : {}) };
+  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}), ...(idle ? { idle } : {}), ...(power ? { power } : {}) };
 }
 
 export function loadConfig(file: string): ClusterConfig {

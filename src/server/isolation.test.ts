@@ -25,6 +25,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /v1/jobs/{id}': ['tenant', 'admin'],
   'POST /v1/jobs/{id}/cancel': ['tenant', 'admin'],
   'POST /v1/jobs/{id}/preempt': ['admin'],
+  'POST /v1/jobs/{id}/scale': ['tenant', 'admin'],
   'GET /v1/jobs/{id}/logs': ['tenant', 'admin'],
   'GET /v1/events': ['tenant', 'admin'],
   'GET /v1/nodes': ['tenant', 'admin'],
@@ -45,6 +46,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /v1/stream': ['tenant', 'admin'],
   'GET /v1/telemetry': ['tenant', 'admin'],
   'GET /v1/placements': ['tenant', 'admin'],
+  'GET /v1/idle': ['tenant', 'admin'],
   'GET /v1/session': ['tenant', 'admin'],
   'POST /v1/jobs/validate': ['tenant', 'admin'],
   'GET /v1/whatif': ['admin'],
@@ -142,6 +144,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/tokens': { role: 'tenant', tenant: 'bob' },
     'POST /v1/jobs/validate': { name: 'iso', queue: 'alice', tasks: [{ gpus: 1, command: 'true' }] },
     'POST /v1/whatif': { policies: ['fifo', 'nope'] },
+    'POST /v1/jobs/{id}/scale': { maxReplicas: 2 },
   };
   const problems: string[] = [];
   for (const caller of CALLERS) {

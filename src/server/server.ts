@@ -19,6 +19,11 @@ import { ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
+import { idleConfigOf } from './idle/idleConfig.ts';
+import { registerIdleMetrics } from './idle/idleMetrics.ts';
+import { IdleMonitor } from './idle/idleMonitor.ts';
+import { ServiceController } from './services/controller.ts';
+import { serviceMetrics } from './services/metrics.ts';
 
 /**
  * The live server's default job scheduler and placement: the simulator's ('tide': preemptive,
@@ -55,6 +60,8 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   readonly serverId?: string;
   readonly log?: (line: string) => void;
+  /** Services (docs/services.md): how often replicas are reconciled and autoscalers decide (ms), and the autoscalers' time scale. */
+  readonly services?: { readonly reconcileMs?: number; readonly decideMs?: number; readonly timeScale?: number };
 }
 
 export interface RunningServer {
@@ -113,8 +120,28 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       log(`scheduler thread could not start (${(e as Error).message}): planning on the request thread`);
     }
   }
+  const idleConfig = idleConfigOf(config.idle);
+  const idleMetrics = registerIdleMetrics(metrics.registry, store);
+  const idle = new IdleMonitor(store, idleConfig, { maxGapMs: o.nodeLeaseMs ?? 15_000, onIdleSeconds: (tenant, s) => idleMetrics.addIdleSeconds(tenant, s) });
   let lastError = '';
+  const svcMetrics = serviceMetrics(metrics.registry, store);
+  // Set once the loop exists: the controller runs only while this server leads the loop.
+  let leading = (): boolean => false;
+  let poke = (): void => {};
+  const services = new ServiceController(store, {
+    clock: Date.now,
+    isLeader: () => leading(),
+    ...(o.services?.reconcileMs !== undefined ? { reconcileMs: o.services.reconcileMs } : {}),
+    ...(o.services?.decideMs !== undefined ? { decideMs: o.services.decideMs } : {}),
+    ...(o.services?.timeScale !== undefined ? { timeScale: o.services.timeScale } : {}),
+    onChange: () => poke(),
+    metrics: svcMetrics,
+    log,
+  });
   const loop = new SchedulingLoop(store, planner, {
+    idle,
+    reservations: () => services.reservations(),
+    onReclaim: (preemptions) => void services.reclaimed(preemptions).catch((e: unknown) => log(`services: ${(e as Error).message}`)),
     serverId,
     tickMs: o.tickMs ?? 1000,
     leaseTtlMs: o.leaseTtlMs ?? 3000,
@@ -129,6 +156,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     onLeadership: (leader) => log(leader ? `${serverId}: leading the scheduling loop` : `${serverId}: standing by (another server leads)`),
   });
+  leading = () => loop.isLeader;
+  poke = () => loop.poke();
   const app = await buildApp({
     store,
     metrics,
@@ -138,6 +167,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     onSubmit: () => loop.poke(),
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
+    idle: idleConfig,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
   const host = o.host ?? '127.0.0.1';
@@ -153,6 +183,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : o.port;
   loop.start();
+  services.start();
   return {
     url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
     store,
@@ -160,6 +191,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     app,
     serverId,
     async close() {
+      await services.stop();
       await loop.stop();
       await thread?.close();
       await app.close();

@@ -7,14 +7,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
-import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
+import { deleteIdleGpu, selectIdleGpus, upsertIdleGpu } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
-import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
@@ -137,10 +138,16 @@ export class SqlStore implements Store {
         for (let i = 0; i < spec.array; i++) {
           const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
           const row = await db.get<JobRow>(Q.insertJob, [
-            tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0,
+            tenant, element.name, spec.queue, spec.priority, spec.kind, spec.service ? 0 : jobGpuMilli(spec), spec.service ? 0 : taskCount(spec), spec.preemptible ? 1 : 0,
             JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), keys[i] ?? null, now, clientKey === null ? null : hash,
           ]);
           if (!row) throw new Error('insert returned no row');
+          if (element.service) {
+            // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
+            await this.startService(db, row, element.service.minReplicas, element.service.maxReplicas, now);
+            jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
+            continue;
+          }
           let idx = 0;
           for (const g of spec.groups) {
             for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
@@ -202,15 +209,26 @@ export class SqlStore implements Store {
   async cancel(id: string, by: string, now: number): Promise<Job | null> {
     return this.db.tx(async (db) => {
       const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
-      if (!job || TERMINAL_JOB_STATES.includes(job.state as Job['state'])) return null;
-      await db.run(Q.setJobState, [job.id, 'cancelled', `cancelled by ${by}`, now]);
-      await db.run(Q.setJobFinished, [job.id, now]);
-      await db.run(Q.stopActiveTasks, [job.id]);
-      await db.run(Q.stopPendingTasks, [job.id, now]);
-      await this.event(db, now, { type: 'job:cancelled', jobId: job.id, tenant: job.tenant, message: `cancelled by ${by}` });
+      if (!job || !(await this.cancelIn(db, job, `cancelled by ${by}`, now))) return null;
+      // A service ends with its replicas.
+      for (const r of await db.all<{ id: number }>(Q.openReplicaIds, [job.id])) {
+        const replica = await db.get<JobRow>(Q.jobById, [r.id]);
+        if (replica) await this.cancelIn(db, replica, `its service ${job.id} was cancelled by ${by}`, now);
+      }
       const after = await db.get<JobRow>(Q.jobById, [job.id]);
       return after ? jobFromRow(after) : null;
     });
+  }
+
+  /** Ends an unfinished job `cancelled` with `reason`: its tasks are asked to stop. False when it had finished. */
+  private async cancelIn(db: SqlDb, job: JobRow, reason: string, now: number): Promise<boolean> {
+    if (TERMINAL_JOB_STATES.includes(job.state as Job['state'])) return false;
+    await db.run(Q.setJobState, [job.id, 'cancelled', reason, now]);
+    await db.run(Q.setJobFinished, [job.id, now]);
+    await db.run(Q.stopActiveTasks, [job.id]);
+    await db.run(Q.stopPendingTasks, [job.id, now]);
+    await this.event(db, now, { type: 'job:cancelled', jobId: job.id, tenant: job.tenant, message: reason });
+    return true;
   }
 
   async preempt(id: string, reason: string, now: number): Promise<Job | null> {
@@ -227,6 +245,8 @@ export class SqlStore implements Store {
     const job = await db.get<JobRow>(Q.jobById, [id]);
     // A job stopping at its time limit ends `timeout`; a preemption must not requeue it.
     if (!job || (job.state !== 'admitted' && job.state !== 'running') || job.timed_out_at !== null) return false;
+    // A service itself runs nothing: it is never requeued (its replicas are jobs of their own).
+    if (job.kind === 'service' && job.service_id === null) return false;
     await db.run(Q.setJobState, [id, 'preempted', reason, now]);
     await db.run(Q.stopActiveTasks, [id]);
     await this.event(db, now, { type: 'job:preempted', jobId: id, tenant: job.tenant, message: reason });
@@ -251,6 +271,36 @@ export class SqlStore implements Store {
         await this.event(db, now, { type: 'job:time-limit', jobId: job.id, tenant: job.tenant, message: `${reason}: stopping its tasks (SIGTERM, SIGKILL after ${spec.gracePeriodSeconds} s)` });
         await this.settle(db, [job.id], now);
       }
+      const after = await db.get<JobRow>(Q.jobById, [job.id]);
+      return after ? jobFromRow(after) : null;
+    });
+  }
+
+  async listIdleGpus(filter: { readonly tenant?: string; readonly jobId?: string } = {}): Promise<IdleGpuRecord[]> {
+    return selectIdleGpus(this.db, filter);
+  }
+
+  async saveIdleGpus(upsert: readonly IdleGpuRecord[], remove: readonly IdleGpuKey[], events: readonly JobEventInput[], now: number): Promise<void> {
+    if (upsert.length === 0 && remove.length === 0 && events.length === 0) return;
+    await this.db.tx(async (db) => {
+      for (const k of remove) await deleteIdleGpu(db, k);
+      for (const r of upsert) await upsertIdleGpu(db, r);
+      for (const e of events) await this.event(db, now, e);
+    });
+  }
+
+  async reclaimIdle(id: string, reason: string, now: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    return this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(id)]);
+      const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
+      if (!job || (job.state !== 'admitted' && job.state !== 'running')) return null;
+      const spec = JSON.parse(job.spec) as JobSpec;
+      await db.run(Q.setJobState, [job.id, 'cancelled', reason, now]);
+      await db.run(Q.setJobFinished, [job.id, now]);
+      await db.run(Q.stopActiveTasks, [job.id]);
+      await db.run(Q.stopPendingTasks, [job.id, now]);
+      await this.event(db, now, { type: 'job:idle-reclaimed', jobId: job.id, tenant: job.tenant, message: `${reason}: stopping its tasks (SIGTERM, SIGKILL after ${spec.gracePeriodSeconds} s)` });
       const after = await db.get<JobRow>(Q.jobById, [job.id]);
       return after ? jobFromRow(after) : null;
     });
@@ -293,7 +343,13 @@ export class SqlStore implements Store {
         if (!lease || lease.holder !== leaseHolder || lease.expires_at < now) return false;
       }
       for (const p of plan.preemptions) {
+        // An immediate reclaim stops the job with no grace period (the agent sends SIGKILL at once after SIGTERM).
+        if (p.reclaim === 'immediate') {
+          await db.run(Q.setStopGrace, [Number(p.jobId), 0]);
+          this.runInfo.clear();
+        }
         if (await this.preemptIn(db, Number(p.jobId), p.reason, now)) await this.settle(db, [Number(p.jobId)], now);
+        else if (p.reclaim === 'immediate') await db.run(Q.setStopGrace, [Number(p.jobId), null]);
       }
       // GPUs held per node (by tasks still active, including ones told to stop just above):
       // a bind onto a GPU that is not free yet waits for a later cycle. This keeps any
@@ -336,6 +392,14 @@ export class SqlStore implements Store {
         }
         const job = await db.get<JobRow>(Q.jobById, [id]);
         await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}` });
+      }
+      if (plan.borrowed) {
+        for (const [ids, flag] of [[plan.borrowed.on, 1], [plan.borrowed.off, 0]] as const) {
+          for (let i = 0; i < ids.length; i += 500) {
+            const part = ids.slice(i, i + 500).map(Number);
+            if (part.length) await db.run(Q.setBorrowed(part.length), [flag, ...part]);
+          }
+        }
       }
       for (let i = 0; i < plan.pending.length; i += 500) {
         const batch = plan.pending.slice(i, i + 500);
@@ -508,7 +572,7 @@ export class SqlStore implements Store {
         memoryMib: t.memory_mib,
         peers: job.peers,
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
-        gracePeriodSeconds: job.spec.gracePeriodSeconds,
+        gracePeriodSeconds: job.row.stop_grace_ms !== null && job.row.stop_grace_ms !== undefined ? Number(job.row.stop_grace_ms) / 1000 : job.spec.gracePeriodSeconds,
       });
     }
     return out;
@@ -655,6 +719,123 @@ export class SqlStore implements Store {
     return (await this.db.all<{ spec: string }>(Q.recentSpecs, [limit])).map((r) => JSON.parse(r.spec) as JobSpec);
   }
 
+  /** A new service: running from now (it runs no task itself), with `min` replicas wanted. */
+  private async startService(db: SqlDb, row: JobRow, min: number, max: number, now: number): Promise<void> {
+    await db.run(Q.setJobState, [row.id, 'running', `service: ${min} replica(s) wanted`, now]);
+    await db.run(Q.setJobStarted, [row.id, now]);
+    await db.run(Q.insertService, [row.id, min, max, min, 0, now]);
+  }
+
+  async listServices(ids?: readonly string[]): Promise<ServiceRecord[]> {
+    const where = ids === undefined ? " WHERE j.state = 'running'" : ids.length === 0 ? ' WHERE 1 = 0' : ` WHERE j.id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`;
+    const params = (ids ?? []).filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+    if (ids !== undefined && params.length !== ids.length) return [];
+    return this.db.tx(async (db) => {
+      const rows = await db.all<ServiceRow>(`${Q.serviceRows}${where} ORDER BY s.job_id`, params);
+      const out: ServiceRecord[] = [];
+      for (const r of rows) {
+        const job = await db.get<JobRow>(Q.jobById, [r.job_id]);
+        if (!job) continue;
+        out.push({
+          job: jobFromRow(job),
+          minReplicas: Number(r.min_replicas),
+          maxReplicas: Number(r.max_replicas),
+          desired: Number(r.desired),
+          keepMilli: Number(r.keep_milli),
+          urgent: Number(r.urgent) === 1,
+          reason: r.reason,
+          decidedAt: r.decided_at === null ? null : Number(r.decided_at),
+        });
+      }
+      return out;
+    });
+  }
+
+  async listReplicas(serviceIds: readonly string[]): Promise<ReplicaRecord[]> {
+    const ids = serviceIds.filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+    if (ids.length === 0) return [];
+    return this.db.tx(async (db) => {
+      const rows = await db.all<JobRow>(Q.replicasOf(ids.length), ids);
+      const tasks = new Map<number, { state: string; node_id: string | null; started_at: number | null; address: string | null }>();
+      for (let i = 0; i < rows.length; i += 500) {
+        const part = rows.slice(i, i + 500).map((r) => Number(r.id));
+        for (const t of await db.all<{ job_id: number; state: string; node_id: string | null; started_at: number | null; address: string | null }>(Q.replicaTasks(part.length), part)) tasks.set(Number(t.job_id), t);
+      }
+      return rows.map((r) => {
+        const t = tasks.get(Number(r.id));
+        const active = t !== undefined && (t.state === 'assigned' || t.state === 'running' || t.state === 'stopping');
+        return {
+          job: jobFromRow(r),
+          ready: r.state === 'running' && r.ready_attempt !== null && Number(r.ready_attempt) === Number(r.attempt) && t?.state === 'running',
+          taskState: (t?.state ?? null) as TaskState | null,
+          node: active ? (t?.node_id ?? null) : null,
+          nodeAddress: active ? (t?.address ?? null) : null,
+          startedAt: t?.started_at === null || t?.started_at === undefined ? null : Number(t.started_at),
+        };
+      });
+    });
+  }
+
+  async addReplica(serviceId: string, spec: JobSpec, now: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(serviceId)) return null;
+    return this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(serviceId)]);
+      const service = await db.get<JobRow>(Q.jobById, [Number(serviceId)]);
+      if (!service || service.state !== 'running' || service.kind !== 'service' || service.service_id !== null) return null;
+      const row = await db.get<JobRow>(Q.insertReplica, [service.tenant, spec.name, service.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), JSON.stringify(spec), now, service.id]);
+      if (!row) throw new Error('insert returned no row');
+      let idx = 0;
+      for (const g of spec.groups) {
+        for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
+      }
+      await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant: service.tenant, message: `replica of service ${service.id} in queue ${service.queue}` });
+      return jobFromRow(row);
+    });
+  }
+
+  async stopReplica(replicaId: string, reason: string, now: number): Promise<boolean> {
+    if (!/^\d{1,15}$/.test(replicaId)) return false;
+    return this.db.tx(async (db) => {
+      const job = await db.get<JobRow>(Q.jobById, [Number(replicaId)]);
+      return job !== undefined && job.service_id !== null && (await this.cancelIn(db, job, reason, now));
+    });
+  }
+
+  async markReplicaReady(replicaId: string, attempt: number): Promise<boolean> {
+    if (!/^\d{1,15}$/.test(replicaId)) return false;
+    return (await this.db.run(Q.markReady, [Number(replicaId), attempt])) > 0;
+  }
+
+  async decideService(serviceId: string, d: ServiceDecisionRecord, now: number, event?: { readonly type: string; readonly message: string }): Promise<void> {
+    await this.db.tx(async (db) => {
+      await db.run(Q.setServiceDecision, [Number(serviceId), d.desired, Math.round(d.keepMilli), d.urgent ? 1 : 0, d.reason.slice(0, 500), now]);
+      if (event) await this.event(db, now, { type: event.type, jobId: Number(serviceId), message: event.message });
+    });
+  }
+
+  async setServiceBounds(serviceId: string, min: number, max: number, by: string, now: number): Promise<ServiceRecord | null> {
+    const changed = await this.db.tx(async (db) => {
+      const job = await db.get<JobRow>(Q.jobById, [Number(serviceId)]);
+      if (!job || job.state !== 'running' || job.kind !== 'service' || job.service_id !== null) return false;
+      await db.run(Q.setServiceBounds, [job.id, min, max, now]);
+      await this.event(db, now, { type: 'service:bounds', jobId: job.id, message: `replicas between ${min} and ${max}, set by ${by}` });
+      return true;
+    });
+    return changed ? ((await this.listServices([serviceId]))[0] ?? null) : null;
+  }
+
+  async setBorrowed(jobIds: readonly string[], borrowed: boolean): Promise<void> {
+    const ids = jobIds.filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      await this.db.run(Q.setBorrowed(part.length), [borrowed ? 1 : 0, ...part]);
+    }
+  }
+
+  async addEvent(e: { readonly type: string; readonly jobId?: string | null; readonly nodeId?: string | null; readonly message: string }, now: number): Promise<void> {
+    await this.event(this.db, now, { type: e.type, jobId: e.jobId ?? null, nodeId: e.nodeId ?? null, message: e.message });
+  }
+
   async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
     await this.db.run(Q.acquireLease, [name, holder, now + ttlMs, now]);
     const r = await this.db.get<{ holder: string }>(Q.leaseHolder, [name]);
@@ -740,6 +921,17 @@ interface QueueRow {
   tenants: string | null;
   cohort: string | null;
   model_quotas: string | null;
+}
+
+interface ServiceRow {
+  job_id: number;
+  min_replicas: number;
+  max_replicas: number;
+  desired: number;
+  keep_milli: number;
+  urgent: number;
+  reason: string | null;
+  decided_at: number | null;
 }
 
 interface FirstTaskRow {

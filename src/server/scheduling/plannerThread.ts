@@ -41,6 +41,7 @@ export interface PlanRequest {
   readonly nodes: StoreSnapshot['nodes'];
   readonly activeTasks: StoreSnapshot['activeTasks'];
   readonly queues: StoreSnapshot['queues'];
+  readonly reservations?: StoreSnapshot['reservations'];
   readonly upserts: readonly Job[];
   readonly removed: readonly string[];
   /** The worker drops its jobs first (the first cycle, or after a failed one): upserts are all of them. */
@@ -152,7 +153,7 @@ export class ThreadedPlanner implements Planner {
       }
     }
     const seq = ++this.seq;
-    const req: PlanRequest = { seq, nowMs, nodes: s.nodes, activeTasks: s.activeTasks, queues: s.queues, upserts, removed, reset };
+    const req: PlanRequest = { seq, nowMs, nodes: s.nodes, activeTasks: s.activeTasks, queues: s.queues, ...(s.reservations ? { reservations: s.reservations } : {}), upserts, removed, reset };
     return new Promise<AppliedPlan>((resolve, reject) => {
       this.waiting.set(seq, { resolve: (plan) => (plan ? resolve(plan) : reject(new Error('scheduler thread answered a plan request without a plan'))), reject });
       try {

@@ -55,7 +55,7 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     for (const id of m.removed) jobs.delete(id);
     for (const j of m.upserts) jobs.set(j.id, j);
     if (m.reset || m.removed.length || m.upserts.length) list = [...jobs.values()].sort((a, b) => Number(a.id) - Number(b.id));
-    const snap = { nodes: m.nodes, activeTasks: m.activeTasks, openJobs: list, queues: m.queues };
+    const snap = { nodes: m.nodes, activeTasks: m.activeTasks, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
     const full = adapter.plan(snap, m.nowMs);
     send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap) } });
   } catch (e) {
