@@ -117,6 +117,10 @@ test('accounting closes with fractional GPUs, preemptions, restarts, a node outa
     const attempts = r.attempts ?? [];
     assert.ok(attempts.length >= 40);
     for (const [tenant, u] of Object.entries(r.byTenant)) near(u.energyJ, attempts.filter((a) => a.tenant === tenant).reduce((s, a) => s + a.energyJ, 0), 1e-9);
+    const jobs = Object.values(r.byJob ?? {});
+    assert.equal(jobs.length, 40);
+    near(jobs.reduce((s, u) => s + u.energyJ, 0), r.jobsEnergyJ, 1e-9);
+    assert.equal(jobs.reduce((s, u) => s + u.attempts, 0), attempts.length);
     // Work credited to the finished jobs is their whole work: nothing counted twice across attempts.
     near(r.work, attempts.reduce((s, a) => s + a.work, 0), 1e-9);
     assert.ok(r.cappedShare > 0 && r.meanCap < 1, `${policy}: caps were applied`);

@@ -32,7 +32,7 @@ export interface AccountingOptions {
   readonly workModel?: string;
   /** Width of the power-over-time buckets (default 3600 s). */
   readonly bucketSeconds?: number;
-  /** Keep one record per attempt in the report (default false: totals only). */
+  /** Keep one record per attempt, and totals per job, in the report (default false: per tenant, queue and model only). */
   readonly keepAttempts?: boolean;
 }
 
@@ -107,6 +107,8 @@ export interface EnergyReport {
   readonly cappedShare: number;
   readonly meanCap: number;
   readonly attempts?: readonly AttemptRecord[];
+  /** With `keepAttempts`: the totals per job over its attempts. */
+  readonly byJob?: Readonly<Record<string, UsageTotals>>;
   readonly power: { readonly bucketSeconds: number; readonly samples: readonly PowerSample[] };
 }
 
@@ -193,6 +195,7 @@ export class EnergyAccountant {
   private readonly byTenant = new Map<string, UsageTotals>();
   private readonly byQueue = new Map<string, UsageTotals>();
   private readonly byModel = new Map<string, { gpuSeconds: number; energyJ: number }>();
+  private readonly byJob = new Map<string, UsageTotals>();
   private attemptsJ = 0;
   private attemptsHeldJ = 0;
   private attemptsYuan = 0;
@@ -493,6 +496,7 @@ export class EnergyAccountant {
     const energyYuan = (held?.energyYuan ?? 0) + work.energyYuan;
     const co2Grams = (held?.co2Grams ?? 0) + work.co2Grams;
     if (this.opts.keepAttempts) {
+      this.addTo(this.byJob, a.spec.id, gpuSeconds, energyJ, heldJ, energyYuan, gpuYuan, co2Grams, units);
       this.attempts.push({ job: a.spec.id, attempt: a.n, tenant: a.spec.tenant, queue: a.spec.queue, model: a.model, powerCap: a.cap, start: a.start, end: t, endedAs: how, gpuSeconds, energyJ, heldIdleJ: heldJ, energyYuan, gpuYuan, co2Grams, work: units });
     }
     this.addTo(this.byTenant, a.spec.tenant, gpuSeconds, energyJ, heldJ, energyYuan, gpuYuan, co2Grams, units);
@@ -620,7 +624,7 @@ export class EnergyAccountant {
       byModel: toRecord(this.byModel),
       cappedShare: this.attemptsJ > 0 ? this.cappedJ / this.attemptsJ : 0,
       meanCap: this.capGpuSeconds > 0 ? this.capWeighted / this.capGpuSeconds : 1,
-      ...(this.opts.keepAttempts ? { attempts: this.attempts } : {}),
+      ...(this.opts.keepAttempts ? { attempts: this.attempts, byJob: toRecord(this.byJob) } : {}),
       power: { bucketSeconds: this.bucket, samples },
     };
   }

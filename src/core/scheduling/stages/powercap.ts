@@ -3,7 +3,9 @@
  * within the slowdown its owner allows (the job's `maxSlowdown`, else the stage's default), as
  * Zeus (NSDI'23) chooses a GPU power limit, from the GPU model's cap curve (powerModel.ts). The
  * energy counted is the GPUs' plus the node's base power for as long as the job holds its share
- * of the node, since a slower job keeps the node busy longer. The cap rides on the bind
+ * of the node, since a slower job keeps the node busy longer, weighed against the hours its owner
+ * waits (Zeus's η, per job: big jobs are capped deeper than small ones); while jobs wait for the
+ * bind's GPU model it runs at full power (capacity is short then). The cap rides on the bind
  * (`powerCap`, a fraction of TDP): the simulator runs the job at the capped throughput and power,
  * the live server applies it with `nvidia-smi -pl` where it may.
  */
