@@ -59,6 +59,8 @@ export interface JobSpec {
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   /** The most times the scheduler may preempt this job (absent: the cluster's default). */
   readonly maxPreemptions?: number;
+  /** Power limit per GPU while the job runs (W), applied by the agent (docs/energy.md). */
+  readonly powerCapWatts?: number;
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
@@ -97,6 +99,7 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.jobType !== undefined ? { jobType: v.jobType } : {}),
       ...(v.gpuSpeeds !== undefined ? { gpuSpeeds: { ...v.gpuSpeeds } } : {}),
       ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
+      ...(v.powerCapWatts !== undefined ? { powerCapWatts: v.powerCapWatts } : {}),
     },
   };
 }

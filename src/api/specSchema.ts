@@ -103,6 +103,7 @@ export const JobSpecSchema = Type.Object(
       description: 'relative speed of this job per GPU model (0: cannot run there), over the cluster table',
     })),
     maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, 'x-message': 'must be an integer from 0 to 1000000', description: 'the most times the scheduler may preempt this job; default: the cluster\'s' })),
+    powerCapWatts: Type.Optional(Type.Number({ minimum: 1, maximum: 100_000, 'x-message': 'must be a number of watts from 1 to 100000', description: 'power limit per GPU while the job runs (nvidia-smi -pl; a dry run on simulated GPUs; docs/energy.md)' })),
     tasks: Type.Array(TaskGroupSchema, {
       minItems: 1,
       maxItems: MAX_TASKS_PER_JOB,

@@ -7,11 +7,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
-import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
@@ -312,6 +314,18 @@ export class SqlStore implements Store {
         }
         return gpus;
       };
+      // The GPU model of a task's first GPU, for its usage record (null: a CPU-only task).
+      const models = new Map<string, { index: number; model: string }[]>();
+      const modelOf = async (node: string, gpus: readonly number[]): Promise<string | null> => {
+        if (gpus.length === 0) return null;
+        let list = models.get(node);
+        if (!list) {
+          const row = await db.get<{ gpus: string }>('SELECT gpus FROM nodes WHERE id = $1', [node]);
+          list = row ? (JSON.parse(row.gpus) as { index: number; model: string }[]) : [];
+          models.set(node, list);
+        }
+        return list.find((g) => g.index === gpus[0])?.model ?? null;
+      };
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
         for (const t of b.tasks) {
@@ -331,7 +345,7 @@ export class SqlStore implements Store {
         const where: string[] = [];
         for (const t of b.tasks) {
           await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);
-          await db.run(Q.insertAttempt, [id, t.index, now]);
+          await db.run(Q.insertAttempt, [id, t.index, now, await modelOf(t.node, t.gpus)]);
           where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
         }
         const job = await db.get<JobRow>(Q.jobById, [id]);
@@ -509,6 +523,7 @@ export class SqlStore implements Store {
         peers: job.peers,
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
         gracePeriodSeconds: job.spec.gracePeriodSeconds,
+        ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : {}),
       });
     }
     return out;
@@ -653,6 +668,30 @@ export class SqlStore implements Store {
 
   async recentSpecs(limit: number): Promise<JobSpec[]> {
     return (await this.db.all<{ spec: string }>(Q.recentSpecs, [limit])).map((r) => JSON.parse(r.spec) as JobSpec);
+  }
+
+  recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean> {
+    return this.db.tx((db) => applyEnergy(db, nodeId, report, now, prices));
+  }
+
+  usage(q: UsageQuery): Promise<UsageGroup[]> {
+    return usageGroups(this.db, q);
+  }
+
+  nodeEnergy(): Promise<NodeEnergy[]> {
+    return nodeEnergy(this.db);
+  }
+
+  putBudget(b: Budget, now: number): Promise<void> {
+    return putBudget(this.db, b, now);
+  }
+
+  deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean> {
+    return deleteBudget(this.db, tenant, period);
+  }
+
+  listBudgets(tenant?: string): Promise<Budget[]> {
+    return listBudgets(this.db, tenant);
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {

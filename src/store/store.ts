@@ -5,9 +5,12 @@
  * `conformance.test.ts`.
  */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport } from '../api/types.ts';
+import type { EnergyReport, GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport } from '../api/types.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import type { Budget, BudgetPeriod, NodeEnergy, UsageGroup, UsageQuery } from './usage.ts';
 
 export type { NodeRegistration } from '../api/types.ts';
+export type { Budget, BudgetPeriod, NodeEnergy, UsageBy, UsageGroup, UsageQuery } from './usage.ts';
 
 /** agent: the shared bootstrap token of the agents; node: one node's own credential. */
 export type Role = 'admin' | 'tenant' | 'agent' | 'node';
@@ -255,6 +258,21 @@ export interface Store {
   usageByHour(sinceMs: number): Promise<UsageBucket[]>;
   /** The specs of the latest `limit` submitted jobs, newest first. */
   recentSpecs(limit: number): Promise<JobSpec[]>;
+
+  /**
+   * Applies an agent's cumulative energy counters to its node and its runs' usage records, priced
+   * with `prices` (store/usage.ts, docs/energy.md); false when they were already applied.
+   */
+  recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean>;
+  /** Usage records (one per task attempt) grouped by key and GPU model over a window. */
+  usage(q: UsageQuery): Promise<UsageGroup[]>;
+  /** Every node's measured energy and what its records were given (all time). */
+  nodeEnergy(): Promise<NodeEnergy[]>;
+  putBudget(b: Budget, now: number): Promise<void>;
+  /** False when the tenant had no budget for that period. */
+  deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean>;
+  /** Every budget, or one tenant's. */
+  listBudgets(tenant?: string): Promise<Budget[]>;
 
   /** Takes or renews a named lease for `holder` until now + ttl; true when holder has it. */
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
