@@ -12,6 +12,7 @@ import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import type { FieldError } from './spec.ts';
 import { NAME_PATTERN } from './specSchema.ts';
 import { nullableQuota, QuotaSchema, TENANT_NAME_PATTERN } from './apiSchemas.ts';
+import { BudgetConfigSchema, EnergyConfigSchema } from './usage.ts';
 
 const nullable = (t: TSchema, extra: Record<string, unknown> = {}) => Type.Optional(Type.Union([t, Type.Null()], extra));
 const token = (what: string) => nullable(Type.String({ minLength: 8 }), { 'x-message': 'must be a string of at least 8 characters', description: `${what} (or its environment variable)` });
@@ -70,6 +71,8 @@ export const ClusterConfigSchema = Type.Object(
       { 'x-message': 'must be a map of GPU model to relative speed', description: 'relative speed per GPU model, over the built-in table' },
     ),
     scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' }),
+    energy: nullable(EnergyConfigSchema, { 'x-message': 'must be a map with tariff, carbon, pue, gpuHourYuan, utcOffsetHours' }),
+    budgets: nullable(Type.Array(BudgetConfigSchema), { 'x-message': 'must be a list of {tenant, period, gpuHours?, kwh?, yuan?}' }),
   },
   { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling' },
 );

@@ -25,6 +25,8 @@ import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
 import { registerWebRoutes } from './webRoutes.ts';
 import { registerWhatIfRoutes } from './whatIf.ts';
+import { registerUsageRoutes } from './usage/routes.ts';
+import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -43,6 +45,8 @@ export interface AppOptions {
   readonly logger?: boolean;
   /** A node silent this long is lost; agents learn it from register and heartbeat answers to fence themselves. */
   readonly nodeLeaseMs?: number;
+  /** Tariff, carbon, PUE and GPU-hour prices for usage records and reports (default: core/energy/pricing.ts). */
+  readonly prices?: EnergyPrices;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -119,7 +123,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerLiveRoutes(app, { store, clock });
   registerWhatIfRoutes(app, { store, clock });
   const submissionCheck = new SubmissionCheck(store);
-  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
+  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey, prices: o.prices ?? DEFAULT_PRICES });
+  registerUsageRoutes(app, { store, clock, prices: o.prices ?? DEFAULT_PRICES, onBudget: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);

@@ -21,6 +21,9 @@
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
+ *   energy: {tariff: 0.65, carbon: 536.6, pue: 1.3, gpuHourYuan: {H100: 18}, utcOffsetHours: 8}
+ *   budgets:               # per tenant and period (day, week, month, total): docs/energy.md
+ *     - {tenant: research, period: month, gpuHours: 100}
  *
  * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
  * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
@@ -30,7 +33,9 @@ import { readFileSync } from 'node:fs';
 import { checkClusterConfig } from '../api/configSchema.ts';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
-import type { ModelQuota, QueueConfig } from '../store/store.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import type { Budget, ModelQuota, QueueConfig } from '../store/store.ts';
+import { budgetsFromConfig, energyFromConfig } from './usage/config.ts';
 
 /** The `scheduling:` section: options of the core scheduler and of its live inputs. */
 export interface SchedulingConfig {
@@ -53,6 +58,10 @@ export interface ClusterConfig {
   /** Relative speed per GPU model, over the built-in table (scheduling/gpuSpeeds.ts). */
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   readonly scheduling?: SchedulingConfig;
+  /** Tariff, carbon, PUE and GPU-hour prices (`energy:`; server/usage/config.ts); absent: the defaults. */
+  readonly energy?: EnergyPrices;
+  /** Budgets per tenant and period (`budgets:`), applied at startup like queues. */
+  readonly budgets?: readonly Budget[];
 }
 
 /** The core scheduler's options that the `scheduling:` section sets (flags override them). */
@@ -141,7 +150,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'energy', 'budgets'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -220,8 +229,16 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   }
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');
+  const energy = energyFromConfig(doc['energy'], errors);
+  const budgets = budgetsFromConfig(doc['budgets'], errors);
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
-  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}) };
+  return {
+    adminToken, agentToken, tenants, queues,
+    ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}),
+    ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}),
+    ...(energy ? { energy } : {}),
+    ...(budgets.length ? { budgets } : {}),
+  };
 }
 
 export function loadConfig(file: string): ClusterConfig {

@@ -19,6 +19,8 @@ import { ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
+import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
+import { BudgetGate } from './usage/budgetGate.ts';
 
 /**
  * The live server's default job scheduler and placement: the simulator's ('tide': preemptive,
@@ -92,6 +94,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     for (const token of t.tokens) await store.putToken(hashToken(token), { role: 'tenant', tenant: t.name }, now);
   }
   for (const q of config.queues) await store.putQueue(q, now);
+  for (const b of config.budgets ?? []) await store.putBudget(b, now);
+  const prices = config.energy ?? DEFAULT_PRICES;
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
@@ -113,6 +117,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       log(`scheduler thread could not start (${(e as Error).message}): planning on the request thread`);
     }
   }
+  // Budgets hold a tenant's pending jobs once its usage reaches a limit (usage/budgetGate.ts).
+  planner = new BudgetGate(planner, store, prices);
   let lastError = '';
   const loop = new SchedulingLoop(store, planner, {
     serverId,
@@ -138,6 +144,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     onSubmit: () => loop.poke(),
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
+    prices,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
   const host = o.host ?? '127.0.0.1';
