@@ -147,10 +147,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     prices,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
+  // Finished usage records are folded into daily rollups in the background (store/usage.ts).
+  const rollUp = (): void => void store.rollUpUsage(Date.now(), prices.utcOffsetHours).catch((e: unknown) => log(`usage rollup: ${(e as Error).message}`));
+  const rollUps = setInterval(rollUp, 10 * 60_000);
+  rollUps.unref();
   const host = o.host ?? '127.0.0.1';
   try {
     await app.listen({ host, port: o.port });
   } catch (e) {
+    clearInterval(rollUps);
     await store.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use on ${host} (another Tide server?): pick one with --port`);
@@ -160,6 +165,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : o.port;
   loop.start();
+  rollUp();
   return {
     url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
     store,
@@ -167,6 +173,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     app,
     serverId,
     async close() {
+      clearInterval(rollUps);
       await loop.stop();
       await thread?.close();
       await app.close();

@@ -13,7 +13,7 @@ import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
-import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
+import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, rollUp, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
@@ -680,6 +680,10 @@ export class SqlStore implements Store {
 
   nodeEnergy(): Promise<NodeEnergy[]> {
     return nodeEnergy(this.db);
+  }
+
+  rollUpUsage(now: number, utcOffsetHours: number): Promise<number> {
+    return rollUp(this.db, now, utcOffsetHours);
   }
 
   putBudget(b: Budget, now: number): Promise<void> {

@@ -268,6 +268,8 @@ export interface Store {
   usage(q: UsageQuery): Promise<UsageGroup[]>;
   /** Every node's measured energy and what its records were given (all time). */
   nodeEnergy(): Promise<NodeEnergy[]>;
+  /** Folds finished usage records into the daily rollups reports read (store/usage.ts); returns how many. */
+  rollUpUsage(now: number, utcOffsetHours: number): Promise<number>;
   putBudget(b: Budget, now: number): Promise<void>;
   /** False when the tenant had no budget for that period. */
   deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean>;

@@ -118,6 +118,34 @@ for (const factory of storeFactories()) {
       near(g?.energyYuan ?? 0, 1.5 * (0.5 * 0.1 + 0.5 * 1), 'by hand');
     });
 
+    test('daily rollups give what the records give; late energy joins the day its record finished; a new offset rebuilds them', async () => {
+      const now = 3 * 86_400_000 + 5_000;
+      const both = async (q: { from: number; to: number; by: 'tenant' | 'queue' | 'model'; tenant?: string }) => {
+        const raw = await store.usage({ ...q, now });
+        const rolled = await store.usage({ ...q, now, utcOffsetHours: 0 });
+        assert.deepEqual(rolled.map((g) => [g.key, g.model, g.records]), raw.map((g) => [g.key, g.model, g.records]), JSON.stringify(q));
+        for (const [i, g] of rolled.entries()) for (const f of ['gpuSeconds', 'energyJ', 'idleJ', 'kwh', 'energyYuan', 'co2Grams'] as const) near(g[f], raw[i]?.[f] ?? NaN, `${JSON.stringify(q)} ${g.key} ${f}`);
+        return rolled;
+      };
+      assert.ok((await store.rollUpUsage(now, 0)) >= 2, 'the finished records are folded');
+      assert.equal(await store.rollUpUsage(now, 0), 0, 'and only once');
+      for (const by of ['tenant', 'queue', 'model'] as const) {
+        await both({ from: 0, to: now, by });
+        await both({ from: 0, to: 86_400_000, by });
+        await both({ from: 86_400_000, to: now, by });
+      }
+      await both({ from: 0, to: now, by: 'tenant', tenant: 'bob' });
+      // Joules for alice's finished run arrive after it was rolled up.
+      const before = (await both({ from: 0, to: now, by: 'tenant', tenant: 'alice' }))[0]?.energyJ ?? 0;
+      const runId = (await store.listAttempts('1'))[0]?.runId ?? '';
+      await store.recordEnergy('n1', { epoch: 'e2', seq: 9, nodeJ: 3.6e6 + 47, unallocatedJ: 2, runs: [{ runId, energyJ: 15, idleJ: 0 }] }, now, FLAT);
+      near((await both({ from: 0, to: now, by: 'tenant', tenant: 'alice' }))[0]?.energyJ ?? 0, before + 10, 'ten more joules, once');
+      // Days cut at another offset: rebuilt, same totals.
+      await store.rollUpUsage(now, 8);
+      const eight = await store.usage({ from: 0, to: now, now, by: 'tenant', utcOffsetHours: 8 });
+      near(eight.reduce((n, g) => n + g.energyJ, 0), (await store.usage({ from: 0, to: now, now, by: 'tenant' })).reduce((n, g) => n + g.energyJ, 0), 'the same joules');
+    });
+
     test('budgets: set, replace, list per tenant, delete', async () => {
       await store.putBudget({ tenant: 'alice', period: 'month', gpuHours: 10, kwh: null, yuan: null }, 1);
       await store.putBudget({ tenant: 'alice', period: 'month', gpuHours: 12.5, kwh: 3, yuan: null }, 2);

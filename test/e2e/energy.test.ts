@@ -92,7 +92,7 @@ describe('e2e: measured energy, usage records and budgets across restarts', () =
       const byJob = new Map<string, any>(r.rows.map((x: any) => [x.key, x]));
       return jobIds.every((id) => (byJob.get(id)?.energyJ ?? 0) > 0) ? byJob : undefined;
     });
-    assert.equal(records.get(jobIds[0])?.records, 2, 'the preempted attempt is a record of its own');
+    assert.equal(records.get(jobIds[0] as string)?.records, 2, 'the preempted attempt is a record of its own');
     for (const id of jobIds) {
       const runs = attempts.filter((a) => a.id === id);
       const seconds = runs.reduce((n, a) => n + (a.finishedAt - a.startedAt) / 1000, 0);

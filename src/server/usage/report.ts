@@ -60,7 +60,7 @@ export function reachedLimit(b: Pick<Budget, 'gpuHours' | 'kwh' | 'yuan'>, used:
 /** A budget with the tenant's usage in its current period. */
 export async function budgetInfo(store: Pick<Store, 'usage'>, prices: EnergyPrices, b: Budget, now: number): Promise<BudgetInfo> {
   const w = periodWindow(b.period, now, prices.utcOffsetHours);
-  const groups = await store.usage({ from: w.from, to: Math.min(w.to, now + 1), now, by: 'tenant', tenant: b.tenant });
+  const groups = await store.usage({ from: w.from, to: Math.min(w.to, now + 1), now, by: 'tenant', tenant: b.tenant, utcOffsetHours: prices.utcOffsetHours });
   const { totals } = usageRows(groups, 'tenant', prices);
   const used = { gpuHours: totals.gpuHours, kwh: totals.facilityKwh, yuan: totals.costYuan };
   return { ...b, from: w.from, resetsAt: Number.isFinite(w.to) ? w.to : null, used, reached: reachedLimit(b, used) };

@@ -73,7 +73,7 @@ export function registerUsageRoutes(app: FastifyInstance, o: UsageRouteOptions):
     q.done();
     if (to <= from) refuse([{ path: 'to', message: `must be after from (${new Date(from).toISOString()})` }]);
     const tenant = await whose(p, named);
-    const groups = await store.usage({ from, to, now, by, limit: limit + 1, ...(tenant !== undefined ? { tenant } : {}) });
+    const groups = await store.usage({ from, to, now, by, limit: limit + 1, utcOffsetHours: prices.utcOffsetHours, ...(tenant !== undefined ? { tenant } : {}) });
     const truncated = groups.length > limit;
     const { rows, totals } = usageRows(truncated ? groups.slice(0, limit) : groups, by, prices);
     return { from, to, by, rows, totals, truncated };

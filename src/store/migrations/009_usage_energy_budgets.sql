@@ -20,10 +20,35 @@ ALTER TABLE task_attempts ADD COLUMN meter_idle_j DOUBLE PRECISION NOT NULL DEFA
 ALTER TABLE task_attempts ADD COLUMN meter_at BIGINT;
 UPDATE task_attempts SET tenant = (SELECT j.tenant FROM jobs j WHERE j.id = task_attempts.job_id), queue = (SELECT j.queue FROM jobs j WHERE j.id = task_attempts.job_id);
 
--- Reports select by start (a record overlapping the window counts for its share inside it);
--- budgets read one tenant's.
-CREATE INDEX task_attempts_started ON task_attempts (started_at);
-CREATE INDEX task_attempts_tenant_started ON task_attempts (tenant, started_at);
+-- Records not yet rolled up into usage_days (finished since its watermark, or running) are read
+-- by finished_at; budgets read one tenant's.
+CREATE INDEX task_attempts_finished ON task_attempts (finished_at);
+CREATE INDEX task_attempts_tenant_finished ON task_attempts (tenant, finished_at);
+
+-- Daily rollups of finished records (as slurmdbd's usage tables, which sreport reads): per local
+-- day (ms of its start), tenant, queue and GPU model ('' for CPU-only), each record's usage
+-- spread over the days it ran in proportion to its time in each; records: those that started
+-- that day. usage_rollup holds the watermark (records finished before `through` are in
+-- usage_days; none after) and the local-day offset the days were cut with.
+CREATE TABLE usage_days (
+  day BIGINT NOT NULL,
+  tenant TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  gpu_model TEXT NOT NULL,
+  records BIGINT NOT NULL,
+  gpu_ms DOUBLE PRECISION NOT NULL,
+  energy_j DOUBLE PRECISION NOT NULL,
+  idle_j DOUBLE PRECISION NOT NULL,
+  kwh DOUBLE PRECISION NOT NULL,
+  energy_yuan DOUBLE PRECISION NOT NULL,
+  co2_g DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (day, tenant, queue, gpu_model)
+);
+CREATE TABLE usage_rollup (
+  id BIGINT PRIMARY KEY,
+  through BIGINT NOT NULL,
+  utc_offset_ms BIGINT NOT NULL
+);
 
 -- Per node, the measured energy of all its GPUs and the unallocated part (no run held the GPU),
 -- with the last counters applied (epoch, seq, cumulative joules).
