@@ -121,8 +121,15 @@ describe('e2e: measured energy, usage records and budgets across restarts', () =
   });
 
   test('a budget stops admission exactly at the tenant\'s usage, with the reason shown; a hair above lets it in', async () => {
-    const first = await bee.submit({ name: 'bee-one', tasks: [{ gpus: 1, command: 'sleep 1' }] });
+    // Capped at 150 W: the simulated GPU honours the cap (a dry run of nvidia-smi -pl), so its record shows it.
+    const first = await bee.submit({ name: 'bee-one', powerCapWatts: 150, tasks: [{ gpus: 1, command: 'sleep 2' }] });
     assert.equal((await bee.waitState(first, ['succeeded', 'failed'])).state, 'succeeded');
+    const capped = await waitFor('the capped record\'s energy', async () => {
+      const row = (await bee.req('GET', '/v1/usage?by=job&from=0')).json.rows.find((r: any) => r.key === first);
+      return row?.energyJ > 0 ? row : undefined;
+    });
+    assert.ok(capped.energyJ <= 150 * (capped.gpuSeconds + 0.5), `${capped.energyJ} J over ${capped.gpuSeconds} s under a 150 W cap`);
+    assert.match(agent.output, /power cap \(dry run, simulated GPU \d\): nvidia-smi -i \d -pl 150/);
     const used = (await admin.req('GET', '/v1/usage?by=tenant&from=0&tenant=bee')).json.totals.gpuHours as number;
     assert.ok(used > 0);
     const set = await admin.req('PUT', '/v1/budgets/bee', { period: 'total', gpuHours: used });
