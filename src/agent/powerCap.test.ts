@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -36,18 +36,27 @@ test('real GPUs: nvidia-smi -pl sets the cap and the default limit is set back; 
     const lines: string[] = [];
     const caps = new PowerCaps(false, (l) => lines.push(l), smi);
     caps.update([{ gpus: [2], powerCapWatts: 350, alive: true }]);
+    const made = (): string[] => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : []);
+    /** Waits (bounded: the calls run in the background, slowly on a loaded machine) for n calls in all. */
     const wait = async (n: number) => {
-      for (let i = 0; i < 100 && (readFileSync(calls, 'utf8').trim().split('\n').length < n); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 500 && made().length < n; i++) await new Promise((r) => setTimeout(r, 20));
     };
     await wait(1);
     caps.update([]);
     await wait(3);
-    assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), ['-i 2 -pl 350', '-i 2 --query-gpu=power.default_limit --format=csv,noheader,nounits', '-i 2 -pl 700']);
+    assert.deepEqual(made(), ['-i 2 -pl 350', '-i 2 --query-gpu=power.default_limit --format=csv,noheader,nounits', '-i 2 -pl 700']);
     caps.update([{ gpus: [0], powerCapWatts: 1, alive: true }]);
+    await wait(4);
     caps.update([{ gpus: [0], powerCapWatts: 1, alive: false }]);
+    await wait(6);
     caps.update([{ gpus: [0], powerCapWatts: 1, alive: true }]);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(lines.filter((l) => /could not set a 1 W power limit \(Insufficient Permissions\): running uncapped/.test(l)).length, 1);
+    await wait(7);
+    const refusals = () => lines.filter((l) => /could not set a 1 W power limit \(Insufficient Permissions\): running uncapped/.test(l)).length;
+    for (let i = 0; i < 500 && refusals() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    // The third call's refusal, were it logged, would come right after its process exits.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(made().slice(3), ['-i 0 -pl 1', '-i 0 --query-gpu=power.default_limit --format=csv,noheader,nounits', '-i 0 -pl 700', '-i 0 -pl 1']);
+    assert.equal(refusals(), 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
