@@ -65,10 +65,9 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     // Reports for runs this node does not hold are ignored by the store (never applied elsewhere).
     const b = checked(parseHeartbeat(req.body), 'heartbeat');
     await requireNode(o.store, p, b.node);
-    const tasks = await o.store.heartbeat(b.node, b.telemetry, b.reports, o.clock());
+    // Measured energy goes in with the reports, in one transaction (store/usage.ts).
+    const tasks = await o.store.heartbeat(b.node, b.telemetry, b.reports, o.clock(), b.energy && o.prices ? { report: b.energy, prices: o.prices } : undefined);
     if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
-    // After the reports (a run's start is recorded first), its measured energy: cumulative counters, applied once.
-    if (b.energy && o.prices) await o.store.recordEnergy(b.node, b.energy, o.clock(), o.prices);
     if (b.reports.some((r) => r.state === 'exited')) o.onReports();
     // The log key goes only to the node's own credential (a legacy node heartbeating with the shared bootstrap token gets none).
     return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs, ...(p.role === 'node' ? { logKey: o.logKey(b.node) } : {}) };

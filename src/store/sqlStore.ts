@@ -396,7 +396,7 @@ export class SqlStore implements Store {
    * requeued, as for a lost node). Fields of a report are checked here too: a bad one is ignored,
    * never the cause of a failed heartbeat.
    */
-  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
+  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null> {
     const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
     return this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
@@ -462,6 +462,8 @@ export class SqlStore implements Store {
         }
       }
       await this.settle(db, [...touched], now, failures);
+      // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
+      if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
   }

@@ -236,8 +236,11 @@ export interface Store {
    * role node, bound to the node) and registers the node.
    */
   bootstrapNode(node: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult>;
-  /** An agent's heartbeat: records telemetry and task reports, returns the node's desired tasks. */
-  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null>;
+  /**
+   * An agent's heartbeat: records telemetry and task reports, and (given) its energy counters
+   * after the reports, in the same transaction (as recordEnergy); returns the node's desired tasks.
+   */
+  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null>;
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;

@@ -44,7 +44,8 @@ for (const factory of storeFactories()) {
     test('each attempt is a record; counters apply once; a new epoch starts from zero; closure per node', async () => {
       const { id, runId } = await bind('alice', 'n1', [0], 1000, 1_000);
       await store.heartbeat('n1', [], [{ ...running(runId), startedAt: 1_000 }], 1_000);
-      assert.equal(await store.recordEnergy('n1', { epoch: 'e1', seq: 1, nodeJ: 100, unallocatedJ: 40, runs: [{ runId, energyJ: 60, idleJ: 10 }] }, 2_000, FLAT), true);
+      // With the heartbeat that reports the run, in its transaction (what the agent route does).
+      await store.heartbeat('n1', [], [{ ...running(runId), startedAt: 1_000 }], 2_000, { report: { epoch: 'e1', seq: 1, nodeJ: 100, unallocatedJ: 40, runs: [{ runId, energyJ: 60, idleJ: 10 }] }, prices: FLAT });
       // The same heartbeat again (its answer was lost): nothing more.
       assert.equal(await store.recordEnergy('n1', { epoch: 'e1', seq: 1, nodeJ: 100, unallocatedJ: 40, runs: [{ runId, energyJ: 60, idleJ: 10 }] }, 2_500, FLAT), false);
       await store.recordEnergy('n1', { epoch: 'e1', seq: 3, nodeJ: 250, unallocatedJ: 90, runs: [{ runId, energyJ: 160, idleJ: 10 }] }, 3_000, FLAT);
