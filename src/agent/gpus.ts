@@ -19,6 +19,13 @@ import { UserError } from '../util/errors.ts';
 
 const run = promisify(execFile);
 export const NVIDIA_SMI_QUERY = ['--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu,power.draw,power.limit', '--format=csv,noheader,nounits'];
+/**
+ * The same with the driver's total-energy counter (mJ since the driver loaded; Volta and newer).
+ * Many nvidia-smi versions refuse the field ("not a valid field to query": NVML has the counter,
+ * the CLI not always) and GPUs without it print [N/A]: the agent then integrates power.draw
+ * (agent/energyMeter.ts).
+ */
+export const NVIDIA_SMI_ENERGY_QUERY = ['--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu,power.draw,power.limit,total_energy_consumption', '--format=csv,noheader,nounits'];
 
 const MODEL_MEMORY_MIB: Record<string, number> = { H200: 143_360, H100: 81_920, A100: 81_920, A10: 24_576, L40S: 46_080, L4: 23_034, V100: 32_768, T4: 15_360 };
 const MODEL_POWER_WATTS: Record<string, number> = { H200: 700, H100: 700, A100: 400, A10: 150, L40S: 350, L4: 72, V100: 300, T4: 70 };
@@ -41,7 +48,12 @@ export function parseGpuSpec(spec: string): GpuInfo[] {
   return gpus;
 }
 
-export interface SmiRow extends GpuInfo, GpuTelemetry {
+/** A telemetry sample with the energy counter, where the GPU has one (not sent as telemetry). */
+export interface GpuSample extends GpuTelemetry {
+  readonly energyMj?: number;
+}
+
+export interface SmiRow extends GpuInfo, GpuSample {
   readonly powerLimitWatts: number;
 }
 
@@ -60,6 +72,7 @@ export function parseSmiLine(line: string): SmiRow | null {
   // "NVIDIA H100 80GB HBM3" → "H100": the model name users write in specs.
   const name = (f[2] ?? '').replace(/^NVIDIA\s+/i, '').replace(/^Tesla\s+/i, '');
   const model = name.split(/[\s-]/)[0] || name;
+  const energy = f[8] !== undefined && /^\d+(\.\d+)?$/.test(f[8]) ? Number(f[8]) : undefined;
   return {
     index,
     uuid: f[1] ?? '',
@@ -69,6 +82,7 @@ export function parseSmiLine(line: string): SmiRow | null {
     utilization: num(f[5], 100),
     powerWatts: num(f[6], 100_000),
     powerLimitWatts: num(f[7]),
+    ...(energy !== undefined ? { energyMj: energy } : {}),
   };
 }
 
@@ -79,20 +93,27 @@ export interface GpuSource {
   readonly simulated: boolean;
   readonly gpus: readonly GpuInfo[];
   /** busyMilli: milli-GPU per device held by the agent's tasks that compute now (used by simulated telemetry). */
-  sample(busyMilli: readonly number[], nowMs: number): Promise<GpuTelemetry[]>;
+  sample(busyMilli: readonly number[], nowMs: number): Promise<GpuSample[]>;
 }
 
 /** Real GPUs if nvidia-smi answers, else null. */
 export async function discoverNvidia(smi = 'nvidia-smi'): Promise<GpuSource | null> {
+  let fields = NVIDIA_SMI_ENERGY_QUERY;
   const query = async (): Promise<SmiRow[]> => {
-    const { stdout } = await run(smi, NVIDIA_SMI_QUERY, { timeout: 10_000 });
+    const { stdout } = await run(smi, fields, { timeout: 10_000 });
     return stdout.split('\n').map(parseSmiLine).filter((r): r is SmiRow => r !== null);
   };
   let rows: SmiRow[];
   try {
     rows = await query();
   } catch {
-    return null;
+    // An nvidia-smi that does not know the energy field refuses the whole query: ask without it.
+    fields = NVIDIA_SMI_QUERY;
+    try {
+      rows = await query();
+    } catch {
+      return null;
+    }
   }
   if (rows.length === 0) return null;
   return {
@@ -100,7 +121,7 @@ export async function discoverNvidia(smi = 'nvidia-smi'): Promise<GpuSource | nu
     gpus: rows.map((r) => ({ index: r.index, model: r.model, memoryMib: r.memoryMib, uuid: r.uuid })),
     async sample() {
       try {
-        return (await query()).map((r) => ({ index: r.index, utilization: r.utilization, memoryUsedMib: r.memoryUsedMib, powerWatts: r.powerWatts }));
+        return (await query()).map((r) => ({ index: r.index, utilization: r.utilization, memoryUsedMib: r.memoryUsedMib, powerWatts: r.powerWatts, ...(r.energyMj !== undefined ? { energyMj: r.energyMj } : {}) }));
       } catch {
         return [];
       }

@@ -20,6 +20,7 @@ export function withoutNulls(p: PowerConfig): PowerConfig {
   const raw = p as { gpus?: PowerConfig['gpus'] | null; node?: PowerConfig['node'] | null };
   return { ...(raw.gpus ? { gpus: raw.gpus } : {}), ...(raw.node ? { node: raw.node } : {}) };
 }
+import { BudgetConfigSchema, EnergyConfigSchema } from './usage.ts';
 
 const nullable = (t: TSchema, extra: Record<string, unknown> = {}) => Type.Optional(Type.Union([t, Type.Null()], extra));
 const token = (what: string) => nullable(Type.String({ minLength: 8 }), { 'x-message': 'must be a string of at least 8 characters', description: `${what} (or its environment variable)` });
@@ -144,8 +145,10 @@ export const ClusterConfigSchema = Type.Object(
     scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' }),
     idle: nullable(IdleConfigSchema, { 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' }),
     power: nullable(PowerConfigSchema, { 'x-message': 'must be a map with gpus, node', description: "power figures over the built-in model (src/core/energy/powerModel.ts)" }),
+    energy: nullable(EnergyConfigSchema, { 'x-message': 'must be a map with tariff, carbon, pue, gpuHourYuan, utcOffsetHours' }),
+    budgets: nullable(Type.Array(BudgetConfigSchema), { 'x-message': 'must be a list of {tenant, period, gpuHours?, kwh?, yuan?}' }),
   },
-  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power' },
+  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets' },
 );
 
 export type ClusterConfigDocument = Static<typeof ClusterConfigSchema>;

@@ -101,6 +101,8 @@ export interface JobSpec {
   readonly deferrable?: boolean;
   /** Must be done this many seconds after submission (the core's `deadline` is submission + this). */
   readonly deadlineSeconds?: number;
+  /** Power limit per GPU while the job runs (W), applied by the agent (docs/energy.md). */
+  readonly powerCapWatts?: number;
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
@@ -144,6 +146,7 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.maxSlowdown !== undefined ? { maxSlowdown: v.maxSlowdown } : {}),
       ...(v.deferrable !== undefined ? { deferrable: v.deferrable } : {}),
       ...(typeof named.deadline === 'number' ? { deadlineSeconds: named.deadline } : {}),
+      ...(v.powerCapWatts !== undefined ? { powerCapWatts: v.powerCapWatts } : {}),
     },
   };
 }

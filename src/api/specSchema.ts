@@ -172,6 +172,7 @@ export const JobSpecSchema = Type.Object(
       'x-message': `${DURATION_MESSAGE}, more than 0 and at most 365 days`,
       description: 'when the job must be done, after its submission: seconds, or "12h", "1d", "HH:MM:SS" (a deferrable job without one waits at most 12 h)',
     })),
+    powerCapWatts: Type.Optional(Type.Number({ minimum: 1, maximum: 100_000, 'x-message': 'must be a number of watts from 1 to 100000', description: 'power limit per GPU while the job runs (nvidia-smi -pl; a dry run on simulated GPUs; docs/energy.md)' })),
     tasks: Type.Array(TaskGroupSchema, {
       minItems: 1,
       maxItems: MAX_TASKS_PER_JOB,

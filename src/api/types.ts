@@ -237,6 +237,22 @@ export interface TaskAssignment {
   readonly peers: readonly string[];
   readonly checkpointDir: string | null;
   readonly gracePeriodSeconds: number;
+  /** The job's power cap per GPU (W): the agent sets it with `nvidia-smi -pl` (a dry run on simulated GPUs). */
+  readonly powerCapWatts?: number;
+}
+
+/**
+ * An agent's measured GPU energy (agent/energyMeter.ts, docs/energy.md): cumulative joules since
+ * `epoch` began, as of its observation `seq`, so the server applies them idempotently.
+ * nodeJ = Σ runs' energyJ (ever) + unallocatedJ; idleJ is the part of a run's energy spent while
+ * its GPU read 0 % utilisation.
+ */
+export interface EnergyReport {
+  readonly epoch: string;
+  readonly seq: number;
+  readonly nodeJ: number;
+  readonly unallocatedJ: number;
+  readonly runs: readonly { readonly runId: string; readonly energyJ: number; readonly idleJ: number }[];
 }
 
 /** What an agent says about one of its task processes. */

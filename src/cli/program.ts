@@ -36,6 +36,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; reado
   { names: ['server', 'agent', 'up'], load: async () => (await import('./serve.ts')).registerServeCommands },
   { names: CLUSTER_COMMANDS, load: async () => (await import('./cluster.ts')).registerClusterCommands },
   { names: ['token', 'node'], load: async () => (await import('./tokens.ts')).registerTokenCommands },
+  { names: ['usage', 'report', 'budget'], load: async () => (await import('./usage.ts')).registerUsageCommands },
   { names: ['sim'], load: async () => (await import('./sim.ts')).registerSim },
   { names: ['validate'], load: async () => (await import('./validate.ts')).registerValidate },
   { names: ['idle'], load: async () => (await import('./idle.ts')).registerIdle },

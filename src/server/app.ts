@@ -29,6 +29,8 @@ import { DEFAULT_IDLE_CONFIG, type IdleConfig } from './idle/idleConfig.ts';
 import { jobIdle, registerIdleRoutes } from './idle/idleRoutes.ts';
 import { isService, registerServiceRoutes, serviceStatus } from './services/routes.ts';
 import { queueLoans } from './services/loans.ts';
+import { registerUsageRoutes } from './usage/routes.ts';
+import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -49,6 +51,8 @@ export interface AppOptions {
   readonly nodeLeaseMs?: number;
   /** The cluster config's idle section with its defaults (idle/idleConfig.ts). */
   readonly idle?: IdleConfig;
+  /** Tariff, carbon, PUE and GPU-hour prices for usage records and reports (default: core/energy/pricing.ts). */
+  readonly prices?: EnergyPrices;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -126,7 +130,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerWhatIfRoutes(app, { store, clock });
   registerIdleRoutes(app, { store, clock, config: o.idle ?? DEFAULT_IDLE_CONFIG });
   const submissionCheck = new SubmissionCheck(store);
-  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
+  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey, prices: o.prices ?? DEFAULT_PRICES });
+  registerUsageRoutes(app, { store, clock, prices: o.prices ?? DEFAULT_PRICES, onBudget: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);

@@ -24,6 +24,8 @@ import { registerIdleMetrics } from './idle/idleMetrics.ts';
 import { IdleMonitor } from './idle/idleMonitor.ts';
 import { ServiceController } from './services/controller.ts';
 import { serviceMetrics } from './services/metrics.ts';
+import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
+import { BudgetGate } from './usage/budgetGate.ts';
 
 /**
  * The live server's default job scheduler and placement: the simulator's ('tide': preemptive,
@@ -99,6 +101,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     for (const token of t.tokens) await store.putToken(hashToken(token), { role: 'tenant', tenant: t.name }, now);
   }
   for (const q of config.queues) await store.putQueue(q, now);
+  for (const b of config.budgets ?? []) await store.putBudget(b, now);
+  const prices = config.energy ?? DEFAULT_PRICES;
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
@@ -123,6 +127,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const idleConfig = idleConfigOf(config.idle);
   const idleMetrics = registerIdleMetrics(metrics.registry, store);
   const idle = new IdleMonitor(store, idleConfig, { maxGapMs: o.nodeLeaseMs ?? 15_000, onIdleSeconds: (tenant, s) => idleMetrics.addIdleSeconds(tenant, s) });
+  // Budgets hold a tenant's pending jobs once its usage reaches a limit (usage/budgetGate.ts).
+  planner = new BudgetGate(planner, store, prices);
   let lastError = '';
   const svcMetrics = serviceMetrics(metrics.registry, store);
   // Set once the loop exists: the controller runs only while this server leads the loop.
@@ -168,12 +174,18 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     idle: idleConfig,
+    prices,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
+  // Finished usage records are folded into daily rollups in the background (store/usage.ts).
+  const rollUp = (): void => void store.rollUpUsage(Date.now(), prices.utcOffsetHours).catch((e: unknown) => log(`usage rollup: ${(e as Error).message}`));
+  const rollUps = setInterval(rollUp, 10 * 60_000);
+  rollUps.unref();
   const host = o.host ?? '127.0.0.1';
   try {
     await app.listen({ host, port: o.port });
   } catch (e) {
+    clearInterval(rollUps);
     await store.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use on ${host} (another Tide server?): pick one with --port`);
@@ -184,6 +196,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const port = typeof bound === 'object' && bound ? bound.port : o.port;
   loop.start();
   services.start();
+  rollUp();
   return {
     url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
     store,
@@ -192,6 +205,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     serverId,
     async close() {
       await services.stop();
+      clearInterval(rollUps);
       await loop.stop();
       await thread?.close();
       await app.close();

@@ -79,8 +79,10 @@ export const Q = {
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */
   markTimedOut: "UPDATE jobs SET timed_out_at = $2, reason = $3, updated_at = $2 WHERE id = $1 AND timed_out_at IS NULL AND state IN ('pending', 'admitted', 'running')",
   setJobProgress: 'UPDATE jobs SET progress_step = $2, progress_total = $3, progress_checkpoint_step = $4, progress_checkpoint_at = $5, progress_at = $6 WHERE id = $1',
-  insertAttempt: `INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at)
-    SELECT job_id, idx, attempt, node_id, gpus, gpu_milli, $3 FROM tasks WHERE job_id = $1 AND idx = $2 AND state = 'assigned'
+  /** The attempt's record, with what usage reports group by (tenant, queue, GPU model $4: migration 009). */
+  insertAttempt: `INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at, tenant, queue, gpu_model)
+    SELECT t.job_id, t.idx, t.attempt, t.node_id, t.gpus, t.gpu_milli, $3, j.tenant, j.queue, CAST($4 AS TEXT) FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.job_id = $1 AND t.idx = $2 AND t.state = 'assigned'
     ON CONFLICT (job_id, idx, attempt) DO NOTHING`,
   attemptStarted: 'UPDATE task_attempts SET started_at = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3',
   attemptEnded: 'UPDATE task_attempts SET finished_at = $4, exit_code = $5, end_reason = $6 WHERE job_id = $1 AND idx = $2 AND attempt = $3 AND finished_at IS NULL',

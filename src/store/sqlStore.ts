@@ -7,12 +7,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
-import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
 import { deleteIdleGpu, selectIdleGpus, upsertIdleGpu } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, rollUp, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
@@ -368,6 +370,18 @@ export class SqlStore implements Store {
         }
         return gpus;
       };
+      // The GPU model of a task's first GPU, for its usage record (null: a CPU-only task).
+      const models = new Map<string, { index: number; model: string }[]>();
+      const modelOf = async (node: string, gpus: readonly number[]): Promise<string | null> => {
+        if (gpus.length === 0) return null;
+        let list = models.get(node);
+        if (!list) {
+          const row = await db.get<{ gpus: string }>('SELECT gpus FROM nodes WHERE id = $1', [node]);
+          list = row ? (JSON.parse(row.gpus) as { index: number; model: string }[]) : [];
+          models.set(node, list);
+        }
+        return list.find((g) => g.index === gpus[0])?.model ?? null;
+      };
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
         for (const t of b.tasks) {
@@ -387,7 +401,7 @@ export class SqlStore implements Store {
         const where: string[] = [];
         for (const t of b.tasks) {
           await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);
-          await db.run(Q.insertAttempt, [id, t.index, now]);
+          await db.run(Q.insertAttempt, [id, t.index, now, await modelOf(t.node, t.gpus)]);
           where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
         }
         const job = await db.get<JobRow>(Q.jobById, [id]);
@@ -446,7 +460,7 @@ export class SqlStore implements Store {
    * requeued, as for a lost node). Fields of a report are checked here too: a bad one is ignored,
    * never the cause of a failed heartbeat.
    */
-  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
+  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null> {
     const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
     return this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
@@ -512,6 +526,8 @@ export class SqlStore implements Store {
         }
       }
       await this.settle(db, [...touched], now, failures);
+      // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
+      if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
   }
@@ -573,6 +589,7 @@ export class SqlStore implements Store {
         peers: job.peers,
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
         gracePeriodSeconds: job.row.stop_grace_ms !== null && job.row.stop_grace_ms !== undefined ? Number(job.row.stop_grace_ms) / 1000 : job.spec.gracePeriodSeconds,
+        ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : {}),
       });
     }
     return out;
@@ -834,6 +851,34 @@ export class SqlStore implements Store {
 
   async addEvent(e: { readonly type: string; readonly jobId?: string | null; readonly nodeId?: string | null; readonly message: string }, now: number): Promise<void> {
     await this.event(this.db, now, { type: e.type, jobId: e.jobId ?? null, nodeId: e.nodeId ?? null, message: e.message });
+  }
+
+  recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean> {
+    return this.db.tx((db) => applyEnergy(db, nodeId, report, now, prices));
+  }
+
+  usage(q: UsageQuery): Promise<UsageGroup[]> {
+    return usageGroups(this.db, q);
+  }
+
+  nodeEnergy(): Promise<NodeEnergy[]> {
+    return nodeEnergy(this.db);
+  }
+
+  rollUpUsage(now: number, utcOffsetHours: number): Promise<number> {
+    return rollUp(this.db, now, utcOffsetHours);
+  }
+
+  putBudget(b: Budget, now: number): Promise<void> {
+    return putBudget(this.db, b, now);
+  }
+
+  deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean> {
+    return deleteBudget(this.db, tenant, period);
+  }
+
+  listBudgets(tenant?: string): Promise<Budget[]> {
+    return listBudgets(this.db, tenant);
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {

@@ -5,9 +5,12 @@
  * `conformance.test.ts`.
  */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
+import type { EnergyReport, GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import type { Budget, BudgetPeriod, NodeEnergy, UsageGroup, UsageQuery } from './usage.ts';
 
 export type { NodeRegistration } from '../api/types.ts';
+export type { Budget, BudgetPeriod, NodeEnergy, UsageBy, UsageGroup, UsageQuery } from './usage.ts';
 
 /** agent: the shared bootstrap token of the agents; node: one node's own credential. */
 export type Role = 'admin' | 'tenant' | 'agent' | 'node';
@@ -324,8 +327,11 @@ export interface Store {
    * role node, bound to the node) and registers the node.
    */
   bootstrapNode(node: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult>;
-  /** An agent's heartbeat: records telemetry and task reports, returns the node's desired tasks. */
-  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null>;
+  /**
+   * An agent's heartbeat: records telemetry and task reports, and (given) its energy counters
+   * after the reports, in the same transaction (as recordEnergy); returns the node's desired tasks.
+   */
+  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null>;
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
@@ -365,6 +371,22 @@ export interface Store {
   setBorrowed(jobIds: readonly string[], borrowed: boolean): Promise<void>;
   /** Records an event in the audit log (its tenant: the job's). */
   addEvent(e: { readonly type: string; readonly jobId?: string | null; readonly nodeId?: string | null; readonly message: string }, now: number): Promise<void>;
+  /**
+   * Applies an agent's cumulative energy counters to its node and its runs' usage records, priced
+   * with `prices` (store/usage.ts, docs/energy.md); false when they were already applied.
+   */
+  recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean>;
+  /** Usage records (one per task attempt) grouped by key and GPU model over a window. */
+  usage(q: UsageQuery): Promise<UsageGroup[]>;
+  /** Every node's measured energy and what its records were given (all time). */
+  nodeEnergy(): Promise<NodeEnergy[]>;
+  /** Folds finished usage records into the daily rollups reports read (store/usage.ts); returns how many. */
+  rollUpUsage(now: number, utcOffsetHours: number): Promise<number>;
+  putBudget(b: Budget, now: number): Promise<void>;
+  /** False when the tenant had no budget for that period. */
+  deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean>;
+  /** Every budget, or one tenant's. */
+  listBudgets(tenant?: string): Promise<Budget[]>;
 
   /** Takes or renews a named lease for `holder` until now + ttl; true when holder has it. */
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
