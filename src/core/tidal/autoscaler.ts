@@ -51,6 +51,13 @@ export interface ServiceObservation {
   readonly stopping: number;
   /** GPUs of the pool lent to borrowers now. */
   readonly lentGpus: number;
+  /**
+   * What a scale-up really costs where the caller runs: a high quantile of its measured time from
+   * a decision that asks for a replica to that replica serving (s), control plane and model load
+   * together — the live controller tracks it per service; the simulator, which has no control
+   * plane, leaves it unset. A policy that plans ahead covers at least this.
+   */
+  readonly scaleUpSeconds?: number;
   /** Whether the last window's SLO was missed (a policy may widen its margin). */
   readonly sloMissed?: boolean;
   /**

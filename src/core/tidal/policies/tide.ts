@@ -5,7 +5,9 @@
  * - **Forecast** (`forecast.ts`): the mean rate per SLO window, from the service's own history
  *   (daily and weekly profiles scaled by the recent level). It sees only the past.
  * - **Lead**: a replica started now is serving after a borrower's checkpoint, one decision
- *   interval and the model load; the load counts at its 99th percentile. The plan covers the
+ *   interval and the model load; the load counts at its 99th percentile, or at the caller's
+ *   measured scale-up time (`scaleUpSeconds`: decision → replica serving, the live control
+ *   plane's own path included) when that is longer. The plan covers the
  *   highest forecast over that lead plus `aheadSeconds` (lending a GPU for a few minutes costs
  *   the borrower's restart for little work), and at least the last minute's rate, discounted by
  *   `nowWeight` (0.8) for the noise of a one-minute count.
@@ -110,7 +112,8 @@ export const tide: AutoscalerFactory = (shape, options) => {
       firstNow ??= o.now - o.intervalSeconds;
       if (o.now - firstNow < learnSeconds) return whole;
 
-      const lead = shape.evictSeconds + o.intervalSeconds + loadTail;
+      const start = Math.max(loadTail, o.scaleUpSeconds ?? 0);
+      const lead = shape.evictSeconds + o.intervalSeconds + start;
       let forecast = 0;
       const last = Math.floor((o.now + lead + aheadSeconds) / bucketSeconds);
       for (let b = Math.floor(o.now / bucketSeconds); b <= last; b++) forecast = Math.max(forecast, forecaster.predict(b));
@@ -134,7 +137,7 @@ export const tide: AutoscalerFactory = (shape, options) => {
         replicas,
         keepGpus: replicas * shape.gpusPerReplica,
         urgent,
-        reason: urgent ? `tide: demand ${rateNow.toFixed(2)}/s outran the forecast (${forecast.toFixed(2)}/s): reclaim now` : `tide: forecast ${forecast.toFixed(2)}/s × margin ${margin.toFixed(2)}`,
+        reason: urgent ? `tide: demand ${rateNow.toFixed(2)}/s outran the forecast (${forecast.toFixed(2)}/s): reclaim now` : `tide: forecast ${forecast.toFixed(2)}/s × margin ${margin.toFixed(2)} over a lead of ${lead.toFixed(0)} s${start > loadTail ? ` (measured scale-up ${start.toFixed(0)} s)` : ''}`,
         plannedRate: target,
       };
     },
