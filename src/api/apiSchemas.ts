@@ -135,6 +135,12 @@ export const ServiceStatusSchema = Type.Object({
     ready: Type.Boolean({ description: 'its readiness check answered 200: it takes requests' }),
     startedAt: time(),
   })),
+  history: Type.Optional(nullable(Type.Object({
+    points: Type.Integer(),
+    fromSeconds: Type.Number({ description: 'the first point (s, the autoscaler clock: Unix time)' }),
+    toSeconds: Type.Number({ description: 'the last point (s), before the service started' }),
+    updatedAt: Type.Integer({ description: 'when it was imported (ms since epoch)' }),
+  }), { description: 'the rate history imported from before Tide ran it (PUT /v1/jobs/{id}/history), or null' })),
 });
 
 export const TaskSchema = Type.Object({

@@ -79,6 +79,8 @@ export interface ServiceStatus {
   readonly reason: string | null;
   readonly decidedAt: number | null;
   readonly replicas: readonly ServiceReplica[];
+  /** The rate history imported from before Tide ran it (PUT /v1/jobs/{id}/history): points, first and last time (s), when; null: none. */
+  readonly history?: { readonly points: number; readonly fromSeconds: number; readonly toSeconds: number; readonly updatedAt: number } | null;
 }
 
 /**

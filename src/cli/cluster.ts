@@ -192,17 +192,33 @@ export function registerClusterCommands(program: Command): void {
     });
 
   connectionOptions(program.command('scale').argument('<id>', "the service's job id"))
-    .description("Change a service's bounds: its autoscaler keeps its replicas between --min and --max")
+    .description("Change a service's bounds: its autoscaler keeps its replicas between --min and --max; --history imports its request rate from before Tide ran it")
     .option('--min <n>', 'replicas always running')
     .option('--max <n>', 'replicas never exceeded')
-    .action(async (id: string, o: Common & { min?: string; max?: string }) => {
+    .option('--history <file>', 'CSV t_seconds,value: requests per second at Unix times before the service started (a Prometheus export), for its autoscaler to learn from')
+    .action(async (id: string, o: Common & { min?: string; max?: string; history?: string }) => {
       const out = outputOf(o);
-      if (o.min === undefined && o.max === undefined) throw new UserError('give --min, --max or both');
-      const body = { ...(o.min !== undefined ? { minReplicas: parsePositiveInt('--min', o.min) } : {}), ...(o.max !== undefined ? { maxReplicas: parsePositiveInt('--max', o.max) } : {}) };
-      const r = await client(o).request<{ job: Job; service: ServiceStatus }>('POST', `${jobPath(id)}/scale`, JSON.stringify(body));
+      if (o.min === undefined && o.max === undefined && o.history === undefined) throw new UserError('give --min, --max, --history or several');
+      let r: { body: { job: Job; service: ServiceStatus } } | null = null;
+      if (o.history !== undefined) {
+        const { readHistoryFile, atLines } = await import('./historyFile.ts');
+        const h = readHistoryFile(o.history);
+        try {
+          r = await client(o).request<{ job: Job; service: ServiceStatus }>('PUT', `${jobPath(id)}/history`, JSON.stringify({ points: h.points }));
+        } catch (e) {
+          if (e instanceof ApiFailure && e.fields?.length) throw new UserError(atLines(h.file, h.lines, e.fields).join('\n'), e.exitCode);
+          throw e;
+        }
+      }
+      if (o.min !== undefined || o.max !== undefined) {
+        const body = { ...(o.min !== undefined ? { minReplicas: parsePositiveInt('--min', o.min) } : {}), ...(o.max !== undefined ? { maxReplicas: parsePositiveInt('--max', o.max) } : {}) };
+        r = await client(o).request<{ job: Job; service: ServiceStatus }>('POST', `${jobPath(id)}/scale`, JSON.stringify(body));
+      }
+      if (!r) return;
       if (out === 'json') return json(r.body);
       const s = r.body.service;
-      print(`Service ${r.body.job.id} (${r.body.job.name}): between ${s.minReplicas} and ${s.maxReplicas} replicas, ${s.desiredReplicas} wanted now`);
+      const h = s.history;
+      print(`Service ${r.body.job.id} (${r.body.job.name}): between ${s.minReplicas} and ${s.maxReplicas} replicas, ${s.desiredReplicas} wanted now${h ? `; history: ${h.points} points over ${((h.toSeconds - h.fromSeconds) / 3600).toFixed(1)} h` : ''}`);
     });
 
   connectionOptions(program.command('preempt').argument('<id>'))

@@ -138,6 +138,7 @@ export function serviceLines(s: ServiceStatus, now: number): string[] {
   return [
     `  Service:   ${ready} ready of ${s.desiredReplicas} wanted (between ${s.minReplicas} and ${s.maxReplicas}); keeps ${s.keepGpus} GPU(s) from lending${s.urgent ? ' (urgent)' : ''}`,
     ...(s.reason ? [`  Autoscaler: ${s.reason}${s.decidedAt ? ` (${duration(now - s.decidedAt)} ago)` : ''}`] : []),
+    ...(s.history ? [`  History:   ${s.history.points} points over ${((s.history.toSeconds - s.history.fromSeconds) / 3600).toFixed(1)} h before its start (imported ${duration(now - s.history.updatedAt)} ago)`] : []),
     '',
     'Replicas:',
     plainTable(['JOBID', 'STATE', 'ATTEMPT', 'NODE', 'URL', 'READY'], s.replicas.map((r) => [r.id, r.state, r.attempt, r.node ?? '-', r.url ?? '-', r.ready ? 'yes' : 'no'])),

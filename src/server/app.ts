@@ -51,6 +51,8 @@ export interface AppOptions {
   readonly nodeLeaseMs?: number;
   /** The cluster config's idle section with its defaults (idle/idleConfig.ts). */
   readonly idle?: IdleConfig;
+  /** Seconds of the services' autoscaler clock per wall second (--service-time-scale; default 1): a history's times are on it. */
+  readonly serviceTimeScale?: number;
   /** Tariff, carbon, PUE and GPU-hour prices for usage records and reports (default: core/energy/pricing.ts). */
   readonly prices?: EnergyPrices;
 }
@@ -258,7 +260,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const service = isService(job) ? await serviceStatus(store, job) : null;
     return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG), ...(service ? { service } : {}) };
   });
-  registerServiceRoutes(app, { store, clock, auth, visibleJob, onChange: o.onSubmit });
+  registerServiceRoutes(app, { store, clock, auth, visibleJob, onChange: o.onSubmit, ...(o.serviceTimeScale !== undefined ? { timeScale: o.serviceTimeScale } : {}) });
 
   app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'], response: answers(200, RESPONSES.jobChange) } }, async (req) => {
     const p = await auth(req);

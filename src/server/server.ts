@@ -171,6 +171,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     serverId,
     isLeader: () => loop.isLeader,
     onSubmit: () => loop.poke(),
+    ...(o.services?.timeScale !== undefined ? { serviceTimeScale: o.services.timeScale } : {}),
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     idle: idleConfig,

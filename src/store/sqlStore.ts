@@ -14,9 +14,11 @@ import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
+import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, rollUp, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
+import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -839,6 +841,26 @@ export class SqlStore implements Store {
       return true;
     });
     return changed ? ((await this.listServices([serviceId]))[0] ?? null) : null;
+  }
+
+  async putServiceHistory(serviceId: string, points: readonly (readonly [number, number])[], by: string, now: number): Promise<ServiceHistorySummary | null> {
+    if (!/^\d{1,15}$/.test(serviceId) || points.length === 0) return null;
+    return this.db.tx(async (db) => {
+      const job = await db.get<JobRow>(Q.jobById, [Number(serviceId)]);
+      if (!job || job.state !== 'running' || job.kind !== 'service' || job.service_id !== null) return null;
+      const summary = await putHistory(db, job.id, points, by, now);
+      const span = (summary.toSeconds - summary.fromSeconds) / 3600;
+      await this.event(db, now, { type: 'service:history', jobId: job.id, message: `rate history imported by ${by}: ${summary.points} points over ${span.toFixed(1)} h (revision ${summary.revision})` });
+      return summary;
+    });
+  }
+
+  async serviceHistorySummaries(serviceIds: readonly string[]): Promise<ReadonlyMap<string, ServiceHistorySummary>> {
+    return historySummaries(this.db, serviceIds.filter((i) => /^\d{1,15}$/.test(i)).map(Number));
+  }
+
+  async serviceHistory(serviceId: string): Promise<{ summary: ServiceHistorySummary; points: [number, number][] } | null> {
+    return /^\d{1,15}$/.test(serviceId) ? getHistory(this.db, Number(serviceId)) : null;
   }
 
   async setBorrowed(jobIds: readonly string[], borrowed: boolean): Promise<void> {

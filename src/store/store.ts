@@ -4,6 +4,7 @@
  * (shared by several servers for HA) and an in-memory SQLite for tests; all pass
  * `conformance.test.ts`.
  */
+import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
 import type { JobSpec } from '../api/spec.ts';
 import type { EnergyReport, GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
@@ -367,6 +368,15 @@ export interface Store {
   decideService(serviceId: string, d: ServiceDecisionRecord, now: number, event?: { readonly type: string; readonly message: string }): Promise<void>;
   /** Changes a service's bounds (the desired count is clamped to them); null when it is not an open service. */
   setServiceBounds(serviceId: string, minReplicas: number, maxReplicas: number, by: string, now: number): Promise<ServiceRecord | null>;
+  /**
+   * Replaces an open service's imported rate history (points checked by api/serviceHistory.ts),
+   * with an event on it; null when it is not an open service (migration 013).
+   */
+  putServiceHistory(serviceId: string, points: readonly (readonly [number, number])[], by: string, now: number): Promise<ServiceHistorySummary | null>;
+  /** The summaries of these services' histories, by service id (those without one are absent). */
+  serviceHistorySummaries(serviceIds: readonly string[]): Promise<ReadonlyMap<string, ServiceHistorySummary>>;
+  /** A service's history with its points, or null. */
+  serviceHistory(serviceId: string): Promise<{ readonly summary: ServiceHistorySummary; readonly points: readonly (readonly [number, number])[] } | null>;
   /** Marks jobs as running on borrowed GPUs, or no longer. */
   setBorrowed(jobIds: readonly string[], borrowed: boolean): Promise<void>;
   /** Records an event in the audit log (its tenant: the job's). */

@@ -14,13 +14,21 @@
  * with an event whenever either changes. The scheduling loop reads `reservations()` each cycle,
  * so the core's lending stage lends what is not kept and reclaims borrowers when it rises.
  *
+ * A service may start with history (PUT /v1/jobs/{id}/history): when its revision moves, the
+ * autoscaler is rebuilt and the history replayed into it (core/tidal/history.ts), then what it
+ * observed live since; a rebuild for new bounds or a learned service time replays the same, so
+ * the autoscaler keeps what it learned. Each replica it starts is timed from the decision that
+ * asked for it to its first ready probe (scaleUpLatency.ts); the tracked p99 goes to the
+ * autoscaler with each observation (`scaleUpSeconds`) and to /metrics.
+ *
  * The server reaches a replica only at the host of the node it runs on and its own port, and
  * only at the paths its spec declared (replicaSpec.ts replicaUrl); it follows no redirect and
  * reads at most 1 MiB.
  */
 import type { JobSpec, ServiceSpec } from '../../api/spec.ts';
 import type { Job } from '../../api/types.ts';
-import type { Autoscaler, ReplicaDecision, ServiceShape } from '../../core/tidal/autoscaler.ts';
+import type { Autoscaler, ReplicaDecision, ServiceObservation, ServiceShape } from '../../core/tidal/autoscaler.ts';
+import { replayHistory, type RatePoint } from '../../core/tidal/history.ts';
 import { getAutoscaler } from '../../core/tidal/policies/index.ts';
 import type { ReplicaRecord, ServiceRecord, ServiceReservation, Store } from '../../store/store.ts';
 import { boundedBody } from '../agentLink.ts';
@@ -29,6 +37,7 @@ import type { ServiceMetrics } from './metrics.ts';
 import { observation, ScrapeTracker, type ReplicaScrape } from './observe.ts';
 import { readMetrics } from './promText.ts';
 import { freeOrdinal, freePort, portOf, replicaBase, replicaSpec, replicaUrl } from './replicaSpec.ts';
+import { SCALE_UP_QUANTILE, ScaleUpLatency } from './scaleUpLatency.ts';
 
 export interface ServiceControllerOptions {
   /** ms since the epoch. */
@@ -60,11 +69,24 @@ const MAX_BACKOFF_MS = 60_000;
 /** A port whose replica failed (another process may hold it on its node) is not handed out again for this long (ms). */
 const PORT_QUARANTINE_MS = 10 * 60_000;
 
+/** Live observations kept per service for a rebuild of its autoscaler (8 days of 30 s decisions). */
+const MAX_OBSERVED = 8 * 2880;
+
 /** What the controller keeps per service between ticks (rebuilt after a failover). */
 interface ServiceState {
   autoscaler: Autoscaler;
   /** The shape the autoscaler was made with (rebuilt when bounds or the learned service time change). */
   shapeKey: string;
+  /** The imported history replayed into it (its revision; 0: none), and its points. */
+  historyRevision: number;
+  history: readonly RatePoint[];
+  /** What it observed live, replayed after the history when it is rebuilt. */
+  readonly observed: ServiceObservation[];
+  /** Decision → ready per replica started, and when the decision that raised the count was made (ms). */
+  readonly scaleUp: ScaleUpLatency;
+  raisedAt: number | null;
+  /** Replicas started and not ready yet: since when they count (the decision that asked for them, ms). */
+  readonly starting: Map<string, number>;
   learnedAt: number | null;
   readonly tracker: ScrapeTracker;
   lastDecideMs: number;
@@ -207,6 +229,12 @@ export class ServiceController {
       state = {
         autoscaler: made.autoscaler,
         shapeKey: made.key,
+        historyRevision: 0,
+        history: [],
+        observed: [],
+        scaleUp: new ScaleUpLatency(),
+        raisedAt: null,
+        starting: new Map(),
         learnedAt: null,
         tracker: new ScrapeTracker(spec.metrics),
         lastDecideMs: s.decidedAt ?? s.job.startedAt ?? this.o.clock(),
@@ -266,6 +294,7 @@ export class ServiceController {
       await this.store.addEvent({ type: 'service:replica-exited', jobId: s.job.id, message: `replica ${id} ended ${gone.state}${gone.reason ? ` (${gone.reason})` : ''}: replaced in ${(backoff / 1000).toFixed(0)} s` }, now);
     }
     for (const id of state.stopped) if (!reps.some((r) => r.job.id === id)) state.stopped.delete(id);
+    for (const id of state.starting.keys()) if (!ids.has(id)) state.starting.delete(id);
     state.known = ids;
     // Readiness: GET the path until it answers 200.
     await Promise.all(
@@ -275,7 +304,16 @@ export class ServiceController {
           const url = replicaUrl(r.nodeAddress, r.job.spec, spec.readiness.path);
           if (url === null) return;
           const res = await this.get(url).catch(() => null);
-          if (res?.status === 200 && (await this.store.markReplicaReady(r.job.id, r.job.attempt))) state.exits = 0;
+          if (res?.status === 200 && (await this.store.markReplicaReady(r.job.id, r.job.attempt))) {
+            state.exits = 0;
+            const from = state.starting.get(r.job.id);
+            if (from !== undefined) {
+              state.scaleUp.add(((this.o.clock() - from) / 1000) * this.scale);
+              state.starting.delete(r.job.id);
+              const p99 = state.scaleUp.quantile();
+              if (p99 !== null) this.o.metrics?.scaleUpSeconds.set({ service: s.job.id }, p99);
+            }
+          }
         }),
     );
     let changed = false;
@@ -294,8 +332,11 @@ export class ServiceController {
         ports.add(port);
         names.push(spec1.name);
         state.known.add(added.id);
+        // Timed from the decision that asked for it (a replacement or the first replicas: from now).
+        state.starting.set(added.id, state.raisedAt ?? now);
         changed = true;
       }
+      state.raisedAt = null;
     } else if (live.length > s.desired) {
       const stage = (r: ReplicaRecord): number => (r.node === null ? 0 : !r.ready ? 1 : 2);
       const order = [...live].sort((a, b) => stage(a) - stage(b) || (state.inFlight.get(runOf(a.job)) ?? 0) - (state.inFlight.get(runOf(b.job)) ?? 0) || Number(b.job.id) - Number(a.job.id));
@@ -336,16 +377,25 @@ export class ServiceController {
     const learned = state.tracker.serviceSeconds === null ? null : state.tracker.serviceSeconds * this.scale;
     if (spec.serviceSeconds === null && learned !== null && (state.learnedAt === null || Math.abs(learned - state.learnedAt) > 0.2 * state.learnedAt)) state.learnedAt = learned;
     const made = this.autoscalerFor(s, state.learnedAt);
-    if (made.key !== state.shapeKey) {
-      state.autoscaler = made.autoscaler;
-      state.shapeKey = made.key;
+    const history = (await this.store.serviceHistorySummaries([s.job.id])).get(s.job.id);
+    const revision = history?.revision ?? 0;
+    if (made.key !== state.shapeKey || revision !== state.historyRevision) {
+      if (revision !== state.historyRevision) {
+        const h = revision > 0 ? await this.store.serviceHistory(s.job.id) : null;
+        state.history = (h?.points ?? []).map(([t, rate]) => ({ t, rate }));
+        state.historyRevision = h?.summary.revision ?? 0;
+      }
+      this.rebuild(s, state, made);
     }
     const interval = ((now - state.lastDecideMs) / 1000) * this.scale;
     state.lastDecideMs = now;
     const stopping = reps.length - live.length;
     const loading = live.length - ready.length;
-    const obs = observation((now / 1000) * this.scale, interval, round, ready.length, loading, stopping, lentGpus);
+    const measured = state.scaleUp.quantile(SCALE_UP_QUANTILE);
+    const obs: ServiceObservation = { ...observation((now / 1000) * this.scale, interval, round, ready.length, loading, stopping, lentGpus), ...(measured !== null ? { scaleUpSeconds: measured } : {}) };
     const d: ReplicaDecision = state.autoscaler.decide(obs);
+    state.observed.push(obs);
+    if (state.observed.length > MAX_OBSERVED) state.observed.splice(0, state.observed.length - MAX_OBSERVED);
     const decided = Math.min(s.maxReplicas, Math.max(s.minReplicas, Math.round(d.replicas)));
     const gpr = gpusPerReplica(s.job.spec);
     const units = unitsPerReplica(s.job.spec);
@@ -368,6 +418,7 @@ export class ServiceController {
     } else if (keepMilli !== s.keepMilli) {
       event = { type: 'service:keep', message: `keeps ${keepMilli / 1000} GPU(s) from lending (was ${s.keepMilli / 1000})${urgent ? ', urgent' : rising ? ', planned: borrowers checkpoint ahead of the rise' : ''}: ${reason}` };
     }
+    if (desired > s.desired) state.raisedAt = now;
     await this.store.decideService(s.job.id, { desired, keepMilli, urgent, reason }, now, event);
     if (rising && urgent) {
       // Demand rose faster than the autoscaler foresaw: what it needs now beyond what is not lent is a shortfall.
@@ -376,6 +427,21 @@ export class ServiceController {
       if (short > 0) await this.store.addEvent({ type: 'service:shortfall', jobId: s.job.id, message: `needs ${short} GPU(s) now that are lent: their borrowers are stopped at once` }, now);
     }
     return desired !== s.desired;
+  }
+
+  /**
+   * A new autoscaler for the service: its imported history replayed (up to the service's start,
+   * on the autoscaler's clock), then what it observed live, so a rebuild forgets nothing.
+   */
+  private rebuild(s: ServiceRecord, state: ServiceState, made: { autoscaler: Autoscaler; key: string }): void {
+    const start = ((s.job.startedAt ?? s.job.createdAt) / 1000) * this.scale;
+    if (state.history.length > 0) {
+      const r = replayHistory(made.autoscaler, state.history, { intervalSeconds: ((this.o.decideMs ?? 30_000) / 1000) * this.scale, until: start, initialReplicas: s.minReplicas });
+      this.o.log?.(`service ${s.job.id}: ${made.autoscaler.name} learned from its history (${r.decisions} intervals, revision ${state.historyRevision})`);
+    }
+    for (const o of state.observed) made.autoscaler.decide(o);
+    state.autoscaler = made.autoscaler;
+    state.shapeKey = made.key;
   }
 
   /** GET with a deadline, no redirects and a bounded body. */

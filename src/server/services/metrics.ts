@@ -3,7 +3,8 @@
  * tide_service_replicas{service,state}, tide_service_desired_replicas{service},
  * tide_service_keep_gpus{service}, tide_service_arrival_rate{service},
  * tide_lent_gpus{queue}, tide_borrowed_gpus{queue}, tide_evictions_total{kind},
- * tide_service_scale_decisions_total{direction}, tide_service_replica_restarts_total and
+ * tide_service_scale_decisions_total{direction}, tide_service_scale_up_seconds{service},
+ * tide_service_replica_restarts_total and
  * tide_service_scrape_failures_total. Services are labelled by job id (never by name: /metrics
  * is not authenticated). Gauges are read from the store when scraped.
  */
@@ -18,6 +19,8 @@ export interface ServiceMetrics {
   readonly scrapeFailures: client.Counter;
   /** The arrival rate each service's autoscaler last saw (requests per second of its clock). */
   readonly arrivalRate: client.Gauge<'service'>;
+  /** The tracked p99 of decision → replica ready (s of the service's clock; scaleUpLatency.ts). */
+  readonly scaleUpSeconds: client.Gauge<'service'>;
 }
 
 export function serviceMetrics(registry: client.Registry, store: Store): ServiceMetrics {
@@ -76,5 +79,6 @@ export function serviceMetrics(registry: client.Registry, store: Store): Service
   };
   loanGauge('tide_lent_gpus', 'GPUs of a queue\'s quota that other queues of its cohort borrow now', (l) => l.lent);
   loanGauge('tide_borrowed_gpus', 'GPUs a queue uses beyond its nominal quota, borrowed from its cohort', (l) => l.borrowed);
-  return { evictions, scaleDecisions, replicaRestarts, scrapeFailures, arrivalRate };
+  const scaleUpSeconds = new client.Gauge({ name: 'tide_service_scale_up_seconds', help: "The 99th percentile of a service's measured time from a decision asking for a replica to that replica ready, over its last 200 replicas (seconds of its autoscaler's clock)", labelNames: ['service'], registers: [registry] });
+  return { evictions, scaleDecisions, replicaRestarts, scrapeFailures, arrivalRate, scaleUpSeconds };
 }

@@ -9,6 +9,7 @@ import { ApiError } from '../../api/errors.ts';
 import type { Job, ServiceStatus } from '../../api/types.ts';
 import { ScaleRequestSchema, answers, RESPONSES } from '../../api/apiSchemas.ts';
 import { checkSchema } from '../../api/schemaCheck.ts';
+import { checkHistory, HISTORY_BODY_LIMIT, ServiceHistoryRequestSchema } from '../../api/serviceHistory.ts';
 import type { Store } from '../../store/store.ts';
 import { requireRole, type Principal } from '../auth.ts';
 import { jobIdParam, refuse } from '../query.ts';
@@ -22,6 +23,7 @@ export async function serviceStatus(store: Store, job: Job): Promise<ServiceStat
   const s = (await store.listServices([job.id]))[0];
   if (!s) return null;
   const replicas = await store.listReplicas([job.id]);
+  const history = (await store.serviceHistorySummaries([job.id])).get(job.id) ?? null;
   return {
     minReplicas: s.minReplicas,
     maxReplicas: s.maxReplicas,
@@ -39,6 +41,7 @@ export async function serviceStatus(store: Store, job: Job): Promise<ServiceStat
       ready: r.ready,
       startedAt: r.startedAt,
     })),
+    history: history ? { points: history.points, fromSeconds: history.fromSeconds, toSeconds: history.toSeconds, updatedAt: history.updatedAt } : null,
   };
 }
 
@@ -49,6 +52,8 @@ export interface ServiceRouteOptions {
   /** The job if the principal may see it, else a 404. */
   readonly visibleJob: (p: Principal, id: string) => Promise<Job>;
   readonly onChange: () => void;
+  /** Seconds of the services' autoscaler clock per wall second (the server's --service-time-scale; 1 by default). */
+  readonly timeScale?: number;
 }
 
 export function registerServiceRoutes(app: FastifyInstance, o: ServiceRouteOptions): void {
@@ -78,5 +83,31 @@ export function registerServiceRoutes(app: FastifyInstance, o: ServiceRouteOptio
     if (!after) throw new ApiError('conflict', `service ${id} is no longer running`);
     o.onChange();
     return { job: after.job, service: await serviceStatus(o.store, after.job) };
+  });
+
+  app.put('/v1/jobs/:id/history', {
+    bodyLimit: HISTORY_BODY_LIMIT,
+    schema: {
+      description: "Import a service's request rate from before Tide ran it (a Prometheus export): its autoscaler learns from it as from its own observations. Replaces any earlier history; every point must be before the service's start. `tide scale ID --history FILE` sends a CSV t_seconds,value.",
+      tags: ['jobs'],
+      params: { type: 'object', properties: { id: { type: 'string' } } },
+      body: ServiceHistoryRequestSchema,
+      response: answers(200, RESPONSES.scale),
+    },
+  }, async (req) => {
+    const p = await o.auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const id = jobIdParam(req.params);
+    const job = await o.visibleJob(p, id);
+    if (!isService(job)) throw new ApiError('conflict', `job ${id} is not a service`);
+    if (job.state !== 'running' || job.startedAt === null) throw new ApiError('conflict', `service ${id} is ${job.state}`);
+    // The autoscaler's clock: Unix seconds, times the server's service time scale (a compressed replay).
+    const start = (job.startedAt / 1000) * (o.timeScale ?? 1);
+    refuse(checkHistory(req.body ?? null, start));
+    const points = (req.body as { points: [number, number][] }).points;
+    const summary = await o.store.putServiceHistory(id, points, p.name, o.clock());
+    if (!summary) throw new ApiError('conflict', `service ${id} is no longer running`);
+    o.onChange();
+    return { job, service: await serviceStatus(o.store, job) };
   });
 }
