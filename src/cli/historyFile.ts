@@ -33,19 +33,25 @@ export function readHistoryFile(file: string): HistoryFile {
   if (table.rows.length > MAX_HISTORY_POINTS) throw new UserError(`${file}: ${table.rows.length} rows, at most ${MAX_HISTORY_POINTS}: send a coarser step or fewer days`);
   const points: [number, number][] = [];
   const lines: number[] = [];
-  const problems: string[] = [];
+  const problems: { line: number; text: string }[] = [];
   for (const row of table.rows) {
     const tRaw = row.get('t_seconds').trim();
     const vRaw = row.get(column).trim();
     const t = tRaw === '' ? NaN : Number(tRaw);
     const v = vRaw === '' ? NaN : Number(vRaw);
-    if (!Number.isFinite(t)) problems.push(`${file}:${row.line}: field 't_seconds': '${tRaw.slice(0, 40)}' is not a number of seconds`);
-    if (!Number.isFinite(v)) problems.push(`${file}:${row.line}: field '${column}': '${vRaw.slice(0, 40)}' is not a number`);
+    if (!Number.isFinite(t)) problems.push({ line: row.line, text: `${file}:${row.line}: field 't_seconds': '${tRaw.slice(0, 40)}' is not a number of seconds` });
+    if (!Number.isFinite(v)) problems.push({ line: row.line, text: `${file}:${row.line}: field '${column}': '${vRaw.slice(0, 40)}' is not a number` });
+    if (!Number.isFinite(t) || !Number.isFinite(v)) continue;
     points.push([t, v]);
     lines.push(row.line);
   }
-  if (problems.length === 0) problems.push(...atLines(file, lines, checkHistory({ points }, null)));
-  if (problems.length > 0) throw new UserError(problems.length > 10 ? [...problems.slice(0, 10), `… and ${problems.length - 10} more`].join('\n') : problems.join('\n'));
+  // The rows that are numbers are checked as the server checks them (order, range, size), by line.
+  for (const p of checkHistory({ points }, null)) {
+    const m = /^points\[(\d+)\]/.exec(p.path);
+    problems.push({ line: m ? (lines[Number(m[1])] ?? 0) : Number.MAX_SAFE_INTEGER, text: atLines(file, lines, [p])[0] as string });
+  }
+  problems.sort((a, b) => a.line - b.line);
+  if (problems.length > 0) throw new UserError(problems.length > 10 ? [...problems.slice(0, 10).map((p) => p.text), `… and ${problems.length - 10} more`].join('\n') : problems.map((p) => p.text).join('\n'));
   return { file, points, lines };
 }
 
