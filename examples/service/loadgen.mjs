@@ -8,10 +8,13 @@
 //   node loadgen.mjs --target http://127.0.0.1:8480 --curve FILE.csv --peak 0.32
 //                    [--compress 144] [--duration SECONDS] [--start SECONDS] [--seed 0]
 //                    [--slo-wait 5] [--slo-quantile 0.99] [--window 300] [--json FILE]
+//                    [--start-at EPOCH_MS]
 //
 // - FILE.csv: `t_seconds,value` (a header line, then rows); values are normalised to a peak of 1.
 // - --peak: requests per second at the curve's peak. --compress X: X seconds of the curve pass in
 //   one second (rates × X, waits ÷ X on the wall clock; the figures reported are in curve time).
+// - --start-at: the wall-clock instant (ms since the epoch) the replay begins (default: at once),
+//   so that a caller can line the curve up with a clock it chose (tide bench service-live does).
 // - Progress on stderr every 10 s; the summary as JSON on stdout (or --json FILE).
 import { performance } from 'node:perf_hooks';
 import { clearInterval, setInterval, setTimeout } from 'node:timers';
@@ -47,6 +50,7 @@ const sloWait = num('slo-wait', 5);
 const sloQuantile = num('slo-quantile', 0.99);
 const windowSeconds = num('window', 300);
 const jsonOut = flag('json');
+const startAt = num('start-at', 0);
 
 /** The curve: sorted points, values over the peak. */
 function readCurve(file) {
@@ -136,7 +140,8 @@ function send(i) {
   req.end(body);
 }
 
-const t0 = performance.now();
+if (startAt > Date.now()) await new Promise((r) => setTimeout(r, startAt - Date.now()));
+const t0 = performance.now() - Math.max(0, startAt > 0 ? Date.now() - startAt : 0);
 let next = 0;
 await new Promise((resolve) => {
   const tick = () => {

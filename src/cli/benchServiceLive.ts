@@ -2,6 +2,7 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildCurve, parseCurveSpec } from '../sim/tidal/curves.ts';
+import { splitCurve } from '../bench/serviceLive/history.ts';
 import { DEFAULT_TIDAL_TRACES } from './benchTidal.ts';
 import { runServiceLive, serviceLiveSvg, type ServiceLiveReport } from '../bench/serviceLive/serviceLive.ts';
 import { AUTOSCALER_NAMES } from '../core/tidal/policies/index.ts';
@@ -36,13 +37,14 @@ export function registerBenchServiceLive(bench: Command): void {
     .option('--hours <n>', 'hours of the curve to replay', '24')
     .option('--gpus <n>', "the cluster's GPUs (the service's pool; the peak rate keeps 65 % of them busy)", '8')
     .option('--seed <n>', "seed of the curve's hourly factors and the arrivals", '0')
+    .option('--history-days <n>', "the service starts with the curve's preceding days as its rate history (a per-minute export, PUT /v1/jobs/{id}/history); 0: none", '7')
     .option('--autoscaler <name>', `the service's autoscaler: ${AUTOSCALER_NAMES.join(', ')}`, 'reactive')
     .option('--scale-down-delay <s>', "the service's scaleDownDelaySeconds (HPA's stabilization window; 0: the autoscaler's decisions at once)", '0')
     .option('--option <key=value>', "an option of the autoscaler, repeatable (reactive: margin=0.5)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--keep', "keep the run's temp dir (database, logs, the load generator's windows)")
     .option('--json <file>', 'write the report as JSON')
     .option('--svg <file>', 'write the rate, replicas and lent GPUs over time as an SVG chart')
-    .action(async (o: { curve: string; traces: string; compress: string; hours: string; gpus: string; seed: string; autoscaler: string; scaleDownDelay: string; option: string[]; keep?: boolean; json?: string; svg?: string }) => {
+    .action(async (o: { curve: string; traces: string; compress: string; hours: string; gpus: string; seed: string; historyDays: string; autoscaler: string; scaleDownDelay: string; option: string[]; keep?: boolean; json?: string; svg?: string }) => {
       const scaleDownDelaySeconds = parseNumber('--scale-down-delay', o.scaleDownDelay, 0, 86_400);
       const compress = parseNumber('--compress', o.compress, 1, 10_000);
       const hours = parseNumber('--hours', o.hours, 0.1, 24 * 14);
@@ -57,16 +59,21 @@ export function registerBenchServiceLive(bench: Command): void {
         options[m[1] as string] = Number(m[2]);
       }
       const days = Math.ceil(hours / 24);
+      if (!/^\d{1,2}$/.test(o.historyDays) || Number(o.historyDays) > 35) throw new UserError(`--history-days: expected a whole number of days from 0 to 35, got '${o.historyDays}'`);
+      const historyDays = Number(o.historyDays);
       const spec = parseCurveSpec(o.curve, o.traces);
       if ((spec.kind === 'A' || spec.kind === 'B') && !(existsSync(o.traces) && statSync(o.traces).isDirectory())) throw new UserError(`--traces: ${o.traces}: no such folder (curves A and B read the genai-2026 trace from it)`);
-      const curve = buildCurve(spec, days, seed);
+      // The replayed day follows its history: one curve of history + replay days, built once with the seed.
+      const full = buildCurve(spec, historyDays + days, seed);
+      const { history, replay: curve } = historyDays > 0 ? splitCurve(full, historyDays) : { history: undefined, replay: full };
       const tty = process.stderr.isTTY;
-      console.log(`Service live: curve ${o.curve}, ${hours} h at ${compress}× (${((hours * 3600) / compress / 60).toFixed(1)} min), ${gpus} GPUs, autoscaler ${autoscaler}, seed ${seed}`);
+      console.log(`Service live: curve ${o.curve}, ${hours} h at ${compress}× (${((hours * 3600) / compress / 60).toFixed(1)} min), ${gpus} GPUs, autoscaler ${autoscaler}, seed ${seed}${historyDays ? `, day ${historyDays + 1} of the curve after ${historyDays} day(s) of history` : ''}`);
       let report: ServiceLiveReport;
       try {
         report = await runServiceLive({
           curve,
           curveName: o.curve,
+          ...(history ? { history } : {}),
           compress,
           gpus,
           hours,
@@ -88,7 +95,8 @@ export function registerBenchServiceLive(bench: Command): void {
       if (tty) process.stderr.write('\r\x1b[K');
       console.log(serviceLiveTable(report));
       if (report.twinNote) console.log(`simulated twin: ${report.twinNote}`);
-      console.log(`${report.scaleUps} scale-ups, ${report.scaleDowns} scale-downs; ${report.failed} requests failed; run took ${report.wallSeconds.toFixed(0)} s (on this machine, shared with other work)`);
+      console.log(`${report.scaleUps} scale-ups, ${report.scaleDowns} scale-downs; ${report.failed} requests failed; run took ${report.wallSeconds.toFixed(0)} s (on this machine, shared with other work: load average ${report.loadAverage.start.toFixed(1)} at the start, ${report.loadAverage.mean.toFixed(1)} mean, ${report.loadAverage.max.toFixed(1)} highest)`);
+      console.log(`measured scale-up (decision → replica ready) p99: ${report.scaleUpP99Seconds === null ? '—' : `${report.scaleUpP99Seconds.toFixed(0)} curve s`}${report.historyDays ? `; history: ${report.historyPoints} points, ${report.historyDays} day(s), the last ${((report.historyGapSeconds ?? 0) / 60).toFixed(0)} curve minutes left out (the service had started)` : ''}`);
       if (report.dir) console.log(`kept: ${report.dir}`);
       if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
       if (o.svg) writeFileSync(o.svg, serviceLiveSvg(report));

@@ -17,6 +17,12 @@
  * reactive sizing (the rate × 1.5, M/M/c) still fits the pool — for 109 GPUs that is 4.0
  * requests/s, the benchmark's 4.3 within a tenth.
  *
+ * With `history` (the curve's preceding days, `--history-days`), the service starts with them as
+ * its rate history (PUT /v1/jobs/{id}/history, as a Prometheus export: history.ts), and the
+ * replay begins on a 5-minute boundary of the services' clock so the curve's buckets line up
+ * with the forecaster's; what the history would hold after the service started (between its start
+ * and the replay's) is left out — the service observed that time itself, with no load.
+ *
  * Reported (in the curve's hours): SLO windows met, p99 wait, GPU-time lent to training, net
  * training GPU-time (the steps the trainers kept), evictions planned and immediate, useful
  * utilisation; and a chart of the rate, replicas and lent GPUs over time. What the machine's
@@ -25,7 +31,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serversNeeded } from '../../core/tidal/queueing.ts';
@@ -33,7 +39,8 @@ import { lineChartSvg } from '../../report/svgChart.ts';
 import { callJson } from '../../util/httpJson.ts';
 import type { RateCurve } from '../../sim/tidal/curves.ts';
 import { curveCsv } from './curve.ts';
-import { runTwin, type TwinFigures } from './twin.ts';
+import { exportedHistory } from './history.ts';
+import { runTwin, type TwinFigures, type TwinHistory } from './twin.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TIDE = join(ROOT, 'bin', 'tide.js');
@@ -54,6 +61,8 @@ export interface ServiceLiveOptions {
   /** The curve, built by the tidal simulator's curve builder (src/sim/tidal/curves.ts), covering `hours`. */
   readonly curve: RateCurve;
   readonly curveName: string;
+  /** The curve's preceding days (same builder, same seed): the service's history, or none. */
+  readonly history?: RateCurve;
   readonly compress: number;
   readonly gpus: number;
   /** Hours of the curve to replay (from its start). */
@@ -76,6 +85,14 @@ export interface ServiceLiveReport {
   readonly hours: number;
   readonly autoscaler: string;
   readonly scaleDownDelaySeconds: number;
+  /** Days of history the service started with, the points sent, and the curve seconds between its start and the replay's (left out of the history). */
+  readonly historyDays: number;
+  readonly historyPoints: number;
+  readonly historyGapSeconds: number | null;
+  /** The controller's tracked p99 of decision → replica ready at the end (curve seconds), from /metrics. */
+  readonly scaleUpP99Seconds: number | null;
+  /** The machine's 1-minute load average: at the start, and its mean and highest over the replay. */
+  readonly loadAverage: { readonly start: number; readonly mean: number; readonly max: number };
   readonly peakRate: number;
   readonly requests: number;
   readonly failed: number;
@@ -110,6 +127,7 @@ export interface ServiceLiveReport {
 interface ApiJob {
   readonly id: string;
   readonly state: string;
+  readonly startedAt: number | null;
   readonly progress: { readonly checkpointStep: number | null } | null;
 }
 interface JobAnswer {
@@ -263,6 +281,23 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
     const router = node([ROUTER, '--server', url, '--service', svc, '--token', TENANT, '--listen', `127.0.0.1:${routerPort}`, '--poll-ms', '100']);
     children.push(router);
     await until('the router', async () => ((await fetch(`http://127.0.0.1:${routerPort}/replicas`)).ok ? true : undefined), 30_000);
+    // The replay begins on a 5-minute boundary of the services' clock (wall × c), a few seconds from now.
+    const bucketMs = (o.curve.bucketSeconds * 1000) / c;
+    const startAtMs = Math.ceil((Date.now() + 4000) / bucketMs) * bucketMs;
+    let historyPoints = 0;
+    let historyGapSeconds: number | null = null;
+    let twinHistory: TwinHistory | null = null;
+    if (o.history) {
+      const startedAt = (await status()).job.startedAt ?? Date.now();
+      historyGapSeconds = ((startAtMs - startedAt) / 1000) * c;
+      const gap = historyGapSeconds;
+      const points = exportedHistory(o.history, peakRate, o.seed).filter((p) => p.t < -gap);
+      const t0 = (startAtMs / 1000) * c;
+      await call('PUT', `/v1/jobs/${svc}/history`, { points: points.map((p) => [t0 + p.t, p.rate]) });
+      historyPoints = points.length;
+      twinHistory = { points, gapSeconds: gap };
+      log(`history: ${points.length} points over ${(o.history.values.length * o.history.bucketSeconds / 86_400).toFixed(1)} day(s) before the replay, the last ${(gap / 60).toFixed(0)} curve minutes (after the service started) left out`);
+    }
     const curveFile = join(dir, 'curve.csv');
     writeFileSync(curveFile, curveCsv(o.curve));
     const top = Math.max(...o.curve.values) || 1;
@@ -270,12 +305,15 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
     const seconds = o.hours * 3600;
     log(`replaying ${o.hours} h of curve ${o.curveName} at ${c}× (${(seconds / c).toFixed(0)} s), peak ${peakRate.toFixed(3)} requests/s, with ${o.gpus} training jobs waiting to borrow`);
     const load = node([LOADGEN, '--target', `http://127.0.0.1:${routerPort}`, '--curve', curveFile, '--peak', String(peakRate * top), '--compress', String(c), '--duration', String(seconds),
-      '--seed', String(o.seed), '--slo-wait', String(TIDAL.sloWait), '--slo-quantile', String(TIDAL.sloQuantile), '--window', String(TIDAL.window), '--json', summaryFile]);
+      '--seed', String(o.seed), '--slo-wait', String(TIDAL.sloWait), '--slo-quantile', String(TIDAL.sloQuantile), '--window', String(TIDAL.window), '--json', summaryFile, '--start-at', String(Math.round(startAtMs))]);
     children.push(load);
-    const t0 = Date.now();
+    const t0 = startAtMs;
+    const loadStart = loadavg()[0] as number;
+    const loads: number[] = [];
     const timeline: { hour: number; rate: number; desired: number; ready: number; lent: number }[] = [];
     while (load.alive) {
-      const hour = (((Date.now() - t0) / 1000) * c) / 3600;
+      const hour = Math.max(0, (((Date.now() - t0) / 1000) * c) / 3600);
+      loads.push(loadavg()[0] as number);
       try {
         const s = await status();
         const lent = (await call<{ queues: { name: string; lentGpus?: number }[] }>('GET', '/v1/queues')).queues.find((q) => q.name === 'serve')?.lentGpus ?? 0;
@@ -295,6 +333,8 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
     const evictions = { planned: counter(/^tide_evictions_total\{kind="planned"\}/), immediate: counter(/^tide_evictions_total\{kind="immediate"\}/) };
     const scaleUps = counter(/^tide_service_scale_decisions_total\{direction="up"\}/);
     const scaleDowns = counter(/^tide_service_scale_decisions_total\{direction="down"\}/);
+    const scaleUpLine = metrics.split('\n').find((l) => l.startsWith(`tide_service_scale_up_seconds{service="${svc}"}`));
+    const scaleUpP99Seconds = scaleUpLine === undefined ? null : Number(scaleUpLine.split(' ').pop());
     // The training backlog's use of lent GPUs: every attempt's running time; then cancel (each saves a checkpoint) and read what it kept.
     const end = Date.now();
     let lentWall = 0;
@@ -327,6 +367,11 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
       hours: o.hours,
       autoscaler: o.autoscaler,
       scaleDownDelaySeconds: o.scaleDownDelaySeconds ?? 0,
+      historyDays: o.history ? (o.history.values.length * o.history.bucketSeconds) / 86_400 : 0,
+      historyPoints,
+      historyGapSeconds,
+      scaleUpP99Seconds,
+      loadAverage: { start: loadStart, mean: loads.length ? loads.reduce((a, b) => a + b, 0) / loads.length : loadStart, max: Math.max(loadStart, ...loads) },
       peakRate,
       requests: summary.requests,
       failed: summary.failed,
@@ -346,7 +391,7 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
       wallSeconds: (Date.now() - started) / 1000,
       timeline,
       dir: o.keep ? dir : null,
-      ...twinOf(o, peakRate),
+      ...twinOf(o, peakRate, twinHistory),
     };
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
     return report;
@@ -360,17 +405,17 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
 }
 
 /** The simulated twin of the run, or why there is none. */
-function twinOf(o: ServiceLiveOptions, lambdaPeak: number): { twin: TwinFigures | null; twinNote: string | null } {
+function twinOf(o: ServiceLiveOptions, lambdaPeak: number, history: TwinHistory | null): { twin: TwinFigures | null; twinNote: string | null } {
   if (o.hours % 24 !== 0) return { twin: null, twinNote: 'the simulator runs whole days: no twin for a part of one' };
   if ((o.scaleDownDelaySeconds ?? 0) > 0) return { twin: null, twinNote: 'the simulator has no scale-down delay: no twin' };
-  return { twin: runTwin({ gpus: o.gpus, lambdaPeak, curve: o.curve, days: o.hours / 24, seed: o.seed, autoscaler: o.autoscaler, ...(o.options ? { options: o.options } : {}) }), twinNote: null };
+  return { twin: runTwin({ gpus: o.gpus, lambdaPeak, curve: o.curve, days: o.hours / 24, seed: o.seed, autoscaler: o.autoscaler, ...(o.options ? { options: o.options } : {}), ...(history ? { history } : {}) }), twinNote: null };
 }
 
 /** The run's timeline as an SVG chart: arrival rate, replicas wanted and ready, GPUs lent. */
 export function serviceLiveSvg(r: ServiceLiveReport): string {
   const scale = r.gpus / Math.max(1e-9, r.peakRate);
   return lineChartSvg({
-    title: `Service live: curve ${r.curve}, ${r.gpus} GPUs, ${r.autoscaler}${r.scaleDownDelaySeconds ? ` (scale-down delay ${r.scaleDownDelaySeconds} s)` : ''}, ${r.compress}× (SLO windows met ${r.sloWindowsMetPct.toFixed(1)} %)`,
+    title: `Service live: curve ${r.curve}, ${r.gpus} GPUs, ${r.autoscaler}${r.historyDays ? ` (history ${r.historyDays} d)` : ''}${r.scaleDownDelaySeconds ? ` (scale-down delay ${r.scaleDownDelaySeconds} s)` : ''}, ${r.compress}× (SLO windows met ${r.sloWindowsMetPct.toFixed(1)} %)`,
     xLabel: 'hour of the curve',
     yLabel: 'GPUs (rate: scaled so that the peak is the cluster)',
     yFromZero: true,

@@ -2,11 +2,14 @@
  * The live service run's simulated twin: the tidal simulator (src/sim/tidal/) on the same
  * ground as `tide bench service-live` — the same pool, peak rate, curve (built by the same
  * function from the same seed), SLO, load times, borrowers' checkpoints and restarts, decision
- * interval and autoscaler with its options — so the two can be read side by side. The requests
+ * interval and autoscaler with its options, and the same history replayed into the autoscaler
+ * (the exported points, then no arrivals for the time between the service's start and the
+ * replay's, as the live service observed) — so the two can be read side by side. The requests
  * differ (each side draws its own Poisson arrivals and service times), and the simulator has no
  * control plane: a replica is placed, started and probed at the instant it is decided.
  */
 import type { ServiceShape } from '../../core/tidal/autoscaler.ts';
+import { replayHistory, shiftClock, type RatePoint } from '../../core/tidal/history.ts';
 import { getAutoscaler } from '../../core/tidal/policies/index.ts';
 import type { RateCurve } from '../../sim/tidal/curves.ts';
 import { TIDAL_BORROWERS, TIDAL_DECISION_SECONDS, TIDAL_SHAPE } from '../../sim/tidal/protocol.ts';
@@ -29,6 +32,14 @@ export interface TwinFigures {
   readonly reclaimLatencyP99Seconds: number | null;
 }
 
+/** The history the live service started with: points relative to the replay's start (negative), and the seconds before it that the service observed itself. */
+export interface TwinHistory {
+  readonly points: readonly RatePoint[];
+  readonly gapSeconds: number;
+}
+
+const DAY = 86_400;
+
 export interface TwinInput {
   readonly gpus: number;
   readonly lambdaPeak: number;
@@ -37,12 +48,24 @@ export interface TwinInput {
   readonly seed: number;
   readonly autoscaler: string;
   readonly options?: Readonly<Record<string, number>>;
+  readonly history?: TwinHistory;
 }
 
 export function runTwin(t: TwinInput): TwinFigures {
   const shape: ServiceShape = { ...TIDAL_SHAPE, maxReplicas: t.gpus };
   const factory = getAutoscaler(t.autoscaler);
   if (!factory) throw new Error(`unknown autoscaler '${t.autoscaler}'`);
+  let autoscaler = factory(shape, t.options);
+  const history = t.history;
+  if (history && history.points.length > 0) {
+    // The history fills the autoscaler's clock from 0; the simulated day follows it, a whole number of days later.
+    const offset = Math.ceil(-(history.points[0] as RatePoint).t / DAY) * DAY;
+    const quiet: RatePoint[] = [];
+    for (let s = -history.gapSeconds; s < 0; s += 60) quiet.push({ t: s, rate: 0 });
+    const points = [...history.points.filter((p) => p.t < -history.gapSeconds), ...quiet].map((p) => ({ t: p.t + offset, rate: p.rate }));
+    replayHistory(autoscaler, points, { intervalSeconds: TIDAL_DECISION_SECONDS, until: offset, initialReplicas: shape.minReplicas });
+    autoscaler = shiftClock(autoscaler, offset);
+  }
   const r = simulateTidal({
     shape,
     lambdaPeak: t.lambdaPeak,
@@ -52,7 +75,7 @@ export function runTwin(t: TwinInput): TwinFigures {
     decisionSeconds: TIDAL_DECISION_SECONDS,
     borrowers: TIDAL_BORROWERS,
     seed: t.seed,
-    autoscaler: factory(shape, t.options),
+    autoscaler,
     oracle: t.autoscaler === 'oracle',
   });
   const f = runFigures(r);

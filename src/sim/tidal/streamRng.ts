@@ -72,4 +72,4 @@ export class StreamRng {
 }
 
 /** The streams of one run; fixed numbers so a stream means the same thing in every run. */
-export const STREAM = { curve: 1, arrivals: 2, service: 3, load: 4, synthetic: 5 } as const;
+export const STREAM = { curve: 1, arrivals: 2, service: 3, load: 4, synthetic: 5, history: 6 } as const;
