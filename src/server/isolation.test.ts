@@ -26,6 +26,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'POST /v1/jobs/{id}/cancel': ['tenant', 'admin'],
   'POST /v1/jobs/{id}/preempt': ['admin'],
   'POST /v1/jobs/{id}/scale': ['tenant', 'admin'],
+  'PUT /v1/jobs/{id}/history': ['tenant', 'admin'],
   'GET /v1/jobs/{id}/logs': ['tenant', 'admin'],
   'GET /v1/events': ['tenant', 'admin'],
   'GET /v1/nodes': ['tenant', 'admin'],
@@ -161,6 +162,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/jobs/validate': { name: 'iso', queue: 'alice', tasks: [{ gpus: 1, command: 'true' }] },
     'POST /v1/whatif': { policies: ['fifo', 'nope'] },
     'POST /v1/jobs/{id}/scale': { maxReplicas: 2 },
+    'PUT /v1/jobs/{id}/history': { points: [[1, 1], [2, 1]] },
     'PUT /v1/budgets/{name}': { period: 'month', gpuHours: 10 },
   };
   const problems: string[] = [];
