@@ -97,6 +97,7 @@ export function registerBenchServiceLive(bench: Command): void {
       if (report.twinNote) console.log(`simulated twin: ${report.twinNote}`);
       console.log(`${report.scaleUps} scale-ups, ${report.scaleDowns} scale-downs; ${report.failed} requests failed; run took ${report.wallSeconds.toFixed(0)} s (on this machine, shared with other work: load average ${report.loadAverage.start.toFixed(1)} at the start, ${report.loadAverage.mean.toFixed(1)} mean, ${report.loadAverage.max.toFixed(1)} highest)`);
       console.log(`measured scale-up (decision → replica ready) p99: ${report.scaleUpP99Seconds === null ? '—' : `${report.scaleUpP99Seconds.toFixed(0)} curve s`}${report.historyDays ? `; history: ${report.historyPoints} points, ${report.historyDays} day(s), the last ${((report.historyGapSeconds ?? 0) / 60).toFixed(0)} curve minutes left out (the service had started)` : ''}`);
+      if (report.missedWindows.length) console.log(`windows missed (curve hour: requests, p99 wait s): ${report.missedWindows.map((w) => `${w.hour.toFixed(2)}: ${w.requests}, ${w.quantileWaitSeconds === null ? 'failed' : w.quantileWaitSeconds.toFixed(1)}`).join('; ')}`);
       if (report.dir) console.log(`kept: ${report.dir}`);
       if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
       if (o.svg) writeFileSync(o.svg, serviceLiveSvg(report));

@@ -100,6 +100,8 @@ export interface ServiceLiveReport {
   readonly windows: number;
   readonly windowsMet: number;
   readonly p99WaitSeconds: number | null;
+  /** The windows that missed the SLO: their start (curve hour), requests, and the quantile wait (s; null: a request failed). */
+  readonly missedWindows: readonly { readonly hour: number; readonly requests: number; readonly quantileWaitSeconds: number | null }[];
   /** GPU-hours held by borrowers (the service's lent GPUs at work), and what they kept as progress. */
   readonly lentGpuHours: number;
   readonly lentGpuPct: number;
@@ -143,6 +145,7 @@ interface LoadSummary {
   readonly windowsMet: number;
   readonly sloWindowsMetPct: number;
   readonly p99WaitSeconds: number | null;
+  readonly missed?: readonly { readonly start: number; readonly requests: number; readonly quantileWaitSeconds: number | null }[];
 }
 
 class Child {
@@ -379,6 +382,7 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
       windows: summary.windows,
       windowsMet: summary.windowsMet,
       p99WaitSeconds: summary.p99WaitSeconds,
+      missedWindows: (summary.missed ?? []).map((w) => ({ hour: w.start / 3600, requests: w.requests, quantileWaitSeconds: w.quantileWaitSeconds })),
       lentGpuHours,
       lentGpuPct: (100 * lentGpuHours) / total,
       trainingNetGpuHours,
