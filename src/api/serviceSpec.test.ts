@@ -14,7 +14,7 @@ test('a service spec is normalised with its defaults; a service is not preemptib
     loadSeconds: { median: 30, p90: 30 * LOAD_P90_RATIO }, evictSeconds: 30, scaleDownDelaySeconds: 0,
     readiness: { path: '/healthz' },
     metrics: { path: '/metrics', rate: 'tide_requests_total', queue: 'tide_queue_length', inFlight: 'tide_requests_in_flight', serviceTime: 'tide_request_service_seconds' },
-    autoscaler: 'reactive', options: {},
+    autoscaler: 'tide', options: {},
   });
   const full = parseJobSpec({ ...base, service: { minReplicas: 2, maxReplicas: 8, concurrency: 4, serviceSeconds: 16.4, slo: { quantile: 0.999, waitSeconds: 2, windowSeconds: 60 }, loadSeconds: { median: 22.7, p90: 42 }, scaleDownDelaySeconds: 300, metrics: { rate: 'vllm:request_success_total', queue: 'vllm:num_requests_waiting' }, options: { margin: 0.25 } } });
   assert.ok(full.ok, JSON.stringify(full));
