@@ -16,8 +16,12 @@ import { after, before, describe, test } from 'node:test';
 import { ADMIN, AGENT, Api, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type Proc, type ServerHandle } from './harness.ts';
 
 const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
-/** A loopback address of this run's own (replica ports are 20000 and up on every agent: another test on the machine may hold them on 127.0.0.1). */
+/**
+ * A loopback address and replica ports of this run's own: other clusters on the machine (other
+ * tests, a live benchmark) hand out replica ports from 20000 and bind them on every address.
+ */
 const IP = `127.${100 + (process.pid % 150)}.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+const FIRST_PORT = 21_000 + 50 * Math.floor(Math.random() * 160);
 const BOB = 'e2e-bob-token';
 const TOKENS = 128;
 const DECIDE_MS = 600;
@@ -38,7 +42,7 @@ describe("e2e: a service's requests and tokens in its usage records, across a se
   let api: Api;
   let svc = '';
   const startServer = (port?: number) =>
-    startServerProcess({ dataDir: join(dir, 'server'), config, nodeLeaseMs: 12_000, ...(port !== undefined ? { port } : {}), extra: ['--service-decide-ms', String(DECIDE_MS), '--service-reconcile-ms', '200'] });
+    startServerProcess({ dataDir: join(dir, 'server'), config, nodeLeaseMs: 12_000, ...(port !== undefined ? { port } : {}), extra: ['--service-decide-ms', String(DECIDE_MS), '--service-reconcile-ms', '200', '--service-ports', `${FIRST_PORT}-${FIRST_PORT + 49}`] });
 
   before(async () => {
     writeFileSync(config, `adminToken: ${ADMIN}\nagentToken: ${AGENT}\ntenants:\n  - name: e2e\n    tokens: [${TENANT}]\n  - name: bob\n    tokens: [${BOB}]\nenergy:\n  tariff: 0.5\n  pue: 1.2\n  gpuHourYuan: {H100: 20}\n`);
@@ -76,6 +80,7 @@ describe("e2e: a service's requests and tokens in its usage records, across a se
       return reps.length === 2 ? reps : undefined;
     });
     assert.ok(a && b);
+    assert.deepEqual([new URL(a.url).port, new URL(b.url).port].map(Number).sort(), [FIRST_PORT, FIRST_PORT + 1], 'ports from --service-ports');
     await Promise.all([infer(a.url, 20), infer(b.url, 10)]);
     const bySvc = await waitFor('30 requests served', served(30), 20_000);
     assert.deepEqual(bySvc.rows.map((r: any) => [r.key, r.tenant, r.records, r.requests, r.tokens]), [[svc, 'e2e', 2, 30, 30 * TOKENS]]);

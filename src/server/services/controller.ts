@@ -32,7 +32,7 @@ import { queueLoans } from './loans.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { observation, ScrapeTracker, type ReplicaScrape } from './observe.ts';
 import { readMetrics } from './promText.ts';
-import { freeOrdinal, freePort, portOf, replicaBase, replicaSpec, replicaUrl } from './replicaSpec.ts';
+import { freeOrdinal, freePort, portOf, replicaBase, replicaSpec, replicaUrl, type PortRange } from './replicaSpec.ts';
 
 export interface ServiceControllerOptions {
   /** ms since the epoch. */
@@ -49,6 +49,8 @@ export interface ServiceControllerOptions {
    * autoscaler sees the times the spec states.
    */
   readonly timeScale?: number;
+  /** The ports handed to replicas (`--service-ports`); default 20000-29499. */
+  readonly ports?: PortRange;
   /** Bounds one probe or scrape (ms); default 2000. */
   readonly httpTimeoutMs?: number;
   /** Told when replicas were added or stopped (the loop schedules them at once). */
@@ -294,7 +296,7 @@ export class ServiceController {
     if (live.length < s.desired && now >= state.nextStartMs) {
       const names = live.map((r) => r.job.name);
       for (let i = live.length; i < s.desired; i++) {
-        const port = freePort(ports);
+        const port = freePort(ports, this.o.ports);
         if (port === null) {
           this.o.log?.(`service ${s.job.id}: no free replica port`);
           break;
