@@ -303,7 +303,8 @@ export class CoreSchedulerAdapter {
       // The per-job preemption budget, for a core that reads it (the cluster default is the scheduler option maxPreemptions).
       ...(spec.maxPreemptions !== undefined ? { maxPreemptions: spec.maxPreemptions } : {}),
       // What the energy stages read: the slowdown a power cap may cost, and whether and until when it may wait.
-      ...(spec.maxSlowdown !== undefined ? { maxSlowdown: spec.maxSlowdown } : {}),
+      // A service's replica is never capped: its latency is its service's SLO (and its spec carries no maxSlowdown).
+      ...(spec.maxSlowdown !== undefined ? { maxSlowdown: spec.maxSlowdown } : spec.replicaOf !== undefined ? { maxSlowdown: 0 } : {}),
       ...(spec.deferrable !== undefined ? { deferrable: spec.deferrable } : {}),
       ...(spec.deadlineSeconds !== undefined ? { deadline: submitMs / 1000 + spec.deadlineSeconds } : {}),
     };

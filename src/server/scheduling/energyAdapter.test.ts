@@ -42,6 +42,10 @@ test("powercap: the stage's cap reaches the bind in watts; a job's own cap wins;
   const plain = await submit(store, { name: 'plain', tasks: [{ gpus: 1, command: 'x' }] }, T0);
   const strict = await submit(store, { name: 'strict', maxSlowdown: 0, tasks: [{ gpus: 1, command: 'x' }] }, T0);
   const own = await submit(store, { name: 'own', powerCapWatts: 300, tasks: [{ gpus: 1, command: 'x' }] }, T0);
+  // A service's replica (its spec made by the services' controller): its latency is the service's SLO.
+  const parsed = parseJobSpec({ name: 'chat-0', tasks: [{ gpus: 1, command: 'serve' }] });
+  assert.ok(parsed.ok);
+  const replica = (await store.submit('t', { ...parsed.spec, replicaOf: '99' }, null, T0)).jobs[0]?.id as string;
   const plan = adapter({}).plan(await store.snapshot(), T0 + 1000);
   const cap = new Map(plan.binds.map((b) => [b.jobId, b.powerCapWatts]));
   const h100 = gpuPower(DEFAULT_POWER_MODEL, 'H100');
@@ -49,10 +53,10 @@ test("powercap: the stage's cap reaches the bind in watts; a job's own cap wins;
   const base = nodeBaseWatts(DEFAULT_POWER_MODEL, { cpuMilli: 16_000, memoryMib: 64 * 1024 }) / 4;
   const expected = Math.round(bestPowerCap(h100, 0.03, base, 1, h100.tdpWatts) * h100.tdpWatts);
   assert.ok(expected < h100.tdpWatts && expected >= h100.minCapWatts);
-  assert.deepEqual(Object.fromEntries([plain, strict, own].map((id) => [id, cap.get(id)])), { [plain]: expected, [strict]: null, [own]: 300 });
+  assert.deepEqual(Object.fromEntries([plain, strict, own, replica].map((id) => [id, cap.get(id)])), { [plain]: expected, [strict]: null, [own]: 300, [replica]: null });
   // With the stage off, no cap is chosen (a job's own still holds).
   const off = adapter({ powercap: false }).plan(await store.snapshot(), T0 + 1000);
-  assert.deepEqual(Object.fromEntries(off.binds.map((b) => [b.jobId, b.powerCapWatts])), { [plain]: null, [strict]: null, [own]: 300 });
+  assert.deepEqual(Object.fromEntries(off.binds.map((b) => [b.jobId, b.powerCapWatts])), { [plain]: null, [strict]: null, [own]: 300, [replica]: null });
   assert.ok(await store.applyPlan(plan, T0 + 1000));
   assert.equal((await store.getJob(plain))?.powerCapWatts, expected);
   await store.close();
