@@ -41,7 +41,7 @@ export function jobsTable(jobs: readonly Job[], now: number): string {
   // The power limit of capped jobs (their own or the powercap stage's), as a column only when one is.
   const capped = jobs.some((j) => j.powerCapWatts !== undefined && (j.state === 'running' || j.state === 'admitted'));
   return plainTable(
-    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'PROGRESS', 'NODES/REASON', 'BORROWED', ...(capped ? ['POWER'] : [])],
+    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', ...(capped ? ['POWER'] : []), 'PROGRESS', 'NODES/REASON', 'BORROWED'],
     jobs.map((j) => [
       j.id,
       j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name,
@@ -50,11 +50,11 @@ export function jobsTable(jobs: readonly Job[], now: number): string {
       STATE_CODE[j.state] ?? j.state,
       duration(jobRunMs(j, now)),
       j.gpus,
+      ...(capped ? [j.powerCapWatts !== undefined && (j.state === 'running' || j.state === 'admitted') ? `${j.powerCapWatts}W` : ''] : []),
       progressText(j.progress),
       j.state === 'pending' || j.state === 'preempted' ? `(${shortReason(j.reason)})` : j.reason && j.state !== 'running' && j.state !== 'admitted' ? j.reason : '',
       // Runs on GPUs its queue borrows from its cohort (a service's idle ones): reclaimed first.
       j.borrowed ? 'yes' : '',
-      ...(capped ? [j.powerCapWatts !== undefined && (j.state === 'running' || j.state === 'admitted') ? `${j.powerCapWatts}W` : ''] : []),
     ]),
   );
 }

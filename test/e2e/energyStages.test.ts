@@ -81,8 +81,8 @@ describe('e2e: energy stages, dry run (powercap, consolidate, timeshift)', () =>
     await waitFor('the agent applying the cap', async () => (agent.output.includes(`nvidia-smi -i 0 -pl ${cap}`) ? true : undefined));
     assert.match(agent.output, new RegExp(`power cap \\(dry run, simulated GPU 0\\): nvidia-smi -i 0 -pl ${cap}`));
     const table = cli(server.url, TENANT, 'jobs');
-    assert.match(table.split('\n')[0] ?? '', /POWER$/);
-    assert.match(table, new RegExp(`^${job} +capped .* ${cap}W$`, 'm'));
+    assert.match(table.split('\n')[0] ?? '', /^JOBID +NAME +QUEUE +USER +ST +TIME +GPUS +POWER +PROGRESS +NODES\/REASON +BORROWED$/);
+    assert.match(table, new RegExp(`^${job} +capped +default +e2e +R +\\S+ +1 +${cap}W +- *$`, 'm'));
     assert.match(cli(server.url, TENANT, 'job', job), new RegExp(`Power cap: ${cap} W per GPU \\(chosen by the powercap stage`));
     const admitted = (await api.job(job)).events.find((e: any) => e.type === 'job:admitted');
     assert.match(admitted.message, new RegExp(`, power cap ${cap} W per GPU$`));
