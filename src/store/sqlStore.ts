@@ -388,9 +388,9 @@ export class SqlStore implements Store {
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
         for (const t of b.tasks) {
-          let zzz = asleep.get(t.node);
-          if (zzz === undefined) asleep.set(t.node, (zzz = await nodeAsleep(db, t.node)));
-          if (zzz) {
+          let sleeping = asleep.get(t.node);
+          if (sleeping === undefined) asleep.set(t.node, (sleeping = await nodeAsleep(db, t.node)));
+          if (sleeping) {
             await db.run(Q.setPendingReasons(1), [id, `waiting-for-node-power-up: node ${t.node} is powered down`, null]);
             continue binds;
           }
