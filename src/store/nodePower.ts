@@ -25,10 +25,9 @@ export async function setNodePower(db: SqlDb, id: string, to: NodePowerState, no
   return changed;
 }
 
-/** Whether a node is powered down or waking (no task may be bound there). */
-export async function nodeAsleep(db: SqlDb, id: string): Promise<boolean> {
-  const row = await db.get<{ state: string }>('SELECT state FROM nodes WHERE id = $1', [id]);
-  return row?.state === 'suspended' || row?.state === 'resuming';
+/** The nodes powered down or waking (no task may be bound there): one read per applied plan, usually empty. */
+export async function asleepNodes(db: SqlDb): Promise<Set<string>> {
+  return new Set((await db.all<{ id: string }>("SELECT id FROM nodes WHERE state IN ('suspended', 'resuming')")).map((r) => r.id));
 }
 
 /** The power limit (W per GPU, or NULL) a job's current attempt runs at, set at bind (AppliedPlan binds' powerCapWatts). */

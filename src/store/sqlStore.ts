@@ -13,7 +13,7 @@ import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
-import { nodeAsleep, setNodePower, SET_POWER_CAP } from './nodePower.ts';
+import { asleepNodes, setNodePower, SET_POWER_CAP } from './nodePower.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, rollUp, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
@@ -384,13 +384,11 @@ export class SqlStore implements Store {
         return list.find((g) => g.index === gpus[0])?.model ?? null;
       };
       // A suspended or waking node takes no task (the consolidate stage keeps binds off them; this holds whatever the plan).
-      const asleep = new Map<string, boolean>();
+      const asleep = plan.binds.length ? await asleepNodes(db) : new Set<string>();
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
         for (const t of b.tasks) {
-          let sleeping = asleep.get(t.node);
-          if (sleeping === undefined) asleep.set(t.node, (sleeping = await nodeAsleep(db, t.node)));
-          if (sleeping) {
+          if (asleep.has(t.node)) {
             await db.run(Q.setPendingReasons(1), [id, `waiting-for-node-power-up: node ${t.node} is powered down`, null]);
             continue binds;
           }
