@@ -22,6 +22,8 @@ const BOB = 'e2e-bob-token';
 /** Seconds of the services' clock per wall second. */
 const SCALE = 720;
 const DAY = 86_400;
+/** Replica ports of this test's own (other clusters on the machine hold the default range's first ports). */
+const PORTS = 21_000 + 50 * Math.floor(Math.random() * 160);
 
 const service = (name: string, queue: string, autoscaler: string, maxReplicas: number) => ({
   name,
@@ -78,7 +80,7 @@ describe('e2e: a service starts with history; the tide autoscaler plans its recl
       '  - name: train', '    cohort: tidal', '    nominalQuota: 0', '    tenants: [e2e]',
       '  - name: default', '    nominalQuota: 1', '    tenants: [e2e, bob]', '',
     ].join('\n'));
-    server = await startServerProcess({ dataDir: join(dir, 'server'), config, nodeLeaseMs: 10_000, extra: ['--service-decide-ms', String(Math.round(30_000 / SCALE)), '--service-reconcile-ms', '100', '--service-time-scale', String(SCALE)] });
+    server = await startServerProcess({ dataDir: join(dir, 'server'), config, nodeLeaseMs: 10_000, extra: ['--service-decide-ms', String(Math.round(30_000 / SCALE)), '--service-reconcile-ms', '100', '--service-time-scale', String(SCALE), '--service-ports', `${PORTS}-${PORTS + 49}`] });
     api = new Api(server.url);
     bob = new Api(server.url, BOB);
     procs.push(tide(['agent', '--server', server.url, '--token', AGENT, '--name', 'node-a', '--gpus', '5xH100', '--simulate', '--data-dir', join(dir, 'agent'), '--checkpoint-root', join(dir, 'ckpt'), '--heartbeat-ms', '100', '--cpus', '16', '--memory-gib', '64']));

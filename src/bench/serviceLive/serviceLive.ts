@@ -226,8 +226,11 @@ export async function runServiceLive(o: ServiceLiveOptions): Promise<ServiceLive
     ].join('\n'));
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
+    const ports = 21_000 + 64 * Math.floor(Math.random() * 120);
     const server = new Child(spawn(process.execPath, [TIDE, 'server', '--port', String(port), '--config', join(dir, 'cluster.yaml'), '--data-dir', join(dir, 'server'),
-      '--tick-ms', '100', '--service-decide-ms', String(Math.max(50, Math.round((TIDAL.decide * 1000) / c))), '--service-reconcile-ms', '100', '--service-time-scale', String(c)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+      '--tick-ms', '100', '--service-decide-ms', String(Math.max(50, Math.round((TIDAL.decide * 1000) / c))), '--service-reconcile-ms', '100', '--service-time-scale', String(c),
+      // Replica ports of its own: another cluster on the machine (a test, another benchmark) may hold the default range's first ports.
+      '--service-ports', `${ports}-${ports + 63}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
     children.push(server);
     await until('the server', async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 120_000);
     const perAgent = 4;
