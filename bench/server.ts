@@ -25,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
+import { SqlStore } from '../src/store/sqlStore.ts';
 import type { StoreSnapshot } from '../src/store/store.ts';
 
 const SCALES = {
@@ -129,6 +130,32 @@ const server = await startServer({
   log: (line) => say(line),
 });
 const store = server.store;
+
+// What the store asked of the database in each phase (counts: they do not depend on the machine's load).
+const sqlStats = store instanceof SqlStore ? store.sqlStats : null;
+interface SqlPhase {
+  readonly seconds: number;
+  /** CPU seconds the server's process used (its threads together: request thread and scheduler thread). */
+  readonly cpuSeconds: number;
+  readonly transactions: number;
+  readonly statements: number;
+  readonly rows: number;
+  readonly top: ReturnType<NonNullable<typeof sqlStats>['top']>;
+}
+const sqlPhases: Record<string, SqlPhase> = {};
+// The server's process is this one: its CPU time per phase says what the work cost, however
+// loaded the machine (the agents, readers and submitters are other processes).
+let sqlPhaseStart = performance.now();
+let cpuStart = process.cpuUsage();
+/** Closes the SQL counts and CPU time of a phase. */
+function sqlPhase(name: string): void {
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
+  sqlStats?.reset();
+  sqlPhaseStart = performance.now();
+  cpuStart = process.cpuUsage();
+}
 
 // Cycle timing, split into the store's snapshot, the core's plan and the store's apply.
 let phase = 'fill';
@@ -257,6 +284,7 @@ async function agentStats(): Promise<{ heartbeats: number; errors: number; lastE
   return (await reply) as unknown as { heartbeats: number; errors: number; lastError: string; latency: number[] };
 }
 await agentStats(); // resets the heartbeat latency samples
+sqlPhase('fill');
 
 function child(script: string, args: readonly string[]): Promise<string> {
   const c = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -272,6 +300,7 @@ const readsTimer = setInterval(() => progress(`reads: ${cycles.filter((c) => c.p
 const reads = JSON.parse(await child('serverReads.ts', [server.url, ADMIN, String(MEASURE_S), String(READ_RATE), String(maxId)])) as Record<string, { ms: number[]; errors: number }>;
 clearInterval(readsTimer);
 const steadyHeartbeats = await agentStats();
+sqlPhase('steady');
 // Each phase's figures as it ends, so that a run stopped early still tells something.
 const quick = (xs: readonly number[]): string => {
   const s = [...xs].sort((a, b) => a - b);
@@ -285,6 +314,7 @@ phase = 'submit';
 const submitTimer = setInterval(() => progress(`submissions: ${cycles.filter((c) => c.phase === 'submit').length} cycles`), 1000);
 const submitSeconds = SUBMISSIONS ? Number((await child('serverLoad.ts', [server.url, ADMIN, String(SUBMISSIONS), String(CONCURRENCY)])).trim()) : 0;
 clearInterval(submitTimer);
+sqlPhase('submit');
 say(`submissions: ${SUBMISSIONS} in ${submitSeconds.toFixed(1)} s; cycles s ${quick(cycles.filter((c) => c.phase === 'submit').map((c) => c.seconds))}`);
 
 // 5. Batch arrays of short CPU tasks (high priority, so they go before the pending GPU jobs).
@@ -305,6 +335,7 @@ while (done < arrayTotal) {
 }
 const arraySeconds = (performance.now() - arrayStart) / 1000;
 const arrayHeartbeats = await agentStats();
+sqlPhase('arrays');
 
 agents.send({ type: 'stop' });
 await new Promise((r) => agents.once('exit', r));
@@ -337,6 +368,13 @@ const report = {
   heartbeatMs: { steady: { ...stats(steadyHeartbeats.latency), errors: steadyHeartbeats.errors }, arrays: { ...stats(arrayHeartbeats.latency), errors: arrayHeartbeats.errors - steadyHeartbeats.errors }, lastError: arrayHeartbeats.lastError || null },
   submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
   arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds) },
+  sql: Object.fromEntries(Object.entries(sqlPhases).map(([k, v]) => [k, { ...v, seconds: r3(v.seconds) }])),
+  /** Statements per heartbeat in the steady phase: every statement of the phase (cycles and reads too) over its heartbeats. */
+  sqlPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3(sqlPhases['steady'].statements / steadyHeartbeats.latency.length) : null,
+  /** Server CPU ms per heartbeat in the steady phase (cycles and reads included), and per submission and array task. */
+  cpuMsPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3((1000 * sqlPhases['steady'].cpuSeconds) / steadyHeartbeats.latency.length) : null,
+  cpuMsPerSubmission: sqlPhases['submit'] && SUBMISSIONS ? r3((1000 * sqlPhases['submit'].cpuSeconds) / SUBMISSIONS) : null,
+  cpuMsPerArrayTask: sqlPhases['arrays'] && done ? r3((1000 * sqlPhases['arrays'].cpuSeconds) / done) : null,
 };
 
 const rows: [string, string][] = [
@@ -350,9 +388,14 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s; SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
+if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU (cycles and reads included)`]);
+if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);
+if (report.cpuMsPerArrayTask !== null) rows.push(['per array task', `${report.cpuMsPerArrayTask} ms server CPU`]);
 rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} jobs, ${CONCURRENCY} connections)`]);
 rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+for (const t of sqlPhases['steady']?.top.slice(0, 6) ?? []) console.log(`  steady sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -14,6 +14,7 @@ import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
+import { countingDb, SqlStats } from './sqlStats.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -34,8 +35,13 @@ export class SqlStore implements Store {
   private readonly openJobs = new OpenJobsMirror();
   /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
   private readonly runInfo = new RunInfoCache();
+  /** What the store asked of the database (sqlStats.ts), for benchmarks. */
+  readonly sqlStats = new SqlStats();
+  private readonly db: SqlDb;
 
-  constructor(private readonly db: SqlDb) {}
+  constructor(db: SqlDb) {
+    this.db = countingDb(db, this.sqlStats);
+  }
 
   get dialect(): 'sqlite' | 'postgres' {
     return this.db.dialect;
