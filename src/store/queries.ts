@@ -101,6 +101,11 @@ export const Q = {
     ON CONFLICT (id) DO UPDATE SET state = 'ready', address = excluded.address, cpu_milli = excluded.cpu_milli, memory_mib = excluded.memory_mib,
       gpus = excluded.gpus, simulated = excluded.simulated, last_heartbeat = excluded.last_heartbeat, registered_at = excluded.registered_at`,
   nodeById: 'SELECT * FROM nodes WHERE id = $1',
+  nodeStateById: 'SELECT state FROM nodes WHERE id = $1',
+  /** Quiet heartbeats of n nodes in one statement (store/heartbeatWrites.ts): a node's last heartbeat never moves back. */
+  heartbeatNodes: (n: number): string =>
+    `WITH v(id, at, telemetry) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS TEXT), CAST($${3 * i + 2} AS BIGINT), CAST($${3 * i + 3} AS TEXT))`).join(', ')})
+     UPDATE nodes SET last_heartbeat = v.at, telemetry = v.telemetry FROM v WHERE nodes.id = v.id AND nodes.last_heartbeat <= v.at`,
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   // registered_at is the latest registration: with the count of lost nodes it versions capacity.
   nodesVersion: "SELECT COUNT(*) AS n, COALESCE(MAX(registered_at), 0) AS r, COALESCE(SUM(CASE WHEN state = 'lost' THEN 1 ELSE 0 END), 0) AS l FROM nodes",

@@ -15,6 +15,8 @@ import { RunInfoCache } from './runInfoCache.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
+import { HeartbeatWrites, type HeartbeatWrite } from './heartbeatWrites.ts';
+import { TokenCache } from './tokenCache.ts';
 import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -38,9 +40,14 @@ export class SqlStore implements Store {
   /** What the store asked of the database (sqlStats.ts), for benchmarks. */
   readonly sqlStats = new SqlStats();
   private readonly db: SqlDb;
+  /** Quiet heartbeats' writes, committed together (store/heartbeatWrites.ts). */
+  readonly heartbeatWrites: HeartbeatWrites;
+  /** Known tokens by hash, for a few seconds (store/tokenCache.ts). */
+  private readonly tokens = new TokenCache<TokenOwner & TokenInfo>();
 
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
+    this.heartbeatWrites = new HeartbeatWrites((rows) => this.writeHeartbeats(rows));
   }
 
   get dialect(): 'sqlite' | 'postgres' {
@@ -67,8 +74,9 @@ export class SqlStore implements Store {
     });
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    await this.heartbeatWrites.flush();
+    await this.db.close();
   }
 
   async ensureTenant(name: string, now: number): Promise<void> {
@@ -77,38 +85,59 @@ export class SqlStore implements Store {
   async listTenants(): Promise<string[]> {
     return (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name);
   }
+  /** A write to tokens: the token cache is emptied before and after it. */
+  private async tokenWrite<T>(fn: () => Promise<T>): Promise<T> {
+    this.tokens.clear();
+    try {
+      return await fn();
+    } finally {
+      this.tokens.clear();
+    }
+  }
   async putToken(hash: string, owner: TokenOwner, now: number, expiresAt: number | null = null): Promise<void> {
-    await this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now, tokenId(hash), owner.node ?? null, expiresAt]);
+    await this.tokenWrite(() => this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now, tokenId(hash), owner.node ?? null, expiresAt]));
   }
   async findToken(hash: string): Promise<(TokenOwner & TokenInfo) | null> {
+    const at = Date.now();
+    const hit = this.tokens.get(hash, at);
+    if (hit) return hit;
+    const generation = this.tokens.readGeneration;
     const r = await this.db.get<TokenRow>(Q.findToken, [hash]);
-    return r ? tokenFromRow(r) : null;
+    if (!r) return null;
+    const t = tokenFromRow(r);
+    this.tokens.set(hash, t, at, generation);
+    return t;
   }
   async touchToken(hash: string, now: number): Promise<void> {
     await this.db.run(Q.touchToken, [hash, now, now - 60_000]);
+    this.tokens.update(hash, (t) => (t.lastUsedAt !== null && t.lastUsedAt > now - 60_000 ? t : { ...t, lastUsedAt: now }));
   }
   async listTokens(): Promise<TokenInfo[]> {
     return (await this.db.all<TokenRow>(Q.listTokens)).map(tokenFromRow);
   }
   async revokeToken(id: string, now: number): Promise<TokenInfo | null> {
-    return this.db.tx(async (db) => {
-      await db.run(Q.revokeToken, [id, now]);
-      const r = await db.get<TokenRow>(Q.tokenById, [id]);
-      return r ? tokenFromRow(r) : null;
-    });
+    return this.tokenWrite(() =>
+      this.db.tx(async (db) => {
+        await db.run(Q.revokeToken, [id, now]);
+        const r = await db.get<TokenRow>(Q.tokenById, [id]);
+        return r ? tokenFromRow(r) : null;
+      }),
+    );
   }
   async revokeRoleExcept(role: Role, keepHashes: readonly string[], now: number): Promise<string[]> {
-    return (await this.db.all<{ id: string }>(Q.revokeRoleExcept(keepHashes.length), [role, now, ...keepHashes])).map((r) => r.id);
+    return (await this.tokenWrite(() => this.db.all<{ id: string }>(Q.revokeRoleExcept(keepHashes.length), [role, now, ...keepHashes]))).map((r) => r.id);
   }
   async nodeHasCredential(nodeId: string): Promise<boolean> {
     return (await this.db.get<{ id: string }>(Q.liveNodeCredential, [nodeId])) !== undefined;
   }
   async resetNodeCredential(nodeId: string, now: number): Promise<string[]> {
-    return this.db.tx(async (db) => {
-      const ids = (await db.all<{ id: string }>(Q.resetNodeCredential, [nodeId, now])).map((r) => r.id);
-      if (ids.length) await this.event(db, now, { type: 'node:credential-reset', nodeId, message: `credential ${ids.join(', ')} revoked: the node's next bootstrap registration gets a new one` });
-      return ids;
-    });
+    return this.tokenWrite(() =>
+      this.db.tx(async (db) => {
+        const ids = (await db.all<{ id: string }>(Q.resetNodeCredential, [nodeId, now])).map((r) => r.id);
+        if (ids.length) await this.event(db, now, { type: 'node:credential-reset', nodeId, message: `credential ${ids.join(', ')} revoked: the node's next bootstrap registration gets a new one` });
+        return ids;
+      }),
+    );
   }
   async putQueue(q: QueueConfig, now: number): Promise<void> {
     await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants), q.cohort ?? null, modelQuotasColumn(q)]);
@@ -390,6 +419,9 @@ export class SqlStore implements Store {
    */
   async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
     const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
+    const quiet = await this.quietHeartbeat(nodeId, telemetry, reports, now);
+    if (quiet !== undefined) return quiet;
+    this.heartbeatWrites.drop(nodeId);
     return this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
@@ -455,6 +487,33 @@ export class SqlStore implements Store {
       }
       await this.settle(db, [...touched], now, failures);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
+    });
+  }
+
+  /**
+   * A heartbeat that changes no task (every task it reports is running as the store knows it,
+   * none started, ended, vanished or reports progress; the node is not lost) writes only the
+   * node's last heartbeat and telemetry: it is answered from two reads, outside a transaction,
+   * and its write goes out with other quiet heartbeats' (heartbeatWrites.ts). Undefined: not
+   * quiet, the caller runs the full heartbeat; null: no such node.
+   */
+  private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null | undefined> {
+    const node = await this.db.get<{ state: string }>(Q.nodeStateById, [nodeId]);
+    if (!node) return null;
+    if (node.state === 'lost') return undefined;
+    const active = await this.db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
+    if (!changesNoTask(active, reports)) return undefined;
+    this.heartbeatWrites.add({ node: nodeId, at: now, telemetry: JSON.stringify(telemetry) });
+    return this.assignmentsFor(this.db, nodeId, now, active);
+  }
+
+  /** Quiet heartbeats' writes in one transaction (store/heartbeatWrites.ts). */
+  private async writeHeartbeats(rows: readonly HeartbeatWrite[]): Promise<void> {
+    await this.db.tx(async (db) => {
+      for (let i = 0; i < rows.length; i += 200) {
+        const batch = rows.slice(i, i + 200);
+        await db.run(Q.heartbeatNodes(batch.length), batch.flatMap((r) => [r.node, r.at, r.telemetry]));
+      }
     });
   }
 
@@ -547,6 +606,7 @@ export class SqlStore implements Store {
   }
 
   async expireNodes(deadline: number, now: number): Promise<string[]> {
+    await this.heartbeatWrites.flush();
     return this.db.tx(async (db) => {
       const silent = await db.all<{ id: string }>(Q.silentNodes, [deadline]);
       for (const { id } of silent) {
@@ -600,11 +660,13 @@ export class SqlStore implements Store {
     return r ? `${r.n}/${r.r}/${r.l}` : '';
   }
 
-  listNodes(): Promise<NodeInfo[]> {
+  async listNodes(): Promise<NodeInfo[]> {
+    await this.heartbeatWrites.flush();
     return this.db.tx((db) => this.nodesIn(db));
   }
 
   async getNode(id: string): Promise<NodeInfo | null> {
+    await this.heartbeatWrites.flush();
     // One node's row and tasks, not every node's: registrations of 1,250 agents read it each.
     return (await this.db.tx((db) => this.nodesIn(db, undefined, id)))[0] ?? null;
   }
@@ -678,6 +740,26 @@ export class SqlStore implements Store {
     }
     await db.run(Q.insertEvent, [now, e.type, e.jobId === undefined || e.jobId === null ? null : Number(e.jobId), e.nodeId ?? null, tenant, e.message]);
   }
+}
+
+/**
+ * Whether a heartbeat's reports change none of the node's active tasks (read just before), as
+ * the full heartbeat would judge them: no start of an assigned task, no exit, no progress of a
+ * task 0, and every running or stopping task reported. A report of a run the node does not hold
+ * changes nothing (the answer leaves it out, so the agent stops it).
+ */
+function changesNoTask(active: readonly TaskRow[], reports: readonly TaskReport[]): boolean {
+  const byRun = new Map<string, TaskRow>();
+  for (const t of active) byRun.set(runIdOf(t.job_id, t.idx, t.attempt), t);
+  const reported = new Set<string>();
+  for (const r of reports) {
+    reported.add(r.runId);
+    const t = byRun.get(r.runId);
+    if (!t) continue;
+    if (r.state === 'exited' || t.state === 'assigned' || (t.idx === 0 && r.progress !== undefined)) return false;
+  }
+  for (const t of active) if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runIdOf(t.job_id, t.idx, t.attempt))) return false;
+  return true;
 }
 
 function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | undefined {

@@ -1,0 +1,140 @@
+/**
+ * Quiet heartbeats (store/heartbeatWrites.ts) and the token cache (store/tokenCache.ts): a
+ * heartbeat that changes no task is answered without a transaction of its own and written with
+ * others; every reader of this server still sees what was answered, an older waiting write never
+ * overwrites a newer one, and a revoked token is refused at once.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { HeartbeatWrites } from './heartbeatWrites.ts';
+import { SqlStore } from './sqlStore.ts';
+import type { Store } from './store.ts';
+import { storeFactories } from './testing.ts';
+import { TokenCache } from './tokenCache.ts';
+
+function spec(): JobSpec {
+  const r = parseJobSpec({ name: 'train', tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.spec;
+}
+
+const node = (id: string) => ({ id, address: 'http://127.0.0.1:1', cpuMilli: 32_000, memoryMib: 256_000, gpus: [{ index: 0, model: 'H100', memoryMib: 80_000, uuid: `u-${id}` }], simulated: true });
+const tel = (watts: number) => [{ index: 0, utilization: 50, memoryUsedMib: 10, powerWatts: watts }];
+/** Transactions other than the quiet heartbeats' shared writes. */
+const transactions = (s: Store): number => (s as SqlStore).sqlStats.totals().transactions - (s as SqlStore).heartbeatWrites.flushes;
+const written = (s: Store): number => (s as SqlStore).heartbeatWrites.written;
+
+for (const factory of storeFactories()) {
+  test(`quiet heartbeats are answered at once and written together: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode(node('q1'), 1000);
+      await store.registerNode(node('q2'), 1000);
+      const [job] = (await store.submit('default', spec(), null, 1000)).jobs;
+      await store.applyPlan({ binds: [{ jobId: job?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'q1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1000);
+      // The first heartbeat that sees the task assigned is quiet (nothing to report yet); the start is not.
+      const before = transactions(store);
+      const wrote = written(store);
+      const desired = (await store.heartbeat('q1', tel(100), [], 1001)) ?? [];
+      assert.equal(desired.length, 1);
+      const runId = desired[0]?.runId ?? '';
+      assert.deepEqual((await store.heartbeat('q2', tel(200), [], 1001)) ?? [], []);
+      assert.equal(transactions(store), before, 'no transaction of their own');
+      assert.equal((await store.getNode('q1'))?.telemetry[0]?.powerWatts, 100, 'a reader sees what was answered');
+      assert.equal((await store.getNode('q2'))?.lastHeartbeat, 1001);
+      assert.equal(transactions(store), before + 2, 'the two reads');
+      assert.equal(written(store), wrote + 2, 'both heartbeats written (together, unless the window closed between them)');
+      await store.heartbeat('q1', tel(110), [{ runId, state: 'running', pid: 3, exitCode: null }], 1002);
+      assert.equal((await store.listTasks(job?.id ?? ''))[0]?.state, 'running', 'a start is written in its own transaction');
+      // Quiet again: the task runs; the answer still names it.
+      const again = (await store.heartbeat('q1', tel(120), [{ runId, state: 'running', pid: 3, exitCode: null }], 1003)) ?? [];
+      assert.deepEqual(again.map((d) => [d.runId, d.action]), [[runId, 'run']]);
+      // A full heartbeat after a quiet one that waits: the full one stands.
+      await store.heartbeat('q1', tel(130), [{ runId, state: 'exited', pid: 3, exitCode: 0 }], 1004);
+      const q1 = await store.getNode('q1');
+      assert.deepEqual([q1?.telemetry[0]?.powerWatts, q1?.lastHeartbeat], [130, 1004]);
+      assert.equal((await store.getJob(job?.id ?? ''))?.state, 'succeeded');
+      // A report of a run the node does not hold changes nothing: quiet.
+      const t = transactions(store);
+      await store.heartbeat('q2', tel(210), [{ runId: `${job?.id ?? ''}.0.0`, state: 'exited', pid: 1, exitCode: 0 }], 1005);
+      assert.equal(transactions(store), t);
+      assert.equal((await store.getNode('q2'))?.telemetry[0]?.powerWatts, 210);
+      // Node expiry reads the quiet heartbeats' times: q1 beat at 1004, q2 at 1005.
+      await store.heartbeat('q2', tel(220), [], 1006);
+      assert.deepEqual(await store.expireNodes(1006, 20_000), ['q1']);
+      // A lost node's heartbeat is never quiet: it comes back in a transaction of its own, with its event.
+      await store.heartbeat('q1', tel(130), [], 20_001);
+      assert.equal((await store.getNode('q1'))?.state, 'ready');
+      assert.ok((await store.listEvents({})).some((e) => e.type === 'node:returned' && e.nodeId === 'q1'));
+      assert.equal(await store.heartbeat('ghost', [], [], 20_002), null);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`a revoked token is refused at once, though known tokens are cached: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.putToken('hash-a', { role: 'tenant', tenant: 'default' }, 1);
+      assert.equal((await store.findToken('hash-a'))?.revokedAt, null);
+      const reads = (store as SqlStore).sqlStats.totals().statements;
+      await store.findToken('hash-a');
+      assert.equal((store as SqlStore).sqlStats.totals().statements, reads, 'the second lookup is answered from the cache');
+      const id = (await store.findToken('hash-a'))?.id ?? '';
+      await store.revokeToken(id, 5);
+      assert.equal((await store.findToken('hash-a'))?.revokedAt, 5);
+      await store.putToken('hash-n', { role: 'node', tenant: null, node: 'q1' }, 6);
+      await store.findToken('hash-n');
+      assert.deepEqual(await store.resetNodeCredential('q1', 7), ['hash-n'.slice(0, 12)]);
+      assert.equal((await store.findToken('hash-n'))?.revokedAt, 7);
+      assert.equal(await store.findToken('unknown'), null);
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
+describe('HeartbeatWrites', () => {
+  test('keeps the latest write per node, writes them together after the window, and counts a failed write', async () => {
+    const rows: string[][] = [];
+    let fail = false;
+    const w = new HeartbeatWrites(async (batch) => {
+      if (fail) throw new Error('database down');
+      rows.push(batch.map((r) => `${r.node}@${r.at}`));
+    }, 20);
+    w.add({ node: 'a', at: 1, telemetry: '[]' });
+    w.add({ node: 'b', at: 1, telemetry: '[]' });
+    w.add({ node: 'a', at: 2, telemetry: '[]' });
+    w.add({ node: 'c', at: 2, telemetry: '[]' });
+    w.drop('c');
+    assert.deepEqual(rows, []);
+    // The window's timer writes them (waiting for it at most 5 s: the machine may be busy).
+    for (let i = 0; i < 500 && rows.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(rows, [['a@2', 'b@1']]);
+    await w.flush();
+    assert.deepEqual(rows.length, 1, 'nothing waiting: nothing written');
+    fail = true;
+    w.add({ node: 'a', at: 3, telemetry: '[]' });
+    await w.flush();
+    assert.equal(w.failures, 1);
+    assert.equal(w.written, 2);
+  });
+});
+
+describe('TokenCache', () => {
+  test('expires entries, and keeps no value read across a clear', () => {
+    const c = new TokenCache<string>(100);
+    const g = c.readGeneration;
+    c.set('h', 'v1', 1000, g);
+    assert.equal(c.get('h', 1050), 'v1');
+    assert.equal(c.get('h', 1100), undefined, 'expired');
+    const stale = c.readGeneration;
+    c.clear();
+    c.set('h', 'old', 1200, stale);
+    assert.equal(c.get('h', 1200), undefined, 'read before the clear: not kept');
+    c.set('h', 'new', 1200, c.readGeneration);
+    c.update('h', (v) => `${v}+used`);
+    assert.equal(c.get('h', 1250), 'new+used');
+  });
+});
