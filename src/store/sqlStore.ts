@@ -10,14 +10,15 @@ import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
+import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
-import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { attemptFromRow, eventFromRow, jobFromRow, NodeTextCache, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
 import { HeartbeatWrites, type HeartbeatWrite } from './heartbeatWrites.ts';
 import { TokenCache } from './tokenCache.ts';
-import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
@@ -35,6 +36,10 @@ interface EventInput {
 export class SqlStore implements Store {
   /** The open jobs between snapshots, updated from the jobs changed since (store/openJobs.ts). */
   private readonly openJobs = new OpenJobsMirror();
+  /** The active tasks between reads, updated from the tasks changed since (store/activeTasks.ts). */
+  private readonly activeTasks = new ActiveTasksMirror();
+  /** Nodes' GPUs and telemetry as parsed, while their text is unchanged (rows.ts). */
+  private readonly nodeTexts = new NodeTextCache();
   /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
   private readonly runInfo = new RunInfoCache();
   /** What the store asked of the database (sqlStats.ts), for benchmarks. */
@@ -298,19 +303,8 @@ export class SqlStore implements Store {
 
   async snapshot(): Promise<StoreSnapshot> {
     return this.db.tx(async (db) => {
-      const activeRows = await db.all<TaskRow>(Q.activeTasks);
-      const nodes = await this.nodesIn(db, activeRows);
-      const active = activeRows.map((r) => ({
-        jobId: String(r.job_id),
-        index: r.idx,
-        node: r.node_id ?? '',
-        gpus: JSON.parse(r.gpus) as number[],
-        gpuMilli: r.gpu_milli,
-        cpuMilli: r.cpu_milli,
-        memoryMib: r.memory_mib,
-        state: r.state as Task['state'],
-        startedAt: r.started_at === null ? null : Number(r.started_at),
-      }));
+      const active = await this.activeTasks.refresh(db);
+      const nodes = await this.nodesIn(db, active);
       const openJobs = await this.openJobs.refresh(db);
       const queues = (await db.all<QueueRow>(Q.listQueues)).map((r) => {
         const { tenants: _, ...q } = queueFromRow(r);
@@ -630,21 +624,21 @@ export class SqlStore implements Store {
     });
   }
 
-  /** The nodes with what their active tasks use (`active`: those tasks, when the caller has read them). */
-  private async nodesIn(db: SqlDb, active?: readonly TaskRow[], only?: string): Promise<NodeInfo[]> {
+  /** The nodes with what their active tasks use (`active`: every active task; absent with `only`: that node's are read). */
+  private async nodesIn(db: SqlDb, active?: readonly ActiveTask[], only?: string): Promise<NodeInfo[]> {
     const rows = only === undefined ? await db.all<NodeRow>(Q.listNodes) : await db.all<NodeRow>(Q.nodeById, [only]);
+    const tasks = active ?? (only === undefined ? await this.activeTasks.refresh(db) : (await db.all<TaskRow>(Q.activeTasksOnNode, [only])).map(activeTaskOf));
     const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
-    for (const t of active ?? (await (only === undefined ? db.all<TaskRow>(Q.activeTasks) : db.all<TaskRow>(Q.activeTasksOnNode, [only])))) {
-      if (t.node_id === null) continue;
-      let u = used.get(t.node_id);
-      if (!u) used.set(t.node_id, (u = { gpu: [], cpu: 0, mem: 0 }));
-      u.cpu += t.cpu_milli;
-      u.mem += t.memory_mib;
-      const gpus = JSON.parse(t.gpus) as number[];
-      const per = gpus.length ? t.gpu_milli / gpus.length : 0;
-      for (const g of gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
+    for (const t of tasks) {
+      if (t.node === '') continue;
+      let u = used.get(t.node);
+      if (!u) used.set(t.node, (u = { gpu: [], cpu: 0, mem: 0 }));
+      u.cpu += t.cpuMilli;
+      u.mem += t.memoryMib;
+      const per = t.gpus.length ? t.gpuMilli / t.gpus.length : 0;
+      for (const g of t.gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
     }
-    return rows.map((r) => nodeFromRow(r, used.get(r.id)));
+    return rows.map((r) => nodeFromRow(r, used.get(r.id), this.nodeTexts));
   }
 
   async setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean> {
