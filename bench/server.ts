@@ -19,7 +19,7 @@
  *   npm run bench:server -- --scale small --postgres      # a throwaway PostgreSQL (initdb)
  */
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,6 +137,10 @@ interface SqlPhase {
   readonly seconds: number;
   /** CPU seconds the server's process used (its threads together: request thread and scheduler thread). */
   readonly cpuSeconds: number;
+  /** Of which in the kernel (sockets, SQLite's file writes). */
+  readonly systemCpuSeconds: number;
+  /** Of which the request thread's (Linux: /proc; null elsewhere). */
+  readonly mainCpuSeconds: number | null;
   readonly transactions: number;
   readonly statements: number;
   readonly rows: number;
@@ -147,11 +151,26 @@ const sqlPhases: Record<string, SqlPhase> = {};
 // loaded the machine (the agents, readers and submitters are other processes).
 let sqlPhaseStart = performance.now();
 let cpuStart = process.cpuUsage();
+/** CPU seconds of this process's main thread (the request thread), from /proc; null where there is none. */
+function mainThreadCpu(): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks (100 a second).
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+let mainCpuStart = mainThreadCpu();
 /** Closes the SQL counts and CPU time of a phase. */
 function sqlPhase(name: string): void {
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
+  const main = mainThreadCpu();
+  const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
+  mainCpuStart = main;
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
   cpuStart = process.cpuUsage();
@@ -371,8 +390,9 @@ const report = {
   sql: Object.fromEntries(Object.entries(sqlPhases).map(([k, v]) => [k, { ...v, seconds: r3(v.seconds) }])),
   /** Statements per heartbeat in the steady phase: every statement of the phase (cycles and reads too) over its heartbeats. */
   sqlPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3(sqlPhases['steady'].statements / steadyHeartbeats.latency.length) : null,
-  /** Server CPU ms per heartbeat in the steady phase (cycles and reads included), and per submission and array task. */
+  /** Server CPU ms per heartbeat in the steady phase (cycles and reads included; the request thread's alone), and per submission and array task. */
   cpuMsPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3((1000 * sqlPhases['steady'].cpuSeconds) / steadyHeartbeats.latency.length) : null,
+  mainCpuMsPerHeartbeat: sqlPhases['steady']?.mainCpuSeconds != null && steadyHeartbeats.latency.length ? r3((1000 * sqlPhases['steady'].mainCpuSeconds) / steadyHeartbeats.latency.length) : null,
   cpuMsPerSubmission: sqlPhases['submit'] && SUBMISSIONS ? r3((1000 * sqlPhases['submit'].cpuSeconds) / SUBMISSIONS) : null,
   cpuMsPerArrayTask: sqlPhases['arrays'] && done ? r3((1000 * sqlPhases['arrays'].cpuSeconds) / done) : null,
 };
@@ -388,8 +408,8 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
-for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s; SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
-if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU (cycles and reads included)`]);
+for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
+if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU, ${report.mainCpuMsPerHeartbeat ?? '?'} ms on the request thread (cycles and reads included)`]);
 if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);
 if (report.cpuMsPerArrayTask !== null) rows.push(['per array task', `${report.cpuMsPerArrayTask} ms server CPU`]);
 rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} jobs, ${CONCURRENCY} connections)`]);

@@ -101,7 +101,9 @@ export const Q = {
     ON CONFLICT (id) DO UPDATE SET state = 'ready', address = excluded.address, cpu_milli = excluded.cpu_milli, memory_mib = excluded.memory_mib,
       gpus = excluded.gpus, simulated = excluded.simulated, last_heartbeat = excluded.last_heartbeat, registered_at = excluded.registered_at`,
   nodeById: 'SELECT * FROM nodes WHERE id = $1',
-  nodeStateById: 'SELECT state FROM nodes WHERE id = $1',
+  /** A node's state with its active tasks, one row per task (task columns null when it has none), in one read for a heartbeat. */
+  nodeWithActiveTasks: `SELECT n.state AS node_state, ${TASK_COLS.split(', ').map((c) => `t.${c} AS ${c}`).join(', ')}
+    FROM nodes n LEFT JOIN tasks t ON t.node_id = n.id AND t.state IN ${ACTIVE_IN} WHERE n.id = $1 ORDER BY t.job_id, t.idx`,
   /** Quiet heartbeats of n nodes in one statement (store/heartbeatWrites.ts): a node's last heartbeat never moves back. */
   heartbeatNodes: (n: number): string =>
     `WITH v(id, at, telemetry) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS TEXT), CAST($${3 * i + 2} AS BIGINT), CAST($${3 * i + 3} AS TEXT))`).join(', ')})

@@ -487,15 +487,15 @@ export class SqlStore implements Store {
   /**
    * A heartbeat that changes no task (every task it reports is running as the store knows it,
    * none started, ended, vanished or reports progress; the node is not lost) writes only the
-   * node's last heartbeat and telemetry: it is answered from two reads, outside a transaction,
+   * node's last heartbeat and telemetry: it is answered from one read, outside a transaction,
    * and its write goes out with other quiet heartbeats' (heartbeatWrites.ts). Undefined: not
    * quiet, the caller runs the full heartbeat; null: no such node.
    */
   private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null | undefined> {
-    const node = await this.db.get<{ state: string }>(Q.nodeStateById, [nodeId]);
-    if (!node) return null;
-    if (node.state === 'lost') return undefined;
-    const active = await this.db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
+    const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
+    if (rows.length === 0) return null;
+    if (rows[0]?.node_state === 'lost') return undefined;
+    const active = rows.filter((r) => r.job_id !== null);
     if (!changesNoTask(active, reports)) return undefined;
     this.heartbeatWrites.add({ node: nodeId, at: now, telemetry: JSON.stringify(telemetry) });
     return this.assignmentsFor(this.db, nodeId, now, active);
