@@ -18,6 +18,7 @@ import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
 import { HeartbeatWrites, type HeartbeatWrite } from './heartbeatWrites.ts';
 import { TokenCache } from './tokenCache.ts';
+import { ReadCache } from './readCache.ts';
 import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -49,6 +50,10 @@ export class SqlStore implements Store {
   readonly heartbeatWrites: HeartbeatWrites;
   /** Known tokens by hash, for a few seconds (store/tokenCache.ts). */
   private readonly tokens = new TokenCache<TokenOwner & TokenInfo>();
+  /** Read on nearly every request; kept 1 s, or until this server changes them (store/readCache.ts). */
+  private readonly queues = new ReadCache<QueueConfig[]>();
+  private readonly tenants = new ReadCache<string[]>();
+  private readonly nodesVersions = new ReadCache<string>();
 
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
@@ -85,10 +90,12 @@ export class SqlStore implements Store {
   }
 
   async ensureTenant(name: string, now: number): Promise<void> {
+    this.tenants.invalidate();
     await this.db.run(Q.ensureTenant, [name, now]);
+    this.tenants.invalidate();
   }
   async listTenants(): Promise<string[]> {
-    return (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name);
+    return [...(await this.tenants.get(async () => (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name)))];
   }
   /** A write to tokens: the token cache is emptied before and after it. */
   private async tokenWrite<T>(fn: () => Promise<T>): Promise<T> {
@@ -145,10 +152,12 @@ export class SqlStore implements Store {
     );
   }
   async putQueue(q: QueueConfig, now: number): Promise<void> {
+    this.queues.invalidate();
     await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants), q.cohort ?? null, modelQuotasColumn(q)]);
+    this.queues.invalidate();
   }
   async listQueues(): Promise<QueueConfig[]> {
-    return (await this.db.all<QueueRow>(Q.listQueues)).map(queueFromRow);
+    return [...(await this.queues.get(async () => (await this.db.all<QueueRow>(Q.listQueues)).map(queueFromRow)))];
   }
 
   async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
@@ -375,19 +384,19 @@ export class SqlStore implements Store {
   }
 
   async registerNode(n: NodeRegistration, now: number): Promise<void> {
-    await this.db.tx((db) => this.upsertNode(db, n, now));
+    await this.nodesWrite(() => this.db.tx((db) => this.upsertNode(db, n, now)));
   }
 
   async bootstrapNode(n: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult> {
     try {
-      return await this.db.tx(async (db) => {
+      return await this.nodesWrite(() => this.db.tx(async (db) => {
         if (await db.get<{ id: string }>(Q.liveNodeCredential, [n.id])) return 'has-credential';
         if (await db.get<TokenRow>(Q.findToken, [tokenHash])) return 'token-taken';
         await db.run(Q.insertToken, [tokenHash, 'node', null, now, tokenId(tokenHash), n.id, null]);
         await this.upsertNode(db, n, now);
         await this.event(db, now, { type: 'node:credential', nodeId: n.id, message: `credential ${tokenId(tokenHash)} issued at bootstrap` });
-        return 'registered';
-      });
+        return 'registered' as const;
+      }));
     } catch (e) {
       // Two bootstrap registrations of one node raced: the unique index let one through.
       if (isUniqueViolation(e)) return (await this.nodeHasCredential(n.id)) ? 'has-credential' : 'token-taken';
@@ -416,9 +425,11 @@ export class SqlStore implements Store {
     const quiet = await this.quietHeartbeat(nodeId, telemetry, reports, now);
     if (quiet !== undefined) return quiet;
     this.heartbeatWrites.drop(nodeId);
-    return this.db.tx(async (db) => {
+    let revived = false;
+    const answer = await this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
+      revived = node.state === 'lost';
       const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
       const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
       // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
@@ -482,6 +493,9 @@ export class SqlStore implements Store {
       await this.settle(db, [...touched], now, failures);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
+    // A lost node may have come back: the nodes' version changed.
+    if (revived) this.nodesVersions.invalidate();
+    return answer;
   }
 
   /**
@@ -601,7 +615,7 @@ export class SqlStore implements Store {
 
   async expireNodes(deadline: number, now: number): Promise<string[]> {
     await this.heartbeatWrites.flush();
-    return this.db.tx(async (db) => {
+    return this.nodesWrite(() => this.db.tx(async (db) => {
       const silent = await db.all<{ id: string }>(Q.silentNodes, [deadline]);
       for (const { id } of silent) {
         await db.run(Q.markNodeLost, [id]);
@@ -621,7 +635,7 @@ export class SqlStore implements Store {
         await this.settle(db, jobs, now);
       }
       return silent.map((s) => s.id);
-    });
+    }));
   }
 
   /** The nodes with what their active tasks use (`active`: every active task; absent with `only`: that node's are read). */
@@ -650,8 +664,20 @@ export class SqlStore implements Store {
   }
 
   async nodesVersion(): Promise<string> {
-    const r = await this.db.get<{ n: number | string; r: number | string; l: number | string }>(Q.nodesVersion, []);
-    return r ? `${r.n}/${r.r}/${r.l}` : '';
+    return this.nodesVersions.get(async () => {
+      const r = await this.db.get<{ n: number | string; r: number | string; l: number | string }>(Q.nodesVersion, []);
+      return r ? `${r.n}/${r.r}/${r.l}` : '';
+    });
+  }
+
+  /** Runs a write that may change the nodes' version (a registration, a node lost or back), emptying its cache before and after. */
+  private async nodesWrite<T>(fn: () => Promise<T>): Promise<T> {
+    this.nodesVersions.invalidate();
+    try {
+      return await fn();
+    } finally {
+      this.nodesVersions.invalidate();
+    }
   }
 
   async listNodes(): Promise<NodeInfo[]> {
