@@ -54,7 +54,8 @@ export const Q = {
   insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
     VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,
   insertTask: `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ($1, $2, $3, 0, 'pending', '[]', $4, $5, $6)`,
-  jobByClientKey: `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key = $2`,
+  /** A tenant's jobs under n client keys ($2 …). */
+  jobsByClientKeys: (n: number): string => `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${Array.from({ length: n }, (_, i) => `$${i + 2}`).join(', ')})`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */

@@ -19,6 +19,7 @@ import { countingDb, SqlStats } from './sqlStats.ts';
 import { HeartbeatWrites, type HeartbeatWrite } from './heartbeatWrites.ts';
 import { TokenCache } from './tokenCache.ts';
 import { ReadCache } from './readCache.ts';
+import { GroupCommit, type Outcome } from './groupCommit.ts';
 import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -54,6 +55,8 @@ export class SqlStore implements Store {
   private readonly queues = new ReadCache<QueueConfig[]>();
   private readonly tenants = new ReadCache<string[]>();
   private readonly nodesVersions = new ReadCache<string>();
+  /** Concurrent submissions, committed together (store/groupCommit.ts). */
+  readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items));
 
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
@@ -160,53 +163,98 @@ export class SqlStore implements Store {
     return [...(await this.queues.get(async () => (await this.db.all<QueueRow>(Q.listQueues)).map(queueFromRow)))];
   }
 
-  async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
-    const keys = Array.from({ length: spec.array }, (_, i) => (clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`));
-    const hash = specHash(spec);
-    const existing = async (db: SqlDb): Promise<SubmitResult | null> => {
-      if (clientKey === null) return null;
-      // The key's jobs; also under the other form (`key` for one job, `key#i` for an array),
-      // so a key reused across an array and a single job is a conflict too.
-      const other = spec.array === 1 ? `${clientKey}#0` : clientKey;
-      const rows: JobRow[] = [];
-      for (const k of [...keys, other]) {
-        const r = await db.get<JobRow>(Q.jobByClientKey, [tenant, k]);
-        if (r && (k !== other || rows.length === 0)) rows.push(r);
+  submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
+    return this.submits.run({ tenant, spec, clientKey, now, ...(beforeCreate ? { beforeCreate } : {}) });
+  }
+
+  /**
+   * Submissions that came together, in one transaction (store/groupCommit.ts): each behind a
+   * savepoint, so that one refused (its `beforeCreate` throws) or lost to a race undoes only its
+   * own rows. One alone runs as it always did.
+   */
+  private async submitBatch(items: readonly SubmitRequest[]): Promise<Outcome<SubmitResult>[]> {
+    if (items.length === 1) {
+      const s = items[0] as SubmitRequest;
+      try {
+        return [{ ok: await this.db.tx((db) => this.submitIn(db, s)) }];
+      } catch (e) {
+        return [await this.raced(this.db, s, e)];
       }
-      if (rows.length === 0) return null;
-      const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
-      return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
-    };
-    try {
-      return await this.db.tx(async (db) => {
-        const found = await existing(db);
-        if (found) return found;
-        beforeCreate?.();
-        const jobs: Job[] = [];
-        for (let i = 0; i < spec.array; i++) {
-          const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
-          const row = await db.get<JobRow>(Q.insertJob, [
-            tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0,
-            JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), keys[i] ?? null, now, clientKey === null ? null : hash,
-          ]);
-          if (!row) throw new Error('insert returned no row');
-          let idx = 0;
-          for (const g of spec.groups) {
-            for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
-          }
-          await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
-          jobs.push(jobFromRow(row));
-        }
-        return { jobs, created: true, conflict: false };
-      });
-    } catch (e) {
-      // Two submissions with one client key raced: the loser returns the winner's jobs.
-      if (clientKey !== null && isUniqueViolation(e)) {
-        const found = await existing(this.db);
-        if (found) return found;
-      }
-      throw e;
     }
+    return this.db.tx(async (db) => {
+      const out: Outcome<SubmitResult>[] = [];
+      for (const s of items) {
+        await db.exec('SAVEPOINT tide_submit');
+        try {
+          out.push({ ok: await this.submitIn(db, s) });
+          await db.exec('RELEASE SAVEPOINT tide_submit');
+        } catch (e) {
+          await db.exec('ROLLBACK TO SAVEPOINT tide_submit');
+          await db.exec('RELEASE SAVEPOINT tide_submit');
+          out.push(await this.raced(db, s, e));
+        }
+      }
+      return out;
+    });
+  }
+
+  /** A submission's error: when it lost a race for its client key, the winner's jobs instead. */
+  private async raced(db: SqlDb, s: SubmitRequest, e: unknown): Promise<Outcome<SubmitResult>> {
+    if (s.clientKey !== null && isUniqueViolation(e)) {
+      const found = await this.submittedUnder(db, s);
+      if (found) return { ok: found };
+    }
+    return { error: e };
+  }
+
+  /** One submission, in the caller's transaction. */
+  private async submitIn(db: SqlDb, s: SubmitRequest): Promise<SubmitResult> {
+    const { tenant, spec, clientKey, now } = s;
+    const found = await this.submittedUnder(db, s);
+    if (found) return found;
+    s.beforeCreate?.();
+    const hash = clientKey === null ? null : specHash(spec);
+    const jobs: Job[] = [];
+    for (let i = 0; i < spec.array; i++) {
+      const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
+      const row = await db.get<JobRow>(Q.insertJob, [
+        tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0,
+        JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), clientKeyOf(clientKey, spec, i), now, hash,
+      ]);
+      if (!row) throw new Error('insert returned no row');
+      let idx = 0;
+      for (const g of spec.groups) {
+        for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
+      }
+      await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
+      jobs.push(jobFromRow(row));
+    }
+    return { jobs, created: true, conflict: false };
+  }
+
+  /**
+   * The jobs the tenant already submitted under the client key, or null: also those under the
+   * other form (`key` for one job, `key#i` for an array), so that a key reused across an array
+   * and a single job is a conflict too. Read 500 keys at a time (an array of 1,000 was 1,001 reads).
+   */
+  private async submittedUnder(db: SqlDb, s: SubmitRequest): Promise<SubmitResult | null> {
+    const { tenant, spec, clientKey } = s;
+    if (clientKey === null) return null;
+    const keys = Array.from({ length: spec.array }, (_, i) => clientKeyOf(clientKey, spec, i) as string);
+    const other = spec.array === 1 ? `${clientKey}#0` : clientKey;
+    const byKey = new Map<string, JobRow>();
+    const all = [...keys, other];
+    for (let i = 0; i < all.length; i += 500) {
+      const chunk = all.slice(i, i + 500);
+      for (const r of await db.all<JobRow>(Q.jobsByClientKeys(chunk.length), [tenant, ...chunk])) if (r.client_key !== null) byKey.set(r.client_key, r);
+    }
+    const rows = keys.map((k) => byKey.get(k)).filter((r): r is JobRow => r !== undefined);
+    const otherRow = byKey.get(other);
+    if (rows.length === 0 && otherRow) rows.push(otherRow);
+    if (rows.length === 0) return null;
+    const hash = specHash(spec);
+    const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
+    return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -780,6 +828,20 @@ function changesNoTask(active: readonly TaskRow[], reports: readonly TaskReport[
   }
   for (const t of active) if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runIdOf(t.job_id, t.idx, t.attempt))) return false;
   return true;
+}
+
+/** What a submission carries into its batch. */
+interface SubmitRequest {
+  readonly tenant: string;
+  readonly spec: JobSpec;
+  readonly clientKey: string | null;
+  readonly now: number;
+  readonly beforeCreate?: () => void;
+}
+
+/** The client key of an array's element i (`key#i`), or of a single job (`key`). */
+function clientKeyOf(clientKey: string | null, spec: JobSpec, i: number): string | null {
+  return clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`;
 }
 
 function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | undefined {
