@@ -104,3 +104,23 @@ test('a page of jobs in one state walks an index from the cursor (SQLite plan): 
     await cleanup();
   }
 });
+
+test('SQLite: a job inserted without a version (not by the store) is still versioned, so the next snapshot has it', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
+  if (!sqlite) throw new Error('no sqlite factory');
+  const { store, url, cleanup } = await sqlite.open();
+  const db = new Database(url.slice('sqlite:'.length));
+  try {
+    const [first] = (await store.submit('default', spec('by-store', 1), null, 1)).jobs;
+    assert.deepEqual((await store.snapshot()).openJobs.map((j) => j.name), ['by-store']);
+    const text = JSON.stringify(first?.spec);
+    db.prepare("INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at) VALUES ('default', 'raw', 'default', 0, 'batch', 'pending', 'submitted', 0, 1000, 2, 1, ?, NULL, 2, 2)").run(text);
+    const versions = db.prepare('SELECT name, version FROM jobs ORDER BY id').all() as { name: string; version: number }[];
+    assert.ok((versions[1]?.version ?? 0) > (versions[0]?.version ?? 0), JSON.stringify(versions));
+    assert.deepEqual((await store.snapshot()).openJobs.map((j) => j.name), ['by-store', 'raw']);
+  } finally {
+    db.close();
+    await cleanup();
+  }
+});

@@ -70,6 +70,8 @@ for (const factory of storeFactories()) {
       assert.deepEqual([again.created, again.conflict, again.jobs.map((j) => j.id)], [false, false, value(5).jobs.map((j) => j.id)]);
       const single = await store.submit('default', spec('arr'), 'key-arr', 2);
       assert.equal(single.conflict, true, 'a single job under an array\'s key');
+      assert.equal(await (store as SqlStore).countJobs('pending', 0), 5);
+      assert.equal(await (store as SqlStore).countJobs('pending', Number(value(1).jobs[0]?.id)), 3);
     } finally {
       await cleanup();
     }

@@ -51,13 +51,27 @@ export const Q = {
     GROUP BY j.tenant, (a.finished_at / 3600000) * 3600000 ORDER BY j.tenant, hour`,
   recentSpecs: 'SELECT spec FROM jobs ORDER BY id DESC LIMIT $1',
 
-  insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
+  /**
+   * A job, with its version set here on SQLite (one writer: MAX + 1; migration 010) rather than
+   * by an UPDATE from a trigger; PostgreSQL's trigger sets it on the way in.
+   */
+  insertJob: {
+    sqlite: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash, version)
+    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12, (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)) RETURNING ${JOB_COLS}`,
+    postgres: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
     VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,
-  insertTask: `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ($1, $2, $3, 0, 'pending', '[]', $4, $5, $6)`,
+  },
+  /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
+  insertTasks: (n: number): string =>
+    `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, 0, 'pending', '[]', $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,
+  savepoint: 'SAVEPOINT tide_submit',
+  releaseSavepoint: 'RELEASE SAVEPOINT tide_submit',
+  rollbackToSavepoint: 'ROLLBACK TO SAVEPOINT tide_submit',
   /** A tenant's jobs under n client keys ($2 …). */
   jobsByClientKeys: (n: number): string => `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${Array.from({ length: n }, (_, i) => `$${i + 2}`).join(', ')})`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
+  countJobsAfter: 'SELECT COUNT(*) AS n FROM jobs WHERE state = $1 AND id > $2',
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */
   openJobsLite: `SELECT ${JOB_COLS.replace(' spec,', " '' AS spec,")} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
