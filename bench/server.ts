@@ -25,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
+import { ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
 import type { StoreSnapshot } from '../src/store/store.ts';
 
@@ -141,6 +142,8 @@ interface SqlPhase {
   readonly systemCpuSeconds: number;
   /** Of which the request thread's (Linux: /proc; null elsewhere). */
   readonly mainCpuSeconds: number | null;
+  /** With --scheduler-thread: jobs, active tasks and nodes sent to the thread, per cycle. */
+  readonly sentPerCycle: { jobs: number; tasks: number; nodes: number } | null;
   readonly transactions: number;
   readonly statements: number;
   readonly rows: number;
@@ -163,14 +166,23 @@ function mainThreadCpu(): number | null {
   }
 }
 let mainCpuStart = mainThreadCpu();
+const planner = server.loop.planner instanceof ThreadedPlanner ? server.loop.planner : null;
+let sentStart = planner ? { ...planner.sentCounts } : null;
 /** Closes the SQL counts and CPU time of a phase. */
 function sqlPhase(name: string): void {
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  let sentPerCycle: SqlPhase['sentPerCycle'] = null;
+  if (planner && sentStart) {
+    const c = planner.sentCounts;
+    const n = Math.max(1, c.cycles - sentStart.cycles);
+    sentPerCycle = { jobs: Math.round((c.jobs - sentStart.jobs) / n), tasks: Math.round((c.tasks - sentStart.tasks) / n), nodes: Math.round((c.nodes - sentStart.nodes) / n) };
+    sentStart = { ...c };
+  }
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
   cpuStart = process.cpuUsage();
@@ -412,6 +424,7 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
 if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU, ${report.mainCpuMsPerHeartbeat ?? '?'} ms on the request thread (cycles and reads included)`]);
 if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);

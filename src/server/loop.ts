@@ -64,6 +64,11 @@ export class SchedulingLoop {
     return this.leader;
   }
 
+  /** What plans the cycles (the adapter, or the scheduler thread); for benchmarks. */
+  get planner(): Planner {
+    return this.scheduler;
+  }
+
   /** Adds a listener told each cycle's time and snapshot (as opts.onCycle is); for benchmarks. */
   observe(fn: (seconds: number, snapshot: StoreSnapshot) => void): void {
     this.observers.push(fn);
