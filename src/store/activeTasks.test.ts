@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { ACTIVE_TASKS_Q } from './activeTasks.ts';
+import { OPEN_JOBS_Q } from './openJobs.ts';
 import { openStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
@@ -88,7 +90,7 @@ test('active tasks on PostgreSQL: a task write committed late, by a transaction 
   }
 });
 
-test('a page of jobs in one state walks an index from the cursor (SQLite plan): no sort of every job in the state', async () => {
+test('SQLite plans: a page of jobs in one state walks an index from the cursor (no sort of every job in the state), and the reads of what changed walk the version indexes', async () => {
   const { default: Database } = await import('better-sqlite3');
   const sqlite = storeFactories().find((f) => f.name === 'sqlite');
   if (!sqlite) throw new Error('no sqlite factory');
@@ -99,6 +101,10 @@ test('a page of jobs in one state walks an index from the cursor (SQLite plan): 
     const text = plan.map((p) => p.detail).join('; ');
     assert.match(text, /jobs_state_id \(state=\? AND id>\?\)/);
     assert.doesNotMatch(text, /TEMP B-TREE/);
+    // The snapshot's reads of what changed walk the version indexes, never every row.
+    const planOf = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql.replace('$1', '5')}`).all() as { detail: string }[]).map((p) => p.detail).join('; ');
+    assert.match(planOf(OPEN_JOBS_Q.changed), /USING INDEX jobs_version \(version>\?\)/);
+    assert.match(planOf(ACTIVE_TASKS_Q.changed), /USING INDEX tasks_version \(version>\?\)/);
   } finally {
     db.close();
     await cleanup();
