@@ -79,7 +79,7 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
     const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues };
     const full = adapter.plan(snap, m.nowMs);
-    send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap) } });
+    send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap, jobs) } });
   } catch (e) {
     send({ seq: m.seq, error: (e as Error).message });
   }
