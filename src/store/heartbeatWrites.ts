@@ -9,7 +9,8 @@
  * leaves the node's last heartbeat `windowMs` older, far inside the node lease. A heartbeat that
  * does change something goes through its own transaction and drops the node's waiting write.
  * Readers of this server that show heartbeats (a node, the node list, expiry) flush first, so
- * they read what was answered.
+ * they read what was answered; the node list may then be kept up to 1 s while only heartbeats
+ * change (SqlStore.listNodes).
  */
 export interface HeartbeatWrite {
   readonly node: string;

@@ -73,6 +73,39 @@ for (const factory of storeFactories()) {
     }
   });
 
+  test(`the node list is answered again while only heartbeats changed, never past a drain, a registration or a task's change: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode(node('l1'), 1000);
+      const t0 = Date.now();
+      const first = await store.listNodes();
+      await store.heartbeat('l1', tel(300), [], 1001);
+      const again = await store.listNodes();
+      // Within the second: the same list (its telemetry may be up to 1 s old); a machine too
+      // loaded to get here within it reads the list afresh, which is right too.
+      if (Date.now() - t0 < 900) assert.equal(again, first, 'a quiet heartbeat alone keeps the list');
+      else assert.equal(again[0]?.telemetry[0]?.powerWatts, 300);
+      assert.equal((await store.getNode('l1'))?.telemetry[0]?.powerWatts, 300, 'a single node is read afresh');
+      await store.setNodeDrained('l1', true, 1002);
+      const drained = await store.listNodes();
+      assert.notEqual(drained, first);
+      assert.equal(drained[0]?.state, 'drained', 'a drain shows at once');
+      assert.equal(drained[0]?.telemetry[0]?.powerWatts, 300, 'with the heartbeat written before it');
+      await store.setNodeDrained('l1', false, 1003);
+      await store.registerNode(node('l2'), 1004);
+      assert.deepEqual((await store.listNodes()).map((n) => n.id), ['l1', 'l2'], 'a registration shows at once');
+      const [job] = (await store.submit('default', spec(), null, 1005)).jobs;
+      await store.applyPlan({ binds: [{ jobId: job?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'l2', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1005);
+      assert.deepEqual((await store.listNodes()).map((n) => n.gpuUsedMilli[0]), [0, 1000], 'a bound task shows at once');
+      await store.expireNodes(2000, 2000);
+      assert.deepEqual((await store.listNodes()).map((n) => n.state), ['lost', 'lost'], 'lost nodes show at once');
+      await store.heartbeat('l1', tel(310), [], 2001);
+      assert.equal((await store.listNodes())[0]?.state, 'ready', 'a node back shows at once');
+    } finally {
+      await cleanup();
+    }
+  });
+
   test(`a revoked token is refused at once, though known tokens are cached: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
     const { store, cleanup } = await factory.open();
     try {

@@ -22,6 +22,8 @@ import { ReadCache } from './readCache.ts';
 import { GroupCommit, type Outcome } from './groupCommit.ts';
 import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
+/** How long the node list may be answered again while nothing but heartbeats changed. */
+const NODE_LIST_MS = 1000;
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
 /** Base of the rendezvous ports handed to gang tasks (MASTER_PORT and peers). */
@@ -55,6 +57,9 @@ export class SqlStore implements Store {
   private readonly queues = new ReadCache<QueueConfig[]>();
   private readonly tenants = new ReadCache<string[]>();
   private readonly nodesVersions = new ReadCache<string>();
+  /** Bumped by every write of this server that changes a node's row other than its heartbeat (the node list's cache, below). */
+  private nodesEpoch = 0;
+  private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
   /** Concurrent submissions, committed together (store/groupCommit.ts). */
   readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items));
 
@@ -550,7 +555,10 @@ export class SqlStore implements Store {
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
     // A lost node may have come back: the nodes' version changed.
-    if (revived) this.nodesVersions.invalidate();
+    if (revived) {
+      this.nodesVersions.invalidate();
+      this.nodesEpoch++;
+    }
     return answer;
   }
 
@@ -712,11 +720,13 @@ export class SqlStore implements Store {
   }
 
   async setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean> {
-    return this.db.tx(async (db) => {
-      const changed = await db.run(Q.setNodeSchedulable, [id, drained ? 'drained' : 'ready']);
-      if (changed > 0) await this.event(db, now, { type: drained ? 'node:drained' : 'node:ready', nodeId: id, message: drained ? 'no new tasks will be placed here' : 'accepting tasks' });
-      return changed > 0;
-    });
+    return this.nodesWrite(() =>
+      this.db.tx(async (db) => {
+        const changed = await db.run(Q.setNodeSchedulable, [id, drained ? 'drained' : 'ready']);
+        if (changed > 0) await this.event(db, now, { type: drained ? 'node:drained' : 'node:ready', nodeId: id, message: drained ? 'no new tasks will be placed here' : 'accepting tasks' });
+        return changed > 0;
+      }),
+    );
   }
 
   async nodesVersion(): Promise<string> {
@@ -729,16 +739,39 @@ export class SqlStore implements Store {
   /** Runs a write that may change the nodes' version (a registration, a node lost or back), emptying its cache before and after. */
   private async nodesWrite<T>(fn: () => Promise<T>): Promise<T> {
     this.nodesVersions.invalidate();
+    this.nodesEpoch++;
     try {
       return await fn();
     } finally {
       this.nodesVersions.invalidate();
+      this.nodesEpoch++;
     }
   }
 
+  /**
+   * Every node with what its active tasks use. The same array is answered again (callers must
+   * not change it) while no task became active or stopped being so, no node registered, was
+   * drained, lost or came back on this server, and for at most 1 s: a node's telemetry and last
+   * heartbeat in it may be up to a second old, as may another server's change of a node. With
+   * 1,250 nodes the list is 1.75 MB of JSON; it was read, built and serialised for every GET
+   * /v1/nodes (the API serialises an array once: app.ts).
+   */
   async listNodes(): Promise<NodeInfo[]> {
+    const c = this.nodeList;
+    const now = Date.now();
+    if (c && now - c.at < NODE_LIST_MS && now >= c.at && c.epoch === this.nodesEpoch) {
+      const tasks = await this.activeTasks.refresh(this.db);
+      if (tasks === c.tasks && c.epoch === this.nodesEpoch) return c.list;
+    }
     await this.heartbeatWrites.flush();
-    return this.db.tx((db) => this.nodesIn(db));
+    const epoch = this.nodesEpoch;
+    const at = Date.now();
+    return this.db.tx(async (db) => {
+      const tasks = await this.activeTasks.refresh(db);
+      const list = await this.nodesIn(db, tasks);
+      this.nodeList = { at, epoch, tasks, list };
+      return list;
+    });
   }
 
   async getNode(id: string): Promise<NodeInfo | null> {
