@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
 import { ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
+import { BudgetGate } from '../src/server/usage/budgetGate.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
 import type { StoreSnapshot } from '../src/store/store.ts';
 
@@ -166,7 +167,9 @@ function mainThreadCpu(): number | null {
   }
 }
 let mainCpuStart = mainThreadCpu();
-const planner = server.loop.planner instanceof ThreadedPlanner ? server.loop.planner : null;
+// The loop plans through the budget gate (server/usage/budgetGate.ts), which wraps the thread.
+const wrapped = server.loop.planner instanceof BudgetGate ? server.loop.planner.inner : server.loop.planner;
+const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
 let sentStart = planner ? { ...planner.sentCounts } : null;
 /** Closes the SQL counts and CPU time of a phase. */
 function sqlPhase(name: string): void {

@@ -4,15 +4,17 @@
 // on (TIDE_GPU_MODEL, set by the agent, looked up in TRAINER_GPU_SPEEDS; speed 1 when either is
 // missing). It sleeps between updates (no busy loop), so dozens can run on a small machine.
 //
-//   node trainer.mjs --steps 300 [--rate 10] [--checkpoint-every 5] [--load-seconds 1.5]
-//   (or TRAINER_STEPS, TRAINER_RATE, TRAINER_CHECKPOINT_EVERY, TRAINER_LOAD_SECONDS)
+//   node trainer.mjs --steps 300 [--rate 10] [--checkpoint-every 5] [--load-seconds 1.5] [--save-seconds 0]
+//   (or TRAINER_STEPS, TRAINER_RATE, TRAINER_CHECKPOINT_EVERY, TRAINER_LOAD_SECONDS, TRAINER_SAVE_SECONDS)
 //
 // - Progress: replaces TIDE_PROGRESS_FILE (when set) with {"step", "totalSteps", "checkpointStep"}
 //   atomically (a temp file, then rename), about twice a second.
 // - Checkpoints: every --checkpoint-every seconds of work, at the end, and on SIGTERM, into
 //   $TIDE_CHECKPOINT_DIR/trainer-<TIDE_TASK_INDEX>.json (atomically). A restart resumes from the
 //   checkpoint after --load-seconds (loading it); without TIDE_CHECKPOINT_DIR it starts over.
-// - SIGTERM (preemption, time limit, cancel): saves a checkpoint and exits 143 at once.
+// - SIGTERM (preemption, time limit, cancel): saves a checkpoint and exits 143 — at once, or after
+//   --save-seconds (a checkpoint that takes that long: a SIGKILL before it is written loses the
+//   work since the last one, as an immediate reclaim does; periodic checkpoints stay instant).
 // - Exits 0 when all steps are done.
 // - GPU model when TIDE_GPU_MODEL is unset: TRAINER_NODE_MODELS ("node=MODEL,…") by TIDE_NODE,
 //   for agents that do not set TIDE_GPU_MODEL yet.
@@ -52,6 +54,7 @@ if (totalSteps === undefined || totalSteps <= 0) {
 const rate = arg('rate', 'TRAINER_RATE', 10);
 const checkpointEvery = arg('checkpoint-every', 'TRAINER_CHECKPOINT_EVERY', 5);
 const loadSeconds = arg('load-seconds', 'TRAINER_LOAD_SECONDS', 0);
+const saveSeconds = arg('save-seconds', 'TRAINER_SAVE_SECONDS', 0);
 
 const model = env.TIDE_GPU_MODEL || pairs(env.TRAINER_NODE_MODELS)[env.TIDE_NODE ?? ''] || '';
 const speedText = pairs(env.TRAINER_GPU_SPEEDS)[model];
@@ -101,15 +104,22 @@ function checkpoint(step) {
   checkpointStep = step;
 }
 
+let stopping = false;
 process.on('SIGTERM', () => {
+  if (stopping) return;
+  stopping = true;
   const step = stepAt(Date.now());
-  try {
-    checkpoint(step);
-    report(step);
-  } finally {
-    process.stdout.write(`SIGTERM at step ${step.toFixed(1)}/${totalSteps}: checkpoint saved\n`);
-    process.exit(143);
-  }
+  const save = () => {
+    try {
+      checkpoint(step);
+      report(step);
+    } finally {
+      process.stdout.write(`SIGTERM at step ${step.toFixed(1)}/${totalSteps}: checkpoint saved\n`);
+      process.exit(143);
+    }
+  };
+  if (saveSeconds > 0) setTimeout(save, saveSeconds * 1000);
+  else save();
 });
 
 process.stdout.write(`${resumed ? `resuming at step ${base.toFixed(1)}` : 'starting'}: ${totalSteps} steps at ${perSecond.toFixed(2)}/s on ${model || 'unknown GPU'} (speed ${speed})\n`);
@@ -117,6 +127,7 @@ report(base);
 
 const TICK_MS = 500;
 function tick() {
+  if (stopping) return;
   const now = Date.now();
   const step = stepAt(now);
   if (step >= totalSteps) {

@@ -32,10 +32,12 @@ import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeF
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { GpuTelemetry, TaskAssignment } from '../api/types.ts';
+import type { EnergyReport, GpuTelemetry, TaskAssignment } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
-import { discoverNvidia, simulatedGpus, type GpuSource } from './gpus.ts';
+import { EnergyMeter } from './energyMeter.ts';
+import { discoverNvidia, SIMULATED_WORK_WINDOW_MS, simulatedGpus, type GpuSample, type GpuSource } from './gpus.ts';
+import { PowerCaps } from './powerCap.ts';
 import { ServerLink } from './serverLink.ts';
 import { defaultTracker } from './procTrack.ts';
 import { logFile, MAX_PROGRESS_BYTES, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
@@ -65,6 +67,8 @@ const MAX_LOG_CHUNK = 1024 * 1024;
 /** How long a heartbeat waits for GPU telemetry (a hung nvidia-smi must not delay it). */
 const TELEMETRY_WAIT_MS = 1000;
 const FENCE_FILE = 'fence.json';
+/** The energy meter's state (agent/energyMeter.ts): counters survive an agent restart. */
+export const ENERGY_FILE = 'energy.json';
 /**
  * The node's own credential ({node, token, pending}, mode 600). The agent makes the token and
  * keeps it here before it offers the token's SHA-256 in a registration with the shared bootstrap
@@ -111,6 +115,9 @@ export class Agent {
   private nodeToken: string | null = null;
   /** True while nodeToken is offered to the server (with the bootstrap token) but not yet accepted. */
   private pending = false;
+  /** Measured energy per run (docs/energy.md), kept in ENERGY_FILE. */
+  private meter!: EnergyMeter;
+  private caps!: PowerCaps;
 
   constructor(private readonly o: AgentOptions) {
     this.nodeName = o.nodeName ?? hostname();
@@ -152,6 +159,9 @@ export class Agent {
     );
     const adopted = this.runner.adopt();
     if (adopted > 0) this.log(`adopted ${adopted} running task(s) from a previous agent`);
+    this.meter = new EnergyMeter(randomBytes(8).toString('hex'), readJson(join(dir, ENERGY_FILE)));
+    this.caps = new PowerCaps(this.gpus.simulated, (l) => this.log(l), this.o.nvidiaSmi);
+    this.caps.update(this.cappedRuns());
     this.loadFence();
     this.loadNodeToken();
     const host = this.o.listenHost;
@@ -254,14 +264,46 @@ export class Agent {
   private async sampleTelemetry(now: number): Promise<GpuTelemetry[]> {
     if (this.sampling) return this.telemetry;
     const sampling = this.gpus
-      .sample(this.runner.busyMilli(this.gpus.gpus.length), now)
-      .then((t) => void (this.telemetry = t), () => {})
+      .sample(this.runner.computingMilli(this.gpus.gpus.length, now, SIMULATED_WORK_WINDOW_MS), now)
+      .then((t) => void (this.telemetry = this.meterSample(Date.now(), t)), () => {})
       .finally(() => (this.sampling = null));
     this.sampling = sampling;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([sampling, new Promise<void>((ok) => (timer = setTimeout(ok, TELEMETRY_WAIT_MS)))]);
     clearTimeout(timer);
     return this.telemetry;
+  }
+
+  /** The runs as the power caps see them. */
+  private cappedRuns(): { gpus: readonly number[]; powerCapWatts?: number; alive: boolean }[] {
+    return [...this.runner.runs.values()].map((r) => ({ gpus: r.assignment.gpus, alive: !r.exited && r.pid > 0, ...(r.assignment.powerCapWatts !== undefined ? { powerCapWatts: r.assignment.powerCapWatts } : {}) }));
+  }
+
+  /**
+   * Feeds a sample to the energy meter (simulated GPUs' power held under their cap first) and
+   * keeps its state; returns the telemetry to send (without the energy counter).
+   */
+  private meterSample(at: number, samples: readonly GpuSample[]): GpuTelemetry[] {
+    const telemetry = samples.map((s) => {
+      const cap = this.gpus.simulated ? this.caps.capOf(s.index) : undefined;
+      return { index: s.index, utilization: s.utilization, memoryUsedMib: s.memoryUsedMib, powerWatts: cap === undefined ? s.powerWatts : Math.min(s.powerWatts, cap) };
+    });
+    const runs = [...this.runner.runs.values()].map((r) => ({ runId: r.runId, gpus: r.assignment.gpus, gpuMilli: r.assignment.gpuMilli, startedAt: r.pid > 0 ? r.startedAt : null, alive: !r.exited }));
+    this.meter.observe(at, telemetry.map((t, i) => ({ ...t, ...(samples[i]?.energyMj !== undefined ? { energyMj: samples[i]?.energyMj } : {}) })), runs);
+    this.saveMeter();
+    return telemetry;
+  }
+
+  /** Keeps the meter's state (a temporary file renamed: never half a file). */
+  private saveMeter(): void {
+    const dir = resolve(this.o.dataDir);
+    try {
+      const tmp = join(dir, `${ENERGY_FILE}.tmp`);
+      writeFileSync(tmp, JSON.stringify(this.meter.state()));
+      renameSync(tmp, join(dir, ENERGY_FILE));
+    } catch {
+      /* a full disk must not stop heartbeats; a restart then begins a new epoch and loses only the unsent joules */
+    }
   }
 
   private loop(ms: number): void {
@@ -404,8 +446,9 @@ export class Agent {
       }
       const reports = [...this.runner.reports(), ...[...this.phantoms].map((runId) => ({ runId, state: 'exited' as const, pid: null, exitCode: null }))];
       const telemetry = await this.sampleTelemetry(now);
+      const energy: EnergyReport = this.meter.counters();
       const sentAt = Date.now();
-      const { status, json } = await this.call('/v1/agent/heartbeat', { node: this.nodeName, reports, telemetry });
+      const { status, json } = await this.call('/v1/agent/heartbeat', { node: this.nodeName, reports, telemetry, energy });
       answered = true;
       if (status === 404) {
         this.registered = false;
@@ -416,10 +459,12 @@ export class Agent {
       const tasks = (json as { tasks?: unknown } | null)?.tasks;
       if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);
       this.heartbeatOk(sentAt, json);
+      this.meter.acknowledged(energy.seq);
       this.takeLogKey(json);
       this.phantoms.clear();
       this.runner.progressSent(reports);
       this.reconcile(tasks as unknown[], Date.now());
+      this.caps.update(this.cappedRuns());
       this.heartbeats++;
       if (this.lastError) this.log('connected again');
       this.lastError = '';
@@ -523,6 +568,15 @@ export class Agent {
     if (killTasks) this.runner.killAll();
     await new Promise<void>((ok) => (this.http ? this.http.close(() => ok()) : ok()));
     this.link?.close();
+  }
+}
+
+/** A JSON file's value, or undefined when it is missing or not JSON. */
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
   }
 }
 

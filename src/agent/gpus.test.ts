@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseGpuSpec, parseSmiLine, simulatedGpus } from './gpus.ts';
+import { discoverNvidia, parseGpuSpec, parseSmiLine, simulatedGpus } from './gpus.ts';
 
 test('simulated GPU specs: COUNTxMODEL lists', () => {
   const gpus = parseGpuSpec('2xA100,1xT4');
@@ -26,4 +29,29 @@ test('simulated telemetry follows the load the agent puts on each GPU', async ()
   assert.ok((busy?.utilization ?? 0) >= 85);
   assert.equal(idle?.utilization, 0);
   assert.ok((busy?.powerWatts ?? 0) > (idle?.powerWatts ?? 0));
+});
+
+test('the energy counter is read where nvidia-smi gives it ([N/A] where the GPU has none)', () => {
+  assert.equal(parseSmiLine('0, GPU-1, NVIDIA H100, 81559, 0, 50, 300, 700, 123456789')?.energyMj, 123456789);
+  assert.equal(parseSmiLine('0, GPU-1, NVIDIA H100, 81559, 0, 50, 300, 700, [N/A]')?.energyMj, undefined);
+  assert.equal(parseSmiLine('0, GPU-1, NVIDIA H100, 81559, 0, 50, 300, 700')?.energyMj, undefined);
+});
+
+test('an nvidia-smi that refuses the energy field is asked without it; one that has it gives the counter', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-smi-'));
+  try {
+    const refusing = join(dir, 'old-smi');
+    writeFileSync(refusing, '#!/bin/sh\ncase "$*" in *total_energy_consumption*) echo \'Field "total_energy_consumption" is not a valid field to query.\' >&2; exit 2;; esac\necho "0, GPU-0, NVIDIA A100-SXM4-80GB, 81920, 10, 40, 250.5, 400"\n');
+    const counting = join(dir, 'new-smi');
+    writeFileSync(counting, '#!/bin/sh\necho "0, GPU-0, NVIDIA H100 80GB HBM3, 81559, 10, 40, 250.5, 700, 98765"\n');
+    chmodSync(refusing, 0o755);
+    chmodSync(counting, 0o755);
+    const old = await discoverNvidia(refusing);
+    assert.equal(old?.gpus[0]?.model, 'A100');
+    assert.deepEqual(await old?.sample([], 0), [{ index: 0, utilization: 40, memoryUsedMib: 10, powerWatts: 250.5 }]);
+    const fresh = await discoverNvidia(counting);
+    assert.equal((await fresh?.sample([], 0))?.[0]?.energyMj, 98765);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

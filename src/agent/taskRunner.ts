@@ -91,6 +91,8 @@ export interface Run {
   progressUnsent?: boolean;
   /** mtime and size of the progress file when last read (a change is read again). */
   progressSeen?: string;
+  /** The mtime (ms) of the last good progress file written since the run started: when it last showed work. */
+  progressAt?: number;
 }
 
 /** The most of a progress file the agent reads: a bigger file is ignored (and counted). */
@@ -267,6 +269,8 @@ export class TaskRunner {
         }
         run.progress = parsed;
         run.progressUnsent = true;
+        // A file left by an earlier attempt (the checkpoint directory is kept) is not this run's work.
+        if (run.startedAt === null || st.mtimeMs >= run.startedAt - 1000) run.progressAt = st.mtimeMs;
       } catch {
         /* no progress file (yet), or it vanished between stat and open */
       } finally {
@@ -476,6 +480,20 @@ export class TaskRunner {
     const busy = new Array<number>(gpuCount).fill(0);
     for (const r of this.runs.values()) {
       if (r.exited) continue;
+      for (const g of r.assignment.gpus) if (g >= 0 && g < gpuCount) busy[g] = (busy[g] ?? 0) + (r.assignment.gpuMilli || 1000);
+    }
+    return busy;
+  }
+
+  /**
+   * Milli-GPU per device held by runs that showed work within `windowMs` before `now`, that is
+   * wrote a good progress file (TIDE_PROGRESS_FILE) since they started: the load simulated GPUs
+   * show. A run that holds a GPU and reports no progress (`sleep 600`) computes nothing there.
+   */
+  computingMilli(gpuCount: number, now: number, windowMs: number): number[] {
+    const busy = new Array<number>(gpuCount).fill(0);
+    for (const r of this.runs.values()) {
+      if (r.exited || r.progressAt === undefined || now - r.progressAt > windowMs) continue;
       for (const g of r.assignment.gpus) if (g >= 0 && g < gpuCount) busy[g] = (busy[g] ?? 0) + (r.assignment.gpuMilli || 1000);
     }
     return busy;

@@ -13,7 +13,7 @@
 import { Type } from 'typebox';
 import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import type { FieldError } from './spec.ts';
-import type { GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
+import type { EnergyReport, GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
 
 /** Node names: also the id in URLs and logs. */
 export const NODE_NAME = /^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$/;
@@ -29,6 +29,8 @@ export interface Heartbeat {
   readonly node: string;
   readonly reports: readonly TaskReport[];
   readonly telemetry: readonly GpuTelemetry[];
+  /** Measured energy (docs/energy.md); absent from agents that do not meter. */
+  readonly energy?: EnergyReport;
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
@@ -98,12 +100,31 @@ export const GpuTelemetrySchema = Type.Object(
   { 'x-message': 'must be an object' },
 );
 
+/** Joules: the counters of a node that ran a year at 100 kW stay far below this. */
+const MAX_JOULES = 1e15;
+
+export const EnergyReportSchema = Type.Object(
+  {
+    epoch: text('the meter epoch', 64, 1),
+    seq: int(0, Number.MAX_SAFE_INTEGER),
+    nodeJ: num(0, MAX_JOULES),
+    unallocatedJ: num(0, MAX_JOULES),
+    runs: list(
+      Type.Object({ runId: text('a run id', 200), energyJ: num(0, MAX_JOULES), idleJ: num(0, MAX_JOULES) }, { 'x-message': 'must be an object {runId, energyJ, idleJ}' }),
+      MAX_REPORTS,
+      'per run: its cumulative joules and the part spent while its GPU read 0 %',
+    ),
+  },
+  { 'x-message': 'must be an object {epoch, seq, nodeJ, unallocatedJ, runs}', description: 'cumulative measured GPU energy since epoch began (docs/energy.md)' },
+);
+
 /** POST /v1/agent/heartbeat. */
 export const HeartbeatSchema = Type.Object(
   {
     node: text('a node name', 63, 1, NODE_NAME.source),
     reports: list(TaskReportSchema, MAX_REPORTS, 'one report per run the agent holds'),
     telemetry: list(GpuTelemetrySchema, MAX_NODE_GPUS, 'one sample per GPU'),
+    energy: Type.Optional(EnergyReportSchema),
   },
   { 'x-message': 'must be an object' },
 );
@@ -156,6 +177,15 @@ export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
     if (indexes.has(index)) named.push({ path: `telemetry[${i}].index`, message: `GPU ${index} reported twice` });
     indexes.add(index);
   });
+  const energyIn = h['energy'] as Record<string, unknown> | undefined;
+  const energyRuns = typeof energyIn === 'object' && energyIn !== null && Array.isArray(energyIn['runs']) && (energyIn['runs'] as unknown[]).length <= MAX_REPORTS ? (energyIn['runs'] as Record<string, unknown>[]) : [];
+  const metered = new Set<unknown>();
+  energyRuns.forEach((o, i) => {
+    const runId = o?.['runId'];
+    if (typeof runId !== 'string') return;
+    if (metered.has(runId)) named.push({ path: `energy.runs[${i}].runId`, message: `run ${runId} metered twice` });
+    metered.add(runId);
+  });
   const all = merge(errors, named);
   if (all.length) return { ok: false, errors: inSchemaOrder(all, HeartbeatSchema, b) };
   const reports = items('reports').map((o): TaskReport => {
@@ -172,7 +202,17 @@ export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
     };
   });
   const telemetry = items('telemetry').map((o): GpuTelemetry => ({ index: o['index'] as number, utilization: (o['utilization'] as number) + 0, memoryUsedMib: (o['memoryUsedMib'] as number) + 0, powerWatts: (o['powerWatts'] as number) + 0 }));
-  return { ok: true, value: { node: h['node'] as string, reports, telemetry } };
+  const energy: EnergyReport | undefined =
+    energyIn === undefined
+      ? undefined
+      : {
+          epoch: energyIn['epoch'] as string,
+          seq: energyIn['seq'] as number,
+          nodeJ: (energyIn['nodeJ'] as number) + 0,
+          unallocatedJ: (energyIn['unallocatedJ'] as number) + 0,
+          runs: energyRuns.map((o) => ({ runId: o['runId'] as string, energyJ: (o['energyJ'] as number) + 0, idleJ: (o['idleJ'] as number) + 0 })),
+        };
+  return { ok: true, value: { node: h['node'] as string, reports, telemetry, ...(energy ? { energy } : {}) } };
 }
 
 /** Schema errors, then the named ones at paths the schema did not already name. */

@@ -103,7 +103,38 @@ export const JobSchema = Type.Object({
     Type.Object({ step: Type.Integer(), totalSteps: nullable(Type.Integer()), checkpointStep: nullable(Type.Integer()), checkpointAt: time(), at: Type.Integer() }),
     { description: "task 0's last report from TIDE_PROGRESS_FILE" },
   ),
+  borrowed: Type.Optional(Type.Boolean({ description: 'it runs on GPUs its queue borrows from its cohort (lent by another queue, e.g. a service\'s): reclaimed first' })),
+  serviceId: Type.Optional(nullable(Type.String(), { description: "a service's replica: the service's job id" })),
   spec: Type.Object({}, { additionalProperties: true, description: 'the normalised job spec (groups with gpuCount, gpuMilli, cpuMilli, memoryMib)' }),
+});
+
+/** POST /v1/jobs/{id}/scale. */
+export const ScaleRequestSchema = Type.Object(
+  {
+    minReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, 'x-message': 'must be an integer from 1 to 1024' })),
+    maxReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, 'x-message': 'must be an integer from 1 to 1024' })),
+  },
+  { additionalProperties: false, minProperties: 1, 'x-message': 'must be an object: {minReplicas?, maxReplicas?} with at least one' },
+);
+
+/** A service's state in GET /v1/jobs/{id} (api/types.ts ServiceStatus). */
+export const ServiceStatusSchema = Type.Object({
+  minReplicas: Type.Integer(),
+  maxReplicas: Type.Integer(),
+  desiredReplicas: Type.Integer({ description: 'replicas its autoscaler wants now' }),
+  keepGpus: Type.Number({ description: 'GPUs of its queue it keeps from lending; the rest is lent to its cohort' }),
+  urgent: Type.Boolean({ description: 'the last rise was needed at once: borrowers were stopped with no grace period' }),
+  reason: nullable(Type.String(), { description: "the autoscaler's last reason" }),
+  decidedAt: time(),
+  replicas: Type.Array(Type.Object({
+    id: Type.String({ description: "the replica's own job id" }),
+    state: Type.Enum([...JOB_STATES]),
+    attempt: Type.Integer(),
+    node: nullable(Type.String()),
+    url: nullable(Type.String({ description: 'http://HOST:PORT of the replica on its node' })),
+    ready: Type.Boolean({ description: 'its readiness check answered 200: it takes requests' }),
+    startedAt: time(),
+  })),
 });
 
 export const TaskSchema = Type.Object({
@@ -154,6 +185,8 @@ export const QueueSchema = Type.Object({
   pending: Type.Integer(),
   running: Type.Integer(),
   usedGpuMilli: Type.Integer(),
+  lentGpus: Type.Optional(Type.Number({ description: 'GPUs of its quota other queues of its cohort borrow now' })),
+  borrowedGpus: Type.Optional(Type.Number({ description: 'GPUs it uses beyond its nominal quota, borrowed from its cohort' })),
 });
 
 export const TokenSchema = Type.Object({
@@ -167,13 +200,50 @@ export const TokenSchema = Type.Object({
   lastUsedAt: nullable(Type.Integer(), { description: 'recorded at most once a minute' }),
 });
 
+/** A job with GPUs that read idle (server/idle/idleReport.ts JobIdleView; docs/idle.md). */
+export const IdleJobSchema = Type.Object({
+  job: Type.String(),
+  name: Type.String(),
+  tenant: Type.String(),
+  queue: Type.String(),
+  kind: Type.String(),
+  state: Type.String(),
+  policy: Type.Enum(['report', 'reclaim'], { description: "what happens when every GPU it holds stays idle: its idlePolicy, else the cluster's idle.action (report for inference)" }),
+  gpus: Type.Array(Type.Object({
+    node: Type.String(),
+    gpu: Type.Integer(),
+    task: Type.Integer(),
+    gpuMilli: Type.Integer({ description: "the task's share of the GPU (1000: all of it)" }),
+    idleSince: Type.Integer({ description: 'first idle sample of the streak (ms since the epoch)' }),
+    lastIdleAt: Type.Integer({ description: 'latest idle sample recorded' }),
+    idleSeconds: Type.Number({ description: 'lastIdleAt - idleSince' }),
+    pastThreshold: Type.Boolean({ description: 'idle for at least idle.afterMinutes' }),
+  })),
+  idleGpus: Type.Number({ description: 'GPUs idle past the threshold (a fraction counts in part)' }),
+  heldGpus: Type.Number({ description: 'GPUs its active tasks hold' }),
+  idleSince: Type.Integer(),
+  idleSeconds: Type.Number({ description: 'the longest idle time of its listed GPUs' }),
+  allIdle: Type.Boolean({ description: 'every GPU it holds is idle past the threshold' }),
+  reclaimAt: time('policy reclaim: when it is reclaimed if every GPU it holds stays idle; null: not while a GPU shows work, or policy report'),
+});
+
+export const IdleSettingsSchema = Type.Object({
+  afterMinutes: Type.Number(),
+  utilizationPercent: Type.Number(),
+  memoryPercent: Type.Number(),
+  action: Type.Enum(['report', 'reclaim']),
+  jobsMayOptOut: Type.Boolean(),
+});
+
 const page = (key: string, item: TSchema): TSchema => Type.Object({ [key]: Type.Array(item), next: nullable(Type.String(), { description: 'cursor of the next page; null at the end' }) });
 
 /** Answers by route, for the route schemas' `response` (with the error answer for 4xx and 5xx). */
 export const RESPONSES = {
   submit: Type.Object({ created: Type.Boolean({ description: 'false: an earlier submission with the same idempotency key' }), jobs: Type.Array(JobSchema, { description: 'one job, or one per copy of an array' }) }),
   jobs: page('jobs', JobSchema),
-  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema) }),
+  job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema), idle: Type.Optional(nullable(IdleJobSchema, { description: 'its GPUs that read idle now (docs/idle.md); null: none' })), service: Type.Optional(ServiceStatusSchema) }),
+  idle: Type.Object({ jobs: Type.Array(IdleJobSchema), settings: IdleSettingsSchema }),
+  scale: Type.Object({ job: JobSchema, service: ServiceStatusSchema }),
   jobChange: Type.Object({ job: JobSchema }),
   events: page('events', EventSchema),
   nodes: Type.Object({ nodes: Type.Array(NodeSchema) }),

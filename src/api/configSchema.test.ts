@@ -69,5 +69,32 @@ scheduling: {restartSeconds: -1, maxPreemptions: 1.5, usageHalfLifeHours: 0, oth
   ]);
   assert.deepEqual(messages('queues:\n  - {name: q, gpuQuota: 4, nominalQuota: 8}\n'), ['queues[0].nominalQuota: give nominalQuota or gpuQuota, not both']);
   assert.deepEqual(messages('queues:\n  - {name: q, gpuQuota: {H100: 2}}\n'), ['queues[0].gpuQuota: must be a number (per-model quotas go in nominalQuota)']);
-  assert.deepEqual(messages('- a\n'), ['(root): must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling']);
+  assert.deepEqual(messages('- a\n'), ['(root): must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets']);
+});
+
+test('the power section: figures over the defaults are accepted; bad ones are named by path', () => {
+  const good = `
+power:
+  gpus:
+    H100: {idleWithMemoryWatts: 110, loadFraction: 0.8}
+    Ascend 910B: {tdpWatts: 310}
+    MI300X:
+      tdpWatts: 750
+      idleWatts: 90
+      capCurve: [{fraction: 0.6, throughput: 0.9, energy: 0.85}, {fraction: 1, throughput: 1, energy: 1}]
+  node: {baseWatts: 1200, suspendedWatts: 8}
+`;
+  assert.deepEqual(messages(good), []);
+  assert.deepEqual(messages('power: {gpus: null, node: null}\n'), []);
+  assert.deepEqual(messages('power: {gpus: {H100: {idleWatts: -1, colour: red}}, node: {baseWatts: big}, extra: 1}\n'), [
+    'power.extra: unknown field',
+    'power.gpus.H100.idleWatts: must be a number of watts from 0 to 1000000',
+    'power.gpus.H100.colour: unknown field',
+    'power.node.baseWatts: must be a number of watts from 0 to 1000000',
+  ]);
+  // What the schema cannot say: idle at or above TDP, a curve that does not end at full power.
+  assert.deepEqual(messages('power: {gpus: {H100: {idleWatts: 900}, X1: {capCurve: [{fraction: 0.5, throughput: 0.9, energy: 0.8}]}}}\n'), [
+    'power.gpus.H100.idleWatts: must be from 0 to below tdpWatts (700)',
+    'power.gpus.X1.capCurve: must end with a point at fraction 1',
+  ]);
 });

@@ -1,7 +1,7 @@
 /**
  * The cluster config file's schema (server/config.ts reads the file; see its doc comment for the
  * YAML): tokens, tenants with fair-share weights, queues with cohorts and quotas (a number of
- * GPUs or one per GPU model), GPU speeds and the scheduling options. Written to replace
+ * GPUs or one per GPU model), GPU speeds, the scheduling options and power figures. Written to replace
  * config.ts's hand-written checks: `checkClusterConfig` gives every bad field with the same paths
  * (`queues[0].nominalQuota.H100`), the schema first, then what JSON Schema cannot say (a token
  * given to two principals, a queue defined twice, gpuQuota and nominalQuota both given).
@@ -12,6 +12,15 @@ import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
 import type { FieldError } from './spec.ts';
 import { NAME_PATTERN } from './specSchema.ts';
 import { nullableQuota, QuotaSchema, TENANT_NAME_PATTERN } from './apiSchemas.ts';
+import { DEFAULT_POWER_MODEL } from '../core/energy/powerModel.ts';
+import { checkPowerConfig, type PowerConfig } from '../core/energy/powerConfig.ts';
+
+/** A checked `power:` section with its null sections (YAML's empty values) left out. */
+export function withoutNulls(p: PowerConfig): PowerConfig {
+  const raw = p as { gpus?: PowerConfig['gpus'] | null; node?: PowerConfig['node'] | null };
+  return { ...(raw.gpus ? { gpus: raw.gpus } : {}), ...(raw.node ? { node: raw.node } : {}) };
+}
+import { BudgetConfigSchema, EnergyConfigSchema } from './usage.ts';
 
 const nullable = (t: TSchema, extra: Record<string, unknown> = {}) => Type.Optional(Type.Union([t, Type.Null()], extra));
 const token = (what: string) => nullable(Type.String({ minLength: 8 }), { 'x-message': 'must be a string of at least 8 characters', description: `${what} (or its environment variable)` });
@@ -54,6 +63,70 @@ export const SchedulingConfigSchema = Type.Object(
   { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' },
 );
 
+/** The `idle:` section: idle-allocation detection and reclaim (server/idle/, docs/idle.md). */
+export const IdleConfigSchema = Type.Object(
+  {
+    afterMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 525_600, 'x-message': 'must be a number of minutes above 0 (fractions allowed), at most 525600', description: 'how long an allocated GPU must read idle before it is reported (default 30)' })),
+    utilizationPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, 'x-message': 'must be a percentage from 0 to 100', description: 'idle: GPU utilization at or below this (default 5)' })),
+    memoryPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, 'x-message': 'must be a percentage from 0 to 100', description: "idle: memory in use at or below this share of the GPU's memory (default 5)" })),
+    action: Type.Optional(Type.Enum(['report', 'reclaim'], { 'x-message': 'must be report or reclaim', description: 'what happens to a job whose GPUs all stay idle, unless its idlePolicy says otherwise (default report)' })),
+    jobsMayOptOut: Type.Optional(Type.Boolean({ 'x-message': 'must be true or false', description: "false: a job's idlePolicy report does not override action reclaim (default true)" })),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' },
+);
+
+const watts = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, 'x-message': 'must be a number of watts from 0 to 1000000', description }));
+const share = (description: string, max = 1) => Type.Number({ exclusiveMinimum: 0, maximum: max, 'x-message': `must be a number above 0, at most ${max}`, description });
+
+/** One GPU model's power figures (src/core/energy/powerModel.ts), each over the built-in default. */
+export const GpuPowerConfigSchema = Type.Object(
+  {
+    tdpWatts: watts('board power limit at its default (maximum)'),
+    minCapWatts: watts('the lowest power limit the driver accepts'),
+    idleWatts: watts('idle, no process'),
+    idleWithMemoryWatts: watts("idle with a job's memory held"),
+    loadFraction: Type.Optional(share("a typical training job's power at the full limit, as a share of tdpWatts")),
+    capCurve: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { fraction: share('power limit ÷ TDP'), throughput: share('throughput relative to the full limit', 2), energy: share('energy per unit of work relative to the full limit', 5) },
+          { additionalProperties: false, 'x-message': 'must be a map with fraction, throughput, energy' },
+        ),
+        { minItems: 1, maxItems: 100, 'x-message': 'must be a list of 1 to 100 points', description: 'throughput and energy by power limit, ending at fraction 1' },
+      ),
+    ),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map with tdpWatts, minCapWatts, idleWatts, idleWithMemoryWatts, loadFraction, capCurve' },
+);
+
+/** The `power:` section: GPU models' power figures and the nodes' base power. */
+export const PowerConfigSchema = Type.Object(
+  {
+    gpus: nullable(
+      Type.Unsafe<Record<string, Static<typeof GpuPowerConfigSchema>>>({
+        type: 'object',
+        propertyNames: { pattern: '^[A-Za-z0-9][-A-Za-z0-9_. ]{0,62}$', 'x-message': 'not a GPU model name' },
+        additionalProperties: GpuPowerConfigSchema,
+      }),
+      { 'x-message': 'must be a map of GPU model to its power figures' },
+    ),
+    node: nullable(
+      Type.Object(
+        {
+          baseWatts: watts('what a node draws besides its GPUs (instead of the per-core and per-GiB rule)'),
+          perNodeWatts: watts('per node, beside the per-core and per-GiB parts'),
+          perCoreWatts: watts('per CPU core'),
+          perGibWatts: watts('per GiB of memory'),
+          suspendedWatts: watts('a suspended node'),
+        },
+        { additionalProperties: false, 'x-message': 'must be a map with baseWatts, perNodeWatts, perCoreWatts, perGibWatts, suspendedWatts' },
+      ),
+      { 'x-message': 'must be a map with baseWatts, perNodeWatts, perCoreWatts, perGibWatts, suspendedWatts' },
+    ),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map with gpus, node' },
+);
+
 /** The whole file (an empty file is an empty config: check `null` before calling). */
 export const ClusterConfigSchema = Type.Object(
   {
@@ -70,8 +143,12 @@ export const ClusterConfigSchema = Type.Object(
       { 'x-message': 'must be a map of GPU model to relative speed', description: 'relative speed per GPU model, over the built-in table' },
     ),
     scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' }),
+    idle: nullable(IdleConfigSchema, { 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' }),
+    power: nullable(PowerConfigSchema, { 'x-message': 'must be a map with gpus, node', description: "power figures over the built-in model (src/core/energy/powerModel.ts)" }),
+    energy: nullable(EnergyConfigSchema, { 'x-message': 'must be a map with tariff, carbon, pue, gpuHourYuan, utcOffsetHours' }),
+    budgets: nullable(Type.Array(BudgetConfigSchema), { 'x-message': 'must be a list of {tenant, period, gpuHours?, kwh?, yuan?}' }),
   },
-  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling' },
+  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets' },
 );
 
 export type ClusterConfigDocument = Static<typeof ClusterConfigSchema>;
@@ -106,6 +183,9 @@ export function checkClusterConfig(doc: unknown): FieldError[] {
     const given = (k: string): boolean => o[k] !== undefined && o[k] !== null;
     if (given('gpuQuota') && given('nominalQuota')) named.push({ path: `queues[${i}].nominalQuota`, message: 'give nominalQuota or gpuQuota, not both' });
   });
+  // What the schema cannot say about power figures (idle below TDP, a curve ending at 1, …), once the section's shape is right.
+  const power = d['power'];
+  if (typeof power === 'object' && power !== null && !errors.some((e) => e.path === 'power' || e.path.startsWith('power.'))) named.push(...checkPowerConfig(DEFAULT_POWER_MODEL, withoutNulls(power as PowerConfig)));
   const seen = new Set(errors.map((e) => e.path));
   return inSchemaOrder([...errors, ...named.filter((e) => !seen.has(e.path))], ClusterConfigSchema, doc);
 }

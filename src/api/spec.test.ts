@@ -72,3 +72,18 @@ test('time limits read like Slurm --time or a duration; a limit, job type, speed
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.deepEqual(bad.errors.map((e) => e.path), ['timeLimit', 'gpuSpeeds.A100', 'maxPreemptions', 'tasks[0].minReplicas']);
 });
+
+test('energy fields: maxSlowdown, deferrable and a deadline after submission; bad ones named', () => {
+  const r = parseJobSpec({ name: 'a', timeLimit: '2h', maxSlowdown: 0.05, deferrable: true, deadline: '1d', tasks: [{ command: 'x' }] });
+  assert.ok(r.ok);
+  if (r.ok) {
+    assert.equal(r.spec.maxSlowdown, 0.05);
+    assert.equal(r.spec.deferrable, true);
+    assert.equal(r.spec.deadlineSeconds, 86_400);
+  }
+  const plain = parseJobSpec({ name: 'a', tasks: [{ command: 'x' }] });
+  assert.ok(plain.ok && plain.spec.maxSlowdown === undefined && plain.spec.deferrable === undefined && plain.spec.deadlineSeconds === undefined);
+  const bad = parseJobSpec({ name: 'a', maxSlowdown: 0.9, deferrable: 'yes', deadline: 'soon', tasks: [{ command: 'x' }] });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.deepEqual(bad.errors.map((e) => e.path), ['maxSlowdown', 'deferrable', 'deadline']);
+});

@@ -7,7 +7,8 @@ import { parseCpu, parseMemory } from './quantity.ts';
 
 import type { Static } from 'typebox';
 import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
-import { JOB_KINDS, JobSpecSchema, MAX_ARG_BYTES, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS, TaskGroupSchema } from './specSchema.ts';
+import { JOB_KINDS, JobSpecSchema, MAX_ARG_BYTES, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS, ServiceSchema, TaskGroupSchema } from './specSchema.ts';
+import { AUTOSCALER_NAMES, getAutoscaler } from '../core/tidal/policies/index.ts';
 
 export { JOB_KINDS, MAX_ARG_BYTES, MAX_ARRAY, MAX_ENV_VARS, MAX_EXEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIME_LIMIT_SECONDS } from './specSchema.ts';
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -35,6 +36,32 @@ export interface TaskGroupSpec {
   readonly minReplicas?: number;
 }
 
+/**
+ * A service (`kind: service`, docs/services.md): replicas of the job's one task group, each a job
+ * of its own (`replicaOf`), run until the service is cancelled and scaled by `autoscaler`.
+ */
+export interface ServiceSpec {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly concurrency: number;
+  /** Mean service time of one request (s); null: learned from the replicas' metrics. */
+  readonly serviceSeconds: number | null;
+  readonly slo: { readonly quantile: number; readonly waitSeconds: number; readonly windowSeconds: number };
+  readonly loadSeconds: { readonly median: number; readonly p90: number };
+  /** What a planned eviction of a borrower takes before its GPU is free (s). */
+  readonly evictSeconds: number;
+  /** A scale-down waits until every decision of this window agrees (their highest is kept); 0: at once. */
+  readonly scaleDownDelaySeconds: number;
+  /** Paths on the replica's own port (TIDE_SERVICE_PORT: a fixed port could name another tenant's process on the node). */
+  readonly readiness: { readonly path: string };
+  readonly metrics: { readonly path: string; readonly rate: string; readonly queue: string; readonly inFlight: string; readonly serviceTime: string };
+  readonly autoscaler: string;
+  readonly options: Readonly<Record<string, number>>;
+}
+
+/** p90 ÷ median of a log-normal load time with σ = 0.48 (the tidal benchmark's), for a load time given as its median alone. */
+export const LOAD_P90_RATIO = 1.85;
+
 export interface JobSpec {
   readonly name: string;
   readonly queue: string;
@@ -59,6 +86,23 @@ export interface JobSpec {
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   /** The most times the scheduler may preempt this job (absent: the cluster's default). */
   readonly maxPreemptions?: number;
+  /**
+   * What happens when all its GPUs stay idle (server/idle/, docs/idle.md): `report`, or `reclaim`
+   * (stopped, ends `cancelled`). Absent: the cluster's `idle.action`, report for inference.
+   */
+  readonly idlePolicy?: 'report' | 'reclaim';
+  /** Kind `service`: how its replicas run and scale. */
+  readonly service?: ServiceSpec;
+  /** Set by the server on a service's replica (never in a user's spec): the service's job id. */
+  readonly replicaOf?: string;
+  /** Energy: the slowdown accepted for a power cap (a fraction; absent: the cluster's default). */
+  readonly maxSlowdown?: number;
+  /** Energy: may wait for cheaper or lower-carbon hours, never past `deadlineSeconds`. */
+  readonly deferrable?: boolean;
+  /** Must be done this many seconds after submission (the core's `deadline` is submission + this). */
+  readonly deadlineSeconds?: number;
+  /** Power limit per GPU while the job runs (W), applied by the agent (docs/energy.md). */
+  readonly powerCapWatts?: number;
 }
 
 export type SpecResult = { ok: true; spec: JobSpec; clientKey: string | null } | { ok: false; errors: FieldError[] };
@@ -88,7 +132,7 @@ export function parseJobSpec(input: unknown): SpecResult {
       queue: v.queue ?? 'default',
       priority: v.priority ?? 0,
       kind,
-      preemptible: v.preemptible ?? kind !== 'inference',
+      preemptible: v.preemptible ?? (kind !== 'inference' && kind !== 'service'),
       checkpoint: v.checkpoint ?? false,
       array: v.array ?? 1,
       groups: named.groups,
@@ -97,8 +141,74 @@ export function parseJobSpec(input: unknown): SpecResult {
       ...(v.jobType !== undefined ? { jobType: v.jobType } : {}),
       ...(v.gpuSpeeds !== undefined ? { gpuSpeeds: { ...v.gpuSpeeds } } : {}),
       ...(v.maxPreemptions !== undefined ? { maxPreemptions: v.maxPreemptions } : {}),
+      ...(v.idlePolicy !== undefined ? { idlePolicy: v.idlePolicy } : {}),
+      ...(v.service !== undefined ? { service: serviceSpec(v.service) } : {}),
+      ...(v.maxSlowdown !== undefined ? { maxSlowdown: v.maxSlowdown } : {}),
+      ...(v.deferrable !== undefined ? { deferrable: v.deferrable } : {}),
+      ...(typeof named.deadline === 'number' ? { deadlineSeconds: named.deadline } : {}),
+      ...(v.powerCapWatts !== undefined ? { powerCapWatts: v.powerCapWatts } : {}),
     },
   };
+}
+
+/** The service block with its defaults filled (validated already). */
+function serviceSpec(v: Static<typeof ServiceSchema>): ServiceSpec {
+  const load = v.loadSeconds ?? 30;
+  return {
+    minReplicas: v.minReplicas ?? 1,
+    maxReplicas: v.maxReplicas,
+    concurrency: v.concurrency ?? 1,
+    serviceSeconds: v.serviceSeconds ?? null,
+    slo: { quantile: v.slo?.quantile ?? 0.99, waitSeconds: v.slo?.waitSeconds ?? 5, windowSeconds: v.slo?.windowSeconds ?? 300 },
+    loadSeconds: typeof load === 'number' ? { median: load, p90: load * LOAD_P90_RATIO } : { median: load.median, p90: load.p90 },
+    evictSeconds: v.evictSeconds ?? 30,
+    scaleDownDelaySeconds: v.scaleDownDelaySeconds ?? 0,
+    readiness: { path: v.readiness?.path ?? '/healthz' },
+    metrics: {
+      path: v.metrics?.path ?? '/metrics',
+      rate: v.metrics?.rate ?? 'tide_requests_total',
+      queue: v.metrics?.queue ?? 'tide_queue_length',
+      inFlight: v.metrics?.inFlight ?? 'tide_requests_in_flight',
+      serviceTime: v.metrics?.serviceTime ?? 'tide_request_service_seconds',
+    },
+    autoscaler: v.autoscaler ?? DEFAULT_AUTOSCALER,
+    options: { ...(v.options ?? {}) },
+  };
+}
+
+/** The autoscaler of a service that names none. */
+export const DEFAULT_AUTOSCALER = 'reactive';
+
+/** A service's checks JSON Schema cannot make (each only where the schema accepted the field's type). */
+function serviceChecks(input: Record<string, unknown>, err: (path: string, message: string) => void): void {
+  const kind = input['kind'] ?? 'batch';
+  const service = input['service'];
+  if (kind !== 'service') {
+    if (service !== undefined) err('service', 'only for kind service');
+    return;
+  }
+  if (!isObject(service)) {
+    if (service === undefined) err('service', 'required for kind service: {maxReplicas, …}');
+    return;
+  }
+  const tasks = input['tasks'];
+  if (Array.isArray(tasks)) {
+    if (tasks.length > 1) err('tasks', 'a service has one task group: its replica');
+    const g = tasks[0];
+    if (isObject(g)) {
+      if (g['replicas'] !== undefined && g['replicas'] !== 1) err('tasks[0].replicas', "a service's replicas are set by service.minReplicas and service.maxReplicas");
+      if (g['minReplicas'] !== undefined) err('tasks[0].minReplicas', "a service's replicas are set by service.minReplicas and service.maxReplicas");
+    }
+  }
+  if (input['timeLimit'] !== undefined) err('timeLimit', 'a service runs until it is cancelled: no time limit');
+  if (input['preemptible'] === true) err('preemptible', 'a service is never preempted: its autoscaler starts and stops its replicas');
+  const min = service['minReplicas'] ?? 1;
+  const max = service['maxReplicas'];
+  if (typeof min === 'number' && typeof max === 'number' && Number.isInteger(min) && Number.isInteger(max) && max < min) err('service.maxReplicas', `must be at least minReplicas (${min})`);
+  const load = service['loadSeconds'];
+  if (isObject(load) && typeof load['median'] === 'number' && typeof load['p90'] === 'number' && load['p90'] < load['median']) err('service.loadSeconds.p90', 'must be at least the median');
+  const scaler = service['autoscaler'];
+  if (typeof scaler === 'string' && getAutoscaler(scaler) === undefined) err('service.autoscaler', `unknown autoscaler "${scaler.slice(0, 64)}" (known: ${AUTOSCALER_NAMES.join(', ')})`);
 }
 
 /**
@@ -106,7 +216,7 @@ export function parseJobSpec(input: unknown): SpecResult {
  * type the schema wants, so a field the schema refused is not named twice), and the groups
  * normalised (used only when there is no error at all).
  */
-function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; sortAs: Map<FieldError, string> } {
+function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; groups: TaskGroupSpec[]; timeLimit: number | string | undefined; deadline: number | string | undefined; sortAs: Map<FieldError, string> } {
   const errors: FieldError[] = [];
   const sortAs = new Map<FieldError, string>();
   const err = (path: string, message: string, after?: string): void => {
@@ -116,9 +226,13 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
   };
   const array = input['array'];
   if (typeof array === 'number' && array > 1 && (input['kind'] ?? 'batch') !== 'batch') err('array', 'only batch jobs can be arrays');
+  serviceChecks(input, err);
   const tl = input['timeLimit'];
   const timeLimit = typeof tl === 'number' || typeof tl === 'string' ? parseDuration(tl) : undefined;
   if (typeof timeLimit === 'string') err('timeLimit', timeLimit);
+  const dl = input['deadline'];
+  const deadline = typeof dl === 'number' || typeof dl === 'string' ? parseDuration(dl) : undefined;
+  if (typeof deadline === 'string') err('deadline', deadline);
   const groups: TaskGroupSpec[] = [];
   const tasks = input['tasks'];
   if (Array.isArray(tasks)) {
@@ -138,7 +252,7 @@ function namedChecks(input: Record<string, unknown>): { errors: FieldError[]; gr
     });
     if (total > MAX_TASKS_PER_JOB) err('tasks', `at most ${MAX_TASKS_PER_JOB} tasks per job, got ${total}`);
   }
-  return { errors, groups, timeLimit, sortAs };
+  return { errors, groups, timeLimit, deadline, sortAs };
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { Type, type TString } from 'typebox';
 
-export const JOB_KINDS = ['training', 'inference', 'batch'] as const;
+export const JOB_KINDS = ['training', 'inference', 'batch', 'service'] as const;
 
 /** Names of jobs, queues, groups, job types and GPU models in gpuSpeeds. */
 export const NAME_PATTERN = '^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,62}$';
@@ -77,6 +77,67 @@ export const TaskGroupSchema = Type.Object(
   { additionalProperties: false, 'x-message': 'must be an object with at least command' },
 );
 
+/** A Prometheus metric name (the exposition format's rule). */
+export const METRIC_NAME_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$';
+/** An HTTP path the server may GET on a replica: absolute, plain characters, no "..", query or fragment. */
+export const HTTP_PATH_PATTERN = '^/(?!.*\\.\\.)(?!/)[A-Za-z0-9._~/-]{0,200}$';
+/** The most replicas one service may have (each replica is a job of one task). */
+export const MAX_SERVICE_REPLICAS = 1024;
+
+const seconds = (max: number, message: string, extra: object = {}) => Type.Number({ exclusiveMinimum: 0, maximum: max, 'x-message': message, ...extra });
+const metricName = (fallback: string, what: string) => Type.Optional(Type.String({ pattern: METRIC_NAME_PATTERN, default: fallback, 'x-message': 'must be a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)', description: what }));
+
+/**
+ * A service (`kind: service`): replicas of the job's one task group, run until the service is
+ * cancelled, scaled by an autoscaler on the SLO from metrics scraped off each replica.
+ */
+export const ServiceSchema = Type.Object(
+  {
+    minReplicas: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SERVICE_REPLICAS, default: 1, 'x-message': `must be an integer from 1 to ${MAX_SERVICE_REPLICAS}`, description: 'replicas always running' })),
+    maxReplicas: Type.Integer({ minimum: 1, maximum: MAX_SERVICE_REPLICAS, 'x-message': { default: `must be an integer from minReplicas to ${MAX_SERVICE_REPLICAS}`, required: `required: an integer from minReplicas to ${MAX_SERVICE_REPLICAS}` }, description: "replicas never exceeded: the service's GPU pool" }),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1, 'x-message': 'must be an integer from 1 to 100000', description: 'requests one replica serves at once (Ray Serve max_ongoing_requests)' })),
+    serviceSeconds: Type.Optional(seconds(86_400, 'must be a number of seconds above 0, at most 86400', { description: 'mean time one request occupies a slot; absent: learned from the replicas\' metrics' })),
+    slo: Type.Optional(Type.Object(
+      {
+        quantile: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.99999, default: 0.99, 'x-message': 'must be a number from 0.5 to 0.99999' })),
+        waitSeconds: Type.Optional(seconds(3600, 'must be a number of seconds above 0, at most 3600', { default: 5, description: 'queueing wait (arrival to start of service) the quantile stays under' })),
+        windowSeconds: Type.Optional(seconds(86_400, 'must be a number of seconds above 0, at most 86400', { default: 300, description: 'each window of this length must meet it' })),
+      },
+      { additionalProperties: false, 'x-message': 'must be an object: {quantile?, waitSeconds?, windowSeconds?}' },
+    )),
+    loadSeconds: Type.Optional(Type.Union([
+      seconds(86_400, 'must be seconds above 0 (the median), or {median, p90}'),
+      Type.Object({ median: seconds(86_400, 'must be a number of seconds above 0'), p90: seconds(86_400, 'must be a number of seconds above 0') }, { additionalProperties: false }),
+    ], { default: 30, 'x-message': 'must be seconds above 0 (the median), or {median, p90}', description: "a new replica's model load time: its median, or {median, p90} (a number alone: p90 = 1.85 × median)" })),
+    evictSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, default: 30, 'x-message': 'must be a number of seconds from 0 to 3600', description: 'what a planned eviction of a borrower takes (its checkpoint) before its GPU is free' })),
+    scaleDownDelaySeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400, default: 0, 'x-message': 'must be a number of seconds from 0 to 86400', description: "a scale-down takes effect only once every decision of this window agrees (the highest of them is kept; HPA's scaleDown stabilizationWindowSeconds); 0: the autoscaler's decision at once" })),
+    readiness: Type.Optional(Type.Object(
+      { path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, default: '/healthz', 'x-message': 'must be an absolute path of plain characters (/healthz), no "..", query or fragment' })) },
+      { additionalProperties: false, 'x-message': 'must be an object: {path?}', description: 'a replica is ready once GET path answers 200 on its port ($TIDE_SERVICE_PORT)' },
+    )),
+    metrics: Type.Optional(Type.Object(
+      {
+        path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, default: '/metrics', 'x-message': 'must be an absolute path of plain characters (/metrics), no "..", query or fragment' })),
+        rate: metricName('tide_requests_total', 'a counter of requests that arrived (the arrival rate is its increase)'),
+        queue: metricName('tide_queue_length', 'a gauge of requests waiting (not yet served)'),
+        inFlight: metricName('tide_requests_in_flight', 'a gauge of requests being served (scale-down stops the replica with the fewest)'),
+        serviceTime: metricName('tide_request_service_seconds', 'a summary (_sum and _count) of service times, from which serviceSeconds is learned'),
+      },
+      { additionalProperties: false, 'x-message': 'must be an object: {path?, rate?, queue?, inFlight?, serviceTime?}', description: 'the Prometheus text endpoint scraped from each ready replica on its port ($TIDE_SERVICE_PORT), and the metrics read there' },
+    )),
+    autoscaler: Type.Optional(name('must be an autoscaler name', { default: 'reactive', description: 'the policy that sets replicas and the GPUs kept from lending' })),
+    options: Type.Optional(Type.Unsafe<Record<string, number>>({
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_]{0,62}$', 'x-message': 'not an option name' },
+      additionalProperties: { type: 'number', 'x-message': 'must be a number' },
+      maxProperties: 64,
+      'x-message': { default: 'must be a map of option: number', maxProperties: '{n} options, at most 64' },
+      description: "the autoscaler's options (reactive: margin)",
+    })),
+  },
+  { additionalProperties: false, 'x-message': 'must be an object with at least maxReplicas' },
+);
+
 /** The job spec users submit (YAML or JSON). Defaults are filled by parseJobSpec. */
 export const JobSpecSchema = Type.Object(
   {
@@ -103,6 +164,15 @@ export const JobSpecSchema = Type.Object(
       description: 'relative speed of this job per GPU model (0: cannot run there), over the cluster table',
     })),
     maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, 'x-message': 'must be an integer from 0 to 1000000', description: 'the most times the scheduler may preempt this job; default: the cluster\'s' })),
+    idlePolicy: Type.Optional(Type.Enum(['report', 'reclaim'], { 'x-message': 'must be report or reclaim', description: 'when all its GPUs stay idle (see docs/idle.md): report, or reclaim (stop it, ending cancelled); default: the cluster\'s idle.action, report for inference' })),
+    service: Type.Optional(ServiceSchema),
+    maxSlowdown: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5, 'x-message': 'must be a number from 0 to 0.5', description: 'energy: the slowdown (a fraction, e.g. 0.05) accepted for a GPU power cap that saves energy; 0: never capped; default: the cluster\'s (0.03)' })),
+    deferrable: Type.Optional(Type.Boolean({ 'x-message': 'must be true or false', description: 'energy: the job may wait for cheaper or lower-carbon hours, never past its deadline (which then needs a timeLimit)' })),
+    deadline: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIME_LIMIT_SECONDS }), Type.String({ pattern: DURATION })], {
+      'x-message': `${DURATION_MESSAGE}, more than 0 and at most 365 days`,
+      description: 'when the job must be done, after its submission: seconds, or "12h", "1d", "HH:MM:SS" (a deferrable job without one waits at most 12 h)',
+    })),
+    powerCapWatts: Type.Optional(Type.Number({ minimum: 1, maximum: 100_000, 'x-message': 'must be a number of watts from 1 to 100000', description: 'power limit per GPU while the job runs (nvidia-smi -pl; a dry run on simulated GPUs; docs/energy.md)' })),
     tasks: Type.Array(TaskGroupSchema, {
       minItems: 1,
       maxItems: MAX_TASKS_PER_JOB,

@@ -45,7 +45,40 @@ export interface Job {
   readonly runSeconds: number;
   /** What the job last reported of its progress (TIDE_PROGRESS_FILE), if it ever did. */
   readonly progress: JobProgressReport | null;
+  /** It runs on GPUs its queue borrows from its cohort (lent by another queue, e.g. a service's): reclaimed first. */
+  readonly borrowed?: boolean;
+  /** A service's replica: the service's job id (null otherwise). */
+  readonly serviceId?: string | null;
   readonly spec: JobSpec;
+}
+
+/** One replica of a service, as GET /v1/jobs/:id shows it (and the router reads it). */
+export interface ServiceReplica {
+  /** The replica's own job. */
+  readonly id: string;
+  readonly state: JobState;
+  readonly attempt: number;
+  readonly node: string | null;
+  /** http://HOST:PORT of the replica (its node's address, its port), once placed. */
+  readonly url: string | null;
+  /** Its readiness check answered 200 in this attempt: it takes requests. */
+  readonly ready: boolean;
+  readonly startedAt: number | null;
+}
+
+/** A service's state (GET /v1/jobs/:id of a `kind: service` job). */
+export interface ServiceStatus {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  /** Replicas its autoscaler wants now. */
+  readonly desiredReplicas: number;
+  /** GPUs of its queue it keeps from lending; the rest is lent to its cohort. */
+  readonly keepGpus: number;
+  readonly urgent: boolean;
+  /** The autoscaler's last reason, and when it decided (ms since epoch). */
+  readonly reason: string | null;
+  readonly decidedAt: number | null;
+  readonly replicas: readonly ServiceReplica[];
 }
 
 /**
@@ -169,6 +202,10 @@ export interface QueueInfo {
   readonly lendingLimits: Readonly<Record<string, number>> | null;
   /** GPUs (milli) held by the queue's jobs now, per GPU model. */
   readonly usedGpuMilliByModel: Readonly<Record<string, number>>;
+  /** GPUs of its quota that other queues of its cohort borrow now (e.g. a service's idle replicas' GPUs). */
+  readonly lentGpus?: number;
+  /** GPUs it uses beyond its nominal quota, borrowed from its cohort. */
+  readonly borrowedGpus?: number;
 }
 
 export interface JobEvent {
@@ -200,6 +237,22 @@ export interface TaskAssignment {
   readonly peers: readonly string[];
   readonly checkpointDir: string | null;
   readonly gracePeriodSeconds: number;
+  /** The job's power cap per GPU (W): the agent sets it with `nvidia-smi -pl` (a dry run on simulated GPUs). */
+  readonly powerCapWatts?: number;
+}
+
+/**
+ * An agent's measured GPU energy (agent/energyMeter.ts, docs/energy.md): cumulative joules since
+ * `epoch` began, as of its observation `seq`, so the server applies them idempotently.
+ * nodeJ = Σ runs' energyJ (ever) + unallocatedJ; idleJ is the part of a run's energy spent while
+ * its GPU read 0 % utilisation.
+ */
+export interface EnergyReport {
+  readonly epoch: string;
+  readonly seq: number;
+  readonly nodeJ: number;
+  readonly unallocatedJ: number;
+  readonly runs: readonly { readonly runId: string; readonly energyJ: number; readonly idleJ: number }[];
 }
 
 /** What an agent says about one of its task processes. */

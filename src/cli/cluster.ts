@@ -8,14 +8,14 @@
  * themselves (client.ts).
  */
 import type { Command } from 'commander';
-import { TERMINAL_JOB_STATES, type Job, type JobEvent, type NodeInfo, type QueueInfo, type Task, type TaskAttempt } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type Job, type JobEvent, type NodeInfo, type QueueInfo, type ServiceStatus, type Task, type TaskAttempt } from '../api/types.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
 import { ApiClient, header, resolveConnection } from './client.ts';
 import { connectionOptions, json, outputOf, print, type Common } from './common.ts';
 import { ApiFailure } from './errorOutput.ts';
 import { readSpecFile, refuseInvalidSpec } from './specFile.ts';
-import { attemptsTable, duration, eventLine, EVENTS_HEADER, jobRunMs, jobsTable, nodesTable, placementOf, plainTable, progressText, queuesTable } from './format.ts';
+import { attemptsTable, duration, eventLine, EVENTS_HEADER, jobRunMs, jobsTable, nodesTable, placementOf, plainTable, progressText, queuesTable, serviceLines } from './format.ts';
 
 const client = (o: Common): ApiClient => new ApiClient(resolveConnection(o));
 
@@ -140,9 +140,9 @@ export function registerClusterCommands(program: Command): void {
     .description('Show a job: state, placement, why it is pending, its tasks and events')
     .action(async (id: string, o: Common) => {
       const out = outputOf(o);
-      const r = await client(o).request<{ job: Job; tasks: Task[]; events: JobEvent[]; attempts?: TaskAttempt[] }>('GET', jobPath(id));
+      const r = await client(o).request<{ job: Job; tasks: Task[]; events: JobEvent[]; attempts?: TaskAttempt[]; service?: ServiceStatus }>('GET', jobPath(id));
       if (out === 'json') return json(r.body);
-      const { job, tasks, events, attempts = [] } = r.body;
+      const { job, tasks, events, attempts = [], service } = r.body;
       const now = Date.now();
       const limit = job.spec.timeLimitSeconds;
       const lines = [
@@ -160,9 +160,12 @@ export function registerClusterCommands(program: Command): void {
         lines.push(`  Progress:  step ${progressText(p)}${ckpt} (reported ${duration(now - p.at)} ago)`);
       }
       if (job.estimatedStart) lines.push(`  Estimated start: ${new Date(job.estimatedStart).toISOString()}`);
+      if (job.borrowed) lines.push('  Borrowed:  runs on GPUs its queue borrows from its cohort (reclaimed first when their owner needs them)');
+      if (job.serviceId) lines.push(`  Replica of service ${job.serviceId}`);
       const placement = placementOf(tasks);
       if (placement) lines.push(`  Placement: ${placement}`);
       lines.push('', 'Tasks:', plainTable(['TASK', 'GROUP', 'STATE', 'NODE', 'GPUS', 'EXIT', 'TIME'], tasks.map((t) => [t.index, t.group, t.state, t.node ?? '-', t.gpus.join(',') || '-', t.exitCode ?? '-', t.startedAt ? duration((t.finishedAt ?? Date.now()) - t.startedAt) : '-'])));
+      if (service) lines.push(...serviceLines(service, now));
       if (attempts.length) lines.push('', 'Attempts:', attemptsTable(attempts, now));
       lines.push('', 'Events:', ...events.map((e) => `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(16)} ${e.message}`));
       print(lines.join('\n'));
@@ -186,6 +189,20 @@ export function registerClusterCommands(program: Command): void {
       for (const id of ids) results.push((await api.request<{ job: Job }>('POST', `${jobPath(id)}/cancel`)).body.job);
       if (out === 'json') return json(results);
       for (const j of results) print(`Cancelled job ${j.id} (${j.name})`);
+    });
+
+  connectionOptions(program.command('scale').argument('<id>', "the service's job id"))
+    .description("Change a service's bounds: its autoscaler keeps its replicas between --min and --max")
+    .option('--min <n>', 'replicas always running')
+    .option('--max <n>', 'replicas never exceeded')
+    .action(async (id: string, o: Common & { min?: string; max?: string }) => {
+      const out = outputOf(o);
+      if (o.min === undefined && o.max === undefined) throw new UserError('give --min, --max or both');
+      const body = { ...(o.min !== undefined ? { minReplicas: parsePositiveInt('--min', o.min) } : {}), ...(o.max !== undefined ? { maxReplicas: parsePositiveInt('--max', o.max) } : {}) };
+      const r = await client(o).request<{ job: Job; service: ServiceStatus }>('POST', `${jobPath(id)}/scale`, JSON.stringify(body));
+      if (out === 'json') return json(r.body);
+      const s = r.body.service;
+      print(`Service ${r.body.job.id} (${r.body.job.name}): between ${s.minReplicas} and ${s.maxReplicas} replicas, ${s.desiredReplicas} wanted now`);
     });
 
   connectionOptions(program.command('preempt').argument('<id>'))

@@ -1,5 +1,5 @@
 /** Human output for the cluster commands: Slurm-like columns, durations, short GPU lists. */
-import type { Job, JobEvent, JobProgressReport, NodeInfo, QueueInfo, Task, TaskAttempt } from '../api/types.ts';
+import type { Job, JobEvent, JobProgressReport, NodeInfo, QueueInfo, ServiceStatus, Task, TaskAttempt } from '../api/types.ts';
 
 /** Slurm's compact state codes. */
 export const STATE_CODE: Record<string, string> = { pending: 'PD', admitted: 'CF', running: 'R', preempted: 'PR', succeeded: 'CD', failed: 'F', cancelled: 'CA', timeout: 'TO' };
@@ -39,7 +39,7 @@ export function progressText(p: JobProgressReport | null | undefined): string {
 
 export function jobsTable(jobs: readonly Job[], now: number): string {
   return plainTable(
-    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'PROGRESS', 'NODES/REASON'],
+    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'PROGRESS', 'NODES/REASON', 'BORROWED'],
     jobs.map((j) => [
       j.id,
       j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name,
@@ -50,6 +50,8 @@ export function jobsTable(jobs: readonly Job[], now: number): string {
       j.gpus,
       progressText(j.progress),
       j.state === 'pending' || j.state === 'preempted' ? `(${shortReason(j.reason)})` : j.reason && j.state !== 'running' && j.state !== 'admitted' ? j.reason : '',
+      // Runs on GPUs its queue borrows from its cohort (a service's idle ones): reclaimed first.
+      j.borrowed ? 'yes' : '',
     ]),
   );
 }
@@ -108,17 +110,17 @@ const perModel = (m: Readonly<Record<string, number>>): string =>
 
 export function queuesTable(queues: readonly QueueInfo[]): string {
   return plainTable(
-    ['QUEUE', 'COHORT', 'QUOTA', 'USED', 'BORROWED', 'BORROW-LIMIT', 'LEND-LIMIT', 'PENDING', 'RUNNING'],
+    ['QUEUE', 'COHORT', 'QUOTA', 'USED', 'BORROWED', 'BORROW-LIMIT', 'LEND-LIMIT', 'PENDING', 'RUNNING', 'LENT'],
     queues.map((q) => {
       const used = q.usedGpuMilli / 1000;
-      const borrowed = q.gpuQuota === null ? 0 : Math.max(0, used - q.gpuQuota);
+      const borrowed = q.borrowedGpus ?? (q.gpuQuota === null ? 0 : Math.max(0, used - q.gpuQuota));
       const byModel = q.usedGpuMilliByModel ?? {};
       // With a per-model quota, use is shown for the same models.
       const usedText = q.nominalQuota ? perModel(Object.fromEntries(Object.keys(q.nominalQuota).map((m) => [m, (m === '*' ? q.usedGpuMilli : (byModel[m] ?? 0)) / 1000]))) : used;
       const unlimited = q.gpuQuota === null && !q.nominalQuota;
       const borrowLimit = q.borrowingLimits ? perModel(q.borrowingLimits) : (q.borrowingLimit ?? (unlimited ? '-' : 'unlimited'));
       const lendLimit = q.lendingLimits ? perModel(q.lendingLimits) : unlimited ? '-' : 'all';
-      return [q.name, q.cohort ?? 'cluster', q.nominalQuota ? perModel(q.nominalQuota) : (q.gpuQuota ?? 'unlimited'), usedText, borrowed, borrowLimit, lendLimit, q.pending, q.running];
+      return [q.name, q.cohort ?? 'cluster', q.nominalQuota ? perModel(q.nominalQuota) : (q.gpuQuota ?? 'unlimited'), usedText, borrowed, borrowLimit, lendLimit, q.pending, q.running, q.lentGpus ?? 0];
     }),
   );
 }
@@ -128,4 +130,16 @@ export const EVENTS_HEADER = `${'TIME'.padEnd(24)}  ${'EVENT'.padEnd(16)}  ${'JO
 
 export function eventLine(e: JobEvent): string {
   return `${new Date(e.at).toISOString().padEnd(24)}  ${e.type.padEnd(16)}  ${(e.jobId ?? '-').padEnd(6)}  ${(e.nodeId ?? '-').padEnd(12)}  ${e.message}`;
+}
+
+/** A service's part of `tide job`: its bounds, its autoscaler's last decision and its replicas. */
+export function serviceLines(s: ServiceStatus, now: number): string[] {
+  const ready = s.replicas.filter((r) => r.ready).length;
+  return [
+    `  Service:   ${ready} ready of ${s.desiredReplicas} wanted (between ${s.minReplicas} and ${s.maxReplicas}); keeps ${s.keepGpus} GPU(s) from lending${s.urgent ? ' (urgent)' : ''}`,
+    ...(s.reason ? [`  Autoscaler: ${s.reason}${s.decidedAt ? ` (${duration(now - s.decidedAt)} ago)` : ''}`] : []),
+    '',
+    'Replicas:',
+    plainTable(['JOBID', 'STATE', 'ATTEMPT', 'NODE', 'URL', 'READY'], s.replicas.map((r) => [r.id, r.state, r.attempt, r.node ?? '-', r.url ?? '-', r.ready ? 'yes' : 'no'])),
+  ];
 }

@@ -14,27 +14,32 @@ import { errorJson, wantsJson } from './errorOutput.ts';
 type Register = (program: Command) => void;
 
 /** The cluster verbs of cluster.ts (a test checks this list against what it registers). */
-export const CLUSTER_COMMANDS = ['submit', 'jobs', 'job', 'logs', 'cancel', 'preempt', 'nodes', 'drain', 'undrain', 'queues', 'queue', 'events', 'tenant'] as const;
+export const CLUSTER_COMMANDS = ['submit', 'jobs', 'job', 'logs', 'cancel', 'scale', 'preempt', 'nodes', 'drain', 'undrain', 'queues', 'queue', 'events', 'tenant'] as const;
 
 /** Top-level command names → the module that registers them, in help order. */
 export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; readonly load: () => Promise<Register> }[] = [
   {
     names: ['bench'],
     load: async () => {
-      const [placement, jobs, live] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts')]);
+      const [placement, jobs, live, serviceLive, tidal, energy] = await Promise.all([import('./benchPlacement.ts'), import('./benchJobs.ts'), import('./benchLive.ts'), import('./benchServiceLive.ts'), import('./benchTidal.ts'), import('./benchEnergy.ts')]);
       return (program) => {
         const bench = program.command('bench').description('Benchmarks on real traces');
         placement.registerBenchPlacement(bench);
         jobs.registerBenchJobs(bench);
         live.registerBenchLive(bench);
+        serviceLive.registerBenchServiceLive(bench);
+        tidal.registerBenchTidal(bench);
+        energy.registerBenchEnergy(bench);
       };
     },
   },
   { names: ['server', 'agent', 'up'], load: async () => (await import('./serve.ts')).registerServeCommands },
   { names: CLUSTER_COMMANDS, load: async () => (await import('./cluster.ts')).registerClusterCommands },
   { names: ['token', 'node'], load: async () => (await import('./tokens.ts')).registerTokenCommands },
+  { names: ['usage', 'report', 'budget'], load: async () => (await import('./usage.ts')).registerUsageCommands },
   { names: ['sim'], load: async () => (await import('./sim.ts')).registerSim },
   { names: ['validate'], load: async () => (await import('./validate.ts')).registerValidate },
+  { names: ['idle'], load: async () => (await import('./idle.ts')).registerIdle },
 ];
 
 /** The program with the command groups `argv` needs: its command's group, or all of them. */

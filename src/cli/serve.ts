@@ -43,6 +43,13 @@ function agentListen(value: string): { host: string; port?: number } {
   return { host, ...(l.port !== undefined ? { port: l.port } : {}) };
 }
 
+/** A number above 0, or a UserError naming the flag. */
+function parsePositiveNumber(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UserError(`${flag}: must be a number above 0, got '${v}'`);
+  return n;
+}
+
 /** Ends the process cleanly on SIGINT/SIGTERM. */
 function onShutdown(close: () => Promise<void>): void {
   let closing = false;
@@ -72,6 +79,9 @@ interface ServerFlags {
   nodeLeaseMs: string;
   leaseTtlMs: string;
   serverId?: string;
+  serviceDecideMs: string;
+  serviceReconcileMs: string;
+  serviceTimeScale: string;
 }
 
 function serverOptions(cmd: Command): Command {
@@ -91,7 +101,10 @@ function serverOptions(cmd: Command): Command {
     .option('--tick-ms <ms>', 'scheduling loop period', '1000')
     .option('--node-lease-ms <ms>', 'a node silent this long is lost and its tasks requeued', '15000')
     .option('--lease-ttl-ms <ms>', 'scheduler leader lease (failover time on PostgreSQL)', '3000')
-    .option('--server-id <id>', 'name of this server in the leader lease');
+    .option('--server-id <id>', 'name of this server in the leader lease')
+    .option('--service-decide-ms <ms>', "how often each service's autoscaler decides (docs/services.md)", '30000')
+    .option('--service-reconcile-ms <ms>', "how often services' replicas are probed, replaced, added and stopped", '1000')
+    .option('--service-time-scale <x>', "seconds of the autoscalers' clock per wall-clock second (a compressed replay, e.g. 144)", '1');
 }
 
 interface Credentials {
@@ -144,6 +157,11 @@ async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promis
     nodeLeaseMs: parsePositiveInt('--node-lease-ms', f.nodeLeaseMs),
     leaseTtlMs: parsePositiveInt('--lease-ttl-ms', f.leaseTtlMs),
     ...(f.serverId ? { serverId: f.serverId } : {}),
+    services: {
+      decideMs: parsePositiveInt('--service-decide-ms', f.serviceDecideMs),
+      reconcileMs: parsePositiveInt('--service-reconcile-ms', f.serviceReconcileMs),
+      timeScale: parsePositiveNumber('--service-time-scale', f.serviceTimeScale),
+    },
     log,
   });
 }

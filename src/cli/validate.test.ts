@@ -38,7 +38,7 @@ test('tide validate: one line per bad field with the file name, exit 2, no stack
   assert.equal(r.code, 2);
   assert.equal(r.out, `${good}: ok: job train, 2 tasks, 8 GPUs\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
-    `${bad}: kind: must be one of training, inference, batch`,
+    `${bad}: kind: must be one of training, inference, batch, service`,
     `${bad}: tasks[0].gpus: more than one GPU must be a whole number`,
     `${bad}: tasks[0].memory: must be a quantity like "64Gi", "512Mi" or "1G", or a number of bytes`,
     `${bad}: tasks[0].command: required: a shell command string or a non-empty list of strings`,

@@ -37,7 +37,9 @@ export function registerValidate(program: Command): void {
           if (o.output === 'table') {
             const tasks = r.spec.groups.reduce((n, g) => n + g.replicas, 0);
             const gpus = r.spec.groups.reduce((n, g) => n + (g.replicas * g.gpuCount * g.gpuMilli) / 1000, 0);
-            process.stdout.write(`${file}: ok: job ${r.spec.name}, ${tasks} task${tasks === 1 ? '' : 's'}, ${gpus} GPU${gpus === 1 ? '' : 's'}${r.spec.array > 1 ? ` x ${r.spec.array}` : ''}\n`);
+            const svc = r.spec.service;
+            if (svc) process.stdout.write(`${file}: ok: service ${r.spec.name}, ${svc.minReplicas}-${svc.maxReplicas} replicas of ${gpus} GPU${gpus === 1 ? '' : 's'}, autoscaler ${svc.autoscaler}\n`);
+            else process.stdout.write(`${file}: ok: job ${r.spec.name}, ${tasks} task${tasks === 1 ? '' : 's'}, ${gpus} GPU${gpus === 1 ? '' : 's'}${r.spec.array > 1 ? ` x ${r.spec.array}` : ''}\n`);
           }
         } else {
           results.push({ file, ok: false, errors: r.errors });

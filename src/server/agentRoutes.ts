@@ -13,6 +13,7 @@ import type { Store } from '../store/store.ts';
 import { agentAddressProblem } from './agentLink.ts';
 import { authenticate, hashToken, newToken, requireNode, requireRole } from './auth.ts';
 import { refuse } from './query.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
 
 export interface AgentRouteOptions {
   readonly store: Store;
@@ -24,6 +25,8 @@ export interface AgentRouteOptions {
   readonly onReports: () => void;
   /** The node's log key (agentLink.ts), told only to its own node's credential. */
   readonly logKey: (node: string) => string;
+  /** Prices for the energy the heartbeats report (docs/energy.md); absent: energy is not recorded. */
+  readonly prices?: EnergyPrices;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,7 +65,8 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     // Reports for runs this node does not hold are ignored by the store (never applied elsewhere).
     const b = checked(parseHeartbeat(req.body), 'heartbeat');
     await requireNode(o.store, p, b.node);
-    const tasks = await o.store.heartbeat(b.node, b.telemetry, b.reports, o.clock());
+    // Measured energy goes in with the reports, in one transaction (store/usage.ts).
+    const tasks = await o.store.heartbeat(b.node, b.telemetry, b.reports, o.clock(), b.energy && o.prices ? { report: b.energy, prices: o.prices } : undefined);
     if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
     if (b.reports.some((r) => r.state === 'exited')) o.onReports();
     // The log key goes only to the node's own credential (a legacy node heartbeating with the shared bootstrap token gets none).

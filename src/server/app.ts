@@ -25,6 +25,12 @@ import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
 import { registerWebRoutes } from './webRoutes.ts';
 import { registerWhatIfRoutes } from './whatIf.ts';
+import { DEFAULT_IDLE_CONFIG, type IdleConfig } from './idle/idleConfig.ts';
+import { jobIdle, registerIdleRoutes } from './idle/idleRoutes.ts';
+import { isService, registerServiceRoutes, serviceStatus } from './services/routes.ts';
+import { queueLoans } from './services/loans.ts';
+import { registerUsageRoutes } from './usage/routes.ts';
+import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -43,6 +49,10 @@ export interface AppOptions {
   readonly logger?: boolean;
   /** A node silent this long is lost; agents learn it from register and heartbeat answers to fence themselves. */
   readonly nodeLeaseMs?: number;
+  /** The cluster config's idle section with its defaults (idle/idleConfig.ts). */
+  readonly idle?: IdleConfig;
+  /** Tariff, carbon, PUE and GPU-hour prices for usage records and reports (default: core/energy/pricing.ts). */
+  readonly prices?: EnergyPrices;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -118,8 +128,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerDashboardRoutes(app, { store, clock });
   registerLiveRoutes(app, { store, clock });
   registerWhatIfRoutes(app, { store, clock });
+  registerIdleRoutes(app, { store, clock, config: o.idle ?? DEFAULT_IDLE_CONFIG });
   const submissionCheck = new SubmissionCheck(store);
-  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey });
+  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey, prices: o.prices ?? DEFAULT_PRICES });
+  registerUsageRoutes(app, { store, clock, prices: o.prices ?? DEFAULT_PRICES, onBudget: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
     if (!job || (p.role === 'tenant' && job.tenant !== p.tenant)) throw new ApiError('not_found', `no job ${id}`);
@@ -237,13 +249,16 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { jobs: items, next };
   });
 
-  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events and attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason)', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { description: 'A job with its tasks (placement), events, attempts (every run of every task, earlier attempts included: node, GPUs, start, finish, exit code, end reason) and idle: its GPUs idle past the threshold (docs/idle.md), or null', tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.job) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
-    return { job, tasks: await store.listTasks(id), events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id) };
+    const tasks = await store.listTasks(id);
+    const service = isService(job) ? await serviceStatus(store, job) : null;
+    return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG), ...(service ? { service } : {}) };
   });
+  registerServiceRoutes(app, { store, clock, auth, visibleJob, onChange: o.onSubmit });
 
   app.post('/v1/jobs/:id/cancel', { schema: { description: 'Cancel a job: stop its tasks (SIGTERM, then SIGKILL after the grace period)', tags: ['jobs'], response: answers(200, RESPONSES.jobChange) } }, async (req) => {
     const p = await auth(req);
@@ -365,6 +380,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const visible = p.role === 'admin' ? configs : configs.filter((q) => queueOpenTo(q, p.tenant ?? '', tenantNames));
     const byJob = new Map(snap.openJobs.map((j) => [j.id, j]));
     const modelOf = new Map(snap.nodes.map((n) => [n.id, n.gpus]));
+    const loans = queueLoans(snap);
     const queues: QueueInfo[] = visible.map((q) => {
       const jobs = snap.openJobs.filter((j) => j.queue === q.name);
       const held = snap.activeTasks.filter((t) => byJob.get(t.jobId)?.queue === q.name);
@@ -389,6 +405,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         pending: jobs.filter((j) => j.state === 'pending').length,
         running: jobs.filter((j) => j.state === 'running' || j.state === 'admitted').length,
         usedGpuMilli: used,
+        lentGpus: loans.get(q.name)?.lent ?? 0,
+        borrowedGpus: loans.get(q.name)?.borrowed ?? 0,
       };
     });
     return { queues };

@@ -76,3 +76,17 @@ test('each bad new field is refused, naming it', () => {
   refused('scheduling: {quantum: 5}\n', /scheduling\.quantum: unknown field/);
   refused('scheduling: 5\n', /scheduling: must be a map/);
 });
+
+test('the power section is read and merged over the built-in power model', async () => {
+  const { powerModel } = await import('./config.ts');
+  const { gpuPower, nodeBaseWatts } = await import('../core/energy/powerModel.ts');
+  const c = parseConfig('power:\n  gpus:\n    H100: {idleWithMemoryWatts: 110}\n  node: {baseWatts: 1200}\n', 'cluster.yaml');
+  assert.deepEqual(c.power, { gpus: { H100: { idleWithMemoryWatts: 110 } }, node: { baseWatts: 1200 } });
+  const m = powerModel(c);
+  assert.equal(gpuPower(m, 'NVIDIA H100 80GB HBM3').idleWithMemoryWatts, 110);
+  assert.equal(gpuPower(m, 'NVIDIA H100 80GB HBM3').tdpWatts, 700);
+  assert.equal(nodeBaseWatts(m, { cpuMilli: 1000, memoryMib: 1024 }), 1200);
+  assert.equal(powerModel(parseConfig('', 'cluster.yaml')).node.baseWatts, undefined);
+  refused('power: {gpus: {H100: {idleWatts: 900}}}\n', /^cluster\.yaml: power\.gpus\.H100\.idleWatts: must be from 0 to below tdpWatts \(700\)/);
+  refused('power: {node: {baseWatts: -5}}\n', /power\.node\.baseWatts: must be a number of watts/);
+});

@@ -21,16 +21,30 @@
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
+ *   idle:                    # idle-allocation detection (server/idle/idleConfig.ts, docs/idle.md)
+ *     afterMinutes: 30
+ *     action: report         # or reclaim
+ *   power:                   # power figures over the built-in model (src/core/energy/powerModel.ts)
+ *     gpus: {H100: {idleWithMemoryWatts: 110, loadFraction: 0.8}}
+ *     node: {baseWatts: 1200}  # or perNodeWatts, perCoreWatts, perGibWatts; suspendedWatts
+ *   energy: {tariff: 0.65, carbon: 536.6, pue: 1.3, gpuHourYuan: {H100: 18}, utcOffsetHours: 8}
+ *   budgets:               # per tenant and period (day, week, month, total): docs/energy.md
+ *     - {tenant: research, period: month, gpuHours: 100}
  *
  * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
  * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
  * `tenants: []` closes a queue to every tenant.
  */
 import { readFileSync } from 'node:fs';
-import { checkClusterConfig } from '../api/configSchema.ts';
+import { checkClusterConfig, withoutNulls } from '../api/configSchema.ts';
+import { DEFAULT_POWER_MODEL, type PowerModel } from '../core/energy/powerModel.ts';
+import { mergePowerConfig, type PowerConfig } from '../core/energy/powerConfig.ts';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
-import type { ModelQuota, QueueConfig } from '../store/store.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import type { Budget, ModelQuota, QueueConfig } from '../store/store.ts';
+import type { IdleConfigInput } from './idle/idleConfig.ts';
+import { budgetsFromConfig, energyFromConfig } from './usage/config.ts';
 
 /** The `scheduling:` section: options of the core scheduler and of its live inputs. */
 export interface SchedulingConfig {
@@ -53,6 +67,19 @@ export interface ClusterConfig {
   /** Relative speed per GPU model, over the built-in table (scheduling/gpuSpeeds.ts). */
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   readonly scheduling?: SchedulingConfig;
+  /** The `idle:` section (server/idle/idleConfig.ts): defaults are filled where it is used. */
+  readonly idle?: IdleConfigInput;
+  /** Power figures over the built-in model (src/core/energy/powerModel.ts): see `powerModel`. */
+  readonly power?: PowerConfig;
+  /** Tariff, carbon, PUE and GPU-hour prices (`energy:`; server/usage/config.ts); absent: the defaults. */
+  readonly energy?: EnergyPrices;
+  /** Budgets per tenant and period (`budgets:`), applied at startup like queues. */
+  readonly budgets?: readonly Budget[];
+}
+
+/** The cluster's power model: the config's `power:` section over the built-in defaults. */
+export function powerModel(c: ClusterConfig): PowerModel {
+  return mergePowerConfig(DEFAULT_POWER_MODEL, c.power);
 }
 
 /** The core scheduler's options that the `scheduling:` section sets (flags override them). */
@@ -141,7 +168,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle', 'power', 'energy', 'budgets'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -220,8 +247,23 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   }
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');
+  const energy = energyFromConfig(doc['energy'], errors);
+  const budgets = budgetsFromConfig(doc['budgets'], errors);
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
-  return { adminToken, agentToken, tenants, queues, ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}), ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}) };
+  // The schema has checked the idle section whole (configSchema.ts IdleConfigSchema).
+  const idle = isObj(doc['idle']) ? (doc['idle'] as IdleConfigInput) : undefined;
+  // The schema and checkPowerConfig have judged the section: it is taken as it is.
+  const powerIn = doc['power'];
+  const power = isObj(powerIn) ? withoutNulls(powerIn as PowerConfig) : undefined;
+  return {
+    adminToken, agentToken, tenants, queues,
+    ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}),
+    ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}),
+    ...(idle ? { idle } : {}),
+    ...(power ? { power } : {}),
+    ...(energy ? { energy } : {}),
+    ...(budgets.length ? { budgets } : {}),
+  };
 }
 
 export function loadConfig(file: string): ClusterConfig {

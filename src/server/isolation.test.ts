@@ -25,6 +25,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /v1/jobs/{id}': ['tenant', 'admin'],
   'POST /v1/jobs/{id}/cancel': ['tenant', 'admin'],
   'POST /v1/jobs/{id}/preempt': ['admin'],
+  'POST /v1/jobs/{id}/scale': ['tenant', 'admin'],
   'GET /v1/jobs/{id}/logs': ['tenant', 'admin'],
   'GET /v1/events': ['tenant', 'admin'],
   'GET /v1/nodes': ['tenant', 'admin'],
@@ -45,10 +46,17 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'GET /v1/stream': ['tenant', 'admin'],
   'GET /v1/telemetry': ['tenant', 'admin'],
   'GET /v1/placements': ['tenant', 'admin'],
+  'GET /v1/idle': ['tenant', 'admin'],
   'GET /v1/session': ['tenant', 'admin'],
   'POST /v1/jobs/validate': ['tenant', 'admin'],
   'GET /v1/whatif': ['admin'],
   'POST /v1/whatif': ['admin'],
+  // Usage and budgets (usage/routes.ts).
+  'GET /v1/usage': ['tenant', 'admin'],
+  'GET /v1/usage/nodes': ['admin'],
+  'GET /v1/budgets': ['tenant', 'admin'],
+  'PUT /v1/budgets/{name}': ['admin'],
+  'DELETE /v1/budgets/{name}': ['admin'],
 };
 
 /** NODE's own token, issued at its registration (the test's first step). */
@@ -128,6 +136,16 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
   }
   assert.equal((await state(A, aJobs[0] as string)).state, 'admitted', 'the scheduler placed A\'s job');
   assert.match((await state(B, bJob)).reason ?? '', /behind/, 'B\'s job waits behind A\'s');
+  // A's placed jobs run (with measured energy), and A has a budget: usage records and budgets B must not see.
+  const desired = JSON.parse((await call('POST', '/v1/agent/heartbeat', nodeToken, { node: NODE, reports: [], telemetry: [] })).text).tasks as { runId: string }[];
+  const running = desired.map((d) => ({ runId: d.runId, state: 'running', pid: 1, exitCode: null, startedAt: Date.now() - 5000 }));
+  const energy = { epoch: 'iso', seq: 1, nodeJ: 900, unallocatedJ: 0, runs: desired.map((d) => ({ runId: d.runId, energyJ: 450, idleJ: 0 })) };
+  assert.equal((await call('POST', '/v1/agent/heartbeat', nodeToken, { node: NODE, reports: running, telemetry: [], energy })).status, 200);
+  assert.equal((await call('PUT', '/v1/budgets/alice', ADMIN, { period: 'total', gpuHours: 1000 })).status, 200);
+  const aUsage = JSON.parse((await call('GET', '/v1/usage?by=job&from=0', A)).text);
+  assert.equal(aUsage.rows.length, 2, 'A sees its two running jobs\' records');
+  assert.equal(aUsage.totals.energyJ, 900);
+  assert.equal((await call('GET', '/v1/usage?tenant=alice', B)).status, 403, 'B cannot name A');
 
   const doc = JSON.parse((await call('GET', '/openapi.json', null)).text) as { paths: Record<string, Record<string, unknown>> };
   const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
@@ -142,6 +160,8 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/tokens': { role: 'tenant', tenant: 'bob' },
     'POST /v1/jobs/validate': { name: 'iso', queue: 'alice', tasks: [{ gpus: 1, command: 'true' }] },
     'POST /v1/whatif': { policies: ['fifo', 'nope'] },
+    'POST /v1/jobs/{id}/scale': { maxReplicas: 2 },
+    'PUT /v1/budgets/{name}': { period: 'month', gpuHours: 10 },
   };
   const problems: string[] = [];
   for (const caller of CALLERS) {
@@ -164,7 +184,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     }
   }
   // Lists with every filter B may pass, pages in both directions included.
-  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/jobs?state=timeout,cancelled', '/v1/events?order=desc', '/v1/events?limit=1&after=1']) {
+  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/jobs?state=timeout,cancelled', '/v1/events?order=desc', '/v1/events?limit=1&after=1', '/v1/usage?from=0&by=job', '/v1/usage?from=0&by=tenant', '/v1/usage?from=0&by=queue', '/v1/usage?from=0&by=node', '/v1/budgets']) {
     const r = await call('GET', path, B);
     if (r.status !== 200) problems.push(`tenant B GET ${path}: ${r.status}`);
     for (const l of leaks(r.text, aJobs, path.replace(/\d+/g, ''))) problems.push(`tenant B GET ${path} learns ${l}`);

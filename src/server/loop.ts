@@ -1,7 +1,7 @@
 /**
  * The scheduling loop on the wall clock: while this server holds the scheduler lease, each tick
  * marks silent nodes lost, then takes a snapshot from the store, times out jobs at their time
- * limit (timeLimits.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
+ * limit (timeLimits.ts), tracks and reclaims idle allocations (idle/idleMonitor.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { Job } from '../api/types.ts';
@@ -21,6 +21,12 @@ export interface LoopOptions {
   readonly onAdmitted?: (waitSeconds: number, queue: string) => void;
   readonly onError?: (e: unknown) => void;
   readonly onLeadership?: (leader: boolean) => void;
+  /** Told each cycle's snapshot after the time limits (server/idle/idleMonitor.ts); `leaderSince` marks a new term. */
+  readonly idle?: { enforce(snap: StoreSnapshot, now: number, leaderSince: number): Promise<unknown> };
+  /** GPUs services keep from lending now (the services' controller), handed to the scheduler with each snapshot. */
+  readonly reservations?: () => StoreSnapshot['reservations'];
+  /** Told the applied preemptions that took lent GPUs back for a service. */
+  readonly onReclaim?: (preemptions: AppliedPlan['preemptions']) => void;
 }
 
 /** Delay of a poked cycle. */
@@ -161,17 +167,23 @@ export class SchedulingLoop {
   async cycle(): Promise<number> {
     const start = performance.now();
     await this.scheduler.refresh(this.store, this.opts.clock());
-    const snap = await this.store.snapshot();
+    const taken = await this.store.snapshot();
+    const reservations = this.opts.reservations?.();
+    const snap = reservations?.length ? { ...taken, reservations } : taken;
     const now = this.opts.clock();
     await this.timeLimits.enforce(snap, now);
+    // Idle detection must not hold up scheduling: its failure is reported, and the cycle goes on.
+    if (this.opts.idle) await this.opts.idle.enforce(snap, now, this.leaderSince).catch((e: unknown) => this.opts.onError?.(e));
     const full = await this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
-    if (plan.binds.length || plan.preemptions.length || plan.pending.length) {
+    if (plan.binds.length || plan.preemptions.length || plan.pending.length || plan.borrowed) {
       // A cycle may outlast the lease taken at the tick: renew it, or the plan is fenced off.
       // If another server took the lease meanwhile, this fails and the plan is dropped.
       const applyAt = this.opts.clock();
       const held = await this.store.acquireLease(SCHEDULER_LEASE, this.opts.serverId, this.opts.leaseTtlMs, applyAt);
       const applied = held && (await this.store.applyPlan(plan, now, this.opts.serverId));
+      const reclaims = plan.preemptions.filter((p) => p.reclaim !== undefined);
+      if (applied && reclaims.length) this.opts.onReclaim?.(reclaims);
       if (applied && this.opts.onAdmitted) {
         for (const b of plan.binds) {
           const j = openJob(snap, b.jobId);

@@ -19,6 +19,13 @@ import { ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
+import { idleConfigOf } from './idle/idleConfig.ts';
+import { registerIdleMetrics } from './idle/idleMetrics.ts';
+import { IdleMonitor } from './idle/idleMonitor.ts';
+import { ServiceController } from './services/controller.ts';
+import { serviceMetrics } from './services/metrics.ts';
+import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
+import { BudgetGate } from './usage/budgetGate.ts';
 
 /**
  * The live server's default job scheduler and placement: the simulator's ('tide': preemptive,
@@ -55,6 +62,8 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   readonly serverId?: string;
   readonly log?: (line: string) => void;
+  /** Services (docs/services.md): how often replicas are reconciled and autoscalers decide (ms), and the autoscalers' time scale. */
+  readonly services?: { readonly reconcileMs?: number; readonly decideMs?: number; readonly timeScale?: number };
 }
 
 export interface RunningServer {
@@ -92,6 +101,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     for (const token of t.tokens) await store.putToken(hashToken(token), { role: 'tenant', tenant: t.name }, now);
   }
   for (const q of config.queues) await store.putQueue(q, now);
+  for (const b of config.budgets ?? []) await store.putBudget(b, now);
+  const prices = config.energy ?? DEFAULT_PRICES;
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
@@ -113,8 +124,30 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       log(`scheduler thread could not start (${(e as Error).message}): planning on the request thread`);
     }
   }
+  const idleConfig = idleConfigOf(config.idle);
+  const idleMetrics = registerIdleMetrics(metrics.registry, store);
+  const idle = new IdleMonitor(store, idleConfig, { maxGapMs: o.nodeLeaseMs ?? 15_000, onIdleSeconds: (tenant, s) => idleMetrics.addIdleSeconds(tenant, s) });
+  // Budgets hold a tenant's pending jobs once its usage reaches a limit (usage/budgetGate.ts).
+  planner = new BudgetGate(planner, store, prices);
   let lastError = '';
+  const svcMetrics = serviceMetrics(metrics.registry, store);
+  // Set once the loop exists: the controller runs only while this server leads the loop.
+  let leading = (): boolean => false;
+  let poke = (): void => {};
+  const services = new ServiceController(store, {
+    clock: Date.now,
+    isLeader: () => leading(),
+    ...(o.services?.reconcileMs !== undefined ? { reconcileMs: o.services.reconcileMs } : {}),
+    ...(o.services?.decideMs !== undefined ? { decideMs: o.services.decideMs } : {}),
+    ...(o.services?.timeScale !== undefined ? { timeScale: o.services.timeScale } : {}),
+    onChange: () => poke(),
+    metrics: svcMetrics,
+    log,
+  });
   const loop = new SchedulingLoop(store, planner, {
+    idle,
+    reservations: () => services.reservations(),
+    onReclaim: (preemptions) => void services.reclaimed(preemptions).catch((e: unknown) => log(`services: ${(e as Error).message}`)),
     serverId,
     tickMs: o.tickMs ?? 1000,
     leaseTtlMs: o.leaseTtlMs ?? 3000,
@@ -129,6 +162,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     onLeadership: (leader) => log(leader ? `${serverId}: leading the scheduling loop` : `${serverId}: standing by (another server leads)`),
   });
+  leading = () => loop.isLeader;
+  poke = () => loop.poke();
   const app = await buildApp({
     store,
     metrics,
@@ -138,12 +173,19 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     onSubmit: () => loop.poke(),
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
+    idle: idleConfig,
+    prices,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
+  // Finished usage records are folded into daily rollups in the background (store/usage.ts).
+  const rollUp = (): void => void store.rollUpUsage(Date.now(), prices.utcOffsetHours).catch((e: unknown) => log(`usage rollup: ${(e as Error).message}`));
+  const rollUps = setInterval(rollUp, 10 * 60_000);
+  rollUps.unref();
   const host = o.host ?? '127.0.0.1';
   try {
     await app.listen({ host, port: o.port });
   } catch (e) {
+    clearInterval(rollUps);
     await store.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UserError(`port ${o.port} is in use on ${host} (another Tide server?): pick one with --port`);
@@ -153,6 +195,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : o.port;
   loop.start();
+  services.start();
+  rollUp();
   return {
     url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
     store,
@@ -160,6 +204,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     app,
     serverId,
     async close() {
+      await services.stop();
+      clearInterval(rollUps);
       await loop.stop();
       await thread?.close();
       await app.close();

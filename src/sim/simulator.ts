@@ -70,6 +70,11 @@ export interface SimOptions {
    * limits are declared estimates only (policies may read them; nothing is stopped).
    */
   readonly timeLimits?: 'enforce' | 'estimate';
+  /**
+   * The share of a bind's throughput the job runs at (default 1), e.g. under the power cap a
+   * stage put on the bind (src/sim/energy: `capSpeed`). Must be above 0.
+   */
+  readonly speedOf?: (bind: JobBind, job: JobSpec) => number;
 }
 
 export class InvariantError extends Error {
@@ -351,7 +356,9 @@ export class Simulation {
     const who = this.opts.scheduler.name;
     if (!s) throw new InvariantError(`${who}: binds unknown job ${b.job}`);
     if (s.running) throw new InvariantError(`${who}: binds job ${b.job}, which is already running`);
-    const rate = this.rateOf(s.spec, b);
+    const speed = this.opts.speedOf?.(b, s.spec) ?? 1;
+    if (!(speed > 0 && Number.isFinite(speed))) throw new InvariantError(`${who}: job ${b.job} would run at speed ${speed}`);
+    const rate = this.rateOf(s.spec, b) * speed;
     const gpus = boundGpus(s.spec, b.bindings);
     if (this.check) {
       const quota = this.ledger.check(s.spec.queue, b.model, gpus);

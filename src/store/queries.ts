@@ -1,5 +1,5 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
-export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at';
+export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms';
 export const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
 const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_at, last_used_at';
 export const ACTIVE_IN = "('assigned', 'running', 'stopping')";
@@ -90,12 +90,14 @@ export const Q = {
     `WITH v(id, reason, est) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS TEXT), CAST($${3 * i + 3} AS BIGINT))`).join(', ')})
      UPDATE jobs SET reason = v.reason, estimated_start = v.est FROM v WHERE jobs.id = v.id AND jobs.state = 'pending'`,
   /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
-  requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL WHERE id = $1",
+  requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */
   markTimedOut: "UPDATE jobs SET timed_out_at = $2, reason = $3, updated_at = $2 WHERE id = $1 AND timed_out_at IS NULL AND state IN ('pending', 'admitted', 'running')",
   setJobProgress: 'UPDATE jobs SET progress_step = $2, progress_total = $3, progress_checkpoint_step = $4, progress_checkpoint_at = $5, progress_at = $6 WHERE id = $1',
-  insertAttempt: `INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at)
-    SELECT job_id, idx, attempt, node_id, gpus, gpu_milli, $3 FROM tasks WHERE job_id = $1 AND idx = $2 AND state = 'assigned'
+  /** The attempt's record, with what usage reports group by (tenant, queue, GPU model $4: migration 009). */
+  insertAttempt: `INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at, tenant, queue, gpu_model)
+    SELECT t.job_id, t.idx, t.attempt, t.node_id, t.gpus, t.gpu_milli, $3, j.tenant, j.queue, CAST($4 AS TEXT) FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.job_id = $1 AND t.idx = $2 AND t.state = 'assigned'
     ON CONFLICT (job_id, idx, attempt) DO NOTHING`,
   attemptStarted: 'UPDATE task_attempts SET started_at = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3',
   attemptEnded: 'UPDATE task_attempts SET finished_at = $4, exit_code = $5, end_reason = $6 WHERE job_id = $1 AND idx = $2 AND attempt = $3 AND finished_at IS NULL',
@@ -133,6 +135,28 @@ export const Q = {
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
   nodeAddresses: 'SELECT t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id = $1 ORDER BY t.idx',
+
+  // Services (migration 007, store/services.ts).
+  insertService: 'INSERT INTO services (job_id, min_replicas, max_replicas, desired, keep_milli, updated_at) VALUES ($1, $2, $3, $4, $5, $6)',
+  serviceRows: `SELECT s.job_id AS job_id, s.min_replicas AS min_replicas, s.max_replicas AS max_replicas, s.desired AS desired, s.keep_milli AS keep_milli, s.urgent AS urgent,
+      s.reason AS reason, s.decided_at AS decided_at FROM services s JOIN jobs j ON j.id = s.job_id`,
+  setServiceDecision: 'UPDATE services SET desired = $2, keep_milli = $3, urgent = $4, reason = $5, decided_at = $6, updated_at = $6 WHERE job_id = $1',
+  setServiceBounds: 'UPDATE services SET min_replicas = $2, max_replicas = $3, urgent = 0, desired = CASE WHEN desired < $2 THEN $2 WHEN desired > $3 THEN $3 ELSE desired END, updated_at = $4 WHERE job_id = $1',
+  insertReplica: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, service_id)
+    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, 0, $8, NULL, $9, $9, $10) RETURNING ${JOB_COLS}`,
+  /** Open replicas of n services, and finished ones whose task is still stopping. */
+  replicasOf: (n: number): string => {
+    const ids = Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
+    return `SELECT ${JOB_COLS} FROM jobs WHERE service_id IN (${ids}) AND (state IN ${OPEN_JOBS_IN}
+      OR id IN (SELECT t.job_id FROM tasks t JOIN jobs r ON r.id = t.job_id WHERE r.service_id IN (${ids}) AND t.state IN ${ACTIVE_IN})) ORDER BY id`;
+  },
+  openReplicaIds: `SELECT id FROM jobs WHERE service_id = $1 AND state IN ${OPEN_JOBS_IN} ORDER BY id`,
+  replicaTasks: (n: number): string =>
+    `SELECT t.job_id AS job_id, t.state AS state, t.node_id AS node_id, t.started_at AS started_at, n.address AS address FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id
+     WHERE t.idx = 0 AND t.job_id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
+  markReady: 'UPDATE jobs SET ready_attempt = $2 WHERE id = $1 AND attempt = $2 AND (ready_attempt IS NULL OR ready_attempt <> $2)',
+  setBorrowed: (n: number): string => `UPDATE jobs SET borrowed = $1 WHERE borrowed <> $1 AND id IN (${Array.from({ length: n }, (_, i) => `$${i + 2}`).join(', ')})`,
+  setStopGrace: 'UPDATE jobs SET stop_grace_ms = $2 WHERE id = $1',
 
   insertEvent: 'INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ($1, $2, $3, $4, $5, $6)',
   listEventsBase: 'SELECT id, at, type, job_id, node_id, tenant, message FROM events',

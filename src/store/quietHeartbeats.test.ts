@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
 import { HeartbeatWrites } from './heartbeatWrites.ts';
 import { SqlStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
@@ -102,6 +103,47 @@ for (const factory of storeFactories()) {
       await store.heartbeat('l1', tel(310), [], 2001);
       assert.equal((await store.listNodes())[0]?.state, 'ready', 'a node back shows at once');
     } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`a quiet heartbeat's energy counters are committed with the others' before it is answered, and applied once: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode(node('e1'), 1000);
+      await store.registerNode(node('e2'), 1000);
+      const [job] = (await store.submit('default', spec(), null, 1000)).jobs;
+      const id = job?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'e1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1000);
+      const runId = ((await store.heartbeat('e1', tel(100), [], 1001)) ?? [])[0]?.runId ?? '';
+      const run = { runId, state: 'running' as const, pid: 3, exitCode: null, startedAt: 1001 };
+      await store.heartbeat('e1', tel(100), [run], 1001);
+      const energy = (node: string, seq: number, nodeJ: number, runs: { runId: string; energyJ: number; idleJ: number }[]) => ({ report: { epoch: node, seq, nodeJ, unallocatedJ: nodeJ - runs.reduce((n, r) => n + r.energyJ, 0), runs }, prices: DEFAULT_PRICES });
+      const before = transactions(store);
+      const flushes = (store as SqlStore).heartbeatWrites.flushes;
+      // Two nodes' quiet heartbeats with counters at once: neither has a transaction of its own.
+      const [a, b] = await Promise.all([store.heartbeat('e1', tel(110), [run], 2000, energy('e1', 1, 150, [{ runId, energyJ: 100, idleJ: 5 }])), store.heartbeat('e2', tel(0), [], 2000, energy('e2', 1, 40, []))]);
+      assert.deepEqual([a?.length, b?.length], [1, 0]);
+      assert.equal(transactions(store), before, 'no transaction of their own');
+      assert.ok((store as SqlStore).heartbeatWrites.flushes > flushes, 'committed before the answers');
+      // Answered: applied (the same report again changes nothing).
+      assert.equal(await store.recordEnergy('e1', energy('e1', 1, 150, [{ runId, energyJ: 100, idleJ: 5 }]).report, 2500, DEFAULT_PRICES), false);
+      assert.equal(await store.recordEnergy('e2', energy('e2', 1, 40, []).report, 2500, DEFAULT_PRICES), false);
+      // The same heartbeat resent (its answer was lost), then a newer one: counted once, the newer's difference added.
+      await store.heartbeat('e1', tel(110), [run], 2100, energy('e1', 1, 150, [{ runId, energyJ: 100, idleJ: 5 }]));
+      await store.heartbeat('e1', tel(120), [run], 3000, energy('e1', 2, 260, [{ runId, energyJ: 180, idleJ: 5 }]));
+      // The run's end and its last joules, in the heartbeat's own transaction.
+      await store.heartbeat('e1', tel(0), [{ ...run, state: 'exited', exitCode: 0 }], 4000, energy('e1', 3, 300, [{ runId, energyJ: 200, idleJ: 6 }]));
+      const [g] = await store.usage({ from: 0, to: 10_000, now: 10_000, by: 'job' });
+      assert.equal(g?.key, id);
+      assert.equal(g?.energyJ, 200);
+      assert.equal(g?.idleJ, 6);
+      const nodes = await store.nodeEnergy();
+      assert.deepEqual(nodes.map((n) => [n.node, n.energyJ, n.jobsJ]), [['e1', 300, 200], ['e2', 40, 0]]);
+    } finally {
       await cleanup();
     }
   });
@@ -132,10 +174,14 @@ describe('HeartbeatWrites', () => {
   test('keeps the latest write per node, writes them together after the window, and counts a failed write', async () => {
     const rows: string[][] = [];
     let fail = false;
-    const w = new HeartbeatWrites(async (batch) => {
-      if (fail) throw new Error('database down');
-      rows.push(batch.map((r) => `${r.node}@${r.at}`));
-    }, 20);
+    const w = new HeartbeatWrites(
+      async (batch) => {
+        if (fail) throw new Error('database down');
+        rows.push(batch.map((r) => `${r.node}@${r.at}`));
+      },
+      async () => {},
+      20,
+    );
     w.add({ node: 'a', at: 1, telemetry: '[]' });
     w.add({ node: 'b', at: 1, telemetry: '[]' });
     w.add({ node: 'a', at: 2, telemetry: '[]' });
@@ -152,6 +198,41 @@ describe('HeartbeatWrites', () => {
     await w.flush();
     assert.equal(w.failures, 1);
     assert.equal(w.written, 2);
+  });
+
+  test('a write with energy counters is answered once committed, every report in order; a failed batch tries each alone', async () => {
+    const batches: string[][] = [];
+    const alone: string[] = [];
+    let failBatch = false;
+    const report = (seq: number) => ({ epoch: 'e', seq, nodeJ: seq, unallocatedJ: 0, runs: [] });
+    const energy = (node: string, seq: number) => ({ node, at: seq, report: report(seq), prices: DEFAULT_PRICES });
+    const w = new HeartbeatWrites(
+      async (_rows, e) => {
+        if (failBatch) throw new Error('deadlock detected');
+        batches.push(e.map((x) => `${x.node}#${x.report.seq}`));
+      },
+      async (e) => {
+        if (e.node === 'bad') throw new Error('cannot apply');
+        alone.push(`${e.node}#${e.report.seq}`);
+      },
+      20,
+    );
+    let answered = false;
+    const first = w.addEnergy({ node: 'a', at: 1, telemetry: '[]' }, energy('a', 1)).then(() => (answered = true));
+    const second = w.addEnergy({ node: 'a', at: 2, telemetry: '[]' }, energy('a', 2));
+    w.drop('a'); // a full heartbeat of the node: its heartbeat write goes, its reports stay
+    await new Promise((r) => setImmediate(r));
+    assert.equal(answered, false, 'not answered before the commit');
+    await Promise.all([first, second]);
+    assert.deepEqual(batches, [['a#1', 'a#2']], 'both reports, in order, in one transaction');
+    failBatch = true;
+    const good = w.addEnergy({ node: 'b', at: 3, telemetry: '[]' }, energy('b', 3));
+    const bad = w.addEnergy({ node: 'bad', at: 3, telemetry: '[]' }, energy('bad', 3));
+    await w.flush();
+    await good;
+    await assert.rejects(bad, /cannot apply/);
+    assert.deepEqual(alone, ['b#3'], 'the good report applied on its own');
+    assert.deepEqual([w.energyBatched, w.energyAlone, w.failures], [2, 1, 1]);
   });
 });
 

@@ -31,6 +31,11 @@ export interface JobRow {
   progress_checkpoint_step: number | null;
   progress_checkpoint_at: number | null;
   progress_at: number | null;
+  /** Migration 007: 1 while it runs on borrowed GPUs; a replica's service; its ready attempt; the current stop's grace (ms). */
+  borrowed: number;
+  service_id: number | null;
+  ready_attempt: number | null;
+  stop_grace_ms: number | null;
   /** Only where selected (client-key lookups): the hash of the spec submitted with the key. */
   spec_hash?: string | null;
 }
@@ -108,6 +113,9 @@ export function jobFromRow(r: JobRow, known?: JobSpec): Job {
     clientKey: r.client_key,
     runSeconds: Number(r.run_ms) / 1000,
     progress: progressFromRow(r),
+    // Only a running job holds GPUs, borrowed or not (a finished job keeps the flag it last had in its row).
+    borrowed: Number(r.borrowed ?? 0) === 1 && (r.state === 'running' || r.state === 'admitted'),
+    serviceId: r.service_id === null || r.service_id === undefined ? null : String(r.service_id),
     spec,
   };
 }

@@ -7,20 +7,23 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
-import { TERMINAL_JOB_STATES, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
+import { deleteIdleGpu, selectIdleGpus, upsertIdleGpu } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, rollUp, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, NodeTextCache, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
-import { HeartbeatWrites, type HeartbeatWrite } from './heartbeatWrites.ts';
+import { HeartbeatWrites, type EnergyWrite, type HeartbeatWrite } from './heartbeatWrites.ts';
 import { TokenCache } from './tokenCache.ts';
 import { ReadCache } from './readCache.ts';
 import { GroupCommit, type Outcome } from './groupCommit.ts';
-import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, JobFilter, ModelQuota, NodeRegistration, QueueConfig, Role, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 /** How long the node list may be answered again while nothing but heartbeats changed. */
 const NODE_LIST_MS = 1000;
@@ -65,7 +68,10 @@ export class SqlStore implements Store {
 
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
-    this.heartbeatWrites = new HeartbeatWrites((rows) => this.writeHeartbeats(rows));
+    this.heartbeatWrites = new HeartbeatWrites(
+      (rows, energy) => this.writeHeartbeats(rows, energy),
+      async (e) => void (await this.recordEnergy(e.node, e.report, e.at, e.prices)),
+    );
   }
 
   get dialect(): 'sqlite' | 'postgres' {
@@ -224,16 +230,17 @@ export class SqlStore implements Store {
     for (let i = 0; i < spec.array; i++) {
       const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
       const row = await db.get<JobRow>(Q.insertJob[db.dialect], [
-        tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0,
+        tenant, element.name, spec.queue, spec.priority, spec.kind, spec.service ? 0 : jobGpuMilli(spec), spec.service ? 0 : taskCount(spec), spec.preemptible ? 1 : 0,
         JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), clientKeyOf(clientKey, spec, i), now, hash,
       ]);
       if (!row) throw new Error('insert returned no row');
-      const tasks: Param[] = [];
-      for (const g of spec.groups) {
-        for (let r = 0; r < g.replicas; r++) tasks.push(row.id, tasks.length / 6, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
+      if (element.service) {
+        // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
+        await this.startService(db, row, element.service.minReplicas, element.service.maxReplicas, now);
+        jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
+        continue;
       }
-      // One statement for up to 100 tasks.
-      for (let i = 0; i < tasks.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (tasks.length - i) / 6)), tasks.slice(i, i + 600));
+      await insertTasksOf(db, row.id, spec);
       await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
       jobs.push(jobFromRow(row));
     }
@@ -312,15 +319,26 @@ export class SqlStore implements Store {
   async cancel(id: string, by: string, now: number): Promise<Job | null> {
     return this.db.tx(async (db) => {
       const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
-      if (!job || TERMINAL_JOB_STATES.includes(job.state as Job['state'])) return null;
-      await db.run(Q.setJobState, [job.id, 'cancelled', `cancelled by ${by}`, now]);
-      await db.run(Q.setJobFinished, [job.id, now]);
-      await db.run(Q.stopActiveTasks, [job.id]);
-      await db.run(Q.stopPendingTasks, [job.id, now]);
-      await this.event(db, now, { type: 'job:cancelled', jobId: job.id, tenant: job.tenant, message: `cancelled by ${by}` });
+      if (!job || !(await this.cancelIn(db, job, `cancelled by ${by}`, now))) return null;
+      // A service ends with its replicas.
+      for (const r of await db.all<{ id: number }>(Q.openReplicaIds, [job.id])) {
+        const replica = await db.get<JobRow>(Q.jobById, [r.id]);
+        if (replica) await this.cancelIn(db, replica, `its service ${job.id} was cancelled by ${by}`, now);
+      }
       const after = await db.get<JobRow>(Q.jobById, [job.id]);
       return after ? jobFromRow(after) : null;
     });
+  }
+
+  /** Ends an unfinished job `cancelled` with `reason`: its tasks are asked to stop. False when it had finished. */
+  private async cancelIn(db: SqlDb, job: JobRow, reason: string, now: number): Promise<boolean> {
+    if (TERMINAL_JOB_STATES.includes(job.state as Job['state'])) return false;
+    await db.run(Q.setJobState, [job.id, 'cancelled', reason, now]);
+    await db.run(Q.setJobFinished, [job.id, now]);
+    await db.run(Q.stopActiveTasks, [job.id]);
+    await db.run(Q.stopPendingTasks, [job.id, now]);
+    await this.event(db, now, { type: 'job:cancelled', jobId: job.id, tenant: job.tenant, message: reason });
+    return true;
   }
 
   async preempt(id: string, reason: string, now: number): Promise<Job | null> {
@@ -337,6 +355,8 @@ export class SqlStore implements Store {
     const job = await db.get<JobRow>(Q.jobById, [id]);
     // A job stopping at its time limit ends `timeout`; a preemption must not requeue it.
     if (!job || (job.state !== 'admitted' && job.state !== 'running') || job.timed_out_at !== null) return false;
+    // A service itself runs nothing: it is never requeued (its replicas are jobs of their own).
+    if (job.kind === 'service' && job.service_id === null) return false;
     await db.run(Q.setJobState, [id, 'preempted', reason, now]);
     await db.run(Q.stopActiveTasks, [id]);
     await this.event(db, now, { type: 'job:preempted', jobId: id, tenant: job.tenant, message: reason });
@@ -366,12 +386,44 @@ export class SqlStore implements Store {
     });
   }
 
+  async listIdleGpus(filter: { readonly tenant?: string; readonly jobId?: string } = {}): Promise<IdleGpuRecord[]> {
+    return selectIdleGpus(this.db, filter);
+  }
+
+  async saveIdleGpus(upsert: readonly IdleGpuRecord[], remove: readonly IdleGpuKey[], events: readonly JobEventInput[], now: number): Promise<void> {
+    if (upsert.length === 0 && remove.length === 0 && events.length === 0) return;
+    await this.db.tx(async (db) => {
+      for (const k of remove) await deleteIdleGpu(db, k);
+      for (const r of upsert) await upsertIdleGpu(db, r);
+      for (const e of events) await this.event(db, now, e);
+    });
+  }
+
+  async reclaimIdle(id: string, reason: string, now: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    return this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(id)]);
+      const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
+      if (!job || (job.state !== 'admitted' && job.state !== 'running')) return null;
+      const spec = JSON.parse(job.spec) as JobSpec;
+      await db.run(Q.setJobState, [job.id, 'cancelled', reason, now]);
+      await db.run(Q.setJobFinished, [job.id, now]);
+      await db.run(Q.stopActiveTasks, [job.id]);
+      await db.run(Q.stopPendingTasks, [job.id, now]);
+      await this.event(db, now, { type: 'job:idle-reclaimed', jobId: job.id, tenant: job.tenant, message: `${reason}: stopping its tasks (SIGTERM, SIGKILL after ${spec.gracePeriodSeconds} s)` });
+      const after = await db.get<JobRow>(Q.jobById, [job.id]);
+      return after ? jobFromRow(after) : null;
+    });
+  }
+
   async listAttempts(jobId: string): Promise<TaskAttempt[]> {
     if (!/^\d{1,15}$/.test(jobId)) return [];
     return (await this.db.all<AttemptRow>(Q.attemptsOfJob, [Number(jobId)])).map(attemptFromRow);
   }
 
   async snapshot(): Promise<StoreSnapshot> {
+    // The idle monitor reads the nodes' telemetry in it (server/idle/): what was answered, as other readers do.
+    await this.heartbeatWrites.flush();
     return this.db.tx(async (db) => {
       const active = await this.activeTasks.refresh(db);
       const nodes = await this.nodesIn(db, active);
@@ -392,7 +444,13 @@ export class SqlStore implements Store {
         if (!lease || lease.holder !== leaseHolder || lease.expires_at < now) return false;
       }
       for (const p of plan.preemptions) {
+        // An immediate reclaim stops the job with no grace period (the agent sends SIGKILL at once after SIGTERM).
+        if (p.reclaim === 'immediate') {
+          await db.run(Q.setStopGrace, [Number(p.jobId), 0]);
+          this.runInfo.clear();
+        }
         if (await this.preemptIn(db, Number(p.jobId), p.reason, now)) await this.settle(db, [Number(p.jobId)], now);
+        else if (p.reclaim === 'immediate') await db.run(Q.setStopGrace, [Number(p.jobId), null]);
       }
       // GPUs held per node (by tasks still active, including ones told to stop just above):
       // a bind onto a GPU that is not free yet waits for a later cycle. This keeps any
@@ -410,6 +468,18 @@ export class SqlStore implements Store {
           held.set(node, gpus);
         }
         return gpus;
+      };
+      // The GPU model of a task's first GPU, for its usage record (null: a CPU-only task).
+      const models = new Map<string, { index: number; model: string }[]>();
+      const modelOf = async (node: string, gpus: readonly number[]): Promise<string | null> => {
+        if (gpus.length === 0) return null;
+        let list = models.get(node);
+        if (!list) {
+          const row = await db.get<{ gpus: string }>('SELECT gpus FROM nodes WHERE id = $1', [node]);
+          list = row ? (JSON.parse(row.gpus) as { index: number; model: string }[]) : [];
+          models.set(node, list);
+        }
+        return list.find((g) => g.index === gpus[0])?.model ?? null;
       };
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
@@ -430,11 +500,19 @@ export class SqlStore implements Store {
         const where: string[] = [];
         for (const t of b.tasks) {
           await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);
-          await db.run(Q.insertAttempt, [id, t.index, now]);
+          await db.run(Q.insertAttempt, [id, t.index, now, await modelOf(t.node, t.gpus)]);
           where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
         }
         const job = await db.get<JobRow>(Q.jobById, [id]);
         await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}` });
+      }
+      if (plan.borrowed) {
+        for (const [ids, flag] of [[plan.borrowed.on, 1], [plan.borrowed.off, 0]] as const) {
+          for (let i = 0; i < ids.length; i += 500) {
+            const part = ids.slice(i, i + 500).map(Number);
+            if (part.length) await db.run(Q.setBorrowed(part.length), [flag, ...part]);
+          }
+        }
       }
       for (let i = 0; i < plan.pending.length; i += 500) {
         const batch = plan.pending.slice(i, i + 500);
@@ -481,9 +559,9 @@ export class SqlStore implements Store {
    * requeued, as for a lost node). Fields of a report are checked here too: a bad one is ignored,
    * never the cause of a failed heartbeat.
    */
-  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null> {
+  async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null> {
     const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
-    const quiet = await this.quietHeartbeat(nodeId, telemetry, reports, now);
+    const quiet = await this.quietHeartbeat(nodeId, telemetry, reports, now, energy);
     if (quiet !== undefined) return quiet;
     this.heartbeatWrites.drop(nodeId);
     let revived = false;
@@ -552,6 +630,8 @@ export class SqlStore implements Store {
         }
       }
       await this.settle(db, [...touched], now, failures);
+      // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
+      if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     });
     // A lost node may have come back: the nodes' version changed.
@@ -565,27 +645,32 @@ export class SqlStore implements Store {
   /**
    * A heartbeat that changes no task (every task it reports is running as the store knows it,
    * none started, ended, vanished or reports progress; the node is not lost) writes only the
-   * node's last heartbeat and telemetry: it is answered from one read, outside a transaction,
-   * and its write goes out with other quiet heartbeats' (heartbeatWrites.ts). Undefined: not
-   * quiet, the caller runs the full heartbeat; null: no such node.
+   * node's last heartbeat and telemetry, and its energy counters if it carries them: it is
+   * answered from one read, outside a transaction, and its writes go out with other quiet
+   * heartbeats' (heartbeatWrites.ts) — at once without counters, once they are committed with
+   * them. Undefined: not quiet, the caller runs the full heartbeat; null: no such node.
    */
-  private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null | undefined> {
+  private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null | undefined> {
     const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
     if (rows.length === 0) return null;
     if (rows[0]?.node_state === 'lost') return undefined;
     const active = rows.filter((r) => r.job_id !== null);
     if (!changesNoTask(active, reports)) return undefined;
-    this.heartbeatWrites.add({ node: nodeId, at: now, telemetry: JSON.stringify(telemetry) });
+    const write = { node: nodeId, at: now, telemetry: JSON.stringify(telemetry) };
+    if (energy) await this.heartbeatWrites.addEnergy(write, { node: nodeId, at: now, report: energy.report, prices: energy.prices });
+    else this.heartbeatWrites.add(write);
     return this.assignmentsFor(this.db, nodeId, now, active);
   }
 
-  /** Quiet heartbeats' writes in one transaction (store/heartbeatWrites.ts). */
-  private async writeHeartbeats(rows: readonly HeartbeatWrite[]): Promise<void> {
+  /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
+  private async writeHeartbeats(rows: readonly HeartbeatWrite[], energy: readonly EnergyWrite[]): Promise<void> {
     await this.db.tx(async (db) => {
       for (let i = 0; i < rows.length; i += 200) {
         const batch = rows.slice(i, i + 200);
         await db.run(Q.heartbeatNodes(batch.length), batch.flatMap((r) => [r.node, r.at, r.telemetry]));
       }
+      // In arrival order: a node's reports are cumulative, and one not newer than the last applied changes nothing.
+      for (const e of energy) await applyEnergy(db, e.node, e.report, e.at, e.prices);
     });
   }
 
@@ -645,7 +730,8 @@ export class SqlStore implements Store {
         memoryMib: t.memory_mib,
         peers: job.peers,
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
-        gracePeriodSeconds: job.spec.gracePeriodSeconds,
+        gracePeriodSeconds: job.row.stop_grace_ms !== null && job.row.stop_grace_ms !== undefined ? Number(job.row.stop_grace_ms) / 1000 : job.spec.gracePeriodSeconds,
+        ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : {}),
       });
     }
     return out;
@@ -832,6 +918,148 @@ export class SqlStore implements Store {
     return (await this.db.all<{ spec: string }>(Q.recentSpecs, [limit])).map((r) => JSON.parse(r.spec) as JobSpec);
   }
 
+  /** A new service: running from now (it runs no task itself), with `min` replicas wanted. */
+  private async startService(db: SqlDb, row: JobRow, min: number, max: number, now: number): Promise<void> {
+    await db.run(Q.setJobState, [row.id, 'running', `service: ${min} replica(s) wanted`, now]);
+    await db.run(Q.setJobStarted, [row.id, now]);
+    await db.run(Q.insertService, [row.id, min, max, min, 0, now]);
+  }
+
+  async listServices(ids?: readonly string[]): Promise<ServiceRecord[]> {
+    const where = ids === undefined ? " WHERE j.state = 'running'" : ids.length === 0 ? ' WHERE 1 = 0' : ` WHERE j.id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`;
+    const params = (ids ?? []).filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+    if (ids !== undefined && params.length !== ids.length) return [];
+    return this.db.tx(async (db) => {
+      const rows = await db.all<ServiceRow>(`${Q.serviceRows}${where} ORDER BY s.job_id`, params);
+      const out: ServiceRecord[] = [];
+      for (const r of rows) {
+        const job = await db.get<JobRow>(Q.jobById, [r.job_id]);
+        if (!job) continue;
+        out.push({
+          job: jobFromRow(job),
+          minReplicas: Number(r.min_replicas),
+          maxReplicas: Number(r.max_replicas),
+          desired: Number(r.desired),
+          keepMilli: Number(r.keep_milli),
+          urgent: Number(r.urgent) === 1,
+          reason: r.reason,
+          decidedAt: r.decided_at === null ? null : Number(r.decided_at),
+        });
+      }
+      return out;
+    });
+  }
+
+  async listReplicas(serviceIds: readonly string[]): Promise<ReplicaRecord[]> {
+    const ids = serviceIds.filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+    if (ids.length === 0) return [];
+    return this.db.tx(async (db) => {
+      const rows = await db.all<JobRow>(Q.replicasOf(ids.length), ids);
+      const tasks = new Map<number, { state: string; node_id: string | null; started_at: number | null; address: string | null }>();
+      for (let i = 0; i < rows.length; i += 500) {
+        const part = rows.slice(i, i + 500).map((r) => Number(r.id));
+        for (const t of await db.all<{ job_id: number; state: string; node_id: string | null; started_at: number | null; address: string | null }>(Q.replicaTasks(part.length), part)) tasks.set(Number(t.job_id), t);
+      }
+      return rows.map((r) => {
+        const t = tasks.get(Number(r.id));
+        const active = t !== undefined && (t.state === 'assigned' || t.state === 'running' || t.state === 'stopping');
+        return {
+          job: jobFromRow(r),
+          ready: r.state === 'running' && r.ready_attempt !== null && Number(r.ready_attempt) === Number(r.attempt) && t?.state === 'running',
+          taskState: (t?.state ?? null) as TaskState | null,
+          node: active ? (t?.node_id ?? null) : null,
+          nodeAddress: active ? (t?.address ?? null) : null,
+          startedAt: t?.started_at === null || t?.started_at === undefined ? null : Number(t.started_at),
+        };
+      });
+    });
+  }
+
+  async addReplica(serviceId: string, spec: JobSpec, now: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(serviceId)) return null;
+    return this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(serviceId)]);
+      const service = await db.get<JobRow>(Q.jobById, [Number(serviceId)]);
+      if (!service || service.state !== 'running' || service.kind !== 'service' || service.service_id !== null) return null;
+      const row = await db.get<JobRow>(Q.insertReplica, [service.tenant, spec.name, service.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), JSON.stringify(spec), now, service.id]);
+      if (!row) throw new Error('insert returned no row');
+      await insertTasksOf(db, row.id, spec);
+      await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant: service.tenant, message: `replica of service ${service.id} in queue ${service.queue}` });
+      return jobFromRow(row);
+    });
+  }
+
+  async stopReplica(replicaId: string, reason: string, now: number): Promise<boolean> {
+    if (!/^\d{1,15}$/.test(replicaId)) return false;
+    return this.db.tx(async (db) => {
+      const job = await db.get<JobRow>(Q.jobById, [Number(replicaId)]);
+      return job !== undefined && job.service_id !== null && (await this.cancelIn(db, job, reason, now));
+    });
+  }
+
+  async markReplicaReady(replicaId: string, attempt: number): Promise<boolean> {
+    if (!/^\d{1,15}$/.test(replicaId)) return false;
+    return (await this.db.run(Q.markReady, [Number(replicaId), attempt])) > 0;
+  }
+
+  async decideService(serviceId: string, d: ServiceDecisionRecord, now: number, event?: { readonly type: string; readonly message: string }): Promise<void> {
+    await this.db.tx(async (db) => {
+      await db.run(Q.setServiceDecision, [Number(serviceId), d.desired, Math.round(d.keepMilli), d.urgent ? 1 : 0, d.reason.slice(0, 500), now]);
+      if (event) await this.event(db, now, { type: event.type, jobId: Number(serviceId), message: event.message });
+    });
+  }
+
+  async setServiceBounds(serviceId: string, min: number, max: number, by: string, now: number): Promise<ServiceRecord | null> {
+    const changed = await this.db.tx(async (db) => {
+      const job = await db.get<JobRow>(Q.jobById, [Number(serviceId)]);
+      if (!job || job.state !== 'running' || job.kind !== 'service' || job.service_id !== null) return false;
+      await db.run(Q.setServiceBounds, [job.id, min, max, now]);
+      await this.event(db, now, { type: 'service:bounds', jobId: job.id, message: `replicas between ${min} and ${max}, set by ${by}` });
+      return true;
+    });
+    return changed ? ((await this.listServices([serviceId]))[0] ?? null) : null;
+  }
+
+  async setBorrowed(jobIds: readonly string[], borrowed: boolean): Promise<void> {
+    const ids = jobIds.filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      await this.db.run(Q.setBorrowed(part.length), [borrowed ? 1 : 0, ...part]);
+    }
+  }
+
+  async addEvent(e: { readonly type: string; readonly jobId?: string | null; readonly nodeId?: string | null; readonly message: string }, now: number): Promise<void> {
+    await this.event(this.db, now, { type: e.type, jobId: e.jobId ?? null, nodeId: e.nodeId ?? null, message: e.message });
+  }
+
+  recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean> {
+    return this.db.tx((db) => applyEnergy(db, nodeId, report, now, prices));
+  }
+
+  usage(q: UsageQuery): Promise<UsageGroup[]> {
+    return usageGroups(this.db, q);
+  }
+
+  nodeEnergy(): Promise<NodeEnergy[]> {
+    return nodeEnergy(this.db);
+  }
+
+  rollUpUsage(now: number, utcOffsetHours: number): Promise<number> {
+    return rollUp(this.db, now, utcOffsetHours);
+  }
+
+  putBudget(b: Budget, now: number): Promise<void> {
+    return putBudget(this.db, b, now);
+  }
+
+  deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean> {
+    return deleteBudget(this.db, tenant, period);
+  }
+
+  listBudgets(tenant?: string): Promise<Budget[]> {
+    return listBudgets(this.db, tenant);
+  }
+
   async acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
     await this.db.run(Q.acquireLease, [name, holder, now + ttlMs, now]);
     const r = await this.db.get<{ holder: string }>(Q.leaseHolder, [name]);
@@ -953,6 +1181,17 @@ interface QueueRow {
   model_quotas: string | null;
 }
 
+interface ServiceRow {
+  job_id: number;
+  min_replicas: number;
+  max_replicas: number;
+  desired: number;
+  keep_milli: number;
+  urgent: number;
+  reason: string | null;
+  decided_at: number | null;
+}
+
 interface FirstTaskRow {
   job_id: number;
   gpus: string;
@@ -982,6 +1221,15 @@ function queueFromRow(r: QueueRow): QueueConfig {
 }
 
 /** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
+/** A new job's tasks, pending, one statement for up to 100 of them. */
+async function insertTasksOf(db: SqlDb, jobId: number, spec: JobSpec): Promise<void> {
+  const tasks: Param[] = [];
+  for (const g of spec.groups) {
+    for (let r = 0; r < g.replicas; r++) tasks.push(jobId, tasks.length / 6, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
+  }
+  for (let i = 0; i < tasks.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (tasks.length - i) / 6)), tasks.slice(i, i + 600));
+}
+
 export async function openStore(url: string): Promise<Store> {
   let db: SqlDb;
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) db = new PostgresDb(url);

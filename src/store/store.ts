@@ -5,9 +5,12 @@
  * `conformance.test.ts`.
  */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport } from '../api/types.ts';
+import type { EnergyReport, GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
+import type { EnergyPrices } from '../core/energy/pricing.ts';
+import type { Budget, BudgetPeriod, NodeEnergy, UsageGroup, UsageQuery } from './usage.ts';
 
 export type { NodeRegistration } from '../api/types.ts';
+export type { Budget, BudgetPeriod, NodeEnergy, UsageBy, UsageGroup, UsageQuery } from './usage.ts';
 
 /** agent: the shared bootstrap token of the agents; node: one node's own credential. */
 export type Role = 'admin' | 'tenant' | 'agent' | 'node';
@@ -129,6 +132,36 @@ export interface ActiveTask {
   readonly startedAt?: number | null;
 }
 
+/** One GPU of one task run (job, task index, attempt) that reads idle (see server/idle/). */
+export interface IdleGpuKey {
+  readonly jobId: string;
+  readonly task: number;
+  readonly attempt: number;
+  readonly gpu: number;
+}
+
+/**
+ * A streak of idle readings on one GPU a running task holds: `since` its first idle sample,
+ * `lastAt` its latest (so `lastAt - since` is how long it has read idle), `crossedAt` when that
+ * reached the configured idle time (null: not yet). Kept by the leader's idle monitor (migration 008).
+ */
+export interface IdleGpuRecord extends IdleGpuKey {
+  readonly node: string;
+  readonly tenant: string;
+  /** The task's share of the GPU (1000: the whole GPU). */
+  readonly gpuMilli: number;
+  readonly since: number;
+  readonly lastAt: number;
+  readonly crossedAt: number | null;
+}
+
+/** An audit-log event about a job, written with idle rows (`job:idle`, `job:idle-ended`). */
+export interface JobEventInput {
+  readonly type: string;
+  readonly jobId: string;
+  readonly message: string;
+}
+
 /** What the scheduling loop reads each cycle. */
 export interface StoreSnapshot {
   readonly nodes: readonly NodeInfo[];
@@ -136,6 +169,54 @@ export interface StoreSnapshot {
   /** Jobs that are not finished (pending, admitted, running, preempted), oldest first. */
   readonly openJobs: readonly Job[];
   readonly queues: readonly QueueConfig[];
+  /** GPUs services keep from lending (added by the loop from the services' controller, not read by the store). */
+  readonly reservations?: readonly ServiceReservation[];
+}
+
+/** A service's hold on its queue's quota, as the scheduling core's lending stage reads it (core/scheduling/lending.ts Reservation). */
+export interface ServiceReservation {
+  readonly service: string;
+  readonly queue: string;
+  /** Quota units (GPUs; a fractional replica counts 1) the service keeps from lending. */
+  readonly keepGpus: number;
+  /** Its open replicas' job ids. */
+  readonly replicas: readonly string[];
+  readonly urgent: boolean;
+  readonly reason: string;
+}
+
+/** A service (an open job of kind `service`) with its autoscaler's last decision (migration 007). */
+export interface ServiceRecord {
+  readonly job: Job;
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  /** Replicas wanted now. */
+  readonly desired: number;
+  /** GPUs of its queue kept from lending, in milli-GPU (quota units: a fractional replica counts 1000). */
+  readonly keepMilli: number;
+  readonly urgent: boolean;
+  readonly reason: string | null;
+  readonly decidedAt: number | null;
+}
+
+/** One open replica of a service: its job, its task's state and where it runs. */
+export interface ReplicaRecord {
+  readonly job: Job;
+  /** Its readiness check answered 200 in its current attempt. */
+  readonly ready: boolean;
+  readonly taskState: TaskState | null;
+  readonly node: string | null;
+  /** The node's registered agent address (http://IP:PORT): only its host is used to reach the replica. */
+  readonly nodeAddress: string | null;
+  readonly startedAt: number | null;
+}
+
+/** What a service's autoscaler decided, as the store keeps it. */
+export interface ServiceDecisionRecord {
+  readonly desired: number;
+  readonly keepMilli: number;
+  readonly urgent: boolean;
+  readonly reason: string;
 }
 
 export interface TaskBinding {
@@ -148,8 +229,11 @@ export interface TaskBinding {
 /** What the scheduling loop writes back: the store applies it in one transaction. */
 export interface AppliedPlan {
   readonly binds: readonly { readonly jobId: string; readonly attempt: number; readonly tasks: readonly TaskBinding[] }[];
-  readonly preemptions: readonly { readonly jobId: string; readonly reason: string }[];
+  /** `reclaim`: lent GPUs taken back for a service; `immediate` stops the job with no grace period. */
+  readonly preemptions: readonly { readonly jobId: string; readonly reason: string; readonly reclaim?: 'planned' | 'immediate'; readonly lender?: string }[];
   readonly pending: readonly { readonly jobId: string; readonly reason: string; readonly estimatedStart: number | null }[];
+  /** Jobs that began or stopped running on borrowed GPUs since the snapshot (their `borrowed` flag). */
+  readonly borrowed?: { readonly on: readonly string[]; readonly off: readonly string[] };
 }
 
 export interface SubmitResult {
@@ -216,6 +300,16 @@ export interface Store {
    * it was already marked or is not pending, admitted or running.
    */
   timeOut(id: string, reason: string, now: number): Promise<Job | null>;
+  /** Idle-GPU streaks (server/idle/): all, one tenant's or one job's. */
+  listIdleGpus(filter?: { readonly tenant?: string; readonly jobId?: string }): Promise<IdleGpuRecord[]>;
+  /** Writes and removes idle-GPU streaks and appends their jobs' events, in one transaction. */
+  saveIdleGpus(upsert: readonly IdleGpuRecord[], remove: readonly IdleGpuKey[], events: readonly JobEventInput[], now: number): Promise<void>;
+  /**
+   * Reclaims a running job whose GPUs stayed idle (server/idle/, policy reclaim): its tasks are
+   * asked to stop (SIGTERM, SIGKILL after its grace period) and it ends `cancelled` with `reason`,
+   * never requeued; the event is `job:idle-reclaimed`. Null when it is not admitted or running.
+   */
+  reclaimIdle(id: string, reason: string, now: number): Promise<Job | null>;
   /** Every run of the job's tasks, earlier attempts included (attempt, then task order). */
   listAttempts(jobId: string): Promise<TaskAttempt[]>;
 
@@ -233,8 +327,11 @@ export interface Store {
    * role node, bound to the node) and registers the node.
    */
   bootstrapNode(node: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult>;
-  /** An agent's heartbeat: records telemetry and task reports, returns the node's desired tasks. */
-  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number): Promise<TaskAssignment[] | null>;
+  /**
+   * An agent's heartbeat: records telemetry and task reports, and (given) its energy counters
+   * after the reports, in the same transaction (as recordEnergy); returns the node's desired tasks.
+   */
+  heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null>;
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
@@ -255,6 +352,41 @@ export interface Store {
   usageByHour(sinceMs: number): Promise<UsageBucket[]>;
   /** The specs of the latest `limit` submitted jobs, newest first. */
   recentSpecs(limit: number): Promise<JobSpec[]>;
+
+  /** Services (docs/services.md, migration 007). Open services (all, or those ids), oldest first. */
+  listServices(ids?: readonly string[]): Promise<ServiceRecord[]>;
+  /** The open replicas of these services, oldest first. */
+  listReplicas(serviceIds: readonly string[]): Promise<ReplicaRecord[]>;
+  /** Adds a replica job (its spec made by the service's controller); null when the service is no longer open. */
+  addReplica(serviceId: string, spec: JobSpec, now: number): Promise<Job | null>;
+  /** Stops a replica (scale down): its task is asked to stop and the job ends cancelled with `reason`. */
+  stopReplica(replicaId: string, reason: string, now: number): Promise<boolean>;
+  /** Records that a replica's readiness check answered 200 in this attempt; true when that is news. */
+  markReplicaReady(replicaId: string, attempt: number): Promise<boolean>;
+  /** Records an autoscaler's decision (and, when given, an event on the service). */
+  decideService(serviceId: string, d: ServiceDecisionRecord, now: number, event?: { readonly type: string; readonly message: string }): Promise<void>;
+  /** Changes a service's bounds (the desired count is clamped to them); null when it is not an open service. */
+  setServiceBounds(serviceId: string, minReplicas: number, maxReplicas: number, by: string, now: number): Promise<ServiceRecord | null>;
+  /** Marks jobs as running on borrowed GPUs, or no longer. */
+  setBorrowed(jobIds: readonly string[], borrowed: boolean): Promise<void>;
+  /** Records an event in the audit log (its tenant: the job's). */
+  addEvent(e: { readonly type: string; readonly jobId?: string | null; readonly nodeId?: string | null; readonly message: string }, now: number): Promise<void>;
+  /**
+   * Applies an agent's cumulative energy counters to its node and its runs' usage records, priced
+   * with `prices` (store/usage.ts, docs/energy.md); false when they were already applied.
+   */
+  recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean>;
+  /** Usage records (one per task attempt) grouped by key and GPU model over a window. */
+  usage(q: UsageQuery): Promise<UsageGroup[]>;
+  /** Every node's measured energy and what its records were given (all time). */
+  nodeEnergy(): Promise<NodeEnergy[]>;
+  /** Folds finished usage records into the daily rollups reports read (store/usage.ts); returns how many. */
+  rollUpUsage(now: number, utcOffsetHours: number): Promise<number>;
+  putBudget(b: Budget, now: number): Promise<void>;
+  /** False when the tenant had no budget for that period. */
+  deleteBudget(tenant: string, period: BudgetPeriod): Promise<boolean>;
+  /** Every budget, or one tenant's. */
+  listBudgets(tenant?: string): Promise<Budget[]>;
 
   /** Takes or renews a named lease for `holder` until now + ttl; true when holder has it. */
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;

@@ -69,7 +69,9 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `
 
 test('tenant A submits through the form and watches its job live; tenant B sees none of it', async () => {
   const a = new Api(url, alice);
-  const blocker = await a.req('POST', '/v1/jobs', { name: 'blocker', kind: 'training', tasks: [{ gpus: 1, command: 'echo holding; sleep 600' }] });
+  // It writes progress, so its simulated GPU reads busy ("in use"; a task that only sleeps reads idle: docs/idle.md).
+  const busy = 'echo holding; i=0; while :; do i=$((i+1)); printf \'{"step": %d}\' $i > "$TIDE_PROGRESS_FILE.tmp"; mv "$TIDE_PROGRESS_FILE.tmp" "$TIDE_PROGRESS_FILE"; sleep 0.5; done';
+  const blocker = await a.req('POST', '/v1/jobs', { name: 'blocker', kind: 'training', tasks: [{ gpus: 1, command: busy }] });
   assert.equal(blocker.status, 201, JSON.stringify(blocker.json));
   const blockerId: string = blocker.json.jobs[0].id;
   await a.waitState(blockerId, ['running'], 30_000);

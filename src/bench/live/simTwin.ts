@@ -46,6 +46,7 @@ export function schedulerOptions(w: Workload): Record<string, number> {
   const p = w.params;
   return {
     quantumSeconds: p.quantumSeconds,
+    estimateFloorSeconds: p.estimateFloorSeconds,
     starvationSeconds: p.starvationSeconds,
     minRunSeconds: p.minRunSeconds,
     restartSeconds: p.restartSeconds,

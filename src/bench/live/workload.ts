@@ -61,6 +61,8 @@ export interface WorkParams {
   readonly minRunSeconds: number;
   /** tide's replan period (360 s on a real cluster). */
   readonly quantumSeconds: number;
+  /** tide's least expected remaining time a job is ranked by (60 s on a real cluster). */
+  readonly estimateFloorSeconds: number;
   /** tide's starvation threshold (a day on a real cluster). */
   readonly starvationSeconds: number;
   readonly maxPreemptions: number;
@@ -123,6 +125,7 @@ export function workParams(scale: number): WorkParams {
     // (a second a minute: 15 minutes each; tide's defaults are 6 and 0).
     minRunSeconds: 15 * scale,
     quantumSeconds: 15 * scale,
+    estimateFloorSeconds: 1 * scale,
     starvationSeconds: 1440 * scale,
     maxPreemptions: 5,
     usageHalfLifeSeconds: 600 * scale,

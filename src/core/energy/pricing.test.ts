@@ -24,3 +24,14 @@ test('GPU time is priced per model, with a default', () => {
   assert.equal(gpuTimeYuan(flat(1, 1), 'H100', 7200), 40);
   assert.equal(gpuTimeYuan(flat(1, 1), 'T4', 3600), 5);
 });
+
+test('local hours and the next hour boundary', async () => {
+  const { localHourAt, nextLocalHour, simulationPrices } = await import('./pricing.ts');
+  // UTC 23:30 is 07:30 in UTC+8; the next local hour starts at UTC 24:00.
+  assert.equal(localHourAt(DEFAULT_PRICES, 23.5 * 3600), 7);
+  assert.equal(nextLocalHour(DEFAULT_PRICES, 23.5 * 3600), 24 * 3600);
+  assert.equal(nextLocalHour(DEFAULT_PRICES, 24 * 3600), 25 * 3600);
+  const sim = simulationPrices(DEFAULT_PRICES);
+  assert.equal(localHourAt(sim, 0), 0);
+  assert.equal(localHourAt(sim, 86_400 + 10 * 3600 + 1), 10);
+});

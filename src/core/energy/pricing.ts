@@ -79,3 +79,21 @@ export function gpuTimeYuan(p: EnergyPrices, model: string, gpuSeconds: number):
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
 const hourOfDay = (localSeconds: number): number => Math.floor(mod(localSeconds, 24 * HOUR) / HOUR);
+
+/** The hour of the local day (0–23) at `t` seconds (epoch seconds live; simulation seconds with `utcOffsetHours` 0). */
+export function localHourAt(p: EnergyPrices, t: number): number {
+  return hourOfDay(t + p.utcOffsetHours * HOUR);
+}
+
+/** When the local hour after the one holding `t` begins (seconds, on `t`'s clock). */
+export function nextLocalHour(p: EnergyPrices, t: number): number {
+  return t + (HOUR - mod(t + p.utcOffsetHours * HOUR, HOUR));
+}
+
+/**
+ * The prices for a simulation whose clock starts at local midnight (simulated seconds are not
+ * epoch seconds, so no UTC offset applies).
+ */
+export function simulationPrices(p: EnergyPrices): EnergyPrices {
+  return { ...p, utcOffsetHours: 0 };
+}

@@ -59,6 +59,15 @@ export interface JobSpec {
   readonly jobType?: string;
   /** Fair-share weight of the job (default 1). */
   readonly weight?: number;
+  /**
+   * Energy: the slowdown its owner accepts (a fraction, e.g. 0.05) for a power cap that saves
+   * energy (the `powercap` stage; absent: the stage's default; 0: never capped).
+   */
+  readonly maxSlowdown?: number;
+  /** Energy: may wait for cheaper or lower-carbon hours (the `timeshift` stage), never past `deadline`. */
+  readonly deferrable?: boolean;
+  /** When it must be done by (seconds, the caller's clock); with `deferrable`, bounds how long it may wait. */
+  readonly deadline?: number;
 }
 
 /** Key used in `throughput` for jobs that need no GPU. */

@@ -13,6 +13,9 @@ export const PENDING_REASONS = {
   'lower-priority': 'jobs before it in its queue go first (Slurm: Priority)',
   'reserved-for-another-job': 'the free GPUs are held for a job that has waited long (backfill reservation; Slurm: Resources)',
   'waiting-for-round': 'a round-based policy (gavel) decides at its next round',
+  'waiting-for-node-power-up': 'the node it goes to is powered down to save energy and is waking up (Slurm: ConfiguringNodes / CF)',
+  'deferred-to-cheaper-hours': 'a deferrable job held until a cheaper or lower-carbon hour that still meets its deadline',
+  'budget-exhausted': "its tenant's usage in the budget's period has reached a limit (GPU-hours, kWh or yuan); given by the server's budget gate, not a job scheduler (Slurm: AssocGrpGRESMinutes)",
 } as const;
 
 /** Why a job is not running. */

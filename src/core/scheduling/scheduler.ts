@@ -35,6 +35,8 @@ export interface RunningJob {
   readonly lastCheckpointTime: number;
   /** GPUs it holds in this run: jobGpus(spec), or fewer for an elastic job below full size. */
   readonly gpus: number;
+  /** It has been asked to stop (preempted, its tasks exiting): its GPUs are on their way back. */
+  readonly stopping?: boolean;
 }
 
 export interface PendingJob {
@@ -93,6 +95,26 @@ export interface SchedulerSnapshot {
    * (for callers that keep one running list and change it in place); `running` stays the truth.
    */
   readonly runningDelta?: RunningDelta;
+  /**
+   * Optional: GPUs that services keep from lending (lending.ts). A queue's quota beyond what its
+   * services keep is lent to the cohort; when the kept GPUs rise, borrowers are reclaimed.
+   */
+  readonly reservations?: readonly Reservation[];
+}
+
+/** GPUs of a queue's nominal quota a service keeps from lending (its autoscaler's keepGpus). */
+export interface Reservation {
+  /** The service (its job id), named in reasons and events. */
+  readonly service: string;
+  readonly queue: string;
+  /** GPUs the service must not lend (its replicas and the ones it expects to start). */
+  readonly keepGpus: number;
+  /** The running jobs that are its replicas (their GPUs count towards keepGpus). */
+  readonly replicas: readonly JobId[];
+  /** The rise is needed now: borrowers are stopped at once (no checkpoint), not after a planned one. */
+  readonly urgent: boolean;
+  /** Why (the autoscaler's reason), for the eviction's reason. */
+  readonly reason: string;
 }
 
 export interface RunningDelta {
@@ -112,6 +134,14 @@ export interface JobBind {
 export interface Preemption {
   readonly job: JobId;
   readonly reason: string;
+  /**
+   * Set when lent GPUs are taken back for a service (lending.ts): `planned` stops the job with
+   * its grace period (it checkpoints), `immediate` stops it at once (work since its last
+   * checkpoint is lost).
+   */
+  readonly reclaim?: 'planned' | 'immediate';
+  /** With `reclaim`: the service the GPUs are taken back for. */
+  readonly lender?: string;
 }
 
 /** Why a job is not running: one of the documented codes (reasons.ts). */

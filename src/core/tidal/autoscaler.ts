@@ -53,6 +53,17 @@ export interface ServiceObservation {
   readonly lentGpus: number;
   /** Whether the last window's SLO was missed (a policy may widen its margin). */
   readonly sloMissed?: boolean;
+  /**
+   * The true arrival rate, future included: handed only to the `oracle` by the simulator (a
+   * live caller never sets it, and every other policy ignores it).
+   */
+  readonly oracle?: OracleView;
+}
+
+/** The simulator's exact rate curve, for the oracle alone. */
+export interface OracleView {
+  /** The highest arrival rate (requests/s) in [from, to) (s, the caller's clock). */
+  maxRate(from: number, to: number): number;
 }
 
 export interface ReplicaDecision {
@@ -64,6 +75,8 @@ export interface ReplicaDecision {
   readonly urgent: boolean;
   /** Why, in a few words (shown in events and the dashboard). */
   readonly reason: string;
+  /** The arrival rate (requests/s) the decision provisions for, when the policy has one (charts, shortfall records). */
+  readonly plannedRate?: number;
 }
 
 export interface Autoscaler {

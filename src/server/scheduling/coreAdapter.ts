@@ -28,6 +28,8 @@ import { LiveInputs, type LiveInputsConfig, type LiveSource } from './liveInputs
 import { UserError } from '../../util/errors.ts';
 import type { LpSolver } from '../../core/lp.ts';
 import { highsSolver } from '../../lp/highsSolver.ts';
+import { borrowedRuns, withLending } from '../../core/scheduling/lending.ts';
+import { preemptionSettings } from '../../core/scheduling/preemptionCost.ts';
 
 /** Policy-specific options passed to the core scheduler (e.g. tide's quantumSeconds). */
 export type SchedulerOptions = Readonly<Record<string, number | string | boolean>>;
@@ -82,7 +84,8 @@ export class CoreSchedulerAdapter {
   ) {
     const factory = getJobScheduler(schedulerName);
     if (!factory) throw new UserError(`unknown scheduler '${schedulerName}' (known: ${jobSchedulerNames().join(', ')})`);
-    this.scheduler = factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) });
+    // Services' lending and reclaim (core/scheduling/lending.ts) run in front of every scheduler.
+    this.scheduler = withLending(factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) }), preemptionSettings(options));
     this.inputs = new LiveInputs(live);
   }
 
@@ -105,7 +108,7 @@ export class CoreSchedulerAdapter {
   plan(s: StoreSnapshot, nowMs: number): AppliedPlan {
     const snapshot = this.translate(s, nowMs);
     const plan = this.scheduler.cycle(snapshot);
-    return this.back(plan, s, snapshot);
+    return { ...this.back(plan, s, snapshot), ...borrowedChanges(snapshot, s) };
   }
 
   translate(s: StoreSnapshot, nowMs: number): SchedulerSnapshot {
@@ -168,7 +171,8 @@ export class CoreSchedulerAdapter {
       const startMs = starts.length ? Math.min(...starts) : sameAttempt ? cached.startMs : nowMs;
       const checkpointMs = job.progress?.checkpointAt ?? null;
       const checkpoint = checkpointMs !== null && checkpointMs >= startMs ? checkpointMs : startMs;
-      const runKey = `${job.attempt}|${startMs}|${checkpoint}|${JSON.stringify(bindings.map((b) => [b.nodeId, b.placement.gpus]))}`;
+      const stopping = job.state === 'preempted';
+      const runKey = `${job.attempt}|${startMs}|${checkpoint}|${stopping}|${JSON.stringify(bindings.map((b) => [b.nodeId, b.placement.gpus]))}`;
       seen.add(job.id);
       if (cached && cached.key === runKey && cached.job.spec === spec) {
         running.push(cached.job);
@@ -183,6 +187,7 @@ export class CoreSchedulerAdapter {
         startTime: startMs / 1000,
         lastCheckpointTime: checkpoint / 1000,
         gpus: boundGpus(spec, bindings),
+        ...(stopping ? { stopping: true } : {}),
       };
       this.running.set(job.id, { key: runKey, attempt: job.attempt, startMs, job: r });
       running.push(r);
@@ -204,6 +209,7 @@ export class CoreSchedulerAdapter {
       tenantUsage: this.inputs.usage(s.activeTasks, (id) => tenantOf.get(id), nowMs),
       finished,
       targetTasks: this.inputs.targetTasks,
+      ...(s.reservations?.length ? { reservations: s.reservations.map((r) => ({ ...r, replicas: r.replicas.map(jobId) })) } : {}),
     };
   }
 
@@ -356,7 +362,7 @@ export class CoreSchedulerAdapter {
     }
     return {
       binds,
-      preemptions: plan.preemptions.map((p) => ({ jobId: p.job, reason: p.reason })),
+      preemptions: plan.preemptions.map((p) => ({ jobId: p.job, reason: p.reason, ...(p.reclaim ? { reclaim: p.reclaim } : {}), ...(p.lender !== undefined ? { lender: p.lender } : {}) })),
       pending: plan.pending.map((p) => ({
         jobId: p.job,
         reason: this.reasonText(p, jobs),
@@ -364,6 +370,24 @@ export class CoreSchedulerAdapter {
       })),
     };
   }
+}
+
+/**
+ * The jobs whose `borrowed` flag changes: those that now run on GPUs their queue borrows from
+ * its cohort (core/scheduling/lending.ts borrowedRuns) and those that no longer do.
+ */
+export function borrowedChanges(snapshot: SchedulerSnapshot, s: StoreSnapshot): Pick<AppliedPlan, 'borrowed'> {
+  const now = borrowedRuns(snapshot.queues, snapshot.running);
+  const on: string[] = [];
+  const off: string[] = [];
+  for (const j of s.openJobs) {
+    // A pending job holds no GPUs and is never marked borrowed (store/rows.ts jobFromRow): most open jobs are.
+    if (j.state === 'pending') continue;
+    const is = now.has(jobId(j.id));
+    if (is && !j.borrowed) on.push(j.id);
+    else if (!is && j.borrowed) off.push(j.id);
+  }
+  return on.length || off.length ? { borrowed: { on, off } } : {};
 }
 
 /**

@@ -48,6 +48,7 @@ export interface PlanRequest {
   readonly taskUpserts: readonly ActiveTask[];
   readonly taskRemoved: readonly string[];
   readonly queues: StoreSnapshot['queues'];
+  readonly reservations?: StoreSnapshot['reservations'];
   readonly upserts: readonly Job[];
   readonly removed: readonly string[];
   /** The worker drops what it has first (the first cycle, or after a failed one): upserts are all of it. */
@@ -208,6 +209,7 @@ export class ThreadedPlanner implements Planner {
       taskUpserts: tasks.upserts,
       taskRemoved: tasks.removed,
       queues: s.queues,
+      ...(s.reservations ? { reservations: s.reservations } : {}),
       upserts: jobs.upserts,
       removed: jobs.removed,
       reset,

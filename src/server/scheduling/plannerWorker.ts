@@ -77,7 +77,7 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
       for (const id of [...nodes.keys()]) if (!kept.has(id)) nodes.delete(id);
     }
     if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
-    const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues };
+    const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
     const full = adapter.plan(snap, m.nowMs);
     send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap, jobs) } });
   } catch (e) {

@@ -57,6 +57,13 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
   let roundJobs = new Map<string, number>();
   /** Finish times of round jobs reported since the round started. */
   const finishedAt = new Map<string, number>();
+  /**
+   * Waiting jobs' reasons, kept until the allocation or the cluster changes (the only inputs of
+   * `reasonFor`): between rounds every event re-lists every waiting job, which at thousands of
+   * waiting jobs made the reasons most of a saturated run's time.
+   */
+  const reasons = new Map<string, PendingReason>();
+  let reasonsFit = -1;
 
   function counters(spec: JobSpec): Counters {
     const throughput = Float64Array.from(models, (m) => spec.throughput[m] ?? 0);
@@ -90,6 +97,7 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
     }
     const share: ShareJob[] = [...jobs.values()].map((c) => ({ id: c.spec.id, gpus: jobGpus(c.spec), weight: c.spec.weight ?? 1, throughput: Array.from(c.throughput) }));
     allocation = new Map(maxMinShare(share, models, capacity, aware, lp as NonNullable<typeof lp>).allocation);
+    reasons.clear();
     lastReset = now;
     everAllocated = true;
     needAllocation = false;
@@ -101,6 +109,14 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
   }
 
   function reasonFor(spec: JobSpec): PendingReason {
+    const known = reasons.get(spec.id);
+    if (known) return known;
+    const made = freshReason(spec);
+    reasons.set(spec.id, made);
+    return made;
+  }
+
+  function freshReason(spec: JobSpec): PendingReason {
     const never = placer.unschedulable(spec);
     if (never) return { job: spec.id, ...never };
     const x = allocation.get(spec.id);
@@ -113,12 +129,19 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
     name,
     cycle(s: SchedulerSnapshot): SchedulePlan {
       const cluster = placer.begin(s);
+      if (placer.fitVersion !== reasonsFit) {
+        reasons.clear();
+        reasonsFit = placer.fitVersion;
+      }
       if (models.length === 0 || cluster.models.length !== models.length) {
         models = [...cluster.models];
         workerTime = new Float64Array(models.length);
       }
       for (const f of s.finished ?? []) if (roundJobs.has(f.spec.id)) finishedAt.set(f.spec.id, f.finishTime);
-      for (const f of s.finished ?? []) if (!roundJobs.has(f.spec.id) && jobs.delete(f.spec.id)) needAllocation = true;
+      for (const f of s.finished ?? []) {
+        reasons.delete(f.spec.id);
+        if (!roundJobs.has(f.spec.id) && jobs.delete(f.spec.id)) needAllocation = true;
+      }
       const roundRunning = s.running.some((r) => roundJobs.has(r.spec.id));
       if (s.now < roundEnd && roundRunning) return waitingPlan(s, roundEnd);
 
@@ -152,21 +175,23 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
       const active = [...jobs.values()];
       for (const k of order) {
         const wt = workerTime[k] as number;
-        const entries = active.map((c) => {
+        // Jobs that could take this model, in packing order, taken lazily from a heap: the
+        // packing stops when the model is full, usually long before the queue's end.
+        const heap = new PackingHeap();
+        for (const c of active) {
           const x = allocation.get(c.spec.id);
-          const xk = x ? (x[k] as number) : 0;
+          if (!x || (c.throughput[k] as number) <= 0 || chosen.has(c.spec.id)) continue;
+          const xk = x[k] as number;
           let priority = 0;
-          if (x && xk > 0 && (c.throughput[k] as number) > 0) {
+          if (xk > 0) {
             const fraction = wt === 0 ? 0 : (c.time[k] as number) / wt;
             priority = fraction > 0 ? xk / fraction : xk * 1e9;
           }
-          return { c, priority, deficit: c.deficit[k] as number, xk, inAllocation: x !== undefined };
-        });
-        entries.sort((a, b) => b.priority - a.priority || b.deficit - a.deficit || b.xk - a.xk || (a.c.spec.id < b.c.spec.id ? -1 : 1));
-        for (const e of entries) {
-          if ((left[k] as number) <= 0) break;
+          heap.add({ c, priority, deficit: c.deficit[k] as number, xk });
+        }
+        heap.build();
+        for (let e = heap.pop(); e !== undefined && (left[k] as number) > 0; e = heap.pop()) {
           const id = e.c.spec.id;
-          if (chosen.has(id) || !e.inAllocation || (e.c.throughput[k] as number) <= 0) continue;
           // No round's GPUs for a job no schedulable node could run.
           if (placer.unschedulable(e.c.spec) !== null) continue;
           const gpus = jobGpus(e.c.spec);
@@ -211,4 +236,53 @@ export function maxMinRounds(ctx: JobSchedulerContext, aware: boolean): JobSched
       return { binds, preemptions, pending, wakeAt: roundEnd };
     },
   };
+}
+
+interface PackingEntry {
+  readonly c: Counters;
+  readonly priority: number;
+  readonly deficit: number;
+  readonly xk: number;
+}
+
+/** Gavel's packing order on a model: priority, then deficit, then share, highest first; then id. */
+function packsBefore(a: PackingEntry, b: PackingEntry): boolean {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.deficit !== b.deficit) return a.deficit > b.deficit;
+  if (a.xk !== b.xk) return a.xk > b.xk;
+  return a.c.spec.id < b.c.spec.id;
+}
+
+/** A binary heap of packing entries, built once (O(n)) and popped in packing order. */
+class PackingHeap {
+  private readonly items: PackingEntry[] = [];
+  add(e: PackingEntry): void {
+    this.items.push(e);
+  }
+  build(): void {
+    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+  pop(): PackingEntry | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      this.down(0);
+    }
+    return top;
+  }
+  private down(i: number): void {
+    const items = this.items;
+    const n = items.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const m = r < n && packsBefore(items[r] as PackingEntry, items[l] as PackingEntry) ? r : l;
+      if (!packsBefore(items[m] as PackingEntry, items[i] as PackingEntry)) return;
+      [items[i], items[m]] = [items[m] as PackingEntry, items[i] as PackingEntry];
+      i = m;
+    }
+  }
 }

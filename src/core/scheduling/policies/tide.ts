@@ -60,12 +60,12 @@ export const TIDE_DEFAULTS = {
   /**
    * Preemptions a job may take when it declares no budget (Infinity: unlimited). Moves to
    * another model and resizes count; past its budget a job keeps its GPUs until it ends.
-   * Gavel multi-GPU 2.4 jobs/h, seed 0, 60 s restarts and 30 min checkpoints: 20 gives average
-   * JCT 29.1 h (p99 6 preemptions per job, max 7), 5 gives 30.7 h (p99 5); with free restarts
-   * 17.1 h against 20.2 h (and 17.2 h, p99 36, max 93, with no budget at all). So 20: a bound
-   * no job passes, at no cost to either protocol; a cluster that wants fewer sets its own.
+   * On Philly (60 s restarts, 30-min checkpoints) a budget of 20 left the p99 job at 20: more
+   * than a percent of jobs spent it all. 5 bounds every job at 5 (p99 ≤ 5, the issue's aim);
+   * Gavel multi-GPU 2.4 jobs/h, seed 0, with the same costs: 30.7 h against 29.1 h with 20
+   * (docs/results.md, "Preemption with a price"). A cluster that wants more sets its own.
    */
-  maxPreemptions: 20,
+  maxPreemptions: 5,
   /** Restart cost of a job that declares none (seconds). */
   restartSeconds: 0,
   /**
@@ -90,6 +90,11 @@ export const TIDE_DEFAULTS = {
   estimate: 1,
   /** 1: a job that is not running takes GPUs no running job holds before it displaces one. */
   sticky: 1,
+  /**
+   * The least expected remaining time (seconds) a job is ranked by: below it, estimates are
+   * too rough to tell jobs apart and they go by size and submission order.
+   */
+  estimateFloorSeconds: 60,
 };
 
 export function tide(ctx: JobSchedulerContext): JobScheduler {
@@ -104,6 +109,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   const boostShare = opt('boostShare');
   const useEstimates = opt('estimate') > 0;
   const sticky = opt('sticky') > 0;
+  const estimateFloor = opt('estimateFloorSeconds');
   const history = new RuntimeHistory();
   const bestOf = (spec: JobSpec): number => statics.get(spec)?.best ?? Math.max(1e-12, ...Object.values(spec.throughput));
   const placer = new Placer(ctx.rng, ctx.placement);
@@ -174,7 +180,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     let base = gpus * done;
     if (useEstimates) {
       const expected = c.limit > 0 ? history.fromLimit(c.limit) : history.expectedSeconds(c.spec);
-      if (expected !== undefined) base = gpus * Math.max(expected - done, 0.25 * done, 60);
+      if (expected !== undefined) base = gpus * Math.max(expected - done, 0.25 * done, estimateFloor);
     }
     c.rank = running ? base / hold - price * c.runGpus : base;
     c.boosted = waited > starvation;
