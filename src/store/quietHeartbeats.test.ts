@@ -102,7 +102,15 @@ for (const factory of storeFactories()) {
       assert.deepEqual((await store.listNodes()).map((n) => n.state), ['lost', 'lost'], 'lost nodes show at once');
       await store.heartbeat('l1', tel(310), [], 2001);
       assert.equal((await store.listNodes())[0]?.state, 'ready', 'a node back shows at once');
-    } finally {
+      // A kept list checked beside a snapshot's transaction: both answer (on SQLite a read outside
+      // a transaction waits for it, and the snapshot's own read of the active tasks waited for that).
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('listNodes and snapshot wait for each other')), 20_000)));
+      try {
+        const [snap, list] = await Promise.race([Promise.all([store.snapshot(), store.listNodes(), store.snapshot()]), stuck]);
+        assert.equal(snap.nodes.length, 2);
+        assert.equal(list.length, 2);
+      } finally {
         clearTimeout(timer);
       }
     } finally {

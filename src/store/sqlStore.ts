@@ -846,7 +846,9 @@ export class SqlStore implements Store {
     const c = this.nodeList;
     const now = Date.now();
     if (c && now - c.at < NODE_LIST_MS && now >= c.at && c.epoch === this.nodesEpoch) {
-      const tasks = await this.activeTasks.refresh(this.db);
+      // In a transaction, as every refresh: on SQLite a statement outside one waits for the open
+      // transaction, which may itself wait for this refresh (they go one at a time).
+      const tasks = await this.db.tx((db) => this.activeTasks.refresh(db));
       if (tasks === c.tasks && c.epoch === this.nodesEpoch) return c.list;
     }
     await this.heartbeatWrites.flush();
