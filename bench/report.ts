@@ -2,11 +2,11 @@
  * How fast `tide report` answers over many usage records (docs/energy.md; target: < 2 s over
  * 1 million). Fills task_attempts (migration 009) with seeded records — 50 tenants, 20 queues,
  * 1,000 nodes, 4 GPU models, starts over 90 days, runs of 1 minute to a day, about half of the
- * jobs with a second attempt — folds the finished ones into the daily rollups (as the server does
- * every 10 minutes), then starts a real server on that database and times GET /v1/usage over
- * HTTP: by tenant, queue and model over all time and this month (rollups plus the records since
- * the watermark), over 30 days to the hour and by job (the records themselves), and one tenant's
- * month as a budget check reads it. Each is asked 3 times; the table shows the median, the
+ * jobs with a second attempt — folds the finished ones into the hourly and daily rollups (as the
+ * server does every 10 minutes), then starts a real server on that database and times GET
+ * /v1/usage over HTTP: by tenant, queue and model over all time, this month, 30 days to the hour
+ * and windows cut to the minute (rollups, partial hours at the edges, and the records since the
+ * watermark), by job (the records themselves), and one tenant's month as a budget check reads it. Each is asked 3 times; the table shows the median, the
  * slowest and the median CPU time of this process (server and client), which on a loaded
  * machine says more than the wall time.
  *
@@ -17,7 +17,7 @@
  *   npm run bench:report -- --out report-bench.json
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rng } from '../src/core/rng.ts';
@@ -120,7 +120,7 @@ if (db.dialect === 'postgres') await db.exec('ANALYZE task_attempts');
 const rollStart = performance.now();
 const folded = await store.rollUpUsage(now, 8);
 const rollupS = (performance.now() - rollStart) / 1000;
-say(`rolled ${folded.toLocaleString('en')} finished records up into daily sums in ${rollupS.toFixed(1)} s`);
+say(`rolled ${folded.toLocaleString('en')} finished records up into hourly and daily sums in ${rollupS.toFixed(1)} s`);
 await db.close();
 
 const ADMIN = 'bench-report-admin';
@@ -133,8 +133,13 @@ const QUERIES: readonly { name: string; path: string; token?: string }[] = [
   { name: 'by queue, all time', path: '/v1/usage?by=queue&from=0' },
   { name: 'by model, all time', path: '/v1/usage?by=model&from=0' },
   { name: 'by tenant, this month (rollups + records)', path: `/v1/usage?by=tenant&from=${month}&to=${now}` },
-  { name: 'by tenant, last 30 days to the hour (records)', path: `/v1/usage?by=tenant&from=${now - 30 * DAY}&to=${now}` },
+  { name: 'by tenant, last 30 days to the hour', path: `/v1/usage?by=tenant&from=${now - 30 * DAY}&to=${now}` },
+  { name: 'by tenant, 30 days cut to the minute', path: `/v1/usage?by=tenant&from=${now - 30 * DAY - 17 * 60_000}&to=${now - 43 * 60_000}` },
+  { name: 'by queue, 7 days cut to the minute, ending 3 days ago', path: `/v1/usage?by=queue&from=${now - 10 * DAY + 7 * 60_000}&to=${now - 3 * DAY - 29 * 60_000}` },
+  { name: 'by model, 20 minutes inside one hour', path: `/v1/usage?by=model&from=${now - 5 * DAY + 20 * 60_000}&to=${now - 5 * DAY + 40 * 60_000}` },
   { name: 'by job, last 7 days (first 1000; records)', path: `/v1/usage?by=job&from=${now - 7 * DAY}&to=${now}&limit=1000` },
+  { name: 'by job, all time (first 1000; records)', path: '/v1/usage?by=job&from=0&limit=1000' },
+  { name: 'by node, 30 days cut to the minute (records)', path: `/v1/usage?by=node&from=${now - 30 * DAY - 17 * 60_000}&to=${now - 43 * 60_000}` },
   { name: 'one tenant, this month (as budgets read it)', path: `/v1/usage?by=tenant&from=${month}&to=${now}`, token: 'bench-report-t7' },
 ];
 const results: { name: string; medianS: number; maxS: number; cpuS: number; rows: number; records: number }[] = [];
@@ -170,7 +175,7 @@ try {
 }
 
 const width = Math.max(...results.map((r) => r.name.length));
-console.log(`\nGET /v1/usage over ${total.toLocaleString('en')} usage records (${dialect}; daily rollup of them: ${rollupS.toFixed(1)} s, once); target < 2 s\n`);
+console.log(`\nGET /v1/usage over ${total.toLocaleString('en')} usage records (${dialect}; hourly and daily rollup of them: ${rollupS.toFixed(1)} s, once; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}); target < 2 s\n`);
 console.log(`${'query'.padEnd(width)}  median s  slowest s  CPU s  rows  records started in window`);
 for (const r of results) console.log(`${r.name.padEnd(width)}  ${r.medianS.toFixed(3).padStart(8)}  ${r.maxS.toFixed(3).padStart(9)}  ${r.cpuS.toFixed(3).padStart(5)}  ${String(r.rows).padStart(4)}  ${r.records.toLocaleString('en').padStart(24)}`);
-if (values.out) writeFileSync(values.out, `${JSON.stringify({ records: total, dialect, rollupSeconds: rollupS, queries: results }, null, 2)}\n`);
+if (values.out) writeFileSync(values.out, `${JSON.stringify({ records: total, dialect, rollupSeconds: rollupS, loadAverage: loadavg(), queries: results }, null, 2)}\n`);

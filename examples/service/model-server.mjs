@@ -5,18 +5,24 @@
 // on a small machine.
 //
 //   node model-server.mjs [--port P] [--host H] [--load-seconds S] [--load-sigma X]
-//                         [--concurrency C] [--service-seconds S] [--time-scale X] [--seed N]
+//                         [--concurrency C] [--service-seconds S] [--tokens-per-request N]
+//                         [--time-scale X] [--seed N]
 //   (or MODEL_PORT, MODEL_HOST, MODEL_LOAD_SECONDS, MODEL_LOAD_SIGMA, MODEL_CONCURRENCY,
-//    MODEL_SERVICE_SECONDS, MODEL_TIME_SCALE, MODEL_SEED; the port defaults to TIDE_SERVICE_PORT)
+//    MODEL_SERVICE_SECONDS, MODEL_TOKENS_PER_REQUEST, MODEL_TIME_SCALE, MODEL_SEED; the port
+//    defaults to TIDE_SERVICE_PORT)
 //
 // - Load time: --load-seconds (the median), log-normal with --load-sigma (0: exactly that).
 // - --time-scale X divides every time (load and service) by X: a replay compressed X times.
+// - Tokens are an imitation: every request served counts --tokens-per-request tokens (default
+//   256, whole; 0: none), as a model server counts the tokens it generated, so that usage reports
+//   can show yuan per million tokens. Nothing is generated.
 // - GET /healthz: 200 once loaded, 503 before (and while draining).
 // - GET /metrics (Prometheus text): tide_requests_total (counter, requests that arrived),
+//   tide_tokens_total (counter, tokens of the requests served),
 //   tide_queue_length (gauge, waiting), tide_requests_in_flight (gauge, in service),
 //   tide_request_service_seconds and tide_request_wait_seconds (summaries: _sum, _count),
 //   tide_requests_completed_total, tide_model_ready (0/1).
-// - POST /infer: answers {"waitMs", "serviceMs", "replica"} once served; x-queue-wait-ms too.
+// - POST /infer: answers {"waitMs", "serviceMs", "tokens", "replica"} once served; x-queue-wait-ms too.
 // - SIGTERM: stops taking requests (503), finishes those queued and in service, exits 0.
 // - MODEL_LOG_REQUESTS=1: one line per GET on stdout with the address it came in on.
 import { performance } from 'node:perf_hooks';
@@ -43,6 +49,7 @@ const loadMedian = arg('load-seconds', 'MODEL_LOAD_SECONDS', 2);
 const loadSigma = arg('load-sigma', 'MODEL_LOAD_SIGMA', 0);
 const concurrency = Math.max(1, Math.floor(arg('concurrency', 'MODEL_CONCURRENCY', 1)));
 const serviceSeconds = arg('service-seconds', 'MODEL_SERVICE_SECONDS', 1);
+const tokensPerRequest = Math.floor(arg('tokens-per-request', 'MODEL_TOKENS_PER_REQUEST', 256));
 const logRequests = env.MODEL_LOG_REQUESTS === '1';
 const name = env.TIDE_RUN_ID ?? `pid-${process.pid}`;
 
@@ -62,6 +69,7 @@ let ready = false;
 let draining = false;
 let arrived = 0;
 let completed = 0;
+let tokens = 0;
 let serviceSum = 0;
 let waitSum = 0;
 let busy = 0;
@@ -76,6 +84,7 @@ function startNext() {
     setTimeout(() => {
       busy--;
       completed++;
+      tokens += tokensPerRequest;
       serviceSum += service / 1000;
       waitSum += wait / 1000;
       job.done(wait, service);
@@ -104,6 +113,9 @@ const metrics = () =>
     '# TYPE tide_request_wait_seconds summary',
     `tide_request_wait_seconds_sum ${waitSum}`,
     `tide_request_wait_seconds_count ${completed}`,
+    '# HELP tide_tokens_total Tokens of the requests served (an imitation: --tokens-per-request each).',
+    '# TYPE tide_tokens_total counter',
+    `tide_tokens_total ${tokens}`,
     '# TYPE tide_requests_completed_total counter',
     `tide_requests_completed_total ${completed}`,
     '# TYPE tide_model_ready gauge',
@@ -134,7 +146,7 @@ const server = createServer((req, res) => {
     queue.push({
       at: performance.now(),
       done: (wait, service) => {
-        const body = JSON.stringify({ waitMs: wait, serviceMs: service, replica: name });
+        const body = JSON.stringify({ waitMs: wait, serviceMs: service, tokens: tokensPerRequest, replica: name });
         res.writeHead(200, { 'content-type': 'application/json', 'x-queue-wait-ms': wait.toFixed(3) }).end(body);
       },
     });

@@ -54,7 +54,11 @@ export interface ServiceSpec {
   readonly scaleDownDelaySeconds: number;
   /** Paths on the replica's own port (TIDE_SERVICE_PORT: a fixed port could name another tenant's process on the node). */
   readonly readiness: { readonly path: string };
-  readonly metrics: { readonly path: string; readonly rate: string; readonly queue: string; readonly inFlight: string; readonly serviceTime: string };
+  /**
+   * `tokens`: a counter of tokens produced, for usage reports (yuan per million tokens); specs
+   * stored before it existed lack it (read it with serviceTokensMetric).
+   */
+  readonly metrics: { readonly path: string; readonly rate: string; readonly queue: string; readonly inFlight: string; readonly serviceTime: string; readonly tokens?: string };
   readonly autoscaler: string;
   readonly options: Readonly<Record<string, number>>;
 }
@@ -170,11 +174,17 @@ function serviceSpec(v: Static<typeof ServiceSchema>): ServiceSpec {
       queue: v.metrics?.queue ?? 'tide_queue_length',
       inFlight: v.metrics?.inFlight ?? 'tide_requests_in_flight',
       serviceTime: v.metrics?.serviceTime ?? 'tide_request_service_seconds',
+      tokens: v.metrics?.tokens ?? DEFAULT_TOKENS_METRIC,
     },
     autoscaler: v.autoscaler ?? DEFAULT_AUTOSCALER,
     options: { ...(v.options ?? {}) },
   };
 }
+
+/** The tokens counter a service's replicas are read for when its spec names none. */
+export const DEFAULT_TOKENS_METRIC = 'tide_tokens_total';
+/** The name of a service's tokens counter (specs stored before it existed have none: the default). */
+export const serviceTokensMetric = (s: ServiceSpec): string => s.metrics.tokens ?? DEFAULT_TOKENS_METRIC;
 
 /** The autoscaler of a service that names none. */
 export const DEFAULT_AUTOSCALER = 'reactive';

@@ -121,9 +121,10 @@ export const ServiceSchema = Type.Object(
         rate: metricName('tide_requests_total', 'a counter of requests that arrived (the arrival rate is its increase)'),
         queue: metricName('tide_queue_length', 'a gauge of requests waiting (not yet served)'),
         inFlight: metricName('tide_requests_in_flight', 'a gauge of requests being served (scale-down stops the replica with the fewest)'),
-        serviceTime: metricName('tide_request_service_seconds', 'a summary (_sum and _count) of service times, from which serviceSeconds is learned'),
+        serviceTime: metricName('tide_request_service_seconds', 'a summary (_sum and _count) of service times, from which serviceSeconds is learned; its _count (requests finished) is the requests served in usage reports'),
+        tokens: metricName('tide_tokens_total', 'a counter of tokens produced, for usage reports (tokens, yuan per million tokens); a replica without it reports none'),
       },
-      { additionalProperties: false, 'x-message': 'must be an object: {path?, rate?, queue?, inFlight?, serviceTime?}', description: 'the Prometheus text endpoint scraped from each ready replica on its port ($TIDE_SERVICE_PORT), and the metrics read there' },
+      { additionalProperties: false, 'x-message': 'must be an object: {path?, rate?, queue?, inFlight?, serviceTime?, tokens?}', description: 'the Prometheus text endpoint scraped from each ready replica on its port ($TIDE_SERVICE_PORT), and the metrics read there' },
     )),
     autoscaler: Type.Optional(name('must be an autoscaler name', { default: 'reactive', description: 'the policy that sets replicas and the GPUs kept from lending' })),
     options: Type.Optional(Type.Unsafe<Record<string, number>>({

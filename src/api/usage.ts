@@ -5,15 +5,15 @@
  */
 import { Type, type TSchema } from 'typebox';
 
-export const USAGE_KEYS = ['tenant', 'queue', 'job', 'model', 'node'] as const;
+export const USAGE_KEYS = ['tenant', 'queue', 'job', 'model', 'node', 'service'] as const;
 export type UsageKey = (typeof USAGE_KEYS)[number];
 export const PERIODS = ['day', 'week', 'month', 'total'] as const;
 export type Period = (typeof PERIODS)[number];
 
-/** One group of usage records (a tenant, queue, job, GPU model or node) over the window. */
+/** One group of usage records (a tenant, queue, job, GPU model, node or service) over the window. */
 export interface UsageRow {
   readonly key: string;
-  /** by=job: the job's tenant and queue. */
+  /** by=job and by=service: the tenant and queue. */
   readonly tenant?: string;
   readonly queue?: string;
   /** Task attempts counted (each overlapping the window). */
@@ -36,6 +36,13 @@ export interface UsageRow {
   readonly gpuYuan: number;
   readonly costYuan: number;
   readonly co2Grams: number;
+  /** Services: requests their replicas served (finished) and tokens they produced, from their scraped counters. */
+  readonly requests: number;
+  readonly tokens: number;
+  /** energyJ ÷ requests: GPU joules per request served (null when none was). */
+  readonly joulesPerRequest: number | null;
+  /** costYuan ÷ tokens × 10⁶: energy at its tariff (PUE included) plus GPU-hours at their price, per million tokens (null when none). */
+  readonly yuanPerMillionTokens: number | null;
 }
 
 export interface UsageReport {
@@ -107,6 +114,10 @@ const UsageRowSchema = Type.Object({
   gpuYuan: Type.Number(),
   costYuan: Type.Number(),
   co2Grams: Type.Number(),
+  requests: Type.Number({ description: 'services: requests served (the count of the replicas\' service-time summary)' }),
+  tokens: Type.Number({ description: 'services: tokens produced (the replicas\' tokens counter)' }),
+  joulesPerRequest: Type.Union([Type.Number(), Type.Null()], { description: 'GPU joules per request served (energyJ ÷ requests); null when none' }),
+  yuanPerMillionTokens: Type.Union([Type.Number(), Type.Null()], { description: 'costYuan (energy at its tariff, PUE included, plus GPU-hours at their price) per million tokens; null when none' }),
 });
 
 export const UsageReportSchema = Type.Object({

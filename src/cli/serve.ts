@@ -43,6 +43,15 @@ function agentListen(value: string): { host: string; port?: number } {
   return { host, ...(l.port !== undefined ? { port: l.port } : {}) };
 }
 
+/** `FROM-TO`: ports from 1024 to 65535, FROM ≤ TO, or a UserError naming the flag. */
+export function parsePortRange(flag: string, v: string): { first: number; last: number } {
+  const m = /^(\d{4,5})-(\d{4,5})$/.exec(v.trim());
+  const first = Number(m?.[1]);
+  const last = Number(m?.[2]);
+  if (!m || first < 1024 || last > 65_535 || first > last) throw new UserError(`${flag}: must be FROM-TO, ports from 1024 to 65535 with FROM ≤ TO, got '${v}'`);
+  return { first, last };
+}
+
 /** A number above 0, or a UserError naming the flag. */
 function parsePositiveNumber(flag: string, v: string): number {
   const n = Number(v);
@@ -80,6 +89,7 @@ interface ServerFlags {
   leaseTtlMs: string;
   serverId?: string;
   serviceDecideMs: string;
+  servicePorts: string;
   serviceReconcileMs: string;
   serviceTimeScale: string;
 }
@@ -104,7 +114,8 @@ function serverOptions(cmd: Command): Command {
     .option('--server-id <id>', 'name of this server in the leader lease')
     .option('--service-decide-ms <ms>', "how often each service's autoscaler decides (docs/services.md)", '30000')
     .option('--service-reconcile-ms <ms>', "how often services' replicas are probed, replaced, added and stopped", '1000')
-    .option('--service-time-scale <x>', "seconds of the autoscalers' clock per wall-clock second (a compressed replay, e.g. 144)", '1');
+    .option('--service-time-scale <x>', "seconds of the autoscalers' clock per wall-clock second (a compressed replay, e.g. 144)", '1')
+    .option('--service-ports <from-to>', "the ports handed to services' replicas ($TIDE_SERVICE_PORT), one per open replica", '20000-29499');
 }
 
 interface Credentials {
@@ -161,6 +172,7 @@ async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promis
       decideMs: parsePositiveInt('--service-decide-ms', f.serviceDecideMs),
       reconcileMs: parsePositiveInt('--service-reconcile-ms', f.serviceReconcileMs),
       timeScale: parsePositiveNumber('--service-time-scale', f.serviceTimeScale),
+      ports: parsePortRange('--service-ports', f.servicePorts),
     },
     log,
   });

@@ -4,7 +4,7 @@ import type { UsageReport, UsageRow } from '../api/usage.ts';
 import { budgetsTable, num, reportCsv, reportTable } from './usage.ts';
 
 const row = (key: string, over: Partial<UsageRow> = {}): UsageRow => ({
-  key, records: 2, gpuSeconds: 7200, gpuHours: 2, gpuSecondsByModel: { H100: 3600, A100: 3600 }, energyJ: 3.6e6, energyKwh: 1, facilityKwh: 1.5, idleJ: 0.36e6, energyYuan: 0.9, gpuYuan: 30, costYuan: 30.9, co2Grams: 800, ...over,
+  key, records: 2, gpuSeconds: 7200, gpuHours: 2, gpuSecondsByModel: { H100: 3600, A100: 3600 }, energyJ: 3.6e6, energyKwh: 1, facilityKwh: 1.5, idleJ: 0.36e6, energyYuan: 0.9, gpuYuan: 30, costYuan: 30.9, co2Grams: 800, requests: 0, tokens: 0, joulesPerRequest: null, yuanPerMillionTokens: null, ...over,
 });
 const rep: UsageReport = { from: 0, to: 1000, by: 'job', rows: [row('7', { tenant: 'ml', queue: 'default' }), row('9', { tenant: 'ml', queue: 'fast, "big"' })], totals: row('total', { records: 4 }), truncated: false };
 
@@ -22,8 +22,19 @@ test('report tables: the key columns of the grouping, the kind\'s columns, a tot
 });
 
 test('CSV: a header, full precision, quoted cells where needed, no total row', () => {
-  assert.equal(reportCsv('energy', rep), 'jobid,tenant,queue,energy_kwh,idle_kwh,facility_kwh,co2_kg,kwh_gpu_h\n7,ml,default,1,0.1,1.5,0.8,0.5\n9,ml,"fast, ""big""",1,0.1,1.5,0.8,0.5');
+  assert.equal(reportCsv('energy', rep), 'jobid,tenant,queue,energy_kwh,idle_kwh,facility_kwh,co2_kg,kwh_gpu_h,requests,tokens,j_req,yuan_mtok\n7,ml,default,1,0.1,1.5,0.8,0.5,0,0,,\n9,ml,"fast, ""big""",1,0.1,1.5,0.8,0.5,0,0,,');
 });
+
+test("services' output: shown in tables when something was served, always in CSV", () => {
+  const svc = (key: string, requests: number, tokens: number) => row(key, { tenant: 'ml', queue: 'serve', requests, tokens, joulesPerRequest: 3.6e6 / requests, yuanPerMillionTokens: (30.9 / tokens) * 1e6 });
+  const served: UsageReport = { ...rep, by: 'service', rows: [svc('12', 1000, 256_000)], totals: svc('total', 1000, 256_000) };
+  const t = reportTable('cost', served).split('\n');
+  assert.match(t[0] ?? '', /^SERVICE\s+TENANT\s+QUEUE\s+GPU-HOURS\s+ENERGY-YUAN\s+GPU-YUAN\s+COST-YUAN\s+REQUESTS\s+TOKENS\s+J\/REQ\s+YUAN\/MTOK$/);
+  assert.match(t[1] ?? '', /^12\s+ml\s+serve\s+2\s+0\.9\s+30\s+30\.9\s+1000\.0\s+256000\.0\s+3600\.0\s+120\.7$/);
+  assert.doesNotMatch(reportTable('cost', rep), /REQUESTS/, 'no service in the report: no service columns');
+  assert.equal(reportCsv('cost', served).split('\n')[1], `12,ml,serve,2,0.9,30,30.9,1000,256000,3600,${(30.9 / 256_000) * 1e6}`);
+});
+
 
 test('budgets: used/limit per measure, when the period resets, and whether admission is open', () => {
   const t = budgetsTable([{ tenant: 'ml', period: 'month', gpuHours: 100, kwh: null, yuan: 50, from: 0, resetsAt: Date.UTC(2027, 0, 1), used: { gpuHours: 100, kwh: 3, yuan: 20 }, reached: 'gpuHours' }]);

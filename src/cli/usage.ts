@@ -1,8 +1,11 @@
 /**
  * Usage, reports and budgets (docs/energy.md), on GET /v1/usage and /v1/budgets:
  *
- *   tide usage [--from D] [--to D] [--by job|tenant|queue|model|node]    like sacct: your jobs' usage (admin: everyone's)
- *   tide report usage|energy|cost [--from D] [--to D] [--by tenant|queue|job|model|node] [-o table|json|csv]   like sreport
+ *   tide usage [--from D] [--to D] [--by job|tenant|queue|model|node|service]    like sacct: your jobs' usage (admin: everyone's)
+ *   tide report usage|energy|cost [--from D] [--to D] [--by tenant|queue|job|model|node|service] [-o table|json|csv]   like sreport
+ *
+ * Services' output (requests, tokens, J/request, yuan per million tokens) follows each kind's
+ * columns: in tables when a row served something, in CSV always (so its columns never move).
  *   tide budget set TENANT --period month [--gpu-hours N] [--kwh N] [--yuan N]     admin
  *   tide budget list [--tenant T]  ·  tide budget delete TENANT --period P          (list: a tenant sees its own)
  *
@@ -18,7 +21,7 @@ import { plainTable } from './format.ts';
 
 const KINDS = ['usage', 'energy', 'cost'] as const;
 type Kind = (typeof KINDS)[number];
-const BY = ['tenant', 'queue', 'job', 'model', 'node'];
+const BY = ['tenant', 'queue', 'job', 'model', 'node', 'service'];
 
 /** Numbers for people: 3 significant digits below 100, else one decimal. */
 export function num(n: number): string {
@@ -56,12 +59,22 @@ const COLUMNS: Record<Kind, readonly [string, (r: UsageRow) => string | number, 
   ],
 };
 
-const keyHead = (by: string): string[] => (by === 'job' ? ['JOBID', 'TENANT', 'QUEUE'] : [by.toUpperCase()]);
-const keyCells = (by: string, r: UsageRow): string[] => (by === 'job' ? [r.key, r.tenant ?? '', r.queue ?? ''] : [r.key]);
+/** Services' output, after every kind's columns. */
+const SERVICE_COLUMNS: readonly [string, (r: UsageRow) => string | number, (r: UsageRow) => number | string][] = [
+  ['REQUESTS', (r) => num(r.requests), (r) => r.requests],
+  ['TOKENS', (r) => num(r.tokens), (r) => r.tokens],
+  ['J/REQ', (r) => (r.joulesPerRequest === null ? '-' : num(r.joulesPerRequest)), (r) => r.joulesPerRequest ?? ''],
+  ['YUAN/MTOK', (r) => (r.yuanPerMillionTokens === null ? '-' : num(r.yuanPerMillionTokens)), (r) => r.yuanPerMillionTokens ?? ''],
+];
+
+const served = (rep: UsageReport): boolean => rep.totals.requests > 0 || rep.totals.tokens > 0;
+
+const keyHead = (by: string): string[] => (by === 'job' ? ['JOBID', 'TENANT', 'QUEUE'] : by === 'service' ? ['SERVICE', 'TENANT', 'QUEUE'] : [by.toUpperCase()]);
+const keyCells = (by: string, r: UsageRow): string[] => (by === 'job' || by === 'service' ? [r.key, r.tenant ?? '', r.queue ?? ''] : [r.key]);
 
 /** A report as a table: one row per key, then the totals. */
 export function reportTable(kind: Kind, rep: UsageReport): string {
-  const cols = COLUMNS[kind];
+  const cols = served(rep) ? [...COLUMNS[kind], ...SERVICE_COLUMNS] : COLUMNS[kind];
   const head = [...keyHead(rep.by), ...cols.map((c) => c[0])];
   const rows = rep.rows.map((r) => [...keyCells(rep.by, r), ...cols.map((c) => c[1](r))]);
   const blank = keyHead(rep.by).slice(1).map(() => '');
@@ -76,7 +89,7 @@ const csvCell = (v: string | number): string => {
 
 /** A report as CSV (full precision), with a header line; no totals row. */
 export function reportCsv(kind: Kind, rep: UsageReport): string {
-  const cols = COLUMNS[kind];
+  const cols = [...COLUMNS[kind], ...SERVICE_COLUMNS];
   const head = [...keyHead(rep.by), ...cols.map((c) => c[0])].map((h) => h.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/_$/, ''));
   return [head, ...rep.rows.map((r) => [...keyCells(rep.by, r), ...cols.map((c) => c[2](r))])].map((row) => row.map(csvCell).join(',')).join('\n');
 }

@@ -184,7 +184,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     }
   }
   // Lists with every filter B may pass, pages in both directions included.
-  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/jobs?state=timeout,cancelled', '/v1/events?order=desc', '/v1/events?limit=1&after=1', '/v1/usage?from=0&by=job', '/v1/usage?from=0&by=tenant', '/v1/usage?from=0&by=queue', '/v1/usage?from=0&by=node', '/v1/budgets']) {
+  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/jobs?state=timeout,cancelled', '/v1/events?order=desc', '/v1/events?limit=1&after=1', '/v1/usage?from=0&by=job', '/v1/usage?from=0&by=tenant', '/v1/usage?from=0&by=queue', '/v1/usage?from=0&by=node', '/v1/usage?from=0&by=service', '/v1/budgets']) {
     const r = await call('GET', path, B);
     if (r.status !== 200) problems.push(`tenant B GET ${path}: ${r.status}`);
     for (const l of leaks(r.text, aJobs, path.replace(/\d+/g, ''))) problems.push(`tenant B GET ${path} learns ${l}`);

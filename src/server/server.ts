@@ -62,8 +62,8 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   readonly serverId?: string;
   readonly log?: (line: string) => void;
-  /** Services (docs/services.md): how often replicas are reconciled and autoscalers decide (ms), and the autoscalers' time scale. */
-  readonly services?: { readonly reconcileMs?: number; readonly decideMs?: number; readonly timeScale?: number };
+  /** Services (docs/services.md): how often replicas are reconciled and autoscalers decide (ms), the autoscalers' time scale and the replicas' ports. */
+  readonly services?: { readonly reconcileMs?: number; readonly decideMs?: number; readonly timeScale?: number; readonly ports?: { readonly first: number; readonly last: number } };
 }
 
 export interface RunningServer {
@@ -140,6 +140,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ...(o.services?.reconcileMs !== undefined ? { reconcileMs: o.services.reconcileMs } : {}),
     ...(o.services?.decideMs !== undefined ? { decideMs: o.services.decideMs } : {}),
     ...(o.services?.timeScale !== undefined ? { timeScale: o.services.timeScale } : {}),
+    ...(o.services?.ports !== undefined ? { ports: o.services.ports } : {}),
     onChange: () => poke(),
     metrics: svcMetrics,
     log,

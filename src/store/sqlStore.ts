@@ -15,7 +15,8 @@ import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
-import { applyEnergy, deleteBudget, listBudgets, nodeEnergy, putBudget, rollUp, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type UsageGroup, type UsageQuery } from './usage.ts';
+import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
+import { rollUp } from './usageRollup.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, NodeTextCache, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
@@ -1040,6 +1041,15 @@ export class SqlStore implements Store {
 
   usage(q: UsageQuery): Promise<UsageGroup[]> {
     return usageGroups(this.db, q);
+  }
+
+  recordServed(reports: readonly ServedReport[]): Promise<number> {
+    if (reports.length === 0) return Promise.resolve(0);
+    return this.db.tx(async (db) => {
+      let applied = 0;
+      for (const r of reports) if (await applyServed(db, r)) applied++;
+      return applied;
+    });
   }
 
   nodeEnergy(): Promise<NodeEnergy[]> {

@@ -7,10 +7,10 @@
 import type { JobSpec } from '../api/spec.ts';
 import type { EnergyReport, GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
-import type { Budget, BudgetPeriod, NodeEnergy, UsageGroup, UsageQuery } from './usage.ts';
+import type { Budget, BudgetPeriod, NodeEnergy, ServedReport, UsageGroup, UsageQuery } from './usage.ts';
 
 export type { NodeRegistration } from '../api/types.ts';
-export type { Budget, BudgetPeriod, NodeEnergy, UsageBy, UsageGroup, UsageQuery } from './usage.ts';
+export type { Budget, BudgetPeriod, NodeEnergy, ServedReport, UsageBy, UsageGroup, UsageQuery } from './usage.ts';
 
 /** agent: the shared bootstrap token of the agents; node: one node's own credential. */
 export type Role = 'admin' | 'tenant' | 'agent' | 'node';
@@ -378,9 +378,14 @@ export interface Store {
   recordEnergy(nodeId: string, report: EnergyReport, now: number, prices: EnergyPrices): Promise<boolean>;
   /** Usage records (one per task attempt) grouped by key and GPU model over a window. */
   usage(q: UsageQuery): Promise<UsageGroup[]>;
+  /**
+   * Adds what service replicas served (their scraped cumulative counters) to their attempts'
+   * records, counting increases only (store/usage.ts applyServed); returns the attempts found.
+   */
+  recordServed(reports: readonly ServedReport[]): Promise<number>;
   /** Every node's measured energy and what its records were given (all time). */
   nodeEnergy(): Promise<NodeEnergy[]>;
-  /** Folds finished usage records into the daily rollups reports read (store/usage.ts); returns how many. */
+  /** Folds finished usage records into the hourly and daily rollups reports read (store/usageRollup.ts); returns how many. */
   rollUpUsage(now: number, utcOffsetHours: number): Promise<number>;
   putBudget(b: Budget, now: number): Promise<void>;
   /** False when the tenant had no budget for that period. */

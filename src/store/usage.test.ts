@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseJobSpec } from '../api/spec.ts';
 import { DEFAULT_PRICES, energyCharge, type EnergyPrices } from '../core/energy/pricing.ts';
+import { Rng } from '../core/rng.ts';
 import { node } from './liveTesting.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
@@ -119,7 +120,7 @@ for (const factory of storeFactories()) {
       near(g?.energyYuan ?? 0, 1.5 * (0.5 * 0.1 + 0.5 * 1), 'by hand');
     });
 
-    test('daily rollups give what the records give; late energy joins the day its record finished; a new offset rebuilds them', async () => {
+    test('rollups give what the records give; late energy is spread like the rest; a new offset rebuilds them', async () => {
       const now = 3 * 86_400_000 + 5_000;
       const both = async (q: { from: number; to: number; by: 'tenant' | 'queue' | 'model'; tenant?: string }) => {
         const raw = await store.usage({ ...q, now });
@@ -145,6 +146,88 @@ for (const factory of storeFactories()) {
       await store.rollUpUsage(now, 8);
       const eight = await store.usage({ from: 0, to: now, now, by: 'tenant', utcOffsetHours: 8 });
       near(eight.reduce((n, g) => n + g.energyJ, 0), (await store.usage({ from: 0, to: now, now, by: 'tenant' })).reduce((n, g) => n + g.energyJ, 0), 'the same joules');
+    });
+
+    test('hourly and daily rollups give what the records give, for any window cut to the minute; records spanning hours are split by their time in each', async () => {
+      // Local time UTC+5:30: hours are cut at :30 UTC, days at 18:30 UTC.
+      const offset = 5.5;
+      const H = 3_600_000;
+      const base = 10 * 86_400_000;
+      const localHour = (t: number) => Math.floor((t + offset * H) / H) * H - offset * H;
+      await store.registerNode(node('n3', 'L40S', 4), 0);
+      await store.registerNode(node('n4', 'T4', 4), 0);
+      const rng = Rng.fromSeed(7);
+      const lengths = [0, 60_000, 59 * 60_000, H, 3.5 * H, 26 * H];
+      const meters = new Map<string, { seq: number; j: number }>();
+      const runs: { id: string; runId: string; nodeId: string }[] = [];
+      for (let i = 0; i < 48; i++) {
+        const nodeId = i % 3 === 0 ? 'n4' : 'n3';
+        // Starts to the minute, a quarter of them on a local hour boundary; lengths from none to a day and more.
+        let start = base + Math.floor(rng.float() * 4 * 24 * 60) * 60_000;
+        if (i % 4 === 0) start = localHour(start);
+        const end = start + (lengths[Math.floor(rng.float() * lengths.length)] as number);
+        const { id, runId } = await bind(i % 2 ? 'dora' : 'erin', nodeId, [i % 4], i % 5 === 0 ? 500 : 1000, start);
+        await store.heartbeat(nodeId, [], [{ ...running(runId), startedAt: start }], start);
+        await store.heartbeat(nodeId, [], [{ runId, state: 'exited', pid: 1, exitCode: 0 }], end);
+        const m = meters.get(nodeId) ?? { seq: 0, j: 0 };
+        const joules = ((end - start) / 1000) * 300 * rng.float() + 1;
+        m.seq++;
+        m.j += joules;
+        meters.set(nodeId, m);
+        await store.recordEnergy(nodeId, { epoch: 'p', seq: m.seq, nodeJ: m.j, unallocatedJ: 0, runs: [{ runId, energyJ: joules, idleJ: joules / 10 }] }, end, FLAT);
+        if (i % 2 === 0) await store.recordServed([{ jobId: id, attempt: 0, requests: 10 + i, tokens: 256 * (10 + i) }]);
+        runs.push({ id, runId, nodeId });
+      }
+      const now = base + 6 * 86_400_000;
+      assert.ok((await store.rollUpUsage(now, offset)) >= 48);
+      const fields = ['gpuSeconds', 'energyJ', 'idleJ', 'kwh', 'energyYuan', 'co2Grams', 'requests', 'tokens'] as const;
+      const same = async (q: { from: number; to: number; by: 'tenant' | 'queue' | 'model'; tenant?: string }): Promise<void> => {
+        const raw = await store.usage({ ...q, now });
+        const rolled = await store.usage({ ...q, now, utcOffsetHours: offset });
+        const what = JSON.stringify(q);
+        assert.deepEqual(rolled.map((g) => [g.key, g.model, g.records]), raw.map((g) => [g.key, g.model, g.records]), what);
+        for (const [i, g] of rolled.entries()) for (const f of fields) near(g[f], raw[i]?.[f] ?? NaN, `${what} ${g.key}/${g.model} ${f}`);
+      };
+      const windows: [number, number][] = [[0, now], [base, now], [localHour(base + 30 * H), localHour(base + 80 * H)], [base + 90 * 60_000, base + 100 * 60_000], [base + 17 * 60_000, base + 3 * 86_400_000 + 7 * 60_000]];
+      for (let i = 0; i < 40; i++) {
+        const a = base - 86_400_000 + Math.floor(rng.float() * 7 * 24 * 60) * 60_000;
+        const b = a + 60_000 + Math.floor(rng.float() * 3 * 24 * 60) * 60_000;
+        windows.push([a, b]);
+      }
+      for (const [from, to] of windows) {
+        for (const by of ['tenant', 'queue', 'model'] as const) await same({ from, to, by });
+        await same({ from, to, by: 'tenant', tenant: 'dora' });
+      }
+      // Joules and requests that reach folded records later are spread over their hours the same way.
+      for (const r of runs.slice(0, 6)) {
+        const m = meters.get(r.nodeId) ?? assert.fail('no meter');
+        m.seq++;
+        m.j += 5000;
+        const total = (await store.usage({ from: 0, to: now, now, by: 'job' })).find((g) => g.key === r.id)?.energyJ ?? 0;
+        await store.recordEnergy(r.nodeId, { epoch: 'p', seq: m.seq, nodeJ: m.j, unallocatedJ: 0, runs: [{ runId: r.runId, energyJ: total + 5000, idleJ: 0 }] }, now, FLAT);
+        await store.recordServed([{ jobId: r.id, attempt: 0, requests: 1000, tokens: 1000 }]);
+      }
+      for (const [from, to] of windows.slice(0, 12)) for (const by of ['tenant', 'model'] as const) await same({ from, to, by });
+    });
+
+    test("a replica's served counters count increases only: a restart counts from 0, a repeat adds nothing, nonsense is ignored", async () => {
+      const { id, runId } = await bind('frank', 'n3', [0], 1000, 20 * 86_400_000);
+      await store.heartbeat('n3', [], [{ ...running(runId), startedAt: 20 * 86_400_000 }], 20 * 86_400_000);
+      const served = async (requests?: number, tokens?: number): Promise<[number, number]> => {
+        assert.equal(await store.recordServed([{ jobId: id, attempt: 0, ...(requests !== undefined ? { requests } : {}), ...(tokens !== undefined ? { tokens } : {}) }]), 1);
+        const [g] = await store.usage({ from: 0, to: 21 * 86_400_000, now: 20 * 86_400_000 + 60_000, by: 'job', tenant: 'frank' });
+        return [g?.requests ?? NaN, g?.tokens ?? NaN];
+      };
+      assert.deepEqual(await served(10, 2560), [10, 2560], 'the first reading counts from 0');
+      assert.deepEqual(await served(25, 6400), [25, 6400]);
+      assert.deepEqual(await served(25, 6400), [25, 6400], 'the same reading again: nothing');
+      assert.deepEqual(await served(5, 1280), [30, 7680], 'a restarted counter: from 0 again');
+      assert.deepEqual(await served(7), [32, 7680], 'no tokens counter in this scrape: tokens unchanged');
+      assert.deepEqual(await served(undefined, 1536), [32, 7936]);
+      assert.deepEqual(await served(Number.NaN, 1e300), [32, 7936], 'not a count: ignored');
+      assert.equal(await store.recordServed([{ jobId: id, attempt: 5, requests: 1 }, { jobId: 'x', attempt: 0, requests: 1 }]), 0, 'no such attempt');
+      const [svc] = await store.usage({ from: 0, to: 21 * 86_400_000, now: 20 * 86_400_000 + 60_000, by: 'service', tenant: 'frank' });
+      assert.equal(svc, undefined, 'not a replica: no service row');
     });
 
     test('budgets: set, replace, list per tenant, delete', async () => {

@@ -1,5 +1,5 @@
 /**
- * Usage records and budgets in SQL (migration 009; docs/energy.md): applying an agent's energy
+ * Usage records and budgets in SQL (migrations 009 and 012; docs/energy.md): applying an agent's energy
  * counters to the attempts it ran, aggregating the records for reports and budgets, and the
  * budgets themselves. Called by SqlStore inside its transactions; the rules in words:
  *
@@ -15,21 +15,24 @@
  *   carbon by hour, PUE: core/energy/pricing.ts).
  * - A report over [from, to) counts each record for the share of its run time inside the window
  *   (usage taken as even over the run); `records` counts the attempts that started in it.
- * - Daily rollups (usage_days, as slurmdbd's usage tables that sreport reads): `rollUp` folds the
- *   records that finished before a local midnight at least an hour ago into per-day sums, and
- *   moves the watermark there. A report whose window starts at a local midnight (and ends at
- *   one, or after the watermark) by tenant, queue or model reads the rollups for the records
- *   before the watermark and the records themselves after it (the two sets are disjoint); any
- *   other report reads the records. Energy that reaches a record after it was rolled up is added
- *   to the day it finished.
+ * - Rollups (usageRollup.ts: hourly and daily sums of the records finished before a watermark, as
+ *   slurmdbd's usage tables that sreport reads). A report by tenant, queue or model reads, for the
+ *   part of its window before the watermark, whole days from the daily sums, whole hours from the
+ *   hourly ones, and at most two partial hours at the edges (the hour's records that ran through
+ *   it pro rata, and those that started or ended within it); the records not rolled up are read
+ *   themselves (the two sets are disjoint). By job, node or service it reads the records.
+ * - Services: a replica's attempt holds the requests it served and the tokens it produced, from
+ *   its scraped counters (applyServed); reports spread them over the run like the energy.
  */
 import { energyCharge, type EnergyPrices } from '../core/energy/pricing.ts';
 import type { EnergyReport } from '../api/types.ts';
 import { parseRunId } from './lifecycle.ts';
 import type { Param, SqlDb } from './sqlDb.ts';
+import { foldLate, HOUR, rollupState } from './usageRollup.ts';
+import { planWindow, type HourPart, type Span } from './usageWindow.ts';
 
-export type UsageBy = 'tenant' | 'queue' | 'job' | 'model' | 'node';
-export const USAGE_BY: readonly UsageBy[] = ['tenant', 'queue', 'job', 'model', 'node'];
+export type UsageBy = 'tenant' | 'queue' | 'job' | 'model' | 'node' | 'service';
+export const USAGE_BY: readonly UsageBy[] = ['tenant', 'queue', 'job', 'model', 'node', 'service'];
 export const BUDGET_PERIODS = ['day', 'week', 'month', 'total'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 
@@ -44,7 +47,7 @@ export interface UsageQuery {
   readonly tenant?: string;
   /** The most (key, model) groups returned (ordered by key). */
   readonly limit?: number;
-  /** The local time the daily rollups are cut in; given, whole days are read from them where they can be. */
+  /** The local time the rollups are cut in; given (and the rollups' own), reports by tenant, queue or model read them. */
   readonly utcOffsetHours?: number;
 }
 
@@ -53,7 +56,7 @@ export interface UsageGroup {
   readonly key: string;
   /** null: CPU-only tasks. */
   readonly model: string | null;
-  /** For by=job: the job's tenant and queue. */
+  /** For by=job and by=service: the tenant and queue. */
   readonly tenant?: string;
   readonly queue?: string;
   readonly records: number;
@@ -64,6 +67,9 @@ export interface UsageGroup {
   readonly kwh: number;
   readonly energyYuan: number;
   readonly co2Grams: number;
+  /** Services: requests the replicas served and tokens they produced (0 for other jobs). */
+  readonly requests: number;
+  readonly tokens: number;
 }
 
 /** A node's measured energy since it first reported, and what its records were given. */
@@ -124,7 +130,6 @@ export async function applyEnergy(db: SqlDb, nodeId: string, r: EnergyReport, no
   } else {
     await db.run('INSERT INTO node_energy (node_id, epoch, seq, meter_j, meter_unallocated_j, energy_j, unallocated_j, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [nodeId, r.epoch, r.seq, r.nodeJ, r.unallocatedJ, dNode, dUnallocated, now]);
   }
-  const rolled = r.runs.length ? await db.get<RollupRow>('SELECT through, utc_offset_ms FROM usage_rollup WHERE id = 1') : undefined;
   for (const run of r.runs) {
     const id = parseRunId(run.runId);
     if (!id) continue;
@@ -142,55 +147,136 @@ export async function applyEnergy(db: SqlDb, nodeId: string, r: EnergyReport, no
          meter_epoch = $9, meter_j = $10, meter_idle_j = $11, meter_at = $12 WHERE job_id = $1 AND idx = $2 AND attempt = $3`,
       [...key, dJ, dIdle, c.kwh, c.energyYuan, c.co2Grams, r.epoch, run.energyJ, run.idleJ, now],
     );
-    // Late joules of a record already rolled up go to the day it finished.
-    if (rolled && row.finished_at !== null && Number(row.finished_at) < Number(rolled.through)) {
-      const day = localDay(Number(row.finished_at), Number(rolled.utc_offset_ms));
-      await upsertDays(db, [[bucketKey(day, row), { records: 0, gpuMs: 0, energyJ: dJ, idleJ: dIdle, kwh: c.kwh, energyYuan: c.energyYuan, co2Grams: c.co2Grams }]]);
+    // Late joules of a record already rolled up are spread over its hours and days too.
+    if (row.finished_at !== null && row.started_at !== null) {
+      await foldLate(db, { ...row, gpu_milli: 0, started_at: Number(row.started_at), finished_at: Number(row.finished_at), energy_j: dJ, idle_j: dIdle, kwh: c.kwh, energy_yuan: c.energyYuan, co2_g: c.co2Grams, requests: 0, tokens: 0 });
     }
+  }
+  return true;
+}
+
+/** What a service replica's metrics endpoint said it served so far (cumulative counters; absent: not exposed). */
+export interface ServedReport {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly requests?: number;
+  readonly tokens?: number;
+}
+
+/** Counter values above this are not physical (a replica cannot inflate a report past it). */
+const MAX_COUNTER = 1e15;
+
+/**
+ * Adds what a replica's counters rose by since they were last read to its attempt's record
+ * (task 0: a replica has one task). The first reading counts from 0 (the process's start); a
+ * reading below the last one is a restarted counter and counts from 0 again — increases only, as
+ * Prometheus's rate() reads a counter. The last readings are kept in the record, so a new leader
+ * (whose controller starts afresh) counts nothing twice. False when the attempt is unknown.
+ */
+export async function applyServed(db: SqlDb, s: ServedReport): Promise<boolean> {
+  if (!/^\d{1,15}$/.test(s.jobId) || !Number.isSafeInteger(s.attempt)) return false;
+  const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+  const key: Param[] = [Number(s.jobId), s.attempt];
+  const row = await db.get<{ tenant: string | null; queue: string | null; gpu_model: string | null; started_at: number | null; finished_at: number | null; requests_seen: number | null; tokens_seen: number | null }>(
+    `SELECT tenant, queue, gpu_model, started_at, finished_at, requests_seen, tokens_seen FROM task_attempts WHERE job_id = $1 AND idx = 0 AND attempt = $2${lock}`,
+    key,
+  );
+  if (!row) return false;
+  const reading = (v: number | undefined): number | undefined => (v === undefined || !Number.isFinite(v) || v < 0 || v > MAX_COUNTER ? undefined : v);
+  const increase = (v: number | undefined, seen: number | null): number => (v === undefined ? 0 : seen === null || v < Number(seen) ? v : v - Number(seen));
+  const requests = reading(s.requests);
+  const tokens = reading(s.tokens);
+  const dRequests = increase(requests, row.requests_seen);
+  const dTokens = increase(tokens, row.tokens_seen);
+  await db.run('UPDATE task_attempts SET requests = requests + $3, tokens = tokens + $4, requests_seen = $5, tokens_seen = $6 WHERE job_id = $1 AND idx = 0 AND attempt = $2', [
+    ...key,
+    dRequests,
+    dTokens,
+    requests ?? row.requests_seen,
+    tokens ?? row.tokens_seen,
+  ]);
+  if ((dRequests > 0 || dTokens > 0) && row.finished_at !== null && row.started_at !== null) {
+    await foldLate(db, { ...row, gpu_milli: 0, started_at: Number(row.started_at), finished_at: Number(row.finished_at), energy_j: 0, idle_j: 0, kwh: 0, energy_yuan: 0, co2_g: 0, requests: dRequests, tokens: dTokens });
   }
   return true;
 }
 
 /** Groups of usage records (see UsageQuery and the file comment), ordered by key and model. */
 export async function usageGroups(db: SqlDb, q: UsageQuery): Promise<UsageGroup[]> {
-  const roll = q.utcOffsetHours === undefined || q.by === 'job' || q.by === 'node' ? undefined : await db.get<RollupRow>('SELECT through, utc_offset_ms FROM usage_rollup WHERE id = 1');
+  const rolled = q.utcOffsetHours === undefined || !ROLLED_UP_KEYS.has(q.by) ? undefined : await rollupState(db);
   const offsetMs = Math.round((q.utcOffsetHours ?? 0) * HOUR);
-  const through = roll ? Number(roll.through) : 0;
-  const aligned = (t: number): boolean => localDay(t, offsetMs) === t;
-  if (!roll || Number(roll.utc_offset_ms) !== offsetMs || through <= 0 || !(q.from <= 0 || aligned(q.from)) || !(q.to >= through || aligned(q.to))) return recordGroups(db, q, null);
-  const merged = new Map<string, UsageGroup>();
+  if (!rolled || rolled.offsetMs !== offsetMs || rolled.through <= 0) return recordGroups(db, q, { kind: 'all' });
   const { limit: _, ...unlimited } = q;
-  for (const g of [...(await dayGroups(db, q)), ...(await recordGroups(db, unlimited, through))]) {
-    const k = `${g.key}\u0000${g.model ?? ''}`;
-    const had = merged.get(k);
-    merged.set(k, had ? { ...had, records: had.records + g.records, gpuSeconds: had.gpuSeconds + g.gpuSeconds, energyJ: had.energyJ + g.energyJ, idleJ: had.idleJ + g.idleJ, kwh: had.kwh + g.kwh, energyYuan: had.energyYuan + g.energyYuan, co2Grams: had.co2Grams + g.co2Grams } : g);
+  const plan = planWindow(q.from, q.to, rolled.through, offsetMs);
+  const parts: Promise<UsageGroup[]>[] = [];
+  if (plan.days) parts.push(bucketGroups(db, 'usage_days', plan.days, q));
+  for (const span of plan.hours) parts.push(bucketGroups(db, 'usage_hours', span, q));
+  for (const edge of plan.edges) {
+    parts.push(coverGroups(db, edge, q));
+    parts.push(recordGroups(db, { ...unlimited, from: edge.from, to: edge.to }, { kind: 'edge', hour: edge.hour, through: rolled.through }));
+  }
+  parts.push(recordGroups(db, unlimited, { kind: 'unrolled', since: rolled.through }));
+  const merged = new Map<string, UsageGroup>();
+  for (const part of parts) {
+    for (const g of await part) {
+      const k = `${g.key}\u0000${g.model ?? ''}`;
+      const had = merged.get(k);
+      merged.set(k, had ? addGroups(had, g) : g);
+    }
   }
   const sorted = [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : (a.model ?? '') < (b.model ?? '') ? -1 : (a.model ?? '') > (b.model ?? '') ? 1 : 0));
   return q.limit === undefined ? sorted : sorted.slice(0, q.limit);
 }
 
-type GroupRow = { k: string | number | null; model: string | null; tenant?: string | null; queue?: string | null; records: number | string | null; gpu_seconds: number | null; energy_j: number | null; idle_j: number | null; kwh: number | null; energy_yuan: number | null; co2_g: number | null };
+/** The keys the rollups hold (job, node and service read the records). */
+const ROLLED_UP_KEYS: ReadonlySet<UsageBy> = new Set(['tenant', 'queue', 'model']);
 
-const groupFromRow = (by: UsageBy) => (r: GroupRow): UsageGroup => ({
+const addGroups = (a: UsageGroup, b: UsageGroup): UsageGroup => ({
+  ...a,
+  records: a.records + b.records,
+  gpuSeconds: a.gpuSeconds + b.gpuSeconds,
+  energyJ: a.energyJ + b.energyJ,
+  idleJ: a.idleJ + b.idleJ,
+  kwh: a.kwh + b.kwh,
+  energyYuan: a.energyYuan + b.energyYuan,
+  co2Grams: a.co2Grams + b.co2Grams,
+  requests: a.requests + b.requests,
+  tokens: a.tokens + b.tokens,
+});
+
+type GroupRow = { k: string | number | null; model: string | null; tenant?: string | null; queue?: string | null; records: number | string | null; gpu_seconds: number | null; energy_j: number | null; idle_j: number | null; kwh: number | null; energy_yuan: number | null; co2_g: number | null; requests: number | null; tokens: number | null };
+
+const groupFromRow = (by: UsageBy, scale = 1) => (r: GroupRow): UsageGroup => ({
   key: r.k === null ? '' : String(r.k),
   model: r.model === '' ? null : r.model,
-  ...(by === 'job' ? { tenant: r.tenant ?? '', queue: r.queue ?? '' } : {}),
+  ...(by === 'job' || by === 'service' ? { tenant: r.tenant ?? '', queue: r.queue ?? '' } : {}),
   records: Number(r.records ?? 0),
-  gpuSeconds: Number(r.gpu_seconds ?? 0),
-  energyJ: Number(r.energy_j ?? 0),
-  idleJ: Number(r.idle_j ?? 0),
-  kwh: Number(r.kwh ?? 0),
-  energyYuan: Number(r.energy_yuan ?? 0),
-  co2Grams: Number(r.co2_g ?? 0),
+  gpuSeconds: Number(r.gpu_seconds ?? 0) * scale,
+  energyJ: Number(r.energy_j ?? 0) * scale,
+  idleJ: Number(r.idle_j ?? 0) * scale,
+  kwh: Number(r.kwh ?? 0) * scale,
+  energyYuan: Number(r.energy_yuan ?? 0) * scale,
+  co2Grams: Number(r.co2_g ?? 0) * scale,
+  requests: Number(r.requests ?? 0) * scale,
+  tokens: Number(r.tokens ?? 0) * scale,
 });
 
 /**
- * The records themselves (those finished at or after `unrolledFrom` and the running ones, when
- * given), each counted for its share inside the window. SQLite is told how to read the table:
- * it has no statistics for a range bound at run time, and an index walk with a row lookup per
- * record is many times slower than a scan when the window holds most of them.
+ * Which records a query reads: all of them; those not rolled up (finished at or after the
+ * watermark, or running); or, for a partial hour at a report's edge, the rolled-up records that
+ * started or ended within that hour (the others ran through it and are in its cover sums).
  */
-async function recordGroups(db: SqlDb, q: UsageQuery, unrolledFrom: number | null): Promise<UsageGroup[]> {
+type RecordSource = { readonly kind: 'all' } | { readonly kind: 'unrolled'; readonly since: number } | { readonly kind: 'edge'; readonly hour: number; readonly through: number };
+
+/** The columns of task_attempts the record queries read. */
+const RECORD_COLUMNS = 'job_id, node_id, tenant, queue, gpu_model, gpu_milli, started_at, finished_at, energy_j, idle_j, kwh, energy_yuan, co2_g, requests, tokens';
+
+/**
+ * The records of `source`, each counted for its share inside the window. SQLite is told how to
+ * read the table: it has no statistics for a range bound at run time, and an index walk with a
+ * row lookup per record is many times slower than a scan when the window holds most of them.
+ */
+async function recordGroups(db: SqlDb, q: UsageQuery, source: RecordSource): Promise<UsageGroup[]> {
   const pg = db.dialect === 'postgres';
   const least = pg ? 'LEAST' : 'MIN';
   const greatest = pg ? 'GREATEST' : 'MAX';
@@ -198,165 +284,79 @@ async function recordGroups(db: SqlDb, q: UsageQuery, unrolledFrom: number | nul
   // ms of the record inside [from, to), and that as a share of its run (1 for a run of no length).
   const inside = `CAST(${greatest}(0, ${least}(${end}, $2) - ${greatest}(a.started_at, $1)) AS DOUBLE PRECISION)`;
   const share = `(CASE WHEN ${end} > a.started_at THEN ${inside} / (${end} - a.started_at) ELSE 1.0 END)`;
-  const key = { tenant: 'a.tenant', queue: 'a.queue', job: 'a.job_id', model: "COALESCE(a.gpu_model, '')", node: 'a.node_id' }[q.by];
+  const key = { tenant: 'a.tenant', queue: 'a.queue', job: 'a.job_id', model: "COALESCE(a.gpu_model, '')", node: 'a.node_id', service: 'j.service_id' }[q.by];
   const params: Param[] = [q.from, q.to, q.now];
-  let where = 'a.started_at IS NOT NULL AND a.started_at < $2 AND (a.finished_at >= $1 OR (a.finished_at IS NULL AND $3 >= $1))';
-  if (unrolledFrom !== null) {
-    params.push(unrolledFrom);
-    where += ` AND (a.finished_at >= $${params.length} OR a.finished_at IS NULL)`;
+  const p = (v: Param): string => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  // Overlaps [from, to): a run ending at `from` has nothing inside (one of no length starting there has).
+  let where = 'a.started_at IS NOT NULL AND a.started_at < $2 AND (a.finished_at > $1 OR (a.finished_at = $1 AND a.started_at = $1) OR (a.finished_at IS NULL AND $3 >= $1))';
+  let table: string;
+  if (source.kind === 'edge') {
+    const h0 = p(source.hour);
+    const h1 = p(source.hour + HOUR);
+    const through = p(source.through);
+    const started = pg ? '' : ' INDEXED BY task_attempts_started';
+    const finished = pg ? '' : ' INDEXED BY task_attempts_finished';
+    table = `(SELECT ${RECORD_COLUMNS} FROM task_attempts${started} WHERE started_at >= ${h0} AND started_at < ${h1} AND finished_at < ${through}
+      UNION ALL SELECT ${RECORD_COLUMNS} FROM task_attempts${finished} WHERE finished_at > ${h0} AND finished_at < ${h1} AND started_at < ${h0}) a`;
+  } else {
+    const hint = pg || q.tenant !== undefined || q.by === 'service' ? '' : source.kind === 'unrolled' ? ' INDEXED BY task_attempts_finished' : ' NOT INDEXED';
+    table = `task_attempts a${hint}`;
+    if (source.kind === 'unrolled') where += ` AND (a.finished_at >= ${p(source.since)} OR a.finished_at IS NULL)`;
   }
-  if (q.tenant !== undefined) {
-    params.push(q.tenant);
-    where += ` AND a.tenant = $${params.length}`;
+  if (q.by === 'service') {
+    // A service's records are its replicas' (jobs whose service_id is the service's).
+    table = `jobs j JOIN ${table} ON a.job_id = j.id`;
+    where += ' AND j.service_id IS NOT NULL';
   }
-  params.push(q.limit ?? 1_000_000_000);
-  const hint = pg || q.tenant !== undefined ? '' : unrolledFrom !== null ? ' INDEXED BY task_attempts_finished' : ' NOT INDEXED';
-  const sql = `SELECT ${key} AS k, a.gpu_model AS model,${q.by === 'job' ? ' MIN(a.tenant) AS tenant, MIN(a.queue) AS queue,' : ''}
+  if (q.tenant !== undefined) where += ` AND a.tenant = ${p(q.tenant)}`;
+  const limit = p(q.limit ?? 1_000_000_000);
+  const sql = `SELECT ${key} AS k, a.gpu_model AS model,${q.by === 'job' || q.by === 'service' ? ' MIN(a.tenant) AS tenant, MIN(a.queue) AS queue,' : ''}
       SUM(CASE WHEN a.started_at >= $1 THEN 1 ELSE 0 END) AS records,
       SUM(a.gpu_milli * ${inside}) / 1000000.0 AS gpu_seconds,
       SUM(a.energy_j * ${share}) AS energy_j,
       SUM(a.idle_j * ${share}) AS idle_j,
       SUM(a.kwh * ${share}) AS kwh,
       SUM(a.energy_yuan * ${share}) AS energy_yuan,
-      SUM(a.co2_g * ${share}) AS co2_g
-    FROM task_attempts a${hint} WHERE ${where}
-    GROUP BY ${key}, a.gpu_model ORDER BY ${key}, a.gpu_model LIMIT $${params.length}`;
+      SUM(a.co2_g * ${share}) AS co2_g,
+      SUM(a.requests * ${share}) AS requests,
+      SUM(a.tokens * ${share}) AS tokens
+    FROM ${table} WHERE ${where}
+    GROUP BY ${key}, a.gpu_model ORDER BY ${key}, a.gpu_model LIMIT ${limit}`;
   return (await db.all<GroupRow>(sql, params)).map(groupFromRow(q.by));
 }
 
-/** The daily rollups of the days in [from, to). */
-async function dayGroups(db: SqlDb, q: UsageQuery): Promise<UsageGroup[]> {
-  const key = { tenant: 'tenant', queue: 'queue', model: 'gpu_model', job: 'tenant', node: 'tenant' }[q.by];
-  // A window from the epoch (or before) takes every day: the first local day may start before it.
-  const params: Param[] = [q.from <= 0 ? -Number.MAX_SAFE_INTEGER : q.from, q.to];
-  let where = 'day >= $1 AND day < $2';
+const BUCKET_KEYS = { tenant: 'tenant', queue: 'queue', model: 'gpu_model', job: 'tenant', node: 'tenant', service: 'tenant' } as const;
+
+/** The sums of the whole days (usage_days) or hours (usage_hours) in span. */
+async function bucketGroups(db: SqlDb, table: 'usage_days' | 'usage_hours', span: Span, q: UsageQuery): Promise<UsageGroup[]> {
+  const key = BUCKET_KEYS[q.by];
+  const at = table === 'usage_days' ? 'day' : 'hour';
+  const params: Param[] = [span.from, span.to];
+  let where = `${at} >= $1 AND ${at} < $2`;
   if (q.tenant !== undefined) {
     params.push(q.tenant);
     where += ` AND tenant = $${params.length}`;
   }
   const sql = `SELECT ${key} AS k, gpu_model AS model, SUM(records) AS records, SUM(gpu_ms) / 1000000.0 AS gpu_seconds, SUM(energy_j) AS energy_j, SUM(idle_j) AS idle_j,
-      SUM(kwh) AS kwh, SUM(energy_yuan) AS energy_yuan, SUM(co2_g) AS co2_g FROM usage_days WHERE ${where} GROUP BY ${key}, gpu_model`;
+      SUM(kwh) AS kwh, SUM(energy_yuan) AS energy_yuan, SUM(co2_g) AS co2_g, SUM(requests) AS requests, SUM(tokens) AS tokens FROM ${table} WHERE ${where} GROUP BY ${key}, gpu_model`;
   return (await db.all<GroupRow>(sql, params)).map(groupFromRow(q.by));
 }
 
-interface RollupRow {
-  through: number;
-  utc_offset_ms: number;
-}
-
-interface Sums {
-  records: number;
-  gpuMs: number;
-  energyJ: number;
-  idleJ: number;
-  kwh: number;
-  energyYuan: number;
-  co2Grams: number;
-}
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-/** The start (ms) of the local day holding t. */
-const localDay = (t: number, offsetMs: number): number => Math.floor((t + offsetMs) / DAY) * DAY - offsetMs;
-const bucketKey = (day: number, r: { tenant: string | null; queue: string | null; gpu_model: string | null }): string => JSON.stringify([day, r.tenant ?? '', r.queue ?? '', r.gpu_model ?? '']);
-
-/** Adds sums to day buckets (keys from bucketKey), 200 per statement. */
-async function upsertDays(db: SqlDb, buckets: readonly [string, Sums][]): Promise<void> {
-  for (let i = 0; i < buckets.length; i += 200) {
-    const batch = buckets.slice(i, i + 200);
-    const params: Param[] = [];
-    const rows = batch.map(([k, s]) => {
-      const [day, tenant, queue, model] = JSON.parse(k) as [number, string, string, string];
-      params.push(day, tenant, queue, model, s.records, s.gpuMs, s.energyJ, s.idleJ, s.kwh, s.energyYuan, s.co2Grams);
-      const b = params.length - 11;
-      return `(${Array.from({ length: 11 }, (_, j) => `$${b + j + 1}`).join(', ')})`;
-    });
-    await db.run(
-      `INSERT INTO usage_days (day, tenant, queue, gpu_model, records, gpu_ms, energy_j, idle_j, kwh, energy_yuan, co2_g) VALUES ${rows.join(', ')}
-       ON CONFLICT (day, tenant, queue, gpu_model) DO UPDATE SET records = usage_days.records + excluded.records, gpu_ms = usage_days.gpu_ms + excluded.gpu_ms,
-         energy_j = usage_days.energy_j + excluded.energy_j, idle_j = usage_days.idle_j + excluded.idle_j, kwh = usage_days.kwh + excluded.kwh,
-         energy_yuan = usage_days.energy_yuan + excluded.energy_yuan, co2_g = usage_days.co2_g + excluded.co2_g`,
-      params,
-    );
+/** For a partial hour: the records that ran through the whole hour, taken pro rata (their usage is even over it). */
+async function coverGroups(db: SqlDb, part: HourPart, q: UsageQuery): Promise<UsageGroup[]> {
+  const key = BUCKET_KEYS[q.by];
+  const params: Param[] = [part.hour];
+  let where = 'hour = $1 AND covering > 0';
+  if (q.tenant !== undefined) {
+    params.push(q.tenant);
+    where += ` AND tenant = $${params.length}`;
   }
-}
-
-interface FinishedRecord {
-  tenant: string | null;
-  queue: string | null;
-  gpu_model: string | null;
-  gpu_milli: number;
-  started_at: number;
-  finished_at: number;
-  energy_j: number;
-  idle_j: number;
-  kwh: number;
-  energy_yuan: number;
-  co2_g: number;
-}
-
-/** Spreads finished records over the local days they ran in. */
-export function spreadOverDays(records: readonly FinishedRecord[], offsetMs: number): Map<string, Sums> {
-  const out = new Map<string, Sums>();
-  for (const r of records) {
-    const start = Number(r.started_at);
-    const end = Math.max(start, Number(r.finished_at));
-    const span = end - start;
-    for (let d = localDay(start, offsetMs); d === localDay(start, offsetMs) || d < end; d += DAY) {
-      const inside = Math.max(0, Math.min(end, d + DAY) - Math.max(start, d));
-      const share = span > 0 ? inside / span : 1;
-      const k = bucketKey(d, r);
-      const s = out.get(k) ?? { records: 0, gpuMs: 0, energyJ: 0, idleJ: 0, kwh: 0, energyYuan: 0, co2Grams: 0 };
-      if (start >= d && start < d + DAY) s.records++;
-      s.gpuMs += Number(r.gpu_milli) * inside;
-      s.energyJ += Number(r.energy_j) * share;
-      s.idleJ += Number(r.idle_j) * share;
-      s.kwh += Number(r.kwh) * share;
-      s.energyYuan += Number(r.energy_yuan) * share;
-      s.co2Grams += Number(r.co2_g) * share;
-      out.set(k, s);
-    }
-  }
-  return out;
-}
-
-/**
- * Folds the records that finished before the last local midnight at least an hour before `now`
- * into usage_days, one day of them per transaction, and moves the watermark there; a change of
- * the local time's offset rebuilds the rollups from the start. Returns the records folded.
- */
-export async function rollUp(db: SqlDb, now: number, utcOffsetHours: number): Promise<number> {
-  const offsetMs = Math.round(utcOffsetHours * HOUR);
-  const target = localDay(now - HOUR, offsetMs);
-  const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-  let folded = 0;
-  for (;;) {
-    const step = await db.tx(async (tx) => {
-      let row = await tx.get<RollupRow>(`SELECT through, utc_offset_ms FROM usage_rollup WHERE id = 1${lock}`);
-      if (!row || Number(row.utc_offset_ms) !== offsetMs) {
-        await tx.run('DELETE FROM usage_days');
-        await tx.run('DELETE FROM usage_rollup');
-        await tx.run('INSERT INTO usage_rollup (id, through, utc_offset_ms) VALUES (1, 0, $1)', [offsetMs]);
-        row = { through: 0, utc_offset_ms: offsetMs };
-      }
-      let from = Number(row.through);
-      if (from >= target) return null;
-      if (from === 0) {
-        const first = await tx.get<{ t: number | null }>('SELECT MIN(finished_at) AS t FROM task_attempts');
-        from = first?.t === null || first?.t === undefined ? target : Math.min(target, localDay(Number(first.t), offsetMs));
-      }
-      const to = Math.min(target, localDay(from, offsetMs) + DAY);
-      const records = await tx.all<FinishedRecord>(
-        'SELECT tenant, queue, gpu_model, gpu_milli, started_at, finished_at, energy_j, idle_j, kwh, energy_yuan, co2_g FROM task_attempts WHERE finished_at >= $1 AND finished_at < $2 AND started_at IS NOT NULL',
-        [from, to],
-      );
-      await upsertDays(tx, [...spreadOverDays(records, offsetMs)]);
-      await tx.run('UPDATE usage_rollup SET through = $1 WHERE id = 1', [Math.max(to, from)]);
-      return records.length;
-    });
-    if (step === null) return folded;
-    folded += step;
-  }
+  const sql = `SELECT ${key} AS k, gpu_model AS model, 0 AS records, SUM(cover_gpu_ms) / 1000000.0 AS gpu_seconds, SUM(cover_energy_j) AS energy_j, SUM(cover_idle_j) AS idle_j,
+      SUM(cover_kwh) AS kwh, SUM(cover_energy_yuan) AS energy_yuan, SUM(cover_co2_g) AS co2_g, SUM(cover_requests) AS requests, SUM(cover_tokens) AS tokens FROM usage_hours WHERE ${where} GROUP BY ${key}, gpu_model`;
+  return (await db.all<GroupRow>(sql, params)).map(groupFromRow(q.by, (part.to - part.from) / HOUR));
 }
 
 /** Every node that reported energy, with what its records were given (all time). */

@@ -162,7 +162,7 @@ describe('e2e: measured energy, usage records and budgets across restarts', () =
     assert.equal((await bee.req('GET', '/v1/usage/nodes')).status, 403);
     const cli = (token: string, ...args: string[]): string => execFileSync(process.execPath, [join(ROOT, 'bin', 'tide.js'), ...args, '--server', server.url, '--token', token], { encoding: 'utf8' });
     const csv = cli(ADMIN, 'report', 'energy', '--by', 'tenant', '--from', '0', '-o', 'csv').trim().split('\n');
-    assert.equal(csv[0], 'tenant,energy_kwh,idle_kwh,facility_kwh,co2_kg,kwh_gpu_h');
+    assert.equal(csv[0], 'tenant,energy_kwh,idle_kwh,facility_kwh,co2_kg,kwh_gpu_h,requests,tokens,j_req,yuan_mtok');
     assert.deepEqual(csv.slice(1).map((l) => l.split(',')[0]), ['bee', 'e2e']);
     assert.match(cli(ADMIN, 'report', 'cost', '--by', 'job', '--from', '0'), new RegExp(`^${jobIds[0]}\\s+e2e\\s+default\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+$`, 'm'));
     const own = cli(TENANT, 'usage', '--from', '0');

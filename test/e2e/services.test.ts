@@ -23,6 +23,8 @@ const LOADGEN = join(ROOT, 'examples', 'service', 'loadgen.mjs');
 const TRAINER = join(ROOT, 'examples', 'workload', 'trainer.mjs');
 const BOB = 'e2e-bob-token';
 const NODES = { 'node-a': '127.0.0.2', 'node-b': '127.0.0.3' } as const;
+/** Replica ports of this run's own (another cluster on the machine may hold 20000 and up on every address). */
+const PORTS = 21_000 + 50 * Math.floor(Math.random() * 160);
 
 /** The service: each replica listens on its node's own address (its port from TIDE_SERVICE_PORT). */
 const serviceSpec = {
@@ -77,7 +79,7 @@ describe('e2e: a service scales on its load and lends its idle GPUs to training'
       '  - name: train', '    cohort: tidal', '    nominalQuota: 0', '    tenants: [e2e]',
       '  - name: default', '    tenants: [e2e, bob]', '',
     ].join('\n'));
-    server = await startServerProcess({ dataDir: join(dir, 'server'), config, nodeLeaseMs: 10_000, extra: ['--service-decide-ms', '1500', '--service-reconcile-ms', '200'] });
+    server = await startServerProcess({ dataDir: join(dir, 'server'), config, nodeLeaseMs: 10_000, extra: ['--service-decide-ms', '1500', '--service-reconcile-ms', '200', '--service-ports', `${PORTS}-${PORTS + 49}`] });
     api = new Api(server.url);
     admin = new Api(server.url, ADMIN);
     bob = new Api(server.url, BOB);

@@ -80,6 +80,25 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The servers and agents this process started and has not stopped yet. */
+const started = new Set<Child>();
+let signalsHooked = false;
+
+/**
+ * On Ctrl-C or SIGTERM, stops every server and agent the bench started (an agent stops its
+ * tasks when it is stopped) before exiting, so an interrupted bench leaves nothing running.
+ */
+function stopChildrenOnSignal(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      const stops = [...started].map((c) => c.stop());
+      void Promise.race([Promise.all(stops), sleep(15_000)]).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+}
+
 class Child {
   output = '';
   readonly exited: Promise<number | null>;
@@ -87,6 +106,9 @@ class Child {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
+    stopChildrenOnSignal();
+    started.add(this);
+    child.on('exit', () => started.delete(this));
     const keep = (d: Buffer): void => {
       this.output += d.toString();
       if (this.output.length > 200_000) this.output = this.output.slice(-100_000);

@@ -14,21 +14,25 @@
  * with an event whenever either changes. The scheduling loop reads `reservations()` each cycle,
  * so the core's lending stage lends what is not kept and reclaims borrowers when it rises.
  *
+ * Each scrape also records what the replica served (its service-time summary's _count: requests
+ * finished; its tokens counter) on its attempt's usage record, counting increases only
+ * (store/usage.ts applyServed); a ready replica scaled down is scraped once more first.
+ *
  * The server reaches a replica only at the host of the node it runs on and its own port, and
  * only at the paths its spec declared (replicaSpec.ts replicaUrl); it follows no redirect and
  * reads at most 1 MiB.
  */
-import type { JobSpec, ServiceSpec } from '../../api/spec.ts';
+import { serviceTokensMetric, type JobSpec, type ServiceSpec } from '../../api/spec.ts';
 import type { Job } from '../../api/types.ts';
 import type { Autoscaler, ReplicaDecision, ServiceShape } from '../../core/tidal/autoscaler.ts';
 import { getAutoscaler } from '../../core/tidal/policies/index.ts';
-import type { ReplicaRecord, ServiceRecord, ServiceReservation, Store } from '../../store/store.ts';
+import type { ReplicaRecord, ServedReport, ServiceRecord, ServiceReservation, Store } from '../../store/store.ts';
 import { boundedBody } from '../agentLink.ts';
 import { queueLoans } from './loans.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { observation, ScrapeTracker, type ReplicaScrape } from './observe.ts';
 import { readMetrics } from './promText.ts';
-import { freeOrdinal, freePort, portOf, replicaBase, replicaSpec, replicaUrl } from './replicaSpec.ts';
+import { freeOrdinal, freePort, portOf, replicaBase, replicaSpec, replicaUrl, type PortRange } from './replicaSpec.ts';
 
 export interface ServiceControllerOptions {
   /** ms since the epoch. */
@@ -45,6 +49,8 @@ export interface ServiceControllerOptions {
    * autoscaler sees the times the spec states.
    */
   readonly timeScale?: number;
+  /** The ports handed to replicas (`--service-ports`); default 20000-29499. */
+  readonly ports?: PortRange;
   /** Bounds one probe or scrape (ms); default 2000. */
   readonly httpTimeoutMs?: number;
   /** Told when replicas were added or stopped (the loop schedules them at once). */
@@ -80,6 +86,14 @@ interface ServiceState {
 }
 
 const runOf = (j: Job): string => `${j.id}.${j.attempt}`;
+/** The metrics read off a replica. */
+const scrapedNames = (spec: ServiceSpec): string[] => [spec.metrics.rate, spec.metrics.queue, spec.metrics.inFlight, `${spec.metrics.serviceTime}_sum`, `${spec.metrics.serviceTime}_count`, serviceTokensMetric(spec)];
+/** What a replica's scrape says it served (cumulative): requests finished and tokens produced. */
+function servedOf(r: ReplicaRecord, spec: ServiceSpec, values: ReadonlyMap<string, number>): ServedReport {
+  const requests = values.get(`${spec.metrics.serviceTime}_count`);
+  const tokens = values.get(serviceTokensMetric(spec));
+  return { jobId: r.job.id, attempt: r.job.attempt, ...(requests !== undefined ? { requests } : {}), ...(tokens !== undefined ? { tokens } : {}) };
+}
 const gpusPerReplica = (spec: JobSpec): number => {
   const g = spec.groups[0];
   return g ? (g.gpuCount * g.gpuMilli) / 1000 : 0;
@@ -282,7 +296,7 @@ export class ServiceController {
     if (live.length < s.desired && now >= state.nextStartMs) {
       const names = live.map((r) => r.job.name);
       for (let i = live.length; i < s.desired; i++) {
-        const port = freePort(ports);
+        const port = freePort(ports, this.o.ports);
         if (port === null) {
           this.o.log?.(`service ${s.job.id}: no free replica port`);
           break;
@@ -300,6 +314,7 @@ export class ServiceController {
       const stage = (r: ReplicaRecord): number => (r.node === null ? 0 : !r.ready ? 1 : 2);
       const order = [...live].sort((a, b) => stage(a) - stage(b) || (state.inFlight.get(runOf(a.job)) ?? 0) - (state.inFlight.get(runOf(b.job)) ?? 0) || Number(b.job.id) - Number(a.job.id));
       for (const r of order.slice(0, live.length - s.desired)) {
+        if (r.ready) await this.recordServed(spec, [r]);
         const inFlight = state.inFlight.get(runOf(r.job)) ?? 0;
         const why = `scaled down to ${s.desired} replica(s)${s.reason ? `: ${s.reason}` : ''} (${r.node === null ? 'not placed yet' : !r.ready ? 'not ready yet' : `${inFlight} request(s) in service`})`;
         if (await this.store.stopReplica(r.job.id, why, now)) {
@@ -318,18 +333,16 @@ export class ServiceController {
     const spec = s.job.spec.service as ServiceSpec;
     const live = reps.filter((r) => r.job.state !== 'cancelled');
     const ready = live.filter((r) => r.ready);
+    const served: ServedReport[] = [];
     const scrapes: ReplicaScrape[] = await Promise.all(
       ready.map(async (r): Promise<ReplicaScrape> => {
-        const url = replicaUrl(r.nodeAddress, r.job.spec, spec.metrics.path);
-        const res = url === null ? null : await this.get(url).catch(() => null);
-        if (res?.status !== 200) {
-          this.o.metrics?.scrapeFailures.inc();
-          return { run: runOf(r.job) };
-        }
-        const names = [spec.metrics.rate, spec.metrics.queue, spec.metrics.inFlight, `${spec.metrics.serviceTime}_sum`, `${spec.metrics.serviceTime}_count`];
-        return { run: runOf(r.job), values: readMetrics(res.text, names) };
+        const values = await this.scrape(r, spec);
+        if (!values) return { run: runOf(r.job) };
+        served.push(servedOf(r, spec, values));
+        return { run: runOf(r.job), values };
       }),
     );
+    await this.store.recordServed(served).catch((e: unknown) => this.o.log?.(`service ${s.job.id}: recording what its replicas served: ${(e as Error).message}`));
     const round = state.tracker.round(scrapes);
     state.inFlight = round.inFlight;
     // A learned service time (the replicas measure it on the wall clock) rebuilds the autoscaler when it moved by a fifth.
@@ -376,6 +389,27 @@ export class ServiceController {
       if (short > 0) await this.store.addEvent({ type: 'service:shortfall', jobId: s.job.id, message: `needs ${short} GPU(s) now that are lent: their borrowers are stopped at once` }, now);
     }
     return desired !== s.desired;
+  }
+
+  /** A replica's metrics (undefined when the scrape failed, counted in the metric). */
+  private async scrape(r: ReplicaRecord, spec: ServiceSpec): Promise<ReadonlyMap<string, number> | undefined> {
+    const url = replicaUrl(r.nodeAddress, r.job.spec, spec.metrics.path);
+    const res = url === null ? null : await this.get(url).catch(() => null);
+    if (res?.status !== 200) {
+      this.o.metrics?.scrapeFailures.inc();
+      return undefined;
+    }
+    return readMetrics(res.text, scrapedNames(spec));
+  }
+
+  /** Scrapes replicas and records what they served (a failure is logged: the next scrape catches up). */
+  private async recordServed(spec: ServiceSpec, reps: readonly ReplicaRecord[]): Promise<void> {
+    const served: ServedReport[] = [];
+    for (const r of reps) {
+      const values = await this.scrape(r, spec);
+      if (values) served.push(servedOf(r, spec, values));
+    }
+    await this.store.recordServed(served).catch((e: unknown) => this.o.log?.(`services: recording what replicas served: ${(e as Error).message}`));
   }
 
   /** GET with a deadline, no redirects and a bounded body. */

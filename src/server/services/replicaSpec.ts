@@ -9,8 +9,15 @@ import type { JobSpec } from '../../api/spec.ts';
 import { HTTP_PATH_PATTERN } from '../../api/specSchema.ts';
 import type { Job } from '../../api/types.ts';
 
-/** Ports handed to replicas, one per open replica across the cluster (below the gang rendezvous ports at 29500). */
+/** Ports handed to replicas by default, one per open replica across the cluster (below the gang rendezvous ports at 29500). */
 export const REPLICA_PORTS = { first: 20000, last: 29499 } as const;
+
+/** A range of ports [first, last]. */
+export interface PortRange {
+  readonly first: number;
+  readonly last: number;
+}
+
 
 const PATH = new RegExp(HTTP_PATH_PATTERN);
 
@@ -20,9 +27,9 @@ export function portOf(spec: JobSpec): number | null {
   return Number.isInteger(v) && v > 0 ? v : null;
 }
 
-/** The lowest replica port no open replica holds, or null when all are taken. */
-export function freePort(taken: ReadonlySet<number>): number | null {
-  for (let p = REPLICA_PORTS.first; p <= REPLICA_PORTS.last; p++) if (!taken.has(p)) return p;
+/** The lowest replica port of `range` no open replica holds, or null when all are taken. */
+export function freePort(taken: ReadonlySet<number>, range: PortRange = REPLICA_PORTS): number | null {
+  for (let p = range.first; p <= range.last; p++) if (!taken.has(p)) return p;
   return null;
 }
 

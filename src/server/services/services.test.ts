@@ -51,6 +51,8 @@ test('a replica is its service\'s task group with a port of its own; the server 
   assert.deepEqual([r.groups[0]?.replicas, r.groups[0]?.gpuMilli], [1, 500]);
   assert.equal(portOf(r), 20005);
   assert.equal(freePort(new Set([REPLICA_PORTS.first, REPLICA_PORTS.first + 1])), REPLICA_PORTS.first + 2);
+  assert.equal(freePort(new Set([21000]), { first: 21000, last: 21001 }), 21001, 'within --service-ports');
+  assert.equal(freePort(new Set([21000, 21001]), { first: 21000, last: 21001 }), null, 'all of the range taken');
   assert.equal(freeOrdinal(['chat-0', 'chat-2', 'other-1'], 'chat'), 1);
   assert.equal(replicaUrl('http://127.0.0.2:9100', r, '/metrics'), 'http://127.0.0.2:20005/metrics');
   assert.equal(replicaUrl('http://[::1]:9100', r, '/healthz'), 'http://[::1]:20005/healthz');

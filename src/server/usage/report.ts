@@ -1,8 +1,9 @@
 /**
  * From the store's usage groups to what reports and budgets show (docs/energy.md): rows per key
- * with GPU-seconds per model, energy in J and kWh, cost and carbon. Energy was priced when it
- * was used (by the tariff's hour); GPU-hours are priced here, at their model's price per
- * GPU-hour. Budget usage is the same report, for one tenant over its period.
+ * with GPU-seconds per model, energy in J and kWh, cost and carbon, and for services requests,
+ * tokens, joules per request and yuan per million tokens. Energy was priced when it was used (by
+ * the tariff's hour); GPU-hours are priced here, at their model's price per GPU-hour. Budget
+ * usage is the same report, for one tenant over its period.
  */
 import { gpuTimeYuan, type EnergyPrices } from '../../core/energy/pricing.ts';
 import type { BudgetInfo, UsageKey, UsageRow } from '../../api/usage.ts';
@@ -12,13 +13,27 @@ import { periodWindow } from './periods.ts';
 /** CPU-only tasks' "model" in GPU-seconds by model. */
 export const CPU_ONLY = 'cpu';
 
-const empty = (key: string): UsageRow => ({ key, records: 0, gpuSeconds: 0, gpuHours: 0, gpuSecondsByModel: {}, energyJ: 0, energyKwh: 0, facilityKwh: 0, idleJ: 0, energyYuan: 0, gpuYuan: 0, costYuan: 0, co2Grams: 0 });
+const empty = (key: string): UsageRow => ({ key, records: 0, gpuSeconds: 0, gpuHours: 0, gpuSecondsByModel: {}, energyJ: 0, energyKwh: 0, facilityKwh: 0, idleJ: 0, energyYuan: 0, gpuYuan: 0, costYuan: 0, co2Grams: 0, requests: 0, tokens: 0, joulesPerRequest: null, yuanPerMillionTokens: null });
+
+/**
+ * A service's output per unit of input, from the sums: GPU joules per request (energy per unit of
+ * work, as the energy benchmark's energyPerWorkUnit and ML.ENERGY's energy per request; it adds
+ * up: J/request × requests = J) and the whole cost (energy yuan + GPU yuan) per million tokens,
+ * the figure token prices are quoted in. Null where nothing was served.
+ */
+export const perOutput = (energyJ: number, costYuan: number, requests: number, tokens: number): Pick<UsageRow, 'joulesPerRequest' | 'yuanPerMillionTokens'> => ({
+  joulesPerRequest: requests > 0 ? energyJ / requests : null,
+  yuanPerMillionTokens: tokens > 0 ? (costYuan / tokens) * 1e6 : null,
+});
 
 function add(row: UsageRow, g: UsageGroup, prices: EnergyPrices): UsageRow {
   const model = g.model ?? CPU_ONLY;
   const gpuYuan = g.model === null ? 0 : gpuTimeYuan(prices, g.model, g.gpuSeconds);
   const gpuSeconds = row.gpuSeconds + g.gpuSeconds;
   const energyJ = row.energyJ + g.energyJ;
+  const costYuan = row.costYuan + g.energyYuan + gpuYuan;
+  const requests = row.requests + g.requests;
+  const tokens = row.tokens + g.tokens;
   return {
     ...row,
     records: row.records + g.records,
@@ -31,8 +46,11 @@ function add(row: UsageRow, g: UsageGroup, prices: EnergyPrices): UsageRow {
     idleJ: row.idleJ + g.idleJ,
     energyYuan: row.energyYuan + g.energyYuan,
     gpuYuan: row.gpuYuan + gpuYuan,
-    costYuan: row.costYuan + g.energyYuan + gpuYuan,
+    costYuan,
     co2Grams: row.co2Grams + g.co2Grams,
+    requests,
+    tokens,
+    ...perOutput(energyJ, costYuan, requests, tokens),
   };
 }
 

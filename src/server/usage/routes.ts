@@ -1,9 +1,10 @@
 /**
  * The usage and budget routes (docs/energy.md), registered from buildApp with one line:
  *
- * - GET /v1/usage?from&to&by&tenant&limit: usage records grouped by tenant, queue, job, GPU model
- *   or node over [from, to) (default: this month so far, local time), with GPU-hours, energy,
- *   cost and carbon. A tenant sees its own records only (naming another tenant is a 403).
+ * - GET /v1/usage?from&to&by&tenant&limit: usage records grouped by tenant, queue, job, GPU model,
+ *   node or service over [from, to) (default: this month so far, local time), with GPU-hours,
+ *   energy, cost and carbon, and services' requests and tokens. A tenant sees its own records
+ *   only (naming another tenant is a 403).
  * - GET /v1/usage/nodes: admin: each node's measured energy and where it went (closure).
  * - GET /v1/budgets: budgets with the usage of their current period (a tenant: its own).
  * - PUT /v1/budgets/{name}, DELETE /v1/budgets/{name}?period=: admin: set or remove a tenant's budget.
@@ -48,7 +49,7 @@ export function registerUsageRoutes(app: FastifyInstance, o: UsageRouteOptions):
 
   app.get('/v1/usage', {
     schema: {
-      description: `Usage records (one per task attempt) over [from, to), grouped by ${USAGE_KEYS.join(', ')} (by), with GPU-seconds by model, energy (J, kWh, idle), cost (energy at its hour's tariff + GPU-hours at their price) and gCO₂e. from/to: ms since the epoch or an ISO date or date-time (local time of the cluster without a zone); default: this month so far. limit: groups (1-${MAX_USAGE_GROUPS}, default 1000). A tenant sees its own; admins all, or tenant=NAME.`,
+      description: `Usage records (one per task attempt) over [from, to), grouped by ${USAGE_KEYS.join(', ')} (by), with GPU-seconds by model, energy (J, kWh, idle), cost (energy at its hour's tariff + GPU-hours at their price) and gCO₂e; for services, requests served, tokens, GPU joules per request and cost per million tokens (by=service: a service's replicas together). from/to: ms since the epoch or an ISO date or date-time (local time of the cluster without a zone); default: this month so far. limit: groups (1-${MAX_USAGE_GROUPS}, default 1000). A tenant sees its own; admins all, or tenant=NAME.`,
       tags: ['usage'],
       querystring: { type: 'object', properties: { from: { type: 'string' }, to: { type: 'string' }, by: { type: 'string', enum: [...USAGE_KEYS] }, tenant: { type: 'string' }, limit: { type: 'string' } } },
       response: answers(200, UsageReportSchema),

@@ -44,7 +44,7 @@ test('a limit is reached exactly at it: used = limit holds, a hair below does no
 
 test('report rows: GPU-seconds by model, GPU-hours priced by model, energy cost as recorded', () => {
   const prices: EnergyPrices = { ...DEFAULT_PRICES, gpuHourYuan: { H100: 20, '*': 5 } };
-  const g = (key: string, model: string | null, gpuSeconds: number, energyYuan: number) => ({ key, model, records: 1, gpuSeconds, energyJ: 3.6e6, idleJ: 0, kwh: 1.56, energyYuan, co2Grams: 10 });
+  const g = (key: string, model: string | null, gpuSeconds: number, energyYuan: number) => ({ key, model, records: 1, gpuSeconds, energyJ: 3.6e6, idleJ: 0, kwh: 1.56, energyYuan, co2Grams: 10, requests: 0, tokens: 0 });
   const { rows, totals } = usageRows([g('a', 'H100', 3600, 1), g('a', 'T4', 7200, 2), g('b', null, 0, 0)], 'tenant', prices);
   assert.deepEqual(rows.map((r) => [r.key, r.records, r.gpuHours, r.gpuSecondsByModel, r.gpuYuan, r.costYuan, r.energyKwh]), [
     ['a', 2, 3, { H100: 3600, T4: 7200 }, 30, 33, 2],
