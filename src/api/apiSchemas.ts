@@ -105,6 +105,7 @@ export const JobSchema = Type.Object({
   ),
   borrowed: Type.Optional(Type.Boolean({ description: 'it runs on GPUs its queue borrows from its cohort (lent by another queue, e.g. a service\'s): reclaimed first' })),
   serviceId: Type.Optional(nullable(Type.String(), { description: "a service's replica: the service's job id" })),
+  powerCapWatts: Type.Optional(Type.Number({ description: "the power limit per GPU (W) its current or last attempt runs at: its own powerCapWatts, or the one the powercap stage chose (docs/energy.md)" })),
   spec: Type.Object({}, { additionalProperties: true, description: 'the normalised job spec (groups with gpuCount, gpuMilli, cpuMilli, memoryMib)' }),
 });
 
@@ -164,7 +165,7 @@ export const EventSchema = Type.Object({
 
 export const NodeSchema = Type.Object({
   id: Type.String(),
-  state: Type.Enum(['ready', 'lost', 'drained']),
+  state: Type.Enum(['ready', 'lost', 'drained', 'suspended', 'resuming'], { description: 'suspended: powered down by consolidation; resuming: asked to power up, not back yet (docs/energy.md)' }),
   address: Type.String(),
   cpuMilli: Type.Integer(),
   memoryMib: Type.Integer(),
@@ -175,6 +176,7 @@ export const NodeSchema = Type.Object({
   gpuUsedMilli: Type.Array(Type.Integer(), { description: 'milli-GPU in use per device index' }),
   cpuUsedMilli: Type.Integer(),
   memoryUsedMib: Type.Integer(),
+  powerAt: Type.Optional(Type.Integer({ description: 'suspended or resuming: since when (ms since the epoch)' })),
 });
 
 export const QueueSchema = Type.Object({

@@ -53,14 +53,73 @@ export const QueueConfigSchema = Type.Object(
 
 const seconds = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1e9, 'x-message': 'must be a non-negative number of seconds', description }));
 
+const ratio = (max: number, description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: max, 'x-message': `must be a number from 0 to ${max}`, description }));
+const program = (description: string) =>
+  nullable(Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 64 })]), {
+    'x-message': 'must be a program (its path), or a list [program, argument, …]; the node name is appended',
+    description,
+  });
+const stageSwitch = <T extends TSchema>(options: T, what: string, fields: string) => Type.Optional(Type.Union([Type.Boolean(), Type.Null(), options], { 'x-message': `must be true, false or a map (${fields})`, description: what }));
+
+/** `scheduling.energy`: the energy stages the live server runs around its job scheduler (docs/energy.md, "Live"). */
+export const EnergyStagesConfigSchema = Type.Object(
+  {
+    powercap: stageSwitch(
+      Type.Object(
+        {
+          maxSlowdown: ratio(0.5, "the slowdown a job that says nothing accepts for a power cap (default 0.03; 0: only jobs that ask are capped)"),
+          eta: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, 'x-message': 'must be a number above 0, at most 1', description: "Zeus's weight of energy against time (default 0.5)" })),
+          congestedSlowdown: ratio(0.5, 'the slowdown used while jobs wait for GPUs of the model (default 0: full power)'),
+          countNodeBase: Type.Optional(Type.Boolean({ 'x-message': 'must be true or false', description: "count the node's base power in the energy minimised (default true)" })),
+          jctWatts: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, 'x-message': 'must be a number of watts from 0 to 1000000', description: "what an hour of a job's completion time is worth (default: from eta)" })),
+        },
+        { additionalProperties: false, 'x-message': 'must be a map with maxSlowdown, eta, congestedSlowdown, countNodeBase, jctWatts' },
+      ),
+      'a power cap per job within the slowdown it allows (default on)',
+      'maxSlowdown, eta, congestedSlowdown, countNodeBase, jctWatts',
+    ),
+    timeshift: stageSwitch(
+      Type.Object(
+        {
+          minSaving: ratio(1, 'hold a deferrable job only for an hour cheaper than now by this share (default 0.1)'),
+          slackSeconds: seconds('kept between the declared end and the deadline (default 3600)'),
+          maxDeferSeconds: seconds('how long a deferrable job without a deadline may wait (default 43200)'),
+          carbonYuanPerKg: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, 'x-message': 'must be a number of yuan from 0 to 1000000', description: "carbon's price when hours are compared (default 0: the tariff alone)" })),
+        },
+        { additionalProperties: false, 'x-message': 'must be a map with minSaving, slackSeconds, maxDeferSeconds, carbonYuanPerKg' },
+      ),
+      'deferrable jobs wait for cheaper or lower-carbon hours, never past their deadline (default on)',
+      'minSaving, slackSeconds, maxDeferSeconds, carbonYuanPerKg',
+    ),
+    consolidate: stageSwitch(
+      Type.Object(
+        {
+          suspendSeconds: seconds("how long a node stays empty before it is suspended (Slurm's SuspendTime; default 600)"),
+          resumeSeconds: seconds('how long a node takes to come back (estimates; the dry run waits this long; default 300)'),
+          resumeTimeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e9, 'x-message': 'must be a number of seconds above 0', description: "a node not back by then is marked down (Slurm's ResumeTimeout; default twice resumeSeconds, at least 60)" })),
+          spareNodes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e6, 'x-message': 'must be a non-negative integer', description: 'empty nodes kept powered whatever happens (default 0)' })),
+          suspendProgram: program("what powers a node down (Slurm's SuspendProgram), run with the node's name; none: a dry run that only marks the node"),
+          resumeProgram: program("what powers a node up (Slurm's ResumeProgram), run with the node's name; none: a dry run, the node is back after resumeSeconds"),
+          programTimeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400, 'x-message': 'must be a number of seconds above 0, at most 86400', description: 'a program running longer is killed and counts as failed (default 60)' })),
+        },
+        { additionalProperties: false, 'x-message': 'must be a map with suspendSeconds, resumeSeconds, resumeTimeoutSeconds, spareNodes, suspendProgram, resumeProgram, programTimeoutSeconds' },
+      ),
+      "empty nodes are suspended and woken when work needs them (Slurm's power saving; default off)",
+      'suspendSeconds, resumeSeconds, resumeTimeoutSeconds, spareNodes, suspendProgram, resumeProgram, programTimeoutSeconds',
+    ),
+  },
+  { additionalProperties: false, 'x-message': 'must be a map with powercap, timeshift, consolidate' },
+);
+
 export const SchedulingConfigSchema = Type.Object(
   {
     restartSeconds: seconds('what a restart costs (charged to every preemption)'),
     minRunSeconds: seconds('a job runs this long in its attempt before it may be preempted'),
     maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e9, 'x-message': 'must be a non-negative integer', description: "default per-job preemption budget (a job's own maxPreemptions overrides it)" })),
     usageHalfLifeHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e9, 'x-message': 'must be a number of hours above 0', description: "decay of tenants' usage for fair share (default 24)" })),
+    energy: nullable(EnergyStagesConfigSchema, { 'x-message': 'must be a map with powercap, timeshift, consolidate' }),
   },
-  { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' },
+  { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, energy)' },
 );
 
 /** The `idle:` section: idle-allocation detection and reclaim (server/idle/, docs/idle.md). */
@@ -142,7 +201,7 @@ export const ClusterConfigSchema = Type.Object(
       }),
       { 'x-message': 'must be a map of GPU model to relative speed', description: 'relative speed per GPU model, over the built-in table' },
     ),
-    scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)' }),
+    scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, energy)' }),
     idle: nullable(IdleConfigSchema, { 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' }),
     power: nullable(PowerConfigSchema, { 'x-message': 'must be a map with gpus, node', description: "power figures over the built-in model (src/core/energy/powerModel.ts)" }),
     energy: nullable(EnergyConfigSchema, { 'x-message': 'must be a map with tariff, carbon, pue, gpuHourYuan, utcOffsetHours' }),

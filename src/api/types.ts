@@ -49,6 +49,8 @@ export interface Job {
   readonly borrowed?: boolean;
   /** A service's replica: the service's job id (null otherwise). */
   readonly serviceId?: string | null;
+  /** The power limit per GPU (W) its current (or last) attempt runs at: its own powerCapWatts, or the powercap stage's choice. */
+  readonly powerCapWatts?: number;
   readonly spec: JobSpec;
 }
 
@@ -162,7 +164,9 @@ export interface GpuTelemetry {
   readonly powerWatts: number;
 }
 
-export type NodeState = 'ready' | 'lost' | 'drained';
+/** suspended: powered down by consolidation (Slurm's power saving); resuming: asked to power up, not back yet. */
+export type NodeState = 'ready' | 'lost' | 'drained' | 'suspended' | 'resuming';
+export const NODE_STATES: readonly NodeState[] = ['ready', 'drained', 'lost', 'suspended', 'resuming'];
 
 export interface NodeInfo {
   readonly id: string;
@@ -178,6 +182,8 @@ export interface NodeInfo {
   readonly gpuUsedMilli: readonly number[];
   readonly cpuUsedMilli: number;
   readonly memoryUsedMib: number;
+  /** Suspended or resuming: since when (ms). */
+  readonly powerAt?: number;
 }
 
 export interface QueueInfo {

@@ -160,6 +160,7 @@ export function registerClusterCommands(program: Command): void {
         lines.push(`  Progress:  step ${progressText(p)}${ckpt} (reported ${duration(now - p.at)} ago)`);
       }
       if (job.estimatedStart) lines.push(`  Estimated start: ${new Date(job.estimatedStart).toISOString()}`);
+      if (job.powerCapWatts !== undefined) lines.push(`  Power cap: ${job.powerCapWatts} W per GPU (${job.spec.powerCapWatts !== undefined ? 'its own powerCapWatts' : `chosen by the powercap stage within a slowdown of ${job.spec.maxSlowdown ?? "the cluster's default"}`}; nvidia-smi -pl on its GPUs)`);
       if (job.borrowed) lines.push('  Borrowed:  runs on GPUs its queue borrows from its cohort (reclaimed first when their owner needs them)');
       if (job.serviceId) lines.push(`  Replica of service ${job.serviceId}`);
       const placement = placementOf(tasks);

@@ -38,8 +38,10 @@ export function progressText(p: JobProgressReport | null | undefined): string {
 }
 
 export function jobsTable(jobs: readonly Job[], now: number): string {
+  // The power limit of capped jobs (their own or the powercap stage's), as a column only when one is.
+  const capped = jobs.some((j) => j.powerCapWatts !== undefined && (j.state === 'running' || j.state === 'admitted'));
   return plainTable(
-    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', 'PROGRESS', 'NODES/REASON', 'BORROWED'],
+    ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', ...(capped ? ['POWER'] : []), 'PROGRESS', 'NODES/REASON', 'BORROWED'],
     jobs.map((j) => [
       j.id,
       j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name,
@@ -48,6 +50,7 @@ export function jobsTable(jobs: readonly Job[], now: number): string {
       STATE_CODE[j.state] ?? j.state,
       duration(jobRunMs(j, now)),
       j.gpus,
+      ...(capped ? [j.powerCapWatts !== undefined && (j.state === 'running' || j.state === 'admitted') ? `${j.powerCapWatts}W` : ''] : []),
       progressText(j.progress),
       j.state === 'pending' || j.state === 'preempted' ? `(${shortReason(j.reason)})` : j.reason && j.state !== 'running' && j.state !== 'admitted' ? j.reason : '',
       // Runs on GPUs its queue borrows from its cohort (a service's idle ones): reclaimed first.
@@ -88,12 +91,22 @@ export function attemptsTable(attempts: readonly TaskAttempt[], now: number): st
   );
 }
 
+/** A node's state as sinfo names it, with Slurm's power-saving suffixes: `idle~` suspended, `idle#` resuming (docs/energy.md). */
+export function sinfoState(n: Pick<NodeInfo, 'state' | 'gpuUsedMilli' | 'gpus'>): string {
+  if (n.state === 'suspended') return 'idle~';
+  if (n.state === 'resuming') return 'idle#';
+  if (n.state === 'lost') return 'down';
+  if (n.state === 'drained') return 'drain';
+  const used = n.gpuUsedMilli.reduce((a, b) => a + b, 0) / 1000;
+  return used === 0 ? 'idle' : used >= n.gpus.length ? 'alloc' : 'mix';
+}
+
 export function nodesTable(nodes: readonly NodeInfo[]): string {
   return plainTable(
     ['NODE', 'STATE', 'GPUS', 'ALLOC', 'IDLE', 'CPU', 'MEMORY', 'UTIL', 'POWER'],
     nodes.map((n) => {
       const used = n.gpuUsedMilli.reduce((a, b) => a + b, 0) / 1000;
-      const state = n.state !== 'ready' ? (n.state === 'lost' ? 'down' : 'drain') : used === 0 ? 'idle' : used >= n.gpus.length ? 'alloc' : 'mix';
+      const state = sinfoState(n);
       const models = [...new Set(n.gpus.map((g) => g.model))].map((m) => `${n.gpus.filter((g) => g.model === m).length}x${m}`).join(',');
       const util = n.telemetry.length ? `${Math.round(n.telemetry.reduce((a, t) => a + t.utilization, 0) / n.telemetry.length)}%` : '-';
       const power = n.telemetry.length ? `${Math.round(n.telemetry.reduce((a, t) => a + t.powerWatts, 0))}W` : '-';

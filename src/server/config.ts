@@ -21,6 +21,15 @@
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
+ *     energy:                # the energy stages (docs/energy.md, "Live"; scheduling/energyStages.ts)
+ *       powercap: true       # default on: a cap per job within its maxSlowdown (or {maxSlowdown: 0.03, eta: 0.5})
+ *       timeshift: true      # default on: deferrable jobs wait for cheaper hours (or {minSaving: 0.1, slackSeconds: 3600})
+ *       consolidate:         # default off: suspend empty nodes, resume them for work (Slurm's power saving)
+ *         suspendSeconds: 600
+ *         resumeSeconds: 300
+ *         resumeTimeoutSeconds: 600
+ *         suspendProgram: /usr/local/sbin/node-off   # run with the node's name; none: a dry run
+ *         resumeProgram: /usr/local/sbin/node-on
  *   idle:                    # idle-allocation detection (server/idle/idleConfig.ts, docs/idle.md)
  *     afterMinutes: 30
  *     action: report         # or reclaim
@@ -41,10 +50,11 @@ import { DEFAULT_POWER_MODEL, type PowerModel } from '../core/energy/powerModel.
 import { mergePowerConfig, type PowerConfig } from '../core/energy/powerConfig.ts';
 import { parseYamlStrict } from '../api/strictParse.ts';
 import { UserError } from '../util/errors.ts';
-import type { EnergyPrices } from '../core/energy/pricing.ts';
+import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 import type { Budget, ModelQuota, QueueConfig } from '../store/store.ts';
 import type { IdleConfigInput } from './idle/idleConfig.ts';
 import { budgetsFromConfig, energyFromConfig } from './usage/config.ts';
+import { checkEnergyStagesConfig, liveEnergy, type EnergyStagesConfig, type LiveEnergy } from './scheduling/energyStages.ts';
 
 /** The `scheduling:` section: options of the core scheduler and of its live inputs. */
 export interface SchedulingConfig {
@@ -56,6 +66,8 @@ export interface SchedulingConfig {
   readonly maxPreemptions?: number;
   /** Half-life of tenants' decayed usage (fair share); default 24. */
   readonly usageHalfLifeHours?: number;
+  /** The energy stages (scheduling/energyStages.ts); absent: the live defaults. */
+  readonly energy?: EnergyStagesConfig;
 }
 
 export interface ClusterConfig {
@@ -80,6 +92,11 @@ export interface ClusterConfig {
 /** The cluster's power model: the config's `power:` section over the built-in defaults. */
 export function powerModel(c: ClusterConfig): PowerModel {
   return mergePowerConfig(DEFAULT_POWER_MODEL, c.power);
+}
+
+/** The energy stages the live server runs (`scheduling.energy` over the live defaults), with the cluster's power model and prices. */
+export function energyStagesOf(c: ClusterConfig): LiveEnergy {
+  return liveEnergy(c.scheduling?.energy, powerModel(c), c.energy ?? DEFAULT_PRICES);
 }
 
 /** The core scheduler's options that the `scheduling:` section sets (flags override them). */
@@ -238,13 +255,17 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (!isObj(schedIn)) errors.push('scheduling: must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)');
     else
       for (const [k, v] of Object.entries(schedIn)) {
+        // The schema has judged the energy section's shape; what it cannot say is checked below.
+        if (k === 'energy') continue;
         const integer = k === 'maxPreemptions';
-        if (!['restartSeconds', 'minRunSeconds', 'maxPreemptions', 'usageHalfLifeHours'].includes(k)) errors.push(`scheduling.${keyName(k)}: unknown field (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)`);
+        if (!['restartSeconds', 'minRunSeconds', 'maxPreemptions', 'usageHalfLifeHours'].includes(k)) errors.push(`scheduling.${keyName(k)}: unknown field (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, energy)`);
         else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1e9 || (integer && !Number.isInteger(v)) || (k === 'usageHalfLifeHours' && v === 0))
           errors.push(`scheduling.${k}: must be ${integer ? 'a non-negative integer' : k === 'usageHalfLifeHours' ? 'a number of hours above 0' : 'a non-negative number of seconds'}`);
         else scheduling[k] = v;
       }
   }
+  const energyIn = isObj(schedIn) && isObj(schedIn['energy']) ? (schedIn['energy'] as EnergyStagesConfig) : undefined;
+  checkEnergyStagesConfig(energyIn, errors);
   const adminToken = str(doc['adminToken'], 'adminToken');
   const agentToken = str(doc['agentToken'], 'agentToken');
   const energy = energyFromConfig(doc['energy'], errors);
@@ -258,7 +279,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   return {
     adminToken, agentToken, tenants, queues,
     ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}),
-    ...(schedIn !== undefined && schedIn !== null ? { scheduling } : {}),
+    ...(schedIn !== undefined && schedIn !== null ? { scheduling: { ...scheduling, ...(energyIn ? { energy: energyIn } : {}) } } : {}),
     ...(idle ? { idle } : {}),
     ...(power ? { power } : {}),
     ...(energy ? { energy } : {}),

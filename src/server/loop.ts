@@ -1,7 +1,9 @@
 /**
  * The scheduling loop on the wall clock: while this server holds the scheduler lease, each tick
  * marks silent nodes lost, then takes a snapshot from the store, times out jobs at their time
- * limit (timeLimits.ts), tracks and reclaims idle allocations (idle/idleMonitor.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped).
+ * limit (timeLimits.ts), tracks and reclaims idle allocations (idle/idleMonitor.ts), follows nodes
+ * being suspended or resumed (power/nodePower.ts), runs the job scheduler on the snapshot and applies the plan (fenced by the lease, so a deposed leader's plan is dropped), then
+ * the plan's node power changes.
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { Job } from '../api/types.ts';
@@ -27,6 +29,14 @@ export interface LoopOptions {
   readonly reservations?: () => StoreSnapshot['reservations'];
   /** Told the applied preemptions that took lent GPUs back for a service. */
   readonly onReclaim?: (preemptions: AppliedPlan['preemptions']) => void;
+  /**
+   * Node power saving (server/power/nodePower.ts): `check` each cycle's snapshot (nodes back from
+   * a resume, or past its timeout), `apply` each applied plan's power changes.
+   */
+  readonly power?: {
+    check(snap: StoreSnapshot, now: number): Promise<unknown>;
+    apply(changes: NonNullable<AppliedPlan['nodePower']>, now: number): Promise<unknown>;
+  };
 }
 
 /** Delay of a poked cycle. */
@@ -84,6 +94,8 @@ export class SchedulingLoop {
   private leaderSince = 0;
   private kick = false;
   private lastCycleMs = 0;
+  /** The last plan's wakeAt (ms): the next cycle runs by then even if the tick is longer. */
+  private wakeAt: number | undefined;
   private readonly timeLimits: TimeLimits;
   private readonly observers: ((seconds: number, snapshot: StoreSnapshot) => void)[] = [];
 
@@ -138,9 +150,16 @@ export class SchedulingLoop {
         this.kick = false;
         // A poked cycle waits at least three times as long as the last one took: under a burst
         // of submissions the loop takes at most about a quarter of the thread from the API.
-        this.schedule(poked ? Math.max(POKE_MS, 3 * this.lastCycleMs) : this.opts.tickMs);
+        this.schedule(poked ? Math.max(POKE_MS, 3 * this.lastCycleMs) : this.untilWake());
       });
     }, ms);
+  }
+
+  /** The delay of the next tick: the tick, or less when the last plan asked to be woken sooner (a deferred job's hour, a node's suspend time). */
+  private untilWake(): number {
+    const due = this.wakeAt === undefined ? Infinity : this.wakeAt - this.opts.clock();
+    // A wake-up long past (a stale one) is not a reason to spin.
+    return due < -this.opts.tickMs ? this.opts.tickMs : Math.min(this.opts.tickMs, Math.max(POKE_MS, due));
   }
 
   /** One tick; exposed for tests and benchmarks. */
@@ -174,14 +193,19 @@ export class SchedulingLoop {
     await this.timeLimits.enforce(snap, now);
     // Idle detection must not hold up scheduling: its failure is reported, and the cycle goes on.
     if (this.opts.idle) await this.opts.idle.enforce(snap, now, this.leaderSince).catch((e: unknown) => this.opts.onError?.(e));
+    // Likewise node power: a node back from its resume is seen by the next cycle (poked at once).
+    if (this.opts.power) await this.opts.power.check(snap, now).catch((e: unknown) => this.opts.onError?.(e));
     const full = await this.scheduler.plan(snap, now);
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
-    if (plan.binds.length || plan.preemptions.length || plan.pending.length || plan.borrowed) {
+    this.wakeAt = full.wakeAt;
+    if (plan.binds.length || plan.preemptions.length || plan.pending.length || plan.borrowed || plan.nodePower?.length) {
       // A cycle may outlast the lease taken at the tick: renew it, or the plan is fenced off.
       // If another server took the lease meanwhile, this fails and the plan is dropped.
       const applyAt = this.opts.clock();
       const held = await this.store.acquireLease(SCHEDULER_LEASE, this.opts.serverId, this.opts.leaseTtlMs, applyAt);
       const applied = held && (await this.store.applyPlan(plan, now, this.opts.serverId));
+      // Suspends and resumes only once the plan is in the store (its binds are active tasks then, which keep a node up).
+      if (applied && plan.nodePower?.length && this.opts.power) await this.opts.power.apply(plan.nodePower, now).catch((e: unknown) => this.opts.onError?.(e));
       const reclaims = plan.preemptions.filter((p) => p.reclaim !== undefined);
       if (applied && reclaims.length) this.opts.onReclaim?.(reclaims);
       if (applied && this.opts.onAdmitted) {

@@ -4,7 +4,7 @@
  * Gauges are filled from the store when scraped.
  */
 import client from 'prom-client';
-import { JOB_STATES } from '../api/types.ts';
+import { JOB_STATES, NODE_STATES } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 
 export interface Metrics {
@@ -75,7 +75,8 @@ export function createMetrics(store: Store): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const counts = new Map<string, number>();
+      // Every state, 0 included (suspended and resuming too: power saving, docs/energy.md).
+      const counts = new Map<string, number>(NODE_STATES.map((s) => [s, 0]));
       for (const n of await store.listNodes()) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
       for (const [state, n] of counts) this.set({ state }, n);
     },

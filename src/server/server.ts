@@ -11,7 +11,9 @@ import { openStore } from '../store/sqlStore.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import { hashToken } from './auth.ts';
-import { EMPTY_CONFIG, schedulingOptions, type ClusterConfig } from './config.ts';
+import { EMPTY_CONFIG, energyStagesOf, schedulingOptions, type ClusterConfig } from './config.ts';
+import { NodePower, nodePowerMetrics } from './power/nodePower.ts';
+import { stageNames } from './scheduling/energyStages.ts';
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
@@ -109,10 +111,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const scheduler = o.scheduler ?? LIVE_DEFAULT_SCHEDULER;
   const placement = o.placement ?? LIVE_DEFAULT_PLACEMENT;
   const options = { ...schedulingOptions(config), ...o.schedulerOptions };
+  // The energy stages run live as `tide bench energy` runs them (scheduling/energyStages.ts, docs/energy.md).
+  const energy = energyStagesOf(config);
+  log(`energy stages: ${stageNames(energy)}`);
   const live = {
     ...(config.gpuSpeeds ? { gpuSpeeds: config.gpuSpeeds } : {}),
     tenants: config.tenants,
     ...(config.scheduling?.usageHalfLifeHours !== undefined ? { usageHalfLifeHours: config.scheduling.usageHalfLifeHours } : {}),
+    energy: energy.stages,
   };
   const adapter = await CoreSchedulerAdapter.create(scheduler, placement, options, live);
   let planner: Planner = adapter;
@@ -145,8 +151,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     metrics: svcMetrics,
     log,
   });
+  // Suspends and resumes the consolidate stage asks for (Slurm's power saving: power/nodePower.ts).
+  const power = new NodePower(store, energy.nodePower, { log, clock: Date.now, onChange: () => poke(), onAction: nodePowerMetrics(metrics.registry) });
   const loop = new SchedulingLoop(store, planner, {
     idle,
+    power,
     reservations: () => services.reservations(),
     onReclaim: (preemptions) => void services.reclaimed(preemptions).catch((e: unknown) => log(`services: ${(e as Error).message}`)),
     serverId,

@@ -102,6 +102,8 @@ for (const factory of storeFactories()) {
       assert.deepEqual((await store.listNodes()).map((n) => n.state), ['lost', 'lost'], 'lost nodes show at once');
       await store.heartbeat('l1', tel(310), [], 2001);
       assert.equal((await store.listNodes())[0]?.state, 'ready', 'a node back shows at once');
+      assert.ok(await store.setNodePower('l1', 'suspended', 2002, 'test'));
+      assert.deepEqual((await store.listNodes()).map((n) => [n.state, n.powerAt]), [['suspended', 2002], ['lost', undefined]], 'a suspended node shows at once');
       // A kept list checked beside a snapshot's transaction: both answer (on SQLite a read outside
       // a transaction waits for it, and the snapshot's own read of the active tasks waited for that).
       let timer: NodeJS.Timeout | undefined;

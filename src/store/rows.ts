@@ -36,6 +36,8 @@ export interface JobRow {
   service_id: number | null;
   ready_attempt: number | null;
   stop_grace_ms: number | null;
+  /** Migration 011: the power limit (W per GPU) its current attempt runs at. */
+  power_cap_watts?: number | null;
   /** Only where selected (client-key lookups): the hash of the spec submitted with the key. */
   spec_hash?: string | null;
 }
@@ -68,6 +70,8 @@ export interface NodeRow {
   last_heartbeat: number;
   telemetry: string;
   registered_at: number;
+  /** Migration 011: when it was suspended or asked to resume. */
+  power_at?: number | null;
 }
 
 export interface EventRow {
@@ -116,6 +120,7 @@ export function jobFromRow(r: JobRow, known?: JobSpec): Job {
     // Only a running job holds GPUs, borrowed or not (a finished job keeps the flag it last had in its row).
     borrowed: Number(r.borrowed ?? 0) === 1 && (r.state === 'running' || r.state === 'admitted'),
     serviceId: r.service_id === null || r.service_id === undefined ? null : String(r.service_id),
+    ...(r.power_cap_watts !== null && r.power_cap_watts !== undefined ? { powerCapWatts: Number(r.power_cap_watts) } : {}),
     spec,
   };
 }
@@ -209,6 +214,7 @@ export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem:
     gpuUsedMilli: gpus.map((_, i) => used?.gpu[i] ?? 0),
     cpuUsedMilli: used?.cpu ?? 0,
     memoryUsedMib: used?.mem ?? 0,
+    ...(r.power_at !== null && r.power_at !== undefined && (r.state === 'suspended' || r.state === 'resuming') ? { powerAt: Number(r.power_at) } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import { OpenJobsMirror } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
+import { asleepNodes, setNodePower, SET_POWER_CAP } from './nodePower.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
 import { rollUp } from './usageRollup.ts';
@@ -24,7 +25,7 @@ import { HeartbeatWrites, type EnergyWrite, type HeartbeatWrite } from './heartb
 import { TokenCache } from './tokenCache.ts';
 import { ReadCache } from './readCache.ts';
 import { GroupCommit, type Outcome } from './groupCommit.ts';
-import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 /** How long the node list may be answered again while nothing but heartbeats changed. */
 const NODE_LIST_MS = 1000;
@@ -482,9 +483,15 @@ export class SqlStore implements Store {
         }
         return list.find((g) => g.index === gpus[0])?.model ?? null;
       };
+      // A suspended or waking node takes no task (the consolidate stage keeps binds off them; this holds whatever the plan).
+      const asleep = plan.binds.length ? await asleepNodes(db) : new Set<string>();
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
         for (const t of b.tasks) {
+          if (asleep.has(t.node)) {
+            await db.run(Q.setPendingReasons(1), [id, `waiting-for-node-power-up: node ${t.node} is powered down`, null]);
+            continue binds;
+          }
           const gpus = await heldOn(t.node);
           for (const g of t.gpus) {
             if ((gpus[g] ?? 0) + t.gpuMilli / t.gpus.length > 1000) {
@@ -504,8 +511,12 @@ export class SqlStore implements Store {
           await db.run(Q.insertAttempt, [id, t.index, now, await modelOf(t.node, t.gpus)]);
           where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
         }
+        if (b.powerCapWatts !== undefined && b.powerCapWatts !== null) await db.run(SET_POWER_CAP, [id, Math.round(b.powerCapWatts)]);
         const job = await db.get<JobRow>(Q.jobById, [id]);
-        await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}` });
+        // An earlier attempt's cap does not carry over to one the plan gives none.
+        if (b.powerCapWatts === null && job?.power_cap_watts != null) await db.run(SET_POWER_CAP, [id, null]);
+        const cap = b.powerCapWatts != null ? `, power cap ${Math.round(b.powerCapWatts)} W per GPU` : '';
+        await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}${cap}` });
       }
       if (plan.borrowed) {
         for (const [ids, flag] of [[plan.borrowed.on, 1], [plan.borrowed.off, 0]] as const) {
@@ -732,7 +743,7 @@ export class SqlStore implements Store {
         peers: job.peers,
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
         gracePeriodSeconds: job.row.stop_grace_ms !== null && job.row.stop_grace_ms !== undefined ? Number(job.row.stop_grace_ms) / 1000 : job.spec.gracePeriodSeconds,
-        ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : {}),
+        ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : job.row.power_cap_watts != null ? { powerCapWatts: Number(job.row.power_cap_watts) } : {}),
       });
     }
     return out;
@@ -814,6 +825,11 @@ export class SqlStore implements Store {
         return changed > 0;
       }),
     );
+  }
+
+  setNodePower(id: string, to: NodePowerState, now: number, message: string): Promise<boolean> {
+    // A node's state changes: the node list is read afresh.
+    return this.nodesWrite(() => this.db.tx((db) => setNodePower(db, id, to, now, message)));
   }
 
   async nodesVersion(): Promise<string> {

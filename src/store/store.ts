@@ -228,13 +228,24 @@ export interface TaskBinding {
 
 /** What the scheduling loop writes back: the store applies it in one transaction. */
 export interface AppliedPlan {
-  readonly binds: readonly { readonly jobId: string; readonly attempt: number; readonly tasks: readonly TaskBinding[] }[];
+  /**
+   * `powerCapWatts`: the power limit per GPU the attempt runs at (recorded on the job, handed to
+   * the agents with its tasks); null: none (a cap an earlier attempt had is cleared); absent: unchanged.
+   */
+  readonly binds: readonly { readonly jobId: string; readonly attempt: number; readonly tasks: readonly TaskBinding[]; readonly powerCapWatts?: number | null }[];
   /** `reclaim`: lent GPUs taken back for a service; `immediate` stops the job with no grace period. */
   readonly preemptions: readonly { readonly jobId: string; readonly reason: string; readonly reclaim?: 'planned' | 'immediate'; readonly lender?: string }[];
   readonly pending: readonly { readonly jobId: string; readonly reason: string; readonly estimatedStart: number | null }[];
   /** Jobs that began or stopped running on borrowed GPUs since the snapshot (their `borrowed` flag). */
   readonly borrowed?: { readonly on: readonly string[]; readonly off: readonly string[] };
+  /** Nodes to suspend (`off`) or resume (`on`): the consolidate stage's; the loop hands them to server/power/nodePower.ts. */
+  readonly nodePower?: readonly { readonly node: string; readonly state: 'off' | 'on' }[];
+  /** Plan again by then (ms) even if nothing happens: a deferred job's cheaper hour, a node's suspend time. */
+  readonly wakeAt?: number;
 }
+
+/** A node's power transition (store/nodePower.ts says which are allowed from where). */
+export type NodePowerState = 'suspended' | 'resuming' | 'ready' | 'lost';
 
 export interface SubmitResult {
   readonly jobs: readonly Job[];
@@ -340,6 +351,13 @@ export interface Store {
   /** Drains a node (nothing new is placed there; running tasks stay) or makes it ready again. False if unknown or lost. */
   setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean>;
   getNode(id: string): Promise<NodeInfo | null>;
+  /**
+   * Power saving (migration 011): `suspended` from ready and only while no task is active on the
+   * node; `resuming` from suspended; `ready` from suspended or resuming; `lost` (down) from
+   * resuming. Writes the event `node:<state>` with `message`. False when the node was not in a
+   * state it may leave that way (nothing changed).
+   */
+  setNodePower(id: string, to: NodePowerState, now: number, message: string): Promise<boolean>;
 
   listEvents(filter: EventFilter): Promise<JobEvent[]>;
 

@@ -17,6 +17,13 @@ export interface NodeState {
   readonly spec: NodeSpec;
   /** False when cordoned, draining, down or failed: nothing new is bound there. */
   readonly schedulable: boolean;
+  /**
+   * The node's power as the cluster reports it (the live server: suspended and resuming nodes);
+   * absent where the caller keeps no such record (the simulator), and the consolidate stage
+   * keeps its own. `waking` nodes run work from `readyAt` (an estimate, seconds).
+   */
+  readonly power?: 'on' | 'off' | 'waking';
+  readonly readyAt?: number;
 }
 
 export interface RunningJob {

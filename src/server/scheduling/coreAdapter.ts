@@ -18,7 +18,7 @@ import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core
 import { Rng } from '../../core/rng.ts';
 import { boundGpus, CPU_MODEL, jobGpus, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
 import { getJobScheduler, jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
-import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
+import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
 import type { JobProgress } from '../../core/scheduling/model.ts';
 import { anonymousMessage } from '../../core/scheduling/reasons.ts';
 import type { Job } from '../../api/types.ts';
@@ -30,6 +30,10 @@ import type { LpSolver } from '../../core/lp.ts';
 import { highsSolver } from '../../lp/highsSolver.ts';
 import { borrowedRuns, withLending } from '../../core/scheduling/lending.ts';
 import { preemptionSettings } from '../../core/scheduling/preemptionCost.ts';
+import { gpuPower } from '../../core/energy/powerModel.ts';
+import { CONSOLIDATE_DEFAULTS } from '../../core/scheduling/stages/consolidate.ts';
+import { withEnergyStages, type EnergyStageSettings } from '../../core/scheduling/stages/energyStages.ts';
+import type { EnergyPlan, PowerCappedBind } from '../../core/scheduling/stages/stage.ts';
 
 /** Policy-specific options passed to the core scheduler (e.g. tide's quantumSeconds). */
 export type SchedulerOptions = Readonly<Record<string, number | string | boolean>>;
@@ -53,6 +57,8 @@ const UNLIMITED = 1_000_000;
 export interface LiveAdapterConfig extends LiveInputsConfig {
   /** Relative speed per GPU model, over the built-in table. */
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
+  /** The energy stages around the scheduler (scheduling/energyStages.ts); absent: none. */
+  readonly energy?: EnergyStageSettings;
 }
 
 export class CoreSchedulerAdapter {
@@ -84,8 +90,10 @@ export class CoreSchedulerAdapter {
   ) {
     const factory = getJobScheduler(schedulerName);
     if (!factory) throw new UserError(`unknown scheduler '${schedulerName}' (known: ${jobSchedulerNames().join(', ')})`);
-    // Services' lending and reclaim (core/scheduling/lending.ts) run in front of every scheduler.
-    this.scheduler = withLending(factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) }), preemptionSettings(options));
+    // Services' lending and reclaim (core/scheduling/lending.ts) run in front of every scheduler,
+    // and the energy stages (timeshift before, consolidate and powercap after) around both.
+    const lending = withLending(factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) }), preemptionSettings(options));
+    this.scheduler = live.energy ? withEnergyStages(lending, live.energy) : lending;
     this.inputs = new LiveInputs(live);
   }
 
@@ -112,14 +120,14 @@ export class CoreSchedulerAdapter {
   }
 
   translate(s: StoreSnapshot, nowMs: number): SchedulerSnapshot {
-    const key = JSON.stringify(s.nodes.map((n) => [n.id, n.state, n.cpuMilli, n.memoryMib, n.gpus.map((g) => g.model)]));
+    const key = JSON.stringify(s.nodes.map((n) => [n.id, n.state, n.cpuMilli, n.memoryMib, n.gpus.map((g) => g.model), n.powerAt ?? null]));
     if (key !== this.nodesKey) {
       this.nodesKey = key;
       // Placements hold node indices: a node joining (or leaving) shifts them, so cached runs are stale.
       this.running.clear();
       this.nodes = s.nodes.map((n) => ({
         spec: { id: nodeId(n.id), cpuMilli: n.cpuMilli, memoryMib: n.memoryMib, gpus: n.gpus.map((g) => g.model) } satisfies NodeSpec,
-        schedulable: n.state === 'ready',
+        ...this.powerOf(n),
       }));
     }
     const nodeIndex = new Map(this.nodes.map((n, i) => [n.spec.id as string, i]));
@@ -213,6 +221,30 @@ export class CoreSchedulerAdapter {
     };
   }
 
+  /**
+   * Whether work may be bound on a node, and with consolidate its power as the store has it: a
+   * suspended or resuming node stays schedulable then (the stage wakes it, or keeps binds off it
+   * while it wakes), ready from its resume plus the expected wake-up. Without consolidate such a
+   * node takes nothing (server/power/nodePower.ts hands it back).
+   */
+  private powerOf(n: StoreSnapshot['nodes'][number]): Omit<NodeState, 'spec'> {
+    const c = this.live.energy?.consolidate;
+    if (!c) return { schedulable: n.state === 'ready' };
+    const resume = (typeof c === 'object' ? c.resumeSeconds : undefined) ?? CONSOLIDATE_DEFAULTS.resumeSeconds;
+    if (n.state === 'suspended') return { schedulable: true, power: 'off' };
+    if (n.state === 'resuming') return { schedulable: true, power: 'waking', readyAt: (n.powerAt ?? 0) / 1000 + resume };
+    return { schedulable: n.state === 'ready', power: n.state === 'lost' ? 'off' : 'on' };
+  }
+
+  /** The power limit (W per GPU) a bind runs at: the job's own, else the powercap stage's choice; null: none. */
+  private capWatts(b: PowerCappedBind, job: Job): number | null {
+    if (job.spec.powerCapWatts !== undefined) return job.spec.powerCapWatts;
+    const power = this.live.energy?.power;
+    if (!power || b.powerCap === undefined || !(b.powerCap < 1) || b.model === CPU_MODEL) return null;
+    const p = gpuPower(power, b.model);
+    return Math.max(Math.ceil(p.minCapWatts), Math.round(b.powerCap * p.tdpWatts));
+  }
+
   /** The same PendingJob object while nothing the core reads of it changed. */
   private pendingJob(job: Job, spec: CoreJob): PendingJob {
     const p = job.progress;
@@ -294,6 +326,11 @@ export class CoreSchedulerAdapter {
       jobType: spec.jobType ?? spec.name,
       // The per-job preemption budget, for a core that reads it (the cluster default is the scheduler option maxPreemptions).
       ...(spec.maxPreemptions !== undefined ? { maxPreemptions: spec.maxPreemptions } : {}),
+      // What the energy stages read: the slowdown a power cap may cost, and whether and until when it may wait.
+      // A service's replica is never capped: its latency is its service's SLO (and its spec carries no maxSlowdown).
+      ...(spec.maxSlowdown !== undefined ? { maxSlowdown: spec.maxSlowdown } : spec.replicaOf !== undefined ? { maxSlowdown: 0 } : {}),
+      ...(spec.deferrable !== undefined ? { deferrable: spec.deferrable } : {}),
+      ...(spec.deadlineSeconds !== undefined ? { deadline: submitMs / 1000 + spec.deadlineSeconds } : {}),
     };
   }
 
@@ -343,15 +380,16 @@ export class CoreSchedulerAdapter {
     return text;
   }
 
-  private back(plan: SchedulePlan, s: StoreSnapshot, snapshot: SchedulerSnapshot): AppliedPlan {
+  private back(plan: EnergyPlan, s: StoreSnapshot, snapshot: SchedulerSnapshot): AppliedPlan {
     const jobs = new Map(s.openJobs.map((j) => [j.id, j]));
-    const binds: { jobId: string; attempt: number; tasks: { index: number; node: string; gpus: readonly number[]; gpuMilli: number }[] }[] = [];
+    const binds: AppliedPlan['binds'][number][] = [];
     for (const b of plan.binds) {
       const job = jobs.get(b.job);
       if (!job) continue;
       binds.push({
         jobId: b.job,
         attempt: job.attempt,
+        powerCapWatts: this.capWatts(b, job),
         tasks: b.bindings.map((t) => ({
           index: globalIndex(job, t.group, t.index),
           node: snapshot.nodes[t.placement.node]?.spec.id ?? t.nodeId,
@@ -368,6 +406,8 @@ export class CoreSchedulerAdapter {
         reason: this.reasonText(p, jobs),
         estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
       })),
+      ...(plan.nodePower?.length ? { nodePower: plan.nodePower.map((c) => ({ node: snapshot.nodes[c.node]?.spec.id ?? String(c.node), state: c.state })) } : {}),
+      ...(plan.wakeAt !== undefined && Number.isFinite(plan.wakeAt) ? { wakeAt: Math.ceil(plan.wakeAt * 1000) } : {}),
     };
   }
 }

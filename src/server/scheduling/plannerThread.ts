@@ -58,9 +58,9 @@ export interface PlanRequest {
 /** An active task's key in the deltas. */
 export const taskKey = (t: ActiveTask): string => `${t.jobId}/${t.index}`;
 
-/** What the core may read of a node, telemetry aside: a node is sent again when this changes. */
+/** What the core may read of a node, telemetry aside (its power state and since when included): a node is sent again when this changes. */
 function nodeSignature(n: NodeInfo): string {
-  return `${n.state}|${n.address}|${n.cpuMilli}|${n.memoryMib}|${n.simulated}|${n.cpuUsedMilli}|${n.memoryUsedMib}|${n.gpuUsedMilli.join(',')}|${JSON.stringify(n.gpus)}`;
+  return `${n.state}|${n.powerAt ?? ''}|${n.address}|${n.cpuMilli}|${n.memoryMib}|${n.simulated}|${n.cpuUsedMilli}|${n.memoryUsedMib}|${n.gpuUsedMilli.join(',')}|${JSON.stringify(n.gpus)}`;
 }
 
 /**

@@ -12,8 +12,8 @@ import { TimeChart } from './Chart.tsx';
 /** Held GPUs under this utilisation (percent) count as idle (the server's IDLE_UTILIZATION). */
 const IDLE = 5;
 
-export type GpuState = 'free' | 'fraction' | 'whole' | 'idle' | 'draining' | 'lost';
-export const STATE_LABEL: Record<GpuState, string> = { free: 'free', fraction: 'fractional share in use', whole: 'in use (whole)', idle: 'held but idle', draining: 'draining', lost: 'lost' };
+export type GpuState = 'free' | 'fraction' | 'whole' | 'idle' | 'draining' | 'lost' | 'asleep';
+export const STATE_LABEL: Record<GpuState, string> = { free: 'free', fraction: 'fractional share in use', whole: 'in use (whole)', idle: 'held but idle', draining: 'draining', lost: 'lost', asleep: 'node powered down or waking (power saving)' };
 
 export interface GpuCell {
   readonly key: string;
@@ -35,7 +35,7 @@ export function gpuCells(nodes: readonly NodeInfo[]): GpuCell[] {
     n.gpus.forEach((g, i) => {
       const used = n.gpuUsedMilli[i] ?? 0;
       const t = tele.get(g.index);
-      const state: GpuState = n.state === 'lost' ? 'lost' : n.state === 'drained' ? 'draining' : used === 0 ? 'free' : t && t.utilization < IDLE ? 'idle' : used < 1000 ? 'fraction' : 'whole';
+      const state: GpuState = n.state === 'lost' ? 'lost' : n.state === 'drained' ? 'draining' : n.state === 'suspended' || n.state === 'resuming' ? 'asleep' : used === 0 ? 'free' : t && t.utilization < IDLE ? 'idle' : used < 1000 ? 'fraction' : 'whole';
       cells.push({ key: `${n.id}/${g.index}`, node: n.id, index: g.index, model: g.model, state, usedMilli: used, utilization: t?.utilization ?? null, memoryUsedMib: t?.memoryUsedMib ?? null, memoryMib: g.memoryMib, powerWatts: t?.powerWatts ?? null });
     });
   }

@@ -16,13 +16,15 @@
  * 3. suspends each schedulable node that has been empty for `suspendSeconds`, keeping
  *    `spareNodes` empty nodes powered.
  * Power changes ride on the plan (`nodePower`): the simulator's accounting reads them, the live
- * server would call the cluster's suspend and resume programs.
+ * server runs the cluster's suspend and resume programs (server/power/nodePower.ts). Where the
+ * snapshot's nodes say their power (`NodeState.power`, live), that is the truth: a suspend the
+ * cluster refused or a resume it has not finished is seen as it is, not as this stage asked.
  *
  * Work is packed rather than spread by the placement policy (fragmentation-aware placement keeps
  * whole nodes free); this stage does not move running jobs to empty more nodes.
  */
 import type { NodeSpec } from '../../model.ts';
-import type { PendingReason, SchedulerSnapshot } from '../scheduler.ts';
+import type { NodeState, PendingReason, SchedulerSnapshot } from '../scheduler.ts';
 import { nextWake, type EnergyPlan, type NodePowerChange, type PowerCappedBind, type SchedulingStage } from './stage.ts';
 
 export interface ConsolidateOptions {
@@ -65,6 +67,15 @@ export function consolidateStage(opts: ConsolidateOptions = {}): SchedulingStage
       const now = snapshot.now;
       const nodes = snapshot.nodes;
       grow(nodes.length);
+      for (let i = 0; i < nodes.length; i++) {
+        const n = nodes[i] as NodeState;
+        if (n.power === undefined) continue;
+        const was = powered[i] as boolean;
+        powered[i] = n.power !== 'off';
+        // A wake-up that is due but not seen yet is expected any moment (a second from now).
+        readyAt[i] = n.power === 'waking' ? Math.max(n.readyAt ?? now + resume, now + 1) : n.power === 'on' ? Math.min(readyAt[i] as number, now) : Infinity;
+        if (!powered[i] || (!was && n.power === 'on')) idleSince[i] = NaN;
+      }
       const usable = (i: number): boolean => (powered[i] as boolean) && (readyAt[i] as number) <= now;
       // Tasks per node once the plan is applied.
       busy.fill(0);

@@ -48,7 +48,12 @@ export function cheaperHour(price: (t: number) => number, prices: EnergyPrices, 
   return best !== undefined && best.price < current * (1 - minSaving) ? { ...best, now: current } : undefined;
 }
 
-const clock = (t: number, p: EnergyPrices): string => `${String(localHourAt(p, t)).padStart(2, '0')}:00`;
+/** HH:MM of the local day (the minutes matter for a deadline's latest start, which is rarely on the hour). */
+const clock = (t: number, p: EnergyPrices): string => {
+  const local = t + p.utcOffsetHours * HOUR;
+  const minute = Math.floor((((local % HOUR) + HOUR) % HOUR) / 60);
+  return `${String(localHourAt(p, t)).padStart(2, '0')}:${String(minute).padStart(2, '0')}`;
+};
 
 export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
   const p = opts.prices;
