@@ -128,25 +128,31 @@ for (const factory of storeFactories()) {
       const [job] = (await store.submit('default', spec(), null, 1000)).jobs;
       const id = job?.id ?? '';
       await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'e1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1000);
-      const runId = ((await store.heartbeat('e1', tel(100), [], 1001)) ?? [])[0]?.runId ?? '';
+      const energy = (node: string, seq: number, nodeJ: number, runs: { runId: string; energyJ: number; idleJ: number }[]) => ({ report: { epoch: node, seq, nodeJ, unallocatedJ: nodeJ - runs.reduce((n, r) => n + r.energyJ, 0), runs }, prices: DEFAULT_PRICES });
+      // The answer names a run the agent does not have yet: news, so the counters go in a
+      // transaction of their own and the answer does not wait for the shared one.
+      const news = transactions(store);
+      const runId = ((await store.heartbeat('e1', tel(100), [], 1001, energy('e1', 1, 10, []))) ?? [])[0]?.runId ?? '';
+      assert.ok(runId);
+      assert.equal(transactions(store), news + 1, 'its own transaction');
+      assert.equal(await store.recordEnergy('e1', energy('e1', 1, 10, []).report, 1001, DEFAULT_PRICES), false, 'applied before the answer');
       const run = { runId, state: 'running' as const, pid: 3, exitCode: null, startedAt: 1001 };
       await store.heartbeat('e1', tel(100), [run], 1001);
-      const energy = (node: string, seq: number, nodeJ: number, runs: { runId: string; energyJ: number; idleJ: number }[]) => ({ report: { epoch: node, seq, nodeJ, unallocatedJ: nodeJ - runs.reduce((n, r) => n + r.energyJ, 0), runs }, prices: DEFAULT_PRICES });
       const before = transactions(store);
       const flushes = (store as SqlStore).heartbeatWrites.flushes;
       // Two nodes' quiet heartbeats with counters at once: neither has a transaction of its own.
-      const [a, b] = await Promise.all([store.heartbeat('e1', tel(110), [run], 2000, energy('e1', 1, 150, [{ runId, energyJ: 100, idleJ: 5 }])), store.heartbeat('e2', tel(0), [], 2000, energy('e2', 1, 40, []))]);
+      const [a, b] = await Promise.all([store.heartbeat('e1', tel(110), [run], 2000, energy('e1', 2, 150, [{ runId, energyJ: 100, idleJ: 5 }])), store.heartbeat('e2', tel(0), [], 2000, energy('e2', 1, 40, []))]);
       assert.deepEqual([a?.length, b?.length], [1, 0]);
       assert.equal(transactions(store), before, 'no transaction of their own');
       assert.ok((store as SqlStore).heartbeatWrites.flushes > flushes, 'committed before the answers');
       // Answered: applied (the same report again changes nothing).
-      assert.equal(await store.recordEnergy('e1', energy('e1', 1, 150, [{ runId, energyJ: 100, idleJ: 5 }]).report, 2500, DEFAULT_PRICES), false);
+      assert.equal(await store.recordEnergy('e1', energy('e1', 2, 150, [{ runId, energyJ: 100, idleJ: 5 }]).report, 2500, DEFAULT_PRICES), false);
       assert.equal(await store.recordEnergy('e2', energy('e2', 1, 40, []).report, 2500, DEFAULT_PRICES), false);
       // The same heartbeat resent (its answer was lost), then a newer one: counted once, the newer's difference added.
-      await store.heartbeat('e1', tel(110), [run], 2100, energy('e1', 1, 150, [{ runId, energyJ: 100, idleJ: 5 }]));
-      await store.heartbeat('e1', tel(120), [run], 3000, energy('e1', 2, 260, [{ runId, energyJ: 180, idleJ: 5 }]));
+      await store.heartbeat('e1', tel(110), [run], 2100, energy('e1', 2, 150, [{ runId, energyJ: 100, idleJ: 5 }]));
+      await store.heartbeat('e1', tel(120), [run], 3000, energy('e1', 3, 260, [{ runId, energyJ: 180, idleJ: 5 }]));
       // The run's end and its last joules, in the heartbeat's own transaction.
-      await store.heartbeat('e1', tel(0), [{ ...run, state: 'exited', exitCode: 0 }], 4000, energy('e1', 3, 300, [{ runId, energyJ: 200, idleJ: 6 }]));
+      await store.heartbeat('e1', tel(0), [{ ...run, state: 'exited', exitCode: 0 }], 4000, energy('e1', 4, 300, [{ runId, energyJ: 200, idleJ: 6 }]));
       const [g] = await store.usage({ from: 0, to: 10_000, now: 10_000, by: 'job' });
       assert.equal(g?.key, id);
       assert.equal(g?.energyJ, 200);

@@ -659,8 +659,13 @@ export class SqlStore implements Store {
    * none started, ended, vanished or reports progress; the node is not lost) writes only the
    * node's last heartbeat and telemetry, and its energy counters if it carries them: it is
    * answered from one read, outside a transaction, and its writes go out with other quiet
-   * heartbeats' (heartbeatWrites.ts) — at once without counters, once they are committed with
-   * them. Undefined: not quiet, the caller runs the full heartbeat; null: no such node.
+   * heartbeats' (heartbeatWrites.ts). Without counters it is answered at once. With counters the
+   * answer must wait until they are in the database (the agent retires ended runs on it): when
+   * the answer tells the agent something (a run to start or to stop) they are applied in a
+   * transaction of their own, so the news goes out at once as on the full path; otherwise they
+   * wait for the shared transaction (at most its window), and the answer is read again after it,
+   * so a task bound meanwhile is not held back to the next heartbeat. Undefined: not quiet, the
+   * caller runs the full heartbeat; null: no such node.
    */
   private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null | undefined> {
     const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
@@ -669,9 +674,18 @@ export class SqlStore implements Store {
     const active = rows.filter((r) => r.job_id !== null);
     if (!changesNoTask(active, reports)) return undefined;
     const write = { node: nodeId, at: now, telemetry: JSON.stringify(telemetry) };
-    if (energy) await this.heartbeatWrites.addEnergy(write, { node: nodeId, at: now, report: energy.report, prices: energy.prices });
-    else this.heartbeatWrites.add(write);
-    return this.assignmentsFor(this.db, nodeId, now, active);
+    const answer = await this.assignmentsFor(this.db, nodeId, now, active);
+    if (!energy) {
+      this.heartbeatWrites.add(write);
+      return answer;
+    }
+    if (tellsAgentSomething(answer, reports)) {
+      this.heartbeatWrites.add(write);
+      await this.recordEnergy(nodeId, energy.report, now, energy.prices);
+      return answer;
+    }
+    await this.heartbeatWrites.addEnergy(write, { node: nodeId, at: now, report: energy.report, prices: energy.prices });
+    return this.assignmentsFor(this.db, nodeId, now);
   }
 
   /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
@@ -1125,6 +1139,13 @@ function changesNoTask(active: readonly TaskRow[], reports: readonly TaskReport[
   }
   for (const t of active) if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runIdOf(t.job_id, t.idx, t.attempt))) return false;
   return true;
+}
+
+/** Whether an answer asks the agent to start a run it does not report running, or to stop one. */
+function tellsAgentSomething(answer: readonly TaskAssignment[], reports: readonly TaskReport[]): boolean {
+  const running = new Set<string>();
+  for (const r of reports) if (r.state === 'running') running.add(r.runId);
+  return answer.some((a) => a.action === 'stop' || !running.has(a.runId));
 }
 
 /** What a submission carries into its batch. */
