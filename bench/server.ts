@@ -19,12 +19,15 @@
  *   npm run bench:server -- --scale small --postgres      # a throwaway PostgreSQL (initdb)
  */
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
+import { ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
+import { BudgetGate } from '../src/server/usage/budgetGate.ts';
+import { SqlStore } from '../src/store/sqlStore.ts';
 import type { StoreSnapshot } from '../src/store/store.ts';
 
 const SCALES = {
@@ -129,6 +132,64 @@ const server = await startServer({
   log: (line) => say(line),
 });
 const store = server.store;
+
+// What the store asked of the database in each phase (counts: they do not depend on the machine's load).
+const sqlStats = store instanceof SqlStore ? store.sqlStats : null;
+interface SqlPhase {
+  readonly seconds: number;
+  /** CPU seconds the server's process used (its threads together: request thread and scheduler thread). */
+  readonly cpuSeconds: number;
+  /** Of which in the kernel (sockets, SQLite's file writes). */
+  readonly systemCpuSeconds: number;
+  /** Of which the request thread's (Linux: /proc; null elsewhere). */
+  readonly mainCpuSeconds: number | null;
+  /** With --scheduler-thread: jobs, active tasks and nodes sent to the thread, per cycle. */
+  readonly sentPerCycle: { jobs: number; tasks: number; nodes: number } | null;
+  readonly transactions: number;
+  readonly statements: number;
+  readonly rows: number;
+  readonly top: ReturnType<NonNullable<typeof sqlStats>['top']>;
+}
+const sqlPhases: Record<string, SqlPhase> = {};
+// The server's process is this one: its CPU time per phase says what the work cost, however
+// loaded the machine (the agents, readers and submitters are other processes).
+let sqlPhaseStart = performance.now();
+let cpuStart = process.cpuUsage();
+/** CPU seconds of this process's main thread (the request thread), from /proc; null where there is none. */
+function mainThreadCpu(): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks (100 a second).
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+let mainCpuStart = mainThreadCpu();
+// The loop plans through the budget gate (server/usage/budgetGate.ts), which wraps the thread.
+const wrapped = server.loop.planner instanceof BudgetGate ? server.loop.planner.inner : server.loop.planner;
+const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
+let sentStart = planner ? { ...planner.sentCounts } : null;
+/** Closes the SQL counts and CPU time of a phase. */
+function sqlPhase(name: string): void {
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  let sentPerCycle: SqlPhase['sentPerCycle'] = null;
+  if (planner && sentStart) {
+    const c = planner.sentCounts;
+    const n = Math.max(1, c.cycles - sentStart.cycles);
+    sentPerCycle = { jobs: Math.round((c.jobs - sentStart.jobs) / n), tasks: Math.round((c.tasks - sentStart.tasks) / n), nodes: Math.round((c.nodes - sentStart.nodes) / n) };
+    sentStart = { ...c };
+  }
+  const main = mainThreadCpu();
+  const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
+  mainCpuStart = main;
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
+  sqlStats?.reset();
+  sqlPhaseStart = performance.now();
+  cpuStart = process.cpuUsage();
+}
 
 // Cycle timing, split into the store's snapshot, the core's plan and the store's apply.
 let phase = 'fill';
@@ -257,6 +318,7 @@ async function agentStats(): Promise<{ heartbeats: number; errors: number; lastE
   return (await reply) as unknown as { heartbeats: number; errors: number; lastError: string; latency: number[] };
 }
 await agentStats(); // resets the heartbeat latency samples
+sqlPhase('fill');
 
 function child(script: string, args: readonly string[]): Promise<string> {
   const c = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -272,6 +334,7 @@ const readsTimer = setInterval(() => progress(`reads: ${cycles.filter((c) => c.p
 const reads = JSON.parse(await child('serverReads.ts', [server.url, ADMIN, String(MEASURE_S), String(READ_RATE), String(maxId)])) as Record<string, { ms: number[]; errors: number }>;
 clearInterval(readsTimer);
 const steadyHeartbeats = await agentStats();
+sqlPhase('steady');
 // Each phase's figures as it ends, so that a run stopped early still tells something.
 const quick = (xs: readonly number[]): string => {
   const s = [...xs].sort((a, b) => a - b);
@@ -285,11 +348,16 @@ phase = 'submit';
 const submitTimer = setInterval(() => progress(`submissions: ${cycles.filter((c) => c.phase === 'submit').length} cycles`), 1000);
 const submitSeconds = SUBMISSIONS ? Number((await child('serverLoad.ts', [server.url, ADMIN, String(SUBMISSIONS), String(CONCURRENCY)])).trim()) : 0;
 clearInterval(submitTimer);
+sqlPhase('submit');
 say(`submissions: ${SUBMISSIONS} in ${submitSeconds.toFixed(1)} s; cycles s ${quick(cycles.filter((c) => c.phase === 'submit').map((c) => c.seconds))}`);
 
 // 5. Batch arrays of short CPU tasks (high priority, so they go before the pending GPU jobs).
 phase = 'arrays';
-const before = (await store.jobStateCounts())['succeeded'] ?? 0;
+// Counted among the jobs after this id (one index range: counting every job's state twice a
+// second held the server's thread for tens of ms at 100,000 jobs).
+const burstAfter = Number((await store.listJobs({ order: 'desc', limit: 1 }))[0]?.id ?? 0);
+const succeeded = async (): Promise<number> => (store instanceof SqlStore ? store.countJobs('succeeded', burstAfter) : ((await store.jobStateCounts())['succeeded'] ?? 0));
+const before = await succeeded();
 const arrayTotal = ARRAYS * ARRAY_SIZE;
 const arrayStart = performance.now();
 for (let k = 0; k < ARRAYS; k++) {
@@ -299,12 +367,13 @@ const arraySubmitSeconds = (performance.now() - arrayStart) / 1000;
 let done = 0;
 while (done < arrayTotal) {
   await sleep(500);
-  done = ((await store.jobStateCounts())['succeeded'] ?? 0) - before;
+  done = (await succeeded()) - before;
   progress(`arrays: ${done}/${arrayTotal} tasks done, ${cycles.filter((c) => c.phase === 'arrays').length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
   if ((performance.now() - arrayStart) / 1000 > SETTLE_S) break;
 }
 const arraySeconds = (performance.now() - arrayStart) / 1000;
 const arrayHeartbeats = await agentStats();
+sqlPhase('arrays');
 
 agents.send({ type: 'stop' });
 await new Promise((r) => agents.once('exit', r));
@@ -337,6 +406,14 @@ const report = {
   heartbeatMs: { steady: { ...stats(steadyHeartbeats.latency), errors: steadyHeartbeats.errors }, arrays: { ...stats(arrayHeartbeats.latency), errors: arrayHeartbeats.errors - steadyHeartbeats.errors }, lastError: arrayHeartbeats.lastError || null },
   submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
   arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds) },
+  sql: Object.fromEntries(Object.entries(sqlPhases).map(([k, v]) => [k, { ...v, seconds: r3(v.seconds) }])),
+  /** Statements per heartbeat in the steady phase: every statement of the phase (cycles and reads too) over its heartbeats. */
+  sqlPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3(sqlPhases['steady'].statements / steadyHeartbeats.latency.length) : null,
+  /** Server CPU ms per heartbeat in the steady phase (cycles and reads included; the request thread's alone), and per submission and array task. */
+  cpuMsPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3((1000 * sqlPhases['steady'].cpuSeconds) / steadyHeartbeats.latency.length) : null,
+  mainCpuMsPerHeartbeat: sqlPhases['steady']?.mainCpuSeconds != null && steadyHeartbeats.latency.length ? r3((1000 * sqlPhases['steady'].mainCpuSeconds) / steadyHeartbeats.latency.length) : null,
+  cpuMsPerSubmission: sqlPhases['submit'] && SUBMISSIONS ? r3((1000 * sqlPhases['submit'].cpuSeconds) / SUBMISSIONS) : null,
+  cpuMsPerArrayTask: sqlPhases['arrays'] && done ? r3((1000 * sqlPhases['arrays'].cpuSeconds) / done) : null,
 };
 
 const rows: [string, string][] = [
@@ -350,9 +427,15 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
+for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
+if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU, ${report.mainCpuMsPerHeartbeat ?? '?'} ms on the request thread (cycles and reads included)`]);
+if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);
+if (report.cpuMsPerArrayTask !== null) rows.push(['per array task', `${report.cpuMsPerArrayTask} ms server CPU`]);
 rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} jobs, ${CONCURRENCY} connections)`]);
 rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+for (const t of sqlPhases['steady']?.top.slice(0, 6) ?? []) console.log(`  steady sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -49,7 +49,9 @@ function get(e: Endpoint): Promise<void> {
 const endpoints: Endpoint[] = ['jobsPage', 'job', 'nodes'];
 const inflight: Promise<void>[] = [];
 const t0 = performance.now();
-for (let i = 0; ; i++) {
+// RATE 0: no reads, but the phase still lasts SECONDS (to measure heartbeats and cycles alone).
+if (RATE <= 0) await new Promise((r) => setTimeout(r, SECONDS * 1000));
+for (let i = 0; RATE > 0; i++) {
   const due = t0 + (i * 1000) / RATE;
   if (due - t0 >= SECONDS * 1000) break;
   const wait = due - performance.now();

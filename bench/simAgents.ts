@@ -119,6 +119,10 @@ class SimAgent {
       for (const rep of reports) if (rep.state === 'exited') this.tasks.delete(rep.runId);
       const desired = (r.json as { tasks: TaskAssignment[] }).tasks;
       const at = Date.now();
+      // A run the server no longer names (written off: the node was lost) is stopped, as a real
+      // agent stops it; until it is, the server keeps the node lost.
+      const named = new Set(desired.map((a) => a.runId));
+      for (const t of this.tasks.values()) if (!named.has(t.runId)) t.stopped = true;
       for (const a of desired) {
         const have = this.tasks.get(a.runId);
         if (a.action === 'stop') {

@@ -1,5 +1,6 @@
 /**
- * The scheduling loop wakes at a plan's wakeAt, not only at its tick: a deferrable job held for
+ * The scheduling loop: only reasons that changed are written, found by map or by binary search
+ * alike; and the loop wakes at a plan's wakeAt, not only at its tick: a deferrable job held for
  * the next (cheaper) hour starts when that hour begins although the tick is a minute. Real store,
  * adapter (fifo with the timeshift stage) and loop; the loop's clock is set half a second before
  * the hour.
@@ -7,12 +8,38 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseJobSpec } from '../api/spec.ts';
+import type { Job } from '../api/types.ts';
 import { DEFAULT_POWER_MODEL } from '../core/energy/powerModel.ts';
 import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 import { openStore } from '../store/sqlStore.ts';
-import { SchedulingLoop } from './loop.ts';
+import type { AppliedPlan, StoreSnapshot } from '../store/store.ts';
+import { changedReasons, openJob, SchedulingLoop } from './loop.ts';
 import { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
 import { liveEnergy } from './scheduling/energyStages.ts';
+
+const job = (id: number, reason: string | null, estimatedStart: number | null): Job => ({ id: String(id), reason, estimatedStart }) as unknown as Job;
+
+test('changedReasons keeps the reasons and estimates that changed, whether jobs are looked up in a map or by id', () => {
+  const openJobs = Array.from({ length: 100 }, (_, i) => job(i + 1, `r${i + 1}`, i === 4 ? 10_000 : null));
+  const snap = { nodes: [], activeTasks: [], queues: [], openJobs } satisfies StoreSnapshot;
+  const pending: AppliedPlan['pending'] = [
+    { jobId: '2', reason: 'r2', estimatedStart: null },
+    { jobId: '3', reason: 'new', estimatedStart: null },
+    { jobId: '5', reason: 'r5', estimatedStart: 12_000 },
+    { jobId: '5', reason: 'r5', estimatedStart: 16_000 },
+    { jobId: '7', reason: 'r7', estimatedStart: 1 },
+    { jobId: '999', reason: 'gone', estimatedStart: null },
+  ];
+  const want = ['3:new', '5:16000', '7:1'];
+  const show = (ps: AppliedPlan['pending']): string[] => ps.map((p) => `${p.jobId}:${p.reason === 'new' ? p.reason : String(p.estimatedStart)}`);
+  assert.deepEqual(show(changedReasons(pending, snap)), want, 'by binary search (few reasons)');
+  assert.deepEqual(show(changedReasons(pending, snap, new Map(openJobs.map((j) => [j.id, j])))), want, 'by map');
+  const many = Array.from({ length: 20 }, () => pending).flat();
+  assert.equal(changedReasons(many, snap).length, 60, 'by a map built for many reasons');
+  assert.equal(openJob(snap, '64')?.id, '64');
+  assert.equal(openJob(snap, '0'), undefined);
+  assert.equal(openJob({ ...snap, openJobs: [...openJobs].reverse() }, '17')?.id, '17', 'found out of order too');
+});
 
 test("the loop plans again at the plan's wakeAt: a deferred job starts at its hour, well before the next tick", async () => {
   const hour = 3_600_000;

@@ -1,6 +1,6 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
 export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts';
-const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
+export const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
 const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_at, last_used_at';
 export const ACTIVE_IN = "('assigned', 'running', 'stopping')";
 export const OPEN_JOBS_IN = "('pending', 'admitted', 'running', 'preempted')";
@@ -51,12 +51,27 @@ export const Q = {
     GROUP BY j.tenant, (a.finished_at / 3600000) * 3600000 ORDER BY j.tenant, hour`,
   recentSpecs: 'SELECT spec FROM jobs ORDER BY id DESC LIMIT $1',
 
-  insertJob: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
+  /**
+   * A job, with its version set here on SQLite (one writer: MAX + 1; migration 010) rather than
+   * by an UPDATE from a trigger; PostgreSQL's trigger sets it on the way in.
+   */
+  insertJob: {
+    sqlite: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash, version)
+    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12, (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)) RETURNING ${JOB_COLS}`,
+    postgres: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
     VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,
-  insertTask: `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ($1, $2, $3, 0, 'pending', '[]', $4, $5, $6)`,
-  jobByClientKey: `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key = $2`,
+  },
+  /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
+  insertTasks: (n: number): string =>
+    `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, 0, 'pending', '[]', $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,
+  savepoint: 'SAVEPOINT tide_submit',
+  releaseSavepoint: 'RELEASE SAVEPOINT tide_submit',
+  rollbackToSavepoint: 'ROLLBACK TO SAVEPOINT tide_submit',
+  /** A tenant's jobs under n client keys ($2 …). */
+  jobsByClientKeys: (n: number): string => `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${Array.from({ length: n }, (_, i) => `$${i + 2}`).join(', ')})`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
+  countJobsAfter: 'SELECT COUNT(*) AS n FROM jobs WHERE state = $1 AND id > $2',
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */
   openJobsLite: `SELECT ${JOB_COLS.replace(' spec,', " '' AS spec,")} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
@@ -103,6 +118,13 @@ export const Q = {
     ON CONFLICT (id) DO UPDATE SET state = 'ready', address = excluded.address, cpu_milli = excluded.cpu_milli, memory_mib = excluded.memory_mib,
       gpus = excluded.gpus, simulated = excluded.simulated, last_heartbeat = excluded.last_heartbeat, registered_at = excluded.registered_at`,
   nodeById: 'SELECT * FROM nodes WHERE id = $1',
+  /** A node's state with its active tasks, one row per task (task columns null when it has none), in one read for a heartbeat. */
+  nodeWithActiveTasks: `SELECT n.state AS node_state, ${TASK_COLS.split(', ').map((c) => `t.${c} AS ${c}`).join(', ')}
+    FROM nodes n LEFT JOIN tasks t ON t.node_id = n.id AND t.state IN ${ACTIVE_IN} WHERE n.id = $1 ORDER BY t.job_id, t.idx`,
+  /** Quiet heartbeats of n nodes in one statement (store/heartbeatWrites.ts): a node's last heartbeat never moves back. */
+  heartbeatNodes: (n: number): string =>
+    `WITH v(id, at, telemetry) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS TEXT), CAST($${3 * i + 2} AS BIGINT), CAST($${3 * i + 3} AS TEXT))`).join(', ')})
+     UPDATE nodes SET last_heartbeat = v.at, telemetry = v.telemetry FROM v WHERE nodes.id = v.id AND nodes.last_heartbeat <= v.at`,
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   // registered_at is the latest registration: with the count of lost nodes it versions capacity.
   nodesVersion: "SELECT COUNT(*) AS n, COALESCE(MAX(registered_at), 0) AS r, COALESCE(SUM(CASE WHEN state = 'lost' THEN 1 ELSE 0 END), 0) AS l FROM nodes",

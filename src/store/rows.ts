@@ -175,8 +175,32 @@ export function taskFromRow(r: TaskRow): Task {
   };
 }
 
-export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem: number } | undefined): NodeInfo {
-  const gpus = JSON.parse(r.gpus) as GpuInfo[];
+/**
+ * Node rows' GPUs and telemetry as parsed, kept while a row's text stays the same: the node list
+ * reads every node (1,250) while only those that heartbeat since changed. The parsed arrays are
+ * shared between reads: callers never change them.
+ */
+export class NodeTextCache {
+  private readonly byId = new Map<string, { gpusText: string; gpus: GpuInfo[]; telemetryText: string; telemetry: GpuTelemetry[] }>();
+
+  parsed(r: NodeRow): { gpus: GpuInfo[]; telemetry: GpuTelemetry[] } {
+    let e = this.byId.get(r.id);
+    if (!e) this.byId.set(r.id, (e = { gpusText: r.gpus, gpus: JSON.parse(r.gpus) as GpuInfo[], telemetryText: r.telemetry, telemetry: JSON.parse(r.telemetry) as GpuTelemetry[] }));
+    if (e.gpusText !== r.gpus) {
+      e.gpusText = r.gpus;
+      e.gpus = JSON.parse(r.gpus) as GpuInfo[];
+    }
+    if (e.telemetryText !== r.telemetry) {
+      e.telemetryText = r.telemetry;
+      e.telemetry = JSON.parse(r.telemetry) as GpuTelemetry[];
+    }
+    return e;
+  }
+}
+
+export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem: number } | undefined, texts?: NodeTextCache): NodeInfo {
+  const known = texts?.parsed(r);
+  const gpus = known?.gpus ?? (JSON.parse(r.gpus) as GpuInfo[]);
   return {
     id: r.id,
     state: r.state as NodeState,
@@ -186,7 +210,7 @@ export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem:
     gpus,
     simulated: r.simulated === 1,
     lastHeartbeat: r.last_heartbeat,
-    telemetry: JSON.parse(r.telemetry) as GpuTelemetry[],
+    telemetry: known?.telemetry ?? (JSON.parse(r.telemetry) as GpuTelemetry[]),
     gpuUsedMilli: gpus.map((_, i) => used?.gpu[i] ?? 0),
     cpuUsedMilli: used?.cpu ?? 0,
     memoryUsedMib: used?.mem ?? 0,

@@ -4,7 +4,8 @@
  * every 2 s, reading the job and its peers for each of a node's tasks on every heartbeat was
  * most of the heartbeat's queries. Name, size and spec never change; peers are fixed for an
  * attempt unless a node re-registers with another address: the store clears the cache then, and
- * the TTL bounds how long another server's re-registration goes unseen.
+ * the TTL (30 s: with 10 s, a task's entry was read again every fifth heartbeat) bounds how long
+ * another server's re-registration goes unseen.
  */
 import type { JobSpec } from '../api/spec.ts';
 import type { JobRow } from './rows.ts';
@@ -20,7 +21,7 @@ export class RunInfoCache {
   private readonly entries = new Map<string, { info: RunInfo; at: number }>();
 
   constructor(
-    private readonly ttlMs = 10_000,
+    private readonly ttlMs = 30_000,
     private readonly maxEntries = 50_000,
   ) {}
 

@@ -11,6 +11,7 @@ import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, ty
 import { deleteIdleGpu, selectIdleGpus, upsertIdleGpu } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
+import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import { asleepNodes, setNodePower, SET_POWER_CAP } from './nodePower.ts';
@@ -18,11 +19,18 @@ import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
 import { rollUp } from './usageRollup.ts';
-import { attemptFromRow, eventFromRow, jobFromRow, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { attemptFromRow, eventFromRow, jobFromRow, NodeTextCache, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
-import type { AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import { countingDb, SqlStats } from './sqlStats.ts';
+import { HeartbeatWrites, type EnergyWrite, type HeartbeatWrite } from './heartbeatWrites.ts';
+import { TokenCache } from './tokenCache.ts';
+import { ReadCache } from './readCache.ts';
+import { GroupCommit, type Outcome } from './groupCommit.ts';
+import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
+/** How long the node list may be answered again while nothing but heartbeats changed. */
+const NODE_LIST_MS = 1000;
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
 /** Base of the rendezvous ports handed to gang tasks (MASTER_PORT and peers). */
@@ -39,10 +47,36 @@ interface EventInput {
 export class SqlStore implements Store {
   /** The open jobs between snapshots, updated from the jobs changed since (store/openJobs.ts). */
   private readonly openJobs = new OpenJobsMirror();
+  /** The active tasks between reads, updated from the tasks changed since (store/activeTasks.ts). */
+  private readonly activeTasks = new ActiveTasksMirror();
+  /** Nodes' GPUs and telemetry as parsed, while their text is unchanged (rows.ts). */
+  private readonly nodeTexts = new NodeTextCache();
   /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
   private readonly runInfo = new RunInfoCache();
+  /** What the store asked of the database (sqlStats.ts), for benchmarks. */
+  readonly sqlStats = new SqlStats();
+  private readonly db: SqlDb;
+  /** Quiet heartbeats' writes, committed together (store/heartbeatWrites.ts). */
+  readonly heartbeatWrites: HeartbeatWrites;
+  /** Known tokens by hash, for a few seconds (store/tokenCache.ts). */
+  private readonly tokens = new TokenCache<TokenOwner & TokenInfo>();
+  /** Read on nearly every request; kept 1 s, or until this server changes them (store/readCache.ts). */
+  private readonly queues = new ReadCache<QueueConfig[]>();
+  private readonly tenants = new ReadCache<string[]>();
+  private readonly nodesVersions = new ReadCache<string>();
+  /** Bumped by every write of this server that changes a node's row other than its heartbeat (the node list's cache, below). */
+  private nodesEpoch = 0;
+  private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
+  /** Concurrent submissions, committed together (store/groupCommit.ts). */
+  readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items));
 
-  constructor(private readonly db: SqlDb) {}
+  constructor(db: SqlDb) {
+    this.db = countingDb(db, this.sqlStats);
+    this.heartbeatWrites = new HeartbeatWrites(
+      (rows, energy) => this.writeHeartbeats(rows, energy),
+      async (e) => void (await this.recordEnergy(e.node, e.report, e.at, e.prices)),
+    );
+  }
 
   get dialect(): 'sqlite' | 'postgres' {
     return this.db.dialect;
@@ -68,109 +102,178 @@ export class SqlStore implements Store {
     });
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    await this.heartbeatWrites.flush();
+    await this.db.close();
   }
 
   async ensureTenant(name: string, now: number): Promise<void> {
+    this.tenants.invalidate();
     await this.db.run(Q.ensureTenant, [name, now]);
+    this.tenants.invalidate();
   }
   async listTenants(): Promise<string[]> {
-    return (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name);
+    return [...(await this.tenants.get(async () => (await this.db.all<{ name: string }>(Q.listTenants)).map((r) => r.name)))];
+  }
+  /** A write to tokens: the token cache is emptied before and after it. */
+  private async tokenWrite<T>(fn: () => Promise<T>): Promise<T> {
+    this.tokens.clear();
+    try {
+      return await fn();
+    } finally {
+      this.tokens.clear();
+    }
   }
   async putToken(hash: string, owner: TokenOwner, now: number, expiresAt: number | null = null): Promise<void> {
-    await this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now, tokenId(hash), owner.node ?? null, expiresAt]);
+    await this.tokenWrite(() => this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now, tokenId(hash), owner.node ?? null, expiresAt]));
   }
   async findToken(hash: string): Promise<(TokenOwner & TokenInfo) | null> {
+    const at = Date.now();
+    const hit = this.tokens.get(hash, at);
+    if (hit) return hit;
+    const generation = this.tokens.readGeneration;
     const r = await this.db.get<TokenRow>(Q.findToken, [hash]);
-    return r ? tokenFromRow(r) : null;
+    if (!r) return null;
+    const t = tokenFromRow(r);
+    this.tokens.set(hash, t, at, generation);
+    return t;
   }
   async touchToken(hash: string, now: number): Promise<void> {
     await this.db.run(Q.touchToken, [hash, now, now - 60_000]);
+    this.tokens.update(hash, (t) => (t.lastUsedAt !== null && t.lastUsedAt > now - 60_000 ? t : { ...t, lastUsedAt: now }));
   }
   async listTokens(): Promise<TokenInfo[]> {
     return (await this.db.all<TokenRow>(Q.listTokens)).map(tokenFromRow);
   }
   async revokeToken(id: string, now: number): Promise<TokenInfo | null> {
-    return this.db.tx(async (db) => {
-      await db.run(Q.revokeToken, [id, now]);
-      const r = await db.get<TokenRow>(Q.tokenById, [id]);
-      return r ? tokenFromRow(r) : null;
-    });
+    return this.tokenWrite(() =>
+      this.db.tx(async (db) => {
+        await db.run(Q.revokeToken, [id, now]);
+        const r = await db.get<TokenRow>(Q.tokenById, [id]);
+        return r ? tokenFromRow(r) : null;
+      }),
+    );
   }
   async revokeRoleExcept(role: Role, keepHashes: readonly string[], now: number): Promise<string[]> {
-    return (await this.db.all<{ id: string }>(Q.revokeRoleExcept(keepHashes.length), [role, now, ...keepHashes])).map((r) => r.id);
+    return (await this.tokenWrite(() => this.db.all<{ id: string }>(Q.revokeRoleExcept(keepHashes.length), [role, now, ...keepHashes]))).map((r) => r.id);
   }
   async nodeHasCredential(nodeId: string): Promise<boolean> {
     return (await this.db.get<{ id: string }>(Q.liveNodeCredential, [nodeId])) !== undefined;
   }
   async resetNodeCredential(nodeId: string, now: number): Promise<string[]> {
-    return this.db.tx(async (db) => {
-      const ids = (await db.all<{ id: string }>(Q.resetNodeCredential, [nodeId, now])).map((r) => r.id);
-      if (ids.length) await this.event(db, now, { type: 'node:credential-reset', nodeId, message: `credential ${ids.join(', ')} revoked: the node's next bootstrap registration gets a new one` });
-      return ids;
-    });
+    return this.tokenWrite(() =>
+      this.db.tx(async (db) => {
+        const ids = (await db.all<{ id: string }>(Q.resetNodeCredential, [nodeId, now])).map((r) => r.id);
+        if (ids.length) await this.event(db, now, { type: 'node:credential-reset', nodeId, message: `credential ${ids.join(', ')} revoked: the node's next bootstrap registration gets a new one` });
+        return ids;
+      }),
+    );
   }
   async putQueue(q: QueueConfig, now: number): Promise<void> {
+    this.queues.invalidate();
     await this.db.run(Q.putQueue, [q.name, q.gpuQuota, q.borrowingLimit, now, q.tenants === undefined ? null : JSON.stringify(q.tenants), q.cohort ?? null, modelQuotasColumn(q)]);
+    this.queues.invalidate();
   }
   async listQueues(): Promise<QueueConfig[]> {
-    return (await this.db.all<QueueRow>(Q.listQueues)).map(queueFromRow);
+    return [...(await this.queues.get(async () => (await this.db.all<QueueRow>(Q.listQueues)).map(queueFromRow)))];
   }
 
-  async submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
-    const keys = Array.from({ length: spec.array }, (_, i) => (clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`));
-    const hash = specHash(spec);
-    const existing = async (db: SqlDb): Promise<SubmitResult | null> => {
-      if (clientKey === null) return null;
-      // The key's jobs; also under the other form (`key` for one job, `key#i` for an array),
-      // so a key reused across an array and a single job is a conflict too.
-      const other = spec.array === 1 ? `${clientKey}#0` : clientKey;
-      const rows: JobRow[] = [];
-      for (const k of [...keys, other]) {
-        const r = await db.get<JobRow>(Q.jobByClientKey, [tenant, k]);
-        if (r && (k !== other || rows.length === 0)) rows.push(r);
+  submit(tenant: string, spec: JobSpec, clientKey: string | null, now: number, beforeCreate?: () => void): Promise<SubmitResult> {
+    return this.submits.run({ tenant, spec, clientKey, now, ...(beforeCreate ? { beforeCreate } : {}) });
+  }
+
+  /**
+   * Submissions that came together, in one transaction (store/groupCommit.ts): each behind a
+   * savepoint, so that one refused (its `beforeCreate` throws) or lost to a race undoes only its
+   * own rows. One alone runs as it always did.
+   */
+  private async submitBatch(items: readonly SubmitRequest[]): Promise<Outcome<SubmitResult>[]> {
+    if (items.length === 1) {
+      const s = items[0] as SubmitRequest;
+      try {
+        return [{ ok: await this.db.tx((db) => this.submitIn(db, s)) }];
+      } catch (e) {
+        return [await this.raced(this.db, s, e)];
       }
-      if (rows.length === 0) return null;
-      const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
-      return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
-    };
-    try {
-      return await this.db.tx(async (db) => {
-        const found = await existing(db);
-        if (found) return found;
-        beforeCreate?.();
-        const jobs: Job[] = [];
-        for (let i = 0; i < spec.array; i++) {
-          const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
-          const row = await db.get<JobRow>(Q.insertJob, [
-            tenant, element.name, spec.queue, spec.priority, spec.kind, spec.service ? 0 : jobGpuMilli(spec), spec.service ? 0 : taskCount(spec), spec.preemptible ? 1 : 0,
-            JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), keys[i] ?? null, now, clientKey === null ? null : hash,
-          ]);
-          if (!row) throw new Error('insert returned no row');
-          if (element.service) {
-            // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
-            await this.startService(db, row, element.service.minReplicas, element.service.maxReplicas, now);
-            jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
-            continue;
-          }
-          let idx = 0;
-          for (const g of spec.groups) {
-            for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
-          }
-          await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
-          jobs.push(jobFromRow(row));
-        }
-        return { jobs, created: true, conflict: false };
-      });
-    } catch (e) {
-      // Two submissions with one client key raced: the loser returns the winner's jobs.
-      if (clientKey !== null && isUniqueViolation(e)) {
-        const found = await existing(this.db);
-        if (found) return found;
-      }
-      throw e;
     }
+    return this.db.tx(async (db) => {
+      const out: Outcome<SubmitResult>[] = [];
+      for (const s of items) {
+        // Statements, not scripts: SQLite keeps them prepared.
+        await db.run(Q.savepoint);
+        try {
+          out.push({ ok: await this.submitIn(db, s) });
+          await db.run(Q.releaseSavepoint);
+        } catch (e) {
+          await db.run(Q.rollbackToSavepoint);
+          await db.run(Q.releaseSavepoint);
+          out.push(await this.raced(db, s, e));
+        }
+      }
+      return out;
+    });
+  }
+
+  /** A submission's error: when it lost a race for its client key, the winner's jobs instead. */
+  private async raced(db: SqlDb, s: SubmitRequest, e: unknown): Promise<Outcome<SubmitResult>> {
+    if (s.clientKey !== null && isUniqueViolation(e)) {
+      const found = await this.submittedUnder(db, s);
+      if (found) return { ok: found };
+    }
+    return { error: e };
+  }
+
+  /** One submission, in the caller's transaction. */
+  private async submitIn(db: SqlDb, s: SubmitRequest): Promise<SubmitResult> {
+    const { tenant, spec, clientKey, now } = s;
+    const found = await this.submittedUnder(db, s);
+    if (found) return found;
+    s.beforeCreate?.();
+    const hash = clientKey === null ? null : specHash(spec);
+    const jobs: Job[] = [];
+    for (let i = 0; i < spec.array; i++) {
+      const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
+      const row = await db.get<JobRow>(Q.insertJob[db.dialect], [
+        tenant, element.name, spec.queue, spec.priority, spec.kind, spec.service ? 0 : jobGpuMilli(spec), spec.service ? 0 : taskCount(spec), spec.preemptible ? 1 : 0,
+        JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), clientKeyOf(clientKey, spec, i), now, hash,
+      ]);
+      if (!row) throw new Error('insert returned no row');
+      if (element.service) {
+        // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
+        await this.startService(db, row, element.service.minReplicas, element.service.maxReplicas, now);
+        jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
+        continue;
+      }
+      await insertTasksOf(db, row.id, spec);
+      await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
+      jobs.push(jobFromRow(row));
+    }
+    return { jobs, created: true, conflict: false };
+  }
+
+  /**
+   * The jobs the tenant already submitted under the client key, or null: also those under the
+   * other form (`key` for one job, `key#i` for an array), so that a key reused across an array
+   * and a single job is a conflict too. Read 500 keys at a time (an array of 1,000 was 1,001 reads).
+   */
+  private async submittedUnder(db: SqlDb, s: SubmitRequest): Promise<SubmitResult | null> {
+    const { tenant, spec, clientKey } = s;
+    if (clientKey === null) return null;
+    const keys = Array.from({ length: spec.array }, (_, i) => clientKeyOf(clientKey, spec, i) as string);
+    const other = spec.array === 1 ? `${clientKey}#0` : clientKey;
+    const byKey = new Map<string, JobRow>();
+    const all = [...keys, other];
+    for (let i = 0; i < all.length; i += 500) {
+      const chunk = all.slice(i, i + 500);
+      for (const r of await db.all<JobRow>(Q.jobsByClientKeys(chunk.length), [tenant, ...chunk])) if (r.client_key !== null) byKey.set(r.client_key, r);
+    }
+    const rows = keys.map((k) => byKey.get(k)).filter((r): r is JobRow => r !== undefined);
+    const otherRow = byKey.get(other);
+    if (rows.length === 0 && otherRow) rows.push(otherRow);
+    if (rows.length === 0) return null;
+    const hash = specHash(spec);
+    const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
+    return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -204,6 +307,11 @@ export class SqlStore implements Store {
   async listTasks(jobId: string): Promise<Task[]> {
     if (!/^\d{1,15}$/.test(jobId)) return [];
     return (await this.db.all<TaskRow>(Q.tasksOfJob, [Number(jobId)])).map(taskFromRow);
+  }
+
+  /** Jobs in `state` with an id above `afterId`: one index range (for benchmarks, which poll it). */
+  async countJobs(state: string, afterId: number): Promise<number> {
+    return Number((await this.db.get<{ n: number | string }>(Q.countJobsAfter, [state, afterId]))?.n ?? 0);
   }
 
   async jobStateCounts(): Promise<Record<string, number>> {
@@ -318,20 +426,11 @@ export class SqlStore implements Store {
   }
 
   async snapshot(): Promise<StoreSnapshot> {
+    // The idle monitor reads the nodes' telemetry in it (server/idle/): what was answered, as other readers do.
+    await this.heartbeatWrites.flush();
     return this.db.tx(async (db) => {
-      const activeRows = await db.all<TaskRow>(Q.activeTasks);
-      const nodes = await this.nodesIn(db, activeRows);
-      const active = activeRows.map((r) => ({
-        jobId: String(r.job_id),
-        index: r.idx,
-        node: r.node_id ?? '',
-        gpus: JSON.parse(r.gpus) as number[],
-        gpuMilli: r.gpu_milli,
-        cpuMilli: r.cpu_milli,
-        memoryMib: r.memory_mib,
-        state: r.state as Task['state'],
-        startedAt: r.started_at === null ? null : Number(r.started_at),
-      }));
+      const active = await this.activeTasks.refresh(db);
+      const nodes = await this.nodesIn(db, active);
       const openJobs = await this.openJobs.refresh(db);
       const queues = (await db.all<QueueRow>(Q.listQueues)).map((r) => {
         const { tenants: _, ...q } = queueFromRow(r);
@@ -438,19 +537,19 @@ export class SqlStore implements Store {
   }
 
   async registerNode(n: NodeRegistration, now: number): Promise<void> {
-    await this.db.tx((db) => this.upsertNode(db, n, now));
+    await this.nodesWrite(() => this.db.tx((db) => this.upsertNode(db, n, now)));
   }
 
   async bootstrapNode(n: NodeRegistration, tokenHash: string, now: number): Promise<BootstrapResult> {
     try {
-      return await this.db.tx(async (db) => {
+      return await this.nodesWrite(() => this.db.tx(async (db) => {
         if (await db.get<{ id: string }>(Q.liveNodeCredential, [n.id])) return 'has-credential';
         if (await db.get<TokenRow>(Q.findToken, [tokenHash])) return 'token-taken';
         await db.run(Q.insertToken, [tokenHash, 'node', null, now, tokenId(tokenHash), n.id, null]);
         await this.upsertNode(db, n, now);
         await this.event(db, now, { type: 'node:credential', nodeId: n.id, message: `credential ${tokenId(tokenHash)} issued at bootstrap` });
-        return 'registered';
-      });
+        return 'registered' as const;
+      }));
     } catch (e) {
       // Two bootstrap registrations of one node raced: the unique index let one through.
       if (isUniqueViolation(e)) return (await this.nodeHasCredential(n.id)) ? 'has-credential' : 'token-taken';
@@ -476,9 +575,14 @@ export class SqlStore implements Store {
    */
   async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null> {
     const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
-    return this.db.tx(async (db) => {
+    const quiet = await this.quietHeartbeat(nodeId, telemetry, reports, now, energy);
+    if (quiet !== undefined) return quiet;
+    this.heartbeatWrites.drop(nodeId);
+    let revived = false;
+    const answer = await this.db.tx(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
+      revived = node.state === 'lost';
       const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
       const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
       // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
@@ -543,6 +647,58 @@ export class SqlStore implements Store {
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
+    });
+    // A lost node may have come back: the nodes' version changed.
+    if (revived) {
+      this.nodesVersions.invalidate();
+      this.nodesEpoch++;
+    }
+    return answer;
+  }
+
+  /**
+   * A heartbeat that changes no task (every task it reports is running as the store knows it,
+   * none started, ended, vanished or reports progress; the node is not lost) writes only the
+   * node's last heartbeat and telemetry, and its energy counters if it carries them: it is
+   * answered from one read, outside a transaction, and its writes go out with other quiet
+   * heartbeats' (heartbeatWrites.ts). Without counters it is answered at once. With counters the
+   * answer must wait until they are in the database (the agent retires ended runs on it): when
+   * the answer tells the agent something (a run to start or to stop) they are applied in a
+   * transaction of their own, so the news goes out at once as on the full path; otherwise they
+   * wait for the shared transaction (at most its window), and the answer is read again after it,
+   * so a task bound meanwhile is not held back to the next heartbeat. Undefined: not quiet, the
+   * caller runs the full heartbeat; null: no such node.
+   */
+  private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null | undefined> {
+    const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
+    if (rows.length === 0) return null;
+    if (rows[0]?.node_state === 'lost') return undefined;
+    const active = rows.filter((r) => r.job_id !== null);
+    if (!changesNoTask(active, reports)) return undefined;
+    const write = { node: nodeId, at: now, telemetry: JSON.stringify(telemetry) };
+    const answer = await this.assignmentsFor(this.db, nodeId, now, active);
+    if (!energy) {
+      this.heartbeatWrites.add(write);
+      return answer;
+    }
+    if (tellsAgentSomething(answer, reports)) {
+      this.heartbeatWrites.add(write);
+      await this.recordEnergy(nodeId, energy.report, now, energy.prices);
+      return answer;
+    }
+    await this.heartbeatWrites.addEnergy(write, { node: nodeId, at: now, report: energy.report, prices: energy.prices });
+    return this.assignmentsFor(this.db, nodeId, now);
+  }
+
+  /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
+  private async writeHeartbeats(rows: readonly HeartbeatWrite[], energy: readonly EnergyWrite[]): Promise<void> {
+    await this.db.tx(async (db) => {
+      for (let i = 0; i < rows.length; i += 200) {
+        const batch = rows.slice(i, i + 200);
+        await db.run(Q.heartbeatNodes(batch.length), batch.flatMap((r) => [r.node, r.at, r.telemetry]));
+      }
+      // In arrival order: a node's reports are cumulative, and one not newer than the last applied changes nothing.
+      for (const e of energy) await applyEnergy(db, e.node, e.report, e.at, e.prices);
     });
   }
 
@@ -636,7 +792,8 @@ export class SqlStore implements Store {
   }
 
   async expireNodes(deadline: number, now: number): Promise<string[]> {
-    return this.db.tx(async (db) => {
+    await this.heartbeatWrites.flush();
+    return this.nodesWrite(() => this.db.tx(async (db) => {
       const silent = await db.all<{ id: string }>(Q.silentNodes, [deadline]);
       for (const { id } of silent) {
         await db.run(Q.markNodeLost, [id]);
@@ -656,48 +813,90 @@ export class SqlStore implements Store {
         await this.settle(db, jobs, now);
       }
       return silent.map((s) => s.id);
-    });
+    }));
   }
 
-  /** The nodes with what their active tasks use (`active`: those tasks, when the caller has read them). */
-  private async nodesIn(db: SqlDb, active?: readonly TaskRow[], only?: string): Promise<NodeInfo[]> {
+  /** The nodes with what their active tasks use (`active`: every active task; absent with `only`: that node's are read). */
+  private async nodesIn(db: SqlDb, active?: readonly ActiveTask[], only?: string): Promise<NodeInfo[]> {
     const rows = only === undefined ? await db.all<NodeRow>(Q.listNodes) : await db.all<NodeRow>(Q.nodeById, [only]);
+    const tasks = active ?? (only === undefined ? await this.activeTasks.refresh(db) : (await db.all<TaskRow>(Q.activeTasksOnNode, [only])).map(activeTaskOf));
     const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
-    for (const t of active ?? (await (only === undefined ? db.all<TaskRow>(Q.activeTasks) : db.all<TaskRow>(Q.activeTasksOnNode, [only])))) {
-      if (t.node_id === null) continue;
-      let u = used.get(t.node_id);
-      if (!u) used.set(t.node_id, (u = { gpu: [], cpu: 0, mem: 0 }));
-      u.cpu += t.cpu_milli;
-      u.mem += t.memory_mib;
-      const gpus = JSON.parse(t.gpus) as number[];
-      const per = gpus.length ? t.gpu_milli / gpus.length : 0;
-      for (const g of gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
+    for (const t of tasks) {
+      if (t.node === '') continue;
+      let u = used.get(t.node);
+      if (!u) used.set(t.node, (u = { gpu: [], cpu: 0, mem: 0 }));
+      u.cpu += t.cpuMilli;
+      u.mem += t.memoryMib;
+      const per = t.gpus.length ? t.gpuMilli / t.gpus.length : 0;
+      for (const g of t.gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
     }
-    return rows.map((r) => nodeFromRow(r, used.get(r.id)));
+    return rows.map((r) => nodeFromRow(r, used.get(r.id), this.nodeTexts));
   }
 
   async setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean> {
-    return this.db.tx(async (db) => {
-      const changed = await db.run(Q.setNodeSchedulable, [id, drained ? 'drained' : 'ready']);
-      if (changed > 0) await this.event(db, now, { type: drained ? 'node:drained' : 'node:ready', nodeId: id, message: drained ? 'no new tasks will be placed here' : 'accepting tasks' });
-      return changed > 0;
-    });
+    return this.nodesWrite(() =>
+      this.db.tx(async (db) => {
+        const changed = await db.run(Q.setNodeSchedulable, [id, drained ? 'drained' : 'ready']);
+        if (changed > 0) await this.event(db, now, { type: drained ? 'node:drained' : 'node:ready', nodeId: id, message: drained ? 'no new tasks will be placed here' : 'accepting tasks' });
+        return changed > 0;
+      }),
+    );
   }
 
   setNodePower(id: string, to: NodePowerState, now: number, message: string): Promise<boolean> {
-    return this.db.tx((db) => setNodePower(db, id, to, now, message));
+    // A node's state changes: the node list is read afresh.
+    return this.nodesWrite(() => this.db.tx((db) => setNodePower(db, id, to, now, message)));
   }
 
   async nodesVersion(): Promise<string> {
-    const r = await this.db.get<{ n: number | string; r: number | string; l: number | string }>(Q.nodesVersion, []);
-    return r ? `${r.n}/${r.r}/${r.l}` : '';
+    return this.nodesVersions.get(async () => {
+      const r = await this.db.get<{ n: number | string; r: number | string; l: number | string }>(Q.nodesVersion, []);
+      return r ? `${r.n}/${r.r}/${r.l}` : '';
+    });
   }
 
-  listNodes(): Promise<NodeInfo[]> {
-    return this.db.tx((db) => this.nodesIn(db));
+  /** Runs a write that may change the nodes' version (a registration, a node lost or back), emptying its cache before and after. */
+  private async nodesWrite<T>(fn: () => Promise<T>): Promise<T> {
+    this.nodesVersions.invalidate();
+    this.nodesEpoch++;
+    try {
+      return await fn();
+    } finally {
+      this.nodesVersions.invalidate();
+      this.nodesEpoch++;
+    }
+  }
+
+  /**
+   * Every node with what its active tasks use. The same array is answered again (callers must
+   * not change it) while no task became active or stopped being so, no node registered, was
+   * drained, lost or came back on this server, and for at most 1 s: a node's telemetry and last
+   * heartbeat in it may be up to a second old, as may another server's change of a node. With
+   * 1,250 nodes the list is 1.75 MB of JSON; it was read, built and serialised for every GET
+   * /v1/nodes (the API serialises an array once: app.ts).
+   */
+  async listNodes(): Promise<NodeInfo[]> {
+    const c = this.nodeList;
+    const now = Date.now();
+    if (c && now - c.at < NODE_LIST_MS && now >= c.at && c.epoch === this.nodesEpoch) {
+      // In a transaction, as every refresh: on SQLite a statement outside one waits for the open
+      // transaction, which may itself wait for this refresh (they go one at a time).
+      const tasks = await this.db.tx((db) => this.activeTasks.refresh(db));
+      if (tasks === c.tasks && c.epoch === this.nodesEpoch) return c.list;
+    }
+    await this.heartbeatWrites.flush();
+    const epoch = this.nodesEpoch;
+    const at = Date.now();
+    return this.db.tx(async (db) => {
+      const tasks = await this.activeTasks.refresh(db);
+      const list = await this.nodesIn(db, tasks);
+      this.nodeList = { at, epoch, tasks, list };
+      return list;
+    });
   }
 
   async getNode(id: string): Promise<NodeInfo | null> {
+    await this.heartbeatWrites.flush();
     // One node's row and tasks, not every node's: registrations of 1,250 agents read it each.
     return (await this.db.tx((db) => this.nodesIn(db, undefined, id)))[0] ?? null;
   }
@@ -819,10 +1018,7 @@ export class SqlStore implements Store {
       if (!service || service.state !== 'running' || service.kind !== 'service' || service.service_id !== null) return null;
       const row = await db.get<JobRow>(Q.insertReplica, [service.tenant, spec.name, service.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), JSON.stringify(spec), now, service.id]);
       if (!row) throw new Error('insert returned no row');
-      let idx = 0;
-      for (const g of spec.groups) {
-        for (let r = 0; r < g.replicas; r++) await db.run(Q.insertTask, [row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib]);
-      }
+      await insertTasksOf(db, row.id, spec);
       await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant: service.tenant, message: `replica of service ${service.id} in queue ${service.queue}` });
       return jobFromRow(row);
     });
@@ -947,6 +1143,47 @@ export class SqlStore implements Store {
   }
 }
 
+/**
+ * Whether a heartbeat's reports change none of the node's active tasks (read just before), as
+ * the full heartbeat would judge them: no start of an assigned task, no exit, no progress of a
+ * task 0, and every running or stopping task reported. A report of a run the node does not hold
+ * changes nothing (the answer leaves it out, so the agent stops it).
+ */
+function changesNoTask(active: readonly TaskRow[], reports: readonly TaskReport[]): boolean {
+  const byRun = new Map<string, TaskRow>();
+  for (const t of active) byRun.set(runIdOf(t.job_id, t.idx, t.attempt), t);
+  const reported = new Set<string>();
+  for (const r of reports) {
+    reported.add(r.runId);
+    const t = byRun.get(r.runId);
+    if (!t) continue;
+    if (r.state === 'exited' || t.state === 'assigned' || (t.idx === 0 && r.progress !== undefined)) return false;
+  }
+  for (const t of active) if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runIdOf(t.job_id, t.idx, t.attempt))) return false;
+  return true;
+}
+
+/** Whether an answer asks the agent to start a run it does not report running, or to stop one. */
+function tellsAgentSomething(answer: readonly TaskAssignment[], reports: readonly TaskReport[]): boolean {
+  const running = new Set<string>();
+  for (const r of reports) if (r.state === 'running') running.add(r.runId);
+  return answer.some((a) => a.action === 'stop' || !running.has(a.runId));
+}
+
+/** What a submission carries into its batch. */
+interface SubmitRequest {
+  readonly tenant: string;
+  readonly spec: JobSpec;
+  readonly clientKey: string | null;
+  readonly now: number;
+  readonly beforeCreate?: () => void;
+}
+
+/** The client key of an array's element i (`key#i`), or of a single job (`key`). */
+function clientKeyOf(clientKey: string | null, spec: JobSpec, i: number): string | null {
+  return clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`;
+}
+
 function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | undefined {
   let i = index;
   for (const g of spec.groups) {
@@ -1055,6 +1292,15 @@ function queueFromRow(r: QueueRow): QueueConfig {
 }
 
 /** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
+/** A new job's tasks, pending, one statement for up to 100 of them. */
+async function insertTasksOf(db: SqlDb, jobId: number, spec: JobSpec): Promise<void> {
+  const tasks: Param[] = [];
+  for (const g of spec.groups) {
+    for (let r = 0; r < g.replicas; r++) tasks.push(jobId, tasks.length / 6, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
+  }
+  for (let i = 0; i < tasks.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (tasks.length - i) / 6)), tasks.slice(i, i + 600));
+}
+
 export async function openStore(url: string): Promise<Store> {
   let db: SqlDb;
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) db = new PostgresDb(url);

@@ -69,6 +69,15 @@ export class CoreSchedulerAdapter {
   private readonly running = new Map<string, { key: string; attempt: number; startMs: number; job: RunningJob }>();
   private readonly specs = new Map<string, { key: string; spec: CoreJob }>();
   private readonly pendingJobs = new Map<string, { key: string; job: PendingJob }>();
+  /**
+   * Per store Job object (the store's snapshot keeps an unchanged job's object): its core spec
+   * and pending job, reused while the GPU models are the same, so that a cycle over 100,000
+   * pending jobs costs what changed rather than two keys built per job.
+   */
+  private byJob = new WeakMap<Job, { models: string; spec: CoreJob; pending?: PendingJob }>();
+  private modelsKey = '';
+  /** Per reason the core gave (tide keeps a job's reason object while it is not tried again): its text, with the tenants it was judged for. */
+  private reasonTexts = new WeakMap<PendingReason, { job?: string; blocker?: string; text: string }>();
   private seq = 0;
 
   constructor(
@@ -122,7 +131,13 @@ export class CoreSchedulerAdapter {
       }));
     }
     const nodeIndex = new Map(this.nodes.map((n, i) => [n.spec.id as string, i]));
+    const nodeById = new Map(s.nodes.map((n) => [n.id, n]));
     const models = [...new Set(s.nodes.flatMap((n) => n.gpus.map((g) => g.model)))].sort();
+    const modelsKey = models.join(',');
+    if (modelsKey !== this.modelsKey) {
+      this.modelsKey = modelsKey;
+      this.byJob = new WeakMap();
+    }
     const tasksByJob = new Map<string, ActiveTask[]>();
     for (const t of s.activeTasks) {
       const list = tasksByJob.get(t.jobId) ?? [];
@@ -136,18 +151,27 @@ export class CoreSchedulerAdapter {
     /** Tenants of the jobs that hold resources (their usage accrues). */
     const tenantOf = new Map<string, string>();
     for (const job of s.openJobs) {
-      const spec = this.coreSpec(job, models);
+      const known = this.byJob.get(job);
+      if (known && job.state === 'pending' && known.pending) {
+        waiting.add(job.id);
+        pending.push(known.pending);
+        continue;
+      }
+      const spec = known?.spec ?? this.coreSpec(job, models, modelsKey);
       const tasks = tasksByJob.get(job.id);
       if (job.state === 'pending') {
         waiting.add(job.id);
-        pending.push(this.pendingJob(job, spec));
+        const made = this.pendingJob(job, spec);
+        this.byJob.set(job, { models: modelsKey, spec, pending: made });
+        pending.push(made);
         continue;
       }
+      if (!known) this.byJob.set(job, { models: modelsKey, spec });
       if (!tasks || tasks.length === 0) continue;
       tenantOf.set(job.id, job.tenant);
       const bindings = this.bindings(job, tasks, nodeIndex);
       const firstGpu = tasks.find((t) => t.gpus.length > 0);
-      const model: GpuModel = firstGpu ? (s.nodes.find((n) => n.id === firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
+      const model: GpuModel = firstGpu ? (nodeById.get(firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
       const cached = this.running.get(job.id);
       const sameAttempt = cached !== undefined && cached.attempt === job.attempt;
       // The attempt's start: its first task's start (admitted, not started yet: when first seen so).
@@ -310,9 +334,9 @@ export class CoreSchedulerAdapter {
     };
   }
 
-  private coreSpec(job: Job, models: readonly string[]): CoreJob {
+  private coreSpec(job: Job, models: readonly string[], modelsKey: string): CoreJob {
     const total = job.progress?.totalSteps ?? null;
-    const key = `${models.join(',')}|${total ?? ''}`;
+    const key = `${modelsKey}|${total ?? ''}`;
     const cached = this.specs.get(job.id);
     if (cached && cached.key === key) return cached.spec;
     const spec: CoreJob = {
@@ -345,6 +369,17 @@ export class CoreSchedulerAdapter {
     return out;
   }
 
+  /** `code: message` as the job's tenant may read it, made once per reason object (and tenants of the job and the job it names). */
+  private reasonText(p: PendingReason, jobs: ReadonlyMap<string, Job>): string {
+    const job = p.blockedBy === undefined ? undefined : jobs.get(p.job)?.tenant;
+    const blocker = p.blockedBy === undefined ? undefined : jobs.get(p.blockedBy)?.tenant;
+    const known = this.reasonTexts.get(p);
+    if (known && known.job === job && known.blocker === blocker) return known.text;
+    const text = `${p.code}: ${readerMessage(p, jobs)}`;
+    this.reasonTexts.set(p, { ...(job !== undefined ? { job } : {}), ...(blocker !== undefined ? { blocker } : {}), text });
+    return text;
+  }
+
   private back(plan: EnergyPlan, s: StoreSnapshot, snapshot: SchedulerSnapshot): AppliedPlan {
     const jobs = new Map(s.openJobs.map((j) => [j.id, j]));
     const binds: AppliedPlan['binds'][number][] = [];
@@ -368,7 +403,7 @@ export class CoreSchedulerAdapter {
       preemptions: plan.preemptions.map((p) => ({ jobId: p.job, reason: p.reason, ...(p.reclaim ? { reclaim: p.reclaim } : {}), ...(p.lender !== undefined ? { lender: p.lender } : {}) })),
       pending: plan.pending.map((p) => ({
         jobId: p.job,
-        reason: `${p.code}: ${readerMessage(p, jobs)}`,
+        reason: this.reasonText(p, jobs),
         estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
       })),
       ...(plan.nodePower?.length ? { nodePower: plan.nodePower.map((c) => ({ node: snapshot.nodes[c.node]?.spec.id ?? String(c.node), state: c.state })) } : {}),
@@ -386,6 +421,8 @@ export function borrowedChanges(snapshot: SchedulerSnapshot, s: StoreSnapshot): 
   const on: string[] = [];
   const off: string[] = [];
   for (const j of s.openJobs) {
+    // A pending job holds no GPUs and is never marked borrowed (store/rows.ts jobFromRow): most open jobs are.
+    if (j.state === 'pending') continue;
     const is = now.has(jobId(j.id));
     if (is && !j.borrowed) on.push(j.id);
     else if (!is && j.borrowed) off.push(j.id);

@@ -49,6 +49,30 @@ test(`the scheduler thread plans what the adapter plans, over deltas, live input
     await expect(7000);
     const snap = await store.snapshot();
     assert.ok(snap.openJobs.some((j) => j.state === 'admitted'), 'the plans bound jobs');
+    // Tasks start, one ends, a node joins (the node order changes): still the same plans.
+    const runs = (await store.heartbeat('n1', [], [], 7100)) ?? [];
+    await store.heartbeat('n1', [{ index: 0, utilization: 90, memoryUsedMib: 1, powerWatts: 500 }], runs.map((r, i) => ({ runId: r.runId, state: i === 0 ? ('exited' as const) : ('running' as const), pid: 1, exitCode: 0 })), 7200);
+    await store.registerNode({ id: 'n0', address: 'http://127.0.0.1:2', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 2 }, (_, i) => ({ index: i, model: 'A100', memoryMib: 81_920, uuid: `v${i}` })), simulated: true }, 7300);
+    await expect(8000);
+    // Once the plans have nothing left to change, a cycle after a heartbeat that changed only
+    // telemetry sends no job, task or node again.
+    await expect(9000);
+    await expect(9100);
+    const before = { ...thread.sentCounts };
+    const running = ((await store.snapshot()).activeTasks.filter((t) => t.node === 'n1' && t.state === 'running'));
+    const live = await Promise.all(running.map(async (t) => (await store.listTasks(t.jobId)).find((x) => x.index === t.index)?.runId ?? ''));
+    await store.heartbeat('n1', [{ index: 0, utilization: 10, memoryUsedMib: 1, powerWatts: 100 }], live.map((runId) => ({ runId, state: 'running' as const, pid: 1, exitCode: null })), 9160);
+    await expect(9200);
+    assert.deepEqual({ ...thread.sentCounts, cycles: 0 }, { ...before, cycles: 0 }, 'no job, task or node sent again');
+    assert.equal(thread.sentCounts.cycles, before.cycles + 1);
+    // A node suspended by power saving (migration 011) is sent again: its state and since when.
+    // (Too small for any job: nothing is placed on it, so it may be suspended.)
+    await store.registerNode({ id: 'n2', address: 'http://127.0.0.1:3', cpuMilli: 1, memoryMib: 1, gpus: [], simulated: true }, 9300);
+    await expect(9400);
+    const nodesSent = thread.sentCounts.nodes;
+    assert.ok(await store.setNodePower('n2', 'suspended', 9500, 'test'));
+    await expect(9600);
+    assert.equal(thread.sentCounts.nodes, nodesSent + 1, 'the suspended node, and only it');
   } finally {
     await thread.close();
     await store.close();

@@ -1,13 +1,15 @@
 /**
- * The scheduler thread's side of plannerThread.ts: keeps the open jobs from the deltas it is
- * sent, plans with a CoreSchedulerAdapter and answers the plan with only the changed reasons.
+ * The scheduler thread's side of plannerThread.ts: keeps the open jobs, active tasks and nodes
+ * from the deltas it is sent, plans with a CoreSchedulerAdapter and answers the plan with only
+ * the changed reasons.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Job } from '../../api/types.ts';
+import type { Job, NodeInfo } from '../../api/types.ts';
+import type { ActiveTask } from '../../store/store.ts';
 import { changedReasons } from '../loop.ts';
 import { CoreSchedulerAdapter, type LiveAdapterConfig, type SchedulerOptions } from './coreAdapter.ts';
 import type { LiveSource } from './liveInputs.ts';
-import type { PlanReply, PlanRequest, WorkerRequest } from './plannerThread.ts';
+import { taskKey, type PlanReply, type PlanRequest, type WorkerRequest } from './plannerThread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('plannerWorker.ts runs as a worker thread');
@@ -23,6 +25,11 @@ try {
 }
 const jobs = new Map<string, Job>();
 let list: Job[] = [];
+const tasks = new Map<string, ActiveTask>();
+let taskList: ActiveTask[] = [];
+const nodes = new Map<string, NodeInfo>();
+let nodeOrder: readonly string[] = [];
+let nodeList: NodeInfo[] = [];
 
 /** The store, as far as the live inputs read it: each call answered by the request thread. */
 let calls = 0;
@@ -51,13 +58,28 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     return;
   }
   try {
-    if (m.reset) jobs.clear();
+    if (m.reset) {
+      jobs.clear();
+      tasks.clear();
+      nodes.clear();
+    }
     for (const id of m.removed) jobs.delete(id);
     for (const j of m.upserts) jobs.set(j.id, j);
     if (m.reset || m.removed.length || m.upserts.length) list = [...jobs.values()].sort((a, b) => Number(a.id) - Number(b.id));
-    const snap = { nodes: m.nodes, activeTasks: m.activeTasks, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
+    for (const k of m.taskRemoved) tasks.delete(k);
+    for (const t of m.taskUpserts) tasks.set(taskKey(t), t);
+    // As the store orders them: by job, then task index.
+    if (m.reset || m.taskRemoved.length || m.taskUpserts.length) taskList = [...tasks.values()].sort((a, b) => Number(a.jobId) - Number(b.jobId) || a.index - b.index);
+    for (const n of m.nodeUpserts) nodes.set(n.id, n);
+    if (m.nodeOrder !== null) {
+      nodeOrder = m.nodeOrder;
+      const kept = new Set(nodeOrder);
+      for (const id of [...nodes.keys()]) if (!kept.has(id)) nodes.delete(id);
+    }
+    if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
+    const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
     const full = adapter.plan(snap, m.nowMs);
-    send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap) } });
+    send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap, jobs) } });
   } catch (e) {
     send({ seq: m.seq, error: (e as Error).message });
   }

@@ -21,7 +21,8 @@ const round = (n: number): string => (Math.abs(n) >= 100 ? n.toFixed(1) : n.toPr
 
 export class BudgetGate implements Planner {
   constructor(
-    private readonly inner: Planner,
+    /** The planner it wraps (the adapter, or the scheduler thread: benchmarks read its counts). */
+    readonly inner: Planner,
     private readonly store: Pick<Store, 'listBudgets' | 'usage'>,
     private readonly prices: EnergyPrices,
   ) {}

@@ -1,0 +1,97 @@
+/**
+ * Submissions committed together (store/groupCommit.ts): concurrent submissions share one
+ * transaction, yet each keeps its own outcome: a refused one writes nothing, a client key used
+ * twice in one batch is an idempotent retry (or a conflict, with another spec), and two servers
+ * racing for one key both answer the winner's jobs.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { GroupCommit } from './groupCommit.ts';
+import { openStore, SqlStore } from './sqlStore.ts';
+import { storeFactories } from './testing.ts';
+
+function spec(name: string, over: Record<string, unknown> = {}): JobSpec {
+  const r = parseJobSpec({ name, tasks: [{ replicas: 2, gpus: 1, command: 'true' }], ...over });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.spec;
+}
+
+test('GroupCommit: requests that come together share a batch; each gets its own outcome; a failed batch fails its requests only', async () => {
+  const batches: number[][] = [];
+  const g = new GroupCommit<number, number>(async (items) => {
+    if (items.includes(13)) throw new Error('batch failed');
+    batches.push([...items]);
+    return items.map((i) => (i < 0 ? { error: new Error(`bad ${i}`) } : { ok: i * 10 }));
+  }, 4);
+  const results = await Promise.allSettled([1, 2, -3, 4, 5, 6].map((i) => g.run(i)));
+  assert.deepEqual(batches, [[1, 2, -3, 4], [5, 6]]);
+  assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [10, 20, 'bad -3', 40, 50, 60]);
+  await assert.rejects(g.run(13), /batch failed/);
+  assert.equal(await g.run(7), 70, 'the next batch runs');
+});
+
+for (const factory of storeFactories()) {
+  test(`concurrent submissions are committed together, each with its own outcome: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      const batches = (store as SqlStore).submits.batches;
+      const tx = (store as SqlStore).sqlStats.totals().transactions;
+      const refuse = (): void => {
+        throw new Error('no node could run it');
+      };
+      const results = await Promise.allSettled([
+        store.submit('default', spec('a'), null, 1),
+        store.submit('default', spec('b'), 'key-b', 1),
+        store.submit('default', spec('refused'), null, 1, refuse),
+        store.submit('default', spec('b'), 'key-b', 1),
+        store.submit('default', spec('b-other'), 'key-b', 1),
+        store.submit('default', spec('arr', { array: 3 }), 'key-arr', 1),
+      ]);
+      assert.equal((store as SqlStore).submits.batches, batches + 1, 'one batch');
+      assert.equal((store as SqlStore).sqlStats.totals().transactions, tx + 1, 'one transaction');
+      const value = (i: number) => {
+        const r = results[i];
+        if (r?.status !== 'fulfilled') throw new Error(`submission ${i} failed: ${String((r as PromiseRejectedResult | undefined)?.reason)}`);
+        return r.value;
+      };
+      assert.equal(value(0).created, true);
+      assert.equal(value(1).created, true);
+      assert.match(String((results[2] as PromiseRejectedResult).reason), /no node could run it/);
+      assert.deepEqual([value(3).created, value(3).conflict, value(3).jobs.map((j) => j.id)], [false, false, value(1).jobs.map((j) => j.id)], 'a retry in the same batch: the first one\'s job');
+      assert.deepEqual([value(4).created, value(4).conflict], [false, true], 'the key with another spec: a conflict');
+      assert.deepEqual(value(5).jobs.map((j) => j.name), ['arr-0', 'arr-1', 'arr-2']);
+      const names = (await store.listJobs({})).map((j) => j.name);
+      assert.deepEqual(names, ['a', 'b', 'arr-0', 'arr-1', 'arr-2'], 'the refused one wrote nothing');
+      assert.equal((await store.listTasks(value(0).jobs[0]?.id ?? '')).length, 2);
+      assert.equal((await store.listEvents({})).filter((e) => e.type === 'job:submitted').length, 5);
+      // The array again under its key: its jobs, found in one read.
+      const again = await store.submit('default', spec('arr', { array: 3 }), 'key-arr', 2);
+      assert.deepEqual([again.created, again.conflict, again.jobs.map((j) => j.id)], [false, false, value(5).jobs.map((j) => j.id)]);
+      const single = await store.submit('default', spec('arr'), 'key-arr', 2);
+      assert.equal(single.conflict, true, 'a single job under an array\'s key');
+      assert.equal(await (store as SqlStore).countJobs('pending', 0), 5);
+      assert.equal(await (store as SqlStore).countJobs('pending', Number(value(1).jobs[0]?.id)), 3);
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
+for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`two servers racing for one client key both answer the winner's jobs: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store: a, url, cleanup } = await factory.open();
+    const b = await openStore(url);
+    try {
+      const all = await Promise.all([0, 1, 2, 3].flatMap((i) => [a.submit('default', spec(`x${i}`), 'race', 1), b.submit('default', spec(`x${i}`), 'race', 1), a.submit('default', spec(`y${i}`), null, 1)]));
+      const raced = all.filter((_, i) => i % 3 !== 2);
+      assert.equal(raced.filter((r) => r.created).length, 1, 'one winner');
+      const winner = raced.find((r) => r.created)?.jobs[0]?.id;
+      for (const r of raced) assert.equal(r.jobs[0]?.id, winner);
+      assert.equal((await a.listJobs({})).length, 5, 'the winner and the four without a key');
+    } finally {
+      await b.close();
+      await cleanup();
+    }
+  });
+}

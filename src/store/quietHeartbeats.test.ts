@@ -1,0 +1,270 @@
+/**
+ * Quiet heartbeats (store/heartbeatWrites.ts) and the token cache (store/tokenCache.ts): a
+ * heartbeat that changes no task is answered without a transaction of its own and written with
+ * others; every reader of this server still sees what was answered, an older waiting write never
+ * overwrites a newer one, and a revoked token is refused at once.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
+import { HeartbeatWrites } from './heartbeatWrites.ts';
+import { SqlStore } from './sqlStore.ts';
+import type { Store } from './store.ts';
+import { storeFactories } from './testing.ts';
+import { TokenCache } from './tokenCache.ts';
+
+function spec(): JobSpec {
+  const r = parseJobSpec({ name: 'train', tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.spec;
+}
+
+const node = (id: string) => ({ id, address: 'http://127.0.0.1:1', cpuMilli: 32_000, memoryMib: 256_000, gpus: [{ index: 0, model: 'H100', memoryMib: 80_000, uuid: `u-${id}` }], simulated: true });
+const tel = (watts: number) => [{ index: 0, utilization: 50, memoryUsedMib: 10, powerWatts: watts }];
+/** Transactions other than the quiet heartbeats' shared writes. */
+const transactions = (s: Store): number => (s as SqlStore).sqlStats.totals().transactions - (s as SqlStore).heartbeatWrites.flushes;
+const written = (s: Store): number => (s as SqlStore).heartbeatWrites.written;
+
+for (const factory of storeFactories()) {
+  test(`quiet heartbeats are answered at once and written together: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode(node('q1'), 1000);
+      await store.registerNode(node('q2'), 1000);
+      const [job] = (await store.submit('default', spec(), null, 1000)).jobs;
+      await store.applyPlan({ binds: [{ jobId: job?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'q1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1000);
+      // The first heartbeat that sees the task assigned is quiet (nothing to report yet); the start is not.
+      const before = transactions(store);
+      const wrote = written(store);
+      const desired = (await store.heartbeat('q1', tel(100), [], 1001)) ?? [];
+      assert.equal(desired.length, 1);
+      const runId = desired[0]?.runId ?? '';
+      assert.deepEqual((await store.heartbeat('q2', tel(200), [], 1001)) ?? [], []);
+      assert.equal(transactions(store), before, 'no transaction of their own');
+      assert.equal((await store.getNode('q1'))?.telemetry[0]?.powerWatts, 100, 'a reader sees what was answered');
+      assert.equal((await store.getNode('q2'))?.lastHeartbeat, 1001);
+      assert.equal(transactions(store), before + 2, 'the two reads');
+      assert.equal(written(store), wrote + 2, 'both heartbeats written (together, unless the window closed between them)');
+      await store.heartbeat('q1', tel(110), [{ runId, state: 'running', pid: 3, exitCode: null }], 1002);
+      assert.equal((await store.listTasks(job?.id ?? ''))[0]?.state, 'running', 'a start is written in its own transaction');
+      // Quiet again: the task runs; the answer still names it.
+      const again = (await store.heartbeat('q1', tel(120), [{ runId, state: 'running', pid: 3, exitCode: null }], 1003)) ?? [];
+      assert.deepEqual(again.map((d) => [d.runId, d.action]), [[runId, 'run']]);
+      // A full heartbeat after a quiet one that waits: the full one stands.
+      await store.heartbeat('q1', tel(130), [{ runId, state: 'exited', pid: 3, exitCode: 0 }], 1004);
+      const q1 = await store.getNode('q1');
+      assert.deepEqual([q1?.telemetry[0]?.powerWatts, q1?.lastHeartbeat], [130, 1004]);
+      assert.equal((await store.getJob(job?.id ?? ''))?.state, 'succeeded');
+      // A report of a run the node does not hold changes nothing: quiet.
+      const t = transactions(store);
+      await store.heartbeat('q2', tel(210), [{ runId: `${job?.id ?? ''}.0.0`, state: 'exited', pid: 1, exitCode: 0 }], 1005);
+      assert.equal(transactions(store), t);
+      assert.equal((await store.getNode('q2'))?.telemetry[0]?.powerWatts, 210);
+      // Node expiry reads the quiet heartbeats' times: q1 beat at 1004, q2 at 1005.
+      await store.heartbeat('q2', tel(220), [], 1006);
+      assert.deepEqual(await store.expireNodes(1006, 20_000), ['q1']);
+      // A lost node's heartbeat is never quiet: it comes back in a transaction of its own, with its event.
+      await store.heartbeat('q1', tel(130), [], 20_001);
+      assert.equal((await store.getNode('q1'))?.state, 'ready');
+      assert.ok((await store.listEvents({})).some((e) => e.type === 'node:returned' && e.nodeId === 'q1'));
+      assert.equal(await store.heartbeat('ghost', [], [], 20_002), null);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`the node list is answered again while only heartbeats changed, never past a drain, a registration or a task's change: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode(node('l1'), 1000);
+      const t0 = Date.now();
+      const first = await store.listNodes();
+      await store.heartbeat('l1', tel(300), [], 1001);
+      const again = await store.listNodes();
+      // Within the second: the same list (its telemetry may be up to 1 s old); a machine too
+      // loaded to get here within it reads the list afresh, which is right too.
+      if (Date.now() - t0 < 900) assert.equal(again, first, 'a quiet heartbeat alone keeps the list');
+      else assert.equal(again[0]?.telemetry[0]?.powerWatts, 300);
+      assert.equal((await store.getNode('l1'))?.telemetry[0]?.powerWatts, 300, 'a single node is read afresh');
+      await store.setNodeDrained('l1', true, 1002);
+      const drained = await store.listNodes();
+      assert.notEqual(drained, first);
+      assert.equal(drained[0]?.state, 'drained', 'a drain shows at once');
+      assert.equal(drained[0]?.telemetry[0]?.powerWatts, 300, 'with the heartbeat written before it');
+      await store.setNodeDrained('l1', false, 1003);
+      await store.registerNode(node('l2'), 1004);
+      assert.deepEqual((await store.listNodes()).map((n) => n.id), ['l1', 'l2'], 'a registration shows at once');
+      const [job] = (await store.submit('default', spec(), null, 1005)).jobs;
+      await store.applyPlan({ binds: [{ jobId: job?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'l2', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1005);
+      assert.deepEqual((await store.listNodes()).map((n) => n.gpuUsedMilli[0]), [0, 1000], 'a bound task shows at once');
+      await store.expireNodes(2000, 2000);
+      assert.deepEqual((await store.listNodes()).map((n) => n.state), ['lost', 'lost'], 'lost nodes show at once');
+      await store.heartbeat('l1', tel(310), [], 2001);
+      assert.equal((await store.listNodes())[0]?.state, 'ready', 'a node back shows at once');
+      assert.ok(await store.setNodePower('l1', 'suspended', 2002, 'test'));
+      assert.deepEqual((await store.listNodes()).map((n) => [n.state, n.powerAt]), [['suspended', 2002], ['lost', undefined]], 'a suspended node shows at once');
+      // A kept list checked beside a snapshot's transaction: both answer (on SQLite a read outside
+      // a transaction waits for it, and the snapshot's own read of the active tasks waited for that).
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('listNodes and snapshot wait for each other')), 20_000)));
+      try {
+        const [snap, list] = await Promise.race([Promise.all([store.snapshot(), store.listNodes(), store.snapshot()]), stuck]);
+        assert.equal(snap.nodes.length, 2);
+        assert.equal(list.length, 2);
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`a quiet heartbeat's energy counters are committed with the others' before it is answered, and applied once: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode(node('e1'), 1000);
+      await store.registerNode(node('e2'), 1000);
+      const [job] = (await store.submit('default', spec(), null, 1000)).jobs;
+      const id = job?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'e1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1000);
+      const energy = (node: string, seq: number, nodeJ: number, runs: { runId: string; energyJ: number; idleJ: number }[]) => ({ report: { epoch: node, seq, nodeJ, unallocatedJ: nodeJ - runs.reduce((n, r) => n + r.energyJ, 0), runs }, prices: DEFAULT_PRICES });
+      // The answer names a run the agent does not have yet: news, so the counters go in a
+      // transaction of their own and the answer does not wait for the shared one.
+      const news = transactions(store);
+      const runId = ((await store.heartbeat('e1', tel(100), [], 1001, energy('e1', 1, 10, []))) ?? [])[0]?.runId ?? '';
+      assert.ok(runId);
+      assert.equal(transactions(store), news + 1, 'its own transaction');
+      assert.equal(await store.recordEnergy('e1', energy('e1', 1, 10, []).report, 1001, DEFAULT_PRICES), false, 'applied before the answer');
+      const run = { runId, state: 'running' as const, pid: 3, exitCode: null, startedAt: 1001 };
+      await store.heartbeat('e1', tel(100), [run], 1001);
+      const before = transactions(store);
+      const flushes = (store as SqlStore).heartbeatWrites.flushes;
+      // Two nodes' quiet heartbeats with counters at once: neither has a transaction of its own.
+      const [a, b] = await Promise.all([store.heartbeat('e1', tel(110), [run], 2000, energy('e1', 2, 150, [{ runId, energyJ: 100, idleJ: 5 }])), store.heartbeat('e2', tel(0), [], 2000, energy('e2', 1, 40, []))]);
+      assert.deepEqual([a?.length, b?.length], [1, 0]);
+      assert.equal(transactions(store), before, 'no transaction of their own');
+      assert.ok((store as SqlStore).heartbeatWrites.flushes > flushes, 'committed before the answers');
+      // Answered: applied (the same report again changes nothing).
+      assert.equal(await store.recordEnergy('e1', energy('e1', 2, 150, [{ runId, energyJ: 100, idleJ: 5 }]).report, 2500, DEFAULT_PRICES), false);
+      assert.equal(await store.recordEnergy('e2', energy('e2', 1, 40, []).report, 2500, DEFAULT_PRICES), false);
+      // The same heartbeat resent (its answer was lost), then a newer one: counted once, the newer's difference added.
+      await store.heartbeat('e1', tel(110), [run], 2100, energy('e1', 2, 150, [{ runId, energyJ: 100, idleJ: 5 }]));
+      await store.heartbeat('e1', tel(120), [run], 3000, energy('e1', 3, 260, [{ runId, energyJ: 180, idleJ: 5 }]));
+      // The run's end and its last joules, in the heartbeat's own transaction.
+      await store.heartbeat('e1', tel(0), [{ ...run, state: 'exited', exitCode: 0 }], 4000, energy('e1', 4, 300, [{ runId, energyJ: 200, idleJ: 6 }]));
+      const [g] = await store.usage({ from: 0, to: 10_000, now: 10_000, by: 'job' });
+      assert.equal(g?.key, id);
+      assert.equal(g?.energyJ, 200);
+      assert.equal(g?.idleJ, 6);
+      const nodes = await store.nodeEnergy();
+      assert.deepEqual(nodes.map((n) => [n.node, n.energyJ, n.jobsJ]), [['e1', 300, 200], ['e2', 40, 0]]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`a revoked token is refused at once, though known tokens are cached: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.putToken('hash-a', { role: 'tenant', tenant: 'default' }, 1);
+      assert.equal((await store.findToken('hash-a'))?.revokedAt, null);
+      const reads = (store as SqlStore).sqlStats.totals().statements;
+      await store.findToken('hash-a');
+      assert.equal((store as SqlStore).sqlStats.totals().statements, reads, 'the second lookup is answered from the cache');
+      const id = (await store.findToken('hash-a'))?.id ?? '';
+      await store.revokeToken(id, 5);
+      assert.equal((await store.findToken('hash-a'))?.revokedAt, 5);
+      await store.putToken('hash-n', { role: 'node', tenant: null, node: 'q1' }, 6);
+      await store.findToken('hash-n');
+      assert.deepEqual(await store.resetNodeCredential('q1', 7), ['hash-n'.slice(0, 12)]);
+      assert.equal((await store.findToken('hash-n'))?.revokedAt, 7);
+      assert.equal(await store.findToken('unknown'), null);
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
+describe('HeartbeatWrites', () => {
+  test('keeps the latest write per node, writes them together after the window, and counts a failed write', async () => {
+    const rows: string[][] = [];
+    let fail = false;
+    const w = new HeartbeatWrites(
+      async (batch) => {
+        if (fail) throw new Error('database down');
+        rows.push(batch.map((r) => `${r.node}@${r.at}`));
+      },
+      async () => {},
+      20,
+    );
+    w.add({ node: 'a', at: 1, telemetry: '[]' });
+    w.add({ node: 'b', at: 1, telemetry: '[]' });
+    w.add({ node: 'a', at: 2, telemetry: '[]' });
+    w.add({ node: 'c', at: 2, telemetry: '[]' });
+    w.drop('c');
+    assert.deepEqual(rows, []);
+    // The window's timer writes them (waiting for it at most 5 s: the machine may be busy).
+    for (let i = 0; i < 500 && rows.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(rows, [['a@2', 'b@1']]);
+    await w.flush();
+    assert.deepEqual(rows.length, 1, 'nothing waiting: nothing written');
+    fail = true;
+    w.add({ node: 'a', at: 3, telemetry: '[]' });
+    await w.flush();
+    assert.equal(w.failures, 1);
+    assert.equal(w.written, 2);
+  });
+
+  test('a write with energy counters is answered once committed, every report in order; a failed batch tries each alone', async () => {
+    const batches: string[][] = [];
+    const alone: string[] = [];
+    let failBatch = false;
+    const report = (seq: number) => ({ epoch: 'e', seq, nodeJ: seq, unallocatedJ: 0, runs: [] });
+    const energy = (node: string, seq: number) => ({ node, at: seq, report: report(seq), prices: DEFAULT_PRICES });
+    const w = new HeartbeatWrites(
+      async (_rows, e) => {
+        if (failBatch) throw new Error('deadlock detected');
+        batches.push(e.map((x) => `${x.node}#${x.report.seq}`));
+      },
+      async (e) => {
+        if (e.node === 'bad') throw new Error('cannot apply');
+        alone.push(`${e.node}#${e.report.seq}`);
+      },
+      20,
+    );
+    let answered = false;
+    const first = w.addEnergy({ node: 'a', at: 1, telemetry: '[]' }, energy('a', 1)).then(() => (answered = true));
+    const second = w.addEnergy({ node: 'a', at: 2, telemetry: '[]' }, energy('a', 2));
+    w.drop('a'); // a full heartbeat of the node: its heartbeat write goes, its reports stay
+    await new Promise((r) => setImmediate(r));
+    assert.equal(answered, false, 'not answered before the commit');
+    await Promise.all([first, second]);
+    assert.deepEqual(batches, [['a#1', 'a#2']], 'both reports, in order, in one transaction');
+    failBatch = true;
+    const good = w.addEnergy({ node: 'b', at: 3, telemetry: '[]' }, energy('b', 3));
+    const bad = w.addEnergy({ node: 'bad', at: 3, telemetry: '[]' }, energy('bad', 3));
+    await w.flush();
+    await good;
+    await assert.rejects(bad, /cannot apply/);
+    assert.deepEqual(alone, ['b#3'], 'the good report applied on its own');
+    assert.deepEqual([w.energyBatched, w.energyAlone, w.failures], [2, 1, 1]);
+  });
+});
+
+describe('TokenCache', () => {
+  test('expires entries, and keeps no value read across a clear', () => {
+    const c = new TokenCache<string>(100);
+    const g = c.readGeneration;
+    c.set('h', 'v1', 1000, g);
+    assert.equal(c.get('h', 1050), 'v1');
+    assert.equal(c.get('h', 1100), undefined, 'expired');
+    const stale = c.readGeneration;
+    c.clear();
+    c.set('h', 'old', 1200, stale);
+    assert.equal(c.get('h', 1200), undefined, 'read before the clear: not kept');
+    c.set('h', 'new', 1200, c.readGeneration);
+    c.update('h', (v) => `${v}+used`);
+    assert.equal(c.get('h', 1250), 'new+used');
+  });
+});
