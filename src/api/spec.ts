@@ -188,7 +188,7 @@ export const serviceTokensMetric = (s: ServiceSpec): string => s.metrics.tokens 
 
 /**
  * The autoscaler of a service that names none: `tide` (docs/results.md "With history": live on
- * curve A it met 98.3 % of SLO windows against reactive's 72.2 %, reclaiming by plan). Without
+ * curve A it met 98.6 % of SLO windows against reactive's 72.2 %, reclaiming by plan). Without
  * history it keeps the whole pool for its first day, then plans from what it learned.
  */
 export const DEFAULT_AUTOSCALER = 'tide';
