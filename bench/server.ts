@@ -23,6 +23,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
 import { ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
@@ -149,6 +150,8 @@ interface SqlPhase {
   readonly statements: number;
   readonly rows: number;
   readonly top: ReturnType<NonNullable<typeof sqlStats>['top']>;
+  /** The request thread's event-loop delay (ms): how long a request that arrived could wait for the thread. */
+  readonly loopDelayMs: { p50: number; p99: number; max: number };
 }
 const sqlPhases: Record<string, SqlPhase> = {};
 // The server's process is this one: its CPU time per phase says what the work cost, however
@@ -167,6 +170,10 @@ function mainThreadCpu(): number | null {
   }
 }
 let mainCpuStart = mainThreadCpu();
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+/** Nanoseconds to milliseconds, to the microsecond. */
+const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
 // The loop plans through the budget gate (server/usage/budgetGate.ts), which wraps the thread.
 const wrapped = server.loop.planner instanceof BudgetGate ? server.loop.planner.inner : server.loop.planner;
 const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
@@ -185,7 +192,8 @@ function sqlPhase(name: string): void {
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [] };
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  loopDelay.reset();
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
   cpuStart = process.cpuUsage();
@@ -428,6 +436,7 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
+for (const [name, x] of Object.entries(sqlPhases)) rows.push([`request thread delay (${name})`, `ms p50=${x.loopDelayMs.p50} p99=${x.loopDelayMs.p99} max=${x.loopDelayMs.max}`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
 if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU, ${report.mainCpuMsPerHeartbeat ?? '?'} ms on the request thread (cycles and reads included)`]);
 if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);

@@ -10,6 +10,7 @@ import { JOB_KINDS, parseJobSpec } from '../api/spec.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { JOB_STATES, TERMINAL_JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
+import { openJobsById } from '../store/openJobIndex.ts';
 import { boundedBody } from './agentLink.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
 import { registerAgentRoutes } from './agentRoutes.ts';
@@ -380,7 +381,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const snap = await store.snapshot();
     const [configs, tenantNames] = await Promise.all([store.listQueues(), store.listTenants()]);
     const visible = p.role === 'admin' ? configs : configs.filter((q) => queueOpenTo(q, p.tenant ?? '', tenantNames));
-    const byJob = new Map(snap.openJobs.map((j) => [j.id, j]));
+    const byJob = openJobsById(snap.openJobs);
     const modelOf = new Map(snap.nodes.map((n) => [n.id, n.gpus]));
     const loans = queueLoans(snap);
     const queues: QueueInfo[] = visible.map((q) => {

@@ -21,6 +21,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Job, JobEvent, NodeInfo, TelemetryPoint } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
+import { openJobsById } from '../store/openJobIndex.ts';
 import { authenticate, requireRole, type Principal } from './auth.ts';
 import { QueryReader } from './query.ts';
 import { answers, DASHBOARD_ANSWERS } from '../api/apiSchemas.ts';
@@ -230,7 +231,7 @@ export function registerLiveRoutes(app: FastifyInstance, o: { store: Store; cloc
   }, async (req) => {
     const p = await auth(req);
     const snap = await store.snapshot();
-    const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
+    const jobs = openJobsById(snap.openJobs);
     const placements = snap.activeTasks.map((t) => {
       const job = jobs.get(t.jobId);
       const mine = job !== undefined && visibleTo(p, job.tenant);

@@ -9,6 +9,7 @@
  */
 import type { Job } from '../api/types.ts';
 import type { Store, StoreSnapshot } from '../store/store.ts';
+import { openJobsById, startedJobs } from '../store/openJobIndex.ts';
 
 /** Seconds the job has run over all attempts at `now` (the current attempt counts from its start). */
 export function runningSeconds(job: Job, now: number): number {
@@ -48,17 +49,19 @@ export class TimeLimits {
 
   constructor(private readonly store: Store) {}
 
-  /** Times out every open job of the snapshot that is at its limit; returns their ids. */
+  /**
+   * Times out every open job of the snapshot that is at its limit; returns their ids. Only jobs
+   * that run or ran can be (a pending job that never started has used none of its limit).
+   */
   async enforce(snap: StoreSnapshot, now: number): Promise<string[]> {
     const out: string[] = [];
-    const open = new Set<string>();
-    for (const job of snap.openJobs) {
-      open.add(job.id);
+    for (const job of startedJobs(snap.openJobs)) {
       if (this.done.has(job.id) || !overLimit(job, now)) continue;
       this.done.add(job.id);
       const reason = timeLimitReason(job.spec.timeLimitSeconds ?? 0, runningSeconds(job, now), job.attempt + 1);
       if (await this.store.timeOut(job.id, reason, now)) out.push(job.id);
     }
+    const open = openJobsById(snap.openJobs);
     for (const id of this.done) if (!open.has(id)) this.done.delete(id);
     return out;
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { openJobsById, startedJobs } from './openJobIndex.ts';
 import { openStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
@@ -35,8 +36,14 @@ for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
       const snap = await a.snapshot();
       assert.equal(snap.openJobs[0]?.estimatedStart, 5000);
       assert.equal(snap.openJobs[0]?.spec.name, 'second', 'the spec comes with the job');
-      // Unchanged since: the same jobs again.
+      // The store's index of the list (openJobIndex.ts) follows it: every open job by id, none started.
+      const byId = openJobsById(snap.openJobs);
+      assert.deepEqual([...byId.keys()].sort(), snap.openJobs.map((j) => j.id).sort());
+      assert.equal(byId.get(second?.id ?? ''), snap.openJobs[0]);
+      assert.deepEqual(startedJobs(snap.openJobs), []);
+      // Unchanged since: the same jobs again, the same list.
       assert.deepEqual(await open(a), ['second:pending:waiting', 'third:pending:submitted']);
+      assert.equal((await a.snapshot()).openJobs, snap.openJobs);
     } finally {
       await b.close();
       await cleanup();

@@ -15,6 +15,7 @@ import type { JobSpec } from '../api/spec.ts';
 import type { Job } from '../api/types.ts';
 import { JOB_COLS, OPEN_JOBS_IN } from './queries.ts';
 import { jobFromRow, type JobRow } from './rows.ts';
+import { hasRun, registerOpenJobs } from './openJobIndex.ts';
 import type { SqlDb } from './sqlDb.ts';
 
 const OPEN = new Set(['pending', 'admitted', 'running', 'preempted']);
@@ -35,6 +36,9 @@ export const OPEN_JOBS_Q = {
 
 export class OpenJobsMirror {
   private readonly jobs = new Map<number, Job>();
+  /** The same jobs by their string id, and those that run or ran (openJobIndex.ts): kept as rows change. */
+  private readonly byId = new Map<string, Job>();
+  private readonly started = new Map<string, Job>();
   private watermark: number | null = null;
   /** Ids in the map are in ascending order (false after a late-committed lower id arrives). */
   private ordered = true;
@@ -54,6 +58,8 @@ export class OpenJobsMirror {
   /** Forget everything: the next refresh reads every open job (after a failed read, or for tests). */
   reset(): void {
     this.jobs.clear();
+    this.byId.clear();
+    this.started.clear();
     this.watermark = null;
     this.ordered = true;
     this.maxId = 0;
@@ -78,13 +84,19 @@ export class OpenJobsMirror {
         if (!OPEN.has(r.state)) {
           if (had) {
             this.jobs.delete(id);
+            this.byId.delete(had.id);
+            this.started.delete(had.id);
             this.dirty = true;
           }
           continue;
         }
         const spec = had?.spec ?? specs.get(id);
         if (!spec) continue; // deleted between the two reads
-        this.jobs.set(id, jobFromRow(r, spec));
+        const job = jobFromRow(r, spec);
+        this.jobs.set(id, job);
+        this.byId.set(job.id, job);
+        if (hasRun(job)) this.started.set(job.id, job);
+        else this.started.delete(job.id);
         this.dirty = true;
         if (!had) {
           if (id < this.maxId) this.ordered = false;
@@ -100,6 +112,8 @@ export class OpenJobsMirror {
           for (const j of this.list) this.jobs.set(Number(j.id), j);
           this.ordered = true;
         }
+        const started = [...this.started.values()].sort((a, b) => Number(a.id) - Number(b.id));
+        registerOpenJobs(this.list, this.byId, started);
         this.dirty = false;
       }
       return this.list;

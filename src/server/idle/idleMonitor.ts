@@ -9,6 +9,7 @@
  * again).
  */
 import type { IdleGpuKey, IdleGpuRecord, JobEventInput, Store, StoreSnapshot } from '../../store/store.ts';
+import { openJobsById } from '../../store/openJobIndex.ts';
 import { shortDuration } from '../timeLimits.ts';
 import { idlePolicyOf, type IdleConfig } from './idleConfig.ts';
 import { allocationKey, stepIdle, type Allocation, type GpuSample, type IdleSettings, type IdleStreak } from './idleDetector.ts';
@@ -84,7 +85,7 @@ export class IdleMonitor {
       this.written = new Map(this.streaks);
       this.loadedFor = leaderSince;
     }
-    const jobs = new Map(snap.openJobs.map((j) => [j.id, j]));
+    const jobs = openJobsById(snap.openJobs);
     const held = heldGpus(snap);
     const allocations: Allocation[] = [];
     for (const t of snap.activeTasks) {

@@ -9,6 +9,7 @@ import { ApiError } from '../../api/errors.ts';
 import { answers, RESPONSES } from '../../api/apiSchemas.ts';
 import type { Job, Task } from '../../api/types.ts';
 import type { IdleGpuRecord, Store } from '../../store/store.ts';
+import { openJobsById } from '../../store/openJobIndex.ts';
 import { authenticate, requireRole } from '../auth.ts';
 import { QueryReader } from '../query.ts';
 import type { IdleConfig } from './idleConfig.ts';
@@ -53,7 +54,7 @@ export function registerIdleRoutes(app: FastifyInstance, o: { store: Store; cloc
     const jobs: JobIdleView[] = [];
     if (rows.length > 0) {
       const snap = await store.snapshot();
-      const open = new Map(snap.openJobs.map((j) => [j.id, j]));
+      const open = openJobsById(snap.openJobs);
       const held = new Map<string, HeldGpu[]>();
       for (const t of snap.activeTasks) {
         if (t.gpuMilli <= 0) continue;

@@ -22,6 +22,7 @@ import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, R
 import type { JobProgress } from '../../core/scheduling/model.ts';
 import { anonymousMessage } from '../../core/scheduling/reasons.ts';
 import type { Job } from '../../api/types.ts';
+import { openJobsById, startedJobs } from '../../store/openJobIndex.ts';
 import type { ActiveTask, AppliedPlan, FinishedRun, QueueConfig, StoreSnapshot } from '../../store/store.ts';
 import { gpuSpeed } from './gpuSpeeds.ts';
 import { LiveInputs, type LiveInputsConfig, type LiveSource } from './liveInputs.ts';
@@ -79,6 +80,9 @@ export class CoreSchedulerAdapter {
   /** Per reason the core gave (tide keeps a job's reason object while it is not tried again): its text, with the tenants it was judged for. */
   private reasonTexts = new WeakMap<PendingReason, { job?: string; blocker?: string; text: string }>();
   private seq = 0;
+  /** The last cycle's open jobs (by identity) and the pending jobs made of them, sorted: reused while the list is the same. */
+  private lastOpenJobs: readonly Job[] | null = null;
+  private lastPending: PendingJob[] = [];
 
   constructor(
     schedulerName: string,
@@ -137,6 +141,7 @@ export class CoreSchedulerAdapter {
     if (modelsKey !== this.modelsKey) {
       this.modelsKey = modelsKey;
       this.byJob = new WeakMap();
+      this.lastOpenJobs = null;
     }
     const tasksByJob = new Map<string, ActiveTask[]>();
     for (const t of s.activeTasks) {
@@ -145,12 +150,17 @@ export class CoreSchedulerAdapter {
       tasksByJob.set(t.jobId, list);
     }
     const running: RunningJob[] = [];
-    const pending: PendingJob[] = [];
+    // The same list of open jobs (the scheduler thread keeps it while no job changed): the same
+    // pending jobs, and only the jobs that run or ran need a look (a cycle at 100,000 pending
+    // jobs walked and sorted them all).
+    const samePending = s.openJobs === this.lastOpenJobs;
+    const pending: PendingJob[] = samePending ? this.lastPending : [];
     const seen = new Set<string>();
     const waiting = new Set<string>();
     /** Tenants of the jobs that hold resources (their usage accrues). */
     const tenantOf = new Map<string, string>();
-    for (const job of s.openJobs) {
+    for (const job of samePending ? startedJobs(s.openJobs) : s.openJobs) {
+      if (samePending && job.state === 'pending') continue;
       const known = this.byJob.get(job);
       if (known && job.state === 'pending' && known.pending) {
         waiting.add(job.id);
@@ -201,10 +211,14 @@ export class CoreSchedulerAdapter {
       running.push(r);
     }
     for (const id of this.running.keys()) if (!seen.has(id)) this.running.delete(id);
-    for (const id of this.pendingJobs.keys()) if (!waiting.has(id)) this.pendingJobs.delete(id);
     const byId = (a: { spec: CoreJob }, b: { spec: CoreJob }): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
     running.sort(byId);
-    pending.sort(byId);
+    if (!samePending) {
+      for (const id of this.pendingJobs.keys()) if (!waiting.has(id)) this.pendingJobs.delete(id);
+      pending.sort(byId);
+      this.lastOpenJobs = s.openJobs;
+      this.lastPending = pending;
+    }
     const finished = this.inputs.takeFinished().map((f) => this.finishedJob(f, models));
     return {
       now: nowMs / 1000,
@@ -381,7 +395,7 @@ export class CoreSchedulerAdapter {
   }
 
   private back(plan: EnergyPlan, s: StoreSnapshot, snapshot: SchedulerSnapshot): AppliedPlan {
-    const jobs = new Map(s.openJobs.map((j) => [j.id, j]));
+    const jobs = openJobsById(s.openJobs);
     const binds: AppliedPlan['binds'][number][] = [];
     for (const b of plan.binds) {
       const job = jobs.get(b.job);
@@ -420,7 +434,7 @@ export function borrowedChanges(snapshot: SchedulerSnapshot, s: StoreSnapshot): 
   const now = borrowedRuns(snapshot.queues, snapshot.running);
   const on: string[] = [];
   const off: string[] = [];
-  for (const j of s.openJobs) {
+  for (const j of startedJobs(s.openJobs)) {
     // A pending job holds no GPUs and is never marked borrowed (store/rows.ts jobFromRow): most open jobs are.
     if (j.state === 'pending') continue;
     const is = now.has(jobId(j.id));

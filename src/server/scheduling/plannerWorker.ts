@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Job, NodeInfo } from '../../api/types.ts';
 import type { ActiveTask } from '../../store/store.ts';
+import { hasRun, registerOpenJobs } from '../../store/openJobIndex.ts';
 import { changedReasons } from '../loop.ts';
 import { CoreSchedulerAdapter, type LiveAdapterConfig, type SchedulerOptions } from './coreAdapter.ts';
 import type { LiveSource } from './liveInputs.ts';
@@ -65,7 +66,10 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     }
     for (const id of m.removed) jobs.delete(id);
     for (const j of m.upserts) jobs.set(j.id, j);
-    if (m.reset || m.removed.length || m.upserts.length) list = [...jobs.values()].sort((a, b) => Number(a.id) - Number(b.id));
+    if (m.reset || m.removed.length || m.upserts.length) {
+      list = [...jobs.values()].sort((a, b) => Number(a.id) - Number(b.id));
+      registerOpenJobs(list, jobs, list.filter(hasRun));
+    }
     for (const k of m.taskRemoved) tasks.delete(k);
     for (const t of m.taskUpserts) tasks.set(taskKey(t), t);
     // As the store orders them: by job, then task index.

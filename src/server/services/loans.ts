@@ -6,15 +6,16 @@
  */
 import { cohortLoans, type Loan } from '../../core/scheduling/lending.ts';
 import type { StoreSnapshot } from '../../store/store.ts';
+import { openJobsById } from '../../store/openJobIndex.ts';
 import { coreQueues } from '../scheduling/coreAdapter.ts';
 
 /** Quota units each queue's active tasks hold, by GPU model and `*`. */
 export function queueUsage(s: Pick<StoreSnapshot, 'nodes' | 'activeTasks' | 'openJobs'>): Map<string, Map<string, number>> {
-  const queueOf = new Map(s.openJobs.map((j) => [j.id, j.queue]));
+  const jobs = openJobsById(s.openJobs);
   const models = new Map(s.nodes.map((n) => [n.id, n.gpus]));
   const usage = new Map<string, Map<string, number>>();
   for (const t of s.activeTasks) {
-    const queue = queueOf.get(t.jobId);
+    const queue = jobs.get(t.jobId)?.queue;
     if (queue === undefined || t.gpus.length === 0 || t.state === 'stopping') continue;
     let u = usage.get(queue);
     if (!u) usage.set(queue, (u = new Map()));

@@ -43,9 +43,17 @@ export class BudgetGate implements Planner {
   /** Tenants with pending jobs whose usage has reached a budget, with the reason their jobs show. */
   async held(s: StoreSnapshot, nowMs: number): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    const waiting = new Set(s.openJobs.filter((j) => j.state === 'pending').map((j) => j.tenant));
-    if (waiting.size === 0) return out;
-    const budgets = (await this.store.listBudgets()).filter((b) => waiting.has(b.tenant));
+    const all = await this.store.listBudgets();
+    if (all.length === 0) return out;
+    // Tenants with a budget that have pending jobs (a walk that stops once every one is found).
+    const tenants = new Set(all.map((b) => b.tenant));
+    const waiting = new Set<string>();
+    for (const j of s.openJobs) {
+      if (j.state !== 'pending' || !tenants.has(j.tenant)) continue;
+      waiting.add(j.tenant);
+      if (waiting.size === tenants.size) break;
+    }
+    const budgets = all.filter((b) => waiting.has(b.tenant));
     for (const b of budgets) {
       if (out.has(b.tenant)) continue;
       const reason = await this.reasonFor(b, nowMs);
