@@ -13,7 +13,8 @@ import { DEFAULT_POWER_MODEL } from '../core/energy/powerModel.ts';
 import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 import { openStore } from '../store/sqlStore.ts';
 import type { AppliedPlan, StoreSnapshot } from '../store/store.ts';
-import { changedReasons, openJob, SchedulingLoop } from './loop.ts';
+import { SchedulingLoop } from './loop.ts';
+import { changedReasons, openJob } from './scheduling/changedReasons.ts';
 import { CoreSchedulerAdapter } from './scheduling/coreAdapter.ts';
 import { liveEnergy } from './scheduling/energyStages.ts';
 

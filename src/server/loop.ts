@@ -6,10 +6,10 @@
  * the plan's node power changes.
  */
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
-import type { Job } from '../api/types.ts';
 import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
 import type { Planner } from './scheduling/plannerThread.ts';
 import { TimeLimits } from './timeLimits.ts';
+import { changedReasons, openJob } from './scheduling/changedReasons.ts';
 
 export interface LoopOptions {
   readonly serverId: string;
@@ -41,49 +41,6 @@ export interface LoopOptions {
 
 /** Delay of a poked cycle. */
 const POKE_MS = 50;
-
-/**
- * Only the pending reasons that changed (an estimate moving by under 5 s is not a change):
- * rewriting 10,000 unchanged reasons every cycle would dominate the cycle.
- */
-export function changedReasons(pending: AppliedPlan['pending'], snap: StoreSnapshot, byId?: ReadonlyMap<string, Job>): AppliedPlan['pending'] {
-  // The scheduler thread passes the map of open jobs it keeps (building one per cycle over
-  // 100,000 jobs was a fifth of the thread's time); a few reasons are looked up by id.
-  const jobs = byId ?? (pending.length * 16 < snap.openJobs.length ? null : new Map(snap.openJobs.map((j) => [j.id, j])));
-  const out: AppliedPlan['pending'][number][] = [];
-  for (const p of pending) {
-    const j = jobs ? jobs.get(p.jobId) : openJob(snap, p.jobId);
-    if (!j) continue;
-    if (
-      j.reason !== p.reason ||
-      (j.estimatedStart === null) !== (p.estimatedStart === null) ||
-      (j.estimatedStart !== null && p.estimatedStart !== null && Math.abs(j.estimatedStart - p.estimatedStart) >= 5000)
-    ) {
-      out.push(p);
-    }
-  }
-  return out;
-}
-
-/**
- * An open job of the snapshot by id: a binary search (the store lists them by id), then a walk
- * should the list not be in order.
- */
-export function openJob(snap: StoreSnapshot, id: string): Job | undefined {
-  const list = snap.openJobs;
-  const n = Number(id);
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const j = list[mid] as Job;
-    const v = Number(j.id);
-    if (v === n && j.id === id) return j;
-    if (v < n) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return list.find((j) => j.id === id);
-}
 
 export class SchedulingLoop {
   private timer: NodeJS.Timeout | null = null;

@@ -27,6 +27,7 @@ import type { ActiveTask, AppliedPlan, FinishedRun, QueueConfig, StoreSnapshot }
 import { gpuSpeed } from './gpuSpeeds.ts';
 import { LiveInputs, type LiveInputsConfig, type LiveSource } from './liveInputs.ts';
 import { UserError } from '../../util/errors.ts';
+import { reasonChanged } from './changedReasons.ts';
 import type { LpSolver } from '../../core/lp.ts';
 import { highsSolver } from '../../lp/highsSolver.ts';
 import { borrowedRuns, withLending } from '../../core/scheduling/lending.ts';
@@ -80,6 +81,8 @@ export class CoreSchedulerAdapter {
   /** Per reason the core gave (tide keeps a job's reason object while it is not tried again): its text, with the tenants it was judged for. */
   private reasonTexts = new WeakMap<PendingReason, { job?: string; blocker?: string; text: string }>();
   private seq = 0;
+  /** Per store job object: the core's reason object that was found to say what the job shows already. */
+  private shown = new WeakMap<Job, PendingReason>();
   /** The last cycle's open jobs (by identity) and the pending jobs made of them, sorted: reused while the list is the same. */
   private lastOpenJobs: readonly Job[] | null = null;
   private lastPending: PendingJob[] = [];
@@ -116,11 +119,16 @@ export class CoreSchedulerAdapter {
     return this.inputs.refresh(store, nowMs, force);
   }
 
-  /** One cycle: store snapshot in, store plan out. `nowMs` is the wall clock. */
-  plan(s: StoreSnapshot, nowMs: number): AppliedPlan {
+  /**
+   * One cycle: store snapshot in, store plan out. `nowMs` is the wall clock. With
+   * `changedReasonsOnly`, the plan's pending reasons are only those the jobs do not show yet
+   * (what the loop writes; loop.ts changedReasons): at 100,000 waiting jobs, making every
+   * reason's entry each cycle to drop nearly all of them was most of a quiet cycle.
+   */
+  plan(s: StoreSnapshot, nowMs: number, changedReasonsOnly = false): AppliedPlan {
     const snapshot = this.translate(s, nowMs);
     const plan = this.scheduler.cycle(snapshot);
-    return { ...this.back(plan, s, snapshot), ...borrowedChanges(snapshot, s) };
+    return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s) };
   }
 
   translate(s: StoreSnapshot, nowMs: number): SchedulerSnapshot {
@@ -394,7 +402,28 @@ export class CoreSchedulerAdapter {
     return text;
   }
 
-  private back(plan: EnergyPlan, s: StoreSnapshot, snapshot: SchedulerSnapshot): AppliedPlan {
+  /**
+   * The plan's pending reasons in store terms; with `changedOnly`, only those the job does not
+   * show yet. A reason object the core kept (tide keeps a job's reason while it is not tried
+   * again) that matched the job object's last time is passed over without a look.
+   */
+  private pendingReasons(reasons: readonly PendingReason[], jobs: ReadonlyMap<string, Job>, changedOnly: boolean): AppliedPlan['pending'] {
+    const out: AppliedPlan['pending'][number][] = [];
+    for (const p of reasons) {
+      const job = changedOnly ? jobs.get(p.job) : undefined;
+      if (changedOnly && (!job || this.shown.get(job) === p)) continue;
+      const entry = {
+        jobId: p.job,
+        reason: this.reasonText(p, jobs),
+        estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
+      };
+      if (job && !reasonChanged(job, entry)) this.shown.set(job, p);
+      else out.push(entry);
+    }
+    return out;
+  }
+
+  private back(plan: EnergyPlan, s: StoreSnapshot, snapshot: SchedulerSnapshot, changedReasonsOnly: boolean): AppliedPlan {
     const jobs = openJobsById(s.openJobs);
     const binds: AppliedPlan['binds'][number][] = [];
     for (const b of plan.binds) {
@@ -415,11 +444,7 @@ export class CoreSchedulerAdapter {
     return {
       binds,
       preemptions: plan.preemptions.map((p) => ({ jobId: p.job, reason: p.reason, ...(p.reclaim ? { reclaim: p.reclaim } : {}), ...(p.lender !== undefined ? { lender: p.lender } : {}) })),
-      pending: plan.pending.map((p) => ({
-        jobId: p.job,
-        reason: this.reasonText(p, jobs),
-        estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
-      })),
+      pending: this.pendingReasons(plan.pending, jobs, changedReasonsOnly),
       ...(plan.nodePower?.length ? { nodePower: plan.nodePower.map((c) => ({ node: snapshot.nodes[c.node]?.spec.id ?? String(c.node), state: c.state })) } : {}),
       ...(plan.wakeAt !== undefined && Number.isFinite(plan.wakeAt) ? { wakeAt: Math.ceil(plan.wakeAt * 1000) } : {}),
     };

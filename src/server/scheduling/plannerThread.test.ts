@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../../api/spec.ts';
 import { openStore } from '../../store/sqlStore.ts';
-import { changedReasons } from '../loop.ts';
+import { changedReasons } from './changedReasons.ts';
 import { CoreSchedulerAdapter } from './coreAdapter.ts';
 import { ThreadedPlanner } from './plannerThread.ts';
 import { liveEnergy } from './energyStages.ts';

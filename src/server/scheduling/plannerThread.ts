@@ -71,12 +71,19 @@ class SentCopies<T, S> {
   /** Entries are updated in place: at 100,000 jobs a fresh object per job per cycle kept the collector busy on the request thread. */
   private readonly sent = new Map<string, { seen: S; gen: number }>();
   private gen = 0;
+  /** The list of the last delta: the store hands out the same list while nothing in it changed. */
+  private last: readonly T[] | null = null;
+
+  /** `sameListSameItems`: the items are never changed in place, so a list seen last time has nothing new (jobs, tasks; not nodes). */
+  constructor(private readonly sameListSameItems = false) {}
 
   get size(): number {
     return this.sent.size;
   }
 
   delta(items: readonly T[], key: (t: T) => string, seen: (t: T) => S): { upserts: T[]; removed: string[] } {
+    if (this.sameListSameItems && items === this.last) return { upserts: [], removed: [] };
+    this.last = items;
     const gen = ++this.gen;
     const upserts: T[] = [];
     for (const item of items) {
@@ -106,6 +113,7 @@ class SentCopies<T, S> {
 
   clear(): void {
     this.sent.clear();
+    this.last = null;
   }
 }
 
@@ -122,8 +130,8 @@ const entry = new URL('./plannerWorker.ts', import.meta.url);
 
 export class ThreadedPlanner implements Planner {
   /** What the worker has: jobs and tasks by identity, nodes by signature. */
-  private readonly jobs = new SentCopies<Job, Job>();
-  private readonly tasks = new SentCopies<ActiveTask, ActiveTask>();
+  private readonly jobs = new SentCopies<Job, Job>(true);
+  private readonly tasks = new SentCopies<ActiveTask, ActiveTask>(true);
   private readonly nodes = new SentCopies<NodeInfo, string>();
   private nodeOrder: readonly string[] = [];
   private seq = 0;

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Job, NodeInfo } from '../../api/types.ts';
 import type { ActiveTask } from '../../store/store.ts';
 import { hasRun, registerOpenJobs } from '../../store/openJobIndex.ts';
-import { changedReasons } from '../loop.ts';
+import { changedReasons } from './changedReasons.ts';
 import { CoreSchedulerAdapter, type LiveAdapterConfig, type SchedulerOptions } from './coreAdapter.ts';
 import type { LiveSource } from './liveInputs.ts';
 import { taskKey, type PlanReply, type PlanRequest, type WorkerRequest } from './plannerThread.ts';
@@ -82,7 +82,7 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     }
     if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
     const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
-    const full = adapter.plan(snap, m.nowMs);
+    const full = adapter.plan(snap, m.nowMs, true);
     send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap, jobs) } });
   } catch (e) {
     send({ seq: m.seq, error: (e as Error).message });

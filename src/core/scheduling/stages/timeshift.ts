@@ -37,6 +37,13 @@ export function latestStart(job: PendingJob, slackSeconds: number, maxDeferSecon
   return s.deadline - remaining - slackSeconds;
 }
 
+/** Whether two lists hold the same job objects in the same order. */
+function sameJobs(a: readonly PendingJob[], b: readonly PendingJob[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The start of the cheapest hour in (now, latest] that beats now by `minSaving`, with both prices; undefined when none. */
 export function cheaperHour(price: (t: number) => number, prices: EnergyPrices, now: number, latest: number, minSaving: number): { at: number; price: number; now: number } | undefined {
   const current = price(now);
@@ -67,16 +74,23 @@ export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
   };
   /** Per pending job object: the decision of the hour it was made in (decisions change only at hour boundaries). */
   const decided = new WeakMap<PendingJob, { hour: number; release: number | undefined; reason?: PendingReason }>();
+  /**
+   * The last pending list (a copy: the simulator changes its list in place), its deferrable jobs,
+   * and the list with the held jobs taken out. At 100,000 waiting jobs, a list of the same jobs
+   * is told by comparing references, far cheaper than reading every job's spec again; and the
+   * core's incremental path is given the same list again.
+   */
+  let last: { pending: PendingJob[]; deferrable: PendingJob[]; held: readonly PendingJob[]; kept: readonly PendingJob[] | null } = { pending: [], deferrable: [], held: [], kept: null };
   return {
     name: 'timeshift',
     before(snapshot: SchedulerSnapshot): BeforeResult {
       const now = snapshot.now;
       const hour = Math.floor(now / HOUR);
       let held: PendingReason[] | undefined;
-      let heldJobs: Set<PendingJob> | undefined;
+      let heldJobs: PendingJob[] | undefined;
       let wakeAt: number | undefined;
-      for (const job of snapshot.pending) {
-        if (!job.spec.deferrable) continue;
+      if (!sameJobs(last.pending, snapshot.pending)) last = { pending: [...snapshot.pending], deferrable: snapshot.pending.filter((j) => j.spec.deferrable), held: [], kept: null };
+      for (const job of last.deferrable) {
         let d = decided.get(job);
         if (!d || d.hour !== hour || (d.release !== undefined && d.release <= now)) {
           const latest = latestStart(job, slack, maxDefer);
@@ -97,12 +111,15 @@ export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
         }
         if (d.release === undefined || !d.reason) continue;
         (held ??= []).push(d.reason);
-        (heldJobs ??= new Set()).add(job);
+        (heldJobs ??= []).push(job);
         wakeAt = wakeAt === undefined ? d.release : Math.min(wakeAt, d.release);
       }
       if (!held || !heldJobs) return { snapshot };
-      const keep = heldJobs;
-      return { snapshot: { ...snapshot, pending: snapshot.pending.filter((j) => !keep.has(j)) }, held, ...(wakeAt === undefined ? {} : { wakeAt }) };
+      if (!last.kept || !sameJobs(last.held, heldJobs)) {
+        const out = new Set(heldJobs);
+        last = { ...last, held: heldJobs, kept: last.pending.filter((j) => !out.has(j)) };
+      }
+      return { snapshot: { ...snapshot, pending: last.kept as readonly PendingJob[] }, held, ...(wakeAt === undefined ? {} : { wakeAt }) };
     },
   };
 }
