@@ -9,9 +9,9 @@
  * queue grows without end). The synthetic workload's time limits are declared estimates (a job
  * on a slower model runs past its own), so they are not enforced here. Exits 2 on bad arguments.
  */
-import { parseArgs } from 'node:util';
 import { getJobScheduler, jobSchedulerNames } from '../src/core/scheduling/policies/index.ts';
 import { printSimSpeed, TARGET } from './simSpeed.ts';
+import { benchArgs } from './args.ts';
 
 const USAGE = 'usage: npm run bench:jobs -- [--jobs N > 0] [--gpus N > 0] [--policies fifo,tide] [--load X > 0]';
 
@@ -20,12 +20,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-let values: Record<string, string | boolean | undefined>;
-try {
-  ({ values } = parseArgs({ options: { jobs: { type: 'string', default: String(TARGET.jobs) }, gpus: { type: 'string', default: String(TARGET.gpus) }, policies: { type: 'string', default: 'fifo,tide' }, load: { type: 'string' } } }));
-} catch (e) {
-  usage((e as Error).message);
-}
+const { values } = benchArgs('bench:jobs', { jobs: { type: 'string', default: String(TARGET.jobs) }, gpus: { type: 'string', default: String(TARGET.gpus) }, policies: { type: 'string', default: 'fifo,tide' }, load: { type: 'string' } }) as { values: Record<string, string | boolean | undefined> };
 
 /** A positive number from flag `name`, or usage(). */
 function positive(name: string, integer: boolean): number | undefined {

@@ -19,24 +19,24 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Rng } from '../src/core/rng.ts';
 import { startServer } from '../src/server/server.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from '../src/store/sqlDb.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
 import { callJson } from '../src/util/httpJson.ts';
+import { benchArgs, intFlag, usageError } from './args.ts';
+import { benchDatabase } from './database.ts';
 
-const { values } = parseArgs({
-  options: {
-    records: { type: 'string', default: '1000000' },
-    postgres: { type: 'boolean', default: false },
-    'database-url': { type: 'string' },
-    out: { type: 'string' },
-    seed: { type: 'string', default: '1' },
-  },
+const SCRIPT = 'bench:report';
+const { values } = benchArgs(SCRIPT, {
+  records: { type: 'string', default: '1000000' },
+  postgres: { type: 'boolean', default: false },
+  'database-url': { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string', default: '1' },
 });
-const total = Number(values.records);
-if (!Number.isSafeInteger(total) || total < 1000) throw new Error(`--records: a whole number of at least 1000, got ${values.records}`);
+const total = intFlag(SCRIPT, 'records', values.records, 1_000_000);
+if (total < 1000) usageError(SCRIPT, `--records: at least 1000, got ${total}`);
 
 const tty = process.stderr.isTTY;
 const progress = (line: string): void => {
@@ -47,19 +47,9 @@ const say = (line: string): void => {
   console.error(line);
 };
 
-let databaseUrl = values['database-url'];
-let stopPostgres = async (): Promise<void> => {};
-if (values.postgres && !databaseUrl) {
-  const { startThrowawayPostgres } = await import('../test/e2e/throwawayPostgres.ts');
-  const pg = await startThrowawayPostgres();
-  stopPostgres = async () => pg.stop();
-  databaseUrl = pg.url;
-} else if (databaseUrl) {
-  const { freshPostgresUrl } = await import('../src/store/testing.ts');
-  const fresh = await freshPostgresUrl(databaseUrl);
-  stopPostgres = () => fresh.drop();
-  databaseUrl = fresh.url;
-}
+const database = await benchDatabase({ postgres: values.postgres, databaseUrl: values['database-url'] });
+const databaseUrl = database.url;
+const stopPostgres = database.stop;
 const dir = mkdtempSync(join(tmpdir(), 'tide-report-bench-'));
 const dialect = databaseUrl ? 'postgres' : 'sqlite';
 

@@ -10,10 +10,10 @@
 import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs, intFlag } from './args.ts';
 
-const { values } = parseArgs({ options: { before: { type: 'string' }, n: { type: 'string', default: '20000' } } });
-const N = Number(values.n);
+const { values } = benchArgs('bench:schema-check', { before: { type: 'string' }, n: { type: 'string', default: '20000' } });
+const N = intFlag('bench:schema-check', 'n', values.n, 20_000);
 
 const t0 = performance.now();
 await import('ajv');

@@ -24,8 +24,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
+import { benchArgs, intFlag, usageError } from './args.ts';
+import { benchDatabase } from './database.ts';
 import { ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
 import { BudgetGate } from '../src/server/usage/budgetGate.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
@@ -36,41 +37,30 @@ const SCALES = {
   full: { nodes: 1_250, pending: 100_000, submissions: 10_000, arrays: 10, arraySize: 1_000, measureSeconds: 30 },
 } as const;
 
-const { values } = parseArgs({
-  options: {
-    scale: { type: 'string', default: 'small' },
-    nodes: { type: 'string' },
-    pending: { type: 'string' },
-    submissions: { type: 'string' },
-    arrays: { type: 'string' },
-    'array-size': { type: 'string' },
-    'measure-seconds': { type: 'string' },
-    'heartbeat-ms': { type: 'string', default: '2000' },
-    'read-rate': { type: 'string', default: '30' },
-    concurrency: { type: 'string', default: '16' },
-    'tick-ms': { type: 'string', default: '1000' },
-    scheduler: { type: 'string', default: 'tide' },
-    placement: { type: 'string', default: 'tide' },
-    'database-url': { type: 'string' },
-    postgres: { type: 'boolean', default: false },
-    'scheduler-thread': { type: 'boolean', default: false },
-    json: { type: 'string' },
-    'settle-seconds': { type: 'string', default: '600' },
-  },
+const SCRIPT = 'bench:server';
+const { values } = benchArgs(SCRIPT, {
+  scale: { type: 'string', default: 'small' },
+  nodes: { type: 'string' },
+  pending: { type: 'string' },
+  submissions: { type: 'string' },
+  arrays: { type: 'string' },
+  'array-size': { type: 'string' },
+  'measure-seconds': { type: 'string' },
+  'heartbeat-ms': { type: 'string', default: '2000' },
+  'read-rate': { type: 'string', default: '30' },
+  concurrency: { type: 'string', default: '16' },
+  'tick-ms': { type: 'string', default: '1000' },
+  scheduler: { type: 'string', default: 'tide' },
+  placement: { type: 'string', default: 'tide' },
+  'database-url': { type: 'string' },
+  postgres: { type: 'boolean', default: false },
+  'scheduler-thread': { type: 'boolean', default: false },
+  json: { type: 'string' },
+  'settle-seconds': { type: 'string', default: '600' },
 });
 
-function fail(message: string): never {
-  console.error(`bench:server: ${message}`);
-  process.exit(2);
-}
-const scale = SCALES[values.scale as keyof typeof SCALES] ?? fail(`--scale must be small or full, not ${JSON.stringify(values.scale)}`);
-function count(name: string, fallback: number): number {
-  const raw = (values as Record<string, unknown>)[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a whole number, not ${JSON.stringify(raw)}`);
-  return n;
-}
+const scale = SCALES[values.scale as keyof typeof SCALES] ?? usageError(SCRIPT, `--scale must be small or full, not ${JSON.stringify(values.scale)}`);
+const count = (name: string, fallback: number): number => intFlag(SCRIPT, name, (values as Record<string, unknown>)[name] as string | undefined, fallback);
 const NODES = count('nodes', scale.nodes);
 const PENDING = count('pending', scale.pending);
 const SUBMISSIONS = count('submissions', scale.submissions);
@@ -104,20 +94,9 @@ const say = (line: string): void => {
   console.error(line);
 };
 
-let databaseUrl = values['database-url'];
-let stopPostgres = async (): Promise<void> => {};
-if (values.postgres && !databaseUrl) {
-  const { startThrowawayPostgres } = await import('../test/e2e/throwawayPostgres.ts');
-  const pg = await startThrowawayPostgres();
-  stopPostgres = async () => pg.stop();
-  databaseUrl = pg.url;
-} else if (databaseUrl) {
-  // A schema of its own, dropped at the end: runs do not see each other's jobs and nodes.
-  const { freshPostgresUrl } = await import('../src/store/testing.ts');
-  const fresh = await freshPostgresUrl(databaseUrl);
-  stopPostgres = () => fresh.drop();
-  databaseUrl = fresh.url;
-}
+const database = await benchDatabase({ postgres: values.postgres, databaseUrl: values['database-url'] });
+const databaseUrl = database.url;
+const stopPostgres = database.stop;
 
 const dir = mkdtempSync(join(tmpdir(), 'tide-bench-'));
 const server = await startServer({
