@@ -57,6 +57,16 @@ export interface ServiceRouteOptions {
 }
 
 export function registerServiceRoutes(app: FastifyInstance, o: ServiceRouteOptions): void {
+  /** The service a request names, for a tenant or admin who may see it: a 404 when hidden, a 409 when the job is no service. */
+  const serviceOf = async (req: FastifyRequest): Promise<{ p: Principal; id: string; job: Job }> => {
+    const p = await o.auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const id = jobIdParam(req.params);
+    const job = await o.visibleJob(p, id);
+    if (!isService(job)) throw new ApiError('conflict', `job ${id} is not a service`);
+    return { p, id, job };
+  };
+
   app.post('/v1/jobs/:id/scale', {
     schema: {
       description: "Change a service's bounds: minReplicas and maxReplicas (either or both). Its autoscaler keeps its replicas between them; its desired count is clamped to them at once.",
@@ -66,11 +76,7 @@ export function registerServiceRoutes(app: FastifyInstance, o: ServiceRouteOptio
       response: answers(200, RESPONSES.scale),
     },
   }, async (req) => {
-    const p = await o.auth(req);
-    requireRole(p, 'tenant', 'admin');
-    const id = jobIdParam(req.params);
-    const job = await o.visibleJob(p, id);
-    if (!isService(job)) throw new ApiError('conflict', `job ${id} is not a service`);
+    const { p, id, job } = await serviceOf(req);
     const body = req.body ?? {};
     refuse(checkSchema(ScaleRequestSchema, body));
     const b = body as { minReplicas?: number; maxReplicas?: number };
@@ -95,11 +101,7 @@ export function registerServiceRoutes(app: FastifyInstance, o: ServiceRouteOptio
       response: answers(200, RESPONSES.scale),
     },
   }, async (req) => {
-    const p = await o.auth(req);
-    requireRole(p, 'tenant', 'admin');
-    const id = jobIdParam(req.params);
-    const job = await o.visibleJob(p, id);
-    if (!isService(job)) throw new ApiError('conflict', `job ${id} is not a service`);
+    const { p, id, job } = await serviceOf(req);
     if (job.state !== 'running' || job.startedAt === null) throw new ApiError('conflict', `service ${id} is ${job.state}`);
     // The autoscaler's clock: Unix seconds, times the server's service time scale (a compressed replay).
     const start = (job.startedAt / 1000) * (o.timeScale ?? 1);
