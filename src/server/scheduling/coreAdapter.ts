@@ -37,6 +37,12 @@ import { CONSOLIDATE_DEFAULTS } from '../../core/scheduling/stages/consolidate.t
 import { withEnergyStages, type EnergyStageSettings } from '../../core/scheduling/stages/energyStages.ts';
 import type { EnergyPlan, PowerCappedBind } from '../../core/scheduling/stages/stage.ts';
 
+/** The open jobs new or changed since the list of the adapter's last cycle, and the ids of those gone. */
+export interface OpenJobChanges {
+  readonly upserts: readonly Job[];
+  readonly removed: readonly string[];
+}
+
 /** Policy-specific options passed to the core scheduler (e.g. tide's quantumSeconds). */
 export type SchedulerOptions = Readonly<Record<string, number | string | boolean>>;
 
@@ -121,17 +127,19 @@ export class CoreSchedulerAdapter {
 
   /**
    * One cycle: store snapshot in, store plan out. `nowMs` is the wall clock. With
+   * `changes` (the scheduler thread's: the open jobs that changed since the list of the last call),
+   * only those are looked at to bring the pending jobs up to date. With
    * `changedReasonsOnly`, the plan's pending reasons are only those the jobs do not show yet
    * (what the loop writes; loop.ts changedReasons): at 100,000 waiting jobs, making every
    * reason's entry each cycle to drop nearly all of them was most of a quiet cycle.
    */
-  plan(s: StoreSnapshot, nowMs: number, changedReasonsOnly = false): AppliedPlan {
-    const snapshot = this.translate(s, nowMs);
+  plan(s: StoreSnapshot, nowMs: number, changedReasonsOnly = false, changes?: OpenJobChanges): AppliedPlan {
+    const snapshot = this.translate(s, nowMs, changes);
     const plan = this.scheduler.cycle(snapshot);
     return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s) };
   }
 
-  translate(s: StoreSnapshot, nowMs: number): SchedulerSnapshot {
+  translate(s: StoreSnapshot, nowMs: number, changes?: OpenJobChanges): SchedulerSnapshot {
     const key = JSON.stringify(s.nodes.map((n) => [n.id, n.state, n.cpuMilli, n.memoryMib, n.gpus.map((g) => g.model), n.powerAt ?? null]));
     if (key !== this.nodesKey) {
       this.nodesKey = key;
@@ -161,8 +169,9 @@ export class CoreSchedulerAdapter {
     // The same list of open jobs (the scheduler thread keeps it while no job changed): the same
     // pending jobs, and only the jobs that run or ran need a look (a cycle at 100,000 pending
     // jobs walked and sorted them all).
-    const samePending = s.openJobs === this.lastOpenJobs;
-    const pending: PendingJob[] = samePending ? this.lastPending : [];
+    const samePending = s.openJobs === this.lastOpenJobs || (changes !== undefined && this.lastOpenJobs !== null);
+    let pending: PendingJob[] = samePending ? this.lastPending : [];
+    if (changes && s.openJobs !== this.lastOpenJobs && this.lastOpenJobs !== null) pending = this.pendingAfter(changes, models, modelsKey);
     const seen = new Set<string>();
     const waiting = new Set<string>();
     /** Tenants of the jobs that hold resources (their usage accrues). */
@@ -224,9 +233,9 @@ export class CoreSchedulerAdapter {
     if (!samePending) {
       for (const id of this.pendingJobs.keys()) if (!waiting.has(id)) this.pendingJobs.delete(id);
       pending.sort(byId);
-      this.lastOpenJobs = s.openJobs;
-      this.lastPending = pending;
     }
+    this.lastOpenJobs = s.openJobs;
+    this.lastPending = pending;
     const finished = this.inputs.takeFinished().map((f) => this.finishedJob(f, models));
     return {
       now: nowMs / 1000,
@@ -241,6 +250,37 @@ export class CoreSchedulerAdapter {
       targetTasks: this.inputs.targetTasks,
       ...(s.reservations?.length ? { reservations: s.reservations.map((r) => ({ ...r, replicas: r.replicas.map(jobId) })) } : {}),
     };
+  }
+
+  /**
+   * The last pending jobs brought up to date with the open jobs that changed since (sorted by id,
+   * as the core wants them): those that changed or left are taken out, those pending now merged in.
+   */
+  private pendingAfter(changes: OpenJobChanges, models: readonly string[], modelsKey: string): PendingJob[] {
+    const touched = new Set<string>(changes.removed);
+    const added: PendingJob[] = [];
+    for (const job of changes.upserts) {
+      touched.add(job.id);
+      if (job.state !== 'pending') continue;
+      const known = this.byJob.get(job);
+      const spec = known?.spec ?? this.coreSpec(job, models, modelsKey);
+      const made = known?.pending ?? this.pendingJob(job, spec);
+      this.byJob.set(job, { models: modelsKey, spec, pending: made });
+      added.push(made);
+    }
+    const stillPending = new Set<string>(added.map((p) => p.spec.id));
+    for (const id of touched) if (!stillPending.has(id)) this.pendingJobs.delete(id);
+    if (touched.size === 0) return this.lastPending;
+    added.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
+    const out: PendingJob[] = [];
+    let k = 0;
+    for (const p of this.lastPending) {
+      if (touched.has(p.spec.id)) continue;
+      while (k < added.length && (added[k] as PendingJob).spec.id < p.spec.id) out.push(added[k++] as PendingJob);
+      out.push(p);
+    }
+    while (k < added.length) out.push(added[k++] as PendingJob);
+    return out;
   }
 
   /**

@@ -54,6 +54,13 @@ test(`the scheduler thread plans what the adapter plans, over deltas, live input
     await store.heartbeat('n1', [{ index: 0, utilization: 90, memoryUsedMib: 1, powerWatts: 500 }], runs.map((r, i) => ({ runId: r.runId, state: i === 0 ? ('exited' as const) : ('running' as const), pid: 1, exitCode: 0 })), 7200);
     await store.registerNode({ id: 'n0', address: 'http://127.0.0.1:2', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 2 }, (_, i) => ({ index: i, model: 'A100', memoryMib: 81_920, uuid: `v${i}` })), simulated: true }, 7300);
     await expect(8000);
+    // Several changes in one cycle (jobs submitted, the oldest waiting one cancelled): the thread
+    // brings its pending list up to date from the changes alone, and still plans the same.
+    for (let i = 0; i < 5; i++) await store.submit('default', spec(`burst${i}`, 4), null, 8100 + i);
+    const oldest = (await store.snapshot()).openJobs.find((j) => j.state === 'pending');
+    assert.ok(oldest, 'a job waits');
+    await store.cancel(oldest.id, 'test', 8200);
+    await expect(8300);
     // Once the plans have nothing left to change, a cycle after a heartbeat that changed only
     // telemetry sends no job, task or node again.
     await expect(9000);

@@ -26,6 +26,8 @@ try {
 }
 const jobs = new Map<string, Job>();
 let list: Job[] = [];
+/** The highest job id the map holds or held (the map is in id order while jobs only come in above it). */
+let maxId = 0;
 const tasks = new Map<string, ActiveTask>();
 let taskList: ActiveTask[] = [];
 const nodes = new Map<string, NodeInfo>();
@@ -60,14 +62,22 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
   }
   try {
     if (m.reset) {
+      maxId = 0;
       jobs.clear();
       tasks.clear();
       nodes.clear();
     }
     for (const id of m.removed) jobs.delete(id);
-    for (const j of m.upserts) jobs.set(j.id, j);
+    // The map keeps its order when a job is replaced or a newer one is added: sorted stays sorted.
+    let ordered = !m.reset;
+    for (const j of m.upserts) {
+      if (!jobs.has(j.id) && Number(j.id) < maxId) ordered = false;
+      maxId = Math.max(maxId, Number(j.id));
+      jobs.set(j.id, j);
+    }
     if (m.reset || m.removed.length || m.upserts.length) {
-      list = [...jobs.values()].sort((a, b) => Number(a.id) - Number(b.id));
+      list = [...jobs.values()];
+      if (!ordered) list.sort((a, b) => Number(a.id) - Number(b.id));
       registerOpenJobs(list, jobs, list.filter(hasRun));
     }
     for (const k of m.taskRemoved) tasks.delete(k);
@@ -82,7 +92,7 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     }
     if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
     const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
-    const full = adapter.plan(snap, m.nowMs, true);
+    const full = adapter.plan(snap, m.nowMs, true, m.reset ? undefined : { upserts: m.upserts, removed: m.removed });
     send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap, jobs) } });
   } catch (e) {
     send({ seq: m.seq, error: (e as Error).message });
