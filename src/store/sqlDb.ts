@@ -22,17 +22,16 @@ export interface SqlDb {
   close(): Promise<void>;
 }
 
-/** `$2 … $1` → `? … ?` with the parameters reordered to match. */
-export function toQuestionMarks(sql: string, params: readonly Param[]): { sql: string; params: Param[] } {
-  const ordered: Param[] = [];
+/** `$1`-style SQL as `?` placeholders, with the index of the parameter each `?` takes, in order. */
+function questionMarks(sql: string): { text: string; order: number[] } {
+  const order: number[] = [];
   const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
-    ordered.push(params[Number(n) - 1] ?? null);
+    order.push(Number(n) - 1);
     return '?';
   });
-  return { sql: text, params: ordered };
+  return { text, order };
 }
 
-/** A FIFO async lock: SQLite has one connection, so one transaction at a time. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
   async lock<T>(fn: () => Promise<T>): Promise<T> {
@@ -50,16 +49,20 @@ class Mutex {
 
 class SqliteConn implements SqlDb {
   readonly dialect = 'sqlite' as const;
-  private readonly cache = new Map<string, { stmt: Database.Statement; text: string }>();
+  /** Prepared statements by their `$n` text, with the parameter order of their `?`s (worked out once, not per call). */
+  private readonly cache = new Map<string, { stmt: Database.Statement; order: number[] }>();
   constructor(private readonly db: Database.Database) {}
 
   private prep(sql: string, params: readonly Param[]): { stmt: Database.Statement; params: Param[] } {
-    const { sql: text, params: ordered } = toQuestionMarks(sql, params);
     let entry = this.cache.get(sql);
     if (!entry) {
-      entry = { stmt: this.db.prepare(text), text };
+      const { text, order } = questionMarks(sql);
+      entry = { stmt: this.db.prepare(text), order };
       this.cache.set(sql, entry);
     }
+    const order = entry.order;
+    const ordered: Param[] = new Array<Param>(order.length);
+    for (let i = 0; i < order.length; i++) ordered[i] = params[order[i] as number] ?? null;
     return { stmt: entry.stmt, params: ordered };
   }
   async all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
