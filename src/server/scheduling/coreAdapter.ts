@@ -166,12 +166,13 @@ export class CoreSchedulerAdapter {
       tasksByJob.set(t.jobId, list);
     }
     const running: RunningJob[] = [];
-    // The same list of open jobs (the scheduler thread keeps it while no job changed): the same
-    // pending jobs, and only the jobs that run or ran need a look (a cycle at 100,000 pending
-    // jobs walked and sorted them all).
-    const samePending = s.openJobs === this.lastOpenJobs || (changes !== undefined && this.lastOpenJobs !== null);
-    let pending: PendingJob[] = samePending ? this.lastPending : [];
-    if (changes && s.openJobs !== this.lastOpenJobs && this.lastOpenJobs !== null) pending = this.pendingAfter(changes, models, modelsKey);
+    // The pending jobs: the last cycle's for the same list of open jobs (the store and the
+    // scheduler thread keep it while no job changed), the last cycle's brought up to date when the
+    // thread says what changed; then only the jobs that run or ran need a look below. Otherwise
+    // every open job is walked and the pending ones sorted (a cycle at 100,000 pending jobs did
+    // that every time).
+    const samePending = this.lastOpenJobs !== null && (s.openJobs === this.lastOpenJobs || changes !== undefined);
+    const pending: PendingJob[] = !samePending ? [] : s.openJobs === this.lastOpenJobs || !changes ? this.lastPending : this.pendingAfter(changes, models, modelsKey);
     const seen = new Set<string>();
     const waiting = new Set<string>();
     /** Tenants of the jobs that hold resources (their usage accrues). */
