@@ -77,7 +77,12 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     }
     if (m.reset || m.removed.length || m.upserts.length) {
       list = [...jobs.values()];
-      if (!ordered) list.sort((a, b) => Number(a.id) - Number(b.id));
+      if (!ordered) {
+        // Sorted, and the map in that order again, so that later cycles can keep it so.
+        list.sort((a, b) => Number(a.id) - Number(b.id));
+        jobs.clear();
+        for (const j of list) jobs.set(j.id, j);
+      }
       registerOpenJobs(list, jobs, list.filter(hasRun));
     }
     for (const k of m.taskRemoved) tasks.delete(k);
