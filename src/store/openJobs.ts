@@ -35,9 +35,8 @@ export const OPEN_JOBS_Q = {
 } as const;
 
 export class OpenJobsMirror {
-  private readonly jobs = new Map<number, Job>();
-  /** The same jobs by their string id, and those that run or ran (openJobIndex.ts): kept as rows change. */
-  private readonly byId = new Map<string, Job>();
+  /** The open jobs by id (the index openJobIndex.ts hands out), and those that run or ran: kept as rows change. */
+  private readonly jobs = new Map<string, Job>();
   private readonly started = new Map<string, Job>();
   private watermark: number | null = null;
   /** Ids in the map are in ascending order (false after a late-committed lower id arrives). */
@@ -58,7 +57,6 @@ export class OpenJobsMirror {
   /** Forget everything: the next refresh reads every open job (after a failed read, or for tests). */
   reset(): void {
     this.jobs.clear();
-    this.byId.clear();
     this.started.clear();
     this.watermark = null;
     this.ordered = true;
@@ -72,7 +70,7 @@ export class OpenJobsMirror {
       const next = Number(mark?.w ?? 0);
       const full = this.watermark === null;
       const rows = full ? await db.all<JobRow>(OPEN_JOBS_Q.all) : (await db.all<JobRow>(OPEN_JOBS_Q.changed, [this.watermark])).sort((a, b) => Number(a.id) - Number(b.id));
-      const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(Number(r.id))).map((r) => Number(r.id));
+      const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(String(r.id))).map((r) => Number(r.id));
       const specs = new Map<number, JobSpec>();
       for (let i = 0; i < missing.length; i += 500) {
         const ids = missing.slice(i, i + 500);
@@ -80,11 +78,10 @@ export class OpenJobsMirror {
       }
       for (const r of rows) {
         const id = Number(r.id);
-        const had = this.jobs.get(id);
+        const had = this.jobs.get(String(r.id));
         if (!OPEN.has(r.state)) {
           if (had) {
-            this.jobs.delete(id);
-            this.byId.delete(had.id);
+            this.jobs.delete(had.id);
             this.started.delete(had.id);
             this.dirty = true;
           }
@@ -93,8 +90,7 @@ export class OpenJobsMirror {
         const spec = had?.spec ?? specs.get(id);
         if (!spec) continue; // deleted between the two reads
         const job = jobFromRow(r, spec);
-        this.jobs.set(id, job);
-        this.byId.set(job.id, job);
+        this.jobs.set(job.id, job);
         if (hasRun(job)) this.started.set(job.id, job);
         else this.started.delete(job.id);
         this.dirty = true;
@@ -109,11 +105,11 @@ export class OpenJobsMirror {
         if (!this.ordered) {
           this.list.sort((a, b) => Number(a.id) - Number(b.id));
           this.jobs.clear();
-          for (const j of this.list) this.jobs.set(Number(j.id), j);
+          for (const j of this.list) this.jobs.set(j.id, j);
           this.ordered = true;
         }
         const started = [...this.started.values()].sort((a, b) => Number(a.id) - Number(b.id));
-        registerOpenJobs(this.list, this.byId, started);
+        registerOpenJobs(this.list, this.jobs, started);
         this.dirty = false;
       }
       return this.list;

@@ -20,6 +20,12 @@ export const TENANT = 'e2e-tenant-token';
 export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `tide-${prefix}-`));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The sum of the server's /metrics samples whose line matches `pattern`. */
+export async function metricSum(serverUrl: string, pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`${serverUrl}/metrics`)).text();
+  return text.split('\n').filter((l) => pattern.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, AGENT, Api, Proc, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type ServerHandle } from './harness.ts';
+import { ADMIN, AGENT, Api, metricSum, Proc, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type ServerHandle } from './harness.ts';
 
 const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
 const TRAINER = join(ROOT, 'examples', 'workload', 'trainer.mjs');
@@ -63,10 +63,7 @@ describe('e2e: a service starts with history; the tide autoscaler plans its recl
   const procs: Proc[] = [];
   const jobs: string[] = [];
 
-  const metric = async (pattern: RegExp): Promise<number> => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    return text.split('\n').filter((l) => pattern.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-  };
+  const metric = (pattern: RegExp): Promise<number> => metricSum(server.url, pattern);
   /** The service's start on its autoscaler's clock (s). */
   const startOf = async (id: string): Promise<number> => ((await api.job(id)).job.startedAt / 1000) * SCALE;
 

@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, AGENT, Api, Proc, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type ServerHandle } from './harness.ts';
+import { ADMIN, AGENT, Api, metricSum, Proc, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type ServerHandle } from './harness.ts';
 
 const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
 const ROUTER = join(ROOT, 'examples', 'service', 'router.mjs');
@@ -62,10 +62,7 @@ describe('e2e: a service scales on its load and lends its idle GPUs to training'
 
   const status = async (): Promise<any> => (await api.req('GET', `/v1/jobs/${svc}`)).json;
   const readyReplicas = async (): Promise<any[]> => ((await status()).service?.replicas ?? []).filter((r: any) => r.ready);
-  const metric = async (pattern: RegExp): Promise<number> => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    return text.split('\n').filter((l) => pattern.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-  };
+  const metric = (pattern: RegExp): Promise<number> => metricSum(server.url, pattern);
   const jobs = async (): Promise<any[]> => api.allJobs();
   const borrowedTrainers = async (): Promise<any[]> => (await jobs()).filter((j) => trainers.includes(j.id) && j.state === 'running' && j.borrowed === true);
 

@@ -7,7 +7,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Job, NodeInfo } from '../../api/types.ts';
 import type { ActiveTask } from '../../store/store.ts';
 import { hasRun, registerOpenJobs } from '../../store/openJobIndex.ts';
-import { changedReasons } from './changedReasons.ts';
 import { CoreSchedulerAdapter, type LiveAdapterConfig, type SchedulerOptions } from './coreAdapter.ts';
 import type { LiveSource } from './liveInputs.ts';
 import { taskKey, type PlanReply, type PlanRequest, type WorkerRequest } from './plannerThread.ts';
@@ -97,8 +96,9 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     }
     if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
     const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
-    const full = adapter.plan(snap, m.nowMs, true, m.reset ? undefined : { upserts: m.upserts, removed: m.removed });
-    send({ seq: m.seq, plan: { ...full, pending: changedReasons(full.pending, snap, jobs) } });
+    const plan = adapter.plan(snap, m.nowMs, true, m.reset ? undefined : { upserts: m.upserts, removed: m.removed });
+    // The adapter already leaves out the reasons a job shows (changedReasonsOnly).
+    send({ seq: m.seq, plan });
   } catch (e) {
     send({ seq: m.seq, error: (e as Error).message });
   }
