@@ -55,7 +55,8 @@ test('gpuSpeeds, tenant weights, the scheduling section and queues with cohorts 
   ]);
   assert.deepEqual(c.scheduling, { restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5, usageHalfLifeHours: 12 });
   assert.deepEqual(schedulingOptions(c), { restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5 }, 'the half-life is the adapter\'s, not a scheduler option');
-  assert.deepEqual(schedulingOptions(parseConfig('', 'cluster.yaml')), {});
+  assert.deepEqual(schedulingOptions(parseConfig('', 'cluster.yaml')), { restartSeconds: 60 }, 'a live restart is never free');
+  assert.deepEqual(schedulingOptions(parseConfig('scheduling: {restartSeconds: 0}\n', 'cluster.yaml')), { restartSeconds: 0 }, 'unless the cluster says so');
 });
 
 test('each bad new field is refused, naming it', () => {

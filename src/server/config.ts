@@ -17,7 +17,7 @@
  *       tenants: [research]  # who may submit to it (Kueue's LocalQueue → ClusterQueue)
  *   gpuSpeeds: {H100: 1, A100: 0.6}   # relative speed per GPU model (over the built-in table)
  *   scheduling:
- *     restartSeconds: 60     # what a restart costs (charged to every preemption)
+ *     restartSeconds: 60     # what a restart costs (charged to every preemption; default 60)
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
@@ -99,11 +99,14 @@ export function energyStagesOf(c: ClusterConfig): LiveEnergy {
   return liveEnergy(c.scheduling?.energy, powerModel(c), c.energy ?? DEFAULT_PRICES);
 }
 
-/** The core scheduler's options that the `scheduling:` section sets (flags override them). */
+/** What a restart costs live when `scheduling.restartSeconds` is not set: live restarts are never free (the simulator's default, 0, is Gavel's protocol). */
+export const LIVE_RESTART_SECONDS = 60;
+
+/** The core scheduler's options that the `scheduling:` section sets, over the live defaults (flags override them). */
 export function schedulingOptions(c: ClusterConfig): Record<string, number> {
   const s = c.scheduling ?? {};
   return {
-    ...(s.restartSeconds !== undefined ? { restartSeconds: s.restartSeconds } : {}),
+    restartSeconds: s.restartSeconds ?? LIVE_RESTART_SECONDS,
     ...(s.minRunSeconds !== undefined ? { minRunSeconds: s.minRunSeconds } : {}),
     ...(s.maxPreemptions !== undefined ? { maxPreemptions: s.maxPreemptions } : {}),
   };

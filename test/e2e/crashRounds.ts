@@ -15,6 +15,8 @@ export interface CrashReport {
   acceptedBeforeKill: number;
   retried: number;
   tasksInLedger: number;
+  /** The longest time the server was down (kill to ready): past half the node lease, agents fence their tasks. */
+  longestOutageMs: number;
   problems: string[];
 }
 
@@ -36,7 +38,10 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
   const config = writeConfig(dir);
   const port = await freePort();
   const serverDir = join(dir, 'server');
-  let server: ServerHandle = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs: 10_000, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+  // Long enough that a restart on a loaded CI machine stays under half of it (the agents' fence).
+  const nodeLeaseMs = 30_000;
+  let longestOutageMs = 0;
+  let server: ServerHandle = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
   const agent: Proc = startAgentProcess({ servers: [server.url], name: 'crash-node', gpus: opts.gpus ?? '8xH100', dataDir: join(dir, 'agent'), checkpointRoot: join(dir, 'ckpt') });
   const api = new Api(server.url);
   const problems: string[] = [];
@@ -70,9 +75,11 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
       const submitting = Promise.all(Array.from({ length: 6 }, submitter));
       await sleep(killAfter);
       await server.proc.kill9();
+      const killedAt = Date.now();
       await submitting;
       log(`round ${round}: killed after ${killAfter} ms, ${unconfirmed.length} submissions unconfirmed`);
-      server = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs: 10_000, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+      server = await startServerProcess({ dataDir: serverDir, port, config, nodeLeaseMs, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+      longestOutageMs = Math.max(longestOutageMs, Date.now() - killedAt);
       for (const key of unconfirmed) {
         const i = keys.indexOf(key);
         await api.submit(spec(i), key);
@@ -96,7 +103,10 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
     if (jobs.length !== keys.length) problems.push(`${jobs.length} jobs for ${keys.length} keys`);
     for (const j of jobs) {
       if (j.state !== 'succeeded') problems.push(`job ${j.id} ${j.state}: ${j.reason}`);
-      if (j.attempt !== 0) problems.push(`job ${j.id} was requeued (attempt ${j.attempt})`);
+      if (j.attempt !== 0) {
+        const events: { type: string; message: string }[] = (await api.req('GET', `/v1/jobs/${j.id}`)).json.events ?? [];
+        problems.push(`job ${j.id} was requeued (attempt ${j.attempt}; the server was down for up to ${longestOutageMs} ms, the node lease is ${nodeLeaseMs} ms): ${events.map((e) => `${e.type} ${e.message}`).join('; ')}`);
+      }
     }
     // The processes' own ledger: no two runs on one GPU at the same time, each run once.
     const lines = readFileSync(ledger, 'utf8').trim().split('\n').filter(Boolean);
@@ -118,7 +128,7 @@ export async function crashRounds(opts: { rounds: number; jobsPerRound: number; 
       }
     }
     if (started.size !== keys.length) problems.push(`${started.size} runs in the ledger for ${keys.length} jobs`);
-    return { rounds: opts.rounds, jobs: keys.length, acceptedBeforeKill: accepted, retried, tasksInLedger: started.size, problems };
+    return { rounds: opts.rounds, jobs: keys.length, acceptedBeforeKill: accepted, retried, tasksInLedger: started.size, longestOutageMs, problems };
   } finally {
     await agent.stop();
     await server.proc.stop();

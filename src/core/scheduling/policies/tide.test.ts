@@ -149,6 +149,15 @@ test('a waiting job displaces a running one only when what it gains outweighs th
   assert.deepEqual(costly.preemptions, [], 'an hour of unsaved work and a 10-minute restart cost more than the newcomer gains');
 });
 
+test('a waiting job of equal rank never displaces a running one, even one submitted after it', () => {
+  // Both ranked at the estimate floor (a minute left each): the earlier submission waits, as a stop would gain nothing.
+  const early = gangJob({ id: 'early', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 30 });
+  const late = gangJob({ id: 'late', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 5, timeLimitSeconds: 30 });
+  const plan = tide({ rng: Rng.fromSeed(1) }).cycle(snap({ now: 10, running: [running(late, 'H100', 0, [0, 1, 2, 3], 8)], pending: [pending(early)] }));
+  assert.deepEqual(plan.preemptions, []);
+  assert.deepEqual(plan.binds, []);
+});
+
 test('the more often a job was stopped, the more a stop must gain (preemptGrowth)', () => {
   const runningJob = gangJob({ id: 'r', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 20_000 });
   const shorter = gangJob({ id: 'w', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 10, timeLimitSeconds: 5_000 });

@@ -244,10 +244,11 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
    * list at once.
    */
   const waiting = new PendingTable<Candidate>((p) => candidate(p.spec, p.progress, undefined, current as SchedulerSnapshot));
+  /** A running job keeps its place against a waiting one of equal rank: a stop that gains nothing still costs a restart. */
   const passOrder = (a: Candidate, b: Candidate): number =>
     b.priority - a.priority ||
     Number(b.boosted) - Number(a.boosted) ||
-    (a.boosted ? ascending(a.submitTime, b.submitTime) : ascending(a.rank, b.rank)) ||
+    (a.boosted ? ascending(a.submitTime, b.submitTime) : ascending(a.rank, b.rank) || Number(b.running !== undefined) - Number(a.running !== undefined)) ||
     byPriorityThenFifo(a.spec, b.spec);
   /** Waiting jobs by priority, then rank (the pass order without starvation), kept between replans. */
   const byRank = new SortedList<Candidate>((a, b) => b.priority - a.priority || ascending(a.rank, b.rank) || byPriorityThenFifo(a.spec, b.spec));
