@@ -424,6 +424,6 @@ rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} job
 rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
-for (const t of sqlPhases['steady']?.top.slice(0, 6) ?? []) console.log(`  steady sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
+for (const phase of ['steady', 'arrays']) for (const t of sqlPhases[phase]?.top.slice(0, 6) ?? []) console.log(`  ${phase} sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -103,6 +103,25 @@ for (const factory of storeFactories()) {
       for (const j of (await store.listJobs({})).slice(1)) await store.cancel(j.id, 'test', 14);
     });
 
+    test('an array larger than one insert keeps its elements in order, each with its tasks and its event, and resubmits idempotently', async () => {
+      const big = spec({ name: 'sweep', array: 250, kind: 'batch', tasks: [{ name: 'ps', replicas: 1, gpus: 0, cpu: 1, command: 'true' }, { name: 'worker', replicas: 2, gpus: 1, command: 'true' }] });
+      const first = await store.submit('arrays', big, 'sweep-key', 50);
+      assert.equal(first.jobs.length, 250);
+      assert.deepEqual(first.jobs.map((j) => j.name), Array.from({ length: 250 }, (_, i) => `sweep-${i}`));
+      const ids = first.jobs.map((j) => Number(j.id));
+      assert.ok(ids.every((id, i) => i === 0 || id > (ids[i - 1] as number)), 'ids rise with the element index');
+      assert.deepEqual(first.jobs.map((j) => (j.spec as { arrayIndex?: number }).arrayIndex), Array.from({ length: 250 }, (_, i) => i));
+      const last = first.jobs[249]?.id ?? '';
+      assert.deepEqual((await store.listTasks(last)).map((t) => [t.index, t.group, t.gpuMilli]), [[0, 'ps', 0], [1, 'worker', 1000], [2, 'worker', 1000]]);
+      const events = await store.listEvents({ tenant: 'arrays', limit: 1000 });
+      assert.deepEqual(events.filter((e) => e.type === 'job:submitted').map((e) => e.jobId), first.jobs.map((j) => j.id));
+      const again = await store.submit('arrays', big, 'sweep-key', 51);
+      assert.equal(again.created, false);
+      assert.deepEqual(again.jobs.map((j) => j.id), first.jobs.map((j) => j.id));
+      assert.equal((await store.listJobs({ tenant: 'arrays', limit: 1000 })).length, 250);
+      for (const j of first.jobs) await store.cancel(j.id, 'test', 52);
+    });
+
     test('a gang runs to success through bind, start and exit reports', async () => {
       await store.registerNode(node('n1'), 100);
       const { jobs } = await store.submit('ml', spec({ name: 'gang' }), null, 100);

@@ -61,6 +61,16 @@ export const Q = {
     postgres: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
     VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,
   },
+  /** n jobs in one statement (an array's elements): $1…$12 per job, as insertJob. */
+  insertJobs: (dialect: 'sqlite' | 'postgres', n: number): string => {
+    const cols = 'tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash';
+    const version = dialect === 'sqlite' ? ', (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)' : '';
+    const rows = Array.from({ length: n }, (_, i) => {
+      const p = (k: number): string => `$${12 * i + k}`;
+      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'pending', 'submitted', 0, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)}, ${p(12)}${version})`;
+    });
+    return `INSERT INTO jobs (${cols}${dialect === 'sqlite' ? ', version' : ''}) VALUES ${rows.join(', ')} RETURNING ${JOB_COLS}`;
+  },
   /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
   insertTasks: (n: number): string =>
     `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, 0, 'pending', '[]', $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,
@@ -159,6 +169,9 @@ export const Q = {
   setStopGrace: 'UPDATE jobs SET stop_grace_ms = $2 WHERE id = $1',
 
   insertEvent: 'INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ($1, $2, $3, $4, $5, $6)',
+  /** n events in one statement: $1…$6 per event, as insertEvent. */
+  insertEvents: (n: number): string =>
+    `INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,
   listEventsBase: 'SELECT id, at, type, job_id, node_id, tenant, message FROM events',
 
   acquireLease: `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)

@@ -230,6 +230,7 @@ export class SqlStore implements Store {
     if (found) return found;
     s.beforeCreate?.();
     const hash = clientKey === null ? null : specHash(spec);
+    if (!spec.service) return { jobs: await insertArray(db, s, hash), created: true, conflict: false };
     const jobs: Job[] = [];
     for (let i = 0; i < spec.array; i++) {
       const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
@@ -1293,6 +1294,40 @@ function queueFromRow(r: QueueRow): QueueConfig {
 
 /** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
 /** A new job's tasks, pending, one statement for up to 100 of them. */
+/** Rows per multi-row insert of an array's elements (a fixed size keeps the statements prepared). */
+const ARRAY_CHUNK = 100;
+
+/**
+ * A submission's jobs (one, or an array's elements), their tasks and their `job:submitted`
+ * events, ARRAY_CHUNK rows to a statement: an array of 1,000 is 30 statements, not 3,000.
+ */
+async function insertArray(db: SqlDb, s: SubmitRequest, hash: string | null): Promise<Job[]> {
+  const { tenant, spec, clientKey, now } = s;
+  const jobs: Job[] = [];
+  for (let first = 0; first < spec.array; first += ARRAY_CHUNK) {
+    const n = Math.min(ARRAY_CHUNK, spec.array - first);
+    const params: Param[] = [];
+    for (let i = first; i < first + n; i++) {
+      const element: JobSpec = spec.array === 1 ? spec : ({ ...spec, name: `${spec.name}-${i}`, array: 1, arrayIndex: i } as JobSpec);
+      params.push(tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash);
+    }
+    // Ids are handed out in row order; RETURNING's order is not promised.
+    const rows = (await db.all<JobRow>(Q.insertJobs(db.dialect, n), params)).sort((a, b) => a.id - b.id);
+    if (rows.length !== n) throw new Error(`insert returned ${rows.length} rows for ${n} jobs`);
+    const tasks: Param[] = [];
+    const events: Param[] = [];
+    for (const row of rows) {
+      let idx = 0;
+      for (const g of spec.groups) for (let r = 0; r < g.replicas; r++) tasks.push(row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
+      events.push(now, 'job:submitted', row.id, null, tenant, `${row.name} in queue ${spec.queue}, ${taskCount(spec)} tasks`);
+      jobs.push(jobFromRow(row));
+    }
+    for (let i = 0; i < tasks.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (tasks.length - i) / 6)), tasks.slice(i, i + 600));
+    await db.run(Q.insertEvents(n), events);
+  }
+  return jobs;
+}
+
 async function insertTasksOf(db: SqlDb, jobId: number, spec: JobSpec): Promise<void> {
   const tasks: Param[] = [];
   for (const g of spec.groups) {
