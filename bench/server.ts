@@ -184,6 +184,8 @@ interface Cycle {
   readonly phase: string;
   readonly seconds: number;
   readonly snapshot: number;
+  /** The scheduler's plan (on its thread with --scheduler-thread), reasons included. */
+  readonly plan: number;
   readonly apply: number;
   readonly open: number;
 }
@@ -209,7 +211,7 @@ store.applyPlan = async (...args) => {
   }
 };
 server.loop.observe((seconds, snap) => {
-  cycles.push({ phase, seconds, snapshot: snapSeconds, apply: applySeconds, open: snap.openJobs.length });
+  cycles.push({ phase, seconds, snapshot: snapSeconds, plan: server.loop.lastCycleParts.plan, apply: applySeconds, open: snap.openJobs.length });
   applySeconds = 0;
 });
 
@@ -379,7 +381,7 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const stats = (xs: readonly number[]): { n: number; p50: number; p99: number; max: number } => ({ n: xs.length, p50: r3(pct(xs, 50)), p99: r3(pct(xs, 99)), max: r3(xs.length ? Math.max(...xs) : NaN) });
 const cycleStats = (p: string | null): Record<string, unknown> => {
   const cs = cycles.filter((c) => (p === null ? c.phase !== 'fill' : c.phase === p));
-  return { ...stats(cs.map((c) => c.seconds)), snapshotP50: r3(pct(cs.map((c) => c.snapshot), 50)), applyP50: r3(pct(cs.map((c) => c.apply), 50)), openJobsMax: cs.reduce((m, c) => Math.max(m, c.open), 0) };
+  return { ...stats(cs.map((c) => c.seconds)), snapshotP50: r3(pct(cs.map((c) => c.snapshot), 50)), planP50: r3(pct(cs.map((c) => c.plan), 50)), planMax: r3(Math.max(0, ...cs.map((c) => c.plan))), applyP50: r3(pct(cs.map((c) => c.apply), 50)), openJobsMax: cs.reduce((m, c) => Math.max(m, c.open), 0) };
 };
 const report = {
   command: `npm run bench:server -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -409,8 +411,8 @@ const rows: [string, string][] = [
   ['steady state', `${steadyCounts['pending'] ?? 0} pending, ${steadyCounts['running'] ?? 0} running, ${Math.round(usedGpus)} GPUs used`],
 ];
 for (const [name, c] of Object.entries(report.cycleSeconds)) {
-  const x = c as { n: number; p50: number; p99: number; max: number; snapshotP50: number; applyP50: number };
-  rows.push([`cycle s (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} (snapshot p50 ${x.snapshotP50}, apply p50 ${x.applyP50})`]);
+  const x = c as { n: number; p50: number; p99: number; max: number; snapshotP50: number; planP50: number; planMax: number; applyP50: number };
+  rows.push([`cycle s (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} (snapshot p50 ${x.snapshotP50}, plan p50 ${x.planP50} max ${x.planMax}, apply p50 ${x.applyP50})`]);
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
@@ -424,6 +426,6 @@ rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} job
 rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
-for (const phase of ['steady', 'arrays']) for (const t of sqlPhases[phase]?.top.slice(0, 6) ?? []) console.log(`  ${phase} sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
+for (const phase of ['steady', 'arrays']) for (const t of sqlPhases[phase]?.top.slice(0, 8) ?? []) console.log(`  ${phase} sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

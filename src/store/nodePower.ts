@@ -29,6 +29,3 @@ export async function setNodePower(db: SqlDb, id: string, to: NodePowerState, no
 export async function asleepNodes(db: SqlDb): Promise<Set<string>> {
   return new Set((await db.all<{ id: string }>("SELECT id FROM nodes WHERE state IN ('suspended', 'resuming')")).map((r) => r.id));
 }
-
-/** The power limit (W per GPU, or NULL) a job's current attempt runs at, set at bind (AppliedPlan binds' powerCapWatts). */
-export const SET_POWER_CAP = 'UPDATE jobs SET power_cap_watts = $2 WHERE id = $1';

@@ -5,6 +5,15 @@ const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_a
 export const ACTIVE_IN = "('assigned', 'running', 'stopping')";
 export const OPEN_JOBS_IN = "('pending', 'admitted', 'running', 'preempted')";
 
+/**
+ * Hot updates set the row's change version themselves (above every other row's, as the SQLite
+ * triggers of migrations 006 and 010 would): on SQLite the trigger then does not fire, which was
+ * a second UPDATE of the row every time. PostgreSQL's trigger sets the version whatever the
+ * statement says.
+ */
+const JOB_VERSION = 'version = (SELECT MAX(version) FROM jobs) + 1';
+const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
+
 export const Q = {
   createMigrations: 'CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)',
   appliedMigrations: 'SELECT version FROM schema_migrations ORDER BY version',
@@ -90,25 +99,41 @@ export const Q = {
   activeTasksOnNode: `SELECT ${TASK_COLS} FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
   listJobsBase: `SELECT ${JOB_COLS} FROM jobs`,
 
-  setJobState: 'UPDATE jobs SET state = $2, reason = $3, updated_at = $4 WHERE id = $1',
+  setJobState: `UPDATE jobs SET state = $2, reason = $3, updated_at = $4, ${JOB_VERSION} WHERE id = $1`,
   /** The current attempt's start: its first task's. */
-  setJobStarted: 'UPDATE jobs SET started_at = COALESCE(started_at, $2) WHERE id = $1',
-  setJobFinished: 'UPDATE jobs SET finished_at = $2 WHERE id = $1',
-  admitJob: "UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $3 WHERE id = $1 AND state = 'pending' AND attempt = $2",
+  setJobStarted: `UPDATE jobs SET started_at = COALESCE(started_at, $2), ${JOB_VERSION} WHERE id = $1`,
+  setJobFinished: `UPDATE jobs SET finished_at = $2, ${JOB_VERSION} WHERE id = $1`,
+  /** State and attempt of n jobs ($1 …). */
+  jobStatesOf: (n: number): string => `SELECT id, state, attempt FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
+  /**
+   * Admits n jobs still pending in the attempt planned: $1…$4 per job (id, attempt, keep the
+   * power cap: 1, else the cap in W per GPU its attempt runs at, or null), the time last.
+   * Answers the admitted jobs' ids and tenants.
+   */
+  admitJobs: (n: number): string =>
+    `WITH v(vid, vattempt, vkeep, vcap) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${4 * i + 1} AS BIGINT), CAST($${4 * i + 2} AS BIGINT), CAST($${4 * i + 3} AS INTEGER), CAST($${4 * i + 4} AS BIGINT))`).join(', ')})
+     UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $${4 * n + 1}, power_cap_watts = CASE WHEN v.vkeep = 1 THEN jobs.power_cap_watts ELSE v.vcap END, ${JOB_VERSION}
+     FROM v WHERE jobs.id = v.vid AND jobs.state = 'pending' AND jobs.attempt = v.vattempt RETURNING id, tenant`,
+  /** Binds n pending tasks: $1…$4 per task (job, index, node, GPUs as JSON). */
+  bindTasks: (n: number): string =>
+    `WITH v(vjob, vidx, vnode, vgpus) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${4 * i + 1} AS BIGINT), CAST($${4 * i + 2} AS BIGINT), CAST($${4 * i + 3} AS TEXT), CAST($${4 * i + 4} AS TEXT))`).join(', ')})
+     UPDATE tasks SET state = 'assigned', node_id = v.vnode, gpus = v.vgpus, ${TASK_VERSION} FROM v WHERE tasks.job_id = v.vjob AND tasks.idx = v.vidx AND tasks.state = 'pending'`,
+  /** The attempts' records of n bound tasks, with what usage reports group by (tenant, queue, GPU model: migration 009): $1…$3 per task (job, index, GPU model), the bind time last. */
+  insertAttempts: (n: number): string =>
+    `WITH v(vjob, vidx, vmodel) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS BIGINT), CAST($${3 * i + 3} AS TEXT))`).join(', ')})
+     INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at, tenant, queue, gpu_model)
+     SELECT t.job_id, t.idx, t.attempt, t.node_id, t.gpus, t.gpu_milli, $${3 * n + 1}, j.tenant, j.queue, v.vmodel FROM v JOIN tasks t ON t.job_id = v.vjob AND t.idx = v.vidx JOIN jobs j ON j.id = t.job_id
+     WHERE t.state = 'assigned'
+     ON CONFLICT (job_id, idx, attempt) DO NOTHING`,
   /** Pending reasons for n jobs in one statement (UPDATE … FROM VALUES runs on SQLite ≥ 3.33 and PostgreSQL). */
   setPendingReasons: (n: number): string =>
     `WITH v(id, reason, est) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS TEXT), CAST($${3 * i + 3} AS BIGINT))`).join(', ')})
-     UPDATE jobs SET reason = v.reason, estimated_start = v.est FROM v WHERE jobs.id = v.id AND jobs.state = 'pending'`,
+     UPDATE jobs SET reason = v.reason, estimated_start = v.est, ${JOB_VERSION} FROM v WHERE jobs.id = v.id AND jobs.state = 'pending'`,
   /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
   requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */
   markTimedOut: "UPDATE jobs SET timed_out_at = $2, reason = $3, updated_at = $2 WHERE id = $1 AND timed_out_at IS NULL AND state IN ('pending', 'admitted', 'running')",
   setJobProgress: 'UPDATE jobs SET progress_step = $2, progress_total = $3, progress_checkpoint_step = $4, progress_checkpoint_at = $5, progress_at = $6 WHERE id = $1',
-  /** The attempt's record, with what usage reports group by (tenant, queue, GPU model $4: migration 009). */
-  insertAttempt: `INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at, tenant, queue, gpu_model)
-    SELECT t.job_id, t.idx, t.attempt, t.node_id, t.gpus, t.gpu_milli, $3, j.tenant, j.queue, CAST($4 AS TEXT) FROM tasks t JOIN jobs j ON j.id = t.job_id
-    WHERE t.job_id = $1 AND t.idx = $2 AND t.state = 'assigned'
-    ON CONFLICT (job_id, idx, attempt) DO NOTHING`,
   attemptStarted: 'UPDATE task_attempts SET started_at = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3',
   attemptEnded: 'UPDATE task_attempts SET finished_at = $4, exit_code = $5, end_reason = $6 WHERE job_id = $1 AND idx = $2 AND attempt = $3 AND finished_at IS NULL',
   /** The runs on a lost node end with it. */
@@ -116,11 +141,10 @@ export const Q = {
     (SELECT 1 FROM tasks t WHERE t.job_id = task_attempts.job_id AND t.idx = task_attempts.idx AND t.attempt = task_attempts.attempt AND t.node_id = $1 AND t.state IN ${ACTIVE_IN})`,
   attemptsOfJob: 'SELECT job_id, idx, attempt, node_id, gpus, gpu_milli, started_at, finished_at, exit_code, end_reason FROM task_attempts WHERE job_id = $1 ORDER BY attempt, idx',
   requeueTasks: "UPDATE tasks SET state = 'pending', node_id = NULL, gpus = '[]', pid = NULL, exit_code = NULL, started_at = NULL, finished_at = NULL, attempt = $2 WHERE job_id = $1",
-  bindTask: "UPDATE tasks SET state = 'assigned', node_id = $3, gpus = $4 WHERE job_id = $1 AND idx = $2 AND state = 'pending'",
   stopActiveTasks: "UPDATE tasks SET state = 'stopping' WHERE job_id = $1 AND state IN ('assigned', 'running')",
   stopPendingTasks: "UPDATE tasks SET state = 'stopped', finished_at = $2 WHERE job_id = $1 AND state = 'pending'",
-  taskStarted: "UPDATE tasks SET state = 'running', pid = $3, started_at = $4 WHERE job_id = $1 AND idx = $2 AND state = 'assigned'",
-  taskExited: 'UPDATE tasks SET state = $3, exit_code = $4, finished_at = $5 WHERE job_id = $1 AND idx = $2',
+  taskStarted: `UPDATE tasks SET state = 'running', pid = $3, started_at = $4, ${TASK_VERSION} WHERE job_id = $1 AND idx = $2 AND state = 'assigned'`,
+  taskExited: `UPDATE tasks SET state = $3, exit_code = $4, finished_at = $5, ${TASK_VERSION} WHERE job_id = $1 AND idx = $2`,
   stopTasksOnNode: `UPDATE tasks SET state = 'stopped', finished_at = $2 WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
 
   upsertNode: `INSERT INTO nodes (id, state, address, cpu_milli, memory_mib, gpus, simulated, last_heartbeat, telemetry, registered_at)
@@ -169,6 +193,8 @@ export const Q = {
   setStopGrace: 'UPDATE jobs SET stop_grace_ms = $2 WHERE id = $1',
 
   insertEvent: 'INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ($1, $2, $3, $4, $5, $6)',
+  /** The tenants of n jobs ($1 …). */
+  tenantsOfJobs: (n: number): string => `SELECT id, tenant FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   /** n events in one statement: $1…$6 per event, as insertEvent. */
   insertEvents: (n: number): string =>
     `INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,

@@ -14,7 +14,7 @@ import { OpenJobsMirror } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
-import { asleepNodes, setNodePower, SET_POWER_CAP } from './nodePower.ts';
+import { asleepNodes, setNodePower } from './nodePower.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
@@ -488,8 +488,19 @@ export class SqlStore implements Store {
       };
       // A suspended or waking node takes no task (the consolidate stage keeps binds off them; this holds whatever the plan).
       const asleep = plan.binds.length ? await asleepNodes(db) : new Set<string>();
+      // Binds whose job is still pending in the attempt planned (read together), then checked
+      // one by one against the GPUs held; the chosen are written BIND_CHUNK to a statement.
+      const states = new Map<number, { state: string; attempt: number }>();
+      const planned = [...new Set(plan.binds.map((b) => Number(b.jobId)))];
+      for (let i = 0; i < planned.length; i += 500) {
+        const part = planned.slice(i, i + 500);
+        for (const r of await db.all<{ id: number; state: string; attempt: number }>(Q.jobStatesOf(part.length), part)) states.set(Number(r.id), { state: r.state, attempt: Number(r.attempt) });
+      }
+      const chosen: (typeof plan.binds)[number][] = [];
       binds: for (const b of plan.binds) {
         const id = Number(b.jobId);
+        const st = states.get(id);
+        if (!st || st.state !== 'pending' || st.attempt !== b.attempt) continue;
         for (const t of b.tasks) {
           if (asleep.has(t.node)) {
             await db.run(Q.setPendingReasons(1), [id, `waiting-for-node-power-up: node ${t.node} is powered down`, null]);
@@ -503,24 +514,39 @@ export class SqlStore implements Store {
             }
           }
         }
-        if ((await db.run(Q.admitJob, [id, b.attempt, now])) === 0) continue;
         for (const t of b.tasks) {
           const gpus = await heldOn(t.node);
           for (const g of t.gpus) gpus[g] = (gpus[g] ?? 0) + t.gpuMilli / t.gpus.length;
         }
-        const where: string[] = [];
-        for (const t of b.tasks) {
-          await db.run(Q.bindTask, [id, t.index, t.node, JSON.stringify(t.gpus)]);
-          await db.run(Q.insertAttempt, [id, t.index, now, await modelOf(t.node, t.gpus)]);
-          where.push(`${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
-        }
-        if (b.powerCapWatts !== undefined && b.powerCapWatts !== null) await db.run(SET_POWER_CAP, [id, Math.round(b.powerCapWatts)]);
-        const job = await db.get<JobRow>(Q.jobById, [id]);
-        // An earlier attempt's cap does not carry over to one the plan gives none.
-        if (b.powerCapWatts === null && job?.power_cap_watts != null) await db.run(SET_POWER_CAP, [id, null]);
-        const cap = b.powerCapWatts != null ? `, power cap ${Math.round(b.powerCapWatts)} W per GPU` : '';
-        await this.event(db, now, { type: 'job:admitted', jobId: id, tenant: job?.tenant ?? null, message: `placed ${where.join(' ')}${cap}` });
+        st.state = 'admitted'; // a second bind of the job in one plan is not chosen
+        chosen.push(b);
       }
+      const admitted: EventInput[] = [];
+      for (let i = 0; i < chosen.length; i += BIND_CHUNK) {
+        const part = chosen.slice(i, i + BIND_CHUNK);
+        // An earlier attempt's cap does not carry over to one the plan gives none (null); undefined keeps it.
+        const params: Param[] = part.flatMap((b) => [Number(b.jobId), b.attempt, b.powerCapWatts === undefined ? 1 : 0, b.powerCapWatts == null ? null : Math.round(b.powerCapWatts)]);
+        const tenants = new Map<number, string>();
+        for (const r of await db.all<{ id: number; tenant: string }>(Q.admitJobs(part.length), [...params, now])) tenants.set(Number(r.id), r.tenant);
+        const tasks: { id: number; t: (typeof part)[number]['tasks'][number] }[] = [];
+        for (const b of part) {
+          const id = Number(b.jobId);
+          const tenant = tenants.get(id);
+          if (tenant === undefined) continue;
+          for (const t of b.tasks) tasks.push({ id, t });
+          const where = b.tasks.map((t) => `${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
+          const cap = b.powerCapWatts != null ? `, power cap ${Math.round(b.powerCapWatts)} W per GPU` : '';
+          admitted.push({ type: 'job:admitted', jobId: id, tenant, message: `placed ${where.join(' ')}${cap}` });
+        }
+        for (let k = 0; k < tasks.length; k += BIND_CHUNK) {
+          const some = tasks.slice(k, k + BIND_CHUNK);
+          await db.run(Q.bindTasks(some.length), some.flatMap(({ id, t }) => [id, t.index, t.node, JSON.stringify(t.gpus)]));
+          const models: Param[] = [];
+          for (const { id, t } of some) models.push(id, t.index, await modelOf(t.node, t.gpus));
+          await db.run(Q.insertAttempts(some.length), [...models, now]);
+        }
+      }
+      await this.writeEvents(db, now, admitted);
       if (plan.borrowed) {
         for (const [ids, flag] of [[plan.borrowed.on, 1], [plan.borrowed.off, 0]] as const) {
           for (let i = 0; i < ids.length; i += 500) {
@@ -586,10 +612,12 @@ export class SqlStore implements Store {
       revived = node.state === 'lost';
       const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
       const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
+      // Written together before the answer is read (writeEvents).
+      const events: EventInput[] = [];
       // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
       // only once its agent has stopped them, so no GPU is handed out twice.
       const strays = reports.filter((r) => r.state === 'running' && !byRun.has(r.runId)).length;
-      if (node.state === 'lost' && strays === 0) await this.event(db, now, { type: 'node:returned', nodeId, message: 'heartbeats resumed' });
+      if (node.state === 'lost' && strays === 0) events.push({ type: 'node:returned', nodeId, message: 'heartbeats resumed' });
       await db.run(Q.heartbeatNode, [nodeId, now, JSON.stringify(telemetry), strays > 0 ? 1 : 0]);
       const touched = new Set<number>();
       // Starts first (an old attempt or someone else's task is not in byRun: not in the desired
@@ -602,10 +630,10 @@ export class SqlStore implements Store {
         await db.run(Q.taskStarted, [t.job_id, t.idx, pid, at]);
         await db.run(Q.attemptStarted, [t.job_id, t.idx, t.attempt, at]);
         await db.run(Q.setJobStarted, [t.job_id, at]);
-        await this.event(db, now, { type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${pid ?? '?'}` });
+        events.push({ type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${pid ?? '?'}` });
         touched.add(t.job_id);
       }
-      await this.settle(db, [...touched], now);
+      await this.settle(db, [...touched], now, undefined, events);
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
@@ -629,7 +657,7 @@ export class SqlStore implements Store {
         }
         await db.run(Q.taskExited, [t.job_id, t.idx, state, code, now]);
         await db.run(Q.attemptEnded, [t.job_id, t.idx, t.attempt, now, code, r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited')]);
-        await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message });
+        events.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message });
         touched.add(t.job_id);
       }
       // A task the agent no longer knows (it was started, then vanished without an exit report) failed.
@@ -640,11 +668,12 @@ export class SqlStore implements Store {
           const state = t.state === 'stopping' ? 'stopped' : 'failed';
           await db.run(Q.taskExited, [t.job_id, t.idx, state, null, now]);
           await db.run(Q.attemptEnded, [t.job_id, t.idx, t.attempt, now, null, 'vanished']);
-          await this.event(db, now, { type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
+          events.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
           touched.add(t.job_id);
         }
       }
-      await this.settle(db, [...touched], now, failures);
+      await this.settle(db, [...touched], now, failures, events);
+      await this.writeEvents(db, now, events);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
@@ -767,7 +796,8 @@ export class SqlStore implements Store {
   }
 
   /** Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says why a job failed, when known. */
-  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>): Promise<void> {
+  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[]): Promise<void> {
+    const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
     for (const id of jobIds) {
       // PostgreSQL runs transactions side by side (READ COMMITTED): two heartbeats that each end
       // one task of a gang would each see the other's task running and leave the job running for
@@ -781,14 +811,14 @@ export class SqlStore implements Store {
       if (verdict.requeue) {
         await db.run(Q.requeueJob, [id, verdict.reason, now]);
         await db.run(Q.requeueTasks, [id, job.attempt + 1]);
-        await this.event(db, now, { type: 'job:requeued', jobId: id, tenant: job.tenant, message: `attempt ${job.attempt + 1}` });
+        await note({ type: 'job:requeued', jobId: id, tenant: job.tenant, message: `attempt ${job.attempt + 1}` });
         continue;
       }
       if (verdict.state === job.state) continue;
       const reason = (verdict.state === 'failed' ? failures?.get(id) : verdict.state === 'timeout' ? job.reason : undefined) ?? verdict.reason;
       await db.run(Q.setJobState, [id, verdict.state, reason, now]);
       if (TERMINAL_JOB_STATES.includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
-      await this.event(db, now, { type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
+      await note({ type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
     }
   }
 
@@ -1142,6 +1172,30 @@ export class SqlStore implements Store {
     }
     await db.run(Q.insertEvent, [now, e.type, e.jobId === undefined || e.jobId === null ? null : Number(e.jobId), e.nodeId ?? null, tenant, e.message]);
   }
+
+  /**
+   * Events gathered in a transaction, in the order given: the tenants they lack read in one
+   * statement, then EVENT_CHUNK rows to an insert (a heartbeat that starts or ends many tasks
+   * wrote two statements per event before).
+   */
+  private async writeEvents(db: SqlDb, now: number, events: readonly EventInput[]): Promise<void> {
+    const jobOf = (e: EventInput): number | null => (e.jobId === undefined || e.jobId === null ? null : Number(e.jobId));
+    const lacking = [...new Set(events.filter((e) => (e.tenant ?? null) === null && jobOf(e) !== null).map((e) => jobOf(e) as number))];
+    const tenants = new Map<number, string>();
+    for (let i = 0; i < lacking.length; i += EVENT_CHUNK) {
+      const part = lacking.slice(i, i + EVENT_CHUNK);
+      for (const r of await db.all<{ id: number; tenant: string }>(Q.tenantsOfJobs(part.length), part)) tenants.set(Number(r.id), r.tenant);
+    }
+    for (let i = 0; i < events.length; i += EVENT_CHUNK) {
+      const part = events.slice(i, i + EVENT_CHUNK);
+      const params: Param[] = [];
+      for (const e of part) {
+        const job = jobOf(e);
+        params.push(now, e.type, job, e.nodeId ?? null, e.tenant ?? (job === null ? null : (tenants.get(job) ?? null)), e.message);
+      }
+      await db.run(part.length === 1 ? Q.insertEvent : Q.insertEvents(part.length), params);
+    }
+  }
 }
 
 /**
@@ -1294,6 +1348,12 @@ function queueFromRow(r: QueueRow): QueueConfig {
 
 /** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
 /** A new job's tasks, pending, one statement for up to 100 of them. */
+/** Binds (and tasks) per multi-row statement of a plan's writes (applyPlan). */
+const BIND_CHUNK = 100;
+
+/** Rows per multi-row insert of events written together (store.writeEvents). */
+const EVENT_CHUNK = 100;
+
 /** Rows per multi-row insert of an array's elements (a fixed size keeps the statements prepared). */
 const ARRAY_CHUNK = 100;
 
