@@ -17,6 +17,9 @@ const JOB_VERSION = 'version = (SELECT MAX(version) FROM jobs) + 1';
 // 60 ms a statement at 100,000 pending jobs instead of one primary-key lookup per row.
 const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
 
+/** `$first, …` for n parameters. */
+const params = (first: number, n: number): string => Array.from({ length: n }, (_, i) => `$${first + i}`).join(', ');
+
 export const Q = {
   createMigrations: 'CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)',
   appliedMigrations: 'SELECT version FROM schema_migrations ORDER BY version',
@@ -98,6 +101,10 @@ export const Q = {
   openJobsLite: `SELECT ${JOB_COLS.replace(' spec,', " '' AS spec,")} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
+  /** n jobs ($1 …), and their tasks by job and index; lockJobs takes their row locks in id order (PostgreSQL). */
+  jobsByIds: (n: number): string => `SELECT ${JOB_COLS} FROM jobs WHERE id IN (${params(1, n)})`,
+  tasksOfJobs: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE job_id IN (${params(1, n)}) ORDER BY job_id, idx`,
+  lockJobs: (n: number): string => `SELECT id FROM jobs WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
   activeTasks: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
   activeTasksOnNode: `SELECT ${TASK_COLS} FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
   listJobsBase: `SELECT ${JOB_COLS} FROM jobs`,

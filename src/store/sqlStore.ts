@@ -795,30 +795,45 @@ export class SqlStore implements Store {
     return out;
   }
 
-  /** Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says why a job failed, when known. */
+  /**
+   * Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says
+   * why a job failed, when known. The jobs and their tasks are read SETTLE_CHUNK at a time.
+   */
   private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[]): Promise<void> {
     const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
-    for (const id of jobIds) {
+    const ids = [...new Set(jobIds)];
+    for (let c = 0; c < ids.length; c += SETTLE_CHUNK) {
+      const part = ids.slice(c, c + SETTLE_CHUNK);
       // PostgreSQL runs transactions side by side (READ COMMITTED): two heartbeats that each end
       // one task of a gang would each see the other's task running and leave the job running for
-      // ever. Locking the job row makes the second wait for the first, then read its tasks.
-      if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [id]);
-      const job = await db.get<JobRow>(Q.jobById, [id]);
-      if (!job) continue;
-      const tasks = await db.all<TaskRow>(Q.tasksOfJob, [id]);
-      const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']), job.timed_out_at !== null);
-      if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
-      if (verdict.requeue) {
-        await db.run(Q.requeueJob, [id, verdict.reason, now]);
-        await db.run(Q.requeueTasks, [id, job.attempt + 1]);
-        await note({ type: 'job:requeued', jobId: id, tenant: job.tenant, message: `attempt ${job.attempt + 1}` });
-        continue;
+      // ever. Locking the job rows (in id order, so two settles never deadlock) makes the second
+      // wait for the first, then read its tasks.
+      if (db.dialect === 'postgres') await db.all(Q.lockJobs(part.length), [...part].sort((a, b) => a - b));
+      const jobs = new Map((await db.all<JobRow>(Q.jobsByIds(part.length), part)).map((r) => [Number(r.id), r]));
+      const tasksOf = new Map<number, TaskRow[]>();
+      for (const t of await db.all<TaskRow>(Q.tasksOfJobs(part.length), part)) {
+        const list = tasksOf.get(Number(t.job_id));
+        if (list) list.push(t);
+        else tasksOf.set(Number(t.job_id), [t]);
       }
-      if (verdict.state === job.state) continue;
-      const reason = (verdict.state === 'failed' ? failures?.get(id) : verdict.state === 'timeout' ? job.reason : undefined) ?? verdict.reason;
-      await db.run(Q.setJobState, [id, verdict.state, reason, now]);
-      if (TERMINAL_JOB_STATES.includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
-      await note({ type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
+      for (const id of part) {
+        const job = jobs.get(id);
+        if (!job) continue;
+        const tasks = tasksOf.get(id) ?? [];
+        const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']), job.timed_out_at !== null);
+        if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
+        if (verdict.requeue) {
+          await db.run(Q.requeueJob, [id, verdict.reason, now]);
+          await db.run(Q.requeueTasks, [id, job.attempt + 1]);
+          await note({ type: 'job:requeued', jobId: id, tenant: job.tenant, message: `attempt ${job.attempt + 1}` });
+          continue;
+        }
+        if (verdict.state === job.state) continue;
+        const reason = (verdict.state === 'failed' ? failures?.get(id) : verdict.state === 'timeout' ? job.reason : undefined) ?? verdict.reason;
+        await db.run(Q.setJobState, [id, verdict.state, reason, now]);
+        if (TERMINAL_JOB_STATES.includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
+        await note({ type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
+      }
     }
   }
 
@@ -1348,6 +1363,9 @@ function queueFromRow(r: QueueRow): QueueConfig {
 
 /** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
 /** A new job's tasks, pending, one statement for up to 100 of them. */
+/** Jobs read together when settle re-judges them. */
+const SETTLE_CHUNK = 500;
+
 /** Binds (and tasks) per multi-row statement of a plan's writes (applyPlan). */
 const BIND_CHUNK = 100;
 
