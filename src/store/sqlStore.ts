@@ -1361,8 +1361,6 @@ function queueFromRow(r: QueueRow): QueueConfig {
   };
 }
 
-/** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
-/** A new job's tasks, pending, one statement for up to 100 of them. */
 /** Jobs read together when settle re-judges them. */
 const SETTLE_CHUNK = 500;
 
@@ -1395,25 +1393,35 @@ async function insertArray(db: SqlDb, s: SubmitRequest, hash: string | null): Pr
     const tasks: Param[] = [];
     const events: Param[] = [];
     for (const row of rows) {
-      let idx = 0;
-      for (const g of spec.groups) for (let r = 0; r < g.replicas; r++) tasks.push(row.id, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
+      taskRows(row.id, spec, tasks);
       events.push(now, 'job:submitted', row.id, null, tenant, `${row.name} in queue ${spec.queue}, ${taskCount(spec)} tasks`);
       jobs.push(jobFromRow(row));
     }
-    for (let i = 0; i < tasks.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (tasks.length - i) / 6)), tasks.slice(i, i + 600));
+    await insertTasks(db, tasks);
     await db.run(Q.insertEvents(n), events);
   }
   return jobs;
 }
 
-async function insertTasksOf(db: SqlDb, jobId: number, spec: JobSpec): Promise<void> {
-  const tasks: Param[] = [];
-  for (const g of spec.groups) {
-    for (let r = 0; r < g.replicas; r++) tasks.push(jobId, tasks.length / 6, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
-  }
-  for (let i = 0; i < tasks.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (tasks.length - i) / 6)), tasks.slice(i, i + 600));
+/** Appends a new job's task rows (Q.insertTasks' six parameters each, indices across its groups) to `out`. */
+function taskRows(jobId: number, spec: JobSpec, out: Param[]): void {
+  let idx = 0;
+  for (const g of spec.groups) for (let r = 0; r < g.replicas; r++) out.push(jobId, idx++, g.name, g.gpuCount * g.gpuMilli, g.cpuMilli, g.memoryMib);
 }
 
+/** Task rows made by taskRows, pending, one statement for up to 100 of them. */
+async function insertTasks(db: SqlDb, rows: readonly Param[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 600) await db.run(Q.insertTasks(Math.min(100, (rows.length - i) / 6)), rows.slice(i, i + 600));
+}
+
+/** A new job's tasks, pending. */
+async function insertTasksOf(db: SqlDb, jobId: number, spec: JobSpec): Promise<void> {
+  const rows: Param[] = [];
+  taskRows(jobId, spec, rows);
+  await insertTasks(db, rows);
+}
+
+/** Opens the store a URL names: postgres://…, sqlite:PATH, or memory: (SQLite in memory). */
 export async function openStore(url: string): Promise<Store> {
   let db: SqlDb;
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) db = new PostgresDb(url);
