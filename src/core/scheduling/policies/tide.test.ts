@@ -135,6 +135,21 @@ test('a job at its preemption budget, or younger than the minimum run, keeps its
   assert.deepEqual(tooYoung.preemptions, []);
 });
 
+test('a job whose preemptions cost nothing has the larger default budget; one that pays for them, the smaller; an explicit budget holds for both', () => {
+  const old = gangJob({ id: 'old', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6 });
+  const young = gangJob({ id: 'young', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 3000 });
+  const after = (spec: JobSpec, preemptions: number, options?: Record<string, number>): string[] =>
+    tide({ rng: Rng.fromSeed(1), ...(options ? { options } : {}) })
+      .cycle(snap({ now: 3600, running: [running(spec, 'H100', 0, [0, 1, 2, 3], 0, { ...fresh, preemptions })], pending: [pending(young)] }))
+      .preemptions.map((p) => p.job);
+  assert.deepEqual(after(old, 5, { preemptGrowth: 1 }), ['old'], 'free: 5 stops taken, 20 allowed');
+  assert.deepEqual(after(old, 20, { preemptGrowth: 1 }), [], 'free: the budget of 20 is spent');
+  const paying = { ...old, restartCostSeconds: 1 };
+  assert.deepEqual(after(paying, 4, { preemptGrowth: 1 }), ['old'], 'priced: 4 of 5 taken');
+  assert.deepEqual(after(paying, 5, { preemptGrowth: 1 }), [], 'priced: the budget of 5 is spent');
+  assert.deepEqual(after(old, 5, { preemptGrowth: 1, maxPreemptions: 5 }), [], 'an explicit budget applies to free preemptions too');
+});
+
 test('a waiting job displaces a running one only when what it gains outweighs the price', () => {
   // Equal remaining work but for a little: free restarts let the younger one in; an hour of unsaved work does not.
   const runningJob = gangJob({ id: 'r', gpus: 4, throughput: { H100: 1 }, totalSteps: 1e6, submitTime: 0, timeLimitSeconds: 20_000 });
