@@ -8,7 +8,9 @@ import { parseJobSpec } from '../../api/spec.ts';
 import { jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
 import { openStore } from '../../store/sqlStore.ts';
 import type { Store } from '../../store/store.ts';
-import { CoreSchedulerAdapter, parseSchedulerOptions } from './coreAdapter.ts';
+import { CoreSchedulerAdapter, parseSchedulerOptions, spliceSorted } from './coreAdapter.ts';
+import type { PendingJob } from '../../core/scheduling/scheduler.ts';
+import { Rng } from '../../core/rng.ts';
 
 async function cluster(): Promise<Store> {
   const store = await openStore('memory:');
@@ -128,4 +130,26 @@ test("tide (preemptive) through the adapter: a high-priority gang preempts lower
   assert.deepEqual(parseSchedulerOptions(['a=1', 'b=true', 'c=x']), { a: 1, b: true, c: 'x' });
   assert.throws(() => parseSchedulerOptions(['nope']), /not key=value/);
   await store.close();
+});
+
+test('the pending list brought up to date from changes is the list a full rebuild makes (removed, changed and new jobs, at both ends)', () => {
+  const rng = Rng.fromSeed(7);
+  const job = (id: number): PendingJob => ({ spec: { id: String(id) }, progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 } }) as unknown as PendingJob;
+  const byId = (a: PendingJob, b: PendingJob): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
+  for (let round = 0; round < 200; round++) {
+    const size = Math.floor(rng.float() * 60);
+    const list = [...new Set(Array.from({ length: size }, () => Math.floor(rng.float() * 200)))].map(job).sort(byId);
+    const drop = new Set<string>();
+    for (const p of list) if (rng.float() < 0.2) drop.add(p.spec.id);
+    drop.add(String(500 + round)); // a job that was never listed
+    const added = [...new Set(Array.from({ length: Math.floor(rng.float() * 10) }, () => Math.floor(rng.float() * 220)))]
+      .filter((id) => !list.some((p) => p.spec.id === String(id)) || drop.has(String(id)))
+      .map(job)
+      .sort(byId);
+    for (const p of added) drop.add(p.spec.id); // a changed job is dropped and added again
+    const expected = [...list.filter((p) => !drop.has(p.spec.id)), ...added].sort(byId);
+    const got = spliceSorted(list, drop, added);
+    assert.deepEqual(got.map((p) => p.spec.id), expected.map((p) => p.spec.id), `round ${round}`);
+    for (const p of added) assert.ok(got.includes(p), 'the added objects themselves');
+  }
 });

@@ -273,15 +273,7 @@ export class CoreSchedulerAdapter {
     for (const id of touched) if (!stillPending.has(id)) this.pendingJobs.delete(id);
     if (touched.size === 0) return this.lastPending;
     added.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
-    const out: PendingJob[] = [];
-    let k = 0;
-    for (const p of this.lastPending) {
-      if (touched.has(p.spec.id)) continue;
-      while (k < added.length && (added[k] as PendingJob).spec.id < p.spec.id) out.push(added[k++] as PendingJob);
-      out.push(p);
-    }
-    while (k < added.length) out.push(added[k++] as PendingJob);
-    return out;
+    return spliceSorted(this.lastPending, touched, added);
   }
 
   /**
@@ -490,6 +482,50 @@ export class CoreSchedulerAdapter {
       ...(plan.wakeAt !== undefined && Number.isFinite(plan.wakeAt) ? { wakeAt: Math.ceil(plan.wakeAt * 1000) } : {}),
     };
   }
+}
+
+/**
+ * `list` (sorted by id) without the jobs whose ids are in `drop`, with `added` (sorted by id)
+ * merged in. The few changes are found by binary search and the runs between them copied
+ * whole: a cycle at 100,000 pending jobs with a few hundred changes looked up every job's id
+ * in a set before.
+ */
+export function spliceSorted(list: readonly PendingJob[], drop: ReadonlySet<string>, added: readonly PendingJob[]): PendingJob[] {
+  const lowerBound = (id: string): number => {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((list[mid] as PendingJob).spec.id < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const drops: number[] = [];
+  for (const id of drop) {
+    const i = lowerBound(id);
+    if (i < list.length && (list[i] as PendingJob).spec.id === id) drops.push(i);
+  }
+  drops.sort((a, b) => a - b);
+  const runs: PendingJob[][] = [];
+  let from = 0;
+  let d = 0;
+  const copyUpTo = (end: number): void => {
+    for (; d < drops.length && (drops[d] as number) < end; d++) {
+      runs.push(list.slice(from, drops[d]));
+      from = (drops[d] as number) + 1;
+    }
+    if (end > from) {
+      runs.push(list.slice(from, end));
+      from = end;
+    }
+  };
+  for (const p of added) {
+    copyUpTo(lowerBound(p.spec.id));
+    runs.push([p]);
+  }
+  copyUpTo(list.length);
+  return ([] as PendingJob[]).concat(...runs);
 }
 
 /**
