@@ -12,10 +12,11 @@ export const OPEN_JOBS_IN = "('pending', 'admitted', 'running', 'preempted')";
  * statement says.
  */
 const JOB_VERSION = 'version = (SELECT MAX(version) FROM jobs) + 1';
+const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
+
 // The multi-row statements below test a state as `state || ''`: with a hundred rows of VALUES,
 // SQLite's planner otherwise walked the state index (every pending job) and probed the VALUES,
 // 60 ms a statement at 100,000 pending jobs instead of one primary-key lookup per row.
-const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
 
 /** `$first, …` for n parameters. */
 const params = (first: number, n: number): string => Array.from({ length: n }, (_, i) => `$${first + i}`).join(', ');
@@ -114,7 +115,7 @@ export const Q = {
   setJobStarted: `UPDATE jobs SET started_at = COALESCE(started_at, $2), ${JOB_VERSION} WHERE id = $1`,
   setJobFinished: `UPDATE jobs SET finished_at = $2, ${JOB_VERSION} WHERE id = $1`,
   /** State and attempt of n jobs ($1 …). */
-  jobStatesOf: (n: number): string => `SELECT id, state, attempt FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
+  jobStatesOf: (n: number): string => `SELECT id, state, attempt FROM jobs WHERE id IN (${params(1, n)})`,
   /**
    * Admits n jobs still pending in the attempt planned: $1…$4 per job (id, attempt, keep the
    * power cap: 1, else the cap in W per GPU its attempt runs at, or null), the time last.
@@ -204,7 +205,7 @@ export const Q = {
 
   insertEvent: 'INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ($1, $2, $3, $4, $5, $6)',
   /** The tenants of n jobs ($1 …). */
-  tenantsOfJobs: (n: number): string => `SELECT id, tenant FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
+  tenantsOfJobs: (n: number): string => `SELECT id, tenant FROM jobs WHERE id IN (${params(1, n)})`,
   /** n events in one statement: $1…$6 per event, as insertEvent. */
   insertEvents: (n: number): string =>
     `INSERT INTO events (at, type, job_id, node_id, tenant, message) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,
