@@ -71,13 +71,7 @@ export const Q = {
    * A job, with its version set here on SQLite (one writer: MAX + 1; migration 010) rather than
    * by an UPDATE from a trigger; PostgreSQL's trigger sets it on the way in.
    */
-  insertJob: {
-    sqlite: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash, version)
-    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12, (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)) RETURNING ${JOB_COLS}`,
-    postgres: `INSERT INTO jobs (tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash)
-    VALUES ($1, $2, $3, $4, $5, 'pending', 'submitted', 0, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ${JOB_COLS}`,
-  },
-  /** n jobs in one statement (an array's elements): $1…$12 per job, as insertJob. */
+  /** n new jobs in one statement, pending: $1…$12 per job (tenant, name, queue, priority, kind, GPU milli, task count, preemptible, spec, client key, time, spec hash). */
   insertJobs: (dialect: 'sqlite' | 'postgres', n: number): string => {
     const cols = 'tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash';
     const version = dialect === 'sqlite' ? ', (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)' : '';

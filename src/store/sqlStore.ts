@@ -231,23 +231,14 @@ export class SqlStore implements Store {
     s.beforeCreate?.();
     const hash = clientKey === null ? null : specHash(spec);
     if (!spec.service) return { jobs: await insertArray(db, s, hash), created: true, conflict: false };
+    // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
     const jobs: Job[] = [];
     for (let i = 0; i < spec.array; i++) {
-      const element: JobSpec = spec.array === 1 ? spec : { ...spec, name: `${spec.name}-${i}`, array: 1 };
-      const row = await db.get<JobRow>(Q.insertJob[db.dialect], [
-        tenant, element.name, spec.queue, spec.priority, spec.kind, spec.service ? 0 : jobGpuMilli(spec), spec.service ? 0 : taskCount(spec), spec.preemptible ? 1 : 0,
-        JSON.stringify(spec.array === 1 ? spec : { ...element, arrayIndex: i }), clientKeyOf(clientKey, spec, i), now, hash,
-      ]);
+      const element = arrayElement(spec, i);
+      const row = await db.get<JobRow>(Q.insertJobs(db.dialect, 1), [tenant, element.name, spec.queue, spec.priority, spec.kind, 0, 0, spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash]);
       if (!row) throw new Error('insert returned no row');
-      if (element.service) {
-        // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
-        await this.startService(db, row, element.service.minReplicas, element.service.maxReplicas, now);
-        jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
-        continue;
-      }
-      await insertTasksOf(db, row.id, spec);
-      await this.event(db, now, { type: 'job:submitted', jobId: row.id, tenant, message: `${element.name} in queue ${spec.queue}, ${taskCount(spec)} tasks` });
-      jobs.push(jobFromRow(row));
+      await this.startService(db, row, spec.service.minReplicas, spec.service.maxReplicas, now);
+      jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
     }
     return { jobs, created: true, conflict: false };
   }
@@ -1181,11 +1172,7 @@ export class SqlStore implements Store {
   }
 
   private async event(db: SqlDb, now: number, e: EventInput): Promise<void> {
-    let tenant = e.tenant ?? null;
-    if (tenant === null && e.jobId !== undefined && e.jobId !== null) {
-      tenant = (await db.get<{ tenant: string }>('SELECT tenant FROM jobs WHERE id = $1', [Number(e.jobId)]))?.tenant ?? null;
-    }
-    await db.run(Q.insertEvent, [now, e.type, e.jobId === undefined || e.jobId === null ? null : Number(e.jobId), e.nodeId ?? null, tenant, e.message]);
+    await this.writeEvents(db, now, [e]);
   }
 
   /**
@@ -1384,7 +1371,7 @@ async function insertArray(db: SqlDb, s: SubmitRequest, hash: string | null): Pr
     const n = Math.min(ARRAY_CHUNK, spec.array - first);
     const params: Param[] = [];
     for (let i = first; i < first + n; i++) {
-      const element: JobSpec = spec.array === 1 ? spec : ({ ...spec, name: `${spec.name}-${i}`, array: 1, arrayIndex: i } as JobSpec);
+      const element = arrayElement(spec, i);
       params.push(tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash);
     }
     // Ids are handed out in row order; RETURNING's order is not promised.
@@ -1401,6 +1388,11 @@ async function insertArray(db: SqlDb, s: SubmitRequest, hash: string | null): Pr
     await db.run(Q.insertEvents(n), events);
   }
   return jobs;
+}
+
+/** The job a submission makes for its element i: the spec itself, or an array's element (`name-i`, arrayIndex i). */
+function arrayElement(spec: JobSpec, i: number): JobSpec {
+  return spec.array === 1 ? spec : ({ ...spec, name: `${spec.name}-${i}`, array: 1, arrayIndex: i } as JobSpec);
 }
 
 /** Appends a new job's task rows (Q.insertTasks' six parameters each, indices across its groups) to `out`. */

@@ -16,7 +16,7 @@
  */
 import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core/model.ts';
 import { Rng } from '../../core/rng.ts';
-import { boundGpus, CPU_MODEL, jobGpus, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
+import { boundGpus, CPU_MODEL, indexById, jobGpus, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
 import { getJobScheduler, jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
 import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
 import type { JobProgress } from '../../core/scheduling/model.ts';
@@ -491,19 +491,9 @@ export class CoreSchedulerAdapter {
  * in a set before.
  */
 export function spliceSorted(list: readonly PendingJob[], drop: ReadonlySet<string>, added: readonly PendingJob[]): PendingJob[] {
-  const lowerBound = (id: string): number => {
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((list[mid] as PendingJob).spec.id < id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
   const drops: number[] = [];
   for (const id of drop) {
-    const i = lowerBound(id);
+    const i = indexById(list, id);
     if (i < list.length && (list[i] as PendingJob).spec.id === id) drops.push(i);
   }
   drops.sort((a, b) => a - b);
@@ -521,7 +511,7 @@ export function spliceSorted(list: readonly PendingJob[], drop: ReadonlySet<stri
     }
   };
   for (const p of added) {
-    copyUpTo(lowerBound(p.spec.id));
+    copyUpTo(indexById(list, p.spec.id));
     runs.push([p]);
   }
   copyUpTo(list.length);
