@@ -3,7 +3,7 @@
  * alike; and the loop wakes at a plan's wakeAt, not only at its tick: a deferrable job held for
  * the next (cheaper) hour starts when that hour begins although the tick is a minute. Real store,
  * adapter (fifo with the timeshift stage) and loop; the loop's clock is set half a second before
- * the hour.
+ * the hour. And a stream of pokes (submissions) does not run cycles back to back.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -69,6 +69,30 @@ test("the loop plans again at the plan's wakeAt: a deferred job starts at its ho
     assert.equal(j?.state, 'admitted', `started at its hour (reason: ${j?.reason})`);
     const admitted = (await store.listEvents({ jobId: job })).find((e) => e.type === 'job:admitted');
     assert.ok(admitted && admitted.at >= nextHour, 'not before the hour');
+  } finally {
+    await loop.stop();
+    await store.close();
+  }
+});
+
+test('a stream of pokes runs no cycle within three times the last one of its end', async () => {
+  const store = await openStore('memory:');
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const adapter = new CoreSchedulerAdapter('fifo', 'bestfit', {}, undefined, 42);
+  // The real adapter, made slow: each plan takes 100 ms, as one over many pending jobs does.
+  const planner = { refresh: adapter.refresh.bind(adapter), plan: async (s: StoreSnapshot, now: number): Promise<AppliedPlan> => (await new Promise((r) => setTimeout(r, 100)), adapter.plan(s, now)) };
+  const loop = new SchedulingLoop(store, planner, { serverId: 's', tickMs: 60_000, leaseTtlMs: 120_000, nodeLeaseMs: 600_000, clock: Date.now });
+  const starts: number[] = [];
+  loop.observe(() => starts.push(performance.now()));
+  try {
+    loop.start();
+    // A submission every 10 ms for 2 s: back to back, that would be about 18 cycles.
+    for (const end = performance.now() + 2000; performance.now() < end; ) {
+      loop.poke();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(starts.length >= 2, `pokes run cycles (${starts.length})`);
+    assert.ok(starts.length <= 7, `cycles rest three times their length between pokes (${starts.length} cycles in 2 s)`);
   } finally {
     await loop.stop();
     await store.close();

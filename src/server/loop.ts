@@ -51,6 +51,10 @@ export class SchedulingLoop {
   private leaderSince = 0;
   private kick = false;
   private lastCycleMs = 0;
+  /** When the timer set fires (ms, performance clock). */
+  private dueAt = 0;
+  /** A poke starts no cycle before this (ms, performance clock): see schedule. */
+  private restUntil = 0;
   /** Where the last cycle's time went, in seconds (for benchmarks): the rest of `seconds` is the energy and idle checks. */
   lastCycleParts = { snapshot: 0, plan: 0, apply: 0 };
   /** The last plan's wakeAt (ms): the next cycle runs by then even if the tick is longer. */
@@ -86,20 +90,25 @@ export class SchedulingLoop {
 
   /**
    * Runs a cycle soon (after a submission or a task exit) instead of waiting for the next tick;
-   * pokes within POKE_MS of each other share one cycle, so a burst of submissions is not
-   * starved by back-to-back cycles.
+   * pokes within POKE_MS of each other share one cycle, and none starts a cycle within three
+   * times the last cycle's length of its end, so a stream of submissions is not starved by
+   * back-to-back cycles (as Slurm's sched_min_interval keeps its scheduler from running on every
+   * submission).
    */
   poke(): void {
     if (this.kick) return;
     this.kick = true;
     if (this.timer && !this.running) {
+      const at = Math.max(performance.now() + POKE_MS, this.restUntil);
+      if (at >= this.dueAt) return;
       clearTimeout(this.timer);
-      this.schedule(POKE_MS);
+      this.schedule(at - performance.now());
     }
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
+    this.dueAt = performance.now() + ms;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.kick = false;
@@ -109,6 +118,7 @@ export class SchedulingLoop {
         this.kick = false;
         // A poked cycle waits at least three times as long as the last one took: under a burst
         // of submissions the loop takes at most about a quarter of the thread from the API.
+        this.restUntil = performance.now() + 3 * this.lastCycleMs;
         this.schedule(poked ? Math.max(POKE_MS, 3 * this.lastCycleMs) : this.untilWake());
       });
     }, ms);
