@@ -2,14 +2,17 @@
  * Many simulated node agents in one process, for bench/server.ts: each registers over HTTP with
  * the bootstrap token (getting its own node token), then heartbeats every `heartbeatMs` (phases
  * spread over the interval) with telemetry for its GPUs and reports for its tasks, as a real
- * agent would. A task "runs" for `SIM_SECONDS` from its env (absent: until told to stop), so no
- * process is started. Driven by IPC from the parent:
+ * agent would, a task's end included: reported by an early heartbeat, no sooner than
+ * EARLY_REPORT_GAP_MS after the last began (agent/agent.ts). A task "runs" for `SIM_SECONDS`
+ * from its env (absent: until told to stop), so no process is started. Driven by IPC from the
+ * parent:
  *   → {type: 'start', url, agentToken, heartbeatMs, nodes: [{id, model, gpus, cpuMilli, memoryMib}]}
  *   ← {type: 'ready'}   once every node is registered
  *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats)}
  *   → {type: 'stop'}    stops heartbeating and exits
  */
 import { Agent, request } from 'node:http';
+import { EARLY_REPORT_GAP_MS } from '../src/agent/agent.ts';
 import type { TaskAssignment, TaskReport } from '../src/api/types.ts';
 
 interface NodePlan {
@@ -44,7 +47,7 @@ let errors = 0;
 let lastError = '';
 let latency: number[] = [];
 let stopped = false;
-const timers: NodeJS.Timeout[] = [];
+const agents: SimAgent[] = [];
 
 function post(url: URL, token: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const text = JSON.stringify(body);
@@ -70,11 +73,34 @@ class SimAgent {
   private token = '';
   private readonly tasks = new Map<string, SimTask>();
   private busy = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastBeatAt = 0;
 
   constructor(
     private readonly base: string,
     private readonly plan: NodePlan,
+    private readonly heartbeatMs: number,
   ) {}
+
+  /** The next heartbeat in `ms` (replacing the one planned). */
+  schedule(ms: number): void {
+    clearTimeout(this.timer);
+    if (!stopped) this.timer = setTimeout(() => void this.beat(), ms);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** After a heartbeat: the next regular one, or an early one for a task that ends before it. */
+  private scheduleNext(): void {
+    const now = Date.now();
+    let end = Infinity;
+    for (const t of this.tasks.values()) end = Math.min(end, t.stopped ? now : t.endAt);
+    const regular = this.lastBeatAt + this.heartbeatMs;
+    const early = Math.max(end, this.lastBeatAt + EARLY_REPORT_GAP_MS);
+    this.schedule(Math.max(0, Math.min(regular, early) - now));
+  }
 
   async register(agentToken: string): Promise<void> {
     const body = {
@@ -96,6 +122,7 @@ class SimAgent {
     if (this.busy || stopped) return;
     this.busy = true;
     const now = Date.now();
+    this.lastBeatAt = now;
     const reports: TaskReport[] = [];
     for (const t of this.tasks.values()) {
       if (t.stopped || now >= t.endAt) reports.push({ runId: t.runId, state: 'exited', pid: t.pid, exitCode: t.stopped ? 143 : 0, startedAt: t.startedAt });
@@ -138,28 +165,21 @@ class SimAgent {
       lastError = (e as Error).message;
     } finally {
       this.busy = false;
+      this.scheduleNext();
     }
   }
 }
 
 async function start(m: StartMessage): Promise<void> {
-  const agents = m.nodes.map((n) => new SimAgent(m.url, n));
+  agents.push(...m.nodes.map((n) => new SimAgent(m.url, n, m.heartbeatMs)));
   let next = 0;
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (next < agents.length) await (agents[next++] as SimAgent).register(m.agentToken);
     }),
   );
-  agents.forEach((a, i) => {
-    // Phases spread evenly over the interval, as independent agents' would be.
-    const offset = Math.floor((i * m.heartbeatMs) / agents.length);
-    timers.push(
-      setTimeout(() => {
-        void a.beat();
-        timers.push(setInterval(() => void a.beat(), m.heartbeatMs));
-      }, offset),
-    );
-  });
+  // Phases spread evenly over the interval, as independent agents' would be.
+  agents.forEach((a, i) => a.schedule(Math.floor((i * m.heartbeatMs) / agents.length)));
   process.send?.({ type: 'ready' });
 }
 
@@ -177,7 +197,7 @@ process.on('message', (m: { type: string }) => {
     latency = [];
   } else if (m.type === 'stop') {
     stopped = true;
-    for (const t of timers) clearTimeout(t);
+    for (const a of agents) a.stop();
     http.destroy();
     process.disconnect?.();
   }

@@ -2,6 +2,7 @@
  * The agent in-process against a real server (in-memory store): what must not take a node down.
  * A stuck nvidia-smi must not hold heartbeats back (the node would be lost and its tasks
  * fenced), and a log path that is not a readable file must not crash the agent's log server.
+ * A task's end is reported at once, not at the next regular heartbeat.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -110,3 +111,30 @@ test('an agent restarted while no server answers fences the tasks it adopts once
   }
 });
 
+
+test("a task's end is reported by an early heartbeat, not the next regular one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-agent-'));
+  const server = await startServer({
+    dataDir: dir, databaseUrl: 'memory:', port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 100, nodeLeaseMs: 60_000,
+    config: { adminToken: null, agentToken: null, tenants: [{ name: 't', tokens: [TENANT] }], queues: [] },
+  });
+  const lines: string[] = [];
+  const agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'n1', gpus: '1xH100', forceSimulated: true, dataDir: join(dir, 'agent'), heartbeatMs: 3000, log: (l) => lines.push(l) });
+  const api = async (path: string, init: RequestInit = {}): Promise<any> => (await fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${TENANT}`, 'content-type': 'application/json' } })).json();
+  try {
+    await agent.start();
+    const { jobs } = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ name: 'short', tasks: [{ gpus: 1, command: 'sleep 0.5' }] }) });
+    const done = await until('the job to end', async () => {
+      const r = await api(`/v1/jobs/${jobs[0].id}`);
+      return ['succeeded', 'failed'].includes(r.job.state) ? r : undefined;
+    }, 30_000, lines);
+    assert.equal(done.job.state, 'succeeded');
+    const task = done.tasks[0];
+    // Regular heartbeats every 3 s would have reported the end up to 2.5 s after it.
+    const reportedAfterMs = task.finishedAt - task.startedAt;
+    assert.ok(reportedAfterMs >= 500 && reportedAfterMs < 1800, `ended 0.5 s after its start, reported ${reportedAfterMs} ms after it`);
+  } finally {
+    await agent.stop(true);
+    await server.close();
+  }
+});

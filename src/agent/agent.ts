@@ -67,6 +67,13 @@ const MAX_LOG_CHUNK = 1024 * 1024;
 /** How long a heartbeat waits for GPU telemetry (a hung nvidia-smi must not delay it). */
 const TELEMETRY_WAIT_MS = 1000;
 const FENCE_FILE = 'fence.json';
+/**
+ * A task's end is reported by a heartbeat sent at once (as slurmd reports a job's completion),
+ * not at the next regular one, so its GPUs go to the next job up to a heartbeat sooner; at most
+ * one such early heartbeat per this many ms after the last one began (a node whose short tasks
+ * end one after another must not flood the server).
+ */
+export const EARLY_REPORT_GAP_MS = 200;
 /** The energy meter's state (agent/energyMeter.ts): counters survive an agent restart. */
 export const ENERGY_FILE = 'energy.json';
 /**
@@ -108,7 +115,11 @@ export class Agent {
   private tried = false;
   /** True while fenced: tasks stopped, no heartbeat since. */
   private fenced = false;
-  private fenceTimer: NodeJS.Timeout | null = null;
+  /** Checks the fence and the tasks' ends every 100 ms. */
+  private watchTimer: NodeJS.Timeout | null = null;
+  /** When the last heartbeat began (ms), and whether a task has ended since (see EARLY_REPORT_GAP_MS). */
+  private lastBeatAt = 0;
+  private endsUnreported = false;
   private telemetry: GpuTelemetry[] = [];
   private sampling: Promise<void> | null = null;
   /** This node's own token (see NODE_TOKEN_FILE); null: none yet. */
@@ -169,8 +180,12 @@ export class Agent {
     // Without --listen the address is known only once a server is reached (register()).
     if (host !== undefined) await this.listenOn(host);
     this.loop(0);
-    this.fenceTimer = setInterval(() => this.checkFence(Date.now()), 100);
-    this.fenceTimer.unref();
+    this.watchTimer = setInterval(() => {
+      const now = Date.now();
+      this.checkFence(now);
+      this.reportEndsEarly(now);
+    }, 100);
+    this.watchTimer.unref();
   }
 
   /**
@@ -186,6 +201,15 @@ export class Agent {
       if (n > 0) this.log(`no heartbeat for ${now - this.lastOkAt} ms, half the node lease (${lease} ms): stopped ${n} task(s) so that none runs on after the server requeues it`);
     }
     if (this.fenced) this.runner.tick(now);
+  }
+
+  /** Sends the next heartbeat now when a task has ended since the last one began (see EARLY_REPORT_GAP_MS). */
+  private reportEndsEarly(now: number): void {
+    if (this.stopped || this.fenced || !this.registered) return;
+    if (this.runner.tick(now) > 0) this.endsUnreported = true;
+    if (!this.endsUnreported || this.busy !== null || now - this.lastBeatAt < EARLY_REPORT_GAP_MS) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.loop(0);
   }
 
   /**
@@ -309,6 +333,8 @@ export class Agent {
   private loop(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      this.lastBeatAt = Date.now();
+      this.endsUnreported = false;
       this.busy = this.beat().finally(() => {
         this.busy = null;
         this.loop(this.o.heartbeatMs ?? 2000);
@@ -563,7 +589,7 @@ export class Agent {
   async stop(killTasks = false): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.fenceTimer) clearInterval(this.fenceTimer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     await this.busy;
     if (killTasks) this.runner.killAll();
     await new Promise<void>((ok) => (this.http ? this.http.close(() => ok()) : ok()));

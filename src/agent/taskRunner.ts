@@ -420,17 +420,20 @@ export class TaskRunner {
     return n;
   }
 
-  /** Checks every run: exit files, dead processes, overdue SIGKILLs. */
-  tick(nowMs: number): void {
+  /** Checks every run: exit files, dead processes, overdue SIGKILLs. Returns how many runs it found ended. */
+  tick(nowMs: number): number {
+    let ended = 0;
     for (const run of this.runs.values()) {
       if (run.exited) continue;
       this.poll(run);
+      if (run.exited) ended++;
       if (!run.exited && run.killAt !== null && !run.killed && nowMs >= run.killAt) {
         run.killed = true;
         signal(run.pid, 'SIGKILL');
         this.tracker.signal(run.runId, 'SIGKILL');
       }
     }
+    return ended;
   }
 
   /**
