@@ -27,7 +27,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startServer } from '../src/server/server.ts';
 import { benchArgs, intFlag, usageError } from './args.ts';
 import { benchDatabase } from './database.ts';
-import { ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
+import { PlannerSlot, ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
 import { BudgetGate } from '../src/server/usage/budgetGate.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
 import type { StoreSnapshot } from '../src/store/store.ts';
@@ -54,7 +54,10 @@ const { values } = benchArgs(SCRIPT, {
   placement: { type: 'string', default: 'tide' },
   'database-url': { type: 'string' },
   postgres: { type: 'boolean', default: false },
-  'scheduler-thread': { type: 'boolean', default: false },
+  // The scheduler plans on its own thread, as `tide server` does; --no-scheduler-thread plans on
+  // the request thread (--scheduler-thread, the default, is still taken).
+  'scheduler-thread': { type: 'boolean', default: true },
+  'no-scheduler-thread': { type: 'boolean', default: false },
   json: { type: 'string' },
   'settle-seconds': { type: 'string', default: '600' },
 });
@@ -107,7 +110,7 @@ const server = await startServer({
   agentToken: AGENT,
   scheduler: values.scheduler,
   placement: values.placement,
-  schedulerThread: values['scheduler-thread'],
+  schedulerThread: !values['no-scheduler-thread'],
   tickMs: TICK_MS,
   log: (line) => say(line),
 });
@@ -123,7 +126,7 @@ interface SqlPhase {
   readonly systemCpuSeconds: number;
   /** Of which the request thread's (Linux: /proc; null elsewhere). */
   readonly mainCpuSeconds: number | null;
-  /** With --scheduler-thread: jobs, active tasks and nodes sent to the thread, per cycle. */
+  /** On the scheduler thread: jobs, active tasks and nodes sent to it, per cycle. */
   readonly sentPerCycle: { jobs: number; tasks: number; nodes: number } | null;
   readonly transactions: number;
   readonly statements: number;
@@ -154,7 +157,9 @@ loopDelay.enable();
 /** Nanoseconds to milliseconds, to the microsecond. */
 const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
 // The loop plans through the budget gate (server/usage/budgetGate.ts), which wraps the thread.
-const wrapped = server.loop.planner instanceof BudgetGate ? server.loop.planner.inner : server.loop.planner;
+await server.looping;
+const gated = server.loop.planner instanceof BudgetGate ? server.loop.planner.inner : server.loop.planner;
+const wrapped = gated instanceof PlannerSlot ? gated.current : gated;
 const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
 let sentStart = planner ? { ...planner.sentCounts } : null;
 /** Closes the SQL counts and CPU time of a phase. */
@@ -184,7 +189,7 @@ interface Cycle {
   readonly phase: string;
   readonly seconds: number;
   readonly snapshot: number;
-  /** The scheduler's plan (on its thread with --scheduler-thread), reasons included. */
+  /** The scheduler's plan (on its thread unless --no-scheduler-thread), reasons included. */
   readonly plan: number;
   readonly apply: number;
   readonly open: number;
@@ -386,7 +391,7 @@ const cycleStats = (p: string | null): Record<string, unknown> => {
 const report = {
   command: `npm run bench:server -- ${process.argv.slice(2).join(' ')}`.trim(),
   database: store.dialect,
-  scheduler: `${values.scheduler}/${values.placement}${values['scheduler-thread'] ? ' (thread)' : ''}`,
+  scheduler: `${values.scheduler}/${values.placement}${values['no-scheduler-thread'] ? ' (request thread)' : ' (thread)'}`,
   cluster: { nodes: NODES, gpus: NODES * GPUS_PER_NODE, heartbeatMs: HEARTBEAT_MS, models: [...new Set(MODELS)] },
   steady: { jobs: steadyCounts, gpusUsed: Math.round(usedGpus) },
   fillSubmitSeconds: r3(fillSubmitSeconds),

@@ -107,7 +107,7 @@ function serverOptions(cmd: Command): Command {
     .option('--scheduler <name>', `job scheduler from the jobs core: ${jobSchedulerNames().join(', ')}`, 'tide')
     .option('--scheduler-option <key=value>', "an option of the scheduler, repeatable (e.g. quantumSeconds=60 for 'tide')", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--placement <name>', 'placement policy for tasks (tide, fgd, bestfit, …)', 'tide')
-    .option('--scheduler-thread', 'plan each cycle on a worker thread, so that a long cycle does not hold up API requests and heartbeats')
+    .option('--no-scheduler-thread', 'plan each cycle on the request thread instead of a worker thread of its own (where a long cycle does not hold up API requests and heartbeats)')
     .option('--tick-ms <ms>', 'scheduling loop period', '1000')
     .option('--node-lease-ms <ms>', 'a node silent this long is lost and its tasks requeued', '15000')
     .option('--lease-ttl-ms <ms>', 'scheduler leader lease (failover time on PostgreSQL)', '3000')
@@ -163,7 +163,7 @@ async function startFromFlags(f: ServerFlags, creds: Credentials | null): Promis
     scheduler: f.scheduler,
     schedulerOptions: parseSchedulerOptions(f.schedulerOption),
     placement: f.placement,
-    ...(f.schedulerThread ? { schedulerThread: true } : {}),
+    schedulerThread: f.schedulerThread !== false,
     tickMs: parsePositiveInt('--tick-ms', f.tickMs),
     nodeLeaseMs: parsePositiveInt('--node-lease-ms', f.nodeLeaseMs),
     leaseTtlMs: parsePositiveInt('--lease-ttl-ms', f.leaseTtlMs),

@@ -17,7 +17,7 @@ import { stageNames } from './scheduling/energyStages.ts';
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
-import { ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
+import { PlannerSlot, ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
 import { agentLogKey } from './agentLink.ts';
@@ -54,8 +54,8 @@ export interface ServerOptions {
   readonly schedulerOptions?: SchedulerOptions;
   /**
    * Plan on a worker thread (scheduling/plannerThread.ts), so that API requests and heartbeats
-   * are not held up by a long cycle. Falls back to this thread (with a log line) where the
-   * worker cannot start.
+   * are not held up by a long cycle (`tide server` does unless --no-scheduler-thread). Falls back
+   * to this thread (with a log line) where the worker cannot start or dies.
    */
   readonly schedulerThread?: boolean;
   readonly tickMs?: number;
@@ -75,10 +75,39 @@ export interface RunningServer {
   readonly loop: SchedulingLoop;
   readonly app: FastifyInstance;
   readonly serverId: string;
+  /** Resolves once the scheduling loop has started (the scheduler thread ready, or known not to start). */
+  readonly looping: Promise<void>;
   close(): Promise<void>;
 }
 
+/** What the core is made of: the scheduler, its placement, options and live inputs (the thread is started with them). */
+function coreChoice(o: ServerOptions, config: ClusterConfig) {
+  // The energy stages run live as `tide bench energy` runs them (scheduling/energyStages.ts, docs/energy.md).
+  const energy = energyStagesOf(config);
+  const live = {
+    ...(config.gpuSpeeds ? { gpuSpeeds: config.gpuSpeeds } : {}),
+    tenants: config.tenants,
+    ...(config.scheduling?.usageHalfLifeHours !== undefined ? { usageHalfLifeHours: config.scheduling.usageHalfLifeHours } : {}),
+    energy: energy.stages,
+  };
+  return { scheduler: o.scheduler ?? LIVE_DEFAULT_SCHEDULER, placement: o.placement ?? LIVE_DEFAULT_PLACEMENT, options: { ...schedulingOptions(config), ...o.schedulerOptions }, energy, live };
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  // The scheduler thread starts (loading its sources: about a second) while the store opens.
+  const core = coreChoice(o, o.config ?? EMPTY_CONFIG);
+  const threadStart = o.schedulerThread ? ThreadedPlanner.start(core.scheduler, core.placement, core.options, core.live).catch((e: unknown) => e as Error) : null;
+  try {
+    return await startWith(o, core, threadStart);
+  } catch (e) {
+    // A thread left running would keep the process alive after the error.
+    const thread = await threadStart;
+    if (thread instanceof ThreadedPlanner) await thread.close();
+    throw e;
+  }
+}
+
+async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, threadStart: Promise<ThreadedPlanner | Error> | null): Promise<RunningServer> {
   const log = o.log ?? (() => {});
   let url = o.databaseUrl;
   if (!url) {
@@ -108,28 +137,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const serverId = o.serverId ?? `server-${randomBytes(4).toString('hex')}`;
   const metrics = createMetrics(store);
-  const scheduler = o.scheduler ?? LIVE_DEFAULT_SCHEDULER;
-  const placement = o.placement ?? LIVE_DEFAULT_PLACEMENT;
-  const options = { ...schedulingOptions(config), ...o.schedulerOptions };
-  // The energy stages run live as `tide bench energy` runs them (scheduling/energyStages.ts, docs/energy.md).
-  const energy = energyStagesOf(config);
+  const { scheduler, placement, options, energy, live } = core;
   log(`energy stages: ${stageNames(energy)}`);
-  const live = {
-    ...(config.gpuSpeeds ? { gpuSpeeds: config.gpuSpeeds } : {}),
-    tenants: config.tenants,
-    ...(config.scheduling?.usageHalfLifeHours !== undefined ? { usageHalfLifeHours: config.scheduling.usageHalfLifeHours } : {}),
-    energy: energy.stages,
-  };
   const adapter = await CoreSchedulerAdapter.create(scheduler, placement, options, live);
-  let planner: Planner = adapter;
+  // The scheduler thread takes the slot once it has started (after listen, below).
+  const slot = new PlannerSlot(adapter, (e) => log(`scheduler thread lost (${e.message}): planning on the request thread from now on`));
+  let planner: Planner = slot;
   let thread: ThreadedPlanner | null = null;
-  if (o.schedulerThread) {
-    try {
-      planner = thread = await ThreadedPlanner.start(scheduler, placement, options, live);
-    } catch (e) {
-      log(`scheduler thread could not start (${(e as Error).message}): planning on the request thread`);
-    }
-  }
   const idleConfig = idleConfigOf(config.idle);
   const idleMetrics = registerIdleMetrics(metrics.registry, store);
   const idle = new IdleMonitor(store, idleConfig, { maxGapMs: o.nodeLeaseMs ?? 15_000, onIdleSeconds: (tenant, s) => idleMetrics.addIdleSeconds(tenant, s) });
@@ -205,8 +219,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : o.port;
-  loop.start();
-  services.start();
+  // The API answers at once; the loop (and the services, which act only while it leads) starts
+  // once the scheduler thread is ready or known not to start.
+  let closing = false;
+  const looping = (async (): Promise<void> => {
+    const started = await threadStart;
+    if (started instanceof ThreadedPlanner) {
+      if (closing) return void (await started.close());
+      slot.use((thread = started));
+      log('scheduling on a thread of its own');
+    } else if (started) log(`scheduler thread could not start (${started.message}): planning on the request thread`);
+    if (closing) return;
+    loop.start();
+    services.start();
+  })();
   rollUp();
   return {
     url: `http://${urlHost(isWildcard(host) ? '127.0.0.1' : host)}:${port}`,
@@ -214,7 +240,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     loop,
     app,
     serverId,
+    looping,
     async close() {
+      closing = true;
+      await looping;
       await services.stop();
       clearInterval(rollUps);
       await loop.stop();

@@ -10,8 +10,6 @@
  * no throughput per model), submitted at its submission time relative to the first job's.
  */
 import { Worker } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { stringify } from 'yaml';
 import { ApiError } from '../api/errors.ts';
@@ -20,6 +18,7 @@ import { jobSchedulerNames } from '../core/scheduling/policies/index.ts';
 import type { QueueConfig, Store } from '../store/store.ts';
 import { authenticate, requireRole } from './auth.ts';
 import { refuse } from './query.ts';
+import { sourceUrl } from '../util/workerSource.ts';
 import type { WhatIfInput } from './whatIfWorker.ts';
 import { answers, DASHBOARD_ANSWERS } from '../api/apiSchemas.ts';
 
@@ -64,12 +63,6 @@ export function workloadOf(jobs: readonly Job[], models: readonly string[]): str
       };
     }),
   }, { aliasDuplicateObjects: false });
-}
-
-/** A source file by its path under src/: beside this module (the sources), or from dist/ (the compiled CLI). */
-function sourceUrl(path: string): URL {
-  const here = new URL(`../${path}`, import.meta.url);
-  return existsSync(fileURLToPath(here)) ? here : new URL(`../src/${path}`, import.meta.url);
 }
 
 export function runInWorker(input: WhatIfInput, timeoutMs: number): Promise<{ report: unknown; svg: string }> {

@@ -2,7 +2,7 @@
  * The compiled CLI (scripts/build.mjs → dist/): built into a throwaway root beside a copy of
  * bin/tide.js (src/ is a link to the real one), then run as users run it. The cluster commands
  * load none of the server's packages or modules; the bundle runs the server (its migrations
- * found beside the chunks) and the agent; bin/tide.js runs dist/ only when it is newer than
+ * found beside the chunks, its scheduler thread's sources beside dist/) and the agent; bin/tide.js runs dist/ only when it is newer than
  * every source file it was built from, and the sources through tsx otherwise.
  */
 import assert from 'node:assert/strict';
@@ -118,6 +118,9 @@ describe('the compiled CLI', () => {
     await waitFor('the compiled server', async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 30_000).catch((e) => {
       throw new Error(`${(e as Error).message}: ${serverLog()}`);
     });
+    // The scheduler thread loads its TypeScript sources from beside dist/ (the API answers before it is ready).
+    await waitFor('the scheduler thread', async () => (/scheduling on a thread of its own|scheduler thread could not start/.test(serverLog()) ? true : undefined), 30_000);
+    assert.doesNotMatch(serverLog(), /scheduler thread could not start/);
     start(['agent', '--server', url, '--token', 'c-agent-token', '--name', 'c-node', '--gpus', '1xH100', '--simulate', '--data-dir', join(work, 'agent'), '--heartbeat-ms', '250']);
     const cli = (args: string[]) => spawnSync(process.execPath, [join(dist, 'main.js'), ...args, '--server', url, '--token', 'c-tenant-token'], { cwd: work, encoding: 'utf8' });
     await waitFor('the compiled agent', async () => (cli(['nodes', '-o', 'json']).stdout.includes('c-node') ? true : undefined));

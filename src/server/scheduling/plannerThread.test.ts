@@ -1,6 +1,7 @@
 /**
  * The scheduler thread plans as the adapter does on the request thread: same snapshots in (the
- * second one sent as a delta), same plans out; an unknown scheduler is refused at start.
+ * second one sent as a delta), same plans out; an unknown scheduler is refused at start; when
+ * the thread dies, the server's planner slot plans on the request thread.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,7 +9,7 @@ import { parseJobSpec, type JobSpec } from '../../api/spec.ts';
 import { openStore } from '../../store/sqlStore.ts';
 import { changedReasons } from './changedReasons.ts';
 import { CoreSchedulerAdapter } from './coreAdapter.ts';
-import { ThreadedPlanner } from './plannerThread.ts';
+import { PlannerSlot, ThreadedPlanner } from './plannerThread.ts';
 import { liveEnergy } from './energyStages.ts';
 import { DEFAULT_POWER_MODEL } from '../../core/energy/powerModel.ts';
 import { DEFAULT_PRICES } from '../../core/energy/pricing.ts';
@@ -108,4 +109,31 @@ test('the energy stages run in the scheduler thread: a lone job gets the cap the
 
 test('the scheduler thread refuses an unknown scheduler at start', async () => {
   await assert.rejects(ThreadedPlanner.start('no-such-scheduler', 'bestfit'), /unknown scheduler 'no-such-scheduler'/);
+});
+
+test('a scheduler thread that dies hands the planning to the request thread: the next cycle still binds', async () => {
+  const store = await openStore('memory:');
+  const thread = await ThreadedPlanner.start('tide', 'tide');
+  const lost: string[] = [];
+  const slot = new PlannerSlot(await CoreSchedulerAdapter.create('tide', 'tide'), (e) => lost.push(e.message));
+  try {
+    await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+    await store.registerNode({ id: 'n1', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 4 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81_920, uuid: `u${i}` })), simulated: true }, 0);
+    await store.submit('default', spec('first', 1), null, 1000);
+    slot.use(thread);
+    assert.equal(slot.current, thread);
+    await slot.refresh(store, 2000);
+    assert.equal((await slot.plan(await store.snapshot(), 2000)).binds.length, 1, 'planned on the thread');
+    await thread.close(); // as a crash would end it
+    await new Promise((r) => setTimeout(r, 50));
+    await store.submit('default', spec('second', 1), null, 3000);
+    await slot.refresh(store, 4000);
+    const plan = await slot.plan(await store.snapshot(), 4000);
+    assert.equal(plan.binds.length, 2, 'planned on the request thread (the first job, never applied, too)');
+    assert.equal(lost.length, 1, 'told once');
+    assert.match(lost[0] ?? '', /scheduler thread exited/);
+  } finally {
+    await thread.close();
+    await store.close();
+  }
 });

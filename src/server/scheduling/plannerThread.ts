@@ -15,6 +15,7 @@
  * worker's store calls come back here as messages and are answered from the real store.
  */
 import { Worker } from 'node:worker_threads';
+import { sourceUrl } from '../../util/workerSource.ts';
 import type { Job, NodeInfo } from '../../api/types.ts';
 import type { ActiveTask, AppliedPlan, StoreSnapshot } from '../../store/store.ts';
 import type { LiveAdapterConfig, SchedulerOptions } from './coreAdapter.ts';
@@ -25,6 +26,44 @@ export interface Planner {
   /** Reads what the live inputs need beyond the snapshot (before each cycle). */
   refresh(store: LiveSource, nowMs: number): Promise<void>;
   plan(s: StoreSnapshot, nowMs: number): AppliedPlan | Promise<AppliedPlan>;
+}
+
+/**
+ * The planner the loop plans through: the scheduler thread once the server has started it (it
+ * takes a second or so to load its sources, and agents must reach a restarted server well within
+ * half their node lease, so the server listens first), else the adapter on the request thread,
+ * which also takes over for good if the thread dies: scheduling goes on, only slower.
+ */
+export class PlannerSlot implements Planner {
+  private thread: ThreadedPlanner | null = null;
+
+  constructor(
+    private readonly adapter: Planner,
+    private readonly onThreadLost: (e: Error) => void = () => {},
+  ) {}
+
+  /** The thread plans from now on. */
+  use(thread: ThreadedPlanner): void {
+    this.thread = thread;
+  }
+
+  /** Who plans the next cycle. */
+  get current(): Planner {
+    const failed = this.thread?.failed;
+    if (failed) {
+      this.thread = null;
+      this.onThreadLost(failed);
+    }
+    return this.thread ?? this.adapter;
+  }
+
+  refresh(store: LiveSource, nowMs: number): Promise<void> {
+    return this.current.refresh(store, nowMs);
+  }
+
+  plan(s: StoreSnapshot, nowMs: number): AppliedPlan | Promise<AppliedPlan> {
+    return this.current.plan(s, nowMs);
+  }
 }
 
 /** The store methods the worker may call, and a call of one. */
@@ -125,8 +164,8 @@ export type PlanReply =
   | { readonly ready: true }
   | { readonly failed: string };
 
-const boot = new URL('../../util/workerBoot.mjs', import.meta.url);
-const entry = new URL('./plannerWorker.ts', import.meta.url);
+const boot = sourceUrl('util/workerBoot.mjs');
+const entry = sourceUrl('server/scheduling/plannerWorker.ts');
 
 export class ThreadedPlanner implements Planner {
   /** What the worker has: jobs and tasks by identity, nodes by signature. */
@@ -181,6 +220,11 @@ export class ThreadedPlanner implements Planner {
       throw e;
     });
     return new ThreadedPlanner(worker);
+  }
+
+  /** Why the worker is gone (it crashed, or was closed); null while it runs. */
+  get failed(): Error | null {
+    return this.dead;
   }
 
   /** The worker's adapter refreshes its live inputs, reading the store through this thread. */
