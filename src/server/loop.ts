@@ -118,8 +118,9 @@ export class SchedulingLoop {
         this.kick = false;
         // A poked cycle waits at least three times as long as the last one took: under a burst
         // of submissions the loop takes at most about a quarter of the thread from the API.
-        this.restUntil = performance.now() + 3 * this.lastCycleMs;
-        this.schedule(poked ? Math.max(POKE_MS, 3 * this.lastCycleMs) : this.untilWake());
+        const rest = 3 * this.lastCycleMs;
+        this.restUntil = performance.now() + rest;
+        this.schedule(poked ? Math.max(POKE_MS, rest) : this.untilWake());
       });
     }, ms);
   }

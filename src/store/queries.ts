@@ -21,6 +21,10 @@ const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
 /** `$first, …` for n parameters. */
 const params = (first: number, n: number): string => Array.from({ length: n }, (_, i) => `$${first + i}`).join(', ');
 
+/** n rows of VALUES, one parameter per column cast to its type (`(CAST($1 AS BIGINT), …), …`), numbered from $1. */
+const castRows = (n: number, types: readonly string[]): string =>
+  Array.from({ length: n }, (_, i) => `(${types.map((t, k) => `CAST($${types.length * i + k + 1} AS ${t})`).join(', ')})`).join(', ');
+
 export const Q = {
   createMigrations: 'CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)',
   appliedMigrations: 'SELECT version FROM schema_migrations ORDER BY version',
@@ -116,23 +120,23 @@ export const Q = {
    * Answers the admitted jobs' ids and tenants.
    */
   admitJobs: (n: number): string =>
-    `WITH v(vid, vattempt, vkeep, vcap) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${4 * i + 1} AS BIGINT), CAST($${4 * i + 2} AS BIGINT), CAST($${4 * i + 3} AS INTEGER), CAST($${4 * i + 4} AS BIGINT))`).join(', ')})
+    `WITH v(vid, vattempt, vkeep, vcap) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'INTEGER', 'BIGINT'])})
      UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $${4 * n + 1}, power_cap_watts = CASE WHEN v.vkeep = 1 THEN jobs.power_cap_watts ELSE v.vcap END, ${JOB_VERSION}
      FROM v WHERE jobs.id = v.vid AND jobs.state || '' = 'pending' AND jobs.attempt = v.vattempt RETURNING id, tenant`,
   /** Binds n pending tasks: $1…$4 per task (job, index, node, GPUs as JSON). */
   bindTasks: (n: number): string =>
-    `WITH v(vjob, vidx, vnode, vgpus) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${4 * i + 1} AS BIGINT), CAST($${4 * i + 2} AS BIGINT), CAST($${4 * i + 3} AS TEXT), CAST($${4 * i + 4} AS TEXT))`).join(', ')})
+    `WITH v(vjob, vidx, vnode, vgpus) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'TEXT'])})
      UPDATE tasks SET state = 'assigned', node_id = v.vnode, gpus = v.vgpus, ${TASK_VERSION} FROM v WHERE tasks.job_id = v.vjob AND tasks.idx = v.vidx AND tasks.state || '' = 'pending'`,
   /** The attempts' records of n bound tasks, with what usage reports group by (tenant, queue, GPU model: migration 009): $1…$3 per task (job, index, GPU model), the bind time last. */
   insertAttempts: (n: number): string =>
-    `WITH v(vjob, vidx, vmodel) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS BIGINT), CAST($${3 * i + 3} AS TEXT))`).join(', ')})
+    `WITH v(vjob, vidx, vmodel) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT'])})
      INSERT INTO task_attempts (job_id, idx, attempt, node_id, gpus, gpu_milli, bound_at, tenant, queue, gpu_model)
      SELECT t.job_id, t.idx, t.attempt, t.node_id, t.gpus, t.gpu_milli, $${3 * n + 1}, j.tenant, j.queue, v.vmodel FROM v JOIN tasks t ON t.job_id = v.vjob AND t.idx = v.vidx JOIN jobs j ON j.id = t.job_id
      WHERE t.state || '' = 'assigned'
      ON CONFLICT (job_id, idx, attempt) DO NOTHING`,
   /** Pending reasons for n jobs in one statement (UPDATE … FROM VALUES runs on SQLite ≥ 3.33 and PostgreSQL). */
   setPendingReasons: (n: number): string =>
-    `WITH v(id, reason, est) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS BIGINT), CAST($${3 * i + 2} AS TEXT), CAST($${3 * i + 3} AS BIGINT))`).join(', ')})
+    `WITH v(id, reason, est) AS (VALUES ${castRows(n, ['BIGINT', 'TEXT', 'BIGINT'])})
      UPDATE jobs SET reason = v.reason, estimated_start = v.est, ${JOB_VERSION} FROM v WHERE jobs.id = v.id AND jobs.state || '' = 'pending'`,
   /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
   requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
@@ -162,7 +166,7 @@ export const Q = {
     FROM nodes n LEFT JOIN tasks t ON t.node_id = n.id AND t.state IN ${ACTIVE_IN} WHERE n.id = $1 ORDER BY t.job_id, t.idx`,
   /** Quiet heartbeats of n nodes in one statement (store/heartbeatWrites.ts): a node's last heartbeat never moves back. */
   heartbeatNodes: (n: number): string =>
-    `WITH v(id, at, telemetry) AS (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${3 * i + 1} AS TEXT), CAST($${3 * i + 2} AS BIGINT), CAST($${3 * i + 3} AS TEXT))`).join(', ')})
+    `WITH v(id, at, telemetry) AS (VALUES ${castRows(n, ['TEXT', 'BIGINT', 'TEXT'])})
      UPDATE nodes SET last_heartbeat = v.at, telemetry = v.telemetry FROM v WHERE nodes.id = v.id AND nodes.last_heartbeat <= v.at`,
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   // registered_at is the latest registration: with the count of lost nodes it versions capacity.

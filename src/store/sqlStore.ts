@@ -483,8 +483,8 @@ export class SqlStore implements Store {
       // one by one against the GPUs held; the chosen are written BIND_CHUNK to a statement.
       const states = new Map<number, { state: string; attempt: number }>();
       const planned = [...new Set(plan.binds.map((b) => Number(b.jobId)))];
-      for (let i = 0; i < planned.length; i += 500) {
-        const part = planned.slice(i, i + 500);
+      for (let i = 0; i < planned.length; i += SETTLE_CHUNK) {
+        const part = planned.slice(i, i + SETTLE_CHUNK);
         for (const r of await db.all<{ id: number; state: string; attempt: number }>(Q.jobStatesOf(part.length), part)) states.set(Number(r.id), { state: r.state, attempt: Number(r.attempt) });
       }
       const chosen: (typeof plan.binds)[number][] = [];
@@ -1348,7 +1348,7 @@ function queueFromRow(r: QueueRow): QueueConfig {
   };
 }
 
-/** Jobs read together when settle re-judges them. */
+/** Jobs read together when settle re-judges them, and when a plan's binds are checked (applyPlan). */
 const SETTLE_CHUNK = 500;
 
 /** Binds (and tasks) per multi-row statement of a plan's writes (applyPlan). */
