@@ -3,16 +3,18 @@
  * the bootstrap token (getting its own node token), then heartbeats every `heartbeatMs` (phases
  * spread over the interval) with telemetry for its GPUs and reports for its tasks, as a real
  * agent would, a task's end included: reported by an early heartbeat, no sooner than
- * EARLY_REPORT_GAP_MS after the last began (agent/agent.ts). A task "runs" for `SIM_SECONDS`
+ * EARLY_REPORT_GAP_MS after the last began (agent/agent.ts), and a wait for new work held between
+ * heartbeats (POST /v1/agent/wait: a bind wakes it, and the agent heartbeats at once, as
+ * agent.ts does; `waits: false` in the start message leaves it out). A task "runs" for `SIM_SECONDS`
  * from its env (absent: until told to stop), so no process is started. Driven by IPC from the
  * parent:
- *   → {type: 'start', url, agentToken, heartbeatMs, nodes: [{id, model, gpus, cpuMilli, memoryMib}]}
+ *   → {type: 'start', url, agentToken, heartbeatMs, waits?, nodes: [{id, model, gpus, cpuMilli, memoryMib}]}
  *   ← {type: 'ready'}   once every node is registered
- *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats)}
+ *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats), waits (woken so far)}
  *   → {type: 'stop'}    stops heartbeating and exits
  */
 import { Agent, request } from 'node:http';
-import { EARLY_REPORT_GAP_MS } from '../src/agent/agent.ts';
+import { EARLY_REPORT_GAP_MS, WAIT_FOR_WORK_MS } from '../src/agent/agent.ts';
 import type { TaskAssignment, TaskReport } from '../src/api/types.ts';
 
 interface NodePlan {
@@ -28,6 +30,8 @@ interface StartMessage {
   readonly url: string;
   readonly agentToken: string;
   readonly heartbeatMs: number;
+  /** Hold a wait for new work between heartbeats (default true). */
+  readonly waits?: boolean;
   readonly nodes: readonly NodePlan[];
 }
 
@@ -41,6 +45,9 @@ interface SimTask {
 }
 
 const http = new Agent({ keepAlive: true, maxSockets: 32 });
+/** The waits hold a connection each (one per node), apart from the heartbeats' pool. */
+const held = new Agent({ keepAlive: true });
+let waits = 0;
 let nextPid = 1000;
 let heartbeats = 0;
 let errors = 0;
@@ -49,10 +56,10 @@ let latency: number[] = [];
 let stopped = false;
 const agents: SimAgent[] = [];
 
-function post(url: URL, token: string, body: unknown): Promise<{ status: number; json: unknown }> {
+function post(url: URL, token: string, body: unknown, pool = http): Promise<{ status: number; json: unknown }> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: http, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+    const req = request(url, { method: 'POST', agent: pool, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -75,6 +82,9 @@ class SimAgent {
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
   private lastBeatAt = 0;
+  /** The node's wake counter from the last answer (agent/agent.ts); a wake during a beat sends another after it. */
+  private wakeSeq: number | null = null;
+  private beatAgain = false;
 
   constructor(
     private readonly base: string,
@@ -92,10 +102,31 @@ class SimAgent {
     clearTimeout(this.timer);
   }
 
-  /** After a heartbeat: the next regular one, or an early one for a task that ends before it. */
+  /** Holds a wait for new work (as agent.ts does); a wake sends a heartbeat as soon as the gap allows. */
+  async waitForWork(): Promise<void> {
+    while (!stopped) {
+      const after = this.wakeSeq;
+      try {
+        if (after === null) throw new Error('no counter yet');
+        const r = await post(new URL('/v1/agent/wait', this.base), this.token, { node: this.plan.id, after, timeoutMs: WAIT_FOR_WORK_MS }, held);
+        const a = r.json as { seq?: unknown; woke?: unknown } | null;
+        if (r.status !== 200 || typeof a?.seq !== 'number') throw new Error(`wait ${this.plan.id}: ${r.status}`);
+        this.wakeSeq = a.seq;
+        if (a.woke !== true) continue;
+        waits++;
+        if (this.busy) this.beatAgain = true;
+        else this.schedule(Math.max(0, this.lastBeatAt + EARLY_REPORT_GAP_MS - Date.now()));
+      } catch {
+        await new Promise((ok) => setTimeout(ok, this.heartbeatMs));
+      }
+    }
+  }
+
+  /** After a heartbeat: the next regular one, or an early one for a task that ends before it (or a wake heard during it). */
   private scheduleNext(): void {
     const now = Date.now();
-    let end = Infinity;
+    let end = this.beatAgain ? now : Infinity;
+    this.beatAgain = false;
     for (const t of this.tasks.values()) end = Math.min(end, t.stopped ? now : t.endAt);
     const regular = this.lastBeatAt + this.heartbeatMs;
     const early = Math.max(end, this.lastBeatAt + EARLY_REPORT_GAP_MS);
@@ -142,6 +173,8 @@ class SimAgent {
       latency.push(performance.now() - t0);
       heartbeats++;
       if (r.status !== 200) throw new Error(`heartbeat ${this.plan.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+      const wakeSeq = (r.json as { wakeSeq?: unknown }).wakeSeq;
+      this.wakeSeq = typeof wakeSeq === 'number' ? wakeSeq : null;
       // Exited runs were reported: forget them; then take the desired state.
       for (const rep of reports) if (rep.state === 'exited') this.tasks.delete(rep.runId);
       const desired = (r.json as { tasks: TaskAssignment[] }).tasks;
@@ -180,6 +213,7 @@ async function start(m: StartMessage): Promise<void> {
   );
   // Phases spread evenly over the interval, as independent agents' would be.
   agents.forEach((a, i) => a.schedule(Math.floor((i * m.heartbeatMs) / agents.length)));
+  if (m.waits !== false) for (const a of agents) void a.waitForWork();
   process.send?.({ type: 'ready' });
 }
 
@@ -193,12 +227,13 @@ process.on('message', (m: { type: string }) => {
       process.exit(1);
     });
   } else if (m.type === 'stats') {
-    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency });
+    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency, waits });
     latency = [];
   } else if (m.type === 'stop') {
     stopped = true;
     for (const a of agents) a.stop();
     http.destroy();
+    held.destroy();
     process.disconnect?.();
   }
 });

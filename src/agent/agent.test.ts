@@ -138,3 +138,37 @@ test("a task's end is reported by an early heartbeat, not the next regular one",
     await server.close();
   }
 });
+
+test('a task bound to the node starts at once: the server wakes the agent, which does not wait for its next heartbeat', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-agent-'));
+  const server = await startServer({
+    dataDir: dir, databaseUrl: 'memory:', port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 100, nodeLeaseMs: 60_000,
+    config: { adminToken: null, agentToken: null, tenants: [{ name: 't', tokens: [TENANT] }], queues: [] },
+  });
+  const lines: string[] = [];
+  const agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'n1', gpus: '1xH100', forceSimulated: true, dataDir: join(dir, 'agent'), heartbeatMs: 6000, log: (l) => lines.push(l) });
+  const api = async (path: string, init: RequestInit = {}): Promise<any> => (await fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${TENANT}`, 'content-type': 'application/json' } })).json();
+  try {
+    await agent.start();
+    await until('the first heartbeat', async () => (agent.heartbeats > 0 ? true : undefined), 30_000, lines);
+    await sleep(500); // the agent's wait is held now; its next regular heartbeat is 5.5 s away
+    const submittedAt = Date.now();
+    const { jobs } = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ name: 'soon', tasks: [{ gpus: 1, command: 'sleep 5' }] }) });
+    const started = await until('the task to start', async () => {
+      const r = await api(`/v1/jobs/${jobs[0].id}`);
+      return r.tasks[0]?.startedAt ? (r.tasks[0].startedAt as number) : undefined;
+    }, 30_000, lines);
+    assert.ok(started - submittedAt < 2500, `started ${started - submittedAt} ms after its submission (the next regular heartbeat was 5.5 s away)`);
+    // Cancelling wakes it too: the task is stopped before the next regular heartbeat.
+    const cancelledAt = Date.now();
+    await api(`/v1/jobs/${jobs[0].id}/cancel`, { method: 'POST', body: '{}' });
+    const ended = await until('the task to end', async () => {
+      const r = await api(`/v1/jobs/${jobs[0].id}`);
+      return r.tasks[0]?.finishedAt ? (r.tasks[0].finishedAt as number) : undefined;
+    }, 30_000, lines);
+    assert.ok(ended - cancelledAt < 3000, `stopped ${ended - cancelledAt} ms after the cancel`);
+  } finally {
+    await agent.stop(true);
+    await server.close();
+  }
+});

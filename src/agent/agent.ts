@@ -74,6 +74,13 @@ const FENCE_FILE = 'fence.json';
  * end one after another must not flood the server).
  */
 export const EARLY_REPORT_GAP_MS = 200;
+/**
+ * How long the server holds the agent's wait for new work (POST /v1/agent/wait,
+ * server/nodeWakeups.ts): a task bound to this node, or one stopped, is heard of at once instead
+ * of at the next heartbeat; the wake sends a heartbeat (no sooner than EARLY_REPORT_GAP_MS after
+ * the last began), which carries the desired tasks as always.
+ */
+export const WAIT_FOR_WORK_MS = 25_000;
 /** The energy meter's state (agent/energyMeter.ts): counters survive an agent restart. */
 export const ENERGY_FILE = 'energy.json';
 /**
@@ -120,6 +127,12 @@ export class Agent {
   /** When the last heartbeat began (ms), and whether a task has ended since (see EARLY_REPORT_GAP_MS). */
   private lastBeatAt = 0;
   private endsUnreported = false;
+  /** The node's wake counter from the last answer (null: none yet, or a server without waits); a wake during a heartbeat sends another after it. */
+  private wakeSeq: number | null = null;
+  private beatAgain = false;
+  private waitPause: NodeJS.Timeout | null = null;
+  /** Ends the wait loop's pause: a heartbeat brought a counter to wait on. */
+  private resumeWaits: (() => void) | null = null;
   private telemetry: GpuTelemetry[] = [];
   private sampling: Promise<void> | null = null;
   /** This node's own token (see NODE_TOKEN_FILE); null: none yet. */
@@ -180,6 +193,7 @@ export class Agent {
     // Without --listen the address is known only once a server is reached (register()).
     if (host !== undefined) await this.listenOn(host);
     this.loop(0);
+    void this.waitForWork();
     this.watchTimer = setInterval(() => {
       const now = Date.now();
       this.checkFence(now);
@@ -201,6 +215,50 @@ export class Agent {
       if (n > 0) this.log(`no heartbeat for ${now - this.lastOkAt} ms, half the node lease (${lease} ms): stopped ${n} task(s) so that none runs on after the server requeues it`);
     }
     if (this.fenced) this.runner.tick(now);
+  }
+
+  /**
+   * Holds a wait for new work while registered and not fenced (see WAIT_FOR_WORK_MS); a wake
+   * sends a heartbeat. A refused or failed wait is tried again a heartbeat interval later, so a
+   * server without waits costs one request per interval and no more.
+   */
+  private async waitForWork(): Promise<void> {
+    const every = this.o.heartbeatMs ?? 2000;
+    const pause = (ms: number) =>
+      new Promise<void>((ok) => {
+        this.resumeWaits = ok;
+        this.waitPause = setTimeout(ok, ms);
+      });
+    while (!this.stopped) {
+      const after = this.wakeSeq;
+      if (after === null || this.fenced || !this.registered) {
+        await pause(every);
+        continue;
+      }
+      try {
+        const { status, json } = await this.call('/v1/agent/wait', { node: this.nodeName, after, timeoutMs: WAIT_FOR_WORK_MS }, undefined, WAIT_FOR_WORK_MS + 5000);
+        const a = json as { seq?: unknown; woke?: unknown } | null;
+        if (status !== 200 || typeof a?.seq !== 'number') {
+          await pause(every);
+          continue;
+        }
+        this.wakeSeq = a.seq;
+        if (a.woke === true) this.beatSoon();
+      } catch {
+        if (!this.stopped) await pause(every);
+      }
+    }
+  }
+
+  /** The next heartbeat as soon as EARLY_REPORT_GAP_MS allows (after the one under way, if any). */
+  private beatSoon(): void {
+    if (this.stopped) return;
+    if (this.busy !== null) {
+      this.beatAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.loop(Math.max(0, this.lastBeatAt + EARLY_REPORT_GAP_MS - Date.now()));
   }
 
   /** Sends the next heartbeat now when a task has ended since the last one began (see EARLY_REPORT_GAP_MS). */
@@ -335,9 +393,10 @@ export class Agent {
     this.timer = setTimeout(() => {
       this.lastBeatAt = Date.now();
       this.endsUnreported = false;
+      this.beatAgain = false;
       this.busy = this.beat().finally(() => {
         this.busy = null;
-        this.loop(this.o.heartbeatMs ?? 2000);
+        this.loop(this.beatAgain ? Math.max(0, this.lastBeatAt + EARLY_REPORT_GAP_MS - Date.now()) : (this.o.heartbeatMs ?? 2000));
       });
     }, ms);
   }
@@ -409,12 +468,12 @@ export class Agent {
     if (typeof key === 'string' && key.length > 0) this.logKey = key;
   }
 
-  private async call(path: string, body: unknown, token = this.nodeToken ?? this.o.token): Promise<{ status: number; json: unknown }> {
+  private async call(path: string, body: unknown, token = this.nodeToken ?? this.o.token, timeoutMs = 5000): Promise<{ status: number; json: unknown }> {
     const servers = this.o.servers;
     for (let attempt = 0; attempt < servers.length; attempt++) {
       const base = servers[this.serverIndex % servers.length] as string;
       try {
-        const { status, json } = await this.link.post(`${base}${path}`, token, body, 5000);
+        const { status, json } = await this.link.post(`${base}${path}`, token, body, timeoutMs);
         if (status >= 500) throw new Error(`${base}: ${status}`);
         return { status, json };
       } catch (e) {
@@ -485,6 +544,9 @@ export class Agent {
       const tasks = (json as { tasks?: unknown } | null)?.tasks;
       if (!Array.isArray(tasks)) throw new Error(`the server answered the heartbeat without a task list: ${JSON.stringify(json).slice(0, 200)}`);
       this.heartbeatOk(sentAt, json);
+      const wakeSeq = (json as { wakeSeq?: unknown }).wakeSeq;
+      this.wakeSeq = typeof wakeSeq === 'number' ? wakeSeq : null;
+      if (this.wakeSeq !== null) this.resumeWaits?.();
       this.meter.acknowledged(energy.seq);
       this.takeLogKey(json);
       this.phantoms.clear();
@@ -590,6 +652,7 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.waitPause) clearTimeout(this.waitPause);
     await this.busy;
     if (killTasks) this.runner.killAll();
     await new Promise<void>((ok) => (this.http ? this.http.close(() => ok()) : ok()));

@@ -129,6 +129,33 @@ export const HeartbeatSchema = Type.Object(
   { 'x-message': 'must be an object' },
 );
 
+/** Longest wait an agent may ask for (POST /v1/agent/wait). */
+export const MAX_WAIT_MS = 60_000;
+
+/** POST /v1/agent/wait: answered when the node has new work (server/nodeWakeups.ts) or at the timeout. */
+export const WaitSchema = Type.Object(
+  {
+    node: text('a node name', 63, 1, NODE_NAME.source),
+    after: int(0, Number.MAX_SAFE_INTEGER, { description: "the node's wake counter the agent last saw (wakeSeq of a heartbeat answer, or seq of a wait's)" }),
+    timeoutMs: Type.Optional(int(100, MAX_WAIT_MS, { description: 'answer with woke false after this long (default 25,000)' })),
+  },
+  { 'x-message': 'must be an object {node, after, timeoutMs?}' },
+);
+
+export interface WaitRequest {
+  readonly node: string;
+  readonly after: number;
+  readonly timeoutMs: number;
+}
+
+/** Validates a wait body. */
+export function parseWait(b: unknown): Checked<WaitRequest> {
+  const errors = checkSchema(WaitSchema, b);
+  if (errors.length) return { ok: false, errors };
+  const w = b as Record<string, unknown>;
+  return { ok: true, value: { node: w['node'] as string, after: w['after'] as number, timeoutMs: (w['timeoutMs'] as number | undefined) ?? 25_000 } };
+}
+
 /** Validates a registration body. */
 export function parseRegistration(b: unknown): Checked<NodeRegistration> {
   const errors = checkSchema(RegistrationSchema, b);

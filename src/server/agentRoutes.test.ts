@@ -102,4 +102,38 @@ describe('agent routes', () => {
     const bigger = await call('/v1/agent/register', JSON.stringify({ ...shrunk, cpuMilli: 16000, gpus: [...gpus, { index: 2, model: 'H100', memoryMib: 1, uuid: 'GPU-2' }] }), tokens[mine]);
     assert.equal(bigger.status, 200, 'growing is fine');
   });
+
+  test("a wait is answered when the loop binds to or cancels on its node, only its own node's, and times out otherwise", async () => {
+    const seqOf = async (node: string) => (await hb(node, { reports: [] })).json.wakeSeq as number;
+    const wait = (node: string, after: number, timeoutMs: number, token = tokens[node] ?? AGENT) => call('/v1/agent/wait', JSON.stringify({ node, after, timeoutMs }), token);
+    const seq = { n1: await seqOf('n1'), n2: await seqOf('n2') };
+    const waits = { n1: wait('n1', seq.n1, 20_000), n2: wait('n2', seq.n2, 20_000) };
+    const sub = await call('/v1/jobs', JSON.stringify({ name: 'wakes', tasks: [{ gpus: 1, command: 'sleep 9' }] }), ALICE);
+    assert.equal(sub.status, 201);
+    const id = sub.json.jobs[0].id as string;
+    const t0 = performance.now();
+    await server.loop.tick();
+    const node = (await server.store.listTasks(id))[0]?.node as 'n1' | 'n2';
+    const other = node === 'n1' ? 'n2' : 'n1';
+    const woken = await waits[node];
+    assert.equal(woken.status, 200);
+    assert.deepEqual(woken.json, { seq: seq[node] + 1, woke: true });
+    assert.ok(performance.now() - t0 < 5_000, 'answered when the task was bound, not at the timeout');
+    assert.equal(await seqOf(node), seq[node] + 1, 'the heartbeat answer carries the counter');
+    // The other node heard nothing: its wait runs to its timeout (short here).
+    assert.deepEqual((await wait(other, seq[other], 300)).json, { seq: seq[other], woke: false });
+    // Cancelling the job wakes its node again (its task is to stop).
+    const stopWait = wait(node, seq[node] + 1, 20_000);
+    assert.equal((await call(`/v1/jobs/${id}/cancel`, '{}', ALICE)).status, 200);
+    assert.deepEqual((await stopWait).json, { seq: seq[node] + 2, woke: true });
+    // A counter ahead of this server's (another server's, or before a restart) is answered at once.
+    assert.deepEqual((await wait(other, seq[other] + 50, 20_000)).json, { seq: seq[other], woke: true });
+    // Only for its own node, only agents, and every bad field named.
+    assert.ok(tokens['n2'], 'n2 has a node token of its own');
+    assert.equal((await wait('n1', 0, 300, tokens['n2'])).status, 403);
+    assert.equal((await wait('n1', 0, 300, ALICE)).status, 403);
+    const bad = await call('/v1/agent/wait', JSON.stringify({ node: 'n1', after: -1, timeoutMs: 10 ** 9 }), tokens['n1'] ?? AGENT);
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path), ['after', 'timeoutMs']);
+  });
 });

@@ -2,10 +2,11 @@
  * The agent routes: a node registers (the bootstrap token once, then its own node token: see
  * docs/security.md) and heartbeats (telemetry and task reports in, its desired tasks out). Every
  * body is checked by api/agentSchema.ts; an agent acts only for its own node; its address must be
- * where it registered from (agentLink.ts). Registered from buildApp (app.ts) with one line.
+ * where it registered from (agentLink.ts). Between heartbeats an agent holds a wait, answered as
+ * soon as its node has new work (nodeWakeups.ts). Registered from buildApp (app.ts) with one line.
  */
 import type { FastifyInstance } from 'fastify';
-import { HeartbeatSchema, parseHeartbeat, parseRegistration, RegistrationSchema, type Checked } from '../api/agentSchema.ts';
+import { HeartbeatSchema, parseHeartbeat, parseRegistration, parseWait, RegistrationSchema, WaitSchema, type Checked } from '../api/agentSchema.ts';
 import { answers, RESPONSES } from '../api/apiSchemas.ts';
 import type { NodeRegistration } from '../api/types.ts';
 import { ApiError } from '../api/errors.ts';
@@ -14,6 +15,7 @@ import { agentAddressProblem } from './agentLink.ts';
 import { authenticate, hashToken, newToken, requireNode, requireRole } from './auth.ts';
 import { refuse } from './query.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
+import type { NodeWakeups } from './nodeWakeups.ts';
 
 export interface AgentRouteOptions {
   readonly store: Store;
@@ -27,6 +29,8 @@ export interface AgentRouteOptions {
   readonly logKey: (node: string) => string;
   /** Prices for the energy the heartbeats report (docs/energy.md); absent: energy is not recorded. */
   readonly prices?: EnergyPrices;
+  /** Wakes a node's agent when it has new work (the answer to its wait). */
+  readonly wakeups: NodeWakeups;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,7 +74,18 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     if (tasks === null) throw new ApiError('not_found', `node ${b.node} is not registered`);
     if (b.reports.some((r) => r.state === 'exited')) o.onReports();
     // The log key goes only to the node's own credential (a legacy node heartbeating with the shared bootstrap token gets none).
-    return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs, ...(p.role === 'node' ? { logKey: o.logKey(b.node) } : {}) };
+    return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs, wakeSeq: o.wakeups.seq(b.node), ...(p.role === 'node' ? { logKey: o.logKey(b.node) } : {}) };
+  });
+
+  app.post('/v1/agent/wait', { schema: { description: "Agent: wait until the node has new work (a task bound to it or stopped), then heartbeat. Answered at once when the node's wake counter is past `after`, else when it moves or, with woke false, at a random time from half of timeoutMs to all of it (so waits begun together end apart). A hint only: the heartbeat carries the desired tasks.", tags: ['agent'], body: WaitSchema, response: answers(200, RESPONSES.wait) } }, async (req) => {
+    const p = await authenticate(o.store, req.headers.authorization, o.clock());
+    requireRole(p, 'agent', 'node');
+    const w = checked(parseWait(req.body), 'wait');
+    await requireNode(o.store, p, w.node);
+    if (!(await o.store.getNode(w.node))) throw new ApiError('not_found', `node ${w.node} is not registered`);
+    // Answered within a random part of the timeout (half to all of it): waits begun together, as
+    // after a server restart, do not all end and come back together.
+    return o.wakeups.wait(w.node, w.after, Math.round(w.timeoutMs * (0.5 + Math.random() / 2)));
   });
 }
 

@@ -8,12 +8,13 @@ import swagger from '@fastify/swagger';
 import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { JOB_KINDS, parseJobSpec } from '../api/spec.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
-import { JOB_STATES, TERMINAL_JOB_STATES, type QueueInfo } from '../api/types.ts';
+import { ACTIVE_TASK_STATES, JOB_STATES, TERMINAL_JOB_STATES, type QueueInfo } from '../api/types.ts';
 import type { Store } from '../store/store.ts';
 import { openJobsById } from '../store/openJobIndex.ts';
 import { boundedBody } from './agentLink.ts';
 import { authenticate, hashToken, newToken, queueOpenTo, queueTenants, requireRole, type Principal } from './auth.ts';
 import { registerAgentRoutes } from './agentRoutes.ts';
+import { NodeWakeups } from './nodeWakeups.ts';
 import { expiryOf, registerTokenRoutes } from './tokenRoutes.ts';
 import type { Metrics } from './metrics.ts';
 import { queueQuotaFields } from './config.ts';
@@ -56,6 +57,8 @@ export interface AppOptions {
   readonly serviceTimeScale?: number;
   /** Tariff, carbon, PUE and GPU-hour prices for usage records and reports (default: core/energy/pricing.ts). */
   readonly prices?: EnergyPrices;
+  /** Agents' waits for new work (nodeWakeups.ts), shared with the loop that binds; default: this app's own. */
+  readonly wakeups?: NodeWakeups;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -133,7 +136,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerWhatIfRoutes(app, { store, clock });
   registerIdleRoutes(app, { store, clock, config: o.idle ?? DEFAULT_IDLE_CONFIG });
   const submissionCheck = new SubmissionCheck(store);
-  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey, prices: o.prices ?? DEFAULT_PRICES });
+  const wakeups = o.wakeups ?? new NodeWakeups();
+  // Held waits are answered before the server stops listening, so a close does not wait out their timeouts.
+  app.addHook('preClose', async () => wakeups.close());
+  /** Tells the agents running a job's tasks to heartbeat now (a cancel or preemption stops them). */
+  const wakeJobNodes = async (id: string): Promise<void> => wakeups.wake((await store.listTasks(id)).flatMap((t) => (t.node !== null && ACTIVE_TASK_STATES.includes(t.state) ? [t.node] : [])));
+  registerAgentRoutes(app, { store, clock, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs ?? 15_000, onReports: o.onSubmit, logKey: o.agentLogKey, prices: o.prices ?? DEFAULT_PRICES, wakeups });
   registerUsageRoutes(app, { store, clock, prices: o.prices ?? DEFAULT_PRICES, onBudget: o.onSubmit });
   const visibleJob = async (p: Principal, id: string) => {
     const job = await store.getJob(id);
@@ -270,6 +278,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const job = await visibleJob(p, id);
     const after = await store.cancel(id, p.name, clock());
     if (!after) throw new ApiError('conflict', `job ${id} is already ${job.state}`);
+    await wakeJobNodes(id);
     o.onSubmit();
     return { job: after };
   });
@@ -281,6 +290,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const job = await visibleJob(p, id);
     const after = await store.preempt(id, `preempted by ${p.name}`, clock());
     if (!after) throw new ApiError('conflict', `job ${id} is ${job.state}, not running`);
+    await wakeJobNodes(id);
     return { job: after };
   });
 

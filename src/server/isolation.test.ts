@@ -39,6 +39,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   // The bootstrap (agent) token registers a node once; the node's own token does the rest.
   'POST /v1/agent/register': ['agent', 'node'],
   'POST /v1/agent/heartbeat': ['node'],
+  'POST /v1/agent/wait': ['node'],
   'GET /v1/tokens': ['admin'],
   'POST /v1/tokens': ['admin'],
   'DELETE /v1/tokens/{id}': ['admin'],
@@ -158,6 +159,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     'POST /v1/tenants': { name: 'iso-new' },
     'POST /v1/agent/register': registration,
     'POST /v1/agent/heartbeat': { node: NODE, reports: [], telemetry: [] },
+    'POST /v1/agent/wait': { node: NODE, after: 0, timeoutMs: 100 },
     'POST /v1/tokens': { role: 'tenant', tenant: 'bob' },
     'POST /v1/jobs/validate': { name: 'iso', queue: 'alice', tasks: [{ gpus: 1, command: 'true' }] },
     'POST /v1/whatif': { policies: ['fifo', 'nope'] },

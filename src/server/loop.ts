@@ -27,6 +27,8 @@ export interface LoopOptions {
   readonly idle?: { enforce(snap: StoreSnapshot, now: number, leaderSince: number): Promise<unknown> };
   /** GPUs services keep from lending now (the services' controller), handed to the scheduler with each snapshot. */
   readonly reservations?: () => StoreSnapshot['reservations'];
+  /** Told the nodes an applied plan bound tasks to or stopped tasks on, so their agents hear of it now (nodeWakeups.ts). */
+  readonly onNodesChanged?: (nodes: ReadonlySet<string>) => void;
   /** Told the applied preemptions that took lent GPUs back for a service. */
   readonly onReclaim?: (preemptions: AppliedPlan['preemptions']) => void;
   /**
@@ -179,6 +181,7 @@ export class SchedulingLoop {
       const applied = held && (await this.store.applyPlan(plan, now, this.opts.serverId));
       // Suspends and resumes only once the plan is in the store (its binds are active tasks then, which keep a node up).
       if (applied && plan.nodePower?.length && this.opts.power) await this.opts.power.apply(plan.nodePower, now).catch((e: unknown) => this.opts.onError?.(e));
+      if (applied && this.opts.onNodesChanged) this.opts.onNodesChanged(changedNodes(plan, snap));
       const reclaims = plan.preemptions.filter((p) => p.reclaim !== undefined);
       if (applied && reclaims.length) this.opts.onReclaim?.(reclaims);
       if (applied && this.opts.onAdmitted) {
@@ -203,4 +206,15 @@ export class SchedulingLoop {
     await this.running;
     if (this.leader) await this.store.releaseLease(SCHEDULER_LEASE, this.opts.serverId).catch(() => {});
   }
+}
+
+/** The nodes a plan binds tasks to or stops tasks on. */
+function changedNodes(plan: AppliedPlan, snap: StoreSnapshot): Set<string> {
+  const nodes = new Set<string>();
+  for (const b of plan.binds) for (const t of b.tasks) nodes.add(t.node);
+  if (plan.preemptions.length) {
+    const stopped = new Set(plan.preemptions.map((p) => p.jobId));
+    for (const t of snap.activeTasks) if (stopped.has(t.jobId)) nodes.add(t.node);
+  }
+  return nodes;
 }

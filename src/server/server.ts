@@ -14,6 +14,7 @@ import { hashToken } from './auth.ts';
 import { EMPTY_CONFIG, energyStagesOf, schedulingOptions, type ClusterConfig } from './config.ts';
 import { NodePower, nodePowerMetrics } from './power/nodePower.ts';
 import { stageNames } from './scheduling/energyStages.ts';
+import { NodeWakeups } from './nodeWakeups.ts';
 import { SchedulingLoop } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
@@ -167,8 +168,11 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
   });
   // Suspends and resumes the consolidate stage asks for (Slurm's power saving: power/nodePower.ts).
   const power = new NodePower(store, energy.nodePower, { log, clock: Date.now, onChange: () => poke(), onAction: nodePowerMetrics(metrics.registry) });
+  // Agents wait for news of their node between heartbeats; the loop's binds and stops wake them.
+  const wakeups = new NodeWakeups();
   const loop = new SchedulingLoop(store, planner, {
     idle,
+    onNodesChanged: (nodes) => wakeups.wake(nodes),
     power,
     reservations: () => services.reservations(),
     onReclaim: (preemptions) => void services.reclaimed(preemptions).catch((e: unknown) => log(`services: ${(e as Error).message}`)),
@@ -200,6 +204,7 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     idle: idleConfig,
     prices,
+    wakeups,
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
   });
   // Finished usage records are folded into daily rollups in the background (store/usage.ts).
