@@ -177,7 +177,7 @@ export const Q = {
   setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
-  nodeAddresses: 'SELECT t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id = $1 ORDER BY t.idx',
+  nodeAddressesOfJobs: (n: number): string => `SELECT t.job_id AS job_id, t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id IN (${params(1, n)}) ORDER BY t.job_id, t.idx`,
 
   // Services (migration 007, store/services.ts).
   insertService: 'INSERT INTO services (job_id, min_replicas, max_replicas, desired, keep_milli, updated_at) VALUES ($1, $2, $3, $4, $5, $6)',

@@ -745,20 +745,27 @@ export class SqlStore implements Store {
   private async assignmentsFor(db: SqlDb, nodeId: string, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
     const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
     const jobs = new Map<number, { row: JobRow; spec: JobSpec; peers: string[] }>();
+    // The jobs not cached are read together (a node given an array's tasks gets hundreds at once).
+    const uncached = [...new Set(active.filter((t) => !this.runInfo.get(t.job_id, t.attempt, now)).map((t) => Number(t.job_id)))];
+    for (let c = 0; c < uncached.length; c += SETTLE_CHUNK) {
+      const part = uncached.slice(c, c + SETTLE_CHUNK);
+      const peersOf = new Map<number, string[]>();
+      for (const a of await db.all<{ job_id: number; idx: number; address: string }>(Q.nodeAddressesOfJobs(part.length), part)) {
+        const id = Number(a.job_id);
+        const peers = peersOf.get(id) ?? [];
+        peersOf.set(id, peers);
+        peers.push(`${hostOf(a.address)}:${PEER_PORT_BASE + (id % 5000) * 4 + Number(a.idx)}`);
+      }
+      for (const row of await db.all<JobRow>(Q.jobsByIds(part.length), part)) jobs.set(Number(row.id), { row, spec: JSON.parse(row.spec) as JobSpec, peers: peersOf.get(Number(row.id)) ?? [] });
+    }
     const out: TaskAssignment[] = [];
     for (const t of active) {
-      let job = jobs.get(t.job_id);
-      if (!job) job = this.runInfo.get(t.job_id, t.attempt, now);
+      let job = this.runInfo.get(t.job_id, t.attempt, now);
       if (!job) {
-        const row = await db.get<JobRow>(Q.jobById, [t.job_id]);
-        if (!row) continue;
-        const addrs = await db.all<{ idx: number; address: string }>(Q.nodeAddresses, [t.job_id]);
-        const port = PEER_PORT_BASE + (t.job_id % 5000) * 4;
-        const peers = addrs.map((a) => `${hostOf(a.address)}:${port + a.idx}`);
-        job = { row, spec: JSON.parse(row.spec) as JobSpec, peers };
+        job = jobs.get(Number(t.job_id));
+        if (!job) continue;
         this.runInfo.set(t.job_id, t.attempt, job, now);
       }
-      jobs.set(t.job_id, job);
       const group = groupOf(job.spec, t.idx);
       out.push({
         runId: runIdOf(t.job_id, t.idx, t.attempt),
