@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Job } from '../api/types.ts';
-import { hasRun, openJobsById, registerOpenJobs, startedJobs } from './openJobIndex.ts';
+import { ChangeLog, hasRun, openJobChanges, openJobsById, registerOpenJobs, startedJobs } from './openJobIndex.ts';
 
 const job = (id: string, state: Job['state'], attempt = 0, runSeconds = 0): Job => ({ id, state, attempt, runSeconds }) as Job;
 
@@ -25,4 +25,24 @@ test('a registered index is what a list answers, as the store keeps it', () => {
   registerOpenJobs(list, byId, started);
   assert.equal(openJobsById(list), byId);
   assert.equal(startedJobs(list), started);
+});
+
+test('the changes between two lists of one log: merged in order; null once the log no longer holds them or after a full read', () => {
+  const job = (id: string, attempt = 0) => ({ id, attempt }) as unknown as Job;
+  const log = new ChangeLog();
+  const lists: Job[][] = [];
+  const register = (list: Job[], seq: number): Job[] => (registerOpenJobs(list, new Map(), [], { log, seq }), lists.push(list), list);
+  const l0 = register([job('1'), job('2')], log.restart());
+  const l1 = register([job('1', 1), job('2'), job('3')], log.add({ upserts: [job('1', 1), job('3')], removed: [] }));
+  const l2 = register([job('1', 1), job('3')], log.add({ upserts: [], removed: ['2'] }));
+  const l3 = register([job('1', 1), job('2', 5)], log.add({ upserts: [job('2', 5)], removed: ['3'] }));
+  const c = openJobChanges(l3, l0);
+  assert.deepEqual(c?.upserts.map((j) => `${j.id}/${j.attempt}`).sort(), ['1/1', '2/5'], 'job 3 came and went; job 2 left and came back');
+  assert.deepEqual(c?.removed, ['3']);
+  assert.deepEqual(openJobChanges(l2, l2), { upserts: [], removed: [] });
+  assert.equal(openJobChanges(l1, [job('1')]), null, 'a list from elsewhere');
+  for (let i = 0; i < ChangeLog.KEPT; i++) register([], log.add({ upserts: [], removed: [] }));
+  assert.equal(openJobChanges(lists.at(-1) as Job[], l1), null, 'older than the log holds');
+  const full = register([job('9')], log.restart());
+  assert.equal(openJobChanges(full, lists.at(-2) as Job[]), null, 'across a full read');
 });

@@ -15,7 +15,7 @@ import type { JobSpec } from '../api/spec.ts';
 import type { Job } from '../api/types.ts';
 import { JOB_COLS, OPEN_JOBS_IN } from './queries.ts';
 import { jobFromRow, type JobRow } from './rows.ts';
-import { hasRun, registerOpenJobs } from './openJobIndex.ts';
+import { ChangeLog, hasRun, registerOpenJobs } from './openJobIndex.ts';
 import type { SqlDb } from './sqlDb.ts';
 
 const OPEN = new Set(['pending', 'admitted', 'running', 'preempted']);
@@ -45,6 +45,8 @@ export class OpenJobsMirror {
   private list: Job[] = [];
   private dirty = true;
   private tail: Promise<unknown> = Promise.resolve();
+  /** What each refresh changed, for readers of an older list (openJobIndex.ts openJobChanges). */
+  private readonly log = new ChangeLog();
 
   /** The open jobs, oldest first, as of now; reads only what changed since the last call. */
   refresh(db: SqlDb): Promise<readonly Job[]> {
@@ -71,6 +73,8 @@ export class OpenJobsMirror {
       const full = this.watermark === null;
       const rows = full ? await db.all<JobRow>(OPEN_JOBS_Q.all) : (await db.all<JobRow>(OPEN_JOBS_Q.changed, [this.watermark])).sort((a, b) => Number(a.id) - Number(b.id));
       const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(String(r.id))).map((r) => Number(r.id));
+      const upserts: Job[] = [];
+      const removed: string[] = [];
       const specs = new Map<number, JobSpec>();
       for (let i = 0; i < missing.length; i += 500) {
         const ids = missing.slice(i, i + 500);
@@ -83,6 +87,7 @@ export class OpenJobsMirror {
           if (had) {
             this.jobs.delete(had.id);
             this.started.delete(had.id);
+            removed.push(had.id);
             this.dirty = true;
           }
           continue;
@@ -91,6 +96,7 @@ export class OpenJobsMirror {
         if (!spec) continue; // deleted between the two reads
         const job = jobFromRow(r, spec);
         this.jobs.set(job.id, job);
+        upserts.push(job);
         if (hasRun(job)) this.started.set(job.id, job);
         else this.started.delete(job.id);
         this.dirty = true;
@@ -109,7 +115,8 @@ export class OpenJobsMirror {
           this.ordered = true;
         }
         const started = [...this.started.values()].sort((a, b) => Number(a.id) - Number(b.id));
-        registerOpenJobs(this.list, this.jobs, started);
+        const seq = full ? this.log.restart() : this.log.add({ upserts, removed });
+        registerOpenJobs(this.list, this.jobs, started, { log: this.log, seq });
         this.dirty = false;
       }
       return this.list;

@@ -57,11 +57,13 @@ test(`the scheduler thread plans what the adapter plans, over deltas, live input
     await expect(8000);
     // Several changes in one cycle (jobs submitted, the oldest waiting one cancelled): the thread
     // brings its pending list up to date from the changes alone, and still plans the same.
+    const walks = thread.jobWalks;
     for (let i = 0; i < 5; i++) await store.submit('default', spec(`burst${i}`, 4), null, 8100 + i);
     const oldest = (await store.snapshot()).openJobs.find((j) => j.state === 'pending');
     assert.ok(oldest, 'a job waits');
     await store.cancel(oldest.id, 'test', 8200);
     await expect(8300);
+    assert.equal(thread.jobWalks, walks, 'the job delta came from the store\'s recorded changes (two refreshes of them), not a walk over every open job');
     // Once the plans have nothing left to change, a cycle after a heartbeat that changed only
     // telemetry sends no job, task or node again.
     await expect(9000);
