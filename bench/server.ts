@@ -58,6 +58,8 @@ const { values } = benchArgs(SCRIPT, {
   // the request thread (--scheduler-thread, the default, is still taken).
   'scheduler-thread': { type: 'boolean', default: true },
   'no-scheduler-thread': { type: 'boolean', default: false },
+  // The simulated agents hold a wait for new work between heartbeats, as agents do; this leaves it out (heartbeats only).
+  'no-agent-waits': { type: 'boolean', default: false },
   json: { type: 'string' },
   'settle-seconds': { type: 'string', default: '600' },
 });
@@ -193,10 +195,14 @@ interface Cycle {
   readonly plan: number;
   readonly apply: number;
   readonly open: number;
+  /** When the cycle ended (ms, performance clock), and the tasks its plan bound. */
+  readonly endedAt: number;
+  readonly binds: number;
 }
 const cycles: Cycle[] = [];
 let snapSeconds = 0;
 let applySeconds = 0;
+let appliedBinds = 0;
 const snapshot = store.snapshot.bind(store);
 store.snapshot = async (): Promise<StoreSnapshot> => {
   const t = performance.now();
@@ -209,6 +215,7 @@ store.snapshot = async (): Promise<StoreSnapshot> => {
 const applyPlan = store.applyPlan.bind(store);
 store.applyPlan = async (...args) => {
   const t = performance.now();
+  appliedBinds = args[0].binds.reduce((n, b) => n + b.tasks.length, 0);
   try {
     return await applyPlan(...args);
   } finally {
@@ -216,8 +223,9 @@ store.applyPlan = async (...args) => {
   }
 };
 server.loop.observe((seconds, snap) => {
-  cycles.push({ phase, seconds, snapshot: snapSeconds, plan: server.loop.lastCycleParts.plan, apply: applySeconds, open: snap.openJobs.length });
+  cycles.push({ phase, seconds, snapshot: snapSeconds, plan: server.loop.lastCycleParts.plan, apply: applySeconds, open: snap.openJobs.length, endedAt: performance.now(), binds: appliedBinds });
   applySeconds = 0;
+  appliedBinds = 0;
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -258,7 +266,7 @@ const fromAgents = (type: string): Promise<Record<string, unknown>> =>
   });
 const nodes = Array.from({ length: NODES }, (_, n) => ({ id: `node-${String(n).padStart(5, '0')}`, model: MODELS[n % MODELS.length] as string, gpus: GPUS_PER_NODE, cpuMilli: 128_000, memoryMib: 2 * 1024 * 1024 }));
 const t0 = performance.now();
-agents.send({ type: 'start', url: server.url, agentToken: AGENT, heartbeatMs: HEARTBEAT_MS, nodes });
+agents.send({ type: 'start', url: server.url, agentToken: AGENT, heartbeatMs: HEARTBEAT_MS, waits: !values['no-agent-waits'], nodes });
 await fromAgents('ready');
 say(`${NODES} agents registered (${NODES * GPUS_PER_NODE} GPUs) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -306,10 +314,18 @@ const usedGpus = (await store.listNodes()).reduce((n, x) => n + x.gpuUsedMilli.r
 say(`settled in ${((performance.now() - settleStart) / 1000).toFixed(1)} s: ${JSON.stringify(counts)}, ${usedGpus.toFixed(0)} of ${NODES * GPUS_PER_NODE} GPUs used`);
 const steadyCounts = counts;
 
-async function agentStats(): Promise<{ heartbeats: number; errors: number; lastError: string; latency: number[] }> {
+interface AgentStats {
+  readonly heartbeats: number;
+  readonly errors: number;
+  readonly lastError: string;
+  readonly latency: number[];
+  /** Waits for new work answered with a wake, so far. */
+  readonly waits: number;
+}
+async function agentStats(): Promise<AgentStats> {
   const reply = fromAgents('stats');
   agents.send({ type: 'stats' });
-  return (await reply) as unknown as { heartbeats: number; errors: number; lastError: string; latency: number[] };
+  return (await reply) as unknown as AgentStats;
 }
 await agentStats(); // resets the heartbeat latency samples
 sqlPhase('fill');
@@ -359,9 +375,12 @@ for (let k = 0; k < ARRAYS; k++) {
 }
 const arraySubmitSeconds = (performance.now() - arrayStart) / 1000;
 let done = 0;
+/** Tasks done by each poll (seconds since the first POST), for the timeline printed at the end. */
+const doneAt: [number, number][] = [];
 while (done < arrayTotal) {
   await sleep(500);
   done = (await succeeded()) - before;
+  doneAt.push([(performance.now() - arrayStart) / 1000, done]);
   progress(`arrays: ${done}/${arrayTotal} tasks done, ${cycles.filter((c) => c.phase === 'arrays').length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
   if ((performance.now() - arrayStart) / 1000 > SETTLE_S) break;
 }
@@ -383,6 +402,7 @@ function pct(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
 }
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const r1 = (x: number): number => Math.round(x * 10) / 10;
 const stats = (xs: readonly number[]): { n: number; p50: number; p99: number; max: number } => ({ n: xs.length, p50: r3(pct(xs, 50)), p99: r3(pct(xs, 99)), max: r3(xs.length ? Math.max(...xs) : NaN) });
 const cycleStats = (p: string | null): Record<string, unknown> => {
   const cs = cycles.filter((c) => (p === null ? c.phase !== 'fill' : c.phase === p));
@@ -392,14 +412,14 @@ const report = {
   command: `npm run bench:server -- ${process.argv.slice(2).join(' ')}`.trim(),
   database: store.dialect,
   scheduler: `${values.scheduler}/${values.placement}${values['no-scheduler-thread'] ? ' (request thread)' : ' (thread)'}`,
-  cluster: { nodes: NODES, gpus: NODES * GPUS_PER_NODE, heartbeatMs: HEARTBEAT_MS, models: [...new Set(MODELS)] },
+  cluster: { nodes: NODES, gpus: NODES * GPUS_PER_NODE, heartbeatMs: HEARTBEAT_MS, agentWaits: !values['no-agent-waits'], models: [...new Set(MODELS)] },
   steady: { jobs: steadyCounts, gpusUsed: Math.round(usedGpus) },
   fillSubmitSeconds: r3(fillSubmitSeconds),
   cycleSeconds: { all: cycleStats(null), steady: cycleStats('steady'), submit: cycleStats('submit'), arrays: cycleStats('arrays') },
   readMs: Object.fromEntries(Object.entries(reads).map(([k, v]) => [k, { ...stats(v.ms), errors: v.errors }])),
   heartbeatMs: { steady: { ...stats(steadyHeartbeats.latency), errors: steadyHeartbeats.errors }, arrays: { ...stats(arrayHeartbeats.latency), errors: arrayHeartbeats.errors - steadyHeartbeats.errors }, lastError: arrayHeartbeats.lastError || null },
   submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
-  arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds) },
+  arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds), agentsWoken: arrayHeartbeats.waits - steadyHeartbeats.waits },
   sql: Object.fromEntries(Object.entries(sqlPhases).map(([k, v]) => [k, { ...v, seconds: r3(v.seconds) }])),
   /** Statements per heartbeat in the steady phase: every statement of the phase (cycles and reads too) over its heartbeats. */
   sqlPerHeartbeat: sqlPhases['steady'] && steadyHeartbeats.latency.length ? r3(sqlPhases['steady'].statements / steadyHeartbeats.latency.length) : null,
@@ -412,7 +432,7 @@ const report = {
 
 const rows: [string, string][] = [
   ['database / scheduler', `${report.database} / ${report.scheduler}`],
-  ['cluster', `${NODES} agents x ${GPUS_PER_NODE} GPUs = ${NODES * GPUS_PER_NODE} GPUs, heartbeat ${HEARTBEAT_MS} ms`],
+  ['cluster', `${NODES} agents x ${GPUS_PER_NODE} GPUs = ${NODES * GPUS_PER_NODE} GPUs, heartbeat ${HEARTBEAT_MS} ms${values['no-agent-waits'] ? ', no waits for work' : ', waits for work'}`],
   ['steady state', `${steadyCounts['pending'] ?? 0} pending, ${steadyCounts['running'] ?? 0} running, ${Math.round(usedGpus)} GPUs used`],
 ];
 for (const [name, c] of Object.entries(report.cycleSeconds)) {
@@ -428,9 +448,12 @@ if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${rep
 if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);
 if (report.cpuMsPerArrayTask !== null) rows.push(['per array task', `${report.cpuMsPerArrayTask} ms server CPU`]);
 rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} jobs, ${CONCURRENCY} connections)`]);
-rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s)`]);
+rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s; agents woken ${report.arrays.agentsWoken} times)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+// Where the array phase's time went: each cycle (start, length, tasks bound) and tasks done by each poll.
+const arrayCycles = cycles.filter((c) => c.phase === 'arrays').map((c) => `${r1((c.endedAt - c.seconds * 1000 - arrayStart) / 1000)}+${r1(c.seconds)}s:${c.binds}`);
+console.log(`arrays timeline: POSTs done at ${r1(arraySubmitSeconds)} s; cycles (start+length: binds) ${arrayCycles.join(' ')}; done ${doneAt.map(([t, n]) => `${r1(t)}s:${n}`).join(' ')}`);
 for (const phase of ['steady', 'arrays']) for (const t of sqlPhases[phase]?.top.slice(0, 8) ?? []) console.log(`  ${phase} sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
