@@ -143,8 +143,6 @@ export const Q = {
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */
   markTimedOut: "UPDATE jobs SET timed_out_at = $2, reason = $3, updated_at = $2 WHERE id = $1 AND timed_out_at IS NULL AND state IN ('pending', 'admitted', 'running')",
   setJobProgress: 'UPDATE jobs SET progress_step = $2, progress_total = $3, progress_checkpoint_step = $4, progress_checkpoint_at = $5, progress_at = $6 WHERE id = $1',
-  attemptStarted: 'UPDATE task_attempts SET started_at = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3',
-  attemptEnded: 'UPDATE task_attempts SET finished_at = $4, exit_code = $5, end_reason = $6 WHERE job_id = $1 AND idx = $2 AND attempt = $3 AND finished_at IS NULL',
   /** The runs on a lost node end with it. */
   attemptsLostOnNode: `UPDATE task_attempts SET finished_at = $2, end_reason = 'node-lost' WHERE finished_at IS NULL AND EXISTS
     (SELECT 1 FROM tasks t WHERE t.job_id = task_attempts.job_id AND t.idx = task_attempts.idx AND t.attempt = task_attempts.attempt AND t.node_id = $1 AND t.state IN ${ACTIVE_IN})`,
@@ -152,8 +150,27 @@ export const Q = {
   requeueTasks: "UPDATE tasks SET state = 'pending', node_id = NULL, gpus = '[]', pid = NULL, exit_code = NULL, started_at = NULL, finished_at = NULL, attempt = $2 WHERE job_id = $1",
   stopActiveTasks: "UPDATE tasks SET state = 'stopping' WHERE job_id = $1 AND state IN ('assigned', 'running')",
   stopPendingTasks: "UPDATE tasks SET state = 'stopped', finished_at = $2 WHERE job_id = $1 AND state = 'pending'",
-  taskStarted: `UPDATE tasks SET state = 'running', pid = $3, started_at = $4, ${TASK_VERSION} WHERE job_id = $1 AND idx = $2 AND state = 'assigned'`,
-  taskExited: `UPDATE tasks SET state = $3, exit_code = $4, finished_at = $5, ${TASK_VERSION} WHERE job_id = $1 AND idx = $2`,
+  /** n tasks started: $1…$4 per task (job, index, pid, start), each still assigned. */
+  tasksStarted: (n: number): string =>
+    `WITH v(vjob, vidx, vpid, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])})
+     UPDATE tasks SET state = 'running', pid = v.vpid, started_at = v.vat, ${TASK_VERSION} FROM v WHERE tasks.job_id = v.vjob AND tasks.idx = v.vidx AND tasks.state || '' = 'assigned'`,
+  /** Their attempts' starts: $1…$4 per task (job, index, attempt, start). */
+  attemptsStarted: (n: number): string =>
+    `WITH v(vjob, vidx, vatt, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])})
+     UPDATE task_attempts SET started_at = v.vat FROM v WHERE task_attempts.job_id = v.vjob AND task_attempts.idx = v.vidx AND task_attempts.attempt = v.vatt`,
+  /** Their jobs' starts (each job once): $1…$2 per job (id, its first task's start); a job's start is its first task's. */
+  jobsStarted: (n: number): string =>
+    `WITH v(vid, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT'])})
+     UPDATE jobs SET started_at = COALESCE(jobs.started_at, v.vat), ${JOB_VERSION} FROM v WHERE jobs.id = v.vid`,
+  /** n tasks ended: $1…$4 per task (job, index, state, exit code), the time last. */
+  tasksExited: (n: number): string =>
+    `WITH v(vjob, vidx, vstate, vcode) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'BIGINT'])})
+     UPDATE tasks SET state = v.vstate, exit_code = v.vcode, finished_at = $${4 * n + 1}, ${TASK_VERSION} FROM v WHERE tasks.job_id = v.vjob AND tasks.idx = v.vidx`,
+  /** Their attempts' ends: $1…$5 per task (job, index, attempt, exit code, end reason), the time last. */
+  attemptsEnded: (n: number): string =>
+    `WITH v(vjob, vidx, vatt, vcode, vreason) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT', 'TEXT'])})
+     UPDATE task_attempts SET finished_at = $${5 * n + 1}, exit_code = v.vcode, end_reason = v.vreason FROM v
+     WHERE task_attempts.job_id = v.vjob AND task_attempts.idx = v.vidx AND task_attempts.attempt = v.vatt AND task_attempts.finished_at IS NULL`,
   stopTasksOnNode: `UPDATE tasks SET state = 'stopped', finished_at = $2 WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
 
   upsertNode: `INSERT INTO nodes (id, state, address, cpu_milli, memory_mib, gpus, simulated, last_heartbeat, telemetry, registered_at)

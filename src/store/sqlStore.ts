@@ -612,27 +612,28 @@ export class SqlStore implements Store {
       await db.run(Q.heartbeatNode, [nodeId, now, JSON.stringify(telemetry), strays > 0 ? 1 : 0]);
       const touched = new Set<number>();
       // Starts first (an old attempt or someone else's task is not in byRun: not in the desired
-      // set, so the agent stops it).
+      // set, so the agent stops it), written together (a node woken for an array's tasks starts hundreds).
+      const starts = new Map<string, { t: TaskRow; pid: number | null; at: number }>();
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (!t || t.state !== 'assigned' || r.reason === 'start-failed') continue;
         const pid = intOrNull(r.pid);
         const at = typeof r.startedAt === 'number' && Number.isFinite(r.startedAt) ? Math.max(0, Math.min(now, Math.floor(r.startedAt))) : now;
-        await db.run(Q.taskStarted, [t.job_id, t.idx, pid, at]);
-        await db.run(Q.attemptStarted, [t.job_id, t.idx, t.attempt, at]);
-        await db.run(Q.setJobStarted, [t.job_id, at]);
-        events.push({ type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${pid ?? '?'}` });
+        if (!starts.has(r.runId)) events.push({ type: 'task:started', jobId: t.job_id, nodeId, message: `task ${t.idx} pid ${pid ?? '?'}` });
+        starts.set(r.runId, { t, pid, at });
         touched.add(t.job_id);
       }
+      await writeStarts(db, [...starts.values()]);
       await this.settle(db, [...touched], now, undefined, events);
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
       }
       const failures = new Map<number, string>();
+      const ends = new Map<string, TaskEnd>();
       for (const r of reports) {
         const t = byRun.get(r.runId);
-        if (!t || r.state !== 'exited') continue;
+        if (!t || r.state !== 'exited' || ends.has(r.runId)) continue;
         const code = intOrNull(r.exitCode);
         // eslint-disable-next-line no-control-regex
         const why = typeof r.message === 'string' ? r.message.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 500) : 'no reason given';
@@ -646,8 +647,7 @@ export class SqlStore implements Store {
           state = 'stopped';
           message = `task ${t.idx} stopped by its agent (fenced: ${why})`;
         }
-        await db.run(Q.taskExited, [t.job_id, t.idx, state, code, now]);
-        await db.run(Q.attemptEnded, [t.job_id, t.idx, t.attempt, now, code, r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited')]);
+        ends.set(r.runId, { t, state, code, reason: r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited') });
         events.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message });
         touched.add(t.job_id);
       }
@@ -657,12 +657,12 @@ export class SqlStore implements Store {
         const runId = runIdOf(t.job_id, t.idx, t.attempt);
         if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runId) && !touched.has(t.job_id)) {
           const state = t.state === 'stopping' ? 'stopped' : 'failed';
-          await db.run(Q.taskExited, [t.job_id, t.idx, state, null, now]);
-          await db.run(Q.attemptEnded, [t.job_id, t.idx, t.attempt, now, null, 'vanished']);
+          ends.set(runId, { t, state, code: null, reason: 'vanished' });
           events.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
           touched.add(t.job_id);
         }
       }
+      await writeEnds(db, [...ends.values()], now);
       await this.settle(db, [...touched], now, failures, events);
       await this.writeEvents(db, now, events);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
@@ -1357,6 +1357,35 @@ function queueFromRow(r: QueueRow): QueueConfig {
 
 /** Jobs read together when settle re-judges them, and when a plan's binds are checked (applyPlan). */
 const SETTLE_CHUNK = 500;
+
+/** A task's end as a heartbeat records it. */
+interface TaskEnd {
+  readonly t: TaskRow;
+  readonly state: 'stopped' | 'succeeded' | 'failed';
+  readonly code: number | null;
+  readonly reason: string;
+}
+
+/** Records tasks' starts, their attempts' and their jobs' (a job's start is its first task's), BIND_CHUNK to a statement. */
+async function writeStarts(db: SqlDb, starts: readonly { readonly t: TaskRow; readonly pid: number | null; readonly at: number }[]): Promise<void> {
+  for (let i = 0; i < starts.length; i += BIND_CHUNK) {
+    const part = starts.slice(i, i + BIND_CHUNK);
+    await db.run(Q.tasksStarted(part.length), part.flatMap((s) => [s.t.job_id, s.t.idx, s.pid, s.at]));
+    await db.run(Q.attemptsStarted(part.length), part.flatMap((s) => [s.t.job_id, s.t.idx, s.t.attempt, s.at]));
+    const firstStart = new Map<number, number>();
+    for (const s of part) firstStart.set(Number(s.t.job_id), Math.min(firstStart.get(Number(s.t.job_id)) ?? Infinity, s.at));
+    await db.run(Q.jobsStarted(firstStart.size), [...firstStart].flat());
+  }
+}
+
+/** Records tasks' ends and their attempts', BIND_CHUNK to a statement. */
+async function writeEnds(db: SqlDb, ends: readonly TaskEnd[], now: number): Promise<void> {
+  for (let i = 0; i < ends.length; i += BIND_CHUNK) {
+    const part = ends.slice(i, i + BIND_CHUNK);
+    await db.run(Q.tasksExited(part.length), [...part.flatMap((e) => [e.t.job_id, e.t.idx, e.state, e.code]), now]);
+    await db.run(Q.attemptsEnded(part.length), [...part.flatMap((e) => [e.t.job_id, e.t.idx, e.t.attempt, e.code, e.reason]), now]);
+  }
+}
 
 /** Binds (and tasks) per multi-row statement of a plan's writes (applyPlan). */
 const BIND_CHUNK = 100;
