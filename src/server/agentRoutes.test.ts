@@ -126,8 +126,21 @@ describe('agent routes', () => {
     const stopWait = wait(node, seq[node] + 1, 20_000);
     assert.equal((await call(`/v1/jobs/${id}/cancel`, '{}', ALICE)).status, 200);
     assert.deepEqual((await stopWait).json, { seq: seq[node] + 2, woke: true });
+    // The cancelled task ends (its GPU is free again).
+    assert.equal((await hb(node, { reports: [{ runId: `${id}.0.0`, state: 'exited', pid: 7, exitCode: 143 }] })).status, 200);
+    // A job at its time limit is stopped by the loop, and its node woken for that too.
+    const limited = await call('/v1/jobs', JSON.stringify({ name: 'limited', timeLimit: 0.5, tasks: [{ gpus: 1, command: 'sleep 9' }] }), ALICE);
+    await server.loop.tick();
+    const where = (await server.store.listTasks(limited.json.jobs[0].id))[0]?.node as 'n1' | 'n2';
+    const started = (await hb(where, { reports: [] })).json;
+    await hb(where, { reports: started.tasks.map((a: { runId: string }) => ({ runId: a.runId, state: 'running', pid: 8, exitCode: null })) });
+    await new Promise((r) => setTimeout(r, 600));
+    const limitWait = wait(where, started.wakeSeq, 20_000);
+    await server.loop.tick();
+    assert.deepEqual((await limitWait).json, { seq: started.wakeSeq + 1, woke: true }, 'woken by the time limit');
     // A counter ahead of this server's (another server's, or before a restart) is answered at once.
-    assert.deepEqual((await wait(other, seq[other] + 50, 20_000)).json, { seq: seq[other], woke: true });
+    const current = (await wait(other, 0, 100)).json.seq as number;
+    assert.deepEqual((await wait(other, current + 50, 20_000)).json, { seq: current, woke: true });
     // Only for its own node, only agents, and every bad field named.
     assert.ok(tokens['n2'], 'n2 has a node token of its own');
     assert.equal((await wait('n1', 0, 300, tokens['n2'])).status, 403);

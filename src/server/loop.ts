@@ -24,7 +24,7 @@ export interface LoopOptions {
   readonly onError?: (e: unknown) => void;
   readonly onLeadership?: (leader: boolean) => void;
   /** Told each cycle's snapshot after the time limits (server/idle/idleMonitor.ts); `leaderSince` marks a new term. */
-  readonly idle?: { enforce(snap: StoreSnapshot, now: number, leaderSince: number): Promise<unknown> };
+  readonly idle?: { enforce(snap: StoreSnapshot, now: number, leaderSince: number): Promise<{ readonly reclaimed: readonly string[] }> };
   /** GPUs services keep from lending now (the services' controller), handed to the scheduler with each snapshot. */
   readonly reservations?: () => StoreSnapshot['reservations'];
   /** Told the nodes an applied plan bound tasks to or stopped tasks on, so their agents hear of it now (nodeWakeups.ts). */
@@ -165,9 +165,12 @@ export class SchedulingLoop {
     const reservations = this.opts.reservations?.();
     const snap = reservations?.length ? { ...taken, reservations } : taken;
     const now = this.opts.clock();
-    await this.timeLimits.enforce(snap, now);
+    const timedOut = await this.timeLimits.enforce(snap, now);
     // Idle detection must not hold up scheduling: its failure is reported, and the cycle goes on.
-    if (this.opts.idle) await this.opts.idle.enforce(snap, now, this.leaderSince).catch((e: unknown) => this.opts.onError?.(e));
+    const idle = this.opts.idle ? await this.opts.idle.enforce(snap, now, this.leaderSince).catch((e: unknown) => void this.opts.onError?.(e)) : undefined;
+    // Their tasks are stopping: their agents hear of it now.
+    const stopped = [...timedOut, ...(idle?.reclaimed ?? [])];
+    if (stopped.length) this.opts.onNodesChanged?.(nodesOf(stopped, snap));
     // Likewise node power: a node back from its resume is seen by the next cycle (poked at once).
     if (this.opts.power) await this.opts.power.check(snap, now).catch((e: unknown) => this.opts.onError?.(e));
     const planStart = performance.now();
@@ -212,11 +215,15 @@ export class SchedulingLoop {
 
 /** The nodes a plan binds tasks to or stops tasks on. */
 function changedNodes(plan: AppliedPlan, snap: StoreSnapshot): Set<string> {
-  const nodes = new Set<string>();
+  const nodes = plan.preemptions.length ? nodesOf(plan.preemptions.map((p) => p.jobId), snap) : new Set<string>();
   for (const b of plan.binds) for (const t of b.tasks) nodes.add(t.node);
-  if (plan.preemptions.length) {
-    const stopped = new Set(plan.preemptions.map((p) => p.jobId));
-    for (const t of snap.activeTasks) if (stopped.has(t.jobId)) nodes.add(t.node);
-  }
+  return nodes;
+}
+
+/** The nodes the jobs' active tasks are on. */
+function nodesOf(jobIds: readonly string[], snap: StoreSnapshot): Set<string> {
+  const jobs = new Set(jobIds);
+  const nodes = new Set<string>();
+  for (const t of snap.activeTasks) if (jobs.has(t.jobId)) nodes.add(t.node);
   return nodes;
 }
