@@ -82,7 +82,9 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     requireRole(p, 'agent', 'node');
     const w = checked(parseWait(req.body), 'wait');
     await requireNode(o.store, p, w.node);
-    if (!(await o.store.getNode(w.node))) throw new ApiError('not_found', `node ${w.node} is not registered`);
+    // A node token is bound to a registered node; the bootstrap token (legacy nodes) may name any,
+    // so that one is checked, or it could hold waits for names that are no node.
+    if (p.role !== 'node' && !(await o.store.getNode(w.node))) throw new ApiError('not_found', `node ${w.node} is not registered`);
     // Answered within a random part of the timeout (half to all of it): waits begun together, as
     // after a server restart, do not all end and come back together.
     return o.wakeups.wait(w.node, w.after, Math.round(w.timeoutMs * (0.5 + Math.random() / 2)));
