@@ -119,12 +119,10 @@ export class SchedulingLoop {
         const poked = this.kick;
         this.kick = false;
         // A poked cycle waits at least three times as long as the last one took: under a burst
-        // of submissions the loop takes at most about a quarter of the thread from the API. A
-        // poke never puts the next cycle after the tick, though: the rest holds pokes back, it
-        // does not hold back the cycle that was due anyway.
+        // of submissions the loop takes at most about a quarter of the thread from the API.
         const rest = 3 * this.lastCycleMs;
         this.restUntil = performance.now() + rest;
-        this.schedule(poked ? Math.min(Math.max(POKE_MS, rest), this.untilWake()) : this.untilWake());
+        this.schedule(poked ? Math.max(POKE_MS, rest) : this.untilWake());
       });
     }, ms);
   }
