@@ -20,6 +20,19 @@ export const TENANT = 'e2e-tenant-token';
 export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `tide-${prefix}-`));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The test files that run services, each with replica ports of its own (they run side by side and bind on every address). */
+const SERVICE_TESTS = ['services', 'serviceHistory', 'serviceUsage'] as const;
+
+/**
+ * The first of 50 replica ports for a service test: random within its file's own third of
+ * 21000-28999, so two service tests running at once never hand out the same port (a replica
+ * whose port is taken fails, and is replaced on the next).
+ */
+export function replicaPortBase(test: (typeof SERVICE_TESTS)[number]): number {
+  const slots = Math.floor(160 / SERVICE_TESTS.length);
+  return 21_000 + 50 * (SERVICE_TESTS.indexOf(test) * slots + Math.floor(Math.random() * slots));
+}
+
 /** The sum of the server's /metrics samples whose line matches `pattern`. */
 export async function metricSum(serverUrl: string, pattern: RegExp): Promise<number> {
   const text = await (await fetch(`${serverUrl}/metrics`)).text();

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, AGENT, Api, metricSum, Proc, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type ServerHandle } from './harness.ts';
+import { ADMIN, AGENT, Api, metricSum, Proc, replicaPortBase, ROOT, sleep, startServerProcess, tempDir, TENANT, tide, type ServerHandle, waitFor } from './harness.ts';
 
 const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
 const TRAINER = join(ROOT, 'examples', 'workload', 'trainer.mjs');
@@ -23,7 +23,7 @@ const BOB = 'e2e-bob-token';
 const SCALE = 720;
 const DAY = 86_400;
 /** Replica ports of this test's own (other clusters on the machine hold the default range's first ports). */
-const PORTS = 21_000 + 50 * Math.floor(Math.random() * 160);
+const PORTS = replicaPortBase('serviceHistory');
 
 const service = (name: string, queue: string, autoscaler: string, maxReplicas: number) => ({
   name,

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, AGENT, Api, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type Proc, type ServerHandle } from './harness.ts';
+import { ADMIN, AGENT, Api, replicaPortBase, ROOT, sleep, startServerProcess, tempDir, TENANT, tide, type Proc, type ServerHandle, waitFor } from './harness.ts';
 
 const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
 /**
@@ -21,7 +21,7 @@ const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
  * tests, a live benchmark) hand out replica ports from 20000 and bind them on every address.
  */
 const IP = `127.${100 + (process.pid % 150)}.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-const FIRST_PORT = 21_000 + 50 * Math.floor(Math.random() * 160);
+const FIRST_PORT = replicaPortBase('serviceUsage');
 const BOB = 'e2e-bob-token';
 const TOKENS = 128;
 const DECIDE_MS = 600;

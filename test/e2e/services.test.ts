@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, AGENT, Api, metricSum, Proc, ROOT, sleep, startServerProcess, TENANT, tempDir, tide, waitFor, type ServerHandle } from './harness.ts';
+import { ADMIN, AGENT, Api, metricSum, Proc, replicaPortBase, ROOT, sleep, startServerProcess, tempDir, TENANT, tide, type ServerHandle, waitFor } from './harness.ts';
 
 const MODEL = join(ROOT, 'examples', 'service', 'model-server.mjs');
 const ROUTER = join(ROOT, 'examples', 'service', 'router.mjs');
@@ -24,7 +24,7 @@ const TRAINER = join(ROOT, 'examples', 'workload', 'trainer.mjs');
 const BOB = 'e2e-bob-token';
 const NODES = { 'node-a': '127.0.0.2', 'node-b': '127.0.0.3' } as const;
 /** Replica ports of this run's own (another cluster on the machine may hold 20000 and up on every address). */
-const PORTS = 21_000 + 50 * Math.floor(Math.random() * 160);
+const PORTS = replicaPortBase('services');
 
 /** The service: each replica listens on its node's own address (its port from TIDE_SERVICE_PORT). */
 const serviceSpec = {
