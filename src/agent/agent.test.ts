@@ -112,16 +112,29 @@ test('an agent restarted while no server answers fences the tasks it adopts once
 });
 
 
-test("a task's end is reported by an early heartbeat, not the next regular one", async () => {
+/**
+ * A server (100-ms ticks) and one agent of one simulated H100 heartbeating every `heartbeatMs`,
+ * stopped after `fn`; `api` calls the server as the tenant.
+ */
+async function withAgent(heartbeatMs: number, fn: (o: { agent: Agent; api: (path: string, init?: RequestInit) => Promise<any>; lines: string[] }) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tide-agent-'));
   const server = await startServer({
     dataDir: dir, databaseUrl: 'memory:', port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 100, nodeLeaseMs: 60_000,
     config: { adminToken: null, agentToken: null, tenants: [{ name: 't', tokens: [TENANT] }], queues: [] },
   });
   const lines: string[] = [];
-  const agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'n1', gpus: '1xH100', forceSimulated: true, dataDir: join(dir, 'agent'), heartbeatMs: 3000, log: (l) => lines.push(l) });
+  const agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'n1', gpus: '1xH100', forceSimulated: true, dataDir: join(dir, 'agent'), heartbeatMs, log: (l) => lines.push(l) });
   const api = async (path: string, init: RequestInit = {}): Promise<any> => (await fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${TENANT}`, 'content-type': 'application/json' } })).json();
   try {
+    await fn({ agent, api, lines });
+  } finally {
+    await agent.stop(true);
+    await server.close();
+  }
+}
+
+test("a task's end is reported by an early heartbeat, not the next regular one", () =>
+  withAgent(3000, async ({ agent, api, lines }) => {
     await agent.start();
     const { jobs } = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ name: 'short', tasks: [{ gpus: 1, command: 'sleep 0.5' }] }) });
     const done = await until('the job to end', async () => {
@@ -133,22 +146,10 @@ test("a task's end is reported by an early heartbeat, not the next regular one",
     // Regular heartbeats every 3 s would have reported the end up to 2.5 s after it.
     const reportedAfterMs = task.finishedAt - task.startedAt;
     assert.ok(reportedAfterMs >= 500 && reportedAfterMs < 1800, `ended 0.5 s after its start, reported ${reportedAfterMs} ms after it`);
-  } finally {
-    await agent.stop(true);
-    await server.close();
-  }
-});
+  }));
 
-test('a task bound to the node starts at once: the server wakes the agent, which does not wait for its next heartbeat', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tide-agent-'));
-  const server = await startServer({
-    dataDir: dir, databaseUrl: 'memory:', port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 100, nodeLeaseMs: 60_000,
-    config: { adminToken: null, agentToken: null, tenants: [{ name: 't', tokens: [TENANT] }], queues: [] },
-  });
-  const lines: string[] = [];
-  const agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'n1', gpus: '1xH100', forceSimulated: true, dataDir: join(dir, 'agent'), heartbeatMs: 6000, log: (l) => lines.push(l) });
-  const api = async (path: string, init: RequestInit = {}): Promise<any> => (await fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${TENANT}`, 'content-type': 'application/json' } })).json();
-  try {
+test('a task bound to the node starts at once: the server wakes the agent, which does not wait for its next heartbeat', () =>
+  withAgent(6000, async ({ agent, api, lines }) => {
     await agent.start();
     await until('the first heartbeat', async () => (agent.heartbeats > 0 ? true : undefined), 30_000, lines);
     await sleep(500); // the agent's wait is held now; its next regular heartbeat is 5.5 s away
@@ -167,8 +168,4 @@ test('a task bound to the node starts at once: the server wakes the agent, which
       return r.tasks[0]?.finishedAt ? (r.tasks[0].finishedAt as number) : undefined;
     }, 30_000, lines);
     assert.ok(ended - cancelledAt < 3000, `stopped ${ended - cancelledAt} ms after the cancel`);
-  } finally {
-    await agent.stop(true);
-    await server.close();
-  }
-});
+  }));

@@ -258,7 +258,12 @@ export class Agent {
       return;
     }
     if (this.timer) clearTimeout(this.timer);
-    this.loop(Math.max(0, this.lastBeatAt + EARLY_REPORT_GAP_MS - Date.now()));
+    this.loop(this.gapLeft());
+  }
+
+  /** How long until EARLY_REPORT_GAP_MS has passed since the last heartbeat began (ms, 0 if it has). */
+  private gapLeft(): number {
+    return Math.max(0, this.lastBeatAt + EARLY_REPORT_GAP_MS - Date.now());
   }
 
   /** Sends the next heartbeat now when a task has ended since the last one began (see EARLY_REPORT_GAP_MS). */
@@ -396,7 +401,7 @@ export class Agent {
       this.beatAgain = false;
       this.busy = this.beat().finally(() => {
         this.busy = null;
-        this.loop(this.beatAgain ? Math.max(0, this.lastBeatAt + EARLY_REPORT_GAP_MS - Date.now()) : (this.o.heartbeatMs ?? 2000));
+        this.loop(this.beatAgain ? this.gapLeft() : (this.o.heartbeatMs ?? 2000));
       });
     }, ms);
   }
