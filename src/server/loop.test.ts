@@ -3,7 +3,8 @@
  * alike; and the loop wakes at a plan's wakeAt, not only at its tick: a deferrable job held for
  * the next (cheaper) hour starts when that hour begins although the tick is a minute. Real store,
  * adapter (fifo with the timeshift stage) and loop; the loop's clock is set half a second before
- * the hour. And a stream of pokes (submissions) does not run cycles back to back.
+ * the hour. And a stream of pokes (submissions) does not run cycles back to back; a plan made on
+ * the scheduler thread counts once toward the rest, not three times as the request thread's time does.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -75,26 +76,47 @@ test("the loop plans again at the plan's wakeAt: a deferred job starts at its ho
   }
 });
 
-test('a stream of pokes runs no cycle within three times the last one of its end', async () => {
+/** Cycles run by a stream of pokes (a submission every 10 ms for 2 s) with a plan that takes 100 ms, on this thread or (away) on another; and the last cycle's rest and length (ms). */
+async function cyclesUnderPokes(away: boolean): Promise<{ cycles: number; restMs: number; lastMs: number }> {
   const store = await openStore('memory:');
   await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
   const adapter = new CoreSchedulerAdapter('fifo', 'bestfit', {}, undefined, 42);
   // The real adapter, made slow: each plan takes 100 ms, as one over many pending jobs does.
-  const planner = { refresh: adapter.refresh.bind(adapter), plan: async (s: StoreSnapshot, now: number): Promise<AppliedPlan> => (await new Promise((r) => setTimeout(r, 100)), adapter.plan(s, now)) };
+  const planner = {
+    refresh: adapter.refresh.bind(adapter),
+    plan: async (s: StoreSnapshot, now: number): Promise<AppliedPlan> => (await new Promise((r) => setTimeout(r, 100)), adapter.plan(s, now)),
+    awayMs: away ? 100 : 0,
+  };
   const loop = new SchedulingLoop(store, planner, { serverId: 's', tickMs: 60_000, leaseTtlMs: 120_000, nodeLeaseMs: 600_000, clock: Date.now });
-  const starts: number[] = [];
-  loop.observe(() => starts.push(performance.now()));
+  let cycles = 0;
+  let lastMs = 0;
+  loop.observe((seconds) => {
+    cycles++;
+    lastMs = seconds * 1000;
+  });
   try {
     loop.start();
-    // A submission every 10 ms for 2 s: back to back, that would be about 18 cycles.
+    // Back to back, that would be about 18 cycles.
     for (const end = performance.now() + 2000; performance.now() < end; ) {
       loop.poke();
       await new Promise((r) => setTimeout(r, 10));
     }
-    assert.ok(starts.length >= 2, `pokes run cycles (${starts.length})`);
-    assert.ok(starts.length <= 7, `cycles rest three times their length between pokes (${starts.length} cycles in 2 s)`);
+    return { cycles, restMs: loop.restMs, lastMs };
   } finally {
     await loop.stop();
     await store.close();
   }
+}
+
+test('a stream of pokes runs no cycle within three times the last one of its end', async () => {
+  const { cycles, restMs, lastMs } = await cyclesUnderPokes(false);
+  assert.equal(restMs, 3 * lastMs, 'the rest is three cycles');
+  assert.ok(cycles >= 2, `pokes run cycles (${cycles})`);
+  assert.ok(cycles <= 7, `cycles rest three times their length between pokes (${cycles} cycles in 2 s)`);
+});
+
+test('a plan made on the scheduler thread counts once toward the rest, not three times: the request thread was free', async () => {
+  const { cycles, restMs, lastMs } = await cyclesUnderPokes(true);
+  assert.ok(Math.abs(restMs - (3 * (lastMs - 100) + 100)) < 1e-6, `rest ${restMs} ms after a ${lastMs} ms cycle with 100 ms away`);
+  assert.ok(cycles >= 2, `pokes run cycles (${cycles})`);
 });

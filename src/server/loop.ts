@@ -52,7 +52,8 @@ export class SchedulingLoop {
   /** When this server last became leader: agents may have been unable to heartbeat before it. */
   private leaderSince = 0;
   private kick = false;
-  private lastCycleMs = 0;
+  /** How long a poked cycle waits after the last one ends (ms): see schedule. */
+  restMs = 0;
   /** When the timer set fires (ms, performance clock). */
   private dueAt = 0;
   /** A poke starts no cycle before this (ms, performance clock): see schedule. */
@@ -118,11 +119,8 @@ export class SchedulingLoop {
         this.running = null;
         const poked = this.kick;
         this.kick = false;
-        // A poked cycle waits at least three times as long as the last one took: under a burst
-        // of submissions the loop takes at most about a quarter of the thread from the API.
-        const rest = 3 * this.lastCycleMs;
-        this.restUntil = performance.now() + rest;
-        this.schedule(poked ? Math.max(POKE_MS, rest) : this.untilWake());
+        this.restUntil = performance.now() + this.restMs;
+        this.schedule(poked ? Math.max(POKE_MS, this.restMs) : this.untilWake());
       });
     }, ms);
   }
@@ -196,7 +194,12 @@ export class SchedulingLoop {
     }
     const end = performance.now();
     const seconds = (end - start) / 1000;
-    this.lastCycleMs = seconds * 1000;
+    // A poked cycle waits three times what the last one took of the request thread, and once what
+    // it took of the scheduler thread: under a burst of submissions the loop takes at most about a
+    // quarter of the request thread from the API, and half a core for planning (on two cores,
+    // planning back to back starved the API as surely as planning on its thread).
+    const away = Math.min(seconds * 1000, this.scheduler.awayMs ?? 0);
+    this.restMs = 3 * (seconds * 1000 - away) + away;
     this.lastCycleParts = { snapshot: (snapped - start) / 1000, plan: (planned - planStart) / 1000, apply: (end - planned) / 1000 };
     this.opts.onCycle?.(seconds, snap);
     for (const fn of this.observers) fn(seconds, snap);

@@ -13,6 +13,7 @@ import { PlannerSlot, ThreadedPlanner } from './plannerThread.ts';
 import { liveEnergy } from './energyStages.ts';
 import { DEFAULT_POWER_MODEL } from '../../core/energy/powerModel.ts';
 import { DEFAULT_PRICES } from '../../core/energy/pricing.ts';
+import { BudgetGate } from '../usage/budgetGate.ts';
 
 function spec(name: string, gpus: number): JobSpec {
   const r = parseJobSpec({ name, tasks: [{ replicas: 1, gpus, command: 'true' }] });
@@ -126,12 +127,15 @@ test('a scheduler thread that dies hands the planning to the request thread: the
     assert.equal(slot.current, thread);
     await slot.refresh(store, 2000);
     assert.equal((await slot.plan(await store.snapshot(), 2000)).binds.length, 1, 'planned on the thread');
+    assert.ok(slot.awayMs > 0, 'the wait on the thread is told (the loop rests only for its own thread)');
+    assert.equal(new BudgetGate(slot, store, DEFAULT_PRICES).awayMs, slot.awayMs, 'through the budget gate the server wraps it in');
     await thread.close(); // as a crash would end it
     await new Promise((r) => setTimeout(r, 50));
     await store.submit('default', spec('second', 1), null, 3000);
     await slot.refresh(store, 4000);
     const plan = await slot.plan(await store.snapshot(), 4000);
     assert.equal(plan.binds.length, 2, 'planned on the request thread (the first job, never applied, too)');
+    assert.equal(slot.awayMs, 0, 'no wait on another thread now');
     assert.equal(lost.length, 1, 'told once');
     assert.match(lost[0] ?? '', /scheduler thread exited/);
   } finally {

@@ -27,6 +27,11 @@ export interface Planner {
   /** Reads what the live inputs need beyond the snapshot (before each cycle). */
   refresh(store: LiveSource, nowMs: number): Promise<void>;
   plan(s: StoreSnapshot, nowMs: number): AppliedPlan | Promise<AppliedPlan>;
+  /**
+   * How long the last refresh and plan waited on another thread (ms): the request thread was
+   * free for the API meanwhile, so the loop does not count it as the cycle's cost (see SchedulingLoop.schedule).
+   */
+  readonly awayMs?: number;
 }
 
 /**
@@ -64,6 +69,10 @@ export class PlannerSlot implements Planner {
 
   plan(s: StoreSnapshot, nowMs: number): AppliedPlan | Promise<AppliedPlan> {
     return this.current.plan(s, nowMs);
+  }
+
+  get awayMs(): number {
+    return this.thread?.awayMs ?? 0;
   }
 }
 
@@ -214,6 +223,10 @@ export class ThreadedPlanner implements Planner {
   /** Calls awaiting the worker's answer, by seq: a plan's resolves with the plan, a refresh's with nothing. */
   private readonly waiting = new Map<number, { resolve: (answer: AppliedPlan | undefined) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
+  /** ms the last refresh and plan spent waiting for the worker (the refresh's store calls included: they are short). */
+  awayMs = 0;
+  /** When the current wait began (performance clock). */
+  private awaySince = 0;
   /** The store the worker's live inputs read from (set by refresh). */
   private source: LiveSource | null = null;
 
@@ -267,10 +280,16 @@ export class ThreadedPlanner implements Planner {
     if (this.dead) throw this.dead;
     this.source = store;
     const seq = ++this.seq;
+    this.awaySince = performance.now();
+    this.awayMs = 0;
     await new Promise<void>((resolve, reject) => {
       this.waiting.set(seq, { resolve: () => resolve(), reject });
       this.worker.postMessage({ refresh: seq, nowMs } satisfies WorkerRequest);
-    });
+    }).finally(() => this.cameBack());
+  }
+
+  private cameBack(): void {
+    this.awayMs += performance.now() - this.awaySince;
   }
 
   /** Answers a store call of the worker's (only the live-input reads are allowed). */
@@ -317,6 +336,7 @@ export class ThreadedPlanner implements Planner {
     return new Promise<AppliedPlan>((resolve, reject) => {
       this.waiting.set(seq, { resolve: (plan) => (plan ? resolve(plan) : reject(new Error('scheduler thread answered a plan request without a plan'))), reject });
       try {
+        this.awaySince = performance.now();
         this.worker.postMessage(req);
       } catch (e) {
         this.waiting.delete(seq);
@@ -324,10 +344,12 @@ export class ThreadedPlanner implements Planner {
         this.forget();
         reject(e as Error);
       }
-    }).catch((e: unknown) => {
-      this.forget();
-      throw e;
-    });
+    })
+      .finally(() => this.cameBack())
+      .catch((e: unknown) => {
+        this.forget();
+        throw e;
+      });
   }
 
   /** Sends everything next time (the worker's copy may differ from what this side thinks). */

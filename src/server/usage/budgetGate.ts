@@ -31,6 +31,10 @@ export class BudgetGate implements Planner {
     return this.inner.refresh(store, nowMs);
   }
 
+  get awayMs(): number {
+    return this.inner.awayMs ?? 0;
+  }
+
   async plan(s: StoreSnapshot, nowMs: number): Promise<AppliedPlan> {
     const held = await this.held(s, nowMs);
     if (held.size === 0) return this.inner.plan(s, nowMs);
