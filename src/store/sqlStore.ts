@@ -807,13 +807,15 @@ export class SqlStore implements Store {
       // ever. Locking the job rows (in id order, so two settles never deadlock) makes the second
       // wait for the first, then read its tasks.
       if (db.dialect === 'postgres') await db.all(Q.lockJobs(part.length), [...part].sort((a, b) => a - b));
-      const jobs = new Map((await db.all<JobRow>(Q.jobsByIds(part.length), part)).map((r) => [Number(r.id), r]));
+      type VerdictInputs = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
+      const jobs = new Map((await db.all<VerdictInputs>(Q.verdictInputsOf(part.length), part)).map((r) => [Number(r.id), r]));
       const tasksOf = new Map<number, TaskRow[]>();
       for (const t of await db.all<TaskRow>(Q.tasksOfJobs(part.length), part)) {
         const list = tasksOf.get(Number(t.job_id));
         if (list) list.push(t);
         else tasksOf.set(Number(t.job_id), [t]);
       }
+      const moves = new Map<string, { state: Job['state']; reason: string | null; ids: number[] }>();
       for (const id of part) {
         const job = jobs.get(id);
         if (!job) continue;
@@ -828,10 +830,14 @@ export class SqlStore implements Store {
         }
         if (verdict.state === job.state) continue;
         const reason = (verdict.state === 'failed' ? failures?.get(id) : verdict.state === 'timeout' ? job.reason : undefined) ?? verdict.reason;
-        await db.run(Q.setJobState, [id, verdict.state, reason, now]);
-        if (TERMINAL_JOB_STATES.includes(verdict.state)) await db.run(Q.setJobFinished, [id, now]);
+        const key = JSON.stringify([verdict.state, reason]);
+        const move = moves.get(key);
+        if (move) move.ids.push(id);
+        else moves.set(key, { state: verdict.state, reason, ids: [id] });
         await note({ type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
       }
+      // One statement per new state and reason (an array's tasks start and end together).
+      for (const { state, reason, ids: moved } of moves.values()) await db.run(Q.setJobsState(moved.length, TERMINAL_JOB_STATES.includes(state)), [state, reason, now, ...moved]);
     }
   }
 
