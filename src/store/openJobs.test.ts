@@ -1,7 +1,8 @@
 /**
  * The incremental snapshot (store/openJobs.ts): a store's snapshot sees every change to the open
  * jobs, also those another server makes on the same database, and on PostgreSQL also a write
- * committed after a snapshot by a transaction that began before it.
+ * committed after a snapshot by a transaction that began before it; rows read again unchanged
+ * (the watermark held back by that transaction) keep their objects.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -65,6 +66,10 @@ test('incremental snapshot on PostgreSQL: a write committed late, by a transacti
     // A snapshot while that transaction is open; then another server's quick write commits first.
     await store.submit('default', spec('quick'), null, 2000);
     assert.deepEqual(await open(store), ['late:pending:submitted', 'quick:pending:submitted']);
+    // The open transaction holds the watermark back, so each snapshot reads 'quick' again: at the
+    // version it had, it changes nothing (the same job objects, the same list: the scheduler's delta is empty).
+    const held = (await store.snapshot()).openJobs;
+    assert.equal((await store.snapshot()).openJobs, held, 'rows read again unchanged keep their objects');
     await client.query('COMMIT');
     assert.deepEqual(await open(store), ['late:pending:from a slow transaction', 'quick:pending:submitted']);
   } finally {
