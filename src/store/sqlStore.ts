@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
-import { deleteIdleGpu, selectIdleGpus, upsertIdleGpu } from './idleGpus.ts';
+import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
@@ -389,9 +389,9 @@ export class SqlStore implements Store {
   async saveIdleGpus(upsert: readonly IdleGpuRecord[], remove: readonly IdleGpuKey[], events: readonly JobEventInput[], now: number): Promise<void> {
     if (upsert.length === 0 && remove.length === 0 && events.length === 0) return;
     await this.db.tx(async (db) => {
-      for (const k of remove) await deleteIdleGpu(db, k);
-      for (const r of upsert) await upsertIdleGpu(db, r);
-      for (const e of events) await this.event(db, now, e);
+      await deleteIdleGpus(db, remove);
+      await upsertIdleGpus(db, upsert);
+      await this.writeEvents(db, now, events);
     });
   }
 
