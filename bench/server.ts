@@ -191,6 +191,9 @@ interface Cycle {
   readonly phase: string;
   readonly seconds: number;
   readonly snapshot: number;
+  /** The live inputs' refresh (before the snapshot), and the time-limit, idle and power checks (after it). */
+  readonly refresh: number;
+  readonly checks: number;
   /** The scheduler's plan (on its thread unless --no-scheduler-thread), reasons included. */
   readonly plan: number;
   readonly apply: number;
@@ -223,7 +226,8 @@ store.applyPlan = async (...args) => {
   }
 };
 server.loop.observe((seconds, snap) => {
-  cycles.push({ phase, seconds, snapshot: snapSeconds, plan: server.loop.lastCycleParts.plan, apply: applySeconds, open: snap.openJobs.length, endedAt: performance.now(), binds: appliedBinds });
+  const parts = server.loop.lastCycleParts;
+  cycles.push({ phase, seconds, snapshot: snapSeconds, plan: parts.plan, apply: applySeconds, refresh: parts.refresh, checks: parts.checks, open: snap.openJobs.length, endedAt: performance.now(), binds: appliedBinds });
   applySeconds = 0;
   appliedBinds = 0;
 });
@@ -419,7 +423,12 @@ const r1 = (x: number): number => Math.round(x * 10) / 10;
 const stats = (xs: readonly number[]): { n: number; p50: number; p99: number; max: number } => ({ n: xs.length, p50: r3(pct(xs, 50)), p99: r3(pct(xs, 99)), max: r3(xs.length ? Math.max(...xs) : NaN) });
 const cycleStats = (p: string | null): Record<string, unknown> => {
   const cs = cycles.filter((c) => (p === null ? c.phase !== 'fill' : c.phase === p));
-  return { ...stats(cs.map((c) => c.seconds)), snapshotP50: r3(pct(cs.map((c) => c.snapshot), 50)), planP50: r3(pct(cs.map((c) => c.plan), 50)), planMax: r3(Math.max(0, ...cs.map((c) => c.plan))), applyP50: r3(pct(cs.map((c) => c.apply), 50)), openJobsMax: cs.reduce((m, c) => Math.max(m, c.open), 0) };
+  // The slowest cycle's parts: `checks` are the time-limit, idle and power checks; the rest of its time is the lease renewed before the apply and the pending reasons' filter.
+  const slow = cs.reduce<(typeof cs)[number] | null>((a, c) => (a === null || c.seconds > a.seconds ? c : a), null);
+  const slowest = slow
+    ? { refresh: r3(slow.refresh), snapshot: r3(slow.snapshot), checks: r3(slow.checks), plan: r3(slow.plan), apply: r3(slow.apply), other: r3(slow.seconds - slow.refresh - slow.snapshot - slow.checks - slow.plan - slow.apply) }
+    : null;
+  return { ...stats(cs.map((c) => c.seconds)), snapshotP50: r3(pct(cs.map((c) => c.snapshot), 50)), planP50: r3(pct(cs.map((c) => c.plan), 50)), planMax: r3(Math.max(0, ...cs.map((c) => c.plan))), applyP50: r3(pct(cs.map((c) => c.apply), 50)), openJobsMax: cs.reduce((m, c) => Math.max(m, c.open), 0), slowest };
 };
 const report = {
   command: `npm run bench:server -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -449,8 +458,9 @@ const rows: [string, string][] = [
   ['steady state', `${steadyCounts['pending'] ?? 0} pending, ${steadyCounts['running'] ?? 0} running, ${Math.round(usedGpus)} GPUs used`],
 ];
 for (const [name, c] of Object.entries(report.cycleSeconds)) {
-  const x = c as { n: number; p50: number; p99: number; max: number; snapshotP50: number; planP50: number; planMax: number; applyP50: number };
-  rows.push([`cycle s (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} (snapshot p50 ${x.snapshotP50}, plan p50 ${x.planP50} max ${x.planMax}, apply p50 ${x.applyP50})`]);
+  const x = c as { n: number; p50: number; p99: number; max: number; snapshotP50: number; planP50: number; planMax: number; applyP50: number; slowest: Record<string, number> | null };
+  const slowest = x.slowest ? `; slowest: ${Object.entries(x.slowest).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+  rows.push([`cycle s (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} (snapshot p50 ${x.snapshotP50}, plan p50 ${x.planP50} max ${x.planMax}, apply p50 ${x.applyP50}${slowest})`]);
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);

@@ -58,8 +58,8 @@ export class SchedulingLoop {
   private dueAt = 0;
   /** A poke starts no cycle before this (ms, performance clock): see schedule. */
   private restUntil = 0;
-  /** Where the last cycle's time went, in seconds (for benchmarks): the rest of `seconds` is the energy and idle checks. */
-  lastCycleParts = { snapshot: 0, plan: 0, apply: 0 };
+  /** Where the last cycle's time went, in seconds (for benchmarks): the live inputs' refresh, the snapshot, the time-limit, idle and power checks, the plan and the apply (lease renewal included). */
+  lastCycleParts = { refresh: 0, snapshot: 0, checks: 0, plan: 0, apply: 0 };
   /** The last plan's wakeAt (ms): the next cycle runs by then even if the tick is longer. */
   private wakeAt: number | undefined;
   private readonly timeLimits: TimeLimits;
@@ -156,6 +156,7 @@ export class SchedulingLoop {
   async cycle(): Promise<number> {
     const start = performance.now();
     await this.scheduler.refresh(this.store, this.opts.clock());
+    const refreshed = performance.now();
     const taken = await this.store.snapshot();
     const snapped = performance.now();
     const reservations = this.opts.reservations?.();
@@ -200,7 +201,13 @@ export class SchedulingLoop {
     // planning back to back starved the API as surely as planning on its thread).
     const away = Math.min(seconds * 1000, this.scheduler.awayMs ?? 0);
     this.restMs = 3 * (seconds * 1000 - away) + away;
-    this.lastCycleParts = { snapshot: (snapped - start) / 1000, plan: (planned - planStart) / 1000, apply: (end - planned) / 1000 };
+    this.lastCycleParts = {
+      refresh: (refreshed - start) / 1000,
+      snapshot: (snapped - refreshed) / 1000,
+      checks: (planStart - snapped) / 1000,
+      plan: (planned - planStart) / 1000,
+      apply: (end - planned) / 1000,
+    };
     this.opts.onCycle?.(seconds, snap);
     for (const fn of this.observers) fn(seconds, snap);
     return seconds;
