@@ -4,7 +4,8 @@
  * the next (cheaper) hour starts when that hour begins although the tick is a minute. Real store,
  * adapter (fifo with the timeshift stage) and loop; the loop's clock is set half a second before
  * the hour. And a stream of pokes (submissions) does not run cycles back to back; a plan made on
- * the scheduler thread counts once toward the rest, not three times as the request thread's time does.
+ * the scheduler thread counts once toward the rest, not three times as the request thread's time does,
+ * and no rest is longer than a second.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -76,16 +77,16 @@ test("the loop plans again at the plan's wakeAt: a deferred job starts at its ho
   }
 });
 
-/** Cycles run by a stream of pokes (a submission every 10 ms for 2 s) with a plan that takes 100 ms, on this thread or (away) on another; and the last cycle's rest and length (ms). */
-async function cyclesUnderPokes(away: boolean): Promise<{ cycles: number; restMs: number; lastMs: number }> {
+/** Cycles run by a stream of pokes (a submission every 10 ms for 2 s) with a plan that takes planMs, on this thread or (away) on another; and the last cycle's rest and length (ms). */
+async function cyclesUnderPokes(away: boolean, planMs = 100): Promise<{ cycles: number; restMs: number; lastMs: number }> {
   const store = await openStore('memory:');
   await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
   const adapter = new CoreSchedulerAdapter('fifo', 'bestfit', {}, undefined, 42);
-  // The real adapter, made slow: each plan takes 100 ms, as one over many pending jobs does.
+  // The real adapter, made slow: each plan takes planMs, as one over many pending jobs does.
   const planner = {
     refresh: adapter.refresh.bind(adapter),
-    plan: async (s: StoreSnapshot, now: number): Promise<AppliedPlan> => (await new Promise((r) => setTimeout(r, 100)), adapter.plan(s, now)),
-    awayMs: away ? 100 : 0,
+    plan: async (s: StoreSnapshot, now: number): Promise<AppliedPlan> => (await new Promise((r) => setTimeout(r, planMs)), adapter.plan(s, now)),
+    awayMs: away ? planMs : 0,
   };
   const loop = new SchedulingLoop(store, planner, { serverId: 's', tickMs: 60_000, leaseTtlMs: 120_000, nodeLeaseMs: 600_000, clock: Date.now });
   let cycles = 0;
@@ -119,4 +120,10 @@ test('a plan made on the scheduler thread counts once toward the rest, not three
   const { cycles, restMs, lastMs } = await cyclesUnderPokes(true);
   assert.ok(Math.abs(restMs - (3 * (lastMs - 100) + 100)) < 1e-6, `rest ${restMs} ms after a ${lastMs} ms cycle with 100 ms away`);
   assert.ok(cycles >= 2, `pokes run cycles (${cycles})`);
+});
+
+test('the rest is at most a second: work that came in during a long cycle waits no longer for the next', async () => {
+  const { restMs, lastMs } = await cyclesUnderPokes(false, 400);
+  assert.ok(lastMs >= 400);
+  assert.equal(restMs, 1000, `rest after a ${lastMs} ms cycle`);
 });

@@ -43,6 +43,8 @@ export interface LoopOptions {
 
 /** Delay of a poked cycle. */
 const POKE_MS = 50;
+/** The longest rest between poked cycles (ms): Volcano's schedule period. Work that came in during a long cycle (half an array's tasks, say) waits no longer than this for the next. */
+const MAX_REST_MS = 1000;
 
 export class SchedulingLoop {
   private timer: NodeJS.Timeout | null = null;
@@ -198,9 +200,9 @@ export class SchedulingLoop {
     // A poked cycle waits three times what the last one took of the request thread, and once what
     // it took of the scheduler thread: under a burst of submissions the loop takes at most about a
     // quarter of the request thread from the API, and half a core for planning (on two cores,
-    // planning back to back starved the API as surely as planning on its thread).
+    // planning back to back starved the API as surely as planning on its thread); at most MAX_REST_MS.
     const away = Math.min(seconds * 1000, this.scheduler.awayMs ?? 0);
-    this.restMs = 3 * (seconds * 1000 - away) + away;
+    this.restMs = Math.min(MAX_REST_MS, 3 * (seconds * 1000 - away) + away);
     this.lastCycleParts = {
       refresh: (refreshed - start) / 1000,
       snapshot: (snapped - refreshed) / 1000,
