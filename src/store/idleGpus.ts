@@ -3,6 +3,7 @@
  * keeps (server/idle/), as SQL over a SqlDb. SqlStore calls these inside its transactions; the
  * rows become IdleGpuRecords, never domain objects of their own.
  */
+import { castRows } from './queries.ts';
 import type { Param, SqlDb } from './sqlDb.ts';
 import type { IdleGpuKey, IdleGpuRecord } from './store.ts';
 
@@ -23,13 +24,10 @@ const COLUMNS = 'job_id, idx, attempt, gpu, node_id, tenant, gpu_milli, idle_sin
 
 /** Rows written or deleted per statement: a monitor step on a 10,000-GPU cluster touches thousands (one a statement, a step took 3-5 s on PostgreSQL). */
 const ROWS_PER_STATEMENT = 100;
-/** `($1, …, $k), …`: n rows of k parameters, cast to their types when given (PostgreSQL cannot infer them in a bare VALUES). */
-const rowsOf = (n: number, k: number, types?: readonly string[]): string =>
-  Array.from({ length: n }, (_, i) => `(${Array.from({ length: k }, (_, c) => (types ? `CAST($${i * k + c + 1} AS ${types[c]})` : `$${i * k + c + 1}`)).join(', ')})`).join(', ');
-const upsertRows = (n: number): string => `INSERT INTO idle_gpus (${COLUMNS}) VALUES ${rowsOf(n, 10)}
+const upsertRows = (n: number): string => `INSERT INTO idle_gpus (${COLUMNS}) VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT', 'TEXT', 'TEXT', 'BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])}
   ON CONFLICT (job_id, idx, attempt, gpu) DO UPDATE SET node_id = excluded.node_id, tenant = excluded.tenant, gpu_milli = excluded.gpu_milli,
   idle_since = excluded.idle_since, last_idle_at = excluded.last_idle_at, crossed_at = excluded.crossed_at`;
-const deleteRows = (n: number): string => `DELETE FROM idle_gpus WHERE (job_id, idx, attempt, gpu) IN (VALUES ${rowsOf(n, 4, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])})`;
+const deleteRows = (n: number): string => `DELETE FROM idle_gpus WHERE (job_id, idx, attempt, gpu) IN (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])})`;
 const keyOf = (k: IdleGpuKey): string => `${k.jobId}/${k.task}/${k.attempt}/${k.gpu}`;
 
 function recordFromRow(r: IdleGpuRow): IdleGpuRecord {

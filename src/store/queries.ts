@@ -22,7 +22,7 @@ const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
 const params = (first: number, n: number): string => Array.from({ length: n }, (_, i) => `$${first + i}`).join(', ');
 
 /** n rows of VALUES, one parameter per column cast to its type (`(CAST($1 AS BIGINT), …), …`), numbered from $1. */
-const castRows = (n: number, types: readonly string[]): string =>
+export const castRows = (n: number, types: readonly string[]): string =>
   Array.from({ length: n }, (_, i) => `(${types.map((t, k) => `CAST($${types.length * i + k + 1} AS ${t})`).join(', ')})`).join(', ');
 
 export const Q = {
