@@ -54,8 +54,8 @@ export class SchedulingLoop {
   /** When this server last became leader: agents may have been unable to heartbeat before it. */
   private leaderSince = 0;
   private kick = false;
-  /** How long a poked cycle waits after the last one ends (ms): see schedule. */
-  restMs = 0;
+  /** How long a poked cycle waits after the last one ends (ms): set by each cycle. */
+  private rest = 0;
   /** When the timer set fires (ms, performance clock). */
   private dueAt = 0;
   /** A poke starts no cycle before this (ms, performance clock): see schedule. */
@@ -73,6 +73,11 @@ export class SchedulingLoop {
     private readonly opts: LoopOptions,
   ) {
     this.timeLimits = new TimeLimits(store);
+  }
+
+  /** The rest after the last cycle (ms); for tests. */
+  get restMs(): number {
+    return this.rest;
   }
 
   get isLeader(): boolean {
@@ -121,8 +126,8 @@ export class SchedulingLoop {
         this.running = null;
         const poked = this.kick;
         this.kick = false;
-        this.restUntil = performance.now() + this.restMs;
-        this.schedule(poked ? Math.max(POKE_MS, this.restMs) : this.untilWake());
+        this.restUntil = performance.now() + this.rest;
+        this.schedule(poked ? Math.max(POKE_MS, this.rest) : this.untilWake());
       });
     }, ms);
   }
@@ -202,7 +207,7 @@ export class SchedulingLoop {
     // quarter of the request thread from the API, and half a core for planning (on two cores,
     // planning back to back starved the API as surely as planning on its thread); at most MAX_REST_MS.
     const away = Math.min(seconds * 1000, this.scheduler.awayMs ?? 0);
-    this.restMs = Math.min(MAX_REST_MS, 3 * (seconds * 1000 - away) + away);
+    this.rest = Math.min(MAX_REST_MS, 3 * (seconds * 1000 - away) + away);
     this.lastCycleParts = {
       refresh: (refreshed - start) / 1000,
       snapshot: (snapped - refreshed) / 1000,

@@ -102,8 +102,6 @@ export const Q = {
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
   /** n jobs ($1 …), and their tasks by job and index; lockJobs takes their row locks in id order (PostgreSQL). */
   jobsByIds: (n: number): string => `SELECT ${JOB_COLS} FROM jobs WHERE id IN (${params(1, n)})`,
-  /** What settle judges n jobs ($1 …) by: not their specs. */
-  verdictInputsOf: (n: number): string => `SELECT id, tenant, state, reason, attempt, timed_out_at FROM jobs WHERE id IN (${params(1, n)})`,
   tasksOfJobs: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE job_id IN (${params(1, n)}) ORDER BY job_id, idx`,
   lockJobs: (n: number): string => `SELECT id FROM jobs WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
   activeTasks: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
@@ -117,8 +115,8 @@ export const Q = {
   /** n jobs ($4 …) to state $1 with reason $2 at $3; `finished` (a terminal state) sets their finished_at too. */
   setJobsState: (n: number, finished: boolean): string =>
     `UPDATE jobs SET state = $1, reason = $2, updated_at = $3${finished ? ', finished_at = $3' : ''}, ${JOB_VERSION} WHERE id IN (${params(4, n)})`,
-  /** State and attempt of n jobs ($1 …). */
-  jobStatesOf: (n: number): string => `SELECT id, state, attempt FROM jobs WHERE id IN (${params(1, n)})`,
+  /** State and attempt of n jobs ($1 …), with the rest of what settle judges them by (not their specs). */
+  jobStatesOf: (n: number): string => `SELECT id, tenant, state, reason, attempt, timed_out_at FROM jobs WHERE id IN (${params(1, n)})`,
   /**
    * Admits n jobs still pending in the attempt planned: $1…$4 per job (id, attempt, keep the
    * power cap: 1, else the cap in W per GPU its attempt runs at, or null), the time last.

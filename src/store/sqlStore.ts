@@ -485,7 +485,7 @@ export class SqlStore implements Store {
       const planned = [...new Set(plan.binds.map((b) => Number(b.jobId)))];
       for (let i = 0; i < planned.length; i += SETTLE_CHUNK) {
         const part = planned.slice(i, i + SETTLE_CHUNK);
-        for (const r of await db.all<{ id: number; state: string; attempt: number }>(Q.jobStatesOf(part.length), part)) states.set(Number(r.id), { state: r.state, attempt: Number(r.attempt) });
+        for (const r of await db.all<JobState>(Q.jobStatesOf(part.length), part)) states.set(Number(r.id), { state: r.state, attempt: Number(r.attempt) });
       }
       const chosen: (typeof plan.binds)[number][] = [];
       binds: for (const b of plan.binds) {
@@ -807,8 +807,7 @@ export class SqlStore implements Store {
       // ever. Locking the job rows (in id order, so two settles never deadlock) makes the second
       // wait for the first, then read its tasks.
       if (db.dialect === 'postgres') await db.all(Q.lockJobs(part.length), [...part].sort((a, b) => a - b));
-      type VerdictInputs = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
-      const jobs = new Map((await db.all<VerdictInputs>(Q.verdictInputsOf(part.length), part)).map((r) => [Number(r.id), r]));
+      const jobs = new Map((await db.all<JobState>(Q.jobStatesOf(part.length), part)).map((r) => [Number(r.id), r]));
       const tasksOf = new Map<number, TaskRow[]>();
       for (const t of await db.all<TaskRow>(Q.tasksOfJobs(part.length), part)) {
         const list = tasksOf.get(Number(t.job_id));
@@ -1363,6 +1362,8 @@ function queueFromRow(r: QueueRow): QueueConfig {
 
 /** Jobs read together when settle re-judges them, and when a plan's binds are checked (applyPlan). */
 const SETTLE_CHUNK = 500;
+/** A job's row as Q.jobStatesOf reads it. */
+type JobState = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
 
 /** A task's end as a heartbeat records it. */
 interface TaskEnd {
