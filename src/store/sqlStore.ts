@@ -12,6 +12,7 @@ import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
+import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
 import { Q, OPEN_JOBS_IN } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import { asleepNodes, setNodePower } from './nodePower.ts';
@@ -49,6 +50,8 @@ export class SqlStore implements Store {
   private readonly openJobs = new OpenJobsMirror();
   /** The active tasks between reads, updated from the tasks changed since (store/activeTasks.ts). */
   private readonly activeTasks = new ActiveTasksMirror();
+  /** Every node's state and active tasks, for quiet heartbeats (store/nodeTasksView.ts). */
+  readonly nodeTasks = new NodeTasksView();
   /** Nodes' GPUs and telemetry as parsed, while their text is unchanged (rows.ts). */
   private readonly nodeTexts = new NodeTextCache();
   /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
@@ -313,7 +316,7 @@ export class SqlStore implements Store {
   }
 
   async cancel(id: string, by: string, now: number): Promise<Job | null> {
-    return this.db.tx(async (db) => {
+    return this.tasksWrite(async (db) => {
       const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
       if (!job || !(await this.cancelIn(db, job, `cancelled by ${by}`, now))) return null;
       // A service ends with its replicas.
@@ -338,7 +341,7 @@ export class SqlStore implements Store {
   }
 
   async preempt(id: string, reason: string, now: number): Promise<Job | null> {
-    return this.db.tx(async (db) => {
+    return this.tasksWrite(async (db) => {
       const ok = await this.preemptIn(db, Number(id), reason, now);
       if (!ok) return null;
       await this.settle(db, [Number(id)], now);
@@ -361,7 +364,7 @@ export class SqlStore implements Store {
 
   async timeOut(id: string, reason: string, now: number): Promise<Job | null> {
     if (!/^\d{1,15}$/.test(id)) return null;
-    return this.db.tx(async (db) => {
+    return this.tasksWrite(async (db) => {
       if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(id)]);
       const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
       if (!job || (await db.run(Q.markTimedOut, [job.id, now, reason])) === 0) return null;
@@ -397,7 +400,7 @@ export class SqlStore implements Store {
 
   async reclaimIdle(id: string, reason: string, now: number): Promise<Job | null> {
     if (!/^\d{1,15}$/.test(id)) return null;
-    return this.db.tx(async (db) => {
+    return this.tasksWrite(async (db) => {
       if (db.dialect === 'postgres') await db.get('SELECT id FROM jobs WHERE id = $1 FOR UPDATE', [Number(id)]);
       const job = await db.get<JobRow>(Q.jobById, [Number(id)]);
       if (!job || (job.state !== 'admitted' && job.state !== 'running')) return null;
@@ -433,7 +436,7 @@ export class SqlStore implements Store {
   }
 
   async applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
-    return this.db.tx(async (db) => {
+    return this.tasksWrite(async (db) => {
       if (leaseHolder !== undefined) {
         const sql = db.dialect === 'postgres' ? Q.leaseHolderForUpdate : Q.leaseHolder;
         const lease = await db.get<{ holder: string; expires_at: number }>(sql, [SCHEDULER_LEASE]);
@@ -597,7 +600,7 @@ export class SqlStore implements Store {
     if (quiet !== undefined) return quiet;
     this.heartbeatWrites.drop(nodeId);
     let revived = false;
-    const answer = await this.db.tx(async (db) => {
+    const answer = await this.tasksWrite(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
       revived = node.state === 'lost';
@@ -673,6 +676,7 @@ export class SqlStore implements Store {
     if (revived) {
       this.nodesVersions.invalidate();
       this.nodesEpoch++;
+      this.nodeTasks.changed({ nodes: true });
     }
     return answer;
   }
@@ -691,10 +695,10 @@ export class SqlStore implements Store {
    * caller runs the full heartbeat; null: no such node.
    */
   private async quietHeartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null | undefined> {
-    const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
-    if (rows.length === 0) return null;
-    if (rows[0]?.node_state === 'lost') return undefined;
-    const active = rows.filter((r) => r.job_id !== null);
+    const node = await this.nodeTasksOf(nodeId);
+    if (node === null) return null;
+    if (node.state === 'lost') return undefined;
+    const active = node.tasks;
     if (!changesNoTask(active, reports)) return undefined;
     const write = { node: nodeId, at: now, telemetry: JSON.stringify(telemetry) };
     const answer = await this.assignmentsFor(this.db, nodeId, now, active);
@@ -709,6 +713,16 @@ export class SqlStore implements Store {
     }
     await this.heartbeatWrites.addEnergy(write, { node: nodeId, at: now, report: energy.report, prices: energy.prices });
     return this.assignmentsFor(this.db, nodeId, now);
+  }
+
+  /** A node's state and active tasks from the shared view, or read for it alone where the view cannot say. */
+  private async nodeTasksOf(nodeId: string): Promise<NodeTasks | null> {
+    const seen = await this.nodeTasks.of(this.db, nodeId);
+    if (seen) return seen;
+    // Not in the view: unknown, or registered at another server since the view's last read.
+    const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
+    const first = rows[0];
+    return first ? { state: first.node_state, tasks: rows.filter((r) => r.job_id !== null) } : null;
   }
 
   /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
@@ -908,11 +922,27 @@ export class SqlStore implements Store {
   private async nodesWrite<T>(fn: () => Promise<T>): Promise<T> {
     this.nodesVersions.invalidate();
     this.nodesEpoch++;
+    this.nodeTasks.changed({ nodes: true });
     try {
       return await fn();
     } finally {
       this.nodesVersions.invalidate();
       this.nodesEpoch++;
+      this.nodeTasks.changed({ nodes: true });
+    }
+  }
+
+  /**
+   * A transaction that may change tasks (their state, node or attempt): the quiet heartbeats'
+   * view of the nodes (nodeTasksView.ts) reads again before it next answers. Counted before and
+   * after, so that no read begun while the transaction ran is taken as seeing it.
+   */
+  private async tasksWrite<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
+    this.nodeTasks.changed();
+    try {
+      return await this.db.tx(fn);
+    } finally {
+      this.nodeTasks.changed();
     }
   }
 
@@ -1075,7 +1105,7 @@ export class SqlStore implements Store {
 
   async stopReplica(replicaId: string, reason: string, now: number): Promise<boolean> {
     if (!/^\d{1,15}$/.test(replicaId)) return false;
-    return this.db.tx(async (db) => {
+    return this.tasksWrite(async (db) => {
       const job = await db.get<JobRow>(Q.jobById, [Number(replicaId)]);
       return job !== undefined && job.service_id !== null && (await this.cancelIn(db, job, reason, now));
     });
