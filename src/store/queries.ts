@@ -35,6 +35,12 @@ export const Q = {
   putToken: `INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (hash) DO UPDATE SET role = excluded.role, tenant = excluded.tenant, node_id = excluded.node_id`,
   findToken: `SELECT ${TOKEN_COLS} FROM tokens WHERE hash = $1`,
+  /** Other servers' token writes, for the token cache (migration 014): as activeTasks.ts's watermark. */
+  tokensWatermark: {
+    sqlite: 'SELECT COALESCE(MAX(version), 0) + 1 AS w FROM tokens',
+    postgres: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS w',
+  },
+  tokensChangedSince: 'SELECT hash FROM tokens WHERE version >= $1',
   /** A new token only (no upsert): a node's credential never takes over an existing token. */
   insertToken: 'INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
   touchToken: 'UPDATE tokens SET last_used_at = $2 WHERE hash = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',

@@ -9,7 +9,8 @@ import { describe, test } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
 import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
 import { HeartbeatWrites } from './heartbeatWrites.ts';
-import { SqlStore } from './sqlStore.ts';
+import { openStore, SqlStore } from './sqlStore.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
 import { TokenCache } from './tokenCache.ts';
@@ -22,6 +23,8 @@ function spec(): JobSpec {
 
 const node = (id: string) => ({ id, address: 'http://127.0.0.1:1', cpuMilli: 32_000, memoryMib: 256_000, gpus: [{ index: 0, model: 'H100', memoryMib: 80_000, uuid: `u-${id}` }], simulated: true });
 const tel = (watts: number) => [{ index: 0, utilization: 50, memoryUsedMib: 10, powerWatts: watts }];
+/** Reads of one token by its hash. */
+const tokenReads = (s: Store): number => [...(s as SqlStore).sqlStats.bySql].filter(([sql]) => /FROM tokens WHERE hash = /.test(sql)).reduce((n, [, c]) => n + c.statements, 0);
 /** Transactions other than the quiet heartbeats' shared writes. */
 const transactions = (s: Store): number => (s as SqlStore).sqlStats.totals().transactions - (s as SqlStore).heartbeatWrites.flushes;
 const written = (s: Store): number => (s as SqlStore).heartbeatWrites.written;
@@ -169,9 +172,9 @@ for (const factory of storeFactories()) {
     try {
       await store.putToken('hash-a', { role: 'tenant', tenant: 'default' }, 1);
       assert.equal((await store.findToken('hash-a'))?.revokedAt, null);
-      const reads = (store as SqlStore).sqlStats.totals().statements;
+      const reads = tokenReads(store);
       await store.findToken('hash-a');
-      assert.equal((store as SqlStore).sqlStats.totals().statements, reads, 'the second lookup is answered from the cache');
+      assert.equal(tokenReads(store), reads, 'the second lookup is answered from the cache');
       const id = (await store.findToken('hash-a'))?.id ?? '';
       await store.revokeToken(id, 5);
       assert.equal((await store.findToken('hash-a'))?.revokedAt, 5);
@@ -252,7 +255,69 @@ describe('HeartbeatWrites', () => {
   });
 });
 
+for (const factory of storeFactories()) {
+  if (factory.name === 'memory') continue; // one process's private database: no second server
+  test(`another server's revocation and change of a token hold here within a quarter of a second: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, url, cleanup } = await factory.open();
+    const other = await openStore(url);
+    try {
+      await store.putToken('hash-x', { role: 'tenant', tenant: 'alice' }, 1);
+      await store.putToken('hash-y', { role: 'tenant', tenant: 'alice' }, 1);
+      assert.equal((await store.findToken('hash-x'))?.revokedAt, null);
+      assert.equal((await store.findToken('hash-y'))?.tenant, 'alice');
+      const id = (await other.findToken('hash-x'))?.id ?? '';
+      await other.revokeToken(id, 9);
+      await other.putToken('hash-y', { role: 'tenant', tenant: 'bob' }, 9);
+      await sleep(300);
+      assert.equal((await store.findToken('hash-x'))?.revokedAt, 9, 'revoked at the other server');
+      assert.equal((await store.findToken('hash-y'))?.tenant, 'bob', 'given to another tenant at the other server');
+      // A last use written elsewhere (once a minute per token) keeps the token cached here.
+      await other.touchToken('hash-y', 100_000);
+      await sleep(300);
+      const read = tokenReads(store);
+      await store.findToken('hash-y');
+      assert.equal(tokenReads(store), read, 'still cached');
+      // Checks are shared and spaced: lookups within the quarter second that follows read nothing.
+      const reads = (store as SqlStore).sqlStats.totals().statements;
+      const began = performance.now();
+      for (let i = 0; i < 20; i++) await store.findToken('hash-y');
+      if (performance.now() - began < 200) assert.equal((store as SqlStore).sqlStats.totals().statements, reads);
+    } finally {
+      await other.close();
+      await cleanup();
+    }
+  });
+}
+
 describe('TokenCache', () => {
+  test('checks for other servers\' writes at most every checkMs, forgets what changed, and keeps no value read across a check that found changes', async () => {
+    const c = new TokenCache<string>(60_000, 100, 250);
+    const asked: (number | null)[] = [];
+    let changes: string[] = [];
+    const changed = async (since: number | null) => {
+      asked.push(since);
+      return { next: asked.length * 10, hashes: changes };
+    };
+    await c.current(changed, 0);
+    c.set('a', 'A', 1, c.readGeneration);
+    c.set('b', 'B', 1, c.readGeneration);
+    await c.current(changed, 200);
+    assert.deepEqual(asked, [null], 'one check within 250 ms');
+    changes = ['a'];
+    const before = c.readGeneration;
+    await Promise.all([c.current(changed, 300), c.current(changed, 301)]);
+    assert.deepEqual(asked, [null, 10], 'the next check, shared, from where the last left off');
+    assert.equal(c.get('a', 2), undefined, 'changed elsewhere: forgotten');
+    assert.equal(c.get('b', 2), 'B');
+    c.set('a', 'stale', 3, before);
+    assert.equal(c.get('a', 3), undefined, 'read before the check: not kept');
+    await c.current(async () => {
+      throw new Error('database gone');
+    }, 600);
+    assert.equal(c.get('b', 4), undefined, 'a failed check forgets everything');
+  });
+
+
   test('expires entries, and keeps no value read across a clear', () => {
     const c = new TokenCache<string>(100);
     const g = c.readGeneration;

@@ -131,6 +131,7 @@ export class SqlStore implements Store {
     await this.tokenWrite(() => this.db.run(Q.putToken, [hash, owner.role, owner.tenant, now, tokenId(hash), owner.node ?? null, expiresAt]));
   }
   async findToken(hash: string): Promise<(TokenOwner & TokenInfo) | null> {
+    await this.tokens.current((since) => this.changedTokens(since));
     const at = Date.now();
     const hit = this.tokens.get(hash, at);
     if (hit) return hit;
@@ -140,6 +141,12 @@ export class SqlStore implements Store {
     const t = tokenFromRow(r);
     this.tokens.set(hash, t, at, generation);
     return t;
+  }
+  /** The tokens changed since a watermark (null: none yet, only the watermark is read), and the next watermark. */
+  private async changedTokens(since: number | null): Promise<{ next: number; hashes: string[] }> {
+    const mark = await this.db.get<{ w: number | string }>(Q.tokensWatermark[this.db.dialect]);
+    const hashes = since === null ? [] : (await this.db.all<{ hash: string }>(Q.tokensChangedSince, [since])).map((r) => r.hash);
+    return { next: Number(mark?.w ?? 0), hashes };
   }
   async touchToken(hash: string, now: number): Promise<void> {
     await this.db.run(Q.touchToken, [hash, now, now - 60_000]);

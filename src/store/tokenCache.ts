@@ -1,20 +1,60 @@
 /**
- * Known tokens by hash, kept a few seconds: every API call and heartbeat authenticates, and with
- * 1,250 agents that was 625 token reads a second. Any token write of this server (a token added,
- * revoked, a node credential issued or reset) empties the cache, so on one server a revocation
- * holds at once (a read under way across the write is not kept); another server sharing the
- * database sees it within `ttlMs`. Unknown tokens are never cached (each is read, as before).
+ * Known tokens by hash: every API call and heartbeat authenticates, and with 1,250 agents that
+ * was 625 token reads a second. Any token write of this server (a token added, revoked, a node
+ * credential issued or reset) empties the cache, so on one server a revocation holds at once (a
+ * read under way across the write is not kept). Another server's writes are found by `current`,
+ * which reads the tokens changed since its last check (migration 014) at most every `checkMs`
+ * and forgets them, so another server's revocation holds here within `checkMs` (plus one read).
+ * Unknown tokens are never cached (each is read, as before). Entries still expire after `ttlMs`.
  * Token writers clear before and after writing.
  */
 export class TokenCache<T> {
   private readonly entries = new Map<string, { value: T; at: number }>();
   /** Counts clears: a value read before a clear may be stale, and is not kept. */
   private generation = 0;
+  /** Where the last check of other servers' writes left off (null: none yet), and when it began. */
+  private watermark: number | null = null;
+  private checkedAt = -Infinity;
+  private checking: Promise<void> | null = null;
 
   constructor(
-    private readonly ttlMs = 5000,
+    private readonly ttlMs = 60_000,
     private readonly maxEntries = 100_000,
+    private readonly checkMs = 250,
   ) {}
+
+  /**
+   * Forgets the tokens changed since the last check (`changed` reads their hashes and the next
+   * watermark), when that check began more than `checkMs` before `at`; concurrent callers share
+   * one check. A check that fails, or the first, forgets everything.
+   */
+  async current(changed: (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>, at: number = performance.now()): Promise<void> {
+    if (at - this.checkedAt <= this.checkMs && at >= this.checkedAt) return;
+    if (!this.checking) {
+      const run = this.check(changed, at);
+      this.checking = run;
+      void run.finally(() => {
+        if (this.checking === run) this.checking = null;
+      });
+    }
+    await this.checking;
+  }
+
+  private async check(changed: (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>, at: number): Promise<void> {
+    try {
+      const { next, hashes } = await changed(this.watermark);
+      if (this.watermark === null) this.clear();
+      else if (hashes.length > 0) {
+        this.generation++; // a read begun before this check may have read a changed token
+        for (const h of hashes) this.entries.delete(h);
+      }
+      this.watermark = next;
+      this.checkedAt = at;
+    } catch {
+      this.clear();
+      this.watermark = null;
+    }
+  }
 
   get(hash: string, now: number): T | undefined {
     const e = this.entries.get(hash);
