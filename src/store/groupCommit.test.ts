@@ -78,6 +78,44 @@ for (const factory of storeFactories()) {
   });
 }
 
+for (const factory of storeFactories()) {
+  test(`concurrent submissions with distinct keys go in together: a statement per hundred jobs, not per job: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      const first = await store.submit('default', spec('kept'), 'key-kept', 1);
+      const stats = (store as SqlStore).sqlStats;
+      const inserts = (): number => [...stats.bySql].filter(([sql]) => sql.startsWith('INSERT INTO jobs')).reduce((n, [, c]) => n + c.statements, 0);
+      const [tx, before] = [stats.totals().transactions, inserts()];
+      const refuse = (): void => {
+        throw new Error('no node could run it');
+      };
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 30 }, (_, i) => store.submit(i % 2 ? 'default' : 'other', spec(`s${i}`), i % 3 ? `key-${i}` : null, 2)),
+        store.submit('default', spec('kept'), 'key-kept', 2),
+        store.submit('default', spec('refused'), 'key-refused', 2, refuse),
+        store.submit('default', spec('arr', { array: 4 }), 'key-arr', 2),
+      ]);
+      assert.equal(stats.totals().transactions, tx + 1, 'one transaction');
+      assert.equal(inserts() - before, 1, "one insert for the batch's 34 jobs");
+      const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
+      assert.deepEqual(ok.slice(0, 30).map((r) => [r?.created, r?.jobs.map((j) => j.name)]), Array.from({ length: 30 }, (_, i) => [true, [`s${i}`]]));
+      assert.deepEqual([ok[30]?.created, ok[30]?.jobs[0]?.id], [false, first.jobs[0]?.id], 'a retry: the job it made before');
+      assert.match(String((results[31] as PromiseRejectedResult).reason), /no node could run it/);
+      assert.deepEqual(ok[32]?.jobs.map((j) => j.name), ['arr-0', 'arr-1', 'arr-2', 'arr-3']);
+      const jobs = await store.listJobs({});
+      assert.equal(jobs.length, 35, 'the first, 30, and the array of 4; the refused one wrote nothing');
+      assert.equal(jobs.find((j) => j.name === 's0')?.tenant, 'other');
+      for (const r of ok.slice(0, 30)) assert.equal((await store.listTasks(r?.jobs[0]?.id ?? '')).length, 2, 'each job with its tasks');
+      assert.equal((await store.listEvents({})).filter((e) => e.type === 'job:submitted').length, 35);
+      // Under its key again: the job it made.
+      const again = await store.submit('default', spec('s1'), 'key-1', 3);
+      assert.deepEqual([again.created, again.jobs[0]?.id], [false, ok[1]?.jobs[0]?.id]);
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
 for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
   test(`two servers racing for one client key both answer the winner's jobs: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
     const { store: a, url, cleanup } = await factory.open();

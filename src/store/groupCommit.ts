@@ -2,8 +2,9 @@
  * Group commit: concurrent requests of one kind (submissions) go to the database together, in
  * one transaction, instead of one transaction each. A request waits for the current batch's
  * transaction (or, when none is under way, for the end of this turn of the event loop, so that
- * requests parsed together go together); each request's outcome is its own (the store runs each
- * behind a savepoint, so one request's error undoes only its own writes).
+ * requests parsed together go together); each request's outcome is its own (the store writes
+ * them in shared statements, or where that fails each behind a savepoint, so that one request's
+ * error undoes only its own writes).
  */
 export type Outcome<O> = { readonly ok: O } | { readonly error: unknown };
 

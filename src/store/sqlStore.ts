@@ -71,7 +71,7 @@ export class SqlStore implements Store {
   private nodesEpoch = 0;
   private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
   /** Concurrent submissions, committed together (store/groupCommit.ts). */
-  readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items));
+  readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items), ARRAY_CHUNK);
 
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
@@ -193,9 +193,12 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Submissions that came together, in one transaction (store/groupCommit.ts): each behind a
-   * savepoint, so that one refused (its `beforeCreate` throws) or lost to a race undoes only its
-   * own rows. One alone runs as it always did.
+   * Submissions that came together, in one transaction (store/groupCommit.ts). Without a service
+   * among them they go in together: their client keys read at once and their jobs, tasks and
+   * events in shared statements (`submitTogether`). Where two of them share a client key, that
+   * fails (another server raced for a key) or a service is among them, each goes behind a savepoint, so
+   * that one refused (its `beforeCreate` throws) or lost to a race undoes only its own rows. One
+   * alone runs as it always did.
    */
   private async submitBatch(items: readonly SubmitRequest[]): Promise<Outcome<SubmitResult>[]> {
     if (items.length === 1) {
@@ -204,6 +207,13 @@ export class SqlStore implements Store {
         return [{ ok: await this.db.tx((db) => this.submitIn(db, s)) }];
       } catch (e) {
         return [await this.raced(this.db, s, e)];
+      }
+    }
+    if (!items.some((s) => s.spec.service) && keysDistinct(items)) {
+      try {
+        return await this.db.tx((db) => this.submitTogether(db, items));
+      } catch {
+        // One by one below: each failure then undoes only its own rows.
       }
     }
     return this.db.tx(async (db) => {
@@ -224,6 +234,34 @@ export class SqlStore implements Store {
     });
   }
 
+  /**
+   * Submissions (no service among them) in shared statements: each one's client keys are read
+   * with the others', and the new jobs of all go in ARRAY_CHUNK to a statement. A refused one
+   * (`beforeCreate` throws) is left out. Throws where a statement fails, undoing them all.
+   */
+  private async submitTogether(db: SqlDb, items: readonly SubmitRequest[]): Promise<Outcome<SubmitResult>[]> {
+    const found = await this.submittedUnderAll(db, items);
+    const out: Outcome<SubmitResult>[] = [];
+    const fresh: { s: SubmitRequest; hash: string | null; at: number }[] = [];
+    items.forEach((s, k) => {
+      const f = found[k];
+      if (f) {
+        out[k] = { ok: f };
+        return;
+      }
+      try {
+        s.beforeCreate?.();
+      } catch (e) {
+        out[k] = { error: e };
+        return;
+      }
+      fresh.push({ s, hash: s.clientKey === null ? null : specHash(s.spec), at: k });
+    });
+    const jobs = await insertSubmissions(db, fresh);
+    fresh.forEach((f, j) => (out[f.at] = { ok: { jobs: jobs[j] ?? [], created: true, conflict: false } }));
+    return out;
+  }
+
   /** A submission's error: when it lost a race for its client key, the winner's jobs instead. */
   private async raced(db: SqlDb, s: SubmitRequest, e: unknown): Promise<Outcome<SubmitResult>> {
     if (s.clientKey !== null && isUniqueViolation(e)) {
@@ -240,7 +278,7 @@ export class SqlStore implements Store {
     if (found) return found;
     s.beforeCreate?.();
     const hash = clientKey === null ? null : specHash(spec);
-    if (!spec.service) return { jobs: await insertArray(db, s, hash), created: true, conflict: false };
+    if (!spec.service) return { jobs: (await insertSubmissions(db, [{ s, hash }]))[0] ?? [], created: true, conflict: false };
     // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
     const jobs: Job[] = [];
     for (let i = 0; i < spec.array; i++) {
@@ -259,23 +297,27 @@ export class SqlStore implements Store {
    * and a single job is a conflict too. Read 500 keys at a time (an array of 1,000 was 1,001 reads).
    */
   private async submittedUnder(db: SqlDb, s: SubmitRequest): Promise<SubmitResult | null> {
-    const { tenant, spec, clientKey } = s;
-    if (clientKey === null) return null;
-    const keys = Array.from({ length: spec.array }, (_, i) => clientKeyOf(clientKey, spec, i) as string);
-    const other = spec.array === 1 ? `${clientKey}#0` : clientKey;
-    const byKey = new Map<string, JobRow>();
-    const all = [...keys, other];
-    for (let i = 0; i < all.length; i += 500) {
-      const chunk = all.slice(i, i + 500);
-      for (const r of await db.all<JobRow>(Q.jobsByClientKeys(chunk.length), [tenant, ...chunk])) if (r.client_key !== null) byKey.set(r.client_key, r);
+    return (await this.submittedUnderAll(db, [s]))[0] ?? null;
+  }
+
+  /** `submittedUnder` for several submissions: their keys read together, 500 to a statement per tenant. */
+  private async submittedUnderAll(db: SqlDb, items: readonly SubmitRequest[]): Promise<(SubmitResult | null)[]> {
+    const keysOf = new Map<string, Set<string>>();
+    for (const s of items) {
+      if (s.clientKey === null) continue;
+      let keys = keysOf.get(s.tenant);
+      if (!keys) keysOf.set(s.tenant, (keys = new Set()));
+      for (const k of clientKeysOf(s)) keys.add(k);
     }
-    const rows = keys.map((k) => byKey.get(k)).filter((r): r is JobRow => r !== undefined);
-    const otherRow = byKey.get(other);
-    if (rows.length === 0 && otherRow) rows.push(otherRow);
-    if (rows.length === 0) return null;
-    const hash = specHash(spec);
-    const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
-    return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
+    const byKey = new Map<string, JobRow>(); // by tenant and key
+    for (const [tenant, keys] of keysOf) {
+      const all = [...keys];
+      for (let i = 0; i < all.length; i += 500) {
+        const chunk = all.slice(i, i + 500);
+        for (const r of await db.all<JobRow>(Q.jobsByClientKeys(chunk.length), [tenant, ...chunk])) if (r.client_key !== null) byKey.set(`${tenant}\n${r.client_key}`, r);
+      }
+    }
+    return items.map((s) => (s.clientKey === null ? null : submissionUnder(s, (k) => byKey.get(`${s.tenant}\n${k}`))));
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -1441,33 +1483,41 @@ const EVENT_CHUNK = 100;
 const ARRAY_CHUNK = 100;
 
 /**
- * A submission's jobs (one, or an array's elements), their tasks and their `job:submitted`
- * events, ARRAY_CHUNK rows to a statement: an array of 1,000 is 30 statements, not 3,000.
+ * Submissions' jobs (one each, or an array's elements), their tasks and their `job:submitted`
+ * events, ARRAY_CHUNK rows to a statement across submissions: an array of 1,000 is 30
+ * statements, not 3,000, and so are 1,000 single jobs submitted together. Jobs by submission.
  */
-async function insertArray(db: SqlDb, s: SubmitRequest, hash: string | null): Promise<Job[]> {
-  const { tenant, spec, clientKey, now } = s;
-  const jobs: Job[] = [];
-  for (let first = 0; first < spec.array; first += ARRAY_CHUNK) {
-    const n = Math.min(ARRAY_CHUNK, spec.array - first);
+async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitRequest; readonly hash: string | null }[]): Promise<Job[][]> {
+  const out = subs.map((): Job[] => []);
+  const elements: { k: number; i: number }[] = [];
+  subs.forEach(({ s }, k) => {
+    for (let i = 0; i < s.spec.array; i++) elements.push({ k, i });
+  });
+  for (let first = 0; first < elements.length; first += ARRAY_CHUNK) {
+    const part = elements.slice(first, first + ARRAY_CHUNK);
     const params: Param[] = [];
-    for (let i = first; i < first + n; i++) {
+    for (const { k, i } of part) {
+      const { s, hash } = subs[k] as (typeof subs)[number];
+      const { spec } = s;
       const element = arrayElement(spec, i);
-      params.push(tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash);
+      params.push(s.tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(s.clientKey, spec, i), s.now, hash);
     }
     // Ids are handed out in row order; RETURNING's order is not promised.
-    const rows = (await db.all<JobRow>(Q.insertJobs(db.dialect, n), params)).sort((a, b) => a.id - b.id);
-    if (rows.length !== n) throw new Error(`insert returned ${rows.length} rows for ${n} jobs`);
+    const rows = (await db.all<JobRow>(Q.insertJobs(db.dialect, part.length), params)).sort((a, b) => a.id - b.id);
+    if (rows.length !== part.length) throw new Error(`insert returned ${rows.length} rows for ${part.length} jobs`);
     const tasks: Param[] = [];
     const events: Param[] = [];
-    for (const row of rows) {
-      taskRows(row.id, spec, tasks);
-      events.push(now, 'job:submitted', row.id, null, tenant, `${row.name} in queue ${spec.queue}, ${taskCount(spec)} tasks`);
-      jobs.push(jobFromRow(row));
-    }
+    rows.forEach((row, j) => {
+      const k = (part[j] as (typeof part)[number]).k;
+      const { s } = subs[k] as (typeof subs)[number];
+      taskRows(row.id, s.spec, tasks);
+      events.push(s.now, 'job:submitted', row.id, null, s.tenant, `${row.name} in queue ${s.spec.queue}, ${taskCount(s.spec)} tasks`);
+      (out[k] as Job[]).push(jobFromRow(row));
+    });
     await insertTasks(db, tasks);
-    await db.run(Q.insertEvents(n), events);
+    await db.run(Q.insertEvents(part.length), events);
   }
-  return jobs;
+  return out;
 }
 
 /** The job a submission makes for its element i: the spec itself, or an array's element (`name-i`, arrayIndex i). */
@@ -1506,3 +1556,38 @@ export async function openStore(url: string): Promise<Store> {
 }
 
 export { OPEN_JOBS_IN };
+
+/** Whether no client key (in either form) is used by two of these submissions of one tenant. */
+function keysDistinct(items: readonly SubmitRequest[]): boolean {
+  const seen = new Set<string>();
+  for (const s of items) {
+    if (s.clientKey === null) continue;
+    for (const k of clientKeysOf(s)) {
+      const key = `${s.tenant}\n${k}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+    }
+  }
+  return true;
+}
+
+/** A submission's client keys: one per element, and the other form (`key` for an array, `key#0` for one job) last. */
+function clientKeysOf(s: SubmitRequest): string[] {
+  const { spec, clientKey } = s;
+  const keys = Array.from({ length: spec.array }, (_, i) => clientKeyOf(clientKey, spec, i) as string);
+  keys.push(spec.array === 1 ? `${clientKey}#0` : (clientKey as string));
+  return keys;
+}
+
+/** The jobs a keyed submission already made (`rowOf` finds a job by client key), or null where it made none. */
+function submissionUnder(s: SubmitRequest, rowOf: (key: string) => JobRow | undefined): SubmitResult | null {
+  const keys = clientKeysOf(s);
+  const other = keys.pop() as string;
+  const rows = keys.map(rowOf).filter((r): r is JobRow => r !== undefined);
+  const otherRow = rowOf(other);
+  if (rows.length === 0 && otherRow) rows.push(otherRow);
+  if (rows.length === 0) return null;
+  const hash = specHash(s.spec);
+  const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
+  return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
+}
