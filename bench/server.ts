@@ -130,6 +130,8 @@ interface SqlPhase {
   readonly mainCpuSeconds: number | null;
   /** On the scheduler thread: jobs, active tasks and nodes sent to it, per cycle. */
   readonly sentPerCycle: { jobs: number; tasks: number; nodes: number } | null;
+  /** The quiet heartbeats' view of the nodes (store/nodeTasksView.ts): shared reads, heartbeats answered, and of those how many waited for a read, and how long on average. */
+  readonly nodeView: { reads: number; answers: number; waited: number; avgWaitMs: number } | null;
   readonly transactions: number;
   readonly statements: number;
   readonly rows: number;
@@ -165,6 +167,7 @@ const wrapped = gated instanceof PlannerSlot ? gated.current : gated;
 const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
 let sentStart = planner ? { ...planner.sentCounts } : null;
 /** Closes the SQL counts and CPU time of a phase. */
+let viewStart = store instanceof SqlStore ? { ...store.nodeTasks.counts } : null;
 function sqlPhase(name: string): void {
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
@@ -175,10 +178,13 @@ function sqlPhase(name: string): void {
     sentPerCycle = { jobs: Math.round((c.jobs - sentStart.jobs) / n), tasks: Math.round((c.tasks - sentStart.tasks) / n), nodes: Math.round((c.nodes - sentStart.nodes) / n) };
     sentStart = { ...c };
   }
+  const view = store instanceof SqlStore ? { ...store.nodeTasks.counts } : null;
+  const nodeView = view && viewStart ? { reads: view.reads - viewStart.reads, answers: view.answers - viewStart.answers, waited: view.waited - viewStart.waited, avgWaitMs: Math.round((10 * (view.waitMs - viewStart.waitMs)) / Math.max(1, view.waited - viewStart.waited)) / 10 } : null;
+  viewStart = view;
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
   loopDelay.reset();
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
@@ -464,6 +470,7 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeView) rows.push([`heartbeats' node view (${name})`, `${x.nodeView.reads} reads for ${x.nodeView.answers} quiet heartbeats; ${x.nodeView.waited} waited for one, ${x.nodeView.avgWaitMs} ms on average`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`request thread delay (${name})`, `ms p50=${x.loopDelayMs.p50} p99=${x.loopDelayMs.p99} max=${x.loopDelayMs.max}`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
