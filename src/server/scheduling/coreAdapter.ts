@@ -74,7 +74,12 @@ export class CoreSchedulerAdapter {
   readonly inputs: LiveInputs;
   private nodesKey = '';
   private nodes: NodeState[] = [];
-  private readonly running = new Map<string, { key: string; attempt: number; startMs: number; job: RunningJob }>();
+  /**
+   * Running jobs as last translated, with the job and task objects they came from: while those
+   * are the same objects (the store and the scheduler thread keep unchanged ones), the
+   * translation is reused without a look.
+   */
+  private readonly running = new Map<string, { key: string; attempt: number; startMs: number; job: RunningJob; from: Job; tasks: readonly ActiveTask[] }>();
   private readonly specs = new Map<string, { key: string; spec: CoreJob }>();
   private readonly pendingJobs = new Map<string, { key: string; job: PendingJob }>();
   /**
@@ -197,10 +202,15 @@ export class CoreSchedulerAdapter {
       if (!known) this.byJob.set(job, { models: modelsKey, spec });
       if (!tasks || tasks.length === 0) continue;
       tenantOf.set(job.id, job.tenant);
+      const cached = this.running.get(job.id);
+      if (cached && cached.from === job && cached.job.spec === spec && sameObjects(cached.tasks, tasks)) {
+        seen.add(job.id);
+        running.push(cached.job);
+        continue;
+      }
       const bindings = this.bindings(job, tasks, nodeIndex);
       const firstGpu = tasks.find((t) => t.gpus.length > 0);
       const model: GpuModel = firstGpu ? (nodeById.get(firstGpu.node)?.gpus[firstGpu.gpus[0] as number]?.model ?? CPU_MODEL) : CPU_MODEL;
-      const cached = this.running.get(job.id);
       const sameAttempt = cached !== undefined && cached.attempt === job.attempt;
       // The attempt's start: its first task's start (admitted, not started yet: when first seen so).
       const starts = tasks.map((t) => t.startedAt).filter((t): t is number => typeof t === 'number');
@@ -211,6 +221,7 @@ export class CoreSchedulerAdapter {
       const runKey = `${job.attempt}|${startMs}|${checkpoint}|${stopping}|${JSON.stringify(bindings.map((b) => [b.nodeId, b.placement.gpus]))}`;
       seen.add(job.id);
       if (cached && cached.key === runKey && cached.job.spec === spec) {
+        this.running.set(job.id, { ...cached, from: job, tasks });
         running.push(cached.job);
         continue;
       }
@@ -225,7 +236,7 @@ export class CoreSchedulerAdapter {
         gpus: boundGpus(spec, bindings),
         ...(stopping ? { stopping: true } : {}),
       };
-      this.running.set(job.id, { key: runKey, attempt: job.attempt, startMs, job: r });
+      this.running.set(job.id, { key: runKey, attempt: job.attempt, startMs, job: r, from: job, tasks });
       running.push(r);
     }
     for (const id of this.running.keys()) if (!seen.has(id)) this.running.delete(id);
@@ -586,4 +597,9 @@ function globalIndex(job: Job, group: string, replica: number): number {
     offset += g.replicas;
   }
   return -1;
+}
+
+/** Whether two lists hold the same objects in the same order. */
+function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
