@@ -43,7 +43,10 @@ export const Q = {
   tokensChangedSince: 'SELECT hash FROM tokens WHERE version >= $1',
   /** A new token only (no upsert): a node's credential never takes over an existing token. */
   insertToken: 'INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-  touchToken: 'UPDATE tokens SET last_used_at = $2 WHERE hash = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
+  /** Tokens' last uses (hash, time), each written where the one recorded is a minute old or more. */
+  touchTokens: (n: number): string =>
+    `WITH v(hash, at) AS (VALUES ${castRows(n, ['TEXT', 'BIGINT'])})
+     UPDATE tokens SET last_used_at = v.at FROM v WHERE tokens.hash = v.hash AND (tokens.last_used_at IS NULL OR tokens.last_used_at <= v.at - 60000)`,
   listTokens: `SELECT ${TOKEN_COLS} FROM tokens ORDER BY created_at, id`,
   tokenById: `SELECT ${TOKEN_COLS} FROM tokens WHERE id = $1`,
   revokeToken: 'UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1',

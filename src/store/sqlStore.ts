@@ -26,6 +26,7 @@ import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
 import { HeartbeatWrites, type EnergyWrite, type HeartbeatWrite } from './heartbeatWrites.ts';
 import { TokenCache } from './tokenCache.ts';
+import { TokenUses, withUse } from './tokenUses.ts';
 import { ReadCache } from './readCache.ts';
 import { GroupCommit, type Outcome } from './groupCommit.ts';
 import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
@@ -63,6 +64,8 @@ export class SqlStore implements Store {
   readonly heartbeatWrites: HeartbeatWrites;
   /** Known tokens by hash, for a few seconds (store/tokenCache.ts). */
   private readonly tokens = new TokenCache<TokenOwner & TokenInfo>();
+  /** Tokens' last uses, written together (store/tokenUses.ts). */
+  private readonly tokenUses = new TokenUses((uses) => this.writeTokenUses(uses), tokenId);
   /** Read on nearly every request; kept 1 s, or until this server changes them (store/readCache.ts). */
   private readonly queues = new ReadCache<QueueConfig[]>();
   private readonly tenants = new ReadCache<string[]>();
@@ -107,6 +110,7 @@ export class SqlStore implements Store {
 
   async close(): Promise<void> {
     await this.heartbeatWrites.flush();
+    await this.tokenUses.flush();
     await this.db.close();
   }
 
@@ -138,7 +142,7 @@ export class SqlStore implements Store {
     const generation = this.tokens.readGeneration;
     const r = await this.db.get<TokenRow>(Q.findToken, [hash]);
     if (!r) return null;
-    const t = tokenFromRow(r);
+    const t = withUse(tokenFromRow(r), this.tokenUses.of(hash));
     this.tokens.set(hash, t, at, generation);
     return t;
   }
@@ -149,18 +153,28 @@ export class SqlStore implements Store {
     return { next: Number(mark?.w ?? 0), hashes };
   }
   async touchToken(hash: string, now: number): Promise<void> {
-    await this.db.run(Q.touchToken, [hash, now, now - 60_000]);
+    this.tokenUses.add(hash, now);
     this.tokens.update(hash, (t) => (t.lastUsedAt !== null && t.lastUsedAt > now - 60_000 ? t : { ...t, lastUsedAt: now }));
   }
+  /** Waiting last uses, 100 to a statement (tokenUses.ts). */
+  private async writeTokenUses(uses: readonly (readonly [string, number])[]): Promise<void> {
+    for (let i = 0; i < uses.length; i += 100) {
+      const part = uses.slice(i, i + 100);
+      await this.db.run(Q.touchTokens(part.length), part.flat());
+    }
+  }
   async listTokens(): Promise<TokenInfo[]> {
-    return (await this.db.all<TokenRow>(Q.listTokens)).map(tokenFromRow);
+    return (await this.db.all<TokenRow>(Q.listTokens)).map((r) => {
+      const t = tokenFromRow(r);
+      return withUse(t, this.tokenUses.ofId(t.id));
+    });
   }
   async revokeToken(id: string, now: number): Promise<TokenInfo | null> {
     return this.tokenWrite(() =>
       this.db.tx(async (db) => {
         await db.run(Q.revokeToken, [id, now]);
         const r = await db.get<TokenRow>(Q.tokenById, [id]);
-        return r ? tokenFromRow(r) : null;
+        return r ? withUse(tokenFromRow(r), this.tokenUses.ofId(r.id)) : null;
       }),
     );
   }

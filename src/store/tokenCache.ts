@@ -5,7 +5,8 @@
  * read under way across the write is not kept). Another server's writes are found by `current`,
  * which reads the tokens changed since its last check (migration 014) at most every `checkMs`
  * and forgets them, so another server's revocation holds here within `checkMs` (plus one read).
- * Unknown tokens are never cached (each is read, as before). Entries still expire after `ttlMs`.
+ * Unknown tokens are never cached (each is read, as before). Entries still expire after `ttlMs`
+ * (10 minutes, less a random quarter).
  * Token writers clear before and after writing.
  */
 export class TokenCache<T> {
@@ -18,7 +19,7 @@ export class TokenCache<T> {
   private checking: Promise<void> | null = null;
 
   constructor(
-    private readonly ttlMs = 60_000,
+    private readonly ttlMs = 600_000,
     private readonly maxEntries = 100_000,
     private readonly checkMs = 250,
   ) {}
@@ -75,7 +76,9 @@ export class TokenCache<T> {
   set(hash: string, value: T, now: number, readGeneration: number): void {
     if (readGeneration !== this.generation) return;
     if (this.entries.size >= this.maxEntries) this.entries.clear();
-    this.entries.set(hash, { value, at: now });
+    // Kept for 75-100 % of ttlMs: tokens first read together (agents registered together) are
+    // not all read again in the same second.
+    this.entries.set(hash, { value, at: now - Math.random() * 0.25 * this.ttlMs });
   }
 
   /** Replaces a cached token's value (its last use moved), keeping when it was read. */
