@@ -115,6 +115,7 @@ export const Q = {
   lockJobs: (n: number): string => `SELECT id FROM jobs WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
   activeTasks: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
   activeTasksOnNode: `SELECT ${TASK_COLS} FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
+  activeTasksOnNodes: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE node_id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')}) AND state IN ${ACTIVE_IN}`,
   listJobsBase: `SELECT ${JOB_COLS} FROM jobs`,
 
   setJobState: `UPDATE jobs SET state = $2, reason = $3, updated_at = $4, ${JOB_VERSION} WHERE id = $1`,
