@@ -115,7 +115,7 @@ export const Q = {
   lockJobs: (n: number): string => `SELECT id FROM jobs WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
   activeTasks: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
   activeTasksOnNode: `SELECT ${TASK_COLS} FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
-  activeTasksOnNodes: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE node_id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')}) AND state IN ${ACTIVE_IN}`,
+  activeTasksOnNodes: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE node_id IN (${params(1, n)}) AND state IN ${ACTIVE_IN}`,
   listJobsBase: `SELECT ${JOB_COLS} FROM jobs`,
 
   setJobState: `UPDATE jobs SET state = $2, reason = $3, updated_at = $4, ${JOB_VERSION} WHERE id = $1`,
@@ -204,6 +204,8 @@ export const Q = {
   /** $4 = 1 when the agent still runs tasks the server has written off: a lost node stays lost until they are gone. */
   heartbeatNode: "UPDATE nodes SET last_heartbeat = $2, telemetry = $3, state = CASE WHEN state = 'lost' AND $4 = 0 THEN 'ready' ELSE state END WHERE id = $1",
   silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id",
+  /** PostgreSQL: n nodes' rows locked in id order. */
+  lockNodes: (n: number): string => `SELECT id FROM nodes WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
   setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,

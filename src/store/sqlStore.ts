@@ -797,6 +797,13 @@ export class SqlStore implements Store {
   /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
   private async writeHeartbeats(rows: readonly HeartbeatWrite[], energy: readonly EnergyWrite[]): Promise<void> {
     await this.db.tx(async (db) => {
+      // On PostgreSQL the node rows are locked in id order first, as node expiry locks them (it
+      // marks silent nodes lost in id order): an UPDATE … FROM (VALUES …) locks in its plan's
+      // order, and the two had deadlocked.
+      if (db.dialect === 'postgres') {
+        const ids = [...new Set(rows.map((r) => r.node))].sort();
+        for (let i = 0; i < ids.length; i += 1000) await db.all(Q.lockNodes(Math.min(1000, ids.length - i)), ids.slice(i, i + 1000));
+      }
       for (let i = 0; i < rows.length; i += 200) {
         const batch = rows.slice(i, i + 200);
         await db.run(Q.heartbeatNodes(batch.length), batch.flatMap((r) => [r.node, r.at, r.telemetry]));
