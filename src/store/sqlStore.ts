@@ -207,12 +207,11 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Submissions that came together, in one transaction (store/groupCommit.ts). Without a service
-   * among them they go in together: their client keys read at once and their jobs, tasks and
-   * events in shared statements (`submitTogether`). Where two of them share a client key, that
-   * fails (another server raced for a key) or a service is among them, each goes behind a savepoint, so
-   * that one refused (its `beforeCreate` throws) or lost to a race undoes only its own rows. One
-   * alone runs as it always did.
+   * Submissions that came together, in one transaction (store/groupCommit.ts): their client keys
+   * read at once and their jobs, tasks and events in shared statements (`submitTogether`). Where
+   * a service is among them, two share a client key, or a shared statement fails (another server
+   * won a key), each goes behind a savepoint instead, so that one refused (its `beforeCreate`
+   * throws) or lost to a race undoes only its own rows. One alone runs as it always did.
    */
   private async submitBatch(items: readonly SubmitRequest[]): Promise<Outcome<SubmitResult>[]> {
     if (items.length === 1) {
