@@ -204,8 +204,7 @@ export const Q = {
   /** $4 = 1 when the agent still runs tasks the server has written off: a lost node stays lost until they are gone. */
   heartbeatNode: "UPDATE nodes SET last_heartbeat = $2, telemetry = $3, state = CASE WHEN state = 'lost' AND $4 = 0 THEN 'ready' ELSE state END WHERE id = $1",
   silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id",
-  /** PostgreSQL: n nodes' rows locked in id order. */
-  lockNodes: (n: number): string => `SELECT id FROM nodes WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
+  silentNodesLocked: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id FOR UPDATE SKIP LOCKED",
   setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,

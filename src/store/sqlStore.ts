@@ -796,13 +796,6 @@ export class SqlStore implements Store {
   /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
   private async writeHeartbeats(rows: readonly HeartbeatWrite[], energy: readonly EnergyWrite[]): Promise<void> {
     await this.db.tx(async (db) => {
-      // On PostgreSQL the node rows are locked in id order first, as node expiry locks them (it
-      // marks silent nodes lost in id order): an UPDATE … FROM (VALUES …) locks in its plan's
-      // order, and the two had deadlocked.
-      if (db.dialect === 'postgres') {
-        const ids = [...new Set(rows.map((r) => r.node))].sort();
-        for (let i = 0; i < ids.length; i += 1000) await db.all(Q.lockNodes(Math.min(1000, ids.length - i)), ids.slice(i, i + 1000));
-      }
       for (let i = 0; i < rows.length; i += 200) {
         const batch = rows.slice(i, i + 200);
         await db.run(Q.heartbeatNodes(batch.length), batch.flatMap((r) => [r.node, r.at, r.telemetry]));
@@ -932,7 +925,10 @@ export class SqlStore implements Store {
   async expireNodes(deadline: number, now: number): Promise<string[]> {
     await this.heartbeatWrites.flush();
     return this.nodesWrite(() => this.db.tx(async (db) => {
-      const silent = await db.all<{ id: string }>(Q.silentNodes, [deadline]);
+      // On PostgreSQL the silent nodes are locked as they are read, and a node whose row another
+      // transaction holds is passed over: it is having a heartbeat written. Waiting for it had
+      // deadlocked with the quiet heartbeats' shared UPDATE nodes … FROM (VALUES …).
+      const silent = await db.all<{ id: string }>(db.dialect === 'postgres' ? Q.silentNodesLocked : Q.silentNodes, [deadline]);
       for (const { id } of silent) {
         await db.run(Q.markNodeLost, [id]);
         const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
