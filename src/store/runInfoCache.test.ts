@@ -1,0 +1,35 @@
+/** The heartbeat answers' per-attempt cache (store/runInfoCache.ts): entries expire spread, those read together together. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { JobSpec } from '../api/spec.ts';
+import type { JobRow } from './rows.ts';
+import { RunInfoCache, type RunInfo } from './runInfoCache.ts';
+
+const info = { row: {} as JobRow, spec: {} as JobSpec, peers: [] } satisfies RunInfo;
+
+/** How long after it was set an entry is still answered (to the ms). */
+function lifetime(c: RunInfoCache, job: number, at: number): number {
+  let lo = 0;
+  let hi = 31_000;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (c.get(job, 0, at + mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+test('RunInfoCache: entries live 75-100 % of the TTL, spread by when they were read; those read at one time expire together', () => {
+  const c = new RunInfoCache(30_000);
+  const base = 1_765_000_000_000;
+  c.set(1, 0, info, base);
+  c.set(2, 0, info, base);
+  assert.equal(lifetime(c, 1, base), lifetime(c, 2, base), 'read by one heartbeat: expire together');
+  const lives = Array.from({ length: 100 }, (_, i) => {
+    c.set(100 + i, 0, info, base + 7 * i);
+    return lifetime(c, 100 + i, base + 7 * i);
+  });
+  assert.ok(lives.every((l) => l >= 22_499 && l < 30_000), `within 75-100 % of 30 s: ${Math.min(...lives)}-${Math.max(...lives)}`);
+  assert.ok(new Set(lives).size > 50, 'spread');
+  assert.ok(Math.max(...lives) - Math.min(...lives) > 5_000, 'over more than 5 s');
+});
