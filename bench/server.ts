@@ -166,8 +166,8 @@ const gated = server.loop.planner instanceof BudgetGate ? server.loop.planner.in
 const wrapped = gated instanceof PlannerSlot ? gated.current : gated;
 const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
 let sentStart = planner ? { ...planner.sentCounts } : null;
-/** Closes the SQL counts and CPU time of a phase. */
 let viewStart = store instanceof SqlStore ? { ...store.nodeTasks.counts } : null;
+/** Closes the SQL counts and CPU time of a phase. */
 function sqlPhase(name: string): void {
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;

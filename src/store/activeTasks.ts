@@ -11,7 +11,7 @@
  * harmless; an unchanged one keeps its object.
  */
 import type { Task } from '../api/types.ts';
-import { ACTIVE_IN, TASK_COLS } from './queries.ts';
+import { ACTIVE_IN, readVersionWatermark, TASK_COLS } from './queries.ts';
 import type { TaskRow } from './rows.ts';
 import type { SqlDb } from './sqlDb.ts';
 import type { ActiveTask } from './store.ts';
@@ -19,10 +19,6 @@ import type { ActiveTask } from './store.ts';
 const ACTIVE = new Set(['assigned', 'running', 'stopping']);
 
 export const ACTIVE_TASKS_Q = {
-  watermark: {
-    sqlite: 'SELECT COALESCE(MAX(version), 0) + 1 AS w FROM tasks',
-    postgres: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS w',
-  },
   all: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN}`,
   changed: `SELECT ${TASK_COLS} FROM tasks WHERE version >= $1`,
 } as const;
@@ -79,8 +75,7 @@ export class ActiveTasksMirror {
 
   private async read(db: SqlDb): Promise<readonly ActiveTask[]> {
     try {
-      const mark = await db.get<{ w: number | string }>(ACTIVE_TASKS_Q.watermark[db.dialect]);
-      const next = Number(mark?.w ?? 0);
+      const next = await readVersionWatermark(db, 'tasks');
       const rows = this.watermark === null ? await db.all<TaskRow>(ACTIVE_TASKS_Q.all) : await db.all<TaskRow>(ACTIVE_TASKS_Q.changed, [this.watermark]);
       this.rowsRead += rows.length;
       for (const r of rows) {

@@ -22,6 +22,7 @@
  * watermark); the nodes' states are read whole (one row per node) when they may have changed.
  */
 import { ACTIVE_TASKS_Q } from './activeTasks.ts';
+import { readVersionWatermark } from './queries.ts';
 import type { TaskRow } from './rows.ts';
 import type { SqlDb } from './sqlDb.ts';
 
@@ -46,10 +47,10 @@ export class NodeTasksView {
   /** This server's changes, counted: a read that began at the current count saw them all. */
   private taskChanges = 0;
   private nodeChanges = 0;
-  /** The counts, and the clock, when the data held now was read. */
-  private readTasksAt = -1;
-  private readNodesAt = -1;
-  private readAt = -Infinity;
+  /** The change counts the data held now was read after, and when (clock) its tasks and its nodes were read. */
+  private tasksSeen = -1;
+  private nodesSeen = -1;
+  private tasksReadAt = -Infinity;
   private nodesReadAt = -Infinity;
   private inFlight: { run: Promise<void>; tasks: number; nodes: number } | null = null;
   /** What the view cost (a benchmark's counts): shared reads, answers, answers that waited for a read and how long in all. */
@@ -99,20 +100,20 @@ export class NodeTasksView {
     this.lists.clear();
     this.states = new Map();
     this.watermark = null;
-    this.readTasksAt = this.readNodesAt = -1;
-    this.readAt = this.nodesReadAt = -Infinity;
+    this.tasksSeen = this.nodesSeen = -1;
+    this.tasksReadAt = this.nodesReadAt = -Infinity;
   }
 
   /** Read after this server's last change, and at most `maxAgeMs` ago. */
   private fresh(): boolean {
-    return this.current() && this.clock() - Math.min(this.readAt, this.nodesReadAt) <= this.maxAgeMs;
+    return this.current() && this.clock() - Math.min(this.tasksReadAt, this.nodesReadAt) <= this.maxAgeMs;
   }
 
   /** Read after this server's last change, and at most four times `maxAgeMs` ago: an answer may come from it. */
   private current(): boolean {
     const now = this.clock();
-    const oldest = Math.min(this.readAt, this.nodesReadAt);
-    return this.readTasksAt === this.taskChanges && this.readNodesAt === this.nodeChanges && now - oldest <= 4 * this.maxAgeMs && now >= this.readAt;
+    const oldest = Math.min(this.tasksReadAt, this.nodesReadAt);
+    return this.tasksSeen === this.taskChanges && this.nodesSeen === this.nodeChanges && now - oldest <= 4 * this.maxAgeMs && now >= this.tasksReadAt;
   }
 
   /** One read at a time; callers that would read what the one under way reads share it. */
@@ -135,19 +136,19 @@ export class NodeTasksView {
     const at = this.clock();
     this.counts.reads++;
     try {
-      const mark = await db.get<{ w: number | string }>(ACTIVE_TASKS_Q.watermark[db.dialect]);
+      const next = await readVersionWatermark(db, 'tasks');
       const rows = this.watermark === null ? await db.all<TaskRow>(ACTIVE_TASKS_Q.all) : await db.all<TaskRow>(ACTIVE_TASKS_Q.changed, [this.watermark]);
-      const readNodes = this.readNodesAt !== nodes || at - this.nodesReadAt > this.maxAgeMs / 2;
+      const readNodes = this.nodesSeen !== nodes || at - this.nodesReadAt > this.maxAgeMs / 2;
       const states = readNodes ? await db.all<{ id: string; state: string }>(NODE_STATES) : null;
       for (const r of rows) this.apply(r);
-      this.watermark = Number(mark?.w ?? 0);
+      this.watermark = next;
       if (states) {
         this.states = new Map(states.map((s) => [s.id, s.state]));
-        this.readNodesAt = nodes;
+        this.nodesSeen = nodes;
         this.nodesReadAt = at;
       }
-      this.readTasksAt = tasks;
-      this.readAt = at;
+      this.tasksSeen = tasks;
+      this.tasksReadAt = at;
     } catch (e) {
       this.reset();
       throw e;

@@ -16,7 +16,7 @@
  */
 import type { JobSpec } from '../api/spec.ts';
 import type { Job } from '../api/types.ts';
-import { JOB_COLS, OPEN_JOBS_IN } from './queries.ts';
+import { JOB_COLS, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
 import { jobFromRow, type JobRow } from './rows.ts';
 import { ChangeLog, hasRun, registerOpenJobs } from './openJobIndex.ts';
 import type { SqlDb } from './sqlDb.ts';
@@ -26,10 +26,6 @@ const OPEN = new Set(['pending', 'admitted', 'running', 'preempted']);
 const LITE = JOB_COLS.replace(' spec,', " '' AS spec,");
 
 export const OPEN_JOBS_Q = {
-  watermark: {
-    sqlite: 'SELECT COALESCE(MAX(version), 0) + 1 AS w FROM jobs',
-    postgres: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS w',
-  },
   all: `SELECT ${LITE}, version FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   // No ORDER BY: with one, SQLite walked every job in id order instead of the version index (a
   // scan of 100,000 rows each cycle to find none changed); the few rows are sorted here.
@@ -74,8 +70,7 @@ export class OpenJobsMirror {
 
   private async read(db: SqlDb): Promise<readonly Job[]> {
     try {
-      const mark = await db.get<{ w: number | string }>(OPEN_JOBS_Q.watermark[db.dialect]);
-      const next = Number(mark?.w ?? 0);
+      const next = await readVersionWatermark(db, 'jobs');
       const full = this.watermark === null;
       type Versioned = JobRow & { version: number | string };
       const rows = full ? await db.all<Versioned>(OPEN_JOBS_Q.all) : (await db.all<Versioned>(OPEN_JOBS_Q.changed, [this.watermark])).sort((a, b) => Number(a.id) - Number(b.id));

@@ -1,4 +1,6 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
+import type { SqlDb } from './sqlDb.ts';
+
 export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts';
 export const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
 const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_at, last_used_at';
@@ -21,6 +23,18 @@ const TASK_VERSION = 'version = (SELECT MAX(version) FROM tasks) + 1';
 /** `$first, …` for n parameters. */
 const params = (first: number, n: number): string => Array.from({ length: n }, (_, i) => `$${first + i}`).join(', ');
 
+/**
+ * The watermark of a table's `version` column (migrations 006, 010, 014), read before the rows:
+ * a row changed after the read has a version at or above it. On SQLite (one writer) the version
+ * is a counter and the watermark MAX(version) + 1; on PostgreSQL it is the writing transaction's
+ * id and the watermark the reading snapshot's xmin (every transaction below it has ended), so
+ * another server's late commit is still read.
+ */
+export async function readVersionWatermark(db: SqlDb, table: 'jobs' | 'tasks' | 'tokens'): Promise<number> {
+  const sql = db.dialect === 'sqlite' ? `SELECT COALESCE(MAX(version), 0) + 1 AS w FROM ${table}` : 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS w';
+  return Number((await db.get<{ w: number | string }>(sql))?.w ?? 0);
+}
+
 /** n rows of VALUES, one parameter per column cast to its type (`(CAST($1 AS BIGINT), …), …`), numbered from $1. */
 export const castRows = (n: number, types: readonly string[]): string =>
   Array.from({ length: n }, (_, i) => `(${types.map((t, k) => `CAST($${types.length * i + k + 1} AS ${t})`).join(', ')})`).join(', ');
@@ -35,11 +49,7 @@ export const Q = {
   putToken: `INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (hash) DO UPDATE SET role = excluded.role, tenant = excluded.tenant, node_id = excluded.node_id`,
   findToken: `SELECT ${TOKEN_COLS} FROM tokens WHERE hash = $1`,
-  /** Other servers' token writes, for the token cache (migration 014): as activeTasks.ts's watermark. */
-  tokensWatermark: {
-    sqlite: 'SELECT COALESCE(MAX(version), 0) + 1 AS w FROM tokens',
-    postgres: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS w',
-  },
+  /** Other servers' token writes, for the token cache (migration 014; readVersionWatermark). */
   tokensChangedSince: 'SELECT hash FROM tokens WHERE version >= $1',
   /** A new token only (no upsert): a node's credential never takes over an existing token. */
   insertToken: 'INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',

@@ -13,7 +13,7 @@ import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OpenJobsMirror } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
-import { Q, OPEN_JOBS_IN } from './queries.ts';
+import { Q, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
 import { RunInfoCache } from './runInfoCache.ts';
 import { asleepNodes, setNodePower } from './nodePower.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
@@ -148,9 +148,9 @@ export class SqlStore implements Store {
   }
   /** The tokens changed since a watermark (null: none yet, only the watermark is read), and the next watermark. */
   private async changedTokens(since: number | null): Promise<{ next: number; hashes: string[] }> {
-    const mark = await this.db.get<{ w: number | string }>(Q.tokensWatermark[this.db.dialect]);
+    const next = await readVersionWatermark(this.db, 'tokens');
     const hashes = since === null ? [] : (await this.db.all<{ hash: string }>(Q.tokensChangedSince, [since])).map((r) => r.hash);
-    return { next: Number(mark?.w ?? 0), hashes };
+    return { next, hashes };
   }
   async touchToken(hash: string, now: number): Promise<void> {
     this.tokenUses.add(hash, now);
@@ -164,17 +164,15 @@ export class SqlStore implements Store {
     }
   }
   async listTokens(): Promise<TokenInfo[]> {
-    return (await this.db.all<TokenRow>(Q.listTokens)).map((r) => {
-      const t = tokenFromRow(r);
-      return withUse(t, this.tokenUses.ofId(t.id));
-    });
+    const waiting = this.tokenUses.waitingById();
+    return (await this.db.all<TokenRow>(Q.listTokens)).map((r) => withUse(tokenFromRow(r), waiting.get(r.id)));
   }
   async revokeToken(id: string, now: number): Promise<TokenInfo | null> {
     return this.tokenWrite(() =>
       this.db.tx(async (db) => {
         await db.run(Q.revokeToken, [id, now]);
         const r = await db.get<TokenRow>(Q.tokenById, [id]);
-        return r ? withUse(tokenFromRow(r), this.tokenUses.ofId(r.id)) : null;
+        return r ? withUse(tokenFromRow(r), this.tokenUses.waitingById().get(r.id)) : null;
       }),
     );
   }

@@ -6,9 +6,14 @@
  * which reads the tokens changed since its last check (migration 014) at most every `checkMs`
  * and forgets them, so another server's revocation holds here within `checkMs` (plus one read).
  * Unknown tokens are never cached (each is read, as before). Entries still expire after `ttlMs`
- * (10 minutes, less a random quarter).
+ * (10 minutes, less up to a quarter: cacheSpread.ts).
  * Token writers clear before and after writing.
  */
+import { spreadReadAt } from './cacheSpread.ts';
+
+/** Reads the hashes of the tokens changed since a watermark (null: none yet), and the next watermark. */
+type ChangedTokens = (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>;
+
 export class TokenCache<T> {
   private readonly entries = new Map<string, { value: T; at: number }>();
   /** Counts clears: a value read before a clear may be stale, and is not kept. */
@@ -29,7 +34,7 @@ export class TokenCache<T> {
    * watermark), when that check began more than `checkMs` before `at`; concurrent callers share
    * one check. A check that fails, or the first, forgets everything.
    */
-  async current(changed: (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>, at: number = performance.now()): Promise<void> {
+  async current(changed: ChangedTokens, at: number = performance.now()): Promise<void> {
     if (at - this.checkedAt <= this.checkMs && at >= this.checkedAt) return;
     if (!this.checking) {
       const run = this.check(changed, at);
@@ -41,7 +46,7 @@ export class TokenCache<T> {
     await this.checking;
   }
 
-  private async check(changed: (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>, at: number): Promise<void> {
+  private async check(changed: ChangedTokens, at: number): Promise<void> {
     try {
       const { next, hashes } = await changed(this.watermark);
       if (this.watermark === null) this.clear();
@@ -76,9 +81,7 @@ export class TokenCache<T> {
   set(hash: string, value: T, now: number, readGeneration: number): void {
     if (readGeneration !== this.generation) return;
     if (this.entries.size >= this.maxEntries) this.entries.clear();
-    // Kept for 75-100 % of ttlMs: tokens first read together (agents registered together) are
-    // not all read again in the same second.
-    this.entries.set(hash, { value, at: now - Math.random() * 0.25 * this.ttlMs });
+    this.entries.set(hash, { value, at: spreadReadAt(now, this.ttlMs) });
   }
 
   /** Replaces a cached token's value (its last use moved), keeping when it was read. */

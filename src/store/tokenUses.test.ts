@@ -20,7 +20,7 @@ test('TokenUses: a use within a minute of a waiting one is not kept; a flush wri
   uses.add('aa-1', 30_000);
   uses.add('bb-2', 5_000);
   assert.equal(uses.of('aa-1'), 1_000);
-  assert.equal(uses.ofId('bb'), 5_000);
+  assert.equal(uses.waitingById().get('bb'), 5_000);
   uses.add('aa-1', 61_000);
   await uses.flush();
   assert.deepEqual(writes, [[['aa-1', 61_000], ['bb-2', 5_000]]]);

@@ -3,7 +3,7 @@
  * agents whose tokens were first used together (1,250 registered at once) come due together:
  * 1,250 single-row writes within two seconds, every minute, each holding a pooled connection
  * while the API's reads wait. Uses wait here up to `windowMs` and go out 100 to a statement.
- * This server's reads see a waiting use at once (`of`, `ofId`). A write that fails is dropped:
+ * This server's reads see a waiting use at once (`of`, `waitingById`). A write that fails is dropped:
  * a last use is informational, and the token's next use records it again.
  */
 const MINUTE_MS = 60_000;
@@ -34,13 +34,12 @@ export class TokenUses {
     }
   }
 
-  /** The use waiting for a token, by its hash or its public id. */
+  /** The use waiting for a token by its hash; every waiting use by public id (one map for a list). */
   of(hash: string): number | undefined {
     return this.pending.get(hash);
   }
-  ofId(id: string): number | undefined {
-    for (const [hash, at] of this.pending) if (this.idOf(hash) === id) return at;
-    return undefined;
+  waitingById(): Map<string, number> {
+    return new Map([...this.pending].map(([hash, at]) => [this.idOf(hash), at]));
   }
 
   /** Writes every waiting use (and waits for writes under way). */
