@@ -180,7 +180,12 @@ function replicaGpus(r: Reservation, held: ReadonlyMap<string, number>): number 
 export function borrowedRuns(queues: readonly QueueConfig[], running: readonly RunningJob[]): Set<JobId> {
   const out = new Set<JobId>();
   const byQueue = new Map<string, RunningJob[]>();
-  for (const r of running) if (!r.stopping && r.gpus > 0) byQueue.set(r.spec.queue, [...(byQueue.get(r.spec.queue) ?? []), r]);
+  for (const r of running) {
+    if (r.stopping || r.gpus <= 0) continue;
+    const list = byQueue.get(r.spec.queue);
+    if (list) list.push(r);
+    else byQueue.set(r.spec.queue, [r]);
+  }
   for (const q of queues) {
     const runs = byQueue.get(q.name);
     if (!runs) continue;

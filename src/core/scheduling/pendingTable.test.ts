@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../rng.ts';
 import { gangJob } from './build.ts';
 import type { PendingJob } from './scheduler.ts';
-import { PendingTable, SortedList } from './pendingTable.ts';
+import { mergeSorted, PendingTable, SortedList } from './pendingTable.ts';
 
 const fresh = { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 };
 
@@ -40,5 +40,19 @@ test('pending records follow the snapshots: unchanged jobs keep their record, ne
     for (const r of table.records) if (before.has(r)) assert.ok(!removed.includes(r));
     const sorted = [...table.records].sort((a, b) => a.p.spec.submitTime - b.p.spec.submitTime || (a.p.spec.id < b.p.spec.id ? -1 : 1));
     assert.deepEqual(order.items, sorted);
+  }
+});
+
+test('mergeSorted galloping gives a stable merge: a\'s items first on ties, whatever the sizes', () => {
+  const rng = Rng.fromSeed(9);
+  const byKey = (x: { k: number }, y: { k: number }): number => x.k - y.k;
+  for (let round = 0; round < 300; round++) {
+    const sizes = [rng.int(0, 3) === 0 ? rng.int(0, 3) : rng.int(0, 400), rng.int(0, 3) === 0 ? rng.int(0, 3) : rng.int(0, 400)];
+    const spread = rng.int(1, 50);
+    const [a, b] = sizes.map((n, side) => Array.from({ length: n }, (_, i) => ({ k: rng.int(0, spread), side, i })).sort((x, y) => x.k - y.k || x.i - y.i));
+    const merged = mergeSorted(a as { k: number; side: number; i: number }[], b as { k: number; side: number; i: number }[], byKey);
+    // The reference: a stable sort of a then b keeps a's items before b's equal ones.
+    const expected = [...(a as object[]), ...(b as object[])].sort((x, y) => byKey(x as { k: number }, y as { k: number }));
+    assert.deepEqual(merged, expected, `round ${round}`);
   }
 });

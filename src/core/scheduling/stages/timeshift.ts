@@ -10,6 +10,7 @@
 import { localHourAt, nextLocalHour, type EnergyPrices } from '../../energy/pricing.ts';
 import type { PendingJob, PendingReason, SchedulerSnapshot } from '../scheduler.ts';
 import type { BeforeResult, SchedulingStage } from './stage.ts';
+import { PendingTable } from '../pendingTable.ts';
 
 export interface TimeshiftOptions {
   readonly prices: EnergyPrices;
@@ -36,6 +37,8 @@ export function latestStart(job: PendingJob, slackSeconds: number, maxDeferSecon
   const remaining = Math.max(0, s.timeLimitSeconds - job.progress.runSeconds) + (s.restartCostSeconds ?? 0);
   return s.deadline - remaining - slackSeconds;
 }
+
+const byId = (a: PendingJob, b: PendingJob): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
 
 /** Whether two lists hold the same job objects in the same order. */
 function sameJobs(a: readonly PendingJob[], b: readonly PendingJob[]): boolean {
@@ -75,12 +78,15 @@ export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
   /** Per pending job object: the decision of the hour it was made in (decisions change only at hour boundaries). */
   const decided = new WeakMap<PendingJob, { hour: number; release: number | undefined; reason?: PendingReason }>();
   /**
-   * The last pending list (a copy: the simulator changes its list in place), its deferrable jobs,
-   * and the list with the held jobs taken out. At 100,000 waiting jobs, a list of the same jobs
-   * is told by comparing references, far cheaper than reading every job's spec again; and the
-   * core's incremental path is given the same list again.
+   * The pending jobs as of the last cycle (the table compares references: a list of 100,000
+   * mostly unchanged jobs costs a walk, not a read of every job's spec), the deferrable ones
+   * among them, and the list with the held jobs taken out (the core's incremental path is given
+   * the same list again while the same jobs are held).
    */
-  let last: { pending: PendingJob[]; deferrable: PendingJob[]; held: readonly PendingJob[]; kept: readonly PendingJob[] | null } = { pending: [], deferrable: [], held: [], kept: null };
+  const table = new PendingTable<PendingJob>((job) => job);
+  const deferrable = new Set<PendingJob>();
+  let ordered: PendingJob[] | null = null;
+  let last: { held: readonly PendingJob[]; kept: readonly PendingJob[] | null } = { held: [], kept: null };
   return {
     name: 'timeshift',
     before(snapshot: SchedulerSnapshot): BeforeResult {
@@ -89,8 +95,18 @@ export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
       let held: PendingReason[] | undefined;
       let heldJobs: PendingJob[] | undefined;
       let wakeAt: number | undefined;
-      if (!sameJobs(last.pending, snapshot.pending)) last = { pending: [...snapshot.pending], deferrable: snapshot.pending.filter((j) => j.spec.deferrable), held: [], kept: null };
-      for (const job of last.deferrable) {
+      // Always compared: the simulator changes its list in place.
+      const { added, removed } = table.update(snapshot.pending);
+      for (const job of removed) if (deferrable.delete(job)) ordered = null;
+      for (const job of added) {
+        if (!job.spec.deferrable) continue;
+        deferrable.add(job);
+        ordered = null;
+      }
+      if (added.length || removed.length) last = { held: [], kept: null };
+      // In the pending list's order (by job id), as the held reasons were listed before.
+      ordered ??= [...deferrable].sort(byId);
+      for (const job of ordered) {
         let d = decided.get(job);
         if (!d || d.hour !== hour || (d.release !== undefined && d.release <= now)) {
           const latest = latestStart(job, slack, maxDefer);
@@ -117,7 +133,7 @@ export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
       if (!held || !heldJobs) return { snapshot };
       if (!last.kept || !sameJobs(last.held, heldJobs)) {
         const out = new Set(heldJobs);
-        last = { ...last, held: heldJobs, kept: last.pending.filter((j) => !out.has(j)) };
+        last = { ...last, held: heldJobs, kept: snapshot.pending.filter((j) => !out.has(j)) };
       }
       return { snapshot: { ...snapshot, pending: last.kept as readonly PendingJob[] }, held, ...(wakeAt === undefined ? {} : { wakeAt }) };
     },
