@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { parseJobSpec } from '../../api/spec.ts';
 import { jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
 import { openStore } from '../../store/sqlStore.ts';
-import type { Store } from '../../store/store.ts';
+import type { AppliedPlan, Store } from '../../store/store.ts';
+import type { Job } from '../../api/types.ts';
 import { CoreSchedulerAdapter, parseSchedulerOptions, spliceSorted } from './coreAdapter.ts';
 import type { PendingJob } from '../../core/scheduling/scheduler.ts';
 import { Rng } from '../../core/rng.ts';
@@ -153,3 +154,34 @@ test('the pending list brought up to date from changes is the list a full rebuil
     for (const p of added) assert.ok(got.includes(p), 'the added objects themselves');
   }
 });
+
+test('reasons a job already shows are not written again, until the job changes under the same reason', async () => {
+  const store = await cluster();
+  const adapter = new CoreSchedulerAdapter('tide', 'tide');
+  // The scheduler thread's way: each plan after the first is told what changed in the open jobs.
+  let last: Job[] | null = null;
+  const cycle = async (now: number): Promise<AppliedPlan> => {
+    const s = await store.snapshot();
+    const changes = last === null ? undefined : diff(last, s.openJobs);
+    last = [...s.openJobs];
+    const plan = adapter.plan(s, now, true, changes);
+    assert.ok(await store.applyPlan(plan, now));
+    return plan;
+  };
+  const first = await cycle(10_000);
+  assert.ok(first.pending.some((p) => p.jobId === '4'), 'the huge gang gets a reason');
+  assert.deepEqual((await cycle(11_000)).pending, [], 'nothing changed: no reason is written again');
+  // Another writer changes what the gang shows; the core keeps its reason object for it.
+  assert.ok(await store.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: '4', reason: 'something else', estimatedStart: null }] }, 11_500));
+  const again = await cycle(12_000);
+  assert.deepEqual(again.pending.map((p) => p.jobId), ['4']);
+  assert.equal(again.pending[0]?.reason, first.pending.find((p) => p.jobId === '4')?.reason);
+  assert.deepEqual((await cycle(13_000)).pending, []);
+});
+
+/** Open jobs added or replaced (a new object) from `a` to `b`, and the ids gone. */
+function diff(a: readonly Job[], b: readonly Job[]): { upserts: Job[]; removed: string[] } {
+  const before = new Map(a.map((j) => [j.id, j]));
+  const now = new Set(b.map((j) => j.id));
+  return { upserts: b.filter((j) => before.get(j.id) !== j), removed: a.filter((j) => !now.has(j.id)).map((j) => j.id) };
+}

@@ -73,6 +73,7 @@ export class CoreSchedulerAdapter {
   readonly scheduler: JobScheduler;
   readonly inputs: LiveInputs;
   private nodesKey = '';
+  private nodesList: StoreSnapshot['nodes'] | null = null;
   private nodes: NodeState[] = [];
   /**
    * Running jobs as last translated, with the job and task objects they came from: while those
@@ -94,6 +95,15 @@ export class CoreSchedulerAdapter {
   private seq = 0;
   /** Per store job object: the core's reason object that was found to say what the job shows already. */
   private shown = new WeakMap<Job, PendingReason>();
+  /**
+   * Reasons found to say what their job shows already, while that job's object stays the same
+   * (an open job that changes or leaves takes its reason out): the plan's 100,000 reasons are
+   * then passed over with one look each, not a lookup of their job and of what it shows.
+   */
+  private settled = new WeakSet<PendingReason>();
+  private readonly settledOf = new Map<string, PendingReason>();
+  /** The open jobs `settled` holds for. */
+  private settledFor: readonly Job[] | null = null;
   /** The last cycle's open jobs (by identity) and the pending jobs made of them, sorted: reused while the list is the same. */
   private lastOpenJobs: readonly Job[] | null = null;
   private lastPending: PendingJob[] = [];
@@ -140,12 +150,16 @@ export class CoreSchedulerAdapter {
    */
   plan(s: StoreSnapshot, nowMs: number, changedReasonsOnly = false, changes?: OpenJobChanges): AppliedPlan {
     const snapshot = this.translate(s, nowMs, changes);
+    this.unsettle(s.openJobs, changes);
     const plan = this.scheduler.cycle(snapshot);
     return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s) };
   }
 
   translate(s: StoreSnapshot, nowMs: number, changes?: OpenJobChanges): SchedulerSnapshot {
-    const key = JSON.stringify(s.nodes.map((n) => [n.id, n.state, n.cpuMilli, n.memoryMib, n.gpus.map((g) => g.model), n.powerAt ?? null]));
+    // The same list (the scheduler thread keeps it while no node changed) needs no key: at 1,250
+    // nodes the key is a 100 KB string.
+    const key = s.nodes === this.nodesList ? this.nodesKey : JSON.stringify(s.nodes.map((n) => [n.id, n.state, n.cpuMilli, n.memoryMib, n.gpus.map((g) => g.model), n.powerAt ?? null]));
+    this.nodesList = s.nodes;
     if (key !== this.nodesKey) {
       this.nodesKey = key;
       // Placements hold node indices: a node joining (or leaving) shifts them, so cached runs are stale.
@@ -435,6 +449,33 @@ export class CoreSchedulerAdapter {
     return out;
   }
 
+  /** Takes out of `settled` the reasons of the open jobs that changed or left (all of them when what changed is not known). */
+  private unsettle(openJobs: readonly Job[], changes?: OpenJobChanges): void {
+    if (openJobs === this.settledFor) return;
+    if (changes && this.settledFor !== null) {
+      for (const id of changes.removed) this.unsettleJob(id);
+      for (const job of changes.upserts) this.unsettleJob(job.id);
+    } else {
+      this.settled = new WeakSet();
+      this.settledOf.clear();
+    }
+    this.settledFor = openJobs;
+  }
+
+  private unsettleJob(id: string): void {
+    const r = this.settledOf.get(id);
+    if (r === undefined) return;
+    this.settled.delete(r);
+    this.settledOf.delete(id);
+  }
+
+  private settle(p: PendingReason): void {
+    const before = this.settledOf.get(p.job);
+    if (before !== undefined) this.settled.delete(before);
+    this.settled.add(p);
+    this.settledOf.set(p.job, p);
+  }
+
   /** `code: message` as the job's tenant may read it, made once per reason object (and tenants of the job and the job it names). */
   private reasonText(p: PendingReason, jobs: ReadonlyMap<string, Job>): string {
     const job = p.blockedBy === undefined ? undefined : jobs.get(p.job)?.tenant;
@@ -454,15 +495,22 @@ export class CoreSchedulerAdapter {
   private pendingReasons(reasons: readonly PendingReason[], jobs: ReadonlyMap<string, Job>, changedOnly: boolean): AppliedPlan['pending'] {
     const out: AppliedPlan['pending'][number][] = [];
     for (const p of reasons) {
+      if (changedOnly && this.settled.has(p)) continue;
       const job = changedOnly ? jobs.get(p.job) : undefined;
-      if (changedOnly && (!job || this.shown.get(job) === p)) continue;
+      if (changedOnly && !job) continue;
+      if (job && this.shown.get(job) === p) {
+        this.settle(p);
+        continue;
+      }
       const entry = {
         jobId: p.job,
         reason: this.reasonText(p, jobs),
         estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
       };
-      if (job && !reasonChanged(job, entry)) this.shown.set(job, p);
-      else out.push(entry);
+      if (job && !reasonChanged(job, entry)) {
+        this.shown.set(job, p);
+        this.settle(p);
+      } else out.push(entry);
     }
     return out;
   }
