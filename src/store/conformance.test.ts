@@ -258,6 +258,20 @@ for (const factory of storeFactories()) {
       assert.equal(await store.acquireLease('scheduler', 'a', 1000, 2003), true);
     });
 
+    test('a plan with reasons for more jobs than one statement takes writes them all, fenced by the lease', async () => {
+      const { jobs } = await store.submit('t', spec({ name: 'many', array: 1_200 }), null, 3_000);
+      const pending = jobs.map((j, i) => ({ jobId: j.id, reason: `waiting-for-resources: number ${i}`, estimatedStart: null }));
+      assert.equal(await store.acquireLease('scheduler', 'c', 1000, 3_100), true);
+      assert.equal(await store.applyPlan({ binds: [], preemptions: [], pending }, 3_100, 'c'), true);
+      for (const i of [0, 499, 500, 1_000, 1_199]) assert.equal((await store.getJob(jobs[i]?.id as string))?.reason, `waiting-for-resources: number ${i}`);
+      // A deposed leader's plan writes none of them, the first part or the rest.
+      const stale = jobs.map((j) => ({ jobId: j.id, reason: 'stale', estimatedStart: null }));
+      assert.equal(await store.applyPlan({ binds: [], preemptions: [], pending: stale }, 4_200, 'c'), false);
+      for (const i of [0, 700]) assert.equal((await store.getJob(jobs[i]?.id as string))?.reason, `waiting-for-resources: number ${i}`);
+      await store.releaseLease('scheduler', 'c');
+      for (const j of jobs) await store.cancel(j.id, 't', 4_300);
+    });
+
     test('the nodes version changes when a node registers, re-registers or is lost, and only then', async () => {
       const v0 = await store.nodesVersion();
       assert.equal(await store.nodesVersion(), v0);

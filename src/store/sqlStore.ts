@@ -495,13 +495,40 @@ export class SqlStore implements Store {
     });
   }
 
+  /**
+   * Applies a plan in one transaction, fenced by the scheduler lease. Pending reasons past the
+   * first REASON_CHUNK follow in transactions of their own, each fenced again, with the request
+   * thread let go between them: the cycle after a burst gives 100,000 jobs a reason, and
+   * writing them in the plan's transaction held SQLite's one connection (and the thread) for
+   * over a second while every read waited.
+   */
   async applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
+    const later = plan.pending.slice(REASON_CHUNK);
+    const applied = await this.applyPlanTx(later.length ? { ...plan, pending: plan.pending.slice(0, REASON_CHUNK) } : plan, now, leaseHolder);
+    for (let i = 0; applied && i < later.length; i += REASON_CHUNK) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const batch = later.slice(i, i + REASON_CHUNK);
+      const held = await this.db.tx(async (db) => {
+        if (!(await this.holdsLease(db, now, leaseHolder))) return false;
+        await db.run(Q.setPendingReasons(batch.length), batch.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
+        return true;
+      });
+      if (!held) break;
+    }
+    return applied;
+  }
+
+  /** Whether `leaseHolder` (if any) holds the scheduler lease at `now`; on PostgreSQL the lease row stays locked to the transaction's end. */
+  private async holdsLease(db: SqlDb, now: number, leaseHolder?: string): Promise<boolean> {
+    if (leaseHolder === undefined) return true;
+    const sql = db.dialect === 'postgres' ? Q.leaseHolderForUpdate : Q.leaseHolder;
+    const lease = await db.get<{ holder: string; expires_at: number }>(sql, [SCHEDULER_LEASE]);
+    return lease !== undefined && lease.holder === leaseHolder && lease.expires_at >= now;
+  }
+
+  private async applyPlanTx(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
     return this.tasksWrite(async (db) => {
-      if (leaseHolder !== undefined) {
-        const sql = db.dialect === 'postgres' ? Q.leaseHolderForUpdate : Q.leaseHolder;
-        const lease = await db.get<{ holder: string; expires_at: number }>(sql, [SCHEDULER_LEASE]);
-        if (!lease || lease.holder !== leaseHolder || lease.expires_at < now) return false;
-      }
+      if (!(await this.holdsLease(db, now, leaseHolder))) return false;
       for (const p of plan.preemptions) {
         // An immediate reclaim stops the job with no grace period (the agent sends SIGKILL at once after SIGTERM).
         if (p.reclaim === 'immediate') {
@@ -615,8 +642,8 @@ export class SqlStore implements Store {
           }
         }
       }
-      for (let i = 0; i < plan.pending.length; i += 500) {
-        const batch = plan.pending.slice(i, i + 500);
+      for (let i = 0; i < plan.pending.length; i += REASON_CHUNK) {
+        const batch = plan.pending.slice(i, i + REASON_CHUNK);
         await db.run(Q.setPendingReasons(batch.length), batch.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
       }
       return true;
@@ -1495,6 +1522,8 @@ async function writeEnds(db: SqlDb, ends: readonly TaskEnd[], now: number): Prom
 
 /** Binds (and tasks) per multi-row statement of a plan's writes (applyPlan). */
 const BIND_CHUNK = 100;
+/** Pending reasons per statement, and per transaction after the plan's first (applyPlan). */
+const REASON_CHUNK = 500;
 
 /** Rows per multi-row insert of events written together (store.writeEvents). */
 const EVENT_CHUNK = 100;
