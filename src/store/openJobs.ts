@@ -57,6 +57,35 @@ export class OpenJobsMirror {
     return run;
   }
 
+  /** The version of the row this mirror holds job `id` from (undefined: it holds no such job). */
+  versionOf(id: string): number | undefined {
+    return this.versions.get(id);
+  }
+
+  /**
+   * Pending reasons this server wrote (store/queries.ts setPlanReasons) over jobs held at
+   * version `seen`, now at `version`: the job objects take them in place and keep their
+   * identity, and the rows are not read again. A plan that gave 100,000 waiting jobs reasons
+   * had every one of them read, made anew and sent to the scheduler as a change in the next
+   * cycle (seconds of the request thread on SQLite). The reasons matter only to the scheduler's
+   * own check of what a job shows (server/scheduling/changedReasons.ts). A job changed since
+   * `seen` is left as it is: its row is read again anyway.
+   */
+  tookReasons(written: readonly { readonly id: string; readonly seen: number; readonly version: number; readonly reason: string; readonly estimatedStart: number | null }[]): Promise<void> {
+    const run = this.tail.then(() => {
+      for (const w of written) {
+        const job = this.jobs.get(w.id);
+        if (!job || this.versions.get(w.id) !== w.seen) continue;
+        const shown = job as { reason: string | null; estimatedStart: number | null };
+        shown.reason = w.reason;
+        shown.estimatedStart = w.estimatedStart;
+        this.versions.set(w.id, w.version);
+      }
+    });
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
   /** Forget everything: the next refresh reads every open job (after a failed read, or for tests). */
   reset(): void {
     this.jobs.clear();

@@ -503,19 +503,40 @@ export class SqlStore implements Store {
    * over a second while every read waited.
    */
   async applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
+    const first = plan.pending.slice(0, REASON_CHUNK);
     const later = plan.pending.slice(REASON_CHUNK);
-    const applied = await this.applyPlanTx(later.length ? { ...plan, pending: plan.pending.slice(0, REASON_CHUNK) } : plan, now, leaseHolder);
+    const written: ReasonWritten[] = [];
+    const applied = await this.applyPlanTx(plan, first, written, now, leaseHolder);
+    if (applied) await this.openJobs.tookReasons(written);
     for (let i = 0; applied && i < later.length; i += REASON_CHUNK) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = later.slice(i, i + REASON_CHUNK);
+      const more: ReasonWritten[] = [];
       const held = await this.db.tx(async (db) => {
         if (!(await this.holdsLease(db, now, leaseHolder))) return false;
-        await db.run(Q.setPendingReasons(batch.length), batch.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
+        await this.writeReasons(db, batch, more);
         return true;
       });
       if (!held) break;
+      await this.openJobs.tookReasons(more);
     }
     return applied;
+  }
+
+  /** Writes a plan's pending reasons (setPlanReasons, at the versions the open-jobs mirror holds); adds the rows written to `written`. */
+  private async writeReasons(db: SqlDb, batch: AppliedPlan['pending'], written: ReasonWritten[]): Promise<void> {
+    const seen = batch.map((p) => this.openJobs.versionOf(p.jobId) ?? null);
+    const rows = await db.all<{ id: number | string; version: number | string }>(
+      Q.setPlanReasons(batch.length),
+      batch.flatMap((p, i) => [Number(p.jobId), p.reason, p.estimatedStart, seen[i] ?? null]),
+    );
+    const at = new Map(batch.map((p, i) => [p.jobId, i]));
+    for (const r of rows) {
+      const i = at.get(String(r.id));
+      const p = i === undefined ? undefined : batch[i];
+      const was = i === undefined ? null : seen[i];
+      if (p && was !== null && was !== undefined) written.push({ id: p.jobId, seen: was, version: Number(r.version), reason: p.reason, estimatedStart: p.estimatedStart });
+    }
   }
 
   /** Whether `leaseHolder` (if any) holds the scheduler lease at `now`; on PostgreSQL the lease row stays locked to the transaction's end. */
@@ -526,7 +547,8 @@ export class SqlStore implements Store {
     return lease !== undefined && lease.holder === leaseHolder && lease.expires_at >= now;
   }
 
-  private async applyPlanTx(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
+  /** The plan's binds, preemptions and power changes, and `reasons` (its first pending reasons), in one transaction. */
+  private async applyPlanTx(plan: AppliedPlan, reasons: AppliedPlan['pending'], written: ReasonWritten[], now: number, leaseHolder?: string): Promise<boolean> {
     return this.tasksWrite(async (db) => {
       if (!(await this.holdsLease(db, now, leaseHolder))) return false;
       for (const p of plan.preemptions) {
@@ -642,10 +664,7 @@ export class SqlStore implements Store {
           }
         }
       }
-      for (let i = 0; i < plan.pending.length; i += REASON_CHUNK) {
-        const batch = plan.pending.slice(i, i + REASON_CHUNK);
-        await db.run(Q.setPendingReasons(batch.length), batch.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
-      }
+      if (reasons.length) await this.writeReasons(db, reasons, written);
       return true;
     });
   }
@@ -1524,6 +1543,15 @@ async function writeEnds(db: SqlDb, ends: readonly TaskEnd[], now: number): Prom
 const BIND_CHUNK = 100;
 /** Pending reasons per statement, and per transaction after the plan's first (applyPlan). */
 const REASON_CHUNK = 500;
+
+/** A pending reason written over an open job the mirror held at version `seen` (store/openJobs.ts tookReasons). */
+interface ReasonWritten {
+  readonly id: string;
+  readonly seen: number;
+  readonly version: number;
+  readonly reason: string;
+  readonly estimatedStart: number | null;
+}
 
 /** Rows per multi-row insert of events written together (store.writeEvents). */
 const EVENT_CHUNK = 100;

@@ -23,7 +23,7 @@ export function changedReasons(pending: AppliedPlan['pending'], snap: StoreSnaps
 }
 
 /** Whether a pending reason says something the job does not show yet (an estimate moving by under 5 s is no change). */
-export function reasonChanged(j: Job, p: AppliedPlan['pending'][number]): boolean {
+export function reasonChanged(j: Pick<Job, 'reason' | 'estimatedStart'>, p: AppliedPlan['pending'][number]): boolean {
   return (
     j.reason !== p.reason ||
     (j.estimatedStart === null) !== (p.estimatedStart === null) ||

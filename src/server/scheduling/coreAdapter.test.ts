@@ -3,6 +3,9 @@
  * placed whole on free GPUs only, a reason for every job left pending, quotas respected.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseJobSpec } from '../../api/spec.ts';
 import { jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
@@ -13,8 +16,8 @@ import { CoreSchedulerAdapter, parseSchedulerOptions, spliceSorted } from './cor
 import type { PendingJob } from '../../core/scheduling/scheduler.ts';
 import { Rng } from '../../core/rng.ts';
 
-async function cluster(): Promise<Store> {
-  const store = await openStore('memory:');
+async function cluster(url = 'memory:'): Promise<Store> {
+  const store = await openStore(url);
   for (const [id, model] of [['a', 'H100'], ['b', 'A100']] as const) {
     await store.registerNode({ id, address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 8 }, (_, i) => ({ index: i, model, memoryMib: 81920, uuid: `${id}${i}` })), simulated: true }, 0);
   }
@@ -155,14 +158,18 @@ test('the pending list brought up to date from changes is the list a full rebuil
   }
 });
 
-test('reasons a job already shows are not written again, until the job changes under the same reason', async () => {
-  const store = await cluster();
+test('reasons the scheduler writes change no job for it; a reason written by another server is written again', async () => {
+  const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'tide-reasons-')), 'tide.db')}`;
+  const store = await cluster(url);
+  const other = await openStore(url);
   const adapter = new CoreSchedulerAdapter('tide', 'tide');
   // The scheduler thread's way: each plan after the first is told what changed in the open jobs.
   let last: Job[] | null = null;
+  let changed: string[] = [];
   const cycle = async (now: number): Promise<AppliedPlan> => {
     const s = await store.snapshot();
     const changes = last === null ? undefined : diff(last, s.openJobs);
+    changed = changes?.upserts.map((j) => j.id) ?? [];
     last = [...s.openJobs];
     const plan = adapter.plan(s, now, true, changes);
     assert.ok(await store.applyPlan(plan, now));
@@ -170,13 +177,19 @@ test('reasons a job already shows are not written again, until the job changes u
   };
   const first = await cycle(10_000);
   assert.ok(first.pending.some((p) => p.jobId === '4'), 'the huge gang gets a reason');
+  assert.equal((await store.getJob('4'))?.reason, first.pending.find((p) => p.jobId === '4')?.reason);
   assert.deepEqual((await cycle(11_000)).pending, [], 'nothing changed: no reason is written again');
-  // Another writer changes what the gang shows; the core keeps its reason object for it.
-  assert.ok(await store.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: '4', reason: 'something else', estimatedStart: null }] }, 11_500));
+  assert.ok(!changed.includes('4'), 'writing its reason made no new object of the job');
+  // Another server changes what the gang shows; the core keeps its reason object for it.
+  assert.ok(await other.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: '4', reason: 'something else', estimatedStart: null }] }, 11_500));
   const again = await cycle(12_000);
+  assert.ok(changed.includes('4'));
   assert.deepEqual(again.pending.map((p) => p.jobId), ['4']);
   assert.equal(again.pending[0]?.reason, first.pending.find((p) => p.jobId === '4')?.reason);
+  assert.equal((await store.getJob('4'))?.reason, again.pending[0]?.reason);
   assert.deepEqual((await cycle(13_000)).pending, []);
+  await other.close();
+  await store.close();
 });
 
 /** Open jobs added or replaced (a new object) from `a` to `b`, and the ids gone. */

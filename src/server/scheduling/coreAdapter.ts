@@ -93,8 +93,10 @@ export class CoreSchedulerAdapter {
   /** Per reason the core gave (tide keeps a job's reason object while it is not tried again): its text, with the tenants it was judged for. */
   private reasonTexts = new WeakMap<PendingReason, { job?: string; blocker?: string; text: string }>();
   private seq = 0;
-  /** Per store job object: the core's reason object that was found to say what the job shows already. */
+  /** Per store job object: the core's reason object that was found to say what the job shows already, or was written. */
   private shown = new WeakMap<Job, PendingReason>();
+  /** Per store job object: the reason last written for it (the object keeps its identity, and on the scheduler thread its old reason). */
+  private emitted = new WeakMap<Job, Pick<Job, 'reason' | 'estimatedStart'>>();
   /**
    * Reasons found to say what their job shows already, while that job's object stays the same
    * (an open job that changes or leaves takes its reason out): the plan's 100,000 reasons are
@@ -507,10 +509,13 @@ export class CoreSchedulerAdapter {
         reason: this.reasonText(p, jobs),
         estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
       };
-      if (job && !reasonChanged(job, entry)) {
-        this.shown.set(job, p);
-        this.settle(p);
-      } else out.push(entry);
+      if (!job || reasonChanged(this.emitted.get(job) ?? job, entry)) out.push(entry);
+      if (!job) continue;
+      // Written (or already shown): the store keeps the job object when it writes a reason
+      // (store/openJobs.ts tookReasons), so the job's object still shows the one before it.
+      if (out[out.length - 1] === entry) this.emitted.set(job, entry);
+      this.shown.set(job, p);
+      this.settle(p);
     }
     return out;
   }

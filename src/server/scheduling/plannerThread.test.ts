@@ -143,3 +143,32 @@ test('a scheduler thread that dies hands the planning to the request thread: the
     await store.close();
   }
 });
+
+test('the scheduler thread does not write again the reasons it wrote, through replans that make new reason objects', async () => {
+  const store = await openStore('memory:');
+  const thread = await ThreadedPlanner.start('tide', 'tide', { quantumSeconds: 1 });
+  try {
+    await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+    await store.registerNode({ id: 'n1', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 2 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81_920, uuid: `u${i}` })), simulated: true }, 0);
+    // The first runs (not preemptible: the replans leave it be); the rest wait for its GPUs, with
+    // estimates from its time limit that each replan makes anew, the same.
+    for (let i = 0; i < 6; i++) await store.submit('default', { ...spec(`pair${i}`, 2), preemptible: false, timeLimitSeconds: 3600 }, null, 1000 + i);
+    const cycle = async (now: number): Promise<string[]> => {
+      await thread.refresh(store, now);
+      const plan = await thread.plan(await store.snapshot(), now);
+      assert.ok(await store.applyPlan(plan, now));
+      return plan.pending.map((p) => p.jobId);
+    };
+    assert.equal((await cycle(5000)).length, 5, 'each waiting job gets its reason');
+    // The first replan words them its way (a 1 s quantum: every cycle is a replan now) …
+    assert.equal((await cycle(7000)).length, 5);
+    // … and each after it makes new reason objects with the same words and estimates.
+    for (const now of [9000, 11_000, 13_000]) assert.deepEqual(await cycle(now), [], `at ${now}`);
+    const waiting = (await store.snapshot()).openJobs.filter((j) => j.state === 'pending');
+    assert.equal(waiting.length, 5);
+    for (const j of waiting) assert.match(j.reason ?? '', /^waiting-for-resources/);
+  } finally {
+    await thread.close();
+    await store.close();
+  }
+});
