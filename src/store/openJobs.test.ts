@@ -12,6 +12,7 @@ import { openJobsById, startedJobs } from './openJobIndex.ts';
 import { openStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
+import type { SqlStats } from './sqlStats.ts';
 
 function spec(name: string): JobSpec {
   const r = parseJobSpec({ name, tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
@@ -45,6 +46,42 @@ for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
       // Unchanged since: the same jobs again, the same list.
       assert.deepEqual(await open(a), ['second:pending:waiting', 'third:pending:submitted']);
       assert.equal((await a.snapshot()).openJobs, snap.openJobs);
+    } finally {
+      await b.close();
+      await cleanup();
+    }
+  });
+}
+
+for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`the scheduler's own pending reasons are taken in, not read again: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store: a, url, cleanup } = await factory.open();
+    const b = await openStore(url);
+    try {
+      const jobs = (await a.submit('default', { ...spec('many'), array: 1_200 }, null, 1000)).jobs;
+      const before = await a.snapshot();
+      const pending = jobs.map((j, i) => ({ jobId: j.id, reason: `waiting-for-resources: ${i}`, estimatedStart: i === 7 ? 9_000 : null }));
+      assert.ok(await a.applyPlan({ binds: [], preemptions: [], pending }, 2000));
+      const stats = (a as unknown as { sqlStats: SqlStats }).sqlStats;
+      stats.reset();
+      const after = await a.snapshot();
+      const reread = [...stats.bySql].filter(([sql]) => sql.includes('FROM jobs WHERE version >=')).reduce((n, [, c]) => n + c.rows, 0);
+      assert.equal(reread, 0, 'no job row read again');
+      assert.equal(after.openJobs, before.openJobs, 'no job changed for the scheduler');
+      assert.equal(after.openJobs[7]?.reason, 'waiting-for-resources: 7', 'the job objects show their reasons');
+      assert.equal(after.openJobs[7]?.estimatedStart, 9_000);
+      assert.equal((await b.getJob(jobs[1_100]?.id ?? ''))?.reason, 'waiting-for-resources: 1100');
+      // Another server's write, and this one's next to it, are still read.
+      await b.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: jobs[3]?.id ?? '', reason: 'elsewhere', estimatedStart: null }] }, 3000);
+      assert.ok(await a.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: jobs[4]?.id ?? '', reason: 'here', estimatedStart: null }] }, 3000));
+      const last = await a.snapshot();
+      assert.deepEqual([last.openJobs[3]?.reason, last.openJobs[4]?.reason, last.openJobs[5]?.reason], ['elsewhere', 'here', 'waiting-for-resources: 5']);
+      assert.notEqual(last.openJobs[3], after.openJobs[3]);
+      // A job changed since the mirror read it keeps that change: the reason waits for the next plan.
+      await b.cancel(jobs[6]?.id ?? '', 'default', 4000);
+      assert.ok(await a.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: jobs[6]?.id ?? '', reason: 'late', estimatedStart: null }] }, 4000));
+      assert.equal((await a.getJob(jobs[6]?.id ?? ''))?.state, 'cancelled');
+      assert.ok(!(await a.snapshot()).openJobs.some((j) => j.id === jobs[6]?.id));
     } finally {
       await b.close();
       await cleanup();

@@ -30,8 +30,23 @@ export const OPEN_JOBS_Q = {
   // No ORDER BY: with one, SQLite walked every job in id order instead of the version index (a
   // scan of 100,000 rows each cycle to find none changed); the few rows are sorted here.
   changed: `SELECT ${LITE}, version FROM jobs WHERE version >= $1`,
+  /** The changed jobs but those in n version ranges ($2, $3 …: from, to) this server wrote and the mirror took in (tookReasons). */
+  changedBut: (n: number): string =>
+    `SELECT ${LITE}, version FROM jobs WHERE version >= $1${Array.from({ length: n }, (_, i) => ` AND NOT (version >= $${2 * i + 2} AND version < $${2 * i + 3})`).join('')}`,
   specs: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
 } as const;
+
+/** A pending reason written over an open job the mirror held at version `seen` (tookReasons). */
+export interface ReasonTaken {
+  readonly id: string;
+  readonly seen: number;
+  readonly version: number;
+  readonly reason: string;
+  readonly estimatedStart: number | null;
+}
+
+/** Taken version ranges kept at most (each is a condition of the refresh's statement). */
+const MAX_TAKEN = 32;
 
 export class OpenJobsMirror {
   /** The open jobs by id (the index openJobIndex.ts hands out), and those that run or ran: kept as rows change. */
@@ -46,6 +61,8 @@ export class OpenJobsMirror {
   private list: Job[] = [];
   private dirty = true;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Version ranges [from, to) whose every row the mirror holds as written (tookReasons): not read again. */
+  private taken: { from: number; to: number }[] = [];
   /** What each refresh changed, for readers of an older list (openJobIndex.ts openJobChanges). */
   private readonly log = new ChangeLog();
 
@@ -65,13 +82,14 @@ export class OpenJobsMirror {
   /**
    * Pending reasons this server wrote (store/queries.ts setPlanReasons) over jobs held at
    * version `seen`, now at `version`: the job objects take them in place and keep their
-   * identity, and the rows are not read again. A plan that gave 100,000 waiting jobs reasons
-   * had every one of them read, made anew and sent to the scheduler as a change in the next
-   * cycle (seconds of the request thread on SQLite). The reasons matter only to the scheduler's
-   * own check of what a job shows (server/scheduling/changedReasons.ts). A job changed since
-   * `seen` is left as it is: its row is read again anyway.
+   * identity, and `range` (the versions the write gave, every row of them in `written`) is not
+   * read again. A plan that gave 100,000 waiting jobs reasons had every one of them read, made
+   * anew and sent to the scheduler thread as a change in the next cycle (seconds of the request
+   * thread on SQLite). The reasons matter only to the scheduler's own check of what a job shows
+   * (server/scheduling/changedReasons.ts). A job changed since `seen` is left as it is: a refresh
+   * reads it.
    */
-  tookReasons(written: readonly { readonly id: string; readonly seen: number; readonly version: number; readonly reason: string; readonly estimatedStart: number | null }[]): Promise<void> {
+  tookReasons(written: readonly ReasonTaken[], range: { readonly from: number; readonly to: number } | null): Promise<void> {
     const run = this.tail.then(() => {
       for (const w of written) {
         const job = this.jobs.get(w.id);
@@ -81,13 +99,23 @@ export class OpenJobsMirror {
         shown.estimatedStart = w.estimatedStart;
         this.versions.set(w.id, w.version);
       }
+      if (range && this.watermark !== null && range.to > this.watermark) this.take(range);
     });
     this.tail = run.catch(() => {});
     return run;
   }
 
+  /** Adds a taken range, joined to one it touches; past MAX_TAKEN ranges the oldest is read again. */
+  private take(range: { readonly from: number; readonly to: number }): void {
+    const last = this.taken[this.taken.length - 1];
+    if (last && last.to === range.from) last.to = range.to;
+    else this.taken.push({ from: range.from, to: range.to });
+    if (this.taken.length > MAX_TAKEN) this.taken.shift();
+  }
+
   /** Forget everything: the next refresh reads every open job (after a failed read, or for tests). */
   reset(): void {
+    this.taken = [];
     this.jobs.clear();
     this.started.clear();
     this.versions.clear();
@@ -102,7 +130,10 @@ export class OpenJobsMirror {
       const next = await readVersionWatermark(db, 'jobs');
       const full = this.watermark === null;
       type Versioned = JobRow & { version: number | string };
-      const rows = full ? await db.all<Versioned>(OPEN_JOBS_Q.all) : (await db.all<Versioned>(OPEN_JOBS_Q.changed, [this.watermark])).sort((a, b) => Number(a.id) - Number(b.id));
+      const taken = this.taken.filter((r) => r.to > (this.watermark ?? 0));
+      const changed = taken.length ? db.all<Versioned>(OPEN_JOBS_Q.changedBut(taken.length), [this.watermark, ...taken.flatMap((r) => [r.from, r.to])]) : db.all<Versioned>(OPEN_JOBS_Q.changed, [this.watermark]);
+      const rows = full ? await db.all<Versioned>(OPEN_JOBS_Q.all) : (await changed).sort((a, b) => Number(a.id) - Number(b.id));
+      this.taken = full ? [] : taken;
       const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(String(r.id))).map((r) => Number(r.id));
       const upserts: Job[] = [];
       const removed: string[] = [];

@@ -163,14 +163,15 @@ export const Q = {
      UPDATE jobs SET reason = v.reason, estimated_start = v.est, ${JOB_VERSION} FROM v WHERE jobs.id = v.id AND jobs.state || '' = 'pending'`,
   /**
    * A plan's pending reasons for n jobs ($1… per job: id, reason, estimate, the version the
-   * scheduler's open-jobs mirror holds the job at, or null): written where the job is still
-   * pending, and at that version when one is given (store/openJobs.ts tookReasons). Answers
-   * the rows written with their new versions.
+   * scheduler's open-jobs mirror holds the job at, the version to write), where the job is still
+   * pending at that version (store/openJobs.ts tookReasons). On PostgreSQL the version written is
+   * the transaction's id whatever is given (the jobs_version trigger, migration 006).
    */
   setPlanReasons: (n: number): string =>
-    `WITH v(id, reason, est, seen) AS (VALUES ${castRows(n, ['BIGINT', 'TEXT', 'BIGINT', 'BIGINT'])})
-     UPDATE jobs SET reason = v.reason, estimated_start = v.est, ${JOB_VERSION} FROM v
-     WHERE jobs.id = v.id AND jobs.state || '' = 'pending' AND (v.seen IS NULL OR jobs.version = v.seen) RETURNING jobs.id AS id, jobs.version AS version`,
+    `WITH v(id, reason, est, seen, ver) AS (VALUES ${castRows(n, ['BIGINT', 'TEXT', 'BIGINT', 'BIGINT', 'BIGINT'])})
+     UPDATE jobs SET reason = v.reason, estimated_start = v.est, version = v.ver FROM v WHERE jobs.id = v.id AND jobs.state || '' = 'pending' AND jobs.version = v.seen`,
+  /** This PostgreSQL transaction's id (what the jobs_version trigger stamps its writes with). */
+  currentTransaction: 'SELECT pg_current_xact_id()::text::bigint AS x',
   /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
   requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */

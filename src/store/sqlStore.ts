@@ -10,7 +10,7 @@ import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
 import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
-import { OpenJobsMirror } from './openJobs.ts';
+import { OpenJobsMirror, type ReasonTaken } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
 import { Q, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
@@ -505,38 +505,48 @@ export class SqlStore implements Store {
   async applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean> {
     const first = plan.pending.slice(0, REASON_CHUNK);
     const later = plan.pending.slice(REASON_CHUNK);
-    const written: ReasonWritten[] = [];
-    const applied = await this.applyPlanTx(plan, first, written, now, leaseHolder);
-    if (applied) await this.openJobs.tookReasons(written);
+    const written: ReasonTaken[] = [];
+    let range: VersionRange | null = null;
+    const applied = await this.applyPlanTx(plan, now, leaseHolder, async (db) => {
+      range = await this.writeReasons(db, first, written);
+    });
+    if (applied) await this.openJobs.tookReasons(written, range);
     for (let i = 0; applied && i < later.length; i += REASON_CHUNK) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = later.slice(i, i + REASON_CHUNK);
-      const more: ReasonWritten[] = [];
-      const held = await this.db.tx(async (db) => {
-        if (!(await this.holdsLease(db, now, leaseHolder))) return false;
-        await this.writeReasons(db, batch, more);
-        return true;
-      });
-      if (!held) break;
-      await this.openJobs.tookReasons(more);
+      const more: ReasonTaken[] = [];
+      const took = await this.db.tx(async (db) => ((await this.holdsLease(db, now, leaseHolder)) ? { range: await this.writeReasons(db, batch, more) } : null));
+      if (!took) break;
+      await this.openJobs.tookReasons(more, took.range);
     }
     return applied;
   }
 
-  /** Writes a plan's pending reasons (setPlanReasons, at the versions the open-jobs mirror holds); adds the rows written to `written`. */
-  private async writeReasons(db: SqlDb, batch: AppliedPlan['pending'], written: ReasonWritten[]): Promise<void> {
-    const seen = batch.map((p) => this.openJobs.versionOf(p.jobId) ?? null);
-    const rows = await db.all<{ id: number | string; version: number | string }>(
-      Q.setPlanReasons(batch.length),
-      batch.flatMap((p, i) => [Number(p.jobId), p.reason, p.estimatedStart, seen[i] ?? null]),
-    );
-    const at = new Map(batch.map((p, i) => [p.jobId, i]));
-    for (const r of rows) {
-      const i = at.get(String(r.id));
-      const p = i === undefined ? undefined : batch[i];
-      const was = i === undefined ? null : seen[i];
-      if (p && was !== null && was !== undefined) written.push({ id: p.jobId, seen: was, version: Number(r.version), reason: p.reason, estimatedStart: p.estimatedStart });
+  /**
+   * Writes a plan's pending reasons. Those of jobs the open-jobs mirror holds are written at
+   * the version it holds them at (setPlanReasons), with new versions of this transaction's own:
+   * on SQLite a range above every version (one writer), on PostgreSQL the transaction's id.
+   * Adds them to `written`; answers the range when the mirror may skip it (store/openJobs.ts
+   * tookReasons): every row in it was written here, over a job the mirror holds.
+   */
+  private async writeReasons(db: SqlDb, batch: AppliedPlan['pending'], written: ReasonTaken[]): Promise<VersionRange | null> {
+    if (batch.length === 0) return null;
+    const known: { p: AppliedPlan['pending'][number]; seen: number }[] = [];
+    const unknown: AppliedPlan['pending'][number][] = [];
+    for (const p of batch) {
+      const seen = this.openJobs.versionOf(p.jobId);
+      if (seen === undefined) unknown.push(p);
+      else known.push({ p, seen });
     }
+    // First, so that a SQLite range below holds none of them.
+    if (unknown.length) await db.run(Q.setPendingReasons(unknown.length), unknown.flatMap((p) => [Number(p.jobId), p.reason, p.estimatedStart]));
+    if (known.length === 0) return null;
+    const base = db.dialect === 'sqlite' ? await readVersionWatermark(db, 'jobs') : Number((await db.get<{ x: number | string }>(Q.currentTransaction))?.x);
+    const versionAt = (i: number): number => (db.dialect === 'sqlite' ? base + i : base);
+    await db.run(Q.setPlanReasons(known.length), known.flatMap(({ p, seen }, i) => [Number(p.jobId), p.reason, p.estimatedStart, seen, versionAt(i)]));
+    known.forEach(({ p, seen }, i) => written.push({ id: p.jobId, seen, version: versionAt(i), reason: p.reason, estimatedStart: p.estimatedStart }));
+    if (db.dialect === 'sqlite') return { from: base, to: base + known.length };
+    return unknown.length ? null : { from: base, to: base + 1 };
   }
 
   /** Whether `leaseHolder` (if any) holds the scheduler lease at `now`; on PostgreSQL the lease row stays locked to the transaction's end. */
@@ -547,8 +557,8 @@ export class SqlStore implements Store {
     return lease !== undefined && lease.holder === leaseHolder && lease.expires_at >= now;
   }
 
-  /** The plan's binds, preemptions and power changes, and `reasons` (its first pending reasons), in one transaction. */
-  private async applyPlanTx(plan: AppliedPlan, reasons: AppliedPlan['pending'], written: ReasonWritten[], now: number, leaseHolder?: string): Promise<boolean> {
+  /** The plan's binds, preemptions and power changes, then `more` (its first pending reasons), in one transaction. */
+  private async applyPlanTx(plan: AppliedPlan, now: number, leaseHolder: string | undefined, more: (db: SqlDb) => Promise<void>): Promise<boolean> {
     return this.tasksWrite(async (db) => {
       if (!(await this.holdsLease(db, now, leaseHolder))) return false;
       for (const p of plan.preemptions) {
@@ -664,7 +674,7 @@ export class SqlStore implements Store {
           }
         }
       }
-      if (reasons.length) await this.writeReasons(db, reasons, written);
+      await more(db);
       return true;
     });
   }
@@ -1544,13 +1554,10 @@ const BIND_CHUNK = 100;
 /** Pending reasons per statement, and per transaction after the plan's first (applyPlan). */
 const REASON_CHUNK = 500;
 
-/** A pending reason written over an open job the mirror held at version `seen` (store/openJobs.ts tookReasons). */
-interface ReasonWritten {
-  readonly id: string;
-  readonly seen: number;
-  readonly version: number;
-  readonly reason: string;
-  readonly estimatedStart: number | null;
+/** Versions [from, to). */
+interface VersionRange {
+  readonly from: number;
+  readonly to: number;
 }
 
 /** Rows per multi-row insert of events written together (store.writeEvents). */
