@@ -9,6 +9,7 @@ import pg from 'pg';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
 import { ACTIVE_TASKS_Q } from './activeTasks.ts';
 import { OPEN_JOBS_Q } from './openJobs.ts';
+import { Q } from './queries.ts';
 import { openStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
@@ -105,6 +106,27 @@ test('SQLite plans: a page of jobs in one state walks an index from the cursor (
     const planOf = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql.replace('$1', '5')}`).all() as { detail: string }[]).map((p) => p.detail).join('; ');
     assert.match(planOf(OPEN_JOBS_Q.changed), /USING INDEX jobs_version \(version>\?\)/);
     assert.match(planOf(ACTIVE_TASKS_Q.changed), /USING INDEX tasks_version \(version>\?\)/);
+  } finally {
+    db.close();
+    await cleanup();
+  }
+});
+
+test('SQLite plans: statements over hundreds of rows of VALUES look each row up by key, never walk a table', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
+  if (!sqlite) throw new Error('no sqlite factory');
+  const { url, cleanup } = await sqlite.open();
+  const db = new Database(url.slice('sqlite:'.length), { readonly: true });
+  try {
+    const joins = ['touchTokens', 'admitJobs', 'bindTasks', 'insertAttempts', 'setPendingReasons', 'setPlanReasons', 'tasksStarted', 'attemptsStarted', 'jobsStarted', 'tasksExited', 'attemptsEnded', 'heartbeatNodes'] as const;
+    for (const name of joins) {
+      for (const n of [1, 100, 500]) {
+        const sql = Q[name](n).replace(/\$(\d+)/g, '?');
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...Array<number>(sql.split('?').length - 1).fill(1)) as { detail: string }[]).map((p) => p.detail).join('; ');
+        assert.doesNotMatch(plan, /SCAN (jobs|tasks|nodes|task_attempts|tokens)\b|AUTOMATIC COVERING INDEX/, `${name}(${n}): ${plan}`);
+      }
+    }
   } finally {
     db.close();
     await cleanup();

@@ -30,9 +30,8 @@ export const OPEN_JOBS_Q = {
   // No ORDER BY: with one, SQLite walked every job in id order instead of the version index (a
   // scan of 100,000 rows each cycle to find none changed); the few rows are sorted here.
   changed: `SELECT ${LITE}, version FROM jobs WHERE version >= $1`,
-  /** The changed jobs but those in n version ranges ($2, $3 …: from, to) this server wrote and the mirror took in (tookReasons). */
-  changedBut: (n: number): string =>
-    `SELECT ${LITE}, version FROM jobs WHERE version >= $1${Array.from({ length: n }, (_, i) => ` AND NOT (version >= $${2 * i + 2} AND version < $${2 * i + 3})`).join('')}`,
+  /** The jobs changed at versions in [$1, $2): a gap between version ranges the mirror took in (tookReasons). */
+  changedIn: `SELECT ${LITE}, version FROM jobs WHERE version >= $1 AND version < $2`,
   specs: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
 } as const;
 
@@ -45,8 +44,8 @@ export interface ReasonTaken {
   readonly estimatedStart: number | null;
 }
 
-/** Taken version ranges kept at most (each is a condition of the refresh's statement). */
-const MAX_TAKEN = 32;
+/** Taken version ranges kept at most (each gap between two is a statement of the refresh). */
+const MAX_TAKEN = 1024;
 
 export class OpenJobsMirror {
   /** The open jobs by id (the index openJobIndex.ts hands out), and those that run or ran: kept as rows change. */
@@ -105,6 +104,20 @@ export class OpenJobsMirror {
     return run;
   }
 
+  /** The rows changed since the watermark, but for the version ranges taken in: one indexed read per gap between them. */
+  private async readChanged(db: SqlDb): Promise<(JobRow & { version: number | string })[]> {
+    type Versioned = JobRow & { version: number | string };
+    let from = this.watermark ?? 0;
+    this.taken = this.taken.filter((r) => r.to > from).sort((a, b) => a.from - b.from);
+    const parts: Versioned[][] = [];
+    for (const r of this.taken) {
+      if (r.from > from) parts.push(await db.all<Versioned>(OPEN_JOBS_Q.changedIn, [from, r.from]));
+      from = Math.max(from, r.to);
+    }
+    parts.push(await db.all<Versioned>(OPEN_JOBS_Q.changed, [from]));
+    return parts.length === 1 ? (parts[0] as Versioned[]) : parts.flat();
+  }
+
   /** Adds a taken range, joined to one it touches; past MAX_TAKEN ranges the oldest is read again. */
   private take(range: { readonly from: number; readonly to: number }): void {
     const last = this.taken[this.taken.length - 1];
@@ -130,10 +143,8 @@ export class OpenJobsMirror {
       const next = await readVersionWatermark(db, 'jobs');
       const full = this.watermark === null;
       type Versioned = JobRow & { version: number | string };
-      const taken = this.taken.filter((r) => r.to > (this.watermark ?? 0));
-      const changed = taken.length ? db.all<Versioned>(OPEN_JOBS_Q.changedBut(taken.length), [this.watermark, ...taken.flatMap((r) => [r.from, r.to])]) : db.all<Versioned>(OPEN_JOBS_Q.changed, [this.watermark]);
-      const rows = full ? await db.all<Versioned>(OPEN_JOBS_Q.all) : (await changed).sort((a, b) => Number(a.id) - Number(b.id));
-      this.taken = full ? [] : taken;
+      const rows = full ? await db.all<Versioned>(OPEN_JOBS_Q.all) : (await this.readChanged(db)).sort((a, b) => Number(a.id) - Number(b.id));
+      if (full) this.taken = [];
       const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(String(r.id))).map((r) => Number(r.id));
       const upserts: Job[] = [];
       const removed: string[] = [];
