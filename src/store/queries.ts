@@ -53,6 +53,8 @@ export const Q = {
   findToken: `SELECT ${TOKEN_COLS} FROM tokens WHERE hash = $1`,
   /** Other servers' token writes, for the token cache (migration 014; readVersionWatermark). */
   tokensChangedSince: 'SELECT hash FROM tokens WHERE version >= $1',
+  /** Jobs written since a watermark (readVersionWatermark), for the heartbeat answers' cache (store/runInfoCache.ts). */
+  jobsChangedSince: 'SELECT id FROM jobs WHERE version >= $1',
   /** A new token only (no upsert): a node's credential never takes over an existing token. */
   insertToken: 'INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
   /** Tokens' last uses (hash, time), each written where the one recorded is a minute old or more. */

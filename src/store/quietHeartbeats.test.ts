@@ -289,6 +289,39 @@ for (const factory of storeFactories()) {
   });
 }
 
+for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`another server's immediate reclaim shows in this server's answers within a quarter of a second, a node's new address within a second and a half: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, url, cleanup } = await factory.open();
+    const other = await openStore(url);
+    try {
+      await store.registerNode(node('r1'), 1000);
+      await store.registerNode(node('r2'), 1000);
+      const r = parseJobSpec({ name: 'pair', gracePeriodSeconds: 30, tasks: [{ replicas: 2, gpus: 1, command: 'true' }] });
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      const [job] = (await store.submit('default', r.spec, null, 1000)).jobs;
+      assert.ok(job);
+      const binds = [{ jobId: job.id, attempt: 0, tasks: [{ index: 0, node: 'r1', gpus: [0], gpuMilli: 1000 }, { index: 1, node: 'r2', gpus: [0], gpuMilli: 1000 }] }];
+      assert.ok(await store.applyPlan({ binds, preemptions: [], pending: [] }, 1100));
+      const runs = (await store.heartbeat('r1', [], [], 1200)) ?? [];
+      const running = runs.map((a) => ({ runId: a.runId, state: 'running' as const, pid: 1, exitCode: null }));
+      await store.heartbeat('r1', [], running, 1300);
+      const answer = async (at: number) => (await store.heartbeat('r1', [], running, at))?.[0];
+      assert.deepEqual([(await answer(1400))?.gracePeriodSeconds, (await answer(1450))?.peers.filter((p) => p.startsWith('127.0.0.1:')).length], [30, 2]);
+      // The other server re-registers r2 at a new address …
+      await other.registerNode({ ...node('r2'), address: 'http://127.0.0.9:1' }, 1500);
+      await sleep(1_300);
+      assert.ok((await answer(1600))?.peers.some((p) => p.startsWith('127.0.0.9:')));
+      // … and reclaims the job at once: no grace period.
+      await other.applyPlan({ binds: [], preemptions: [{ jobId: job.id, reason: 'reclaimed', reclaim: 'immediate', lender: '1' }], pending: [] }, 1700);
+      await sleep(300);
+      assert.equal((await answer(1800))?.gracePeriodSeconds, 0);
+    } finally {
+      await other.close();
+      await cleanup();
+    }
+  });
+}
+
 describe('TokenCache', () => {
   test('checks for other servers\' writes at most every checkMs, forgets what changed, and keeps no value read across a check that found changes', async () => {
     const c = new TokenCache<string>(60_000, 100, 250);

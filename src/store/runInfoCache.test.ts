@@ -1,4 +1,4 @@
-/** The heartbeat answers' per-attempt cache (store/runInfoCache.ts): entries expire spread, those read together together. */
+/** The heartbeat answers' per-attempt cache (store/runInfoCache.ts): entries expire spread, those read together together; changed jobs and moved nodes are forgotten. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JobSpec } from '../api/spec.ts';
@@ -22,14 +22,47 @@ function lifetime(c: RunInfoCache, job: number, at: number): number {
 test('RunInfoCache: entries live 75-100 % of the TTL, spread by when they were read; those read at one time expire together', () => {
   const c = new RunInfoCache(30_000);
   const base = 1_765_000_000_000;
-  c.set(1, 0, info, base);
-  c.set(2, 0, info, base);
+  c.set(1, 0, info, base, c.readGeneration);
+  c.set(2, 0, info, base, c.readGeneration);
   assert.equal(lifetime(c, 1, base), lifetime(c, 2, base), 'read by one heartbeat: expire together');
   const lives = Array.from({ length: 100 }, (_, i) => {
-    c.set(100 + i, 0, info, base + 7 * i);
+    c.set(100 + i, 0, info, base + 7 * i, c.readGeneration);
     return lifetime(c, 100 + i, base + 7 * i);
   });
   assert.ok(lives.every((l) => l >= 22_499 && l < 30_000), `within 75-100 % of 30 s: ${Math.min(...lives)}-${Math.max(...lives)}`);
   assert.ok(new Set(lives).size > 50, 'spread');
   assert.ok(Math.max(...lives) - Math.min(...lives) > 5_000, 'over more than 5 s');
+});
+
+test('RunInfoCache: a check forgets the jobs changed since the last, everything when the nodes moved, and what a read begun before it found', async () => {
+  const c = new RunInfoCache(600_000, 50_000, 250);
+  let changed: number[] = [];
+  let nodes = 'v1';
+  let watermark = 10;
+  const check = (at: number): Promise<void> =>
+    c.current(
+      async () => ({ next: ++watermark, ids: changed }),
+      async () => nodes,
+      at,
+    );
+  await check(0);
+  for (const job of [1, 2, 3]) c.set(job, 0, info, 1_000, c.readGeneration);
+  assert.ok(c.get(2, 0, 1_000) && !c.get(2, 1, 1_000), 'per attempt');
+  changed = [2];
+  await check(100);
+  assert.ok(c.get(2, 0, 1_000), 'not checked again within 250 ms');
+  const before = c.readGeneration;
+  await check(400);
+  assert.equal(c.get(2, 0, 1_000), undefined, 'job 2 changed: forgotten');
+  assert.ok(c.get(1, 0, 1_000) && c.get(3, 0, 1_000), 'the others kept');
+  c.set(2, 0, info, 1_000, before);
+  assert.equal(c.get(2, 0, 1_000), undefined, 'read before the check: not kept');
+  changed = [];
+  nodes = 'v2';
+  await check(700);
+  assert.equal(c.get(1, 0, 1_000), undefined, 'a node registered again: everything forgotten');
+  c.set(1, 0, info, 1_000, c.readGeneration);
+  const failing = c.current(async () => { throw new Error('db down'); }, async () => nodes, 1_000);
+  await failing;
+  assert.equal(c.get(1, 0, 1_000), undefined, 'a failed check forgets everything');
 });

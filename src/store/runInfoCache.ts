@@ -1,11 +1,18 @@
 /**
  * What a heartbeat's answer needs of a job beyond its task rows (name, gang size, spec, the
- * peers' addresses), kept per job attempt for a few seconds: with 1,250 agents heartbeating
- * every 2 s, reading the job and its peers for each of a node's tasks on every heartbeat was
- * most of the heartbeat's queries. Name, size and spec never change; peers are fixed for an
- * attempt unless a node re-registers with another address: the store clears the cache then, and
- * the TTL (30 s less up to a quarter: with 10 s, a task's entry was read again every fifth
- * heartbeat) bounds how long another server's re-registration goes unseen.
+ * peers' addresses), kept per job attempt: with 1,250 agents heartbeating every 2 s, reading
+ * the job and its peers for each of a node's tasks on every heartbeat was most of the
+ * heartbeat's queries. Name, size and spec never change; what may change for an attempt (the
+ * stop grace of an immediate reclaim, the power cap) changes the job's version, and peers'
+ * addresses change only when a node registers again.
+ *
+ * So entries live long (10 minutes, less up to a quarter: cacheSpread.ts), and `current`, at
+ * most every `checkMs`, forgets the jobs changed since its last check (the jobs' versions,
+ * migration 006) and everything when the nodes' version moved: another server's reclaim holds
+ * here within `checkMs`, a re-registration within the nodes' version's own cache (a second) and
+ * `checkMs`. With a 30-s lifetime instead, the 5,000 running
+ * jobs of the full-size benchmark were read again ~190 a second, most of PostgreSQL's
+ * statement time in the steady phase. This server's own such writes clear the cache at once.
  */
 import type { JobSpec } from '../api/spec.ts';
 import { spreadReadAt } from './cacheSpread.ts';
@@ -18,30 +25,84 @@ export interface RunInfo {
   readonly peers: string[];
 }
 
+/** Reads the ids of the jobs changed since a watermark (null: none yet), and the next watermark. */
+export type ChangedJobs = (since: number | null) => Promise<{ readonly next: number; readonly ids: readonly number[] }>;
+
 export class RunInfoCache {
-  private readonly entries = new Map<string, { info: RunInfo; at: number }>();
+  /** Per job: its current attempt's entry. */
+  private readonly entries = new Map<number, { attempt: number; info: RunInfo; at: number }>();
+  /** Counts forgettings: a value read before one may be stale, and is not kept. */
+  private generation = 0;
+  private watermark: number | null = null;
+  private nodesVersion: string | null = null;
+  private checkedAt = -Infinity;
+  private checking: Promise<void> | null = null;
 
   constructor(
-    private readonly ttlMs = 30_000,
+    private readonly ttlMs = 600_000,
     private readonly maxEntries = 50_000,
+    private readonly checkMs = 250,
   ) {}
 
-  get(jobId: number, attempt: number, now: number): RunInfo | undefined {
-    const e = this.entries.get(`${jobId}/${attempt}`);
-    return e && now - e.at < this.ttlMs && now >= e.at ? e.info : undefined;
+  /**
+   * Forgets the jobs changed since the last check, and everything when `nodesVersion` moved,
+   * when that check began more than `checkMs` before `at`; concurrent callers share one check.
+   * A check that fails, or the first, forgets everything.
+   */
+  async current(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number = performance.now()): Promise<void> {
+    if (at - this.checkedAt <= this.checkMs && at >= this.checkedAt) return;
+    if (!this.checking) {
+      const run = this.check(changed, nodesVersion, at);
+      this.checking = run;
+      void run.finally(() => {
+        if (this.checking === run) this.checking = null;
+      });
+    }
+    await this.checking;
   }
 
-  set(jobId: number, attempt: number, info: RunInfo, now: number): void {
+  private async check(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number): Promise<void> {
+    try {
+      const nodes = await nodesVersion();
+      const { next, ids } = await changed(this.watermark);
+      if (this.watermark === null || nodes !== this.nodesVersion) this.clear();
+      else if (ids.length > 0) {
+        this.generation++;
+        for (const id of ids) this.entries.delete(Number(id));
+      }
+      this.watermark = next;
+      this.nodesVersion = nodes;
+      this.checkedAt = at;
+    } catch {
+      this.clear();
+      this.watermark = null;
+    }
+  }
+
+  get(jobId: number, attempt: number, now: number): RunInfo | undefined {
+    const e = this.entries.get(Number(jobId));
+    return e && e.attempt === attempt && now - e.at < this.ttlMs && now >= e.at ? e.info : undefined;
+  }
+
+  /** The generation to pass to `set` for a read that starts now. */
+  get readGeneration(): number {
+    return this.generation;
+  }
+
+  /** Keeps what was read, unless the cache forgot anything since the read began (`readGeneration`). */
+  set(jobId: number, attempt: number, info: RunInfo, now: number, readGeneration: number): void {
+    if (readGeneration !== this.generation) return;
     if (this.entries.size >= this.maxEntries) {
       for (const [k, e] of this.entries) if (now - e.at >= this.ttlMs || now < e.at) this.entries.delete(k);
       if (this.entries.size >= this.maxEntries) this.entries.clear();
     }
     // Spread (cacheSpread.ts): the run info of jobs started together, read again in one burst
-    // every 30 s, held steady heartbeats ~1 s on PostgreSQL.
-    this.entries.set(`${jobId}/${attempt}`, { info, at: spreadReadAt(now, this.ttlMs) });
+    // when it expired, held steady heartbeats ~1 s on PostgreSQL.
+    this.entries.set(Number(jobId), { attempt, info, at: spreadReadAt(now, this.ttlMs) });
   }
 
   clear(): void {
+    this.generation++;
     this.entries.clear();
   }
 }

@@ -146,6 +146,12 @@ export class SqlStore implements Store {
     this.tokens.set(hash, t, at, generation);
     return t;
   }
+  /** The jobs changed since a watermark (null: none yet, only the watermark is read), and the next watermark. */
+  private async changedJobs(since: number | null): Promise<{ next: number; ids: number[] }> {
+    const next = await readVersionWatermark(this.db, 'jobs');
+    const ids = since === null ? [] : (await this.db.all<{ id: number }>(Q.jobsChangedSince, [since])).map((r) => Number(r.id));
+    return { next, ids };
+  }
   /** The tokens changed since a watermark (null: none yet, only the watermark is read), and the next watermark. */
   private async changedTokens(since: number | null): Promise<{ next: number; hashes: string[] }> {
     const next = await readVersionWatermark(this.db, 'tokens');
@@ -718,6 +724,8 @@ export class SqlStore implements Store {
    */
   async heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reportsIn: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null> {
     const reports = reportsIn.filter((r) => typeof r === 'object' && r !== null && typeof r.runId === 'string' && (r.state === 'running' || r.state === 'exited'));
+    // Outside any transaction (SQLite has one connection): other servers' writes to jobs and nodes.
+    await this.runInfo.current((since) => this.changedJobs(since), () => this.nodesVersion());
     const quiet = await this.quietHeartbeat(nodeId, telemetry, reports, now, energy);
     if (quiet !== undefined) return quiet;
     this.heartbeatWrites.drop(nodeId);
@@ -881,6 +889,7 @@ export class SqlStore implements Store {
   private async assignmentsFor(db: SqlDb, nodeId: string, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
     const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
     const jobs = new Map<number, { row: JobRow; spec: JobSpec; peers: string[] }>();
+    const generation = this.runInfo.readGeneration;
     // The jobs not cached are read together (a node given an array's tasks gets hundreds at once).
     const uncached = [...new Set(active.filter((t) => !this.runInfo.get(t.job_id, t.attempt, now)).map((t) => Number(t.job_id)))];
     for (let c = 0; c < uncached.length; c += SETTLE_CHUNK) {
@@ -900,7 +909,7 @@ export class SqlStore implements Store {
       if (!job) {
         job = jobs.get(Number(t.job_id));
         if (!job) continue;
-        this.runInfo.set(t.job_id, t.attempt, job, now);
+        this.runInfo.set(t.job_id, t.attempt, job, now, generation);
       }
       const group = groupOf(job.spec, t.idx);
       out.push({
