@@ -91,13 +91,8 @@ test('active tasks on PostgreSQL: a task write committed late, by a transaction 
   }
 });
 
-test('SQLite plans: a page of jobs in one state walks an index from the cursor (no sort of every job in the state), and the reads of what changed walk the version indexes', async () => {
-  const { default: Database } = await import('better-sqlite3');
-  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
-  if (!sqlite) throw new Error('no sqlite factory');
-  const { url, cleanup } = await sqlite.open();
-  const db = new Database(url.slice('sqlite:'.length), { readonly: true });
-  try {
+test('SQLite plans: a page of jobs in one state walks an index from the cursor (no sort of every job in the state), and the reads of what changed walk the version indexes', () =>
+  withSqliteSchema((db) => {
     const plan = db.prepare("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE id > 5 AND state IN ('pending') ORDER BY id LIMIT 101").all() as { detail: string }[];
     const text = plan.map((p) => p.detail).join('; ');
     assert.match(text, /jobs_state_id \(state=\? AND id>\?\)/);
@@ -106,19 +101,10 @@ test('SQLite plans: a page of jobs in one state walks an index from the cursor (
     const planOf = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql.replace('$1', '5')}`).all() as { detail: string }[]).map((p) => p.detail).join('; ');
     assert.match(planOf(OPEN_JOBS_Q.changed), /USING INDEX jobs_version \(version>\?\)/);
     assert.match(planOf(ACTIVE_TASKS_Q.changed), /USING INDEX tasks_version \(version>\?\)/);
-  } finally {
-    db.close();
-    await cleanup();
-  }
-});
+  }));
 
-test('SQLite plans: statements over hundreds of rows of VALUES look each row up by key, never walk a table', async () => {
-  const { default: Database } = await import('better-sqlite3');
-  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
-  if (!sqlite) throw new Error('no sqlite factory');
-  const { url, cleanup } = await sqlite.open();
-  const db = new Database(url.slice('sqlite:'.length), { readonly: true });
-  try {
+test('SQLite plans: statements over hundreds of rows of VALUES look each row up by key, never walk a table', () =>
+  withSqliteSchema((db) => {
     const joins = ['touchTokens', 'admitJobs', 'bindTasks', 'insertAttempts', 'setPendingReasons', 'setPlanReasons', 'tasksStarted', 'attemptsStarted', 'jobsStarted', 'tasksExited', 'attemptsEnded', 'heartbeatNodes'] as const;
     for (const name of joins) {
       for (const n of [1, 100, 500]) {
@@ -127,11 +113,7 @@ test('SQLite plans: statements over hundreds of rows of VALUES look each row up 
         assert.doesNotMatch(plan, /SCAN (jobs|tasks|nodes|task_attempts|tokens)\b|AUTOMATIC COVERING INDEX/, `${name}(${n}): ${plan}`);
       }
     }
-  } finally {
-    db.close();
-    await cleanup();
-  }
-});
+  }));
 
 test('SQLite: a job inserted without a version (not by the store) is still versioned, so the next snapshot has it', async () => {
   const { default: Database } = await import('better-sqlite3');
@@ -152,3 +134,18 @@ test('SQLite: a job inserted without a version (not by the store) is still versi
     await cleanup();
   }
 });
+
+/** Runs `fn` on a read-only connection to a fresh SQLite store's file (its schema, no rows). */
+async function withSqliteSchema(fn: (db: import('better-sqlite3').Database) => void): Promise<void> {
+  const { default: Database } = await import('better-sqlite3');
+  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
+  if (!sqlite) throw new Error('no sqlite factory');
+  const { url, cleanup } = await sqlite.open();
+  const db = new Database(url.slice('sqlite:'.length), { readonly: true });
+  try {
+    fn(db);
+  } finally {
+    db.close();
+    await cleanup();
+  }
+}

@@ -56,3 +56,14 @@ test('mergeSorted galloping gives a stable merge: a\'s items first on ties, what
     assert.deepEqual(merged, expected, `round ${round}`);
   }
 });
+
+test('SortedList: removed items it does not hold are passed over, a few changes or many', () => {
+  for (const n of [3, 200]) {
+    const list = new SortedList<{ k: number }>((a, b) => a.k - b.k);
+    const items = Array.from({ length: n }, (_, k) => ({ k }));
+    list.apply(items, []);
+    const strangers = [{ k: -1 }, { k: 1 }];
+    list.apply([{ k: n }], [items[1] as { k: number }, ...strangers, ...items.slice(2, Math.min(n, 80))]);
+    assert.deepEqual(list.items.map((x) => x.k), [0, ...items.slice(Math.min(n, 80)).map((x) => x.k), n]);
+  }
+});

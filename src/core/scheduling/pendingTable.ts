@@ -139,6 +139,11 @@ export class SortedList<T> {
     this.list = sorted;
   }
 
+  /**
+   * Inserts `added` and takes out `removed`; a removed item not listed is passed over (tide's
+   * rank list holds only the waiting jobs not running, and is told of every waiting job that
+   * left). The comparator is a total order: the item equal to x is x.
+   */
   apply(added: readonly T[], removed: readonly T[]): void {
     if (added.length + removed.length > 64) {
       // Removed items are found by binary search and the runs between them copied, and arrivals
@@ -148,20 +153,21 @@ export class SortedList<T> {
       this.list = mergeSorted(kept, [...added].sort(this.cmp), this.cmp);
       return;
     }
-    for (const x of removed) this.list.splice(this.positionOf(x), 1);
+    for (const x of removed) {
+      const i = this.lowerBound(x);
+      if (this.list[i] === x) this.list.splice(i, 1);
+    }
     for (const x of added) this.list.splice(this.lowerBound(x), 0, x);
   }
 
-  /** Where listed item x is (the comparator is a total order: equal means the same item). */
-  private positionOf(x: T): number {
-    const i = this.lowerBound(x);
-    if (this.list[i] !== x) throw new Error('SortedList: removed item not listed');
-    return i;
-  }
-
-  /** The list without `removed` (every one listed). */
+  /** The list without those of `removed` that it holds (one not listed is passed over, as a set's filter would). */
   private without(removed: readonly T[]): T[] {
-    const at = removed.map((x) => this.positionOf(x)).sort((a, b) => a - b);
+    const at: number[] = [];
+    for (const x of removed) {
+      const i = this.lowerBound(x);
+      if (this.list[i] === x) at.push(i);
+    }
+    at.sort((a, b) => a - b);
     const out: T[] = [];
     let from = 0;
     for (const i of at) {
