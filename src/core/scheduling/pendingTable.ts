@@ -139,43 +139,19 @@ export class SortedList<T> {
     this.list = sorted;
   }
 
-  /**
-   * Inserts `added` and takes out `removed`; a removed item not listed is passed over (tide's
-   * rank list holds only the waiting jobs not running, and is told of every waiting job that
-   * left). The comparator is a total order: the item equal to x is x.
-   */
   apply(added: readonly T[], removed: readonly T[]): void {
     if (added.length + removed.length > 64) {
-      // Removed items are found by binary search and the runs between them copied, and arrivals
-      // galloped in (mergeSorted): at 100,000 pending jobs, a set lookup or a comparison per
-      // listed item was most of a cycle that took in a few thousand arrivals.
-      const kept = removed.length === 0 ? this.list : this.without(removed);
+      const gone = new Set(removed);
+      const kept = gone.size === 0 ? this.list : this.list.filter((x) => !gone.has(x));
       this.list = mergeSorted(kept, [...added].sort(this.cmp), this.cmp);
       return;
     }
     for (const x of removed) {
       const i = this.lowerBound(x);
-      if (this.list[i] === x) this.list.splice(i, 1);
+      if (this.list[i] !== x) throw new Error('SortedList: removed item not listed');
+      this.list.splice(i, 1);
     }
     for (const x of added) this.list.splice(this.lowerBound(x), 0, x);
-  }
-
-  /** The list without those of `removed` that it holds (one not listed is passed over, as a set's filter would). */
-  private without(removed: readonly T[]): T[] {
-    const at: number[] = [];
-    for (const x of removed) {
-      const i = this.lowerBound(x);
-      if (this.list[i] === x) at.push(i);
-    }
-    at.sort((a, b) => a - b);
-    const out: T[] = [];
-    let from = 0;
-    for (const i of at) {
-      for (let k = from; k < i; k++) out.push(this.list[k] as T);
-      from = i + 1;
-    }
-    for (let k = from; k < this.list.length; k++) out.push(this.list[k] as T);
-    return out;
   }
 
   /** First position whose item is not before x. */
@@ -191,36 +167,16 @@ export class SortedList<T> {
   }
 }
 
-/**
- * Merges two sorted arrays (stable: a's items first on ties). Each item of b finds its place in
- * a by galloping (doubling steps, then binary search), so merging a few items into a long list
- * costs O(b log(a / b)) comparisons, not one per item of a.
- */
+/** Merges two sorted arrays (stable: a's items first on ties). */
 export function mergeSorted<T>(a: readonly T[], b: readonly T[], cmp: (x: T, y: T) => number): T[] {
   if (b.length === 0) return a.slice();
   if (a.length === 0) return b.slice();
   const out = new Array<T>(a.length + b.length);
   let i = 0;
+  let j = 0;
   let k = 0;
-  for (const y of b) {
-    // The first position p ≥ i with y before a[p]: a[i, p) all come first.
-    let lo = i;
-    let hi = i;
-    let step = 1;
-    while (hi < a.length && cmp(y, a[hi] as T) >= 0) {
-      lo = hi + 1;
-      hi = i + step;
-      step *= 2;
-    }
-    if (hi > a.length) hi = a.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmp(y, a[mid] as T) >= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    while (i < lo) out[k++] = a[i++] as T;
-    out[k++] = y;
-  }
+  while (i < a.length && j < b.length) out[k++] = cmp(b[j] as T, a[i] as T) < 0 ? (b[j++] as T) : (a[i++] as T);
   while (i < a.length) out[k++] = a[i++] as T;
+  while (j < b.length) out[k++] = b[j++] as T;
   return out;
 }
