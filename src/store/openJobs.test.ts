@@ -82,6 +82,13 @@ for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
       assert.ok(await a.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: jobs[6]?.id ?? '', reason: 'late', estimatedStart: null }] }, 4000));
       assert.equal((await a.getJob(jobs[6]?.id ?? ''))?.state, 'cancelled');
       assert.ok(!(await a.snapshot()).openJobs.some((j) => j.id === jobs[6]?.id));
+      // A reason not written (its job changed since), last in its batch, leaves no version for
+      // the mirror to pass over that another write could take next.
+      await b.cancel(jobs[9]?.id ?? '', 'default', 5000);
+      assert.ok(await a.applyPlan({ binds: [], preemptions: [], pending: [jobs[8], jobs[9]].map((j) => ({ jobId: j?.id ?? '', reason: 'again', estimatedStart: null })) }, 5000));
+      await b.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: jobs[10]?.id ?? '', reason: 'from b', estimatedStart: null }] }, 5100);
+      const open = (await a.snapshot()).openJobs;
+      assert.deepEqual([8, 9, 10].map((i) => open.find((j) => j.id === jobs[i]?.id)?.reason ?? 'gone'), ['again', 'gone', 'from b']);
     } finally {
       await b.close();
       await cleanup();

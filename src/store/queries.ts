@@ -168,12 +168,13 @@ export const Q = {
   /**
    * A plan's pending reasons for n jobs ($1… per job: id, reason, estimate, the version the
    * scheduler's open-jobs mirror holds the job at, the version to write), where the job is still
-   * pending at that version (store/openJobs.ts tookReasons). On PostgreSQL the version written is
-   * the transaction's id whatever is given (the jobs_version trigger, migration 006).
+   * pending at that version (store/openJobs.ts tookReasons); answers the ids written. On
+   * PostgreSQL the version written is the transaction's id whatever is given (the jobs_version
+   * trigger, migration 006).
    */
   setPlanReasons: (n: number): string =>
     `WITH v(id, reason, est, seen, ver) AS (VALUES ${castRows(n, ['BIGINT', 'TEXT', 'BIGINT', 'BIGINT', 'BIGINT'])})
-     UPDATE jobs SET reason = v.reason, estimated_start = v.est, version = v.ver FROM v WHERE jobs.id = +v.id AND jobs.state || '' = 'pending' AND jobs.version = +v.seen`,
+     UPDATE jobs SET reason = v.reason, estimated_start = v.est, version = v.ver FROM v WHERE jobs.id = +v.id AND jobs.state || '' = 'pending' AND jobs.version = +v.seen RETURNING jobs.id AS id`,
   /** This PostgreSQL transaction's id (what the jobs_version trigger stamps its writes with). */
   currentTransaction: 'SELECT pg_current_xact_id()::text::bigint AS x',
   /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */

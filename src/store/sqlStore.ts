@@ -549,9 +549,18 @@ export class SqlStore implements Store {
     if (known.length === 0) return null;
     const base = db.dialect === 'sqlite' ? await readVersionWatermark(db, 'jobs') : Number((await db.get<{ x: number | string }>(Q.currentTransaction))?.x);
     const versionAt = (i: number): number => (db.dialect === 'sqlite' ? base + i : base);
-    await db.run(Q.setPlanReasons(known.length), known.flatMap(({ p, seen }, i) => [Number(p.jobId), p.reason, p.estimatedStart, seen, versionAt(i)]));
-    known.forEach(({ p, seen }, i) => written.push({ id: p.jobId, seen, version: versionAt(i), reason: p.reason, estimatedStart: p.estimatedStart }));
-    if (db.dialect === 'sqlite') return { from: base, to: base + known.length };
+    const rows = await db.all<{ id: number | string }>(Q.setPlanReasons(known.length), known.flatMap(({ p, seen }, i) => [Number(p.jobId), p.reason, p.estimatedStart, seen, versionAt(i)]));
+    const done = new Set(rows.map((r) => String(r.id)));
+    let last = -1;
+    known.forEach(({ p, seen }, i) => {
+      if (!done.has(p.jobId)) return; // changed since the mirror read it (or no longer pending): read again
+      written.push({ id: p.jobId, seen, version: versionAt(i), reason: p.reason, estimatedStart: p.estimatedStart });
+      last = i;
+    });
+    if (last < 0) return null;
+    // On SQLite the range ends at the last version written: later writes take MAX(version) + 1,
+    // so a version given to a row that was not written, past that, may yet be another job's.
+    if (db.dialect === 'sqlite') return { from: base, to: base + last + 1 };
     return unknown.length ? null : { from: base, to: base + 1 };
   }
 
