@@ -514,14 +514,14 @@ export class SqlStore implements Store {
     const written: ReasonTaken[] = [];
     let range: VersionRange | null = null;
     const applied = await this.applyPlanTx(plan, now, leaseHolder, async (db) => {
-      range = await this.writeReasons(db, first, written);
+      range = await this.writeReasons(db, first, written, false);
     });
     if (applied) await this.openJobs.tookReasons(written, range);
     for (let i = 0; applied && i < later.length; i += REASON_CHUNK) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = later.slice(i, i + REASON_CHUNK);
       const more: ReasonTaken[] = [];
-      const took = await this.db.tx(async (db) => ((await this.holdsLease(db, now, leaseHolder)) ? { range: await this.writeReasons(db, batch, more) } : null));
+      const took = await this.db.tx(async (db) => ((await this.holdsLease(db, now, leaseHolder)) ? { range: await this.writeReasons(db, batch, more, true) } : null));
       if (!took) break;
       await this.openJobs.tookReasons(more, took.range);
     }
@@ -533,9 +533,11 @@ export class SqlStore implements Store {
    * the version it holds them at (setPlanReasons), with new versions of this transaction's own:
    * on SQLite a range above every version (one writer), on PostgreSQL the transaction's id.
    * Adds them to `written`; answers the range when the mirror may skip it (store/openJobs.ts
-   * tookReasons): every row in it was written here, over a job the mirror holds.
+   * tookReasons): every row in it was written here, over a job the mirror holds. On PostgreSQL
+   * that is only so when the transaction wrote nothing else to jobs (`alone`): a plan's binds
+   * share its transaction id.
    */
-  private async writeReasons(db: SqlDb, batch: AppliedPlan['pending'], written: ReasonTaken[]): Promise<VersionRange | null> {
+  private async writeReasons(db: SqlDb, batch: AppliedPlan['pending'], written: ReasonTaken[], alone: boolean): Promise<VersionRange | null> {
     if (batch.length === 0) return null;
     const known: { p: AppliedPlan['pending'][number]; seen: number }[] = [];
     const unknown: AppliedPlan['pending'][number][] = [];
@@ -561,7 +563,7 @@ export class SqlStore implements Store {
     // On SQLite the range ends at the last version written: later writes take MAX(version) + 1,
     // so a version given to a row that was not written, past that, may yet be another job's.
     if (db.dialect === 'sqlite') return { from: base, to: base + last + 1 };
-    return unknown.length ? null : { from: base, to: base + 1 };
+    return alone && unknown.length === 0 ? { from: base, to: base + 1 } : null;
   }
 
   /** Whether `leaseHolder` (if any) holds the scheduler lease at `now`; on PostgreSQL the lease row stays locked to the transaction's end. */
