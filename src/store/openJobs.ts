@@ -44,6 +44,12 @@ export interface ReasonTaken {
   readonly estimatedStart: number | null;
 }
 
+/** Versions [from, to). */
+export interface VersionRange {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** Taken version ranges kept at most (each gap between two is a statement of the refresh). */
 const MAX_TAKEN = 1024;
 
@@ -88,7 +94,7 @@ export class OpenJobsMirror {
    * (server/scheduling/changedReasons.ts). A job changed since `seen` is left as it is: a refresh
    * reads it.
    */
-  tookReasons(written: readonly ReasonTaken[], range: { readonly from: number; readonly to: number } | null): Promise<void> {
+  tookReasons(written: readonly ReasonTaken[], range: VersionRange | null): Promise<void> {
     const run = this.tail.then(() => {
       for (const w of written) {
         const job = this.jobs.get(w.id);
@@ -119,7 +125,7 @@ export class OpenJobsMirror {
   }
 
   /** Adds a taken range, joined to one it touches; past MAX_TAKEN ranges the oldest is read again. */
-  private take(range: { readonly from: number; readonly to: number }): void {
+  private take(range: VersionRange): void {
     const last = this.taken[this.taken.length - 1];
     if (last && last.to === range.from) last.to = range.to;
     else this.taken.push({ from: range.from, to: range.to });

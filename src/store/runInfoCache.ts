@@ -16,6 +16,7 @@
  */
 import type { JobSpec } from '../api/spec.ts';
 import { spreadReadAt } from './cacheSpread.ts';
+import { SpacedCheck } from './spacedCheck.ts';
 import type { JobRow } from './rows.ts';
 
 /** The job's row as read when cached: use only what is fixed for an attempt (name, task_count). */
@@ -35,33 +36,26 @@ export class RunInfoCache {
   private generation = 0;
   private watermark: number | null = null;
   private nodesVersion: string | null = null;
-  private checkedAt = -Infinity;
-  private checking: Promise<void> | null = null;
+  private readonly checks: SpacedCheck;
 
   constructor(
     private readonly ttlMs = 600_000,
     private readonly maxEntries = 50_000,
-    private readonly checkMs = 250,
-  ) {}
+    checkMs = 250,
+  ) {
+    this.checks = new SpacedCheck(checkMs);
+  }
 
   /**
    * Forgets the jobs changed since the last check, and everything when `nodesVersion` moved,
    * when that check began more than `checkMs` before `at`; concurrent callers share one check.
    * A check that fails, or the first, forgets everything.
    */
-  async current(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number = performance.now()): Promise<void> {
-    if (at - this.checkedAt <= this.checkMs && at >= this.checkedAt) return;
-    if (!this.checking) {
-      const run = this.check(changed, nodesVersion, at);
-      this.checking = run;
-      void run.finally(() => {
-        if (this.checking === run) this.checking = null;
-      });
-    }
-    await this.checking;
+  current(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number = performance.now()): Promise<void> {
+    return this.checks.run(at, () => this.check(changed, nodesVersion));
   }
 
-  private async check(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number): Promise<void> {
+  private async check(changed: ChangedJobs, nodesVersion: () => Promise<string>): Promise<boolean> {
     try {
       const nodes = await nodesVersion();
       const { next, ids } = await changed(this.watermark);
@@ -72,10 +66,11 @@ export class RunInfoCache {
       }
       this.watermark = next;
       this.nodesVersion = nodes;
-      this.checkedAt = at;
+      return true;
     } catch {
       this.clear();
       this.watermark = null;
+      return false;
     }
   }
 

@@ -10,7 +10,7 @@ import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
 import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
-import { OpenJobsMirror, type ReasonTaken } from './openJobs.ts';
+import { OpenJobsMirror, type ReasonTaken, type VersionRange } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
 import { Q, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
@@ -1573,12 +1573,6 @@ async function writeEnds(db: SqlDb, ends: readonly TaskEnd[], now: number): Prom
 const BIND_CHUNK = 100;
 /** Pending reasons per statement, and per transaction after the plan's first (applyPlan). */
 const REASON_CHUNK = 500;
-
-/** Versions [from, to). */
-interface VersionRange {
-  readonly from: number;
-  readonly to: number;
-}
 
 /** Rows per multi-row insert of events written together (store.writeEvents). */
 const EVENT_CHUNK = 100;

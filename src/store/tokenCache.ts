@@ -10,6 +10,7 @@
  * Token writers clear before and after writing.
  */
 import { spreadReadAt } from './cacheSpread.ts';
+import { SpacedCheck } from './spacedCheck.ts';
 
 /** Reads the hashes of the tokens changed since a watermark (null: none yet), and the next watermark. */
 type ChangedTokens = (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>;
@@ -18,35 +19,28 @@ export class TokenCache<T> {
   private readonly entries = new Map<string, { value: T; at: number }>();
   /** Counts clears: a value read before a clear may be stale, and is not kept. */
   private generation = 0;
-  /** Where the last check of other servers' writes left off (null: none yet), and when it began. */
+  /** Where the last check of other servers' writes left off (null: none yet). */
   private watermark: number | null = null;
-  private checkedAt = -Infinity;
-  private checking: Promise<void> | null = null;
+  private readonly checks: SpacedCheck;
 
   constructor(
     private readonly ttlMs = 600_000,
     private readonly maxEntries = 100_000,
-    private readonly checkMs = 250,
-  ) {}
+    checkMs = 250,
+  ) {
+    this.checks = new SpacedCheck(checkMs);
+  }
 
   /**
    * Forgets the tokens changed since the last check (`changed` reads their hashes and the next
    * watermark), when that check began more than `checkMs` before `at`; concurrent callers share
    * one check. A check that fails, or the first, forgets everything.
    */
-  async current(changed: ChangedTokens, at: number = performance.now()): Promise<void> {
-    if (at - this.checkedAt <= this.checkMs && at >= this.checkedAt) return;
-    if (!this.checking) {
-      const run = this.check(changed, at);
-      this.checking = run;
-      void run.finally(() => {
-        if (this.checking === run) this.checking = null;
-      });
-    }
-    await this.checking;
+  current(changed: ChangedTokens, at: number = performance.now()): Promise<void> {
+    return this.checks.run(at, () => this.check(changed));
   }
 
-  private async check(changed: ChangedTokens, at: number): Promise<void> {
+  private async check(changed: ChangedTokens): Promise<boolean> {
     try {
       const { next, hashes } = await changed(this.watermark);
       if (this.watermark === null) this.clear();
@@ -55,10 +49,11 @@ export class TokenCache<T> {
         for (const h of hashes) this.entries.delete(h);
       }
       this.watermark = next;
-      this.checkedAt = at;
+      return true;
     } catch {
       this.clear();
       this.watermark = null;
+      return false;
     }
   }
 

@@ -509,11 +509,12 @@ export class CoreSchedulerAdapter {
         reason: this.reasonText(p, jobs),
         estimatedStart: p.estimatedStart === undefined || !Number.isFinite(p.estimatedStart) ? null : Math.round(p.estimatedStart * 1000),
       };
-      if (!job || reasonChanged(this.emitted.get(job) ?? job, entry)) out.push(entry);
+      const changed = !job || reasonChanged(this.emitted.get(job) ?? job, entry);
+      if (changed) out.push(entry);
       if (!job) continue;
       // Written (or already shown): the store keeps the job object when it writes a reason
-      // (store/openJobs.ts tookReasons), so the job's object still shows the one before it.
-      if (out[out.length - 1] === entry) this.emitted.set(job, entry);
+      // (store/openJobs.ts tookReasons), so on this thread the job's object shows the one before.
+      if (changed) this.emitted.set(job, entry);
       this.shown.set(job, p);
       this.settle(p);
     }
