@@ -13,8 +13,10 @@ describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
       const seen = await db.tx(async (tx) => {
         await tx.run('INSERT INTO t (id, v) VALUES ($1, $2), ($3, $4)', [1, 'a', 2, 'b']);
         const rows = await tx.all<{ v: string }>(text, [1, 2]);
+        assert.equal((await tx.all('SELECT name FROM pg_prepared_statements')).length, 0, 'a text run once is not kept');
         assert.deepEqual(rows.map((r) => r.v).sort(), ['a', 'b']);
         assert.deepEqual(await tx.all<{ v: string }>(text, [2, 3]), [{ v: 'b' }], 'the same statement again, other parameters');
+        await tx.all(text, [1, 3]);
         const prepared = await tx.all<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
         return { prepared: prepared.map((p) => p.statement) };
       });

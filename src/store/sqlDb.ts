@@ -139,19 +139,27 @@ pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
 /**
- * Names for the statements PostgreSQL keeps prepared, per connection, by their text: the first
- * MAX_PREPARED texts a server runs (its own fixed queries and the fixed-size chunks of its
- * multi-row writes, a few hundred), so that each connection parses them once, not on every call
- * (a 100-row insert has 600 parameters), and PostgreSQL may keep a generic plan after five calls
- * (plan_cache_mode auto: planning a 192-id lookup joined to nodes took 0.8 ms, its run 0.4).
- * Later texts run unnamed: the set, and what each connection holds, stays bounded.
+ * Names for the statements PostgreSQL keeps prepared, per connection, by their text, so that
+ * each connection parses them once, not on every call (a 100-row insert has 600 parameters), and
+ * PostgreSQL may keep a generic plan after five calls (plan_cache_mode auto: planning a 192-id
+ * lookup joined to nodes took 0.8 ms, its run 0.4). A text is named when it comes a second time,
+ * up to MAX_PREPARED texts (a full-size benchmark runs about 420, many of them once: the odd-sized
+ * last chunk of a write); the rest run unnamed, so what a connection holds stays bounded.
  */
-const MAX_PREPARED = 1000;
+const MAX_PREPARED = 300;
 const preparedNames = new Map<string, string>();
+/** Texts seen once (cleared when it grows large: a text seen again after that waits one call more). */
+const seenOnce = new Set<string>();
 
 function pgQuery(sql: string, params: readonly Param[]): pg.QueryConfig<Param[]> {
   let name = preparedNames.get(sql);
-  if (name === undefined && preparedNames.size < MAX_PREPARED) preparedNames.set(sql, (name = `tide_${preparedNames.size}`));
+  if (name === undefined && preparedNames.size < MAX_PREPARED) {
+    if (seenOnce.delete(sql)) preparedNames.set(sql, (name = `tide_${preparedNames.size}`));
+    else {
+      if (seenOnce.size >= 4 * MAX_PREPARED) seenOnce.clear();
+      seenOnce.add(sql);
+    }
+  }
   return name === undefined ? { text: sql, values: params as Param[] } : { name, text: sql, values: params as Param[] };
 }
 
