@@ -191,16 +191,20 @@ describe('e2e: a service scales on its load and lends its idle GPUs to training'
     assert.deepEqual(seen.filter((id) => id === svc || replicas.some((r) => r.id === id)), []);
 
     // A listener on the other node's address at each replica's port: the server must never connect there.
+    // Closed whatever happens: a listener left open would keep the test process from ending.
     const decoys: { server: Server; hits: number }[] = [];
-    for (const r of replicas) {
-      const url = new URL(r.url);
-      const other = Object.values(NODES).find((ip) => ip !== url.hostname) as string;
-      const d = { server: createServer((s) => { d.hits++; s.destroy(); }), hits: 0 };
-      await new Promise<void>((ok, fail) => d.server.once('error', fail).listen(Number(url.port), other, ok));
-      decoys.push(d);
+    try {
+      for (const r of replicas) {
+        const url = new URL(r.url);
+        const other = Object.values(NODES).find((ip) => ip !== url.hostname) as string;
+        const d = { server: createServer((s) => { d.hits++; s.destroy(); }), hits: 0 };
+        decoys.push(d);
+        await new Promise<void>((ok, fail) => d.server.once('error', fail).listen(Number(url.port), other, ok));
+      }
+      await sleep(4000); // two or three scrape rounds
+    } finally {
+      for (const d of decoys) d.server.close();
     }
-    await sleep(4000); // two or three scrape rounds
-    for (const d of decoys) d.server.close();
     assert.deepEqual(decoys.map((d) => d.hits), decoys.map(() => 0));
     // What each replica saw: scrapes and probes, all on its own node's address.
     for (const r of replicas) {
