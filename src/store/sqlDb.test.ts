@@ -27,4 +27,26 @@ describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
       await drop();
     }
   });
+
+  it('run a prepared SELECT * again after its table gained a column (another server migrated)', async () => {
+    const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
+    const db = new PostgresDb(url, 1);
+    try {
+      await db.run('CREATE TABLE u (id BIGINT PRIMARY KEY)');
+      await db.run('INSERT INTO u (id) VALUES ($1)', [1]);
+      const text = 'SELECT * FROM u WHERE id = $1';
+      for (let i = 0; i < 3; i++) assert.deepEqual(await db.all(text, [1]), [{ id: 1 }]);
+      await db.exec('ALTER TABLE u ADD COLUMN w TEXT');
+      assert.deepEqual(await db.all(text, [1]), [{ id: 1, w: null }]);
+      assert.deepEqual(await db.all(text, [1]), [{ id: 1, w: null }], 'and from then on');
+      const other = 'SELECT * FROM u WHERE id >= $1';
+      for (let i = 0; i < 3; i++) await db.tx((tx) => tx.all(other, [0]));
+      await db.exec('ALTER TABLE u ADD COLUMN x TEXT');
+      await assert.rejects(db.tx((tx) => tx.all(other, [0])), /cached plan must not change result type/, 'in a transaction the failure stands');
+      assert.deepEqual(await db.tx((tx) => tx.all(other, [0])), [{ id: 1, w: null, x: null }], 'the next transaction runs it unnamed');
+    } finally {
+      await db.close();
+      await drop();
+    }
+  });
 });

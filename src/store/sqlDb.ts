@@ -148,13 +148,16 @@ pg.types.setTypeParser(1700, (v) => Number(v));
  */
 const MAX_PREPARED = 300;
 const preparedNames = new Map<string, string>();
+let preparedCount = 0;
 /** Texts seen once (cleared when it grows large: a text seen again after that waits one call more). */
 const seenOnce = new Set<string>();
+/** Texts PostgreSQL refused to run prepared again (a table of a `SELECT *` changed): always unnamed. */
+const unnamed = new Set<string>();
 
 function pgQuery(sql: string, params: readonly Param[]): pg.QueryConfig<Param[]> {
   let name = preparedNames.get(sql);
-  if (name === undefined && preparedNames.size < MAX_PREPARED) {
-    if (seenOnce.delete(sql)) preparedNames.set(sql, (name = `tide_${preparedNames.size}`));
+  if (name === undefined && preparedCount < MAX_PREPARED && !unnamed.has(sql)) {
+    if (seenOnce.delete(sql)) preparedNames.set(sql, (name = `tide_${preparedCount++}`));
     else {
       if (seenOnce.size >= 4 * MAX_PREPARED) seenOnce.clear();
       seenOnce.add(sql);
@@ -163,17 +166,37 @@ function pgQuery(sql: string, params: readonly Param[]): pg.QueryConfig<Param[]>
   return name === undefined ? { text: sql, values: params as Param[] } : { name, text: sql, values: params as Param[] };
 }
 
+/**
+ * Runs a statement, prepared where pgQuery names it. A prepared `SELECT *` fails once its table
+ * gains a column (another server's migration, in a rolling upgrade): PostgreSQL says "cached plan
+ * must not change result type". That text is then run unnamed from then on, and at once when it
+ * ran outside a transaction.
+ */
+async function pgRun(client: pg.PoolClient | pg.Pool, sql: string, params: readonly Param[]): Promise<pg.QueryResult> {
+  const query = pgQuery(sql, params);
+  try {
+    return await client.query(query);
+  } catch (e) {
+    if (query.name === undefined || (e as { code?: string }).code !== '0A000') throw e;
+    unnamed.add(sql);
+    preparedNames.delete(sql);
+    // In a transaction the failure has aborted it: the caller's next one runs the text unnamed.
+    if (!(client instanceof pg.Pool)) throw e;
+    return client.query(sql, params as Param[]);
+  }
+}
+
 class PgConn implements SqlDb {
   readonly dialect = 'postgres' as const;
   constructor(private readonly client: pg.PoolClient | pg.Pool) {}
   async all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
-    return (await this.client.query(pgQuery(sql, params))).rows as T[];
+    return (await pgRun(this.client, sql, params)).rows as T[];
   }
   async get<T>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return (await this.client.query(pgQuery(sql, params))).rows[0] as T | undefined;
+    return (await pgRun(this.client, sql, params)).rows[0] as T | undefined;
   }
   async run(sql: string, params: readonly Param[] = []): Promise<number> {
-    return (await this.client.query(pgQuery(sql, params))).rowCount ?? 0;
+    return (await pgRun(this.client, sql, params)).rowCount ?? 0;
   }
   async exec(script: string): Promise<void> {
     await this.client.query(script);
