@@ -16,7 +16,7 @@
  */
 import type { JobSpec } from '../api/spec.ts';
 import { spreadReadAt } from './cacheSpread.ts';
-import { SpacedCheck } from './spacedCheck.ts';
+import { ChangeCheck } from './changeCheck.ts';
 import type { JobRow } from './rows.ts';
 
 /** The job's row as read when cached: use only what is fixed for an attempt (name, task_count). */
@@ -34,16 +34,21 @@ export class RunInfoCache {
   private readonly entries = new Map<number, { attempt: number; info: RunInfo; at: number }>();
   /** Counts forgettings: a value read before one may be stale, and is not kept. */
   private generation = 0;
-  private watermark: number | null = null;
   private nodesVersion: string | null = null;
-  private readonly checks: SpacedCheck;
+  private readonly checks: ChangeCheck<number>;
 
   constructor(
     private readonly ttlMs = 600_000,
     private readonly maxEntries = 50_000,
     checkMs = 250,
   ) {
-    this.checks = new SpacedCheck(checkMs);
+    this.checks = new ChangeCheck(checkMs, {
+      some: (ids) => {
+        this.generation++;
+        for (const id of ids) this.entries.delete(Number(id));
+      },
+      all: () => this.clear(),
+    });
   }
 
   /**
@@ -52,26 +57,13 @@ export class RunInfoCache {
    * A check that fails, or the first, forgets everything.
    */
   current(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number = performance.now()): Promise<void> {
-    return this.checks.run(at, () => this.check(changed, nodesVersion));
-  }
-
-  private async check(changed: ChangedJobs, nodesVersion: () => Promise<string>): Promise<boolean> {
-    try {
+    return this.checks.run(at, async (since) => {
       const nodes = await nodesVersion();
-      const { next, ids } = await changed(this.watermark);
-      if (this.watermark === null || nodes !== this.nodesVersion) this.clear();
-      else if (ids.length > 0) {
-        this.generation++;
-        for (const id of ids) this.entries.delete(Number(id));
-      }
-      this.watermark = next;
+      const { next, ids } = await changed(since);
+      const moved = nodes !== this.nodesVersion;
       this.nodesVersion = nodes;
-      return true;
-    } catch {
-      this.clear();
-      this.watermark = null;
-      return false;
-    }
+      return { next, keys: ids, all: moved };
+    });
   }
 
   get(jobId: number, attempt: number, now: number): RunInfo | undefined {

@@ -10,7 +10,7 @@
  * Token writers clear before and after writing.
  */
 import { spreadReadAt } from './cacheSpread.ts';
-import { SpacedCheck } from './spacedCheck.ts';
+import { ChangeCheck } from './changeCheck.ts';
 
 /** Reads the hashes of the tokens changed since a watermark (null: none yet), and the next watermark. */
 type ChangedTokens = (since: number | null) => Promise<{ readonly next: number; readonly hashes: readonly string[] }>;
@@ -19,16 +19,20 @@ export class TokenCache<T> {
   private readonly entries = new Map<string, { value: T; at: number }>();
   /** Counts clears: a value read before a clear may be stale, and is not kept. */
   private generation = 0;
-  /** Where the last check of other servers' writes left off (null: none yet). */
-  private watermark: number | null = null;
-  private readonly checks: SpacedCheck;
+  private readonly checks: ChangeCheck<string>;
 
   constructor(
     private readonly ttlMs = 600_000,
     private readonly maxEntries = 100_000,
     checkMs = 250,
   ) {
-    this.checks = new SpacedCheck(checkMs);
+    this.checks = new ChangeCheck(checkMs, {
+      some: (hashes) => {
+        this.generation++; // a read begun before this check may have read a changed token
+        for (const h of hashes) this.entries.delete(h);
+      },
+      all: () => this.clear(),
+    });
   }
 
   /**
@@ -37,24 +41,10 @@ export class TokenCache<T> {
    * one check. A check that fails, or the first, forgets everything.
    */
   current(changed: ChangedTokens, at: number = performance.now()): Promise<void> {
-    return this.checks.run(at, () => this.check(changed));
-  }
-
-  private async check(changed: ChangedTokens): Promise<boolean> {
-    try {
-      const { next, hashes } = await changed(this.watermark);
-      if (this.watermark === null) this.clear();
-      else if (hashes.length > 0) {
-        this.generation++; // a read begun before this check may have read a changed token
-        for (const h of hashes) this.entries.delete(h);
-      }
-      this.watermark = next;
-      return true;
-    } catch {
-      this.clear();
-      this.watermark = null;
-      return false;
-    }
+    return this.checks.run(at, async (since) => {
+      const { next, hashes } = await changed(since);
+      return { next, keys: hashes };
+    });
   }
 
   get(hash: string, now: number): T | undefined {
