@@ -101,6 +101,10 @@ test('SQLite plans: a page of jobs in one state walks an index from the cursor (
     const planOf = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql.replace('$1', '5')}`).all() as { detail: string }[]).map((p) => p.detail).join('; ');
     assert.match(planOf(OPEN_JOBS_Q.changed), /USING INDEX jobs_version \(version>\?\)/);
     assert.match(planOf(ACTIVE_TASKS_Q.changed), /USING INDEX tasks_version \(version>\?\)/);
+    // A lost node's open attempts are found from its tasks by key, not among every open attempt.
+    const lost = planOf(Q.attemptsLostOnNode.replace('$2', '7'));
+    assert.match(lost, /task_attempts USING INDEX sqlite_autoindex_task_attempts_1 \(job_id=\? AND idx=\? AND attempt=\?\)/);
+    assert.match(lost, /tasks USING (COVERING )?INDEX tasks_node_state \(node_id=\? AND state=\?\)/);
   }));
 
 test('SQLite plans: statements over hundreds of rows of VALUES look each row up by key, never walk a table', () =>
