@@ -127,3 +127,34 @@ test('the rest is at most a second: work that came in during a long cycle waits 
   assert.ok(lastMs >= 400);
   assert.equal(restMs, 1000, `rest after a ${lastMs} ms cycle`);
 });
+
+test("a node is not written off for the server's own stall: the time its thread was held is added to the lease", async () => {
+  const store = await openStore('memory:');
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const node = (id: string) => ({ id, address: 'http://127.0.0.1:1', cpuMilli: 8000, memoryMib: 16384, gpus: [{ index: 0, model: 'H100', memoryMib: 81920, uuid: `u-${id}` }], simulated: true });
+  await store.registerNode(node('n1'), Date.now());
+  const planner = new CoreSchedulerAdapter('fifo', 'bestfit', {}, undefined, 42);
+  const lease = 400;
+  const loop = new SchedulingLoop(store, planner, { serverId: 's', tickMs: 60_000, leaseTtlMs: 120_000, nodeLeaseMs: lease, clock: Date.now });
+  try {
+    loop.start();
+    // Past the first lease under this leader, the node heartbeats; then the thread is held longer than a lease.
+    await new Promise((ok) => setTimeout(ok, lease + 100));
+    await store.heartbeat('n1', [], [], Date.now());
+    const heldUntil = Date.now() + lease + 200;
+    while (Date.now() < heldUntil) {
+      /* a long synchronous hold, as a big transaction on SQLite is */
+    }
+    assert.ok(loop.stalls.heldWithin(lease) >= lease * 0.9, `held ${loop.stalls.heldWithin(lease)} ms`);
+    await loop.tick();
+    assert.equal((await store.getNode('n1'))?.state, 'ready', 'silent only while the server could not listen');
+    // Silent for a lease with the thread free: lost.
+    await new Promise((ok) => setTimeout(ok, 2 * lease + 100));
+    assert.ok(loop.stalls.heldWithin(lease) < lease / 2);
+    await loop.tick();
+    assert.equal((await store.getNode('n1'))?.state, 'lost');
+  } finally {
+    await loop.stop();
+    await store.close();
+  }
+});

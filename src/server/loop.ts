@@ -8,6 +8,7 @@
 import { SCHEDULER_LEASE } from '../store/sqlStore.ts';
 import type { AppliedPlan, Store, StoreSnapshot } from '../store/store.ts';
 import type { Planner } from './scheduling/plannerThread.ts';
+import { ThreadStalls } from './threadStalls.ts';
 import { TimeLimits } from './timeLimits.ts';
 import { changedReasons, openJob } from './scheduling/changedReasons.ts';
 
@@ -65,6 +66,8 @@ export class SchedulingLoop {
   /** The last plan's wakeAt (ms): the next cycle runs by then even if the tick is longer. */
   private wakeAt: number | undefined;
   private readonly timeLimits: TimeLimits;
+  /** How long the request thread was held: silence the agents are not blamed for (threadStalls.ts). */
+  readonly stalls: ThreadStalls;
   private readonly observers: ((seconds: number, snapshot: StoreSnapshot) => void)[] = [];
 
   constructor(
@@ -73,6 +76,7 @@ export class SchedulingLoop {
     private readonly opts: LoopOptions,
   ) {
     this.timeLimits = new TimeLimits(store);
+    this.stalls = new ThreadStalls(opts.nodeLeaseMs);
   }
 
   /** The rest after the last cycle (ms); for tests. */
@@ -95,6 +99,7 @@ export class SchedulingLoop {
   }
 
   start(): void {
+    this.stalls.start();
     this.schedule(0);
   }
 
@@ -151,8 +156,9 @@ export class SchedulingLoop {
       }
       if (!leader) return;
       // A node is lost only after a full lease of silence under this leader: after a restart or
-      // a failover, agents get one lease to find the server again.
-      if (opts.clock() - this.leaderSince >= opts.nodeLeaseMs) await store.expireNodes(opts.clock() - opts.nodeLeaseMs, opts.clock());
+      // a failover, agents get one lease to find the server again; and the time this server's
+      // thread was held in the last lease (heartbeats waited unread) is not the nodes' silence.
+      if (opts.clock() - this.leaderSince >= opts.nodeLeaseMs) await store.expireNodes(opts.clock() - opts.nodeLeaseMs - this.stalls.heldWithin(opts.nodeLeaseMs), opts.clock());
       await this.cycle();
     } catch (e) {
       opts.onError?.(e);
@@ -222,6 +228,7 @@ export class SchedulingLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stalls.stop();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
     if (this.leader) await this.store.releaseLease(SCHEDULER_LEASE, this.opts.serverId).catch(() => {});
