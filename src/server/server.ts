@@ -36,6 +36,16 @@ import { BudgetGate } from './usage/budgetGate.ts';
  * from the store what the simulator feeds it. `--scheduler fifo` (priority then FIFO, never
  * preempting on its own) stays selectable.
  */
+/**
+ * Connections the kernel holds for the server until it accepts them (capped by the kernel's
+ * net.core.somaxconn). Every agent holds two (its heartbeats and its wait for work), and they
+ * all connect again at once after a restart or a network blip: with Node's default of 511, 1,250
+ * agents connecting together overflowed the queue, the kernel dropped their handshakes, and
+ * they waited out TCP's SYN retries (1, 3, 7, 15, 31 s) or were reset, past half the node lease
+ * where an agent fences its tasks.
+ */
+const LISTEN_BACKLOG = 8192;
+
 export const LIVE_DEFAULT_SCHEDULER = 'tide';
 export const LIVE_DEFAULT_PLACEMENT = 'tide';
 
@@ -213,7 +223,7 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
   rollUps.unref();
   const host = o.host ?? '127.0.0.1';
   try {
-    await app.listen({ host, port: o.port });
+    await app.listen({ host, port: o.port, backlog: LISTEN_BACKLOG });
   } catch (e) {
     clearInterval(rollUps);
     await store.close();
