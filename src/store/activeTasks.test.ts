@@ -101,6 +101,10 @@ test('SQLite plans: a page of jobs in one state walks an index from the cursor (
     const planOf = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql.replace('$1', '5')}`).all() as { detail: string }[]).map((p) => p.detail).join('; ');
     assert.match(planOf(OPEN_JOBS_Q.changed), /USING INDEX jobs_version \(version>\?\)/);
     assert.match(planOf(ACTIVE_TASKS_Q.changed), /USING INDEX tasks_version \(version>\?\)/);
+    // A catch-up page walks the version index from where the last page ended, in its order (no sort).
+    const page = planOf(OPEN_JOBS_Q.changedPage.replaceAll('$1', '5').replace('$2', '9').replace('$3', '3'));
+    assert.match(page, /USING INDEX jobs_version \(version>\? AND version<\?\)/);
+    assert.doesNotMatch(page, /TEMP B-TREE/);
     // A lost node's open attempts are found from its tasks by key, not among every open attempt.
     const lost = planOf(Q.attemptsLostOnNode.replace('$2', '7'));
     assert.match(lost, /task_attempts USING INDEX sqlite_autoindex_task_attempts_1 \(job_id=\? AND idx=\? AND attempt=\?\)/);

@@ -127,3 +127,39 @@ test('incremental snapshot on PostgreSQL: a write committed late, by a transacti
     await cleanup();
   }
 });
+
+test('SQLite: jobs changed since the last snapshot are caught up in pages, writes between pages are read after, and the list is what a fresh read finds', async () => {
+  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
+  if (!sqlite) throw new Error('no sqlite factory');
+  const { store: a, url, cleanup } = await sqlite.open();
+  const b = await openStore(url);
+  const show = (jobs: readonly { id: string; state: string; reason: string | null }[]): string[] => jobs.map((j) => `${j.id}:${j.state}:${j.reason ?? ''}`);
+  try {
+    await a.submit('default', spec('before'), null, 1000);
+    await a.snapshot();
+    const jobs = (await a.submit('default', { ...spec('burst'), array: 4_500 }, null, 2000)).jobs;
+    await a.cancel(jobs[10]?.id ?? '', 'default', 2100);
+    const stats = (a as unknown as { sqlStats: SqlStats }).sqlStats;
+    stats.reset();
+    // Another server writes while the pages are read (between them the connection is free).
+    const snapping = a.snapshot();
+    await b.submit('default', spec('during'), null, 2200);
+    await b.cancel(jobs[4_000]?.id ?? '', 'default', 2300);
+    const first = await snapping;
+    const pages = [...stats.bySql].filter(([sql]) => sql.includes('ORDER BY version, id LIMIT')).reduce((n, [, c]) => n + c.statements, 0);
+    assert.ok(pages >= 3, `4,500 changed jobs in pages of 2,000: ${pages} pages`);
+    assert.ok(first.openJobs.length >= 4_499, 'the burst is in');
+    const fresh = await openStore(url);
+    try {
+      const again = await a.snapshot();
+      assert.deepEqual(show(again.openJobs), show((await fresh.snapshot()).openJobs), 'the same as a fresh read');
+      assert.ok(again.openJobs.some((j) => j.name === 'during'));
+      assert.ok(!again.openJobs.some((j) => j.id === jobs[4_000]?.id || j.id === jobs[10]?.id));
+    } finally {
+      await fresh.close();
+    }
+  } finally {
+    await b.close();
+    await cleanup();
+  }
+});

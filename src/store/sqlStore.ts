@@ -489,6 +489,9 @@ export class SqlStore implements Store {
   async snapshot(): Promise<StoreSnapshot> {
     // The idle monitor reads the nodes' telemetry in it (server/idle/): what was answered, as other readers do.
     await this.heartbeatWrites.flush();
+    // On SQLite the jobs changed since the last snapshot are read first in pages, the one
+    // connection let go between them; the transaction then reads what changed meanwhile.
+    if (this.db.dialect === 'sqlite') await this.openJobs.catchUp(this.db);
     return this.db.tx(async (db) => {
       const active = await this.activeTasks.refresh(db);
       const nodes = await this.nodesIn(db, active);
