@@ -1,7 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PostgresDb } from './sqlDb.ts';
+import { PostgresDb, SqliteDb } from './sqlDb.ts';
 import { freshPostgresUrl, postgresSkipReason } from './testing.ts';
+
+describe('SQLite connection', () => {
+  it('lets the event loop turn while transactions queue behind one another', async () => {
+    const db = new SqliteDb(':memory:');
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      let done = 0;
+      let doneWhenTimerFired = -1;
+      // 200 transactions of ~2 ms each queue at once (as heartbeats behind a long plan do).
+      const all = Array.from({ length: 200 }, (_, i) =>
+        db.tx(async (tx) => {
+          const until = performance.now() + 2;
+          while (performance.now() < until) {
+            /* a synchronous statement's time */
+          }
+          await tx.run('INSERT INTO t (id, v) VALUES ($1, $2)', [i, 'x']);
+          done++;
+        }),
+      );
+      setTimeout(() => (doneWhenTimerFired = done), 0);
+      await Promise.all(all);
+      assert.equal(done, 200);
+      assert.ok(doneWhenTimerFired >= 0 && doneWhenTimerFired < 100, `a timer due at once fired after ${doneWhenTimerFired} of 200 transactions (~400 ms of them)`);
+      assert.equal((await db.all<{ n: number }>('SELECT COUNT(*) AS n FROM t'))[0]?.n, 200, 'every transaction ran, in turn');
+    } finally {
+      await db.close();
+    }
+  });
+});
 
 describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
   it('keep the statements they run prepared, once per connection', async () => {

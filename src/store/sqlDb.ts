@@ -32,18 +32,51 @@ function questionMarks(sql: string): { text: string; order: number[] } {
   return { text, order };
 }
 
+/** How long statements may follow one another before the thread is let go for a turn of the event loop (ms). */
+const TURN_AFTER_MS = 50;
+
+/**
+ * SQLite's one connection, one user at a time. A waiter is handed the connection as its
+ * predecessor's promise resolves, in a microtask, and better-sqlite3 runs synchronously: so every
+ * statement and transaction queued behind a long one ran back to back without the event loop
+ * ever turning. After a plan bound 60,000 array tasks, 1,250 heartbeats' transactions queued
+ * behind it ran as one 12-s block, in which no timer fired and no request was read (heartbeats
+ * waited 18 s, past half the node lease where agents fence). So once TURN_AFTER_MS have passed
+ * without a turn, the next user waits for one (setImmediate): timers run, requests are read,
+ * those answered from memory are answered, then the line goes on.
+ */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  /** A marker is set when the connection is taken and cleared by the event loop's next turn: while it stands, no turn has come since `markedAt`. */
+  private marked = false;
+  private markedAt = 0;
+  private readonly clear = (): void => {
+    this.marked = false;
+  };
+
   async lock<T>(fn: () => Promise<T>): Promise<T> {
     const prev = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((r) => (release = r));
     await prev;
     try {
+      await this.turnIfDue();
       return await fn();
     } finally {
       release();
     }
+  }
+
+  private async turnIfDue(): Promise<void> {
+    if (!this.marked) {
+      this.marked = true;
+      this.markedAt = performance.now();
+      setImmediate(this.clear);
+      return;
+    }
+    if (performance.now() - this.markedAt < TURN_AFTER_MS) return;
+    // The marker's own setImmediate runs first and clears it; a fresh one is set by the next user.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
