@@ -23,7 +23,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { startServer } from '../src/server/server.ts';
 import { benchArgs, intFlag, usageError } from './args.ts';
 import { benchDatabase } from './database.ts';
@@ -158,6 +158,26 @@ function mainThreadCpu(): number | null {
 let mainCpuStart = mainThreadCpu();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
+// The longest holds of the request thread (a timer's lateness), with when they ended (s since start), for the timeline.
+const benchStart = performance.now();
+let holdTick = performance.now();
+let holds: { at: number; ms: number; busy: number; gc: number }[] = [];
+let holdElu = performance.eventLoopUtilization();
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
+let holdGc = 0;
+setInterval(() => {
+  const now = performance.now();
+  const late = now - holdTick - 100;
+  holdTick = now;
+  const elu = performance.eventLoopUtilization(holdElu);
+  holdElu = performance.eventLoopUtilization();
+  const gc = gcMs - holdGc;
+  holdGc = gcMs;
+  if (late > 500) holds.push({ at: Math.round((now - benchStart) / 100) / 10, ms: Math.round(late), busy: Math.round(elu.utilization * 100), gc: Math.round(gc) });
+}, 100).unref();
 /** Nanoseconds to milliseconds, to the microsecond. */
 const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
 // The loop plans through the budget gate (server/usage/budgetGate.ts), which wraps the thread.
@@ -185,6 +205,8 @@ function sqlPhase(name: string): void {
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
   sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  if (holds.length) console.log(`${name}: request thread held (s since start: ms) ${holds.map((h) => `${h.at}: ${h.ms} (${h.busy}% busy, gc ${h.gc} ms)`).join(', ')}`);
+  holds = [];
   loopDelay.reset();
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
