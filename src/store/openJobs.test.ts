@@ -163,3 +163,19 @@ test('SQLite: jobs changed since the last snapshot are caught up in pages, write
     await cleanup();
   }
 });
+
+test('SQLite: snapshots taken together each get their turn (a catch-up never waits for the connection a snapshot holds)', { timeout: 20_000 }, async () => {
+  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
+  if (!sqlite) throw new Error('no sqlite factory');
+  const { store, cleanup } = await sqlite.open();
+  try {
+    await store.snapshot();
+    for (let round = 0; round < 3; round++) {
+      await store.submit('default', spec(`r${round}`), null, 1000 + round);
+      const snaps = await Promise.all([store.snapshot(), store.snapshot(), store.snapshot()]);
+      for (const s of snaps) assert.equal(s.openJobs.length, round + 1);
+    }
+  } finally {
+    await cleanup();
+  }
+});

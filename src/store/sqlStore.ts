@@ -73,6 +73,8 @@ export class SqlStore implements Store {
   /** Bumped by every write of this server that changes a node's row other than its heartbeat (the node list's cache, below). */
   private nodesEpoch = 0;
   private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
+  /** The last snapshot under way (snapshot). */
+  private snapshots: Promise<unknown> = Promise.resolve();
   /** Concurrent submissions, committed together (store/groupCommit.ts). */
   readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items), ARRAY_CHUNK);
 
@@ -486,7 +488,18 @@ export class SqlStore implements Store {
     return (await this.db.all<AttemptRow>(Q.attemptsOfJob, [Number(jobId)])).map(attemptFromRow);
   }
 
-  async snapshot(): Promise<StoreSnapshot> {
+  /**
+   * Snapshots one at a time (the loop's, /metrics', the services'): a catch-up waits its turn at
+   * the open-jobs mirror, and the mirror's read in a snapshot's transaction must not wait behind
+   * another snapshot's catch-up, which needs the connection that transaction holds.
+   */
+  snapshot(): Promise<StoreSnapshot> {
+    const run = this.snapshots.then(() => this.snapshotNow());
+    this.snapshots = run.catch(() => {});
+    return run;
+  }
+
+  private async snapshotNow(): Promise<StoreSnapshot> {
     // The idle monitor reads the nodes' telemetry in it (server/idle/): what was answered, as other readers do.
     await this.heartbeatWrites.flush();
     // On SQLite the jobs changed since the last snapshot are read first in pages, the one
