@@ -126,16 +126,9 @@ export class OpenJobsMirror {
   }
 
   /** The rows changed since the watermark, but for the version ranges taken in: one indexed read per gap between them. */
-  private async readChanged(db: SqlDb): Promise<(JobRow & { version: number | string })[]> {
-    type Versioned = JobRow & { version: number | string };
-    let from = this.watermark ?? 0;
-    this.taken = this.taken.filter((r) => r.to > from).sort((a, b) => a.from - b.from);
+  private async readChanged(db: SqlDb): Promise<Versioned[]> {
     const parts: Versioned[][] = [];
-    for (const r of this.taken) {
-      if (r.from > from) parts.push(await db.all<Versioned>(OPEN_JOBS_Q.changedIn, [from, r.from]));
-      from = Math.max(from, r.to);
-    }
-    parts.push(await db.all<Versioned>(OPEN_JOBS_Q.changed, [from]));
+    for (const [low, high] of this.gaps(Infinity)) parts.push(await (high === Infinity ? db.all<Versioned>(OPEN_JOBS_Q.changed, [low]) : db.all<Versioned>(OPEN_JOBS_Q.changedIn, [low, high])));
     return parts.length === 1 ? (parts[0] as Versioned[]) : parts.flat();
   }
 
