@@ -423,11 +423,16 @@ sqlPhase('arrays');
 // The phase ends when its last task ended (its job's finish time, on the store's clock); the poll
 // that saw it came up to half a second later. Read after the phase's counts are taken.
 let lastEnd = 0;
+/** Array tasks that ran more than once (requeued: a node written off, a preemption). */
+let rerun = 0;
 if (done === arrayTotal) {
   for (let after = burstAfter; ; ) {
     const page = await store.listJobs({ afterId: after, states: ['succeeded'], limit: 5000 });
     if (page.length === 0) break;
-    for (const j of page) lastEnd = Math.max(lastEnd, j.finishedAt ?? 0);
+    for (const j of page) {
+      lastEnd = Math.max(lastEnd, j.finishedAt ?? 0);
+      if (j.attempt > 0) rerun++;
+    }
     after = Number(page.at(-1)?.id);
   }
 }
@@ -505,6 +510,7 @@ const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
 // Where the array phase's time went: each cycle (start, length, tasks bound) and tasks done by each poll.
 const arrayCycles = cycles.filter((c) => c.phase === 'arrays').map((c) => `${r1((c.endedAt - c.seconds * 1000 - arrayStart) / 1000)}+${r1(c.seconds)}s:${c.binds}`);
+console.log(`array tasks run more than once (requeued): ${rerun}`);
 console.log(`arrays timeline: POSTs done at ${r1(arraySubmitSeconds)} s; cycles (start+length: binds) ${arrayCycles.join(' ')}; done ${doneAt.map(([t, n]) => `${r1(t)}s:${n}`).join(' ')}`);
 for (const phase of ['steady', 'arrays']) for (const t of sqlPhases[phase]?.top.slice(0, 8) ?? []) console.log(`  ${phase} sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);
