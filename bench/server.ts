@@ -508,9 +508,9 @@ rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} job
 rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s, seen done by a poll at ${r3(polledSeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s; agents woken ${report.arrays.agentsWoken} times)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+console.log(`array tasks run more than once (requeued): ${rerun}`);
 // Where the array phase's time went: each cycle (start, length, tasks bound) and tasks done by each poll.
 const arrayCycles = cycles.filter((c) => c.phase === 'arrays').map((c) => `${r1((c.endedAt - c.seconds * 1000 - arrayStart) / 1000)}+${r1(c.seconds)}s:${c.binds}`);
-console.log(`array tasks run more than once (requeued): ${rerun}`);
 console.log(`arrays timeline: POSTs done at ${r1(arraySubmitSeconds)} s; cycles (start+length: binds) ${arrayCycles.join(' ')}; done ${doneAt.map(([t, n]) => `${r1(t)}s:${n}`).join(' ')}`);
 for (const phase of ['steady', 'arrays']) for (const t of sqlPhases[phase]?.top.slice(0, 8) ?? []) console.log(`  ${phase} sql: ${t.statements} x (${t.rows} rows, ${t.ms} ms) ${t.sql}`);
 if (report.heartbeatMs.lastError) console.log(`last heartbeat error: ${report.heartbeatMs.lastError}`);

@@ -36,6 +36,9 @@ import { BudgetGate } from './usage/budgetGate.ts';
  * from the store what the simulator feeds it. `--scheduler fifo` (priority then FIFO, never
  * preempting on its own) stays selectable.
  */
+export const LIVE_DEFAULT_SCHEDULER = 'tide';
+export const LIVE_DEFAULT_PLACEMENT = 'tide';
+
 /**
  * Connections the kernel holds for the server until it accepts them (capped by the kernel's
  * net.core.somaxconn). Every agent holds two (its heartbeats and its wait for work), and they
@@ -45,9 +48,6 @@ import { BudgetGate } from './usage/budgetGate.ts';
  * where an agent fences its tasks.
  */
 const LISTEN_BACKLOG = 8192;
-
-export const LIVE_DEFAULT_SCHEDULER = 'tide';
-export const LIVE_DEFAULT_PLACEMENT = 'tide';
 
 export interface ServerOptions {
   /** Where SQLite keeps its file (ignored with databaseUrl). */

@@ -49,7 +49,7 @@ export class ThreadStalls {
    */
   heldWithin(windowMs: number, now = performance.now()): number {
     let held = 0;
-    for (const h of this.holds) if (h.end >= now - windowMs) held += Math.min(h.ms, windowMs);
+    for (const h of this.holds) if (h.end >= now - windowMs) held += h.ms;
     if (this.timer !== null) held += Math.max(0, now - this.last - TICK_MS - TOLERANCE_MS);
     return Math.min(held, windowMs);
   }

@@ -88,8 +88,15 @@ export class OpenJobsMirror {
 
   /** The open jobs, oldest first, as of now; reads only what changed since the last call. */
   refresh(db: SqlDb): Promise<readonly Job[]> {
-    // One refresh at a time: an older delta applied after a newer one would bring back old rows.
-    const run = this.tail.then(() => this.read(db));
+    return this.inTurn(() => this.read(db));
+  }
+
+  /**
+   * Runs `fn` after every read and write of the mirror begun before it: an older delta applied
+   * after a newer one would bring back old rows.
+   */
+  private inTurn<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
     this.tail = run.catch(() => {});
     return run;
   }
@@ -110,7 +117,7 @@ export class OpenJobsMirror {
    * reads it.
    */
   tookReasons(written: readonly ReasonTaken[], range: VersionRange | null): Promise<void> {
-    const run = this.tail.then(() => {
+    return this.inTurn(() => {
       for (const w of written) {
         const job = this.jobs.get(w.id);
         if (!job || this.versions.get(w.id) !== w.seen) continue;
@@ -121,8 +128,6 @@ export class OpenJobsMirror {
       }
       if (range && this.watermark !== null && range.to > this.watermark) this.take(range);
     });
-    this.tail = run.catch(() => {});
-    return run;
   }
 
   /** The rows changed since the watermark, but for the version ranges taken in: one indexed read per gap between them. */
@@ -160,9 +165,7 @@ export class OpenJobsMirror {
    * SQLite's one connection and the request thread 1-2.6 s, and every heartbeat and read waited.
    */
   catchUp(db: SqlDb): Promise<void> {
-    const run = this.tail.then(() => this.readInPages(db));
-    this.tail = run.catch(() => {});
-    return run;
+    return this.inTurn(() => this.readInPages(db));
   }
 
   private async readInPages(db: SqlDb): Promise<void> {
