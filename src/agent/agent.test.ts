@@ -2,7 +2,8 @@
  * The agent in-process against a real server (in-memory store): what must not take a node down.
  * A stuck nvidia-smi must not hold heartbeats back (the node would be lost and its tasks
  * fenced), and a log path that is not a readable file must not crash the agent's log server.
- * A task's end is reported at once, not at the next regular heartbeat.
+ * A task's end is reported at once, not at the next regular heartbeat. A server whose database
+ * queue holds heartbeats past half the lease gets lease renewals instead, and the agent does not fence.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { agentLogKey } from '../server/agentLink.ts';
+import type { SqlDb } from '../store/sqlDb.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { Agent } from './agent.ts';
 import { TaskRunner } from './taskRunner.ts';
@@ -169,3 +171,53 @@ test('a task bound to the node starts at once: the server wakes the agent, which
     }, 30_000, lines);
     assert.ok(ended - cancelledAt < 3000, `stopped ${ended - cancelledAt} ms after the cancel`);
   }));
+
+describe('agent against a busy server', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-agent-busy-'));
+  const LEASE_MS = 4000;
+  let server: RunningServer;
+  let agent: Agent;
+  const lines: string[] = [];
+  const api = async (path: string, token = ADMIN, init: RequestInit = {}): Promise<any> =>
+    (await fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })).json();
+
+  before(async () => {
+    server = await startServer({
+      dataDir: dir, databaseUrl: 'memory:', port: 0, adminToken: ADMIN, agentToken: AGENT, tickMs: 100, nodeLeaseMs: LEASE_MS,
+      config: { adminToken: null, agentToken: null, tenants: [{ name: 't', tokens: [TENANT] }], queues: [] },
+    });
+    agent = new Agent({ servers: [server.url], token: AGENT, nodeName: 'busy-node', forceSimulated: true, gpus: '1xH100', dataDir: join(dir, 'agent'), heartbeatMs: 200, cpuMilli: 8000, memoryMib: 65536, log: (l) => lines.push(l) });
+    await agent.start();
+  });
+  after(async () => {
+    await agent.stop(true);
+    await server.close();
+  });
+
+  test('heartbeats queued in the database past half the lease: lease renewals go ahead of them, the task runs on, the node is never lost', async () => {
+    const job = (await api('/v1/jobs', TENANT, { method: 'POST', body: JSON.stringify({ name: 'long', tasks: [{ gpus: 1, command: 'sleep 60' }] }) })).jobs[0];
+    const pid = await until('the task to start', async () => {
+      const m = lines.map((l) => /started \S+ \(long task 0\) pid (\d+)/.exec(l)).find((x) => x);
+      return m ? Number(m[1]) : undefined;
+    }, 30_000, lines);
+    await until('the server to see it running', async () => ((await api(`/v1/jobs/${job.id}`, TENANT)).job.state === 'running' ? true : undefined), 30_000, lines);
+    // As after a burst's plan: 30 transactions of 200 ms queue on SQLite's one connection (6 s,
+    // past the whole lease); every heartbeat waits behind them, the renewals need not.
+    const db = (server.store as unknown as { db: SqlDb }).db;
+    const beatsBefore = agent.heartbeats;
+    const t0 = Date.now();
+    const hold = Promise.all(Array.from({ length: 30 }, () => db.tx(() => new Promise((r) => setTimeout(r, 200)))));
+    await sleep(LEASE_MS * 0.75);
+    assert.ok(agent.heartbeats <= beatsBefore + 1, `no heartbeat got through the queue for ${Date.now() - t0} ms (${agent.heartbeats - beatsBefore} did)`);
+    assert.ok(groupAlive(pid), `the task still runs at three quarters of the lease; agent log:\n${lines.slice(-15).join('\n')}`);
+    await hold;
+    await until('a heartbeat after the queue', async () => (agent.heartbeats > beatsBefore + 1 ? true : undefined), 30_000, lines);
+    assert.ok(groupAlive(pid), 'the task still runs');
+    assert.deepEqual(lines.filter((l) => /stopped \d+ task|lease renewal refused/.test(l)), [], 'no fence, no refused renewal');
+    assert.equal((await api(`/v1/jobs/${job.id}`, TENANT)).job.state, 'running');
+    const events = await api('/v1/events?limit=1000');
+    assert.deepEqual((events.events as any[]).filter((e) => e.type === 'node:lost'), [], 'the node was never lost');
+    await api(`/v1/jobs/${job.id}/cancel`, TENANT, { method: 'POST', body: '{}' });
+    await until('the cancelled task to be gone', async () => (groupAlive(pid) ? undefined : true), 30_000, lines);
+  });
+});

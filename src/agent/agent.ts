@@ -19,7 +19,7 @@
  * Fencing (so that a job never runs twice at once): the server answers register and heartbeat
  * with its node lease (`nodeLeaseMs`: a node silent that long is lost and its jobs requeued).
  * When no heartbeat has completed for half the lease, counted from when the last successful one
- * was sent, the agent stops every task it runs: SIGTERM to each task's process group, SIGKILL
+ * was sent (a lease renewal counts: see renewLeaseIfDue), the agent stops every task it runs: SIGTERM to each task's process group, SIGKILL
  * after min(grace period, a quarter of the lease), so all are dead by three quarters of the lease,
  * before the server can requeue them. It keeps trying to reach a server; when it does, it
  * reports those tasks as exited with reason 'fenced' and never restarts them (a requeued job
@@ -81,6 +81,14 @@ export const EARLY_REPORT_GAP_MS = 200;
  * the last began), which carries the desired tasks as always.
  */
 export const WAIT_FOR_WORK_MS = 25_000;
+
+/**
+ * A heartbeat out this long (a busy server: in a burst, 1,250 heartbeats' reports wait for the
+ * database one behind another, 13 s at worst) is covered by lease renewals, one at a time, this
+ * often (or every eighth of the lease, if that is shorter), as Kubernetes' kubelet renews a small
+ * Lease apart from its large node status.
+ */
+export const RENEW_AFTER_MS = 2000;
 /** The energy meter's state (agent/energyMeter.ts): counters survive an agent restart. */
 export const ENERGY_FILE = 'energy.json';
 /**
@@ -122,6 +130,12 @@ export class Agent {
   private tried = false;
   /** True while fenced: tasks stopped, no heartbeat since. */
   private fenced = false;
+  /** When the heartbeat under way was sent (null: none is out), and when the last lease renewal was (renewLeaseIfDue). */
+  private beatSentAt: number | null = null;
+  private lastRenewAt = 0;
+  private renewing = false;
+  /** The last renewal refusal logged (each is logged once, not every renewal). */
+  private renewRefusal = '';
   /** Checks the fence and the tasks' ends every 100 ms. */
   private watchTimer: NodeJS.Timeout | null = null;
   /** When the last heartbeat began (ms), and whether a task has ended since (see EARLY_REPORT_GAP_MS). */
@@ -197,6 +211,7 @@ export class Agent {
     this.watchTimer = setInterval(() => {
       const now = Date.now();
       this.checkFence(now);
+      this.renewLeaseIfDue(now);
       this.reportEndsEarly(now);
     }, 100);
     this.watchTimer.unref();
@@ -215,6 +230,34 @@ export class Agent {
       if (n > 0) this.log(`no heartbeat for ${now - this.lastOkAt} ms, half the node lease (${lease} ms): stopped ${n} task(s) so that none runs on after the server requeues it`);
     }
     if (this.fenced) this.runner.tick(now);
+  }
+
+  /**
+   * While a heartbeat waits for its answer (see RENEW_AFTER_MS), renews the node's lease alone
+   * (POST /v1/agent/lease): the server writes it ahead of its queued work and it counts as a
+   * heartbeat for the fence, so a server busy with someone's burst does not make this node stop
+   * its tasks. Not while fenced (only a heartbeat, reporting the fenced tasks, ends a fence); a
+   * lost node's renewal is refused (409), and the fence goes on as without one.
+   */
+  private renewLeaseIfDue(now: number): void {
+    const out = this.beatSentAt;
+    const lease = this.nodeLeaseMs;
+    if (out === null || lease === null || this.renewing || this.fenced || this.stopped || !this.registered) return;
+    const every = Math.min(RENEW_AFTER_MS, lease / 8);
+    if (now - Math.max(out, this.lastRenewAt) < every) return;
+    this.renewing = true;
+    this.lastRenewAt = now;
+    this.call('/v1/agent/lease', { node: this.nodeName }, undefined, Math.max(1000, lease / 4))
+      .then(({ status, json }) => {
+        if (status === 200 && !this.fenced) this.confirmed(now, json);
+        const refusal = status === 200 ? '' : `lease renewal refused (${status}): ${JSON.stringify(json).slice(0, 200)}`;
+        if (refusal && refusal !== this.renewRefusal) this.log(refusal);
+        this.renewRefusal = refusal;
+      })
+      .catch(() => {
+        /* as a heartbeat that did not get through: the fence counts on */
+      })
+      .finally(() => (this.renewing = false));
   }
 
   /**
@@ -538,7 +581,10 @@ export class Agent {
       const telemetry = await this.sampleTelemetry(now);
       const energy: EnergyReport = this.meter.counters();
       const sentAt = Date.now();
-      const { status, json } = await this.call('/v1/agent/heartbeat', { node: this.nodeName, reports, telemetry, energy });
+      this.beatSentAt = sentAt;
+      // The whole lease, not 5 s: renewals keep the node alive meanwhile, and a heartbeat given up
+      // on while the server still works on it would be sent again and queue behind itself.
+      const { status, json } = await this.call('/v1/agent/heartbeat', { node: this.nodeName, reports, telemetry, energy }, undefined, Math.max(5000, this.nodeLeaseMs ?? 0));
       answered = true;
       if (status === 404) {
         this.registered = false;
@@ -567,17 +613,23 @@ export class Agent {
       this.lastError = msg;
     } finally {
       this.tried = true;
+      this.beatSentAt = null;
     }
   }
 
   private heartbeatOk(sentAt: number, json: unknown): void {
-    this.takeLease(json);
-    this.lastOkAt = sentAt;
     if (this.fenced) this.log('reached a server again: reporting the fenced tasks');
     this.fenced = false;
+    this.confirmed(sentAt, json);
+  }
+
+  /** The server recorded this node alive as of a request sent at `sentAt` (a heartbeat or a lease renewal): the fence counts from there. */
+  private confirmed(sentAt: number, json: unknown): void {
+    this.takeLease(json);
+    this.lastOkAt = Math.max(this.lastOkAt ?? sentAt, sentAt);
     if (this.nodeLeaseMs === null) return;
     try {
-      writeFileSync(join(resolve(this.o.dataDir), FENCE_FILE), JSON.stringify({ nodeLeaseMs: this.nodeLeaseMs, lastOkAt: sentAt }));
+      writeFileSync(join(resolve(this.o.dataDir), FENCE_FILE), JSON.stringify({ nodeLeaseMs: this.nodeLeaseMs, lastOkAt: this.lastOkAt }));
     } catch {
       /* a full disk must not stop heartbeats; a restarted agent then fences later or not at all */
     }

@@ -156,6 +156,18 @@ export function parseWait(b: unknown): Checked<WaitRequest> {
   return { ok: true, value: { node: w['node'] as string, after: w['after'] as number, timeoutMs: (w['timeoutMs'] as number | undefined) ?? 25_000 } };
 }
 
+/**
+ * POST /v1/agent/lease: renews the node's lease alone, without telemetry or reports. An agent
+ * sends it while a heartbeat waits for its answer (a busy server), so that it need not fence.
+ */
+export const LeaseSchema = Type.Object({ node: text('a node name', 63, 1, NODE_NAME.source) }, { 'x-message': 'must be an object {node}' });
+
+/** Validates a lease renewal body; the node's name. */
+export function parseLease(b: unknown): Checked<string> {
+  const errors = checkSchema(LeaseSchema, b);
+  return errors.length ? { ok: false, errors } : { ok: true, value: (b as Record<string, unknown>)['node'] as string };
+}
+
 /** Validates a registration body. */
 export function parseRegistration(b: unknown): Checked<NodeRegistration> {
   const errors = checkSchema(RegistrationSchema, b);

@@ -266,6 +266,7 @@ export const RESPONSES = {
   credentialRevoked: Type.Object({ node: Type.String(), revoked: Type.Array(Type.String()) }),
   register: Type.Object({ ok: Type.Boolean(), serverId: Type.String(), nodeLeaseMs: Type.Integer(), nodeToken: Type.Optional(Type.String({ description: 'bootstrap without nodeTokenHash: the new node token, shown once' })) }),
   heartbeat: Type.Object({ tasks: Type.Array(Type.Object({}, { additionalProperties: true, description: 'a TaskAssignment (api/types.ts)' })), serverId: Type.String(), nodeLeaseMs: Type.Integer(), wakeSeq: Type.Integer({ description: "the node's wake counter: a wait (POST /v1/agent/wait) names it" }) }),
+  lease: Type.Object({ renewed: Type.Literal(true), serverId: Type.String(), nodeLeaseMs: Type.Integer() }),
   wait: Type.Object({ seq: Type.Integer({ description: "the node's wake counter now" }), woke: Type.Boolean({ description: 'true: the node has new work, heartbeat now' }) }),
 } as const;
 

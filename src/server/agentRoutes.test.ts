@@ -149,4 +149,24 @@ describe('agent routes', () => {
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path), ['after', 'timeoutMs']);
   });
+
+  test('a lease renewal is for its own node only, names a bad field, and is refused once the node is lost', async () => {
+    const renew = (node: unknown, token = tokens['n1'] ?? AGENT) => call('/v1/agent/lease', JSON.stringify({ node }), token);
+    const ok = await renew('n1');
+    assert.equal(ok.status, 200);
+    assert.deepEqual([ok.json.renewed, ok.json.nodeLeaseMs], [true, 3_600_000]);
+    assert.equal((await renew('n1', tokens['n2'])).status, 403, "another node's token");
+    assert.equal((await renew('n1', ALICE)).status, 403, "a tenant's token");
+    const bad = await renew('bad name!');
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path), ['node']);
+    // Written off (silent past its lease): a renewal does not bring it back, a heartbeat does.
+    const now = Date.now();
+    assert.ok((await server.store.expireNodes(now + 60_000, now)).includes('n1'));
+    const lost = await renew('n1');
+    assert.equal(lost.status, 409);
+    assert.match(lost.json.error.message, /node n1 is lost/);
+    assert.equal((await hb('n1', { reports: [] })).status, 200);
+    assert.equal((await renew('n1')).status, 200);
+  });
 });

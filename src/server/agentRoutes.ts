@@ -6,7 +6,7 @@
  * soon as its node has new work (nodeWakeups.ts). Registered from buildApp (app.ts) with one line.
  */
 import type { FastifyInstance } from 'fastify';
-import { HeartbeatSchema, parseHeartbeat, parseRegistration, parseWait, RegistrationSchema, WaitSchema, type Checked } from '../api/agentSchema.ts';
+import { HeartbeatSchema, LeaseSchema, parseHeartbeat, parseLease, parseRegistration, parseWait, RegistrationSchema, WaitSchema, type Checked } from '../api/agentSchema.ts';
 import { answers, RESPONSES } from '../api/apiSchemas.ts';
 import type { NodeRegistration } from '../api/types.ts';
 import { ApiError } from '../api/errors.ts';
@@ -75,6 +75,17 @@ export function registerAgentRoutes(app: FastifyInstance, o: AgentRouteOptions):
     if (b.reports.some((r) => r.state === 'exited')) o.onReports();
     // The log key goes only to the node's own credential (a legacy node heartbeating with the shared bootstrap token gets none).
     return { tasks, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs, wakeSeq: o.wakeups.seq(b.node), ...(p.role === 'node' ? { logKey: o.logKey(b.node) } : {}) };
+  });
+
+  app.post('/v1/agent/lease', { schema: { description: "Agent: renew the node's lease alone, while a heartbeat waits for its answer (a busy server). Written ahead of queued work, many nodes together; the agent counts it as a heartbeat for its fence. A lost node is a 409: its tasks were written off, and only a heartbeat brings it back.", tags: ['agent'], body: LeaseSchema, response: answers(200, RESPONSES.lease) } }, async (req) => {
+    const p = await authenticate(o.store, req.headers.authorization, o.clock());
+    requireRole(p, 'agent', 'node');
+    const node = checked(parseLease(req.body), 'lease renewal');
+    await requireNode(o.store, p, node);
+    const renewal = await o.store.renewNodeLease(node, o.clock());
+    if (renewal === 'unknown') throw new ApiError('not_found', `node ${node} is not registered`);
+    if (renewal === 'lost') throw new ApiError('conflict', `node ${node} is lost: its tasks were written off; stop them and heartbeat`);
+    return { renewed: true, serverId: o.serverId, nodeLeaseMs: o.nodeLeaseMs };
   });
 
   app.post('/v1/agent/wait', { schema: { description: "Agent: wait until the node has new work (a task bound to it or stopped), then heartbeat. Answered at once when the node's wake counter is past `after`, else when it moves or, with woke false, at a random time from half of timeoutMs to all of it (so waits begun together end apart). A hint only: the heartbeat carries the desired tasks.", tags: ['agent'], body: WaitSchema, response: answers(200, RESPONSES.wait) } }, async (req) => {

@@ -294,5 +294,22 @@ for (const factory of storeFactories()) {
       assert.equal(await store.heartbeat('ghost', [], [], 1), null);
       assert.equal(await store.cancel('999999', 'x', 1), null);
     });
+
+    test('a lease renewal keeps a node from expiry without its telemetry; a lost node is refused, an unknown one unknown', async () => {
+      await store.registerNode(node('r1', 1), 100_000);
+      await store.registerNode(node('r2', 1), 100_000);
+      await store.heartbeat('r1', [{ index: 0, utilization: 40, memoryUsedMib: 1, powerWatts: 200 }], [], 100_000);
+      await store.heartbeat('r2', [], [], 100_000);
+      // Renewals that arrive together go out together; a node's later one wins, an earlier never moves it back.
+      assert.deepEqual(await Promise.all([store.renewNodeLease('r1', 110_000), store.renewNodeLease('r1', 109_000), store.renewNodeLease('nobody', 110_000)]), ['renewed', 'renewed', 'unknown']);
+      const r1 = await store.getNode('r1');
+      assert.equal(r1?.lastHeartbeat, 100_000, 'the last heartbeat is still the last heartbeat');
+      assert.equal(r1?.telemetry[0]?.powerWatts, 200, "and its telemetry is that heartbeat's");
+      const lost = await store.expireNodes(109_500, 115_000);
+      assert.ok(lost.includes('r2') && !lost.includes('r1'), `expired ${lost.join(', ')}`);
+      assert.equal(await store.renewNodeLease('r2', 116_000), 'lost');
+      assert.equal((await store.getNode('r2'))?.state, 'lost', 'a renewal never brings a lost node back');
+      assert.deepEqual(await store.expireNodes(110_001, 116_000), ['r1'], 'renewed until 110,000, silent after');
+    });
   });
 }

@@ -227,13 +227,24 @@ export const Q = {
   heartbeatNodes: (n: number): string =>
     `WITH v(id, at, telemetry) AS (VALUES ${castRows(n, ['TEXT', 'BIGINT', 'TEXT'])})
      UPDATE nodes SET last_heartbeat = v.at, telemetry = v.telemetry FROM v WHERE nodes.id = v.id || '' AND nodes.last_heartbeat <= v.at`,
+  /**
+   * Lease renewals (SqlStore.renewNodeLease): the renewal time moves forward (never back), and
+   * only for a node not lost, so that a renewal never outruns expiry. On PostgreSQL expiry locks
+   * the silent rows first (silentNodesLocked): a renewal waits for it, then finds the node lost.
+   */
+  renewNodes: (n: number): string =>
+    `WITH v(id, at) AS (VALUES ${castRows(n, ['TEXT', 'BIGINT'])})
+     UPDATE nodes SET lease_renewed_at = CASE WHEN COALESCE(nodes.lease_renewed_at, 0) < v.at THEN v.at ELSE nodes.lease_renewed_at END
+     FROM v WHERE nodes.id = v.id || '' AND nodes.state <> 'lost' RETURNING nodes.id AS id`,
+  nodeIdsIn: (n: number): string => `SELECT id FROM nodes WHERE id IN (${params(1, n)})`,
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   // registered_at is the latest registration: with the count of lost nodes it versions capacity.
   nodesVersion: "SELECT COUNT(*) AS n, COALESCE(MAX(registered_at), 0) AS r, COALESCE(SUM(CASE WHEN state = 'lost' THEN 1 ELSE 0 END), 0) AS l FROM nodes",
   /** $4 = 1 when the agent still runs tasks the server has written off: a lost node stays lost until they are gone. */
   heartbeatNode: "UPDATE nodes SET last_heartbeat = $2, telemetry = $3, state = CASE WHEN state = 'lost' AND $4 = 0 THEN 'ready' ELSE state END WHERE id = $1",
-  silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id",
-  silentNodesLocked: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 ORDER BY id FOR UPDATE SKIP LOCKED",
+  /** Neither a heartbeat nor a lease renewal (renewNodes) since $1. */
+  silentNodes: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 AND COALESCE(lease_renewed_at, 0) < $1 ORDER BY id",
+  silentNodesLocked: "SELECT id FROM nodes WHERE state = 'ready' AND last_heartbeat < $1 AND COALESCE(lease_renewed_at, 0) < $1 ORDER BY id FOR UPDATE SKIP LOCKED",
   setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,

@@ -30,6 +30,33 @@ describe('SQLite connection', () => {
       await db.close();
     }
   });
+
+  it('runs an urgent transaction after the one holding the connection, ahead of those queued', async () => {
+    const db = new SqliteDb(':memory:');
+    try {
+      await db.run('CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, who TEXT)');
+      const order = (who: string) => (tx: Parameters<Parameters<SqliteDb['tx']>[0]>[0]) => tx.run('INSERT INTO t (who) VALUES ($1)', [who]);
+      let release!: () => void;
+      const holding = db.tx(async (tx) => {
+        await order('holder')(tx);
+        await new Promise<void>((r) => (release = r));
+      });
+      const queued = Array.from({ length: 5 }, (_, i) => db.tx(order(`queued-${i}`)));
+      const statement = db.run("INSERT INTO t (who) VALUES ('statement')");
+      const urgent = [db.tx(order('urgent-0'), { urgent: true }), db.tx(order('urgent-1'), { urgent: true })];
+      const later = db.tx(order('later'));
+      await new Promise((r) => setImmediate(r));
+      release();
+      await Promise.all([holding, ...queued, statement, ...urgent, later]);
+      const rows = await db.all<{ who: string }>('SELECT who FROM t ORDER BY seq');
+      assert.deepEqual(
+        rows.map((r) => r.who),
+        ['holder', 'urgent-0', 'urgent-1', 'queued-0', 'queued-1', 'queued-2', 'queued-3', 'queued-4', 'statement', 'later'],
+      );
+    } finally {
+      await db.close();
+    }
+  });
 });
 
 describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {

@@ -5,7 +5,7 @@
  * per cycle). The cost is a map lookup per statement; times include any wait for SQLite's one
  * connection outside a transaction.
  */
-import type { Param, SqlDb } from './sqlDb.ts';
+import type { Param, SqlDb, TxOptions } from './sqlDb.ts';
 
 export interface SqlCount {
   statements: number;
@@ -64,9 +64,9 @@ export function countingDb(db: SqlDb, stats: SqlStats): SqlDb {
     get: <T>(sql: string, params?: readonly Param[]) => timed(sql, () => db.get<T>(sql, params), (r) => (r === undefined ? 0 : 1)),
     run: (sql: string, params?: readonly Param[]) => timed(sql, () => db.run(sql, params), (n) => n),
     exec: (script: string) => timed(script, () => db.exec(script), () => 0),
-    tx: <T>(fn: (inner: SqlDb) => Promise<T>) => {
+    tx: <T>(fn: (inner: SqlDb) => Promise<T>, options?: TxOptions) => {
       stats.transactions++;
-      return db.tx((inner) => fn(countingDb(inner, stats)));
+      return db.tx((inner) => fn(countingDb(inner, stats)), options);
     },
     close: () => db.close(),
   };

@@ -29,7 +29,7 @@ import { TokenCache } from './tokenCache.ts';
 import { TokenUses, withUse } from './tokenUses.ts';
 import { ReadCache } from './readCache.ts';
 import { GroupCommit, type Outcome } from './groupCommit.ts';
-import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
+import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, LeaseRenewal, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 /** How long the node list may be answered again while nothing but heartbeats changed. */
 const NODE_LIST_MS = 1000;
@@ -77,6 +77,9 @@ export class SqlStore implements Store {
   private snapshots: Promise<unknown> = Promise.resolve();
   /** Concurrent submissions, committed together (store/groupCommit.ts). */
   readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items), ARRAY_CHUNK);
+
+  /** Lease renewals, many nodes to a transaction that goes ahead of the queued ones (renewNodeLease). */
+  private readonly renewals = new GroupCommit<{ readonly node: string; readonly at: number }, LeaseRenewal>((items) => this.renewTogether(items), 2000);
 
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
@@ -154,11 +157,17 @@ export class SqlStore implements Store {
     const ids = since === null ? [] : (await this.db.all<{ id: number }>(Q.jobsChangedSince, [since])).map((r) => Number(r.id));
     return { next, ids };
   }
-  /** The tokens changed since a watermark (null: none yet, only the watermark is read), and the next watermark. */
+  /**
+   * The tokens changed since a watermark (null: none yet, only the watermark is read), and the next
+   * watermark. Every request waits for this check (every 250 ms): it goes ahead of queued work, or
+   * a burst's queue would hold every request, a lease renewal's too.
+   */
   private async changedTokens(since: number | null): Promise<{ next: number; hashes: string[] }> {
-    const next = await readVersionWatermark(this.db, 'tokens');
-    const hashes = since === null ? [] : (await this.db.all<{ hash: string }>(Q.tokensChangedSince, [since])).map((r) => r.hash);
-    return { next, hashes };
+    return this.db.tx(async (db) => {
+      const next = await readVersionWatermark(db, 'tokens');
+      const hashes = since === null ? [] : (await db.all<{ hash: string }>(Q.tokensChangedSince, [since])).map((r) => r.hash);
+      return { next, hashes };
+    }, { urgent: true });
   }
   async touchToken(hash: string, now: number): Promise<void> {
     this.tokenUses.add(hash, now);
@@ -1010,6 +1019,30 @@ export class SqlStore implements Store {
       // One statement per new state and reason (an array's tasks start and end together).
       for (const { state, reason, ids: moved } of moves.values()) await db.run(Q.setJobsState(moved.length, TERMINAL_JOB_STATES.includes(state)), [state, reason, now, ...moved]);
     }
+  }
+
+  renewNodeLease(nodeId: string, now: number): Promise<LeaseRenewal> {
+    return this.renewals.run({ node: nodeId, at: now });
+  }
+
+  private async renewTogether(items: readonly { readonly node: string; readonly at: number }[]): Promise<Outcome<LeaseRenewal>[]> {
+    const latest = new Map<string, number>();
+    for (const r of items) latest.set(r.node, Math.max(r.at, latest.get(r.node) ?? r.at));
+    const renewed = new Set<string>();
+    const known = new Set<string>();
+    await this.db.tx(async (db) => {
+      const rows = [...latest];
+      for (let i = 0; i < rows.length; i += 200) {
+        const part = rows.slice(i, i + 200);
+        for (const r of await db.all<{ id: string }>(Q.renewNodes(part.length), part.flat())) renewed.add(r.id);
+      }
+      const rest = [...latest.keys()].filter((id) => !renewed.has(id));
+      for (let i = 0; i < rest.length; i += 200) {
+        const part = rest.slice(i, i + 200);
+        for (const r of await db.all<{ id: string }>(Q.nodeIdsIn(part.length), part)) known.add(r.id);
+      }
+    }, { urgent: true });
+    return items.map((r) => ({ ok: renewed.has(r.node) ? 'renewed' : known.has(r.node) ? 'lost' : 'unknown' }));
   }
 
   async expireNodes(deadline: number, now: number): Promise<string[]> {

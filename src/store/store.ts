@@ -259,6 +259,9 @@ export interface SubmitResult {
   readonly conflict: boolean;
 }
 
+/** What a lease renewal found (Store.renewNodeLease). */
+export type LeaseRenewal = 'renewed' | 'lost' | 'unknown';
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
@@ -344,6 +347,13 @@ export interface Store {
    * after the reports, in the same transaction (as recordEnergy); returns the node's desired tasks.
    */
   heartbeat(nodeId: string, telemetry: readonly GpuTelemetry[], reports: readonly TaskReport[], now: number, energy?: { readonly report: EnergyReport; readonly prices: EnergyPrices }): Promise<TaskAssignment[] | null>;
+  /**
+   * Renews a node's lease without a heartbeat's reports (POST /v1/agent/lease): its last heartbeat
+   * becomes `now`, unless the node is lost ('lost': its tasks were written off, its agent must
+   * fence and heartbeat) or not registered ('unknown'). Written ahead of the store's queued work
+   * (on SQLite), many nodes to a transaction, so that it is answered while heartbeats queue.
+   */
+  renewNodeLease(nodeId: string, now: number): Promise<LeaseRenewal>;
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
