@@ -5,16 +5,22 @@
  * agent would, a task's end included: reported by an early heartbeat, no sooner than
  * EARLY_REPORT_GAP_MS after the last began (agent/agent.ts), and a wait for new work held between
  * heartbeats (POST /v1/agent/wait: a bind wakes it, and the agent heartbeats at once, as
- * agent.ts does; `waits: false` in the start message leaves it out). A task "runs" for `SIM_SECONDS`
+ * agent.ts does; `waits: false` in the start message leaves it out), and the lease renewed alone
+ * while a heartbeat is out (POST /v1/agent/lease, as agent.ts renews it: every RENEW_AFTER_MS or
+ * eighth of the lease). Each agent keeps the time its fence counts from (the send time of its last
+ * answered heartbeat or renewal) and reports the gaps a real agent's fence would have seen. A task
+ * "runs" for `SIM_SECONDS`
  * from its env (absent: until told to stop), so no process is started. Driven by IPC from the
  * parent:
  *   → {type: 'start', url, agentToken, heartbeatMs, waits?, nodes: [{id, model, gpus, cpuMilli, memoryMib}]}
  *   ← {type: 'ready'}   once every node is registered
- *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats), waits (woken so far)}
+ *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats), waits (woken so far),
+ *                          gaps: number[] (ms from the send time of one confirmation to the answer of the next, since last stats),
+ *                          renewals (answered so far), renewalErrors, pastHalfLease (gaps of half the lease or more so far: a real agent fences)}
  *   → {type: 'stop'}    stops heartbeating and exits
  */
 import { Agent, request } from 'node:http';
-import { EARLY_REPORT_GAP_MS, WAIT_FOR_WORK_MS } from '../src/agent/agent.ts';
+import { EARLY_REPORT_GAP_MS, RENEW_AFTER_MS, WAIT_FOR_WORK_MS } from '../src/agent/agent.ts';
 import type { TaskAssignment, TaskReport } from '../src/api/types.ts';
 
 interface NodePlan {
@@ -58,6 +64,10 @@ let heartbeats = 0;
 let errors = 0;
 let lastError = '';
 let latency: number[] = [];
+let gaps: number[] = [];
+let renewals = 0;
+let renewalErrors = 0;
+let pastHalfLease = 0;
 let stopped = false;
 const agents: SimAgent[] = [];
 
@@ -90,6 +100,10 @@ class SimAgent {
   /** The node's wake counter from the last answer (agent/agent.ts); a wake during a beat sends another after it. */
   private wakeSeq: number | null = null;
   private beatAgain = false;
+  /** The server's node lease (from its answers), and when the last answered heartbeat or renewal was sent (the fence counts from it). */
+  private leaseMs: number | null = null;
+  private confirmedAt: number | null = null;
+  private renewing = false;
 
   constructor(
     private readonly base: string,
@@ -151,6 +165,38 @@ class SimAgent {
     const token = (r.json as { nodeToken?: string } | null)?.nodeToken;
     if (r.status !== 200 || !token) throw new Error(`register ${this.plan.id}: ${r.status} ${JSON.stringify(r.json)}`);
     this.token = token;
+    this.confirm(Date.now(), r.json);
+  }
+
+  /** An answer to a request sent at `sentAt` confirmed the node alive: the gap since the last confirmation is what a fence would have seen. */
+  private confirm(sentAt: number, answer: unknown): void {
+    const lease = (answer as { nodeLeaseMs?: unknown } | null)?.nodeLeaseMs;
+    if (typeof lease === 'number') this.leaseMs = lease;
+    const now = Date.now();
+    if (this.confirmedAt !== null) {
+      const gap = now - this.confirmedAt;
+      gaps.push(gap);
+      if (this.leaseMs !== null && gap >= this.leaseMs / 2) pastHalfLease++;
+    }
+    this.confirmedAt = Math.max(this.confirmedAt ?? sentAt, sentAt);
+  }
+
+  /** Renews the lease alone while a heartbeat is out (agent.ts renewLeaseIfDue); one at a time. */
+  private async renew(): Promise<void> {
+    if (this.renewing || stopped) return;
+    this.renewing = true;
+    const sentAt = Date.now();
+    try {
+      const r = await post(new URL('/v1/agent/lease', this.base), this.token, { node: this.plan.id });
+      if (r.status !== 200) throw new Error(`lease ${this.plan.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+      renewals++;
+      this.confirm(sentAt, r.json);
+    } catch (e) {
+      renewalErrors++;
+      lastError = (e as Error).message;
+    } finally {
+      this.renewing = false;
+    }
   }
 
   /** One heartbeat: reports out, desired tasks in (skipped while the previous one is still out). */
@@ -173,11 +219,14 @@ class SimAgent {
       powerWatts: busyGpus.has(i) ? 550 : 70,
     }));
     const t0 = performance.now();
+    const renewTimer = setInterval(() => void this.renew(), Math.min(RENEW_AFTER_MS, (this.leaseMs ?? 8 * RENEW_AFTER_MS) / 8));
     try {
       const r = await post(new URL('/v1/agent/heartbeat', this.base), this.token, { node: this.plan.id, telemetry, reports });
+      clearInterval(renewTimer);
       latency.push(performance.now() - t0);
       heartbeats++;
       if (r.status !== 200) throw new Error(`heartbeat ${this.plan.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+      this.confirm(now, r.json);
       const wakeSeq = (r.json as { wakeSeq?: unknown }).wakeSeq;
       this.wakeSeq = typeof wakeSeq === 'number' ? wakeSeq : null;
       // Exited runs were reported: forget them; then take the desired state.
@@ -202,6 +251,7 @@ class SimAgent {
       errors++;
       lastError = (e as Error).message;
     } finally {
+      clearInterval(renewTimer);
       this.busy = false;
       this.scheduleNext();
     }
@@ -232,8 +282,9 @@ process.on('message', (m: { type: string }) => {
       process.exit(1);
     });
   } else if (m.type === 'stats') {
-    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency, waits });
+    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency, waits, gaps, renewals, renewalErrors, pastHalfLease });
     latency = [];
+    gaps = [];
   } else if (m.type === 'stop') {
     stopped = true;
     for (const a of agents) a.stop();
