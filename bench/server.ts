@@ -353,9 +353,12 @@ interface AgentStats {
   readonly latency: number[];
   /** Waits for new work answered with a wake, so far. */
   readonly waits: number;
-  /** What the agents' fences saw (simAgents.ts): ms from one confirmation's send to the next's answer, since the last stats; renewals so far; gaps of half the lease or more so far. */
+  /** What the agents' fences saw (simAgents.ts): ms from one confirmation's send to the next's answer, since the last stats; renewals so far; gaps of half the lease or more since the last stats. */
   readonly gaps: number[];
   readonly renewals: number;
+  readonly renewLatency: number[];
+  /** The agents' process's own event-loop delay since the last stats (its latencies include it). */
+  readonly loopDelayMs: { readonly p99: number; readonly max: number };
   readonly renewalErrors: number;
   readonly pastHalfLease: number;
 }
@@ -364,7 +367,7 @@ async function agentStats(): Promise<AgentStats> {
   agents.send({ type: 'stats' });
   return (await reply) as unknown as AgentStats;
 }
-await agentStats(); // resets the heartbeat latency samples
+const fillHeartbeats = await agentStats(); // and resets the samples
 sqlPhase('fill');
 
 function child(script: string, args: readonly string[]): Promise<string> {
@@ -479,7 +482,10 @@ const report = {
   readMs: Object.fromEntries(Object.entries(reads).map(([k, v]) => [k, { ...stats(v.ms), errors: v.errors }])),
   heartbeatMs: { steady: { ...stats(steadyHeartbeats.latency), errors: steadyHeartbeats.errors }, arrays: { ...stats(arrayHeartbeats.latency), errors: arrayHeartbeats.errors - steadyHeartbeats.errors }, lastError: arrayHeartbeats.lastError || null },
   /** The longest an agent went between confirmations (a heartbeat answered or a lease renewed, from its send): a real agent fences at half the lease. Renewals: all run. */
-  fenceGapMs: { steady: stats(steadyHeartbeats.gaps), arrays: stats(arrayHeartbeats.gaps), pastHalfLease: arrayHeartbeats.pastHalfLease, renewals: arrayHeartbeats.renewals, renewalErrors: arrayHeartbeats.renewalErrors },
+  fenceGapMs: Object.fromEntries(
+    Object.entries({ fill: fillHeartbeats, steady: steadyHeartbeats, arrays: arrayHeartbeats }).map(([k, a]) => [k, { ...stats(a.gaps), pastHalfLease: a.pastHalfLease, agentsLoopDelayMs: a.loopDelayMs }]),
+  ),
+  leaseRenewals: { answered: arrayHeartbeats.renewals, errors: arrayHeartbeats.renewalErrors, ms: stats([...fillHeartbeats.renewLatency, ...steadyHeartbeats.renewLatency, ...arrayHeartbeats.renewLatency]) },
   submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
   arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds), agentsWoken: arrayHeartbeats.waits - steadyHeartbeats.waits },
   sql: Object.fromEntries(Object.entries(sqlPhases).map(([k, v]) => [k, { ...v, seconds: r3(v.seconds) }])),
@@ -504,11 +510,11 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
 }
 for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
-for (const name of ['steady', 'arrays'] as const) {
-  const x = report.fenceGapMs[name];
-  rows.push([`fence gap ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max}`]);
+for (const [name, x] of Object.entries(report.fenceGapMs)) {
+  rows.push([`fence gap ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max}; half the lease or more (a real agent fences): ${x.pastHalfLease} (the agents' own process delayed p99 ${r3(x.agentsLoopDelayMs.p99)} max ${r3(x.agentsLoopDelayMs.max)})`]);
 }
-rows.push(['lease renewals', `${report.fenceGapMs.renewals} answered, ${report.fenceGapMs.renewalErrors} failed; gaps of half the lease or more (a real agent fences): ${report.fenceGapMs.pastHalfLease}`]);
+const renewed = report.leaseRenewals;
+rows.push(['lease renewals', `${renewed.answered} answered (ms p50=${renewed.ms.p50} p99=${renewed.ms.p99} max=${renewed.ms.max}), ${renewed.errors} failed`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeView) rows.push([`heartbeats' node view (${name})`, `${x.nodeView.reads} reads for ${x.nodeView.answers} quiet heartbeats; ${x.nodeView.waited} waited for one, ${x.nodeView.avgWaitMs} ms on average`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`request thread delay (${name})`, `ms p50=${x.loopDelayMs.p50} p99=${x.loopDelayMs.p99} max=${x.loopDelayMs.max}`]);

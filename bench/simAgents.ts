@@ -7,7 +7,8 @@
  * heartbeats (POST /v1/agent/wait: a bind wakes it, and the agent heartbeats at once, as
  * agent.ts does; `waits: false` in the start message leaves it out), and the lease renewed alone
  * while a heartbeat is out (POST /v1/agent/lease, as agent.ts renews it: every RENEW_AFTER_MS or
- * eighth of the lease). Each agent keeps the time its fence counts from (the send time of its last
+ * eighth of the lease, over a connection of the agent's own kept open by a renewal at least every
+ * RENEW_AT_LEAST_EVERY_MS). Each agent keeps the time its fence counts from (the send time of its last
  * answered heartbeat or renewal) and reports the gaps a real agent's fence would have seen. A task
  * "runs" for `SIM_SECONDS`
  * from its env (absent: until told to stop), so no process is started. Driven by IPC from the
@@ -16,11 +17,12 @@
  *   ← {type: 'ready'}   once every node is registered
  *   → {type: 'stats'}   ← {type: 'stats', heartbeats, errors, latency: number[] (ms, since last stats), waits (woken so far),
  *                          gaps: number[] (ms from the send time of one confirmation to the answer of the next, since last stats),
- *                          renewals (answered so far), renewalErrors, pastHalfLease (gaps of half the lease or more so far: a real agent fences)}
+ *                          renewals (answered so far), renewLatency: number[] (ms, since last stats), renewalErrors, pastHalfLease (gaps of half the lease or more since last stats: a real agent fences)}
  *   → {type: 'stop'}    stops heartbeating and exits
  */
 import { Agent, request } from 'node:http';
-import { EARLY_REPORT_GAP_MS, RENEW_AFTER_MS, WAIT_FOR_WORK_MS } from '../src/agent/agent.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { EARLY_REPORT_GAP_MS, RENEW_AFTER_MS, RENEW_AT_LEAST_EVERY_MS, WAIT_FOR_WORK_MS } from '../src/agent/agent.ts';
 import type { TaskAssignment, TaskReport } from '../src/api/types.ts';
 
 interface NodePlan {
@@ -66,6 +68,10 @@ let lastError = '';
 let latency: number[] = [];
 let gaps: number[] = [];
 let renewals = 0;
+let renewLatency: number[] = [];
+/** This process's own event-loop delay: its agents' latencies include it (on a small machine it shares the cores with the server). */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 let renewalErrors = 0;
 let pastHalfLease = 0;
 let stopped = false;
@@ -104,6 +110,9 @@ class SimAgent {
   private leaseMs: number | null = null;
   private confirmedAt: number | null = null;
   private renewing = false;
+  private lastRenewAt = 0;
+  /** The renewals' own connection (agent/serverLink.ts, lane `lease`). */
+  private readonly leaseConnection = new Agent({ keepAlive: true, maxSockets: 1 });
 
   constructor(
     private readonly base: string,
@@ -119,6 +128,7 @@ class SimAgent {
 
   stop(): void {
     clearTimeout(this.timer);
+    this.leaseConnection.destroy();
   }
 
   /** Holds a wait for new work (as agent.ts does); a wake sends a heartbeat as soon as the gap allows. */
@@ -181,15 +191,17 @@ class SimAgent {
     this.confirmedAt = Math.max(this.confirmedAt ?? sentAt, sentAt);
   }
 
-  /** Renews the lease alone while a heartbeat is out (agent.ts renewLeaseIfDue); one at a time. */
-  private async renew(): Promise<void> {
+  /** Renews the lease alone (agent.ts renewLeaseIfDue): while a heartbeat is out, and at least every RENEW_AT_LEAST_EVERY_MS; one at a time. */
+  async renew(): Promise<void> {
     if (this.renewing || stopped) return;
     this.renewing = true;
     const sentAt = Date.now();
+    this.lastRenewAt = sentAt;
     try {
-      const r = await post(new URL('/v1/agent/lease', this.base), this.token, { node: this.plan.id });
+      const r = await post(new URL('/v1/agent/lease', this.base), this.token, { node: this.plan.id }, this.leaseConnection);
       if (r.status !== 200) throw new Error(`lease ${this.plan.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
       renewals++;
+      renewLatency.push(Date.now() - sentAt);
       this.confirm(sentAt, r.json);
     } catch (e) {
       renewalErrors++;
@@ -205,6 +217,7 @@ class SimAgent {
     this.busy = true;
     const now = Date.now();
     this.lastBeatAt = now;
+    if (now - this.lastRenewAt >= RENEW_AT_LEAST_EVERY_MS) void this.renew();
     const reports: TaskReport[] = [];
     for (const t of this.tasks.values()) {
       if (t.stopped || now >= t.endAt) reports.push({ runId: t.runId, state: 'exited', pid: t.pid, exitCode: t.stopped ? 143 : 0, startedAt: t.startedAt });
@@ -282,9 +295,12 @@ process.on('message', (m: { type: string }) => {
       process.exit(1);
     });
   } else if (m.type === 'stats') {
-    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency, waits, gaps, renewals, renewalErrors, pastHalfLease });
+    process.send?.({ type: 'stats', heartbeats, errors, lastError, latency, waits, gaps, renewals, renewLatency, renewalErrors, pastHalfLease, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } });
+    loopDelay.reset();
+    pastHalfLease = 0;
     latency = [];
     gaps = [];
+    renewLatency = [];
   } else if (m.type === 'stop') {
     stopped = true;
     for (const a of agents) a.stop();

@@ -38,7 +38,7 @@ import { isWildcard, urlHost } from '../util/listen.ts';
 import { EnergyMeter } from './energyMeter.ts';
 import { discoverNvidia, SIMULATED_WORK_WINDOW_MS, simulatedGpus, type GpuSample, type GpuSource } from './gpus.ts';
 import { PowerCaps } from './powerCap.ts';
-import { ServerLink } from './serverLink.ts';
+import { ServerLink, type Lane } from './serverLink.ts';
 import { defaultTracker } from './procTrack.ts';
 import { logFile, MAX_PROGRESS_BYTES, TaskRunner, validRunId, type Watchdog } from './taskRunner.ts';
 
@@ -89,6 +89,13 @@ export const WAIT_FOR_WORK_MS = 25_000;
  * Lease apart from its large node status.
  */
 export const RENEW_AFTER_MS = 2000;
+
+/**
+ * A lease renewal at least this often, heartbeats out or not: it keeps the renewals' own
+ * connection open (ServerLink's `lease` lane; the server closes a connection idle for 72 s), so
+ * that a renewal during a burst need not wait for the busy server to accept a new one.
+ */
+export const RENEW_AT_LEAST_EVERY_MS = 60_000;
 /** The energy meter's state (agent/energyMeter.ts): counters survive an agent restart. */
 export const ENERGY_FILE = 'energy.json';
 /**
@@ -237,17 +244,19 @@ export class Agent {
    * (POST /v1/agent/lease): the server writes it ahead of its queued work and it counts as a
    * heartbeat for the fence, so a server busy with someone's burst does not make this node stop
    * its tasks. Not while fenced (only a heartbeat, reporting the fenced tasks, ends a fence); a
-   * lost node's renewal is refused (409), and the fence goes on as without one.
+   * lost node's renewal is refused (409), and the fence goes on as without one. Also every
+   * RENEW_AT_LEAST_EVERY_MS, to keep the renewals' connection open.
    */
   private renewLeaseIfDue(now: number): void {
     const out = this.beatSentAt;
     const lease = this.nodeLeaseMs;
-    if (out === null || lease === null || this.renewing || this.fenced || this.stopped || !this.registered) return;
+    if (lease === null || this.renewing || this.fenced || this.stopped || !this.registered) return;
     const every = Math.min(RENEW_AFTER_MS, lease / 8);
-    if (now - Math.max(out, this.lastRenewAt) < every) return;
+    const covering = out !== null && now - Math.max(out, this.lastRenewAt) >= every;
+    if (!covering && now - this.lastRenewAt < RENEW_AT_LEAST_EVERY_MS) return;
     this.renewing = true;
     this.lastRenewAt = now;
-    this.call('/v1/agent/lease', { node: this.nodeName }, undefined, Math.max(1000, lease / 4))
+    this.call('/v1/agent/lease', { node: this.nodeName }, undefined, Math.max(1000, lease / 4), 'lease')
       .then(({ status, json }) => {
         if (status === 200 && !this.fenced) this.confirmed(now, json);
         const refusal = status === 200 ? '' : `lease renewal refused (${status}): ${JSON.stringify(json).slice(0, 200)}`;
@@ -516,12 +525,12 @@ export class Agent {
     if (typeof key === 'string' && key.length > 0) this.logKey = key;
   }
 
-  private async call(path: string, body: unknown, token = this.nodeToken ?? this.o.token, timeoutMs = 5000): Promise<{ status: number; json: unknown }> {
+  private async call(path: string, body: unknown, token = this.nodeToken ?? this.o.token, timeoutMs = 5000, lane: Lane = 'main'): Promise<{ status: number; json: unknown }> {
     const servers = this.o.servers;
     for (let attempt = 0; attempt < servers.length; attempt++) {
       const base = servers[this.serverIndex % servers.length] as string;
       try {
-        const { status, json } = await this.link.post(`${base}${path}`, token, body, timeoutMs);
+        const { status, json } = await this.link.post(`${base}${path}`, token, body, timeoutMs, lane);
         if (status >= 500) throw new Error(`${base}: ${status}`);
         return { status, json };
       } catch (e) {

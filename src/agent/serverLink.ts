@@ -17,19 +17,27 @@ export function plainAddress(ip: string): string {
   return (v4 ? v4[1] : ip) ?? ip;
 }
 
+/**
+ * Which connections a request goes over: `main` (heartbeats, waits, registration: as many as are
+ * in use at once, kept alive), or `lease`, one connection of its own for lease renewals (see
+ * agent.ts renewLeaseIfDue), kept open so that a renewal never waits for a new connection to be
+ * accepted: a server busy with a burst accepted one new connection per turn of its event loop,
+ * and renewals on fresh connections waited up to 20 s for it.
+ */
+export type Lane = 'main' | 'lease';
+
 export class ServerLink {
-  private readonly http: HttpAgent;
-  private readonly https: HttpsAgent;
+  private readonly agents: Record<Lane, { readonly http: HttpAgent; readonly https: HttpsAgent }>;
 
   /** localAddress: the address outgoing connections come from (none: the system's choice). */
   constructor(readonly localAddress: string | undefined) {
     const opts = { keepAlive: true, ...(localAddress ? { localAddress } : {}) };
-    this.http = new HttpAgent(opts);
-    this.https = new HttpsAgent(opts);
+    const lease = { ...opts, maxSockets: 1 };
+    this.agents = { main: { http: new HttpAgent(opts), https: new HttpsAgent(opts) }, lease: { http: new HttpAgent(lease), https: new HttpsAgent(lease) } };
   }
 
   /** POSTs JSON with a bearer token; the answer's status and parsed body (null if not JSON). */
-  post(url: string, token: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: unknown }> {
+  post(url: string, token: string, body: unknown, timeoutMs: number, lane: Lane = 'main'): Promise<{ status: number; json: unknown }> {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
     const data = Buffer.from(JSON.stringify(body));
@@ -38,7 +46,7 @@ export class ServerLink {
         u,
         {
           method: 'POST',
-          agent: secure ? this.https : this.http,
+          agent: secure ? this.agents[lane].https : this.agents[lane].http,
           headers: { 'content-type': 'application/json', 'content-length': data.length, authorization: `Bearer ${token}` },
         },
         (res: IncomingMessage) => {
@@ -91,7 +99,9 @@ export class ServerLink {
   }
 
   close(): void {
-    this.http.destroy();
-    this.https.destroy();
+    for (const a of Object.values(this.agents)) {
+      a.http.destroy();
+      a.https.destroy();
+    }
   }
 }
