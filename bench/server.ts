@@ -253,6 +253,14 @@ store.applyPlan = async (...args) => {
     applySeconds = (performance.now() - t) / 1000;
   }
 };
+// Nodes written off (their tasks requeued), by phase: a burst must cost no one their node.
+const lostNodes: Record<string, number> = {};
+const expireNodes = store.expireNodes.bind(store);
+store.expireNodes = async (...args) => {
+  const lost = await expireNodes(...args);
+  if (lost.length) lostNodes[phase] = (lostNodes[phase] ?? 0) + lost.length;
+  return lost;
+};
 server.loop.observe((seconds, snap) => {
   const parts = server.loop.lastCycleParts;
   cycles.push({ phase, seconds, snapshot: snapSeconds, plan: parts.plan, apply: applySeconds, refresh: parts.refresh, checks: parts.checks, open: snap.openJobs.length, endedAt: performance.now(), binds: appliedBinds });
@@ -485,6 +493,7 @@ const report = {
   fenceGapMs: Object.fromEntries(
     Object.entries({ fill: fillHeartbeats, steady: steadyHeartbeats, arrays: arrayHeartbeats }).map(([k, a]) => [k, { ...stats(a.gaps), pastHalfLease: a.pastHalfLease, agentsLoopDelayMs: a.loopDelayMs }]),
   ),
+  nodesLost: lostNodes,
   leaseRenewals: { answered: arrayHeartbeats.renewals, errors: arrayHeartbeats.renewalErrors, ms: stats([...fillHeartbeats.renewLatency, ...steadyHeartbeats.renewLatency, ...arrayHeartbeats.renewLatency]) },
   submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
   arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds), agentsWoken: arrayHeartbeats.waits - steadyHeartbeats.waits },
@@ -526,7 +535,7 @@ rows.push(['submissions/s', `${report.submissions.perSecond} (${SUBMISSIONS} job
 rows.push(['array tasks/s', `${report.arrays.tasksPerSecond} (${done}/${arrayTotal} in ${r3(arraySeconds)} s, seen done by a poll at ${r3(polledSeconds)} s; POSTs took ${r3(arraySubmitSeconds)} s; agents woken ${report.arrays.agentsWoken} times)`]);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
-console.log(`array tasks run more than once (requeued): ${rerun}`);
+console.log(`array tasks run more than once (requeued): ${rerun}; nodes written off: ${JSON.stringify(lostNodes)}`);
 // Where the array phase's time went: each cycle (start, length, tasks bound) and tasks done by each poll.
 const arrayCycles = cycles.filter((c) => c.phase === 'arrays').map((c) => `${r1((c.endedAt - c.seconds * 1000 - arrayStart) / 1000)}+${r1(c.seconds)}s:${c.binds}`);
 console.log(`arrays timeline: POSTs done at ${r1(arraySubmitSeconds)} s; cycles (start+length: binds) ${arrayCycles.join(' ')}; done ${doneAt.map(([t, n]) => `${r1(t)}s:${n}`).join(' ')}`);

@@ -109,8 +109,12 @@ class SimAgent {
   /** The server's node lease (from its answers), and when the last answered heartbeat or renewal was sent (the fence counts from it). */
   private leaseMs: number | null = null;
   private confirmedAt: number | null = null;
-  private renewing = false;
+  /** The renewal under way (one at a time: callers share it). */
+  private renewing: Promise<void> | null = null;
   private lastRenewAt = 0;
+  /** When the heartbeat under way was sent (null: none out), and the renewal planned to cover it. */
+  private beatOutSince: number | null = null;
+  private renewTimer: NodeJS.Timeout | undefined;
   /** The renewals' own connection (agent/serverLink.ts, lane `lease`). */
   private readonly leaseConnection = new Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -191,10 +195,32 @@ class SimAgent {
     this.confirmedAt = Math.max(this.confirmedAt ?? sentAt, sentAt);
   }
 
+  /**
+   * While the heartbeat sent at `sentAt` is out, renews every RENEW_AFTER_MS (or eighth of the
+   * lease) counted from the later of it and the last renewal sent, as agent.ts does: a renewal
+   * that took long is followed by the next at once.
+   */
+  private coverBeat(sentAt: number): void {
+    this.beatOutSince = sentAt;
+    const plan = (): void => {
+      const out = this.beatOutSince;
+      if (out === null || stopped) return;
+      const due = Math.max(out, this.lastRenewAt) + Math.min(RENEW_AFTER_MS, (this.leaseMs ?? 8 * RENEW_AFTER_MS) / 8);
+      this.renewTimer = setTimeout(() => {
+        if (this.beatOutSince !== null) void this.renew().then(plan);
+      }, Math.max(0, due - Date.now()));
+    };
+    plan();
+  }
+
   /** Renews the lease alone (agent.ts renewLeaseIfDue): while a heartbeat is out, and at least every RENEW_AT_LEAST_EVERY_MS; one at a time. */
-  async renew(): Promise<void> {
-    if (this.renewing || stopped) return;
-    this.renewing = true;
+  renew(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    this.renewing ??= this.renewOnce().finally(() => (this.renewing = null));
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
     const sentAt = Date.now();
     this.lastRenewAt = sentAt;
     try {
@@ -206,8 +232,6 @@ class SimAgent {
     } catch (e) {
       renewalErrors++;
       lastError = (e as Error).message;
-    } finally {
-      this.renewing = false;
     }
   }
 
@@ -232,10 +256,10 @@ class SimAgent {
       powerWatts: busyGpus.has(i) ? 550 : 70,
     }));
     const t0 = performance.now();
-    const renewTimer = setInterval(() => void this.renew(), Math.min(RENEW_AFTER_MS, (this.leaseMs ?? 8 * RENEW_AFTER_MS) / 8));
+    this.coverBeat(now);
     try {
       const r = await post(new URL('/v1/agent/heartbeat', this.base), this.token, { node: this.plan.id, telemetry, reports });
-      clearInterval(renewTimer);
+      this.beatOutSince = null;
       latency.push(performance.now() - t0);
       heartbeats++;
       if (r.status !== 200) throw new Error(`heartbeat ${this.plan.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
@@ -264,7 +288,8 @@ class SimAgent {
       errors++;
       lastError = (e as Error).message;
     } finally {
-      clearInterval(renewTimer);
+      this.beatOutSince = null;
+      clearTimeout(this.renewTimer);
       this.busy = false;
       this.scheduleNext();
     }
@@ -277,6 +302,13 @@ async function start(m: StartMessage): Promise<void> {
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (next < agents.length) await (agents[next++] as SimAgent).register(m.agentToken);
+    }),
+  );
+  // Each agent's renewal connection opened (as a running agent's is), 16 at a time.
+  next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < agents.length) await (agents[next++] as SimAgent).renew();
     }),
   );
   // Phases spread evenly over the interval, as independent agents' would be.
