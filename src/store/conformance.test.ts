@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
 import type { Store } from './store.ts';
+import { APPLY_CHUNK } from './sqlStore.ts';
 import { storeFactories } from './testing.ts';
 
 function spec(over: Record<string, unknown> = {}): JobSpec {
@@ -310,6 +311,20 @@ for (const factory of storeFactories()) {
       assert.equal(await store.renewNodeLease('r2', 116_000), 'lost');
       assert.equal((await store.getNode('r2'))?.state, 'lost', 'a renewal never brings a lost node back');
       assert.deepEqual(await store.expireNodes(110_001, 116_000), ['r1'], 'renewed until 110,000, silent after');
+    });
+
+    test('a plan with more binds than one transaction takes binds them all, a job still once', async () => {
+      const { jobs } = await store.submit('t', spec({ name: 'wide', array: APPLY_CHUNK + 10, tasks: [{ gpus: 0, command: 'true' }] }), null, 200_000);
+      await store.registerNode(node('wide-node', 0), 200_000);
+      const bind = (id: string) => ({ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'wide-node', gpus: [], gpuMilli: 0 }] });
+      // The first job again at the end: in a later transaction than its first bind, and not taken twice.
+      const binds = [...jobs.map((j) => bind(j.id)), bind(jobs[0]?.id as string)];
+      assert.equal(await store.applyPlan({ binds, preemptions: [], pending: [] }, 200_001), true);
+      for (const i of [0, APPLY_CHUNK - 1, APPLY_CHUNK, APPLY_CHUNK + 9]) {
+        const id = jobs[i]?.id as string;
+        assert.equal((await store.getJob(id))?.state, 'admitted', `job ${i}`);
+        assert.deepEqual((await store.listAttempts(id)).map((a) => a.node), ['wide-node'], `job ${i} bound once`);
+      }
     });
   });
 }

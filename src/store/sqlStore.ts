@@ -538,10 +538,17 @@ export class SqlStore implements Store {
     const later = plan.pending.slice(REASON_CHUNK);
     const written: ReasonTaken[] = [];
     let range: VersionRange | null = null;
-    const applied = await this.applyPlanTx(plan, now, leaseHolder, async (db) => {
+    const applied = await this.applyPlanTx({ ...plan, binds: plan.binds.slice(0, APPLY_CHUNK) }, now, leaseHolder, async (db) => {
       range = await this.writeReasons(db, first, written, false);
     });
     if (applied) await this.openJobs.tookReasons(written, range);
+    // The other binds APPLY_CHUNK to a transaction, each checked as the first (the job still
+    // pending in the attempt planned, its GPUs free, the lease held): a deposed leader stops.
+    for (let i = APPLY_CHUNK; applied && i < plan.binds.length; i += APPLY_CHUNK) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const part: AppliedPlan = { binds: plan.binds.slice(i, i + APPLY_CHUNK), preemptions: [], pending: [] };
+      if (!(await this.applyPlanTx(part, now, leaseHolder, async () => {}))) break;
+    }
     for (let i = 0; applied && i < later.length; i += REASON_CHUNK) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = later.slice(i, i + REASON_CHUNK);
@@ -1622,6 +1629,12 @@ async function writeEnds(db: SqlDb, ends: readonly TaskEnd[], now: number): Prom
 const BIND_CHUNK = 100;
 /** Pending reasons per statement, and per transaction after the plan's first (applyPlan). */
 const REASON_CHUNK = 500;
+/**
+ * Binds per transaction of a plan (applyPlan). A burst's plan of 80,000 binds in one transaction
+ * held SQLite's one connection, and with it the request thread, 3-5 s: heartbeats and lease
+ * renewals waited it out. In parts, they go between them.
+ */
+export const APPLY_CHUNK = 5_000;
 
 /** Rows per multi-row insert of events written together (store.writeEvents). */
 const EVENT_CHUNK = 100;
