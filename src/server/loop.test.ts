@@ -158,3 +158,28 @@ test("a node is not written off for the server's own stall: the time its thread 
     await store.close();
   }
 });
+
+test('a failing node expiry is reported and the cycle runs all the same', async () => {
+  const store = await openStore('memory:');
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  await store.registerNode({ id: 'n1', address: 'http://127.0.0.1:1', cpuMilli: 8000, memoryMib: 16384, gpus: [{ index: 0, model: 'H100', memoryMib: 81920, uuid: 'u0' }], simulated: true }, Date.now());
+  await store.heartbeat('n1', [], [], Date.now());
+  const spec = parseJobSpec({ name: 'runs', tasks: [{ gpus: 1, command: 'true' }] });
+  assert.ok(spec.ok);
+  const job = (await store.submit('default', spec.spec, null, Date.now())).jobs[0]?.id as string;
+  // A fault in expiry (PostgreSQL refused a fractional deadline for a BIGINT, aborting every tick).
+  store.expireNodes = async () => {
+    throw new Error('expiry failed');
+  };
+  const errors: string[] = [];
+  const planner = new CoreSchedulerAdapter('fifo', 'bestfit', {}, undefined, 42);
+  const loop = new SchedulingLoop(store, planner, { serverId: 's', tickMs: 60_000, leaseTtlMs: 120_000, nodeLeaseMs: 0, clock: Date.now, onError: (e) => errors.push((e as Error).message) });
+  try {
+    await loop.tick();
+    assert.deepEqual(errors, ['expiry failed']);
+    assert.equal((await store.getJob(job))?.state, 'admitted', 'scheduled although expiry failed');
+  } finally {
+    await loop.stop();
+    await store.close();
+  }
+});

@@ -158,7 +158,9 @@ export class SchedulingLoop {
       // A node is lost only after a full lease of silence under this leader: after a restart or
       // a failover, agents get one lease to find the server again; and the time this server's
       // thread was held in the last lease (heartbeats waited unread) is not the nodes' silence.
-      if (opts.clock() - this.leaderSince >= opts.nodeLeaseMs) await store.expireNodes(opts.clock() - opts.nodeLeaseMs - this.stalls.heldWithin(opts.nodeLeaseMs), opts.clock());
+      // Its failure is reported, and the cycle runs all the same: a fault in expiry (a deadlock
+      // PostgreSQL aborted, a value it refused) must not stop scheduling for everyone.
+      if (opts.clock() - this.leaderSince >= opts.nodeLeaseMs) await store.expireNodes(opts.clock() - opts.nodeLeaseMs - this.stalls.heldWithin(opts.nodeLeaseMs), opts.clock()).catch((e: unknown) => opts.onError?.(e));
       await this.cycle();
     } catch (e) {
       opts.onError?.(e);

@@ -1052,7 +1052,10 @@ export class SqlStore implements Store {
     return items.map((r) => ({ ok: renewed.has(r.node) ? 'renewed' : known.has(r.node) ? 'lost' : 'unknown' }));
   }
 
-  async expireNodes(deadline: number, now: number): Promise<string[]> {
+  async expireNodes(deadlineMs: number, now: number): Promise<string[]> {
+    // Whole ms, as the columns hold them: PostgreSQL refuses a fraction for a BIGINT (the loop's
+    // deadline takes off the thread's held time, which is fractional).
+    const deadline = Math.floor(deadlineMs);
     await this.heartbeatWrites.flush();
     return this.nodesWrite(() => this.db.tx(async (db) => {
       // On PostgreSQL the silent nodes are locked as they are read, and a node whose row another
