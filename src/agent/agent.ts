@@ -19,8 +19,9 @@
  * Fencing (so that a job never runs twice at once): the server answers register and heartbeat
  * with its node lease (`nodeLeaseMs`: a node silent that long is lost and its jobs requeued).
  * When no heartbeat has completed for half the lease, counted from when the last successful one
- * was sent (a lease renewal counts: see renewLeaseIfDue), the agent stops every task it runs: SIGTERM to each task's process group, SIGKILL
- * after min(grace period, a quarter of the lease), so all are dead by three quarters of the lease,
+ * was sent (a lease renewal counts: see renewLeaseIfDue), the agent stops every task it runs:
+ * SIGTERM to each task's process group, SIGKILL after min(grace period, a quarter of the lease),
+ * so all are dead by three quarters of the lease,
  * before the server can requeue them. It keeps trying to reach a server; when it does, it
  * reports those tasks as exited with reason 'fenced' and never restarts them (a requeued job
  * comes back as a new attempt, a new run id). The lease and the time of the last successful

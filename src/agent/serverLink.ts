@@ -21,8 +21,9 @@ export function plainAddress(ip: string): string {
  * Which connections a request goes over: `main` (heartbeats, waits, registration: as many as are
  * in use at once, kept alive), or `lease`, one connection of its own for lease renewals (see
  * agent.ts renewLeaseIfDue), kept open so that a renewal never waits for a new connection to be
- * accepted: a server busy with a burst accepted one new connection per turn of its event loop,
- * and renewals on fresh connections waited up to 20 s for it.
+ * accepted: a server busy with a burst accepted new connections one per accept callback, whose
+ * microtasks could carry a 200-400 ms statement, and renewals on fresh connections waited up to
+ * 20 s for it (docs/scale.md, tenth pass).
  */
 export type Lane = 'main' | 'lease';
 

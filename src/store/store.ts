@@ -330,8 +330,11 @@ export interface Store {
 
   snapshot(): Promise<StoreSnapshot>;
   /**
-   * Applies a scheduling plan. With `leaseHolder`, applies it only while that holder still has
-   * the scheduler lease (fencing a deposed leader); returns false when it does not.
+   * Applies a scheduling plan: its preemptions, first binds and first pending reasons in one
+   * transaction, the rest of its binds and reasons in parts after it (a big plan would hold the
+   * database for seconds), each part checked on its own (a job still pending in the attempt
+   * planned, its GPUs free). With `leaseHolder`, each part is applied only while that holder still
+   * has the scheduler lease (fencing a deposed leader); returns false when the first part was not.
    */
   applyPlan(plan: AppliedPlan, now: number, leaseHolder?: string): Promise<boolean>;
 
