@@ -178,6 +178,7 @@ export const NodeSchema = Type.Object({
   gpus: Type.Array(GpuInfoSchema),
   simulated: Type.Boolean(),
   lastHeartbeat: Type.Integer(),
+  leaseRenewedAt: Type.Optional(Type.Integer({ description: "the last lease renewal (ms since the epoch): an agent renews while its heartbeat waits on a busy server; the node is silent when this and lastHeartbeat are both a lease old" })),
   telemetry: Type.Array(GpuTelemetrySchema),
   gpuUsedMilli: Type.Array(Type.Integer(), { description: 'milli-GPU in use per device index' }),
   cpuUsedMilli: Type.Integer(),

@@ -179,6 +179,8 @@ export interface NodeInfo {
   readonly gpus: readonly GpuInfo[];
   readonly simulated: boolean;
   readonly lastHeartbeat: number;
+  /** The last lease renewal (POST /v1/agent/lease, while a heartbeat waited on a busy server); absent: none yet. */
+  readonly leaseRenewedAt?: number;
   readonly telemetry: readonly GpuTelemetry[];
   /** Milli-GPU in use per device index. */
   readonly gpuUsedMilli: readonly number[];

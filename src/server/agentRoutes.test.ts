@@ -155,6 +155,13 @@ describe('agent routes', () => {
     const ok = await renew('n1');
     assert.equal(ok.status, 200);
     assert.deepEqual([ok.json.renewed, ok.json.nodeLeaseMs], [true, 3_600_000]);
+    // The node list may be answered again for up to 1 s while only heartbeats (and renewals) change.
+    let shown: number | undefined;
+    for (const end = Date.now() + 3000; shown === undefined && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+      const listed = (await (await fetch(`${server.url}/v1/nodes`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { nodes: { id: string; leaseRenewedAt?: number }[] };
+      shown = listed.nodes.find((n) => n.id === 'n1')?.leaseRenewedAt;
+    }
+    assert.equal(typeof shown, 'number', 'the node list shows the renewal');
     assert.equal((await renew('n1', tokens['n2'])).status, 403, "another node's token");
     assert.equal((await renew('n1', ALICE)).status, 403, "a tenant's token");
     const bad = await renew('bad name!');

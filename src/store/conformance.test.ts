@@ -305,6 +305,8 @@ for (const factory of storeFactories()) {
       assert.deepEqual(await Promise.all([store.renewNodeLease('r1', 110_000), store.renewNodeLease('r1', 109_000), store.renewNodeLease('nobody', 110_000)]), ['renewed', 'renewed', 'unknown']);
       const r1 = await store.getNode('r1');
       assert.equal(r1?.lastHeartbeat, 100_000, 'the last heartbeat is still the last heartbeat');
+      assert.equal(r1?.leaseRenewedAt, 110_000, 'and the renewal is shown beside it');
+      assert.equal((await store.getNode('r2'))?.leaseRenewedAt, undefined, 'never renewed: none shown');
       assert.equal(r1?.telemetry[0]?.powerWatts, 200, "and its telemetry is that heartbeat's");
       // A fractional deadline (the loop takes the thread's held time off it) is whole ms to the database.
       const lost = await store.expireNodes(109_500.75, 115_000);

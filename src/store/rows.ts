@@ -72,6 +72,8 @@ export interface NodeRow {
   registered_at: number;
   /** Migration 011: when it was suspended or asked to resume. */
   power_at?: number | null;
+  /** Migration 015 (renewNodes). */
+  lease_renewed_at?: number | null;
 }
 
 export interface EventRow {
@@ -210,6 +212,7 @@ export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem:
     gpus,
     simulated: r.simulated === 1,
     lastHeartbeat: r.last_heartbeat,
+    ...(r.lease_renewed_at !== null && r.lease_renewed_at !== undefined ? { leaseRenewedAt: Number(r.lease_renewed_at) } : {}),
     telemetry: known?.telemetry ?? (JSON.parse(r.telemetry) as GpuTelemetry[]),
     gpuUsedMilli: gpus.map((_, i) => used?.gpu[i] ?? 0),
     cpuUsedMilli: used?.cpu ?? 0,
