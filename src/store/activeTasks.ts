@@ -15,6 +15,7 @@ import { ACTIVE_IN, readVersionWatermark, TASK_COLS } from './queries.ts';
 import type { TaskRow } from './rows.ts';
 import type { SqlDb } from './sqlDb.ts';
 import type { ActiveTask } from './store.ts';
+import { InTurn } from '../util/inTurn.ts';
 
 const ACTIVE = new Set(['assigned', 'running', 'stopping']);
 
@@ -54,16 +55,14 @@ export class ActiveTasksMirror {
   private watermark: number | null = null;
   private list: ActiveTask[] = [];
   private dirty = true;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** One refresh at a time: an older delta applied after a newer one would bring back old rows. */
+  private readonly turns = new InTurn();
   /** Rows read in all (a benchmark's count of what the mirror saves). */
   rowsRead = 0;
 
   /** The active tasks by job, then task index, as of now; reads only what changed since the last call. */
   refresh(db: SqlDb): Promise<readonly ActiveTask[]> {
-    // One refresh at a time: an older delta applied after a newer one would bring back old rows.
-    const run = this.tail.then(() => this.read(db));
-    this.tail = run.catch(() => {});
-    return run;
+    return this.turns.run(() => this.read(db));
   }
 
   /** Forget everything: the next refresh reads every active task. */

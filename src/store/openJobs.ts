@@ -14,12 +14,14 @@
  * busy server the same rows come back cycle after cycle, and new objects for them were changes
  * to the scheduler (1,778 jobs a cycle sent to its thread in a steady state at 100,000 pending).
  */
+import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
 import type { JobSpec } from '../api/spec.ts';
 import type { Job } from '../api/types.ts';
 import { JOB_COLS, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
 import { jobFromRow, type JobRow } from './rows.ts';
 import { ChangeLog, hasRun, registerOpenJobs } from './openJobIndex.ts';
 import type { SqlDb } from './sqlDb.ts';
+import { InTurn } from '../util/inTurn.ts';
 
 const OPEN = new Set(['pending', 'admitted', 'running', 'preempted']);
 /** The job columns without the spec (specs never change: kept with the job, read once). */
@@ -80,7 +82,8 @@ export class OpenJobsMirror {
   private maxId = 0;
   private list: Job[] = [];
   private dirty = true;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Every read and write of the mirror after those begun before it: an older delta applied after a newer one would bring back old rows. */
+  private readonly turns = new InTurn();
   /** Version ranges [from, to) whose every row the mirror holds as written (tookReasons): not read again. */
   private taken: { from: number; to: number }[] = [];
   /** What each refresh changed, for readers of an older list (openJobIndex.ts openJobChanges). */
@@ -88,18 +91,9 @@ export class OpenJobsMirror {
 
   /** The open jobs, oldest first, as of now; reads only what changed since the last call. */
   refresh(db: SqlDb): Promise<readonly Job[]> {
-    return this.inTurn(() => this.read(db));
+    return this.turns.run(() => this.read(db));
   }
 
-  /**
-   * Runs `fn` after every read and write of the mirror begun before it: an older delta applied
-   * after a newer one would bring back old rows.
-   */
-  private inTurn<T>(fn: () => T | Promise<T>): Promise<T> {
-    const run = this.tail.then(fn);
-    this.tail = run.catch(() => {});
-    return run;
-  }
 
   /** The version of the row this mirror holds job `id` from (undefined: it holds no such job). */
   versionOf(id: string): number | undefined {
@@ -117,7 +111,7 @@ export class OpenJobsMirror {
    * reads it.
    */
   tookReasons(written: readonly ReasonTaken[], range: VersionRange | null): Promise<void> {
-    return this.inTurn(() => {
+    return this.turns.run(() => {
       for (const w of written) {
         const job = this.jobs.get(w.id);
         if (!job || this.versions.get(w.id) !== w.seen) continue;
@@ -165,7 +159,7 @@ export class OpenJobsMirror {
    * SQLite's one connection and the request thread 1-2.6 s, and every heartbeat and read waited.
    */
   catchUp(db: SqlDb): Promise<void> {
-    return this.inTurn(() => this.readInPages(db));
+    return this.turns.run(() => this.readInPages(db));
   }
 
   private async readInPages(db: SqlDb): Promise<void> {
@@ -183,7 +177,7 @@ export class OpenJobsMirror {
           if (!last || rows.length < CATCH_UP_PAGE) break;
           version = Number(last.version);
           after = Number(last.id);
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await turnOfTheLoop();
         }
       }
       this.watermark = next;

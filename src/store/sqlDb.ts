@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Param = string | number | null;
@@ -90,7 +91,7 @@ class Mutex {
     }
     if (performance.now() - this.markedAt < TURN_AFTER_MS) return;
     // The marker's own setImmediate runs first and clears it; a fresh one is set by the next user.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await turnOfTheLoop();
   }
 }
 

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
@@ -29,6 +30,7 @@ import { TokenCache } from './tokenCache.ts';
 import { TokenUses, withUse } from './tokenUses.ts';
 import { ReadCache } from './readCache.ts';
 import { GroupCommit, type Outcome } from './groupCommit.ts';
+import { InTurn } from '../util/inTurn.ts';
 import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, LeaseRenewal, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
 /** How long the node list may be answered again while nothing but heartbeats changed. */
@@ -73,8 +75,8 @@ export class SqlStore implements Store {
   /** Bumped by every write of this server that changes a node's row other than its heartbeat (the node list's cache, below). */
   private nodesEpoch = 0;
   private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
-  /** The last snapshot under way (snapshot). */
-  private snapshots: Promise<unknown> = Promise.resolve();
+  /** Snapshots one at a time (snapshot). */
+  private readonly snapshots = new InTurn();
   /** Concurrent submissions, committed together (store/groupCommit.ts). */
   readonly submits = new GroupCommit<SubmitRequest, SubmitResult>((items) => this.submitBatch(items), ARRAY_CHUNK);
 
@@ -503,9 +505,7 @@ export class SqlStore implements Store {
    * another snapshot's catch-up, which needs the connection that transaction holds.
    */
   snapshot(): Promise<StoreSnapshot> {
-    const run = this.snapshots.then(() => this.snapshotNow());
-    this.snapshots = run.catch(() => {});
-    return run;
+    return this.snapshots.run(() => this.snapshotNow());
   }
 
   private async snapshotNow(): Promise<StoreSnapshot> {
@@ -545,12 +545,12 @@ export class SqlStore implements Store {
     // The other binds APPLY_CHUNK to a transaction, each checked as the first (the job still
     // pending in the attempt planned, its GPUs free, the lease held): a deposed leader stops.
     for (let i = APPLY_CHUNK; applied && i < plan.binds.length; i += APPLY_CHUNK) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await turnOfTheLoop();
       const part: AppliedPlan = { binds: plan.binds.slice(i, i + APPLY_CHUNK), preemptions: [], pending: [] };
       if (!(await this.applyPlanTx(part, now, leaseHolder, async () => {}))) break;
     }
     for (let i = 0; applied && i < later.length; i += REASON_CHUNK) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await turnOfTheLoop();
       const batch = later.slice(i, i + REASON_CHUNK);
       const more: ReasonTaken[] = [];
       const took = await this.db.tx(async (db) => ((await this.holdsLease(db, now, leaseHolder)) ? { range: await this.writeReasons(db, batch, more, true) } : null));
