@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
+import { WalCheckpoints, type WalCheckpointOptions } from './walCheckpoints.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Param = string | number | null;
@@ -143,14 +144,31 @@ export class SqliteDb implements SqlDb {
   private readonly conn: SqliteConn;
   private readonly raw: Database.Database;
   private readonly mutex = new Mutex();
+  /** COMMITs and the request thread's time in them (ms), for benchmarks: a checkpoint inside one is the thread's too. */
+  readonly commits = { count: 0, ms: 0, maxMs: 0 };
+  /** The log's checkpoints, on a thread of their own (store/walCheckpoints.ts); none for an in-memory database. */
+  readonly checkpoints: WalCheckpoints | null;
 
-  constructor(path: string) {
+  constructor(path: string, checkpointOptions: WalCheckpointOptions = {}) {
     this.raw = new Database(path);
     this.raw.pragma('journal_mode = WAL');
     this.raw.pragma('synchronous = NORMAL');
     this.raw.pragma('foreign_keys = ON');
     this.raw.pragma('busy_timeout = 5000');
+    // A log restarted after a large write is cut back to this size (bytes).
+    this.raw.pragma('journal_size_limit = 67108864');
     this.conn = new SqliteConn(this.raw);
+    // TIDE_SQLITE_CHECKPOINT_THREAD=0 leaves checkpoints to SQLite, in COMMIT (to compare, or should the thread misbehave).
+    this.checkpoints = this.raw.memory || process.env['TIDE_SQLITE_CHECKPOINT_THREAD'] === '0'
+      ? null
+      : new WalCheckpoints(
+          path,
+          (pages) => {
+            if (this.raw.open) this.raw.pragma(`wal_autocheckpoint = ${pages}`);
+          },
+          (fn) => this.mutex.lock(fn),
+          checkpointOptions,
+        );
   }
   all<T>(sql: string, params?: readonly Param[]): Promise<T[]> {
     return this.mutex.lock(() => this.conn.all<T>(sql, params));
@@ -169,7 +187,13 @@ export class SqliteDb implements SqlDb {
       this.raw.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.conn);
+        const began = performance.now();
         this.raw.exec('COMMIT');
+        const ms = performance.now() - began;
+        this.commits.count++;
+        this.commits.ms += ms;
+        this.commits.maxMs = Math.max(this.commits.maxMs, ms);
+        this.checkpoints?.committed();
         return result;
       } catch (e) {
         this.raw.exec('ROLLBACK');
@@ -178,6 +202,7 @@ export class SqliteDb implements SqlDb {
     }, options?.urgent === true);
   }
   async close(): Promise<void> {
+    await this.checkpoints?.close();
     await this.mutex.lock(async () => this.raw.close());
   }
 }

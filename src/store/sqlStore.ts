@@ -23,6 +23,7 @@ import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBud
 import { rollUp } from './usageRollup.ts';
 import { attemptFromRow, eventFromRow, jobFromRow, NodeTextCache, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
+import type { WalCheckpoints } from './walCheckpoints.ts';
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
 import { countingDb, SqlStats } from './sqlStats.ts';
 import { HeartbeatWrites, type EnergyWrite, type HeartbeatWrite } from './heartbeatWrites.ts';
@@ -83,8 +84,12 @@ export class SqlStore implements Store {
   /** Lease renewals, many nodes to a transaction that goes ahead of the queued ones (renewNodeLease). */
   private readonly renewals = new GroupCommit<{ readonly node: string; readonly at: number }, LeaseRenewal>((items) => this.renewTogether(items), 2000);
 
+  /** SQLite's COMMITs and its checkpoints on their own thread (store/walCheckpoints.ts), for benchmarks; null on PostgreSQL. */
+  readonly sqliteWrites: { readonly commits: SqliteDb['commits']; readonly checkpoints: WalCheckpoints | null } | null;
+
   constructor(db: SqlDb) {
     this.db = countingDb(db, this.sqlStats);
+    this.sqliteWrites = db instanceof SqliteDb ? { commits: db.commits, checkpoints: db.checkpoints } : null;
     this.heartbeatWrites = new HeartbeatWrites(
       (rows, energy) => this.writeHeartbeats(rows, energy),
       async (e) => void (await this.recordEnergy(e.node, e.report, e.at, e.prices)),

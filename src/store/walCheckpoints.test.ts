@@ -1,0 +1,85 @@
+/**
+ * SQLite's checkpoints on a thread of their own (walCheckpoints.ts): the main connection stops
+ * checkpointing once the thread runs, the log stays bounded under a stream of writes (the quiet
+ * passes let it start over), nothing written is lost, and a thread that cannot start leaves
+ * SQLite's own checkpoints in place.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SqliteDb } from './sqlDb.ts';
+
+const PAGE = 4096;
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Writes `txs` transactions of `rows` rows of about 1 KB each; returns the largest log seen after a commit (bytes). */
+async function write(db: SqliteDb, path: string, txs: number, rows: number): Promise<number> {
+  let largest = 0;
+  for (let k = 0; k < txs; k++) {
+    await db.tx(async (d) => {
+      for (let i = 0; i < rows; i++) await d.run('INSERT INTO t (body) VALUES ($1)', ['x'.repeat(1000)]);
+    });
+    largest = Math.max(largest, statSync(`${path}-wal`).size);
+    // A server's pace (its commits come between other work), with the checkpoint thread's answers let in.
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return largest;
+}
+
+test('checkpoints run on their own thread: the main connection stops checkpointing, the log stays bounded, nothing is lost', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-wal-'));
+  const path = join(dir, 'tide.db');
+  const quietAfterFrames = 256;
+  const db = new SqliteDb(path, { quietAfterFrames });
+  try {
+    await db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
+    assert.equal((await db.get<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint'))?.wal_autocheckpoint, 1000, "SQLite's own until the thread starts");
+    // 400 commits of ~20 pages: 8,000 pages written, 31 times the quiet threshold.
+    const largest = await write(db, path, 400, 20);
+    const c = db.checkpoints?.counts;
+    assert.ok(c, 'a file database has a checkpointer');
+    assert.equal((await db.get<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint'))?.wal_autocheckpoint, 0, 'the main connection no longer checkpoints');
+    await until('a background and a quiet pass', () => c.background > 0 && c.quiet > 0);
+    assert.equal(c.failures, 0);
+    // Without the quiet passes the log would hold all 8,000 pages (32 MB): the writer never finds it all copied.
+    assert.ok(largest < 8 * quietAfterFrames * PAGE, `the log reached ${largest} bytes`);
+    assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))?.n, 8000);
+  } finally {
+    await db.close();
+  }
+  const again = new SqliteDb(path);
+  try {
+    assert.equal((await again.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))?.n, 8000, 'every row after a reopen');
+  } finally {
+    await again.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a checkpoint thread that cannot start leaves SQLite to checkpoint as it does by default, and writes go on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-wal-'));
+  const path = join(dir, 'tide.db');
+  const db = new SqliteDb(path, { module: join(dir, 'no-such-module.js') });
+  try {
+    await db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
+    await write(db, path, 100, 5);
+    const c = db.checkpoints?.counts;
+    await until('the failure', () => (c?.failures ?? 0) > 0);
+    assert.equal(c?.failures, 1);
+    assert.equal((await db.get<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint'))?.wal_autocheckpoint, 1000);
+    await write(db, path, 10, 5);
+    assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))?.n, 550);
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
