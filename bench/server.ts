@@ -20,6 +20,7 @@
  */
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,6 +188,8 @@ const wrapped = gated instanceof PlannerSlot ? gated.current : gated;
 const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
 let sentStart = planner ? { ...planner.sentCounts } : null;
 let viewStart = store instanceof SqlStore ? { ...store.nodeTasks.counts } : null;
+let ckStart = { background: 0, quiet: 0, quietMs: 0, failures: 0 };
+let commitStart = { count: 0, ms: 0, maxMs: 0 };
 /** Closes the SQL counts and CPU time of a phase. */
 function sqlPhase(name: string): void {
   const cpu = process.cpuUsage(cpuStart);
@@ -204,9 +207,19 @@ function sqlPhase(name: string): void {
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(8) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  const writes = store instanceof SqlStore ? store.sqliteWrites : null;
+  if (writes) {
+    const c = writes.commits;
+    const ck = writes.checkpoints?.counts ?? { background: 0, quiet: 0, quietMs: 0, failures: 0 };
+    console.log(`${name}: COMMITs ${c.count - commitStart.count} took the request thread ${Math.round(c.ms - commitStart.ms)} ms (longest ${c.maxMs.toFixed(1)} ms); checkpoints on their thread: ${ck.background - ckStart.background} beside writes, ${ck.quiet - ckStart.quiet} quiet (the connection waited ${Math.round(ck.quietMs - ckStart.quietMs)} ms), ${ck.failures} failures`);
+    commitStart = { ...c };
+    c.maxMs = 0;
+    ckStart = { ...ck };
+  }
   if (holds.length) console.log(`${name}: request thread held (s since start: ms) ${holds.map((h) => `${h.at}: ${h.ms} (${h.busy}% busy, gc ${h.gc} ms)`).join(', ')}`);
   holds = [];
+  { const g = globalThis as unknown as { commitMs?: number[] }; const c = (g.commitMs ?? []).sort((a, b) => a - b); if (c.length) console.log(`${name}: COMMITs ${c.length}, ms p50 ${c[Math.floor(c.length / 2)]?.toFixed(1)} p99 ${c[Math.floor(c.length * 0.99)]?.toFixed(1)} max ${c.at(-1)?.toFixed(1)} sum ${c.reduce((a, b) => a + b, 0).toFixed(0)}, over 20 ms ${c.filter((x) => x > 20).length}`); g.commitMs = []; }
   loopDelay.reset();
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
@@ -409,6 +422,32 @@ clearInterval(submitTimer);
 sqlPhase('submit');
 say(`submissions: ${SUBMISSIONS} in ${submitSeconds.toFixed(1)} s; cycles s ${quick(cycles.filter((c) => c.phase === 'submit').map((c) => c.seconds))}`);
 
+/**
+ * What a client opening a new connection meets (a CLI call, the dashboard, an agent that
+ * restarted): one fresh connection at a time, 100 ms after the last answer, to /healthz; ms from
+ * its start to the answer's end, measured in the server's own process.
+ */
+function freshConnections(): () => number[] {
+  const ms: number[] = [];
+  let stopped = false;
+  const next = (): void => void (stopped || setTimeout(one, 100));
+  const one = (): void => {
+    const began = performance.now();
+    httpGet(`${server.url}/healthz`, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        ms.push(performance.now() - began);
+        next();
+      });
+    }).on('error', next);
+  };
+  one();
+  return () => {
+    stopped = true;
+    return ms;
+  };
+}
+
 // 5. Batch arrays of short CPU tasks (high priority, so they go before the pending GPU jobs).
 phase = 'arrays';
 // Counted among the jobs after this id (one index range: counting every job's state twice a
@@ -419,6 +458,7 @@ const before = await succeeded();
 const arrayTotal = ARRAYS * ARRAY_SIZE;
 const arrayStart = performance.now();
 const arrayStartEpoch = Date.now();
+const stopFreshConnections = freshConnections();
 for (let k = 0; k < ARRAYS; k++) {
   await api('POST', '/v1/jobs', { name: `burst-${k}`, priority: 1000, array: ARRAY_SIZE, tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true', env: { SIM_SECONDS: '0' } }] }, `burst-${k}`);
 }
@@ -434,6 +474,7 @@ while (done < arrayTotal) {
   if ((performance.now() - arrayStart) / 1000 > SETTLE_S) break;
 }
 const polledSeconds = (performance.now() - arrayStart) / 1000;
+const freshConnectionMs = stopFreshConnections();
 const arrayHeartbeats = await agentStats();
 sqlPhase('arrays');
 // The phase ends when its last task ended (its job's finish time, on the store's clock); the poll
@@ -494,6 +535,8 @@ const report = {
     Object.entries({ fill: fillHeartbeats, steady: steadyHeartbeats, arrays: arrayHeartbeats }).map(([k, a]) => [k, { ...stats(a.gaps), pastHalfLease: a.pastHalfLease, agentsLoopDelayMs: a.loopDelayMs }]),
   ),
   nodesLost: lostNodes,
+  /** New connections to /healthz during the arrays phase, one at a time (freshConnections). */
+  freshConnectionMs: stats(freshConnectionMs),
   leaseRenewals: { answered: arrayHeartbeats.renewals, errors: arrayHeartbeats.renewalErrors, ms: stats([...fillHeartbeats.renewLatency, ...steadyHeartbeats.renewLatency, ...arrayHeartbeats.renewLatency]) },
   submissions: { jobs: SUBMISSIONS, concurrency: CONCURRENCY, seconds: r3(submitSeconds), perSecond: submitSeconds ? Math.round(SUBMISSIONS / submitSeconds) : null },
   arrays: { arrays: ARRAYS, size: ARRAY_SIZE, tasks: arrayTotal, done, submitSeconds: r3(arraySubmitSeconds), seconds: r3(arraySeconds), tasksPerSecond: Math.round(done / arraySeconds), agentsWoken: arrayHeartbeats.waits - steadyHeartbeats.waits },
@@ -523,6 +566,7 @@ for (const [name, x] of Object.entries(report.fenceGapMs)) {
   rows.push([`fence gap ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max}; half the lease or more (a real agent fences): ${x.pastHalfLease} (the agents' own process delayed p99 ${r3(x.agentsLoopDelayMs.p99)} max ${r3(x.agentsLoopDelayMs.max)})`]);
 }
 const renewed = report.leaseRenewals;
+rows.push(['fresh connections (arrays)', `ms p50=${report.freshConnectionMs.p50} p99=${report.freshConnectionMs.p99} max=${report.freshConnectionMs.max} (n=${report.freshConnectionMs.n}, one at a time to /healthz)`]);
 rows.push(['lease renewals', `${renewed.answered} answered (ms p50=${renewed.ms.p50} p99=${renewed.ms.p99} max=${renewed.ms.max}), ${renewed.errors} failed`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeView) rows.push([`heartbeats' node view (${name})`, `${x.nodeView.reads} reads for ${x.nodeView.answers} quiet heartbeats; ${x.nodeView.waited} waited for one, ${x.nodeView.avgWaitMs} ms on average`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
