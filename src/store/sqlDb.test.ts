@@ -31,6 +31,34 @@ describe('SQLite connection', () => {
     }
   });
 
+  it('runs a read after the transaction holding the connection, ahead of the writes queued: it sees none half done', async () => {
+    const db = new SqliteDb(':memory:');
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      await db.run("INSERT INTO t (id, v) VALUES (1, 'committed')");
+      let release!: () => void;
+      const holding = db.tx(async (tx) => {
+        await tx.run("INSERT INTO t (id, v) VALUES (2, 'half')");
+        await new Promise<void>((r) => (release = r));
+        await tx.run("INSERT INTO t (id, v) VALUES (3, 'other half')");
+      });
+      const queued = [db.tx((tx) => tx.run("INSERT INTO t (id, v) VALUES (4, 'queued')")), db.run("INSERT INTO t (id, v) VALUES (5, 'statement')")];
+      // A write that answers rows is no read: it waits in the line of writes.
+      const returning = db.all<{ id: number }>("WITH v(x) AS (VALUES ('w')) INSERT INTO t (id, v) SELECT 6, x FROM v RETURNING id");
+      let readDone = false;
+      const read = db.all<{ id: number }>('SELECT id FROM t ORDER BY id').then((rows) => ((readDone = true), rows));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(readDone, false, 'not while a transaction holds the connection');
+      release();
+      assert.deepEqual((await read).map((r) => r.id), [1, 2, 3], 'the whole transaction, none of the writes queued before the read');
+      await Promise.all([holding, ...queued]);
+      assert.deepEqual(await returning, [{ id: 6 }]);
+      assert.deepEqual((await db.all<{ id: number }>('SELECT id FROM t ORDER BY id')).map((r) => r.id), [1, 2, 3, 4, 5, 6]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('runs an urgent transaction after the one holding the connection, ahead of those queued', async () => {
     const db = new SqliteDb(':memory:');
     try {
