@@ -59,6 +59,24 @@ describe('SQLite connection', () => {
     }
   });
 
+  it('lets a waiting write in after 32 reads that went ahead of it', async () => {
+    const db = new SqliteDb(':memory:');
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+      let release!: () => void;
+      const holding = db.tx(() => new Promise<void>((r) => (release = r)));
+      const write = db.run('INSERT INTO t (id) VALUES (1)');
+      const seen = Array.from({ length: 100 }, () => db.all<{ id: number }>('SELECT id FROM t'));
+      await new Promise((r) => setImmediate(r));
+      release();
+      await Promise.all([holding, write]);
+      const counts = (await Promise.all(seen)).map((rows) => rows.length);
+      assert.deepEqual(counts, [...Array<number>(32).fill(0), ...Array<number>(68).fill(1)], '32 reads before the write, the rest after it');
+    } finally {
+      await db.close();
+    }
+  });
+
   it('runs an urgent transaction after the one holding the connection, ahead of those queued', async () => {
     const db = new SqliteDb(':memory:');
     try {
