@@ -221,12 +221,13 @@ const READS_IN_A_ROW = 32;
 
 /**
  * The line a statement outside a transaction waits in: a SELECT goes ahead of the queued
- * transactions and writes (READS_IN_A_ROW at a time, so a stream of reads cannot keep them out). In a 100,000-task burst the line held seconds of heartbeats'
- * transactions, and a tenant's GET, or /healthz, waited behind them (535 ms on average, up to
- * 24 s). A read still runs between transactions, never during one, so it sees none half done, and
- * a caller that awaited its write reads it. (A second connection for reads was tried: in its run
- * the steady phase's reads p99 went from 42-71 ms to 95-121; a connection's page cache is dropped
- * whenever another commits, which the writer does every 100 ms or less.)
+ * transactions and writes (READS_IN_A_ROW at a time, so that a stream of reads cannot keep them
+ * out). In a 100,000-task burst the line held seconds of heartbeats' transactions, and a tenant's
+ * GET, or /healthz, waited behind them: 535 ms on average, fresh connections to /healthz up to
+ * 7-24 s. A read still runs between transactions, never during one, so it sees none half done,
+ * and a caller that awaited its write reads it. (A second connection for reads was tried: in its
+ * run the steady phase's reads p99 went from 42-71 ms to 95-121; a connection's page cache is
+ * dropped whenever another commits, which the writer does every 100 ms or less.)
  */
 function laneOf(sql: string): 'read' | 'write' {
   return SELECT.test(sql) ? 'read' : 'write';
