@@ -219,7 +219,6 @@ function sqlPhase(name: string): void {
   }
   if (holds.length) console.log(`${name}: request thread held (s since start: ms) ${holds.map((h) => `${h.at}: ${h.ms} (${h.busy}% busy, gc ${h.gc} ms)`).join(', ')}`);
   holds = [];
-  { const g = globalThis as unknown as { commitMs?: number[] }; const c = (g.commitMs ?? []).sort((a, b) => a - b); if (c.length) console.log(`${name}: COMMITs ${c.length}, ms p50 ${c[Math.floor(c.length / 2)]?.toFixed(1)} p99 ${c[Math.floor(c.length * 0.99)]?.toFixed(1)} max ${c.at(-1)?.toFixed(1)} sum ${c.reduce((a, b) => a + b, 0).toFixed(0)}, over 20 ms ${c.filter((x) => x > 20).length}`); g.commitMs = []; }
   loopDelay.reset();
   sqlStats?.reset();
   sqlPhaseStart = performance.now();
