@@ -77,6 +77,33 @@ describe('SQLite connection', () => {
     }
   });
 
+  it('lets the event loop turn between the statements of one long transaction, which stays whole', async () => {
+    const db = new SqliteDb(':memory:');
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+      let written = 0;
+      let writtenWhenTimerFired = -1;
+      // One transaction of 300 statements of ~1 ms each (an array's insert, a plan's part).
+      const long = db.tx(async (tx) => {
+        for (let i = 0; i < 300; i++) {
+          const until = performance.now() + 1;
+          while (performance.now() < until) {
+            /* a statement's time */
+          }
+          await tx.run('INSERT INTO t (id) VALUES ($1)', [i]);
+          written++;
+        }
+        throw new Error('undone');
+      });
+      setTimeout(() => (writtenWhenTimerFired = written), 0);
+      await assert.rejects(long, /undone/);
+      assert.ok(writtenWhenTimerFired >= 0 && writtenWhenTimerFired < 150, `a timer due at once fired after ${writtenWhenTimerFired} of 300 statements`);
+      assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))?.n, 0, 'the transaction was rolled back whole');
+    } finally {
+      await db.close();
+    }
+  });
+
   it('runs an urgent transaction after the one holding the connection, ahead of those queued', async () => {
     const db = new SqliteDb(':memory:');
     try {
