@@ -94,7 +94,6 @@ export class OpenJobsMirror {
     return this.turns.run(() => this.read(db));
   }
 
-
   /** The version of the row this mirror holds job `id` from (undefined: it holds no such job). */
   versionOf(id: string): number | undefined {
     return this.versions.get(id);

@@ -48,14 +48,9 @@ function questionMarks(sql: string): { text: string; order: number[] } {
 const TURN_AFTER_MS = 50;
 
 /**
- * SQLite's one connection, one user at a time. A waiter is handed the connection as its
- * predecessor's promise resolves, in a microtask, and better-sqlite3 runs synchronously: so every
- * statement and transaction queued behind a long one ran back to back without the event loop
- * ever turning. After a plan bound 60,000 array tasks, 1,250 heartbeats' transactions queued
- * behind it ran as one 12-s block, in which no timer fired and no request was read (heartbeats
- * waited 18 s, past half the node lease where agents fence). So once TURN_AFTER_MS have passed
- * without a turn, the next user waits for one (setImmediate): timers run, requests are read,
- * those answered from memory are answered, then the line goes on.
+ * SQLite's one connection, one user at a time, in lanes (urgent, reads, the rest). A waiter is
+ * handed the connection as its predecessor's promise resolves, in a microtask; the event loop's
+ * turns come from the statements (SqliteConn).
  */
 class Mutex {
   private busy = false;
@@ -65,18 +60,11 @@ class Mutex {
   /** Reads outside a transaction: after the urgent, before the transactions and writes (laneOf), READS_IN_A_ROW at most while a write waits. */
   private readonly reads: (() => void)[] = [];
   private readsInARow = 0;
-  /** A marker is set when the connection is taken and cleared by the event loop's next turn: while it stands, no turn has come since `markedAt`. */
-  private marked = false;
-  private markedAt = 0;
-  private readonly clear = (): void => {
-    this.marked = false;
-  };
 
   async lock<T>(fn: () => Promise<T>, lane: 'urgent' | 'read' | 'write' = 'write'): Promise<T> {
     if (this.busy) await new Promise<void>((r) => (lane === 'urgent' ? this.urgent : lane === 'read' ? this.reads : this.waiting).push(r));
     else this.busy = true;
     try {
-      await this.turnIfDue();
       return await fn();
     } finally {
       // Handed on, still busy: the next waiter runs in a microtask, as when this was a promise chain.
@@ -85,15 +73,40 @@ class Mutex {
         const readFirst = this.reads.length > 0 && (this.waiting.length === 0 || this.readsInARow < READS_IN_A_ROW);
         // Counted only while a write waits: reads cannot keep the writes out for good.
         this.readsInARow = readFirst && this.waiting.length > 0 ? this.readsInARow + 1 : 0;
-        next = readFirst ? this.reads.shift() : (this.waiting.shift() ?? this.reads.shift());
+        next = readFirst ? this.reads.shift() : this.waiting.shift();
       }
       if (next) next();
       else this.busy = false;
     }
   }
+}
 
-  /** Resolves at once, or after a turn of the event loop once TURN_AFTER_MS have passed without one (also between a transaction's statements: SqliteConn). */
-  async turnIfDue(): Promise<void> {
+/**
+ * The connection's statements. better-sqlite3 runs them synchronously, and the connection's users
+ * follow one another in microtasks: so every statement and transaction queued behind a long one
+ * ran back to back without the event loop ever turning. After a plan bound 60,000 array tasks,
+ * 1,250 heartbeats' transactions queued behind it ran as one 12-s block, in which no timer fired
+ * and no request was read (heartbeats waited 18 s, past half the node lease where agents fence);
+ * and one transaction of hundreds of statements (a 10,000-task array's insert, a 5,000-bind part
+ * of a plan) held the thread 0.5-1.3 s. So once TURN_AFTER_MS have passed without a turn, the next
+ * statement, in a transaction or not, waits for one (setImmediate): timers run, requests are
+ * read, those answered from memory are answered, then the line goes on. A transaction still
+ * holds the connection meanwhile.
+ */
+class SqliteConn implements SqlDb {
+  readonly dialect = 'sqlite' as const;
+  /** Prepared statements by their `$n` text, with the parameter order of their `?`s (worked out once, not per call). */
+  private readonly cache = new Map<string, { stmt: Database.Statement; order: number[] }>();
+  /** A marker is set by a statement and cleared by the event loop's next turn: while it stands, no turn has come since `markedAt`. */
+  private marked = false;
+  private markedAt = 0;
+  private readonly clear = (): void => {
+    this.marked = false;
+  };
+  constructor(private readonly db: Database.Database) {}
+
+  /** Resolves at once, or after a turn of the event loop once TURN_AFTER_MS have passed without one. */
+  private async turnIfDue(): Promise<void> {
     if (!this.marked) {
       this.marked = true;
       this.markedAt = performance.now();
@@ -101,25 +114,9 @@ class Mutex {
       return;
     }
     if (performance.now() - this.markedAt < TURN_AFTER_MS) return;
-    // The marker's own setImmediate runs first and clears it; a fresh one is set by the next user.
+    // The marker's own setImmediate runs first and clears it; a fresh one is set by the next statement.
     await turnOfTheLoop();
   }
-}
-
-class SqliteConn implements SqlDb {
-  readonly dialect = 'sqlite' as const;
-  /** Prepared statements by their `$n` text, with the parameter order of their `?`s (worked out once, not per call). */
-  private readonly cache = new Map<string, { stmt: Database.Statement; order: number[] }>();
-  constructor(
-    private readonly db: Database.Database,
-    /**
-     * Awaited before each statement: the event loop's turn when due, inside a transaction too. A
-     * 10,000-task array's insert, or a 5,000-bind part of a plan, is one transaction of hundreds
-     * of statements; run back to back they held the request thread 0.5-1.3 s, in which no
-     * connection was accepted and no request read. The transaction still holds the connection.
-     */
-    private readonly beforeStatement: () => Promise<void> = async () => {},
-  ) {}
 
   private prep(sql: string, params: readonly Param[]): { stmt: Database.Statement; params: Param[] } {
     let entry = this.cache.get(sql);
@@ -134,22 +131,23 @@ class SqliteConn implements SqlDb {
     return { stmt: entry.stmt, params: ordered };
   }
   async all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
-    await this.beforeStatement();
+    await this.turnIfDue();
     const p = this.prep(sql, params);
     return p.stmt.all(...p.params) as T[];
   }
   async get<T>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
-    await this.beforeStatement();
+    await this.turnIfDue();
     const p = this.prep(sql, params);
     return p.stmt.reader ? (p.stmt.get(...p.params) as T | undefined) : (p.stmt.run(...p.params), undefined);
   }
   async run(sql: string, params: readonly Param[] = []): Promise<number> {
-    await this.beforeStatement();
+    await this.turnIfDue();
     const p = this.prep(sql, params);
     if (p.stmt.reader) return p.stmt.all(...p.params).length;
     return p.stmt.run(...p.params).changes;
   }
   async exec(script: string): Promise<void> {
+    await this.turnIfDue();
     this.db.exec(script);
   }
   tx<T>(): Promise<T> {
@@ -179,7 +177,7 @@ export class SqliteDb implements SqlDb {
     this.raw.pragma('busy_timeout = 5000');
     // A log restarted after a large write is cut back to this size (bytes).
     this.raw.pragma('journal_size_limit = 67108864');
-    this.conn = new SqliteConn(this.raw, () => this.mutex.turnIfDue());
+    this.conn = new SqliteConn(this.raw);
     // TIDE_SQLITE_CHECKPOINT_THREAD=0 leaves checkpoints to SQLite, in COMMIT (to compare, or should the thread misbehave).
     this.checkpoints = this.raw.memory || process.env['TIDE_SQLITE_CHECKPOINT_THREAD'] === '0'
       ? null
