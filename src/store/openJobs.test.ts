@@ -137,7 +137,8 @@ test('SQLite: jobs changed since the last snapshot are caught up in pages, write
   try {
     await a.submit('default', spec('before'), null, 1000);
     await a.snapshot();
-    const jobs = (await a.submit('default', { ...spec('burst'), array: 4_500 }, null, 2000)).jobs;
+    // Another server's burst (what this one inserts itself, its mirror takes in without a read).
+    const jobs = (await b.submit('default', { ...spec('burst'), array: 4_500 }, null, 2000)).jobs;
     await a.cancel(jobs[10]?.id ?? '', 'default', 2100);
     const stats = (a as unknown as { sqlStats: SqlStats }).sqlStats;
     stats.reset();
@@ -158,6 +159,44 @@ test('SQLite: jobs changed since the last snapshot are caught up in pages, write
     } finally {
       await fresh.close();
     }
+  } finally {
+    await b.close();
+    await cleanup();
+  }
+});
+
+test("SQLite: the jobs a server submits are taken into its mirror without a read back, and are what a fresh read finds; later changes and another server's are read", async () => {
+  const sqlite = storeFactories().find((f) => f.name === 'sqlite');
+  if (!sqlite) throw new Error('no sqlite factory');
+  const { store: a, url, cleanup } = await sqlite.open();
+  const b = await openStore(url);
+  const show = (jobs: readonly { id: string; state: string; reason: string | null; spec: JobSpec }[]): string[] => jobs.map((j) => `${j.id}:${j.state}:${j.reason ?? ''}:${j.spec.name}:${JSON.stringify(j.spec)}`);
+  const stats = (a as unknown as { sqlStats: SqlStats }).sqlStats;
+  const rowsRead = (): number => [...stats.bySql].filter(([sql]) => /^SELECT id, tenant, name/.test(sql) || sql.startsWith('SELECT id, spec FROM jobs')).reduce((n, [, c]) => n + c.rows, 0);
+  try {
+    await a.submit('default', spec('before'), null, 1000);
+    await a.snapshot();
+    stats.reset();
+    const jobs = (await a.submit('default', { ...spec('burst'), array: 3_000 }, null, 2000)).jobs;
+    const single = (await a.submit('default', spec('single'), 'key-1', 2001)).jobs;
+    const first = await a.snapshot();
+    assert.equal(rowsRead(), 0, 'no job row or spec read back');
+    assert.equal(first.openJobs.length, 3_002);
+    assert.ok(first.openJobs.some((j) => j.id === single[0]?.id));
+    // Changed since (here and by another server): those rows are read.
+    await a.cancel(jobs[7]?.id ?? '', 'default', 2100);
+    await b.submit('default', spec('theirs'), null, 2200);
+    await b.applyPlan({ binds: [], preemptions: [], pending: [{ jobId: jobs[9]?.id ?? '', reason: 'waiting', estimatedStart: 5000 }] }, 2300);
+    const again = await a.snapshot();
+    assert.ok(rowsRead() >= 3, 'the changed rows are read');
+    const fresh = await openStore(url);
+    try {
+      assert.deepEqual(show(again.openJobs), show((await fresh.snapshot()).openJobs), 'the same as a fresh read');
+    } finally {
+      await fresh.close();
+    }
+    assert.ok(!again.openJobs.some((j) => j.id === jobs[7]?.id), 'the cancelled one left');
+    assert.equal(again.openJobs.find((j) => j.id === jobs[9]?.id)?.reason, 'waiting');
   } finally {
     await b.close();
     await cleanup();

@@ -11,7 +11,7 @@ import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
 import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
-import { OpenJobsMirror, type ReasonTaken, type VersionRange } from './openJobs.ts';
+import { OpenJobsMirror, type InsertedJob, type ReasonTaken, type VersionRange } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
 import { Q, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
@@ -239,14 +239,14 @@ export class SqlStore implements Store {
     if (items.length === 1) {
       const s = items[0] as SubmitRequest;
       try {
-        return [{ ok: await this.db.tx((db) => this.submitIn(db, s)) }];
+        return [{ ok: await this.insertingTx((db, made) => this.submitIn(db, s, made)) }];
       } catch (e) {
         return [await this.raced(this.db, s, e)];
       }
     }
     if (!items.some((s) => s.spec.service) && keysDistinct(items)) {
       try {
-        return await this.db.tx((db) => this.submitTogether(db, items));
+        return await this.insertingTx((db, made) => this.submitTogether(db, items, made));
       } catch {
         // One by one below: each failure then undoes only its own rows.
       }
@@ -274,7 +274,7 @@ export class SqlStore implements Store {
    * with the others', and the new jobs of all go in ARRAY_CHUNK to a statement. A refused one
    * (`beforeCreate` throws) is left out. Throws where a statement fails, undoing them all.
    */
-  private async submitTogether(db: SqlDb, items: readonly SubmitRequest[]): Promise<Outcome<SubmitResult>[]> {
+  private async submitTogether(db: SqlDb, items: readonly SubmitRequest[], made: InsertedJob[] | null): Promise<Outcome<SubmitResult>[]> {
     const found = await this.submittedUnderAll(db, items);
     const out: Outcome<SubmitResult>[] = [];
     const fresh: { s: SubmitRequest; hash: string | null; at: number }[] = [];
@@ -292,9 +292,33 @@ export class SqlStore implements Store {
       }
       fresh.push({ s, hash: s.clientKey === null ? null : specHash(s.spec), at: k });
     });
-    const jobs = await insertSubmissions(db, fresh);
+    const jobs = await insertSubmissions(db, fresh, made);
     fresh.forEach((f, j) => (out[f.at] = { ok: { jobs: jobs[j] ?? [], created: true, conflict: false } }));
     return out;
+  }
+
+  /**
+   * A transaction whose only writes to jobs are the inserts it notes in `made`; once it commits,
+   * the open-jobs mirror takes those jobs in without reading them back (OpenJobsMirror
+   * tookInserts). On SQLite (one writer) every row at a version the transaction gave is then one
+   * of them, and that range is skipped by the mirror's next read, unless some version in it is
+   * not one of `made`'s (a service's job, written and changed otherwise): then the rows are read
+   * back as before. On PostgreSQL nothing is handed over.
+   */
+  private async insertingTx<T>(fn: (db: SqlDb, made: InsertedJob[] | null) => Promise<T>): Promise<T> {
+    if (this.db.dialect !== 'sqlite') return this.db.tx((db) => fn(db, null));
+    const made: InsertedJob[] = [];
+    let range: VersionRange | null = null;
+    const result = await this.db.tx(async (db) => {
+      const from = await readVersionWatermark(db, 'jobs');
+      const out = await fn(db, made);
+      const to = await readVersionWatermark(db, 'jobs');
+      const versions = new Set(made.map((m) => m.version));
+      if (to > from && versions.size === to - from && made.every((m) => m.version >= from && m.version < to)) range = { from, to };
+      return out;
+    });
+    if (made.length) await this.openJobs.tookInserts(made, range);
+    return result;
   }
 
   /** A submission's error: when it lost a race for its client key, the winner's jobs instead. */
@@ -307,13 +331,13 @@ export class SqlStore implements Store {
   }
 
   /** One submission, in the caller's transaction. */
-  private async submitIn(db: SqlDb, s: SubmitRequest): Promise<SubmitResult> {
+  private async submitIn(db: SqlDb, s: SubmitRequest, made: InsertedJob[] | null = null): Promise<SubmitResult> {
     const { tenant, spec, clientKey, now } = s;
     const found = await this.submittedUnder(db, s);
     if (found) return found;
     s.beforeCreate?.();
     const hash = clientKey === null ? null : specHash(spec);
-    if (!spec.service) return { jobs: (await insertSubmissions(db, [{ s, hash }]))[0] ?? [], created: true, conflict: false };
+    if (!spec.service) return { jobs: (await insertSubmissions(db, [{ s, hash }], made))[0] ?? [], created: true, conflict: false };
     // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
     const jobs: Job[] = [];
     for (let i = 0; i < spec.array; i++) {
@@ -1655,7 +1679,7 @@ const ARRAY_CHUNK = 100;
  * events, ARRAY_CHUNK rows to a statement across submissions: an array of 1,000 is 30
  * statements, not 3,000, and so are 1,000 single jobs submitted together. Jobs by submission.
  */
-async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitRequest; readonly hash: string | null }[]): Promise<Job[][]> {
+async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitRequest; readonly hash: string | null }[], made: InsertedJob[] | null = null): Promise<Job[][]> {
   const out = subs.map((): Job[] => []);
   const elements: { k: number; i: number }[] = [];
   subs.forEach(({ s }, k) => {
@@ -1671,7 +1695,7 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
       params.push(s.tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(s.clientKey, spec, i), s.now, hash);
     }
     // Ids are handed out in row order; RETURNING's order is not promised.
-    const rows = (await db.all<JobRow>(Q.insertJobs(db.dialect, part.length), params)).sort((a, b) => a.id - b.id);
+    const rows = (await db.all<JobRow & { version?: number }>(Q.insertJobs(db.dialect, part.length), params)).sort((a, b) => a.id - b.id);
     if (rows.length !== part.length) throw new Error(`insert returned ${rows.length} rows for ${part.length} jobs`);
     const tasks: Param[] = [];
     const events: Param[] = [];
@@ -1680,7 +1704,10 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
       const { s } = subs[k] as (typeof subs)[number];
       taskRows(row.id, s.spec, tasks);
       events.push(s.now, 'job:submitted', row.id, null, s.tenant, `${row.name} in queue ${s.spec.queue}, ${taskCount(s.spec)} tasks`);
-      (out[k] as Job[]).push(jobFromRow(row));
+      const job = jobFromRow(row);
+      (out[k] as Job[]).push(job);
+      // The mirror's own object: the answer's may be changed on its way out.
+      if (made && row.version !== undefined) made.push({ job: { ...job }, version: Number(row.version) });
     });
     await insertTasks(db, tasks);
     await db.run(Q.insertEvents(part.length), events);
