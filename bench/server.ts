@@ -26,6 +26,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { startServer } from '../src/server/server.ts';
+import { EMPTY_CONFIG } from '../src/server/config.ts';
 import { benchArgs, intFlag, usageError } from './args.ts';
 import { benchDatabase } from './database.ts';
 import { PlannerSlot, ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
@@ -51,6 +52,8 @@ const { values } = benchArgs(SCRIPT, {
   'read-rate': { type: 'string', default: '30' },
   concurrency: { type: 'string', default: '16' },
   'tick-ms': { type: 'string', default: '1000' },
+  // New pending jobs a cycle takes in (cluster config scheduling.arrivalsPerCycle); absent: the server's default.
+  'arrivals-per-cycle': { type: 'string' },
   scheduler: { type: 'string', default: 'tide' },
   placement: { type: 'string', default: 'tide' },
   'database-url': { type: 'string' },
@@ -78,6 +81,7 @@ const READ_RATE = count('read-rate', 30);
 const CONCURRENCY = count('concurrency', 16);
 const TICK_MS = count('tick-ms', 1000);
 const SETTLE_S = count('settle-seconds', 600);
+const ARRIVALS_PER_CYCLE = values['arrivals-per-cycle'] === undefined ? null : count('arrivals-per-cycle', 0);
 const GPUS_PER_NODE = 8;
 /** Node models by position: half H100, a quarter A100, an eighth each L40S and A10G. */
 const MODELS = ['H100', 'H100', 'H100', 'H100', 'A100', 'A100', 'L40S', 'A10G'] as const;
@@ -115,6 +119,7 @@ const server = await startServer({
   placement: values.placement,
   schedulerThread: !values['no-scheduler-thread'],
   tickMs: TICK_MS,
+  ...(ARRIVALS_PER_CYCLE !== null ? { config: { ...EMPTY_CONFIG, scheduling: { arrivalsPerCycle: ARRIVALS_PER_CYCLE } } } : {}),
   log: (line) => say(line),
 });
 const store = server.store;
@@ -355,8 +360,9 @@ for (;;) {
   const running = counts['running'] ?? 0;
   if (running !== lastRunning || (counts['admitted'] ?? 0) > 0) cyclesAtChange = cycles.length;
   lastRunning = running;
-  if (running > 0 && cycles.length - cyclesAtChange >= 2) break;
-  progress(`settling: ${JSON.stringify(counts)}, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
+  // Settled: the running jobs unchanged for two cycles, and every pending job taken in by the scheduler.
+  if (running > 0 && cycles.length - cyclesAtChange >= 2 && server.loop.backlog === 0) break;
+  progress(`settling: ${JSON.stringify(counts)}, ${server.loop.backlog} not taken in yet, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
   if ((performance.now() - settleStart) / 1000 > SETTLE_S) {
     say(`settle: gave up after ${SETTLE_S} s: ${JSON.stringify(counts)}`);
     break;

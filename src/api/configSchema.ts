@@ -117,9 +117,10 @@ export const SchedulingConfigSchema = Type.Object(
     minRunSeconds: seconds('a job runs this long in its attempt before it may be preempted'),
     maxPreemptions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e9, 'x-message': 'must be a non-negative integer', description: "default per-job preemption budget (a job's own maxPreemptions overrides it)" })),
     usageHalfLifeHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e9, 'x-message': 'must be a number of hours above 0', description: "decay of tenants' usage for fair share (default 24)" })),
+    arrivalsPerCycle: Type.Optional(Type.Integer({ minimum: 1, maximum: 1e9, 'x-message': 'must be a positive integer', description: "new pending jobs a scheduling cycle takes in; the rest wait for the next cycles (Slurm's default_queue_depth; default 4000)" })),
     energy: nullable(EnergyStagesConfigSchema, { 'x-message': 'must be a map with powercap, timeshift, consolidate' }),
   },
-  { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, energy)' },
+  { additionalProperties: false, 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, arrivalsPerCycle, energy)' },
 );
 
 /** The `idle:` section: idle-allocation detection and reclaim (server/idle/, docs/idle.md). */
@@ -201,7 +202,7 @@ export const ClusterConfigSchema = Type.Object(
       }),
       { 'x-message': 'must be a map of GPU model to relative speed', description: 'relative speed per GPU model, over the built-in table' },
     ),
-    scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, energy)' }),
+    scheduling: nullable(SchedulingConfigSchema, { 'x-message': 'must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, arrivalsPerCycle, energy)' }),
     idle: nullable(IdleConfigSchema, { 'x-message': 'must be a map (afterMinutes, utilizationPercent, memoryPercent, action, jobsMayOptOut)' }),
     power: nullable(PowerConfigSchema, { 'x-message': 'must be a map with gpus, node', description: "power figures over the built-in model (src/core/energy/powerModel.ts)" }),
     energy: nullable(EnergyConfigSchema, { 'x-message': 'must be a map with tariff, carbon, pue, gpuHourYuan, utcOffsetHours' }),

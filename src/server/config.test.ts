@@ -42,7 +42,7 @@ test('gpuSpeeds, tenant weights, the scheduling section and queues with cohorts 
       '    tenants: [team-a]',
       '  - {name: team-b, gpuQuota: 8}',
       '  - {name: team-c, nominalQuota: 6, borrowingLimit: {A100: 1}}',
-      'scheduling: {restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5, usageHalfLifeHours: 12}',
+      'scheduling: {restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5, usageHalfLifeHours: 12, arrivalsPerCycle: 2500}',
     ].join('\n'),
     'cluster.yaml',
   );
@@ -53,7 +53,7 @@ test('gpuSpeeds, tenant weights, the scheduling section and queues with cohorts 
     { name: 'team-b', gpuQuota: 8, borrowingLimit: null },
     { name: 'team-c', gpuQuota: 6, borrowingLimit: null, borrowingLimits: { A100: 1 } },
   ]);
-  assert.deepEqual(c.scheduling, { restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5, usageHalfLifeHours: 12 });
+  assert.deepEqual(c.scheduling, { restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5, usageHalfLifeHours: 12, arrivalsPerCycle: 2500 });
   assert.deepEqual(schedulingOptions(c), { restartSeconds: 60, minRunSeconds: 300, maxPreemptions: 5 }, 'the half-life is the adapter\'s, not a scheduler option');
   assert.deepEqual(schedulingOptions(parseConfig('', 'cluster.yaml')), { restartSeconds: 60 }, 'a live restart is never free');
   assert.deepEqual(schedulingOptions(parseConfig('scheduling: {restartSeconds: 0}\n', 'cluster.yaml')), { restartSeconds: 0 }, 'unless the cluster says so');
@@ -74,6 +74,8 @@ test('each bad new field is refused, naming it', () => {
   refused('scheduling: {restartSeconds: -1}\n', /scheduling\.restartSeconds: must be a non-negative number of seconds/);
   refused('scheduling: {maxPreemptions: 1.5}\n', /scheduling\.maxPreemptions: must be a non-negative integer/);
   refused('scheduling: {usageHalfLifeHours: 0}\n', /scheduling\.usageHalfLifeHours: must be a number of hours above 0/);
+  refused('scheduling: {arrivalsPerCycle: 0}\n', /scheduling\.arrivalsPerCycle: must be a positive integer/);
+  refused('scheduling: {arrivalsPerCycle: 2.5}\n', /scheduling\.arrivalsPerCycle: must be a positive integer/);
   refused('scheduling: {quantum: 5}\n', /scheduling\.quantum: unknown field/);
   refused('scheduling: 5\n', /scheduling: must be a map/);
 });

@@ -21,6 +21,7 @@
  *     minRunSeconds: 300     # a job runs this long in its attempt before it may be preempted
  *     maxPreemptions: 5      # default per-job preemption budget
  *     usageHalfLifeHours: 24 # decay of tenants' usage for fair share
+ *     arrivalsPerCycle: 4000 # new pending jobs a cycle takes in (Slurm's default_queue_depth; the rest the next cycles)
  *     energy:                # the energy stages (docs/energy.md, "Live"; scheduling/energyStages.ts)
  *       powercap: true       # default on: a cap per job within its maxSlowdown (or {maxSlowdown: 0.03, eta: 0.5})
  *       timeshift: true      # default on: deferrable jobs wait for cheaper hours (or {minSaving: 0.1, slackSeconds: 3600})
@@ -66,6 +67,8 @@ export interface SchedulingConfig {
   readonly maxPreemptions?: number;
   /** Half-life of tenants' decayed usage (fair share); default 24. */
   readonly usageHalfLifeHours?: number;
+  /** New pending jobs a cycle takes in (scheduling/arrivalQueue.ts); default 4,000. */
+  readonly arrivalsPerCycle?: number;
   /** The energy stages (scheduling/energyStages.ts); absent: the live defaults. */
   readonly energy?: EnergyStagesConfig;
 }
@@ -255,13 +258,14 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const scheduling: Record<string, number> = {};
   const schedIn = doc['scheduling'];
   if (schedIn !== undefined && schedIn !== null) {
-    if (!isObj(schedIn)) errors.push('scheduling: must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours)');
+    if (!isObj(schedIn)) errors.push('scheduling: must be a map (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, arrivalsPerCycle)');
     else
       for (const [k, v] of Object.entries(schedIn)) {
         // The schema has judged the energy section's shape; what it cannot say is checked below.
         if (k === 'energy') continue;
-        const integer = k === 'maxPreemptions';
-        if (!['restartSeconds', 'minRunSeconds', 'maxPreemptions', 'usageHalfLifeHours'].includes(k)) errors.push(`scheduling.${keyName(k)}: unknown field (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, energy)`);
+        const integer = k === 'maxPreemptions' || k === 'arrivalsPerCycle';
+        if (!['restartSeconds', 'minRunSeconds', 'maxPreemptions', 'usageHalfLifeHours', 'arrivalsPerCycle'].includes(k)) errors.push(`scheduling.${keyName(k)}: unknown field (restartSeconds, minRunSeconds, maxPreemptions, usageHalfLifeHours, arrivalsPerCycle, energy)`);
+        else if (k === 'arrivalsPerCycle' && !(typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1e9)) errors.push('scheduling.arrivalsPerCycle: must be a positive integer');
         else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1e9 || (integer && !Number.isInteger(v)) || (k === 'usageHalfLifeHours' && v === 0))
           errors.push(`scheduling.${k}: must be ${integer ? 'a non-negative integer' : k === 'usageHalfLifeHours' ? 'a number of hours above 0' : 'a non-negative number of seconds'}`);
         else scheduling[k] = v;

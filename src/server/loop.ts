@@ -63,6 +63,8 @@ export class SchedulingLoop {
   private restUntil = 0;
   /** Where the last cycle's time went, in seconds (for benchmarks): the live inputs' refresh, the snapshot, the time-limit, idle and power checks, the plan and the apply (lease renewal included). */
   lastCycleParts = { refresh: 0, snapshot: 0, checks: 0, plan: 0, apply: 0 };
+  /** New pending jobs the last plan left for later cycles (AppliedPlan.backlog): 0 once every one has been taken in. */
+  backlog = 0;
   /** The last plan's wakeAt (ms): the next cycle runs by then even if the tick is longer. */
   private wakeAt: number | undefined;
   private readonly timeLimits: TimeLimits;
@@ -190,6 +192,9 @@ export class SchedulingLoop {
     const plan = { ...full, pending: changedReasons(full.pending, snap) };
     const planned = performance.now();
     this.wakeAt = full.wakeAt;
+    // Arrivals the planner has not taken in yet: the next cycle comes after the rest, as if poked.
+    this.backlog = full.backlog ?? 0;
+    if (this.backlog) this.kick = true;
     if (plan.binds.length || plan.preemptions.length || plan.pending.length || plan.borrowed || plan.nodePower?.length) {
       // A cycle may outlast the lease taken at the tick: renew it, or the plan is fenced off.
       // If another server took the lease meanwhile, this fails and the plan is dropped.

@@ -12,6 +12,7 @@ export interface Metrics {
   readonly cycleSeconds: client.Histogram;
   readonly submissions: client.Counter;
   readonly leader: client.Gauge;
+  readonly backlog: client.Gauge;
   readonly admissionWait: client.Histogram;
 }
 
@@ -32,6 +33,7 @@ export function createMetrics(store: Store): Metrics {
     registers: [registry],
   });
   const leader = new client.Gauge({ name: 'tide_scheduler_leader', help: '1 when this server runs the scheduling loop', registers: [registry] });
+  const backlog = new client.Gauge({ name: 'tide_scheduler_backlog_jobs', help: 'New pending jobs the scheduler has not taken in yet (more arrived than scheduling.arrivalsPerCycle)', registers: [registry] });
 
   new client.Gauge({
     name: 'tide_jobs',
@@ -117,5 +119,5 @@ export function createMetrics(store: Store): Metrics {
   gpuGauge('tide_gpu_utilization_ratio', 'GPU utilisation reported by the agent (0-1)', (t) => t.utilization / 100);
   gpuGauge('tide_gpu_power_watts', 'GPU power draw reported by the agent', (t) => t.powerWatts);
   gpuGauge('tide_gpu_memory_used_bytes', 'GPU memory in use reported by the agent', (t) => t.memoryUsedMib * 2 ** 20);
-  return { registry, cycleSeconds, submissions, leader, admissionWait };
+  return { registry, cycleSeconds, submissions, leader, backlog, admissionWait };
 }

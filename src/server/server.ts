@@ -99,6 +99,7 @@ function coreChoice(o: ServerOptions, config: ClusterConfig) {
     ...(config.gpuSpeeds ? { gpuSpeeds: config.gpuSpeeds } : {}),
     tenants: config.tenants,
     ...(config.scheduling?.usageHalfLifeHours !== undefined ? { usageHalfLifeHours: config.scheduling.usageHalfLifeHours } : {}),
+    ...(config.scheduling?.arrivalsPerCycle !== undefined ? { arrivalsPerCycle: config.scheduling.arrivalsPerCycle } : {}),
     energy: energy.stages,
   };
   return { scheduler: o.scheduler ?? LIVE_DEFAULT_SCHEDULER, placement: o.placement ?? LIVE_DEFAULT_PLACEMENT, options: { ...schedulingOptions(config), ...o.schedulerOptions }, energy, live };
@@ -191,7 +192,10 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
     leaseTtlMs: o.leaseTtlMs ?? 3000,
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     clock: Date.now,
-    onCycle: (seconds) => metrics.cycleSeconds.observe(seconds),
+    onCycle: (seconds) => {
+      metrics.cycleSeconds.observe(seconds);
+      metrics.backlog.set(loop.backlog);
+    },
     onAdmitted: (wait, queue) => metrics.admissionWait.observe({ queue }, wait),
     onError: (e) => {
       const msg = (e as Error).message ?? String(e);

@@ -243,6 +243,8 @@ export interface AppliedPlan {
   readonly nodePower?: readonly { readonly node: string; readonly state: 'off' | 'on' }[];
   /** Plan again by then (ms) even if nothing happens: a deferred job's cheaper hour, a node's suspend time. */
   readonly wakeAt?: number;
+  /** New pending jobs the planner has not taken in yet (server/scheduling/arrivalQueue.ts): plan again soon. */
+  readonly backlog?: number;
 }
 
 /** A node's power transition (store/nodePower.ts says which are allowed from where). */

@@ -36,6 +36,7 @@ import { gpuPower } from '../../core/energy/powerModel.ts';
 import { CONSOLIDATE_DEFAULTS } from '../../core/scheduling/stages/consolidate.ts';
 import { withEnergyStages, type EnergyStageSettings } from '../../core/scheduling/stages/energyStages.ts';
 import type { EnergyPlan, PowerCappedBind } from '../../core/scheduling/stages/stage.ts';
+import { ArrivalQueue } from './arrivalQueue.ts';
 
 /** The open jobs new or changed since the list of the adapter's last cycle, and the ids of those gone. */
 export interface OpenJobChanges {
@@ -67,6 +68,8 @@ export interface LiveAdapterConfig extends LiveInputsConfig {
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
   /** The energy stages around the scheduler (scheduling/energyStages.ts); absent: none. */
   readonly energy?: EnergyStageSettings;
+  /** New pending jobs taken into the core per cycle (arrivalQueue.ts); default 4,000. */
+  readonly arrivalsPerCycle?: number;
 }
 
 export class CoreSchedulerAdapter {
@@ -109,6 +112,8 @@ export class CoreSchedulerAdapter {
   /** The last cycle's open jobs (by identity) and the pending jobs made of them, sorted: reused while the list is the same. */
   private lastOpenJobs: readonly Job[] | null = null;
   private lastPending: PendingJob[] = [];
+  /** New pending jobs not taken into the core yet (at most `arrivalsPerCycle` a cycle). */
+  private readonly arrivals: ArrivalQueue;
 
   constructor(
     schedulerName: string,
@@ -125,6 +130,7 @@ export class CoreSchedulerAdapter {
     const lending = withLending(factory({ rng: Rng.fromSeed(seed), placement, options, ...(lp ? { lp } : {}) }), preemptionSettings(options));
     this.scheduler = live.energy ? withEnergyStages(lending, live.energy) : lending;
     this.inputs = new LiveInputs(live);
+    this.arrivals = new ArrivalQueue(live.arrivalsPerCycle);
   }
 
   /** Builds the adapter, loading the HiGHS LP solver only for schedulers that need one (gavel, las). */
@@ -154,7 +160,7 @@ export class CoreSchedulerAdapter {
     const snapshot = this.translate(s, nowMs, changes);
     this.unsettle(s.openJobs, changes);
     const plan = this.scheduler.cycle(snapshot);
-    return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s) };
+    return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s), ...(this.arrivals.size ? { backlog: this.arrivals.size } : {}) };
   }
 
   translate(s: StoreSnapshot, nowMs: number, changes?: OpenJobChanges): SchedulerSnapshot {
@@ -193,7 +199,11 @@ export class CoreSchedulerAdapter {
     // every open job is walked and the pending ones sorted (a cycle at 100,000 pending jobs did
     // that every time).
     const samePending = this.lastOpenJobs !== null && (s.openJobs === this.lastOpenJobs || changes !== undefined);
-    const pending: PendingJob[] = !samePending ? [] : s.openJobs === this.lastOpenJobs || !changes ? this.lastPending : this.pendingAfter(changes, models, modelsKey);
+    let pending: PendingJob[] = !samePending ? [] : s.openJobs === this.lastOpenJobs || !changes ? this.lastPending : this.pendingAfter(changes, models, modelsKey);
+    // Arrivals wait in their queue only between cycles that bring the pending jobs up to date; a
+    // cycle that walks every open job takes them all in.
+    if (samePending) pending = this.takeArrivals(pending, models, modelsKey);
+    else this.arrivals.clear();
     const seen = new Set<string>();
     const waiting = new Set<string>();
     /** Tenants of the jobs that hold resources (their usage accrues). */
@@ -287,9 +297,16 @@ export class CoreSchedulerAdapter {
   private pendingAfter(changes: OpenJobChanges, models: readonly string[], modelsKey: string): PendingJob[] {
     const touched = new Set<string>(changes.removed);
     const added: PendingJob[] = [];
+    for (const id of changes.removed) this.arrivals.drop(id);
     for (const job of changes.upserts) {
       touched.add(job.id);
+      this.arrivals.drop(job.id);
       if (job.state !== 'pending') continue;
+      // New to the core's pending jobs: taken in by takeArrivals, this cycle or a later one.
+      if (!this.pendingJobs.has(job.id)) {
+        this.arrivals.hold(job);
+        continue;
+      }
       const known = this.byJob.get(job);
       const spec = known?.spec ?? this.coreSpec(job, models, modelsKey);
       const made = known?.pending ?? this.pendingJob(job, spec);
@@ -301,6 +318,20 @@ export class CoreSchedulerAdapter {
     if (touched.size === 0) return this.lastPending;
     added.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
     return spliceSorted(this.lastPending, touched, added);
+  }
+
+  /** `pending` (sorted by id) with this cycle's share of the arrivals merged in. */
+  private takeArrivals(pending: PendingJob[], models: readonly string[], modelsKey: string): PendingJob[] {
+    const taken = this.arrivals.take();
+    if (taken.length === 0) return pending;
+    const added = taken.map((job) => {
+      const spec = this.byJob.get(job)?.spec ?? this.coreSpec(job, models, modelsKey);
+      const made = this.pendingJob(job, spec);
+      this.byJob.set(job, { models: modelsKey, spec, pending: made });
+      return made;
+    });
+    added.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
+    return spliceSorted(pending, new Set(), added);
   }
 
   /**
