@@ -66,8 +66,10 @@ export interface VersionRange {
   readonly to: number;
 }
 
-/** Taken version ranges kept at most (each gap between two is a statement of the refresh). */
+/** Taken version ranges kept at most. */
 const MAX_TAKEN = 1024;
+/** Taken ranges a read skips at most (each gap between two is a statement). */
+const MAX_GAPS = 16;
 
 type Versioned = JobRow & { version: number | string };
 /** What a read changed: jobs new or changed, and ids no longer open. */
@@ -91,7 +93,7 @@ export class OpenJobsMirror {
   /** Every read and write of the mirror after those begun before it: an older delta applied after a newer one would bring back old rows. */
   private readonly turns = new InTurn();
   /** Version ranges [from, to) whose every row the mirror holds as written (tookReasons): not read again. */
-  private taken: { from: number; to: number }[] = [];
+  private taken: { from: number; to: number; rows: number }[] = [];
   /** What each refresh changed, for readers of an older list (openJobIndex.ts openJobChanges). */
   private readonly log = new ChangeLog();
 
@@ -125,7 +127,7 @@ export class OpenJobsMirror {
         shown.estimatedStart = w.estimatedStart;
         this.versions.set(w.id, w.version);
       }
-      if (range && this.watermark !== null && range.to > this.watermark) this.take(range);
+      if (range && this.watermark !== null && range.to > this.watermark) this.take(range, written.length);
     });
   }
 
@@ -143,7 +145,7 @@ export class OpenJobsMirror {
       if (watermark === null) return; // the first read takes every open job
       const change: Change = { upserts: [], removed: [] };
       for (const { job, version } of made) if (version >= watermark && !this.versions.has(job.id)) this.put(job, version, change);
-      if (range && range.to > watermark) this.take(range);
+      if (range && range.to > watermark) this.take(range, made.length);
       this.publish(false, change);
     });
   }
@@ -155,11 +157,13 @@ export class OpenJobsMirror {
     return parts.length === 1 ? (parts[0] as Versioned[]) : parts.flat();
   }
 
-  /** Adds a taken range, joined to one it touches; past MAX_TAKEN ranges the oldest is read again. */
-  private take(range: VersionRange): void {
+  /** Adds a taken range of `rows` rows, joined to one it touches; past MAX_TAKEN ranges the oldest is read again. */
+  private take(range: VersionRange, rows: number): void {
     const last = this.taken[this.taken.length - 1];
-    if (last && last.to === range.from) last.to = range.to;
-    else this.taken.push({ from: range.from, to: range.to });
+    if (last && last.to === range.from) {
+      last.to = range.to;
+      last.rows += rows;
+    } else this.taken.push({ from: range.from, to: range.to, rows });
     if (this.taken.length > MAX_TAKEN) this.taken.shift();
   }
 
@@ -216,8 +220,12 @@ export class OpenJobsMirror {
   private gaps(end: number): [number, number][] {
     let from = this.watermark ?? 0;
     this.taken = this.taken.filter((r) => r.to > from).sort((a, b) => a.from - b.from);
+    // Each gap is a statement: past MAX_GAPS, only the ranges of the most rows are skipped (the
+    // others' rows are read again, harmlessly). Submissions one by one, each its own range on
+    // PostgreSQL (a transaction id), made a read of hundreds of statements.
+    const skipped = this.taken.length <= MAX_GAPS ? this.taken : [...this.taken].sort((a, b) => b.rows - a.rows).slice(0, MAX_GAPS).sort((a, b) => a.from - b.from);
     const out: [number, number][] = [];
-    for (const r of this.taken) {
+    for (const r of skipped) {
       if (r.from > from) out.push([from, Math.min(r.from, end)]);
       from = Math.max(from, r.to);
     }

@@ -298,18 +298,23 @@ export class SqlStore implements Store {
   }
 
   /**
-   * A transaction whose only writes to jobs are the inserts it notes in `made`; once it commits,
-   * the open-jobs mirror takes those jobs in without reading them back (OpenJobsMirror
-   * tookInserts). On SQLite (one writer) every row at a version the transaction gave is then one
-   * of them, and that range is skipped by the mirror's next read, unless some version in it is
-   * not one of `made`'s (a service's job, written and changed otherwise): then the rows are read
-   * back as before. On PostgreSQL nothing is handed over.
+   * A transaction whose only writes to jobs are the inserts it notes in `made` (submissions
+   * without a service: `made` stays empty otherwise); once it commits, the open-jobs mirror takes
+   * those jobs in without reading them back (OpenJobsMirror tookInserts), and the versions the
+   * transaction gave are skipped by the mirror's next read: on SQLite (one writer) the range
+   * between the watermarks before and after, when `made` has a row at each of its versions; on
+   * PostgreSQL the transaction's id, which every row it wrote carries.
    */
-  private async insertingTx<T>(fn: (db: SqlDb, made: InsertedJob[] | null) => Promise<T>): Promise<T> {
-    if (this.db.dialect !== 'sqlite') return this.db.tx((db) => fn(db, null));
+  private async insertingTx<T>(fn: (db: SqlDb, made: InsertedJob[]) => Promise<T>): Promise<T> {
     const made: InsertedJob[] = [];
     let range: VersionRange | null = null;
     const result = await this.db.tx(async (db) => {
+      if (db.dialect === 'postgres') {
+        const out = await fn(db, made);
+        const x = made[0]?.version;
+        if (x !== undefined && made.every((m) => m.version === x)) range = { from: x, to: x + 1 };
+        return out;
+      }
       const from = await readVersionWatermark(db, 'jobs');
       const out = await fn(db, made);
       const to = await readVersionWatermark(db, 'jobs');
