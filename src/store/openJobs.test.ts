@@ -178,9 +178,14 @@ test(`the jobs a server submits are taken into its mirror without a read back, a
     stats.reset();
     const jobs = (await a.submit('default', { ...spec('burst'), array: 3_000 }, null, 2000)).jobs;
     const single = (await a.submit('default', spec('single'), 'key-1', 2001)).jobs;
+    // Cancelled before the next snapshot: the cancel is read after the hand-over, and wins.
+    const gone = (await a.submit('default', spec('gone'), null, 2002)).jobs[0]?.id ?? '';
+    await a.cancel(gone, 'default', 2003);
+    stats.reset();
     const first = await a.snapshot();
-    assert.equal(rowsRead(), 0, 'no job row or spec read back');
+    assert.equal(rowsRead(), 1, 'no job row or spec read back but the cancelled one');
     assert.equal(first.openJobs.length, 3_002);
+    assert.ok(!first.openJobs.some((j) => j.id === gone));
     assert.ok(first.openJobs.some((j) => j.id === single[0]?.id));
     // Changed since (here and by another server): those rows are read.
     await a.cancel(jobs[7]?.id ?? '', 'default', 2100);
