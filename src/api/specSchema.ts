@@ -155,7 +155,7 @@ export const JobSpecSchema = Type.Object(
       'x-message': `${DURATION_MESSAGE}, more than 0 and at most 365 days`,
       description: 'running time over all attempts: seconds, or "30m", "2h", "1d", "HH:MM:SS", "D-HH:MM:SS" (at most 365 days); at the limit the job ends `timeout`',
     })),
-    jobType: Type.Optional(name('must be a name: 1-63 letters, digits, "-", "_" or "."', { description: 'label for similar jobs whose run times correct the declared limit; default: the name' })),
+    jobType: Type.Optional(name('must be a name: 1-63 letters, digits, "-", "_" or "."', { description: "label for similar jobs whose run times correct the declared limit; default: the name (an array's elements: the array's name)" })),
     gpuSpeeds: Type.Optional(Type.Unsafe<Record<string, number>>({
       type: 'object',
       propertyNames: { pattern: NAME_PATTERN, 'x-message': 'not a GPU model name' },

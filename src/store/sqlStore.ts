@@ -1727,9 +1727,13 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
   return out;
 }
 
-/** The job a submission makes for its element i: the spec itself, or an array's element (`name-i`, arrayIndex i). */
+/**
+ * The job a submission makes for its element i: the spec itself, or an array's element (`name-i`,
+ * arrayIndex i, of the array's job type: its run times teach the history of its siblings, not
+ * one type of its own each).
+ */
 function arrayElement(spec: JobSpec, i: number): JobSpec {
-  return spec.array === 1 ? spec : ({ ...spec, name: `${spec.name}-${i}`, array: 1, arrayIndex: i } as JobSpec);
+  return spec.array === 1 ? spec : ({ ...spec, name: `${spec.name}-${i}`, array: 1, arrayIndex: i, jobType: spec.jobType ?? spec.name } as JobSpec);
 }
 
 /** Appends a new job's task rows (Q.insertTasks' six parameters each, indices across its groups) to `out`. */

@@ -58,6 +58,15 @@ test('speeds, declared limits and job types reach the core; a model of speed 0 c
   assert.deepEqual(spec(limited.id)?.throughput, { A100: 0, H100: 1 });
   assert.equal(spec(limited.id)?.timeLimitSeconds, 7200);
   assert.equal(spec(limited.id)?.jobType, 'bert');
+  // An array's elements are of its job type (the array's name, or its own jobType): siblings teach each other's limits.
+  const sweep = parseJobSpec({ name: 'sweep', array: 3, tasks: [{ gpus: 1, command: 'x' }] });
+  const typed = parseJobSpec({ name: 'typed', array: 2, jobType: 'resnet', tasks: [{ gpus: 1, command: 'x' }] });
+  if (!sweep.ok || !typed.ok) throw new Error('bad spec');
+  const elements = [...(await store.submit('t', sweep.spec, null, 1000)).jobs, ...(await store.submit('t', typed.spec, null, 1000)).jobs];
+  const arrays = adapter.translate(await store.snapshot(), 10_000).pending;
+  assert.deepEqual(elements.map((e) => arrays.find((p) => p.spec.id === e.id)?.spec.jobType), ['sweep', 'sweep', 'sweep', 'resnet', 'resnet']);
+  assert.deepEqual(elements.map((e) => e.name), ['sweep-0', 'sweep-1', 'sweep-2', 'typed-0', 'typed-1']);
+  for (const e of elements) await store.cancel(e.id, 't', 1100);
   // tide puts the job on the H100 node (the faster), and never the speed-0 one on A100.
   const plan = adapter.plan(await store.snapshot(), 10_000);
   const where = new Map(plan.binds.map((b) => [b.jobId, b.tasks[0]?.node]));
