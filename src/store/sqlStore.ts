@@ -1242,22 +1242,25 @@ export class SqlStore implements Store {
     return (await this.db.all<EventRow>(sql, params)).map(eventFromRow);
   }
 
+  /**
+   * Reads outside a transaction (on SQLite they go ahead of queued writes): a finished job and its
+   * tasks no longer change. In a transaction they waited behind a burst's writes, in the cycle's time.
+   */
   async finishedRuns(after: FinishedCursor | null, limit: number): Promise<FinishedRun[]> {
-    return this.db.tx(async (db) => {
-      const rows = after === null ? (await db.all<JobRow>(Q.finishedLatest, [limit])).reverse() : await db.all<JobRow>(Q.finishedAfter, [after.finishedAt, Number(after.id), limit]);
-      const first = new Map<number, FirstTaskRow>();
-      for (let i = 0; i < rows.length; i += 500) {
-        const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
-        for (const t of await db.all<FirstTaskRow>(Q.firstTasksOf(ids.length), ids)) first.set(Number(t.job_id), t);
-      }
-      return rows.map((r) => {
-        const job = jobFromRow(r);
-        const t = first.get(Number(r.id));
-        const last = t && t.started_at !== null && t.finished_at !== null ? Math.max(0, Number(t.finished_at) - Number(t.started_at)) / 1000 : 0;
-        const gpu = t ? (JSON.parse(t.gpus) as number[])[0] : undefined;
-        const model = gpu !== undefined && t?.node_gpus ? ((JSON.parse(t.node_gpus) as { index: number; model: string }[]).find((g) => g.index === gpu)?.model ?? null) : null;
-        return { id: job.id, spec: job.spec, finishedAt: Number(r.finished_at), runSeconds: job.runSeconds + last, model };
-      });
+    const db = this.db;
+    const rows = after === null ? (await db.all<JobRow>(Q.finishedLatest, [limit])).reverse() : await db.all<JobRow>(Q.finishedAfter, [after.finishedAt, Number(after.id), limit]);
+    const first = new Map<number, FirstTaskRow>();
+    for (let i = 0; i < rows.length; i += 500) {
+      const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
+      for (const t of await db.all<FirstTaskRow>(Q.firstTasksOf(ids.length), ids)) first.set(Number(t.job_id), t);
+    }
+    return rows.map((r) => {
+      const job = jobFromRow(r);
+      const t = first.get(Number(r.id));
+      const last = t && t.started_at !== null && t.finished_at !== null ? Math.max(0, Number(t.finished_at) - Number(t.started_at)) / 1000 : 0;
+      const gpu = t ? (JSON.parse(t.gpus) as number[])[0] : undefined;
+      const model = gpu !== undefined && t?.node_gpus ? ((JSON.parse(t.node_gpus) as { index: number; model: string }[]).find((g) => g.index === gpu)?.model ?? null) : null;
+      return { id: job.id, spec: job.spec, finishedAt: Number(r.finished_at), runSeconds: job.runSeconds + last, model };
     });
   }
 
