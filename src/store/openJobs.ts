@@ -140,14 +140,14 @@ export class OpenJobsMirror {
    * back, row by row and spec by spec, by the next snapshots: 2-5 s of the request thread, in
    * the cycle that took them in. They join the list at the next read, before the rows it reads
    * (a cancel since is one of those): making the list of 100,000 open jobs anew for each
-   * submission's transaction had halved submissions/s.
+   * submission's transaction had halved submissions/s. Not in turn with reads (a submission
+   * does not wait for a snapshot's read): a read begun before reads these rows itself, and the
+   * next passes over them as held.
    */
-  tookInserts(made: readonly InsertedJob[], range: VersionRange | null): Promise<void> {
-    return this.turns.run(() => {
-      if (this.watermark === null) return; // the first read takes every open job
-      this.inserted.push(made);
-      if (range && range.to > this.watermark) this.take(range, made.length);
-    });
+  tookInserts(made: readonly InsertedJob[], range: VersionRange | null): void {
+    if (this.watermark === null) return; // the first read takes every open job
+    this.inserted.push(made);
+    if (range && range.to > this.watermark) this.take(range, made.length);
   }
 
   /** Takes in the jobs handed over since the last read; one the mirror has read past (it holds the row, or saw it leave) is left as the mirror has it. */

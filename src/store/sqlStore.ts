@@ -322,7 +322,7 @@ export class SqlStore implements Store {
       if (to > from && versions.size === to - from && made.every((m) => m.version >= from && m.version < to)) range = { from, to };
       return out;
     });
-    if (made.length) await this.openJobs.tookInserts(made, range);
+    if (made.length) this.openJobs.tookInserts(made, range);
     return result;
   }
 
