@@ -33,8 +33,9 @@ for (const [name, make] of [
     await sleep(200);
     assert.deepEqual(t.pids(runId), []);
     t.release(runId);
-    // The env -i daemon escapes the environ scan: clean it up by its command line.
-    spawn('pkill', ['-f', '^sleep 301$']);
+    // The env -i daemon escapes the environ scan: clean it up by its command line, before the
+    // next test starts its own (a late pkill killed that one, and the cgroup saw one daemon).
+    await new Promise((r) => spawn('pkill', ['-f', '^sleep 301$']).on('exit', r));
   });
 }
 
