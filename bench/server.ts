@@ -81,7 +81,7 @@ const READ_RATE = count('read-rate', 30);
 const CONCURRENCY = count('concurrency', 16);
 const TICK_MS = count('tick-ms', 1000);
 const SETTLE_S = count('settle-seconds', 600);
-const ARRIVALS_PER_CYCLE = values['arrivals-per-cycle'] === undefined ? null : count('arrivals-per-cycle', 0);
+const ARRIVALS_PER_CYCLE = values['arrivals-per-cycle'] === undefined ? null : count('arrivals-per-cycle', 0) || usageError(SCRIPT, '--arrivals-per-cycle must be a positive integer');
 const GPUS_PER_NODE = 8;
 /** Node models by position: half H100, a quarter A100, an eighth each L40S and A10G. */
 const MODELS = ['H100', 'H100', 'H100', 'H100', 'A100', 'A100', 'L40S', 'A10G'] as const;
