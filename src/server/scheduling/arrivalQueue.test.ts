@@ -13,7 +13,7 @@ import { SchedulingLoop } from '../loop.ts';
 import { ArrivalQueue } from './arrivalQueue.ts';
 import { ThreadedPlanner } from './plannerThread.ts';
 
-const job = (id: number, priority: number, createdAt: number): Job => ({ id: String(id), createdAt, spec: { priority } }) as unknown as Job;
+const job = (id: number, priority: number, createdAt: number, tenant = 'a'): Job => ({ id: String(id), tenant, createdAt, spec: { priority } }) as unknown as Job;
 
 function cpuJob(name: string, priority = 0): JobSpec {
   const r = parseJobSpec({ name, priority, tasks: [{ replicas: 1, gpus: 0, cpu: 1, memory: '1Gi', command: 'true' }] });
@@ -32,6 +32,19 @@ test('the arrival queue hands out at most its share a cycle: highest priority fi
   assert.equal(q.size, 0);
   assert.deepEqual(q.take(), []);
   assert.throws(() => new ArrivalQueue(0), /positive integer/);
+});
+
+test("at one priority the tenants take turns: another tenant's job waits one cycle behind a tenant's burst, not the whole burst; a higher priority still goes first", () => {
+  const q = new ArrivalQueue(4);
+  for (let i = 0; i < 10; i++) q.hold(job(i, 0, 100 + i, 'bulk'));
+  q.hold(job(20, 0, 500, 'small'));
+  q.hold(job(21, 0, 501, 'small'));
+  q.hold(job(22, 0, 502, 'other'));
+  assert.deepEqual(q.take().map((j) => j.id), ['0', '20', '22', '1'], "each tenant's oldest, oldest tenant head first, then round two");
+  q.hold(job(30, 7, 900, 'bulk'));
+  assert.deepEqual(q.take().map((j) => j.id), ['30', '21', '2', '3'], 'the higher priority first, then the turn goes on');
+  assert.deepEqual(q.take().map((j) => j.id), ['4', '5', '6', '7']);
+  assert.deepEqual(q.take().map((j) => j.id).sort(), ['8', '9']);
 });
 
 test('the scheduler thread takes in a burst over several cycles, the most urgent first, reports what waits, and binds every job once', async () => {
