@@ -55,17 +55,13 @@ export class ArrivalQueue {
     while (taken.length < this.perCycle) {
       // The next job: highest priority, then the tenant that has had the fewest taken, then the oldest.
       let best: { list: Job[]; next: number } | undefined;
-      let bestJob: Job | undefined;
       for (const h of heads) {
         const job = h.list[h.next];
-        if (job !== undefined && (!best || !bestJob || comesFirst(job, h.next, bestJob, best.next))) {
-          best = h;
-          bestJob = job;
-        }
+        const ahead = best?.list[best.next];
+        if (job !== undefined && (!best || !ahead || comesFirst(job, h.next, ahead, best.next))) best = h;
       }
-      if (!best || !bestJob) break;
-      taken.push(bestJob);
-      best.next++;
+      if (!best) break;
+      taken.push(best.list[best.next++] as Job);
     }
     for (const job of taken) this.held.delete(job.id);
     return taken;

@@ -266,11 +266,10 @@ export class CoreSchedulerAdapter {
       running.push(r);
     }
     for (const id of this.running.keys()) if (!seen.has(id)) this.running.delete(id);
-    const byId = (a: { spec: CoreJob }, b: { spec: CoreJob }): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
-    running.sort(byId);
+    running.sort(byJobId);
     if (!samePending) {
       for (const id of this.pendingJobs.keys()) if (!waiting.has(id)) this.pendingJobs.delete(id);
-      pending.sort(byId);
+      pending.sort(byJobId);
     }
     this.lastOpenJobs = s.openJobs;
     this.lastPending = pending;
@@ -307,16 +306,12 @@ export class CoreSchedulerAdapter {
         this.arrivals.hold(job);
         continue;
       }
-      const known = this.byJob.get(job);
-      const spec = known?.spec ?? this.coreSpec(job, models, modelsKey);
-      const made = known?.pending ?? this.pendingJob(job, spec);
-      this.byJob.set(job, { models: modelsKey, spec, pending: made });
-      added.push(made);
+      added.push(this.pendingOf(job, models, modelsKey));
     }
     const stillPending = new Set<string>(added.map((p) => p.spec.id));
     for (const id of touched) if (!stillPending.has(id)) this.pendingJobs.delete(id);
     if (touched.size === 0) return this.lastPending;
-    added.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
+    added.sort(byJobId);
     return spliceSorted(this.lastPending, touched, added);
   }
 
@@ -324,14 +319,17 @@ export class CoreSchedulerAdapter {
   private takeArrivals(pending: PendingJob[], models: readonly string[], modelsKey: string): PendingJob[] {
     const taken = this.arrivals.take();
     if (taken.length === 0) return pending;
-    const added = taken.map((job) => {
-      const spec = this.byJob.get(job)?.spec ?? this.coreSpec(job, models, modelsKey);
-      const made = this.pendingJob(job, spec);
-      this.byJob.set(job, { models: modelsKey, spec, pending: made });
-      return made;
-    });
-    added.sort((a, b) => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0));
+    const added = taken.map((job) => this.pendingOf(job, models, modelsKey)).sort(byJobId);
     return spliceSorted(pending, new Set(), added);
+  }
+
+  /** The pending job a store job makes (its object's, while it is the same object), remembered with its spec. */
+  private pendingOf(job: Job, models: readonly string[], modelsKey: string): PendingJob {
+    const known = this.byJob.get(job);
+    const spec = known?.spec ?? this.coreSpec(job, models, modelsKey);
+    const made = known?.pending ?? this.pendingJob(job, spec);
+    this.byJob.set(job, { models: modelsKey, spec, pending: made });
+    return made;
   }
 
   /**
@@ -579,6 +577,9 @@ export class CoreSchedulerAdapter {
     };
   }
 }
+
+/** The core's order of pending and running jobs: by job id. */
+const byJobId = (a: { spec: CoreJob }, b: { spec: CoreJob }): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
 
 /**
  * `list` (sorted by id) without the jobs whose ids are in `drop`, with `added` (sorted by id)
