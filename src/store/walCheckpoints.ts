@@ -133,7 +133,8 @@ export class WalCheckpoints {
       w.on('message', (m: { seq: number; log?: number; checkpointed?: number; error?: string }) => {
         const p = this.waiting.get(m.seq);
         this.waiting.delete(m.seq);
-        if (this.waiting.size === 0) w.unref();
+        // Let go between passes, but never once close() holds it for the exit it waits for.
+        if (this.waiting.size === 0 && !this.closing) w.unref();
         if (m.error !== undefined) p?.reject(new Error(m.error));
         else p?.resolve({ log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 });
       });
