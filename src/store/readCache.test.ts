@@ -22,6 +22,30 @@ test('ReadCache keeps a value for its TTL, drops it on invalidate, and keeps no 
   assert.equal(await new ReadCache<number>(0).get(read), 4);
 });
 
+test('ReadCache: callers that miss while a read is under way share it, but not across an invalidation', async () => {
+  const c = new ReadCache<number>(60_000);
+  let reads = 0;
+  const releases: (() => void)[] = [];
+  const read = (): Promise<number> => {
+    const n = ++reads;
+    return new Promise<number>((r) => releases.push(() => r(n)));
+  };
+  const together = [c.get(read), c.get(read), c.get(read)];
+  assert.equal(reads, 1, 'one read for three callers');
+  c.invalidate();
+  const after = c.get(read);
+  assert.equal(reads, 2, 'a caller after the invalidation does not join the older read');
+  for (const r of releases) r();
+  assert.deepEqual(await Promise.all(together), [1, 1, 1]);
+  assert.equal(await after, 2);
+  assert.equal(await c.get(read), 2, 'the newer read is kept');
+  assert.equal(reads, 2);
+  // A failed read is not kept and not shared with the next caller.
+  const failing = new ReadCache<number>(60_000);
+  await assert.rejects(failing.get(() => Promise.reject(new Error('down'))), /down/);
+  assert.equal(await failing.get(async () => 7), 7);
+});
+
 test('the store reads queues, tenants and the nodes version once, and again after its own change', async () => {
   const sqlite = storeFactories().find((f) => f.name === 'memory');
   if (!sqlite) throw new Error('no memory factory');
