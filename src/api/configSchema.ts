@@ -29,13 +29,24 @@ const gpus = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 export { QuotaSchema };
 const quota = (description: string) => nullableQuota(description, 'must be a non-negative integer up to 2^53, or a map of GPU model to one');
 
+function MaxSubmitJobs() {
+  return Type.Integer({ minimum: 0, maximum: 1e9, 'x-message': 'must be a non-negative integer', description: "the most open (pending, admitted, running or preempted) jobs a tenant may have; a submission past it is a 429 (Slurm's MaxSubmitJobs; default 250000)" });
+}
+
 export const TenantConfigSchema = Type.Object(
   {
     name: Type.String({ pattern: TENANT_NAME_PATTERN, 'x-message': 'required, lowercase letters, digits, - and _' }),
     tokens: nullable(Type.Array(Type.String({ minLength: 8, 'x-message': 'must be a string of at least 8 characters' })), { 'x-message': 'must be a list' }),
     weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e6, 'x-message': 'must be a number above 0, up to 1000000', description: 'fair-share weight (default 1)' })),
+    maxSubmitJobs: Type.Optional(MaxSubmitJobs()),
   },
-  { additionalProperties: false, 'x-message': 'must be a map with name, tokens, weight' },
+  { additionalProperties: false, 'x-message': 'must be a map with name, tokens, weight, maxSubmitJobs' },
+);
+
+/** The `limits:` section: defaults of every tenant's limits. */
+export const LimitsConfigSchema = Type.Object(
+  { maxSubmitJobs: Type.Optional(MaxSubmitJobs()) },
+  { additionalProperties: false, 'x-message': 'must be a map with maxSubmitJobs' },
 );
 
 export const QueueConfigSchema = Type.Object(
@@ -207,8 +218,9 @@ export const ClusterConfigSchema = Type.Object(
     power: nullable(PowerConfigSchema, { 'x-message': 'must be a map with gpus, node', description: "power figures over the built-in model (src/core/energy/powerModel.ts)" }),
     energy: nullable(EnergyConfigSchema, { 'x-message': 'must be a map with tariff, carbon, pue, gpuHourYuan, utcOffsetHours' }),
     budgets: nullable(Type.Array(BudgetConfigSchema), { 'x-message': 'must be a list of {tenant, period, gpuHours?, kwh?, yuan?}' }),
+    limits: nullable(LimitsConfigSchema, { 'x-message': 'must be a map with maxSubmitJobs' }),
   },
-  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets' },
+  { additionalProperties: false, 'x-message': 'must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets, limits' },
 );
 
 export type ClusterConfigDocument = Static<typeof ClusterConfigSchema>;

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   unsatisfiable: { status: 422, exit: 2, summary: 'no node of the cluster could run the job even empty; `fields` names the task field (e.g. tasks[0].gpus)' },
   payload_too_large: { status: 413, exit: 2, summary: 'the request body is over the limit' },
   unsupported_media_type: { status: 415, exit: 2, summary: 'send application/json or application/yaml' },
+  too_many_jobs: { status: 429, exit: 8, summary: "the tenant has as many open jobs as its limit (maxSubmitJobs) allows: submit again once some have ended" },
   not_leader: { status: 503, exit: 6, summary: 'this server is not the leader for this operation' },
   unavailable: { status: 503, exit: 6, summary: 'the server cannot reach its database' },
   internal: { status: 500, exit: 1, summary: 'a bug: see the server log' },

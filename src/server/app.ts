@@ -33,6 +33,7 @@ import { isService, registerServiceRoutes, serviceStatus } from './services/rout
 import { queueLoans } from './services/loans.ts';
 import { registerUsageRoutes } from './usage/routes.ts';
 import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
+import { DEFAULT_MAX_SUBMIT_JOBS, SubmitLimits } from './submitLimits.ts';
 
 /** The most a log read takes from an agent: its chunk (1 MiB) and room for multi-byte characters. */
 const MAX_AGENT_ANSWER = 4 * 1024 * 1024 + 1024;
@@ -59,6 +60,8 @@ export interface AppOptions {
   readonly prices?: EnergyPrices;
   /** Agents' waits for new work (nodeWakeups.ts), shared with the loop that binds; default: this app's own. */
   readonly wakeups?: NodeWakeups;
+  /** Each tenant's open-job limit (submitLimits.ts; config maxSubmitJobs); default DEFAULT_MAX_SUBMIT_JOBS for all. */
+  readonly maxSubmitJobs?: (tenant: string) => number | null;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -136,6 +139,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerWhatIfRoutes(app, { store, clock });
   registerIdleRoutes(app, { store, clock, config: o.idle ?? DEFAULT_IDLE_CONFIG });
   const submissionCheck = new SubmissionCheck(store);
+  const submitLimits = new SubmitLimits(store, o.maxSubmitJobs ?? (() => DEFAULT_MAX_SUBMIT_JOBS));
   const wakeups = o.wakeups ?? new NodeWakeups();
   // Held waits are answered before the server stops listening, so a close does not wait out their timeouts.
   app.addHook('preClose', async () => wakeups.close());
@@ -213,10 +217,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     if (!queueOpenTo(queue, tenant, tenantNames)) throw new ApiError('forbidden', `queue "${queue.name}" is not open to tenant ${tenant}`, [{ path: 'queue', message: `not open to tenant ${tenant}` }]);
     const problem = await submissionCheck.problem(parsed.spec);
+    await submitLimits.refresh(tenant);
     const key = idempotencyKey(req.headers['idempotency-key'], parsed.clientKey);
-    // A retry of an accepted submission gets its jobs back even if the cluster has shrunk since.
+    // A retry of an accepted submission gets its jobs back even if the cluster has shrunk since, or the tenant reached its limit.
     const result = await store.submit(tenant, parsed.spec, key, clock(), () => {
       if (problem) throw unsatisfiableError(problem);
+      submitLimits.admit(tenant, parsed.spec.array);
     });
     if (result.conflict) {
       throw new ApiError('idempotency_conflict', `idempotency key "${key ?? ''}" was used for a different job spec (job ${result.jobs.map((j) => j.id).join(', ')}): use a new key`, [

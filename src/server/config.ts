@@ -8,6 +8,7 @@
  *     - name: research
  *       tokens: [research-token]
  *       weight: 2            # fair-share weight (default 1)
+ *       maxSubmitJobs: 50000 # the most open jobs it may have; past it a submission is a 429 (Slurm's MaxSubmitJobs)
  *   queues:
  *     - name: default
  *       cohort: research     # queues of one cohort lend each other unused quota (default: cluster)
@@ -40,6 +41,8 @@
  *   energy: {tariff: 0.65, carbon: 536.6, pue: 1.3, gpuHourYuan: {H100: 18}, utcOffsetHours: 8}
  *   budgets:               # per tenant and period (day, week, month, total): docs/energy.md
  *     - {tenant: research, period: month, gpuHours: 100}
+ *   limits:
+ *     maxSubmitJobs: 250000  # every tenant's open-job limit unless it sets its own (default 250000)
  *
  * A queue without `tenants`: one named like a tenant (other than `default`) is that tenant's
  * alone; any other (`default`, the queue of `tide up`, included) is shared by all tenants.
@@ -55,6 +58,7 @@ import { DEFAULT_PRICES, type EnergyPrices } from '../core/energy/pricing.ts';
 import type { Budget, ModelQuota, QueueConfig } from '../store/store.ts';
 import type { IdleConfigInput } from './idle/idleConfig.ts';
 import { budgetsFromConfig, energyFromConfig } from './usage/config.ts';
+import { DEFAULT_MAX_SUBMIT_JOBS } from './submitLimits.ts';
 import { checkEnergyStagesConfig, liveEnergy, type EnergyStagesConfig, type LiveEnergy } from './scheduling/energyStages.ts';
 
 /** The `scheduling:` section: options of the core scheduler and of its live inputs. */
@@ -76,8 +80,8 @@ export interface SchedulingConfig {
 export interface ClusterConfig {
   readonly adminToken: string | null;
   readonly agentToken: string | null;
-  /** weight: fair-share weight, default 1. */
-  readonly tenants: readonly { readonly name: string; readonly tokens: readonly string[]; readonly weight?: number }[];
+  /** weight: fair-share weight, default 1; maxSubmitJobs: its open-job limit (server/submitLimits.ts), default `limits.maxSubmitJobs`. */
+  readonly tenants: readonly { readonly name: string; readonly tokens: readonly string[]; readonly weight?: number; readonly maxSubmitJobs?: number }[];
   readonly queues: readonly QueueConfig[];
   /** Relative speed per GPU model, over the built-in table (scheduling/gpuSpeeds.ts). */
   readonly gpuSpeeds?: Readonly<Record<string, number>>;
@@ -90,6 +94,13 @@ export interface ClusterConfig {
   readonly energy?: EnergyPrices;
   /** Budgets per tenant and period (`budgets:`), applied at startup like queues. */
   readonly budgets?: readonly Budget[];
+  /** Defaults of every tenant's limits (`limits:`). */
+  readonly limits?: { readonly maxSubmitJobs?: number };
+}
+
+/** The tenant's open-job limit: its own `maxSubmitJobs`, else `limits.maxSubmitJobs`, else DEFAULT_MAX_SUBMIT_JOBS. */
+export function maxSubmitJobsOf(c: ClusterConfig, tenant: string): number {
+  return c.tenants.find((t) => t.name === tenant)?.maxSubmitJobs ?? c.limits?.maxSubmitJobs ?? DEFAULT_MAX_SUBMIT_JOBS;
 }
 
 /** The cluster's power model: the config's `power:` section over the built-in defaults. */
@@ -191,7 +202,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     if (typeof v !== 'string' || v.length < 8) errors.push(`${path}: must be a string of at least 8 characters`);
     return typeof v === 'string' ? v : null;
   };
-  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle', 'power', 'energy', 'budgets'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
+  for (const k of Object.keys(doc)) if (!['adminToken', 'agentToken', 'tenants', 'queues', 'gpuSpeeds', 'scheduling', 'idle', 'power', 'energy', 'budgets', 'limits'].includes(k)) errors.push(`${keyName(k)}: unknown field`);
   // One token, one principal: a token listed twice would belong to whichever is applied last
   // (a tenant's token could become the admin's, or another tenant's).
   const owners = new Map<unknown, string>();
@@ -203,7 +214,13 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   };
   claim(doc['adminToken'], 'adminToken');
   claim(doc['agentToken'], 'agentToken');
-  const tenants: { name: string; tokens: string[]; weight?: number }[] = [];
+  const tenants: { name: string; tokens: string[]; weight?: number; maxSubmitJobs?: number }[] = [];
+  const submitLimit = (v: unknown, path: string): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1e9) return v;
+    errors.push(`${path}: must be a non-negative integer`);
+    return undefined;
+  };
   const tIn = doc['tenants'] ?? [];
   if (!Array.isArray(tIn)) errors.push('tenants: must be a list');
   else
@@ -212,13 +229,14 @@ export function parseConfig(text: string, file: string): ClusterConfig {
         errors.push(`tenants[${i}].name: required, lowercase letters, digits, - and _`);
         return;
       }
-      for (const k of Object.keys(t)) if (!['name', 'tokens', 'weight'].includes(k)) errors.push(`tenants[${i}].${keyName(k)}: unknown field`);
+      for (const k of Object.keys(t)) if (!['name', 'tokens', 'weight', 'maxSubmitJobs'].includes(k)) errors.push(`tenants[${i}].${keyName(k)}: unknown field`);
       const tokens = t['tokens'] ?? [];
       if (!Array.isArray(tokens)) errors.push(`tenants[${i}].tokens: must be a list`);
       else tokens.forEach((tok: unknown, j) => claim(str(tok, `tenants[${i}].tokens[${j}]`), `tenants[${i}].tokens[${j}]`));
       const weight = t['weight'];
       if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > 1e6)) errors.push(`tenants[${i}].weight: must be a number above 0, up to 1000000`);
-      tenants.push({ name: t['name'], tokens: Array.isArray(tokens) ? tokens.filter((x): x is string => typeof x === 'string') : [], ...(typeof weight === 'number' ? { weight } : {}) });
+      const maxSubmitJobs = submitLimit(t['maxSubmitJobs'], `tenants[${i}].maxSubmitJobs`);
+      tenants.push({ name: t['name'], tokens: Array.isArray(tokens) ? tokens.filter((x): x is string => typeof x === 'string') : [], ...(typeof weight === 'number' ? { weight } : {}), ...(maxSubmitJobs !== undefined ? { maxSubmitJobs } : {}) });
     });
   const queues: QueueConfig[] = [];
   const qIn = doc['queues'] ?? [];
@@ -277,6 +295,16 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const agentToken = str(doc['agentToken'], 'agentToken');
   const energy = energyFromConfig(doc['energy'], errors);
   const budgets = budgetsFromConfig(doc['budgets'], errors);
+  const limitsIn = doc['limits'];
+  let limits: { maxSubmitJobs?: number } | undefined;
+  if (limitsIn !== undefined && limitsIn !== null) {
+    if (!isObj(limitsIn)) errors.push('limits: must be a map with maxSubmitJobs');
+    else {
+      for (const k of Object.keys(limitsIn)) if (k !== 'maxSubmitJobs') errors.push(`limits.${keyName(k)}: unknown field (maxSubmitJobs)`);
+      const maxSubmitJobs = submitLimit(limitsIn['maxSubmitJobs'], 'limits.maxSubmitJobs');
+      limits = maxSubmitJobs !== undefined ? { maxSubmitJobs } : {};
+    }
+  }
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
   // The schema has checked the idle section whole (configSchema.ts IdleConfigSchema).
   const idle = isObj(doc['idle']) ? (doc['idle'] as IdleConfigInput) : undefined;
@@ -291,6 +319,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     ...(power ? { power } : {}),
     ...(energy ? { energy } : {}),
     ...(budgets.length ? { budgets } : {}),
+    ...(limits ? { limits } : {}),
   };
 }
 

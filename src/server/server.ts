@@ -11,7 +11,7 @@ import { openStore } from '../store/sqlStore.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import { hashToken } from './auth.ts';
-import { EMPTY_CONFIG, energyStagesOf, schedulingOptions, type ClusterConfig } from './config.ts';
+import { EMPTY_CONFIG, energyStagesOf, maxSubmitJobsOf, schedulingOptions, type ClusterConfig } from './config.ts';
 import { NodePower, nodePowerMetrics } from './power/nodePower.ts';
 import { stageNames } from './scheduling/energyStages.ts';
 import { NodeWakeups } from './nodeWakeups.ts';
@@ -213,6 +213,7 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
     serverId,
     isLeader: () => loop.isLeader,
     onSubmit: () => loop.poke(),
+    maxSubmitJobs: (tenant) => maxSubmitJobsOf(config, tenant),
     ...(o.services?.timeScale !== undefined ? { serviceTimeScale: o.services.timeScale } : {}),
     agentLogKey: (node) => agentLogKey(o.adminToken, node),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,

@@ -1156,6 +1156,10 @@ export class SqlStore implements Store {
     });
   }
 
+  async countOpenJobs(tenant: string): Promise<number> {
+    return Number((await this.db.get<{ n: number | string }>(Q.countOpenJobs, [tenant]))?.n ?? 0);
+  }
+
   /** Runs a write that may change the nodes' version (a registration, a node lost or back), emptying its cache before and after. */
   private async nodesWrite<T>(fn: () => Promise<T>): Promise<T> {
     this.nodesVersions.invalidate();

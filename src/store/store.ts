@@ -364,6 +364,8 @@ export interface Store {
   listNodes(): Promise<NodeInfo[]>;
   /** Changes whenever a node registers (or re-registers) or is lost: a cheap test for caches of listNodes. */
   nodesVersion(): Promise<string>;
+  /** How many jobs the tenant has open (pending, admitted, running or preempted): what its submission limit counts. */
+  countOpenJobs(tenant: string): Promise<number>;
   /** Drains a node (nothing new is placed there; running tasks stay) or makes it ready again. False if unknown or lost. */
   setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean>;
   getNode(id: string): Promise<NodeInfo | null>;

@@ -1,0 +1,76 @@
+/**
+ * Each tenant's open-job limit (submitLimits.ts, config `maxSubmitJobs`), over real HTTP: a
+ * submission past it is a 429 naming the tenant, its limit and its count, refused whole; what
+ * was accepted stays; another tenant submits on; a retry of an accepted submission gets its jobs
+ * back; concurrent submissions never pass the limit; ended jobs free room again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { parseConfig } from './config.ts';
+import { startServer, type RunningServer } from './server.ts';
+import { httpCall } from './testing.ts';
+
+const ADMIN = 'admin-token-limits';
+const HOG = 'hog-token-limits';
+const CALM = 'calm-token-limits';
+let server: RunningServer;
+before(async () => {
+  server = await startServer({
+    dataDir: '/nonexistent',
+    databaseUrl: 'memory:',
+    port: 0,
+    adminToken: ADMIN,
+    agentToken: 'agent-token-limits',
+    // No cycle runs: every job stays open.
+    tickMs: 3_600_000,
+    config: { adminToken: null, agentToken: null, tenants: [{ name: 'hog', tokens: [HOG], maxSubmitJobs: 5 }, { name: 'calm', tokens: [CALM] }], queues: [], limits: { maxSubmitJobs: 1000 } },
+  });
+});
+after(async () => server.close());
+
+const job = (over: Record<string, unknown> = {}) => ({ name: 'j', tasks: [{ gpus: 0, command: 'true' }], ...over });
+const post = (token: string, body: unknown) => httpCall(server.url, 'POST', '/v1/jobs', token, body);
+const openOf = async (token: string): Promise<number> => (await httpCall(server.url, 'GET', '/v1/jobs?limit=1000', token)).json.jobs.filter((j: { state: string }) => ['pending', 'admitted', 'running', 'preempted'].includes(j.state)).length;
+
+test('a submission past the tenant limit is a 429 naming it; the accepted stay, others go on, a retry gets its jobs back', async () => {
+  assert.equal((await post(HOG, job({ array: 3, clientKey: 'first' }))).status, 201);
+  const over = await post(HOG, job({ array: 3 }));
+  assert.equal(over.status, 429, over.text);
+  assert.equal(over.json.error.code, 'too_many_jobs');
+  assert.match(over.json.error.message, /tenant hog has 3 open jobs and a limit of 5 \(maxSubmitJobs\): this submission of 3 would pass it/);
+  assert.deepEqual(over.json.error.fields, [{ path: 'array', message: '3 open + 3 > 5' }]);
+  assert.equal((await post(HOG, job({ array: 2 }))).status, 201, 'up to the limit exactly');
+  assert.equal((await post(HOG, job())).status, 429);
+  assert.equal(await openOf(HOG), 5, 'what was accepted is kept, nothing of the refused');
+  // The retry of an accepted submission is answered with its jobs, at the limit or not.
+  const retry = await post(HOG, job({ array: 3, clientKey: 'first' }));
+  assert.equal(retry.status, 200, retry.text);
+  assert.equal(retry.json.jobs.length, 3);
+  // An admin submitting for the tenant is held to the tenant's limit too.
+  assert.equal((await httpCall(server.url, 'POST', '/v1/jobs?tenant=hog', ADMIN, job())).status, 429);
+  // The other tenant is not held back by the first's limit (its own is limits.maxSubmitJobs).
+  assert.equal((await post(CALM, job({ array: 50 }))).status, 201);
+  assert.equal((await post(CALM, job({ array: 1000 }))).status, 429);
+});
+
+test('submissions at once never pass the limit, and jobs that end free room again', async () => {
+  for (const j of (await httpCall(server.url, 'GET', '/v1/jobs?limit=1000', HOG)).json.jobs) {
+    assert.equal((await httpCall(server.url, 'POST', `/v1/jobs/${j.id}/cancel`, HOG)).status, 200);
+  }
+  // Cancelled jobs are counted until the tenant's count is read again (at most a second later).
+  await new Promise((r) => setTimeout(r, 1100));
+  const answers = await Promise.all(Array.from({ length: 12 }, () => post(HOG, job())));
+  assert.deepEqual(answers.map((a) => a.status).sort(), [...Array<number>(5).fill(201), ...Array<number>(7).fill(429)]);
+  assert.equal(await openOf(HOG), 5);
+});
+
+test('the config refuses a bad limit and names the field', () => {
+  assert.throws(() => parseConfig('tenants:\n  - {name: a, maxSubmitJobs: -1}\nlimits: {maxSubmitJobs: lots, other: 1}\n', 'c.yaml'), (e: Error) => {
+    assert.match(e.message, /tenants\[0\]\.maxSubmitJobs: must be a non-negative integer/);
+    assert.match(e.message, /limits\.maxSubmitJobs: must be a non-negative integer/);
+    assert.match(e.message, /limits\.other/);
+    return true;
+  });
+  const c = parseConfig('tenants:\n  - {name: a, maxSubmitJobs: 7}\n  - {name: b}\nlimits: {maxSubmitJobs: 9}\n', 'c.yaml');
+  assert.deepEqual([c.tenants[0]?.maxSubmitJobs, c.limits?.maxSubmitJobs], [7, 9]);
+});
