@@ -157,6 +157,36 @@ describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
     }
   });
 
+  it('answer a read while every connection for writes is held by a transaction', async () => {
+    const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
+    const db = new PostgresDb(url, 2);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let entered = 0;
+    try {
+      await db.run('CREATE TABLE r (id BIGINT PRIMARY KEY)');
+      await db.run('INSERT INTO r (id) VALUES (1)');
+      // Two transactions hold both connections (as commits stalled behind a log sync would).
+      const txs = [0, 1].map(() => db.tx(async (tx) => {
+        await tx.run('UPDATE r SET id = id WHERE id = 1 AND false');
+        entered++;
+        await held;
+      }));
+      while (entered < 2) await new Promise((r) => setTimeout(r, 5));
+      const write = db.run('INSERT INTO r (id) VALUES (2)');
+      // A read goes on; with one pool it would wait for a transaction to end.
+      const read = await Promise.race([db.all<{ id: number }>('SELECT id FROM r ORDER BY id'), new Promise<'waited'>((r) => setTimeout(() => r('waited'), 2000))]);
+      assert.deepEqual(read, [{ id: 1 }]);
+      release();
+      await Promise.all([...txs, write]);
+      assert.deepEqual(await db.all('SELECT id FROM r ORDER BY id'), [{ id: 1 }, { id: 2 }], 'the write waited for a connection and went in');
+    } finally {
+      release();
+      await db.close();
+      await drop();
+    }
+  });
+
   it('run a prepared SELECT * again after its table gained a column (another server migrated)', async () => {
     const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
     const db = new PostgresDb(url, 1);
