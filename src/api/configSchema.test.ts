@@ -69,7 +69,7 @@ scheduling: {restartSeconds: -1, maxPreemptions: 1.5, usageHalfLifeHours: 0, oth
   ]);
   assert.deepEqual(messages('queues:\n  - {name: q, gpuQuota: 4, nominalQuota: 8}\n'), ['queues[0].nominalQuota: give nominalQuota or gpuQuota, not both']);
   assert.deepEqual(messages('queues:\n  - {name: q, gpuQuota: {H100: 2}}\n'), ['queues[0].gpuQuota: must be a number (per-model quotas go in nominalQuota)']);
-  assert.deepEqual(messages('- a\n'), ['(root): must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets']);
+  assert.deepEqual(messages('- a\n'), ['(root): must be a map with adminToken, agentToken, tenants, queues, gpuSpeeds, scheduling, idle, power, energy, budgets, limits']);
 });
 
 test('the power section: figures over the defaults are accepted; bad ones are named by path', () => {
