@@ -594,25 +594,23 @@ export function spliceSorted(list: readonly PendingJob[], drop: ReadonlySet<stri
     if (i < list.length && (list[i] as PendingJob).spec.id === id) drops.push(i);
   }
   drops.sort((a, b) => a - b);
-  const runs: PendingJob[][] = [];
+  // Filled in place, at its final size: a slice per arrival and their concatenation cost more than the walk.
+  const out = new Array<PendingJob>(list.length - drops.length + added.length);
+  let k = 0;
   let from = 0;
   let d = 0;
   const copyUpTo = (end: number): void => {
-    for (; d < drops.length && (drops[d] as number) < end; d++) {
-      runs.push(list.slice(from, drops[d]));
-      from = (drops[d] as number) + 1;
-    }
-    if (end > from) {
-      runs.push(list.slice(from, end));
-      from = end;
+    for (; from < end; from++) {
+      if (d < drops.length && drops[d] === from) d++;
+      else out[k++] = list[from] as PendingJob;
     }
   };
   for (const p of added) {
     copyUpTo(indexById(list, p.spec.id));
-    runs.push([p]);
+    out[k++] = p;
   }
   copyUpTo(list.length);
-  return ([] as PendingJob[]).concat(...runs);
+  return out;
 }
 
 /**
