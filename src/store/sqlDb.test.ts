@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PostgresDb, SqliteDb } from './sqlDb.ts';
+import { PostgresDb, SqliteDb, type SqlDb } from './sqlDb.ts';
 import { freshPostgresUrl, postgresSkipReason } from './testing.ts';
 
 describe('SQLite connection', () => {
@@ -182,6 +182,19 @@ describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
       assert.deepEqual(await db.all('SELECT id FROM r ORDER BY id'), [{ id: 1 }, { id: 2 }], 'the write waited for a connection and went in');
     } finally {
       release();
+      await db.close();
+      await drop();
+    }
+  });
+
+  it('commit without waiting for the log only the transactions that ask (asyncCommit), and only for themselves', async () => {
+    const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
+    const db = new PostgresDb(url, 1);
+    const setting = (tx: SqlDb) => tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit');
+    try {
+      assert.deepEqual(await db.tx((tx) => setting(tx), { asyncCommit: true }), { synchronous_commit: 'off' });
+      assert.deepEqual(await db.tx((tx) => setting(tx)), { synchronous_commit: 'on' }, 'the same connection, the next transaction: durable again');
+    } finally {
       await db.close();
       await drop();
     }

@@ -32,6 +32,13 @@ export interface TxOptions {
    * transactions side by side on its pool, so there it is a plain transaction.
    */
   readonly urgent?: boolean;
+  /**
+   * PostgreSQL: the commit does not wait for its log to reach the disk (`synchronous_commit =
+   * off` for this transaction): a crash of PostgreSQL may lose the last few hundred ms of such
+   * transactions, each whole or not at all. Only for writes the next report repeats (quiet
+   * heartbeats, cumulative energy counters). SQLite already commits so (synchronous = NORMAL).
+   */
+  readonly asyncCommit?: boolean;
 }
 
 /** `$1`-style SQL as `?` placeholders, with the index of the parameter each `?` takes, in order. */
@@ -355,7 +362,7 @@ export class PostgresDb implements SqlDb {
   exec(script: string): Promise<void> {
     return this.direct.exec(script);
   }
-  async tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (db: SqlDb) => Promise<T>, options?: TxOptions): Promise<T> {
     const client = await this.pool.connect();
     // A checked-out client has no pool listener: a connection dropped mid-transaction (PostgreSQL
     // restarted) would be an unhandled 'error' event that ends the server. Catch it, and drop the
@@ -367,6 +374,7 @@ export class PostgresDb implements SqlDb {
     client.on('error', onError);
     try {
       await client.query('BEGIN');
+      if (options?.asyncCommit === true) await client.query('SET LOCAL synchronous_commit = off');
       const result = await fn(new PgConn(client));
       await client.query('COMMIT');
       return result;

@@ -941,7 +941,7 @@ export class SqlStore implements Store {
       }
       // In arrival order: a node's reports are cumulative, and one not newer than the last applied changes nothing.
       for (const e of energy) await applyEnergy(db, e.node, e.report, e.at, e.prices);
-    });
+    }, { asyncCommit: true });
   }
 
   /**
