@@ -59,6 +59,36 @@ describe('SQLite connection', () => {
     }
   });
 
+  it("lets a reader's next read, asked for as its last one answers, in before a waiting write", async () => {
+    const db = new SqliteDb(':memory:');
+    try {
+      await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+      let release: (() => void) | undefined;
+      const holding = db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (1)');
+        await new Promise<void>((r) => (release = r));
+      });
+      const order: string[] = [];
+      const write = db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (2)');
+        order.push('write');
+      });
+      // A page and then what it needs, as a store method reads: the second read is asked for only once the first answers.
+      const reader = (async () => {
+        const first = await db.all<{ id: number }>('SELECT id FROM t ORDER BY id');
+        order.push(`read ${first.length}`);
+        const second = await db.all<{ id: number }>('SELECT id FROM t ORDER BY id');
+        order.push(`read ${second.length}`);
+      })();
+      while (release === undefined) await new Promise((r) => setImmediate(r));
+      release();
+      await Promise.all([holding, write, reader]);
+      assert.deepEqual(order, ['read 1', 'read 1', 'write'], 'the second read did not wait out the write');
+    } finally {
+      await db.close();
+    }
+  });
+
   it('lets a waiting write in after 32 reads that went ahead of it', async () => {
     const db = new SqliteDb(':memory:');
     try {
