@@ -8,7 +8,9 @@
  * The count is the store's (`countOpenJobs`), read at most once a second per tenant, plus the
  * jobs this server has accepted since that read. Jobs that end in the meantime are counted until
  * the next read, and another server's submissions from the next read on: the limit errs by at
- * most a second of them, and never lets this server's own submissions past it.
+ * most a second of them, and never lets this server's own submissions past it. A submission
+ * refused after it was admitted (a lost race for its client key, a failed statement) is counted
+ * until the next read too: the limit errs on the safe side.
  */
 import { ApiError } from '../api/errors.ts';
 import type { Store } from '../store/store.ts';

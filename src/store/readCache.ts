@@ -10,8 +10,9 @@ export class ReadCache<T> {
   private generation = 0;
   /**
    * The read under way, shared by every caller that misses meanwhile: when the value expired,
-   * sixteen submissions at once made sixteen reads of the same aggregate (on PostgreSQL 13 a
-   * second of a 21-ms statement, the submit phase's costliest). Not shared past an invalidation.
+   * sixteen submissions at once made sixteen reads of the same aggregate (on PostgreSQL, 13
+   * statements a second of 21 ms each: the submit phase's costliest). Not shared past an
+   * invalidation.
    */
   private inFlight: { readonly generation: number; readonly read: Promise<T> } | null = null;
 
