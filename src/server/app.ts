@@ -61,7 +61,7 @@ export interface AppOptions {
   /** Agents' waits for new work (nodeWakeups.ts), shared with the loop that binds; default: this app's own. */
   readonly wakeups?: NodeWakeups;
   /** Each tenant's open-job limit (submitLimits.ts; config maxSubmitJobs); default DEFAULT_MAX_SUBMIT_JOBS for all. */
-  readonly maxSubmitJobs?: (tenant: string) => number | null;
+  readonly maxSubmitJobs?: (tenant: string) => number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -215,12 +215,6 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   claim(doc['adminToken'], 'adminToken');
   claim(doc['agentToken'], 'agentToken');
   const tenants: { name: string; tokens: string[]; weight?: number; maxSubmitJobs?: number }[] = [];
-  const submitLimit = (v: unknown, path: string): number | undefined => {
-    if (v === undefined) return undefined;
-    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1e9) return v;
-    errors.push(`${path}: must be a non-negative integer`);
-    return undefined;
-  };
   const tIn = doc['tenants'] ?? [];
   if (!Array.isArray(tIn)) errors.push('tenants: must be a list');
   else
@@ -235,7 +229,8 @@ export function parseConfig(text: string, file: string): ClusterConfig {
       else tokens.forEach((tok: unknown, j) => claim(str(tok, `tenants[${i}].tokens[${j}]`), `tenants[${i}].tokens[${j}]`));
       const weight = t['weight'];
       if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > 1e6)) errors.push(`tenants[${i}].weight: must be a number above 0, up to 1000000`);
-      const maxSubmitJobs = submitLimit(t['maxSubmitJobs'], `tenants[${i}].maxSubmitJobs`);
+      // The schema has judged it (configSchema.ts MaxSubmitJobs).
+      const maxSubmitJobs = t['maxSubmitJobs'] as number | undefined;
       tenants.push({ name: t['name'], tokens: Array.isArray(tokens) ? tokens.filter((x): x is string => typeof x === 'string') : [], ...(typeof weight === 'number' ? { weight } : {}), ...(maxSubmitJobs !== undefined ? { maxSubmitJobs } : {}) });
     });
   const queues: QueueConfig[] = [];
@@ -295,22 +290,14 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const agentToken = str(doc['agentToken'], 'agentToken');
   const energy = energyFromConfig(doc['energy'], errors);
   const budgets = budgetsFromConfig(doc['budgets'], errors);
-  const limitsIn = doc['limits'];
-  let limits: { maxSubmitJobs?: number } | undefined;
-  if (limitsIn !== undefined && limitsIn !== null) {
-    if (!isObj(limitsIn)) errors.push('limits: must be a map with maxSubmitJobs');
-    else {
-      for (const k of Object.keys(limitsIn)) if (k !== 'maxSubmitJobs') errors.push(`limits.${keyName(k)}: unknown field (maxSubmitJobs)`);
-      const maxSubmitJobs = submitLimit(limitsIn['maxSubmitJobs'], 'limits.maxSubmitJobs');
-      limits = maxSubmitJobs !== undefined ? { maxSubmitJobs } : {};
-    }
-  }
   if (errors.length) throw new UserError(`${file}: ${errors.join('; ')}`);
   // The schema has checked the idle section whole (configSchema.ts IdleConfigSchema).
   const idle = isObj(doc['idle']) ? (doc['idle'] as IdleConfigInput) : undefined;
   // The schema and checkPowerConfig have judged the section: it is taken as it is.
   const powerIn = doc['power'];
   const power = isObj(powerIn) ? withoutNulls(powerIn as PowerConfig) : undefined;
+  // Likewise the limits section (configSchema.ts LimitsConfigSchema).
+  const limits = isObj(doc['limits']) ? (doc['limits'] as { maxSubmitJobs?: number }) : undefined;
   return {
     adminToken, agentToken, tenants, queues,
     ...(speedsIn !== undefined && speedsIn !== null ? { gpuSpeeds } : {}),

@@ -34,20 +34,18 @@ export class SubmitLimits {
 
   constructor(
     private readonly store: Pick<Store, 'countOpenJobs'>,
-    /** The tenant's limit; null: none. */
-    private readonly limitOf: (tenant: string) => number | null,
-    private readonly now: () => number = Date.now,
+    /** The tenant's limit (config.ts maxSubmitJobsOf). */
+    private readonly limitOf: (tenant: string) => number,
   ) {}
 
   /** Reads the tenant's count if it is older than a second; call before `admit`. */
   async refresh(tenant: string): Promise<void> {
-    if (this.limitOf(tenant) === null) return;
     let c = this.counts.get(tenant);
     if (c === undefined) {
       c = { base: 0, at: -Infinity, accepted: 0, reading: null };
       this.counts.set(tenant, c);
     }
-    const t = this.now();
+    const t = Date.now();
     if (t - c.at < COUNT_TTL_MS && t >= c.at) return;
     const entry = c;
     entry.reading ??= (async () => {
@@ -56,7 +54,7 @@ export class SubmitLimits {
       try {
         entry.base = await this.store.countOpenJobs(tenant);
         entry.accepted -= acceptedBefore;
-        entry.at = this.now();
+        entry.at = Date.now();
       } finally {
         entry.reading = null;
       }
@@ -71,7 +69,6 @@ export class SubmitLimits {
    */
   admit(tenant: string, jobs: number): void {
     const limit = this.limitOf(tenant);
-    if (limit === null) return;
     const c = this.counts.get(tenant);
     const open = c === undefined ? 0 : c.base + c.accepted;
     if (open + jobs > limit) {

@@ -150,7 +150,7 @@ export class OpenJobsMirror {
     if (range && range.to > this.watermark) this.take(range, made.length);
   }
 
-  /** Takes in the jobs handed over since the last read; one the mirror has read past (it holds the row, or saw it leave) is left as the mirror has it. */
+  /** Takes in the jobs handed over since the last read (before the first, which reads every row, drops them); one the mirror has read past (it holds the row, or saw it leave) is left as the mirror has it. */
   private takeInserted(change: Change): void {
     const watermark = this.watermark;
     if (watermark !== null) for (const made of this.inserted) for (const { job, version } of made) if (version >= watermark && !this.versions.has(job.id)) this.put(job, version, change);
@@ -249,8 +249,8 @@ export class OpenJobsMirror {
       const rows = full ? await db.all<Versioned>(OPEN_JOBS_Q.all) : await this.readChanged(db);
       if (full) this.taken = [];
       const change: Change = { upserts: [], removed: [] };
-      if (full) this.inserted = [];
-      else this.takeInserted(change);
+      // A full read (no watermark yet) drops them: it reads every row itself.
+      this.takeInserted(change);
       await this.absorb(db, rows, change);
       this.watermark = next;
       return this.publish(full, change);

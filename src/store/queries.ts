@@ -119,8 +119,8 @@ export const Q = {
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
   countJobsAfter: 'SELECT COUNT(*) AS n FROM jobs WHERE state = $1 AND id > $2',
-  /** Open jobs without their spec text: specs never change, so the store caches them by id. */
   countOpenJobs: `SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ${OPEN_JOBS_IN}`,
+  /** Open jobs without their spec text: specs never change, so the store caches them by id. */
   openJobsLite: `SELECT ${JOB_COLS.replace(' spec,', " '' AS spec,")} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
