@@ -65,6 +65,37 @@ for (const factory of storeFactories()) {
     }
   });
 
+  test(`a heartbeat's reports hold back only its own node's answers, and the gang peers it stopped: ${factory.name}`, skip, async () => {
+    const { store, cleanup } = await factory.open();
+    const view = (store as SqlStore).nodeTasks;
+    const gang = parseJobSpec({ name: 'pair', tasks: [{ replicas: 2, gpus: 1, command: 'true' }] });
+    if (!gang.ok) throw new Error(JSON.stringify(gang.errors));
+    try {
+      for (const id of ['g1', 'g2', 'g3']) await store.registerNode(node(id), 1000);
+      const [single] = (await store.submit('default', spec(), null, 1000)).jobs;
+      const [pair] = (await store.submit('default', gang.spec, null, 1000)).jobs;
+      await store.applyPlan({ binds: [{ jobId: single?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'g1', gpus: [0], gpuMilli: 1000 }] }, { jobId: pair?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'g2', gpus: [0], gpuMilli: 1000 }, { index: 1, node: 'g3', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1000);
+      const runOn = async (id: string, at: number): Promise<string> => (await store.heartbeat(id, [], [], at))?.[0]?.runId ?? '';
+      const [r1, r2, r3] = [await runOn('g1', 1001), await runOn('g2', 1001), await runOn('g3', 1001)];
+      const running = (runId: string) => [{ runId, state: 'running' as const, pid: 1, exitCode: null }];
+      for (const [id, run] of [['g1', r1], ['g2', r2], ['g3', r3]] as const) await store.heartbeat(id, [], running(run), 1002);
+      // g1's task ends (the full path): g2's and g3's next quiet answers need no read after it.
+      await store.heartbeat('g1', [], [{ runId: r1, state: 'exited', pid: 1, exitCode: 0 }], 1003);
+      const waited = view.counts.waited;
+      assert.deepEqual((await store.heartbeat('g2', [], running(r2), 1004))?.map((t) => t.action), ['run']);
+      assert.deepEqual((await store.heartbeat('g3', [], running(r3), 1004))?.map((t) => t.action), ['run']);
+      assert.equal(view.counts.waited, waited, "another node's report did not hold back their answers");
+      // g1's own next answer does wait for a read after its report: its ended run is gone.
+      assert.deepEqual(await store.heartbeat('g1', [], [], 1005), []);
+      assert.equal(view.counts.waited, waited + 1);
+      // The gang's task on g2 fails: settle stops its peer on g3, whose next answer must say so.
+      await store.heartbeat('g2', [], [{ runId: r2, state: 'exited', pid: 1, exitCode: 3 }], 1006);
+      assert.deepEqual((await store.heartbeat('g3', [], running(r3), 1007))?.map((t) => [t.runId, t.action]), [[r3, 'stop']]);
+    } finally {
+      await cleanup();
+    }
+  });
+
   if (factory.name === 'memory') continue; // one process's private database: no second server
   test(`another server's binds and expiry reach this server's quiet heartbeats within a second: ${factory.name}`, skip, async () => {
     const { store, url, cleanup } = await factory.open();

@@ -4,10 +4,15 @@
  * read per heartbeat: 625 reads a second at 1,250 agents, the largest cost of a steady state on
  * PostgreSQL (each a round trip and a pooled connection held while the API's requests wait).
  *
- * The view answers only when its last read began after this server's last change to tasks
- * (`changed`), so this server's binds, stops, starts and ends are never missed, and after its last
- * change to nodes (`changed({ nodes: true })`): registrations, expiry, a lost node's return.
- * Otherwise the caller waits for a read, which concurrent heartbeats share. Another server's
+ * The view answers for a node only when its last read began after this server's last change to
+ * that node's tasks (`changed({ node })`: a heartbeat's own writes, and the nodes of the gang
+ * peers it stopped) and to tasks anywhere (`changed()`: binds, stops, cancels), so this server's
+ * binds, stops, starts and ends are never missed, and after its last change to nodes
+ * (`changed({ nodes: true })`): registrations, expiry, a lost node's return. Otherwise the caller
+ * waits for a read, which concurrent heartbeats share. A heartbeat's writes hold back only its
+ * own node's answers: while array tasks start and end, every few milliseconds a node reports, and
+ * a view held back by every report was never current (on PostgreSQL 1,341 heartbeats read their
+ * node alone in one run's array phase, 268 ms each, waiting for a pooled connection). Another server's
  * changes are read in the background once the view is `maxAgeMs` old (answers meanwhile come
  * from the view as it is), and waited for once it is four times that: another server's change
  * is seen within a second at most.
@@ -44,15 +49,21 @@ export class NodeTasksView {
   private readonly lists = new Map<string, readonly TaskRow[]>();
   private states = new Map<string, string>();
   private watermark: number | null = null;
-  /** This server's changes, counted: a read that began at the current count saw them all. */
-  private taskChanges = 0;
-  private nodeChanges = 0;
-  /** The change counts the data held now was read after, and when (clock) its tasks and its nodes were read. */
+  /**
+   * This server's changes, numbered: the last change to tasks anywhere, to each node's tasks
+   * (emptied by a change anywhere, which covers them), and to nodes' states. A read that began at
+   * number n saw every change numbered n or less.
+   */
+  private changes = 0;
+  private anyTaskChange = 0;
+  private readonly nodeTaskChange = new Map<string, number>();
+  private nodeStateChange = 0;
+  /** The change number the data held now was read at, and when (clock) its tasks and its nodes were read. */
   private tasksSeen = -1;
   private nodesSeen = -1;
   private tasksReadAt = -Infinity;
   private nodesReadAt = -Infinity;
-  private inFlight: { run: Promise<void>; tasks: number; nodes: number } | null = null;
+  private inFlight: { run: Promise<void>; at: number } | null = null;
   /** What the view cost (a benchmark's counts): shared reads, answers, answers that waited for a read and how long in all. */
   readonly counts = { reads: 0, answers: 0, waited: 0, waitMs: 0 };
 
@@ -61,33 +72,40 @@ export class NodeTasksView {
     private readonly clock: () => number = () => performance.now(),
   ) {}
 
-  /** This server changed tasks (or, with `nodes`, a node's state): the next answer reads first. */
-  changed(what: { readonly nodes?: boolean } = {}): void {
-    this.taskChanges++;
-    if (what.nodes) this.nodeChanges++;
+  /**
+   * This server changed tasks: those on `node` alone, or (no node) anywhere; with `nodes`, a
+   * node's state too. The next answer for the nodes concerned reads first.
+   */
+  changed(what: { readonly node?: string; readonly nodes?: boolean } = {}): void {
+    this.changes++;
+    if (what.node === undefined) {
+      this.anyTaskChange = this.changes;
+      this.nodeTaskChange.clear();
+    } else this.nodeTaskChange.set(what.node, this.changes);
+    if (what.nodes) this.nodeStateChange = this.changes;
   }
 
   /**
-   * The node's state and active tasks, read after this server's last change and at most four
-   * times `maxAgeMs` ago; null for a node the database does not have; undefined where the view cannot answer
-   * (a read failed: the caller reads the node itself).
+   * The node's state and active tasks, read after this server's last change to them and at most
+   * four times `maxAgeMs` ago; null for a node the database does not have; undefined where the
+   * view cannot answer (a read failed, or changes kept coming: the caller reads the node itself).
    */
   async of(db: SqlDb, nodeId: string): Promise<NodeTasks | null | undefined> {
     this.counts.answers++;
-    if (this.current() && !this.fresh() && !this.inFlight) this.read(db).catch(() => {}); // read again, answer meanwhile
-    if (!this.current()) {
+    if (this.current(nodeId) && !this.fresh(nodeId) && !this.inFlight) this.read(db, this.needed(nodeId)).catch(() => {}); // read again, answer meanwhile
+    if (!this.current(nodeId)) {
       const began = this.clock();
       this.counts.waited++;
       try {
-        await this.read(db);
-        if (!this.current()) await this.read(db);
+        await this.read(db, this.needed(nodeId));
+        if (!this.current(nodeId)) await this.read(db, this.needed(nodeId));
       } catch {
         return undefined;
       } finally {
         this.counts.waitMs += this.clock() - began;
       }
     }
-    if (!this.current()) return undefined;
+    if (!this.current(nodeId)) return undefined;
     const state = this.states.get(nodeId);
     if (state === undefined) return null;
     return { state, tasks: this.listOf(nodeId) };
@@ -104,23 +122,28 @@ export class NodeTasksView {
     this.tasksReadAt = this.nodesReadAt = -Infinity;
   }
 
-  /** Read after this server's last change, and at most `maxAgeMs` ago. */
-  private fresh(): boolean {
-    return this.current() && this.clock() - Math.min(this.tasksReadAt, this.nodesReadAt) <= this.maxAgeMs;
+  /** The change number a read must have begun at to answer for `nodeId`. */
+  private needed(nodeId: string): number {
+    return Math.max(this.anyTaskChange, this.nodeStateChange, this.nodeTaskChange.get(nodeId) ?? 0);
   }
 
-  /** Read after this server's last change, and at most four times `maxAgeMs` ago: an answer may come from it. */
-  private current(): boolean {
+  /** Current for the node, and read at most `maxAgeMs` ago. */
+  private fresh(nodeId: string): boolean {
+    return this.current(nodeId) && this.clock() - Math.min(this.tasksReadAt, this.nodesReadAt) <= this.maxAgeMs;
+  }
+
+  /** Read after this server's last change to the node, and at most four times `maxAgeMs` ago: an answer for it may come from the view. */
+  private current(nodeId: string): boolean {
     const now = this.clock();
     const oldest = Math.min(this.tasksReadAt, this.nodesReadAt);
-    return this.tasksSeen === this.taskChanges && this.nodesSeen === this.nodeChanges && now - oldest <= 4 * this.maxAgeMs && now >= this.tasksReadAt;
+    return this.tasksSeen >= Math.max(this.anyTaskChange, this.nodeTaskChange.get(nodeId) ?? 0) && this.nodesSeen >= this.nodeStateChange && now - oldest <= 4 * this.maxAgeMs && now >= this.tasksReadAt;
   }
 
-  /** One read at a time; callers that would read what the one under way reads share it. */
-  private read(db: SqlDb): Promise<void> {
+  /** One read at a time; a caller whose changes the read under way began after shares it. */
+  private read(db: SqlDb, needed: number): Promise<void> {
     const f = this.inFlight;
-    if (f && f.tasks === this.taskChanges && f.nodes === this.nodeChanges) return f.run;
-    const entry = { run: Promise.resolve(), tasks: this.taskChanges, nodes: this.nodeChanges };
+    if (f && f.at >= needed) return f.run;
+    const entry = { run: Promise.resolve(), at: this.changes };
     entry.run = (f ? f.run.catch(() => {}) : Promise.resolve()).then(() => this.readNow(db));
     this.inFlight = entry;
     const clear = (): void => {
@@ -131,23 +154,22 @@ export class NodeTasksView {
   }
 
   private async readNow(db: SqlDb): Promise<void> {
-    const tasks = this.taskChanges;
-    const nodes = this.nodeChanges;
+    const seen = this.changes;
     const at = this.clock();
     this.counts.reads++;
     try {
       const next = await readVersionWatermark(db, 'tasks');
       const rows = this.watermark === null ? await db.all<TaskRow>(ACTIVE_TASKS_Q.all) : await db.all<TaskRow>(ACTIVE_TASKS_Q.changed, [this.watermark]);
-      const readNodes = this.nodesSeen !== nodes || at - this.nodesReadAt > this.maxAgeMs / 2;
+      const readNodes = this.nodesSeen < this.nodeStateChange || at - this.nodesReadAt > this.maxAgeMs / 2;
       const states = readNodes ? await db.all<{ id: string; state: string }>(NODE_STATES) : null;
       for (const r of rows) this.apply(r);
       this.watermark = next;
       if (states) {
         this.states = new Map(states.map((s) => [s.id, s.state]));
-        this.nodesSeen = nodes;
+        this.nodesSeen = seen;
         this.nodesReadAt = at;
       }
-      this.tasksSeen = tasks;
+      this.tasksSeen = seen;
       this.tasksReadAt = at;
     } catch (e) {
       this.reset();

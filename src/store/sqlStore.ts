@@ -807,6 +807,7 @@ export class SqlStore implements Store {
     if (quiet !== undefined) return quiet;
     this.heartbeatWrites.drop(nodeId);
     let revived = false;
+    const also = new Set<string>();
     const answer = await this.tasksWrite(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
@@ -834,7 +835,7 @@ export class SqlStore implements Store {
         touched.add(t.job_id);
       }
       await writeStarts(db, [...starts.values()]);
-      await this.settle(db, [...touched], now, undefined, events);
+      await this.settle(db, [...touched], now, undefined, events, also);
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
@@ -873,12 +874,12 @@ export class SqlStore implements Store {
         }
       }
       await writeEnds(db, [...ends.values()], now);
-      await this.settle(db, [...touched], now, failures, events);
+      await this.settle(db, [...touched], now, failures, events, also);
       await this.writeEvents(db, now, events);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
-    });
+    }, { node: nodeId, also });
     // A lost node may have come back: the nodes' version changed.
     if (revived) {
       this.nodesVersions.invalidate();
@@ -1019,7 +1020,8 @@ export class SqlStore implements Store {
    * Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says
    * why a job failed, when known. The jobs and their tasks are read SETTLE_CHUNK at a time.
    */
-  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[]): Promise<void> {
+  /** `nodesChanged` gets the nodes of the tasks settle stopped or requeued (a gang's peers). */
+  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>): Promise<void> {
     const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
     const ids = [...new Set(jobIds)];
     for (let c = 0; c < ids.length; c += SETTLE_CHUNK) {
@@ -1042,6 +1044,7 @@ export class SqlStore implements Store {
         if (!job) continue;
         const tasks = tasksOf.get(id) ?? [];
         const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']), job.timed_out_at !== null);
+        if (nodesChanged && (verdict.stopActive || verdict.requeue)) for (const t of tasks) if (t.node_id !== null) nodesChanged.add(t.node_id);
         if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
         if (verdict.requeue) {
           await db.run(Q.requeueJob, [id, verdict.reason, now]);
@@ -1177,14 +1180,17 @@ export class SqlStore implements Store {
   /**
    * A transaction that may change tasks (their state, node or attempt): the quiet heartbeats'
    * view of the nodes (nodeTasksView.ts) reads again before it next answers. Counted before and
-   * after, so that no read begun while the transaction ran is taken as seeing it.
+   * after, so that no read begun while the transaction ran is taken as seeing it. With `on`, the
+   * transaction changes the tasks of `on.node` and of the nodes it adds to `on.also` alone (a
+   * heartbeat, and the gang peers its reports stopped).
    */
-  private async tasksWrite<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
-    this.nodeTasks.changed();
+  private async tasksWrite<T>(fn: (db: SqlDb) => Promise<T>, on?: { readonly node: string; readonly also: ReadonlySet<string> }): Promise<T> {
+    this.nodeTasks.changed(on ? { node: on.node } : {});
     try {
       return await this.db.tx(fn);
     } finally {
-      this.nodeTasks.changed();
+      if (!on) this.nodeTasks.changed();
+      else for (const node of [on.node, ...on.also]) this.nodeTasks.changed({ node });
     }
   }
 
