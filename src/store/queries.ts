@@ -115,7 +115,17 @@ export const Q = {
   releaseSavepoint: 'RELEASE SAVEPOINT tide_submit',
   rollbackToSavepoint: 'ROLLBACK TO SAVEPOINT tide_submit',
   /** A tenant's jobs under n client keys ($2 …). */
-  jobsByClientKeys: (n: number): string => `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${Array.from({ length: n }, (_, i) => `$${i + 2}`).join(', ')})`,
+  /**
+   * A tenant's jobs by client key ($1 the tenant, then n keys). On PostgreSQL each key is looked up
+   * alone (a LATERAL subquery that LIMIT keeps apart): a generic plan of `tenant = $1 AND client_key
+   * IN (…)`, made while the tenant looked small (statistics from before a burst, or a tenant far
+   * above the average), walked the tenant's every job through jobs_tenant and filtered the keys
+   * (100 ms at 8,000 jobs, 415 ms at 40,000) instead of probing jobs_tenant_client_key.
+   */
+  jobsByClientKeys: (dialect: 'sqlite' | 'postgres', n: number): string =>
+    dialect === 'sqlite'
+      ? `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${params(2, n)})`
+      : `SELECT j.* FROM (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${i + 2} AS TEXT))`).join(', ')}) AS k(key) CROSS JOIN LATERAL (SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key = k.key LIMIT 1) j`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
   countJobsAfter: 'SELECT COUNT(*) AS n FROM jobs WHERE state = $1 AND id > $2',

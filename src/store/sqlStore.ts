@@ -378,7 +378,7 @@ export class SqlStore implements Store {
       const all = [...keys];
       for (let i = 0; i < all.length; i += 500) {
         const chunk = all.slice(i, i + 500);
-        for (const r of await db.all<JobRow>(Q.jobsByClientKeys(chunk.length), [tenant, ...chunk])) if (r.client_key !== null) byKey.set(`${tenant}\n${r.client_key}`, r);
+        for (const r of await db.all<JobRow>(Q.jobsByClientKeys(db.dialect, chunk.length), [tenant, ...chunk])) if (r.client_key !== null) byKey.set(`${tenant}\n${r.client_key}`, r);
       }
     }
     return items.map((s) => (s.clientKey === null ? null : submissionUnder(s, (k) => byKey.get(`${s.tenant}\n${k}`))));
