@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { parseConfig } from './config.ts';
 import { startServer, type RunningServer } from './server.ts';
+import { SubmitLimits } from './submitLimits.ts';
 import { httpCall } from './testing.ts';
 
 const ADMIN = 'admin-token-limits';
@@ -73,4 +74,26 @@ test('the config refuses a bad limit and names the field', () => {
   });
   const c = parseConfig('tenants:\n  - {name: a, maxSubmitJobs: 7}\n  - {name: b}\nlimits: {maxSubmitJobs: 9}\n', 'c.yaml');
   assert.deepEqual([c.tenants[0]?.maxSubmitJobs, c.limits?.maxSubmitJobs], [7, 9]);
+});
+
+test("a tenant far below its limit is not held for its count's next read; one near its limit waits for it", async () => {
+  const reads: ((n: number) => void)[] = [];
+  const limits = new SubmitLimits({ countOpenJobs: () => new Promise<number>((resolve) => reads.push(resolve)) }, () => 100);
+  const settled = async (p: Promise<void>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]);
+  const first = limits.refresh('t');
+  assert.equal(await settled(first), false, 'never counted: the first submission waits for the read');
+  reads[0]?.(10);
+  await first;
+  limits.admit('t', 70); // 80 open
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(await settled(limits.refresh('t')), true, 'at 80 of 100 the stale count is read beside the submission');
+  assert.equal(reads.length, 2);
+  limits.admit('t', 5); // 85 of 100, counted on the old read
+  reads[1]?.(90); // the store's count now (another server's 5 among them); the 5 above may be in it too
+  await new Promise((r) => setTimeout(r, 1100));
+  const near = limits.refresh('t');
+  assert.equal(await settled(near), false, 'at 90 of 100 the submission waits for the count');
+  reads[2]?.(90);
+  await near;
+  assert.throws(() => limits.admit('t', 11), /tenant t has 90 open jobs and a limit of 100/);
 });

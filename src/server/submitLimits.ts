@@ -8,7 +8,10 @@
  * The count is the store's (`countOpenJobs`), read at most once a second per tenant, plus the
  * jobs this server has accepted since that read. Jobs that end in the meantime are counted until
  * the next read, and another server's submissions from the next read on: the limit errs by at
- * most a second of them, and never lets this server's own submissions past it. A submission
+ * most a second (and a read) of them, and never lets this server's own submissions past it. A
+ * tenant far below its limit (under 90 % of it) is not held for the next read, which goes on
+ * beside its submissions: on PostgreSQL the count of 100,000 open jobs took 80-130 ms under
+ * load, and every submission of the tenant waited for it once a second. A submission
  * refused after it was admitted (a lost race for its client key, a failed statement) is counted
  * until the next read too: the limit errs on the safe side.
  */
@@ -19,6 +22,8 @@ import type { Store } from '../store/store.ts';
 export const DEFAULT_MAX_SUBMIT_JOBS = 250_000;
 /** How long a tenant's count from the store is used (ms). */
 const COUNT_TTL_MS = 1000;
+/** From this share of its limit on, a tenant's submissions wait for a stale count to be read again. */
+const NEAR_LIMIT = 0.9;
 
 interface Count {
   /** The store's count, when it was read (Date.now), and this server's accepted jobs since. */
@@ -38,7 +43,10 @@ export class SubmitLimits {
     private readonly limitOf: (tenant: string) => number,
   ) {}
 
-  /** Reads the tenant's count if it is older than a second; call before `admit`. */
+  /**
+   * Reads the tenant's count if it is older than a second, waiting for the read where the tenant
+   * was never counted or is near its limit; call before `admit`.
+   */
   async refresh(tenant: string): Promise<void> {
     let c = this.counts.get(tenant);
     if (c === undefined) {
@@ -59,7 +67,9 @@ export class SubmitLimits {
         entry.reading = null;
       }
     })();
-    await entry.reading;
+    const near = entry.base + entry.accepted >= NEAR_LIMIT * this.limitOf(tenant);
+    if (entry.at === -Infinity || near) await entry.reading;
+    else entry.reading.catch(() => {}); // a failed read is tried again by the next submission
   }
 
   /**
