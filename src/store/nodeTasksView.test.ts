@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import { NodeTasksView } from './nodeTasksView.ts';
+import type { SqlDb } from './sqlDb.ts';
 import { openStore, type SqlStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
@@ -91,6 +93,22 @@ for (const factory of storeFactories()) {
       // The gang's task on g2 fails: settle stops its peer on g3, whose next answer must say so.
       await store.heartbeat('g2', [], [{ runId: r2, state: 'exited', pid: 1, exitCode: 3 }], 1006);
       assert.deepEqual((await store.heartbeat('g3', [], running(r3), 1007))?.map((t) => [t.runId, t.action]), [[r3, 'stop']]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`a read that takes longer than the view's age still answers the heartbeats that waited for it: ${factory.name}`, skip, async () => {
+    const { store, cleanup } = await factory.open();
+    const db = (store as unknown as { db: SqlDb }).db;
+    try {
+      await store.registerNode(node('s1'), 1000);
+      // Every look at the clock is 1.1 s later: each read takes longer than the view's age (1 s) by the time it ends.
+      let t = 0;
+      const view = new NodeTasksView(250, () => (t += 1100));
+      for (let i = 0; i < 3; i++) assert.deepEqual(await view.of(db, 's1'), { state: 'ready', tasks: [] });
+      assert.equal(await view.of(db, 'ghost'), null);
+      assert.equal(view.counts.waited, 4);
     } finally {
       await cleanup();
     }
