@@ -32,7 +32,6 @@ import { benchDatabase } from './database.ts';
 import { PlannerSlot, ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
 import { BudgetGate } from '../src/server/usage/budgetGate.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
-import type { StoreSnapshot } from '../src/store/store.ts';
 
 const SCALES = {
   small: { nodes: 125, pending: 10_000, submissions: 2_000, arrays: 4, arraySize: 500, measureSeconds: 10 },
@@ -249,18 +248,8 @@ interface Cycle {
   readonly binds: number;
 }
 const cycles: Cycle[] = [];
-let snapSeconds = 0;
 let applySeconds = 0;
 let appliedBinds = 0;
-const snapshot = store.snapshot.bind(store);
-store.snapshot = async (): Promise<StoreSnapshot> => {
-  const t = performance.now();
-  try {
-    return await snapshot();
-  } finally {
-    snapSeconds = (performance.now() - t) / 1000;
-  }
-};
 const applyPlan = store.applyPlan.bind(store);
 store.applyPlan = async (...args) => {
   const t = performance.now();
@@ -281,7 +270,7 @@ store.expireNodes = async (...args) => {
 };
 server.loop.observe((seconds, snap) => {
   const parts = server.loop.lastCycleParts;
-  cycles.push({ phase, seconds, snapshot: snapSeconds, plan: parts.plan, apply: applySeconds, refresh: parts.refresh, checks: parts.checks, open: snap.openJobs.length, endedAt: performance.now(), binds: appliedBinds });
+  cycles.push({ phase, seconds, snapshot: parts.snapshot, plan: parts.plan, apply: applySeconds, refresh: parts.refresh, checks: parts.checks, open: snap.openJobs.length, endedAt: performance.now(), binds: appliedBinds });
   applySeconds = 0;
   appliedBinds = 0;
 });
