@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseJobSpec } from '../../api/spec.ts';
 import type { Job } from '../../api/types.ts';
-import { openStore } from '../../store/sqlStore.ts';
+import { openStore, type SqlStore } from '../../store/sqlStore.ts';
 import type { Store, StoreSnapshot } from '../../store/store.ts';
 import { node, runJob } from '../../store/liveTesting.ts';
 import { CoreSchedulerAdapter, coreQueues } from './coreAdapter.ts';
@@ -94,6 +94,30 @@ test('a finished job reaches the core once, with its work as run time × speed w
   assert.equal(f?.progress.runSeconds, 600);
   await adapter.refresh(store, 3 * H + 1000);
   assert.deepEqual(adapter.translate(await store.snapshot(), 3 * H + 1000).finished, [], 'told once');
+  await store.close();
+});
+
+test('finished jobs that pile up between cycles are read in pages of 2,000, every one told to the core once', async () => {
+  const store = await cluster();
+  await runJob(store, 'team-a', { name: 'first' }, 2 * H, 2 * H + 1000);
+  const adapter = new CoreSchedulerAdapter('tide', 'tide', {}, undefined, 42, {});
+  await adapter.refresh(store, 3 * H);
+  assert.equal(adapter.translate(await store.snapshot(), 3 * H).finished?.length, 1);
+  // 2,600 CPU-only array tasks run and end between two cycles.
+  const array = parseJobSpec({ name: 'sweep', array: 2600, tasks: [{ gpus: 0, cpu: '10m', command: 'x' }] });
+  if (!array.ok) throw new Error(JSON.stringify(array.errors));
+  const jobs = (await store.submit('team-a', array.spec, null, 3 * H)).jobs;
+  assert.ok(await store.applyPlan({ binds: jobs.map((j) => ({ jobId: j.id, attempt: 0, tasks: [{ index: 0, node: 'n2', gpus: [], gpuMilli: 0 }] })), preemptions: [], pending: [] }, 3 * H + 1));
+  const runs = ((await store.heartbeat('n2', [], [], 3 * H + 2)) ?? []).map((d) => d.runId);
+  assert.equal(runs.length, 2600);
+  await store.heartbeat('n2', [], runs.map((runId) => ({ runId, state: 'exited' as const, pid: 1, exitCode: 0, startedAt: 3 * H + 3 })), 3 * H + 4);
+  const pages = (): number => [...(store as SqlStore).sqlStats.bySql].filter(([sql]) => sql.includes('ORDER BY finished_at, id LIMIT')).reduce((n, [, c]) => n + c.statements, 0);
+  const before = pages();
+  await adapter.refresh(store, 4 * H);
+  assert.equal(adapter.translate(await store.snapshot(), 4 * H).finished?.length, 2600);
+  assert.equal(pages() - before, 2, 'two pages, 2,000 and 600');
+  await adapter.refresh(store, 4 * H + 1000);
+  assert.deepEqual(adapter.translate(await store.snapshot(), 4 * H + 1000).finished, [], 'told once');
   await store.close();
 });
 
