@@ -67,7 +67,7 @@ for (const factory of storeFactories()) {
     }
   });
 
-  test(`a heartbeat's reports hold back only its own node's answers, and the gang peers it stopped: ${factory.name}`, skip, async () => {
+  test(`a heartbeat's reports and a plan's binds hold back only their own nodes' answers (and the gang peers stopped): ${factory.name}`, skip, async () => {
     const { store, cleanup } = await factory.open();
     const view = (store as SqlStore).nodeTasks;
     const gang = parseJobSpec({ name: 'pair', tasks: [{ replicas: 2, gpus: 1, command: 'true' }] });
@@ -90,6 +90,13 @@ for (const factory of storeFactories()) {
       // g1's own next answer does wait for a read after its report: its ended run is gone.
       assert.deepEqual(await store.heartbeat('g1', [], [], 1005), []);
       assert.equal(view.counts.waited, waited + 1);
+      // A plan binding on g1 alone holds back g1's next answer, not g3's.
+      const [later] = (await store.submit('default', spec(), null, 1005)).jobs;
+      await store.applyPlan(bind(later?.id ?? '', 'g1'), 1005);
+      assert.deepEqual((await store.heartbeat('g3', [], running(r3), 1005))?.map((t) => t.action), ['run']);
+      assert.equal(view.counts.waited, waited + 1, 'a bind on g1 did not hold back g3');
+      assert.deepEqual((await store.heartbeat('g1', [], [], 1005))?.map((t) => t.jobId), [later?.id]);
+      assert.equal(view.counts.waited, waited + 2);
       // The gang's task on g2 fails: settle stops its peer on g3, whose next answer must say so.
       await store.heartbeat('g2', [], [{ runId: r2, state: 'exited', pid: 1, exitCode: 3 }], 1006);
       assert.deepEqual((await store.heartbeat('g3', [], running(r3), 1007))?.map((t) => [t.runId, t.action]), [[r3, 'stop']]);

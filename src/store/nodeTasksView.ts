@@ -5,9 +5,9 @@
  * PostgreSQL (each a round trip and a pooled connection held while the API's requests wait).
  *
  * The view answers for a node only when its last read began after this server's last change to
- * that node's tasks (`changed({ node })`: a heartbeat's own writes, and the nodes of the gang
- * peers it stopped) and to tasks anywhere (`changed()`: binds, stops, cancels), so this server's
- * binds, stops, starts and ends are never missed, and after its last change to nodes
+ * that node's tasks (`changed({ node })`: a heartbeat's own writes and the nodes of the gang
+ * peers it stopped, a plan's binds on it) and to tasks anywhere (`changed()`: preemptions,
+ * cancels, time limits), so this server's binds, stops, starts and ends are never missed, and after its last change to nodes
  * (`changed({ nodes: true })`): registrations, expiry, a lost node's return. Otherwise the caller
  * waits for a read, which concurrent heartbeats share. A heartbeat's writes hold back only its
  * own node's answers: while array tasks start and end, every few milliseconds a node reports, and

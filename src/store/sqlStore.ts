@@ -642,6 +642,8 @@ export class SqlStore implements Store {
 
   /** The plan's binds, preemptions and power changes, then `more` (its first pending reasons), in one transaction. */
   private async applyPlanTx(plan: AppliedPlan, now: number, leaseHolder: string | undefined, more: (db: SqlDb) => Promise<void>): Promise<boolean> {
+    // Binds change the tasks of the nodes they bind on alone; a preemption stops a job's tasks wherever they are.
+    const on = plan.preemptions.length ? undefined : new Set(plan.binds.flatMap((b) => b.tasks.map((t) => t.node)));
     return this.tasksWrite(async (db) => {
       if (!(await this.holdsLease(db, now, leaseHolder))) return false;
       for (const p of plan.preemptions) {
@@ -759,7 +761,7 @@ export class SqlStore implements Store {
       }
       await more(db);
       return true;
-    });
+    }, on);
   }
 
   async registerNode(n: NodeRegistration, now: number): Promise<void> {
@@ -807,7 +809,7 @@ export class SqlStore implements Store {
     if (quiet !== undefined) return quiet;
     this.heartbeatWrites.drop(nodeId);
     let revived = false;
-    const also = new Set<string>();
+    const changedNodes = new Set([nodeId]);
     const answer = await this.tasksWrite(async (db) => {
       const node = await db.get<NodeRow>(Q.nodeById, [nodeId]);
       if (!node) return null;
@@ -835,7 +837,7 @@ export class SqlStore implements Store {
         touched.add(t.job_id);
       }
       await writeStarts(db, [...starts.values()]);
-      await this.settle(db, [...touched], now, undefined, events, also);
+      await this.settle(db, [...touched], now, undefined, events, changedNodes);
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
@@ -874,12 +876,12 @@ export class SqlStore implements Store {
         }
       }
       await writeEnds(db, [...ends.values()], now);
-      await this.settle(db, [...touched], now, failures, events, also);
+      await this.settle(db, [...touched], now, failures, events, changedNodes);
       await this.writeEvents(db, now, events);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
-    }, { node: nodeId, also });
+    }, changedNodes);
     // A lost node may have come back: the nodes' version changed.
     if (revived) {
       this.nodesVersions.invalidate();
@@ -1181,16 +1183,19 @@ export class SqlStore implements Store {
    * A transaction that may change tasks (their state, node or attempt): the quiet heartbeats'
    * view of the nodes (nodeTasksView.ts) reads again before it next answers. Counted before and
    * after, so that no read begun while the transaction ran is taken as seeing it. With `on`, the
-   * transaction changes the tasks of `on.node` and of the nodes it adds to `on.also` alone (a
-   * heartbeat, and the gang peers its reports stopped).
+   * transaction changes the tasks of the nodes in `on` alone, which it may add to as it goes (a
+   * heartbeat's node and the gang peers its reports stopped; the nodes a plan binds on).
    */
-  private async tasksWrite<T>(fn: (db: SqlDb) => Promise<T>, on?: { readonly node: string; readonly also: ReadonlySet<string> }): Promise<T> {
-    this.nodeTasks.changed(on ? { node: on.node } : {});
+  private async tasksWrite<T>(fn: (db: SqlDb) => Promise<T>, on?: ReadonlySet<string>): Promise<T> {
+    const mark = (): void => {
+      if (!on) this.nodeTasks.changed();
+      else for (const node of on) this.nodeTasks.changed({ node });
+    };
+    mark();
     try {
       return await this.db.tx(fn);
     } finally {
-      if (!on) this.nodeTasks.changed();
-      else for (const node of [on.node, ...on.also]) this.nodeTasks.changed({ node });
+      mark();
     }
   }
 
