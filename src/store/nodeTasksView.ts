@@ -6,16 +6,16 @@
  *
  * The view answers for a node only when its last read began after this server's last change to
  * that node's tasks (`changed({ node })`: a heartbeat's own writes and the nodes of the gang
- * peers it stopped, a plan's binds on it) and to tasks anywhere (`changed()`: preemptions,
- * cancels, time limits), so this server's binds, stops, starts and ends are never missed, and after its last change to nodes
- * (`changed({ nodes: true })`): registrations, expiry, a lost node's return. Otherwise the caller
- * waits for a read, which concurrent heartbeats share. A heartbeat's writes hold back only its
- * own node's answers: while array tasks start and end, every few milliseconds a node reports, and
- * a view held back by every report was never current (on PostgreSQL 1,341 heartbeats read their
- * node alone in one run's array phase, 268 ms each, waiting for a pooled connection). Another server's
- * changes are read in the background once the view is `maxAgeMs` old (answers meanwhile come
- * from the view as it is), and waited for once it is four times that: another server's change
- * is seen within a second at most.
+ * peers it stopped, a plan's binds on it), to tasks anywhere (`changed()`: preemptions, cancels,
+ * time limits) and to nodes (`changed({ nodes: true })`: registrations, expiry, a lost node's
+ * return), so this server's binds, stops, starts and ends are never missed. Otherwise the caller
+ * waits for a read, which concurrent heartbeats share. A write holds back only the answers of the
+ * nodes it touched: while array tasks start and end a node reports every few milliseconds, and a
+ * view held back by every report was never current (on PostgreSQL 1,341 heartbeats read their
+ * node alone in one run's array phase, 268 ms each, waiting for a pooled connection). Another
+ * server's changes are read in the background once the view is `maxAgeMs` old (answers meanwhile
+ * come from the view as it is), and waited for once it is four times that: another server's
+ * change is seen within a second at most.
  *
  * The staleness bound matters for one case: another server writes the node off (no heartbeat for
  * the expiry time) and, within that second, the node's agent heartbeats here and is told to keep its
@@ -88,8 +88,8 @@ export class NodeTasksView {
   /**
    * The node's state and active tasks, read after this server's last change to them and at most
    * four times `maxAgeMs` before the call (a read that took longer than that still answers: a
-   * read of the node alone would be no newer, and on a loaded PostgreSQL 500-600 such reads at
-   * ~0.6 s each were what slowed the view's reads); null for a node the database does not have;
+   * read of the node alone would be no newer, and on a loaded PostgreSQL the heartbeats that fell
+   * back to it made 500-600 such reads a run, 0.3-0.6 s each); null for a node the database does not have;
    * undefined where the view cannot answer (a read failed, or changes kept coming: the caller
    * reads the node itself).
    */

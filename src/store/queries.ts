@@ -114,7 +114,6 @@ export const Q = {
   savepoint: 'SAVEPOINT tide_submit',
   releaseSavepoint: 'RELEASE SAVEPOINT tide_submit',
   rollbackToSavepoint: 'ROLLBACK TO SAVEPOINT tide_submit',
-  /** A tenant's jobs under n client keys ($2 …). */
   /**
    * A tenant's jobs by client key ($1 the tenant, then n keys). On PostgreSQL each key is looked up
    * alone (a LATERAL subquery that LIMIT keeps apart): a generic plan of `tenant = $1 AND client_key

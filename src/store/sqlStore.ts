@@ -1021,8 +1021,8 @@ export class SqlStore implements Store {
   /**
    * Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says
    * why a job failed, when known. The jobs and their tasks are read SETTLE_CHUNK at a time.
+   * `nodesChanged` gets the nodes of the tasks it stopped or requeued (a gang's peers).
    */
-  /** `nodesChanged` gets the nodes of the tasks settle stopped or requeued (a gang's peers). */
   private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>): Promise<void> {
     const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
     const ids = [...new Set(jobIds)];
