@@ -89,14 +89,16 @@ export class NodeTasksView {
    * The node's state and active tasks, read after this server's last change to them and at most
    * four times `maxAgeMs` before the call (a read that took longer than that still answers: a
    * read of the node alone would be no newer, and on a loaded PostgreSQL the heartbeats that fell
-   * back to it made 500-600 such reads a run, 0.3-0.6 s each); null for a node the database does not have;
-   * undefined where the view cannot answer (a read failed, or changes kept coming: the caller
-   * reads the node itself).
+   * back to it made 500-600 such reads a run, 0.3-0.6 s each); null for a node the database does
+   * not have; undefined where the view cannot answer (a read failed, or changes kept coming: the
+   * caller reads the node itself).
    */
   async of(db: SqlDb, nodeId: string): Promise<NodeTasks | null | undefined> {
     this.counts.answers++;
-    if (this.current(nodeId) && !this.fresh(nodeId) && !this.inFlight) this.read(db, this.needed(nodeId)).catch(() => {}); // read again, answer meanwhile
-    if (!this.current(nodeId)) {
+    const current = this.current(nodeId);
+    // Past `maxAgeMs`: read again, and answer from the view meanwhile.
+    if (current && !this.inFlight && this.clock() - this.oldestRead() > this.maxAgeMs) this.read(db, this.needed(nodeId)).catch(() => {});
+    if (!current) {
       const began = this.clock();
       this.counts.waited++;
       try {
@@ -130,15 +132,18 @@ export class NodeTasksView {
     return Math.max(this.anyTaskChange, this.nodeStateChange, this.nodeTaskChange.get(nodeId) ?? 0);
   }
 
-  /** Current for the node, and read at most `maxAgeMs` ago. */
-  private fresh(nodeId: string): boolean {
-    return this.current(nodeId) && this.clock() - Math.min(this.tasksReadAt, this.nodesReadAt) <= this.maxAgeMs;
+  /** When (clock) the older of the view's two parts, its tasks and its nodes' states, was read. */
+  private oldestRead(): number {
+    return Math.min(this.tasksReadAt, this.nodesReadAt);
   }
 
-  /** Read after this server's last change to the node, and at most four times `maxAgeMs` before `at`: an answer for it may come from the view. */
+  /**
+   * Read after this server's last change to the node, and at most four times `maxAgeMs` before
+   * `at`: an answer for it may come from the view. (A read sets tasksSeen whenever it sets
+   * nodesSeen, so tasksSeen covers the nodes' states too once nodesSeen does.)
+   */
   private current(nodeId: string, at = this.clock()): boolean {
-    const oldest = Math.min(this.tasksReadAt, this.nodesReadAt);
-    return this.tasksSeen >= Math.max(this.anyTaskChange, this.nodeTaskChange.get(nodeId) ?? 0) && this.nodesSeen >= this.nodeStateChange && at - oldest <= 4 * this.maxAgeMs && this.clock() >= this.tasksReadAt;
+    return this.tasksSeen >= this.needed(nodeId) && this.nodesSeen >= this.nodeStateChange && at - this.oldestRead() <= 4 * this.maxAgeMs && this.clock() >= this.tasksReadAt;
   }
 
   /** One read at a time; a caller whose changes the read under way began after shares it. */
