@@ -271,9 +271,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params);
     const job = await visibleJob(p, id);
-    const tasks = await store.listTasks(id);
-    const service = isService(job) ? await serviceStatus(store, job) : null;
-    return { job, tasks, events: await store.listEvents({ jobId: id }), attempts: await store.listAttempts(id), idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG), ...(service ? { service } : {}) };
+    // Side by side: on PostgreSQL each is a round trip through the read pool (one after another,
+    // four of them set the tail of this read under load).
+    const [tasks, events, attempts, service] = await Promise.all([store.listTasks(id), store.listEvents({ jobId: id }), store.listAttempts(id), isService(job) ? serviceStatus(store, job) : null]);
+    return { job, tasks, events, attempts, idle: await jobIdle(store, job, tasks, o.idle ?? DEFAULT_IDLE_CONFIG), ...(service ? { service } : {}) };
   });
   registerServiceRoutes(app, { store, clock, auth, visibleJob, onChange: o.onSubmit, ...(o.serviceTimeScale !== undefined ? { timeScale: o.serviceTimeScale } : {}) });
 

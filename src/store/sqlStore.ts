@@ -34,8 +34,9 @@ import { GroupCommit, type Outcome } from './groupCommit.ts';
 import { InTurn } from '../util/inTurn.ts';
 import type { ActiveTask, AppliedPlan, BootstrapResult, EventFilter, FinishedCursor, FinishedRun, IdleGpuKey, IdleGpuRecord, JobEventInput, JobFilter, LeaseRenewal, ModelQuota, NodePowerState, NodeRegistration, QueueConfig, ReplicaRecord, Role, ServiceDecisionRecord, ServiceRecord, Store, StoreSnapshot, SubmitResult, TokenInfo, TokenOwner, UsageBucket } from './store.ts';
 
-/** How long the node list may be answered again while nothing but heartbeats changed. */
+/** How long the node list may be answered again while nothing but heartbeats changed; until the second, while it is read again in the background. */
 const NODE_LIST_MS = 1000;
+const NODE_LIST_STALE_MS = 3000;
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 export const SCHEDULER_LEASE = 'scheduler';
 /** Base of the rendezvous ports handed to gang tasks (MASTER_PORT and peers). */
@@ -76,6 +77,8 @@ export class SqlStore implements Store {
   /** Bumped by every write of this server that changes a node's row other than its heartbeat (the node list's cache, below). */
   private nodesEpoch = 0;
   private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
+  /** The node list's read in the background (listNodes), one at a time. */
+  private nodeListBuild: Promise<unknown> | null = null;
   /** Snapshots one at a time (snapshot). */
   private readonly snapshots = new InTurn();
   /** Concurrent submissions, committed together (store/groupCommit.ts). */
@@ -121,6 +124,7 @@ export class SqlStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.nodeListBuild;
     await this.heartbeatWrites.flush();
     await this.tokenUses.flush();
     await this.db.close();
@@ -1202,27 +1206,39 @@ export class SqlStore implements Store {
   /**
    * Every node with what its active tasks use. The same array is answered again (callers must
    * not change it) while no task became active or stopped being so, no node registered, was
-   * drained, lost or came back on this server, and for at most 1 s: a node's telemetry and last
-   * heartbeat in it may be up to a second old, as may another server's change of a node. With
-   * 1,250 nodes the list is 1.75 MB of JSON; it was read, built and serialised for every GET
-   * /v1/nodes (the API serialises an array once: app.ts).
+   * drained, lost or came back on this server. Past 1 s it is read again: in the background while
+   * it is under 3 s old (the caller gets the kept one), else before answering. So a node's
+   * telemetry and last heartbeat in it may be up to 3 s old (a heartbeat's period and a half), as
+   * may another server's change of a node. With 1,250 nodes the list is 1.75 MB of JSON; it was
+   * read, built and serialised for every GET /v1/nodes (the API serialises an array once: app.ts),
+   * and a reader that came when it expired waited for all that (p99 139-177 ms on PostgreSQL).
    */
   async listNodes(): Promise<NodeInfo[]> {
     const c = this.nodeList;
     const now = Date.now();
-    if (c && now - c.at < NODE_LIST_MS && now >= c.at && c.epoch === this.nodesEpoch) {
-      // In a transaction, as every refresh: on SQLite a statement outside one waits for the open
-      // transaction, which may itself wait for this refresh (they go one at a time).
-      const tasks = await this.db.tx((db) => this.activeTasks.refresh(db));
-      if (tasks === c.tasks && c.epoch === this.nodesEpoch) return c.list;
+    if (c && now - c.at < NODE_LIST_STALE_MS && now >= c.at && c.epoch === this.nodesEpoch) {
+      // On SQLite in a transaction, as every refresh: a statement outside one waits for the open
+      // transaction, which may itself wait for this refresh (they go one at a time). On
+      // PostgreSQL on the read pool: a transaction waited for one of the connections that the
+      // heartbeats' and the cycle's writes hold (the watermark is read before the rows, so
+      // statements on different connections are as good as one snapshot here).
+      const tasks = await (this.db.dialect === 'sqlite' ? this.db.tx((db) => this.activeTasks.refresh(db)) : this.activeTasks.refresh(this.db));
+      if (tasks === c.tasks && c.epoch === this.nodesEpoch) {
+        if (now - c.at >= NODE_LIST_MS) this.nodeListBuild ??= this.buildNodeList().catch(() => undefined).finally(() => (this.nodeListBuild = null));
+        return c.list;
+      }
     }
+    return this.buildNodeList();
+  }
+
+  private async buildNodeList(): Promise<NodeInfo[]> {
     await this.heartbeatWrites.flush();
     const epoch = this.nodesEpoch;
     const at = Date.now();
     return this.db.tx(async (db) => {
       const tasks = await this.activeTasks.refresh(db);
       const list = await this.nodesIn(db, tasks);
-      this.nodeList = { at, epoch, tasks, list };
+      if (!this.nodeList || at >= this.nodeList.at) this.nodeList = { at, epoch, tasks, list };
       return list;
     });
   }
