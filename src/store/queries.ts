@@ -146,9 +146,13 @@ export const Q = {
   /** The current attempt's start: its first task's. */
   setJobStarted: `UPDATE jobs SET started_at = COALESCE(started_at, $2), ${JOB_VERSION} WHERE id = $1`,
   setJobFinished: `UPDATE jobs SET finished_at = $2, ${JOB_VERSION} WHERE id = $1`,
-  /** n jobs ($4 …) to state $1 with reason $2 at $3; `finished` (a terminal state) sets their finished_at too. */
+  /**
+   * n jobs ($4 …) to state $1 with reason $2 at $3; `finished` (a terminal state) sets their
+   * finished_at too. A job without a start yet takes its tasks' first (this attempt's: a requeue
+   * clears both), so that a job started and settled in one heartbeat is written once (jobsStarted).
+   */
   setJobsState: (n: number, finished: boolean): string =>
-    `UPDATE jobs SET state = $1, reason = $2, updated_at = $3${finished ? ', finished_at = $3' : ''}, ${JOB_VERSION} WHERE id IN (${params(4, n)})`,
+    `UPDATE jobs SET state = $1, reason = $2, updated_at = $3${finished ? ', finished_at = $3' : ''}, started_at = COALESCE(jobs.started_at, (SELECT MIN(t.started_at) FROM tasks t WHERE t.job_id = jobs.id)), ${JOB_VERSION} WHERE id IN (${params(4, n)})`,
   /** State and attempt of n jobs ($1 …), with the rest of what settle judges them by (not their specs). */
   jobStatesOf: (n: number): string => `SELECT id, tenant, state, reason, attempt, timed_out_at FROM jobs WHERE id IN (${params(1, n)})`,
   /**
@@ -210,10 +214,10 @@ export const Q = {
   attemptsStarted: (n: number): string =>
     `WITH v(vjob, vidx, vatt, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])})
      UPDATE task_attempts SET started_at = v.vat FROM v WHERE task_attempts.job_id = +v.vjob AND task_attempts.idx = +v.vidx AND task_attempts.attempt = +v.vatt`,
-  /** Their jobs' starts (each job once): $1…$2 per job (id, its first task's start); a job's start is its first task's. */
+  /** Their jobs' starts (each job once): $1…$2 per job (id, its first task's start); a job's start is its first task's. A job that has one is not written. */
   jobsStarted: (n: number): string =>
     `WITH v(vid, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT'])})
-     UPDATE jobs SET started_at = COALESCE(jobs.started_at, v.vat), ${JOB_VERSION} FROM v WHERE jobs.id = +v.vid`,
+     UPDATE jobs SET started_at = v.vat, ${JOB_VERSION} FROM v WHERE jobs.id = +v.vid AND jobs.started_at IS NULL`,
   /** n tasks ended: $1…$4 per task (job, index, state, exit code), the time last. */
   tasksExited: (n: number): string =>
     `WITH v(vjob, vidx, vstate, vcode) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'BIGINT'])})

@@ -820,8 +820,10 @@ export class SqlStore implements Store {
       revived = node.state === 'lost';
       const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
       const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
-      // Written together before the answer is read (writeEvents).
+      // Written together before the answer is read (writeEvents): the starts' events and the
+      // first settle's, then the ends' and the last settle's.
       const events: EventInput[] = [];
+      const endEvents: EventInput[] = [];
       // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
       // only once its agent has stopped them, so no GPU is handed out twice.
       const strays = reports.filter((r) => r.state === 'running' && !byRun.has(r.runId)).length;
@@ -830,7 +832,7 @@ export class SqlStore implements Store {
       const touched = new Set<number>();
       // Starts first (an old attempt or someone else's task is not in byRun: not in the desired
       // set, so the agent stops it), written together (a node woken for an array's tasks starts hundreds).
-      const starts = new Map<string, { t: TaskRow; pid: number | null; at: number }>();
+      const starts = new Map<string, TaskStart>();
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (!t || t.state !== 'assigned' || r.reason === 'start-failed') continue;
@@ -840,12 +842,7 @@ export class SqlStore implements Store {
         starts.set(r.runId, { t, pid, at });
         touched.add(t.job_id);
       }
-      await writeStarts(db, [...starts.values()]);
-      await this.settle(db, [...touched], now, undefined, events, changedNodes);
-      for (const r of reports) {
-        const t = byRun.get(r.runId);
-        if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
-      }
+      const started = new Set(touched);
       const failures = new Map<number, string>();
       const ends = new Map<string, TaskEnd>();
       for (const r of reports) {
@@ -865,7 +862,7 @@ export class SqlStore implements Store {
           message = `task ${t.idx} stopped by its agent (fenced: ${why})`;
         }
         ends.set(r.runId, { t, state, code, reason: r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited') });
-        events.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message });
+        endEvents.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message });
         touched.add(t.job_id);
       }
       // A task the agent no longer knows (it was started, then vanished without an exit report) failed.
@@ -875,13 +872,29 @@ export class SqlStore implements Store {
         if ((t.state === 'running' || t.state === 'stopping') && !reported.has(runId) && !touched.has(t.job_id)) {
           const state = t.state === 'stopping' ? 'stopped' : 'failed';
           ends.set(runId, { t, state, code: null, reason: 'vanished' });
-          events.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
+          endEvents.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message: `task ${t.idx} vanished from its agent` });
           touched.add(t.job_id);
         }
       }
+      // A job whose tasks start and end in this one report (short array tasks, most of all) is
+      // settled once, after its ends: straight from admitted to its end, its job:running event
+      // noted where the starts put it (settle's `through`). Settled after its starts as well, it
+      // was locked, read and written twice, and on PostgreSQL each job row written is a new copy
+      // of it with an entry in every index of jobs.
+      const endedHere = new Set([...ends.values()].map((e) => `${Number(e.t.job_id)}/${Number(e.t.idx)}`));
+      const endedJobs = new Set([...ends.values()].map((e) => Number(e.t.job_id)));
+      const startsOnly = [...started].filter((id) => !endedJobs.has(Number(id)));
+      await writeStarts(db, [...starts.values()]);
+      await this.settle(db, startsOnly, now, undefined, events, changedNodes);
+      for (const r of reports) {
+        const t = byRun.get(r.runId);
+        if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
+      }
+      const running: EventInput[] = [];
       await writeEnds(db, [...ends.values()], now);
-      await this.settle(db, [...touched], now, failures, events, changedNodes);
-      await this.writeEvents(db, now, events);
+      await this.settle(db, [...touched], now, failures, endEvents, changedNodes, { started, endedHere, events: running });
+      await writeJobStarts(db, [...starts.values()]);
+      await this.writeEvents(db, now, [...events, ...running, ...endEvents]);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
@@ -1027,7 +1040,14 @@ export class SqlStore implements Store {
    * why a job failed, when known. The jobs and their tasks are read SETTLE_CHUNK at a time.
    * `nodesChanged` gets the nodes of the tasks it stopped or requeued (a gang's peers).
    */
-  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>): Promise<void> {
+  /**
+   * Judges the jobs from their tasks (lifecycle.ts judgeJob) and writes what changed. With
+   * `through`, a job still admitted that started tasks in this heartbeat (`started`) and whose
+   * tasks ended here (`endedHere`, by `job/index`) is judged twice: as it stood between the
+   * starts and the ends (those tasks running), and now; if it was running in between, its
+   * `job:running` goes to `through.events`, and only where it stands now is written.
+   */
+  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>, through?: { readonly started: ReadonlySet<number>; readonly endedHere: ReadonlySet<string>; readonly events: EventInput[] }): Promise<void> {
     const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
     const ids = [...new Set(jobIds)];
     for (let c = 0; c < ids.length; c += SETTLE_CHUNK) {
@@ -1050,6 +1070,10 @@ export class SqlStore implements Store {
         if (!job) continue;
         const tasks = tasksOf.get(id) ?? [];
         const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']), job.timed_out_at !== null);
+        if (through && job.state === 'admitted' && verdict.state !== 'running' && through.started.has(id)) {
+          const between = tasks.map((t) => (through.endedHere.has(`${Number(t.job_id)}/${Number(t.idx)}`) ? 'running' : (t.state as Task['state'])));
+          if (judgeJob('admitted', between, job.timed_out_at !== null).state === 'running') through.events.push({ type: 'job:running', jobId: id, tenant: job.tenant, message: 'running' });
+        }
         if (nodesChanged && (verdict.stopActive || verdict.requeue)) for (const t of tasks) if (t.node_id !== null) nodesChanged.add(t.node_id);
         if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
         if (verdict.requeue) {
@@ -1675,6 +1699,12 @@ const SETTLE_CHUNK = 500;
 type JobState = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
 
 /** A task's end as a heartbeat records it. */
+interface TaskStart {
+  readonly t: TaskRow;
+  readonly pid: number | null;
+  readonly at: number;
+}
+
 interface TaskEnd {
   readonly t: TaskRow;
   readonly state: 'stopped' | 'succeeded' | 'failed';
@@ -1683,14 +1713,25 @@ interface TaskEnd {
 }
 
 /** Records tasks' starts, their attempts' and their jobs' (a job's start is its first task's), BIND_CHUNK to a statement. */
-async function writeStarts(db: SqlDb, starts: readonly { readonly t: TaskRow; readonly pid: number | null; readonly at: number }[]): Promise<void> {
+async function writeStarts(db: SqlDb, starts: readonly TaskStart[]): Promise<void> {
   for (let i = 0; i < starts.length; i += BIND_CHUNK) {
     const part = starts.slice(i, i + BIND_CHUNK);
     await db.run(Q.tasksStarted(part.length), part.flatMap((s) => [s.t.job_id, s.t.idx, s.pid, s.at]));
     await db.run(Q.attemptsStarted(part.length), part.flatMap((s) => [s.t.job_id, s.t.idx, s.t.attempt, s.at]));
-    const firstStart = new Map<number, number>();
-    for (const s of part) firstStart.set(Number(s.t.job_id), Math.min(firstStart.get(Number(s.t.job_id)) ?? Infinity, s.at));
-    await db.run(Q.jobsStarted(firstStart.size), [...firstStart].flat());
+  }
+}
+
+/**
+ * The started tasks' jobs' starts, after settle: a job settle moved took its start with its state
+ * (setJobsState) and is not written again; one still admitted (a gang not all started) is.
+ */
+async function writeJobStarts(db: SqlDb, starts: readonly TaskStart[]): Promise<void> {
+  const firstStart = new Map<number, number>();
+  for (const s of starts) firstStart.set(Number(s.t.job_id), Math.min(firstStart.get(Number(s.t.job_id)) ?? Infinity, s.at));
+  const rows = [...firstStart];
+  for (let i = 0; i < rows.length; i += BIND_CHUNK) {
+    const part = rows.slice(i, i + BIND_CHUNK);
+    await db.run(Q.jobsStarted(part.length), part.flat());
   }
 }
 

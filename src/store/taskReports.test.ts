@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseJobSpec } from '../api/spec.ts';
 import type { TaskReport } from '../api/types.ts';
+import type { SqlStore } from './sqlStore.ts';
 import type { Store } from './store.ts';
 import { storeFactories } from './testing.ts';
 
@@ -54,6 +55,32 @@ for (const factory of storeFactories()) {
       const ahead = await placed('ahead', 0, 200);
       await store.heartbeat('n1', [], [{ runId: ahead.runId, state: 'exited', pid: 43, exitCode: 0, startedAt: 10_000 }], 210);
       assert.deepEqual((await store.listTasks(ahead.id)).map((t) => [t.startedAt, t.finishedAt]), [[210, 210]]);
+    });
+
+    test('jobs whose tasks start and end in one report are written once, straight to their end; a gang that fails there still passed through running', async () => {
+      const jobs = await Promise.all([0, 1, 2].map((g) => placed(`burst-${g}`, g, 1000 + 10 * g)));
+      const jobWrites = (): number => [...(store as SqlStore).sqlStats.bySql].filter(([sql]) => /UPDATE jobs SET/.test(sql)).reduce((n, [, c]) => n + c.rows, 0);
+      const before = jobWrites();
+      await store.heartbeat('n1', [], jobs.map((j, k) => ({ runId: j.runId, state: 'exited', pid: 50 + k, exitCode: 0, startedAt: 1100 })), 1110);
+      assert.equal(jobWrites() - before, 3, 'one write per job row: not its start, running and succeeded one by one');
+      for (const j of jobs) {
+        const job = await store.getJob(j.id);
+        assert.deepEqual([job?.state, job?.startedAt, job?.finishedAt], ['succeeded', 1100, 1110]);
+        assert.deepEqual((await types(j.id)).slice(2), ['task:started', 'job:running', 'task:succeeded', 'job:succeeded']);
+      }
+      // A gang of two: task 0 starts and fails in the report that starts task 1.
+      const r = parseJobSpec({ name: 'pair', tasks: [{ replicas: 2, gpus: 1, command: 'true' }] });
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      const id = (await store.submit('ml', r.spec, null, 1200)).jobs[0]?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: id, attempt: 0, tasks: [0, 1].map((index) => ({ index, node: 'n1', gpus: [index], gpuMilli: 1000 })) }], preemptions: [], pending: [] }, 1201);
+      const runs = ((await store.heartbeat('n1', [], [], 1202)) ?? []).filter((d) => d.jobId === id).map((d) => d.runId).sort();
+      assert.equal(runs.length, 2);
+      await store.heartbeat('n1', [], [{ runId: runs[0] ?? '', state: 'exited', pid: 60, exitCode: 3, startedAt: 1205 }, { runId: runs[1] ?? '', state: 'running', pid: 61, exitCode: null, startedAt: 1205 }], 1210);
+      assert.equal((await store.getJob(id))?.state, 'failed');
+      assert.deepEqual((await types(id)).slice(2), ['task:started', 'task:started', 'job:running', 'task:failed', 'job:failed']);
+      assert.deepEqual((await store.listTasks(id)).map((t) => t.state), ['failed', 'stopping'], 'its other task is told to stop');
+      await store.heartbeat('n1', [], [{ runId: runs[1] ?? '', state: 'exited', pid: 61, exitCode: null, startedAt: 1205 }], 1220);
+      assert.deepEqual((await store.listTasks(id)).map((t) => t.state), ['failed', 'stopped']);
     });
 
     test('a task that could not start fails its job with the reason, without a start', async () => {
