@@ -251,6 +251,8 @@ export const Q = {
      UPDATE nodes SET lease_renewed_at = CASE WHEN COALESCE(nodes.lease_renewed_at, 0) < v.at THEN v.at ELSE nodes.lease_renewed_at END
      FROM v WHERE nodes.id = v.id || '' AND nodes.state <> 'lost' RETURNING nodes.id AS id`,
   nodeIdsIn: (n: number): string => `SELECT id FROM nodes WHERE id IN (${params(1, n)})`,
+  /** PostgreSQL: the turn of a shared write to many node rows (sqlStore.ts takeSharedNodeWrites), under a key of Tide's own. */
+  sharedNodeWrites: 'SELECT pg_advisory_xact_lock(7464600110) AS turn',
   listNodes: 'SELECT * FROM nodes ORDER BY id',
   // registered_at is the latest registration: with the count of lost nodes it versions capacity.
   nodesVersion: "SELECT COUNT(*) AS n, COALESCE(MAX(registered_at), 0) AS r, COALESCE(SUM(CASE WHEN state = 'lost' THEN 1 ELSE 0 END), 0) AS l FROM nodes",

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import pg from 'pg';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
 import { DEFAULT_PRICES } from '../core/energy/pricing.ts';
 import { HeartbeatWrites } from './heartbeatWrites.ts';
@@ -391,3 +392,49 @@ describe('TokenCache', () => {
     assert.equal(c.get('h', 1250), 'new+used');
   });
 });
+
+const postgres = storeFactories().find((f) => f.name === 'postgres');
+test('quiet heartbeats and lease renewals that lock the same nodes in opposite orders do not deadlock: postgres', { ...(postgres?.skip !== undefined ? { skip: postgres.skip } : {}) }, async () => {
+  const { store, url, cleanup } = await (postgres as NonNullable<typeof postgres>).open();
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  try {
+    // Enough nodes that PostgreSQL finds two by their index, in the order given, as at full size.
+    const ids = Array.from({ length: 300 }, (_, i) => `d${String(i).padStart(3, '0')}`);
+    for (const id of ids) await store.registerNode(node(id), 1000);
+    // Another transaction holds d150: the heartbeats' shared write stops there, holding the
+    // nodes before it; the renewals of d299 and d000 take d299 and wait for d000. Once d150 is
+    // let go, the heartbeats reach d299: before the two shared writes took turns, each waited for
+    // the other and PostgreSQL aborted one (seen in four full-size benchmark runs).
+    await other.query('BEGIN');
+    await other.query("SELECT id FROM nodes WHERE id = 'd150' FOR UPDATE");
+    const heartbeats = Promise.allSettled(ids.map((id) => store.heartbeat(id, tel(150), [], 2000)));
+    await waitingForLocks(url, 1);
+    const renewals = Promise.allSettled(['d299', 'd000'].map((id) => store.renewNodeLease(id, 2001)));
+    await waitingForLocks(url, 2);
+    await other.query('COMMIT');
+    const failed = [...(await heartbeats), ...(await renewals)].filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    assert.deepEqual(failed, []);
+    assert.deepEqual((await renewals).map((r) => (r as PromiseFulfilledResult<unknown>).value), ['renewed', 'renewed']);
+    assert.equal((await store.getNode('d299'))?.telemetry[0]?.powerWatts, 150);
+  } finally {
+    await other.end();
+    await cleanup();
+  }
+});
+
+/** Waits until `n` sessions wait for a lock (at most 10 s); a connection of its own, since a transaction keeps one view of pg_stat_activity. */
+async function waitingForLocks(url: string, n: number): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (let i = 0; i < 500; i++) {
+      const r = await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+      if (Number(r.rows[0]?.n) >= n) return;
+      await sleep(20);
+    }
+    throw new Error(`${n} sessions never waited for a lock`);
+  } finally {
+    await c.end();
+  }
+}

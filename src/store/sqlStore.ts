@@ -955,6 +955,7 @@ export class SqlStore implements Store {
   /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
   private async writeHeartbeats(rows: readonly HeartbeatWrite[], energy: readonly EnergyWrite[]): Promise<void> {
     await this.db.tx(async (db) => {
+      await takeSharedNodeWrites(db);
       for (let i = 0; i < rows.length; i += 200) {
         const batch = rows.slice(i, i + 200);
         await db.run(Q.heartbeatNodes(batch.length), batch.flatMap((r) => [r.node, r.at, r.telemetry]));
@@ -1105,6 +1106,7 @@ export class SqlStore implements Store {
     const renewed = new Set<string>();
     const known = new Set<string>();
     await this.db.tx(async (db) => {
+      await takeSharedNodeWrites(db);
       const rows = [...latest];
       for (let i = 0; i < rows.length; i += 200) {
         const part = rows.slice(i, i + 200);
@@ -1699,6 +1701,17 @@ const SETTLE_CHUNK = 500;
 type JobState = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
 
 /** A task's end as a heartbeat records it. */
+/**
+ * On PostgreSQL, the quiet heartbeats' and the lease renewals' shared writes to many node rows
+ * take turns: each locks its rows in the order of its plan (the VALUES' order where it finds the
+ * nodes by their index, the table's where it scans it), and two of them under way at once, each
+ * holding a row the other wants, deadlocked; PostgreSQL aborted one (renewals failed in four
+ * full-size benchmark runs). The turn is a transaction-level advisory lock, let go at commit.
+ */
+async function takeSharedNodeWrites(db: SqlDb): Promise<void> {
+  if (db.dialect === 'postgres') await db.get(Q.sharedNodeWrites);
+}
+
 interface TaskStart {
   readonly t: TaskRow;
   readonly pid: number | null;
