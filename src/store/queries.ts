@@ -192,7 +192,9 @@ export const Q = {
   /** This PostgreSQL transaction's id (what the jobs_version trigger stamps its writes with). */
   currentTransaction: 'SELECT pg_current_xact_id()::text::bigint AS x',
   /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
-  requeueJob: "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + CASE WHEN started_at IS NULL THEN 0 ELSE $3 - started_at END, started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
+  /** A job back to pending for its next attempt, the run's time added to its earlier runs' (its start may not be written yet: a task that started and stopped in one heartbeat, jobsStarted). */
+  requeueJob:
+    "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + COALESCE($3 - COALESCE(started_at, (SELECT MIN(t.started_at) FROM tasks t WHERE t.job_id = jobs.id)), 0), started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */
   markTimedOut: "UPDATE jobs SET timed_out_at = $2, reason = $3, updated_at = $2 WHERE id = $1 AND timed_out_at IS NULL AND state IN ('pending', 'admitted', 'running')",
   setJobProgress: 'UPDATE jobs SET progress_step = $2, progress_total = $3, progress_checkpoint_step = $4, progress_checkpoint_at = $5, progress_at = $6 WHERE id = $1',
@@ -214,10 +216,15 @@ export const Q = {
   attemptsStarted: (n: number): string =>
     `WITH v(vjob, vidx, vatt, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT'])})
      UPDATE task_attempts SET started_at = v.vat FROM v WHERE task_attempts.job_id = +v.vjob AND task_attempts.idx = +v.vidx AND task_attempts.attempt = +v.vatt`,
-  /** Their jobs' starts (each job once): $1…$2 per job (id, its first task's start); a job's start is its first task's. A job that has one is not written. */
+  /**
+   * Their jobs' starts (each job once): $1…$2 per job (id, its first task's start); a job's start
+   * is its first task's. Written after settle (SqlStore.heartbeat): a job settle moved took its
+   * start with its state (setJobsState), and one it requeued starts again in its next attempt, so
+   * only a job without a start that is not pending is written.
+   */
   jobsStarted: (n: number): string =>
     `WITH v(vid, vat) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT'])})
-     UPDATE jobs SET started_at = v.vat, ${JOB_VERSION} FROM v WHERE jobs.id = +v.vid AND jobs.started_at IS NULL`,
+     UPDATE jobs SET started_at = v.vat, ${JOB_VERSION} FROM v WHERE jobs.id = +v.vid AND jobs.started_at IS NULL AND jobs.state || '' <> 'pending'`,
   /** n tasks ended: $1…$4 per task (job, index, state, exit code), the time last. */
   tasksExited: (n: number): string =>
     `WITH v(vjob, vidx, vstate, vcode) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'BIGINT'])})

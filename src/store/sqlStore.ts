@@ -1039,10 +1039,7 @@ export class SqlStore implements Store {
   /**
    * Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says
    * why a job failed, when known. The jobs and their tasks are read SETTLE_CHUNK at a time.
-   * `nodesChanged` gets the nodes of the tasks it stopped or requeued (a gang's peers).
-   */
-  /**
-   * Judges the jobs from their tasks (lifecycle.ts judgeJob) and writes what changed. With
+   * `nodesChanged` gets the nodes of the tasks it stopped or requeued (a gang's peers). With
    * `through`, a job still admitted that started tasks in this heartbeat (`started`) and whose
    * tasks ended here (`endedHere`, by `job/index`) is judged twice: as it stood between the
    * starts and the ends (those tasks running), and now; if it was running in between, its
@@ -1700,7 +1697,6 @@ const SETTLE_CHUNK = 500;
 /** A job's row as Q.jobStatesOf reads it. */
 type JobState = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
 
-/** A task's end as a heartbeat records it. */
 /**
  * On PostgreSQL, the quiet heartbeats' and the lease renewals' shared writes to many node rows
  * take turns: each locks its rows in the order of its plan (the VALUES' order where it finds the
@@ -1712,12 +1708,14 @@ async function takeSharedNodeWrites(db: SqlDb): Promise<void> {
   if (db.dialect === 'postgres') await db.get(Q.sharedNodeWrites);
 }
 
+/** A task's start as a heartbeat records it. */
 interface TaskStart {
   readonly t: TaskRow;
   readonly pid: number | null;
   readonly at: number;
 }
 
+/** A task's end as a heartbeat records it. */
 interface TaskEnd {
   readonly t: TaskRow;
   readonly state: 'stopped' | 'succeeded' | 'failed';
@@ -1725,7 +1723,7 @@ interface TaskEnd {
   readonly reason: string;
 }
 
-/** Records tasks' starts, their attempts' and their jobs' (a job's start is its first task's), BIND_CHUNK to a statement. */
+/** Records tasks' starts and their attempts', BIND_CHUNK to a statement (their jobs': writeJobStarts). */
 async function writeStarts(db: SqlDb, starts: readonly TaskStart[]): Promise<void> {
   for (let i = 0; i < starts.length; i += BIND_CHUNK) {
     const part = starts.slice(i, i + BIND_CHUNK);

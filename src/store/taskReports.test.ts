@@ -107,6 +107,14 @@ for (const factory of storeFactories()) {
       const events = await store.listEvents({ jobId: id });
       assert.deepEqual(events.slice(-3).map((e) => e.type), ['job:running', 'task:stopped', 'job:requeued']);
       assert.match(events.at(-2)?.message ?? '', /^task 0 stopped by its agent \(fenced: its agent lost the server\)$/);
+      // Started and fenced in one report: the requeue counts the run's time, and the next attempt has no start yet.
+      const again = ((await store.heartbeat('n1', [], [], 421)) ?? []).length;
+      assert.equal(again, 0);
+      const quick = await placed('fenced-at-once', 2, 430);
+      await store.heartbeat('n1', [], [{ runId: quick.runId, state: 'exited', pid: 51, exitCode: 143, startedAt: 433, reason: 'fenced', message: 'its agent lost the server' }], 440);
+      const requeued = await store.getJob(quick.id);
+      assert.deepEqual([requeued?.state, requeued?.attempt, requeued?.startedAt, requeued?.runSeconds], ['pending', 1, null, 0.007]);
+      assert.deepEqual((await types(quick.id)).slice(2), ['task:started', 'job:running', 'task:stopped', 'job:requeued']);
     });
 
     test('reports with fields no agent should send are ignored, not the cause of a failed heartbeat', async () => {
