@@ -191,8 +191,11 @@ export const Q = {
      UPDATE jobs SET reason = v.reason, estimated_start = v.est, version = v.ver FROM v WHERE jobs.id = +v.id AND jobs.state || '' = 'pending' AND jobs.version = +v.seen RETURNING jobs.id AS id`,
   /** This PostgreSQL transaction's id (what the jobs_version trigger stamps its writes with). */
   currentTransaction: 'SELECT pg_current_xact_id()::text::bigint AS x',
-  /** Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. */
-  /** A job back to pending for its next attempt, the run's time added to its earlier runs' (its start may not be written yet: a task that started and stopped in one heartbeat, jobsStarted). */
+  /**
+   * Back to pending: the attempt's running time (since started_at, up to $3) joins run_ms. Its
+   * start may not be written yet (a task that started and stopped in one heartbeat: jobsStarted),
+   * and is then its tasks' first.
+   */
   requeueJob:
     "UPDATE jobs SET state = 'pending', reason = $2, attempt = attempt + 1, updated_at = $3, run_ms = run_ms + COALESCE($3 - COALESCE(started_at, (SELECT MIN(t.started_at) FROM tasks t WHERE t.job_id = jobs.id)), 0), started_at = NULL, stop_grace_ms = NULL, borrowed = 0 WHERE id = $1",
   /** Marks a job at its time limit (once): its tasks are then asked to stop. */
