@@ -368,10 +368,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { events: items, next };
   });
 
-  // The store answers the same node list while nothing but heartbeats changed (up to 1 s): it is
-  // serialised once (1.75 MB for 1,250 nodes).
+  // The store answers the same node list while nothing but heartbeats changed (up to 3 s,
+  // store.listNodes): it is serialised once (1.75 MB for 1,250 nodes).
   const nodesText = new WeakMap<object, string>();
-  app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry', tags: ['cluster'], response: answers(200, RESPONSES.nodes) } }, async (req, reply) => {
+  app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry (a node\'s telemetry and last heartbeat may be up to 3 s old)', tags: ['cluster'], response: answers(200, RESPONSES.nodes) } }, async (req, reply) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const nodes = await store.listNodes();
