@@ -820,8 +820,8 @@ export class SqlStore implements Store {
       revived = node.state === 'lost';
       const active = await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]);
       const byRun = new Map(active.map((t) => [runIdOf(t.job_id, t.idx, t.attempt), t]));
-      // Written together before the answer is read (writeEvents): the starts' events and the
-      // first settle's, then the ends' and the last settle's.
+      // Written together before the answer is read (writeEvents): the starts', the jobs that
+      // started running, then the ends' and the jobs' other moves.
       const events: EventInput[] = [];
       const endEvents: EventInput[] = [];
       // Processes of written-off tasks may still hold the node's GPUs: a lost node comes back
@@ -876,22 +876,19 @@ export class SqlStore implements Store {
           touched.add(t.job_id);
         }
       }
-      // A job whose tasks start and end in this one report (short array tasks, most of all) is
-      // settled once, after its ends: straight from admitted to its end, its job:running event
-      // noted where the starts put it (settle's `through`). Settled after its starts as well, it
-      // was locked, read and written twice, and on PostgreSQL each job row written is a new copy
-      // of it with an entry in every index of jobs.
-      const endedHere = new Set([...ends.values()].map((e) => `${Number(e.t.job_id)}/${Number(e.t.idx)}`));
-      const endedJobs = new Set([...ends.values()].map((e) => Number(e.t.job_id)));
-      const startsOnly = [...started].filter((id) => !endedJobs.has(Number(id)));
+      // The jobs are settled once, after the starts and the ends: a job whose tasks start and end
+      // in this one report (short array tasks, most of all) goes straight from admitted to its
+      // end, its job:running event noted where the starts put it (settle's `through`). Settled
+      // after the starts as well, every started job was locked, read and written twice, and on
+      // PostgreSQL each job row written is a new copy of it with an entry in every index of jobs.
       await writeStarts(db, [...starts.values()]);
-      await this.settle(db, startsOnly, now, undefined, events, changedNodes);
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
       }
-      const running: EventInput[] = [];
       await writeEnds(db, [...ends.values()], now);
+      const running: EventInput[] = [];
+      const endedHere = new Set([...ends.values()].map((e) => `${Number(e.t.job_id)}/${Number(e.t.idx)}`));
       await this.settle(db, [...touched], now, failures, endEvents, changedNodes, { started, endedHere, events: running });
       await writeJobStarts(db, [...starts.values()]);
       await this.writeEvents(db, now, [...events, ...running, ...endEvents]);
@@ -1040,10 +1037,10 @@ export class SqlStore implements Store {
    * Re-judges jobs after their tasks changed: finishes, fails or requeues them; `failures` says
    * why a job failed, when known. The jobs and their tasks are read SETTLE_CHUNK at a time.
    * `nodesChanged` gets the nodes of the tasks it stopped or requeued (a gang's peers). With
-   * `through`, a job still admitted that started tasks in this heartbeat (`started`) and whose
-   * tasks ended here (`endedHere`, by `job/index`) is judged twice: as it stood between the
-   * starts and the ends (those tasks running), and now; if it was running in between, its
-   * `job:running` goes to `through.events`, and only where it stands now is written.
+   * `through` (a heartbeat's starts and ends), a job still admitted that started tasks in it
+   * (`started`) is also judged as it stood between the starts and the ends (the tasks that ended
+   * in it, `endedHere` by `job/index`, running): if it was running then, its `job:running` goes
+   * to `through.events`. Only where it stands now is written.
    */
   private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>, through?: { readonly started: ReadonlySet<number>; readonly endedHere: ReadonlySet<string>; readonly events: EventInput[] }): Promise<void> {
     const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
@@ -1068,9 +1065,13 @@ export class SqlStore implements Store {
         if (!job) continue;
         const tasks = tasksOf.get(id) ?? [];
         const verdict = judgeJob(job.state as Job['state'], tasks.map((t) => t.state as Task['state']), job.timed_out_at !== null);
-        if (through && job.state === 'admitted' && verdict.state !== 'running' && through.started.has(id)) {
+        let noted = false;
+        if (through && job.state === 'admitted' && through.started.has(id)) {
           const between = tasks.map((t) => (through.endedHere.has(`${Number(t.job_id)}/${Number(t.idx)}`) ? 'running' : (t.state as Task['state'])));
-          if (judgeJob('admitted', between, job.timed_out_at !== null).state === 'running') through.events.push({ type: 'job:running', jobId: id, tenant: job.tenant, message: 'running' });
+          if (judgeJob('admitted', between, job.timed_out_at !== null).state === 'running') {
+            through.events.push({ type: 'job:running', jobId: id, tenant: job.tenant, message: 'running' });
+            noted = verdict.state === 'running';
+          }
         }
         if (nodesChanged && (verdict.stopActive || verdict.requeue)) for (const t of tasks) if (t.node_id !== null) nodesChanged.add(t.node_id);
         if (verdict.stopActive) await db.run(Q.stopActiveTasks, [id]);
@@ -1086,7 +1087,7 @@ export class SqlStore implements Store {
         const move = moves.get(key);
         if (move) move.ids.push(id);
         else moves.set(key, { state: verdict.state, reason, ids: [id] });
-        await note({ type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
+        if (!noted) await note({ type: `job:${verdict.state}`, jobId: id, tenant: job.tenant, message: reason ?? verdict.state });
       }
       // One statement per new state and reason (an array's tasks start and end together).
       for (const { state, reason, ids: moved } of moves.values()) await db.run(Q.setJobsState(moved.length, TERMINAL_JOB_STATES.includes(state)), [state, reason, now, ...moved]);
