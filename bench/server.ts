@@ -24,7 +24,7 @@ import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { startServer } from '../src/server/server.ts';
 import { EMPTY_CONFIG } from '../src/server/config.ts';
 import { benchArgs, intFlag, usageError } from './args.ts';
@@ -144,6 +144,8 @@ interface SqlPhase {
   readonly top: ReturnType<NonNullable<typeof sqlStats>['top']>;
   /** The request thread's event-loop delay (ms): how long a request that arrived could wait for the thread. */
   readonly loopDelayMs: { p50: number; p99: number; max: number };
+  /** Garbage collection in the phase (ms): every pause's total, the longest, and the count of major ones. */
+  readonly gc: { pauses: number; ms: number; maxMs: number; majors: number };
 }
 const sqlPhases: Record<string, SqlPhase> = {};
 // The server's process is this one: its CPU time per phase says what the work cost, however
@@ -170,8 +172,16 @@ let holdTick = performance.now();
 let holds: { at: number; ms: number; busy: number; gc: number }[] = [];
 let holdElu = performance.eventLoopUtilization();
 let gcMs = 0;
+/** This phase's garbage collection (the server's and this script's; one process): pauses, their time, the longest, the major ones. */
+let gcPhase = { pauses: 0, ms: 0, maxMs: 0, majors: 0 };
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcMs += e.duration;
+  for (const e of list.getEntries()) {
+    gcMs += e.duration;
+    gcPhase.pauses++;
+    gcPhase.ms += e.duration;
+    gcPhase.maxMs = Math.max(gcPhase.maxMs, e.duration);
+    if (((e as unknown as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcPhase.majors++;
+  }
 }).observe({ entryTypes: ['gc'] });
 let holdGc = 0;
 setInterval(() => {
@@ -212,7 +222,8 @@ function sqlPhase(name: string): void {
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } };
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: { pauses: gcPhase.pauses, ms: Math.round(gcPhase.ms), maxMs: Math.round(gcPhase.maxMs), majors: gcPhase.majors } };
+  gcPhase = { pauses: 0, ms: 0, maxMs: 0, majors: 0 };
   const writes = store instanceof SqlStore ? store.sqliteWrites : null;
   if (writes) {
     const c = writes.commits;
@@ -566,6 +577,7 @@ rows.push(['lease renewals', `${renewed.answered} answered (ms p50=${renewed.ms.
 for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeView) rows.push([`heartbeats' node view (${name})`, `${x.nodeView.reads} reads for ${x.nodeView.answers} quiet heartbeats; ${x.nodeView.waited} waited for one, ${x.nodeView.avgWaitMs} ms on average`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`request thread delay (${name})`, `ms p50=${x.loopDelayMs.p50} p99=${x.loopDelayMs.p99} max=${x.loopDelayMs.max}`]);
+for (const [name, x] of Object.entries(sqlPhases)) rows.push([`garbage collection (${name})`, `${x.gc.ms} ms in ${x.gc.pauses} pauses, longest ${x.gc.maxMs} ms, ${x.gc.majors} major`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
 if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU, ${report.mainCpuMsPerHeartbeat ?? '?'} ms on the request thread (cycles and reads included)`]);
 if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);

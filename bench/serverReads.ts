@@ -3,11 +3,12 @@
  * second (open loop: a read is sent on schedule even while earlier ones are still out, so a
  * stalled server shows as latency, not as fewer samples), cycling through a page of pending jobs
  * (`GET /v1/jobs?state=pending&after=…&limit=100`), one job with its tasks and events
- * (`GET /v1/jobs/:id`) and the node list (`GET /v1/nodes`). Prints JSON: per endpoint, the
+ * (`GET /v1/jobs/:id`) and the node list (`GET /v1/nodes`), accepting gzip. Prints JSON: per endpoint, the
  * latencies in ms and the count of non-200 answers.
  *   tsx bench/serverReads.ts URL TOKEN SECONDS RATE MAX_JOB_ID
  */
 import { Agent, request } from 'node:http';
+import { createGunzip } from 'node:zlib';
 import { Rng } from '../src/core/rng.ts';
 
 const [url = '', token = '', secondsArg = '10', rateArg = '30', maxIdArg = '1000'] = process.argv.slice(2);
@@ -30,13 +31,20 @@ function path(e: Endpoint): string {
 function get(e: Endpoint): Promise<void> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const req = request(new URL(path(e), url), { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      res.resume();
-      res.on('end', () => {
+    // Like fetch, a browser or the CLI, the readers accept gzip (the server gzips answers over 128 KB), and read to the last decoded byte.
+    const req = request(new URL(path(e), url), { agent, headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' } }, (res) => {
+      const body = res.headers['content-encoding'] === 'gzip' ? res.pipe(createGunzip()) : res;
+      body.resume();
+      body.on('end', () => {
         out[e].ms.push(performance.now() - t0);
         if (res.statusCode !== 200 && res.statusCode !== 404) out[e].errors++;
         resolve();
       });
+      if (body !== res)
+        body.on('error', () => {
+          out[e].errors++;
+          resolve();
+        });
     });
     req.on('error', () => {
       out[e].errors++;
