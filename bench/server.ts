@@ -138,6 +138,8 @@ interface SqlPhase {
   readonly sentPerCycle: { jobs: number; tasks: number; nodes: number } | null;
   /** The quiet heartbeats' view of the nodes (store/nodeTasksView.ts): shared reads, heartbeats answered, and of those how many waited for a read, and how long on average. */
   readonly nodeView: { reads: number; answers: number; waited: number; avgWaitMs: number } | null;
+  /** How the node list was answered (SqlStore.nodeListCounts): kept, kept with the tasks' use brought up to date, read first; read in the background. */
+  readonly nodeList: { kept: number; used: number; read: number; background: number } | null;
   readonly transactions: number;
   readonly statements: number;
   readonly rows: number;
@@ -203,6 +205,7 @@ const wrapped = gated instanceof PlannerSlot ? gated.current : gated;
 const planner = wrapped instanceof ThreadedPlanner ? wrapped : null;
 let sentStart = planner ? { ...planner.sentCounts } : null;
 let viewStart = store instanceof SqlStore ? { ...store.nodeTasks.counts } : null;
+let listStart = store instanceof SqlStore ? { ...store.nodeListCounts } : null;
 let ckStart = { background: 0, quiet: 0, quietMs: 0, failures: 0 };
 let commitStart = { count: 0, ms: 0, maxMs: 0 };
 /** Closes the SQL counts and CPU time of a phase. */
@@ -219,10 +222,13 @@ function sqlPhase(name: string): void {
   const view = store instanceof SqlStore ? { ...store.nodeTasks.counts } : null;
   const nodeView = view && viewStart ? { reads: view.reads - viewStart.reads, answers: view.answers - viewStart.answers, waited: view.waited - viewStart.waited, avgWaitMs: Math.round((10 * (view.waitMs - viewStart.waitMs)) / Math.max(1, view.waited - viewStart.waited)) / 10 } : null;
   viewStart = view;
+  const listed = store instanceof SqlStore ? { ...store.nodeListCounts } : null;
+  const nodeList = listed && listStart ? { kept: listed.kept - listStart.kept, used: listed.used - listStart.used, read: listed.read - listStart.read, background: listed.background - listStart.background } : null;
+  listStart = listed;
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: { pauses: gcPhase.pauses, ms: Math.round(gcPhase.ms), maxMs: Math.round(gcPhase.maxMs), majors: gcPhase.majors } };
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, nodeList, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: { pauses: gcPhase.pauses, ms: Math.round(gcPhase.ms), maxMs: Math.round(gcPhase.maxMs), majors: gcPhase.majors } };
   gcPhase = { pauses: 0, ms: 0, maxMs: 0, majors: 0 };
   const writes = store instanceof SqlStore ? store.sqliteWrites : null;
   if (writes) {
@@ -575,6 +581,7 @@ const renewed = report.leaseRenewals;
 rows.push(['fresh connections (arrays)', `ms p50=${report.freshConnectionMs.p50} p99=${report.freshConnectionMs.p99} max=${report.freshConnectionMs.max} (n=${report.freshConnectionMs.n}, one at a time to /healthz)`]);
 rows.push(['lease renewals', `${renewed.answered} answered (ms p50=${renewed.ms.p50} p99=${renewed.ms.p99} max=${renewed.ms.max}), ${renewed.errors} failed`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeView) rows.push([`heartbeats' node view (${name})`, `${x.nodeView.reads} reads for ${x.nodeView.answers} quiet heartbeats; ${x.nodeView.waited} waited for one, ${x.nodeView.avgWaitMs} ms on average`]);
+for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeList) rows.push([`node list (${name})`, `${x.nodeList.kept} answered as kept, ${x.nodeList.used} kept with the tasks' use brought up to date, ${x.nodeList.read} read first; ${x.nodeList.background} read in the background`]);
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`request thread delay (${name})`, `ms p50=${x.loopDelayMs.p50} p99=${x.loopDelayMs.p99} max=${x.loopDelayMs.max}`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`garbage collection (${name})`, `${x.gc.ms} ms in ${x.gc.pauses} pauses, longest ${x.gc.maxMs} ms, ${x.gc.majors} major`]);

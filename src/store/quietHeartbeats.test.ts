@@ -124,6 +124,54 @@ for (const factory of storeFactories()) {
     }
   });
 
+  test(`a task's change is answered from the kept node list with the use brought up to date; the unchanged nodes stay the same objects: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      const counts = (store as SqlStore).nodeListCounts;
+      await store.registerNode(node('u1'), 1000);
+      await store.registerNode(node('u2'), 1000);
+      const t0 = Date.now();
+      const first = await store.listNodes();
+      const read = counts.read;
+      await store.heartbeat('u1', tel(300), [], 1001);
+      const [job] = (await store.submit('default', spec(), null, 1002)).jobs;
+      await store.applyPlan({ binds: [{ jobId: job?.id ?? '', attempt: 0, tasks: [{ index: 0, node: 'u2', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1002);
+      const bound = await store.listNodes();
+      assert.deepEqual(bound.map((n) => n.gpuUsedMilli[0]), [0, 1000], 'the bound task shows at once');
+      // A machine too loaded to get here within the second reads the list afresh, which is right too.
+      if (Date.now() - t0 < 900) {
+        assert.equal(counts.read, read, 'no node row was read for it');
+        assert.equal(bound[0], first[0], 'the node whose use did not change is the same object');
+        assert.notEqual(bound[1], first[1]);
+        assert.deepEqual(bound[0]?.telemetry, [], "its heartbeat's telemetry waits for the next read, as a quiet heartbeat's does");
+        assert.equal(await store.listNodes(), bound, 'and the list is kept again');
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test(`an expiry pass that finds no silent node keeps the node list and the heartbeats' view: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      const sql = store as SqlStore;
+      await store.registerNode(node('e1'), 5000);
+      await store.heartbeat('e1', tel(300), [], 5001);
+      const t0 = Date.now();
+      const first = await store.listNodes();
+      const views = sql.nodeTasks.counts.reads;
+      assert.deepEqual(await store.expireNodes(1000, 6000), [], 'nothing silent since 1000');
+      // A machine too loaded to get here within the second reads the list afresh, which is right too.
+      if (Date.now() - t0 < 900) assert.equal(await store.listNodes(), first, 'the list is kept');
+      await store.heartbeat('e1', tel(300), [], 6001);
+      assert.equal(sql.nodeTasks.counts.reads, views, "the quiet heartbeat was answered from the view, not a read of every node's state");
+      assert.deepEqual(await store.expireNodes(10_000, 10_000), ['e1']);
+      assert.equal((await store.listNodes())[0]?.state, 'lost', 'a node written off shows at once');
+    } finally {
+      await cleanup();
+    }
+  });
+
   test(`past a second the kept node list is answered while it is read again behind the caller; past 3 s it is read first: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
     const { store, cleanup } = await factory.open();
     try {

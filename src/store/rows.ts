@@ -2,6 +2,7 @@
 import type { JobSpec } from '../api/spec.ts';
 import type { GpuInfo, GpuTelemetry, Job, JobEvent, JobProgressReport, JobState, NodeInfo, NodeState, Task, TaskAttempt, TaskState } from '../api/types.ts';
 import { runIdOf } from './lifecycle.ts';
+import type { ActiveTask } from './store.ts';
 
 export interface JobRow {
   id: number;
@@ -200,7 +201,76 @@ export class NodeTextCache {
   }
 }
 
-export function nodeFromRow(r: NodeRow, used: { gpu: number[]; cpu: number; mem: number } | undefined, texts?: NodeTextCache): NodeInfo {
+/** What a node's active tasks use: milli-GPU per device index, CPU and memory. */
+export interface NodeUse {
+  readonly gpu: number[];
+  readonly cpu: number;
+  readonly mem: number;
+}
+
+/** Per node, what its active tasks use (tasks not on a node are left out). */
+export function useByNode(tasks: readonly ActiveTask[]): Map<string, NodeUse> {
+  const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
+  for (const t of tasks) {
+    if (t.node === '') continue;
+    let u = used.get(t.node);
+    if (!u) used.set(t.node, (u = { gpu: [], cpu: 0, mem: 0 }));
+    u.cpu += t.cpuMilli;
+    u.mem += t.memoryMib;
+    const per = t.gpus.length ? t.gpuMilli / t.gpus.length : 0;
+    for (const g of t.gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
+  }
+  return used;
+}
+
+/**
+ * Each node's last NodeInfo, handed out again while its row and its use are unchanged: the API
+ * serialises a node object once (app.ts), so a node list rebuilt every second re-serialises only
+ * the nodes that heartbeated or whose use changed since (about half of 1,250 at a 2-s heartbeat).
+ */
+export class NodeInfoCache {
+  private readonly texts = new NodeTextCache();
+  private readonly byId = new Map<string, NodeInfo>();
+
+  of(r: NodeRow, used: NodeUse | undefined): NodeInfo {
+    return this.keep(nodeFromRow(r, used, this.texts));
+  }
+
+  /** The node with its use from `used` (the same object when its use is unchanged). */
+  withUse(n: NodeInfo, used: NodeUse | undefined): NodeInfo {
+    const gpuUsedMilli = n.gpus.map((_, i) => used?.gpu[i] ?? 0);
+    return this.keep({ ...n, gpuUsedMilli, cpuUsedMilli: used?.cpu ?? 0, memoryUsedMib: used?.mem ?? 0 });
+  }
+
+  private keep(next: NodeInfo): NodeInfo {
+    const prev = this.byId.get(next.id);
+    if (prev && sameNode(prev, next)) return prev;
+    this.byId.set(next.id, next);
+    return next;
+  }
+}
+
+/** Whether two NodeInfos of one node say the same (GPUs and telemetry compared as NodeTextCache hands them out: by identity). */
+function sameNode(a: NodeInfo, b: NodeInfo): boolean {
+  return (
+    a.state === b.state &&
+    a.address === b.address &&
+    a.cpuMilli === b.cpuMilli &&
+    a.memoryMib === b.memoryMib &&
+    a.gpus === b.gpus &&
+    a.simulated === b.simulated &&
+    a.lastHeartbeat === b.lastHeartbeat &&
+    a.leaseRenewedAt === b.leaseRenewedAt &&
+    a.telemetry === b.telemetry &&
+    a.cpuUsedMilli === b.cpuUsedMilli &&
+    a.memoryUsedMib === b.memoryUsedMib &&
+    a.powerAt === b.powerAt &&
+    a.gpuUsedMilli.length === b.gpuUsedMilli.length &&
+    a.gpuUsedMilli.every((x, i) => x === b.gpuUsedMilli[i])
+  );
+}
+
+export function nodeFromRow(r: NodeRow, used: NodeUse | undefined, texts?: NodeTextCache): NodeInfo {
   const known = texts?.parsed(r);
   const gpus = known?.gpus ?? (JSON.parse(r.gpus) as GpuInfo[]);
   return {

@@ -21,7 +21,7 @@ import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
 import { rollUp } from './usageRollup.ts';
-import { attemptFromRow, eventFromRow, jobFromRow, NodeTextCache, nodeFromRow, taskFromRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, taskFromRow, useByNode, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { WalCheckpoints } from './walCheckpoints.ts';
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
@@ -57,8 +57,10 @@ export class SqlStore implements Store {
   private readonly activeTasks = new ActiveTasksMirror();
   /** Every node's state and active tasks, for quiet heartbeats (store/nodeTasksView.ts). */
   readonly nodeTasks = new NodeTasksView();
-  /** Nodes' GPUs and telemetry as parsed, while their text is unchanged (rows.ts). */
-  private readonly nodeTexts = new NodeTextCache();
+  /** Nodes as built, while their rows and use are unchanged (rows.ts). */
+  private readonly nodeInfos = new NodeInfoCache();
+  /** How GET /v1/nodes and the others were answered (listNodes): the kept list, the kept list with the tasks' use brought up to date, or a list read before answering; and the lists read in the background. */
+  readonly nodeListCounts = { kept: 0, used: 0, read: 0, background: 0 };
   /** Per job attempt, what heartbeat answers need of the job (store/runInfoCache.ts). */
   private readonly runInfo = new RunInfoCache();
   /** What the store asked of the database (sqlStats.ts), for benchmarks. */
@@ -897,11 +899,7 @@ export class SqlStore implements Store {
       return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
     }, changedNodes);
     // A lost node may have come back: the nodes' version changed.
-    if (revived) {
-      this.nodesVersions.invalidate();
-      this.nodesEpoch++;
-      this.nodeTasks.changed({ nodes: true });
-    }
+    if (revived) this.nodesChanging();
     return answer;
   }
 
@@ -1124,47 +1122,55 @@ export class SqlStore implements Store {
     // deadline takes off the thread's held time, which is fractional).
     const deadline = Math.floor(deadlineMs);
     await this.heartbeatWrites.flush();
-    return this.nodesWrite(() => this.db.tx(async (db) => {
-      // On PostgreSQL the silent nodes are locked as they are read, and a node whose row another
-      // transaction holds is passed over: it is having a heartbeat written. Waiting for it had
-      // deadlocked with the quiet heartbeats' shared UPDATE nodes … FROM (VALUES …).
-      const silent = await db.all<{ id: string }>(db.dialect === 'postgres' ? Q.silentNodesLocked : Q.silentNodes, [deadline]);
-      for (const { id } of silent) {
-        await db.run(Q.markNodeLost, [id]);
-        const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
-        await db.run(Q.attemptsLostOnNode, [id, now]);
-        await db.run(Q.stopTasksOnNode, [id, now]);
-        await this.event(db, now, { type: 'node:lost', nodeId: id, message: `no heartbeat since ${new Date(deadline).toISOString()}; ${jobs.length} jobs requeued` });
-        for (const j of jobs) {
-          const job = await db.get<JobRow>(Q.jobById, [j]);
-          // A job stopping at its time limit is not requeued: settle ends it `timeout`.
-          if (job && (job.state === 'admitted' || job.state === 'running') && job.timed_out_at === null) {
-            await db.run(Q.setJobState, [j, 'preempted', `node ${id} lost`, now]);
-            await db.run(Q.stopActiveTasks, [j]);
-            await this.event(db, now, { type: 'job:preempted', jobId: j, tenant: job.tenant, nodeId: id, message: `node ${id} lost` });
-          }
+    // The loop calls this every cycle and it seldom finds a node: the nodes' caches (their
+    // version, the node list, the quiet heartbeats' view) are emptied only when it does. Emptied
+    // every cycle, two node lists in three were read before answering, and quiet heartbeats
+    // waited for their view to be read again (17-62 ms on average on PostgreSQL).
+    let changing = false;
+    try {
+      return await this.db.tx(async (db) => this.expireSilent(db, deadline, now, () => {
+        if (changing) return;
+        changing = true;
+        this.nodesChanging();
+      }));
+    } finally {
+      if (changing) this.nodesChanging();
+    }
+  }
+
+  /** Marks the nodes silent since `deadline` lost, requeueing their jobs; `changing` is called before the first is written. */
+  private async expireSilent(db: SqlDb, deadline: number, now: number, changing: () => void): Promise<string[]> {
+    // On PostgreSQL the silent nodes are locked as they are read, and a node whose row another
+    // transaction holds is passed over: it is having a heartbeat written. Waiting for it had
+    // deadlocked with the quiet heartbeats' shared UPDATE nodes … FROM (VALUES …).
+    const silent = await db.all<{ id: string }>(db.dialect === 'postgres' ? Q.silentNodesLocked : Q.silentNodes, [deadline]);
+    if (silent.length > 0) changing();
+    for (const { id } of silent) {
+      await db.run(Q.markNodeLost, [id]);
+      const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
+      await db.run(Q.attemptsLostOnNode, [id, now]);
+      await db.run(Q.stopTasksOnNode, [id, now]);
+      await this.event(db, now, { type: 'node:lost', nodeId: id, message: `no heartbeat since ${new Date(deadline).toISOString()}; ${jobs.length} jobs requeued` });
+      for (const j of jobs) {
+        const job = await db.get<JobRow>(Q.jobById, [j]);
+        // A job stopping at its time limit is not requeued: settle ends it `timeout`.
+        if (job && (job.state === 'admitted' || job.state === 'running') && job.timed_out_at === null) {
+          await db.run(Q.setJobState, [j, 'preempted', `node ${id} lost`, now]);
+          await db.run(Q.stopActiveTasks, [j]);
+          await this.event(db, now, { type: 'job:preempted', jobId: j, tenant: job.tenant, nodeId: id, message: `node ${id} lost` });
         }
-        await this.settle(db, jobs, now);
       }
-      return silent.map((s) => s.id);
-    }));
+      await this.settle(db, jobs, now);
+    }
+    return silent.map((s) => s.id);
   }
 
   /** The nodes with what their active tasks use (`active`: every active task; absent with `only`: that node's are read). */
   private async nodesIn(db: SqlDb, active?: readonly ActiveTask[], only?: string): Promise<NodeInfo[]> {
     const rows = only === undefined ? await db.all<NodeRow>(Q.listNodes) : await db.all<NodeRow>(Q.nodeById, [only]);
     const tasks = active ?? (only === undefined ? await this.activeTasks.refresh(db) : (await db.all<TaskRow>(Q.activeTasksOnNode, [only])).map(activeTaskOf));
-    const used = new Map<string, { gpu: number[]; cpu: number; mem: number }>();
-    for (const t of tasks) {
-      if (t.node === '') continue;
-      let u = used.get(t.node);
-      if (!u) used.set(t.node, (u = { gpu: [], cpu: 0, mem: 0 }));
-      u.cpu += t.cpuMilli;
-      u.mem += t.memoryMib;
-      const per = t.gpus.length ? t.gpuMilli / t.gpus.length : 0;
-      for (const g of t.gpus) u.gpu[g] = (u.gpu[g] ?? 0) + per;
-    }
-    return rows.map((r) => nodeFromRow(r, used.get(r.id), this.nodeTexts));
+    const used = useByNode(tasks);
+    return rows.map((r) => this.nodeInfos.of(r, used.get(r.id)));
   }
 
   async setNodeDrained(id: string, drained: boolean, now: number): Promise<boolean> {
@@ -1195,16 +1201,19 @@ export class SqlStore implements Store {
 
   /** Runs a write that may change the nodes' version (a registration, a node lost or back), emptying its cache before and after. */
   private async nodesWrite<T>(fn: () => Promise<T>): Promise<T> {
-    this.nodesVersions.invalidate();
-    this.nodesEpoch++;
-    this.nodeTasks.changed({ nodes: true });
+    this.nodesChanging();
     try {
       return await fn();
     } finally {
-      this.nodesVersions.invalidate();
-      this.nodesEpoch++;
-      this.nodeTasks.changed({ nodes: true });
+      this.nodesChanging();
     }
+  }
+
+  /** Empties what is kept of the nodes (called before and after a write to them, so that no read begun during it is kept). */
+  private nodesChanging(): void {
+    this.nodesVersions.invalidate();
+    this.nodesEpoch++;
+    this.nodeTasks.changed({ nodes: true });
   }
 
   /**
@@ -1233,9 +1242,12 @@ export class SqlStore implements Store {
    * drained, lost or came back on this server. Past 1 s it is read again: in the background while
    * it is under 3 s old (the caller gets the kept one), else before answering. So a node's
    * telemetry and last heartbeat in it may be up to 3 s old (a heartbeat's period and a half), as
-   * may another server's change of a node. With 1,250 nodes the list is 1.75 MB of JSON; it was
+   * may another server's change of a node. With 1,250 nodes the list is 1.5 MB of JSON; it was
    * read, built and serialised for every GET /v1/nodes (the API serialises an array once: app.ts),
    * and a reader that came when it expired waited for all that (p99 139-177 ms on PostgreSQL).
+   * When only the active tasks changed, the kept list is answered with their use brought up to
+   * date (no node row read; the nodes whose use is unchanged stay the same objects): while tasks
+   * started and ended every few seconds, two GET /v1/nodes in three read the whole list first.
    */
   async listNodes(): Promise<NodeInfo[]> {
     const c = this.nodeList;
@@ -1247,11 +1259,29 @@ export class SqlStore implements Store {
       // heartbeats' and the cycle's writes hold (the watermark is read before the rows, so
       // statements on different connections are as good as one snapshot here).
       const tasks = await (this.db.dialect === 'sqlite' ? this.db.tx((db) => this.activeTasks.refresh(db)) : this.activeTasks.refresh(this.db));
-      if (tasks === c.tasks && c.epoch === this.nodesEpoch) {
-        if (now - c.at >= NODE_LIST_MS) this.nodeListBuild ??= this.buildNodeList().catch(() => undefined).finally(() => (this.nodeListBuild = null));
-        return c.list;
+      const k = this.nodeList;
+      if (k !== c && k !== null && k.epoch === this.nodesEpoch) {
+        // Read meanwhile (in the background): at least as new as what this call began with.
+        this.nodeListCounts.kept++;
+        return k.list;
+      }
+      if (k === c && c.epoch === this.nodesEpoch) {
+        let kept = c;
+        if (tasks === c.tasks) this.nodeListCounts.kept++;
+        else {
+          const used = useByNode(tasks);
+          const list = c.list.map((n) => this.nodeInfos.withUse(n, used.get(n.id)));
+          this.nodeList = kept = { ...c, tasks, list: list.every((n, i) => n === c.list[i]) ? c.list : list };
+          this.nodeListCounts.used++;
+        }
+        if (now - c.at >= NODE_LIST_MS && !this.nodeListBuild) {
+          this.nodeListCounts.background++;
+          this.nodeListBuild = this.buildNodeList().catch(() => undefined).finally(() => (this.nodeListBuild = null));
+        }
+        return kept.list;
       }
     }
+    this.nodeListCounts.read++;
     return this.buildNodeList();
   }
 
