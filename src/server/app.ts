@@ -26,7 +26,7 @@ import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
 import { registerDashboardRoutes } from './dashboardRoutes.ts';
 import { registerLiveRoutes } from './liveEvents.ts';
 import { registerWebRoutes } from './webRoutes.ts';
-import { registerCompression } from './compression.ts';
+import { COMPRESS_MIN_BYTES, gzipKept, registerCompression } from './compression.ts';
 import { registerWhatIfRoutes } from './whatIf.ts';
 import { DEFAULT_IDLE_CONFIG, type IdleConfig } from './idle/idleConfig.ts';
 import { jobIdle, registerIdleRoutes } from './idle/idleRoutes.ts';
@@ -373,7 +373,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   // The store answers the same node list while nothing but heartbeats changed (up to 3 s,
   // store.listNodes): it is serialised once (1.5 MB for 1,250 nodes), into a Buffer, which the
   // compression hook gzips once too (compression.ts). A new list keeps the objects of the nodes
-  // that did not change, and each node object is serialised once.
+  // that did not change, and each node object is serialised once. A list read in the background
+  // is serialised and compressed as soon as it is read, not in the turn of the reader after.
   const nodesText = new WeakMap<object, Buffer>();
   const nodeText = new WeakMap<object, string>();
   const serialised = (n: object): string => {
@@ -381,14 +382,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     if (text === undefined) nodeText.set(n, (text = JSON.stringify(n)));
     return text;
   };
+  const nodesBody = (nodes: readonly object[]): Buffer => {
+    let body = nodesText.get(nodes);
+    if (body === undefined) nodesText.set(nodes, (body = Buffer.from(`{"nodes":[${nodes.map(serialised).join(',')}]}`)));
+    return body;
+  };
+  store.observeNodeLists((nodes) => {
+    const body = nodesBody(nodes);
+    if (body.length >= COMPRESS_MIN_BYTES) gzipKept(body).catch(() => undefined);
+  });
   app.get('/v1/nodes', { schema: { description: 'Nodes with their GPUs, use and telemetry (a node\'s telemetry and last heartbeat may be up to 3 s old)', tags: ['cluster'], response: answers(200, RESPONSES.nodes) } }, async (req, reply) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const nodes = await store.listNodes();
-    let text = nodesText.get(nodes);
-    if (text === undefined) nodesText.set(nodes, (text = Buffer.from(`{"nodes":[${nodes.map(serialised).join(',')}]}`)));
     void reply.type('application/json; charset=utf-8');
-    return text;
+    return nodesBody(nodes);
   });
 
   for (const [verb, drained] of [['drain', true], ['undrain', false]] as const) {

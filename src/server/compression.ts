@@ -15,6 +15,15 @@ export const COMPRESS_MIN_BYTES = 128 * 1024;
 
 const gzipAsync = promisify(gzip);
 
+const compressed = new WeakMap<Buffer, Promise<Buffer>>();
+
+/** The gzip of a Buffer, made once while the Buffer lives (a route may make it ahead of its readers: GET /v1/nodes). */
+export function gzipKept(body: Buffer): Promise<Buffer> {
+  let gz = compressed.get(body);
+  if (gz === undefined) compressed.set(body, (gz = gzipAsync(body, { level: 1 })));
+  return gz;
+}
+
 /** Whether an Accept-Encoding header allows gzip: listed (or `*`) with a q-value above 0. */
 export function acceptsGzip(header: string | string[] | undefined): boolean {
   if (header === undefined) return false;
@@ -36,7 +45,6 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
  * string is compressed each time. Streams and answers already encoded are left alone.
  */
 export function registerCompression(app: FastifyInstance, minBytes = COMPRESS_MIN_BYTES): void {
-  const compressed = new WeakMap<Buffer, Promise<Buffer>>();
   app.addHook('onSend', async (req, reply, payload) => {
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
     if (reply.statusCode === 204 || reply.statusCode === 304 || reply.hasHeader('content-encoding')) return payload;
@@ -44,13 +52,7 @@ export function registerCompression(app: FastifyInstance, minBytes = COMPRESS_MI
     if (size < minBytes) return payload;
     void reply.header('vary', 'accept-encoding');
     if (!acceptsGzip(req.headers['accept-encoding'])) return payload;
-    let body: Promise<Buffer>;
-    if (typeof payload === 'string') body = gzipAsync(payload, { level: 1 });
-    else {
-      body = compressed.get(payload) ?? gzipAsync(payload, { level: 1 });
-      compressed.set(payload, body);
-    }
-    const out = await body;
+    const out = await (typeof payload === 'string' ? gzipAsync(payload, { level: 1 }) : gzipKept(payload));
     void reply.header('content-encoding', 'gzip').removeHeader('content-length');
     return out;
   });

@@ -176,6 +176,8 @@ for (const factory of storeFactories()) {
     const { store, cleanup } = await factory.open();
     try {
       await store.registerNode(node('s1'), 1000);
+      const observed: (readonly unknown[])[] = [];
+      store.observeNodeLists((list) => observed.push(list));
       const first = await store.listNodes();
       const t0 = Date.now();
       await store.heartbeat('s1', tel(300), [], 1001);
@@ -189,6 +191,8 @@ for (const factory of storeFactories()) {
         fresh = await store.listNodes();
       }
       assert.equal(fresh[0]?.telemetry[0]?.powerWatts, 300, 'the list read behind it is answered next');
+      assert.ok(observed.includes(fresh), 'and was shown to the observers as soon as it was read');
+      assert.ok(!observed.includes(first), 'a list read before answering is not');
       await store.heartbeat('s1', tel(310), [], 1002);
       await sleep(3100);
       assert.equal((await store.listNodes())[0]?.telemetry[0]?.powerWatts, 310, 'past 3 s the list is read before answering');

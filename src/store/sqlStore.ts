@@ -79,6 +79,8 @@ export class SqlStore implements Store {
   /** Bumped by every write of this server that changes a node's row other than its heartbeat (the node list's cache, below). */
   private nodesEpoch = 0;
   private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; list: NodeInfo[] } | null = null;
+  /** Told of each node list read in the background (observeNodeLists). */
+  private readonly nodeListObservers: ((list: readonly NodeInfo[]) => void)[] = [];
   /** The node list's read in the background (listNodes), one at a time. */
   private nodeListBuild: Promise<unknown> | null = null;
   /** Snapshots one at a time (snapshot). */
@@ -1276,13 +1278,22 @@ export class SqlStore implements Store {
         }
         if (now - c.at >= NODE_LIST_MS && !this.nodeListBuild) {
           this.nodeListCounts.background++;
-          this.nodeListBuild = this.buildNodeList().catch(() => undefined).finally(() => (this.nodeListBuild = null));
+          this.nodeListBuild = this.buildNodeList()
+            .then((list) => {
+              for (const fn of this.nodeListObservers) fn(list);
+            })
+            .catch(() => undefined)
+            .finally(() => (this.nodeListBuild = null));
         }
         return kept.list;
       }
     }
     this.nodeListCounts.read++;
     return this.buildNodeList();
+  }
+
+  observeNodeLists(fn: (list: readonly NodeInfo[]) => void): void {
+    this.nodeListObservers.push(fn);
   }
 
   private async buildNodeList(): Promise<NodeInfo[]> {

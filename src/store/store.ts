@@ -362,6 +362,11 @@ export interface Store {
   /** Marks nodes silent since before `deadline` lost and requeues their jobs; returns their ids. */
   expireNodes(deadline: number, now: number): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
+  /**
+   * Calls `fn` with each node list read in the background (listNodes answers the kept list while
+   * it reads the next): the API serialises and compresses it then, not in the next reader's turn.
+   */
+  observeNodeLists(fn: (list: readonly NodeInfo[]) => void): void;
   /** Changes whenever a node registers (or re-registers) or is lost: a cheap test for caches of listNodes. */
   nodesVersion(): Promise<string>;
   /** How many jobs the tenant has open (pending, admitted, running or preempted): what its submission limit counts. */

@@ -107,9 +107,14 @@ export interface PlanRequest {
 /** An active task's key in the deltas. */
 export const taskKey = (t: ActiveTask): string => `${t.jobId}/${t.index}`;
 
+/** Each node object's signature: the store hands out a node unchanged as the same object (rows.ts NodeInfoCache). */
+const signatures = new WeakMap<NodeInfo, string>();
+
 /** What the core may read of a node, telemetry aside (its power state and since when included): a node is sent again when this changes. */
 function nodeSignature(n: NodeInfo): string {
-  return `${n.state}|${n.powerAt ?? ''}|${n.address}|${n.cpuMilli}|${n.memoryMib}|${n.simulated}|${n.cpuUsedMilli}|${n.memoryUsedMib}|${n.gpuUsedMilli.join(',')}|${JSON.stringify(n.gpus)}`;
+  let signature = signatures.get(n);
+  if (signature === undefined) signatures.set(n, (signature = `${n.state}|${n.powerAt ?? ''}|${n.address}|${n.cpuMilli}|${n.memoryMib}|${n.simulated}|${n.cpuUsedMilli}|${n.memoryUsedMib}|${n.gpuUsedMilli.join(',')}|${JSON.stringify(n.gpus)}`));
+  return signature;
 }
 
 /**
