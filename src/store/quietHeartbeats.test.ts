@@ -144,7 +144,9 @@ for (const factory of storeFactories()) {
         assert.equal(bound[0], first[0], 'the node whose use did not change is the same object');
         assert.notEqual(bound[1], first[1]);
         assert.deepEqual(bound[0]?.telemetry, [], "its heartbeat's telemetry waits for the next read, as a quiet heartbeat's does");
+        const statements = (store as SqlStore).sqlStats.totals().statements;
         assert.equal(await store.listNodes(), bound, 'and the list is kept again');
+        assert.equal((store as SqlStore).sqlStats.totals().statements, statements, 'without a statement: no task was written since its tasks were read, under a second ago');
       }
     } finally {
       await cleanup();
