@@ -50,7 +50,8 @@ export function registerCompression(app: FastifyInstance, minBytes = COMPRESS_MI
     if (reply.statusCode === 204 || reply.statusCode === 304 || reply.hasHeader('content-encoding')) return payload;
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (size < minBytes) return payload;
-    void reply.header('vary', 'accept-encoding');
+    const vary = reply.getHeader('vary');
+    void reply.header('vary', vary === undefined ? 'accept-encoding' : `${String(vary)}, accept-encoding`);
     if (!acceptsGzip(req.headers['accept-encoding'])) return payload;
     const out = await (typeof payload === 'string' ? gzipAsync(payload, { level: 1 }) : gzipKept(payload));
     void reply.header('content-encoding', 'gzip').removeHeader('content-length');
