@@ -250,24 +250,15 @@ export class NodeInfoCache {
   }
 }
 
-/** Whether two NodeInfos of one node say the same (GPUs and telemetry compared as NodeTextCache hands them out: by identity). */
+/** The fields of a NodeInfo compared by value (or, for GPUs and telemetry as NodeTextCache hands them out, by identity). */
+const NODE_FIELDS = ['state', 'address', 'cpuMilli', 'memoryMib', 'gpus', 'simulated', 'lastHeartbeat', 'leaseRenewedAt', 'telemetry', 'cpuUsedMilli', 'memoryUsedMib', 'powerAt'] as const;
+
+/** Compiles only while NODE_FIELDS names every field of NodeInfo but its id and its GPU use (compared below). */
+export const NODE_FIELDS_COMPLETE: [Exclude<keyof NodeInfo, 'id' | 'gpuUsedMilli' | (typeof NODE_FIELDS)[number]>] extends [never] ? true : never = true;
+
+/** Whether two NodeInfos of one node say the same. */
 function sameNode(a: NodeInfo, b: NodeInfo): boolean {
-  return (
-    a.state === b.state &&
-    a.address === b.address &&
-    a.cpuMilli === b.cpuMilli &&
-    a.memoryMib === b.memoryMib &&
-    a.gpus === b.gpus &&
-    a.simulated === b.simulated &&
-    a.lastHeartbeat === b.lastHeartbeat &&
-    a.leaseRenewedAt === b.leaseRenewedAt &&
-    a.telemetry === b.telemetry &&
-    a.cpuUsedMilli === b.cpuUsedMilli &&
-    a.memoryUsedMib === b.memoryUsedMib &&
-    a.powerAt === b.powerAt &&
-    a.gpuUsedMilli.length === b.gpuUsedMilli.length &&
-    a.gpuUsedMilli.every((x, i) => x === b.gpuUsedMilli[i])
-  );
+  return NODE_FIELDS.every((k) => a[k] === b[k]) && a.gpuUsedMilli.length === b.gpuUsedMilli.length && a.gpuUsedMilli.every((x, i) => x === b.gpuUsedMilli[i]);
 }
 
 export function nodeFromRow(r: NodeRow, used: NodeUse | undefined, texts?: NodeTextCache): NodeInfo {
