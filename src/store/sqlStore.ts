@@ -83,7 +83,7 @@ export class SqlStore implements Store {
    * `tasksAt` when this server's task writes numbered `taskWrites`.
    */
   private nodeList: { at: number; epoch: number; tasks: readonly ActiveTask[]; taskWrites: number; tasksAt: number; list: NodeInfo[] } | null = null;
-  /** This server's writes that may change tasks, counted (tasksWrite, nodesChanging). */
+  /** This server's writes that may change tasks, counted (tasksWrite; a node write changes nodesEpoch, which the kept list checks too). */
   private taskWrites = 0;
   /** Told of each node list read in the background (observeNodeLists). */
   private readonly nodeListObservers: ((list: readonly NodeInfo[]) => void)[] = [];
@@ -1137,41 +1137,37 @@ export class SqlStore implements Store {
     // average on PostgreSQL).
     let changing = false;
     try {
-      return await this.db.tx(async (db) => this.expireSilent(db, deadline, now, () => {
-        if (changing) return;
-        changing = true;
-        this.nodesChanging();
-      }));
+      return await this.db.tx(async (db) => {
+        // On PostgreSQL the silent nodes are locked as they are read, and a node whose row another
+        // transaction holds is passed over: it is having a heartbeat written. Waiting for it had
+        // deadlocked with the quiet heartbeats' shared UPDATE nodes … FROM (VALUES …).
+        const silent = await db.all<{ id: string }>(db.dialect === 'postgres' ? Q.silentNodesLocked : Q.silentNodes, [deadline]);
+        if (silent.length > 0) {
+          changing = true;
+          this.nodesChanging();
+        }
+        for (const { id } of silent) {
+          await db.run(Q.markNodeLost, [id]);
+          const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
+          await db.run(Q.attemptsLostOnNode, [id, now]);
+          await db.run(Q.stopTasksOnNode, [id, now]);
+          await this.event(db, now, { type: 'node:lost', nodeId: id, message: `no heartbeat since ${new Date(deadline).toISOString()}; ${jobs.length} jobs requeued` });
+          for (const j of jobs) {
+            const job = await db.get<JobRow>(Q.jobById, [j]);
+            // A job stopping at its time limit is not requeued: settle ends it `timeout`.
+            if (job && (job.state === 'admitted' || job.state === 'running') && job.timed_out_at === null) {
+              await db.run(Q.setJobState, [j, 'preempted', `node ${id} lost`, now]);
+              await db.run(Q.stopActiveTasks, [j]);
+              await this.event(db, now, { type: 'job:preempted', jobId: j, tenant: job.tenant, nodeId: id, message: `node ${id} lost` });
+            }
+          }
+          await this.settle(db, jobs, now);
+        }
+        return silent.map((s) => s.id);
+      });
     } finally {
       if (changing) this.nodesChanging();
     }
-  }
-
-  /** Marks the nodes silent since `deadline` lost, requeueing their jobs; `changing` is called before the first is written. */
-  private async expireSilent(db: SqlDb, deadline: number, now: number, changing: () => void): Promise<string[]> {
-    // On PostgreSQL the silent nodes are locked as they are read, and a node whose row another
-    // transaction holds is passed over: it is having a heartbeat written. Waiting for it had
-    // deadlocked with the quiet heartbeats' shared UPDATE nodes … FROM (VALUES …).
-    const silent = await db.all<{ id: string }>(db.dialect === 'postgres' ? Q.silentNodesLocked : Q.silentNodes, [deadline]);
-    if (silent.length > 0) changing();
-    for (const { id } of silent) {
-      await db.run(Q.markNodeLost, [id]);
-      const jobs = (await db.all<{ job_id: number }>(Q.jobsOnNode, [id])).map((r) => r.job_id);
-      await db.run(Q.attemptsLostOnNode, [id, now]);
-      await db.run(Q.stopTasksOnNode, [id, now]);
-      await this.event(db, now, { type: 'node:lost', nodeId: id, message: `no heartbeat since ${new Date(deadline).toISOString()}; ${jobs.length} jobs requeued` });
-      for (const j of jobs) {
-        const job = await db.get<JobRow>(Q.jobById, [j]);
-        // A job stopping at its time limit is not requeued: settle ends it `timeout`.
-        if (job && (job.state === 'admitted' || job.state === 'running') && job.timed_out_at === null) {
-          await db.run(Q.setJobState, [j, 'preempted', `node ${id} lost`, now]);
-          await db.run(Q.stopActiveTasks, [j]);
-          await this.event(db, now, { type: 'job:preempted', jobId: j, tenant: job.tenant, nodeId: id, message: `node ${id} lost` });
-        }
-      }
-      await this.settle(db, jobs, now);
-    }
-    return silent.map((s) => s.id);
   }
 
   /** The nodes with what their active tasks use (`active`: every active task; absent with `only`: that node's are read). */
@@ -1220,7 +1216,6 @@ export class SqlStore implements Store {
 
   /** Empties what is kept of the nodes (called before and after a write to them, so that no read begun during it is kept). */
   private nodesChanging(): void {
-    this.taskWrites++;
     this.nodesVersions.invalidate();
     this.nodesEpoch++;
     this.nodeTasks.changed({ nodes: true });
