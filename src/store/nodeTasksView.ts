@@ -32,11 +32,13 @@ import type { TaskRow } from './rows.ts';
 import type { SqlDb } from './sqlDb.ts';
 
 const ACTIVE = new Set(['assigned', 'running', 'stopping']);
-const NODE_STATES = 'SELECT id, state FROM nodes';
+const NODE_STATES = 'SELECT id, state, address FROM nodes';
 
 /** A node as a quiet heartbeat sees it: its state and its active tasks by job, then index. */
 export interface NodeTasks {
   readonly state: string;
+  /** Where its agent registered from (for its tasks' peers); absent when read for the node alone. */
+  readonly address?: string;
   readonly tasks: readonly TaskRow[];
 }
 
@@ -47,7 +49,7 @@ export class NodeTasksView {
   private readonly nodeOf = new Map<string, string>();
   /** Each node's tasks in order, made on first use after a change. */
   private readonly lists = new Map<string, readonly TaskRow[]>();
-  private states = new Map<string, string>();
+  private states = new Map<string, { readonly state: string; readonly address: string }>();
   private watermark: number | null = null;
   /**
    * This server's changes, numbered: the last change to tasks anywhere, to each node's tasks
@@ -111,9 +113,9 @@ export class NodeTasksView {
       }
       if (!this.current(nodeId, began)) return undefined;
     }
-    const state = this.states.get(nodeId);
-    if (state === undefined) return null;
-    return { state, tasks: this.listOf(nodeId) };
+    const node = this.states.get(nodeId);
+    if (node === undefined) return null;
+    return { state: node.state, address: node.address, tasks: this.listOf(nodeId) };
   }
 
   /** Forget everything: the next answer reads every active task and node. */
@@ -168,11 +170,11 @@ export class NodeTasksView {
       const next = await readVersionWatermark(db, 'tasks');
       const rows = this.watermark === null ? await db.all<TaskRow>(ACTIVE_TASKS_Q.all) : await db.all<TaskRow>(ACTIVE_TASKS_Q.changed, [this.watermark]);
       const readNodes = this.nodesSeen < this.nodeStateChange || at - this.nodesReadAt > this.maxAgeMs / 2;
-      const states = readNodes ? await db.all<{ id: string; state: string }>(NODE_STATES) : null;
+      const states = readNodes ? await db.all<{ id: string; state: string; address: string }>(NODE_STATES) : null;
       for (const r of rows) this.apply(r);
       this.watermark = next;
       if (states) {
-        this.states = new Map(states.map((s) => [s.id, s.state]));
+        this.states = new Map(states.map((s) => [s.id, { state: s.state, address: s.address }]));
         this.nodesSeen = seen;
         this.nodesReadAt = at;
       }

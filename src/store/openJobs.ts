@@ -104,6 +104,11 @@ export class OpenJobsMirror {
     return this.turns.run(() => this.read(db));
   }
 
+  /** The spec of open job `id`, if the mirror holds it (specs never change). */
+  specOf(id: string): JobSpec | undefined {
+    return this.jobs.get(id)?.spec;
+  }
+
   /** The version of the row this mirror holds job `id` from (undefined: it holds no such job). */
   versionOf(id: string): number | undefined {
     return this.versions.get(id);

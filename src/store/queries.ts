@@ -134,7 +134,6 @@ export const Q = {
   specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
   /** n jobs ($1 …), and their tasks by job and index; lockJobs takes their row locks in id order (PostgreSQL). */
-  jobsByIds: (n: number): string => `SELECT ${JOB_COLS} FROM jobs WHERE id IN (${params(1, n)})`,
   tasksOfJobs: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE job_id IN (${params(1, n)}) ORDER BY job_id, idx`,
   lockJobs: (n: number): string => `SELECT id FROM jobs WHERE id IN (${params(1, n)}) ORDER BY id FOR UPDATE`,
   activeTasks: `SELECT ${TASK_COLS} FROM tasks WHERE state IN ${ACTIVE_IN} ORDER BY job_id, idx`,
@@ -274,6 +273,9 @@ export const Q = {
   setNodeSchedulable: "UPDATE nodes SET state = $2 WHERE id = $1 AND state IN ('ready', 'drained')",
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
+  /** What a heartbeat's answer reads of a job beyond its spec (store/runInfoCache.ts RunRow). */
+  runRowsOf: (n: number): string => `SELECT id, name, task_count, stop_grace_ms, power_cap_watts FROM jobs WHERE id IN (${params(1, n)})`,
+  nodeAddress: 'SELECT address FROM nodes WHERE id = $1',
   nodeAddressesOfJobs: (n: number): string => `SELECT t.job_id AS job_id, t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id IN (${params(1, n)}) ORDER BY t.job_id, t.idx`,
 
   // Services (migration 007, store/services.ts).

@@ -370,6 +370,34 @@ for (const factory of storeFactories()) {
 }
 
 for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`a single task's answer names its own node as its peer, and takes the spec from the open jobs held in memory: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, url, cleanup } = await factory.open();
+    const other = await openStore(url);
+    try {
+      await store.registerNode({ ...node('s1'), address: 'http://127.0.0.5:1' }, 1000);
+      const r = parseJobSpec({ name: 'one', tasks: [{ replicas: 1, gpus: 1, command: 'true', env: { K: 'v' } }] });
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      const [job] = (await store.submit('default', r.spec, null, 1000)).jobs;
+      assert.ok(job);
+      await store.snapshot(); // the open jobs read into memory, as a scheduling cycle does
+      assert.ok(await store.applyPlan({ binds: [{ jobId: job.id, attempt: 0, tasks: [{ index: 0, node: 's1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1100));
+      const stats = (store as SqlStore).sqlStats;
+      stats.reset();
+      const [mine] = (await store.heartbeat('s1', [], [], 1200)) ?? [];
+      const reads = (re: RegExp): number => [...stats.bySql].filter(([sql]) => re.test(sql)).reduce((n, [, c]) => n + c.statements, 0);
+      assert.deepEqual([reads(/SELECT id, spec FROM jobs/), reads(/n\.address AS address/), reads(/SELECT address FROM nodes/)], [0, 0, 0]);
+      assert.equal(mine?.peers.length, 1);
+      assert.match(mine?.peers[0] ?? '', /^127\.0\.0\.5:\d+$/);
+      assert.deepEqual([mine?.jobName, mine?.gangSize, mine?.env], ['one', 1, { K: 'v' }]);
+      // A server that holds no open jobs in memory reads the spec, and answers the same.
+      const [theirs] = (await other.heartbeat('s1', [], [], 1250)) ?? [];
+      assert.deepEqual(theirs, mine);
+    } finally {
+      await other.close();
+      await cleanup();
+    }
+  });
+
   test(`another server's immediate reclaim shows in this server's answers within a quarter of a second, a node's new address within a second and a half: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
     const { store, url, cleanup } = await factory.open();
     const other = await openStore(url);

@@ -2,10 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JobSpec } from '../api/spec.ts';
-import type { JobRow } from './rows.ts';
-import { RunInfoCache, type RunInfo } from './runInfoCache.ts';
+import { RunInfoCache, type RunInfo, type RunRow } from './runInfoCache.ts';
 
-const info = { row: {} as JobRow, spec: {} as JobSpec, peers: [] } satisfies RunInfo;
+const info = { row: {} as RunRow, spec: {} as JobSpec, peers: [] } satisfies RunInfo;
 
 /** How long after it was set an entry is still answered (to the ms). */
 function lifetime(c: RunInfoCache, job: number, at: number): number {

@@ -17,11 +17,18 @@
 import type { JobSpec } from '../api/spec.ts';
 import { spreadReadAt } from './cacheSpread.ts';
 import { ChangeCheck } from './changeCheck.ts';
-import type { JobRow } from './rows.ts';
 
-/** The job's row as read when cached: use only what is fixed for an attempt (name, task_count). */
+/** What a heartbeat's answer reads of a job's row (queries.ts runRowsOf). */
+export interface RunRow {
+  readonly name: string;
+  readonly task_count: number;
+  readonly stop_grace_ms: number | string | null;
+  readonly power_cap_watts: number | string | null;
+}
+
+/** A job's run info as read when cached: the row's name and task_count are fixed; the stop grace and power cap change the job's version. */
 export interface RunInfo {
-  readonly row: JobRow;
+  readonly row: RunRow;
   readonly spec: JobSpec;
   readonly peers: string[];
 }

@@ -11,11 +11,11 @@ import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
 import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
 import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
-import { OpenJobsMirror, type InsertedJob, type ReasonTaken, type VersionRange } from './openJobs.ts';
+import { OPEN_JOBS_Q, OpenJobsMirror, type InsertedJob, type ReasonTaken, type VersionRange } from './openJobs.ts';
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
 import { Q, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
-import { RunInfoCache } from './runInfoCache.ts';
+import { RunInfoCache, type RunInfo, type RunRow } from './runInfoCache.ts';
 import { asleepNodes, setNodePower } from './nodePower.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
@@ -904,7 +904,7 @@ export class SqlStore implements Store {
       await this.writeEvents(db, now, [...events, ...running, ...endEvents]);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
-      return this.assignmentsFor(db, nodeId, now, touched.size === 0 ? active : undefined);
+      return this.assignmentsFor(db, nodeId, node.address, now, touched.size === 0 ? active : undefined);
     }, changedNodes);
     // A lost node may have come back: the nodes' version changed.
     if (revived) this.nodesChanging();
@@ -931,7 +931,7 @@ export class SqlStore implements Store {
     const active = node.tasks;
     if (!changesNoTask(active, reports)) return undefined;
     const write = { node: nodeId, at: now, telemetry: JSON.stringify(telemetry) };
-    const answer = await this.assignmentsFor(this.db, nodeId, now, active);
+    const answer = await this.assignmentsFor(this.db, nodeId, node.address, now, active);
     if (!energy) {
       this.heartbeatWrites.add(write);
       return answer;
@@ -942,7 +942,7 @@ export class SqlStore implements Store {
       return answer;
     }
     await this.heartbeatWrites.addEnergy(write, { node: nodeId, at: now, report: energy.report, prices: energy.prices });
-    return this.assignmentsFor(this.db, nodeId, now);
+    return this.assignmentsFor(this.db, nodeId, node.address, now);
   }
 
   /** A node's state and active tasks from the shared view, or read for it alone where the view cannot say. */
@@ -986,23 +986,48 @@ export class SqlStore implements Store {
     await db.run(Q.setJobProgress, [jobId, step, total, ckpt, ckptAt, now]);
   }
 
-  /** `known`: the node's active tasks when the caller read them and changed none since. */
-  private async assignmentsFor(db: SqlDb, nodeId: string, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
+  /** `address`: the node's, if the caller has it (read here if needed); `known`: the node's active tasks when the caller read them and changed none since. */
+  private async assignmentsFor(db: SqlDb, nodeId: string, address: string | undefined, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
     const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
-    const jobs = new Map<number, { row: JobRow; spec: JobSpec; peers: string[] }>();
+    const jobs = new Map<number, RunInfo>();
     const generation = this.runInfo.readGeneration;
-    // The jobs not cached are read together (a node given an array's tasks gets hundreds at once).
+    // The jobs not cached are read together (a node given an array's tasks gets hundreds at once):
+    // the few columns an attempt may change, the spec only where the open-jobs mirror has none,
+    // and the peers' addresses only for gangs (a single task's peer is itself, on this node).
     const uncached = [...new Set(active.filter((t) => !this.runInfo.get(t.job_id, t.attempt, now)).map((t) => Number(t.job_id)))];
+    let ownHost = address === undefined ? undefined : hostOf(address);
     for (let c = 0; c < uncached.length; c += SETTLE_CHUNK) {
       const part = uncached.slice(c, c + SETTLE_CHUNK);
-      const peersOf = new Map<number, string[]>();
-      for (const a of await db.all<{ job_id: number; idx: number; address: string }>(Q.nodeAddressesOfJobs(part.length), part)) {
-        const id = Number(a.job_id);
-        const peers = peersOf.get(id) ?? [];
-        peersOf.set(id, peers);
-        peers.push(`${hostOf(a.address)}:${PEER_PORT_BASE + (id % 5000) * 4 + Number(a.idx)}`);
+      const rows = await db.all<RunRow & { id: number | string }>(Q.runRowsOf(part.length), part);
+      const specs = new Map<number, JobSpec>();
+      const unknown: number[] = [];
+      for (const r of rows) {
+        const spec = this.openJobs.specOf(String(r.id));
+        if (spec) specs.set(Number(r.id), spec);
+        else unknown.push(Number(r.id));
       }
-      for (const row of await db.all<JobRow>(Q.jobsByIds(part.length), part)) jobs.set(Number(row.id), { row, spec: JSON.parse(row.spec) as JobSpec, peers: peersOf.get(Number(row.id)) ?? [] });
+      if (unknown.length) for (const r of await db.all<{ id: number | string; spec: string }>(OPEN_JOBS_Q.specs(unknown.length), unknown)) specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
+      const gangs = rows.filter((r) => Number(r.task_count) > 1).map((r) => Number(r.id));
+      const peersOf = new Map<number, string[]>();
+      if (gangs.length) {
+        for (const a of await db.all<{ job_id: number; idx: number; address: string }>(Q.nodeAddressesOfJobs(gangs.length), gangs)) {
+          const id = Number(a.job_id);
+          const peers = peersOf.get(id) ?? [];
+          peersOf.set(id, peers);
+          peers.push(`${hostOf(a.address)}:${peerPort(id, Number(a.idx))}`);
+        }
+      }
+      if (gangs.length < rows.length && ownHost === undefined) {
+        const node = await db.get<{ address: string }>(Q.nodeAddress, [nodeId]);
+        ownHost = node ? hostOf(node.address) : '';
+      }
+      for (const r of rows) {
+        const id = Number(r.id);
+        const spec = specs.get(id);
+        if (!spec) continue; // deleted between the reads
+        const peers = Number(r.task_count) > 1 ? (peersOf.get(id) ?? []) : ownHost ? [`${ownHost}:${peerPort(id, 0)}`] : [];
+        jobs.set(id, { row: { name: r.name, task_count: Number(r.task_count), stop_grace_ms: r.stop_grace_ms, power_cap_watts: r.power_cap_watts }, spec, peers });
+      }
     }
     const out: TaskAssignment[] = [];
     for (const t of active) {
@@ -1650,6 +1675,11 @@ function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | unde
 /** A report's pid or exit code as the store keeps it: an integer, else null. */
 function intOrNull(v: unknown): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) ? v : null;
+}
+
+/** The port a gang's task `idx` of job `id` listens on for its peers (TaskAssignment.peers). */
+function peerPort(id: number, idx: number): number {
+  return PEER_PORT_BASE + (id % 5000) * 4 + idx;
 }
 
 function hostOf(address: string): string {
