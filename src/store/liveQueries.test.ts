@@ -97,5 +97,18 @@ for (const factory of storeFactories()) {
       assert.equal(c.length, 1, JSON.stringify(c));
       assert.ok(Math.abs((c[0]?.gpuSeconds ?? 0) - (300 + 100)) < 1e-6, `300 s preempted + 100 s finished, got ${c[0]?.gpuSeconds}`);
     });
+
+    test('finished runs: jobs that finished in the same millisecond are walked in id order, a page of one at a time', async () => {
+      const at = 30 * H;
+      const ids = [await runJob(store, 'team-a', { name: 'tie-1' }, at - 60_000, at), await runJob(store, 'team-a', { name: 'tie-2' }, at - 60_000, at), await runJob(store, 'team-a', { name: 'after' }, at, at + 1)];
+      const seen: string[] = [];
+      for (let cursor = { finishedAt: at - 1, id: '0' }; ; ) {
+        const [next] = await store.finishedRuns(cursor, 1);
+        if (!next) break;
+        seen.push(next.id);
+        cursor = { finishedAt: next.finishedAt, id: next.id };
+      }
+      assert.deepEqual(seen, ids);
+    });
   });
 }

@@ -73,8 +73,8 @@ export const Q = {
     ON CONFLICT (name) DO UPDATE SET gpu_quota = excluded.gpu_quota, borrowing_limit = excluded.borrowing_limit, updated_at = excluded.updated_at, tenants = excluded.tenants,
       cohort = excluded.cohort, model_quotas = excluded.model_quotas`,
   listQueues: 'SELECT name, gpu_quota, borrowing_limit, tenants, cohort, model_quotas FROM queues ORDER BY name',
-  /** Jobs that ran out their work after a cursor (finished_at, id), oldest first. */
-  finishedAfter: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at IS NOT NULL AND (finished_at > $1 OR (finished_at = $1 AND id > $2)) ORDER BY finished_at, id LIMIT $3`,
+  /** Jobs that ran out their work after a cursor (finished_at, id), oldest first (the bound on finished_at alone is the index's range: an OR was a scan from the index's start on PostgreSQL). */
+  finishedAfter: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at >= $1 AND (finished_at > $1 OR id > $2) ORDER BY finished_at, id LIMIT $3`,
   finishedLatest: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT $1`,
   /** Task 0 of n jobs with its node's GPUs: the last attempt's running time and model. */
   firstTasksOf: (n: number): string =>
