@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseJobSpec } from '../api/spec.ts';
 import type { Store } from './store.ts';
+import type { SqlStore } from './sqlStore.ts';
 import { node, runJob } from './liveTesting.ts';
 import { storeFactories } from './testing.ts';
 
@@ -109,6 +110,24 @@ for (const factory of storeFactories()) {
         cursor = { finishedAt: next.finishedAt, id: next.id };
       }
       assert.deepEqual(seen, ids);
+    });
+
+    test('finished runs: the specs of jobs a refresh saw close come from memory, the others from the database, the same either way', { skip: factory.name === 'memory' ? 'no SQL' : false }, async () => {
+      const sql = store as SqlStore;
+      await sql.snapshot(); // the open jobs in memory
+      const id = await runJob(store, 'team-a', { name: 'kept', jobType: 'kept-type', timeLimit: 600 }, 40 * H, 40 * H + 1000);
+      const reads = (): number => [...sql.sqlStats.bySql].filter(([text]) => text.startsWith('SELECT id, spec FROM jobs')).reduce((n, [, c]) => n + c.statements, 0);
+      const unseen = reads();
+      const [cold] = await store.finishedRuns({ finishedAt: 40 * H, id: '0' }, 1);
+      assert.equal(reads(), unseen + 1, 'a job the open jobs never held: its spec is read');
+      await sql.snapshot(); // held it open, then saw it close
+      await sql.snapshot();
+      const seen = reads();
+      const [warm] = await store.finishedRuns({ finishedAt: 40 * H, id: '0' }, 1);
+      assert.equal(reads(), seen, 'no spec read');
+      assert.equal(warm?.id, id);
+      assert.deepEqual(warm, cold);
+      assert.equal(warm?.spec.jobType, 'kept-type');
     });
   });
 }

@@ -17,7 +17,7 @@
 import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
 import type { JobSpec } from '../api/spec.ts';
 import type { Job } from '../api/types.ts';
-import { JOB_COLS, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
+import { JOB_COLS_LITE, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
 import { jobFromRow, type JobRow } from './rows.ts';
 import { ChangeLog, hasRun, registerOpenJobs } from './openJobIndex.ts';
 import type { SqlDb } from './sqlDb.ts';
@@ -25,7 +25,7 @@ import { InTurn } from '../util/inTurn.ts';
 
 const OPEN = new Set(['pending', 'admitted', 'running', 'preempted']);
 /** The job columns without the spec (specs never change: kept with the job, read once). */
-const LITE = JOB_COLS.replace(' spec,', " '' AS spec,");
+const LITE = JOB_COLS_LITE;
 
 /** Rows a catch-up page reads (catchUp): about 40 ms of SQLite's connection and the thread. */
 const CATCH_UP_PAGE = 2000;
@@ -66,6 +66,8 @@ export interface VersionRange {
   readonly to: number;
 }
 
+/** Specs of closed jobs kept (OpenJobsMirror.specOf): more than a cycle's worth of finished array tasks. */
+const CLOSED_KEPT = 20_000;
 /** Taken version ranges kept at most. */
 const MAX_TAKEN = 1024;
 /** Taken ranges a read skips at most (each gap between two is a statement). */
@@ -96,6 +98,11 @@ export class OpenJobsMirror {
   private taken: { from: number; to: number; rows: number }[] = [];
   /** Jobs this server inserted since the last read (tookInserts), each transaction's together. */
   private inserted: (readonly InsertedJob[])[] = [];
+  /**
+   * The specs of the last CLOSED_KEPT jobs seen to close, oldest first: the finished runs a cycle
+   * reads for the scheduler's history are those, and their specs need not be read again.
+   */
+  private readonly closed = new Map<string, JobSpec>();
   /** What each refresh changed, for readers of an older list (openJobIndex.ts openJobChanges). */
   private readonly log = new ChangeLog();
 
@@ -104,9 +111,9 @@ export class OpenJobsMirror {
     return this.turns.run(() => this.read(db));
   }
 
-  /** The spec of open job `id`, if the mirror holds it (specs never change). */
+  /** The spec of job `id`, if the mirror holds it open or saw it close lately (specs never change). */
   specOf(id: string): JobSpec | undefined {
-    return this.jobs.get(id)?.spec;
+    return this.jobs.get(id)?.spec ?? this.closed.get(id);
   }
 
   /** The version of the row this mirror holds job `id` from (undefined: it holds no such job). */
@@ -279,6 +286,7 @@ export class OpenJobsMirror {
       const had = this.jobs.get(String(r.id));
       if (!OPEN.has(r.state)) {
         if (had) {
+          this.keepClosed(had);
           this.jobs.delete(had.id);
           this.started.delete(had.id);
           this.versions.delete(had.id);
@@ -293,6 +301,11 @@ export class OpenJobsMirror {
       if (!spec) continue; // deleted between the two reads
       this.put(jobFromRow(r, spec), version, change);
     }
+  }
+
+  private keepClosed(job: Job): void {
+    this.closed.set(job.id, job.spec);
+    if (this.closed.size > CLOSED_KEPT) this.closed.delete(this.closed.keys().next().value as string);
   }
 
   /** Holds `job` (open) as of its row's `version`, noting the change. */

@@ -2,6 +2,8 @@
 import type { SqlDb } from './sqlDb.ts';
 
 export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts';
+/** The job columns with an empty spec, for readers that take specs from memory (specs never change). */
+export const JOB_COLS_LITE = JOB_COLS.replace(' spec,', " '' AS spec,");
 export const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
 const TOKEN_COLS = 'id, role, tenant, node_id, created_at, expires_at, revoked_at, last_used_at';
 export const ACTIVE_IN = "('assigned', 'running', 'stopping')";
@@ -74,8 +76,8 @@ export const Q = {
       cohort = excluded.cohort, model_quotas = excluded.model_quotas`,
   listQueues: 'SELECT name, gpu_quota, borrowing_limit, tenants, cohort, model_quotas FROM queues ORDER BY name',
   /** Jobs that ran out their work after a cursor (finished_at, id), oldest first (the bound on finished_at alone is the index's range: an OR was a scan from the index's start on PostgreSQL). */
-  finishedAfter: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at >= $1 AND (finished_at > $1 OR id > $2) ORDER BY finished_at, id LIMIT $3`,
-  finishedLatest: `SELECT ${JOB_COLS} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT $1`,
+  finishedAfter: `SELECT ${JOB_COLS_LITE} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at >= $1 AND (finished_at > $1 OR id > $2) ORDER BY finished_at, id LIMIT $3`,
+  finishedLatest: `SELECT ${JOB_COLS_LITE} FROM jobs WHERE state IN ('succeeded', 'timeout') AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT $1`,
   /** Task 0 of n jobs with its node's GPUs: the last attempt's running time and model. */
   firstTasksOf: (n: number): string =>
     `SELECT t.job_id AS job_id, t.gpus AS gpus, t.started_at AS started_at, t.finished_at AS finished_at, n.gpus AS node_gpus FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id
@@ -130,7 +132,7 @@ export const Q = {
   countJobsAfter: 'SELECT COUNT(*) AS n FROM jobs WHERE state = $1 AND id > $2',
   countOpenJobs: `SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ${OPEN_JOBS_IN}`,
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */
-  openJobsLite: `SELECT ${JOB_COLS.replace(' spec,', " '' AS spec,")} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
+  openJobsLite: `SELECT ${JOB_COLS_LITE} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
   /** n jobs ($1 …), and their tasks by job and index; lockJobs takes their row locks in id order (PostgreSQL). */

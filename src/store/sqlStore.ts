@@ -1381,19 +1381,43 @@ export class SqlStore implements Store {
   async finishedRuns(after: FinishedCursor | null, limit: number): Promise<FinishedRun[]> {
     const db = this.db;
     const rows = after === null ? (await db.all<JobRow>(Q.finishedLatest, [limit])).reverse() : await db.all<JobRow>(Q.finishedAfter, [after.finishedAt, Number(after.id), limit]);
+    // The rows come without their specs: those of jobs that closed lately are in memory (a cycle
+    // after 4,000 array tasks ended read and parsed 4,000 of them again); the rest are read.
+    const specs = new Map<number, JobSpec>();
+    const unknown: number[] = [];
+    for (const r of rows) {
+      const spec = this.openJobs.specOf(String(r.id));
+      if (spec) specs.set(Number(r.id), spec);
+      else unknown.push(Number(r.id));
+    }
     const first = new Map<number, FirstTaskRow>();
     for (let i = 0; i < rows.length; i += 500) {
       const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
       for (const t of await db.all<FirstTaskRow>(Q.firstTasksOf(ids.length), ids)) first.set(Number(t.job_id), t);
     }
-    return rows.map((r) => {
-      const job = jobFromRow(r);
+    for (let i = 0; i < unknown.length; i += 500) {
+      const ids = unknown.slice(i, i + 500);
+      for (const r of await db.all<{ id: number | string; spec: string }>(OPEN_JOBS_Q.specs(ids.length), ids)) specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
+    }
+    /** The GPUs of the nodes seen, parsed once each. */
+    const nodeGpus = new Map<string, { index: number; model: string }[]>();
+    const out: FinishedRun[] = [];
+    for (const r of rows) {
+      const spec = specs.get(Number(r.id));
+      if (!spec) continue; // deleted between the reads
+      const job = jobFromRow(r, spec);
       const t = first.get(Number(r.id));
       const last = t && t.started_at !== null && t.finished_at !== null ? Math.max(0, Number(t.finished_at) - Number(t.started_at)) / 1000 : 0;
       const gpu = t ? (JSON.parse(t.gpus) as number[])[0] : undefined;
-      const model = gpu !== undefined && t?.node_gpus ? ((JSON.parse(t.node_gpus) as { index: number; model: string }[]).find((g) => g.index === gpu)?.model ?? null) : null;
-      return { id: job.id, spec: job.spec, finishedAt: Number(r.finished_at), runSeconds: job.runSeconds + last, model };
-    });
+      let gpus: { index: number; model: string }[] | undefined;
+      if (gpu !== undefined && t?.node_gpus) {
+        gpus = nodeGpus.get(t.node_gpus);
+        if (!gpus) nodeGpus.set(t.node_gpus, (gpus = JSON.parse(t.node_gpus) as { index: number; model: string }[]));
+      }
+      const model = gpus?.find((g) => g.index === gpu)?.model ?? null;
+      out.push({ id: job.id, spec: job.spec, finishedAt: Number(r.finished_at), runSeconds: job.runSeconds + last, model });
+    }
+    return out;
   }
 
   async usageByHour(sinceMs: number): Promise<UsageBucket[]> {
