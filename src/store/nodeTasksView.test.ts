@@ -113,7 +113,7 @@ for (const factory of storeFactories()) {
       // Every look at the clock is 1.1 s later: each read takes longer than the view's age (1 s) by the time it ends.
       let t = 0;
       const view = new NodeTasksView(250, () => (t += 1100));
-      for (let i = 0; i < 3; i++) assert.deepEqual(await view.of(db, 's1'), { state: 'ready', tasks: [] });
+      for (let i = 0; i < 3; i++) assert.deepEqual(await view.of(db, 's1'), { state: 'ready', address: node('s1').address, tasks: [] });
       assert.equal(await view.of(db, 'ghost'), null);
       assert.equal(view.counts.waited, 4);
     } finally {
