@@ -108,7 +108,7 @@ export const Q = {
       const p = (k: number): string => `$${12 * i + k}`;
       return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'pending', 'submitted', 0, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)}, ${p(12)}${version})`;
     });
-    return `INSERT INTO jobs (${cols}${dialect === 'sqlite' ? ', version' : ''}) VALUES ${rows.join(', ')} RETURNING ${JOB_COLS}, version`;
+    return `INSERT INTO jobs (${cols}${dialect === 'sqlite' ? ', version' : ''}) VALUES ${rows.join(', ')} RETURNING ${JOB_COLS_LITE}, version`;
   },
   /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
   insertTasks: (n: number): string =>

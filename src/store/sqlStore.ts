@@ -364,7 +364,9 @@ export class SqlStore implements Store {
       const row = await db.get<JobRow>(Q.insertJobs(db.dialect, 1), [tenant, element.name, spec.queue, spec.priority, spec.kind, 0, 0, spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash]);
       if (!row) throw new Error('insert returned no row');
       await this.startService(db, row, spec.service.minReplicas, spec.service.maxReplicas, now);
-      jobs.push(jobFromRow((await db.get<JobRow>(Q.jobById, [row.id])) ?? row));
+      // Read again: starting it changed the row (the insert's answer has no spec).
+      const started = await db.get<JobRow>(Q.jobById, [row.id]);
+      jobs.push(started ? jobFromRow(started) : jobFromRow(row, element));
     }
     return { jobs, created: true, conflict: false };
   }
@@ -1898,10 +1900,13 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
   for (let first = 0; first < elements.length; first += ARRAY_CHUNK) {
     const part = elements.slice(first, first + ARRAY_CHUNK);
     const params: Param[] = [];
+    // The inserted rows come back without their specs: these are (a spec never changes).
+    const specs: JobSpec[] = [];
     for (const { k, i } of part) {
       const { s, hash } = subs[k] as (typeof subs)[number];
       const { spec } = s;
       const element = arrayElement(spec, i);
+      specs.push(element);
       params.push(s.tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(s.clientKey, spec, i), s.now, hash);
     }
     // Ids are handed out in row order; RETURNING's order is not promised.
@@ -1914,7 +1919,7 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
       const { s } = subs[k] as (typeof subs)[number];
       taskRows(row.id, s.spec, tasks);
       events.push(s.now, 'job:submitted', row.id, null, s.tenant, `${row.name} in queue ${s.spec.queue}, ${taskCount(s.spec)} tasks`);
-      const job = jobFromRow(row);
+      const job = jobFromRow(row, specs[j]);
       (out[k] as Job[]).push(job);
       // The mirror's own object: the answer's may be changed on its way out.
       if (made && row.version !== undefined) made.push({ job: { ...job }, version: Number(row.version) });
