@@ -51,6 +51,7 @@ test(`the scheduler thread plans what the adapter plans, over deltas, live input
     await expect(7000);
     const snap = await store.snapshot();
     assert.ok(snap.openJobs.some((j) => j.state === 'admitted'), 'the plans bound jobs');
+    assert.ok(thread.sentCounts.withoutSpec > 0, 'jobs that changed state went without their specs');
     // Tasks start, one ends, a node joins (the node order changes): still the same plans.
     const runs = (await store.heartbeat('n1', [], [], 7100)) ?? [];
     await store.heartbeat('n1', [{ index: 0, utilization: 90, memoryUsedMib: 1, powerWatts: 500 }], runs.map((r, i) => ({ runId: r.runId, state: i === 0 ? ('exited' as const) : ('running' as const), pid: 1, exitCode: 0 })), 7200);

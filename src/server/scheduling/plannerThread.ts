@@ -98,6 +98,11 @@ export interface PlanRequest {
   readonly taskRemoved: readonly string[];
   readonly queues: StoreSnapshot['queues'];
   readonly reservations?: StoreSnapshot['reservations'];
+  /**
+   * Jobs new or changed. A changed job whose spec is the one sent before comes without it (`spec`
+   * undefined): the worker keeps the spec it has (specs never change; state changes are most of a
+   * busy cycle's upserts, and the spec most of a job's bytes).
+   */
   readonly upserts: readonly Job[];
   readonly removed: readonly string[];
   /** The worker drops what it has first (the first cycle, or after a failed one): upserts are all of it. */
@@ -146,25 +151,29 @@ class SentCopies<T, S> {
     return this.sent.size;
   }
 
-  delta(items: readonly T[], key: (t: T) => string, seen: (t: T) => S): { upserts: T[]; removed: string[] } {
-    if (this.sameListSameItems && items === this.last) return { upserts: [], removed: [] };
+  /** `previous`, aligned with `upserts`: what was sent of each before (undefined: it is new). */
+  delta(items: readonly T[], key: (t: T) => string, seen: (t: T) => S): { upserts: T[]; removed: string[]; previous: (S | undefined)[] } {
+    if (this.sameListSameItems && items === this.last) return { upserts: [], removed: [], previous: [] };
     const changed = this.last && this.sent.size > 0 ? this.changes?.(items, this.last) : null;
     this.last = items;
     if (changed) return this.apply(changed, key, seen);
     this.walks++;
     const gen = ++this.gen;
     const upserts: T[] = [];
+    const previous: (S | undefined)[] = [];
     for (const item of items) {
       const k = key(item);
       const s = seen(item);
       const had = this.sent.get(k);
       if (!had) {
         upserts.push(item);
+        previous.push(undefined);
         this.sent.set(k, { seen: s, gen });
         continue;
       }
       if (had.seen !== s) {
         upserts.push(item);
+        previous.push(had.seen);
         had.seen = s;
       }
       had.gen = gen;
@@ -176,23 +185,28 @@ class SentCopies<T, S> {
         this.sent.delete(k);
       }
     }
-    return { upserts, removed };
+    return { upserts, removed, previous };
   }
 
   /** The delta from recorded changes (the items of the list not named in them are as sent). */
-  private apply(changed: { readonly upserts: readonly T[]; readonly removed: readonly string[] }, key: (t: T) => string, seen: (t: T) => S): { upserts: T[]; removed: string[] } {
+  private apply(changed: { readonly upserts: readonly T[]; readonly removed: readonly string[] }, key: (t: T) => string, seen: (t: T) => S): { upserts: T[]; removed: string[]; previous: (S | undefined)[] } {
     const upserts: T[] = [];
+    const previous: (S | undefined)[] = [];
     for (const item of changed.upserts) {
       const k = key(item);
       const s = seen(item);
       const had = this.sent.get(k);
-      if (!had) this.sent.set(k, { seen: s, gen: this.gen });
-      else if (had.seen !== s) had.seen = s;
-      else continue;
+      if (!had) {
+        this.sent.set(k, { seen: s, gen: this.gen });
+        previous.push(undefined);
+      } else if (had.seen !== s) {
+        previous.push(had.seen);
+        had.seen = s;
+      } else continue;
       upserts.push(item);
     }
     const removed = changed.removed.filter((k) => this.sent.delete(k));
-    return { upserts, removed };
+    return { upserts, removed, previous };
   }
 
   clear(): void {
@@ -220,7 +234,7 @@ export class ThreadedPlanner implements Planner {
   private nodeOrder: readonly string[] = [];
   private seq = 0;
   /** Objects sent to the worker in all (jobs, active tasks, nodes), for benchmarks. */
-  readonly sentCounts = { jobs: 0, tasks: 0, nodes: 0, cycles: 0 };
+  readonly sentCounts = { jobs: 0, tasks: 0, nodes: 0, cycles: 0, withoutSpec: 0 };
   /** Cycles whose job delta walked every open job (for tests and benchmarks). */
   get jobWalks(): number {
     return this.jobs.walks;
@@ -330,7 +344,7 @@ export class ThreadedPlanner implements Planner {
       taskRemoved: tasks.removed,
       queues: s.queues,
       ...(s.reservations ? { reservations: s.reservations } : {}),
-      upserts: jobs.upserts,
+      upserts: jobs.upserts.map((j, i) => (jobs.previous[i]?.spec === j.spec ? (this.sentCounts.withoutSpec++, { ...j, spec: undefined as unknown as Job['spec'] }) : j)),
       removed: jobs.removed,
       reset,
     };

@@ -69,12 +69,21 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     for (const id of m.removed) jobs.delete(id);
     // The map keeps its order when a job is replaced or a newer one is added: sorted stays sorted.
     let ordered = !m.reset;
-    for (const j of m.upserts) {
-      if (!jobs.has(j.id) && Number(j.id) < maxId) ordered = false;
+    const upserts: Job[] = [];
+    for (const sent of m.upserts) {
+      const had = jobs.get(sent.id);
+      // A changed job comes without the spec it had (PlanRequest.upserts).
+      let j = sent;
+      if (sent.spec === undefined) {
+        if (!had) throw new Error(`job ${sent.id} came without its spec, and this thread has none`);
+        j = { ...sent, spec: had.spec };
+      }
+      if (!had && Number(j.id) < maxId) ordered = false;
       maxId = Math.max(maxId, Number(j.id));
       jobs.set(j.id, j);
+      upserts.push(j);
     }
-    if (m.reset || m.removed.length || m.upserts.length) {
+    if (m.reset || m.removed.length || upserts.length) {
       list = [...jobs.values()];
       if (!ordered) {
         // Sorted, and the map in that order again, so that later cycles can keep it so.
@@ -96,7 +105,7 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
     }
     if (m.reset || m.nodeOrder !== null || m.nodeUpserts.length) nodeList = nodeOrder.map((id) => nodes.get(id)).filter((n): n is NodeInfo => n !== undefined);
     const snap = { nodes: nodeList, activeTasks: taskList, openJobs: list, queues: m.queues, ...(m.reservations ? { reservations: m.reservations } : {}) };
-    const plan = adapter.plan(snap, m.nowMs, true, m.reset ? undefined : { upserts: m.upserts, removed: m.removed });
+    const plan = adapter.plan(snap, m.nowMs, true, m.reset ? undefined : { upserts, removed: m.removed });
     // The adapter already leaves out the reasons a job shows (changedReasonsOnly).
     send({ seq: m.seq, plan });
   } catch (e) {
