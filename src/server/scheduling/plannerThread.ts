@@ -29,7 +29,7 @@ export interface Planner {
   plan(s: StoreSnapshot, nowMs: number): AppliedPlan | Promise<AppliedPlan>;
   /**
    * How long the last refresh and plan waited on another thread (ms): the request thread was
-   * free for the API meanwhile, so the loop's rest counts it once, not three times (SchedulingLoop.cycle).
+   * free for the API meanwhile, so the loop's rest asks only as long for it, not three times (SchedulingLoop.cycle).
    */
   readonly awayMs?: number;
 }
