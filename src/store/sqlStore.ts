@@ -988,6 +988,22 @@ export class SqlStore implements Store {
     await db.run(Q.setJobProgress, [jobId, step, total, ckpt, ckptAt, now]);
   }
 
+  /** The jobs' specs: from the open-jobs mirror where it has them (specs never change), the rest read 500 to a statement; a job deleted meanwhile has none. */
+  private async specsOf(db: SqlDb, ids: readonly number[]): Promise<Map<number, JobSpec>> {
+    const specs = new Map<number, JobSpec>();
+    const unknown: number[] = [];
+    for (const id of ids) {
+      const spec = this.openJobs.specOf(String(id));
+      if (spec) specs.set(id, spec);
+      else unknown.push(id);
+    }
+    for (let i = 0; i < unknown.length; i += 500) {
+      const part = unknown.slice(i, i + 500);
+      for (const r of await db.all<{ id: number | string; spec: string }>(OPEN_JOBS_Q.specs(part.length), part)) specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
+    }
+    return specs;
+  }
+
   /** `address`: the node's, if the caller has it (read here if needed); `known`: the node's active tasks when the caller read them and changed none since. */
   private async assignmentsFor(db: SqlDb, nodeId: string, address: string | undefined, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
     const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
@@ -1001,14 +1017,7 @@ export class SqlStore implements Store {
     for (let c = 0; c < uncached.length; c += SETTLE_CHUNK) {
       const part = uncached.slice(c, c + SETTLE_CHUNK);
       const rows = await db.all<RunRow & { id: number | string }>(Q.runRowsOf(part.length), part);
-      const specs = new Map<number, JobSpec>();
-      const unknown: number[] = [];
-      for (const r of rows) {
-        const spec = this.openJobs.specOf(String(r.id));
-        if (spec) specs.set(Number(r.id), spec);
-        else unknown.push(Number(r.id));
-      }
-      if (unknown.length) for (const r of await db.all<{ id: number | string; spec: string }>(OPEN_JOBS_Q.specs(unknown.length), unknown)) specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
+      const specs = await this.specsOf(db, rows.map((r) => Number(r.id)));
       const gangs = rows.filter((r) => Number(r.task_count) > 1).map((r) => Number(r.id));
       const peersOf = new Map<number, string[]>();
       if (gangs.length) {
@@ -1384,22 +1393,12 @@ export class SqlStore implements Store {
     const db = this.db;
     const rows = after === null ? (await db.all<JobRow>(Q.finishedLatest, [limit])).reverse() : await db.all<JobRow>(Q.finishedAfter, [after.finishedAt, Number(after.id), limit]);
     // The rows come without their specs: those of jobs that closed lately are in memory (a cycle
-    // after 4,000 array tasks ended read and parsed 4,000 of them again); the rest are read.
-    const specs = new Map<number, JobSpec>();
-    const unknown: number[] = [];
-    for (const r of rows) {
-      const spec = this.openJobs.specOf(String(r.id));
-      if (spec) specs.set(Number(r.id), spec);
-      else unknown.push(Number(r.id));
-    }
+    // after 4,000 array tasks ended read and parsed 4,000 of them again).
+    const specs = await this.specsOf(db, rows.map((r) => Number(r.id)));
     const first = new Map<number, FirstTaskRow>();
     for (let i = 0; i < rows.length; i += 500) {
       const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
       for (const t of await db.all<FirstTaskRow>(Q.firstTasksOf(ids.length), ids)) first.set(Number(t.job_id), t);
-    }
-    for (let i = 0; i < unknown.length; i += 500) {
-      const ids = unknown.slice(i, i + 500);
-      for (const r of await db.all<{ id: number | string; spec: string }>(OPEN_JOBS_Q.specs(ids.length), ids)) specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);
     }
     /** The GPUs of the nodes seen, parsed once each. */
     const nodeGpus = new Map<string, { index: number; model: string }[]>();
