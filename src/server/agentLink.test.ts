@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { agentAddressProblem, boundedBody } from './agentLink.ts';
+import { agentAddressProblem, agentLogKey, agentLogKeys, boundedBody } from './agentLink.ts';
 import { startServer } from './server.ts';
 
 test('an agent address must be on the IP its registration came from', () => {
@@ -86,4 +86,13 @@ test('a registration pointing the server at another host is a 400 naming address
 test('boundedBody returns a small body whole, as bytes', async () => {
   assert.deepEqual(await boundedBody(new Response('héllo'), 10), Buffer.from('héllo'));
   await assert.rejects(boundedBody(new Response('x'.repeat(11)), 10), /larger than 10 bytes/);
+});
+
+test('agentLogKeys gives each node the key agentLogKey makes, under its own admin token', () => {
+  const keys = agentLogKeys('admin-a');
+  assert.equal(keys('n1'), agentLogKey('admin-a', 'n1'));
+  assert.equal(keys('n1'), agentLogKey('admin-a', 'n1'), 'asked again');
+  assert.equal(keys('n2'), agentLogKey('admin-a', 'n2'));
+  assert.notEqual(keys('n1'), keys('n2'));
+  assert.notEqual(agentLogKeys('admin-b')('n1'), keys('n1'), 'another admin token, another key');
 });

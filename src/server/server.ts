@@ -21,7 +21,7 @@ import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAd
 import { PlannerSlot, ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
 import { isWildcard, urlHost } from '../util/listen.ts';
-import { agentLogKey } from './agentLink.ts';
+import { agentLogKeys } from './agentLink.ts';
 import { idleConfigOf } from './idle/idleConfig.ts';
 import { registerIdleMetrics } from './idle/idleMetrics.ts';
 import { IdleMonitor } from './idle/idleMonitor.ts';
@@ -215,7 +215,7 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
     onSubmit: () => loop.poke(),
     maxSubmitJobs: (tenant) => maxSubmitJobsOf(config, tenant),
     ...(o.services?.timeScale !== undefined ? { serviceTimeScale: o.services.timeScale } : {}),
-    agentLogKey: (node) => agentLogKey(o.adminToken, node),
+    agentLogKey: agentLogKeys(o.adminToken),
     nodeLeaseMs: o.nodeLeaseMs ?? 15_000,
     idle: idleConfig,
     prices,
