@@ -37,8 +37,8 @@ const NODE_STATES = 'SELECT id, state, address FROM nodes';
 /** A node as a quiet heartbeat sees it: its state and its active tasks by job, then index. */
 export interface NodeTasks {
   readonly state: string;
-  /** Where its agent registered from (for its tasks' peers); absent when read for the node alone. */
-  readonly address?: string;
+  /** Where its agent registered from (for its tasks' peers). */
+  readonly address: string;
   readonly tasks: readonly TaskRow[];
 }
 

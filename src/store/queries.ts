@@ -133,7 +133,6 @@ export const Q = {
   countOpenJobs: `SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ${OPEN_JOBS_IN}`,
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */
   openJobsLite: `SELECT ${JOB_COLS_LITE} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
-  specsByIds: (n: number): string => `SELECT id, spec FROM jobs WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
   /** n jobs ($1 …), and their tasks by job and index; lockJobs takes their row locks in id order (PostgreSQL). */
   tasksOfJobs: (n: number): string => `SELECT ${TASK_COLS} FROM tasks WHERE job_id IN (${params(1, n)}) ORDER BY job_id, idx`,
@@ -246,7 +245,7 @@ export const Q = {
       gpus = excluded.gpus, simulated = excluded.simulated, last_heartbeat = excluded.last_heartbeat, registered_at = excluded.registered_at`,
   nodeById: 'SELECT * FROM nodes WHERE id = $1',
   /** A node's state with its active tasks, one row per task (task columns null when it has none), in one read for a heartbeat. */
-  nodeWithActiveTasks: `SELECT n.state AS node_state, ${TASK_COLS.split(', ').map((c) => `t.${c} AS ${c}`).join(', ')}
+  nodeWithActiveTasks: `SELECT n.state AS node_state, n.address AS node_address, ${TASK_COLS.split(', ').map((c) => `t.${c} AS ${c}`).join(', ')}
     FROM nodes n LEFT JOIN tasks t ON t.node_id = n.id AND t.state IN ${ACTIVE_IN} WHERE n.id = $1 ORDER BY t.job_id, t.idx`,
   /** Quiet heartbeats of n nodes in one statement (store/heartbeatWrites.ts): a node's last heartbeat never moves back. */
   heartbeatNodes: (n: number): string =>
@@ -277,7 +276,6 @@ export const Q = {
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
   /** What a heartbeat's answer reads of a job beyond its spec (store/runInfoCache.ts RunRow). */
   runRowsOf: (n: number): string => `SELECT id, name, task_count, stop_grace_ms, power_cap_watts FROM jobs WHERE id IN (${params(1, n)})`,
-  nodeAddress: 'SELECT address FROM nodes WHERE id = $1',
   nodeAddressesOfJobs: (n: number): string => `SELECT t.job_id AS job_id, t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id IN (${params(1, n)}) ORDER BY t.job_id, t.idx`,
 
   // Services (migration 007, store/services.ts).

@@ -952,9 +952,9 @@ export class SqlStore implements Store {
     const seen = await this.nodeTasks.of(this.db, nodeId);
     if (seen) return seen;
     // Not in the view: unknown, or registered at another server since the view's last read.
-    const rows = await this.db.all<TaskRow & { node_state: string }>(Q.nodeWithActiveTasks, [nodeId]);
+    const rows = await this.db.all<TaskRow & { node_state: string; node_address: string }>(Q.nodeWithActiveTasks, [nodeId]);
     const first = rows[0];
-    return first ? { state: first.node_state, tasks: rows.filter((r) => r.job_id !== null) } : null;
+    return first ? { state: first.node_state, address: first.node_address, tasks: rows.filter((r) => r.job_id !== null) } : null;
   }
 
   /** Quiet heartbeats' writes and energy counters in one transaction (store/heartbeatWrites.ts). */
@@ -1004,8 +1004,8 @@ export class SqlStore implements Store {
     return specs;
   }
 
-  /** `address`: the node's, if the caller has it (read here if needed); `known`: the node's active tasks when the caller read them and changed none since. */
-  private async assignmentsFor(db: SqlDb, nodeId: string, address: string | undefined, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
+  /** `address`: the node's (its single tasks' peer); `known`: the node's active tasks when the caller read them and changed none since. */
+  private async assignmentsFor(db: SqlDb, nodeId: string, address: string, now: number, known?: readonly TaskRow[]): Promise<TaskAssignment[]> {
     const active = known ?? (await db.all<TaskRow>(Q.activeTasksOnNode, [nodeId]));
     const jobs = new Map<number, RunInfo>();
     const generation = this.runInfo.readGeneration;
@@ -1013,7 +1013,7 @@ export class SqlStore implements Store {
     // the few columns an attempt may change, the spec only where the open-jobs mirror has none,
     // and the peers' addresses only for gangs (a single task's peer is itself, on this node).
     const uncached = [...new Set(active.filter((t) => !this.runInfo.get(t.job_id, t.attempt, now)).map((t) => Number(t.job_id)))];
-    let ownHost = address === undefined ? undefined : hostOf(address);
+    const ownHost = hostOf(address);
     for (let c = 0; c < uncached.length; c += SETTLE_CHUNK) {
       const part = uncached.slice(c, c + SETTLE_CHUNK);
       const rows = await db.all<RunRow & { id: number | string }>(Q.runRowsOf(part.length), part);
@@ -1027,10 +1027,6 @@ export class SqlStore implements Store {
           peersOf.set(id, peers);
           peers.push(`${hostOf(a.address)}:${peerPort(id, Number(a.idx))}`);
         }
-      }
-      if (gangs.length < rows.length && ownHost === undefined) {
-        const node = await db.get<{ address: string }>(Q.nodeAddress, [nodeId]);
-        ownHost = node ? hostOf(node.address) : '';
       }
       for (const r of rows) {
         const id = Number(r.id);

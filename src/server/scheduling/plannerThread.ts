@@ -344,7 +344,7 @@ export class ThreadedPlanner implements Planner {
       taskRemoved: tasks.removed,
       queues: s.queues,
       ...(s.reservations ? { reservations: s.reservations } : {}),
-      upserts: jobs.upserts.map((j, i) => (jobs.previous[i]?.spec === j.spec ? (this.sentCounts.withoutSpec++, { ...j, spec: undefined as unknown as Job['spec'] }) : j)),
+      upserts: this.withoutKnownSpecs(jobs.upserts, jobs.previous),
       removed: jobs.removed,
       reset,
     };
@@ -369,6 +369,15 @@ export class ThreadedPlanner implements Planner {
         this.forget();
         throw e;
       });
+  }
+
+  /** The jobs to send, those whose spec is the one the worker has (`previous`, as SentCopies gives it) without it (PlanRequest.upserts). */
+  private withoutKnownSpecs(upserts: readonly Job[], previous: readonly (Job | undefined)[]): Job[] {
+    return upserts.map((j, i) => {
+      if (previous[i]?.spec !== j.spec) return j;
+      this.sentCounts.withoutSpec++;
+      return { ...j, spec: undefined as unknown as Job['spec'] };
+    });
   }
 
   /** Sends everything next time (the worker's copy may differ from what this side thinks). */
