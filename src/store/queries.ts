@@ -56,7 +56,7 @@ export const Q = {
   /** Other servers' token writes, for the token cache (migration 014; readVersionWatermark). */
   tokensChangedSince: 'SELECT hash FROM tokens WHERE version >= $1',
   /** Jobs written since a watermark (readVersionWatermark), for the heartbeat answers' cache (store/runInfoCache.ts). */
-  jobsChangedSince: 'SELECT id FROM jobs WHERE version >= $1',
+  jobsChangedSince: 'SELECT id, stop_grace_ms, power_cap_watts FROM jobs WHERE version >= $1',
   /** A new token only (no upsert): a node's credential never takes over an existing token. */
   insertToken: 'INSERT INTO tokens (hash, role, tenant, created_at, id, node_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
   /** Tokens' last uses (hash, time), each written where the one recorded is a minute old or more. */
@@ -163,7 +163,7 @@ export const Q = {
   admitJobs: (n: number): string =>
     `WITH v(vid, vattempt, vkeep, vcap) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'INTEGER', 'BIGINT'])})
      UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $${4 * n + 1}, power_cap_watts = CASE WHEN v.vkeep = 1 THEN jobs.power_cap_watts ELSE v.vcap END, ${JOB_VERSION}
-     FROM v WHERE jobs.id = +v.vid AND jobs.state || '' = 'pending' AND jobs.attempt = +v.vattempt RETURNING id, tenant`,
+     FROM v WHERE jobs.id = +v.vid AND jobs.state || '' = 'pending' AND jobs.attempt = +v.vattempt RETURNING id, tenant, name, task_count, stop_grace_ms, power_cap_watts`,
   /** Binds n pending tasks: $1…$4 per task (job, index, node, GPUs as JSON). */
   bindTasks: (n: number): string =>
     `WITH v(vjob, vidx, vnode, vgpus) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'TEXT'])})
@@ -232,6 +232,19 @@ export const Q = {
   tasksExited: (n: number): string =>
     `WITH v(vjob, vidx, vstate, vcode) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'BIGINT'])})
      UPDATE tasks SET state = v.vstate, exit_code = v.vcode, finished_at = $${4 * n + 1}, ${TASK_VERSION} FROM v WHERE tasks.job_id = +v.vjob AND tasks.idx = +v.vidx`,
+  /**
+   * n tasks that started and ended between two heartbeats, each still assigned: $1…$6 per task
+   * (job, index, pid, start, state, exit code), the time last. One write of each row instead of a
+   * start and then an end (on PostgreSQL every write of a row is a new copy of it).
+   */
+  tasksRan: (n: number): string =>
+    `WITH v(vjob, vidx, vpid, vat, vstate, vcode) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT', 'TEXT', 'BIGINT'])})
+     UPDATE tasks SET state = v.vstate, pid = v.vpid, started_at = v.vat, exit_code = v.vcode, finished_at = $${6 * n + 1}, ${TASK_VERSION} FROM v WHERE tasks.job_id = +v.vjob AND tasks.idx = +v.vidx AND tasks.state || '' = 'assigned'`,
+  /** Their attempts' starts and ends: $1…$6 per task (job, index, attempt, start, exit code, end reason), the time last. */
+  attemptsRan: (n: number): string =>
+    `WITH v(vjob, vidx, vatt, vat, vcode, vreason) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT', 'BIGINT', 'TEXT'])})
+     UPDATE task_attempts SET started_at = v.vat, finished_at = $${6 * n + 1}, exit_code = v.vcode, end_reason = v.vreason FROM v
+     WHERE task_attempts.job_id = +v.vjob AND task_attempts.idx = +v.vidx AND task_attempts.attempt = +v.vatt AND task_attempts.finished_at IS NULL`,
   /** Their attempts' ends: $1…$5 per task (job, index, attempt, exit code, end reason), the time last. */
   attemptsEnded: (n: number): string =>
     `WITH v(vjob, vidx, vatt, vcode, vreason) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'BIGINT', 'BIGINT', 'TEXT'])})

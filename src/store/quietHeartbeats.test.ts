@@ -380,18 +380,27 @@ for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
       const [job] = (await store.submit('default', r.spec, null, 1000)).jobs;
       assert.ok(job);
       await store.snapshot(); // the open jobs read into memory, as a scheduling cycle does
+      await store.heartbeat('s1', [], [], 1050); // the node heartbeats before the bind (the answers' cache starts from a first check)
       assert.ok(await store.applyPlan({ binds: [{ jobId: job.id, attempt: 0, tasks: [{ index: 0, node: 's1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 1100));
       const stats = (store as SqlStore).sqlStats;
       stats.reset();
       const [mine] = (await store.heartbeat('s1', [], [], 1200)) ?? [];
       const reads = (re: RegExp): number => [...stats.bySql].filter(([sql]) => re.test(sql)).reduce((n, [, c]) => n + c.statements, 0);
-      assert.deepEqual([reads(/SELECT id, spec FROM jobs/), reads(/n\.address AS address/), reads(/SELECT address FROM nodes/)], [0, 0, 0]);
+      // Nor the job's row: its bind put what the answer needs in the cache.
+      assert.deepEqual([reads(/SELECT id, spec FROM jobs/), reads(/n\.address AS address/), reads(/SELECT address FROM nodes/), reads(/SELECT id, name, task_count/)], [0, 0, 0, 0]);
       assert.equal(mine?.peers.length, 1);
       assert.match(mine?.peers[0] ?? '', /^127\.0\.0\.5:\d+$/);
       assert.deepEqual([mine?.jobName, mine?.gangSize, mine?.env], ['one', 1, { K: 'v' }]);
       // A server that holds no open jobs in memory reads the spec, and answers the same.
       const [theirs] = (await other.heartbeat('s1', [], [], 1250)) ?? [];
       assert.deepEqual(theirs, mine);
+      // The task starts (its job's version moves): a check of the changed jobs a quarter of a
+      // second later keeps the entry, whose stop grace and power cap are still the job's.
+      await store.heartbeat('s1', [], [{ runId: mine?.runId ?? '', state: 'running', pid: 7, exitCode: null }], 1300);
+      await sleep(300);
+      const [again] = (await store.heartbeat('s1', [], [{ runId: mine?.runId ?? '', state: 'running', pid: 7, exitCode: null }], 1400)) ?? [];
+      assert.equal(again?.jobName, 'one');
+      assert.equal(reads(/SELECT id, name, task_count/), 0, 'still nothing read of the job');
     } finally {
       await other.close();
       await cleanup();

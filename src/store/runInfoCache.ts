@@ -8,11 +8,14 @@
  *
  * So entries live long (10 minutes, less up to a quarter: cacheSpread.ts), and `current`, at
  * most every `checkMs`, forgets the jobs changed since its last check (the jobs' versions,
- * migration 006) and everything when the nodes' version moved: another server's reclaim holds
- * here within `checkMs`, a re-registration within the nodes' version's own cache (a second) and
- * `checkMs`. With a 30-s lifetime instead, the 5,000 running
- * jobs of the full-size benchmark were read again ~190 a second, most of PostgreSQL's
- * statement time in the steady phase. This server's own such writes clear the cache at once.
+ * migration 006) whose stop grace or power cap is not the entry's, and everything when the nodes'
+ * version moved: another server's reclaim holds here within `checkMs`, a re-registration within
+ * the nodes' version's own cache (a second) and `checkMs`. With a 30-s lifetime instead, the
+ * 5,000 running jobs of the full-size benchmark were read again ~190 a second, most of
+ * PostgreSQL's statement time in the steady phase. This server's own such writes clear the cache
+ * at once. A bind puts its attempt's entry in (`seed`), so the node's first answer reads nothing:
+ * short array tasks are each answered once or twice, and reading them was 1.6-2.6 s of
+ * PostgreSQL's statements in the benchmark's array phase.
  */
 import type { JobSpec } from '../api/spec.ts';
 import { spreadReadAt } from './cacheSpread.ts';
@@ -26,15 +29,25 @@ export interface RunRow {
   readonly power_cap_watts: number | string | null;
 }
 
-/** A job's run info as read when cached: the row's name and task_count are fixed; the stop grace and power cap change the job's version. */
+/**
+ * A job's run info as read when cached: the row's name and task_count are fixed; the stop grace
+ * and power cap change the job's version. `peers`: a gang's tasks' addresses (a single task's
+ * one peer is its own node, which the answer knows: empty here).
+ */
 export interface RunInfo {
   readonly row: RunRow;
   readonly spec: JobSpec;
   readonly peers: string[];
 }
 
-/** Reads the ids of the jobs changed since a watermark (null: none yet), and the next watermark. */
-export type ChangedJobs = (since: number | null) => Promise<{ readonly next: number; readonly ids: readonly number[] }>;
+/** What a check reads of a changed job: what an attempt's entry may differ in. */
+export type ChangedJob = Pick<RunRow, 'stop_grace_ms' | 'power_cap_watts'> & { readonly id: number | string };
+
+/** Reads the jobs changed since a watermark (null: none yet), and the next watermark. */
+export type ChangedJobs = (since: number | null) => Promise<{ readonly next: number; readonly rows: readonly ChangedJob[] }>;
+
+/** A stop grace or power cap as compared: a number, or null. */
+const valueOf = (v: number | string | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
 
 export class RunInfoCache {
   /** Per job: its current attempt's entry. */
@@ -42,7 +55,7 @@ export class RunInfoCache {
   /** Counts forgettings: a value read before one may be stale, and is not kept. */
   private generation = 0;
   private nodesVersion: string | null = null;
-  private readonly checks: ChangeCheck<number>;
+  private readonly checks: ChangeCheck<ChangedJob>;
 
   constructor(
     private readonly ttlMs = 600_000,
@@ -50,9 +63,16 @@ export class RunInfoCache {
     checkMs = 250,
   ) {
     this.checks = new ChangeCheck(checkMs, {
-      some: (ids) => {
+      // A changed job's entry is kept while its stop grace and power cap are what it holds: a
+      // job's own moves (bound, started, ended) change its version, and an entry put in at its
+      // bind (seed) would otherwise be gone before the node's next heartbeat asked for it. A read
+      // begun before the check may have seen the job before any change: it is not kept.
+      some: (rows) => {
         this.generation++;
-        for (const id of ids) this.entries.delete(Number(id));
+        for (const r of rows) {
+          const e = this.entries.get(Number(r.id));
+          if (e && (valueOf(e.info.row.stop_grace_ms) !== valueOf(r.stop_grace_ms) || valueOf(e.info.row.power_cap_watts) !== valueOf(r.power_cap_watts))) this.entries.delete(Number(r.id));
+        }
       },
       all: () => this.clear(),
     });
@@ -66,10 +86,10 @@ export class RunInfoCache {
   current(changed: ChangedJobs, nodesVersion: () => Promise<string>, at: number = performance.now()): Promise<void> {
     return this.checks.run(at, async (since) => {
       const nodes = await nodesVersion();
-      const { next, ids } = await changed(since);
+      const { next, rows } = await changed(since);
       const moved = nodes !== this.nodesVersion;
       this.nodesVersion = nodes;
-      return { next, keys: ids, all: moved };
+      return { next, keys: rows, all: moved };
     });
   }
 
@@ -93,6 +113,15 @@ export class RunInfoCache {
     // Spread (cacheSpread.ts): the run info of jobs started together, read again in one burst
     // when it expired, held steady heartbeats ~1 s on PostgreSQL.
     this.entries.set(Number(jobId), { attempt, info, at: spreadReadAt(now, this.ttlMs) });
+  }
+
+  /**
+   * Puts in what the transaction that bound the attempt wrote and read back (admitJobs): no read
+   * can be more current. Only the scheduler's lease holder binds and changes an attempt's stop
+   * grace or power cap, and a later change by anyone is seen by the next check, which compares.
+   */
+  seed(jobId: number, attempt: number, info: RunInfo, now: number): void {
+    this.set(jobId, attempt, info, now, this.generation);
   }
 
   clear(): void {

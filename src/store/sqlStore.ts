@@ -15,7 +15,7 @@ import { OPEN_JOBS_Q, OpenJobsMirror, type InsertedJob, type ReasonTaken, type V
 import { ActiveTasksMirror, activeTaskOf } from './activeTasks.ts';
 import { NodeTasksView, type NodeTasks } from './nodeTasksView.ts';
 import { Q, OPEN_JOBS_IN, readVersionWatermark } from './queries.ts';
-import { RunInfoCache, type RunInfo, type RunRow } from './runInfoCache.ts';
+import { RunInfoCache, type ChangedJob, type RunInfo, type RunRow } from './runInfoCache.ts';
 import { asleepNodes, setNodePower } from './nodePower.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
@@ -173,10 +173,10 @@ export class SqlStore implements Store {
     return t;
   }
   /** The jobs changed since a watermark (null: none yet, only the watermark is read), and the next watermark. */
-  private async changedJobs(since: number | null): Promise<{ next: number; ids: number[] }> {
+  private async changedJobs(since: number | null): Promise<{ next: number; rows: ChangedJob[] }> {
     const next = await readVersionWatermark(this.db, 'jobs');
-    const ids = since === null ? [] : (await this.db.all<{ id: number }>(Q.jobsChangedSince, [since])).map((r) => Number(r.id));
-    return { next, ids };
+    const rows = since === null ? [] : await this.db.all<ChangedJob>(Q.jobsChangedSince, [since]);
+    return { next, rows };
   }
   /**
    * The tokens changed since a watermark (null: none yet, only the watermark is read), and the next
@@ -660,7 +660,9 @@ export class SqlStore implements Store {
   private async applyPlanTx(plan: AppliedPlan, now: number, leaseHolder: string | undefined, more: (db: SqlDb) => Promise<void>): Promise<boolean> {
     // Binds change the tasks of the nodes they bind on alone; a preemption stops a job's tasks wherever they are.
     const on = plan.preemptions.length ? undefined : new Set(plan.binds.flatMap((b) => b.tasks.map((t) => t.node)));
-    return this.tasksWrite(async (db) => {
+    /** The bound single tasks' run info, as their binds wrote it: the heartbeat answers' cache gets it once the binds are in. */
+    const seeds: { id: number; attempt: number; row: RunRow }[] = [];
+    const applied = await this.tasksWrite(async (db) => {
       if (!(await this.holdsLease(db, now, leaseHolder))) return false;
       for (const p of plan.preemptions) {
         // An immediate reclaim stops the job with no grace period (the agent sends SIGKILL at once after SIGTERM).
@@ -746,13 +748,15 @@ export class SqlStore implements Store {
         const part = chosen.slice(i, i + BIND_CHUNK);
         // An earlier attempt's cap does not carry over to one the plan gives none (null); undefined keeps it.
         const params: Param[] = part.flatMap((b) => [Number(b.jobId), b.attempt, b.powerCapWatts === undefined ? 1 : 0, b.powerCapWatts == null ? null : Math.round(b.powerCapWatts)]);
-        const tenants = new Map<number, string>();
-        for (const r of await db.all<{ id: number; tenant: string }>(Q.admitJobs(part.length), [...params, now])) tenants.set(Number(r.id), r.tenant);
+        const admittedRows = new Map<number, RunRow & { tenant: string }>();
+        for (const r of await db.all<RunRow & { id: number | string; tenant: string }>(Q.admitJobs(part.length), [...params, now])) admittedRows.set(Number(r.id), r);
         const tasks: { id: number; t: (typeof part)[number]['tasks'][number] }[] = [];
         for (const b of part) {
           const id = Number(b.jobId);
-          const tenant = tenants.get(id);
-          if (tenant === undefined) continue;
+          const row = admittedRows.get(id);
+          if (row === undefined) continue;
+          const tenant = row.tenant;
+          if (Number(row.task_count) === 1) seeds.push({ id, attempt: b.attempt, row: { name: row.name, task_count: 1, stop_grace_ms: row.stop_grace_ms, power_cap_watts: row.power_cap_watts } });
           for (const t of b.tasks) tasks.push({ id, t });
           const where = b.tasks.map((t) => `${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
           const cap = b.powerCapWatts != null ? `, power cap ${Math.round(b.powerCapWatts)} W per GPU` : '';
@@ -778,6 +782,13 @@ export class SqlStore implements Store {
       await more(db);
       return true;
     }, on);
+    if (applied) {
+      for (const { id, attempt, row } of seeds) {
+        const spec = this.openJobs.specOf(String(id));
+        if (spec) this.runInfo.seed(id, attempt, { row, spec, peers: [] }, now);
+      }
+    }
+    return applied;
   }
 
   async registerNode(n: NodeRegistration, now: number): Promise<void> {
@@ -893,12 +904,11 @@ export class SqlStore implements Store {
       // end, its job:running event noted where the starts put it (settle's `through`). Settled
       // after the starts as well, every started job was locked, read and written twice, and on
       // PostgreSQL each job row written is a new copy of it with an entry in every index of jobs.
-      await writeStarts(db, [...starts.values()]);
+      await writeStartsAndEnds(db, starts, ends, now);
       for (const r of reports) {
         const t = byRun.get(r.runId);
         if (t && t.idx === 0 && r.progress !== undefined) await this.recordProgress(db, t.job_id, r.progress, now);
       }
-      await writeEnds(db, [...ends.values()], now);
       const running: EventInput[] = [];
       const endedHere = new Set([...ends.values()].map((e) => `${Number(e.t.job_id)}/${Number(e.t.idx)}`));
       await this.settle(db, [...touched], now, failures, endEvents, changedNodes, { started, endedHere, events: running });
@@ -1032,7 +1042,7 @@ export class SqlStore implements Store {
         const id = Number(r.id);
         const spec = specs.get(id);
         if (!spec) continue; // deleted between the reads
-        const peers = Number(r.task_count) > 1 ? (peersOf.get(id) ?? []) : ownHost ? [`${ownHost}:${peerPort(id, 0)}`] : [];
+        const peers = Number(r.task_count) > 1 ? (peersOf.get(id) ?? []) : [];
         jobs.set(id, { row: { name: r.name, task_count: Number(r.task_count), stop_grace_ms: r.stop_grace_ms, power_cap_watts: r.power_cap_watts }, spec, peers });
       }
     }
@@ -1045,13 +1055,14 @@ export class SqlStore implements Store {
         this.runInfo.set(t.job_id, t.attempt, job, now, generation);
       }
       const group = groupOf(job.spec, t.idx);
+      const peers = job.row.task_count > 1 ? job.peers : ownHost ? [`${ownHost}:${peerPort(Number(t.job_id), 0)}`] : [];
       out.push({
         runId: runIdOf(t.job_id, t.idx, t.attempt),
         jobId: String(t.job_id),
         jobName: job.row.name,
         taskIndex: t.idx,
         // The tasks bound in this attempt: fewer than task_count for an elastic gang below full size.
-        gangSize: job.peers.length || job.row.task_count,
+        gangSize: peers.length || job.row.task_count,
         attempt: t.attempt,
         action: t.state === 'stopping' ? 'stop' : 'run',
         command: group?.command ?? ['/bin/false'],
@@ -1062,7 +1073,7 @@ export class SqlStore implements Store {
         gpus: JSON.parse(t.gpus) as number[],
         gpuMilli: group?.gpuMilli ?? 0,
         memoryMib: t.memory_mib,
-        peers: job.peers,
+        peers,
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
         gracePeriodSeconds: job.row.stop_grace_ms !== null && job.row.stop_grace_ms !== undefined ? Number(job.row.stop_grace_ms) / 1000 : job.spec.gracePeriodSeconds,
         ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : job.row.power_cap_watts != null ? { powerCapWatts: Number(job.row.power_cap_watts) } : {}),
@@ -1828,12 +1839,31 @@ interface TaskEnd {
 }
 
 /** Records tasks' starts and their attempts', BIND_CHUNK to a statement (their jobs': writeJobStarts). */
-async function writeStarts(db: SqlDb, starts: readonly TaskStart[]): Promise<void> {
-  for (let i = 0; i < starts.length; i += BIND_CHUNK) {
-    const part = starts.slice(i, i + BIND_CHUNK);
+/**
+ * Records a heartbeat's task starts, then its ends (by run id), BIND_CHUNK to a statement; a task
+ * that started and ended since the last heartbeat (short array tasks, most of all) is written
+ * once, with both (tasksRan), not started and then ended: on PostgreSQL that was two new copies of
+ * each task and attempt row, four of the heaviest statements of the benchmark's array phase.
+ */
+async function writeStartsAndEnds(db: SqlDb, starts: ReadonlyMap<string, TaskStart>, ends: ReadonlyMap<string, TaskEnd>, now: number): Promise<void> {
+  const ran: (TaskStart & { end: TaskEnd })[] = [];
+  const startedOnly: TaskStart[] = [];
+  for (const [runId, start] of starts) {
+    const end = ends.get(runId);
+    if (end) ran.push({ ...start, end });
+    else startedOnly.push(start);
+  }
+  for (let i = 0; i < startedOnly.length; i += BIND_CHUNK) {
+    const part = startedOnly.slice(i, i + BIND_CHUNK);
     await db.run(Q.tasksStarted(part.length), part.flatMap((s) => [s.t.job_id, s.t.idx, s.pid, s.at]));
     await db.run(Q.attemptsStarted(part.length), part.flatMap((s) => [s.t.job_id, s.t.idx, s.t.attempt, s.at]));
   }
+  for (let i = 0; i < ran.length; i += BIND_CHUNK) {
+    const part = ran.slice(i, i + BIND_CHUNK);
+    await db.run(Q.tasksRan(part.length), [...part.flatMap((s) => [s.t.job_id, s.t.idx, s.pid, s.at, s.end.state, s.end.code]), now]);
+    await db.run(Q.attemptsRan(part.length), [...part.flatMap((s) => [s.t.job_id, s.t.idx, s.t.attempt, s.at, s.end.code, s.end.reason]), now]);
+  }
+  await writeEnds(db, [...ends].filter(([runId]) => !starts.has(runId)).map(([, e]) => e), now);
 }
 
 /**

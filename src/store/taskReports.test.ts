@@ -60,12 +60,16 @@ for (const factory of storeFactories()) {
     test('jobs whose tasks start and end in one report are written once, straight to their end; a gang that fails there still passed through running', async () => {
       const jobs = await Promise.all([0, 1, 2].map((g) => placed(`burst-${g}`, g, 1000 + 10 * g)));
       const jobWrites = (): number => [...(store as SqlStore).sqlStats.bySql].filter(([sql]) => /UPDATE jobs SET/.test(sql)).reduce((n, [, c]) => n + c.rows, 0);
-      const before = jobWrites();
+      const rowWrites = (table: string): number => [...(store as SqlStore).sqlStats.bySql].filter(([sql]) => sql.includes(`UPDATE ${table} SET`)).reduce((n, [, c]) => n + c.rows, 0);
+      const before = [jobWrites(), rowWrites('tasks'), rowWrites('task_attempts')];
       await store.heartbeat('n1', [], jobs.map((j, k) => ({ runId: j.runId, state: 'exited', pid: 50 + k, exitCode: 0, startedAt: 1100 })), 1110);
-      assert.equal(jobWrites() - before, 3, 'one write per job row: not its start, running and succeeded one by one');
+      assert.equal(jobWrites() - (before[0] as number), 3, 'one write per job row: not its start, running and succeeded one by one');
+      assert.deepEqual([rowWrites('tasks') - (before[1] as number), rowWrites('task_attempts') - (before[2] as number)], [3, 3], 'one write per task and per attempt: its start and end together');
       for (const j of jobs) {
         const job = await store.getJob(j.id);
         assert.deepEqual([job?.state, job?.startedAt, job?.finishedAt], ['succeeded', 1100, 1110]);
+        assert.deepEqual((await store.listTasks(j.id)).map((t) => [t.state, t.startedAt, t.finishedAt, t.exitCode]), [['succeeded', 1100, 1110, 0]]);
+        assert.deepEqual((await store.listAttempts(j.id)).map((a) => [a.startedAt, a.finishedAt, a.exitCode, a.endReason]), [[1100, 1110, 0, 'exited']]);
         assert.deepEqual((await types(j.id)).slice(2), ['task:started', 'job:running', 'task:succeeded', 'job:succeeded']);
       }
       // A gang of two: task 0 starts and fails in the report that starts task 1.
