@@ -29,6 +29,7 @@ import { startServer } from '../src/server/server.ts';
 import { EMPTY_CONFIG } from '../src/server/config.ts';
 import { benchArgs, intFlag, usageError } from './args.ts';
 import { benchDatabase } from './database.ts';
+import { machineSplit, sampleCpu, type MachineSplit } from './machineCpu.ts';
 import { PlannerSlot, ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
 import { BudgetGate } from '../src/server/usage/budgetGate.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
@@ -148,12 +149,15 @@ interface SqlPhase {
   readonly loopDelayMs: { p50: number; p99: number; max: number };
   /** Garbage collection in the phase (ms): every pause's total, the longest, and the count of major ones. */
   readonly gc: { pauses: number; ms: number; maxMs: number; majors: number };
+  /** The whole machine's CPU time in the phase, and the database's, agents' and load's shares (machineCpu.ts; null off Linux). */
+  readonly machine: MachineSplit | null;
 }
 const sqlPhases: Record<string, SqlPhase> = {};
 // The server's process is this one: its CPU time per phase says what the work cost, however
 // loaded the machine (the agents, readers and submitters are other processes).
 let sqlPhaseStart = performance.now();
 let cpuStart = process.cpuUsage();
+let machineStart = sampleCpu(undefined);
 /** CPU seconds of this process's main thread (the request thread), from /proc; null where there is none. */
 function mainThreadCpu(): number | null {
   try {
@@ -228,7 +232,10 @@ function sqlPhase(name: string): void {
   const main = mainThreadCpu();
   const mainCpuSeconds = main === null || mainCpuStart === null ? null : main - mainCpuStart;
   mainCpuStart = main;
-  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, nodeList, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: { pauses: gcPhase.pauses, ms: Math.round(gcPhase.ms), maxMs: Math.round(gcPhase.maxMs), majors: gcPhase.majors } };
+  const machineNow = sampleCpu(agents.pid);
+  const machine = machineStart && machineNow ? machineSplit(machineStart, machineNow) : null;
+  machineStart = machineNow;
+  sqlPhases[name] = { seconds: (performance.now() - sqlPhaseStart) / 1000, cpuSeconds, systemCpuSeconds: cpu.system / 1e6, mainCpuSeconds, sentPerCycle, nodeView, nodeList, ...(sqlStats?.totals() ?? { transactions: 0, statements: 0, rows: 0 }), top: sqlStats?.top(60) ?? [], loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: { pauses: gcPhase.pauses, ms: Math.round(gcPhase.ms), maxMs: Math.round(gcPhase.maxMs), majors: gcPhase.majors }, machine };
   gcPhase = { pauses: 0, ms: 0, maxMs: 0, majors: 0 };
   const writes = store instanceof SqlStore ? store.sqliteWrites : null;
   if (writes) {
@@ -585,6 +592,11 @@ for (const [name, x] of Object.entries(sqlPhases)) if (x.nodeList) rows.push([`n
 for (const [name, x] of Object.entries(sqlPhases)) if (x.sentPerCycle) rows.push([`to the thread (${name})`, `per cycle: ${x.sentPerCycle.jobs} jobs, ${x.sentPerCycle.tasks} active tasks, ${x.sentPerCycle.nodes} nodes`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`request thread delay (${name})`, `ms p50=${x.loopDelayMs.p50} p99=${x.loopDelayMs.p99} max=${x.loopDelayMs.max}`]);
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`garbage collection (${name})`, `${x.gc.ms} ms in ${x.gc.pauses} pauses, longest ${x.gc.maxMs} ms, ${x.gc.majors} major`]);
+for (const [name, x] of Object.entries(sqlPhases)) {
+  const m = x.machine;
+  // The server's process is this one (its CPU includes this script's, a small part); "others": the kernel's own work and every process not named.
+  if (m) rows.push([`machine (${name})`, `busy ${m.busySeconds.toFixed(1)} s of ${(m.busySeconds + m.idleSeconds).toFixed(1)} (${Math.round((100 * m.busySeconds) / Math.max(1e-9, m.busySeconds + m.idleSeconds))} % of ${m.cores} cores): server ${x.cpuSeconds.toFixed(1)}, database ${m.databaseSeconds.toFixed(1)}, agents ${m.agentsSeconds.toFixed(1)}, submitters and readers ${m.childrenSeconds.toFixed(1)}, others ${Math.max(0, m.busySeconds - x.cpuSeconds - m.databaseSeconds - m.agentsSeconds - m.childrenSeconds).toFixed(1)}`]);
+}
 for (const [name, x] of Object.entries(sqlPhases)) rows.push([`server (${name})`, `${x.seconds.toFixed(1)} s: CPU ${x.cpuSeconds.toFixed(1)} s (kernel ${x.systemCpuSeconds.toFixed(1)} s; request thread ${x.mainCpuSeconds?.toFixed(1) ?? '?'} s); SQL ${x.transactions} transactions, ${x.statements} statements, ${x.rows} rows`]);
 if (report.sqlPerHeartbeat !== null) rows.push(['per heartbeat (steady)', `${report.sqlPerHeartbeat} statements, ${report.cpuMsPerHeartbeat} ms server CPU, ${report.mainCpuMsPerHeartbeat ?? '?'} ms on the request thread (cycles and reads included)`]);
 if (report.cpuMsPerSubmission !== null) rows.push(['per submission', `${report.cpuMsPerSubmission} ms server CPU`]);
