@@ -3,7 +3,8 @@
  * machine's busy and idle CPU time, and of the busy time the database's (every process named
  * `postgres`), the simulated agents' (one process) and this process's children that ended
  * (the submitters and readers). On a machine whose cores the server shares with its database,
- * agents and load, this says whether a slow phase was the server's work or a full machine.
+ * agents and load, this says whether a slow phase was the server's work or a full machine; the
+ * kernel's pressure stall totals say for how long some task waited for a core, or for a disk.
  *
  * A database process that ended within the phase (an autovacuum worker) takes its time with it:
  * the database's figure counts the processes alive at the phase's end.
@@ -15,23 +16,32 @@ import { availableParallelism } from 'node:os';
 const TICKS = 100;
 
 export interface CpuSample {
-  /** CPU seconds of all cores: busy (user, nice, system, interrupts, steal) and idle (idle, I/O wait). */
+  /** CPU seconds of all cores: busy (user, nice, system, interrupts, steal), idle, and idle while a disk read or write was waited for (I/O wait). */
   readonly busy: number;
   readonly idle: number;
+  readonly ioWait: number;
   /** CPU seconds per database process id, so far. */
   readonly database: ReadonlyMap<number, number>;
   readonly agents: number;
   /** CPU seconds of this process's ended and reaped children. */
   readonly children: number;
+  /** Pressure stall totals (seconds, /proc/pressure; 0 where the kernel has none): some task waited for a core, for a disk. */
+  readonly cpuStall: number;
+  readonly ioStall: number;
 }
 
 export interface MachineSplit {
   readonly cores: number;
   readonly busySeconds: number;
+  /** Idle, I/O wait included. */
   readonly idleSeconds: number;
+  readonly ioWaitSeconds: number;
   readonly databaseSeconds: number;
   readonly agentsSeconds: number;
   readonly childrenSeconds: number;
+  /** Seconds in which some runnable task waited for a core, and some task for a disk (Linux's pressure stall information). */
+  readonly cpuStallSeconds: number;
+  readonly ioStallSeconds: number;
 }
 
 /** The fields after a /proc stat line's command name (which may hold spaces or parentheses). */
@@ -66,6 +76,16 @@ function databaseProcesses(): Map<number, number> {
   return out;
 }
 
+/** The `some` line's total of /proc/pressure/<what>, in seconds (0 where the kernel keeps none). */
+function stallSeconds(what: 'cpu' | 'io'): number {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync(`/proc/pressure/${what}`, 'utf8'));
+    return m ? Number(m[1]) / 1e6 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** The machine's CPU times now, or null where /proc has none. */
 export function sampleCpu(agentsPid: number | undefined): CpuSample | null {
   let line: string;
@@ -79,9 +99,12 @@ export function sampleCpu(agentsPid: number | undefined): CpuSample | null {
   return {
     busy: ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS,
     idle: ((idle ?? 0) + (iowait ?? 0)) / TICKS,
+    ioWait: (iowait ?? 0) / TICKS,
     database: databaseProcesses(),
     agents: agentsPid === undefined ? 0 : processCpu(agentsPid),
     children: processCpu('self', true),
+    cpuStall: stallSeconds('cpu'),
+    ioStall: stallSeconds('io'),
   };
 }
 
@@ -93,8 +116,11 @@ export function machineSplit(from: CpuSample, to: CpuSample): MachineSplit {
     cores: availableParallelism(),
     busySeconds: to.busy - from.busy,
     idleSeconds: to.idle - from.idle,
+    ioWaitSeconds: to.ioWait - from.ioWait,
     databaseSeconds: database,
     agentsSeconds: to.agents - from.agents,
     childrenSeconds: to.children - from.children,
+    cpuStallSeconds: to.cpuStall - from.cpuStall,
+    ioStallSeconds: to.ioStall - from.ioStall,
   };
 }
