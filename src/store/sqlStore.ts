@@ -911,8 +911,9 @@ export class SqlStore implements Store {
       }
       const running: EventInput[] = [];
       const endedHere = new Set([...ends.values()].map((e) => `${Number(e.t.job_id)}/${Number(e.t.idx)}`));
-      await this.settle(db, [...touched], now, failures, endEvents, changedNodes, { started, endedHere, events: running });
-      await writeJobStarts(db, [...starts.values()]);
+      const admitted = new Set<number>();
+      await this.settle(db, [...touched], now, failures, endEvents, changedNodes, { started, endedHere, events: running, admitted });
+      await writeJobStarts(db, [...starts.values()].filter((s) => admitted.has(Number(s.t.job_id))));
       await this.writeEvents(db, now, [...events, ...running, ...endEvents]);
       // Measured energy after the reports (a run's start is recorded first): cumulative counters, applied once.
       if (energy) await applyEnergy(db, nodeId, energy.report, now, energy.prices);
@@ -1089,9 +1090,10 @@ export class SqlStore implements Store {
    * `through` (a heartbeat's starts and ends), a job still admitted that started tasks in it
    * (`started`) is also judged as it stood between the starts and the ends (the tasks that ended
    * in it, `endedHere` by `job/index`, running): if it was running then, its `job:running` goes
-   * to `through.events`. Only where it stands now is written.
+   * to `through.events`. Only where it stands now is written. The jobs it leaves admitted go to
+   * `through.admitted`.
    */
-  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>, through?: { readonly started: ReadonlySet<number>; readonly endedHere: ReadonlySet<string>; readonly events: EventInput[] }): Promise<void> {
+  private async settle(db: SqlDb, jobIds: readonly number[], now: number, failures?: ReadonlyMap<number, string>, events?: EventInput[], nodesChanged?: Set<string>, through?: { readonly started: ReadonlySet<number>; readonly endedHere: ReadonlySet<string>; readonly events: EventInput[]; readonly admitted: Set<number> }): Promise<void> {
     const note = async (e: EventInput): Promise<void> => (events ? void events.push(e) : this.event(db, now, e));
     const ids = [...new Set(jobIds)];
     for (let c = 0; c < ids.length; c += SETTLE_CHUNK) {
@@ -1130,6 +1132,7 @@ export class SqlStore implements Store {
           await note({ type: 'job:requeued', jobId: id, tenant: job.tenant, message: `attempt ${job.attempt + 1}` });
           continue;
         }
+        if (verdict.state === 'admitted') through?.admitted.add(id);
         if (verdict.state === job.state) continue;
         const reason = (verdict.state === 'failed' ? failures?.get(id) : verdict.state === 'timeout' ? job.reason : undefined) ?? verdict.reason;
         const key = JSON.stringify([verdict.state, reason]);
@@ -1838,9 +1841,8 @@ interface TaskEnd {
   readonly reason: string;
 }
 
-/** Records tasks' starts and their attempts', BIND_CHUNK to a statement (their jobs': writeJobStarts). */
 /**
- * Records a heartbeat's task starts, then its ends (by run id), BIND_CHUNK to a statement; a task
+ * Records a heartbeat's task starts (their jobs': writeJobStarts), then its ends (by run id), BIND_CHUNK to a statement; a task
  * that started and ended since the last heartbeat (short array tasks, most of all) is written
  * once, with both (tasksRan), not started and then ended: on PostgreSQL that was two new copies of
  * each task and attempt row, four of the heaviest statements of the benchmark's array phase.
@@ -1867,8 +1869,11 @@ async function writeStartsAndEnds(db: SqlDb, starts: ReadonlyMap<string, TaskSta
 }
 
 /**
- * The started tasks' jobs' starts, after settle: a job settle moved took its start with its state
- * (setJobsState) and is not written again; one still admitted (a gang not all started) is.
+ * The started tasks' jobs' starts, after settle, for the jobs it left admitted (a gang not all
+ * started): a job settle moved took its start with its state (setJobsState), one it requeued
+ * starts again in its next attempt, and a running one has its start. Sent for every started job
+ * and matched by none of them, a burst's statements were 0.7-0.9 s of PostgreSQL's time in the
+ * benchmark's array phase.
  */
 async function writeJobStarts(db: SqlDb, starts: readonly TaskStart[]): Promise<void> {
   const firstStart = new Map<number, number>();

@@ -85,6 +85,21 @@ for (const factory of storeFactories()) {
       assert.deepEqual((await store.listTasks(id)).map((t) => t.state), ['failed', 'stopping'], 'its other task is told to stop');
       await store.heartbeat('n1', [], [{ runId: runs[1] ?? '', state: 'exited', pid: 61, exitCode: null, startedAt: 1205 }], 1220);
       assert.deepEqual((await store.listTasks(id)).map((t) => t.state), ['failed', 'stopped']);
+      // A gang with one task started is still admitted, and its start is its first task's; the
+      // jobs that report moved to an end took theirs with it, and are not written for it again.
+      const gang = (await store.submit('ml', r.spec, null, 1300)).jobs[0]?.id ?? '';
+      await store.applyPlan({ binds: [{ jobId: gang, attempt: 0, tasks: [0, 1].map((index) => ({ index, node: 'n1', gpus: [index], gpuMilli: 1000 })) }], preemptions: [], pending: [] }, 1301);
+      const gangRuns = ((await store.heartbeat('n1', [], [], 1302)) ?? []).filter((d) => d.jobId === gang).map((d) => d.runId).sort();
+      const startWrites = (): number => [...(store as SqlStore).sqlStats.bySql].filter(([sql]) => /UPDATE jobs SET started_at = v\.vat/.test(sql)).reduce((n, [, c]) => n + c.statements, 0);
+      const startsBefore = startWrites();
+      await store.heartbeat('n1', [], [{ runId: gangRuns[0] ?? '', state: 'running', pid: 70, exitCode: null, startedAt: 1305 }], 1310);
+      const half = await store.getJob(gang);
+      assert.deepEqual([half?.state, half?.startedAt], ['admitted', 1305]);
+      assert.equal(startWrites() - startsBefore, 1);
+      const short = await placed('short-after', 2, 1400);
+      await store.heartbeat('n1', [], [{ runId: short.runId, state: 'exited', pid: 71, exitCode: 0, startedAt: 1402 }, { runId: gangRuns[0] ?? '', state: 'running', pid: 70, exitCode: null, startedAt: 1305 }], 1410);
+      assert.equal(startWrites() - startsBefore, 1, 'the short job took its start with its end');
+      assert.equal((await store.getJob(short.id))?.startedAt, 1402);
     });
 
     test('a task that could not start fails its job with the reason, without a start', async () => {
