@@ -267,6 +267,19 @@ describe('HTTP API', () => {
     assert.match(text, /tide_jobs\{state="pending"\} \d+/);
     assert.match(text, /# TYPE tide_scheduling_cycle_seconds histogram/);
   });
+
+  test('every answer is timed by method, route pattern and status; unknown paths share one series', async () => {
+    await call('GET', '/healthz', ALICE);
+    await call('GET', '/v1/no-such-thing-7f3a', ALICE);
+    await call('GET', '/v1/jobs/424242', ALICE);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const count = (labels: string): number => Number(new RegExp(`tide_http_request_duration_seconds_count\\{${labels}\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    assert.ok(count('method="GET",route="/healthz",status_code="200"') >= 1, 'the probe');
+    assert.ok(count('method="GET",route="/v1/jobs/:id",status_code="404"') >= 1, 'a job read, by its pattern');
+    assert.ok(count('method="GET",route="unmatched",status_code="404"') >= 1, 'an unknown path');
+    assert.doesNotMatch(text, /no-such-thing|424242/, 'no URL of a request becomes a label');
+    assert.match(text, /tide_http_request_duration_seconds_bucket\{le="0.1",method="GET",route="\/healthz",status_code="200"\} \d+/);
+  });
 });
 
 test('queue owners set over the API survive a restart, the default queue\'s included', async () => {

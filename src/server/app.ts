@@ -124,6 +124,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
+  // Every answer's time from the request's arrival (Fastify's elapsedTime), by route pattern:
+  // unmatched URLs share one label, so a scan of random paths cannot grow the series.
+  app.addHook('onResponse', async (req, reply) => {
+    o.metrics.requestSeconds.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
   // Every query string is checked against the keys its route declares (its schema's
   // querystring, which /openapi.json shows): an unknown or repeated key is a 400.
   app.addHook('onRequest', async (req) => {

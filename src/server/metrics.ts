@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics: GPUs allocated and idle by model, queue lengths, pending reasons, job
- * states, scheduling latency, and per-GPU utilisation, memory and power as agents report them.
+ * states, scheduling latency, the API's request durations, and per-GPU utilisation, memory and
+ * power as agents report them.
  * Gauges are filled from the store when scraped.
  */
 import client from 'prom-client';
@@ -14,7 +15,14 @@ export interface Metrics {
   readonly leader: client.Gauge;
   readonly backlog: client.Gauge;
   readonly admissionWait: client.Histogram;
+  readonly requestSeconds: client.Histogram;
 }
+
+/**
+ * Buckets of the API's request durations (seconds): fine up to the reads' 100-ms target and a
+ * heartbeat's seconds, so that a p99 read from them says on which side of the target it is.
+ */
+export const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function createMetrics(store: Store): Metrics {
   const registry = new client.Registry();
@@ -30,6 +38,13 @@ export function createMetrics(store: Store): Metrics {
     help: 'Time from submission of a job to its admission (placement) by the scheduler; a requeued job counts from its first submission',
     labelNames: ['queue'],
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [registry],
+  });
+  const requestSeconds = new client.Histogram({
+    name: 'tide_http_request_duration_seconds',
+    help: 'Time from a request\'s arrival to its answer, by method, route (its pattern, e.g. /v1/jobs/:id; "unmatched" for none) and status code',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: REQUEST_BUCKETS,
     registers: [registry],
   });
   const leader = new client.Gauge({ name: 'tide_scheduler_leader', help: '1 when this server runs the scheduling loop', registers: [registry] });
@@ -119,5 +134,5 @@ export function createMetrics(store: Store): Metrics {
   gpuGauge('tide_gpu_utilization_ratio', 'GPU utilisation reported by the agent (0-1)', (t) => t.utilization / 100);
   gpuGauge('tide_gpu_power_watts', 'GPU power draw reported by the agent', (t) => t.powerWatts);
   gpuGauge('tide_gpu_memory_used_bytes', 'GPU memory in use reported by the agent', (t) => t.memoryUsedMib * 2 ** 20);
-  return { registry, cycleSeconds, submissions, leader, backlog, admissionWait };
+  return { registry, cycleSeconds, submissions, leader, backlog, admissionWait, requestSeconds };
 }

@@ -16,7 +16,7 @@ import { NodePower, nodePowerMetrics } from './power/nodePower.ts';
 import { stageNames } from './scheduling/energyStages.ts';
 import { NodeWakeups } from './nodeWakeups.ts';
 import { SchedulingLoop } from './loop.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { CoreSchedulerAdapter, type SchedulerOptions } from './scheduling/coreAdapter.ts';
 import { PlannerSlot, ThreadedPlanner, type Planner } from './scheduling/plannerThread.ts';
 import { UserError } from '../util/errors.ts';
@@ -85,6 +85,8 @@ export interface RunningServer {
   readonly store: Store;
   readonly loop: SchedulingLoop;
   readonly app: FastifyInstance;
+  /** What /metrics shows (benchmarks read the request durations in the process). */
+  readonly metrics: Metrics;
   readonly serverId: string;
   /** Resolves once the scheduling loop has started (the scheduler thread ready, or known not to start). */
   readonly looping: Promise<void>;
@@ -259,6 +261,7 @@ async function startWith(o: ServerOptions, core: ReturnType<typeof coreChoice>, 
     store,
     loop,
     app,
+    metrics,
     serverId,
     looping,
     async close() {
