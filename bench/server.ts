@@ -30,6 +30,7 @@ import { EMPTY_CONFIG } from '../src/server/config.ts';
 import { benchArgs, intFlag, usageError } from './args.ts';
 import { benchDatabase } from './database.ts';
 import { machineSplit, sampleCpu, type MachineSplit } from './machineCpu.ts';
+import { requestBuckets, serverSide } from './requestTimes.ts';
 import { PlannerSlot, ThreadedPlanner } from '../src/server/scheduling/plannerThread.ts';
 import { BudgetGate } from '../src/server/usage/budgetGate.ts';
 import { SqlStore } from '../src/store/sqlStore.ts';
@@ -421,7 +422,12 @@ function child(script: string, args: readonly string[]): Promise<string> {
 phase = 'steady';
 const maxId = Number((await store.listJobs({ order: 'desc', limit: 1 }))[0]?.id ?? 1);
 const readsTimer = setInterval(() => progress(`reads: ${cycles.filter((c) => c.phase === 'steady').length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`), 1000);
+const readsTimedFrom = await requestBuckets(server.metrics.requestSeconds);
 const reads = JSON.parse(await child('serverReads.ts', [server.url, ADMIN, String(MEASURE_S), String(READ_RATE), String(maxId)])) as Record<string, { ms: number[]; errors: number }>;
+const readsTimedTo = await requestBuckets(server.metrics.requestSeconds);
+/** The same reads as the server timed them (its request histogram): the readers' route for each. */
+const READ_ROUTES: Record<string, string> = { jobsPage: 'GET /v1/jobs', job: 'GET /v1/jobs/:id', nodes: 'GET /v1/nodes' };
+const readsInServer = Object.fromEntries(Object.entries(READ_ROUTES).map(([k, route]) => [k, serverSide(readsTimedFrom, readsTimedTo, route)]));
 clearInterval(readsTimer);
 const steadyHeartbeats = await agentStats();
 sqlPhase('steady');
@@ -548,6 +554,8 @@ const report = {
   fillSubmitSeconds: r3(fillSubmitSeconds),
   cycleSeconds: { all: cycleStats(null), steady: cycleStats('steady'), submit: cycleStats('submit'), arrays: cycleStats('arrays') },
   readMs: Object.fromEntries(Object.entries(reads).map(([k, v]) => [k, { ...stats(v.ms), errors: v.errors }])),
+  /** The same reads in the server (request arrival to answer): how many, how many over 100 ms, and the histogram bound under which 99 % finished. */
+  readMsInServer: readsInServer,
   heartbeatMs: { steady: { ...stats(steadyHeartbeats.latency), errors: steadyHeartbeats.errors }, arrays: { ...stats(arrayHeartbeats.latency), errors: arrayHeartbeats.errors - steadyHeartbeats.errors }, lastError: arrayHeartbeats.lastError || null },
   /** The longest an agent went between confirmations (a heartbeat answered or a lease renewed, from its send): a real agent fences at half the lease. Renewals: all run. */
   fenceGapMs: Object.fromEntries(
@@ -579,7 +587,10 @@ for (const [name, c] of Object.entries(report.cycleSeconds)) {
   const slowest = x.slowest ? `; slowest: ${Object.entries(x.slowest).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
   rows.push([`cycle s (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} (snapshot p50 ${x.snapshotP50}, plan p50 ${x.planP50} max ${x.planMax}, apply p50 ${x.applyP50}${slowest})`]);
 }
-for (const [name, x] of Object.entries(report.readMs)) rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
+for (const [name, x] of Object.entries(report.readMs)) {
+  const inServer = report.readMsInServer[name];
+  rows.push([`read ms ${name}`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}${inServer ? `; in the server: p99 ≤ ${inServer.p99AtMostMs ?? '-'} ms, ${inServer.over} of ${inServer.n} over 100 ms` : ''}`]);
+}
 for (const [name, x] of Object.entries(report.heartbeatMs)) if (typeof x === 'object' && x) rows.push([`heartbeat ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max} errors=${x.errors}`]);
 for (const [name, x] of Object.entries(report.fenceGapMs)) {
   rows.push([`fence gap ms (${name})`, `n=${x.n} p50=${x.p50} p99=${x.p99} max=${x.max}; half the lease or more (a real agent fences): ${x.pastHalfLease} (the agents' own process delayed p99 ${r3(x.agentsLoopDelayMs.p99)} max ${r3(x.agentsLoopDelayMs.max)})`]);
