@@ -2,6 +2,8 @@
  * The server's own timing of the API reads (tide_http_request_duration_seconds, metrics.ts), per
  * route and phase, beside what the readers measured from their side: a read's time in the server
  * against its time through the machine (the readers' process, its turn on a core, the sockets).
+ * The server's clock starts when Fastify has the request: a wait for the request thread before
+ * it was read off its socket is not in it (the benchmark's "request thread delay" is).
  */
 import type { Histogram } from 'prom-client';
 

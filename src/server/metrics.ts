@@ -42,7 +42,7 @@ export function createMetrics(store: Store): Metrics {
   });
   const requestSeconds = new client.Histogram({
     name: 'tide_http_request_duration_seconds',
-    help: 'Time from a request\'s arrival to its answer, by method, route (its pattern, e.g. /v1/jobs/:id; "unmatched" for none) and status code',
+    help: 'Time from a request\'s arrival at the router to its answer, by method, route (its pattern, e.g. /v1/jobs/:id; "unmatched" for none) and status code',
     labelNames: ['method', 'route', 'status_code'],
     buckets: REQUEST_BUCKETS,
     registers: [registry],
