@@ -14,7 +14,7 @@
  */
 import { ClusterState } from '../core/cluster.ts';
 import { taskOf } from '../core/scheduling/clusterView.ts';
-import { boundGpus, CPU_MODEL, indexById, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/scheduling/model.ts';
+import { boundGpus, compareJobIds, CPU_MODEL, indexById, jobGpus, minReplicas, type JobId, type JobProgress, type JobSpec, type QueueConfig, type TaskBinding, type TenantConfig } from '../core/scheduling/model.ts';
 import { QuotaLedger } from '../core/scheduling/quota.ts';
 import type { FinishedJob, JobBind, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulePlan, SchedulerSnapshot, UsageRecord } from '../core/scheduling/scheduler.ts';
 import type { NodeId, NodeSpec } from '../core/model.ts';
@@ -111,13 +111,13 @@ const DAY = 86_400;
 /** Cycles in a row with nothing running or started after which wake-ups are no longer scheduled. */
 const MAX_IDLE_CYCLES = 100;
 
-/** Where `id` is, or goes, in a sorted list of job ids. */
+/** Where `id` is, or goes, in a list of job ids sorted as the core wants them (compareJobIds). */
 function sortedIdIndex(ids: readonly string[], id: string): number {
   let lo = 0;
   let hi = ids.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((ids[mid] as string) < id) lo = mid + 1;
+    if (compareJobIds(ids[mid] as string, id) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

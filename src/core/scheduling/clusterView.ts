@@ -8,7 +8,7 @@
 import { ClusterState, type PreparedTask } from '../cluster.ts';
 import { taskId, type Placement } from '../model.ts';
 import { RunningEnds } from './estimates.ts';
-import { declaredRunSeconds, indexById, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
+import { compareJobIds, declaredRunSeconds, indexById, type JobSpec, type TaskBinding, type TaskResources } from './model.ts';
 import type { NodeState, RunningDelta, RunningJob, SchedulerSnapshot } from './scheduler.ts';
 
 export function taskOf(job: JobSpec, group: string, index: number, res: TaskResources): PreparedTaskInput {
@@ -103,13 +103,13 @@ export class ClusterView {
       if (a !== undefined && a === b) {
         i++;
         j++;
-      } else if (a !== undefined && (b === undefined || a.spec.id < b.spec.id)) {
+      } else if (a !== undefined && (b === undefined || compareJobIds(a.spec.id, b.spec.id) < 0)) {
         this.release(state, a);
         endsOf(this.ends, a, false);
         this.stopped.push(a);
         edits.push(i, -1, a);
         i++;
-      } else if (b !== undefined && (a === undefined || b.spec.id < a.spec.id)) {
+      } else if (b !== undefined && (a === undefined || compareJobIds(b.spec.id, a.spec.id) < 0)) {
         starting.push(b);
         endsOf(this.ends, b, true);
         this.started.push(b);

@@ -192,13 +192,38 @@ export function ascending(x: number, y: number): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** Where the job `id` is, or goes, in a list sorted by job id (JavaScript string order). */
+/** Whether `s` is a decimal number without sign or point (the live store's job ids). */
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * The order of job ids in a snapshot's lists: ids that are decimal numbers (the live store's)
+ * first, by their value (shorter first, then as text), then every other id as JavaScript orders
+ * strings (the simulator's ids, which are padded). As text alone, the store's ids 99,999 and
+ * 100,000 sort apart and a cycle's new ids fell all over a list of 100,000 pending jobs when the
+ * open jobs' ids straddled a power of ten: every waiting table was rebuilt each cycle.
+ */
+export function compareJobIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const an = isDigits(a);
+  if (an !== isDigits(b)) return an ? -1 : 1;
+  if (an && a.length !== b.length) return a.length < b.length ? -1 : 1;
+  return a < b ? -1 : 1;
+}
+
+/** Where the job `id` is, or goes, in a list sorted by job id (compareJobIds). */
 export function indexById<T extends { readonly spec: JobSpec }>(list: readonly T[], id: string): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((list[mid] as T).spec.id < id) lo = mid + 1;
+    if (compareJobIds((list[mid] as T).spec.id, id) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

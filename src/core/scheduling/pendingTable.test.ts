@@ -4,6 +4,7 @@ import { Rng } from '../rng.ts';
 import { gangJob } from './build.ts';
 import type { PendingJob } from './scheduler.ts';
 import { mergeSorted, PendingTable, SortedList } from './pendingTable.ts';
+import { compareJobIds } from './model.ts';
 
 const fresh = { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 };
 
@@ -55,4 +56,29 @@ test('mergeSorted gives a stable merge: a\'s items first on ties, whatever the s
     const expected = [...(a as object[]), ...(b as object[])].sort((x, y) => byKey(x as { k: number }, y as { k: number }));
     assert.deepEqual(merged, expected, `round ${round}`);
   }
+});
+
+test('job ids: decimal ids in order of value, before the others in text order; a total order', () => {
+  const ids = ['100000', '99999', '9', '10', 'j0000002', 'j0000010', 'a-1', '0', '110500', '11051', 'b7'];
+  assert.deepEqual([...ids].sort(compareJobIds), ['0', '9', '10', '11051', '99999', '100000', '110500', 'a-1', 'b7', 'j0000002', 'j0000010']);
+  // Antisymmetric and transitive over a mixed sample (sort's comparator contract).
+  const rng = Rng.fromSeed(11);
+  const sample = Array.from({ length: 60 }, () => (rng.int(0, 2) === 0 ? `x${rng.int(0, 500)}` : String(rng.int(0, 200_000))));
+  for (const a of sample) {
+    for (const b of sample) {
+      assert.equal(Math.sign(compareJobIds(a, b)), -Math.sign(compareJobIds(b, a)) || 0);
+      for (const c of sample.slice(0, 15)) if (compareJobIds(a, b) < 0 && compareJobIds(b, c) < 0) assert.ok(compareJobIds(a, c) < 0, `${a} < ${b} < ${c}`);
+    }
+  }
+});
+
+test('arrivals with ids past a power of ten join the end of the table, as their values say', () => {
+  const job = (id: number): PendingJob => ({ spec: gangJob({ id: String(id), gpus: 1, throughput: { V100: 1 }, totalSteps: 1, submitTime: 0 }), progress: fresh });
+  const table = new PendingTable((p: PendingJob) => p.spec.id);
+  const first = Array.from({ length: 50 }, (_, i) => job(99_970 + i));
+  table.update(first);
+  const arrivals = [job(100_020), job(100_021), job(110_500)];
+  const { added, removed } = table.update([...first, ...arrivals]);
+  assert.deepEqual([added, removed], [['100020', '100021', '110500'], []]);
+  assert.deepEqual(table.records.slice(-4), ['100019', '100020', '100021', '110500']);
 });

@@ -2,10 +2,11 @@
  * What a scheduler keeps about pending jobs from one cycle to the next, so that a cycle costs
  * O(changes) plus a few tight walks instead of rebuilding per-job state for a long queue.
  *
- * The snapshot lists pending jobs sorted by job id and may pass a job that has not changed as
+ * The snapshot lists pending jobs sorted by job id (compareJobIds) and may pass a job that has not changed as
  * the same object (scheduler.ts): one walk of pointer comparisons finds what arrived and what
  * left, and a job's record lives as long as its PendingJob object.
  */
+import { compareJobIds } from './model.ts';
 import type { PendingJob } from './scheduler.ts';
 
 export interface PendingChanges<R> {
@@ -25,7 +26,7 @@ export class PendingTable<R> {
     return this.recs;
   }
 
-  /** Brings the records to `pending` (sorted by job id); returns what arrived and what left. */
+  /** Brings the records to `pending` (sorted by job id, compareJobIds); returns what arrived and what left. */
   update(pending: readonly PendingJob[]): PendingChanges<R> {
     const old = this.jobs;
     const n = pending.length;
@@ -48,7 +49,7 @@ export class PendingTable<R> {
       if (a !== undefined && a === b) {
         i++;
         j++;
-      } else if (b === undefined || (a !== undefined && a.spec.id <= b.spec.id)) {
+      } else if (b === undefined || (a !== undefined && compareJobIds(a.spec.id, b.spec.id) <= 0)) {
         // Left (or, with the same id, replaced by a new object: its record goes and a new one comes).
         removed.push(this.recs[i] as R);
         const c = changeAt(at, cut, put, i);

@@ -77,7 +77,8 @@ export interface SchedulerSnapshot {
   /** Every node, schedulable or not; TaskBinding placements index into this array. */
   readonly nodes: readonly NodeState[];
   /**
-   * Sorted by job id (JavaScript string order). A job whose run has not changed may be passed
+   * Sorted by job id (model.ts compareJobIds: decimal ids by value, then the others as JavaScript
+   * orders strings). A job whose run has not changed may be passed
    * as the same object cycle after cycle; schedulers use that to skip work.
    */
   readonly running: readonly RunningJob[];

@@ -15,6 +15,7 @@ import type { Job } from '../../api/types.ts';
 import { CoreSchedulerAdapter, parseSchedulerOptions, spliceSorted } from './coreAdapter.ts';
 import type { PendingJob } from '../../core/scheduling/scheduler.ts';
 import { Rng } from '../../core/rng.ts';
+import { compareJobIds } from '../../core/scheduling/model.ts';
 
 async function cluster(url = 'memory:'): Promise<Store> {
   const store = await openStore(url);
@@ -139,7 +140,7 @@ test("tide (preemptive) through the adapter: a high-priority gang preempts lower
 test('the pending list brought up to date from changes is the list a full rebuild makes (removed, changed and new jobs, at both ends)', () => {
   const rng = Rng.fromSeed(7);
   const job = (id: number): PendingJob => ({ spec: { id: String(id) }, progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 } }) as unknown as PendingJob;
-  const byId = (a: PendingJob, b: PendingJob): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
+  const byId = (a: PendingJob, b: PendingJob): number => compareJobIds(a.spec.id, b.spec.id);
   for (let round = 0; round < 200; round++) {
     const size = Math.floor(rng.float() * 60);
     const list = [...new Set(Array.from({ length: size }, () => Math.floor(rng.float() * 200)))].map(job).sort(byId);

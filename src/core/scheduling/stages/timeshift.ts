@@ -11,6 +11,7 @@ import { localHourAt, nextLocalHour, type EnergyPrices } from '../../energy/pric
 import type { PendingJob, PendingReason, SchedulerSnapshot } from '../scheduler.ts';
 import type { BeforeResult, SchedulingStage } from './stage.ts';
 import { PendingTable } from '../pendingTable.ts';
+import { compareJobIds } from '../model.ts';
 
 export interface TimeshiftOptions {
   readonly prices: EnergyPrices;
@@ -38,7 +39,7 @@ export function latestStart(job: PendingJob, slackSeconds: number, maxDeferSecon
   return s.deadline - remaining - slackSeconds;
 }
 
-const byId = (a: PendingJob, b: PendingJob): number => (a.spec.id < b.spec.id ? -1 : a.spec.id > b.spec.id ? 1 : 0);
+const byId = (a: PendingJob, b: PendingJob): number => compareJobIds(a.spec.id, b.spec.id);
 
 /** Whether two lists hold the same job objects in the same order. */
 function sameJobs(a: readonly PendingJob[], b: readonly PendingJob[]): boolean {
