@@ -370,6 +370,47 @@ for (const factory of storeFactories()) {
 }
 
 for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`an answer keeps every task when the cache forgets an entry while the others are read: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, url, cleanup } = await factory.open();
+    const other = await openStore(url);
+    try {
+      await store.registerNode({ ...node('k1'), cpuMilli: 64_000 }, 1000);
+      const spec = (name: string) => {
+        const r = parseJobSpec({ name, tasks: [{ replicas: 1, gpus: 0, cpu: 1, command: 'true' }] });
+        if (!r.ok) throw new Error(JSON.stringify(r.errors));
+        return r.spec;
+      };
+      const [a] = (await store.submit('default', spec('a'), null, 1000)).jobs;
+      assert.ok(a);
+      await store.heartbeat('k1', [], [], 1050);
+      assert.ok(await store.applyPlan({ binds: [{ jobId: a.id, attempt: 0, tasks: [{ index: 0, node: 'k1', gpus: [], gpuMilli: 0 }] }], preemptions: [], pending: [] }, 1100));
+      assert.equal(((await store.heartbeat('k1', [], [], 1200)) ?? []).length, 1, 'a is answered (and cached)');
+      // Another server binds b: this one has no entry for it, so its answer reads b's row. While
+      // it does, the cache forgets everything (as a reclaim's clear does).
+      const [b] = (await other.submit('default', spec('b'), null, 1300)).jobs;
+      assert.ok(b);
+      assert.ok(await other.applyPlan({ binds: [{ jobId: b.id, attempt: 0, tasks: [{ index: 0, node: 'k1', gpus: [], gpuMilli: 0 }] }], preemptions: [], pending: [] }, 1310));
+      const inner = store as unknown as { db: { all: (sql: string, params?: unknown[]) => Promise<unknown[]> }; runInfo: { clear(): void } };
+      const all = inner.db.all.bind(inner.db);
+      let cleared = 0;
+      inner.db.all = async (sql, params) => {
+        if (/SELECT id, name, task_count/.test(sql)) {
+          inner.runInfo.clear();
+          cleared++;
+        }
+        return all(sql, params);
+      };
+      await sleep(1_100); // past the nodes' view's second: this server reads the node's tasks again
+      const answer = (await store.heartbeat('k1', [], [], 2500)) ?? [];
+      inner.db.all = all;
+      assert.equal(cleared, 1, 'the entry was forgotten during the answer');
+      assert.deepEqual(answer.map((x) => x.jobName).sort(), ['a', 'b'], 'neither task left out (its agent would stop it)');
+    } finally {
+      await other.close();
+      await cleanup();
+    }
+  });
+
   test(`a single task's answer names its own node as its peer, and takes the spec from the open jobs held in memory: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
     const { store, url, cleanup } = await factory.open();
     const other = await openStore(url);

@@ -1023,7 +1023,19 @@ export class SqlStore implements Store {
     // The jobs not cached are read together (a node given an array's tasks gets hundreds at once):
     // the few columns an attempt may change, the spec only where the open-jobs mirror has none,
     // and the peers' addresses only for gangs (a single task's peer is itself, on this node).
-    const uncached = [...new Set(active.filter((t) => !this.runInfo.get(t.job_id, t.attempt, now)).map((t) => Number(t.job_id)))];
+    // What the cache holds is taken once: an entry forgotten while the others are read (a check,
+    // a reclaim's clear) must not leave its task out of the answer, which would have the agent
+    // stop a task that is to run.
+    const cached = new Map<number, RunInfo>();
+    const missing = new Set<number>();
+    for (const t of active) {
+      const id = Number(t.job_id);
+      if (cached.has(id) || missing.has(id)) continue;
+      const info = this.runInfo.get(t.job_id, t.attempt, now);
+      if (info) cached.set(id, info);
+      else missing.add(id);
+    }
+    const uncached = [...missing];
     const ownHost = hostOf(address);
     for (let c = 0; c < uncached.length; c += SETTLE_CHUNK) {
       const part = uncached.slice(c, c + SETTLE_CHUNK);
@@ -1049,10 +1061,10 @@ export class SqlStore implements Store {
     }
     const out: TaskAssignment[] = [];
     for (const t of active) {
-      let job = this.runInfo.get(t.job_id, t.attempt, now);
+      let job = cached.get(Number(t.job_id));
       if (!job) {
         job = jobs.get(Number(t.job_id));
-        if (!job) continue;
+        if (!job) continue; // deleted between the reads
         this.runInfo.set(t.job_id, t.attempt, job, now, generation);
       }
       const group = groupOf(job.spec, t.idx);
