@@ -22,7 +22,7 @@ export interface Metrics {
  * Buckets of the API's request durations (seconds): fine up to the reads' 100-ms target and a
  * heartbeat's seconds, so that a p99 read from them says on which side of the target it is.
  */
-export const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function createMetrics(store: Store): Metrics {
   const registry = new client.Registry();

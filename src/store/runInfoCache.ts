@@ -14,7 +14,7 @@
  * 5,000 running jobs of the full-size benchmark were read again ~190 a second, most of
  * PostgreSQL's statement time in the steady phase. This server's own such writes clear the cache
  * at once. A bind puts its attempt's entry in (`seed`), so the node's first answer reads nothing:
- * short array tasks are each answered once or twice, and reading them was 1.6-2.6 s of
+ * short array tasks are each answered once or twice, and reading them was 1.6-2.5 s of
  * PostgreSQL's statements in the benchmark's array phase.
  */
 import type { JobSpec } from '../api/spec.ts';
@@ -49,6 +49,10 @@ export type ChangedJobs = (since: number | null) => Promise<{ readonly next: num
 /** A stop grace or power cap as compared: a number, or null. */
 const valueOf = (v: number | string | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
 
+/** Whether a changed job's row differs from what an entry holds in what an attempt may change. */
+const differs = (held: RunRow, now: ChangedJob): boolean =>
+  valueOf(held.stop_grace_ms) !== valueOf(now.stop_grace_ms) || valueOf(held.power_cap_watts) !== valueOf(now.power_cap_watts);
+
 export class RunInfoCache {
   /** Per job: its current attempt's entry. */
   private readonly entries = new Map<number, { attempt: number; info: RunInfo; at: number }>();
@@ -71,7 +75,7 @@ export class RunInfoCache {
         this.generation++;
         for (const r of rows) {
           const e = this.entries.get(Number(r.id));
-          if (e && (valueOf(e.info.row.stop_grace_ms) !== valueOf(r.stop_grace_ms) || valueOf(e.info.row.power_cap_watts) !== valueOf(r.power_cap_watts))) this.entries.delete(Number(r.id));
+          if (e && differs(e.info.row, r)) this.entries.delete(Number(r.id));
         }
       },
       all: () => this.clear(),

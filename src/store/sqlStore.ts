@@ -1854,10 +1854,11 @@ interface TaskEnd {
 }
 
 /**
- * Records a heartbeat's task starts (their jobs': writeJobStarts), then its ends (by run id), BIND_CHUNK to a statement; a task
- * that started and ended since the last heartbeat (short array tasks, most of all) is written
- * once, with both (tasksRan), not started and then ended: on PostgreSQL that was two new copies of
- * each task and attempt row, four of the heaviest statements of the benchmark's array phase.
+ * Records a heartbeat's task starts (their jobs': writeJobStarts), then its ends (by run id),
+ * BIND_CHUNK to a statement. A task that started and ended since the last heartbeat (short array
+ * tasks, most of all) is written once, with both (tasksRan), not started and then ended: on
+ * PostgreSQL that was two new copies of each task and attempt row, four of the heaviest statements
+ * of the benchmark's array phase.
  */
 async function writeStartsAndEnds(db: SqlDb, starts: ReadonlyMap<string, TaskStart>, ends: ReadonlyMap<string, TaskEnd>, now: number): Promise<void> {
   const ran: (TaskStart & { end: TaskEnd })[] = [];

@@ -217,6 +217,11 @@ export function compareJobIds(a: string, b: string): number {
   return a < b ? -1 : 1;
 }
 
+/** The order of a snapshot's job lists: by their jobs' ids (compareJobIds). */
+export function byJobId(a: { readonly spec: { readonly id: string } }, b: { readonly spec: { readonly id: string } }): number {
+  return compareJobIds(a.spec.id, b.spec.id);
+}
+
 /** Where the job `id` is, or goes, in a list sorted by job id (compareJobIds). */
 export function indexById<T extends { readonly spec: JobSpec }>(list: readonly T[], id: string): number {
   let lo = 0;

@@ -15,7 +15,7 @@ import type { Job } from '../../api/types.ts';
 import { CoreSchedulerAdapter, parseSchedulerOptions, spliceSorted } from './coreAdapter.ts';
 import type { PendingJob } from '../../core/scheduling/scheduler.ts';
 import { Rng } from '../../core/rng.ts';
-import { compareJobIds } from '../../core/scheduling/model.ts';
+import { byJobId } from '../../core/scheduling/model.ts';
 
 async function cluster(url = 'memory:'): Promise<Store> {
   const store = await openStore(url);
@@ -140,19 +140,18 @@ test("tide (preemptive) through the adapter: a high-priority gang preempts lower
 test('the pending list brought up to date from changes is the list a full rebuild makes (removed, changed and new jobs, at both ends)', () => {
   const rng = Rng.fromSeed(7);
   const job = (id: number): PendingJob => ({ spec: { id: String(id) }, progress: { stepsDone: 0, attainedGpuSeconds: 0, runSeconds: 0, preemptions: 0 } }) as unknown as PendingJob;
-  const byId = (a: PendingJob, b: PendingJob): number => compareJobIds(a.spec.id, b.spec.id);
   for (let round = 0; round < 200; round++) {
     const size = Math.floor(rng.float() * 60);
-    const list = [...new Set(Array.from({ length: size }, () => Math.floor(rng.float() * 200)))].map(job).sort(byId);
+    const list = [...new Set(Array.from({ length: size }, () => Math.floor(rng.float() * 200)))].map(job).sort(byJobId);
     const drop = new Set<string>();
     for (const p of list) if (rng.float() < 0.2) drop.add(p.spec.id);
     drop.add(String(500 + round)); // a job that was never listed
     const added = [...new Set(Array.from({ length: Math.floor(rng.float() * 10) }, () => Math.floor(rng.float() * 220)))]
       .filter((id) => !list.some((p) => p.spec.id === String(id)) || drop.has(String(id)))
       .map(job)
-      .sort(byId);
+      .sort(byJobId);
     for (const p of added) drop.add(p.spec.id); // a changed job is dropped and added again
-    const expected = [...list.filter((p) => !drop.has(p.spec.id)), ...added].sort(byId);
+    const expected = [...list.filter((p) => !drop.has(p.spec.id)), ...added].sort(byJobId);
     const got = spliceSorted(list, drop, added);
     assert.deepEqual(got.map((p) => p.spec.id), expected.map((p) => p.spec.id), `round ${round}`);
     for (const p of added) assert.ok(got.includes(p), 'the added objects themselves');

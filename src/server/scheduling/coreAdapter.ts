@@ -16,7 +16,7 @@
  */
 import { nodeId, type GpuModel, type NodeSpec, type Placement } from '../../core/model.ts';
 import { Rng } from '../../core/rng.ts';
-import { boundGpus, compareJobIds, CPU_MODEL, indexById, jobGpus, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
+import { boundGpus, byJobId, CPU_MODEL, indexById, jobGpus, jobId, type JobSpec as CoreJob, type QueueConfig as CoreQueue, type TaskBinding } from '../../core/scheduling/model.ts';
 import { getJobScheduler, jobSchedulerNames } from '../../core/scheduling/policies/index.ts';
 import type { FinishedJob, JobScheduler, NodeState, PendingJob, PendingReason, RunningJob, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
 import type { JobProgress } from '../../core/scheduling/model.ts';
@@ -577,9 +577,6 @@ export class CoreSchedulerAdapter {
     };
   }
 }
-
-/** The core's order of pending and running jobs: by job id (compareJobIds: the store's ids by value). */
-const byJobId = (a: { spec: CoreJob }, b: { spec: CoreJob }): number => compareJobIds(a.spec.id, b.spec.id);
 
 /**
  * `list` (sorted by id) without the jobs whose ids are in `drop`, with `added` (sorted by id)

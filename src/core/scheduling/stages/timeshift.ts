@@ -11,7 +11,7 @@ import { localHourAt, nextLocalHour, type EnergyPrices } from '../../energy/pric
 import type { PendingJob, PendingReason, SchedulerSnapshot } from '../scheduler.ts';
 import type { BeforeResult, SchedulingStage } from './stage.ts';
 import { PendingTable } from '../pendingTable.ts';
-import { compareJobIds } from '../model.ts';
+import { byJobId } from '../model.ts';
 
 export interface TimeshiftOptions {
   readonly prices: EnergyPrices;
@@ -38,8 +38,6 @@ export function latestStart(job: PendingJob, slackSeconds: number, maxDeferSecon
   const remaining = Math.max(0, s.timeLimitSeconds - job.progress.runSeconds) + (s.restartCostSeconds ?? 0);
   return s.deadline - remaining - slackSeconds;
 }
-
-const byId = (a: PendingJob, b: PendingJob): number => compareJobIds(a.spec.id, b.spec.id);
 
 /** Whether two lists hold the same job objects in the same order. */
 function sameJobs(a: readonly PendingJob[], b: readonly PendingJob[]): boolean {
@@ -106,7 +104,7 @@ export function timeshiftStage(opts: TimeshiftOptions): SchedulingStage {
       }
       if (added.length || removed.length) last = { held: [], kept: null };
       // In the pending list's order (by job id), as the held reasons were listed before.
-      ordered ??= [...deferrable].sort(byId);
+      ordered ??= [...deferrable].sort(byJobId);
       for (const job of ordered) {
         let d = decided.get(job);
         if (!d || d.hour !== hour || (d.release !== undefined && d.release <= now)) {
