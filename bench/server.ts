@@ -415,7 +415,7 @@ function child(script: string, args: readonly string[]): Promise<string> {
   const c = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited ${code}: ${out}`)))));
+  return new Promise((resolve, reject) => c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited ${code}: ${out}`)))));
 }
 
 // 3. Reads while the loop cycles.

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
 import { Api, ROOT, TENANT, startAgentProcess, startServerProcess, tempDir, waitFor, writeConfig, type Proc, type ServerHandle } from './harness.ts';
+import { exitAfterOutput } from '../../src/util/childExit.ts';
 
 describe('CLI errors and exit codes', () => {
   let server: RunningServer;
@@ -24,7 +25,7 @@ describe('CLI errors and exit codes', () => {
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    const code = await exitAfterOutput(child);
     return { code, out, err };
   };
 
@@ -211,7 +212,7 @@ describe('tide logs against a real agent', () => {
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    const code = await exitAfterOutput(child);
     return { code, out: Buffer.concat(out), err };
   };
 
@@ -243,7 +244,7 @@ describe('tide logs against a real agent', () => {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout.once('data', () => child.stdout.destroy());
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    const code = await exitAfterOutput(child);
     assert.equal(err, '');
     assert.equal(code, 0);
   });

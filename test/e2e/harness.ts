@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callJson } from '../../src/util/httpJson.ts';
+import { exitAfterOutput } from '../../src/util/childExit.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TIDE = join(ROOT, 'bin', 'tide.js');
@@ -57,7 +58,7 @@ export class Proc {
   constructor(readonly child: ChildProcess) {
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
+    this.exited = exitAfterOutput(child);
   }
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;

@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, AGENT, Api, ROOT, startAgentProcess, startServerProcess, tempDir, waitFor, writeConfig, type Proc, type ServerHandle } from './harness.ts';
+import { exitAfterOutput } from '../../src/util/childExit.ts';
 
 describe('e2e: node credentials', () => {
   const dir = tempDir('cred');
@@ -37,7 +38,7 @@ describe('e2e: node credentials', () => {
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    const code = await exitAfterOutput(child);
     return { code, out, err };
   };
 

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, Api, ROOT, TENANT, startAgentProcess, startServerProcess, tempDir, waitFor, writeConfig, type Proc, type ServerHandle } from './harness.ts';
+import { exitAfterOutput } from '../../src/util/childExit.ts';
 
 /** Whether a process lives (a zombie does not). */
 function alive(pid: number): boolean {
@@ -52,7 +53,7 @@ describe('e2e: time limits and progress', () => {
     let err = '';
     cli.stdout.on('data', (d: Buffer) => (out += d.toString()));
     cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((r) => cli.on('exit', r));
+    const code = await exitAfterOutput(cli);
     assert.equal(code, 124, `${out}${err}`);
     const id = /Submitted job (\d+)/.exec(out)?.[1] ?? '';
     assert.match(out, new RegExp(`job ${id}: timeout \\(time limit 3s reached \\(ran \\d+s over 1 attempt\\)\\)`));

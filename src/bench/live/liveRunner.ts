@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { NODE_CPUS, NODE_MEMORY_GIB, schedulerOptions, TASK_CPUS, TASK_MEMORY_MIB, type JobTimes, type LiveCalibration, type SchedulerChoice } from './simTwin.ts';
 import { totalSteps, type Workload, type WorkloadJob } from './workload.ts';
 import { callJson } from '../../util/httpJson.ts';
+import { exitAfterOutput } from '../../util/childExit.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TIDE = join(ROOT, 'bin', 'tide.js');
@@ -115,7 +116,7 @@ class Child {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
+    this.exited = exitAfterOutput(child);
   }
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;

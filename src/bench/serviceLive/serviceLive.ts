@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { serversNeeded } from '../../core/tidal/queueing.ts';
 import { lineChartSvg } from '../../report/svgChart.ts';
 import { callJson } from '../../util/httpJson.ts';
+import { exitAfterOutput } from '../../util/childExit.ts';
 import type { RateCurve } from '../../sim/tidal/curves.ts';
 import { curveCsv } from './curve.ts';
 import { exportedHistory } from './history.ts';
@@ -158,7 +159,7 @@ class Child {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
+    this.exited = exitAfterOutput(child);
   }
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
