@@ -32,7 +32,9 @@ describe('e2e: time limits and progress', () => {
   const ckptDir = (id: string): string => join(checkpoints, `job-${id}`);
 
   before(async () => {
-    server = await startServerProcess({ dataDir: join(dir, 'server'), config: writeConfig(dir), nodeLeaseMs: 7000 });
+    // A lease long enough that a loaded machine's stalled heartbeats do not fence the agent's tasks
+    // (fencing SIGKILLs them 1/4 lease after the SIGTERM: an exit code of 137 where 143 is asserted).
+    server = await startServerProcess({ dataDir: join(dir, 'server'), config: writeConfig(dir), nodeLeaseMs: 15_000 });
     api = new Api(server.url);
     admin = new Api(server.url, ADMIN);
     agent = startAgentProcess({ servers: [server.url], name: 'node-t', gpus: '2xH100', dataDir: join(dir, 'node-t'), checkpointRoot: checkpoints });
@@ -62,7 +64,8 @@ describe('e2e: time limits and progress', () => {
     assert.equal(job.state, 'timeout');
     assert.equal(job.spec.timeLimitSeconds, 3);
     assert.ok(job.runSeconds === 0 && job.finishedAt - job.startedAt >= 3000, 'one attempt, which ran its 3 s');
-    assert.deepEqual(tasks.map((t: any) => [t.state, t.exitCode]), [['stopped', 143]], 'sleep died of the SIGTERM: 128 + 15');
+    const story = `events: ${events.map((e: any) => `${e.type} ${e.message}`).join(' | ')}\nagent: ${agent.output.slice(-2000)}`;
+    assert.deepEqual(tasks.map((t: any) => [t.state, t.exitCode]), [['stopped', 143]], `sleep died of the SIGTERM: 128 + 15\n${story}`);
     assert.deepEqual(events.filter((e: any) => e.type.startsWith('job:')).map((e: any) => e.type), ['job:submitted', 'job:admitted', 'job:running', 'job:time-limit', 'job:timeout']);
     assert.deepEqual(attempts.map((a: any) => [a.attempt, a.exitCode, a.endReason]), [[0, 143, 'stopped']]);
     const pid = Number(readFileSync(join(ckptDir(id), 'pid'), 'utf8'));
