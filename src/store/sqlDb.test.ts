@@ -187,6 +187,37 @@ describe('PostgreSQL connections', { skip: postgresSkipReason() }, () => {
     }
   });
 
+  it("stay open through a quiet spell longer than the driver's default idle timeout (10 s)", async () => {
+    const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
+    const db = new PostgresDb(url, 2);
+    /** The backends of both connections for writes, each held by a transaction until both are. */
+    const backends = async (): Promise<number[]> => {
+      let arrived = 0;
+      let go!: () => void;
+      const both = new Promise<void>((r) => (go = r));
+      const pids = await Promise.all(
+        [0, 1].map(() =>
+          db.tx(async (tx) => {
+            const row = await tx.get<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+            if (++arrived === 2) go();
+            await both;
+            return Number(row?.pid);
+          }),
+        ),
+      );
+      return pids.sort((a, b) => a - b);
+    };
+    try {
+      const before = await backends();
+      assert.equal(new Set(before).size, 2);
+      await new Promise((r) => setTimeout(r, 10_500));
+      assert.deepEqual(await backends(), before, 'the same two backends: none closed and reopened');
+    } finally {
+      await db.close();
+      await drop();
+    }
+  });
+
   it('answer a read while every connection for writes is held by a transaction', async () => {
     const { url, drop } = await freshPostgresUrl(process.env['TIDE_TEST_DATABASE_URL'] as string);
     const db = new PostgresDb(url, 2);

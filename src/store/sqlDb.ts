@@ -353,8 +353,14 @@ export class PostgresDb implements SqlDb {
   private readonly reads: PgConn;
 
   constructor(url: string, poolSize = 8, readPoolSize = Math.max(1, Math.ceil(poolSize / 2))) {
-    this.pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
-    this.readPool = new pg.Pool({ connectionString: url, max: readPoolSize, connectionTimeoutMillis: 5000 });
+    // Connections are kept once opened (node-postgres closes one idle for 10 s by default): the
+    // busiest moments (a burst of submissions, an array's binds and reports) come after quiet
+    // ones, and each connection reopened then cost a password exchange (SCRAM) on both sides and
+    // a backend whose statements are all prepared and planned again. A full-size benchmark run
+    // opened 22 backends for 12 connections.
+    const options = { connectionString: url, connectionTimeoutMillis: 5000, idleTimeoutMillis: 0 };
+    this.pool = new pg.Pool({ ...options, max: poolSize });
+    this.readPool = new pg.Pool({ ...options, max: readPoolSize });
     // A dropped connection must not crash the server; the next query reconnects.
     this.pool.on('error', () => {});
     this.readPool.on('error', () => {});
