@@ -13,7 +13,7 @@ test('the exit code comes after the output has been read to its end', async () =
   assert.equal(err, 'tide: nope.yaml: cannot read: ENOENT\n');
 });
 
-test('a descendant holding the pipes open does not hold the exit code back', async () => {
+test('a descendant holding the pipes open does not hold the exit code back', { timeout: 10_000 }, async () => {
   const child = spawn('/bin/sh', ['-c', 'sleep 30 & echo $!; exit 3']);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -171,7 +171,13 @@ describe('e2e: a service scales on its load and lends its idle GPUs to training'
         if (ev) return j.id as string;
       }
       return undefined;
-    }, 30_000);
+    }, 30_000).catch(async (e: Error) => {
+      // What the service and the trainers did instead (one CI run timed out here, unexplained).
+      const story = [`trainers before: ${before.map((j) => `${j.id} ${j.state}${j.borrowed ? ' borrowed' : ''}`).join(', ')}`];
+      for (const j of before) story.push(`${j.id}: ${((await api.job(j.id)).events as any[]).map((x) => `${x.type} ${x.message}`).join(' | ')}`);
+      story.push(`service: ${((await status()).events as any[]).slice(-12).map((x) => `${x.type} ${x.message}`).join(' | ')}`);
+      throw new Error(`${e.message}\n${story.join('\n')}`);
+    });
     const after = await api.job(victim);
     assert.ok(after.job.progress?.checkpointStep >= 1, `the victim saved a checkpoint: ${JSON.stringify(after.job.progress)}`);
     const attempts = (await api.req('GET', `/v1/jobs/${victim}`)).json.attempts as any[];
