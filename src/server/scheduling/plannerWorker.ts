@@ -52,6 +52,14 @@ const storeCall = (method: keyof LiveSource) => (...args: unknown[]): Promise<ne
   });
 const source = { finishedRuns: storeCall('finishedRuns'), usageByHour: storeCall('usageByHour'), recentSpecs: storeCall('recentSpecs') } as LiveSource;
 
+/** The map's jobs in id order, and the map put in that order again, so that later cycles can keep it so. */
+function sortById(map: Map<string, Job>): Job[] {
+  const sorted = [...map.values()].sort((a, b) => Number(a.id) - Number(b.id));
+  map.clear();
+  for (const j of sorted) map.set(j.id, j);
+  return sorted;
+}
+
 port.on('message', (m: PlanRequest | WorkerRequest) => {
   if ('answer' in m) {
     const c = pendingCalls.get(m.answer);
@@ -101,21 +109,11 @@ port.on('message', (m: PlanRequest | WorkerRequest) => {
       }
     }
     if (m.reset || m.removed.length || upserts.length) {
-      list = [...jobs.values()];
-      if (!ordered) {
-        // Sorted, and the map in that order again, so that later cycles can keep it so.
-        list.sort((a, b) => Number(a.id) - Number(b.id));
-        jobs.clear();
-        for (const j of list) jobs.set(j.id, j);
-      }
-      if (startedUnordered) {
-        // A replaced job keeps its place in the map: only a new id needs the sort.
-        const ordered = [...started.values()].sort((a, b) => Number(a.id) - Number(b.id));
-        started.clear();
-        for (const j of ordered) started.set(j.id, j);
-        startedUnordered = false;
-      }
-      registerOpenJobs(list, jobs, [...started.values()]);
+      list = ordered ? [...jobs.values()] : sortById(jobs);
+      // A replaced job keeps its place in the map: only a new id needs the sort.
+      const startedList = startedUnordered ? sortById(started) : [...started.values()];
+      startedUnordered = false;
+      registerOpenJobs(list, jobs, startedList);
     }
     for (const k of m.taskRemoved) tasks.delete(k);
     for (const t of m.taskUpserts) tasks.set(taskKey(t), t);
