@@ -264,6 +264,7 @@ export function withLending(inner: JobScheduler, settings: PreemptionSettings = 
   let lastIn: readonly QueueConfig[] | undefined;
   return {
     name: inner.name,
+    ...(inner.folds ? { folds: true } : {}),
     cycle(s: SchedulerSnapshot): SchedulePlan {
       const rs = s.reservations;
       if (!rs || rs.length === 0 || s.queues.length === 0) return inner.cycle(s);

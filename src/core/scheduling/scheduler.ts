@@ -49,6 +49,14 @@ export interface RunningJob {
 export interface PendingJob {
   readonly spec: JobSpec;
   readonly progress: JobProgress;
+  /**
+   * Identical jobs that wait together as this one entry (the live server's array elements):
+   * `spec` is the shape of each. Only a scheduler that `folds` is given a count above 1; it may
+   * bind the entry up to `count` times, one JobBind each, every one naming `spec.id` (the caller
+   * tells the members apart), and gives it one PendingReason for the members it does not bind.
+   * Absent: 1.
+   */
+  readonly count?: number;
 }
 
 /** A job that finished since the previous cycle (for history of similar jobs and accounting). */
@@ -172,7 +180,8 @@ export interface PendingReason {
 /**
  * What to change now. Preemptions apply first, then binds; a job may appear in both (it moves).
  * Running jobs not preempted keep running where they are. Every pending job that is not bound
- * gets exactly one PendingReason, and so does every preempted job that is not re-bound.
+ * gets exactly one PendingReason, and so does every preempted job that is not re-bound; a
+ * folded entry (PendingJob.count) gets one when fewer than its count are bound.
  */
 export interface SchedulePlan {
   readonly binds: readonly JobBind[];
@@ -184,6 +193,12 @@ export interface SchedulePlan {
 
 export interface JobScheduler {
   readonly name: string;
+  /**
+   * It takes pending entries that stand for several identical jobs (PendingJob.count), so a
+   * cycle costs what the entries cost, not each job of an array: Slurm keeps a pending array as
+   * one record for the same reason. A caller folds only for a scheduler that says so.
+   */
+  readonly folds?: boolean;
   cycle(snapshot: SchedulerSnapshot): SchedulePlan;
 }
 

@@ -74,11 +74,29 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
     slotBehindHead[slot] = head;
     return r;
   };
+  let binds: JobBind[] = [];
+  let ledger: ReturnType<typeof ledgerFor>;
+  /** Binds the job on the first of `models` where it fits; the first failure, or undefined when bound. */
+  const placeOn = (models: readonly string[], job: JobSpec, gpus: number): GangResult | undefined => {
+    let failure: GangResult | undefined;
+    for (const model of models) {
+      const r = placer.place(job, model);
+      if (r.ok) {
+        binds.push({ job: job.id, model, bindings: r.bindings });
+        ledger.add(job.queue, model, gpus);
+        return undefined;
+      }
+      failure ??= r;
+    }
+    return failure;
+  };
   return {
     name: fastest ? 'fifo-perf' : 'fifo',
+    folds: true,
     cycle(s: SchedulerSnapshot): SchedulePlan {
       placer.begin(s);
-      const ledger = ledgerFor(s);
+      ledger = ledgerFor(s);
+      binds = [];
       const { added, removed } = table.update(s.pending);
       for (const slot of added) perQueue[slotQueue[slot] as number] = (perQueue[slotQueue[slot] as number] as number) + 1;
       for (const slot of removed) perQueue[slotQueue[slot] as number] = (perQueue[slotQueue[slot] as number] as number) - 1;
@@ -87,7 +105,6 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
         bySlot[slot] = undefined;
         freeSlots.push(slot);
       }
-      const binds: JobBind[] = [];
       const pending: PendingReason[] = [];
       const blockedBy: (string | undefined)[] = [];
       // Only the first ESTIMATE_LIMIT waiting jobs get an estimate: the rest need not be listed.
@@ -125,25 +142,26 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
           if (left[w.q] === 0) open--;
           continue;
         }
-        const ordered = fastest
-          ? [...allowed].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1))
-          : mode === 'random'
-            ? ctx.rng.shuffle([...allowed])
-            : allowed;
-        let failure: GangResult | undefined;
-        for (const model of ordered) {
-          const r = placer.place(job, model);
-          if (r.ok) {
-            binds.push({ job: job.id, model, bindings: r.bindings });
-            ledger.add(job.queue, model, gpus);
-            failure = undefined;
+        const orderOf = (models: readonly string[]): readonly string[] =>
+          fastest ? [...models].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1)) : mode === 'random' ? ctx.rng.shuffle([...models]) : models;
+        // The first model, in order, where it fits; a folded entry's jobs one after another, each
+        // as a job of its own would be (within quota, its own draw of the order), while they fit.
+        let failure = placeOn(orderOf(allowed), job, gpus);
+        let overQuota: string | null = null;
+        for (let placed = 1; placed < (p.count ?? 1) && failure === undefined; placed++) {
+          const now = models.filter((m) => ledger.check(job.queue, m, gpus) === null);
+          if (now.length === 0) {
+            overQuota = ledger.check(job.queue, models[0] as string, gpus);
             break;
           }
-          failure ??= r;
+          failure = placeOn(orderOf(now), job, gpus);
         }
         // A job no schedulable node could ever run holds back nothing.
         const never = failure && !failure.ok ? placer.unschedulable(job) : null;
-        if (never) {
+        if (overQuota !== null) {
+          pending.push({ job: job.id, code: 'over-quota', message: overQuota });
+          if (left[w.q] === 0) open--;
+        } else if (never) {
           pending.push({ job: job.id, ...never });
           if (left[w.q] === 0) open--;
         } else if (failure && !failure.ok) {

@@ -152,7 +152,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       runningCands.delete(r);
     }
     for (const r of started) {
-      const c = candidate(r.spec, r.progress, r, s);
+      const c = candidate(r.spec, r.progress, r, s, 1);
       c.slot = runningList.length;
       runningCands.set(r, c);
       runningList.push(c);
@@ -198,7 +198,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     c.boosted = waited > starvation;
   }
 
-  function candidate(spec: JobSpec, progress: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot): Candidate {
+  function candidate(spec: JobSpec, progress: JobProgress, running: RunningJob | undefined, s: SchedulerSnapshot, count: number): Candidate {
     let st = statics.get(spec);
     if (!st) {
       const models = placer.modelsFor(spec).sort((a, b) => (spec.throughput[b] ?? 0) - (spec.throughput[a] ?? 0));
@@ -245,6 +245,10 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       slot: -1,
       unfit: null,
       fitIn: -1,
+      count,
+      members: 0,
+      membersIn: -1,
+      entry: undefined,
     };
     rankAt(c, s);
     return c;
@@ -255,7 +259,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
    * arrival, a preempted job) is ranked when it comes; one already starving joins the starving
    * list at once.
    */
-  const waiting = new PendingTable<Candidate>((p) => candidate(p.spec, p.progress, undefined, current as SchedulerSnapshot));
+  const waiting = new PendingTable<Candidate>((p) => candidate(p.spec, p.progress, undefined, current as SchedulerSnapshot, p.count ?? 1));
   /** A running job keeps its place against a waiting one of equal rank: a stop that gains nothing still costs a restart. */
   const passOrder = (a: Candidate, b: Candidate): number =>
     b.priority - a.priority ||
@@ -292,7 +296,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       // A job no schedulable node could run takes no share from those that could start.
       c.boosted = (c.gpus <= room || boosted.length === 0) && placer.unschedulable(c.spec) === null;
       if (c.boosted) {
-        room -= c.gpus;
+        // A folded entry's jobs are boosted together (its first within the share, or the oldest).
+        room -= c.gpus * c.count;
         boosted.push(c);
       }
     }
@@ -306,10 +311,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     for (const { c, model, gpus } of starts) {
       const r = placer.place(c.spec, model, gpus);
       if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
-      else {
-        c.pick = undefined;
-        c.why = { code: r.code, message: r.message };
-      }
+      else p.unchoose(c, { code: r.code, message: r.message });
     }
     return binds;
   }
@@ -318,8 +320,8 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
   function borrow(s: SchedulerSnapshot, p: Pass, left: readonly Candidate[]): void {
     const shares = dominantShares(s);
     const tenantShare = (c: Candidate): number => shares.get(c.spec.tenant) ?? 0;
-    const second = left.filter((c) => !p.chosen(c)).sort((a, b) => b.priority - a.priority || Number(b.boosted) - Number(a.boosted) || ascending(tenantShare(a), tenantShare(b)) || passOrder(a, b));
-    for (const c of second) p.tryPlace(c, false);
+    const second = left.filter((c) => p.left(c) > 0).sort((a, b) => b.priority - a.priority || Number(b.boosted) - Number(a.boosted) || ascending(tenantShare(a), tenantShare(b)) || passOrder(a, b));
+    for (const c of second) p.tryPlaceAll(c, false);
   }
 
   /** Free GPUs per model now (a replan adds what movable running jobs hold). */
@@ -366,7 +368,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const first = cands.sort(passOrder);
     lastOrder = first;
     const p = new Pass({ s, pass: ++passes, capacity, ledger, held: sticky ? held : undefined, placer, quantum });
-    for (const c of first) if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
+    for (const c of first) if (!p.tryPlaceAll(c, true) && c.boosted) p.reserve(c);
     if (ledger.enforced) borrow(s, p, first);
     swapForSpeed(p.picks, cluster.models, quantum);
 
@@ -387,13 +389,13 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const stopped = moved.filter((c) => !p.chosen(c));
     // Reasons in job id order (as the pending list), then the stopped jobs'; estimates for the first waiting in pass order.
     const listed: Candidate[] = [];
-    for (const c of waiting.records) if (!p.chosen(c)) listed.push(c);
+    for (const c of waiting.records) if (p.left(c) > 0) listed.push(c);
     listed.push(...stopped);
     const pending = listed.map((c) => p.reasonOf(c, false));
     const ahead: PendingJob[] = [];
     for (const c of first) {
       if (ahead.length >= ESTIMATE_LIMIT) break;
-      if (!p.chosen(c) && c.why?.code !== 'unschedulable') ahead.push({ spec: c.spec, progress: c.progress });
+      if (p.left(c) > 0 && c.why?.code !== 'unschedulable') ahead.push({ spec: c.spec, progress: c.progress });
     }
     addEstimates(s, placer, ahead, pending);
     for (let i = 0; i < listed.length; i++) (listed[i] as Candidate).reason = pending[i];
@@ -430,13 +432,13 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       if (c === b) i++;
       else j++;
       tried.push(c);
-      if (!p.tryPlace(c, true) && c.boosted) p.reserve(c);
+      if (!p.tryPlaceAll(c, true, true) && c.boosted) p.reserve(c);
     }
     if (ledger.enforced) borrow(s, p, tried);
     const binds = startChosen(p);
     const pending: PendingReason[] = [];
     for (const c of waiting.records) {
-      if (p.chosen(c)) continue;
+      if (p.left(c) === 0) continue;
       if (c.triedIn === p.pass || c.reason === undefined) {
         // An arrival the walk passed over: no model had enough GPUs free for it.
         if (c.triedIn !== p.pass) {
@@ -452,6 +454,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
 
   return {
     name: 'tide',
+    folds: true,
     cycle(s: SchedulerSnapshot): SchedulePlan {
       placer.begin(s);
       trackRunning(s);

@@ -86,6 +86,13 @@ export interface Candidate {
   /** Why no schedulable node could ever run it (null: some could), as of the placer's `fitIn`. */
   unfit: Why | null;
   fitIn: number;
+  /** The identical jobs it stands for (PendingJob.count; 1 for a running job). */
+  readonly count: number;
+  /** Of a folded entry: how many of its jobs the pass `membersIn` chose (its own pick and its members'). */
+  members: number;
+  membersIn: number;
+  /** A member of a folded entry (a copy of it, one per job after the first that a pass chooses): the entry. */
+  readonly entry: Candidate | undefined;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -168,6 +175,55 @@ export class Pass {
 
   chosen(c: Candidate): Pick | undefined {
     return c.pickedIn === this.pass ? c.pick : undefined;
+  }
+
+  /** How many of the jobs `c` stands for this pass has not chosen. */
+  left(c: Candidate): number {
+    if (c.count === 1) return c.pickedIn === this.pass && c.pick !== undefined ? 0 : 1;
+    return c.count - (c.membersIn === this.pass ? c.members : 0);
+  }
+
+  /**
+   * tryPlace for every job `c` stands for: a folded entry's jobs are tried one after another
+   * (each a member, a copy of the entry with a pick of its own) until one must wait, as its
+   * identical jobs would be in a walk of one job each. True when all of them were chosen; the
+   * entry's `why` says why the rest wait.
+   */
+  tryPlaceAll(c: Candidate, withinNominal: boolean, passOver = false): boolean {
+    if (c.count === 1) return this.tryPlace(c, withinNominal);
+    let chosen = c.membersIn === this.pass ? c.members : 0;
+    if (chosen === 0) {
+      if (!this.tryPlace(c, withinNominal)) return false;
+      chosen = 1;
+    }
+    c.membersIn = this.pass;
+    for (; chosen < c.count; chosen++) {
+      // `passOver` (a fill's walk): a job that would surely be refused is not tried.
+      if (passOver && this.surelyRefused(c)) {
+        c.members = chosen;
+        c.why = NOT_ENOUGH_FREE;
+        return false;
+      }
+      const m = memberOf(c);
+      if (!this.tryPlace(m, withinNominal)) {
+        c.members = chosen;
+        c.why = m.why;
+        return false;
+      }
+    }
+    c.members = chosen;
+    return true;
+  }
+
+  /** A pick of `c` could not be placed after all: the job it was waits again, for `why`. */
+  unchoose(c: Candidate, why: Why): void {
+    c.pick = undefined;
+    c.why = why;
+    const e = c.entry ?? c;
+    if (e.count > 1 && e.membersIn === this.pass) {
+      e.members--;
+      e.why = why;
+    }
   }
 
   private free(m: GpuModel): number {
@@ -425,7 +481,7 @@ export class Pass {
     return this.reserved.size >= this.cluster.models.length;
   }
 
-  /** The reason a job that was tried and not chosen waits, as a PendingReason (the kept one when unchanged). */
+  /** The reason a job that was tried and not chosen waits (a folded entry: its jobs not chosen), as a PendingReason (the kept one when unchanged). */
   reasonOf(c: Candidate, keepEstimate: boolean): PendingReason {
     const w = (c.triedIn === this.pass ? c.why : undefined) ?? LOWER_RANK;
     // Out of GPUs because jobs ranked before it took them: that is its priority, not the cluster.
@@ -435,6 +491,11 @@ export class Pass {
     const r: PendingReason = w.blockedBy === undefined ? { job: c.spec.id, code, message: w.message } : { job: c.spec.id, code, message: w.message, blockedBy: w.blockedBy };
     return keepEstimate && kept?.estimatedStart !== undefined ? { ...r, estimatedStart: kept.estimatedStart } : r;
   }
+}
+
+/** A member of the folded entry `c`: a copy that a pass may choose on its own. */
+function memberOf(c: Candidate): Candidate {
+  return { ...c, entry: c, count: 1, why: undefined, reason: undefined, triedIn: -1, pick: undefined, pickedIn: -1, rel: undefined, relModels: undefined, members: 0, membersIn: -1 };
 }
 
 const modelTotals = new WeakMap<ClusterState, Map<GpuModel, number>>();

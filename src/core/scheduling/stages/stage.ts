@@ -61,6 +61,8 @@ export function withStages(inner: JobScheduler, stages: readonly SchedulingStage
   const name = `${inner.name}+${stages.map((s) => s.name).join('+')}`;
   return {
     name,
+    // A stage holds or amends a folded entry as one job: a withheld bind of one of its jobs adds a reason for the entry.
+    ...(inner.folds ? { folds: true } : {}),
     cycle(snapshot: SchedulerSnapshot): EnergyPlan {
       let seen = snapshot;
       let held: PendingReason[] | undefined;
