@@ -13,7 +13,7 @@ import { openStore } from '../../store/sqlStore.ts';
 import type { AppliedPlan, Store } from '../../store/store.ts';
 import type { Job } from '../../api/types.ts';
 import { CoreSchedulerAdapter, parseSchedulerOptions, spliceSorted } from './coreAdapter.ts';
-import type { PendingJob } from '../../core/scheduling/scheduler.ts';
+import type { JobScheduler, PendingJob } from '../../core/scheduling/scheduler.ts';
 import { Rng } from '../../core/rng.ts';
 import { byJobId } from '../../core/scheduling/model.ts';
 
@@ -198,3 +198,45 @@ function diff(a: readonly Job[], b: readonly Job[]): { upserts: Job[]; removed: 
   const now = new Set(b.map((j) => j.id));
   return { upserts: b.filter((j) => before.get(j.id) !== j), removed: a.filter((j) => !now.has(j.id)).map((j) => j.id) };
 }
+
+test("an array's waiting elements reach tide as one entry: the lowest start on the free GPUs, every other one shows the reason, and quiet cycles write none again", async () => {
+  const store = await openStore('memory:');
+  await store.registerNode({ id: 'a', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 8 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `a${i}` })), simulated: true }, 0);
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const r = parseJobSpec({ name: 'arr', array: 20, tasks: [{ gpus: 1, command: 'x' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  await store.submit('t', r.spec, null, 1000);
+  const adapter = new CoreSchedulerAdapter('tide', 'tide');
+  // What the core is given: one entry for the elements that wait.
+  const seen: string[][] = [];
+  const core = adapter.scheduler as { cycle: JobScheduler['cycle'] };
+  const inner = core.cycle.bind(core);
+  core.cycle = (snap) => {
+    seen.push(snap.pending.map((p) => `${p.spec.id}x${p.count ?? 1}`));
+    return inner(snap);
+  };
+  let last: Job[] | null = null;
+  const cycle = async (now: number): Promise<AppliedPlan> => {
+    const s = await store.snapshot();
+    const plan = adapter.plan(s, now, true, last === null ? undefined : diff(last, s.openJobs));
+    last = [...s.openJobs];
+    assert.ok(await store.applyPlan(plan, now));
+    return plan;
+  };
+  const elements = (await store.snapshot()).openJobs.map((j) => ({ id: j.id, name: j.name }));
+  const name = new Map(elements.map((e) => [e.id, e.name]));
+  const first = await cycle(10_000);
+  assert.deepEqual(first.binds.map((b) => name.get(b.jobId)), ['arr-0', 'arr-1', 'arr-2', 'arr-3', 'arr-4', 'arr-5', 'arr-6', 'arr-7']);
+  assert.equal(new Set(first.binds.map((b) => b.tasks[0]?.gpus.join())).size, 8, 'one GPU each');
+  assert.deepEqual(first.pending.map((p) => name.get(p.jobId)), Array.from({ length: 12 }, (_, i) => `arr-${8 + i}`));
+  for (const p of first.pending) assert.match(p.reason, /no model has/);
+  // The entry is new to the core (its first eight started): only the next element may take new words.
+  const second = await cycle(11_000);
+  assert.deepEqual(second.binds, []);
+  assert.ok(second.pending.length <= 1 && second.pending.every((p) => name.get(p.jobId) === 'arr-8'), JSON.stringify(second.pending));
+  const third = await cycle(12_000);
+  const ids = elements.map((e) => e.id);
+  assert.deepEqual(seen, [[`${ids[0]}x20`], [`${ids[8]}x12`], [`${ids[8]}x12`]]);
+  assert.deepEqual([third.binds, third.pending], [[], []], 'nothing changed: nothing bound, no reason written again');
+  await store.close();
+});

@@ -37,6 +37,7 @@ import { CONSOLIDATE_DEFAULTS } from '../../core/scheduling/stages/consolidate.t
 import { withEnergyStages, type EnergyStageSettings } from '../../core/scheduling/stages/energyStages.ts';
 import type { EnergyPlan, PowerCappedBind } from '../../core/scheduling/stages/stage.ts';
 import { ArrivalQueue } from './arrivalQueue.ts';
+import { PendingFolds, type FoldablePending } from './pendingFolds.ts';
 
 /** The open jobs new or changed since the list of the adapter's last cycle, and the ids of those gone. */
 export interface OpenJobChanges {
@@ -114,6 +115,8 @@ export class CoreSchedulerAdapter {
   private lastPending: PendingJob[] = [];
   /** New pending jobs not taken into the core yet (at most `arrivalsPerCycle` a cycle). */
   private readonly arrivals: ArrivalQueue;
+  /** For a scheduler that folds: an array's waiting elements go to the core as one entry. */
+  private readonly folds: PendingFolds | undefined;
 
   constructor(
     schedulerName: string,
@@ -131,6 +134,7 @@ export class CoreSchedulerAdapter {
     this.scheduler = live.energy ? withEnergyStages(lending, live.energy) : lending;
     this.inputs = new LiveInputs(live);
     this.arrivals = new ArrivalQueue(live.arrivalsPerCycle);
+    this.folds = this.scheduler.folds ? new PendingFolds() : undefined;
   }
 
   /** Builds the adapter, loading the HiGHS LP solver only for schedulers that need one (gavel, las). */
@@ -159,7 +163,7 @@ export class CoreSchedulerAdapter {
   plan(s: StoreSnapshot, nowMs: number, changedReasonsOnly = false, changes?: OpenJobChanges): AppliedPlan {
     const snapshot = this.translate(s, nowMs, changes);
     this.unsettle(s.openJobs, changes);
-    const plan = this.scheduler.cycle(snapshot);
+    const plan = this.folds ? this.folds.unfold(this.scheduler.cycle(this.folds.fold(snapshot))) : this.scheduler.cycle(snapshot);
     return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s), ...(this.arrivals.size ? { backlog: this.arrivals.size } : {}) };
   }
 
@@ -362,7 +366,7 @@ export class CoreSchedulerAdapter {
     const key = `${job.attempt}|${job.runSeconds}|${p?.step ?? ''}|${p?.checkpointStep ?? ''}|${p?.totalSteps ?? ''}`;
     const cached = this.pendingJobs.get(job.id);
     if (cached && cached.key === key && cached.job.spec === spec) return cached.job;
-    const made: PendingJob = { spec, progress: this.progressOf(job, spec) };
+    const made: FoldablePending = { spec, progress: this.progressOf(job, spec), foldPrev: null, foldSame: false, lastReason: undefined };
     this.pendingJobs.set(job.id, { key, job: made });
     return made;
   }
