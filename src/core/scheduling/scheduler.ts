@@ -52,8 +52,8 @@ export interface PendingJob {
   /**
    * Identical jobs that wait together as this one entry (the live server's array elements):
    * `spec` is the shape of each. Only a scheduler that `folds` is given a count above 1; it may
-   * bind the entry up to `count` times, one JobBind each, every one naming `spec.id` (the caller
-   * tells the members apart), and gives it one PendingReason for the members it does not bind.
+   * bind the entry up to `count` times, one JobBind each, every one naming `spec.id` and its
+   * `member`, and gives it one PendingReason for the members it does not bind.
    * Absent: 1.
    */
   readonly count?: number;
@@ -145,6 +145,8 @@ export interface JobBind {
   readonly job: JobId;
   readonly model: GpuModel;
   readonly bindings: readonly TaskBinding[];
+  /** Of a folded entry (PendingJob.count): which of its jobs, from 0 in the order the scheduler chose them (absent: the next). */
+  readonly member?: number;
 }
 
 export interface Preemption {

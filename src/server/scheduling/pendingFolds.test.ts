@@ -15,7 +15,15 @@ const job = (id: number, o: { gpus?: number; submitTime?: number; progress?: Job
   lastReason: undefined,
 });
 const snapshot = (pending: readonly PendingJob[]): SchedulerSnapshot => ({ now: 10, nodes: [], running: [], pending, queues: [] });
-const plan = (binds: readonly string[], pending: readonly PendingReason[]): SchedulePlan => ({ binds: binds.map((j) => ({ job: jobId(j), model: 'H100', bindings: [] })), preemptions: [], pending });
+/** Binds `job` or `job#member`. */
+const plan = (binds: readonly string[], pending: readonly PendingReason[]): SchedulePlan => ({
+  binds: binds.map((j) => {
+    const [job, member] = j.split('#');
+    return { job: jobId(job as string), model: 'H100', bindings: [], ...(member !== undefined ? { member: Number(member) } : {}) };
+  }),
+  preemptions: [],
+  pending,
+});
 
 test('adjacent jobs the core cannot tell apart fold into one entry; others, and jobs that differ, stay as they are', () => {
   const folds = new PendingFolds();
@@ -53,7 +61,12 @@ test("an entry's binds go to its jobs in id order and its reason to each job lef
       ['13', 'waiting-for-resources', undefined],
     ],
   );
-  assert.throws(() => folds.unfold(plan(['10', '10', '10', '10', '10'], [])), /bound entry 10 more than its 4 jobs/);
+  assert.throws(() => folds.unfold(plan(['10', '10', '10', '10', '10'], [])), /bound job 4 of entry 10 \(4 jobs\)/);
+  assert.throws(() => folds.unfold(plan(['10#1', '10#1'], [])), /bound job 1 of entry 10 \(4 jobs\) twice/);
+  // The jobs a bind names; a bind whose placement failed leaves a gap, and the reason goes to each job left.
+  const gap = folds.unfold(plan(['10#2', '10#0'], [reason]));
+  assert.deepEqual(gap.binds.map((b) => [b.job, b.member]), [['12', undefined], ['10', undefined]]);
+  assert.deepEqual(gap.pending.map((r) => r.job), ['11', '13']);
   // A second reason for the entry (a stage's) is not spread again.
   assert.equal(folds.unfold(plan([], [reason, { ...reason, code: 'waiting-for-node-power-up' }])).pending.length, 4);
 });

@@ -91,17 +91,21 @@ export class PendingFolds {
   /** The plan in terms of the jobs: binds of an entry named by its jobs in order, its reason given to each one not bound. */
   unfold<P extends SchedulePlan>(plan: P): P {
     if (this.folded.size === 0) return plan;
-    const bound = new Map<string, number>();
+    /** Per entry, the members bound. */
+    const bound = new Map<string, Set<number>>();
     let binds = plan.binds;
     if (binds.some((b) => this.folded.has(b.job))) {
       binds = binds.map((b) => {
         const e = this.folded.get(b.job);
         if (!e) return b;
-        const k = bound.get(b.job) ?? 0;
+        let taken = bound.get(b.job);
+        if (!taken) bound.set(b.job, (taken = new Set()));
+        const k = b.member ?? taken.size;
         const member = e.members[k];
-        if (!member) throw new Error(`the scheduler bound entry ${b.job} more than its ${e.members.length} jobs`);
-        bound.set(b.job, k + 1);
-        return { ...b, job: member.spec.id };
+        if (!member || taken.has(k)) throw new Error(`the scheduler bound job ${k} of entry ${b.job} (${e.members.length} jobs) twice or out of range`);
+        taken.add(k);
+        const { member: _, ...bind } = b;
+        return { ...bind, job: member.spec.id };
       });
     }
     let pending = plan.pending;
@@ -119,7 +123,7 @@ export class PendingFolds {
       // One reason per entry (a stage that withholds one of its binds adds another: its jobs are then counted as not bound).
       if (given.has(r.job)) continue;
       given.add(r.job);
-      const spread = this.spreadOf(r, e.members, bound.get(r.job) ?? 0);
+      const spread = this.spreadOf(r, e.members, bound.get(r.job));
       parts.push(spread);
       size += spread.length;
     }
@@ -143,9 +147,19 @@ export class PendingFolds {
    * they keep their last reason), and an entry made anew each time its first jobs start does not
    * rewrite 10,000 rows for other words.
    */
-  private spreadOf(r: PendingReason, members: readonly PendingJob[], from: number): readonly PendingReason[] {
+  private spreadOf(r: PendingReason, members: readonly PendingJob[], taken: ReadonlySet<number> | undefined): readonly PendingReason[] {
+    // The members bound are its first ones, but for a bind whose placement failed after its pass chose it.
+    let from = taken?.size ?? 0;
+    for (let k = 0; k < from; k++) if (!(taken as ReadonlySet<number>).has(k)) from = -1;
+    if (from < 0) return this.spreadTo(r, members.filter((_, k) => !(taken as ReadonlySet<number>).has(k)), 0);
     const kept = this.spread.get(r);
     if (kept && kept.members === members && kept.from === from) return kept.out;
+    const out = this.spreadTo(r, members, from);
+    this.spread.set(r, { members, from, out });
+    return out;
+  }
+
+  private spreadTo(r: PendingReason, members: readonly PendingJob[], from: number): PendingReason[] {
     let rest = r;
     if (r.estimatedStart !== undefined) {
       const { estimatedStart: _, ...without } = r;
@@ -162,7 +176,6 @@ export class PendingFolds {
       if (m.foldPrev !== undefined) m.lastReason = x;
       out.push(x);
     }
-    this.spread.set(r, { members, from, out });
     return out;
   }
 

@@ -77,12 +77,12 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
   let binds: JobBind[] = [];
   let ledger: ReturnType<typeof ledgerFor>;
   /** Binds the job on the first of `models` where it fits; the first failure, or undefined when bound. */
-  const placeOn = (models: readonly string[], job: JobSpec, gpus: number): GangResult | undefined => {
+  const placeOn = (models: readonly string[], job: JobSpec, gpus: number, member?: number): GangResult | undefined => {
     let failure: GangResult | undefined;
     for (const model of models) {
       const r = placer.place(job, model);
       if (r.ok) {
-        binds.push({ job: job.id, model, bindings: r.bindings });
+        binds.push(member === undefined ? { job: job.id, model, bindings: r.bindings } : { job: job.id, model, bindings: r.bindings, member });
         ledger.add(job.queue, model, gpus);
         return undefined;
       }
@@ -146,7 +146,8 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
           fastest ? [...models].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1)) : mode === 'random' ? ctx.rng.shuffle([...models]) : models;
         // The first model, in order, where it fits; a folded entry's jobs one after another, each
         // as a job of its own would be (within quota, its own draw of the order), while they fit.
-        let failure = placeOn(orderOf(allowed), job, gpus);
+        const folded = (p.count ?? 1) > 1;
+        let failure = placeOn(orderOf(allowed), job, gpus, folded ? 0 : undefined);
         let overQuota: string | null = null;
         for (let placed = 1; placed < (p.count ?? 1) && failure === undefined; placed++) {
           const now = models.filter((m) => ledger.check(job.queue, m, gpus) === null);
@@ -154,7 +155,7 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
             overQuota = ledger.check(job.queue, models[0] as string, gpus);
             break;
           }
-          failure = placeOn(orderOf(now), job, gpus);
+          failure = placeOn(orderOf(now), job, gpus, placed);
         }
         // A job no schedulable node could ever run holds back nothing.
         const never = failure && !failure.ok ? placer.unschedulable(job) : null;

@@ -248,7 +248,9 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
       count,
       members: 0,
       membersIn: -1,
+      passedOverIn: -1,
       entry: undefined,
+      member: 0,
     };
     rankAt(c, s);
     return c;
@@ -310,7 +312,7 @@ export function tide(ctx: JobSchedulerContext): JobScheduler {
     const starts = p.picks.filter(({ c, model, gpus }) => !c.running || c.running.model !== model || c.running.gpus !== gpus).sort((a, b) => b.gpus - a.gpus || byPriorityThenFifo(a.c.spec, b.c.spec));
     for (const { c, model, gpus } of starts) {
       const r = placer.place(c.spec, model, gpus);
-      if (r.ok) binds.push({ job: c.spec.id, model, bindings: r.bindings });
+      if (r.ok) binds.push(c.entry || c.count > 1 ? { job: c.spec.id, model, bindings: r.bindings, member: c.member } : { job: c.spec.id, model, bindings: r.bindings });
       else p.unchoose(c, { code: r.code, message: r.message });
     }
     return binds;

@@ -91,8 +91,12 @@ export interface Candidate {
   /** Of a folded entry: how many of its jobs the pass `membersIn` chose (its own pick and its members'). */
   members: number;
   membersIn: number;
+  /** The pass whose walk passed over the rest of its jobs (a later try in that pass, the borrowing, leaves them as one by one it would not have tried them). */
+  passedOverIn: number;
   /** A member of a folded entry (a copy of it, one per job after the first that a pass chooses): the entry. */
   readonly entry: Candidate | undefined;
+  /** Which of its entry's jobs it is, from 0 in the order chosen (the entry itself: 0). */
+  readonly member: number;
 }
 
 /** A job chosen to run: on which model, at how many GPUs. */
@@ -191,6 +195,7 @@ export class Pass {
    */
   tryPlaceAll(c: Candidate, withinNominal: boolean, passOver = false): boolean {
     if (c.count === 1) return this.tryPlace(c, withinNominal);
+    if (c.passedOverIn === this.pass) return false;
     let chosen = c.membersIn === this.pass ? c.members : 0;
     if (chosen === 0) {
       if (!this.tryPlace(c, withinNominal)) return false;
@@ -202,9 +207,10 @@ export class Pass {
       if (passOver && this.surelyRefused(c)) {
         c.members = chosen;
         c.why = NOT_ENOUGH_FREE;
+        c.passedOverIn = this.pass;
         return false;
       }
-      const m = memberOf(c);
+      const m = memberOf(c, chosen);
       if (!this.tryPlace(m, withinNominal)) {
         c.members = chosen;
         c.why = m.why;
@@ -493,9 +499,9 @@ export class Pass {
   }
 }
 
-/** A member of the folded entry `c`: a copy that a pass may choose on its own. */
-function memberOf(c: Candidate): Candidate {
-  return { ...c, entry: c, count: 1, why: undefined, reason: undefined, triedIn: -1, pick: undefined, pickedIn: -1, rel: undefined, relModels: undefined, members: 0, membersIn: -1 };
+/** Job `member` of the folded entry `c`: a copy that a pass may choose on its own. */
+function memberOf(c: Candidate, member: number): Candidate {
+  return { ...c, entry: c, member, count: 1, why: undefined, reason: undefined, triedIn: -1, pick: undefined, pickedIn: -1, rel: undefined, relModels: undefined, members: 0, membersIn: -1, passedOverIn: -1 };
 }
 
 const modelTotals = new WeakMap<ClusterState, Map<GpuModel, number>>();
