@@ -3,7 +3,7 @@
  * scheduler that folds: adjacent in id order, of one tenant, queue, priority and submission time,
  * with the same core spec but for the id and the same progress — an array's elements. A cycle
  * then costs the core one entry per waiting array, not one per element (Slurm keeps a pending
- * array as one record), and the plan is unfolded: an entry's binds go to its jobs in id order, its
+ * array as one record), and the plan is unfolded: an entry's binds go to the jobs they name, its
  * reason to each job it did not bind.
  *
  * Unchanged entries are the same objects from cycle to cycle (the core's incremental path), and so
@@ -88,7 +88,7 @@ export class PendingFolds {
     return this.lastOut === s.pending ? s : { ...s, pending: this.lastOut };
   }
 
-  /** The plan in terms of the jobs: binds of an entry named by its jobs in order, its reason given to each one not bound. */
+  /** The plan in terms of the jobs: each bind of an entry given to the job it names (JobBind.member), the entry's reason to each one not bound. */
   unfold<P extends SchedulePlan>(plan: P): P {
     if (this.folded.size === 0) return plan;
     /** Per entry, the members bound. */
