@@ -65,7 +65,6 @@ function sameToCore(a: PendingJob, b: PendingJob): boolean {
   const y = b.spec;
   // What tells most jobs apart, read first.
   if (x.submitTime !== y.submitTime || x.priority !== y.priority || x.tenant !== y.tenant || x.queue !== y.queue || x.jobType !== y.jobType) return false;
-  if ((a.count ?? 1) !== 1 || (b.count ?? 1) !== 1) return false;
   return sameValue(x, y, 'id') && sameValue(a.progress, b.progress);
 }
 
@@ -149,9 +148,8 @@ export class PendingFolds {
    */
   private spreadOf(r: PendingReason, members: readonly PendingJob[], taken: ReadonlySet<number> | undefined): readonly PendingReason[] {
     // The members bound are its first ones, but for a bind whose placement failed after its pass chose it.
-    let from = taken?.size ?? 0;
-    for (let k = 0; k < from; k++) if (!(taken as ReadonlySet<number>).has(k)) from = -1;
-    if (from < 0) return this.spreadTo(r, members.filter((_, k) => !(taken as ReadonlySet<number>).has(k)), 0);
+    const from = taken?.size ?? 0;
+    if (taken && !isFirst(taken)) return this.spreadTo(r, members.filter((_, k) => !taken.has(k)), 0);
     const kept = this.spread.get(r);
     if (kept && kept.members === members && kept.from === from) return kept.out;
     const out = this.spreadTo(r, members, from);
@@ -216,6 +214,12 @@ export class PendingFolds {
     }
     return folds ? out : list;
   }
+}
+
+/** Whether the member numbers are 0, 1, … (the first ones, none missing). */
+function isFirst(taken: ReadonlySet<number>): boolean {
+  for (let k = 0; k < taken.size; k++) if (!taken.has(k)) return false;
+  return true;
 }
 
 /** Whether `members` are list[from..to) (the same objects). */

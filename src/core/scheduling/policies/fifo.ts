@@ -74,6 +74,9 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
     slotBehindHead[slot] = head;
     return r;
   };
+  /** The models to try a job on, in this variant's order (`random`: a draw per job). */
+  const orderOf = (job: JobSpec, models: readonly string[]): readonly string[] =>
+    fastest ? [...models].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1)) : mode === 'random' ? ctx.rng.shuffle([...models]) : models;
   let binds: JobBind[] = [];
   let ledger: ReturnType<typeof ledgerFor>;
   /** Binds the job on the first of `models` where it fits; the first failure, or undefined when bound. */
@@ -142,20 +145,18 @@ export function fifo(ctx: JobSchedulerContext): JobScheduler {
           if (left[w.q] === 0) open--;
           continue;
         }
-        const orderOf = (models: readonly string[]): readonly string[] =>
-          fastest ? [...models].sort((a, b) => (job.throughput[b] ?? 0) - (job.throughput[a] ?? 0) || (a < b ? -1 : 1)) : mode === 'random' ? ctx.rng.shuffle([...models]) : models;
         // The first model, in order, where it fits; a folded entry's jobs one after another, each
         // as a job of its own would be (within quota, its own draw of the order), while they fit.
-        const folded = (p.count ?? 1) > 1;
-        let failure = placeOn(orderOf(allowed), job, gpus, folded ? 0 : undefined);
+        const count = p.count ?? 1;
+        let failure = placeOn(orderOf(job, allowed), job, gpus, count > 1 ? 0 : undefined);
         let overQuota: string | null = null;
-        for (let placed = 1; placed < (p.count ?? 1) && failure === undefined; placed++) {
+        for (let placed = 1; placed < count && failure === undefined; placed++) {
           const now = models.filter((m) => ledger.check(job.queue, m, gpus) === null);
           if (now.length === 0) {
             overQuota = ledger.check(job.queue, models[0] as string, gpus);
             break;
           }
-          failure = placeOn(orderOf(now), job, gpus, placed);
+          failure = placeOn(orderOf(job, now), job, gpus, placed);
         }
         // A job no schedulable node could ever run holds back nothing.
         const never = failure && !failure.ok ? placer.unschedulable(job) : null;

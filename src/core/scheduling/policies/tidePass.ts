@@ -183,7 +183,7 @@ export class Pass {
 
   /** How many of the jobs `c` stands for this pass has not chosen. */
   left(c: Candidate): number {
-    if (c.count === 1) return c.pickedIn === this.pass && c.pick !== undefined ? 0 : 1;
+    if (c.count === 1) return this.chosen(c) ? 0 : 1;
     return c.count - (c.membersIn === this.pass ? c.members : 0);
   }
 
