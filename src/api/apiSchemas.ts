@@ -105,8 +105,22 @@ export const JobSchema = Type.Object({
   ),
   borrowed: Type.Optional(Type.Boolean({ description: 'it runs on GPUs its queue borrows from its cohort (lent by another queue, e.g. a service\'s): reclaimed first' })),
   serviceId: Type.Optional(nullable(Type.String(), { description: "a service's replica: the service's job id" })),
+  arrayId: Type.Optional(nullable(Type.String(), { description: "an array's element: the array's id (GET /v1/arrays/{id})" })),
   powerCapWatts: Type.Optional(Type.Number({ description: "the power limit per GPU (W) its current or last attempt runs at: its own powerCapWatts, or the one the powercap stage chose (docs/energy.md)" })),
   spec: Type.Object({}, { additionalProperties: true, description: 'the normalised job spec (groups with gpuCount, gpuMilli, cpuMilli, memoryMib)' }),
+});
+
+/** A batch array (GET /v1/arrays/{id}; types.ts JobArray). */
+export const ArraySchema = Type.Object({
+  id: Type.String(),
+  tenant: Type.String(),
+  name: Type.String(),
+  queue: Type.String(),
+  size: Type.Integer({ description: 'its elements, each a job named name-i (TIDE_ARRAY_INDEX=i)' }),
+  createdAt: Type.Integer(),
+  firstJobId: nullable(Type.String(), { description: "its first element's job id; all of them: GET /v1/jobs?array={id}" }),
+  counts: Type.Object(Object.fromEntries(JOB_STATES.map((s) => [s, Type.Integer()])), { description: 'its elements by state' }),
+  unfinished: Type.Integer({ description: 'its elements not finished yet (pending, admitted, running, preempted)' }),
 });
 
 /** POST /v1/jobs/{id}/scale. */
@@ -248,7 +262,13 @@ const page = (key: string, item: TSchema): TSchema => Type.Object({ [key]: Type.
 
 /** Answers by route, for the route schemas' `response` (with the error answer for 4xx and 5xx). */
 export const RESPONSES = {
-  submit: Type.Object({ created: Type.Boolean({ description: 'false: an earlier submission with the same idempotency key' }), jobs: Type.Array(JobSchema, { description: 'one job, or one per copy of an array' }) }),
+  submit: Type.Object({
+    created: Type.Boolean({ description: 'false: an earlier submission with the same idempotency key' }),
+    jobs: Type.Array(JobSchema, { description: 'the job; empty for an array (see array)' }),
+    array: Type.Optional(ArraySchema),
+  }),
+  array: Type.Object({ array: ArraySchema }),
+  arrayCancel: Type.Object({ array: ArraySchema, cancelled: Type.Integer({ description: 'elements this call cancelled' }) }),
   jobs: page('jobs', JobSchema),
   job: Type.Object({ job: JobSchema, tasks: Type.Array(TaskSchema), events: Type.Array(EventSchema), idle: Type.Optional(nullable(IdleJobSchema, { description: 'its GPUs that read idle now (docs/idle.md); null: none' })), service: Type.Optional(ServiceStatusSchema) }),
   idle: Type.Object({ jobs: Type.Array(IdleJobSchema), settings: IdleSettingsSchema }),

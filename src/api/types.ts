@@ -49,9 +49,30 @@ export interface Job {
   readonly borrowed?: boolean;
   /** A service's replica: the service's job id (null otherwise). */
   readonly serviceId?: string | null;
+  /** An array's element: the array's id (GET /v1/arrays/:id; null otherwise). */
+  readonly arrayId?: string | null;
   /** The power limit per GPU (W) its current (or last) attempt runs at: its own powerCapWatts, or the powercap stage's choice. */
   readonly powerCapWatts?: number;
   readonly spec: JobSpec;
+}
+
+/**
+ * A batch array (Slurm's ArrayJobId, Kueue's Job with completions): one row over its elements,
+ * each a job of its own (`name-i`, TIDE_ARRAY_INDEX=i) that names it in `arrayId`.
+ */
+export interface JobArray {
+  readonly id: string;
+  readonly tenant: string;
+  readonly name: string;
+  readonly queue: string;
+  readonly size: number;
+  readonly createdAt: number;
+  /** Its first element's job id (all of them: GET /v1/jobs?array=ID). */
+  readonly firstJobId: string | null;
+  /** Its elements by state, every state named (0 where none). */
+  readonly counts: Readonly<Record<JobState, number>>;
+  /** Its elements not finished yet (pending, admitted, running, preempted). */
+  readonly unfinished: number;
 }
 
 /** One replica of a service, as GET /v1/jobs/:id shows it (and the router reads it). */

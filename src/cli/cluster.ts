@@ -1,5 +1,5 @@
 /**
- * The cluster commands, kubectl verbs with Slurm columns: submit, jobs, job, logs, cancel,
+ * The cluster commands, kubectl verbs with Slurm columns: submit, jobs, job, array, logs, cancel,
  * preempt, nodes, drain, undrain, queues, queue put, events, tenant. Human tables by default,
  * `-o json` for scripts (errors too: see errorOutput.ts). Exit codes: 0 ok, 2 bad input,
  * 3 not found, 4 auth, 5 conflict, 6 server unavailable, 7 unreachable, 1 internal;
@@ -8,7 +8,8 @@
  * themselves (client.ts).
  */
 import type { Command } from 'commander';
-import { TERMINAL_JOB_STATES, type Job, type JobEvent, type NodeInfo, type QueueInfo, type ServiceStatus, type Task, type TaskAttempt } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type Job, type JobArray, type JobEvent, type NodeInfo, type QueueInfo, type ServiceStatus, type Task, type TaskAttempt } from '../api/types.ts';
+import { describeCounts } from '../api/arrayCounts.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
 import { ApiClient, header, resolveConnection } from './client.ts';
@@ -40,6 +41,10 @@ const note = (s: string): void => {
 const jobPath = (id: string): string => {
   if (!/^\d{1,15}$/.test(id)) throw new UserError(`job id must be a number, got '${id}'`);
   return `/v1/jobs/${id}`;
+};
+const arrayPath = (id: string): string => {
+  if (!/^\d{1,15}$/.test(id)) throw new UserError(`array id must be a number, got '${id}'`);
+  return `/v1/arrays/${id}`;
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const DONE = new Set<string>(TERMINAL_JOB_STATES);
@@ -99,9 +104,12 @@ export function registerClusterCommands(program: Command): void {
       const out = outputOf(o);
       const api = o.tenant ? adminClient(o) : client(o);
       const path = `/v1/jobs${o.tenant ? `?tenant=${encodeURIComponent(o.tenant)}` : ''}`;
-      const r = await api.request<{ created: boolean; jobs: Job[] }>('POST', path, await readSpec(file), 'application/json', o.key ? { 'idempotency-key': o.key } : {});
+      const r = await api.request<{ created: boolean; jobs: Job[]; array?: JobArray }>('POST', path, await readSpec(file), 'application/json', o.key ? { 'idempotency-key': o.key } : {});
+      const { array } = r.body;
       if (out === 'json') json(r.body);
+      else if (array) print(`${r.body.created ? 'Submitted' : 'Already submitted'} array ${array.id}: ${array.size} jobs (${array.name}-0 … ${array.name}-${array.size - 1}, queue ${array.queue}; the first is job ${array.firstJobId ?? '-'})`);
       else for (const j of r.body.jobs) print(`${r.body.created ? 'Submitted' : 'Already submitted'} job ${j.id} (${j.name}, ${j.gpus} GPUs, queue ${j.queue})`);
+      if (o.wait && array) return waitForArray(api, array.id, out === 'table');
       if (o.wait) {
         const ids = r.body.jobs.map((j) => j.id);
         for (;;) {
@@ -123,13 +131,15 @@ export function registerClusterCommands(program: Command): void {
     .option('--limit <n>', 'show the newest n jobs (default 1000; with --all: no limit)')
     .option('--state <list>', 'only these states, comma-separated')
     .option('--queue <name>', 'only this queue')
-    .action(async (o: Common & { all?: boolean; limit?: string; state?: string; queue?: string }) => {
+    .option('--array <id>', "only this array's elements")
+    .action(async (o: Common & { all?: boolean; limit?: string; state?: string; queue?: string; array?: string }) => {
       const out = outputOf(o);
       const limit = o.limit !== undefined ? parsePositiveInt('--limit', o.limit) : o.all ? null : PAGE;
       const states = o.state ?? (o.all ? undefined : 'pending,admitted,running,preempted');
       const qs = new URLSearchParams();
       if (states) qs.set('state', states);
       if (o.queue) qs.set('queue', o.queue);
+      if (o.array !== undefined) qs.set('array', parsePositiveInt('--array', o.array).toString());
       const { items: jobs, more } = await listNewest<Job>(client(o), '/v1/jobs', 'jobs', qs, limit);
       if (out === 'json') json(jobs);
       else print(jobs.length ? jobsTable(jobs, Date.now()) : `No jobs${o.all || o.state ? '' : ' pending or running (use --all for finished ones)'}.`);
@@ -163,6 +173,7 @@ export function registerClusterCommands(program: Command): void {
       if (job.powerCapWatts !== undefined) lines.push(`  Power cap: ${job.powerCapWatts} W per GPU (${job.spec.powerCapWatts !== undefined ? 'its own powerCapWatts' : `chosen by the powercap stage within a slowdown of ${job.spec.maxSlowdown ?? "the cluster's default"}`}; nvidia-smi -pl on its GPUs)`);
       if (job.borrowed) lines.push('  Borrowed:  runs on GPUs its queue borrows from its cohort (reclaimed first when their owner needs them)');
       if (job.serviceId) lines.push(`  Replica of service ${job.serviceId}`);
+      if (job.arrayId) lines.push(`  Array:     element ${(job.spec as { arrayIndex?: number }).arrayIndex ?? '?'} of array ${job.arrayId} (tide array ${job.arrayId})`);
       const placement = placementOf(tasks);
       if (placement) lines.push(`  Placement: ${placement}`);
       lines.push('', 'Tasks:', plainTable(['TASK', 'GROUP', 'STATE', 'NODE', 'GPUS', 'EXIT', 'TIME'], tasks.map((t) => [t.index, t.group, t.state, t.node ?? '-', t.gpus.join(',') || '-', t.exitCode ?? '-', t.startedAt ? duration((t.finishedAt ?? Date.now()) - t.startedAt) : '-'])));
@@ -181,11 +192,27 @@ export function registerClusterCommands(program: Command): void {
       await printLogs(client(o), id, o.task, o.stderr ? 'stderr' : 'stdout', o.follow === true, outputOf(o) === 'json');
     });
 
-  connectionOptions(program.command('cancel').argument('<ids...>'))
-    .description('Cancel jobs (SIGTERM, then SIGKILL after the grace period)')
-    .action(async (ids: string[], o: Common) => {
+  connectionOptions(program.command('array').argument('<id>'))
+    .description("Show a batch array: its size and its elements counted by state (the elements: tide jobs --array ID)")
+    .action(async (id: string, o: Common) => {
+      const { array } = (await client(o).request<{ array: JobArray }>('GET', arrayPath(id))).body;
+      if (outputOf(o) === 'json') return json(array);
+      print([`Array ${array.id}: ${array.name} (${array.size} jobs, ${array.name}-0 … ${array.name}-${array.size - 1})`, `  Tenant:    ${array.tenant}   Queue: ${array.queue}   First job: ${array.firstJobId ?? '-'}`, `  Submitted: ${new Date(array.createdAt).toISOString()}`, `  Elements:  ${describeCounts(array.counts)}`].join('\n'));
+    });
+
+  connectionOptions(program.command('cancel').argument('[ids...]'))
+    .description("Cancel jobs (SIGTERM, then SIGKILL after the grace period), or with --array every unfinished element of an array")
+    .option('--array <id>', "cancel this array's unfinished elements")
+    .action(async (ids: string[], o: Common & { array?: string }) => {
       const out = outputOf(o);
       const api = client(o);
+      if (o.array !== undefined) {
+        if (ids.length) throw new UserError('give job ids or --array, not both');
+        const r = (await api.request<{ array: JobArray; cancelled: number }>('POST', `${arrayPath(o.array)}/cancel`)).body;
+        if (out === 'json') return json(r);
+        return print(`Cancelled ${r.cancelled} jobs of array ${r.array.id} (${r.array.name}): ${describeCounts(r.array.counts)}`);
+      }
+      if (ids.length === 0) throw new UserError('give the job ids to cancel, or --array ID');
       const results: Job[] = [];
       for (const id of ids) results.push((await api.request<{ job: Job }>('POST', `${jobPath(id)}/cancel`)).body.job);
       if (out === 'json') return json(results);
@@ -387,4 +414,21 @@ async function printLogs(api: ApiClient, id: string, task: string, stream: 'stdo
   if (!asJson) return;
   if (held) await emit({ ...held, finished, text: held.text + decoder.decode() });
   else if (printed === 0 || follow) await emit({ job: id, task: Number(task), stream, offset, nextOffset: offset, finished, text: decoder.decode() });
+}
+
+/**
+ * `submit --wait` for an array: its counts polled (one request, not one per element) until every
+ * element finished; exits 0 only if all succeeded, TIMEOUT_EXIT if those that did not all timed out.
+ */
+async function waitForArray(api: ApiClient, id: string, table: boolean): Promise<void> {
+  for (;;) {
+    const { array } = (await api.request<{ array: JobArray }>('GET', arrayPath(id))).body;
+    if (array.unfinished === 0) {
+      if (table) print(`array ${array.id}: ${describeCounts(array.counts)}`);
+      const bad = array.size - array.counts.succeeded;
+      if (bad > 0) throw new UserError(`array ${array.id}: ${bad} of ${array.size} jobs did not succeed (${describeCounts(array.counts)})`, bad === array.counts.timeout ? TIMEOUT_EXIT : 1);
+      return;
+    }
+    await sleep(500);
+  }
 }

@@ -14,7 +14,7 @@ import { errorJson, wantsJson } from './errorOutput.ts';
 type Register = (program: Command) => void;
 
 /** The cluster verbs of cluster.ts (a test checks this list against what it registers). */
-export const CLUSTER_COMMANDS = ['submit', 'jobs', 'job', 'logs', 'cancel', 'scale', 'preempt', 'nodes', 'drain', 'undrain', 'queues', 'queue', 'events', 'tenant'] as const;
+export const CLUSTER_COMMANDS = ['submit', 'jobs', 'job', 'array', 'logs', 'cancel', 'scale', 'preempt', 'nodes', 'drain', 'undrain', 'queues', 'queue', 'events', 'tenant'] as const;
 
 /** Top-level command names → the module that registers them, in help order. */
 export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; readonly load: () => Promise<Register> }[] = [

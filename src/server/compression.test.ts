@@ -100,12 +100,16 @@ describe('large answers are gzipped', () => {
     assert.deepEqual(viaCli.body, listed);
   });
 
-  test("an array's POST answer (a string) is gzipped too; a small answer and an error are not", async () => {
+  test("an array's elements listed are gzipped; its POST answer (one array), a small answer and an error are not", async () => {
     const spec = { name: 'sweep', array: 400, tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true' }] };
     const posted = await raw(server.url, 'POST', '/v1/jobs', { authorization: `Bearer ${ALICE}`, 'accept-encoding': 'gzip' }, JSON.stringify(spec));
     assert.equal(posted.status, 201, posted.body.toString().slice(0, 200));
-    assert.equal(posted.headers['content-encoding'], 'gzip');
-    const answer = JSON.parse(gunzipSync(posted.body).toString()) as { jobs: { name: string }[] };
+    assert.equal(posted.headers['content-encoding'], undefined, 'one array, not 400 jobs: under the size worth compressing');
+    const { array } = JSON.parse(posted.body.toString()) as { array: { id: string; size: number } };
+    assert.equal(array.size, 400);
+    const listed = await raw(server.url, 'GET', `/v1/jobs?array=${array.id}`, { authorization: `Bearer ${ALICE}`, 'accept-encoding': 'gzip' });
+    assert.equal(listed.headers['content-encoding'], 'gzip');
+    const answer = JSON.parse(gunzipSync(listed.body).toString()) as { jobs: { name: string }[] };
     assert.equal(answer.jobs.length, 400);
     assert.equal(answer.jobs[399]?.name, 'sweep-399');
 

@@ -28,6 +28,8 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'POST /v1/jobs/{id}/scale': ['tenant', 'admin'],
   'PUT /v1/jobs/{id}/history': ['tenant', 'admin'],
   'GET /v1/jobs/{id}/logs': ['tenant', 'admin'],
+  'GET /v1/arrays/{id}': ['tenant', 'admin'],
+  'POST /v1/arrays/{id}/cancel': ['tenant', 'admin'],
   'GET /v1/events': ['tenant', 'admin'],
   'GET /v1/nodes': ['tenant', 'admin'],
   'POST /v1/nodes/{id}/drain': ['admin'],
@@ -111,7 +113,7 @@ function leaks(text: string, aJobIds: readonly string[], request: string): strin
     if (Array.isArray(v)) v.forEach((x) => walk(x, key));
     else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, k);
     else if (typeof v === 'string') {
-      if (['id', 'jobId', 'blockedBy', 'job'].includes(key) && aJobIds.includes(v) && !asked.has(v)) found.push(`${key}: ${v}`);
+      if (['id', 'jobId', 'blockedBy', 'job', 'arrayId', 'firstJobId'].includes(key) && aJobIds.includes(v) && !asked.has(v)) found.push(`${key}: ${v}`);
       for (const m of v.matchAll(/\bjobs? (\d+)\b/g)) if (aJobIds.includes(m[1] as string) && !asked.has(m[1] as string)) found.push(`"${v}"`);
     }
   };
@@ -149,6 +151,9 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
   assert.equal(aUsage.rows.length, 2, 'A sees its two running jobs\' records');
   assert.equal(aUsage.totals.energyJ, 900);
   assert.equal((await call('GET', '/v1/usage?tenant=alice', B)).status, 403, 'B cannot name A');
+  // A's batch array (CPU only, in A's queue): B may not see, list or cancel it.
+  const aArray = JSON.parse((await call('POST', '/v1/jobs', A, { name: 'a-sweep', queue: 'alice', array: 3, tasks: [{ gpus: 0, command: 'true' }] })).text).array as { id: string; firstJobId: string };
+  const aIds = [...aJobs, aArray.id, ...[0, 1, 2].map((i) => String(Number(aArray.firstJobId) + i))];
 
   const doc = JSON.parse((await call('GET', '/openapi.json', null)).text) as { paths: Record<string, Record<string, unknown>> };
   const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
@@ -173,8 +178,8 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
   for (const caller of CALLERS) {
     for (const route of routes) {
       const [method, template] = route.split(' ') as [string, string];
-      const isJob = template.startsWith('/v1/jobs/{id}');
-      const path = template.replace('{id}', isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue') + (route === 'GET /v1/stream' ? '?once=true' : '');
+      const isJob = template.startsWith('/v1/jobs/{id}') || template.startsWith('/v1/arrays/{id}');
+      const path = template.replace('{id}', template.startsWith('/v1/arrays/') ? aArray.id : isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue') + (route === 'GET /v1/stream' ? '?once=true' : '');
       const r = await call(method, path, caller.token(), bodies[route]);
       const roles = ROLES[route];
       const expected =
@@ -186,15 +191,17 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
       const ok = expected === null ? r.status !== 500 && r.status !== 401 && r.status !== 403 : r.status === expected;
       if (!ok) problems.push(`${caller.name} ${method} ${path}: ${r.status}, expected ${expected ?? 'an allowed answer'}: ${r.text.slice(0, 200)}`);
       // Public routes answer anyone alike (see the report on /metrics in docs/security.md).
-      if (caller.token() === B && roles !== 'public') for (const l of leaks(r.text, aJobs, path)) problems.push(`tenant B ${method} ${path} learns ${l}`);
+      if (caller.token() === B && roles !== 'public') for (const l of leaks(r.text, aIds, path)) problems.push(`tenant B ${method} ${path} learns ${l}`);
     }
   }
   // Lists with every filter B may pass, pages in both directions included.
-  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/jobs?state=timeout,cancelled', '/v1/events?order=desc', '/v1/events?limit=1&after=1', '/v1/usage?from=0&by=job', '/v1/usage?from=0&by=tenant', '/v1/usage?from=0&by=queue', '/v1/usage?from=0&by=node', '/v1/usage?from=0&by=service', '/v1/budgets']) {
+  for (const path of ['/v1/jobs?order=desc&limit=1', `/v1/jobs?after=${aJobs[0]}`, `/v1/jobs?before=${Number(aJobs[1]) + 10}`, '/v1/jobs?queue=alice', '/v1/jobs?state=timeout,cancelled', '/v1/events?order=desc', '/v1/events?limit=1&after=1', '/v1/usage?from=0&by=job', '/v1/usage?from=0&by=tenant', '/v1/usage?from=0&by=queue', '/v1/usage?from=0&by=node', '/v1/usage?from=0&by=service', '/v1/budgets', `/v1/jobs?array=${aArray.id}`]) {
     const r = await call('GET', path, B);
     if (r.status !== 200) problems.push(`tenant B GET ${path}: ${r.status}`);
-    for (const l of leaks(r.text, aJobs, path.replace(/\d+/g, ''))) problems.push(`tenant B GET ${path} learns ${l}`);
+    for (const l of leaks(r.text, aIds, path.replace(/\d+/g, ''))) problems.push(`tenant B GET ${path} learns ${l}`);
   }
+  assert.deepEqual(JSON.parse((await call('GET', `/v1/jobs?array=${aArray.id}`, B)).text).jobs, [], "B lists none of A's array");
+  assert.equal(JSON.parse((await call('GET', `/v1/jobs?array=${aArray.id}`, A)).text).jobs.length, 3);
   for (const path of [`/v1/events?job=${aJobs[0]}`, `/v1/jobs/${aJobs[1]}/logs`]) assert.equal((await call('GET', path, B)).status, 404, path);
   assert.deepEqual(problems, []);
 });

@@ -100,11 +100,11 @@ export class QueryReader {
   }
 }
 
-/** A job id from a path parameter, or a 400 naming it. */
-export function jobIdParam(params: unknown): string {
+/** A job id (or, as `what` says, an array's) from a path parameter, or a 400 naming it. */
+export function jobIdParam(params: unknown, what = 'a job id'): string {
   const id = (params as { id?: unknown } | null)?.id;
   if (typeof id !== 'string' || !JOB_ID.test(id)) {
-    refuse([{ path: 'id', message: `must be a job id (a positive integer), got ${show(String(id ?? ''))}` }]);
+    refuse([{ path: 'id', message: `must be ${what} (a positive integer), got ${show(String(id ?? ''))}` }]);
   }
   return id as string;
 }

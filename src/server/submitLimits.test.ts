@@ -43,10 +43,11 @@ test('a submission past the tenant limit is a 429 naming it; the accepted stay, 
   assert.equal((await post(HOG, job({ array: 2 }))).status, 201, 'up to the limit exactly');
   assert.equal((await post(HOG, job())).status, 429);
   assert.equal(await openOf(HOG), 5, 'what was accepted is kept, nothing of the refused');
-  // The retry of an accepted submission is answered with its jobs, at the limit or not.
+  // The retry of an accepted submission is answered with its array, at the limit or not.
+  const first = (await httpCall(server.url, 'GET', '/v1/jobs?limit=1', HOG)).json.jobs[0];
   const retry = await post(HOG, job({ array: 3, clientKey: 'first' }));
   assert.equal(retry.status, 200, retry.text);
-  assert.equal(retry.json.jobs.length, 3);
+  assert.deepEqual([retry.json.array.id, retry.json.array.size, retry.json.array.firstJobId, retry.json.jobs], [first.arrayId, 3, first.id, []]);
   // An admin submitting for the tenant is held to the tenant's limit too.
   assert.equal((await httpCall(server.url, 'POST', '/v1/jobs?tenant=hog', ADMIN, job())).status, 429);
   // The other tenant is not held back by the first's limit (its own is limits.maxSubmitJobs).

@@ -329,5 +329,43 @@ for (const factory of storeFactories()) {
         assert.deepEqual((await store.listAttempts(id)).map((a) => a.node), ['wide-node'], `job ${i} bound once`);
       }
     });
+
+    test('an array is one row over its elements: counted by state, listed, cancelled together past a chunk, its running elements\' nodes named', async () => {
+      const sweep = spec({ name: 'grid', array: 450, kind: 'batch', tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
+      const [first, other, single] = await Promise.all([store.submit('grids', sweep, 'grid-key', 900_060), store.submit('grids', spec({ name: 'other', array: 2, kind: 'batch' }), null, 900_060), store.submit('grids', spec({ name: 'alone' }), null, 900_060)]);
+      const arrayId = first.jobs[0]?.arrayId ?? '';
+      assert.match(arrayId, /^\d+$/);
+      assert.ok(first.jobs.every((j) => j.arrayId === arrayId), 'every element names its array');
+      assert.notEqual(other.jobs[0]?.arrayId, arrayId);
+      assert.equal(single.jobs[0]?.arrayId, null, 'one job is no array');
+      const shown = await store.getArray(arrayId);
+      assert.deepEqual(shown && { ...shown, counts: { ...shown.counts } }, {
+        id: arrayId, tenant: 'grids', name: 'grid', queue: 'default', size: 450, createdAt: 900_060, firstJobId: first.jobs[0]?.id,
+        counts: { pending: 450, admitted: 0, running: 0, preempted: 0, succeeded: 0, failed: 0, cancelled: 0, timeout: 0 }, unfinished: 450,
+      });
+      assert.equal(await store.getArray('99999999'), null);
+      assert.equal(await store.getArray('x'), null);
+      assert.equal(await store.cancelArray('99999999', 'test', 900_061), null);
+      assert.deepEqual((await store.listJobs({ arrayId, limit: 1000 })).map((j) => j.id), first.jobs.map((j) => j.id), 'its elements, no other array\'s');
+      assert.deepEqual((await store.listJobs({ arrayId: 'x' })).length, 0);
+      // A retry under the key is answered with the same elements, so with the same array.
+      assert.equal((await store.submit('grids', sweep, 'grid-key', 900_062)).jobs[0]?.arrayId, arrayId);
+      // One element runs on a node: cancelling the array stops it there, and cancels the rest.
+      await store.registerNode(node('ga1', 1), 900_063);
+      const runs = first.jobs[3]?.id ?? '';
+      assert.equal(await store.applyPlan({ binds: [{ jobId: runs, attempt: 0, tasks: [{ index: 0, node: 'ga1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 900_064), true);
+      await store.cancel(first.jobs[5]?.id ?? '', 'test', 900_065);
+      const during = await store.getArray(arrayId);
+      assert.deepEqual([during?.counts.admitted, during?.counts.cancelled, during?.counts.pending, during?.unfinished], [1, 1, 448, 449]);
+      const done = await store.cancelArray(arrayId, 'alice', 900_066);
+      assert.deepEqual(done, { cancelled: 449, nodes: ['ga1'] });
+      const after = await store.getArray(arrayId);
+      assert.deepEqual([after?.counts.cancelled, after?.unfinished], [450, 0]);
+      assert.equal((await store.getJob(runs))?.reason, `its array ${arrayId} was cancelled by alice`);
+      assert.deepEqual((await store.listTasks(runs)).map((t) => t.state), ['stopping'], 'its running element is asked to stop');
+      assert.deepEqual(await store.cancelArray(arrayId, 'alice', 900_067), { cancelled: 0, nodes: [] }, 'nothing left to cancel');
+      assert.equal((await store.getArray(other.jobs[0]?.arrayId ?? ''))?.unfinished, 2, 'another array is left alone');
+      for (const j of [...other.jobs, ...single.jobs]) await store.cancel(j.id, 'test', 900_068);
+    });
   });
 }

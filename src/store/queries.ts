@@ -1,7 +1,7 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
 import type { SqlDb } from './sqlDb.ts';
 
-export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts';
+export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts, array_id';
 /** The job columns with an empty spec, for readers that take specs from memory (specs never change). */
 export const JOB_COLS_LITE = JOB_COLS.replace(' spec,', " '' AS spec,");
 export const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
@@ -100,16 +100,25 @@ export const Q = {
    * A job, with its version set here on SQLite (one writer: MAX + 1; migration 010) rather than
    * by an UPDATE from a trigger; PostgreSQL's trigger sets it on the way in.
    */
-  /** n new jobs in one statement, pending: $1…$12 per job (tenant, name, queue, priority, kind, GPU milli, task count, preemptible, spec, client key, time, spec hash). */
+  /** n new jobs in one statement, pending: $1…$13 per job (tenant, name, queue, priority, kind, GPU milli, task count, preemptible, spec, client key, time, spec hash, array or null). */
   insertJobs: (dialect: 'sqlite' | 'postgres', n: number): string => {
-    const cols = 'tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash';
+    const cols = 'tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash, array_id';
     const version = dialect === 'sqlite' ? ', (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)' : '';
     const rows = Array.from({ length: n }, (_, i) => {
-      const p = (k: number): string => `$${12 * i + k}`;
-      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'pending', 'submitted', 0, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)}, ${p(12)}${version})`;
+      const p = (k: number): string => `$${13 * i + k}`;
+      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'pending', 'submitted', 0, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)}, ${p(12)}, CAST(${p(13)} AS BIGINT)${version})`;
     });
     return `INSERT INTO jobs (${cols}${dialect === 'sqlite' ? ', version' : ''}) VALUES ${rows.join(', ')} RETURNING ${JOB_COLS_LITE}, version`;
   },
+  /** An array's row (migration 018): $1…$5 (tenant, name, queue, size, time); answers its id. */
+  insertArray: 'INSERT INTO arrays (tenant, name, queue, size, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+  arrayById: 'SELECT id, tenant, name, queue, size, created_at FROM arrays WHERE id = $1',
+  /** An array's elements counted by state, and its first element. */
+  arrayCounts: 'SELECT state, COUNT(*) AS n, MIN(id) AS first FROM jobs WHERE array_id = $1 GROUP BY state',
+  /** The nodes where n jobs ($1 …) have tasks that hold resources. */
+  activeNodesOfJobs: (n: number): string => `SELECT DISTINCT node_id FROM tasks WHERE job_id IN (${params(1, n)}) AND state IN ${ACTIVE_IN} AND node_id IS NOT NULL`,
+  /** An array's unfinished elements, n at a time after an id. */
+  arrayOpenIds: `SELECT id FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
   /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
   insertTasks: (n: number): string =>
     `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, 0, 'pending', '[]', $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,

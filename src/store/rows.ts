@@ -1,6 +1,6 @@
 /** Database rows and their mapping to the API's domain types; rows never leave the store. */
 import type { JobSpec } from '../api/spec.ts';
-import type { GpuInfo, GpuTelemetry, Job, JobEvent, JobProgressReport, JobState, NodeInfo, NodeState, Task, TaskAttempt, TaskState } from '../api/types.ts';
+import { JOB_STATES, TERMINAL_JOB_STATES, type GpuInfo, type GpuTelemetry, type Job, type JobArray, type JobEvent, type JobProgressReport, type JobState, type NodeInfo, type NodeState, type Task, type TaskAttempt, type TaskState } from '../api/types.ts';
 import { runIdOf } from './lifecycle.ts';
 import type { ActiveTask } from './store.ts';
 
@@ -35,6 +35,8 @@ export interface JobRow {
   /** Migration 007: 1 while it runs on borrowed GPUs; a replica's service; its ready attempt; the current stop's grace (ms). */
   borrowed: number;
   service_id: number | null;
+  /** The array the job is an element of (migration 018), or null. */
+  array_id?: number | string | null;
   ready_attempt: number | null;
   stop_grace_ms: number | null;
   /** Migration 011: the power limit (W per GPU) its current attempt runs at. */
@@ -123,9 +125,32 @@ export function jobFromRow(r: JobRow, known?: JobSpec): Job {
     // Only a running job holds GPUs, borrowed or not (a finished job keeps the flag it last had in its row).
     borrowed: Number(r.borrowed ?? 0) === 1 && (r.state === 'running' || r.state === 'admitted'),
     serviceId: r.service_id === null || r.service_id === undefined ? null : String(r.service_id),
+    arrayId: r.array_id === null || r.array_id === undefined ? null : String(r.array_id),
     ...(r.power_cap_watts !== null && r.power_cap_watts !== undefined ? { powerCapWatts: Number(r.power_cap_watts) } : {}),
     spec,
   };
+}
+
+/** An array's row (migration 018). */
+export interface ArrayRow {
+  id: number | string;
+  tenant: string;
+  name: string;
+  queue: string;
+  size: number | string;
+  created_at: number | string;
+}
+
+/** An array's row and its elements' counts by state (Q.arrayCounts) as the API shows it. */
+export function arrayFromRows(r: ArrayRow, counts: readonly { state: string; n: number | string; first: number | string }[]): JobArray {
+  const byState = Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobState, number>;
+  let first: number | null = null;
+  for (const c of counts) {
+    if (c.state in byState) byState[c.state as JobState] = Number(c.n);
+    first = first === null ? Number(c.first) : Math.min(first, Number(c.first));
+  }
+  const unfinished = JOB_STATES.filter((st) => !TERMINAL_JOB_STATES.includes(st)).reduce((n, st) => n + byState[st], 0);
+  return { id: String(r.id), tenant: r.tenant, name: r.name, queue: r.queue, size: Number(r.size), createdAt: Number(r.created_at), firstJobId: first === null ? null : String(first), counts: byState, unfinished };
 }
 
 function progressFromRow(r: JobRow): JobProgressReport | null {

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { setImmediate as turnOfTheLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { taskCount, jobGpuMilli, type JobSpec } from '../api/spec.ts';
-import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
+import { TERMINAL_JOB_STATES, type EnergyReport, type GpuTelemetry, type Job, type JobArray, type JobEvent, type NodeInfo, type Task, type TaskAssignment, type TaskAttempt, type TaskReport, type TaskState } from '../api/types.ts';
 import { deleteIdleGpus, selectIdleGpus, upsertIdleGpus } from './idleGpus.ts';
 import { judgeJob, runIdOf } from './lifecycle.ts';
 import { OPEN_JOBS_Q, OpenJobsMirror, type InsertedJob, type ReasonTaken, type VersionRange } from './openJobs.ts';
@@ -21,7 +21,7 @@ import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
 import { rollUp } from './usageRollup.ts';
-import { attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, taskFromRow, useByNode, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { arrayFromRows, attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, taskFromRow, useByNode, type ArrayRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { WalCheckpoints } from './walCheckpoints.ts';
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
@@ -361,7 +361,7 @@ export class SqlStore implements Store {
     const jobs: Job[] = [];
     for (let i = 0; i < spec.array; i++) {
       const element = arrayElement(spec, i);
-      const row = await db.get<JobRow>(Q.insertJobs(db.dialect, 1), [tenant, element.name, spec.queue, spec.priority, spec.kind, 0, 0, spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash]);
+      const row = await db.get<JobRow>(Q.insertJobs(db.dialect, 1), [tenant, element.name, spec.queue, spec.priority, spec.kind, 0, 0, spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash, null]);
       if (!row) throw new Error('insert returned no row');
       await this.startService(db, row, spec.service.minReplicas, spec.service.maxReplicas, now);
       // Read again: starting it changed the row (the insert's answer has no spec).
@@ -420,6 +420,7 @@ export class SqlStore implements Store {
     if (f.tenant !== undefined) add('tenant = ?', f.tenant);
     if (f.queue !== undefined) add('queue = ?', f.queue);
     if (f.kind !== undefined) add('kind = ?', f.kind);
+    if (f.arrayId !== undefined) add('array_id = ?', /^\d{1,15}$/.test(f.arrayId) ? Number(f.arrayId) : -1);
     if (f.afterId !== undefined) add('id > ?', f.afterId);
     if (f.beforeId !== undefined) add('id < ?', f.beforeId);
     if (f.states && f.states.length > 0) add(`state IN (${f.states.map(() => '?').join(', ')})`, ...f.states);
@@ -442,6 +443,35 @@ export class SqlStore implements Store {
     const out: Record<string, number> = {};
     for (const r of await this.db.all<{ state: string; n: number }>(Q.jobStateCounts)) out[r.state] = Number(r.n);
     return out;
+  }
+
+  async getArray(id: string): Promise<JobArray | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    const [row, counts] = await Promise.all([this.db.get<ArrayRow>(Q.arrayById, [Number(id)]), this.db.all<{ state: string; n: number | string; first: number | string }>(Q.arrayCounts, [Number(id)])]);
+    return row ? arrayFromRows(row, counts) : null;
+  }
+
+  async cancelArray(id: string, by: string, now: number): Promise<{ cancelled: number; nodes: string[] } | null> {
+    if (!/^\d{1,15}$/.test(id) || !(await this.db.get(Q.arrayById, [Number(id)]))) return null;
+    let cancelled = 0;
+    const nodes = new Set<string>();
+    // A chunk to a transaction, the request thread let go between them, so that cancelling an
+    // array of 10,000 (five statements an element) never holds SQLite's one connection long.
+    for (let after = 0; ; ) {
+      const ids = (await this.db.all<{ id: number | string }>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK])).map((r) => Number(r.id));
+      const last = ids.at(-1);
+      if (last === undefined) break;
+      await this.tasksWrite(async (db) => {
+        for (const r of await db.all<{ node_id: string }>(Q.activeNodesOfJobs(ids.length), ids)) nodes.add(r.node_id);
+        for (const jobId of ids) {
+          const job = await db.get<JobRow>(Q.jobById, [jobId]);
+          if (job && (await this.cancelIn(db, job, `its array ${id} was cancelled by ${by}`, now))) cancelled++;
+        }
+      });
+      after = last;
+      await turnOfTheLoop();
+    }
+    return { cancelled, nodes: [...nodes] };
   }
 
   async cancel(id: string, by: string, now: number): Promise<Job | null> {
@@ -1926,6 +1956,9 @@ export const APPLY_CHUNK = 5_000;
 /** Rows per multi-row insert of events written together (store.writeEvents). */
 const EVENT_CHUNK = 500;
 
+/** An array's unfinished elements cancelled to a transaction (cancelArray). */
+const ARRAY_CANCEL_CHUNK = 200;
+
 /** Rows per multi-row insert of an array's elements (a fixed size keeps the statements prepared). */
 const ARRAY_CHUNK = 100;
 
@@ -1940,6 +1973,14 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
   subs.forEach(({ s }, k) => {
     for (let i = 0; i < s.spec.array; i++) elements.push({ k, i });
   });
+  // Each array's own row first: its elements name it.
+  const arrayIds = new Map<number, number>();
+  for (const [k, { s }] of subs.entries()) {
+    if (s.spec.array === 1) continue;
+    const row = await db.get<{ id: number | string }>(Q.insertArray, [s.tenant, s.spec.name, s.spec.queue, s.spec.array, s.now]);
+    if (!row) throw new Error('insert returned no array row');
+    arrayIds.set(k, Number(row.id));
+  }
   for (let first = 0; first < elements.length; first += ARRAY_CHUNK) {
     const part = elements.slice(first, first + ARRAY_CHUNK);
     const params: Param[] = [];
@@ -1950,7 +1991,7 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
       const { spec } = s;
       const element = arrayElement(spec, i);
       specs.push(element);
-      params.push(s.tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(s.clientKey, spec, i), s.now, hash);
+      params.push(s.tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(s.clientKey, spec, i), s.now, hash, arrayIds.get(k) ?? null);
     }
     // Ids are handed out in row order; RETURNING's order is not promised.
     const rows = (await db.all<JobRow & { version?: number }>(Q.insertJobs(db.dialect, part.length), params)).sort((a, b) => a.id - b.id);

@@ -6,7 +6,7 @@
  */
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
 import type { JobSpec } from '../api/spec.ts';
-import type { EnergyReport, GpuTelemetry, Job, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
+import type { EnergyReport, GpuTelemetry, Job, JobArray, JobEvent, NodeInfo, NodeRegistration, Task, TaskAssignment, TaskAttempt, TaskReport, TaskState } from '../api/types.ts';
 import type { EnergyPrices } from '../core/energy/pricing.ts';
 import type { Budget, BudgetPeriod, NodeEnergy, ServedReport, UsageGroup, UsageQuery } from './usage.ts';
 
@@ -100,6 +100,8 @@ export interface JobFilter {
   readonly states?: readonly string[];
   readonly queue?: string;
   readonly kind?: string;
+  /** Only an array's elements (migration 018). */
+  readonly arrayId?: string;
   readonly limit?: number;
   /** Only jobs with an id above this (paging forward). */
   readonly afterId?: number;
@@ -309,6 +311,13 @@ export interface Store {
   jobStateCounts(): Promise<Record<string, number>>;
   /** Cancels an unfinished job; returns it, or null when it was already finished. */
   cancel(id: string, by: string, now: number): Promise<Job | null>;
+  /** An array with its elements counted by state; null when there is none. */
+  getArray(id: string): Promise<JobArray | null>;
+  /**
+   * Cancels an array's unfinished elements, a chunk of them to a transaction; answers how many
+   * and the nodes whose tasks were asked to stop (null: no such array).
+   */
+  cancelArray(id: string, by: string, now: number): Promise<{ readonly cancelled: number; readonly nodes: readonly string[] } | null>;
   /** Stops a running job and requeues it once its tasks have exited. */
   preempt(id: string, reason: string, now: number): Promise<Job | null>;
   /**

@@ -142,7 +142,11 @@ describe('CLI errors and exit codes', () => {
     writeFileSync(spec, JSON.stringify({ name: 'many', kind: 'batch', array: 1100, tasks: [{ gpus: 0, command: 'true' }] }));
     const submitted = await run(['submit', spec, '-o', 'json']);
     assert.equal(submitted.code, 0, submitted.err);
-    const jobIds: string[] = JSON.parse(submitted.out).jobs.map((j: any) => j.id);
+    // One array is answered; its elements are listed by `jobs --array`, every page with --all.
+    const listed = await run(['jobs', '--array', JSON.parse(submitted.out).array.id, '--all', '-o', 'json']);
+    assert.equal(listed.code, 0, listed.err);
+    const jobIds: string[] = JSON.parse(listed.out).map((j: any) => j.id).sort((a: string, b: string) => Number(a) - Number(b));
+    assert.equal(jobIds.length, 1100);
     // Every event, straight from the API, page by page.
     const all: any[] = [];
     for (let next: string | null = null; ; ) {
@@ -247,6 +251,38 @@ describe('tide logs against a real agent', () => {
     const code = await exitAfterOutput(child);
     assert.equal(err, '');
     assert.equal(code, 0);
+  });
+
+  test('an array: submit prints it once, --wait follows its counts (exit 0 only if all succeeded), tide array and jobs --array show it, cancel --array stops it', async () => {
+    const write = (name: string, spec: unknown): string => {
+      const file = join(dir, name);
+      writeFileSync(file, JSON.stringify(spec));
+      return file;
+    };
+    const ok = await run(['submit', write('ok-array.json', { name: 'fine', kind: 'batch', array: 3, tasks: [{ gpus: 1, command: 'test "$TIDE_ARRAY_INDEX" -lt 3' }] }), '--wait']);
+    assert.equal(ok.code, 0, ok.err);
+    const id = /^Submitted array (\d+): 3 jobs \(fine-0 … fine-2, queue default; the first is job \d+\)$/m.exec(ok.out.toString())?.[1];
+    assert.ok(id, ok.out.toString());
+    assert.match(ok.out.toString(), new RegExp(`^array ${id}: 3 succeeded$`, 'm'));
+    const shown = await run(['array', id as string]);
+    assert.match(shown.out.toString(), /^ {2}Elements: {2}3 succeeded$/m);
+    const elements = JSON.parse((await run(['jobs', '--array', id as string, '--all', '-o', 'json'])).out.toString());
+    assert.deepEqual(elements.map((j: { name: string; state: string }) => `${j.name} ${j.state}`).sort(), ['fine-0 succeeded', 'fine-1 succeeded', 'fine-2 succeeded']);
+    const second = elements.find((j: { name: string }) => j.name === 'fine-1');
+    assert.match((await run(['job', second.id])).out.toString(), new RegExp(`^ {2}Array: {5}element 1 of array ${id} \\(tide array ${id}\\)$`, 'm'));
+
+    const bad = await run(['submit', write('bad-array.json', { name: 'half', kind: 'batch', array: 2, tasks: [{ gpus: 1, command: 'exit "$TIDE_ARRAY_INDEX"' }] }), '--wait']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /array \d+: 1 of 2 jobs did not succeed \(1 succeeded, 1 failed\)/);
+
+    const slow = await run(['submit', write('slow-array.json', { name: 'slow', kind: 'batch', array: 4, tasks: [{ gpus: 1, command: 'sleep 60' }] }), '-o', 'json']);
+    const slowId = JSON.parse(slow.out.toString()).array.id as string;
+    await waitFor('two elements running', async () => ((await api.req('GET', `/v1/arrays/${slowId}`)).json.array.counts.running === 2 ? true : undefined));
+    const cancelled = await run(['cancel', '--array', slowId]);
+    assert.equal(cancelled.code, 0, cancelled.err);
+    assert.equal(cancelled.out.toString(), `Cancelled 4 jobs of array ${slowId} (slow): 4 cancelled\n`);
+    await waitFor('the node free again', async () => ((await api.req('GET', '/v1/nodes')).json.nodes[0].gpuUsedMilli.every((m: number) => m === 0) ? true : undefined));
+    assert.equal((await run(['cancel', '--array', slowId])).code, 5, 'nothing left to cancel: a conflict');
   });
 
   test('--follow prints output as it comes until the job finishes; an empty log in -o json is one object', async () => {

@@ -161,7 +161,8 @@ export class Api {
   async submit(spec: unknown, key?: string): Promise<string> {
     const r = await this.req('POST', '/v1/jobs', spec, key ? { 'idempotency-key': key } : {});
     if (r.status !== 201 && r.status !== 200) throw new Error(`submit: ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json.jobs[0].id as string;
+    // An array is answered as one: its first element's id.
+    return (r.json.array ? r.json.array.firstJobId : r.json.jobs[0].id) as string;
   }
   async logs(id: string, task = 0, stream = 'stdout'): Promise<string> {
     const res = await fetch(`${this.base}/v1/jobs/${id}/logs?task=${task}&stream=${stream}`, { headers: { authorization: `Bearer ${this.token}` } });

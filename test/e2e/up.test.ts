@@ -23,7 +23,9 @@ test('tide up: simulated GPUs announced, URL printed, the examples run to comple
       const spec: unknown = parse(readFileSync(join(ROOT, 'examples', f), 'utf8'));
       const r = await api.req('POST', '/v1/jobs', spec);
       assert.equal(r.status, 201, `${f}: ${JSON.stringify(r.json)}`);
-      ids.push(...r.json.jobs.map((j: any) => j.id));
+      // An array is answered as one; its elements are listed by it.
+      const jobs = r.json.array ? (await api.req('GET', `/v1/jobs?array=${r.json.array.id}`)).json.jobs : r.json.jobs;
+      ids.push(...jobs.map((j: any) => j.id));
     }
     assert.equal(ids.length, 7);
     for (const id of ids) assert.equal((await api.waitState(id, ['succeeded', 'failed'], 60_000)).state, 'succeeded', `job ${id}`);

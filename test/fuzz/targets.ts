@@ -126,7 +126,10 @@ export async function specHttpTarget(): Promise<FuzzTarget> {
       assertErrorBody(r, `POST /v1/jobs ${b.type} ${b.text.slice(0, 200)}`);
       if (r.status === 400 && r.json.error.code === 'invalid_spec') assert.ok(r.json.error.fields?.length > 0, 'invalid_spec without fields');
       if (r.status === 201 || r.status === 200) {
-        for (const job of r.json.jobs) {
+        // An array is answered as one; its elements are listed by it.
+        const jobs = r.json.array ? await arrayElements(s, r.json.array.id, token) : r.json.jobs;
+        if (r.json.array) assert.equal(jobs.length, r.json.array.size, "an array's elements listed are its size");
+        for (const job of jobs) {
           const back = await s.call('GET', `/v1/jobs/${job.id}`, token);
           assert.equal(back.status, 200);
           assert.deepEqual(back.json.job.spec, job.spec, 'the stored spec differs from the one returned at submission');
@@ -142,6 +145,16 @@ export async function specHttpTarget(): Promise<FuzzTarget> {
     after: () => healthy(s),
     close: () => s.close(),
   };
+}
+
+/** An array's elements, every page of them. */
+async function arrayElements(s: { call: (method: string, path: string, token: string) => Promise<{ json: any }> }, id: string, token: string): Promise<any[]> {
+  const out: any[] = [];
+  for (let next: string | null = null; ; ) {
+    const page: any = (await s.call('GET', `/v1/jobs?array=${id}&limit=1000${next === null ? '' : `&after=${next}`}`, token)).json;
+    out.push(...page.jobs);
+    if ((next = page.next) === null) return out;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,7 +328,9 @@ async function healthy(s: FuzzServer, before: readonly { id: string; spec: unkno
 const pathSeg = fc.oneof(fc.constantFrom('1', '2', '3', '0', '-1', '1.5', '0x1', '999999999999999999999', 'abc', '%00', '..', '%2e%2e', 'local', 'n1', 'default', 'research'), fc.string({ maxLength: 10 }).map(encodeURIComponent));
 /** Each route with its method and the query keys it reads: most cases aim at a real route, the rest anywhere. */
 const ROUTES: readonly { readonly m: string; readonly p: string; readonly q?: readonly string[] }[] = [
-  { m: 'GET', p: '/v1/jobs', q: ['state', 'queue', 'after', 'limit', 'tenant'] },
+  { m: 'GET', p: '/v1/jobs', q: ['state', 'queue', 'array', 'after', 'limit', 'tenant'] },
+  { m: 'GET', p: '/v1/arrays/:id' },
+  { m: 'POST', p: '/v1/arrays/:id/cancel' },
   { m: 'POST', p: '/v1/jobs', q: ['tenant'] },
   { m: 'GET', p: '/v1/jobs/:id' },
   { m: 'POST', p: '/v1/jobs/:id/cancel' },

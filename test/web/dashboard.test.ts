@@ -209,3 +209,32 @@ test('tenant A submits through the form and watches its job live; tenant B sees 
   assert.deepEqual(adminProblems, [], 'console errors or failed requests (admin)');
   await ctxAdmin.close();
 });
+
+test('a batch array from the form: the list shows its elements, and its counts above them', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, alice);
+  await follow(page, '#/submit');
+  await page.getByLabel('Batch array over shards').check();
+  await page.getByLabel('Name').fill('e2e-shards');
+  await page.getByLabel('GPUs', { exact: true }).fill('0');
+  await page.getByLabel('CPUs').fill('1');
+  await page.getByLabel('Memory').fill('1Gi');
+  await page.getByLabel('Command').fill('echo shard-$TIDE_ARRAY_INDEX');
+  await page.getByLabel('Shards (array elements)').fill('2');
+  await page.getByTestId('validity').getByText('The server accepts this spec.').waitFor();
+  await page.getByRole('button', { name: 'Submit job' }).click();
+  await page.waitForURL(/#\/jobs\?array=\d+$/);
+  await page.getByTestId('array-summary').getByText(/e2e-shards, 2 jobs — 2 succeeded/).waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('tr[data-job]').count(), 2, "the array's two elements");
+  await shot(page, 'array');
+  // An element's page names its array and leads back to it.
+  const arrayId = new URL(page.url()).hash.split('array=')[1] as string;
+  await page.locator('tr[data-job] a').first().click();
+  await page.getByRole('link', { name: `array ${arrayId}` }).click();
+  await page.waitForURL(new RegExp(`#/jobs\\?array=${arrayId}$`));
+  assert.deepEqual(await axeViolations(page), [], 'axe-core: serious or critical violations');
+  assert.deepEqual(problems, [], 'console errors or failed requests');
+  await ctx.close();
+});

@@ -1,7 +1,7 @@
 /** The API's shapes (src/api/types.ts) with the fields other work adds read as optional. */
-import type { Job as ApiJob, JobEvent, NodeInfo, QueueInfo as ApiQueueInfo, Task, TelemetryPoint } from '../../src/api/types.ts';
+import type { Job as ApiJob, JobArray, JobEvent, NodeInfo, QueueInfo as ApiQueueInfo, Task, TelemetryPoint } from '../../src/api/types.ts';
 
-export type { JobEvent, NodeInfo, Task, TelemetryPoint };
+export type { JobArray, JobEvent, NodeInfo, Task, TelemetryPoint };
 
 export type Job = ApiJob & { readonly attempts?: readonly unknown[] };
 

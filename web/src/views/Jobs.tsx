@@ -8,7 +8,8 @@ import { api, qs } from '../api.ts';
 import { on, timing } from '../live.ts';
 import { go } from '../route.ts';
 import { ago } from '../format.ts';
-import { JOB_KINDS, JOB_STATES, type Job, type QueueInfo, type Session } from '../types.ts';
+import { describeCounts } from '../../../src/api/arrayCounts.ts';
+import { JOB_KINDS, JOB_STATES, type Job, type JobArray, type QueueInfo, type Session } from '../types.ts';
 
 const PAGE = 50;
 
@@ -25,13 +26,14 @@ export function StateBadge({ state }: { state: string }) {
 }
 
 export function JobsView({ session, params }: { session: Session; params: URLSearchParams }) {
-  const filters = { state: params.get('state') ?? '', queue: params.get('queue') ?? '', tenant: params.get('tenant') ?? '', kind: params.get('kind') ?? '' };
+  const filters = { state: params.get('state') ?? '', queue: params.get('queue') ?? '', tenant: params.get('tenant') ?? '', kind: params.get('kind') ?? '', array: params.get('array') ?? '' };
   const before = params.get('before') ?? '';
   const [jobs, setJobs] = useState<Job[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [queues, setQueues] = useState<string[]>([]);
   const [tenants, setTenants] = useState<string[]>([]);
+  const [array, setArray] = useState<JobArray | null>(null);
   const pendingUpdate = useRef(0);
   const key = JSON.stringify([filters, before]);
 
@@ -42,6 +44,16 @@ export function JobsView({ session, params }: { session: Session; params: URLSea
     void api<{ queues: QueueInfo[] }>('/v1/queues').then((r) => setQueues(r.queues.map((q) => q.name)), () => {});
     if (session.role === 'admin') void api<{ tenants: string[] }>('/v1/tenants').then((r) => setTenants(r.tenants), () => {});
   }, [session.role, listed]);
+
+  // Listing an array's elements: the array itself, counted by state, read again every few seconds.
+  useEffect(() => {
+    setArray(null);
+    if (!filters.array || !listed) return;
+    const read = (): void => void api<{ array: JobArray }>(`/v1/arrays/${encodeURIComponent(filters.array)}`).then((r) => setArray(r.array), () => {});
+    read();
+    const timer = setInterval(read, 3000);
+    return () => clearInterval(timer);
+  }, [filters.array, listed]);
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -60,7 +72,7 @@ export function JobsView({ session, params }: { session: Session; params: URLSea
     };
     load();
     const offJob = on('job', ({ job }) => {
-      const matches = (!filters.state || filters.state.split(',').includes(job.state)) && (!filters.queue || job.queue === filters.queue) && (!filters.tenant || job.tenant === filters.tenant) && (!filters.kind || job.kind === filters.kind);
+      const matches = (!filters.state || filters.state.split(',').includes(job.state)) && (!filters.queue || job.queue === filters.queue) && (!filters.tenant || job.tenant === filters.tenant) && (!filters.kind || job.kind === filters.kind) && (!filters.array || job.arrayId === filters.array);
       pendingUpdate.current = timing.receivedAt;
       setJobs((rows) => {
         if (!rows) return rows;
@@ -105,6 +117,11 @@ export function JobsView({ session, params }: { session: Session; params: URLSea
   return (
     <section aria-labelledby="jobs-title">
       <h1 id="jobs-title">Jobs</h1>
+      {filters.array && (
+        <p data-testid="array-summary">
+          Array {filters.array}{array ? `: ${array.name}, ${array.size} jobs — ${describeCounts(array.counts)}` : ''} <a href={`#/jobs?${(() => { const p = new URLSearchParams(params); p.delete('array'); p.delete('before'); return p.toString(); })()}`}>All jobs</a>
+        </p>
+      )}
       <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter jobs">
         <label>State
           <select value={filters.state} onChange={(e) => setFilter('state', e.target.value)}>

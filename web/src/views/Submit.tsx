@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { api, ApiFailure, type FieldError } from '../api.ts';
 import { go } from '../route.ts';
-import type { Job, NodeInfo, QueueInfo, Session } from '../types.ts';
+import type { Job, JobArray, NodeInfo, QueueInfo, Session } from '../types.ts';
 import { specYaml } from '../yaml.ts';
 
 interface Form {
@@ -145,9 +145,10 @@ export function SubmitView({ session }: { session: Session }) {
     setSubmitting(true);
     setMessage(null);
     try {
-      const r = await api<{ jobs: Job[] }>('/v1/jobs', { method: 'POST', body: spec });
-      const first = r.jobs[0];
-      if (first) go(`#/jobs/${first.id}`);
+      const r = await api<{ jobs: Job[]; array?: JobArray }>('/v1/jobs', { method: 'POST', body: spec });
+      // An array is answered as one: its elements are listed by the job list's array filter.
+      if (r.array) go(`#/jobs?array=${r.array.id}`);
+      else if (r.jobs[0]) go(`#/jobs/${r.jobs[0].id}`);
     } catch (err) {
       if (err instanceof ApiFailure && err.fields.length) setErrors([...err.fields]);
       setMessage((err as Error).message);
