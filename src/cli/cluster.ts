@@ -132,7 +132,8 @@ export function registerClusterCommands(program: Command): void {
     .option('--state <list>', 'only these states, comma-separated')
     .option('--queue <name>', 'only this queue')
     .option('--array <id>', "only this array's elements")
-    .action(async (o: Common & { all?: boolean; limit?: string; state?: string; queue?: string; array?: string }) => {
+    .option('-r, --expand-arrays', "a row for each pending array element (by default an array's adjacent pending elements that wait for the same reason are one row, ID_[5-999], as in squeue)")
+    .action(async (o: Common & { all?: boolean; limit?: string; state?: string; queue?: string; array?: string; expandArrays?: boolean }) => {
       const out = outputOf(o);
       const limit = o.limit !== undefined ? parsePositiveInt('--limit', o.limit) : o.all ? null : PAGE;
       const states = o.state ?? (o.all ? undefined : 'pending,admitted,running,preempted');
@@ -142,7 +143,7 @@ export function registerClusterCommands(program: Command): void {
       if (o.array !== undefined) qs.set('array', parsePositiveInt('--array', o.array).toString());
       const { items: jobs, more } = await listNewest<Job>(client(o), '/v1/jobs', 'jobs', qs, limit);
       if (out === 'json') json(jobs);
-      else print(jobs.length ? jobsTable(jobs, Date.now()) : `No jobs${o.all || o.state ? '' : ' pending or running (use --all for finished ones)'}.`);
+      else print(jobs.length ? jobsTable(jobs, Date.now(), o.expandArrays === true) : `No jobs${o.all || o.state ? '' : ' pending or running (use --all for finished ones)'}.`);
       if (more) note(`showing the newest ${jobs.length} jobs of more: --limit N or --all for more`);
     });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Table from 'cli-table3';
-import { attemptsTable, eventLine, EVENTS_HEADER, jobRunMs, jobsTable, plainTable, progressText, STATE_CODE } from './format.ts';
+import { attemptsTable, eventLine, EVENTS_HEADER, indexRanges, jobRunMs, jobsTable, plainTable, progressText, STATE_CODE } from './format.ts';
 
 /** The borderless layout cli-table3 produced for these tables before plainTable stopped loading it. */
 function cliTable3(head: string[], rows: (string | number)[][]): string {
@@ -51,4 +51,15 @@ test('a job shows its running time over all attempts, its progress, the timeout 
     ['0', '0', 'n1', '0', '2026-01-01T00:00:00.000Z', '00:40', '143', 'stopped'],
     ['1', '0', 'n2', '-', '-', '-', '-', 'running'],
   ]);
+});
+
+test("an array's adjacent pending elements that wait for the same reason are one row, as in squeue; -r lists each", () => {
+  const element = (id: number, i: number, state: string, reason: string | null, arrayId: string | null = '7') =>
+    ({ id: String(id), name: `sweep-${i}`, queue: 'q', tenant: 't', state, reason, gpus: 1, runSeconds: 0, startedAt: state === 'running' ? 0 : null, finishedAt: null, progress: null, arrayId, spec: { arrayIndex: i } }) as never;
+  const jobs = [element(100, 0, 'running', null), element(101, 1, 'pending', 'waiting-for-resources'), element(102, 2, 'pending', 'waiting-for-resources'), element(103, 3, 'pending', 'waiting-for-resources'), element(105, 5, 'pending', 'waiting-for-resources'), element(104, 4, 'pending', 'lower-priority'), element(200, 0, 'pending', 'waiting-for-resources', null)];
+  const rows = jobsTable(jobs, 0).split('\n').slice(1).map((l) => l.split(/\s{2,}/).slice(0, 2).join(' '));
+  assert.deepEqual(rows, ['100 sweep-0', '7_[1-3,5] sweep-[1-3,5]', '104 sweep-4', '200 sweep-0']);
+  assert.equal(jobsTable(jobs, 0, true).split('\n').length, 1 + jobs.length);
+  assert.equal(indexRanges([9, 3, 0, 1, 2, 7, 10]), '0-3,7,9-10');
+  assert.equal(indexRanges([4]), '4');
 });

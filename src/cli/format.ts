@@ -37,14 +37,15 @@ export function progressText(p: JobProgressReport | null | undefined): string {
   return `${p.step}${p.totalSteps !== null ? `/${p.totalSteps}` : ''}${p.checkpointStep !== null ? `, ckpt ${p.checkpointStep}` : ''}`;
 }
 
-export function jobsTable(jobs: readonly Job[], now: number): string {
+export function jobsTable(jobs: readonly Job[], now: number, expandArrays = false): string {
   // The power limit of capped jobs (their own or the powercap stage's), as a column only when one is.
   const capped = jobs.some((j) => j.powerCapWatts !== undefined && (j.state === 'running' || j.state === 'admitted'));
+  const rows = expandArrays ? jobs.map((j) => ({ j, id: j.id, name: j.name })) : pendingArraysTogether(jobs);
   return plainTable(
     ['JOBID', 'NAME', 'QUEUE', 'USER', 'ST', 'TIME', 'GPUS', ...(capped ? ['POWER'] : []), 'PROGRESS', 'NODES/REASON', 'BORROWED'],
-    jobs.map((j) => [
-      j.id,
-      j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name,
+    rows.map(({ j, id, name }) => [
+      id,
+      name.length > 24 ? `${name.slice(0, 23)}…` : name,
       j.queue,
       j.tenant,
       STATE_CODE[j.state] ?? j.state,
@@ -57,6 +58,47 @@ export function jobsTable(jobs: readonly Job[], now: number): string {
       j.borrowed ? 'yes' : '',
     ]),
   );
+}
+
+/**
+ * squeue's way with arrays: adjacent pending elements of one array that wait for the same reason
+ * are one row, `ARRAY_[5-999]` named `name-[5-999]` (Slurm's ArrayJobId_[indexes]); every other
+ * job is a row of its own.
+ */
+export function pendingArraysTogether(jobs: readonly Job[]): { j: Job; id: string; name: string }[] {
+  const out: { j: Job; id: string; name: string }[] = [];
+  for (let i = 0; i < jobs.length; ) {
+    const j = jobs[i] as Job;
+    let end = i + 1;
+    if (j.state === 'pending' && j.arrayId) {
+      while (end < jobs.length && jobs[end]?.state === 'pending' && jobs[end]?.arrayId === j.arrayId && jobs[end]?.reason === j.reason) end++;
+    }
+    if (end - i === 1) out.push({ j, id: j.id, name: j.name });
+    else {
+      const indexes = jobs.slice(i, end).map(arrayIndexOf);
+      const ranges = indexRanges(indexes);
+      const suffix = `-${arrayIndexOf(j)}`;
+      const base = j.name.endsWith(suffix) ? j.name.slice(0, -suffix.length) : j.name;
+      out.push({ j, id: `${j.arrayId}_[${ranges}]`, name: `${base}-[${ranges}]` });
+    }
+    i = end;
+  }
+  return out;
+}
+
+const arrayIndexOf = (j: Job): number => (j.spec as { arrayIndex?: number }).arrayIndex ?? 0;
+
+/** "0-3,7,9-10" for [3, 0, 1, 2, 7, 9, 10]. */
+export function indexRanges(indexes: readonly number[]): string {
+  const sorted = [...indexes].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let k = i;
+    while (k + 1 < sorted.length && (sorted[k + 1] as number) === (sorted[k] as number) + 1) k++;
+    parts.push(k === i ? String(sorted[i]) : `${sorted[i]}-${sorted[k]}`);
+    i = k + 1;
+  }
+  return parts.join(',');
 }
 
 function shortReason(r: string | null): string {

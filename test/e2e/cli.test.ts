@@ -189,8 +189,10 @@ describe('CLI errors and exit codes', () => {
     for (const id of jobIds) assert.ok(allIds.includes(id), `job ${id} in --all`);
     assert.equal(jobsAll.err, '');
     const few = await run(['jobs', '--limit', '3']);
-    assert.equal(few.out.trim().split('\n').length, 4);
+    assert.equal(few.out.trim().split('\n').length, 2, "a header and the array's three waiting elements as one row, as in squeue");
+    assert.match(few.out, /\n\d+_\[1097-1099\]\s+many-\[1097-1099\]\s+default\s+\S+\s+PD\s/);
     assert.match(few.err, /showing the newest 3 jobs/);
+    assert.equal((await run(['jobs', '--limit', '3', '-r'])).out.trim().split('\n').length, 4, 'a row each with -r');
   });
 });
 
@@ -278,6 +280,12 @@ describe('tide logs against a real agent', () => {
     const slow = await run(['submit', write('slow-array.json', { name: 'slow', kind: 'batch', array: 4, tasks: [{ gpus: 1, command: 'sleep 60' }] }), '-o', 'json']);
     const slowId = JSON.parse(slow.out.toString()).array.id as string;
     await waitFor('two elements running', async () => ((await api.req('GET', `/v1/arrays/${slowId}`)).json.array.counts.running === 2 ? true : undefined));
+    // squeue's way: the two waiting elements are one row, the two running ones a row each.
+    await waitFor('the waiting ones to share a reason', async () => {
+      const rows = (await run(['jobs', '--array', slowId])).out.toString().trim().split('\n').slice(1);
+      const together = new RegExp(`^${slowId}_\\[\\d+-\\d+\\]\\s+slow-\\[\\d+-\\d+\\]\\s+default\\s+\\S+\\s+PD\\s`);
+      return rows.length === 3 && rows.some((r) => together.test(r)) ? true : undefined;
+    });
     const cancelled = await run(['cancel', '--array', slowId]);
     assert.equal(cancelled.code, 0, cancelled.err);
     assert.equal(cancelled.out.toString(), `Cancelled 4 jobs of array ${slowId} (slow): 4 cancelled\n`);
