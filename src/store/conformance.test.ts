@@ -363,6 +363,9 @@ for (const factory of storeFactories()) {
       assert.deepEqual([after?.counts.cancelled, after?.unfinished], [450, 0]);
       assert.equal((await store.getJob(runs))?.reason, `its array ${arrayId} was cancelled by alice`);
       assert.deepEqual((await store.listTasks(runs)).map((t) => t.state), ['stopping'], 'its running element is asked to stop');
+      const waited = first.jobs[7]?.id ?? '';
+      assert.deepEqual([(await store.getJob(waited))?.reason, (await store.listTasks(waited)).map((t) => t.state)], [`its array ${arrayId} was cancelled by alice`, ['stopped']], 'a waiting one ends as a cancel of its own would end it');
+      assert.deepEqual((await store.listEvents({ jobId: waited })).map((e) => [e.type, e.tenant, e.message]), [['job:submitted', 'grids', 'grid-7 in queue default, 1 tasks'], ['job:cancelled', 'grids', `its array ${arrayId} was cancelled by alice`]]);
       assert.deepEqual(await store.cancelArray(arrayId, 'alice', 900_067), { cancelled: 0, nodes: [] }, 'nothing left to cancel');
       assert.equal((await store.getArray(other.jobs[0]?.arrayId ?? ''))?.unfinished, 2, 'another array is left alone');
       for (const j of [...other.jobs, ...single.jobs]) await store.cancel(j.id, 'test', 900_068);

@@ -117,6 +117,11 @@ export const Q = {
   arrayCounts: 'SELECT state, COUNT(*) AS n, MIN(id) AS first FROM jobs WHERE array_id = $1 GROUP BY state',
   /** The nodes where n jobs ($1 …) have tasks that hold resources. */
   activeNodesOfJobs: (n: number): string => `SELECT DISTINCT node_id FROM tasks WHERE job_id IN (${params(1, n)}) AND state IN ${ACTIVE_IN} AND node_id IS NOT NULL`,
+  /** n jobs ($3 …) cancelled with reason $1 at $2 where still pending; answers those cancelled. */
+  cancelPendingJobs: (n: number): string =>
+    `UPDATE jobs SET state = 'cancelled', reason = $1, updated_at = $2, finished_at = $2, ${JOB_VERSION} WHERE id IN (${params(3, n)}) AND state || '' = 'pending' RETURNING id, tenant`,
+  /** The pending tasks of n jobs ($2 …) stopped at $1 (what stopPendingTasks does for one). */
+  stopPendingTasksOf: (n: number): string => `UPDATE tasks SET state = 'stopped', finished_at = $1 WHERE job_id IN (${params(2, n)}) AND state || '' = 'pending'`,
   /** An array's unfinished elements, n at a time after an id. */
   arrayOpenIds: `SELECT id FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
   /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */

@@ -456,16 +456,27 @@ export class SqlStore implements Store {
     let cancelled = 0;
     const nodes = new Set<string>();
     // A chunk to a transaction, the request thread let go between them, so that cancelling an
-    // array of 10,000 (five statements an element) never holds SQLite's one connection long.
+    // array of 10,000 never holds SQLite's one connection long.
     for (let after = 0; ; ) {
       const ids = (await this.db.all<{ id: number | string }>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK])).map((r) => Number(r.id));
       const last = ids.at(-1);
       if (last === undefined) break;
+      const reason = `its array ${id} was cancelled by ${by}`;
       await this.tasksWrite(async (db) => {
         for (const r of await db.all<{ node_id: string }>(Q.activeNodesOfJobs(ids.length), ids)) nodes.add(r.node_id);
+        // The pending ones (most of a waiting array) in three statements, as cancelIn would one by
+        // one (five statements each: 3.6 s for 10,000); the others (placed, running) one by one.
+        const gone = await db.all<{ id: number | string; tenant: string }>(Q.cancelPendingJobs(ids.length), [reason, now, ...ids]);
+        const goneIds = new Set(gone.map((r) => Number(r.id)));
+        if (goneIds.size) {
+          await db.run(Q.stopPendingTasksOf(goneIds.size), [now, ...goneIds]);
+          await this.writeEvents(db, now, gone.map((r) => ({ type: 'job:cancelled', jobId: Number(r.id), tenant: r.tenant, message: reason })));
+        }
+        cancelled += goneIds.size;
         for (const jobId of ids) {
+          if (goneIds.has(jobId)) continue;
           const job = await db.get<JobRow>(Q.jobById, [jobId]);
-          if (job && (await this.cancelIn(db, job, `its array ${id} was cancelled by ${by}`, now))) cancelled++;
+          if (job && (await this.cancelIn(db, job, reason, now))) cancelled++;
         }
       });
       after = last;
