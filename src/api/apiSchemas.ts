@@ -123,6 +123,14 @@ export const ArraySchema = Type.Object({
   unfinished: Type.Integer({ description: 'its elements not finished yet (pending, admitted, running, preempted)' }),
 });
 
+/** POST /v1/arrays/{id}/cancel: which elements (Slurm's scancel 123_[5-10]); none: every one. */
+export const ArrayCancelRequestSchema = Type.Object(
+  {
+    elements: Type.Optional(Type.String({ pattern: '^\\d{1,5}(-\\d{1,5})?(,\\d{1,5}(-\\d{1,5})?)*$', maxLength: 20_000, description: 'element indexes, e.g. "0-9,12"', 'x-message': 'must be element indexes such as "0-9,12"' })),
+  },
+  { additionalProperties: false },
+);
+
 /** POST /v1/jobs/{id}/scale. */
 export const ScaleRequestSchema = Type.Object(
   {

@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { TERMINAL_JOB_STATES, type Job, type JobArray, type JobEvent, type NodeInfo, type QueueInfo, type ServiceStatus, type Task, type TaskAttempt } from '../api/types.ts';
-import { describeCounts } from '../api/arrayCounts.ts';
+import { describeCounts } from '../api/arrayWords.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
 import { ApiClient, header, resolveConnection } from './client.ts';
@@ -46,6 +46,15 @@ const arrayPath = (id: string): string => {
   if (!/^\d{1,15}$/.test(id)) throw new UserError(`array id must be a number, got '${id}'`);
   return `/v1/arrays/${id}`;
 };
+/**
+ * A job id, or an array element as Slurm writes it (`7_5`: element 5 of array 7) looked up to
+ * its job's id.
+ */
+async function jobIdOf(api: ApiClient, id: string): Promise<string> {
+  const element = /^(\d{1,15})_(\d{1,5})$/.exec(id);
+  if (!element) return id;
+  return (await api.request<{ job: Job }>('GET', `${arrayPath(element[1] as string)}/elements/${element[2]}`)).body.job.id;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const DONE = new Set<string>(TERMINAL_JOB_STATES);
 /** What `submit --wait` exits with when a job timed out (and none failed or was cancelled), as coreutils' timeout does. */
@@ -147,11 +156,12 @@ export function registerClusterCommands(program: Command): void {
       if (more) note(`showing the newest ${jobs.length} jobs of more: --limit N or --all for more`);
     });
 
-  connectionOptions(program.command('job').argument('<id>'))
+  connectionOptions(program.command('job').argument('<id>', 'a job id, or ARRAY_INDEX for an array element (7_5)'))
     .description('Show a job: state, placement, why it is pending, its tasks and events')
     .action(async (id: string, o: Common) => {
       const out = outputOf(o);
-      const r = await client(o).request<{ job: Job; tasks: Task[]; events: JobEvent[]; attempts?: TaskAttempt[]; service?: ServiceStatus }>('GET', jobPath(id));
+      const api = client(o);
+      const r = await api.request<{ job: Job; tasks: Task[]; events: JobEvent[]; attempts?: TaskAttempt[]; service?: ServiceStatus }>('GET', jobPath(await jobIdOf(api, id)));
       if (out === 'json') return json(r.body);
       const { job, tasks, events, attempts = [], service } = r.body;
       const now = Date.now();
@@ -184,13 +194,14 @@ export function registerClusterCommands(program: Command): void {
       print(lines.join('\n'));
     });
 
-  connectionOptions(program.command('logs').argument('<id>'))
+  connectionOptions(program.command('logs').argument('<id>', 'a job id, or ARRAY_INDEX for an array element (7_5)'))
     .description("Print a task's whole output (stdout; --stderr for stderr); -o json: one JSON line per chunk read")
     .option('--task <index>', 'task index in the gang', '0')
     .option('--stderr', 'show stderr instead of stdout')
     .option('-f, --follow', 'keep printing new output until the job finishes')
     .action(async (id: string, o: Common & { task: string; stderr?: boolean; follow?: boolean }) => {
-      await printLogs(client(o), id, o.task, o.stderr ? 'stderr' : 'stdout', o.follow === true, outputOf(o) === 'json');
+      const api = client(o);
+      await printLogs(api, await jobIdOf(api, id), o.task, o.stderr ? 'stderr' : 'stdout', o.follow === true, outputOf(o) === 'json');
     });
 
   connectionOptions(program.command('array').argument('<id>'))
@@ -201,8 +212,8 @@ export function registerClusterCommands(program: Command): void {
       print([`Array ${array.id}: ${array.name} (${array.size} jobs, ${array.name}-0 … ${array.name}-${array.size - 1})`, `  Tenant:    ${array.tenant}   Queue: ${array.queue}   First job: ${array.firstJobId ?? '-'}`, `  Submitted: ${new Date(array.createdAt).toISOString()}`, `  Elements:  ${describeCounts(array.counts)}`].join('\n'));
     });
 
-  connectionOptions(program.command('cancel').argument('[ids...]'))
-    .description("Cancel jobs (SIGTERM, then SIGKILL after the grace period), or with --array every unfinished element of an array")
+  connectionOptions(program.command('cancel').argument('[ids...]', 'job ids; ARRAY_INDEX or ARRAY_[RANGES] for array elements (7_5, 7_[0-9,12])'))
+    .description("Cancel jobs (SIGTERM, then SIGKILL after the grace period), array elements as Slurm names them, or with --array every unfinished element of an array")
     .option('--array <id>', "cancel this array's unfinished elements")
     .action(async (ids: string[], o: Common & { array?: string }) => {
       const out = outputOf(o);
@@ -211,13 +222,19 @@ export function registerClusterCommands(program: Command): void {
         if (ids.length) throw new UserError('give job ids or --array, not both');
         const r = (await api.request<{ array: JobArray; cancelled: number }>('POST', `${arrayPath(o.array)}/cancel`)).body;
         if (out === 'json') return json(r);
-        return print(`Cancelled ${r.cancelled} jobs of array ${r.array.id} (${r.array.name}): ${describeCounts(r.array.counts)}`);
+        return print(`Cancelled ${r.cancelled} job${r.cancelled === 1 ? '' : 's'} of array ${r.array.id} (${r.array.name}): ${describeCounts(r.array.counts)}`);
       }
       if (ids.length === 0) throw new UserError('give the job ids to cancel, or --array ID');
       const results: Job[] = [];
-      for (const id of ids) results.push((await api.request<{ job: Job }>('POST', `${jobPath(id)}/cancel`)).body.job);
-      if (out === 'json') return json(results);
+      const arrays: { array: JobArray; cancelled: number }[] = [];
+      for (const id of ids) {
+        const elements = /^(\d{1,15})_(?:\[([\d,-]+)\]|(\d{1,5}))$/.exec(id);
+        if (elements) arrays.push((await api.request<{ array: JobArray; cancelled: number }>('POST', `${arrayPath(elements[1] as string)}/cancel`, JSON.stringify({ elements: elements[2] ?? elements[3] }), 'application/json')).body);
+        else results.push((await api.request<{ job: Job }>('POST', `${jobPath(id)}/cancel`)).body.job);
+      }
+      if (out === 'json') return json(arrays.length ? [...results, ...arrays] : results);
       for (const j of results) print(`Cancelled job ${j.id} (${j.name})`);
+      for (const a of arrays) print(`Cancelled ${a.cancelled} job${a.cancelled === 1 ? '' : 's'} of array ${a.array.id} (${a.array.name}): ${describeCounts(a.array.counts)}`);
     });
 
   connectionOptions(program.command('scale').argument('<id>', "the service's job id"))

@@ -9,7 +9,7 @@ import { ApiError, ERROR_CODES } from '../api/errors.ts';
 import { JOB_KINDS, parseJobSpec } from '../api/spec.ts';
 import { describeJsonError, duplicateKeyMessage, findDuplicateKey, hasDuplicateKey, parseYamlStrict } from '../api/strictParse.ts';
 import { ACTIVE_TASK_STATES, JOB_STATES, TERMINAL_JOB_STATES, type QueueInfo } from '../api/types.ts';
-import { describeCounts } from '../api/arrayCounts.ts';
+import { describeCounts, parseIndexRanges } from '../api/arrayWords.ts';
 import type { Store } from '../store/store.ts';
 import { openJobsById } from '../store/openJobIndex.ts';
 import { boundedBody } from './agentLink.ts';
@@ -21,7 +21,7 @@ import type { Metrics } from './metrics.ts';
 import { queueQuotaFields } from './config.ts';
 import { jobIdParam, MAX_PAGE, nameParam, page, QueryReader, queryProblems, refuse } from './query.ts';
 import { JOB_SPEC_SCHEMA } from '../api/specSchema.ts';
-import { answers, ErrorSchema, QueueRequestSchema, RESPONSES, TenantRequestSchema } from '../api/apiSchemas.ts';
+import { answers, ArrayCancelRequestSchema, ErrorSchema, QueueRequestSchema, RESPONSES, TenantRequestSchema } from '../api/apiSchemas.ts';
 import { checkSchema } from '../api/schemaCheck.ts';
 import { SubmissionCheck, unsatisfiableError } from './feasibility.ts';
 import { registerDashboardRoutes } from './dashboardRoutes.ts';
@@ -263,13 +263,34 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return { array: await visibleArray(p, jobIdParam(req.params, 'an array id')) };
   });
 
-  app.post('/v1/arrays/:id/cancel', { schema: { description: "Cancel a batch array: every element not finished yet is cancelled (its tasks stopped as a job's cancel stops them)", tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, response: answers(200, RESPONSES.arrayCancel) } }, async (req) => {
+  app.get('/v1/arrays/:id/elements/:index', { schema: { description: "A batch array's element by its index (Slurm's 123_5): the element's job (its page: GET /v1/jobs/{job.id})", tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' }, index: { type: 'string' } } }, response: answers(200, RESPONSES.jobChange) } }, async (req) => {
+    const p = await auth(req);
+    requireRole(p, 'tenant', 'admin');
+    const id = jobIdParam(req.params, 'an array id');
+    const array = await visibleArray(p, id);
+    const raw = (req.params as { index?: unknown }).index;
+    const index = typeof raw === 'string' && /^\d{1,5}$/.test(raw) ? Number(raw) : -1;
+    if (index < 0 || index >= array.size) refuse([{ path: 'index', message: `must be an element index from 0 to ${array.size - 1}, got ${JSON.stringify(String(raw ?? '').slice(0, 20))}` }]);
+    const job = await store.getArrayElement(id, index);
+    if (!job) throw new ApiError('not_found', `no element ${index} in array ${id}`);
+    return { job };
+  });
+
+  app.post('/v1/arrays/:id/cancel', { schema: { description: "Cancel a batch array: every element not finished yet is cancelled (its tasks stopped as a job's cancel stops them), or with elements (\"0-9,12\") those of them, as Slurm's scancel 123_[0-9,12]", tags: ['jobs'], params: { type: 'object', properties: { id: { type: 'string' } } }, body: ArrayCancelRequestSchema, response: answers(200, RESPONSES.arrayCancel) } }, async (req) => {
     const p = await auth(req);
     requireRole(p, 'tenant', 'admin');
     const id = jobIdParam(req.params, 'an array id');
     const before = await visibleArray(p, id);
+    const body = (req.body ?? {}) as { elements?: string };
+    refuse(checkSchema(ArrayCancelRequestSchema, body));
+    let only: Set<number> | undefined;
+    if (body.elements !== undefined) {
+      const chosen = parseIndexRanges(body.elements, before.size);
+      if (typeof chosen === 'string') refuse([{ path: 'elements', message: chosen }]);
+      else only = chosen;
+    }
     if (before.unfinished === 0) throw new ApiError('conflict', `array ${id} has no unfinished element (${describeCounts(before.counts)})`);
-    const done = await store.cancelArray(id, p.name, clock());
+    const done = await store.cancelArray(id, p.name, clock(), only);
     if (done) wakeups.wake(done.nodes);
     if (done?.cancelled) o.onSubmit();
     return { array: await visibleArray(p, id), cancelled: done?.cancelled ?? 0 };

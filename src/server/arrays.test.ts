@@ -48,6 +48,25 @@ test('an array is answered as one, its elements paged by array, a retry answers 
   await call('POST', `/v1/jobs/${one.json.jobs[0].id}/cancel`, ALICE);
 });
 
+test("an element by its index (Slurm's 123_5), and a cancel of some elements by index ranges", async () => {
+  const { array } = (await call('POST', '/v1/jobs', ALICE, sweep({ name: 'part', array: 12 }))).json;
+  const fifth = await call('GET', `/v1/arrays/${array.id}/elements/5`, ALICE);
+  assert.deepEqual([fifth.status, fifth.json.job.name, fifth.json.job.arrayId], [200, 'part-5', array.id]);
+  const past = await call('GET', `/v1/arrays/${array.id}/elements/12`, ALICE);
+  assert.deepEqual([past.status, past.json.error.fields], [400, [{ path: 'index', message: 'must be an element index from 0 to 11, got "12"' }]]);
+  const some = await call('POST', `/v1/arrays/${array.id}/cancel`, ALICE, { elements: '2-4,9' });
+  assert.equal(some.status, 200, some.text);
+  assert.deepEqual([some.json.cancelled, some.json.array.counts.cancelled, some.json.array.unfinished], [4, 4, 8]);
+  const names = async (state: string) => (await call('GET', `/v1/jobs?array=${array.id}&state=${state}`, ALICE)).json.jobs.map((j: { name: string }) => j.name);
+  assert.deepEqual(await names('cancelled'), ['part-2', 'part-3', 'part-4', 'part-9']);
+  for (const [elements, message] of [['4-2', 'elements: 4-2 runs backwards'], ['11-12', "elements: 12 is past the array's last element (11)"], ['x', 'elements: must be element indexes such as "0-9,12"']]) {
+    const bad = await call('POST', `/v1/arrays/${array.id}/cancel`, ALICE, { elements });
+    assert.deepEqual([bad.status, bad.json.error.message], [400, message]);
+  }
+  assert.equal((await call('POST', `/v1/arrays/${array.id}/cancel`, ALICE, { elements: '0-11', more: 1 })).status, 400, 'an unknown field');
+  assert.equal((await call('POST', `/v1/arrays/${array.id}/cancel`, ALICE)).json.cancelled, 8, 'the rest, with no body');
+});
+
 test('bad and unknown array ids are a 400 naming the field and a 404', async () => {
   const bad = await call('GET', '/v1/arrays/x1', ALICE);
   assert.equal(bad.status, 400);

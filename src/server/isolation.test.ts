@@ -29,6 +29,7 @@ const ROLES: Record<string, 'public' | readonly Role[]> = {
   'PUT /v1/jobs/{id}/history': ['tenant', 'admin'],
   'GET /v1/jobs/{id}/logs': ['tenant', 'admin'],
   'GET /v1/arrays/{id}': ['tenant', 'admin'],
+  'GET /v1/arrays/{id}/elements/{index}': ['tenant', 'admin'],
   'POST /v1/arrays/{id}/cancel': ['tenant', 'admin'],
   'GET /v1/events': ['tenant', 'admin'],
   'GET /v1/nodes': ['tenant', 'admin'],
@@ -179,7 +180,7 @@ test('every route × every caller: the right 401/403/404, never a 500, and tenan
     for (const route of routes) {
       const [method, template] = route.split(' ') as [string, string];
       const isJob = template.startsWith('/v1/jobs/{id}') || template.startsWith('/v1/arrays/{id}');
-      const path = template.replace('{id}', template.startsWith('/v1/arrays/') ? aArray.id : isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue') + (route === 'GET /v1/stream' ? '?once=true' : '');
+      const path = template.replace('{id}', template.startsWith('/v1/arrays/') ? aArray.id : isJob ? (aJobs[0] as string) : NODE).replace('{name}', 'iso-queue').replace('{index}', '1') + (route === 'GET /v1/stream' ? '?once=true' : '');
       const r = await call(method, path, caller.token(), bodies[route]);
       const roles = ROLES[route];
       const expected =

@@ -355,10 +355,13 @@ for (const factory of storeFactories()) {
       const runs = first.jobs[3]?.id ?? '';
       assert.equal(await store.applyPlan({ binds: [{ jobId: runs, attempt: 0, tasks: [{ index: 0, node: 'ga1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 900_064), true);
       await store.cancel(first.jobs[5]?.id ?? '', 'test', 900_065);
+      assert.equal((await store.getArrayElement(arrayId, 7))?.id, first.jobs[7]?.id, "an element by its index (Slurm's 123_7)");
+      assert.equal(await store.getArrayElement(arrayId, 450), null);
+      assert.deepEqual(await store.cancelArray(arrayId, 'alice', 900_065, new Set([5, 10, 11, 449])), { cancelled: 3, nodes: [] }, 'only the elements named, and only the unfinished ones');
       const during = await store.getArray(arrayId);
-      assert.deepEqual([during?.counts.admitted, during?.counts.cancelled, during?.counts.pending, during?.unfinished], [1, 1, 448, 449]);
+      assert.deepEqual([during?.counts.admitted, during?.counts.cancelled, during?.counts.pending, during?.unfinished], [1, 4, 445, 446]);
       const done = await store.cancelArray(arrayId, 'alice', 900_066);
-      assert.deepEqual(done, { cancelled: 449, nodes: ['ga1'] });
+      assert.deepEqual(done, { cancelled: 446, nodes: ['ga1'] });
       const after = await store.getArray(arrayId);
       assert.deepEqual([after?.counts.cancelled, after?.unfinished], [450, 0]);
       assert.equal((await store.getJob(runs))?.reason, `its array ${arrayId} was cancelled by alice`);

@@ -122,8 +122,10 @@ export const Q = {
     `UPDATE jobs SET state = 'cancelled', reason = $1, updated_at = $2, finished_at = $2, ${JOB_VERSION} WHERE id IN (${params(3, n)}) AND state || '' = 'pending' RETURNING id, tenant`,
   /** The pending tasks of n jobs ($2 …) stopped at $1 (what stopPendingTasks does for one). */
   stopPendingTasksOf: (n: number): string => `UPDATE tasks SET state = 'stopped', finished_at = $1 WHERE job_id IN (${params(2, n)}) AND state || '' = 'pending'`,
-  /** An array's unfinished elements, n at a time after an id. */
-  arrayOpenIds: `SELECT id FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
+  /** An array's unfinished elements (id and name, which ends in its index), n at a time after an id. */
+  arrayOpenIds: `SELECT id, name FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
+  /** An array's element by name (name-i). */
+  arrayElement: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND name = $2`,
   /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
   insertTasks: (n: number): string =>
     `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, 0, 'pending', '[]', $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,

@@ -451,16 +451,28 @@ export class SqlStore implements Store {
     return row ? arrayFromRows(row, counts) : null;
   }
 
-  async cancelArray(id: string, by: string, now: number): Promise<{ cancelled: number; nodes: string[] } | null> {
-    if (!/^\d{1,15}$/.test(id) || !(await this.db.get(Q.arrayById, [Number(id)]))) return null;
+  async getArrayElement(id: string, index: number): Promise<Job | null> {
+    if (!/^\d{1,15}$/.test(id)) return null;
+    const array = await this.db.get<ArrayRow>(Q.arrayById, [Number(id)]);
+    const row = array ? await this.db.get<JobRow>(Q.arrayElement, [Number(id), `${array.name}-${index}`]) : undefined;
+    return row ? jobFromRow(row) : null;
+  }
+
+  async cancelArray(id: string, by: string, now: number, only?: ReadonlySet<number>): Promise<{ cancelled: number; nodes: string[] } | null> {
+    const array = /^\d{1,15}$/.test(id) ? await this.db.get<ArrayRow>(Q.arrayById, [Number(id)]) : undefined;
+    if (!array) return null;
     let cancelled = 0;
     const nodes = new Set<string>();
     // A chunk to a transaction, the request thread let go between them, so that cancelling an
     // array of 10,000 never holds SQLite's one connection long.
     for (let after = 0; ; ) {
-      const ids = (await this.db.all<{ id: number | string }>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK])).map((r) => Number(r.id));
-      const last = ids.at(-1);
+      const page = await this.db.all<{ id: number | string; name: string }>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK]);
+      const last = page.at(-1);
       if (last === undefined) break;
+      after = Number(last.id);
+      // An element's name is the array's and its index (arrayElement below).
+      const ids = page.filter((r) => !only || only.has(Number(r.name.slice(array.name.length + 1)))).map((r) => Number(r.id));
+      if (ids.length === 0) continue;
       const reason = `its array ${id} was cancelled by ${by}`;
       await this.tasksWrite(async (db) => {
         for (const r of await db.all<{ node_id: string }>(Q.activeNodesOfJobs(ids.length), ids)) nodes.add(r.node_id);
@@ -479,7 +491,6 @@ export class SqlStore implements Store {
           if (job && (await this.cancelIn(db, job, reason, now))) cancelled++;
         }
       });
-      after = last;
       await turnOfTheLoop();
     }
     return { cancelled, nodes: [...nodes] };

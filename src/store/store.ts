@@ -314,10 +314,12 @@ export interface Store {
   /** An array with its elements counted by state; null when there is none. */
   getArray(id: string): Promise<JobArray | null>;
   /**
-   * Cancels an array's unfinished elements, a chunk of them to a transaction; answers how many
-   * and the nodes whose tasks were asked to stop (null: no such array).
+   * Cancels an array's unfinished elements (`only` those indexes, when given), a chunk of them to
+   * a transaction; answers how many and the nodes whose tasks were asked to stop (null: no such array).
    */
-  cancelArray(id: string, by: string, now: number): Promise<{ readonly cancelled: number; readonly nodes: readonly string[] } | null>;
+  cancelArray(id: string, by: string, now: number, only?: ReadonlySet<number>): Promise<{ readonly cancelled: number; readonly nodes: readonly string[] } | null>;
+  /** An array's element by its index (Slurm's 123_5); null when there is none. */
+  getArrayElement(id: string, index: number): Promise<Job | null>;
   /** Stops a running job and requeues it once its tasks have exited. */
   preempt(id: string, reason: string, now: number): Promise<Job | null>;
   /**

@@ -272,6 +272,7 @@ describe('tide logs against a real agent', () => {
     assert.deepEqual(elements.map((j: { name: string; state: string }) => `${j.name} ${j.state}`).sort(), ['fine-0 succeeded', 'fine-1 succeeded', 'fine-2 succeeded']);
     const second = elements.find((j: { name: string }) => j.name === 'fine-1');
     assert.match((await run(['job', second.id])).out.toString(), new RegExp(`^ {2}Array: {5}element 1 of array ${id} \\(tide array ${id}\\)$`, 'm'));
+    assert.match((await run(['job', `${id}_1`])).out.toString(), new RegExp(`^Job ${second.id}: fine-1$`, 'm'), "an element named as Slurm names it (ARRAY_INDEX)");
 
     const bad = await run(['submit', write('bad-array.json', { name: 'half', kind: 'batch', array: 2, tasks: [{ gpus: 1, command: 'exit "$TIDE_ARRAY_INDEX"' }] }), '--wait']);
     assert.equal(bad.code, 1);
@@ -286,9 +287,12 @@ describe('tide logs against a real agent', () => {
       const together = new RegExp(`^${slowId}_\\[\\d+-\\d+\\]\\s+slow-\\[\\d+-\\d+\\]\\s+default\\s+\\S+\\s+PD\\s`);
       return rows.length === 3 && rows.some((r) => together.test(r)) ? true : undefined;
     });
+    const one = await run(['cancel', `${slowId}_[3]`]);
+    assert.equal(one.code, 0, one.err);
+    assert.match(one.out.toString(), new RegExp(`^Cancelled 1 job of array ${slowId} \\(slow\\): .*1 cancelled\n$`));
     const cancelled = await run(['cancel', '--array', slowId]);
     assert.equal(cancelled.code, 0, cancelled.err);
-    assert.equal(cancelled.out.toString(), `Cancelled 4 jobs of array ${slowId} (slow): 4 cancelled\n`);
+    assert.equal(cancelled.out.toString(), `Cancelled 3 jobs of array ${slowId} (slow): 4 cancelled\n`);
     await waitFor('the node free again', async () => ((await api.req('GET', '/v1/nodes')).json.nodes[0].gpuUsedMilli.every((m: number) => m === 0) ? true : undefined));
     assert.equal((await run(['cancel', '--array', slowId])).code, 5, 'nothing left to cancel: a conflict');
   });

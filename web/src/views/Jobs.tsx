@@ -8,7 +8,7 @@ import { api, qs } from '../api.ts';
 import { on, timing } from '../live.ts';
 import { go } from '../route.ts';
 import { ago } from '../format.ts';
-import { describeCounts } from '../../../src/api/arrayCounts.ts';
+import { describeCounts } from '../../../src/api/arrayWords.ts';
 import { JOB_KINDS, JOB_STATES, type Job, type JobArray, type QueueInfo, type Session } from '../types.ts';
 
 const PAGE = 50;
