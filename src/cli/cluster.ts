@@ -55,6 +55,8 @@ async function jobIdOf(api: ApiClient, id: string): Promise<string> {
   if (!element) return id;
   return (await api.request<{ job: Job }>('GET', `${arrayPath(element[1] as string)}/elements/${element[2]}`)).body.job.id;
 }
+/** "Cancelled 3 jobs of array 7 (sweep): 4 cancelled", for an array's cancel's answer. */
+const arrayCancelled = (r: { array: JobArray; cancelled: number }): string => `Cancelled ${r.cancelled} job${r.cancelled === 1 ? '' : 's'} of array ${r.array.id} (${r.array.name}): ${describeCounts(r.array.counts)}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const DONE = new Set<string>(TERMINAL_JOB_STATES);
 /** What `submit --wait` exits with when a job timed out (and none failed or was cancelled), as coreutils' timeout does. */
@@ -222,7 +224,7 @@ export function registerClusterCommands(program: Command): void {
         if (ids.length) throw new UserError('give job ids or --array, not both');
         const r = (await api.request<{ array: JobArray; cancelled: number }>('POST', `${arrayPath(o.array)}/cancel`)).body;
         if (out === 'json') return json(r);
-        return print(`Cancelled ${r.cancelled} job${r.cancelled === 1 ? '' : 's'} of array ${r.array.id} (${r.array.name}): ${describeCounts(r.array.counts)}`);
+        return print(arrayCancelled(r));
       }
       if (ids.length === 0) throw new UserError('give the job ids to cancel, or --array ID');
       const results: Job[] = [];
@@ -234,7 +236,7 @@ export function registerClusterCommands(program: Command): void {
       }
       if (out === 'json') return json(arrays.length ? [...results, ...arrays] : results);
       for (const j of results) print(`Cancelled job ${j.id} (${j.name})`);
-      for (const a of arrays) print(`Cancelled ${a.cancelled} job${a.cancelled === 1 ? '' : 's'} of array ${a.array.id} (${a.array.name}): ${describeCounts(a.array.counts)}`);
+      for (const a of arrays) print(arrayCancelled(a));
     });
 
   connectionOptions(program.command('scale').argument('<id>', "the service's job id"))

@@ -463,6 +463,7 @@ export class SqlStore implements Store {
     if (!array) return null;
     let cancelled = 0;
     const nodes = new Set<string>();
+    const reason = `its array ${id} was cancelled by ${by}`;
     // A chunk to a transaction, the request thread let go between them, so that cancelling an
     // array of 10,000 never holds SQLite's one connection long.
     for (let after = 0; ; ) {
@@ -473,7 +474,6 @@ export class SqlStore implements Store {
       // An element's name is the array's and its index (arrayElement below).
       const ids = page.filter((r) => !only || only.has(Number(r.name.slice(array.name.length + 1)))).map((r) => Number(r.id));
       if (ids.length === 0) continue;
-      const reason = `its array ${id} was cancelled by ${by}`;
       await this.tasksWrite(async (db) => {
         for (const r of await db.all<{ node_id: string }>(Q.activeNodesOfJobs(ids.length), ids)) nodes.add(r.node_id);
         // The pending ones (most of a waiting array) in three statements, as cancelIn would one by
