@@ -1,6 +1,11 @@
 /** Batch arrays' shared words: their counts, and element indexes as Slurm writes them ("0-9,12"). */
 import { JOB_STATES, type JobState } from './types.ts';
 
+/** An array element's index (TIDE_ARRAY_INDEX), or undefined for a job that is none. */
+export function arrayIndexOf(job: { readonly spec: object }): number | undefined {
+  return (job.spec as { arrayIndex?: number }).arrayIndex;
+}
+
 /** An array's elements by state in words, the states it has elements in: "990 pending, 10 running" ("none" for none). */
 export function describeCounts(counts: Readonly<Record<JobState, number>>): string {
   return JOB_STATES.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`).join(', ') || 'none';

@@ -1,4 +1,5 @@
 /** Human output for the cluster commands: Slurm-like columns, durations, short GPU lists. */
+import { arrayIndexOf } from '../api/arrayWords.ts';
 import type { Job, JobEvent, JobProgressReport, NodeInfo, QueueInfo, ServiceStatus, Task, TaskAttempt } from '../api/types.ts';
 
 /** Slurm's compact state codes. */
@@ -75,9 +76,9 @@ export function pendingArraysTogether(jobs: readonly Job[]): { j: Job; id: strin
     }
     if (end - i === 1) out.push({ j, id: j.id, name: j.name });
     else {
-      const indexes = jobs.slice(i, end).map(arrayIndexOf);
+      const indexes = jobs.slice(i, end).map((e) => arrayIndexOf(e) ?? 0);
       const ranges = indexRanges(indexes);
-      const suffix = `-${arrayIndexOf(j)}`;
+      const suffix = `-${arrayIndexOf(j) ?? 0}`;
       const base = j.name.endsWith(suffix) ? j.name.slice(0, -suffix.length) : j.name;
       out.push({ j, id: `${j.arrayId}_[${ranges}]`, name: `${base}-[${ranges}]` });
     }
@@ -85,8 +86,6 @@ export function pendingArraysTogether(jobs: readonly Job[]): { j: Job; id: strin
   }
   return out;
 }
-
-const arrayIndexOf = (j: Job): number => (j.spec as { arrayIndex?: number }).arrayIndex ?? 0;
 
 /** "0-3,7,9-10" for [3, 0, 1, 2, 7, 9, 10]. */
 export function indexRanges(indexes: readonly number[]): string {

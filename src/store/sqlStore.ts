@@ -454,7 +454,7 @@ export class SqlStore implements Store {
   async getArrayElement(id: string, index: number): Promise<Job | null> {
     if (!/^\d{1,15}$/.test(id)) return null;
     const array = await this.db.get<ArrayRow>(Q.arrayById, [Number(id)]);
-    const row = array ? await this.db.get<JobRow>(Q.arrayElement, [Number(id), `${array.name}-${index}`]) : undefined;
+    const row = array ? await this.db.get<JobRow>(Q.arrayElement, [Number(id), elementName(array.name, index)]) : undefined;
     return row ? jobFromRow(row) : null;
   }
 
@@ -471,8 +471,7 @@ export class SqlStore implements Store {
       const last = page.at(-1);
       if (last === undefined) break;
       after = Number(last.id);
-      // An element's name is the array's and its index (arrayElement below).
-      const ids = page.filter((r) => !only || only.has(Number(r.name.slice(array.name.length + 1)))).map((r) => Number(r.id));
+      const ids = page.filter((r) => !only || only.has(elementIndex(array.name, r.name))).map((r) => Number(r.id));
       if (ids.length === 0) continue;
       await this.tasksWrite(async (db) => {
         for (const r of await db.all<{ node_id: string }>(Q.activeNodesOfJobs(ids.length), ids)) nodes.add(r.node_id);
@@ -2042,8 +2041,13 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
  * one type of its own each).
  */
 function arrayElement(spec: JobSpec, i: number): JobSpec {
-  return spec.array === 1 ? spec : ({ ...spec, name: `${spec.name}-${i}`, array: 1, arrayIndex: i, jobType: spec.jobType ?? spec.name } as JobSpec);
+  return spec.array === 1 ? spec : ({ ...spec, name: elementName(spec.name, i), array: 1, arrayIndex: i, jobType: spec.jobType ?? spec.name } as JobSpec);
 }
+
+/** Element i of the array `name` is named `name-i` (which getArrayElement and cancelArray's index ranges rely on). */
+const elementName = (name: string, i: number): string => `${name}-${i}`;
+/** The index in an element's name (elementName's inverse). */
+const elementIndex = (arrayName: string, name: string): number => Number(name.slice(arrayName.length + 1));
 
 /** Appends a new job's task rows (Q.insertTasks' six parameters each, indices across its groups) to `out`. */
 function taskRows(jobId: number, spec: JobSpec, out: Param[]): void {

@@ -21,6 +21,16 @@ declare global {
 }
 window.__tide ??= { updates: 0 };
 
+/** The job list's address with some of its parameters changed (null: left out). */
+function linkTo(params: URLSearchParams, changes: Record<string, string | null>): string {
+  const p = new URLSearchParams(params);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) p.delete(k);
+    else p.set(k, v);
+  }
+  return `#/jobs?${p.toString()}`;
+}
+
 export function StateBadge({ state }: { state: string }) {
   return <span className={`state s-${state}`}>{state}</span>;
 }
@@ -119,7 +129,7 @@ export function JobsView({ session, params }: { session: Session; params: URLSea
       <h1 id="jobs-title">Jobs</h1>
       {filters.array && (
         <p data-testid="array-summary">
-          Array {filters.array}{array ? `: ${array.name}, ${array.size} jobs — ${describeCounts(array.counts)}` : ''} <a href={`#/jobs?${(() => { const p = new URLSearchParams(params); p.delete('array'); p.delete('before'); return p.toString(); })()}`}>All jobs</a>
+          Array {filters.array}{array ? `: ${array.name}, ${array.size} jobs — ${describeCounts(array.counts)}` : ''} <a href={linkTo(params, { array: null, before: null })}>All jobs</a>
         </p>
       )}
       <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter jobs">
@@ -176,8 +186,8 @@ export function JobsView({ session, params }: { session: Session; params: URLSea
         </div>
       )}
       <nav className="pager" aria-label="Pages">
-        {before && <a href={`#/jobs?${(() => { const p = new URLSearchParams(params); p.delete('before'); return p.toString(); })()}`}>Newest</a>}
-        {next && <a href={`#/jobs?${(() => { const p = new URLSearchParams(params); p.set('before', next); return p.toString(); })()}`}>Older jobs</a>}
+        {before && <a href={linkTo(params, { before: null })}>Newest</a>}
+        {next && <a href={linkTo(params, { before: next })}>Older jobs</a>}
       </nav>
     </section>
   );
