@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TaskAssignment } from '../api/types.ts';
 import { defaultTracker } from './procTrack.ts';
-import { logFile, TaskRunner } from './taskRunner.ts';
+import { assignmentProblem, logFile, TaskRunner } from './taskRunner.ts';
 import { groupAlive } from './testing.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -54,6 +54,31 @@ test('a task gets its GPUs, gang, peers, checkpoint dir and MPS limits; its exit
   assert.deepEqual(r.reports(), [{ runId: '1.0.0', state: 'exited', pid: r.runs.get('1.0.0')?.pid, exitCode: 7, startedAt: r.runs.get('1.0.0')?.startedAt }]);
   r.forget('1.0.0');
   assert.equal(r.runs.size, 0);
+});
+
+test("a range of array elements runs a process per element, each with its own TIDE_ARRAY_INDEX; those that fail are counted and the run fails", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-runner-'));
+  const r = runner(dir);
+  const range = (runId: string, command: string): TaskAssignment => assignment(runId, command, { env: { TIDE_ARRAY_INDEX: '5' }, arrayCount: 4, gpus: [], gpuMilli: 0, gangSize: 1, peers: [] });
+  r.start(range('21.0.0', 'echo "element $TIDE_ARRAY_INDEX ${TIDE_ARRAY_COUNT:-alone}"'), 'n1');
+  r.start(range('22.0.0', 'sleep 0.$TIDE_ARRAY_INDEX; exit $(( TIDE_ARRAY_INDEX % 2 ? 3 : 0 ))'), 'n1');
+  await until(r, '21.0.0');
+  await until(r, '22.0.0');
+  const lines = readFileSync(logFile(join(dir, 'logs'), '21', 0, 'stdout'), 'utf8').trim().split('\n').sort();
+  assert.deepEqual(lines, ['element 5 alone', 'element 6 alone', 'element 7 alone', 'element 8 alone'], 'each its own index; the count is the wrapper\'s alone');
+  const [ok, half] = r.reports();
+  assert.deepEqual([ok?.exitCode, ok?.failedElements], [0, undefined]);
+  assert.deepEqual([half?.exitCode, half?.failedElements], [3, 2], 'elements 5 and 7 exited 3');
+  assert.match(readFileSync(logFile(join(dir, 'logs'), '22', 0, 'stderr'), 'utf8'), /tide: array element 5 exited 3\ntide: array element 7 exited 3\n/);
+  // Stopped, every element goes with the run; none that ended counts as succeeded.
+  const slow = r.start(range('23.0.0', 'sleep 30'), 'n1');
+  await sleep(300);
+  r.stop(slow, Date.now());
+  await until(r, '23.0.0');
+  assert.ok(await groupGone(slow.pid), 'no element lives on');
+  assert.equal(r.reports().find((x) => x.runId === '23.0.0')?.failedElements, 4);
+  assert.match(assignmentProblem({ ...range('24.0.0', 'true'), arrayCount: 0 }, 2) ?? '', /arrayCount is not/);
+  assert.match(assignmentProblem({ ...range('24.0.0', 'true'), env: {} }, 2) ?? '', /from env.TIDE_ARRAY_INDEX/);
 });
 
 test('stop sends SIGTERM (trapped: the task exits its own way), and SIGKILL after the grace period', async () => {

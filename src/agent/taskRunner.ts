@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { TaskAssignment, TaskProgress, TaskReport } from '../api/types.ts';
+import { MAX_ARRAY } from '../api/spec.ts';
 import { environTracker, type ProcTracker } from './procTrack.ts';
 
 /** What the wrapper's watchdog needs (see WRAPPER); null while the node lease is not known. */
@@ -36,10 +37,25 @@ export interface Watchdog {
  * the watchdog marks the run fenced, SIGTERMs the process group and SIGKILLs it
  * TIDE_FENCE_KILL_S seconds later, before the server's node lease runs out.
  */
-const WRAPPER = `exit_file=$TIDE_EXIT_FILE cg=$TIDE_CGROUP_PROCS alive_file=$TIDE_ALIVE_FILE fence_cs=$TIDE_FENCE_AFTER_CS kill_s=$TIDE_FENCE_KILL_S
-unset TIDE_EXIT_FILE TIDE_CGROUP_PROCS TIDE_ALIVE_FILE TIDE_FENCE_AFTER_CS TIDE_FENCE_KILL_S
+const WRAPPER = `exit_file=$TIDE_EXIT_FILE cg=$TIDE_CGROUP_PROCS alive_file=$TIDE_ALIVE_FILE fence_cs=$TIDE_FENCE_AFTER_CS kill_s=$TIDE_FENCE_KILL_S count=$TIDE_ARRAY_COUNT
+unset TIDE_EXIT_FILE TIDE_CGROUP_PROCS TIDE_ALIVE_FILE TIDE_FENCE_AFTER_CS TIDE_FENCE_KILL_S TIDE_ARRAY_COUNT
 [ -z "$cg" ] || echo $$ > "$cg" 2>/dev/null
-"$@" &
+if [ -n "$count" ]; then
+  (
+    first=$TIDE_ARRAY_INDEX; i=0; pids=
+    while [ $i -lt "$count" ]; do TIDE_ARRAY_INDEX=$((first + i)) "$@" & pids="$pids $!"; i=$((i + 1)); done
+    failed=0; rc=0; i=0
+    for p in $pids; do
+      wait "$p"; r=$?
+      if [ $r -ne 0 ]; then failed=$((failed + 1)); rc=$r; echo "tide: array element $((first + i)) exited $r" >&2; fi
+      i=$((i + 1))
+    done
+    echo "$failed" > "$exit_file.failed"
+    exit $rc
+  ) &
+else
+  "$@" &
+fi
 child=$!
 trap ':' TERM INT HUP
 dog=
@@ -93,6 +109,8 @@ export interface Run {
   progressSeen?: string;
   /** The mtime (ms) of the last good progress file written since the run started: when it last showed work. */
   progressAt?: number;
+  /** Of a range of array elements (TaskAssignment.arrayCount), once exited: how many exited non-zero. */
+  failedElements?: number;
 }
 
 /** The most of a progress file the agent reads: a bigger file is ignored (and counted). */
@@ -158,6 +176,7 @@ export function assignmentProblem(a: TaskAssignment, gpuCount: number): string |
   if (a.checkpointDir !== null && (typeof a.checkpointDir !== 'string' || !DIR_NAME.test(a.checkpointDir) || a.checkpointDir === '..')) return 'checkpointDir is not a plain directory name';
   if (!Array.isArray(a.peers) || !a.peers.every((p) => typeof p === 'string')) return 'peers is not a list of host:port';
   if (!isInt(a.gangSize, 1, 1e6) || !isInt(a.attempt, 0, 1e9)) return 'gangSize or attempt is not a count';
+  if (a.arrayCount !== undefined && (!isInt(a.arrayCount, 1, MAX_ARRAY) || !/^\d{1,9}$/.test(a.env['TIDE_ARRAY_INDEX'] ?? ''))) return `arrayCount is not 1-${MAX_ARRAY} elements from env.TIDE_ARRAY_INDEX`;
   return null;
 }
 
@@ -302,6 +321,8 @@ export class TaskRunner {
       TIDE_NODE: nodeName,
       TIDE_PEERS: a.peers.join(','),
       TIDE_PROGRESS_FILE: this.progressFile(a),
+      // A range of array elements: the wrapper runs this many, from TIDE_ARRAY_INDEX on, and unsets it.
+      ...((a.arrayCount ?? 1) > 1 ? { TIDE_ARRAY_COUNT: String(a.arrayCount) } : {}),
       // The names PyTorch's launcher reads.
       WORLD_SIZE: String(a.gangSize),
       RANK: String(a.taskIndex),
@@ -458,6 +479,18 @@ export class TaskRunner {
     } catch {
       /* no exit file: killed before the wrapper could write it */
     }
+    const count = run.assignment.arrayCount ?? 1;
+    if (count > 1) {
+      // A range's elements that exited non-zero, as its wrapper counted them (none written: all, if it did not end well).
+      let failed = run.exitCode === 0 ? 0 : count;
+      try {
+        const n = Number(readFileSync(join(this.paths.stateDir, run.runId, 'exit.failed'), 'utf8').trim());
+        if (Number.isInteger(n) && n >= 0 && n <= count) failed = n;
+      } catch {
+        /* killed before its elements all ended */
+      }
+      run.failedElements = failed;
+    }
   }
 
   /** Forgets a finished run whose end the server has recorded (logs stay). */
@@ -475,6 +508,7 @@ export class TaskRunner {
       ...(r.startedAt !== null ? { startedAt: r.startedAt } : {}),
       ...(r.reason !== null && r.exited ? { reason: r.reason, message: r.message ?? '' } : {}),
       ...(r.progressUnsent && r.progress ? { progress: r.progress } : {}),
+      ...(r.exited && r.failedElements ? { failedElements: r.failedElements } : {}),
     }));
   }
 

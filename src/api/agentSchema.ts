@@ -12,7 +12,7 @@
  */
 import { Type } from 'typebox';
 import { checkSchema, inSchemaOrder } from './schemaCheck.ts';
-import type { FieldError } from './spec.ts';
+import { MAX_ARRAY, type FieldError } from './spec.ts';
 import type { EnergyReport, GpuInfo, GpuTelemetry, NodeRegistration, TaskReport } from './types.ts';
 
 /** Node names: also the id in URLs and logs. */
@@ -86,6 +86,7 @@ export const TaskReportSchema = Type.Object(
     reason: nullable(Type.Enum(['start-failed', 'fenced']), 'must be start-failed or fenced'),
     message: nullable(Type.String(), 'must be text'),
     progress: nullable(TaskProgressSchema, 'must be an object {step, totalSteps?, checkpointStep?}, or null'),
+    failedElements: nullable(int(0, MAX_ARRAY), `must be an integer from 0 to ${MAX_ARRAY}, or null`),
   },
   { 'x-message': 'must be an object' },
 );
@@ -237,6 +238,7 @@ export function parseHeartbeat(b: unknown): Checked<Heartbeat> {
       ...(o['startedAt'] !== undefined && o['startedAt'] !== null ? { startedAt: o['startedAt'] as number } : {}),
       ...(o['reason'] !== undefined && o['reason'] !== null ? { reason: o['reason'] as 'start-failed' | 'fenced' } : {}),
       ...(typeof o['message'] === 'string' ? { message: o['message'].slice(0, MAX_TEXT) } : {}),
+      ...(typeof o['failedElements'] === 'number' ? { failedElements: o['failedElements'] } : {}),
       ...(p ? { progress: { step: p['step'] as number, ...(p['totalSteps'] !== undefined ? { totalSteps: p['totalSteps'] } : {}), ...(p['checkpointStep'] !== undefined ? { checkpointStep: p['checkpointStep'] } : {}) } } : {}),
     };
   });

@@ -106,6 +106,8 @@ export const JobSchema = Type.Object({
   borrowed: Type.Optional(Type.Boolean({ description: 'it runs on GPUs its queue borrows from its cohort (lent by another queue, e.g. a service\'s): reclaimed first' })),
   serviceId: Type.Optional(nullable(Type.String(), { description: "a service's replica: the service's job id" })),
   arrayId: Type.Optional(nullable(Type.String(), { description: "an array's element: the array's id (GET /v1/arrays/{id})" })),
+  arrayIndex: Type.Optional(Type.Integer({ description: "an array's job: the index of the first element it stands for" })),
+  arrayCount: Type.Optional(Type.Integer({ description: "an array's job: how many elements it stands for (more than 1 while the array's rest waits as one job)" })),
   powerCapWatts: Type.Optional(Type.Number({ description: "the power limit per GPU (W) its current or last attempt runs at: its own powerCapWatts, or the one the powercap stage chose (docs/energy.md)" })),
   spec: Type.Object({}, { additionalProperties: true, description: 'the normalised job spec (groups with gpuCount, gpuMilli, cpuMilli, memoryMib)' }),
 });

@@ -1,9 +1,23 @@
 /** Batch arrays' shared words: their counts, and element indexes as Slurm writes them ("0-9,12"). */
 import { JOB_STATES, type JobState } from './types.ts';
 
-/** An array element's index (TIDE_ARRAY_INDEX), or undefined for a job that is none. */
-export function arrayIndexOf(job: { readonly spec: object }): number | undefined {
-  return (job.spec as { arrayIndex?: number }).arrayIndex;
+/** An array job's first element index (TIDE_ARRAY_INDEX of an element), or undefined for a job that is none. */
+export function arrayIndexOf(job: { readonly spec: object; readonly arrayIndex?: number }): number | undefined {
+  return job.arrayIndex ?? (job.spec as { arrayIndex?: number }).arrayIndex;
+}
+
+/** How an array's job names its elements: "5" for one, "[5-999]" for several (Slurm's `7_[5-999]`). */
+export function elementsOf(job: { readonly spec: object; readonly arrayIndex?: number; readonly arrayCount?: number }): string {
+  const first = arrayIndexOf(job) ?? 0;
+  const n = job.arrayCount ?? 1;
+  return n > 1 ? `[${first}-${first + n - 1}]` : String(first);
+}
+
+/** An array's job's elements in words: "element 5", "elements 5-999, waiting together", "elements 0-189, run together". */
+export function describeElements(job: { readonly spec: object; readonly state: string; readonly arrayIndex?: number; readonly arrayCount?: number }): string {
+  const n = job.arrayCount ?? 1;
+  if (n === 1) return `element ${elementsOf(job)}`;
+  return `elements ${elementsOf(job).slice(1, -1)}, ${job.state === 'pending' ? 'waiting' : 'run'} together`;
 }
 
 /** An array's elements by state in words, the states it has elements in: "990 pending, 10 running" ("none" for none). */

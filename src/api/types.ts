@@ -51,6 +51,12 @@ export interface Job {
   readonly serviceId?: string | null;
   /** An array's element: the array's id (GET /v1/arrays/:id; null otherwise). */
   readonly arrayId?: string | null;
+  /**
+   * An array's job: its first element's index, and how many elements from there it stands for (1
+   * once placed; more while the array's rest waits together, as Slurm shows `7_[5-999]`).
+   */
+  readonly arrayIndex?: number;
+  readonly arrayCount?: number;
   /** The power limit per GPU (W) its current (or last) attempt runs at: its own powerCapWatts, or the powercap stage's choice. */
   readonly powerCapWatts?: number;
   readonly spec: JobSpec;
@@ -270,6 +276,12 @@ export interface TaskAssignment {
   readonly gracePeriodSeconds: number;
   /** The job's power cap per GPU (W): the agent sets it with `nvidia-smi -pl` (a dry run on simulated GPUs). */
   readonly powerCapWatts?: number;
+  /**
+   * A range of an array's elements (more than 1): the run is elements TIDE_ARRAY_INDEX …
+   * TIDE_ARRAY_INDEX + arrayCount - 1, one process each with its own TIDE_ARRAY_INDEX, all in
+   * the run's process group; it exits 0 when every one did (TaskReport.failedElements).
+   */
+  readonly arrayCount?: number;
 }
 
 /**
@@ -303,6 +315,8 @@ export interface TaskReport {
   readonly message?: string;
   /** The task's progress file, when it changed since the agent last had it acknowledged. */
   readonly progress?: TaskProgress;
+  /** Of an exited range of array elements (TaskAssignment.arrayCount): how many exited non-zero. */
+  readonly failedElements?: number;
 }
 
 export interface ApiErrorBody {

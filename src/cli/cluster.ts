@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { TERMINAL_JOB_STATES, type Job, type JobArray, type JobEvent, type NodeInfo, type QueueInfo, type ServiceStatus, type Task, type TaskAttempt } from '../api/types.ts';
-import { arrayIndexOf, describeCounts } from '../api/arrayWords.ts';
+import { describeCounts, describeElements } from '../api/arrayWords.ts';
 import { UserError } from '../util/errors.ts';
 import { parsePositiveInt } from './args.ts';
 import { ApiClient, header, resolveConnection } from './client.ts';
@@ -186,7 +186,7 @@ export function registerClusterCommands(program: Command): void {
       if (job.powerCapWatts !== undefined) lines.push(`  Power cap: ${job.powerCapWatts} W per GPU (${job.spec.powerCapWatts !== undefined ? 'its own powerCapWatts' : `chosen by the powercap stage within a slowdown of ${job.spec.maxSlowdown ?? "the cluster's default"}`}; nvidia-smi -pl on its GPUs)`);
       if (job.borrowed) lines.push('  Borrowed:  runs on GPUs its queue borrows from its cohort (reclaimed first when their owner needs them)');
       if (job.serviceId) lines.push(`  Replica of service ${job.serviceId}`);
-      if (job.arrayId) lines.push(`  Array:     element ${arrayIndexOf(job) ?? '?'} of array ${job.arrayId} (tide array ${job.arrayId})`);
+      if (job.arrayId) lines.push(`  Array:     ${describeElements(job)} of array ${job.arrayId} (tide array ${job.arrayId})`);
       const placement = placementOf(tasks);
       if (placement) lines.push(`  Placement: ${placement}`);
       lines.push('', 'Tasks:', plainTable(['TASK', 'GROUP', 'STATE', 'NODE', 'GPUS', 'EXIT', 'TIME'], tasks.map((t) => [t.index, t.group, t.state, t.node ?? '-', t.gpus.join(',') || '-', t.exitCode ?? '-', t.startedAt ? duration((t.finishedAt ?? Date.now()) - t.startedAt) : '-'])));

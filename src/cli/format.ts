@@ -1,5 +1,5 @@
 /** Human output for the cluster commands: Slurm-like columns, durations, short GPU lists. */
-import { arrayIndexOf } from '../api/arrayWords.ts';
+import { arrayIndexOf, elementsOf } from '../api/arrayWords.ts';
 import type { Job, JobEvent, JobProgressReport, NodeInfo, QueueInfo, ServiceStatus, Task, TaskAttempt } from '../api/types.ts';
 
 /** Slurm's compact state codes. */
@@ -62,9 +62,9 @@ export function jobsTable(jobs: readonly Job[], now: number, expandArrays = fals
 }
 
 /**
- * squeue's way with arrays: adjacent pending elements of one array that wait for the same reason
- * are one row, `ARRAY_[5-999]` named `name-[5-999]` (Slurm's ArrayJobId_[indexes]); every other
- * job is a row of its own.
+ * squeue's way with arrays: an array's waiting rest (one job of several elements) and adjacent
+ * pending jobs of one array that wait for the same reason are one row, `ARRAY_[5-999]` named
+ * `name-[5-999]` (Slurm's ArrayJobId_[indexes]); every other job is a row of its own.
  */
 export function pendingArraysTogether(jobs: readonly Job[]): { j: Job; id: string; name: string }[] {
   const out: { j: Job; id: string; name: string }[] = [];
@@ -74,11 +74,11 @@ export function pendingArraysTogether(jobs: readonly Job[]): { j: Job; id: strin
     if (j.state === 'pending' && j.arrayId) {
       while (end < jobs.length && jobs[end]?.state === 'pending' && jobs[end]?.arrayId === j.arrayId && jobs[end]?.reason === j.reason) end++;
     }
-    if (end - i === 1) out.push({ j, id: j.id, name: j.name });
+    if (end - i === 1 && (j.arrayCount ?? 1) === 1) out.push({ j, id: j.id, name: j.name });
     else {
-      const indexes = jobs.slice(i, end).map((e) => arrayIndexOf(e) ?? 0);
+      const indexes = jobs.slice(i, end).flatMap((e) => Array.from({ length: e.arrayCount ?? 1 }, (_, k) => (arrayIndexOf(e) ?? 0) + k));
       const ranges = indexRanges(indexes);
-      const suffix = `-${arrayIndexOf(j) ?? 0}`;
+      const suffix = `-${elementsOf(j)}`;
       const base = j.name.endsWith(suffix) ? j.name.slice(0, -suffix.length) : j.name;
       out.push({ j, id: `${j.arrayId}_[${ranges}]`, name: `${base}-[${ranges}]` });
     }

@@ -1,6 +1,7 @@
 /**
- * Batch arrays over real HTTP (store/migrations/018_arrays.sql): a POST answers one array with its
- * counts, its elements are paged by GET /v1/jobs?array=ID, GET /v1/arrays/:id counts them, and
+ * Batch arrays over real HTTP (store/migrations/018_arrays.sql, 019_array_ranges.sql): a POST
+ * answers one array with its counts, its waiting elements are one job until placed one by one,
+ * its jobs are paged by GET /v1/jobs?array=ID, GET /v1/arrays/:id counts the elements, and
  * POST /v1/arrays/:id/cancel cancels them together, waking the agent of an element that runs.
  */
 import assert from 'node:assert/strict';
@@ -29,11 +30,10 @@ test('an array is answered as one, its elements paged by array, a retry answers 
   assert.deepEqual([array.name, array.size, array.tenant, array.queue, array.counts.pending, array.unfinished], ['sweep', 5, 'alice', 'default', 5, 5]);
   assert.deepEqual((await call('GET', `/v1/arrays/${array.id}`, ALICE)).json.array, array);
 
-  const page = await call('GET', `/v1/jobs?array=${array.id}&limit=2`, ALICE);
-  assert.deepEqual(page.json.jobs.map((j: { name: string; arrayId: string }) => [j.name, j.arrayId]), [['sweep-0', array.id], ['sweep-1', array.id]]);
+  // Its waiting elements are one job (migration 019), as squeue shows 7_[0-4].
+  const page = await call('GET', `/v1/jobs?array=${array.id}`, ALICE);
+  assert.deepEqual(page.json.jobs.map((j: { name: string; arrayId: string; arrayIndex: number; arrayCount: number }) => [j.name, j.arrayId, j.arrayIndex, j.arrayCount]), [['sweep-[0-4]', array.id, 0, 5]]);
   assert.equal(page.json.jobs[0].id, array.firstJobId);
-  const rest = await call('GET', `/v1/jobs?array=${array.id}&after=${page.json.next}`, ALICE);
-  assert.deepEqual(rest.json.jobs.map((j: { name: string }) => j.name), ['sweep-2', 'sweep-3', 'sweep-4']);
 
   const retry = await call('POST', '/v1/jobs', ALICE, { ...sweep(), clientKey: 'sweep-1' });
   assert.equal(retry.status, 200);
@@ -51,14 +51,18 @@ test('an array is answered as one, its elements paged by array, a retry answers 
 test("an element by its index (Slurm's 123_5), and a cancel of some elements by index ranges", async () => {
   const { array } = (await call('POST', '/v1/jobs', ALICE, sweep({ name: 'part', array: 12 }))).json;
   const fifth = await call('GET', `/v1/arrays/${array.id}/elements/5`, ALICE);
-  assert.deepEqual([fifth.status, fifth.json.job.name, fifth.json.job.arrayId], [200, 'part-5', array.id]);
+  assert.deepEqual([fifth.status, fifth.json.job.name, fifth.json.job.arrayId, fifth.json.job.arrayIndex, fifth.json.job.arrayCount], [200, 'part-[0-11]', array.id, 0, 12], 'the waiting rest it is one of');
   const past = await call('GET', `/v1/arrays/${array.id}/elements/12`, ALICE);
   assert.deepEqual([past.status, past.json.error.fields], [400, [{ path: 'index', message: 'must be an element index from 0 to 11, got "12"' }]]);
   const some = await call('POST', `/v1/arrays/${array.id}/cancel`, ALICE, { elements: '2-4,9' });
   assert.equal(some.status, 200, some.text);
   assert.deepEqual([some.json.cancelled, some.json.array.counts.cancelled, some.json.array.unfinished], [4, 4, 8]);
   const names = async (state: string) => (await call('GET', `/v1/jobs?array=${array.id}&state=${state}`, ALICE)).json.jobs.map((j: { name: string }) => j.name);
-  assert.deepEqual(await names('cancelled'), ['part-2', 'part-3', 'part-4', 'part-9']);
+  // The waiting rest split where the cancel starts and stops covering it.
+  assert.deepEqual(await names('cancelled'), ['part-[2-4]', 'part-9']);
+  assert.deepEqual(await names('pending'), ['part-[0-1]', 'part-[5-8]', 'part-[10-11]']);
+  assert.equal((await call('GET', `/v1/arrays/${array.id}/elements/9`, ALICE)).json.job.state, 'cancelled');
+  assert.equal((await call('GET', `/v1/arrays/${array.id}/elements/6`, ALICE)).json.job.name, 'part-[5-8]');
   for (const [elements, message] of [['4-2', 'elements: 4-2 runs backwards'], ['11-12', "elements: 12 is past the array's last element (11)"], ['x', 'elements: must be element indexes such as "0-9,12"']]) {
     const bad = await call('POST', `/v1/arrays/${array.id}/cancel`, ALICE, { elements });
     assert.deepEqual([bad.status, bad.json.error.message], [400, message]);

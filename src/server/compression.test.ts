@@ -107,6 +107,9 @@ describe('large answers are gzipped', () => {
     assert.equal(posted.headers['content-encoding'], undefined, 'one array, not 400 jobs: under the size worth compressing');
     const { array } = JSON.parse(posted.body.toString()) as { array: { id: string; size: number } };
     assert.equal(array.size, 400);
+    // Its waiting elements are one job until some are cancelled: every other one, 400 jobs in all.
+    const every = Array.from({ length: 200 }, (_, i) => String(2 * i)).join(',');
+    assert.equal((await raw(server.url, 'POST', `/v1/arrays/${array.id}/cancel`, { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json' }, JSON.stringify({ elements: every }))).status, 200);
     const listed = await raw(server.url, 'GET', `/v1/jobs?array=${array.id}`, { authorization: `Bearer ${ALICE}`, 'accept-encoding': 'gzip' });
     assert.equal(listed.headers['content-encoding'], 'gzip');
     const answer = JSON.parse(gunzipSync(listed.body).toString()) as { jobs: { name: string }[] };

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../api/spec.ts';
+import type { Job } from '../api/types.ts';
 import type { Store } from './store.ts';
 import { APPLY_CHUNK } from './sqlStore.ts';
 import { storeFactories } from './testing.ts';
@@ -20,6 +21,9 @@ const node = (id: string, gpus = 4) => ({
   gpus: Array.from({ length: gpus }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `GPU-${id}-${i}` })),
   simulated: true,
 });
+
+/** What an array's job row says of the elements it stands for. */
+const shape = (j: Job) => [j.name, j.state, j.arrayIndex, j.arrayCount, j.attempt];
 
 for (const factory of storeFactories()) {
   // A skipped suite would not count in `# skipped`: one skipped test says why instead.
@@ -86,7 +90,7 @@ for (const factory of storeFactories()) {
       for (const id of ids) await store.cancel(id, 'test', 40);
     });
 
-    test('submission with a client key is idempotent; arrays make one job per element', async () => {
+    test('submission with a client key is idempotent; an array is one pending job whose binds take its elements off the front', async () => {
       const a = await store.submit('ml', spec(), 'key-1', 10);
       const b = await store.submit('ml', spec(), 'key-1', 11);
       assert.equal(a.created, true);
@@ -94,33 +98,85 @@ for (const factory of storeFactories()) {
       assert.equal(b.jobs[0]?.id, a.jobs[0]?.id);
       const other = await store.submit('other', spec(), 'key-1', 12);
       assert.notEqual(other.jobs[0]?.id, a.jobs[0]?.id, 'client keys are per tenant');
-      const arr = await store.submit('ml', spec({ array: 3, kind: 'batch' }), null, 13);
-      assert.deepEqual(arr.jobs.map((j) => j.name), ['train-0', 'train-1', 'train-2']);
       const tasks = await store.listTasks(a.jobs[0]?.id ?? '');
       assert.deepEqual(tasks.map((t) => [t.index, t.state, t.gpuMilli]), [[0, 'pending', 1000], [1, 'pending', 1000]]);
+      // An array waits as one job over its elements (Slurm's 7_[0-3]): one element's tasks, one event.
+      const arraySpec = spec({ array: 4, kind: 'batch' });
+      const arr = await store.submit('ml', arraySpec, 'arr-key', 13);
+      assert.deepEqual([arr.created, arr.conflict], [true, false]);
+      assert.deepEqual(arr.jobs.map(shape), [['train-[0-3]', 'pending', 0, 4, 0]]);
+      const rest = arr.jobs[0]?.id ?? '';
+      const arrayId = arr.jobs[0]?.arrayId ?? '';
+      assert.match(arrayId, /^\d+$/);
+      assert.deepEqual((await store.listTasks(rest)).map((t) => [t.index, t.state, t.gpuMilli]), [[0, 'pending', 1000], [1, 'pending', 1000]], "one element's tasks");
+      assert.deepEqual((await store.listEvents({ jobId: rest })).map((e) => [e.type, e.message]), [['job:submitted', 'train-[0-3] in queue default, 4 elements of 2 tasks']]);
+      // A retry under the key answers that job; another spec under it is a conflict that makes nothing.
+      const again = await store.submit('ml', arraySpec, 'arr-key', 14);
+      assert.deepEqual([again.created, again.conflict, again.jobs.map((j) => j.id)], [false, false, [rest]]);
+      const changed = await store.submit('ml', spec({ array: 5, kind: 'batch' }), 'arr-key', 14);
+      assert.deepEqual([changed.created, changed.conflict, changed.jobs.map((j) => j.id)], [false, true, [rest]]);
       assert.equal((await store.listJobs({ tenant: 'other' })).length, 1);
-      assert.equal((await store.listJobs({ states: ['pending'] })).length, 5);
-      assert.equal((await store.jobStateCounts())['pending'], 5);
-      for (const j of (await store.listJobs({})).slice(1)) await store.cancel(j.id, 'test', 14);
+      // Listed as rows, counted as elements.
+      assert.equal((await store.listJobs({ states: ['pending'] })).length, 3);
+      assert.equal((await store.jobStateCounts())['pending'], 6);
+      assert.equal(await store.countOpenJobs('ml'), 5);
+      // Each bind of the rest takes the next element off its front: a job of its own from then on.
+      await store.registerNode(node('arr-node', 10), 15);
+      const bind = (gpu: number) => ({ jobId: rest, attempt: 0, tasks: [{ index: 0, node: 'arr-node', gpus: [gpu], gpuMilli: 1000 }, { index: 1, node: 'arr-node', gpus: [gpu + 1], gpuMilli: 1000 }] });
+      assert.equal(await store.applyPlan({ binds: [bind(0), bind(2)], preemptions: [], pending: [] }, 16), true);
+      const taken = await store.listJobs({ arrayId });
+      assert.deepEqual(taken.map(shape), [['train-[2-3]', 'pending', 2, 2, 0], ['train-0', 'admitted', 0, 1, 0], ['train-1', 'admitted', 1, 1, 0]]);
+      assert.ok(taken.every((j) => j.arrayId === arrayId));
+      const e1 = taken[2]?.id ?? '';
+      assert.deepEqual((await store.listTasks(e1)).map((t) => [t.index, t.node, t.gpus]), [[0, 'arr-node', [2]], [1, 'arr-node', [3]]], "its bind's tasks");
+      assert.deepEqual((await store.listTasks(rest)).map((t) => [t.state, t.node]), [['pending', null], ['pending', null]], 'the rest still waits');
+      const counts = await store.getArray(arrayId);
+      assert.deepEqual([counts?.counts.pending, counts?.counts.admitted, counts?.unfinished], [2, 2, 4]);
+      assert.equal((await store.getArrayElement(arrayId, 1))?.id, e1);
+      assert.equal((await store.getArrayElement(arrayId, 3))?.id, rest, 'a waiting element is found in the rest');
+      // Each element runs with its own index.
+      const desired = (await store.heartbeat('arr-node', [], [], 17)) ?? [];
+      assert.deepEqual(desired.map((d) => `${d.jobName}.${d.taskIndex}=${d.env['TIDE_ARRAY_INDEX']}`).sort(), ['train-0.0=0', 'train-0.1=0', 'train-1.0=1', 'train-1.1=1']);
+      // The last element taken is the rest's row itself; a bind past the elements takes nothing.
+      assert.equal(await store.applyPlan({ binds: [bind(4), bind(6), bind(8)], preemptions: [], pending: [] }, 18), true);
+      const all = await store.listJobs({ arrayId });
+      assert.deepEqual(all.map(shape), [['train-3', 'admitted', 3, 1, 0], ['train-0', 'admitted', 0, 1, 0], ['train-1', 'admitted', 1, 1, 0], ['train-2', 'admitted', 2, 1, 0]]);
+      assert.deepEqual((await store.listTasks(rest)).map((t) => [t.node, t.gpus]), [['arr-node', [6]], ['arr-node', [7]]]);
+      assert.deepEqual((await store.getArray(arrayId))?.counts.admitted, 4);
+      assert.deepEqual(await store.cancelArray(arrayId, 'test', 19), { cancelled: 4, nodes: ['arr-node'] });
+      for (const j of [...a.jobs, ...other.jobs]) await store.cancel(j.id, 'test', 19);
+      // Drained, so that the silent-node test below finds its own node lost alone.
+      await store.setNodeDrained('arr-node', true, 19);
     });
 
-    test('an array larger than one insert keeps its elements in order, each with its tasks and its event, and resubmits idempotently', async () => {
+    test('an array larger than one insert is one job; binds past an insert take its elements in order, each with its tasks and its event; it resubmits idempotently', async () => {
       const big = spec({ name: 'sweep', array: 250, kind: 'batch', tasks: [{ name: 'ps', replicas: 1, gpus: 0, cpu: 1, command: 'true' }, { name: 'worker', replicas: 2, gpus: 1, command: 'true' }] });
       const first = await store.submit('arrays', big, 'sweep-key', 50);
-      assert.equal(first.jobs.length, 250);
-      assert.deepEqual(first.jobs.map((j) => j.name), Array.from({ length: 250 }, (_, i) => `sweep-${i}`));
-      const ids = first.jobs.map((j) => Number(j.id));
-      assert.ok(ids.every((id, i) => i === 0 || id > (ids[i - 1] as number)), 'ids rise with the element index');
-      assert.deepEqual(first.jobs.map((j) => (j.spec as { arrayIndex?: number }).arrayIndex), Array.from({ length: 250 }, (_, i) => i));
-      const last = first.jobs[249]?.id ?? '';
-      assert.deepEqual((await store.listTasks(last)).map((t) => [t.index, t.group, t.gpuMilli]), [[0, 'ps', 0], [1, 'worker', 1000], [2, 'worker', 1000]]);
+      assert.deepEqual(first.jobs.map(shape), [['sweep-[0-249]', 'pending', 0, 250, 0]]);
+      const rest = first.jobs[0]?.id ?? '';
+      const arrayId = first.jobs[0]?.arrayId ?? '';
+      assert.deepEqual((await store.listTasks(rest)).map((t) => [t.index, t.group, t.gpuMilli]), [[0, 'ps', 0], [1, 'worker', 1000], [2, 'worker', 1000]]);
+      assert.deepEqual((await store.listEvents({ tenant: 'arrays', limit: 1000 })).map((e) => [e.type, e.jobId, e.message]), [['job:submitted', rest, 'sweep-[0-249] in queue default, 250 elements of 3 tasks']]);
+      // 150 elements taken in one plan: their rows are more than one insert (ARRAY_CHUNK) makes.
+      await store.registerNode(node('sweep-node', 300), 51);
+      const on = (gpus: number[]) => ({ node: 'sweep-node', gpus, gpuMilli: gpus.length * 1000 });
+      const binds = Array.from({ length: 150 }, (_, i) => ({ jobId: rest, attempt: 0, tasks: [{ index: 0, ...on([]) }, { index: 1, ...on([2 * i]) }, { index: 2, ...on([2 * i + 1]) }] }));
+      assert.equal(await store.applyPlan({ binds, preemptions: [], pending: [] }, 52), true);
+      const rows = await store.listJobs({ arrayId, limit: 1000 });
+      // Listed by id: the rest (submitted first), then the elements, their ids rising with their index.
+      assert.deepEqual(rows.map(shape), [['sweep-[150-249]', 'pending', 150, 100, 0], ...Array.from({ length: 150 }, (_, i) => [`sweep-${i}`, 'admitted', i, 1, 0])]);
+      const elements = rows.slice(1);
+      assert.deepEqual((await store.listTasks(elements[149]?.id ?? '')).map((t) => [t.index, t.group, t.gpuMilli, t.node, t.gpus]), [[0, 'ps', 0, 'sweep-node', []], [1, 'worker', 1000, 'sweep-node', [298]], [2, 'worker', 1000, 'sweep-node', [299]]]);
       const events = await store.listEvents({ tenant: 'arrays', limit: 1000 });
-      assert.deepEqual(events.filter((e) => e.type === 'job:submitted').map((e) => e.jobId), first.jobs.map((j) => j.id));
-      const again = await store.submit('arrays', big, 'sweep-key', 51);
-      assert.equal(again.created, false);
-      assert.deepEqual(again.jobs.map((j) => j.id), first.jobs.map((j) => j.id));
-      assert.equal((await store.listJobs({ tenant: 'arrays', limit: 1000 })).length, 250);
-      for (const j of first.jobs) await store.cancel(j.id, 'test', 52);
+      assert.deepEqual(events.filter((e) => e.type === 'job:admitted').map((e) => e.jobId), elements.map((j) => j.id), 'one admission each, in order');
+      const again = await store.submit('arrays', big, 'sweep-key', 53);
+      assert.deepEqual([again.created, again.conflict, again.jobs.map((j) => j.id)], [false, false, [rest]]);
+      assert.equal((await store.listJobs({ tenant: 'arrays', limit: 1000 })).length, 151, 'the retry made nothing');
+      const shown = await store.getArray(arrayId);
+      assert.deepEqual([shown?.size, shown?.counts.pending, shown?.counts.admitted, shown?.firstJobId], [250, 100, 150, rest]);
+      assert.deepEqual(await store.cancelArray(arrayId, 'test', 54), { cancelled: 250, nodes: ['sweep-node'] });
+      // Drained, so that the silent-node test below finds its own node lost alone.
+      await store.setNodeDrained('sweep-node', true, 54);
     });
 
     test('a gang runs to success through bind, start and exit reports', async () => {
@@ -260,7 +316,9 @@ for (const factory of storeFactories()) {
     });
 
     test('a plan with reasons for more jobs than one statement takes writes them all, fenced by the lease', async () => {
-      const { jobs } = await store.submit('t', spec({ name: 'many', array: 1_200 }), null, 3_000);
+      // Single jobs (an array waits as one row): submitted together, they are committed together.
+      const jobs = (await Promise.all(Array.from({ length: 1_200 }, (_, i) => store.submit('t', spec({ name: `many-${i}` }), null, 3_000)))).map((r) => r.jobs[0] as Job);
+      assert.equal(new Set(jobs.map((j) => j.id)).size, 1_200);
       const pending = jobs.map((j, i) => ({ jobId: j.id, reason: `waiting-for-resources: number ${i}`, estimatedStart: null }));
       assert.equal(await store.acquireLease('scheduler', 'c', 1000, 3_100), true);
       assert.equal(await store.applyPlan({ binds: [], preemptions: [], pending }, 3_100, 'c'), true);
@@ -317,7 +375,9 @@ for (const factory of storeFactories()) {
     });
 
     test('a plan with more binds than one transaction takes binds them all, a job still once', async () => {
-      const { jobs } = await store.submit('t', spec({ name: 'wide', array: APPLY_CHUNK + 10, tasks: [{ gpus: 0, command: 'true' }] }), null, 200_000);
+      const wide = spec({ name: 'wide', tasks: [{ gpus: 0, command: 'true' }] });
+      const jobs = (await Promise.all(Array.from({ length: APPLY_CHUNK + 10 }, (_, i) => store.submit('t', { ...wide, name: `wide-${i}` }, null, 200_000)))).map((r) => r.jobs[0] as Job);
+      assert.equal(new Set(jobs.map((j) => j.id)).size, APPLY_CHUNK + 10);
       await store.registerNode(node('wide-node', 0), 200_000);
       const bind = (id: string) => ({ jobId: id, attempt: 0, tasks: [{ index: 0, node: 'wide-node', gpus: [], gpuMilli: 0 }] });
       // The first job again at the end: in a later transaction than its first bind, and not taken twice.
@@ -333,45 +393,102 @@ for (const factory of storeFactories()) {
     test('an array is one row over its elements: counted by state, listed, cancelled together past a chunk, its running elements\' nodes named', async () => {
       const sweep = spec({ name: 'grid', array: 450, kind: 'batch', tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
       const [first, other, single] = await Promise.all([store.submit('grids', sweep, 'grid-key', 900_060), store.submit('grids', spec({ name: 'other', array: 2, kind: 'batch' }), null, 900_060), store.submit('grids', spec({ name: 'alone' }), null, 900_060)]);
+      const rest = first.jobs[0]?.id ?? '';
       const arrayId = first.jobs[0]?.arrayId ?? '';
       assert.match(arrayId, /^\d+$/);
-      assert.ok(first.jobs.every((j) => j.arrayId === arrayId), 'every element names its array');
+      assert.deepEqual(first.jobs.map(shape), [['grid-[0-449]', 'pending', 0, 450, 0]], 'one job stands for every element');
       assert.notEqual(other.jobs[0]?.arrayId, arrayId);
       assert.equal(single.jobs[0]?.arrayId, null, 'one job is no array');
+      assert.equal(single.jobs[0]?.arrayCount, undefined, 'nor stands for elements');
       const shown = await store.getArray(arrayId);
       assert.deepEqual(shown && { ...shown, counts: { ...shown.counts } }, {
-        id: arrayId, tenant: 'grids', name: 'grid', queue: 'default', size: 450, createdAt: 900_060, firstJobId: first.jobs[0]?.id,
+        id: arrayId, tenant: 'grids', name: 'grid', queue: 'default', size: 450, createdAt: 900_060, firstJobId: rest,
         counts: { pending: 450, admitted: 0, running: 0, preempted: 0, succeeded: 0, failed: 0, cancelled: 0, timeout: 0 }, unfinished: 450,
       });
+      assert.equal(await store.countOpenJobs('grids'), 453, 'open jobs are counted by their elements');
       assert.equal(await store.getArray('99999999'), null);
       assert.equal(await store.getArray('x'), null);
       assert.equal(await store.cancelArray('99999999', 'test', 900_061), null);
-      assert.deepEqual((await store.listJobs({ arrayId, limit: 1000 })).map((j) => j.id), first.jobs.map((j) => j.id), 'its elements, no other array\'s');
+      assert.deepEqual((await store.listJobs({ arrayId, limit: 1000 })).map((j) => j.id), [rest], 'its waiting elements are one row, no other array\'s');
       assert.deepEqual((await store.listJobs({ arrayId: 'x' })).length, 0);
-      // A retry under the key is answered with the same elements, so with the same array.
-      assert.equal((await store.submit('grids', sweep, 'grid-key', 900_062)).jobs[0]?.arrayId, arrayId);
-      // One element runs on a node: cancelling the array stops it there, and cancels the rest.
-      await store.registerNode(node('ga1', 1), 900_063);
-      const runs = first.jobs[3]?.id ?? '';
-      assert.equal(await store.applyPlan({ binds: [{ jobId: runs, attempt: 0, tasks: [{ index: 0, node: 'ga1', gpus: [0], gpuMilli: 1000 }] }], preemptions: [], pending: [] }, 900_064), true);
-      await store.cancel(first.jobs[5]?.id ?? '', 'test', 900_065);
-      assert.equal((await store.getArrayElement(arrayId, 7))?.id, first.jobs[7]?.id, "an element by its index (Slurm's 123_7)");
+      // A retry under the key is answered with the same job, so with the same array.
+      assert.deepEqual((await store.submit('grids', sweep, 'grid-key', 900_062)).jobs.map((j) => [j.id, j.arrayId]), [[rest, arrayId]]);
+      // Two elements are placed on a node; the second is cancelled on its own.
+      await store.registerNode(node('ga1', 2), 900_063);
+      const bind = (gpu: number) => ({ jobId: rest, attempt: 0, tasks: [{ index: 0, node: 'ga1', gpus: [gpu], gpuMilli: 1000 }] });
+      assert.equal(await store.applyPlan({ binds: [bind(0), bind(1)], preemptions: [], pending: [] }, 900_064), true);
+      const runs = (await store.getArrayElement(arrayId, 0))?.id ?? '';
+      const gone = (await store.getArrayElement(arrayId, 1))?.id ?? '';
+      assert.deepEqual([runs, gone].map((id) => id !== rest && /^\d+$/.test(id)), [true, true], 'placed elements are jobs of their own');
+      await store.cancel(gone, 'test', 900_065);
+      assert.equal((await store.getArrayElement(arrayId, 7))?.id, rest, "a waiting element by its index (Slurm's 123_7) is the rest");
       assert.equal(await store.getArrayElement(arrayId, 450), null);
-      assert.deepEqual(await store.cancelArray(arrayId, 'alice', 900_065, new Set([5, 10, 11, 449])), { cancelled: 3, nodes: [] }, 'only the elements named, and only the unfinished ones');
+      // Some indices cancelled split the rest where they start and stop: 3-5, 9, and every odd one from 11,
+      // so that the rows left open are more than one chunk of the cancel (ARRAY_CANCEL_CHUNK, 200).
+      const odd = Array.from({ length: 220 }, (_, k) => 11 + 2 * k);
+      assert.deepEqual(await store.cancelArray(arrayId, 'alice', 900_065, new Set([1, 3, 4, 5, 9, ...odd])), { cancelled: 224, nodes: [] }, 'only the elements named, and only the unfinished ones');
+      const rows = await store.listJobs({ arrayId, limit: 1000 });
+      assert.equal(rows.length, 446);
+      assert.deepEqual(rows.slice(0, 9).map(shape), [
+        ['grid-2', 'pending', 2, 1, 0],
+        ['grid-0', 'admitted', 0, 1, 0],
+        ['grid-1', 'cancelled', 1, 1, 0],
+        ['grid-[3-5]', 'cancelled', 3, 3, 0],
+        ['grid-[6-8]', 'pending', 6, 3, 0],
+        ['grid-9', 'cancelled', 9, 1, 0],
+        ['grid-10', 'pending', 10, 1, 0],
+        ['grid-11', 'cancelled', 11, 1, 0],
+        ['grid-12', 'pending', 12, 1, 0],
+      ]);
+      assert.deepEqual(shape(rows[445] as Job), ['grid-449', 'cancelled', 449, 1, 0]);
+      assert.equal(rows.reduce((n, j) => n + (j.arrayCount ?? 0), 0), 450, 'the rows cover every element once');
+      assert.equal((await store.getArrayElement(arrayId, 7))?.name, 'grid-[6-8]');
+      const run = rows[3]?.id ?? '';
+      const reason = `its array ${arrayId} was cancelled by alice`;
+      assert.deepEqual([(await store.listTasks(run)).map((t) => t.state), (await store.listEvents({ jobId: run })).map((e) => [e.type, e.message])], [['stopped'], [['job:cancelled', reason]]], 'a cancelled run has one element\'s tasks, stopped');
       const during = await store.getArray(arrayId);
-      assert.deepEqual([during?.counts.admitted, during?.counts.cancelled, during?.counts.pending, during?.unfinished], [1, 4, 445, 446]);
+      assert.deepEqual([during?.counts.admitted, during?.counts.cancelled, during?.counts.pending, during?.unfinished], [1, 225, 224, 225]);
+      assert.equal(await store.countOpenJobs('grids'), 228);
       const done = await store.cancelArray(arrayId, 'alice', 900_066);
-      assert.deepEqual(done, { cancelled: 446, nodes: ['ga1'] });
+      assert.deepEqual(done, { cancelled: 225, nodes: ['ga1'] });
       const after = await store.getArray(arrayId);
       assert.deepEqual([after?.counts.cancelled, after?.unfinished], [450, 0]);
-      assert.equal((await store.getJob(runs))?.reason, `its array ${arrayId} was cancelled by alice`);
+      assert.equal((await store.getJob(runs))?.reason, reason);
       assert.deepEqual((await store.listTasks(runs)).map((t) => t.state), ['stopping'], 'its running element is asked to stop');
-      const waited = first.jobs[7]?.id ?? '';
-      assert.deepEqual([(await store.getJob(waited))?.reason, (await store.listTasks(waited)).map((t) => t.state)], [`its array ${arrayId} was cancelled by alice`, ['stopped']], 'a waiting one ends as a cancel of its own would end it');
-      assert.deepEqual((await store.listEvents({ jobId: waited })).map((e) => [e.type, e.tenant, e.message]), [['job:submitted', 'grids', 'grid-7 in queue default, 1 tasks'], ['job:cancelled', 'grids', `its array ${arrayId} was cancelled by alice`]]);
+      assert.deepEqual([(await store.getJob(rest))?.reason, (await store.listTasks(rest)).map((t) => t.state)], [reason, ['stopped']], 'a waiting one ends as a cancel of its own would end it');
+      assert.deepEqual((await store.listEvents({ jobId: rest })).map((e) => [e.type, e.tenant, e.message]), [['job:submitted', 'grids', 'grid-[0-449] in queue default, 450 elements of 1 tasks'], ['job:cancelled', 'grids', reason]]);
       assert.deepEqual(await store.cancelArray(arrayId, 'alice', 900_067), { cancelled: 0, nodes: [] }, 'nothing left to cancel');
       assert.equal((await store.getArray(other.jobs[0]?.arrayId ?? ''))?.unfinished, 2, 'another array is left alone');
+      assert.deepEqual(shape((await store.getJob(other.jobs[0]?.id ?? '')) as Job), ['other-[0-1]', 'pending', 0, 2, 0]);
       for (const j of [...other.jobs, ...single.jobs]) await store.cancel(j.id, 'test', 900_068);
+    });
+
+    test("CPU-only array elements bound to one node together are one job, a range its agent runs: its CPU held together, its failed elements counted", async () => {
+      await store.registerNode(node('rg1', 0), 910_000);
+      await store.registerNode(node('rg2', 0), 910_000);
+      const sweep = spec({ name: 'cpu', array: 6, kind: 'batch', tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true' }] });
+      const rest = (await store.submit('ranges', sweep, null, 910_001)).jobs[0] as Job;
+      const arrayId = rest.arrayId ?? '';
+      const bind = (n: string) => ({ jobId: rest.id, attempt: 0, tasks: [{ index: 0, node: n, gpus: [], gpuMilli: 0 }] });
+      // Interleaved in the plan: each node's binds still make one job of adjacent elements.
+      assert.ok(await store.applyPlan({ binds: [bind('rg1'), bind('rg2'), bind('rg1'), bind('rg1'), bind('rg2'), bind('rg2'), bind('rg1')], preemptions: [], pending: [] }, 910_002));
+      const rows = await store.listJobs({ arrayId, limit: 10 });
+      assert.deepEqual(rows.map(shape), [['cpu-[3-5]', 'admitted', 3, 3, 0], ['cpu-[0-2]', 'admitted', 0, 3, 0]], 'the rest is the last range (rg2), the first a new job (rg1); the seventh bind took nothing');
+      const first = rows.find((j) => j.arrayIndex === 0) as Job;
+      assert.deepEqual((await store.listTasks(first.id)).map((t) => [t.node, t.state]), [['rg1', 'assigned']], 'one task for its three elements');
+      assert.deepEqual((await store.listNodes()).filter((n) => n.id.startsWith('rg')).map((n) => n.cpuUsedMilli), [1500, 1500], 'holding their CPU together');
+      const [run] = (await store.heartbeat('rg1', [], [], 910_003)) ?? [];
+      assert.deepEqual([run?.jobId, run?.arrayCount, run?.env['TIDE_ARRAY_INDEX'], run?.memoryMib], [first.id, 3, '0', 3072]);
+      const [other] = (await store.heartbeat('rg2', [], [], 910_003)) ?? [];
+      assert.deepEqual([other?.jobId, other?.arrayCount, other?.env['TIDE_ARRAY_INDEX']], [rest.id, 3, '3']);
+      assert.deepEqual(await store.cancelArray(arrayId, 'ranges', 910_003, new Set([1])), { cancelled: 0, nodes: [] }, 'a range placed together is cancelled only when all its elements are named');
+      await store.heartbeat('rg1', [], [{ runId: run?.runId ?? '', state: 'exited', pid: 10, exitCode: 0, startedAt: 910_003 }], 910_004);
+      await store.heartbeat('rg2', [], [{ runId: other?.runId ?? '', state: 'exited', pid: 11, exitCode: 3, startedAt: 910_003, failedElements: 1 }], 910_004);
+      const done = await store.getArray(arrayId);
+      assert.deepEqual([done?.counts.succeeded, done?.counts.failed, done?.unfinished], [5, 1, 0], 'the failed range had two elements that exited 0');
+      assert.deepEqual([(await store.getJob(rest.id))?.state, (await store.getArrayElement(arrayId, 4))?.id], ['failed', rest.id]);
+      assert.match((await store.listEvents({ jobId: rest.id })).map((e) => e.message).join('\n'), /task 0 exit 3 \(1 of its elements exited non-zero\)/);
+      assert.equal(await store.countOpenJobs('ranges'), 0);
     });
   });
 }

@@ -111,6 +111,19 @@ export class OpenJobsMirror {
     return this.turns.run(() => this.read(db));
   }
 
+  /**
+   * Specs of jobs this server inserted other than by submission (an array's elements a bind took
+   * off its waiting rest), so that the next read takes them in without reading their specs: a
+   * burst's binds made 10,000 of them. Kept until that read.
+   */
+  private readonly toldSpecs = new Map<string, JobSpec>();
+
+  tellSpecs(specs: ReadonlyMap<string, JobSpec>): void {
+    // Bounded: a spec told of a job another server's mirror took first is never asked for here.
+    if (this.toldSpecs.size > 100_000) this.toldSpecs.clear();
+    for (const [id, spec] of specs) this.toldSpecs.set(id, spec);
+  }
+
   /** The spec of job `id`, if the mirror holds it open or saw it close lately (specs never change). */
   specOf(id: string): JobSpec | undefined {
     return this.jobs.get(id)?.spec ?? this.closed.get(id);
@@ -275,8 +288,14 @@ export class OpenJobsMirror {
   /** Takes rows into the mirror (a new job's spec is read with it), noting what changed. */
   private async absorb(db: SqlDb, unsorted: readonly Versioned[], change: Change): Promise<void> {
     const rows = [...unsorted].sort((a, b) => Number(a.id) - Number(b.id));
-    const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(String(r.id))).map((r) => Number(r.id));
     const specs = new Map<number, JobSpec>();
+    for (const r of rows) {
+      const told = this.toldSpecs.get(String(r.id));
+      if (!told) continue;
+      specs.set(Number(r.id), told);
+      this.toldSpecs.delete(String(r.id));
+    }
+    const missing = rows.filter((r) => OPEN.has(r.state) && !this.jobs.has(String(r.id)) && !specs.has(Number(r.id))).map((r) => Number(r.id));
     for (let i = 0; i < missing.length; i += 500) {
       const ids = missing.slice(i, i + 500);
       for (const r of await db.all<{ id: number; spec: string }>(OPEN_JOBS_Q.specs(ids.length), ids)) specs.set(Number(r.id), JSON.parse(r.spec) as JobSpec);

@@ -1,7 +1,7 @@
 /** Every SQL statement the store runs, in one place; PostgreSQL placeholders ($1 …), portable to SQLite. */
 import type { SqlDb } from './sqlDb.ts';
 
-export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts, array_id';
+export const JOB_COLS = 'id, tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, started_at, finished_at, updated_at, estimated_start, run_ms, timed_out_at, progress_step, progress_total, progress_checkpoint_step, progress_checkpoint_at, progress_at, borrowed, service_id, ready_attempt, stop_grace_ms, power_cap_watts, array_id, array_index, array_count';
 /** The job columns with an empty spec, for readers that take specs from memory (specs never change). */
 export const JOB_COLS_LITE = JOB_COLS.replace(' spec,', " '' AS spec,");
 export const TASK_COLS = 'job_id, idx, grp, attempt, state, node_id, gpus, gpu_milli, cpu_milli, memory_mib, pid, exit_code, started_at, finished_at';
@@ -100,21 +100,25 @@ export const Q = {
    * A job, with its version set here on SQLite (one writer: MAX + 1; migration 010) rather than
    * by an UPDATE from a trigger; PostgreSQL's trigger sets it on the way in.
    */
-  /** n new jobs in one statement, pending: $1…$13 per job (tenant, name, queue, priority, kind, GPU milli, task count, preemptible, spec, client key, time, spec hash, array or null). */
+  /**
+   * n new jobs in one statement, pending: $1…$15 per job (tenant, name, queue, priority, kind, GPU
+   * milli, task count, preemptible, spec, client key, time, spec hash, array or null, first
+   * element index or null, elements).
+   */
   insertJobs: (dialect: 'sqlite' | 'postgres', n: number): string => {
-    const cols = 'tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash, array_id';
+    const cols = 'tenant, name, queue, priority, kind, state, reason, attempt, gpu_milli, task_count, preemptible, spec, client_key, created_at, updated_at, spec_hash, array_id, array_index, array_count';
     const version = dialect === 'sqlite' ? ', (SELECT COALESCE(MAX(version), 0) + 1 FROM jobs)' : '';
     const rows = Array.from({ length: n }, (_, i) => {
-      const p = (k: number): string => `$${13 * i + k}`;
-      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'pending', 'submitted', 0, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)}, ${p(12)}, CAST(${p(13)} AS BIGINT)${version})`;
+      const p = (k: number): string => `$${15 * i + k}`;
+      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'pending', 'submitted', 0, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)}, ${p(12)}, CAST(${p(13)} AS BIGINT), CAST(${p(14)} AS BIGINT), ${p(15)}${version})`;
     });
     return `INSERT INTO jobs (${cols}${dialect === 'sqlite' ? ', version' : ''}) VALUES ${rows.join(', ')} RETURNING ${JOB_COLS_LITE}, version`;
   },
   /** An array's row (migration 018): $1…$5 (tenant, name, queue, size, time); answers its id. */
   insertArray: 'INSERT INTO arrays (tenant, name, queue, size, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
   arrayById: 'SELECT id, tenant, name, queue, size, created_at FROM arrays WHERE id = $1',
-  /** An array's elements counted by state, and its first element. */
-  arrayCounts: 'SELECT state, COUNT(*) AS n, MIN(id) AS first FROM jobs WHERE array_id = $1 GROUP BY state',
+  /** An array's elements by state, and its first job: `ok`, of the ranges that failed, the elements that exited 0 (migration 019). */
+  arrayCounts: 'SELECT state, SUM(array_count) AS n, SUM(CASE WHEN array_failed > 0 THEN array_count - array_failed ELSE 0 END) AS ok, MIN(id) AS first FROM jobs WHERE array_id = $1 GROUP BY state',
   /** The nodes where n jobs ($1 …) have tasks that hold resources. */
   activeNodesOfJobs: (n: number): string => `SELECT DISTINCT node_id FROM tasks WHERE job_id IN (${params(1, n)}) AND state IN ${ACTIVE_IN} AND node_id IS NOT NULL`,
   /** n jobs ($3 …) cancelled with reason $1 at $2 where still pending; answers those cancelled. */
@@ -122,10 +126,16 @@ export const Q = {
     `UPDATE jobs SET state = 'cancelled', reason = $1, updated_at = $2, finished_at = $2, ${JOB_VERSION} WHERE id IN (${params(3, n)}) AND state || '' = 'pending' RETURNING id, tenant`,
   /** The pending tasks of n jobs ($2 …) stopped at $1 (what stopPendingTasks does for one). */
   stopPendingTasksOf: (n: number): string => `UPDATE tasks SET state = 'stopped', finished_at = $1 WHERE job_id IN (${params(2, n)}) AND state || '' = 'pending'`,
-  /** An array's unfinished elements (id and name, which ends in its index), n at a time after an id. */
-  arrayOpenIds: `SELECT id, name FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
-  /** An array's element by name (name-i). */
-  arrayElement: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND name = $2`,
+  /** An array's unfinished jobs (id, state, and the elements they stand for), n at a time after an id. */
+  arrayOpenIds: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
+  /** An array's job that stands for element $3: by its index range, or by name ($2: name-i) for one written before migration 019. */
+  arrayElement: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND (name = $2 OR (array_index <= $3 AND array_index + array_count > $3)) ORDER BY array_count LIMIT 1`,
+  /** The pending task of job $1 (a range of CPU-only array elements) sized to hold $2 CPU milli and $3 MiB. */
+  setPendingTaskSize: `UPDATE tasks SET cpu_milli = $2, memory_mib = $3 WHERE job_id = $1 AND state || '' = 'pending'`,
+  /** Of range $1 that ended: $2 of its elements exited non-zero (at most its count). */
+  setArrayFailed: 'UPDATE jobs SET array_failed = CASE WHEN $2 < array_count THEN $2 ELSE array_count END WHERE id = $1',
+  /** Job $1, still pending, made to stand for array elements $2 … $2 + $3 - 1, named $4, at $5. */
+  setArrayRange: `UPDATE jobs SET array_index = $2, array_count = $3, name = $4, updated_at = $5, ${JOB_VERSION} WHERE id = $1 AND state || '' = 'pending'`,
   /** n tasks of one job: $1…$6 per task (job, index, group, GPU milli, CPU milli, memory). */
   insertTasks: (n: number): string =>
     `INSERT INTO tasks (job_id, idx, grp, attempt, state, gpus, gpu_milli, cpu_milli, memory_mib) VALUES ${Array.from({ length: n }, (_, i) => `($${6 * i + 1}, $${6 * i + 2}, $${6 * i + 3}, 0, 'pending', '[]', $${6 * i + 4}, $${6 * i + 5}, $${6 * i + 6})`).join(', ')}`,
@@ -144,9 +154,10 @@ export const Q = {
       ? `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${params(2, n)})`
       : `SELECT j.* FROM (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${i + 2} AS TEXT))`).join(', ')}) AS k(key) CROSS JOIN LATERAL (SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key = k.key LIMIT 1) j`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
-  jobStateCounts: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
-  countJobsAfter: 'SELECT COUNT(*) AS n FROM jobs WHERE state = $1 AND id > $2',
-  countOpenJobs: `SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ${OPEN_JOBS_IN}`,
+  /** Jobs by state, an array's waiting rest counted by its elements (migration 019). */
+  jobStateCounts: 'SELECT state, SUM(array_count) AS n FROM jobs GROUP BY state',
+  countJobsAfter: 'SELECT COALESCE(SUM(array_count), 0) AS n FROM jobs WHERE state = $1 AND id > $2',
+  countOpenJobs: `SELECT COALESCE(SUM(array_count), 0) AS n FROM jobs WHERE tenant = $1 AND state IN ${OPEN_JOBS_IN}`,
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */
   openJobsLite: `SELECT ${JOB_COLS_LITE} FROM jobs WHERE state IN ${OPEN_JOBS_IN} ORDER BY id`,
   tasksOfJob: `SELECT ${TASK_COLS} FROM tasks WHERE job_id = $1 ORDER BY idx`,
@@ -170,7 +181,7 @@ export const Q = {
   setJobsState: (n: number, finished: boolean): string =>
     `UPDATE jobs SET state = $1, reason = $2, updated_at = $3${finished ? ', finished_at = $3' : ''}, started_at = COALESCE(jobs.started_at, (SELECT MIN(t.started_at) FROM tasks t WHERE t.job_id = jobs.id)), ${JOB_VERSION} WHERE id IN (${params(4, n)})`,
   /** State and attempt of n jobs ($1 …), with the rest of what settle judges them by (not their specs). */
-  jobStatesOf: (n: number): string => `SELECT id, tenant, state, reason, attempt, timed_out_at FROM jobs WHERE id IN (${params(1, n)})`,
+  jobStatesOf: (n: number): string => `SELECT id, tenant, state, reason, attempt, timed_out_at, array_count FROM jobs WHERE id IN (${params(1, n)})`,
   /**
    * Admits n jobs still pending in the attempt planned: $1…$4 per job (id, attempt, keep the
    * power cap: 1, else the cap in W per GPU its attempt runs at, or null), the time last.
@@ -179,7 +190,7 @@ export const Q = {
   admitJobs: (n: number): string =>
     `WITH v(vid, vattempt, vkeep, vcap) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'INTEGER', 'BIGINT'])})
      UPDATE jobs SET state = 'admitted', reason = NULL, estimated_start = NULL, updated_at = $${4 * n + 1}, power_cap_watts = CASE WHEN v.vkeep = 1 THEN jobs.power_cap_watts ELSE v.vcap END, ${JOB_VERSION}
-     FROM v WHERE jobs.id = +v.vid AND jobs.state || '' = 'pending' AND jobs.attempt = +v.vattempt RETURNING id, tenant, name, task_count, stop_grace_ms, power_cap_watts`,
+     FROM v WHERE jobs.id = +v.vid AND jobs.state || '' = 'pending' AND jobs.attempt = +v.vattempt RETURNING id, tenant, name, task_count, stop_grace_ms, power_cap_watts, array_index, array_count`,
   /** Binds n pending tasks: $1…$4 per task (job, index, node, GPUs as JSON). */
   bindTasks: (n: number): string =>
     `WITH v(vjob, vidx, vnode, vgpus) AS (VALUES ${castRows(n, ['BIGINT', 'BIGINT', 'TEXT', 'TEXT'])})
@@ -304,7 +315,7 @@ export const Q = {
   markNodeLost: "UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'ready'",
   jobsOnNode: `SELECT DISTINCT job_id FROM tasks WHERE node_id = $1 AND state IN ${ACTIVE_IN}`,
   /** What a heartbeat's answer reads of a job beyond its spec (store/runInfoCache.ts RunRow). */
-  runRowsOf: (n: number): string => `SELECT id, name, task_count, stop_grace_ms, power_cap_watts FROM jobs WHERE id IN (${params(1, n)})`,
+  runRowsOf: (n: number): string => `SELECT id, name, task_count, stop_grace_ms, power_cap_watts, array_index, array_count FROM jobs WHERE id IN (${params(1, n)})`,
   nodeAddressesOfJobs: (n: number): string => `SELECT t.job_id AS job_id, t.idx AS idx, n.address AS address FROM tasks t JOIN nodes n ON n.id = t.node_id WHERE t.job_id IN (${params(1, n)}) ORDER BY t.job_id, t.idx`,
 
   // Services (migration 007, store/services.ts).

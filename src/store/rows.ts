@@ -37,6 +37,8 @@ export interface JobRow {
   service_id: number | null;
   /** The array the job is an element of (migration 018), or null. */
   array_id?: number | string | null;
+  array_index?: number | string | null;
+  array_count?: number | string | null;
   ready_attempt: number | null;
   stop_grace_ms: number | null;
   /** Migration 011: the power limit (W per GPU) its current attempt runs at. */
@@ -91,7 +93,7 @@ export interface EventRow {
 
 /** Specs never change after submission: parsed once per text (bounded), not once per read. */
 const specCache = new Map<string, JobSpec>();
-function parseSpec(text: string): JobSpec {
+export function parseSpec(text: string): JobSpec {
   let spec = specCache.get(text);
   if (!spec) {
     spec = JSON.parse(text) as JobSpec;
@@ -126,6 +128,7 @@ export function jobFromRow(r: JobRow, known?: JobSpec): Job {
     borrowed: Number(r.borrowed ?? 0) === 1 && (r.state === 'running' || r.state === 'admitted'),
     serviceId: r.service_id === null || r.service_id === undefined ? null : String(r.service_id),
     arrayId: r.array_id === null || r.array_id === undefined ? null : String(r.array_id),
+    ...(r.array_id === null || r.array_id === undefined ? {} : { arrayIndex: r.array_index === null || r.array_index === undefined ? ((spec as { arrayIndex?: number }).arrayIndex ?? 0) : Number(r.array_index), arrayCount: Number(r.array_count ?? 1) }),
     ...(r.power_cap_watts !== null && r.power_cap_watts !== undefined ? { powerCapWatts: Number(r.power_cap_watts) } : {}),
     spec,
   };
@@ -142,11 +145,17 @@ export interface ArrayRow {
 }
 
 /** An array's row and its elements' counts by state (Q.arrayCounts) as the API shows it. */
-export function arrayFromRows(r: ArrayRow, counts: readonly { state: string; n: number | string; first: number | string }[]): JobArray {
+export function arrayFromRows(r: ArrayRow, counts: readonly { state: string; n: number | string; ok?: number | string | null; first: number | string }[]): JobArray {
   const byState = Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobState, number>;
   let first: number | null = null;
   for (const c of counts) {
-    if (c.state in byState) byState[c.state as JobState] = Number(c.n);
+    if (c.state in byState) byState[c.state as JobState] += Number(c.n);
+    // A range that failed had elements that exited 0: they succeeded.
+    const ok = Number(c.ok ?? 0);
+    if (c.state === 'failed' && ok > 0) {
+      byState.failed -= ok;
+      byState.succeeded += ok;
+    }
     first = first === null ? Number(c.first) : Math.min(first, Number(c.first));
   }
   const unfinished = JOB_STATES.filter((st) => !TERMINAL_JOB_STATES.includes(st)).reduce((n, st) => n + byState[st], 0);

@@ -27,6 +27,10 @@ export interface RunRow {
   readonly task_count: number;
   readonly stop_grace_ms: number | string | null;
   readonly power_cap_watts: number | string | null;
+  /** An array's element: its index (null: none, or an element written before migration 019, whose spec has it). */
+  readonly array_index?: number | string | null | undefined;
+  /** An array's job: how many elements it runs (more than 1: a range, TaskAssignment.arrayCount). */
+  readonly array_count?: number | string | null | undefined;
 }
 
 /**

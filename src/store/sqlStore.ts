@@ -21,7 +21,7 @@ import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
 import { rollUp } from './usageRollup.ts';
-import { arrayFromRows, attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, taskFromRow, useByNode, type ArrayRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { arrayFromRows, attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, parseSpec, taskFromRow, useByNode, type ArrayRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { WalCheckpoints } from './walCheckpoints.ts';
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
@@ -357,17 +357,13 @@ export class SqlStore implements Store {
     s.beforeCreate?.();
     const hash = clientKey === null ? null : specHash(spec);
     if (!spec.service) return { jobs: (await insertSubmissions(db, [{ s, hash }], made))[0] ?? [], created: true, conflict: false };
-    // A service runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
-    const jobs: Job[] = [];
-    for (let i = 0; i < spec.array; i++) {
-      const element = arrayElement(spec, i);
-      const row = await db.get<JobRow>(Q.insertJobs(db.dialect, 1), [tenant, element.name, spec.queue, spec.priority, spec.kind, 0, 0, spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(clientKey, spec, i), now, hash, null]);
-      if (!row) throw new Error('insert returned no row');
-      await this.startService(db, row, spec.service.minReplicas, spec.service.maxReplicas, now);
-      // Read again: starting it changed the row (the insert's answer has no spec).
-      const started = await db.get<JobRow>(Q.jobById, [row.id]);
-      jobs.push(started ? jobFromRow(started) : jobFromRow(row, element));
-    }
+    // A service (never an array) runs no task itself: it is running from now until cancelled, and its controller adds its replicas.
+    const row = await db.get<JobRow>(Q.insertJobs(db.dialect, 1), [tenant, spec.name, spec.queue, spec.priority, spec.kind, 0, 0, spec.preemptible ? 1 : 0, JSON.stringify(spec), clientKey, now, hash, null, null, 1]);
+    if (!row) throw new Error('insert returned no row');
+    await this.startService(db, row, spec.service.minReplicas, spec.service.maxReplicas, now);
+    // Read again: starting it changed the row (the insert's answer has no spec).
+    const started = await db.get<JobRow>(Q.jobById, [row.id]);
+    const jobs = [started ? jobFromRow(started) : jobFromRow(row, spec)];
     return { jobs, created: true, conflict: false };
   }
 
@@ -447,14 +443,14 @@ export class SqlStore implements Store {
 
   async getArray(id: string): Promise<JobArray | null> {
     if (!/^\d{1,15}$/.test(id)) return null;
-    const [row, counts] = await Promise.all([this.db.get<ArrayRow>(Q.arrayById, [Number(id)]), this.db.all<{ state: string; n: number | string; first: number | string }>(Q.arrayCounts, [Number(id)])]);
+    const [row, counts] = await Promise.all([this.db.get<ArrayRow>(Q.arrayById, [Number(id)]), this.db.all<{ state: string; n: number | string; ok: number | string | null; first: number | string }>(Q.arrayCounts, [Number(id)])]);
     return row ? arrayFromRows(row, counts) : null;
   }
 
   async getArrayElement(id: string, index: number): Promise<Job | null> {
     if (!/^\d{1,15}$/.test(id)) return null;
     const array = await this.db.get<ArrayRow>(Q.arrayById, [Number(id)]);
-    const row = array ? await this.db.get<JobRow>(Q.arrayElement, [Number(id), elementName(array.name, index)]) : undefined;
+    const row = array ? await this.db.get<JobRow>(Q.arrayElement, [Number(id), elementName(array.name, index), index]) : undefined;
     return row ? jobFromRow(row) : null;
   }
 
@@ -467,13 +463,26 @@ export class SqlStore implements Store {
     // A chunk to a transaction, the request thread let go between them, so that cancelling an
     // array of 10,000 never holds SQLite's one connection long.
     for (let after = 0; ; ) {
-      const page = await this.db.all<{ id: number | string; name: string }>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK]);
+      const page = await this.db.all<JobRow>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK]);
       const last = page.at(-1);
       if (last === undefined) break;
       after = Number(last.id);
-      const ids = page.filter((r) => !only || only.has(elementIndex(array.name, r.name))).map((r) => Number(r.id));
-      if (ids.length === 0) continue;
       await this.tasksWrite(async (db) => {
+        /** The elements each job to cancel stands for. */
+        const elements = new Map<number, number>();
+        for (const r of page) {
+          const job = jobFromRow(r);
+          const first = job.arrayIndex ?? elementIndex(array.name, r.name);
+          const n = job.arrayCount ?? 1;
+          let named = 0;
+          for (let i = first; only && i < first + n; i++) if (only.has(i)) named++;
+          // A waiting rest is split where the named elements start and stop; a range placed
+          // together (one process group) is cancelled only when every element of it is named.
+          if (!only || named === n) elements.set(Number(r.id), n);
+          else if (named > 0 && r.state === 'pending') for (const [jobId, k] of await splitRest(db, r, only, now)) elements.set(jobId, k);
+        }
+        const ids = [...elements.keys()];
+        if (ids.length === 0) return;
         for (const r of await db.all<{ node_id: string }>(Q.activeNodesOfJobs(ids.length), ids)) nodes.add(r.node_id);
         // The pending ones (most of a waiting array) in three statements, as cancelIn would one by
         // one (five statements each: 3.6 s for 10,000); the others (placed, running) one by one.
@@ -483,7 +492,7 @@ export class SqlStore implements Store {
           await db.run(Q.stopPendingTasksOf(goneIds.size), [now, ...goneIds]);
           await this.writeEvents(db, now, gone.map((r) => ({ type: 'job:cancelled', jobId: Number(r.id), tenant: r.tenant, message: reason })));
         }
-        cancelled += goneIds.size;
+        for (const jobId of goneIds) cancelled += elements.get(jobId) ?? 1;
         for (const jobId of ids) {
           if (goneIds.has(jobId)) continue;
           const job = await db.get<JobRow>(Q.jobById, [jobId]);
@@ -713,6 +722,8 @@ export class SqlStore implements Store {
     const on = plan.preemptions.length ? undefined : new Set(plan.binds.flatMap((b) => b.tasks.map((t) => t.node)));
     /** The bound single tasks' run info, as their binds wrote it: the heartbeat answers' cache gets it once the binds are in. */
     const seeds: { id: number; attempt: number; row: RunRow }[] = [];
+    /** The specs of the array elements its binds made (takeElements), for the open-jobs mirror. */
+    const madeSpecs = new Map<string, JobSpec>();
     const applied = await this.tasksWrite(async (db) => {
       if (!(await this.holdsLease(db, now, leaseHolder))) return false;
       for (const p of plan.preemptions) {
@@ -763,14 +774,14 @@ export class SqlStore implements Store {
       const asleep = plan.binds.length ? await asleepNodes(db) : new Set<string>();
       // Binds whose job is still pending in the attempt planned (read together), then checked
       // one by one against the GPUs held; the chosen are written BIND_CHUNK to a statement.
-      const states = new Map<number, { state: string; attempt: number }>();
+      const states = new Map<number, { state: string; attempt: number; count: number }>();
       const planned = [...new Set(plan.binds.map((b) => Number(b.jobId)))];
       for (let i = 0; i < planned.length; i += SETTLE_CHUNK) {
         const part = planned.slice(i, i + SETTLE_CHUNK);
-        for (const r of await db.all<JobState>(Q.jobStatesOf(part.length), part)) states.set(Number(r.id), { state: r.state, attempt: Number(r.attempt) });
+        for (const r of await db.all<JobState>(Q.jobStatesOf(part.length), part)) states.set(Number(r.id), { state: r.state, attempt: Number(r.attempt), count: Number(r.array_count ?? 1) });
       }
       const chosen: (typeof plan.binds)[number][] = [];
-      binds: for (const b of plan.binds) {
+      binds: for (const b of await takeElements(db, plan.binds, states, now, madeSpecs)) {
         const id = Number(b.jobId);
         const st = states.get(id);
         if (!st || st.state !== 'pending' || st.attempt !== b.attempt) continue;
@@ -807,7 +818,7 @@ export class SqlStore implements Store {
           const row = admittedRows.get(id);
           if (row === undefined) continue;
           const tenant = row.tenant;
-          if (Number(row.task_count) === 1) seeds.push({ id, attempt: b.attempt, row: { name: row.name, task_count: 1, stop_grace_ms: row.stop_grace_ms, power_cap_watts: row.power_cap_watts } });
+          if (Number(row.task_count) === 1) seeds.push({ id, attempt: b.attempt, row: { name: row.name, task_count: 1, stop_grace_ms: row.stop_grace_ms, power_cap_watts: row.power_cap_watts, array_index: row.array_index, array_count: row.array_count } });
           for (const t of b.tasks) tasks.push({ id, t });
           const where = b.tasks.map((t) => `${t.index}→${t.node}${t.gpus.length ? `[${t.gpus.join(',')}]` : ''}`);
           const cap = b.powerCapWatts != null ? `, power cap ${Math.round(b.powerCapWatts)} W per GPU` : '';
@@ -834,8 +845,9 @@ export class SqlStore implements Store {
       return true;
     }, on);
     if (applied) {
+      this.openJobs.tellSpecs(madeSpecs);
       for (const { id, attempt, row } of seeds) {
-        const spec = this.openJobs.specOf(String(id));
+        const spec = this.openJobs.specOf(String(id)) ?? madeSpecs.get(String(id));
         if (spec) this.runInfo.seed(id, attempt, { row, spec, peers: [] }, now);
       }
     }
@@ -935,7 +947,8 @@ export class SqlStore implements Store {
           state = 'stopped';
           message = `task ${t.idx} stopped by its agent (fenced: ${why})`;
         }
-        ends.set(r.runId, { t, state, code, reason: r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited') });
+        if (r.failedElements) message += ` (${r.failedElements} of its elements exited non-zero)`;
+        ends.set(r.runId, { t, state, code, reason: r.reason ?? (t.state === 'stopping' ? 'stopped' : 'exited'), ...(r.failedElements ? { failedElements: r.failedElements } : {}) });
         endEvents.push({ type: `task:${state}`, jobId: t.job_id, nodeId, message });
         touched.add(t.job_id);
       }
@@ -1107,7 +1120,7 @@ export class SqlStore implements Store {
         const spec = specs.get(id);
         if (!spec) continue; // deleted between the reads
         const peers = Number(r.task_count) > 1 ? (peersOf.get(id) ?? []) : [];
-        jobs.set(id, { row: { name: r.name, task_count: Number(r.task_count), stop_grace_ms: r.stop_grace_ms, power_cap_watts: r.power_cap_watts }, spec, peers });
+        jobs.set(id, { row: { name: r.name, task_count: Number(r.task_count), stop_grace_ms: r.stop_grace_ms, power_cap_watts: r.power_cap_watts, array_index: r.array_index, array_count: r.array_count }, spec, peers });
       }
     }
     const out: TaskAssignment[] = [];
@@ -1132,7 +1145,7 @@ export class SqlStore implements Store {
         command: group?.command ?? ['/bin/false'],
         env: {
           ...(group?.env ?? {}),
-          ...('arrayIndex' in job.spec ? { TIDE_ARRAY_INDEX: String((job.spec as { arrayIndex: number }).arrayIndex) } : {}),
+          ...elementEnv(job.row, job.spec),
         },
         gpus: JSON.parse(t.gpus) as number[],
         gpuMilli: group?.gpuMilli ?? 0,
@@ -1141,6 +1154,7 @@ export class SqlStore implements Store {
         checkpointDir: job.spec.checkpoint ? `job-${t.job_id}` : null,
         gracePeriodSeconds: job.row.stop_grace_ms !== null && job.row.stop_grace_ms !== undefined ? Number(job.row.stop_grace_ms) / 1000 : job.spec.gracePeriodSeconds,
         ...(job.spec.powerCapWatts !== undefined ? { powerCapWatts: job.spec.powerCapWatts } : job.row.power_cap_watts != null ? { powerCapWatts: Number(job.row.power_cap_watts) } : {}),
+        ...(Number(job.row.array_count ?? 1) > 1 ? { arrayCount: Number(job.row.array_count) } : {}),
       });
     }
     return out;
@@ -1756,9 +1770,10 @@ interface SubmitRequest {
   readonly beforeCreate?: () => void;
 }
 
-/** The client key of an array's element i (`key#i`), or of a single job (`key`). */
-function clientKeyOf(clientKey: string | null, spec: JobSpec, i: number): string | null {
-  return clientKey === null ? null : spec.array === 1 ? clientKey : `${clientKey}#${i}`;
+/** An array element's TIDE_ARRAY_INDEX: its row's (migration 019), or its spec's (rows written before). */
+function elementEnv(row: RunRow, spec: JobSpec): Record<string, string> {
+  const index = row.array_index ?? (spec as { arrayIndex?: number }).arrayIndex;
+  return index === null || index === undefined ? {} : { TIDE_ARRAY_INDEX: String(index) };
 }
 
 function groupOf(spec: JobSpec, index: number): JobSpec['groups'][number] | undefined {
@@ -1876,7 +1891,7 @@ function queueFromRow(r: QueueRow): QueueConfig {
 /** Jobs read together when settle re-judges them, and when a plan's binds are checked (applyPlan). */
 const SETTLE_CHUNK = 500;
 /** A job's row as Q.jobStatesOf reads it. */
-type JobState = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at'>;
+type JobState = Pick<JobRow, 'id' | 'tenant' | 'state' | 'reason' | 'attempt' | 'timed_out_at' | 'array_count'>;
 
 /**
  * On PostgreSQL, the quiet heartbeats' and the lease renewals' shared writes to many node rows
@@ -1902,6 +1917,8 @@ interface TaskEnd {
   readonly state: 'stopped' | 'succeeded' | 'failed';
   readonly code: number | null;
   readonly reason: string;
+  /** Of a range of array elements: how many exited non-zero (the job's array_failed). */
+  readonly failedElements?: number;
 }
 
 /**
@@ -1930,6 +1947,7 @@ async function writeStartsAndEnds(db: SqlDb, starts: ReadonlyMap<string, TaskSta
     await db.run(Q.attemptsRan(part.length), [...part.flatMap((s) => [s.t.job_id, s.t.idx, s.t.attempt, s.at, s.end.code, s.end.reason]), now]);
   }
   await writeEnds(db, [...ends].filter(([runId]) => !starts.has(runId)).map(([, e]) => e), now);
+  for (const e of ends.values()) if (e.failedElements) await db.run(Q.setArrayFailed, [e.t.job_id, e.failedElements]);
 }
 
 /**
@@ -1990,11 +2008,7 @@ const ARRAY_CHUNK = 100;
  */
 async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitRequest; readonly hash: string | null }[], made: InsertedJob[] | null = null): Promise<Job[][]> {
   const out = subs.map((): Job[] => []);
-  const elements: { k: number; i: number }[] = [];
-  subs.forEach(({ s }, k) => {
-    for (let i = 0; i < s.spec.array; i++) elements.push({ k, i });
-  });
-  // Each array's own row first: its elements name it.
+  // Each array's own row first: its job names it.
   const arrayIds = new Map<number, number>();
   for (const [k, { s }] of subs.entries()) {
     if (s.spec.array === 1) continue;
@@ -2002,30 +2016,32 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
     if (!row) throw new Error('insert returned no array row');
     arrayIds.set(k, Number(row.id));
   }
-  for (let first = 0; first < elements.length; first += ARRAY_CHUNK) {
-    const part = elements.slice(first, first + ARRAY_CHUNK);
+  for (let first = 0; first < subs.length; first += ARRAY_CHUNK) {
+    const part = subs.slice(first, first + ARRAY_CHUNK);
     const params: Param[] = [];
     // The inserted rows come back without their specs: these are (a spec never changes).
     const specs: JobSpec[] = [];
-    for (const { k, i } of part) {
-      const { s, hash } = subs[k] as (typeof subs)[number];
+    part.forEach(({ s, hash }, j) => {
       const { spec } = s;
-      const element = arrayElement(spec, i);
-      specs.push(element);
-      params.push(s.tenant, element.name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(element), clientKeyOf(s.clientKey, spec, i), s.now, hash, arrayIds.get(k) ?? null);
-    }
+      const arrayId = arrayIds.get(first + j) ?? null;
+      // An array is one job over all its elements, waiting together (migration 019).
+      const job = arrayId === null ? spec : arrayTemplate(spec);
+      specs.push(job);
+      const name = arrayId === null ? spec.name : rangeName(spec.name, 0, spec.array);
+      params.push(s.tenant, name, spec.queue, spec.priority, spec.kind, jobGpuMilli(spec), taskCount(spec), spec.preemptible ? 1 : 0, JSON.stringify(job), s.clientKey, s.now, hash, arrayId, arrayId === null ? null : 0, spec.array);
+    });
     // Ids are handed out in row order; RETURNING's order is not promised.
     const rows = (await db.all<JobRow & { version?: number }>(Q.insertJobs(db.dialect, part.length), params)).sort((a, b) => a.id - b.id);
     if (rows.length !== part.length) throw new Error(`insert returned ${rows.length} rows for ${part.length} jobs`);
     const tasks: Param[] = [];
     const events: Param[] = [];
     rows.forEach((row, j) => {
-      const k = (part[j] as (typeof part)[number]).k;
-      const { s } = subs[k] as (typeof subs)[number];
+      const { s } = part[j] as (typeof part)[number];
       taskRows(row.id, s.spec, tasks);
-      events.push(s.now, 'job:submitted', row.id, null, s.tenant, `${row.name} in queue ${s.spec.queue}, ${taskCount(s.spec)} tasks`);
+      const what = s.spec.array === 1 ? `${taskCount(s.spec)} tasks` : `${s.spec.array} elements of ${taskCount(s.spec)} tasks`;
+      events.push(s.now, 'job:submitted', row.id, null, s.tenant, `${row.name} in queue ${s.spec.queue}, ${what}`);
       const job = jobFromRow(row, specs[j]);
-      (out[k] as Job[]).push(job);
+      (out[first + j] as Job[]).push(job);
       // The mirror's own object: the answer's may be changed on its way out.
       if (made && row.version !== undefined) made.push({ job: { ...job }, version: Number(row.version) });
     });
@@ -2036,13 +2052,158 @@ async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitR
 }
 
 /**
- * The job a submission makes for its element i: the spec itself, or an array's element (`name-i`,
- * arrayIndex i, of the array's job type: its run times teach the history of its siblings, not
- * one type of its own each).
+ * The spec of element i of an array whose job's spec is `template` (`name-i`, arrayIndex i, of the
+ * array's job type: its run times teach the history of its siblings, not one type of its own each).
  */
-function arrayElement(spec: JobSpec, i: number): JobSpec {
-  return spec.array === 1 ? spec : ({ ...spec, name: elementName(spec.name, i), array: 1, arrayIndex: i, jobType: spec.jobType ?? spec.name } as JobSpec);
+function elementSpec(template: JobSpec, i: number): JobSpec {
+  return { ...template, name: elementName(template.name, i), arrayIndex: i } as JobSpec;
 }
+
+/** The spec of an array's job, every element's but for its index (its row's array_index and array_count say which elements). */
+function arrayTemplate(spec: JobSpec): JobSpec {
+  return { ...spec, array: 1, jobType: spec.jobType ?? spec.name };
+}
+
+/**
+ * A plan's binds with those of an array's waiting rest (a pending job of array_count > 1) given
+ * to its elements, taken off the rest's front in the binds' order. Where an element is one
+ * CPU-only task, the binds on one node are one job, a range of elements whose one task runs them
+ * all (TaskAssignment.arrayCount) and holds their CPU and memory together: a burst's 10,000
+ * short tasks are then tens of jobs, not 10,000 (Slurm keeps a pending array as one record).
+ * Any other element is a job of its own. Each is a pending job inserted with its tasks, then
+ * bound as any job; the rest's row shrinks to what is left, or is itself the last of them when
+ * every element is taken. Binds past the rest's count are dropped. The new jobs' states are added
+ * to `states`, their specs to `madeSpecs`.
+ */
+async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, binds: readonly B[], states: Map<number, { state: string; attempt: number; count: number }>, now: number, madeSpecs: Map<string, JobSpec>): Promise<readonly B[]> {
+  const byRest = new Map<number, number[]>();
+  binds.forEach((b, k) => {
+    const id = Number(b.jobId);
+    const st = states.get(id);
+    if (!st || st.count <= 1 || st.state !== 'pending' || st.attempt !== b.attempt) return;
+    const list = byRest.get(id) ?? [];
+    byRest.set(id, list);
+    list.push(k);
+  });
+  if (byRest.size === 0) return binds;
+  const out: (B | null)[] = [...binds];
+  for (const [id, all] of byRest) {
+    const row = await db.get<JobRow>(Q.jobById, [id]);
+    if (!row || row.array_id == null || row.array_index == null) continue;
+    const template = parseSpec(row.spec);
+    const first = Number(row.array_index);
+    const count = Number(row.array_count);
+    for (const k of all.slice(count)) out[k] = null;
+    const ks = all.slice(0, count);
+    const one = template.groups[0];
+    const ranged = template.groups.length === 1 && one !== undefined && one.replicas === 1 && one.gpuCount === 0;
+    let groups: number[][] = ks.map((k) => [k]);
+    if (ranged) {
+      const byNode = new Map<string, number[]>();
+      for (const k of ks) {
+        const node = (binds[k] as B).tasks[0]?.node ?? '';
+        const list = byNode.get(node) ?? [];
+        byNode.set(node, list);
+        list.push(k);
+      }
+      groups = [...byNode.values()];
+    }
+    const left = count - ks.length;
+    /** Each group's elements lo … lo + ks.length - 1; the last is the rest's own row when nothing is left. */
+    const parts: { lo: number; ks: number[] }[] = [];
+    let lo = first;
+    for (const g of groups) {
+      parts.push({ lo, ks: g });
+      lo += g.length;
+    }
+    const own = left === 0 ? parts.pop() : undefined;
+    const specOf = (p: { lo: number; ks: number[] }): JobSpec => (p.ks.length === 1 ? elementSpec(template, p.lo) : template);
+    for (let c = 0; c < parts.length; c += ARRAY_CHUNK) {
+      const chunk = parts.slice(c, c + ARRAY_CHUNK);
+      const params: Param[] = [];
+      for (const p of chunk) params.push(row.tenant, rangeName(template.name, p.lo, p.ks.length), row.queue, row.priority, row.kind, row.gpu_milli, row.task_count, row.preemptible, JSON.stringify(specOf(p)), null, row.created_at, null, row.array_id, p.lo, p.ks.length);
+      const ids = (await db.all<{ id: number }>(Q.insertJobs(db.dialect, chunk.length), params)).map((r) => Number(r.id)).sort((a, b) => a - b);
+      const tasks: Param[] = [];
+      ids.forEach((jobId, j) => {
+        const p = chunk[j] as (typeof chunk)[number];
+        madeSpecs.set(String(jobId), specOf(p));
+        elementTaskRows(jobId, template, p.ks.length, tasks);
+        states.set(jobId, { state: 'pending', attempt: 0, count: p.ks.length });
+        p.ks.forEach((k, u) => (out[k] = u === 0 ? { ...(binds[k] as B), jobId: String(jobId), attempt: 0 } : null));
+      });
+      await insertTasks(db, tasks);
+    }
+    if (own) {
+      await db.run(Q.setArrayRange, [id, own.lo, own.ks.length, rangeName(template.name, own.lo, own.ks.length), now]);
+      const sized: Param[] = [];
+      elementTaskRows(id, template, own.ks.length, sized);
+      if (ranged) await db.run(Q.setPendingTaskSize, [id, sized[4] as number, sized[5] as number]);
+      states.set(id, { state: 'pending', attempt: Number(row.attempt), count: own.ks.length });
+      own.ks.forEach((k, u) => (out[k] = u === 0 ? (binds[k] as B) : null));
+    } else {
+      await db.run(Q.setArrayRange, [id, first + ks.length, left, rangeName(template.name, first + ks.length, left), now]);
+      states.set(id, { state: 'taken', attempt: Number(row.attempt), count: left });
+    }
+  }
+  return out.filter((b): b is B => b !== null);
+}
+
+/**
+ * Appends the task rows of a job of `n` elements of an array whose job's spec is `template`
+ * (taskRows' layout): one element's, or for a range of CPU-only elements (one task each) one
+ * task that holds the CPU and memory of all n.
+ */
+function elementTaskRows(jobId: number, template: JobSpec, n: number, out: Param[]): void {
+  const g = template.groups[0];
+  if (n === 1 || !g) taskRows(jobId, template, out);
+  else out.push(jobId, 0, g.name, 0, g.cpuMilli * n, g.memoryMib * n);
+}
+
+/**
+ * Splits an array's waiting rest (a pending job of array_count > 1) where `only` starts or stops
+ * covering its elements: the first run keeps the row, each other is a pending job of its own
+ * (with its tasks). Answers the jobs of the runs `only` covers, each with its element count.
+ */
+async function splitRest(db: SqlDb, row: JobRow, only: ReadonlySet<number>, now: number): Promise<Map<number, number>> {
+  const template = parseSpec(row.spec);
+  const first = Number(row.array_index);
+  const end = first + Number(row.array_count);
+  const runs: { lo: number; n: number; covered: boolean }[] = [];
+  for (let i = first; i < end; i++) {
+    const covered = only.has(i);
+    const run = runs.at(-1);
+    if (run && run.covered === covered) run.n++;
+    else runs.push({ lo: i, n: 1, covered });
+  }
+  const out = new Map<number, number>();
+  if (runs.length === 1) {
+    if ((runs[0] as (typeof runs)[number]).covered) out.set(Number(row.id), end - first);
+    return out;
+  }
+  const [head, ...others] = runs as [(typeof runs)[number], ...typeof runs];
+  await db.run(Q.setArrayRange, [Number(row.id), head.lo, head.n, rangeName(template.name, head.lo, head.n), now]);
+  if (head.covered) out.set(Number(row.id), head.n);
+  for (let c = 0; c < others.length; c += ARRAY_CHUNK) {
+    const part = others.slice(c, c + ARRAY_CHUNK);
+    const params: Param[] = [];
+    for (const r of part) {
+      const spec = r.n === 1 ? elementSpec(template, r.lo) : template;
+      params.push(row.tenant, rangeName(template.name, r.lo, r.n), row.queue, row.priority, row.kind, row.gpu_milli, row.task_count, row.preemptible, JSON.stringify(spec), null, row.created_at, null, row.array_id ?? null, r.lo, r.n);
+    }
+    const ids = (await db.all<{ id: number }>(Q.insertJobs(db.dialect, part.length), params)).map((r) => Number(r.id)).sort((a, b) => a - b);
+    const tasks: Param[] = [];
+    ids.forEach((jobId, k) => {
+      taskRows(jobId, template, tasks);
+      const r = part[k] as (typeof part)[number];
+      if (r.covered) out.set(jobId, r.n);
+    });
+    await insertTasks(db, tasks);
+  }
+  return out;
+}
+
+/** The name of the job that stands for elements first … first + n - 1 of the array `name`: `name-[5-999]`, or `name-5` for one. */
+const rangeName = (name: string, first: number, n: number): string => (n === 1 ? elementName(name, first) : `${name}-[${first}-${first + n - 1}]`);
 
 /** Element i of the array `name` is named `name-i` (which getArrayElement and cancelArray's index ranges rely on). */
 const elementName = (name: string, i: number): string => `${name}-${i}`;
@@ -2095,23 +2256,21 @@ function keysDistinct(items: readonly SubmitRequest[]): boolean {
   return true;
 }
 
-/** A submission's client keys: one per element, and the other form (`key` for an array, `key#0` for one job) last. */
+/**
+ * A submission's client keys: its own, then `key#0`, which an array's first element had before
+ * migration 019 (one row per element, `key#i`), so that a key reused across such an array and a
+ * single job is a conflict too.
+ */
 function clientKeysOf(s: SubmitRequest): string[] {
-  const { spec, clientKey } = s;
-  const keys = Array.from({ length: spec.array }, (_, i) => clientKeyOf(clientKey, spec, i) as string);
-  keys.push(spec.array === 1 ? `${clientKey}#0` : (clientKey as string));
-  return keys;
+  return [s.clientKey as string, `${s.clientKey}#0`];
 }
 
 /** The jobs a keyed submission already made (`rowOf` finds a job by client key), or null where it made none. */
 function submissionUnder(s: SubmitRequest, rowOf: (key: string) => JobRow | undefined): SubmitResult | null {
-  const keys = clientKeysOf(s);
-  const other = keys.pop() as string;
-  const rows = keys.map(rowOf).filter((r): r is JobRow => r !== undefined);
-  const otherRow = rowOf(other);
-  if (rows.length === 0 && otherRow) rows.push(otherRow);
-  if (rows.length === 0) return null;
-  const hash = specHash(s.spec);
-  const conflict = rows.some((r) => r.client_key === other || (r.spec_hash != null && r.spec_hash !== hash));
-  return { jobs: rows.map((r) => jobFromRow(r)), created: false, conflict };
+  const [key, older] = clientKeysOf(s) as [string, string];
+  const row = rowOf(key) ?? rowOf(older);
+  if (!row) return null;
+  const sameKind = row.client_key === key || (s.spec.array > 1 && row.array_id != null);
+  const conflict = !sameKind || (row.spec_hash != null && row.spec_hash !== specHash(s.spec));
+  return { jobs: [jobFromRow(row)], created: false, conflict };
 }

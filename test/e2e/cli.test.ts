@@ -138,15 +138,15 @@ describe('CLI errors and exit codes', () => {
   });
 
   test('events: the newest 50 oldest-first with a note when there are more, --limit across pages, --all, --job; jobs page too', async () => {
+    // 1,100 jobs (each with its events), submitted over the API together, then an array of three.
+    const posted = await Promise.all(Array.from({ length: 1100 }, (_, i) => fetch(`${server.url}/v1/jobs`, { method: 'POST', headers: { authorization: 'Bearer cli-admin-token', 'content-type': 'application/json' }, body: JSON.stringify({ name: `many-${i}`, tasks: [{ gpus: 0, command: 'true' }] }) }).then((r) => r.json() as Promise<any>)));
+    const jobIds: string[] = posted.map((p) => p.jobs[0].id).sort((a: string, b: string) => Number(a) - Number(b));
+    assert.equal(new Set(jobIds).size, 1100);
     const spec = join(dir, 'array.json');
-    writeFileSync(spec, JSON.stringify({ name: 'many', kind: 'batch', array: 1100, tasks: [{ gpus: 0, command: 'true' }] }));
+    writeFileSync(spec, JSON.stringify({ name: 'many', kind: 'batch', array: 3, tasks: [{ gpus: 0, command: 'true' }] }));
     const submitted = await run(['submit', spec, '-o', 'json']);
     assert.equal(submitted.code, 0, submitted.err);
-    // One array is answered; its elements are listed by `jobs --array`, every page with --all.
-    const listed = await run(['jobs', '--array', JSON.parse(submitted.out).array.id, '--all', '-o', 'json']);
-    assert.equal(listed.code, 0, listed.err);
-    const jobIds: string[] = JSON.parse(listed.out).map((j: any) => j.id).sort((a: string, b: string) => Number(a) - Number(b));
-    assert.equal(jobIds.length, 1100);
+    const arrayJob: string = JSON.parse(submitted.out).array.firstJobId;
     // Every event, straight from the API, page by page.
     const all: any[] = [];
     for (let next: string | null = null; ; ) {
@@ -182,17 +182,17 @@ describe('CLI errors and exit codes', () => {
     assert.equal(jobsCut.code, 0, jobsCut.err);
     const shown = JSON.parse(jobsCut.out).map((j: any) => j.id);
     assert.equal(shown.length, 1000);
-    assert.equal(shown.at(-1), jobIds.at(-1), 'the newest job last');
+    assert.equal(shown.at(-1), arrayJob, "the newest job last: the array's waiting elements");
     assert.match(jobsCut.err, /showing the newest 1000 jobs of more: --limit N or --all/);
     const jobsAll = await run(['jobs', '--all', '-o', 'json']);
     const allIds = JSON.parse(jobsAll.out).map((j: any) => j.id);
     for (const id of jobIds) assert.ok(allIds.includes(id), `job ${id} in --all`);
     assert.equal(jobsAll.err, '');
     const few = await run(['jobs', '--limit', '3']);
-    assert.equal(few.out.trim().split('\n').length, 2, "a header and the array's three waiting elements as one row, as in squeue");
-    assert.match(few.out, /\n\d+_\[1097-1099\]\s+many-\[1097-1099\]\s+default\s+\S+\s+PD\s/);
+    assert.equal(few.out.trim().split('\n').length, 4, "a header, two jobs, and the array's three waiting elements as one row, as in squeue");
+    assert.match(few.out, /\n\d+_\[0-2\]\s+many-\[0-2\]\s+default\s+\S+\s+PD\s/);
     assert.match(few.err, /showing the newest 3 jobs/);
-    assert.equal((await run(['jobs', '--limit', '3', '-r'])).out.trim().split('\n').length, 4, 'a row each with -r');
+    assert.match((await run(['jobs', '--limit', '3', '-r'])).out, new RegExp(`\n${arrayJob}\\s+many-\\[0-2\\]\\s`), 'its own job id with -r');
   });
 });
 
@@ -277,6 +277,16 @@ describe('tide logs against a real agent', () => {
     const bad = await run(['submit', write('bad-array.json', { name: 'half', kind: 'batch', array: 2, tasks: [{ gpus: 1, command: 'exit "$TIDE_ARRAY_INDEX"' }] }), '--wait']);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /array \d+: 1 of 2 jobs did not succeed \(1 succeeded, 1 failed\)/);
+
+    // CPU-only elements bound to the node together run as one range of processes (one per element): the one that fails is counted alone.
+    const cpus = await run(['submit', write('cpu-array.json', { name: 'cpus', kind: 'batch', array: 5, tasks: [{ gpus: 0, cpu: 0.1, command: 'echo "element $TIDE_ARRAY_INDEX"; test "$TIDE_ARRAY_INDEX" -ne 3' }] }), '--wait']);
+    assert.equal(cpus.code, 1, cpus.err);
+    assert.match(cpus.err, /array \d+: 1 of 5 jobs did not succeed \(4 succeeded, 1 failed\)/);
+    const cpusId = /^Submitted array (\d+)/m.exec(cpus.out.toString())?.[1] as string;
+    const ranges = JSON.parse((await run(['jobs', '--array', cpusId, '--all', '-o', 'json'])).out.toString());
+    assert.ok(ranges.length < 5 && ranges.some((j: { arrayCount: number }) => j.arrayCount > 1), JSON.stringify(ranges.map((j: { name: string }) => j.name)));
+    const third = await run(['logs', `${cpusId}_3`]);
+    assert.match(third.out.toString(), /element 3/);
 
     const slow = await run(['submit', write('slow-array.json', { name: 'slow', kind: 'batch', array: 4, tasks: [{ gpus: 1, command: 'sleep 60' }] }), '-o', 'json']);
     const slowId = JSON.parse(slow.out.toString()).array.id as string;

@@ -19,16 +19,24 @@ test('tide up: simulated GPUs announced, URL printed, the examples run to comple
     const client = JSON.parse(readFileSync(join(dir, 'client.json'), 'utf8')) as { server: string; token: string };
     const api = new Api(client.server, client.token);
     const ids: string[] = [];
+    const arrays: { id: string; size: number }[] = [];
     for (const f of ['hello.yaml', 'train-gang.yaml', 'inference-fraction.yaml', 'batch-array.json']) {
       const spec: unknown = parse(readFileSync(join(ROOT, 'examples', f), 'utf8'));
       const r = await api.req('POST', '/v1/jobs', spec);
       assert.equal(r.status, 201, `${f}: ${JSON.stringify(r.json)}`);
-      // An array is answered as one; its elements are listed by it.
-      const jobs = r.json.array ? (await api.req('GET', `/v1/jobs?array=${r.json.array.id}`)).json.jobs : r.json.jobs;
-      ids.push(...jobs.map((j: any) => j.id));
+      // An array is answered as one, and followed by its counts.
+      if (r.json.array) arrays.push(r.json.array);
+      else ids.push(...r.json.jobs.map((j: any) => j.id));
     }
-    assert.equal(ids.length, 7);
+    assert.deepEqual([ids.length, arrays.map((a) => a.size)], [3, [4]]);
     for (const id of ids) assert.equal((await api.waitState(id, ['succeeded', 'failed'], 60_000)).state, 'succeeded', `job ${id}`);
+    for (const a of arrays) {
+      const done = await waitFor(`array ${a.id} done`, async () => {
+        const shown = (await api.req('GET', `/v1/arrays/${a.id}`)).json.array;
+        return shown.unfinished === 0 ? shown : undefined;
+      }, 60_000);
+      assert.equal(done.counts.succeeded, a.size, JSON.stringify(done.counts));
+    }
     assert.match(await api.logs(ids[0] ?? ''), /hello from job \d+ on local, GPU \d/);
     assert.match(await api.logs(ids[2] ?? ''), /with 50% of its SMs, memory 0=40960M/);
   } finally {

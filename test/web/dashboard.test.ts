@@ -227,11 +227,14 @@ test('a batch array from the form: the list shows its elements, and its counts a
   await page.getByRole('button', { name: 'Submit job' }).click();
   await page.waitForURL(/#\/jobs\?array=\d+$/);
   await page.getByTestId('array-summary').getByText(/e2e-shards, 2 jobs — 2 succeeded/).waitFor({ timeout: 30_000 });
-  assert.equal(await page.locator('tr[data-job]').count(), 2, "the array's two elements");
+  // CPU-only elements placed on the node together ran as one job (a range, one process each).
+  assert.equal(await page.locator('tr[data-job]').count(), 1, "the one job of the array's two elements");
+  assert.match((await page.locator('tr[data-job]').first().textContent()) ?? '', /e2e-shards-\[0-1\]/);
   await shot(page, 'array');
   // An element's page names its array and leads back to it.
   const arrayId = new URL(page.url()).hash.split('array=')[1] as string;
   await page.locator('tr[data-job] a').first().click();
+  await page.getByText('elements 0-1, run together').waitFor();
   await page.getByRole('link', { name: `array ${arrayId}` }).click();
   await page.waitForURL(new RegExp(`#/jobs\\?array=${arrayId}$`));
   assert.deepEqual(await axeViolations(page), [], 'axe-core: serious or critical violations');

@@ -37,7 +37,7 @@ import { CONSOLIDATE_DEFAULTS } from '../../core/scheduling/stages/consolidate.t
 import { withEnergyStages, type EnergyStageSettings } from '../../core/scheduling/stages/energyStages.ts';
 import type { EnergyPlan, PowerCappedBind } from '../../core/scheduling/stages/stage.ts';
 import { ArrivalQueue } from './arrivalQueue.ts';
-import { PendingFolds, type FoldablePending } from './pendingFolds.ts';
+import { PendingFolds, PendingUnits, type FoldablePending } from './pendingFolds.ts';
 
 /** The open jobs new or changed since the list of the adapter's last cycle, and the ids of those gone. */
 export interface OpenJobChanges {
@@ -117,6 +117,8 @@ export class CoreSchedulerAdapter {
   private readonly arrivals: ArrivalQueue;
   /** For a scheduler that folds: an array's waiting elements go to the core as one entry. */
   private readonly folds: PendingFolds | undefined;
+  /** For a scheduler that does not fold: an array's waiting rest goes to the core as one job per element. */
+  private readonly units = new PendingUnits();
 
   constructor(
     schedulerName: string,
@@ -163,7 +165,7 @@ export class CoreSchedulerAdapter {
   plan(s: StoreSnapshot, nowMs: number, changedReasonsOnly = false, changes?: OpenJobChanges): AppliedPlan {
     const snapshot = this.translate(s, nowMs, changes);
     this.unsettle(s.openJobs, changes);
-    const plan = this.folds ? this.folds.unfold(this.scheduler.cycle(this.folds.fold(snapshot))) : this.scheduler.cycle(snapshot);
+    const plan = this.folds ? this.folds.unfold(this.scheduler.cycle(this.folds.fold(snapshot))) : this.units.collapse(this.scheduler.cycle(this.units.expand(snapshot)));
     return { ...this.back(plan, s, snapshot, changedReasonsOnly), ...borrowedChanges(snapshot, s), ...(this.arrivals.size ? { backlog: this.arrivals.size } : {}) };
   }
 
@@ -363,10 +365,12 @@ export class CoreSchedulerAdapter {
   /** The same PendingJob object while nothing the core reads of it changed. */
   private pendingJob(job: Job, spec: CoreJob): PendingJob {
     const p = job.progress;
-    const key = `${job.attempt}|${job.runSeconds}|${p?.step ?? ''}|${p?.checkpointStep ?? ''}|${p?.totalSteps ?? ''}`;
+    const count = job.arrayCount ?? 1;
+    const key = `${job.attempt}|${job.runSeconds}|${p?.step ?? ''}|${p?.checkpointStep ?? ''}|${p?.totalSteps ?? ''}|${count}`;
     const cached = this.pendingJobs.get(job.id);
     if (cached && cached.key === key && cached.job.spec === spec) return cached.job;
-    const made: FoldablePending = { spec, progress: this.progressOf(job, spec), foldPrev: null, foldSame: false, lastReason: undefined };
+    // An array's waiting rest is one entry of its element count (migration 019).
+    const made: FoldablePending = { spec, progress: this.progressOf(job, spec), ...(count > 1 ? { count } : {}), foldPrev: null, foldSame: false, lastReason: undefined };
     this.pendingJobs.set(job.id, { key, job: made });
     return made;
   }

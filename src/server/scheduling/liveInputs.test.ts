@@ -64,8 +64,8 @@ test('speeds, declared limits and job types reach the core; a model of speed 0 c
   if (!sweep.ok || !typed.ok) throw new Error('bad spec');
   const elements = [...(await store.submit('t', sweep.spec, null, 1000)).jobs, ...(await store.submit('t', typed.spec, null, 1000)).jobs];
   const arrays = adapter.translate(await store.snapshot(), 10_000).pending;
-  assert.deepEqual(elements.map((e) => arrays.find((p) => p.spec.id === e.id)?.spec.jobType), ['sweep', 'sweep', 'sweep', 'resnet', 'resnet']);
-  assert.deepEqual(elements.map((e) => e.name), ['sweep-0', 'sweep-1', 'sweep-2', 'typed-0', 'typed-1']);
+  // Each array's waiting elements are one entry of their count.
+  assert.deepEqual(elements.map((e) => [e.name, arrays.find((p) => p.spec.id === e.id)?.spec.jobType, arrays.find((p) => p.spec.id === e.id)?.count]), [['sweep-[0-2]', 'sweep', 3], ['typed-[0-1]', 'resnet', 2]]);
   for (const e of elements) await store.cancel(e.id, 't', 1100);
   // tide puts the job on the H100 node (the faster), and never the speed-0 one on A100.
   const plan = adapter.plan(await store.snapshot(), 10_000);
@@ -103,11 +103,12 @@ test('finished jobs that pile up between cycles are read in pages of 2,000, ever
   const adapter = new CoreSchedulerAdapter('tide', 'tide', {}, undefined, 42, {});
   await adapter.refresh(store, 3 * H);
   assert.equal(adapter.translate(await store.snapshot(), 3 * H).finished?.length, 1);
-  // 2,600 CPU-only array tasks run and end between two cycles.
-  const array = parseJobSpec({ name: 'sweep', array: 2600, tasks: [{ gpus: 0, cpu: '10m', command: 'x' }] });
-  if (!array.ok) throw new Error(JSON.stringify(array.errors));
-  const jobs = (await store.submit('team-a', array.spec, null, 3 * H)).jobs;
-  assert.ok(await store.applyPlan({ binds: jobs.map((j) => ({ jobId: j.id, attempt: 0, tasks: [{ index: 0, node: 'n2', gpus: [], gpuMilli: 0 }] })), preemptions: [], pending: [] }, 3 * H + 1));
+  // 2,600 short CPU-only jobs run and end between two cycles (jobs of their own: an array's
+  // elements bound to one node together would be one job).
+  const one = parseJobSpec({ name: 'short', tasks: [{ gpus: 0, cpu: '10m', command: 'x' }] });
+  if (!one.ok) throw new Error(JSON.stringify(one.errors));
+  const jobs = await Promise.all(Array.from({ length: 2600 }, async () => (await store.submit('team-a', one.spec, null, 3 * H)).jobs[0]?.id as string));
+  assert.ok(await store.applyPlan({ binds: jobs.map((jobId) => ({ jobId, attempt: 0, tasks: [{ index: 0, node: 'n2', gpus: [], gpuMilli: 0 }] })), preemptions: [], pending: [] }, 3 * H + 1));
   const runs = ((await store.heartbeat('n2', [], [], 3 * H + 2)) ?? []).map((d) => d.runId);
   assert.equal(runs.length, 2600);
   await store.heartbeat('n2', [], runs.map((runId) => ({ runId, state: 'exited' as const, pid: 1, exitCode: 0, startedAt: 3 * H + 3 })), 3 * H + 4);

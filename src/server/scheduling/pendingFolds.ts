@@ -10,6 +10,7 @@
  * are the reasons spread from an unchanged reason.
  */
 import type { PendingJob, PendingReason, SchedulePlan, SchedulerSnapshot } from '../../core/scheduling/scheduler.ts';
+import { jobId, type JobId } from '../../core/scheduling/model.ts';
 
 interface Entry {
   readonly entry: PendingJob;
@@ -111,7 +112,7 @@ export class PendingFolds {
     // The reasons and the entries' spread reasons, then copied into one list of its size (100,000 pushes a cycle were a second of a run).
     const parts: (PendingReason | readonly PendingReason[])[] = [];
     let size = 0;
-    const given = new Set<string>();
+    const given = new Set<JobId>();
     for (const r of pending) {
       const e = this.folded.get(r.job);
       if (!e) {
@@ -177,8 +178,9 @@ export class PendingFolds {
     return out;
   }
 
-  /** Whether `b`, right after `a` in id order, is the same job to the core (remembered on `b` when it can be). */
+  /** Whether `b`, right after `a` in id order, is the same job to the core (remembered on `b` when it can be); an entry of a count of its own (an array's waiting rest) folds with none. */
   private same(a: PendingJob, b: PendingJob): boolean {
+    if ((a.count ?? 1) > 1 || (b.count ?? 1) > 1) return false;
     const f = b as Partial<FoldablePending>;
     if (f.foldPrev === a) return f.foldSame as boolean;
     const same = sameToCore(a, b);
@@ -227,4 +229,54 @@ function sameRun(members: readonly PendingJob[], list: readonly PendingJob[], fr
   if (members.length !== to - from) return false;
   for (let k = 0; k < members.length; k++) if (members[k] !== list[from + k]) return false;
   return true;
+}
+
+/**
+ * For a scheduler that does not fold: each pending entry of a count above 1 (an array's waiting
+ * rest, one job in the store) goes to the core as that many jobs, `ID@u` for its u-th element;
+ * the plan's binds of those go back to the entry's job, and its first element's reason is the
+ * job's.
+ */
+export class PendingUnits {
+  private readonly unitsOf = new WeakMap<PendingJob, readonly PendingJob[]>();
+  private expanded = false;
+
+  expand(s: SchedulerSnapshot): SchedulerSnapshot {
+    this.expanded = s.pending.some((p) => (p.count ?? 1) > 1);
+    if (!this.expanded) return s;
+    const pending: PendingJob[] = [];
+    for (const p of s.pending) {
+      if ((p.count ?? 1) <= 1) {
+        pending.push(p);
+        continue;
+      }
+      let units = this.unitsOf.get(p);
+      if (!units) {
+        const { count, ...one } = p;
+        units = Array.from({ length: count ?? 1 }, (_, u): PendingJob => ({ ...one, spec: { ...one.spec, id: jobId(`${one.spec.id}@${u}`) } }));
+        this.unitsOf.set(p, units);
+      }
+      pending.push(...units);
+    }
+    return { ...s, pending };
+  }
+
+  collapse<P extends SchedulePlan>(plan: P): P {
+    if (!this.expanded) return plan;
+    const jobOf = (id: JobId): JobId => {
+      const at = id.indexOf('@');
+      return at < 0 ? id : jobId(id.slice(0, at));
+    };
+    const given = new Set<string>();
+    const pending: PendingReason[] = [];
+    for (const r of plan.pending) {
+      const job = jobOf(r.job);
+      if (job === r.job) pending.push(r);
+      else if (!given.has(job)) {
+        given.add(job);
+        pending.push({ ...r, job });
+      }
+    }
+    return { ...plan, binds: plan.binds.map((b) => (jobOf(b.job) === b.job ? b : { ...b, job: jobOf(b.job) })), pending };
+  }
 }

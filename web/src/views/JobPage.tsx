@@ -4,7 +4,7 @@
  * cancel (its owner or the admin) and preempt (the admin).
  */
 import { useEffect, useRef, useState } from 'react';
-import { arrayIndexOf } from '../../../src/api/arrayWords.ts';
+import { describeElements } from '../../../src/api/arrayWords.ts';
 import { api, ApiFailure, currentToken } from '../api.ts';
 import { ago, duration, time } from '../format.ts';
 import { latestNodes, on } from '../live.ts';
@@ -77,7 +77,7 @@ export function JobPage({ id, session }: { id: string; session: Session }) {
       <dl className="facts">
         <dt>Tenant</dt><dd>{job.tenant}</dd>
         <dt>Queue</dt><dd>{job.queue}</dd>
-        {job.arrayId && <><dt>Array</dt><dd><a href={`#/jobs?array=${job.arrayId}`}>array {job.arrayId}</a>, element {arrayIndexOf(job) ?? '?'}</dd></>}
+        {job.arrayId && <><dt>Array</dt><dd><a href={`#/jobs?array=${job.arrayId}`}>array {job.arrayId}</a>, {describeElements(job)}</dd></>}
         <dt>Kind</dt><dd>{job.kind}</dd>
         <dt>Priority</dt><dd>{job.priority}</dd>
         <dt>GPUs</dt><dd>{job.gpus} over {job.tasks} task{job.tasks === 1 ? '' : 's'}</dd>
