@@ -4,7 +4,7 @@
  *
  *   1. simulated agents in a child process (bench/simAgents.ts) register `--nodes` nodes of 8
  *      GPUs (a mix of models) and heartbeat every `--heartbeat-ms` with telemetry and reports;
- *   2. long jobs (batch arrays over HTTP) fill the GPUs and leave `--pending` jobs pending;
+ *   2. long jobs (one POST each over HTTP) fill the GPUs and leave `--pending` jobs pending;
  *   3. for `--measure-seconds`, readers in a child process (bench/serverReads.ts) time
  *      `GET /v1/jobs?…`, `GET /v1/jobs/:id` and `GET /v1/nodes` while the loop cycles;
  *   4. `--submissions` single-job POSTs from a child process (bench/serverLoad.ts): jobs/s;
@@ -342,27 +342,35 @@ agents.send({ type: 'start', url: server.url, agentToken: AGENT, heartbeatMs: HE
 await fromAgents('ready');
 say(`${NODES} agents registered (${NODES * GPUS_PER_NODE} GPUs) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-// 2. Fill: long jobs of 1, 2, 4 or 8 GPUs of one model (or any), as batch arrays over HTTP.
+// 2. Fill: long jobs of 1, 2, 4 or 8 GPUs of one model (or any), each a job of its own over HTTP,
+// FILL_IN_FLIGHT at a time (submissions that arrive together are committed together). Not as
+// arrays: an array's waiting elements are one job (migration 019), and this fill is to leave
+// `--pending` jobs waiting. A thousand in a row share a shape, as the arrays they were did.
 const FILL_MODELS = [['H100'], ['A100'], ['L40S'], [], ['A10G'], ['H100']] as const;
+const FILL_IN_FLIGHT = 64;
 const avgGpus = (1 + 2 + 4 + 8) / 4;
 const fillTotal = PENDING + Math.round((NODES * GPUS_PER_NODE) / avgGpus);
 const fillStart = performance.now();
 let filled = 0;
-for (let k = 0; filled < fillTotal; k++) {
-  const size = Math.min(1000, fillTotal - filled);
+let nextFill = 0;
+async function fillOne(n: number): Promise<void> {
+  const k = Math.floor(n / 1000);
   const gpus = [1, 2, 4, 8][k % 4] as number;
   const models = FILL_MODELS[Math.floor(k / 4) % FILL_MODELS.length] as readonly string[];
   await api('POST', '/v1/jobs', {
-    name: `fill-${k}`,
+    name: `fill-${k}-${n % 1000}`,
     priority: k % 3,
-    array: size,
     tasks: [{ replicas: 1, gpus, gpuModels: models, cpu: 4 * gpus, memory: `${32 * gpus}Gi`, command: 'sleep infinity' }],
-  }, `fill-${k}`);
-  filled += size;
-  progress(`fill: ${filled}/${fillTotal} jobs submitted, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
+  }, `fill-${n}`);
+  if (++filled % 1000 === 0) progress(`fill: ${filled}/${fillTotal} jobs submitted, ${cycles.length} cycles, last ${cycles.at(-1)?.seconds.toFixed(2) ?? '-'} s`);
 }
+await Promise.all(
+  Array.from({ length: FILL_IN_FLIGHT }, async () => {
+    while (nextFill < fillTotal) await fillOne(nextFill++);
+  }),
+);
 const fillSubmitSeconds = (performance.now() - fillStart) / 1000;
-say(`fill: ${fillTotal} jobs submitted as arrays in ${fillSubmitSeconds.toFixed(1)} s`);
+say(`fill: ${fillTotal} jobs submitted in ${fillSubmitSeconds.toFixed(1)} s`);
 
 // Settled: every bound task reported running by its agent, and two whole cycles since bound nothing more.
 let counts: Record<string, number>;
