@@ -278,7 +278,7 @@ let appliedBinds = 0;
 const applyPlan = store.applyPlan.bind(store);
 store.applyPlan = async (...args) => {
   const t = performance.now();
-  appliedBinds = args[0].binds.reduce((n, b) => n + b.tasks.length, 0);
+  appliedBinds = args[0].binds.reduce((n, b) => n + b.tasks.length * (b.units ?? 1), 0);
   try {
     return await applyPlan(...args);
   } finally {

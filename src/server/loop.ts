@@ -218,7 +218,7 @@ export class SchedulingLoop {
       if (applied && this.opts.onAdmitted) {
         for (const b of plan.binds) {
           const j = openJob(snap, b.jobId);
-          if (j) this.opts.onAdmitted(Math.max(0, now - j.createdAt) / 1000, j.queue);
+          for (let u = 0; j && u < (b.units ?? 1); u++) this.opts.onAdmitted(Math.max(0, now - j.createdAt) / 1000, j.queue);
         }
       }
     }

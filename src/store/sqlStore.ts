@@ -2076,6 +2076,7 @@ function arrayTemplate(spec: JobSpec): JobSpec {
  * to `states`, their specs to `madeSpecs`.
  */
 async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, binds: readonly B[], states: Map<number, { state: string; attempt: number; count: number }>, now: number, madeSpecs: Map<string, JobSpec>): Promise<readonly B[]> {
+  /** Per rest, its binds' indices, one per element (a bind of `units` elements that many times). */
   const byRest = new Map<number, number[]>();
   binds.forEach((b, k) => {
     const id = Number(b.jobId);
@@ -2083,7 +2084,7 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
     if (!st || st.count <= 1 || st.state !== 'pending' || st.attempt !== b.attempt) return;
     const list = byRest.get(id) ?? [];
     byRest.set(id, list);
-    list.push(k);
+    for (let u = 0; u < (b.units ?? 1); u++) list.push(k);
   });
   if (byRest.size === 0) return binds;
   const out: (B | null)[] = [...binds];
@@ -2093,8 +2094,9 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
     const template = parseSpec(row.spec);
     const first = Number(row.array_index);
     const count = Number(row.array_count);
-    for (const k of all.slice(count)) out[k] = null;
     const ks = all.slice(0, count);
+    const kept = new Set(ks);
+    for (const k of all.slice(count)) if (!kept.has(k)) out[k] = null;
     const one = template.groups[0];
     const ranged = template.groups.length === 1 && one !== undefined && one.replicas === 1 && one.gpuCount === 0;
     let groups: number[][] = ks.map((k) => [k]);
@@ -2129,7 +2131,7 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
         madeSpecs.set(String(jobId), specOf(p));
         elementTaskRows(jobId, template, p.ks.length, tasks);
         states.set(jobId, { state: 'pending', attempt: 0, count: p.ks.length });
-        p.ks.forEach((k, u) => (out[k] = u === 0 ? { ...(binds[k] as B), jobId: String(jobId), attempt: 0 } : null));
+        p.ks.forEach((k, u) => (out[k] = u === 0 ? withoutUnits({ ...(binds[k] as B), jobId: String(jobId), attempt: 0 }) : k === p.ks[0] ? (out[k] as B) : null));
       });
       await insertTasks(db, tasks);
     }
@@ -2139,13 +2141,20 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
       elementTaskRows(id, template, own.ks.length, sized);
       if (ranged) await db.run(Q.setPendingTaskSize, [id, sized[4] as number, sized[5] as number]);
       states.set(id, { state: 'pending', attempt: Number(row.attempt), count: own.ks.length });
-      own.ks.forEach((k, u) => (out[k] = u === 0 ? (binds[k] as B) : null));
+      own.ks.forEach((k, u) => (out[k] = u === 0 ? withoutUnits(binds[k] as B) : k === own.ks[0] ? (out[k] as B) : null));
     } else {
       await db.run(Q.setArrayRange, [id, first + ks.length, left, rangeName(template.name, first + ks.length, left), now]);
       states.set(id, { state: 'taken', attempt: Number(row.attempt), count: left });
     }
   }
   return out.filter((b): b is B => b !== null);
+}
+
+/** A bind as one job's (the elements it placed are that job's now). */
+function withoutUnits<B extends AppliedPlan['binds'][number]>(b: B): B {
+  if (b.units === undefined) return b;
+  const { units: _, ...rest } = b;
+  return rest as B;
 }
 
 /**

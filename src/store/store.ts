@@ -234,8 +234,10 @@ export interface AppliedPlan {
   /**
    * `powerCapWatts`: the power limit per GPU the attempt runs at (recorded on the job, handed to
    * the agents with its tasks); null: none (a cap an earlier attempt had is cleared); absent: unchanged.
+   * `units`: of an array's waiting rest, how many of its CPU-only elements this bind places on its
+   * one node (default 1): a burst's 10,000 such binds are then one per node.
    */
-  readonly binds: readonly { readonly jobId: string; readonly attempt: number; readonly tasks: readonly TaskBinding[]; readonly powerCapWatts?: number | null }[];
+  readonly binds: readonly { readonly jobId: string; readonly attempt: number; readonly tasks: readonly TaskBinding[]; readonly powerCapWatts?: number | null; readonly units?: number }[];
   /** `reclaim`: lent GPUs taken back for a service; `immediate` stops the job with no grace period. */
   readonly preemptions: readonly { readonly jobId: string; readonly reason: string; readonly reclaim?: 'planned' | 'immediate'; readonly lender?: string }[];
   readonly pending: readonly { readonly jobId: string; readonly reason: string; readonly estimatedStart: number | null }[];

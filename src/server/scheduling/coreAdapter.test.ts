@@ -240,3 +240,20 @@ test("an array's waiting elements reach tide as one entry: the lowest start on t
   assert.deepEqual([third.binds, third.pending], [[], []], 'nothing changed: nothing bound, no reason written again');
   await store.close();
 });
+
+test("an array's CPU-only elements placed on one node go to the store as one bind of as many units, and become one job", async () => {
+  const store = await openStore('memory:');
+  await store.registerNode({ id: 'c', address: 'http://127.0.0.1:1', cpuMilli: 4_000, memoryMib: 64 * 1024, gpus: [], simulated: true }, 0);
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const r = parseJobSpec({ name: 'cpu', array: 10, tasks: [{ gpus: 0, cpu: 0.5, memory: '1Gi', command: 'x' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const rest = (await store.submit('t', r.spec, null, 1000)).jobs[0]?.id as string;
+  const plan = new CoreSchedulerAdapter('tide', 'tide').plan(await store.snapshot(), 10_000);
+  // Eight fit the node's 4 CPUs: one bind of eight units.
+  assert.deepEqual(plan.binds.map((b) => [b.jobId, b.units, b.tasks.map((t) => t.node)]), [[rest, 8, ['c']]]);
+  assert.ok(await store.applyPlan(plan, 10_000));
+  const open = (await store.snapshot()).openJobs;
+  assert.deepEqual(open.map((j) => [j.name, j.state, j.arrayCount]), [['cpu-[8-9]', 'pending', 2], ['cpu-[0-7]', 'admitted', 8]]);
+  assert.equal((await store.listNodes())[0]?.cpuUsedMilli, 4_000);
+  await store.close();
+});

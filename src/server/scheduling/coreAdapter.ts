@@ -561,9 +561,25 @@ export class CoreSchedulerAdapter {
   private back(plan: EnergyPlan, s: StoreSnapshot, snapshot: SchedulerSnapshot, changedReasonsOnly: boolean): AppliedPlan {
     const jobs = openJobsById(s.openJobs);
     const binds: AppliedPlan['binds'][number][] = [];
+    /** An array rest's CPU-only binds by node: one bind of as many units. */
+    const together = new Map<string, { units: number }>();
     for (const b of plan.binds) {
       const job = jobs.get(b.job);
       if (!job) continue;
+      const one = b.bindings.length === 1 ? b.bindings[0] : undefined;
+      if ((job.arrayCount ?? 1) > 1 && one && one.placement.gpus.length === 0) {
+        const node = snapshot.nodes[one.placement.node]?.spec.id ?? one.nodeId;
+        const key = `${b.job}\n${node}`;
+        const had = together.get(key);
+        if (had) {
+          had.units++;
+          continue;
+        }
+        const bind = { jobId: b.job, attempt: job.attempt, units: 1, tasks: [{ index: globalIndex(job, one.group, one.index), node, gpus: [], gpuMilli: 0 }] };
+        together.set(key, bind);
+        binds.push(bind);
+        continue;
+      }
       binds.push({
         jobId: b.job,
         attempt: job.attempt,
