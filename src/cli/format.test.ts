@@ -60,6 +60,11 @@ test("an array's adjacent pending elements that wait for the same reason are one
   const rows = jobsTable(jobs, 0).split('\n').slice(1).map((l) => l.split(/\s{2,}/).slice(0, 2).join(' '));
   assert.deepEqual(rows, ['100 sweep-0', '7_[1-3,5] sweep-[1-3,5]', '104 sweep-4', '200 sweep-0']);
   assert.equal(jobsTable(jobs, 0, true).split('\n').length, 1 + jobs.length);
+  // An array's waiting rest is one job of several elements, and a range runs several together.
+  const range = (id: number, first: number, n: number, state: string) =>
+    ({ id: String(id), name: n === 1 ? `grid-${first}` : `grid-[${first}-${first + n - 1}]`, queue: 'q', tenant: 't', state, reason: state === 'pending' ? 'waiting-for-resources' : null, gpus: 0, runSeconds: 0, startedAt: null, finishedAt: null, progress: null, arrayId: '9', arrayIndex: first, arrayCount: n, spec: {} }) as never;
+  const ranged = [range(300, 0, 190, 'running'), range(299, 190, 810, 'pending'), range(301, 1000, 1, 'pending')];
+  assert.deepEqual(jobsTable(ranged, 0).split('\n').slice(1).map((l) => l.split(/\s{2,}/).slice(0, 2).join(' ')), ['9_[0-189] grid-[0-189]', '9_[190-1000] grid-[190-1000]']);
   assert.equal(indexRanges([9, 3, 0, 1, 2, 7, 10]), '0-3,7,9-10');
   assert.equal(indexRanges([4]), '4');
 });

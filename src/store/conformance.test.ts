@@ -464,6 +464,8 @@ for (const factory of storeFactories()) {
     });
 
     test("CPU-only array elements bound to one node together are one job, a range its agent runs: its CPU held together, its failed elements counted", async () => {
+      const counted = await store.jobStateCounts();
+      const [failedBefore, succeededBefore] = [counted['failed'] ?? 0, counted['succeeded'] ?? 0];
       await store.registerNode(node('rg1', 0), 910_000);
       await store.registerNode(node('rg2', 0), 910_000);
       const sweep = spec({ name: 'cpu', array: 6, kind: 'batch', tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'true' }] });
@@ -489,6 +491,9 @@ for (const factory of storeFactories()) {
       assert.deepEqual([(await store.getJob(rest.id))?.state, (await store.getArrayElement(arrayId, 4))?.id], ['failed', rest.id]);
       assert.match((await store.listEvents({ jobId: rest.id })).map((e) => e.message).join('\n'), /task 0 exit 3 \(1 of its elements exited non-zero\)/);
       assert.equal(await store.countOpenJobs('ranges'), 0);
+      const states = await store.jobStateCounts();
+      assert.equal((states['failed'] ?? 0) - failedBefore, 1, 'the metrics count the failed element alone');
+      assert.equal((states['succeeded'] ?? 0) - succeededBefore, 5);
     });
   });
 }

@@ -64,6 +64,29 @@ for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
 }
 
 for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
+  test(`the jobs a bind makes of an array's waiting rest are taken in without reading their specs: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
+    const { store, cleanup } = await factory.open();
+    try {
+      await store.registerNode({ id: 'wide', address: 'http://127.0.0.1:1', cpuMilli: 1_000_000, memoryMib: 1 << 24, gpus: Array.from({ length: 300 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `w${i}` })), simulated: true }, 0);
+      const r = parseJobSpec({ name: 'gpus', array: 300, tasks: [{ replicas: 1, gpus: 1, command: 'true' }] });
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      const rest = (await store.submit('default', r.spec, null, 1000)).jobs[0] as Job;
+      await store.snapshot();
+      const binds = Array.from({ length: 300 }, (_, i) => ({ jobId: rest.id, attempt: 0, tasks: [{ index: 0, node: 'wide', gpus: [i], gpuMilli: 1000 }] }));
+      assert.ok(await store.applyPlan({ binds, preemptions: [], pending: [] }, 2000));
+      const stats = (store as unknown as { sqlStats: SqlStats }).sqlStats;
+      stats.reset();
+      const after = await store.snapshot();
+      assert.equal(after.openJobs.filter((j) => j.state === 'admitted').length, 300, 'its 300 elements, placed one to a GPU');
+      assert.deepEqual([...stats.bySql].filter(([sql]) => sql.startsWith('SELECT id, spec FROM jobs')), [], 'no spec read');
+      assert.equal(after.openJobs.find((j) => j.arrayIndex === 7)?.spec.name, 'gpus-7');
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
+for (const factory of storeFactories().filter((f) => f.name !== 'memory')) {
   test(`the scheduler's own pending reasons are taken in, not read again: ${factory.name}`, { ...(factory.skip !== undefined ? { skip: factory.skip } : {}) }, async () => {
     const { store: a, url, cleanup } = await factory.open();
     const b = await openStore(url);

@@ -103,6 +103,12 @@ export class OpenJobsMirror {
    * reads for the scheduler's history are those, and their specs need not be read again.
    */
   private readonly closed = new Map<string, JobSpec>();
+  /**
+   * Specs of jobs this server inserted other than by submission (an array's elements a bind took
+   * off its waiting rest), so that the next read takes them in without reading their specs: a
+   * burst's binds made thousands of them. Kept until that read.
+   */
+  private readonly toldSpecs = new Map<string, JobSpec>();
   /** What each refresh changed, for readers of an older list (openJobIndex.ts openJobChanges). */
   private readonly log = new ChangeLog();
 
@@ -111,13 +117,7 @@ export class OpenJobsMirror {
     return this.turns.run(() => this.read(db));
   }
 
-  /**
-   * Specs of jobs this server inserted other than by submission (an array's elements a bind took
-   * off its waiting rest), so that the next read takes them in without reading their specs: a
-   * burst's binds made 10,000 of them. Kept until that read.
-   */
-  private readonly toldSpecs = new Map<string, JobSpec>();
-
+  /** Takes the specs of jobs this server inserted other than by submission (toldSpecs). */
   tellSpecs(specs: ReadonlyMap<string, JobSpec>): void {
     // Bounded: a spec told of a job another server's mirror took first is never asked for here.
     if (this.toldSpecs.size > 100_000) this.toldSpecs.clear();

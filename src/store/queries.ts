@@ -154,8 +154,8 @@ export const Q = {
       ? `SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key IN (${params(2, n)})`
       : `SELECT j.* FROM (VALUES ${Array.from({ length: n }, (_, i) => `(CAST($${i + 2} AS TEXT))`).join(', ')}) AS k(key) CROSS JOIN LATERAL (SELECT ${JOB_COLS}, spec_hash FROM jobs WHERE tenant = $1 AND client_key = k.key LIMIT 1) j`,
   jobById: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
-  /** Jobs by state, an array's waiting rest counted by its elements (migration 019). */
-  jobStateCounts: 'SELECT state, SUM(array_count) AS n FROM jobs GROUP BY state',
+  /** Jobs by state, an array's jobs counted by their elements (migration 019; `ok`: as arrayCounts). */
+  jobStateCounts: 'SELECT state, SUM(array_count) AS n, SUM(CASE WHEN array_failed > 0 THEN array_count - array_failed ELSE 0 END) AS ok FROM jobs GROUP BY state',
   countJobsAfter: 'SELECT COALESCE(SUM(array_count), 0) AS n FROM jobs WHERE state = $1 AND id > $2',
   countOpenJobs: `SELECT COALESCE(SUM(array_count), 0) AS n FROM jobs WHERE tenant = $1 AND state IN ${OPEN_JOBS_IN}`,
   /** Open jobs without their spec text: specs never change, so the store caches them by id. */

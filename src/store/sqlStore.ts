@@ -368,9 +368,9 @@ export class SqlStore implements Store {
   }
 
   /**
-   * The jobs the tenant already submitted under the client key, or null: also those under the
-   * other form (`key` for one job, `key#i` for an array), so that a key reused across an array
-   * and a single job is a conflict too. Read 500 keys at a time (an array of 1,000 was 1,001 reads).
+   * The jobs the tenant already submitted under the client key, or null: also the first element
+   * of an array written before migration 019 (`key#0`), so that a key reused across such an array
+   * and a single job is a conflict too (clientKeysOf). Read 500 keys at a time.
    */
   private async submittedUnder(db: SqlDb, s: SubmitRequest): Promise<SubmitResult | null> {
     return (await this.submittedUnderAll(db, [s]))[0] ?? null;
@@ -437,7 +437,16 @@ export class SqlStore implements Store {
 
   async jobStateCounts(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const r of await this.db.all<{ state: string; n: number }>(Q.jobStateCounts)) out[r.state] = Number(r.n);
+    let ok = 0;
+    for (const r of await this.db.all<{ state: string; n: number | string; ok: number | string | null }>(Q.jobStateCounts)) {
+      out[r.state] = Number(r.n);
+      if (r.state === 'failed') ok = Number(r.ok ?? 0);
+    }
+    // A failed range's elements that exited 0 succeeded.
+    if (ok > 0) {
+      out['failed'] = (out['failed'] ?? 0) - ok;
+      out['succeeded'] = (out['succeeded'] ?? 0) + ok;
+    }
     return out;
   }
 
@@ -1998,13 +2007,13 @@ const EVENT_CHUNK = 500;
 /** An array's unfinished elements cancelled to a transaction (cancelArray). */
 const ARRAY_CANCEL_CHUNK = 200;
 
-/** Rows per multi-row insert of an array's elements (a fixed size keeps the statements prepared). */
+/** Rows per multi-row insert of jobs (submissions', or those a bind or a cancel splits off an array's rest; a fixed size keeps the statements prepared). */
 const ARRAY_CHUNK = 100;
 
 /**
- * Submissions' jobs (one each, or an array's elements), their tasks and their `job:submitted`
- * events, ARRAY_CHUNK rows to a statement across submissions: an array of 1,000 is 30
- * statements, not 3,000, and so are 1,000 single jobs submitted together. Jobs by submission.
+ * Submissions' jobs (one each: an array's is one over all its elements, migration 019), their
+ * tasks and their `job:submitted` events, ARRAY_CHUNK rows to a statement across submissions:
+ * 1,000 single jobs submitted together are 30 statements, not 3,000. Jobs by submission.
  */
 async function insertSubmissions(db: SqlDb, subs: readonly { readonly s: SubmitRequest; readonly hash: string | null }[], made: InsertedJob[] | null = null): Promise<Job[][]> {
   const out = subs.map((): Job[] => []);
