@@ -257,3 +257,20 @@ test("an array's CPU-only elements placed on one node go to the store as one bin
   assert.equal((await store.listNodes())[0]?.cpuUsedMilli, 4_000);
   await store.close();
 });
+
+test("a scheduler that does not fold gets an array's waiting rest as one job per element, and its binds and reason go back to the rest", async () => {
+  const store = await openStore('memory:');
+  await store.registerNode({ id: 'g', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 2 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `g${i}` })), simulated: true }, 0);
+  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
+  const r = parseJobSpec({ name: 'las', array: 5, tasks: [{ gpus: 1, command: 'x' }] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const rest = (await store.submit('t', r.spec, null, 1000)).jobs[0]?.id as string;
+  const adapter = await CoreSchedulerAdapter.create('las', 'bestfit');
+  assert.notEqual(adapter.scheduler.folds, true);
+  const plan = adapter.plan(await store.snapshot(), 10_000);
+  assert.deepEqual(plan.binds.map((b) => [b.jobId, b.units, b.tasks[0]?.gpus.length]), [[rest, undefined, 1], [rest, undefined, 1]], 'two elements on the two GPUs, each a bind of the rest');
+  assert.deepEqual(plan.pending.map((p) => p.jobId), [rest], 'one reason, for the rest');
+  assert.ok(await store.applyPlan(plan, 10_000));
+  assert.deepEqual((await store.snapshot()).openJobs.map((j) => [j.name, j.state]), [['las-[2-4]', 'pending'], ['las-0', 'admitted'], ['las-1', 'admitted']]);
+  await store.close();
+});
