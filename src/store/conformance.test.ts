@@ -495,5 +495,32 @@ for (const factory of storeFactories()) {
       assert.equal((states['failed'] ?? 0) - failedBefore, 1, 'the metrics count the failed element alone');
       assert.equal((states['succeeded'] ?? 0) - succeededBefore, 5);
     });
+
+    test('a range whose node is lost is requeued whole, and placed again in parts as its elements fit', async () => {
+      await store.registerNode(node('rq1', 0), 920_000);
+      await store.registerNode(node('rq2', 0), 920_000);
+      const sweep = spec({ name: 'rq', array: 4, kind: 'batch', tasks: [{ replicas: 1, gpus: 0, cpu: 0.5, memory: '1Gi', command: 'sleep 100' }] });
+      const rest = (await store.submit('requeue', sweep, null, 920_001)).jobs[0] as Job;
+      // One bind of four units (the adapter's form): every element taken, so the rest's row is the range.
+      assert.ok(await store.applyPlan({ binds: [{ jobId: rest.id, attempt: 0, units: 4, tasks: [{ index: 0, node: 'rq1', gpus: [], gpuMilli: 0 }] }], preemptions: [], pending: [] }, 920_002));
+      const [run] = (await store.heartbeat('rq1', [], [], 920_003)) ?? [];
+      assert.deepEqual([run?.jobId, run?.arrayCount], [rest.id, 4]);
+      await store.heartbeat('rq1', [], [{ runId: run?.runId ?? '', state: 'running', pid: 7, exitCode: null, startedAt: 920_003 }], 920_004);
+      await store.heartbeat('rq2', [], [], 940_000);
+      assert.ok((await store.expireNodes(930_000, 940_001)).includes('rq1'));
+      assert.deepEqual(shape((await store.getJob(rest.id)) as Job), ['rq-[0-3]', 'pending', 0, 4, 1], 'requeued whole, in its next attempt');
+      // Room for three on rq2: they become a range of their own; the rest's row keeps the fourth.
+      assert.ok(await store.applyPlan({ binds: [{ jobId: rest.id, attempt: 1, units: 3, tasks: [{ index: 0, node: 'rq2', gpus: [], gpuMilli: 0 }] }], preemptions: [], pending: [] }, 940_002));
+      const rows = await store.listJobs({ arrayId: rest.arrayId ?? '', limit: 10 });
+      assert.deepEqual(rows.map(shape), [['rq-3', 'pending', 3, 1, 1], ['rq-[0-2]', 'admitted', 0, 3, 0]]);
+      assert.equal((await store.listNodes()).find((n) => n.id === 'rq2')?.cpuUsedMilli, 1500);
+      const [again] = (await store.heartbeat('rq2', [], [], 940_003)) ?? [];
+      assert.deepEqual([again?.arrayCount, again?.env['TIDE_ARRAY_INDEX'], again?.memoryMib], [3, '0', 3072]);
+      assert.equal((await store.getArray(rest.arrayId ?? ''))?.unfinished, 4);
+      // The fourth, bound as a job of one, holds one element's CPU (its task held four before the requeue).
+      assert.ok(await store.applyPlan({ binds: [{ jobId: rest.id, attempt: 1, tasks: [{ index: 0, node: 'rq2', gpus: [], gpuMilli: 0 }] }], preemptions: [], pending: [] }, 940_004));
+      assert.equal((await store.listNodes()).find((n) => n.id === 'rq2')?.cpuUsedMilli, 2000);
+      await store.cancelArray(rest.arrayId ?? '', 'requeue', 940_005);
+    });
   });
 }

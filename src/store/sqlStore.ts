@@ -2106,8 +2106,7 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
     const ks = all.slice(0, count);
     const kept = new Set(ks);
     for (const k of all.slice(count)) if (!kept.has(k)) out[k] = null;
-    const one = template.groups[0];
-    const ranged = template.groups.length === 1 && one !== undefined && one.replicas === 1 && one.gpuCount === 0;
+    const ranged = rangeTask(template) !== undefined;
     let groups: number[][] = ks.map((k) => [k]);
     if (ranged) {
       const byNode = new Map<string, number[]>();
@@ -2145,18 +2144,32 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
       await insertTasks(db, tasks);
     }
     if (own) {
-      await db.run(Q.setArrayRange, [id, own.lo, own.ks.length, rangeName(template.name, own.lo, own.ks.length), now]);
-      const sized: Param[] = [];
-      elementTaskRows(id, template, own.ks.length, sized);
-      if (ranged) await db.run(Q.setPendingTaskSize, [id, sized[4] as number, sized[5] as number]);
+      await setRest(db, id, template, own.lo, own.ks.length, own.ks.length, now);
       states.set(id, { state: 'pending', attempt: Number(row.attempt), count: own.ks.length });
       own.ks.forEach((k, u) => (out[k] = u === 0 ? withoutUnits(binds[k] as B) : k === own.ks[0] ? (out[k] as B) : null));
     } else {
-      await db.run(Q.setArrayRange, [id, first + ks.length, left, rangeName(template.name, first + ks.length, left), now]);
+      await setRest(db, id, template, first + ks.length, left, 1, now);
       states.set(id, { state: 'taken', attempt: Number(row.attempt), count: left });
     }
   }
   return out.filter((b): b is B => b !== null);
+}
+
+/**
+ * Makes the pending job `id` of an array (spec `template`) stand for elements lo … lo + n - 1,
+ * its task sized for `held` of them where an element is one CPU-only task: 1 for a rest that
+ * waits (a requeued range's task held all its elements'), n for one bound as a range now.
+ */
+async function setRest(db: SqlDb, id: number, template: JobSpec, lo: number, n: number, held: number, now: number): Promise<void> {
+  await db.run(Q.setArrayRange, [id, lo, n, rangeName(template.name, lo, n), now]);
+  const g = rangeTask(template);
+  if (g) await db.run(Q.setPendingTaskSize, [id, g.cpuMilli * held, g.memoryMib * held]);
+}
+
+/** An array element's one task where it is one CPU-only task (its elements can run as a range), else undefined. */
+function rangeTask(template: JobSpec): JobSpec['groups'][number] | undefined {
+  const g = template.groups[0];
+  return template.groups.length === 1 && g !== undefined && g.replicas === 1 && g.gpuCount === 0 ? g : undefined;
 }
 
 /** A bind as one job's (the elements it placed are that job's now). */
@@ -2172,7 +2185,7 @@ function withoutUnits<B extends AppliedPlan['binds'][number]>(b: B): B {
  * task that holds the CPU and memory of all n.
  */
 function elementTaskRows(jobId: number, template: JobSpec, n: number, out: Param[]): void {
-  const g = template.groups[0];
+  const g = rangeTask(template);
   if (n === 1 || !g) taskRows(jobId, template, out);
   else out.push(jobId, 0, g.name, 0, g.cpuMilli * n, g.memoryMib * n);
 }
@@ -2199,7 +2212,7 @@ async function splitRest(db: SqlDb, row: JobRow, only: ReadonlySet<number>, now:
     return out;
   }
   const [head, ...others] = runs as [(typeof runs)[number], ...typeof runs];
-  await db.run(Q.setArrayRange, [Number(row.id), head.lo, head.n, rangeName(template.name, head.lo, head.n), now]);
+  await setRest(db, Number(row.id), template, head.lo, head.n, 1, now);
   if (head.covered) out.set(Number(row.id), head.n);
   for (let c = 0; c < others.length; c += ARRAY_CHUNK) {
     const part = others.slice(c, c + ARRAY_CHUNK);
