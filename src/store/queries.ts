@@ -127,7 +127,7 @@ export const Q = {
   /** The pending tasks of n jobs ($2 …) stopped at $1 (what stopPendingTasks does for one). */
   stopPendingTasksOf: (n: number): string => `UPDATE tasks SET state = 'stopped', finished_at = $1 WHERE job_id IN (${params(2, n)}) AND state || '' = 'pending'`,
   /** An array's unfinished jobs (id, state, and the elements they stand for), n at a time after an id. */
-  arrayOpenIds: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
+  arrayOpenJobs: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND id > $2 AND state IN ${OPEN_JOBS_IN} ORDER BY id LIMIT $3`,
   /** An array's job that stands for element $3: by its index range, or by name ($2: name-i) for one written before migration 019. */
   arrayElement: `SELECT ${JOB_COLS} FROM jobs WHERE array_id = $1 AND (name = $2 OR (array_index <= $3 AND array_index + array_count > $3)) ORDER BY array_count LIMIT 1`,
   /** The pending task of job $1 (a range of CPU-only array elements) sized to hold $2 CPU milli and $3 MiB. */

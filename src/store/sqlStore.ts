@@ -472,7 +472,7 @@ export class SqlStore implements Store {
     // A chunk to a transaction, the request thread let go between them, so that cancelling an
     // array of 10,000 never holds SQLite's one connection long.
     for (let after = 0; ; ) {
-      const page = await this.db.all<JobRow>(Q.arrayOpenIds, [Number(id), after, ARRAY_CANCEL_CHUNK]);
+      const page = await this.db.all<JobRow>(Q.arrayOpenJobs, [Number(id), after, ARRAY_CANCEL_CHUNK]);
       const last = page.at(-1);
       if (last === undefined) break;
       after = Number(last.id);
