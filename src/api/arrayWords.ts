@@ -15,9 +15,9 @@ export function elementsOf(job: { readonly spec: object; readonly arrayIndex?: n
 
 /** An array's job's elements in words: "element 5", "elements 5-999, waiting together", "elements 0-189, run together". */
 export function describeElements(job: { readonly spec: object; readonly state: string; readonly arrayIndex?: number; readonly arrayCount?: number }): string {
+  const first = arrayIndexOf(job) ?? 0;
   const n = job.arrayCount ?? 1;
-  if (n === 1) return `element ${elementsOf(job)}`;
-  return `elements ${elementsOf(job).slice(1, -1)}, ${job.state === 'pending' ? 'waiting' : 'run'} together`;
+  return n === 1 ? `element ${first}` : `elements ${first}-${first + n - 1}, ${job.state === 'pending' ? 'waiting' : 'run'} together`;
 }
 
 /** An array's elements by state in words, the states it has elements in: "990 pending, 10 running" ("none" for none). */

@@ -145,17 +145,25 @@ export interface ArrayRow {
 }
 
 /** An array's row and its elements' counts by state (Q.arrayCounts) as the API shows it. */
-export function arrayFromRows(r: ArrayRow, counts: readonly { state: string; n: number | string; ok?: number | string | null; first: number | string }[]): JobArray {
+/** Elements of one state (Q.jobStateCounts, Q.arrayCounts): `ok`, of the ranges that failed, the elements that exited 0. */
+export interface StateCount {
+  state: string;
+  n: number | string;
+  ok?: number | string | null;
+}
+
+/** Adds a state's elements to `byState`, a failed range's elements that exited 0 as succeeded. */
+export function addStateCount(byState: Record<string, number>, c: StateCount): void {
+  const ok = c.state === 'failed' ? Number(c.ok ?? 0) : 0;
+  byState[c.state] = (byState[c.state] ?? 0) + Number(c.n) - ok;
+  if (ok > 0) byState['succeeded'] = (byState['succeeded'] ?? 0) + ok;
+}
+
+export function arrayFromRows(r: ArrayRow, counts: readonly (StateCount & { first: number | string })[]): JobArray {
   const byState = Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobState, number>;
   let first: number | null = null;
   for (const c of counts) {
-    if (c.state in byState) byState[c.state as JobState] += Number(c.n);
-    // A range that failed had elements that exited 0: they succeeded.
-    const ok = Number(c.ok ?? 0);
-    if (c.state === 'failed' && ok > 0) {
-      byState.failed -= ok;
-      byState.succeeded += ok;
-    }
+    if (c.state in byState) addStateCount(byState, c);
     first = first === null ? Number(c.first) : Math.min(first, Number(c.first));
   }
   const unfinished = JOB_STATES.filter((st) => !TERMINAL_JOB_STATES.includes(st)).reduce((n, st) => n + byState[st], 0);

@@ -21,7 +21,7 @@ import type { EnergyPrices } from '../core/energy/pricing.ts';
 import { getHistory, historySummaries, putHistory } from './serviceHistory.ts';
 import { applyEnergy, applyServed, deleteBudget, listBudgets, nodeEnergy, putBudget, usageGroups, type Budget, type BudgetPeriod, type NodeEnergy, type ServedReport, type UsageGroup, type UsageQuery } from './usage.ts';
 import { rollUp } from './usageRollup.ts';
-import { arrayFromRows, attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, parseSpec, taskFromRow, useByNode, type ArrayRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type TaskRow } from './rows.ts';
+import { addStateCount, arrayFromRows, attemptFromRow, eventFromRow, jobFromRow, NodeInfoCache, parseSpec, taskFromRow, useByNode, type ArrayRow, type AttemptRow, type EventRow, type JobRow, type NodeRow, type StateCount, type TaskRow } from './rows.ts';
 import { PostgresDb, SqliteDb, type Param, type SqlDb } from './sqlDb.ts';
 import type { WalCheckpoints } from './walCheckpoints.ts';
 import type { ServiceHistorySummary } from '../api/serviceHistory.ts';
@@ -437,22 +437,13 @@ export class SqlStore implements Store {
 
   async jobStateCounts(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    let ok = 0;
-    for (const r of await this.db.all<{ state: string; n: number | string; ok: number | string | null }>(Q.jobStateCounts)) {
-      out[r.state] = Number(r.n);
-      if (r.state === 'failed') ok = Number(r.ok ?? 0);
-    }
-    // A failed range's elements that exited 0 succeeded.
-    if (ok > 0) {
-      out['failed'] = (out['failed'] ?? 0) - ok;
-      out['succeeded'] = (out['succeeded'] ?? 0) + ok;
-    }
+    for (const r of await this.db.all<StateCount>(Q.jobStateCounts)) addStateCount(out, r);
     return out;
   }
 
   async getArray(id: string): Promise<JobArray | null> {
     if (!/^\d{1,15}$/.test(id)) return null;
-    const [row, counts] = await Promise.all([this.db.get<ArrayRow>(Q.arrayById, [Number(id)]), this.db.all<{ state: string; n: number | string; ok: number | string | null; first: number | string }>(Q.arrayCounts, [Number(id)])]);
+    const [row, counts] = await Promise.all([this.db.get<ArrayRow>(Q.arrayById, [Number(id)]), this.db.all<StateCount & { first: number | string }>(Q.arrayCounts, [Number(id)])]);
     return row ? arrayFromRows(row, counts) : null;
   }
 
@@ -481,7 +472,7 @@ export class SqlStore implements Store {
         const elements = new Map<number, number>();
         for (const r of page) {
           const job = jobFromRow(r);
-          const first = job.arrayIndex ?? elementIndex(array.name, r.name);
+          const first = job.arrayIndex ?? 0;
           const n = job.arrayCount ?? 1;
           let named = 0;
           for (let i = first; only && i < first + n; i++) if (only.has(i)) named++;
@@ -2097,6 +2088,11 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
   });
   if (byRest.size === 0) return binds;
   const out: (B | null)[] = [...binds];
+  /** The binds `ks` (one per element) become `bind` alone, of the job that now stands for those elements. */
+  const give = (ks: readonly number[], bind: B): void => {
+    for (const k of ks) out[k] = null;
+    out[ks[0] as number] = withoutUnits(bind);
+  };
   for (const [id, all] of byRest) {
     const row = await db.get<JobRow>(Q.jobById, [id]);
     if (!row || row.array_id == null || row.array_index == null) continue;
@@ -2139,14 +2135,14 @@ async function takeElements<B extends AppliedPlan['binds'][number]>(db: SqlDb, b
         madeSpecs.set(String(jobId), specOf(p));
         elementTaskRows(jobId, template, p.ks.length, tasks);
         states.set(jobId, { state: 'pending', attempt: 0, count: p.ks.length });
-        p.ks.forEach((k, u) => (out[k] = u === 0 ? withoutUnits({ ...(binds[k] as B), jobId: String(jobId), attempt: 0 }) : k === p.ks[0] ? (out[k] as B) : null));
+        give(p.ks, { ...(binds[p.ks[0] as number] as B), jobId: String(jobId), attempt: 0 });
       });
       await insertTasks(db, tasks);
     }
     if (own) {
       await setRest(db, id, template, own.lo, own.ks.length, own.ks.length, now);
       states.set(id, { state: 'pending', attempt: Number(row.attempt), count: own.ks.length });
-      own.ks.forEach((k, u) => (out[k] = u === 0 ? withoutUnits(binds[k] as B) : k === own.ks[0] ? (out[k] as B) : null));
+      give(own.ks, binds[own.ks[0] as number] as B);
     } else {
       await setRest(db, id, template, first + ks.length, left, 1, now);
       states.set(id, { state: 'taken', attempt: Number(row.attempt), count: left });
@@ -2236,10 +2232,8 @@ async function splitRest(db: SqlDb, row: JobRow, only: ReadonlySet<number>, now:
 /** The name of the job that stands for elements first … first + n - 1 of the array `name`: `name-[5-999]`, or `name-5` for one. */
 const rangeName = (name: string, first: number, n: number): string => (n === 1 ? elementName(name, first) : `${name}-[${first}-${first + n - 1}]`);
 
-/** Element i of the array `name` is named `name-i` (which getArrayElement and cancelArray's index ranges rely on). */
+/** Element i of the array `name` is named `name-i` (getArrayElement finds rows written before migration 019 by it). */
 const elementName = (name: string, i: number): string => `${name}-${i}`;
-/** The index in an element's name (elementName's inverse). */
-const elementIndex = (arrayName: string, name: string): number => Number(name.slice(arrayName.length + 1));
 
 /** Appends a new job's task rows (Q.insertTasks' six parameters each, indices across its groups) to `out`. */
 function taskRows(jobId: number, spec: JobSpec, out: Param[]): void {

@@ -199,13 +199,18 @@ function diff(a: readonly Job[], b: readonly Job[]): { upserts: Job[]; removed: 
   return { upserts: b.filter((j) => before.get(j.id) !== j), removed: a.filter((j) => !now.has(j.id)).map((j) => j.id) };
 }
 
-test("an array's waiting elements reach tide as one entry: the lowest start on the free GPUs, the rest keeps the reason, and quiet cycles write none again", async () => {
+/** A store with one node (`gpus` H100s, `cpuMilli`) and a default queue, and an array submitted: the id of its job (the waiting rest). */
+async function arrayOnNode(node: string, gpus: number, cpuMilli: number, array: Record<string, unknown>): Promise<{ store: Store; rest: string }> {
   const store = await openStore('memory:');
-  await store.registerNode({ id: 'a', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 8 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `a${i}` })), simulated: true }, 0);
+  await store.registerNode({ id: node, address: 'http://127.0.0.1:1', cpuMilli, memoryMib: 512 * 1024, gpus: Array.from({ length: gpus }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `${node}${i}` })), simulated: true }, 0);
   await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
-  const r = parseJobSpec({ name: 'arr', array: 20, tasks: [{ gpus: 1, command: 'x' }] });
+  const r = parseJobSpec(array);
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const rest = (await store.submit('t', r.spec, null, 1000)).jobs[0]?.id as string;
+  return { store, rest: (await store.submit('t', r.spec, null, 1000)).jobs[0]?.id as string };
+}
+
+test("an array's waiting elements reach tide as one entry: the lowest start on the free GPUs, the rest keeps the reason, and quiet cycles write none again", async () => {
+  const { store, rest } = await arrayOnNode('a', 8, 64_000, { name: 'arr', array: 20, tasks: [{ gpus: 1, command: 'x' }] });
   const adapter = new CoreSchedulerAdapter('tide', 'tide');
   // What the core is given: one entry for the elements that wait.
   const seen: string[][] = [];
@@ -242,12 +247,7 @@ test("an array's waiting elements reach tide as one entry: the lowest start on t
 });
 
 test("an array's CPU-only elements placed on one node go to the store as one bind of as many units, and become one job", async () => {
-  const store = await openStore('memory:');
-  await store.registerNode({ id: 'c', address: 'http://127.0.0.1:1', cpuMilli: 4_000, memoryMib: 64 * 1024, gpus: [], simulated: true }, 0);
-  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
-  const r = parseJobSpec({ name: 'cpu', array: 10, tasks: [{ gpus: 0, cpu: 0.5, memory: '1Gi', command: 'x' }] });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const rest = (await store.submit('t', r.spec, null, 1000)).jobs[0]?.id as string;
+  const { store, rest } = await arrayOnNode('c', 0, 4_000, { name: 'cpu', array: 10, tasks: [{ gpus: 0, cpu: 0.5, memory: '1Gi', command: 'x' }] });
   const plan = new CoreSchedulerAdapter('tide', 'tide').plan(await store.snapshot(), 10_000);
   // Eight fit the node's 4 CPUs: one bind of eight units.
   assert.deepEqual(plan.binds.map((b) => [b.jobId, b.units, b.tasks.map((t) => t.node)]), [[rest, 8, ['c']]]);
@@ -259,12 +259,7 @@ test("an array's CPU-only elements placed on one node go to the store as one bin
 });
 
 test("a scheduler that does not fold gets an array's waiting rest as one job per element, and its binds and reason go back to the rest", async () => {
-  const store = await openStore('memory:');
-  await store.registerNode({ id: 'g', address: 'http://127.0.0.1:1', cpuMilli: 64_000, memoryMib: 512 * 1024, gpus: Array.from({ length: 2 }, (_, i) => ({ index: i, model: 'H100', memoryMib: 81920, uuid: `g${i}` })), simulated: true }, 0);
-  await store.putQueue({ name: 'default', gpuQuota: null, borrowingLimit: null }, 0);
-  const r = parseJobSpec({ name: 'las', array: 5, tasks: [{ gpus: 1, command: 'x' }] });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const rest = (await store.submit('t', r.spec, null, 1000)).jobs[0]?.id as string;
+  const { store, rest } = await arrayOnNode('g', 2, 64_000, { name: 'las', array: 5, tasks: [{ gpus: 1, command: 'x' }] });
   const adapter = await CoreSchedulerAdapter.create('las', 'bestfit');
   assert.notEqual(adapter.scheduler.folds, true);
   const plan = adapter.plan(await store.snapshot(), 10_000);
